@@ -1,0 +1,29 @@
+# Two commands for a fresh Debian machine with python3 and git:
+#   make demo   - install into .venv and scan the bundled samples
+#   make test   - install into .venv (and the Debian tools the tests drive) and run every test
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+
+.PHONY: demo test system-deps bench clean
+
+$(STAMP): pyproject.toml $(wildcard samples/*/pyproject.toml)
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	$(PY) samples/demo.py
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+bench: $(STAMP) system-deps
+	$(PY) benchmarks/unpack_image.py
+
+clean:
+	rm -rf $(VENV) .cache

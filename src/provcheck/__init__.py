@@ -1,0 +1,28 @@
+"""provcheck: what ships, checked against what was reviewed.
+
+The public API for plugin authors. Everything else is internal and may change.
+"""
+
+__version__ = "0.1.0"
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("provcheck")
+
+from .config import Config, InputSpec, Limits  # noqa: E402
+from .model import (Confidence, Finding, InputError, Location, ProvcheckError, Rule,  # noqa: E402
+                    Severity, Suppression, ToolError, UsageError)
+from .vfs import Artifact, BlobStore, Layer, Node, Tree  # noqa: E402
+
+__all__ = [
+    "__version__", "hookimpl", "Config", "InputSpec", "Limits", "Confidence", "Finding", "InputError",
+    "Location", "ProvcheckError", "Rule", "Severity", "Suppression", "ToolError", "UsageError",
+    "Artifact", "BlobStore", "Layer", "Node", "Tree", "Scan", "LoadContext",
+]
+
+
+def __getattr__(name: str):  # Scan and LoadContext import the plugin manager; load them lazily
+    if name in ("Scan", "LoadContext"):
+        from . import engine
+        return getattr(engine, name)
+    raise AttributeError(name)

@@ -1,0 +1,257 @@
+"""The pipeline, one way: config -> load inputs -> detect -> crosscheck -> modify -> report.
+
+``run(config)`` returns a :class:`Report`; the CLI turns it into output and an exit code.
+"""
+
+from __future__ import annotations
+
+import enum
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from . import __version__
+from .config import Config, InputSpec, Limits
+from .model import Finding, InputError, ProvcheckError, Rule, Severity, ToolError
+from .plugins import PluginManager
+from .progress import NULL, Progress
+from .vfs import Artifact, BlobStore, Node, Tree
+
+REPORT_SCHEMA = "provcheck/report/v1"
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0            # nothing at or above --fail-on
+    FINDINGS = 1      # findings at or above --fail-on
+    INTERRUPTED = 2   # Ctrl-C
+    INCOMPLETE = 3    # a plugin failed or part of an input could not be read
+    USAGE = 4         # bad command line or config
+    INPUT = 5         # an input could not be read at all
+
+
+class LoadContext:
+    """What loaders get: the blob store, the limits, progress, and ways to recurse."""
+
+    def __init__(self, pm: PluginManager, store: BlobStore, config: Config, progress: Progress = NULL,
+                 depth: int = 0):
+        self.pm = pm
+        self.store = store
+        self.config = config
+        self.limits: Limits = config.limits
+        self.progress = progress
+        self.depth = depth
+        self.work_dir = store.root.parent
+
+    def load(self, spec: InputSpec) -> Artifact:
+        """Load an input through ``provcheck_load_input``; InputError when no loader takes it."""
+        artifact = self.pm.hook.provcheck_load_input(spec=spec, ctx=self)
+        if artifact is None:
+            what = f"type {spec.type!r}" if spec.type else "this kind of input"
+            raise InputError(f"{spec.text}: no loader reads {what}")
+        return artifact
+
+    def unpack(self, node: Node, tree: Tree) -> Tree | None:
+        return self.pm.hook.provcheck_unpack(node=node, tree=tree, ctx=self.nested())
+
+    def nested(self) -> "LoadContext":
+        return LoadContext(self.pm, self.store, self.config, self.progress, self.depth + 1)
+
+
+class Scan:
+    """Everything detectors see: the artifacts of one run and shared helpers."""
+
+    def __init__(self, config: Config, artifacts: list[Artifact], ctx: LoadContext, rules: Mapping[str, Rule]):
+        self.config = config
+        self.artifacts = artifacts
+        self.ctx = ctx
+        self.store = ctx.store
+        self.rules = rules
+        self.stash: dict[Any, Any] = {}  # plugin-private caches; key by your own object
+        self.errors: list[ToolError] = []
+        self.findings: list[Finding] = []  # engine findings from nested unpacking
+        self._unpacked: dict[tuple[str, str], Tree | None] = {}
+
+    @property
+    def targets(self) -> list[Artifact]:
+        return [a for a in self.artifacts if a.role == "target"]
+
+    def artifact(self, role: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.role == role), None)
+
+    def by_role(self, role: str) -> list[Artifact]:
+        return [a for a in self.artifacts if a.role == role]
+
+    def unpack(self, artifact: Artifact, node: Node) -> Tree | None:
+        """The tree inside a nested archive (cached), or None when it is not one we read.
+
+        Errors (corrupt member, depth limit) are recorded on the scan, never raised."""
+        key = (artifact.name, node.sha256 or node.path)
+        if key not in self._unpacked:
+            tree = None
+            if len(node.chain) + 1 > self.config.limits.max_depth:
+                self.errors.append(ToolError(stage="unpack", artifact=artifact.name, path=node.path,
+                                             message=f"nesting deeper than {self.config.limits.max_depth} archives; not unpacked"))
+            else:
+                try:
+                    tree = self.ctx.unpack(node, artifact.tree)
+                    if tree is not None:
+                        self.findings += [f.replace(location=f.location.replace(artifact=artifact.name))
+                                          for f in tree.findings]
+                        self.errors += [e.replace(artifact=artifact.name) for e in tree.errors]
+                except ProvcheckError as exc:
+                    self.errors.append(ToolError(stage="unpack", artifact=artifact.name, path=node.path,
+                                                 message=str(exc)))
+            self._unpacked[key] = tree
+        return self._unpacked[key]
+
+
+@dataclass
+class Report:
+    config: Config
+    artifacts: list[Artifact]
+    findings: list[Finding]
+    errors: list[ToolError]
+    rules: Mapping[str, Rule]
+    plugins: list[Any] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    input_failed: bool = False
+    schema: str = REPORT_SCHEMA
+    version: str = __version__
+
+    @property
+    def active(self) -> list[Finding]:
+        return [f for f in self.findings if f.suppression is None]
+
+    def exit_code(self, fail_on: Severity | None = None) -> ExitCode:
+        threshold = self.config.fail_on if fail_on is None else fail_on
+        if self.input_failed:
+            return ExitCode.INPUT
+        if self.errors:
+            return ExitCode.INCOMPLETE
+        if any(f.severity >= threshold for f in self.active):
+            return ExitCode.FINDINGS
+        return ExitCode.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        used = sorted({f.rule_id for f in self.findings})
+        return {
+            "schema": self.schema,
+            "tool": {"name": "provcheck", "version": self.version},
+            "artifacts": [a.summary() for a in self.artifacts],
+            "findings": [f.to_dict() for f in self.findings],
+            "errors": [e.to_dict() for e in self.errors],
+            "rules": {r: {"name": self.rules[r].name, "summary": self.rules[r].summary,
+                          "severity": str(self.rules[r].severity)} for r in used if r in self.rules},
+            "summary": {str(s): sum(1 for f in self.active if f.severity == s) for s in Severity}
+                       | {"suppressed": sum(1 for f in self.findings if f.suppression)},
+            "stats": self.stats,
+        }
+
+
+class WorkArea:
+    """The only place provcheck writes: ``config.work_dir`` or a temp dir removed at exit."""
+
+    def __init__(self, config: Config):
+        self._given = config.work_dir
+        self.path: Path | None = None
+
+    def __enter__(self) -> Path:
+        if self._given:
+            self._given.mkdir(parents=True, exist_ok=True)
+            self.path = Path(tempfile.mkdtemp(prefix="run-", dir=self._given))
+        else:
+            self.path = Path(tempfile.mkdtemp(prefix="provcheck-"))
+        return self.path
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL,
+        artifacts: Iterable[Artifact] = ()) -> Report:
+    """Run the whole pipeline in ``work`` (which the caller owns and removes)."""
+    started = time.monotonic()
+    pm.hook.provcheck_configure.call_historic(kwargs={"config": config})
+    store = BlobStore(work / "blobs")
+    ctx = LoadContext(pm, store, config, progress)
+    errors: list[ToolError] = []
+    loaded = list(artifacts)
+    input_failed = False
+    for spec in config.inputs:
+        try:
+            loaded.append(ctx.load(spec))
+        except ProvcheckError as exc:
+            input_failed = True
+            errors.append(ToolError(stage="load", artifact=spec.text, message=str(exc)))
+        except Exception as exc:  # a loader bug must not look like a clean input
+            import traceback
+            input_failed = True
+            errors.append(ToolError(stage="load", artifact=spec.text, message=f"internal error: {exc!r}",
+                                    detail=traceback.format_exc()))
+    t_loaded = time.monotonic()
+
+    scan = Scan(config, loaded, ctx, pm.rules)
+    findings: list[Finding] = []
+    for a in loaded:
+        findings.extend(f.replace(detector=f.detector or "provcheck") for f in a.findings)
+        errors.extend(a.errors)
+
+    def collect(stage: str, results: Iterable[tuple[str, Any]]) -> list[Finding]:
+        out = []
+        for plugin, found in results:
+            for f in found or ():
+                if not isinstance(f, Finding):
+                    errors.append(ToolError(stage=stage, plugin=plugin, message=f"returned {type(f).__name__}, not a Finding"))
+                elif pm.rule_owner.get(f.rule_id) != plugin:
+                    errors.append(ToolError(stage=stage, plugin=plugin,
+                                            message=f"reported rule {f.rule_id}, which it did not register"))
+                else:
+                    out.append(f.replace(detector=plugin))
+        return out
+
+    def on_error(stage: str):
+        def record(plugin: str, exc: BaseException, tb: str) -> None:
+            errors.append(ToolError(stage=stage, plugin=plugin, message=f"{type(exc).__name__}: {exc}", detail=tb))
+        return record
+
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, results: Iterable[tuple[str, Any]]) -> Iterable[tuple[str, Any]]:
+        t = time.monotonic()
+        for plugin, res in results:
+            timings[plugin] = timings.get(plugin, 0.0) + time.monotonic() - t
+            yield plugin, res
+            t = time.monotonic()
+
+    findings += collect("detect", timed("detect", pm.call_isolated(
+        "provcheck_detect", on_error("detect"), config.options, scan=scan)))
+    detected = tuple(findings)
+    findings += collect("crosscheck", timed("crosscheck", pm.call_isolated(
+        "provcheck_crosscheck", on_error("crosscheck"), config.options, scan=scan, findings=detected)))
+    errors.extend(scan.errors)
+    findings += [f.replace(detector="provcheck") for f in scan.findings]
+
+    findings = [_apply_severity(f, config) for f in findings if config.wants(f.rule_id)]
+    findings = _dedupe(findings)
+    pm.hook.provcheck_modify_findings(findings=findings, config=config)
+    findings.sort(key=Finding.sort_key)
+    stats = {"seconds": {"load": round(t_loaded - started, 3), "total": round(time.monotonic() - started, 3),
+                         "plugins": {k: round(v, 3) for k, v in sorted(timings.items())}}}
+    return Report(config=config, artifacts=loaded, findings=findings, errors=errors, rules=pm.rules,
+                  plugins=pm.plugin_infos(), stats=stats, input_failed=input_failed)
+
+
+def _apply_severity(f: Finding, config: Config) -> Finding:
+    sev = config.severity.get(f.rule_id)
+    return f if sev is None or sev == f.severity else f.replace(severity=sev)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: dict[str, Finding] = {}
+    for f in findings:
+        seen.setdefault(f.fingerprint, f)
+    return list(seen.values())

@@ -1,0 +1,167 @@
+"""Every hook provcheck calls. These docstrings are the plugin reference.
+
+A plugin is a module (or object) with functions marked ``@provcheck.hookimpl`` whose
+names are hook names below. An implementation may take fewer arguments than the spec
+(pluggy's opt-in arguments), so hooks can grow without breaking plugins. Built-in
+detectors live in ``plugins/`` and register through the ``provcheck`` entry-point group
+exactly like third-party ones.
+
+Lifecycle of a run, in the order hooks are called:
+
+1. start-up: ``provcheck_addhooks``, ``provcheck_add_commands``, ``provcheck_add_options``,
+   ``provcheck_register_rules``, ``provcheck_register_formats``, ``provcheck_configure``;
+2. loading: ``provcheck_load_input`` once per input (first non-None wins), and
+   ``provcheck_unpack`` when a detector asks the scan for a nested archive;
+3. detection: ``provcheck_detect`` for every plugin, each isolated (an exception becomes
+   an error in the report and exit code 3, the other plugins' findings are kept);
+4. ``provcheck_crosscheck`` with every detector's findings, each isolated;
+5. ``provcheck_modify_findings`` (suppressions, baselines), then the report is written.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from .commands import Commands
+    from .config import Config, InputSpec
+    from .engine import LoadContext, Scan
+    from .model import Finding, Rule
+    from .report import OutputFormat
+    from .vfs import Artifact, Node, Tree
+
+hookspec = pluggy.HookspecMarker("provcheck")
+
+
+# -- start-up -----------------------------------------------------------------------
+
+@hookspec(historic=True)
+def provcheck_addhooks(pluginmanager: "pluggy.PluginManager") -> None:
+    """Add hook specifications of a plugin's own (``pluginmanager.add_hookspecs(module)``).
+
+    :param pluginmanager: provcheck's plugin manager.
+    """
+
+
+@hookspec
+def provcheck_add_commands(commands: "Commands") -> None:
+    """Add sub-commands to the ``provcheck`` command line.
+
+    Call ``commands.add(name, help=..., setup=fn(parser), run=fn(args, app) -> int)``.
+    Every command gets ``--format`` and ``--output`` from the core.
+
+    :param commands: the registry of sub-commands.
+    """
+
+
+@hookspec
+def provcheck_add_options(parser: "argparse._ArgumentGroup") -> None:
+    """Add options to ``provcheck scan`` (and the commands built on it).
+
+    Use a ``dest`` of the form ``"<plugin>.<key>"``: the value then reaches the plugin
+    as ``options[key]`` in ``provcheck_detect`` and ``provcheck_crosscheck``, overriding
+    ``[tool.provcheck.plugins.<plugin>]`` from the config file.
+
+    :param parser: an argparse argument group.
+    """
+
+
+@hookspec
+def provcheck_register_rules() -> "Iterable[Rule]":
+    """Return the rules this plugin can report. Every rule id must be unique.
+
+    :return: an iterable of :class:`provcheck.Rule`.
+    """
+
+
+@hookspec
+def provcheck_register_formats() -> "Iterable[OutputFormat]":
+    """Return output formats (``OutputFormat(name, write)``) for ``--format``.
+
+    :return: an iterable of :class:`provcheck.report.OutputFormat`.
+    """
+
+
+@hookspec(historic=True)
+def provcheck_configure(config: "Config") -> None:
+    """Called once the configuration is final, before any input is loaded.
+
+    :param config: the frozen run configuration.
+    """
+
+
+# -- loading ------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def provcheck_load_input(spec: "InputSpec", ctx: "LoadContext") -> "Artifact | None":
+    """Load one input into an :class:`Artifact`, or return None when it is not yours.
+
+    Stops at first non-None result. ``spec.type`` is the user's ``TYPE:`` override or
+    None; look at ``spec.path`` to decide. Read contents into ``ctx.store``; never
+    extract to the host, execute, or import anything from the input. Record unsafe
+    members as engine findings and unreadable parts as errors on the artifact.
+
+    :param spec: what the user named (path, type, ref, role).
+    :param ctx: the blob store, limits and progress reporter.
+    :return: the artifact, or None.
+    """
+
+
+@hookspec(firstresult=True)
+def provcheck_unpack(node: "Node", tree: "Tree", ctx: "LoadContext") -> "Tree | None":
+    """Unpack a nested archive found inside a tree (a ``.deb`` in an image, a ``.tar.gz``
+    in a release), or return None when it is not an archive you read.
+
+    Stops at first non-None result. Called through ``scan.unpack(artifact, node)``,
+    which caches the result and enforces the nesting-depth limit.
+
+    :param node: the archive file.
+    :param tree: the tree that holds it.
+    :param ctx: the blob store, limits and progress reporter.
+    :return: the nested tree, or None.
+    """
+
+
+# -- detection ------------------------------------------------------------------------
+
+@hookspec
+def provcheck_detect(scan: "Scan", options: "Mapping[str, Any]") -> "Iterable[Finding] | None":
+    """Look at the loaded artifacts and return findings.
+
+    Called once per plugin, isolated: an exception is reported as an error of this
+    plugin, the scan goes on and exits 3 (incomplete). Findings must use rule ids this
+    plugin registered.
+
+    :param scan: the artifacts of this run, with ``scan.artifact(role)``, ``scan.targets``,
+        ``scan.unpack(...)`` and a per-plugin ``scan.stash``.
+    :param options: this plugin's options (config table merged with command-line values).
+    :return: findings (a generator is fine), or None.
+    """
+
+
+@hookspec
+def provcheck_crosscheck(scan: "Scan", findings: "Sequence[Finding]",
+                         options: "Mapping[str, Any]") -> "Iterable[Finding] | None":
+    """Look at every detector's findings and return more (correlations, advisories).
+
+    Called once per plugin, isolated like ``provcheck_detect``.
+
+    :param scan: the scan.
+    :param findings: all findings of the detection stage, read only.
+    :param options: this plugin's options.
+    :return: new findings, or None.
+    """
+
+
+@hookspec
+def provcheck_modify_findings(findings: "list[Finding]", config: "Config") -> None:
+    """Edit the final list in place: suppress (replace with ``f.replace(suppression=...)``),
+    re-rank, or drop. The only stage that changes existing findings.
+
+    :param findings: the list the report will show.
+    :param config: the run configuration.
+    """

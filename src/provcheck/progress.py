@@ -1,0 +1,58 @@
+"""Progress on stderr while large inputs unpack; silent unless stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+
+class _NullTask:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+
+class Progress:
+    """``with Progress(enabled) as p: t = p.task("layer 1", total); t.advance(n); t.done()``"""
+
+    def __init__(self, enabled: bool | None = None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._rich: Any = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Progress":
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (BarColumn, DownloadColumn, Progress as RichProgress,
+                                       TextColumn, TransferSpeedColumn)
+            self._rich = RichProgress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                      TransferSpeedColumn(), console=Console(stderr=True), transient=True)
+            self._rich.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+            self._rich = None
+
+    def task(self, description: str, total: int | None = None) -> Any:
+        if self._rich is None:
+            return _NullTask()
+        rich, lock = self._rich, self._lock
+        with lock:
+            task_id = rich.add_task(description, total=total)
+
+        class _Task:
+            def advance(self, n: int = 1) -> None:
+                rich.update(task_id, advance=n)
+
+            def done(self) -> None:
+                with lock:
+                    rich.remove_task(task_id)
+        return _Task()
+
+
+NULL = Progress(enabled=False)

@@ -1,0 +1,1 @@
+"""Built-in loaders: directories, archives (libarchive), container images, git refs."""

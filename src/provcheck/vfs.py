@@ -1,0 +1,332 @@
+"""The virtual file tree: what an artifact contains, never extracted to the host.
+
+* ``BlobStore`` keeps file contents by sha256 under the scan's work area.
+* ``Node`` is one entry (file, dir, symlink, hardlink, device, ...), with the layer
+  that produced it and, for files a later layer deleted or shadowed, ``hidden_by``.
+* ``Tree`` maps normalised POSIX paths (no leading slash) to visible nodes, keeps the
+  hidden ones aside, and resolves symlinks inside itself only (chroot semantics).
+* ``Artifact`` is one loaded input: its tree, its layers, its metadata.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import posixpath
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Iterator
+
+from .model import Finding, Location, ToolError
+
+FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO, SOCKET, OTHER = (
+    "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "socket", "other")
+
+CHUNK = 1 << 20
+
+
+class BlobStore:
+    """Content-addressed storage: ``put`` streams bytes in while hashing, ``open`` reads back.
+
+    Blobs live under ``root/ab/cdef...``. Identical content is stored once.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / "tmp"
+        self._tmp.mkdir(exist_ok=True)
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def path(self, sha256: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
+            raise ValueError(f"not a sha256 digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def __contains__(self, sha256: str) -> bool:
+        return sha256 in self._known or self.path(sha256).exists()
+
+    def writer(self) -> "BlobWriter":
+        return BlobWriter(self)
+
+    def put_bytes(self, data: bytes) -> str:
+        w = self.writer()
+        w.write(data)
+        return w.commit()
+
+    def put_stream(self, stream: BinaryIO, limit: int | None = None) -> tuple[str, int]:
+        w = self.writer()
+        while True:
+            block = stream.read(CHUNK)
+            if not block:
+                break
+            w.write(block)
+            if limit is not None and w.size > limit:
+                w.abort()
+                raise OverflowError(f"more than {limit} bytes")
+        size = w.size
+        return w.commit(), size
+
+    def open(self, sha256: str) -> BinaryIO:
+        return open(self.path(sha256), "rb")
+
+    def read(self, sha256: str, limit: int | None = None) -> bytes:
+        with self.open(sha256) as f:
+            return f.read() if limit is None else f.read(limit)
+
+    def _adopt(self, tmp_path: str, sha256: str) -> None:
+        dest = self.path(sha256)
+        with self._lock:
+            if sha256 in self._known or dest.exists():
+                os.unlink(tmp_path)
+            else:
+                dest.parent.mkdir(exist_ok=True)
+                os.replace(tmp_path, dest)
+            self._known.add(sha256)
+
+
+class BlobWriter:
+    """Hash-while-writing into a temp file; ``commit`` moves it to its digest's place."""
+
+    def __init__(self, store: BlobStore):
+        self._store = store
+        fd, self._tmp = tempfile.mkstemp(dir=store._tmp)
+        self._f = os.fdopen(fd, "wb", buffering=0)
+        self._h = hashlib.sha256()
+        self.size = 0
+
+    def write(self, block: bytes) -> None:
+        self._h.update(block)
+        self._f.write(block)
+        self.size += len(block)
+
+    @property
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+    def commit(self) -> str:
+        self._f.close()
+        digest = self._h.hexdigest()
+        self._store._adopt(self._tmp, digest)
+        return digest
+
+    def abort(self) -> None:
+        self._f.close()
+        try:
+            os.unlink(self._tmp)
+        except FileNotFoundError:
+            pass
+
+
+def normpath(name: str) -> tuple[str, bool]:
+    """Normalise an archive member name to a tree path.
+
+    Returns (path, unsafe): ``unsafe`` is true when the name was absolute or climbed
+    above the root with ``..``; the returned path is then clamped inside the tree.
+    """
+    unsafe = name.startswith("/") or name.startswith("\\")
+    parts: list[str] = []
+    for part in name.replace("\\", "/").split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            else:
+                unsafe = True
+            continue
+        parts.append(part)
+    return "/".join(parts), unsafe
+
+
+@dataclass(slots=True)
+class Node:
+    path: str
+    type: str
+    size: int = 0
+    mode: int = 0o644
+    sha256: str | None = None
+    link_target: str | None = None
+    layer: str | None = None
+    hidden_by: str | None = None
+    uid: int = 0
+    gid: int = 0
+    mtime: int | None = None
+    chain: tuple[str, ...] = ()
+
+    @property
+    def is_file(self) -> bool:
+        return self.type in (FILE, HARDLINK) and self.sha256 is not None
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path)
+
+    def location(self, artifact: str, **kw: Any) -> Location:
+        return Location(artifact=artifact, path=self.path, layer=self.layer, chain=self.chain,
+                        sha256=self.sha256, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "type": self.type, "size": self.size, "sha256": self.sha256,
+                "mode": f"{self.mode & 0o7777:04o}", "link_target": self.link_target,
+                "layer": self.layer, "hidden_by": self.hidden_by}
+
+
+class Tree:
+    """A file tree: visible nodes by path, plus hidden ones (deleted or shadowed by a layer)."""
+
+    MAX_LINKS = 40
+
+    def __init__(self, store: BlobStore, nodes: Iterable[Node] = (), hidden: Iterable[Node] = ()):
+        self.store = store
+        self.nodes: dict[str, Node] = {}
+        for n in nodes:
+            self.nodes[n.path] = n
+        self.hidden: list[Node] = list(hidden)
+        self.findings: list[Finding] = []   # engine findings of a nested unpack
+        self.errors: list[ToolError] = []
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __contains__(self, path: str) -> bool:
+        return path.strip("/") in self.nodes
+
+    def get(self, path: str) -> Node | None:
+        return self.nodes.get(path.strip("/"))
+
+    def walk(self) -> Iterator[Node]:
+        """Visible nodes in path order."""
+        for path in sorted(self.nodes):
+            yield self.nodes[path]
+
+    def files(self) -> Iterator[Node]:
+        return (n for n in self.walk() if n.is_file)
+
+    def glob(self, pattern: str) -> Iterator[Node]:
+        """fnmatch over whole paths; ``**/`` also matches zero directories."""
+        rx = _glob_regex(pattern)
+        return (n for n in self.walk() if rx.match(n.path))
+
+    def resolve(self, path: str, follow_last: bool = True) -> Node | None:
+        """Resolve symlinks inside the tree, chroot-style; None when missing or looping."""
+        path, _ = normpath(path)
+        hops = 0
+        done: list[str] = []
+        todo = path.split("/") if path else []
+        while todo:
+            part = todo.pop(0)
+            cur = "/".join(done + [part])
+            node = self.nodes.get(cur)
+            if node is None:
+                return None
+            if node.type == SYMLINK and (todo or follow_last):
+                hops += 1
+                if hops > self.MAX_LINKS:
+                    return None
+                target = node.link_target or ""
+                base = [] if target.startswith("/") else done
+                newpath, _ = normpath("/".join(base + [target]))
+                done = []
+                todo = (newpath.split("/") if newpath else []) + todo
+                continue
+            done.append(part)
+        return self.nodes.get("/".join(done)) if done else Node(path="", type=DIR)
+
+    def realpath(self, path: str) -> str | None:
+        node = self.resolve(path)
+        return None if node is None else node.path
+
+    def open(self, node: Node | str) -> BinaryIO:
+        n = self._file(node)
+        return self.store.open(n.sha256)
+
+    def read(self, node: Node | str, limit: int | None = None) -> bytes:
+        n = self._file(node)
+        return self.store.read(n.sha256, limit)
+
+    def host_path(self, node: Node | str) -> Path:
+        """The blob's path in the work area, for tools that need a file name. Read only."""
+        return self.store.path(self._file(node).sha256)
+
+    def _file(self, node: Node | str) -> Node:
+        n = self.resolve(node) if isinstance(node, str) else node
+        if n is not None and n.type == SYMLINK:
+            n = self.resolve(n.path)
+        if n is None or not n.is_file:
+            raise FileNotFoundError(node if isinstance(node, str) else node.path)
+        return n
+
+
+def _glob_regex(pattern: str) -> re.Pattern:
+    pattern = pattern.strip("/")
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        else:
+            c = pattern[i]
+            out.append("[^/]*" if c == "*" else "[^/]" if c == "?" else
+                       fnmatch.translate(c)[4:-3] if c == "[" else re.escape(c))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+@dataclass(slots=True)
+class Layer:
+    digest: str
+    media_type: str = ""
+    size: int | None = None
+    diff_id: str | None = None
+    created_by: str | None = None
+    index: int = 0
+
+
+@dataclass
+class Artifact:
+    """One loaded input.
+
+    ``name`` is how reports refer to it (stable across machines: a file name, an image
+    reference, ``repo@ref``); ``role`` says what it is for ("target", "source", ...);
+    ``kind`` is what it was read as ("directory", "archive", "image", "git").
+    ``findings`` are engine findings raised while loading (PC9xx), ``errors`` what could
+    not be read. ``metadata`` is kind-specific (image config and manifest digest, git
+    commit, ...).
+    """
+
+    name: str
+    role: str
+    kind: str
+    tree: Tree
+    source: str = ""
+    layers: list[Layer] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ToolError] = field(default_factory=list)
+
+    def location(self, path: str = "", **kw: Any) -> Location:
+        node = self.tree.nodes.get(path) if path else None
+        if node is not None:
+            return node.location(self.name, **kw)
+        return Location(artifact=self.name, path=path, **kw)
+
+    def summary(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "role": self.role, "kind": self.kind,
+                             "files": sum(1 for n in self.tree.nodes.values() if n.is_file)}
+        if self.layers:
+            d["layers"] = [{"digest": l.digest, "media_type": l.media_type, "size": l.size}
+                           for l in self.layers]
+        for k in ("digest", "manifest_digest", "config_digest", "platform", "commit", "ref", "sha256"):
+            if k in self.metadata:
+                d[k] = self.metadata[k]
+        return d
