@@ -1,0 +1,1 @@
+"""provcheck_elf: work in progress (see its issue); registers no hooks yet."""

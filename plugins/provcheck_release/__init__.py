@@ -1,0 +1,1 @@
+"""provcheck_release: work in progress (see its issue); registers no hooks yet."""

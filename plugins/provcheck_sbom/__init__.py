@@ -1,0 +1,1 @@
+"""provcheck_sbom: work in progress (see its issue); registers no hooks yet."""
