@@ -1,0 +1,226 @@
+"""Real Debian data for tests and benchmarks, downloaded once and cached under ``.cache/``.
+
+* ``apt_closure(["openssh-server"])`` — the package and everything it depends on;
+* ``download(packages)`` — ``apt-get download`` into ``.cache/debs`` (real .deb files);
+* ``rootfs(packages, name)`` — the packages' files unpacked with ``dpkg-deb --fsys-tarfile | tar -x``
+  (nothing from a package runs), plus a real ``var/lib/dpkg/status``, ``info/*.list`` and
+  ``info/*.md5sums`` built from the packages' own control data;
+* ``image(layers, name)`` — an OCI image layout, one gzip layer per package group, each
+  layer holding those packages' files and the dpkg database as of that layer.
+
+Everything is keyed by the package list, so a second run costs nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("PROVCHECK_TEST_CACHE", ROOT / ".cache"))
+
+
+@contextmanager
+def _locked(name: str) -> Iterator[None]:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _apt(*args: str, cwd: Path | None = None) -> str:
+    proc = subprocess.run(["apt-get", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode and "Unable to locate" in proc.stderr + proc.stdout:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+        proc = subprocess.run(["apt-get", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"apt-get {' '.join(args)} failed: {proc.stderr.strip()[-500:]}")
+    return proc.stdout
+
+
+def apt_closure(packages: Sequence[str]) -> list[str]:
+    """The packages and their recursive Depends/PreDepends, real names only."""
+    out = subprocess.run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests",
+                          "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", *packages],
+                         capture_output=True, text=True)
+    if out.returncode or not out.stdout.strip():
+        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+        out = subprocess.run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests",
+                              "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", *packages],
+                             capture_output=True, text=True, check=True)
+    names = {line.strip() for line in out.stdout.splitlines() if line and not line[0].isspace()}
+    return sorted(n for n in names if not n.startswith("<") and ":" not in n)
+
+
+def download(packages: Iterable[str]) -> dict[str, Path]:
+    """``apt-get download`` each package (cached); returns name -> .deb path."""
+    debs = CACHE / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    wanted = sorted(set(packages))
+    with _locked("debs"):
+        have = {p.name.split("_")[0]: p for p in debs.glob("*.deb")}
+        missing = [p for p in wanted if p not in have]
+        if missing:
+            _apt("download", "-qq", *missing, cwd=debs)
+            have = {p.name.split("_")[0]: p for p in debs.glob("*.deb")}
+    return {p: have[p] for p in wanted}
+
+
+def _unpack_deb(deb: Path, dest: Path) -> None:
+    """The package's files into ``dest``, writing through merged-usr links as dpkg does."""
+    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "--keep-directory-symlink", "--no-same-owner", "-C", str(dest)], input=data,
+                   check=True, capture_output=True)
+
+
+def _control(deb: Path) -> tuple[str, dict[str, bytes]]:
+    """The package's control paragraph and its control files (md5sums, ...)."""
+    raw = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(deb)], capture_output=True, check=True).stdout
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(raw)) as t:
+        for m in t.getmembers():
+            if m.isfile():
+                files[m.name.lstrip("./")] = t.extractfile(m).read()
+    return files.pop("control").decode().strip(), files
+
+
+def _file_list(deb: Path) -> list[str]:
+    raw = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw)) as t:
+        return ["/" + m.name.lstrip("./") if m.name not in (".", "./") else "/." for m in t.getmembers()]
+
+
+def _dpkg_db(debs: dict[str, Path], dest: Path, status_before: str = "") -> str:
+    """Write var/lib/dpkg/{status,info/*} for ``debs`` into ``dest``; returns the status text."""
+    info = dest / "var/lib/dpkg/info"
+    info.mkdir(parents=True, exist_ok=True)
+    paragraphs = [p for p in status_before.split("\n\n") if p.strip()]
+    for name, deb in sorted(debs.items()):
+        control, files = _control(deb)
+        lines = control.splitlines()
+        lines.insert(1, "Status: install ok installed")
+        paragraphs.append("\n".join(lines))
+        arch = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("Architecture:")), "all")
+        multi = "Multi-Arch: same" in control
+        stem = f"{name}:{arch}" if multi else name
+        (info / f"{stem}.list").write_text("\n".join(_file_list(deb)) + "\n")
+        if "md5sums" in files:
+            (info / f"{stem}.md5sums").write_bytes(files["md5sums"])
+    status = "\n\n".join(paragraphs) + "\n"
+    (dest / "var/lib/dpkg/status").write_text(status)
+    return status
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def _merged_usr(dest: Path) -> None:
+    for d in ("bin", "sbin", "lib", "lib64"):
+        if not (dest / d).exists() and not (dest / d).is_symlink():
+            (dest / "usr" / d).mkdir(parents=True, exist_ok=True)
+            os.symlink(f"usr/{d}", dest / d)
+
+
+def rootfs(packages: Sequence[str], name: str, closure: bool = True) -> Path:
+    """A root filesystem holding ``packages`` (and their dependencies), cached."""
+    names = apt_closure(packages) if closure else sorted(packages)
+    dest = CACHE / "rootfs" / f"{name}-{_key(names)}"
+    with _locked(f"rootfs-{name}"):
+        done = dest.parent / f"{dest.name}.complete"
+        if done.exists():
+            return dest
+        if dest.exists():
+            shutil.rmtree(dest)
+        debs = download(names)
+        dest.mkdir(parents=True)
+        _merged_usr(dest)
+        for deb in debs.values():
+            _unpack_deb(deb, dest)
+        _dpkg_db(debs, dest)
+        done.write_text("\n".join(names))
+    return dest
+
+
+def _layer_tar(src: Path, skip: set[str] = frozenset()) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for path in sorted(src.rglob("*")):
+            rel = path.relative_to(src).as_posix()
+            if rel in skip:
+                continue
+            info = t.gettarinfo(str(path), arcname=rel)
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            if info.isreg():
+                with open(path, "rb") as f:
+                    t.addfile(info, f)
+            else:
+                t.addfile(info)
+    return buf.getvalue()
+
+
+def image(layers: Sequence[Sequence[str]], name: str) -> Path:
+    """An OCI image layout: layer i holds the files of ``layers[i]``'s packages (with
+    dependencies not already in a lower layer) and the dpkg database as of that layer."""
+    plan: list[list[str]] = []
+    seen: set[str] = set()
+    for group in layers:
+        names = [n for n in apt_closure(group) if n not in seen]
+        seen.update(names)
+        plan.append(names)
+    root = CACHE / "images" / f"{name}-{_key(plan)}"
+    with _locked(f"image-{name}"):
+        done = root.parent / f"{root.name}.complete"
+        if done.exists():
+            return root
+        if root.exists():
+            shutil.rmtree(root)
+        blobs = root / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+
+        def put(data: bytes) -> dict:
+            digest = hashlib.sha256(data).hexdigest()
+            (blobs / digest).write_bytes(data)
+            return {"digest": f"sha256:{digest}", "size": len(data)}
+
+        status = ""
+        descs, diff_ids, history = [], [], []
+        work = CACHE / "tmp" / f"{name}-build"
+        for i, names in enumerate(plan):
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            _merged_usr(work)  # dpkg writes through the merged-usr links, as in a real build
+            debs = download(names)
+            for deb in debs.values():
+                _unpack_deb(deb, work)
+            status = _dpkg_db(debs, work, status)
+            raw = _layer_tar(work, set() if i == 0 else {"bin", "sbin", "lib", "lib64"})
+            diff_ids.append(f"sha256:{hashlib.sha256(raw).hexdigest()}")
+            descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                          **put(gzip.compress(raw, compresslevel=6, mtime=0))})
+            history.append({"created_by": "install " + " ".join(names[:8]) + (" ..." if len(names) > 8 else "")})
+        shutil.rmtree(work, ignore_errors=True)
+        config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/sbin:/usr/bin"]},
+                             "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}).encode()
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(config)},
+                               "layers": descs}).encode()
+        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                 "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", **put(manifest),
+                                "platform": {"os": "linux", "architecture": "amd64"},
+                                "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
+        (root / "index.json").write_text(json.dumps(index))
+        (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+        done.write_text("\n".join(" ".join(p) for p in plan))
+    return root
