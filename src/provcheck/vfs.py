@@ -55,9 +55,20 @@ class BlobStore:
         return BlobWriter(self)
 
     def put_bytes(self, data: bytes) -> str:
-        w = self.writer()
-        w.write(data)
-        return w.commit()
+        """Store a small blob held in memory; known content costs one hash, no I/O."""
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in self._known:
+            return digest
+        dest = self.path(digest)
+        if not dest.exists():
+            tmp = self._tmp / f"{digest}.{threading.get_ident()}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            dest.parent.mkdir(exist_ok=True)
+            os.replace(tmp, dest)
+        with self._lock:
+            self._known.add(digest)
+        return digest
 
     def put_stream(self, stream: BinaryIO, limit: int | None = None) -> tuple[str, int]:
         w = self.writer()
