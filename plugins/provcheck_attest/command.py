@@ -1,0 +1,138 @@
+"""``provcheck verify``: the attest checks on named material, with a strict exit code.
+
+    provcheck verify ARTIFACT --bundle FILE --cert-identity SAN --cert-oidc-issuer URL [--trusted-root FILE]
+    provcheck verify TARBALL --signature FILE.asc --keyring KEYS.asc [--history FILE [--record]]
+    provcheck verify IMAGE [--cert-identity SAN --cert-oidc-issuer URL]
+
+Files are verified as bytes (a tarball is not unpacked); images (OCI layouts and
+archives) are loaded to learn their manifest digest. Exit 0 only when every target
+has at least one verified signature or attestation (PC510) and nothing else was
+reported; 1 when something failed or nothing was found; 3 when a check could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from provcheck import Artifact, BlobStore, InputSpec, Tree, UsageError
+
+from .sigstore_check import TrustError, load_trust
+
+
+def setup_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("artifacts", nargs="+", metavar="ARTIFACT",
+                   help="a file (tarball, wheel, any blob) or an image (OCI layout directory or archive)")
+    s = p.add_argument_group("sigstore")
+    s.add_argument("--bundle", dest="attest.bundle", action="append", metavar="FILE",
+                   help="Sigstore bundle (.sigstore / .sigstore.json); repeatable")
+    s.add_argument("--cert-identity", dest="attest.cert_identity", metavar="SAN",
+                   help="expected signer identity (e-mail, URI, workflow) in the certificate SAN")
+    s.add_argument("--cert-oidc-issuer", dest="attest.cert_oidc_issuer", metavar="URL",
+                   help="expected OIDC issuer of the signer's certificate")
+    s.add_argument("--cert-source-repository", dest="attest.cert_source_repository", metavar="URL",
+                   help="CI identities: expected source repository (OWNER/REPO means GitHub)")
+    s.add_argument("--cert-source-ref", dest="attest.cert_source_ref", metavar="REF",
+                   help="CI identities: expected source ref, e.g. refs/tags/v1.0")
+    s.add_argument("--cert-source-digest", dest="attest.cert_source_digest", metavar="SHA",
+                   help="CI identities: expected source commit")
+    s.add_argument("--trusted-root", dest="attest.trusted_root", metavar="FILE",
+                   help="trusted_root.json or client trust config (default: the production root shipped in "
+                        "the sigstore package; never fetched)")
+    s.add_argument("--provenance", dest="attest.provenance", action="append", metavar="FILE",
+                   help="in-toto JSON lines (.intoto.jsonl) of Sigstore bundles")
+    g = p.add_argument_group("OpenPGP")
+    g.add_argument("--signature", dest="attest.signature", metavar="FILE", help="detached signature (.asc, .sig)")
+    g.add_argument("--keyring", dest="attest.keyring", metavar="FILE",
+                   help="public keys, armored or binary (e.g. debian/upstream/signing-key.asc)")
+    g.add_argument("--history", dest="attest.history", metavar="FILE",
+                   help="signer history (JSON: project -> version -> fingerprints); PC508 on a new signer")
+    g.add_argument("--project", dest="attest.project", metavar="NAME",
+                   help="project name in the history (default: from the file name)")
+    g.add_argument("--record", dest="attest.record", action="store_true", default=None,
+                   help="add this release's verified signer to the history file")
+    o = p.add_argument_group("other")
+    o.add_argument("--source", metavar="ARTIFACT",
+                   help="what the release was built from, e.g. git:REPO@TAG; SLSA provenance must name its commit")
+    o.add_argument("--config", metavar="FILE", help="config file (default: ./provcheck.toml or ./pyproject.toml)")
+    o.add_argument("--work-dir", metavar="DIR", help="work area (default: a temp dir)")
+
+
+def _is_image(path: Path) -> bool:
+    if path.is_dir():
+        return (path / "oci-layout").is_file() or (path / "index.json").is_file()
+    from provcheck.unpack.oci import _looks_like_image_archive
+    return _looks_like_image_archive(path)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_verify(args: argparse.Namespace, app: Any) -> int:
+    from provcheck.engine import ExitCode, WorkArea, run
+
+    opts = {k: v for k, v in vars(args).items() if k.startswith("attest.")}
+    if opts.get("attest.bundle") and not opts.get("attest.cert_identity"):
+        raise UsageError("verify: --bundle needs --cert-identity (and --cert-oidc-issuer): a signature is only "
+                         "meaningful for the signer you expect")
+    if opts.get("attest.signature") and not opts.get("attest.keyring"):
+        raise UsageError("verify: --signature needs --keyring")
+    if opts.get("attest.record") and not opts.get("attest.history"):
+        raise UsageError("verify: --record needs --history")
+    explicit = opts.get("attest.bundle") or opts.get("attest.signature") or opts.get("attest.provenance")
+    if explicit and len(args.artifacts) != 1:
+        raise UsageError("verify: --bundle/--signature/--provenance apply to exactly one ARTIFACT")
+    for key in ("attest.bundle", "attest.provenance"):
+        for f in opts.get(key) or ():
+            if not Path(f).is_file():
+                raise UsageError(f"verify: {f}: no such file")
+    for key in ("attest.signature", "attest.keyring", "attest.trusted_root"):
+        if opts.get(key) and not Path(opts[key]).is_file():
+            raise UsageError(f"verify: {opts[key]}: no such file")
+    if opts.get("attest.trusted_root") or opts.get("attest.bundle"):
+        try:
+            load_trust(opts.get("attest.trusted_root"))
+        except TrustError as exc:
+            raise UsageError(f"verify: {exc}") from None
+
+    specs, blobs = [], []
+    for text in args.artifacts:
+        path = Path(text)
+        if not path.exists():
+            raise UsageError(f"verify: {text}: no such file or directory")
+        if _is_image(path):
+            specs.append(InputSpec.parse(text, "target"))
+        elif path.is_file():
+            blobs.append(path)
+        else:
+            raise UsageError(f"verify: {text}: a directory that is not an OCI image layout")
+    if args.source:
+        specs.append(InputSpec.parse(args.source, "source"))
+
+    config = app.config(args, specs)
+    options = {k: dict(v) for k, v in config.plugin_options.items()}
+    options.setdefault("attest", {})["verify_mode"] = True
+    config = config.replace(select=("PC5",), plugin_options=options)
+    with WorkArea(config) as work:
+        store = BlobStore(work / "blobs")
+        prebuilt = [Artifact(name=p.name, role="target", kind="file", tree=Tree(store), source=str(p),
+                             metadata={"sha256": _sha256(p)}) for p in blobs]
+        report = run(config, app.pm, work, artifacts=prebuilt)
+    app.write_report(report, args)
+    if report.input_failed:
+        return ExitCode.INPUT
+    if report.errors:
+        return ExitCode.INCOMPLETE
+    failed = [f for f in report.active if f.rule_id.startswith("PC5") and f.rule_id != "PC510"]
+    verified = {f.location.artifact for f in report.active if f.rule_id == "PC510"}
+    targets = {a.name for a in report.artifacts if a.role == "target"}
+    if failed or not targets <= verified:
+        return ExitCode.FINDINGS
+    return ExitCode.OK
