@@ -210,6 +210,9 @@ def cmd_plugins(args: argparse.Namespace, app: App) -> int:
     return ExitCode.OK
 
 
+REPORT_FORMATS = ("text", "json", "sarif")  # and every format a plugin registers
+
+
 def core_commands(commands: Commands, pm: PluginManager) -> None:
     def artifacts(nargs: str):
         def setup(p: argparse.ArgumentParser) -> None:
@@ -219,7 +222,7 @@ def core_commands(commands: Commands, pm: PluginManager) -> None:
         return setup
 
     commands.add("scan", help="scan artifacts and report findings", setup=artifacts("*"), run=cmd_scan,
-                 formats=("text", "json", "sarif"))
+                 formats=REPORT_FORMATS)
     commands.add("files", help="print the unpacked tree as JSON lines", setup=artifacts("+"), run=cmd_files,
                  formats=("json", "text"))
     commands.add("rules", help="list every rule", setup=lambda p: None, run=cmd_rules)
@@ -248,7 +251,7 @@ def _take_plugin_args(argv: list[str]) -> tuple[list[str], list[str]]:
     return rest, plugins
 
 
-def build_parser(pm: PluginManager, commands: Commands) -> ArgumentParser:
+def build_parser(pm: PluginManager, commands: Commands, report_formats: Sequence[str]) -> ArgumentParser:
     parser = ArgumentParser(prog="provcheck", description="What ships, checked against what was reviewed.")
     parser.add_argument("--version", action="version", version=f"provcheck {__version__}")
     parser.add_argument("-p", dest="_plugins", metavar="NAME", action="append",
@@ -257,8 +260,10 @@ def build_parser(pm: PluginManager, commands: Commands) -> ArgumentParser:
     for cmd in commands.commands.values():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
         cmd.setup(p)
-        p.add_argument("--format", default=cmd.formats[0], choices=cmd.formats,
-                       help=f"output format (default {cmd.formats[0]})")
+        formats = cmd.formats
+        if formats == REPORT_FORMATS:
+            formats = tuple(dict.fromkeys([*REPORT_FORMATS, *sorted(report_formats)]))
+        p.add_argument("--format", default=formats[0], choices=formats, help=f"output format (default {formats[0]})")
         p.add_argument("--output", "-o", metavar="FILE", help="write output to FILE instead of stdout")
         p.set_defaults(_run=cmd.run)
     return parser
@@ -274,12 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = Commands()
         core_commands(commands, pm)
         pm.hook.provcheck_add_commands(commands=commands)
-        parser = build_parser(pm, commands)
+        app = App(pm, plugin_args)
+        parser = build_parser(pm, commands, list(app.formats))
         args = parser.parse_args(argv)
         if not getattr(args, "_run", None):
             parser.print_help(sys.stderr)
             return ExitCode.USAGE
-        app = App(pm, plugin_args)
         return int(args._run(args, app))
     except KeyboardInterrupt:
         print("provcheck: interrupted", file=sys.stderr)

@@ -175,7 +175,7 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
         artifacts: Iterable[Artifact] = ()) -> Report:
     """Run the whole pipeline in ``work`` (which the caller owns and removes)."""
     started = time.monotonic()
-    pm.hook.provcheck_configure.call_historic(kwargs={"config": config})
+    pm.hook.provcheck_configure(config=config)
     store = BlobStore(work / "blobs")
     ctx = LoadContext(pm, store, config, progress)
     errors: list[ToolError] = []

@@ -86,9 +86,9 @@ def provcheck_register_formats() -> "Iterable[OutputFormat]":
     """
 
 
-@hookspec(historic=True)
+@hookspec
 def provcheck_configure(config: "Config") -> None:
-    """Called once the configuration is final, before any input is loaded.
+    """Called at the start of every scan run, once the configuration is final.
 
     :param config: the frozen run configuration.
     """

