@@ -276,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pm = PluginManager()
         pm.load(blocked=[p[3:] for p in plugin_args if p.startswith("no:")],
                 extra=[p for p in plugin_args if not p.startswith("no:")])
+        for err in pm.load_errors:
+            print(f"provcheck: plugin {err.plugin!r} {err.message}", file=sys.stderr)
         commands = Commands()
         core_commands(commands, pm)
         pm.hook.provcheck_add_commands(commands=commands)

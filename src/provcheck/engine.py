@@ -178,7 +178,7 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
     pm.hook.provcheck_configure(config=config)
     store = BlobStore(work / "blobs")
     ctx = LoadContext(pm, store, config, progress)
-    errors: list[ToolError] = []
+    errors: list[ToolError] = list(pm.load_errors)
     loaded = list(artifacts)
     input_failed = False
     for spec in config.inputs:

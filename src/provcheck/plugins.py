@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 import pluggy
 
 from . import __version__, hookspecs
-from .model import Rule, UsageError
+from .model import Rule, ToolError, UsageError
 
 ENTRY_POINT_GROUP = "provcheck"
 
@@ -55,6 +55,7 @@ class PluginManager(pluggy.PluginManager):
         self.rule_owner: dict[str, str] = {}
         self._builtin: set[str] = set()
         self._versions: dict[str, str] = {}
+        self.load_errors: list[ToolError] = []
         self.hook.provcheck_addhooks.call_historic(kwargs={"pluginmanager": self})
 
     def load(self, blocked: Iterable[str] = (), extra: Iterable[str] = (), autoload: bool | None = None) -> None:
@@ -72,8 +73,11 @@ class PluginManager(pluggy.PluginManager):
                     continue
                 try:
                     plugin = ep.load()
-                except Exception as exc:  # a broken third-party install must not hide itself
-                    raise UsageError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
+                except Exception as exc:  # reported on every run (exit 3), never silently skipped
+                    self.load_errors.append(ToolError(stage="plugin", plugin=ep.name,
+                                                      message=f"failed to import {ep.value}: {type(exc).__name__}: {exc}",
+                                                      detail=traceback.format_exc()))
+                    continue
                 self.register(plugin, name=ep.name)
                 if ep.dist is not None:
                     self._versions[ep.name] = ep.dist.version

@@ -256,3 +256,18 @@ def test_every_rule_is_documented(checker):
         doc = checker.run_cli("rule", r["id"], "--format", "json").json()["doc"]
         for section in ("## What it does", "## Why is this bad?", "## Example", "## References"):
             assert section in doc, f"{r['id']} lacks {section!r}"
+
+
+def test_a_plugin_that_fails_to_import_is_reported_not_skipped(checker, tmp_path):
+    site = tmp_path / "site"
+    dist = site / "broken_plugin-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[provcheck]\nbroken = broken_plugin\n")
+    (site / "broken_plugin.py").write_text("import does_not_exist\n")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    res = subprocess.run([sys.executable, "-m", "provcheck", "scan", checker.tarball({"a": "a"}), "--format", "json"],
+                         capture_output=True, text=True, env=env, cwd=checker.base)
+    assert res.returncode == 3
+    [err] = [e for e in json.loads(res.stdout)["errors"] if e.get("plugin") == "broken"]
+    assert "does_not_exist" in err["message"] and "plugin 'broken'" in res.stderr
