@@ -1,1 +1,101 @@
-"""provcheck_elf: work in progress (see its issue); registers no hooks yet."""
+"""provcheck_elf: the ELF linkage graph of an image or tree, its queries and its policies (PC3xx).
+
+Every ELF file of a target is parsed (a pure-Python, bounds-checked reader; results
+cached by blob sha256), its DT_NEEDED and ``.note.dlopen`` names are resolved the way the
+tree's own dynamic loader would resolve them, and the resulting graph is checked against
+policies configured under ``[plugins.elf]``. ``provcheck linkage`` queries the graph.
+See docs/plugins/elf.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import provcheck
+from provcheck import ToolError, UsageError
+
+from . import hookspecs
+from .analysis import Analysis, ParseCache, analyze, default_cache_dir
+from .policies import ALL_CHECKS, Options
+from .rules import RULES
+
+__version__ = "0.1.0"
+PLUGIN = "elf"
+
+
+@provcheck.hookimpl
+def provcheck_addhooks(pluginmanager: Any) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+@provcheck.hookimpl
+def provcheck_register_rules() -> list:
+    return list(RULES)
+
+
+@provcheck.hookimpl
+def provcheck_add_commands(commands: Any) -> None:
+    from . import command
+    command.register(commands)
+
+
+def plugin_policies(pm: Any) -> list[Mapping[str, Any]]:
+    """Forbidden-reachability policies other plugins add via ``provcheck_elf_policies``."""
+    hook = getattr(pm.hook, "provcheck_elf_policies", None)
+    if hook is None:
+        return []
+    out = []
+    for result in hook():
+        out.extend(result or ())
+    return out
+
+
+def open_cache(opts: Options, config: Any) -> ParseCache | None:
+    if not opts.cache:
+        return None
+    if opts.cache_dir:
+        base = Path(opts.cache_dir)
+    elif getattr(config, "cache_dir", None):
+        base = Path(config.cache_dir) / "elf"
+    else:
+        base = default_cache_dir()
+    return ParseCache(base / "parse-v1.sqlite")
+
+
+def analysis_for(scan: Any, artifact: Any, opts: Options) -> Analysis:
+    """The artifact's analysis, built once per scan (``scan.stash``)."""
+    key = (__name__, "analysis", artifact.name, id(artifact))
+    an = scan.stash.get(key)
+    if an is None:
+        ckey = (__name__, "cache")
+        if ckey not in scan.stash:
+            scan.stash[ckey] = open_cache(opts, scan.config)
+        an = scan.stash[key] = analyze(artifact, scan.stash[ckey])
+    return an
+
+
+def errors_of(an: Analysis) -> list[ToolError]:
+    return [ToolError(stage="detect", plugin=PLUGIN, artifact=an.artifact.name, path=path,
+                      message=f"cannot read ELF file: {why}") for path, why in an.errors]
+
+
+@provcheck.hookimpl
+def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable:
+    opts = Options.parse(options, plugin_policies(scan.ctx.pm))
+    findings = []
+    for artifact in scan.targets or scan.artifacts:
+        an = analysis_for(scan, artifact, opts)
+        scan.errors.extend(errors_of(an))
+        for check in ALL_CHECKS:
+            findings.extend(check(an, opts))
+        if an.cache:
+            an.cache.flush()
+    cache = scan.stash.get((__name__, "cache"))
+    if cache is not None:
+        cache.close()
+        scan.stash[(__name__, "cache")] = None
+    return findings
+
+
+__all__ = ["Options", "analyze", "UsageError"]

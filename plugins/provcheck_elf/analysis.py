@@ -1,0 +1,183 @@
+"""Find and parse every ELF file of a tree (with a parse cache keyed by blob sha256), then
+build its linkage graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import elfread, graph as graphmod, packages as pkgmod
+
+MISSING = object()
+
+
+class ParseCache:
+    """Parse results by (blob sha256, parser version, pass) in one sqlite file.
+
+    Values are JSON (never pickle: the cache must not be a way to run code). A second run
+    over the same layers reads every result from here instead of parsing again; files that
+    are not ELF are remembered too, so they are not even opened."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.db: sqlite3.Connection | None = None
+        self.pending: dict[str, str] = {}
+        self.hits = self.misses = 0
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(str(path), timeout=10, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("CREATE TABLE IF NOT EXISTS parse (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            except sqlite3.Error:
+                self.db = None  # an unusable cache only costs time
+
+    @staticmethod
+    def key(sha256: str, deep: bool) -> str:
+        return f"{sha256}:{elfread.PARSER_VERSION}:{'d' if deep else 'b'}"
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.db is None or not keys:
+            return out
+        try:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                q = f"SELECT key, value FROM parse WHERE key IN ({','.join('?' * len(chunk))})"
+                for k, v in self.db.execute(q, chunk):
+                    try:
+                        out[k] = json.loads(v)
+                    except ValueError:
+                        continue
+        except sqlite3.Error:
+            return {}
+        self.hits += len(out)
+        return out
+
+    def put(self, key: str, value: Any) -> None:
+        if self.db is not None:
+            self.misses += 1
+            self.pending[key] = json.dumps(value, separators=(",", ":"))
+
+    def flush(self) -> None:
+        if self.db is None or not self.pending:
+            return
+        try:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO parse VALUES (?, ?)", self.pending.items())
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        self.pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "provcheck" / "elf"
+
+
+@dataclass
+class Analysis:
+    artifact: Any
+    graph: graphmod.Graph
+    packages: pkgmod.Packages
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    _deep: dict[str, dict] = field(default_factory=dict)
+    cache: ParseCache | None = None
+
+    def deep(self, path: str) -> dict[str, Any] | None:
+        """Symbols of one ELF file (deep pass, cached); None when it cannot be read."""
+        if path in self._deep:
+            return self._deep[path]
+        node = self.artifact.tree.nodes[path]
+        key = ParseCache.key(node.sha256, True)
+        got = self.cache.get_many([key]).get(key) if self.cache else None
+        if got is None:
+            try:
+                got = elfread.parse_file(self.artifact.tree.host_path(node), deep=True)["deep"]
+            except elfread.ElfError:
+                got = None
+            if got is not None and self.cache:
+                self.cache.put(key, got)
+        self._deep[path] = got
+        return got
+
+    def deep_many(self, paths: Iterable[str]) -> None:
+        """Warm the deep cache for many files with one cache query."""
+        paths = [p for p in paths if p not in self._deep]
+        if self.cache and paths:
+            keys = {ParseCache.key(self.artifact.tree.nodes[p].sha256, True): p for p in paths}
+            for k, v in self.cache.get_many(list(keys)).items():
+                self._deep[keys[k]] = v
+
+
+def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
+    tree = artifact.tree
+    t0 = time.perf_counter()
+    files = [n for n in tree.nodes.values() if n.is_file and n.size >= 4]
+    keys = {n.path: ParseCache.key(n.sha256, False) for n in files}
+    known = cache.get_many(list(set(keys.values()))) if cache else {}
+    infos: dict[str, dict] = {}
+    errors: list[tuple[str, str]] = []
+    parsed = 0
+    by_sha: dict[str, Any] = {}
+    for n in sorted(files, key=lambda n: n.path):
+        k = keys[n.path]
+        if k in known:
+            v = known[k]
+        elif n.sha256 in by_sha:
+            v = by_sha[n.sha256]
+        else:
+            v = _parse(tree, n)
+            parsed += 1
+            by_sha[n.sha256] = v
+            if cache:
+                cache.put(k, v)
+        if v is None:
+            continue
+        if "error" in v:
+            errors.append((n.path, v["error"]))
+        else:
+            infos[n.path] = v
+    t1 = time.perf_counter()
+    pk = pkgmod.read_packages(tree, infos)
+    t2 = time.perf_counter()
+    g = graphmod.build(tree, infos, pk.owner)
+    g.errors = errors
+    t3 = time.perf_counter()
+    if cache:
+        cache.flush()
+    stats = {"files": len(files), "elf": len(infos), "unreadable": len(errors), "parsed": parsed,
+             "cached": len(files) - parsed, "seconds": {"parse": round(t1 - t0, 4), "packages": round(t2 - t1, 4),
+                                                       "graph": round(t3 - t2, 4)}}
+    return Analysis(artifact, g, pk, errors, stats, cache=cache)
+
+
+def _parse(tree: Any, node: Any) -> dict | None:
+    """The bulk parse of one file: its info, None when not ELF, {"error": why} when broken."""
+    path = tree.host_path(node)
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != elfread.ELF_MAGIC:
+                return None
+        return elfread.parse_file(path)
+    except elfread.ElfError as exc:
+        return {"error": str(exc)}
+    except (OSError, ValueError, OverflowError, MemoryError, RecursionError, struct.error) as exc:
+        return {"error": f"unreadable ELF file ({type(exc).__name__}: {exc})"}
