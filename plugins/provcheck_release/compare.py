@@ -1,0 +1,460 @@
+"""Compare a release tree with its source tree and explain every file.
+
+``compare(release, source, knowledge, db)`` returns a :class:`Comparison`: one
+:class:`Verdict` per path and the findings (PC1xx) for the files that need review.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import posixpath
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from provcheck import Artifact, Finding, Location, Severity, Tree
+from provcheck.vfs import SYMLINK, Node, _glob_regex
+
+from . import risk
+from .knowledge import Generated, Knowledge
+from .m4db import M4Database, M4Verdict
+from .rules import PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109
+
+IDENTICAL, ONLY_SOURCE, GENERATED, REGENERATED, RELEASE_EDIT = (
+    "identical", "only-in-source", "generated", "regenerated", "release-edit")
+UNEXPLAINED, MODIFIED, MISMATCH, UNVERIFIED = "unexplained", "modified", "generated-mismatch", "generated-unverified"
+
+MAX_TEXT = 8 << 20         # bigger files are compared by hash only
+DIFF_LINES = 60
+DIFF_CHARS = 6000
+
+CODE_EXT = re.compile(r"\.(?:c|h|cc|cpp|cxx|hh|hpp|hxx|s|S|asm|go|rs|py|pl|pm|rb|js|mjs|cjs|ts|java|php|cgi|lua|sh|"
+                      r"bash|m4|awk|sed|cs|swift|kt|scala|tcl|ps1|bat|cmd|vbs|el|lisp|scm|ml|hs|erl|ex|exs|d|f|f90|"
+                      r"y|l|inc|def|asm|in|am|ac|mk|mak|cmake)$")
+DOC_EXT = re.compile(r"(?:\.(?:md|txt|rst|html?|texi|texinfo|pod|adoc|[1-9]|man|xml|css|svg|png|jpe?g|gif|ico|pdf)$|"
+                     r"(?:^|/)(?:README|NEWS|AUTHORS|THANKS|TODO|ChangeLog|HISTORY|CHANGES|RELEASE-NOTES|"
+                     r"CONTRIBUTORS|MAINTAINERS|COPYING|LICENSE|LICENCE|NOTICE)[^/]*$)")
+STAMP_WORDS = re.compile(r"(?i)version|date|time ?stamp|release|revision|\bvers?\b|copyright|@\w+@|built|snapshot|"
+                         r"unreleased|\bdev\b|\bgit\b|\bbuild\b|serial")
+STAMP_TOKENS = re.compile(r"(?i)\b[0-9a-f]{7,40}\b|\d+|\b(?:dev|devel|git|unreleased|snapshot|alpha|beta|rc|"
+                          r"pre|post|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|@\w+@|[\[\]()]")
+
+
+@dataclass
+class Verdict:
+    path: str
+    verdict: str
+    how: str = ""
+    system: str = ""
+    rule: str | None = None
+    severity: str | None = None
+    release_sha256: str | None = None
+    source_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+
+
+@dataclass
+class Comparison:
+    release: Artifact
+    source: Artifact
+    release_prefix: str
+    source_prefix: str
+    verdicts: list[Verdict] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(v.verdict for v in self.verdicts).items()))
+
+    def generated_by_system(self) -> dict[str, int]:
+        return dict(sorted(Counter(v.system for v in self.verdicts
+                                   if v.verdict in (GENERATED, REGENERATED) and v.system).items()))
+
+    def to_dict(self, include_identical: bool = True) -> dict[str, Any]:
+        return {"release": self.release.name, "source": self.source.name,
+                "source_commit": self.source.metadata.get("commit"), "source_ref": self.source.metadata.get("ref"),
+                "release_prefix": self.release_prefix, "source_prefix": self.source_prefix,
+                "counts": self.counts(), "generated_by": self.generated_by_system(),
+                "files": [v.to_dict() for v in self.verdicts if include_identical or v.verdict != IDENTICAL]}
+
+
+# -- trees ----------------------------------------------------------------------------
+
+def single_top(tree: Tree) -> str:
+    """The one top-level directory every entry is under (``xz-5.6.1``), or ''."""
+    tops = {n.path.split("/", 1)[0] for n in tree.nodes.values()}
+    if len(tops) == 1:
+        top = next(iter(tops))
+        node = tree.nodes.get(top)
+        if node is None or node.type == "dir":
+            return top
+    return ""
+
+
+def file_map(artifact: Artifact, prefix: str) -> dict[str, Node]:
+    out: dict[str, Node] = {}
+    cut = len(prefix) + 1 if prefix else 0
+    for n in artifact.tree.nodes.values():
+        if not (n.is_file or n.type == SYMLINK):
+            continue
+        path = n.path[cut:] if prefix else n.path
+        if not path:
+            continue
+        if artifact.kind == "directory" and (path == ".git" or path.startswith(".git/")):
+            continue
+        out[path] = n
+    return out
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def is_binary(data: bytes) -> bool:
+    return b"\0" in data[:8192]
+
+
+def export_ignored(source: Artifact, files: dict[str, Node]) -> list[re.Pattern]:
+    """Patterns marked ``export-ignore`` in the source's .gitattributes files."""
+    out = []
+    for path, node in files.items():
+        if posixpath.basename(path) != ".gitattributes" or not node.is_file or node.size > 1 << 20:
+            continue
+        base = posixpath.dirname(path)
+        for line in _text(source.tree.read(node)).splitlines():
+            parts = line.split()
+            if len(parts) < 2 or parts[0].startswith("#") or "export-ignore" not in parts[1:]:
+                continue
+            pat = parts[0].strip("/") if parts[0].startswith("/") else (
+                parts[0] if "/" in parts[0].rstrip("/") else "**/" + parts[0])
+            pat = pat.rstrip("/")
+            full = f"{base}/{pat}" if base else pat
+            out.append(_glob_regex(full))
+            out.append(_glob_regex(full + "/**"))
+    return out
+
+
+# -- diffs -----------------------------------------------------------------------------
+
+def unified(path: str, a: list[str], b: list[str]) -> tuple[str, tuple[int, int] | None]:
+    diff = list(difflib.unified_diff(a, b, f"source/{path}", f"release/{path}", n=2, lineterm=""))
+    first = None
+    for line in diff:
+        m = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", line)
+        if m:
+            start = int(m.group(1))
+            first = (start, start + max(int(m.group(2) or 1), 1) - 1)
+            break
+    text = "\n".join(diff[:DIFF_LINES])
+    if len(diff) > DIFF_LINES:
+        text += f"\n... ({len(diff) - DIFF_LINES} more diff lines)"
+    return text[:DIFF_CHARS], first
+
+
+def is_release_edit(a: list[str], b: list[str]) -> bool:
+    """Only lines carrying versions/dates/placeholders changed, pairwise, and few of them."""
+    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    changed = 0
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        if op == "equal":
+            continue
+        if op != "replace" or (i2 - i1) != (j2 - j1):
+            return False
+        for x, y in zip(a[i1:i2], b[j1:j2]):
+            changed += 1
+            if not (STAMP_WORDS.search(x) or STAMP_WORDS.search(y)):
+                return False
+            if STAMP_TOKENS.sub("#", x).split() != STAMP_TOKENS.sub("#", y).split():
+                return False
+    return 0 < changed <= 20
+
+
+# -- the comparison ---------------------------------------------------------------------
+
+class Comparer:
+    def __init__(self, release: Artifact, source: Artifact, knowledge: Knowledge, db: M4Database,
+                 options: dict[str, Any] | None = None):
+        self.release, self.source, self.k, self.db = release, source, knowledge, db
+        self.options = options or {}
+        self.rprefix = single_top(release.tree)
+        self.sprefix = single_top(source.tree) if source.kind in ("archive", "directory") else ""
+        if source.kind == "directory" and self.sprefix and (source.tree.get(".git") is not None):
+            self.sprefix = ""
+        self.rfiles = file_map(release, self.rprefix)
+        self.sfiles = file_map(source, self.sprefix)
+        if self.sprefix and not (set(self.rfiles) & set(self.sfiles)):  # a source dir that is the project itself
+            self.sprefix = ""
+            self.sfiles = file_map(source, "")
+        self.cmp = Comparison(release, source, self.rprefix, self.sprefix)
+
+    # helpers ------------------------------------------------------------------------
+    def rpath(self, path: str) -> str:
+        return f"{self.rprefix}/{path}" if self.rprefix else path
+
+    def loc(self, path: str, **kw: Any) -> Location:
+        node = self.rfiles.get(path)
+        if node is not None:
+            return node.location(self.release.name, **kw)
+        return Location(artifact=self.release.name, path=self.rpath(path), **kw)
+
+    def related(self, path: str) -> tuple[Location, ...]:
+        node = self.sfiles.get(path)
+        if node is None:
+            return ()
+        return (node.location(self.source.name),)
+
+    def read_r(self, path: str, limit: int | None = MAX_TEXT) -> bytes:
+        return self.release.tree.read(self.rfiles[path], limit)
+
+    def read_s(self, path: str, limit: int | None = MAX_TEXT) -> bytes:
+        return self.source.tree.read(self.sfiles[path], limit)
+
+    def exists(self, rel: str) -> bool:
+        if "*" in rel or "?" in rel:
+            return any(fnmatch.fnmatchcase(p, rel) for p in self.sfiles) or \
+                any(fnmatch.fnmatchcase(p, rel) for p in self.rfiles)
+        return rel in self.sfiles or rel in self.rfiles
+
+    def add(self, finding: Finding, verdict: Verdict) -> None:
+        verdict.rule, verdict.severity = finding.rule_id, str(finding.severity)
+        self.cmp.findings.append(finding)
+
+    # main ---------------------------------------------------------------------------
+    def run(self) -> Comparison:
+        paths = sorted(set(self.rfiles) | set(self.sfiles))
+        ignored = export_ignored(self.source, self.sfiles)
+        source_only: list[dict[str, str]] = []
+        for path in paths:
+            r, s = self.rfiles.get(path), self.sfiles.get(path)
+            if r is not None and s is not None:
+                v = self.both(path, r, s)
+            elif s is not None:
+                why = ("export-ignore" if any(rx.match(path) for rx in ignored) else
+                       "git-only" if self.k.source_only_reason(path) else "")
+                v = Verdict(path, ONLY_SOURCE, how=why, source_sha256=s.sha256)
+                source_only.append({"path": path, "reason": why} if why else {"path": path})
+            else:
+                v = self.release_only(path, r)
+            v.release_sha256 = r.sha256 if r is not None else None
+            v.source_sha256 = s.sha256 if s is not None else None
+            self.cmp.verdicts.append(v)
+        self.summarise(source_only)
+        return self.cmp
+
+    def summarise(self, source_only: list[dict[str, str]]) -> None:
+        counts = self.cmp.counts()
+        n_rel = len(self.rfiles)
+        overlap = sum(counts.get(k, 0) for k in (IDENTICAL, MODIFIED, REGENERATED, RELEASE_EDIT))
+        overlap += sum(1 for v in self.cmp.verdicts if v.verdict in (MISMATCH, UNVERIFIED) and v.source_sha256)
+        if n_rel and overlap < max(1, n_rel // 5):
+            self.cmp.findings.append(PC109.finding(
+                location=Location(artifact=self.release.name), key="overlap",
+                message=f"only {overlap} of {n_rel} release files are in {self.source.name}: "
+                        "is this the right repository and tag?",
+                evidence={"release_files": n_rel, "shared": overlap, "source_files": len(self.sfiles)}))
+        if source_only:
+            marked = sum(1 for s in source_only if s.get("reason"))
+            self.cmp.findings.append(PC106.finding(
+                location=Location(artifact=self.release.name), key="source-only",
+                related=(Location(artifact=self.source.name),),
+                message=f"{len(source_only)} files of {self.source.name} are not in the release "
+                        f"({marked} export-ignored or git-only)",
+                evidence={"files": source_only[:500], "count": len(source_only)}))
+        review = [v for v in self.cmp.verdicts if v.rule and v.rule not in ("PC107", "PC108")]
+        gen = self.cmp.generated_by_system()
+        gen_txt = ", ".join(f"{k} {v}" for k, v in gen.items())
+        edits = counts.get(RELEASE_EDIT, 0)
+        msg = (f"{counts.get(IDENTICAL, 0)} identical, "
+               f"{counts.get(GENERATED, 0) + counts.get(REGENERATED, 0)} recognised generated"
+               f"{f' ({gen_txt})' if gen_txt else ''}, {edits} release edits, "
+               f"{counts.get(ONLY_SOURCE, 0)} only in source; {len(review)} need review")
+        self.cmp.findings.append(PC100.finding(
+            location=Location(artifact=self.release.name), key="summary",
+            related=(Location(artifact=self.source.name),), message=msg,
+            evidence={"source": self.source.name, "source_commit": self.source.metadata.get("commit"),
+                      "source_ref": self.source.metadata.get("ref"), "counts": counts, "generated_by": gen,
+                      "files": [v.to_dict() for v in self.cmp.verdicts if v.verdict not in (IDENTICAL, ONLY_SOURCE)]}))
+
+    # only in the release --------------------------------------------------------------
+    def recognise(self, path: str, data: bytes) -> tuple[Generated | None, Generated | None, str]:
+        """(matching entry, entry whose signature failed, generator input)."""
+        failed, failed_input = None, ""
+        for g in self.k.candidates(path):
+            inp = g.input_for(path, self.exists)
+            if inp is None:
+                continue
+            if g.kind == "m4":
+                return g, None, inp
+            if g.max_size is not None and len(data) > g.max_size:
+                failed, failed_input = failed or g, inp
+                continue
+            if g.signature is None or g.signature.search(data[:g.scan_bytes].decode("latin-1")):
+                return g, None, inp
+            failed, failed_input = failed or g, inp
+        return None, failed, failed_input
+
+    def release_only(self, path: str, node: Node) -> Verdict:
+        if node.type == SYMLINK:
+            v = Verdict(path, UNEXPLAINED, how=f"symlink to {node.link_target}")
+            self.add(PC101.finding(location=self.loc(path), key=path, severity=Severity.LOW,
+                                   message=f"symlink {path} -> {node.link_target} is only in the release",
+                                   evidence={"link_target": node.link_target}), v)
+            return v
+        data = self.read_r(path)
+        g, failed, inp = self.recognise(path, data)
+        if g is not None and g.kind == "m4":
+            return self.m4(path, data, g, inp, in_source=False)
+        if g is not None:
+            how = g.how + (f" (from {inp})" if inp else "") + (" ; signature matched" if g.signature else "")
+            v = Verdict(path, GENERATED, how=how, system=g.system)
+            if g.kind == "build":
+                self.risk(path, data, v, generated=True)
+            return v
+        if failed is not None:
+            v = Verdict(path, MISMATCH, how=f"named like {failed.how} but lacks its signature", system=failed.system)
+            self.add(PC103.finding(
+                location=self.loc(path), key=path, severity=Severity.HIGH,
+                message=f"{path} is named like {failed.how} ({failed.system}) but its content does not carry "
+                        f"the generator's signature /{failed.signature.pattern if failed.signature else ''}/",
+                evidence={"expected": failed.how, "system": failed.system, "input": inp,
+                          "signature": failed.signature.pattern if failed.signature else None,
+                          "size": len(data), "max_size": failed.max_size}), v)
+            self.risk(path, data, v, generated=False)
+            return v
+        v = Verdict(path, UNEXPLAINED)
+        code = bool(CODE_EXT.search(path)) or risk.is_build_file(path, data[:2]) or bool(node.mode & 0o111)
+        sev = Severity.MEDIUM if code else Severity.LOW
+        kind = "code or build script" if code else "file"
+        self.add(PC101.finding(location=self.loc(path), key=path, severity=sev,
+                               message=f"{kind} {path} is only in the release and no known generator explains it",
+                               evidence={"size": node.size, "sha256": node.sha256, "executable": bool(node.mode & 0o111),
+                                         "binary": is_binary(data)}), v)
+        self.risk(path, data, v, generated=False)
+        return v
+
+    # m4 --------------------------------------------------------------------------------
+    def m4(self, path: str, data: bytes, g: Generated, inp: str, in_source: bool) -> Verdict:
+        name = posixpath.basename(path)
+        mv = self.db.judge(name, data)
+        ev: dict[str, Any] = {"m4": mv.to_dict(), "database_versions": len(self.db.files.get(name, []))}
+        if mv.status in ("exact", "normalised"):
+            how = f"m4 database: {'identical to' if mv.status == 'exact' else 'same code as'} {mv.origin}" + \
+                  (f" serial {mv.serial}" if mv.serial else "")
+            return Verdict(path, REGENERATED if in_source else GENERATED, how=how, system="m4")
+        diff = ""
+        if mv.closest_sha256:
+            known = self.db.content(mv.closest_sha256)
+            if known is not None:
+                diff, lines = unified(path, known.splitlines(), _text(data).splitlines())
+                diff = diff.replace(f"--- source/{path}", f"--- {mv.origin}/{name}")
+                ev["diff"] = diff
+                ev["diff_against"] = mv.origin
+        if mv.status == "serial-mismatch":
+            v = Verdict(path, MISMATCH, how=f"m4 {name} serial {mv.serial} differs from {mv.origin}", system="m4")
+            self.add(PC103.finding(location=self.loc(path), key=path, severity=Severity.CRITICAL, evidence=ev,
+                                   message=f"{path} declares serial {mv.serial} of {name}, but its code differs from "
+                                           f"the published serial {mv.serial} ({mv.origin})"), v)
+        elif mv.status == "serial-inflated":
+            v = Verdict(path, MISMATCH, how=f"m4 {name} serial {mv.serial} > newest published {mv.max_serial}",
+                        system="m4")
+            self.add(PC104.finding(location=self.loc(path), key=path, evidence=ev,
+                                   message=f"{path} declares serial {mv.serial} of {name}; the newest published is "
+                                           f"{mv.max_serial} ({mv.origin}), so autoreconf would keep this copy"), v)
+        else:
+            what = (f"serial {mv.serial} of {name} is not among the published versions (newest {mv.max_serial})"
+                    if mv.status == "unknown-serial" else f"{name} is not in the m4 provenance database")
+            v = Verdict(path, UNVERIFIED, how=what, system="m4")
+            self.add(PC108.finding(location=self.loc(path), key=path, message=f"{path}: {what}; judged by content",
+                                   evidence=ev), v)
+        self.risk(path, data, v, generated=False)
+        return v
+
+    # in both ------------------------------------------------------------------------------
+    def both(self, path: str, r: Node, s: Node) -> Verdict:
+        if r.type == SYMLINK or s.type == SYMLINK:
+            if r.type == s.type and r.link_target == s.link_target:
+                return Verdict(path, IDENTICAL)
+            v = Verdict(path, MODIFIED, how="symlink changed")
+            self.add(PC102.finding(location=self.loc(path), key=path, severity=Severity.MEDIUM,
+                                   related=self.related(path),
+                                   message=f"{path}: {s.type} -> {s.link_target or s.sha256} in the source, "
+                                           f"{r.type} -> {r.link_target or r.sha256} in the release",
+                                   evidence={"source": s.to_dict(), "release": r.to_dict()}), v)
+            return v
+        if r.sha256 == s.sha256:
+            return Verdict(path, IDENTICAL)
+        rdata, sdata = self.read_r(path), self.read_s(path)
+        if not is_binary(rdata) and not is_binary(sdata):
+            a, b = _text(sdata).splitlines(), _text(rdata).splitlines()
+            if a == b:  # line endings only
+                return Verdict(path, RELEASE_EDIT, how="line endings only")
+        else:
+            a = b = None
+        g, _failed, inp = self.recognise(path, rdata)
+        if g is not None and g.kind == "m4":
+            return self.m4(path, rdata, g, inp, in_source=True)
+        if g is not None and g.kind != "stamp" and (g.signature is not None or g.system == "project"):
+            v = Verdict(path, REGENERATED, how=f"{g.how} (committed copy regenerated at release)", system=g.system)
+            if g.kind == "build":
+                self.risk(path, rdata, v, generated=True)
+            return v
+        if a is not None and (is_release_edit(a, b) or (g is not None and g.kind == "stamp")):
+            diff, lines = unified(path, a, b)
+            v = Verdict(path, RELEASE_EDIT, how="version/date stamp" if g is None else g.how,
+                        system="" if g is None else g.system)
+            self.add(PC107.finding(location=self.loc(path, lines=lines), key=path, related=self.related(path),
+                                   message=f"{path}: release edit (only version/date lines changed)",
+                                   evidence={"diff": diff}), v)
+            return v
+        code = bool(CODE_EXT.search(path)) or risk.is_build_file(path, rdata[:2]) or bool(r.mode & 0o111)
+        doc = bool(DOC_EXT.search(path)) and not code
+        sev = Severity.LOW if doc else Severity.HIGH if code else Severity.MEDIUM
+        ev: dict[str, Any] = {"source_sha256": s.sha256, "release_sha256": r.sha256, "source_size": s.size,
+                              "release_size": r.size}
+        lines = None
+        if a is not None:
+            ev["diff"], lines = unified(path, a, b)
+            sm = difflib.SequenceMatcher(None, a, b, autojunk=len(a) > 20000)
+            ev["lines_added"] = sum(j2 - j1 for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace"))
+            ev["lines_removed"] = sum(i2 - i1 for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("delete", "replace"))
+        else:
+            ev["binary"] = True
+        v = Verdict(path, MODIFIED)
+        what = "source file" if code else "documentation" if doc else "file"
+        self.add(PC102.finding(location=self.loc(path, lines=lines), key=path, severity=sev, related=self.related(path),
+                               message=f"{what} {path} differs from {self.source.name}"
+                                       f"{f' at lines {lines[0]}-{lines[1]}' if lines else ''}; not a recognised "
+                                       "release edit", evidence=ev), v)
+        self.risk(path, rdata, v, generated=False)
+        return v
+
+    # risk -----------------------------------------------------------------------------
+    def risk(self, path: str, data: bytes, v: Verdict, generated: bool) -> None:
+        if is_binary(data) or not risk.is_build_file(path, data[:2]):
+            return
+        hits = risk.analyse(data)
+        sev = risk.grade(hits)
+        if sev is None or (generated and sev < Severity.HIGH):
+            return
+        ordered = sorted(hits, key=lambda h: (h.strength != risk.STRONG, h.line))
+        first = ordered[0]
+        names = sorted({h.indicator for h in hits})
+        f = PC105.finding(
+            location=self.loc(path, lines=(min(h.line for h in hits), max(h.line for h in hits))),
+            key=f"{path}#risk", severity=sev,
+            message=f"{path}: {', '.join(names)} (line {first.line}: {first.text[:100]})",
+            evidence={"indicators": [h.to_dict() for h in hits[:50]], "verdict": v.verdict})
+        self.cmp.findings.append(f)
+        if v.severity is None or Severity.parse(v.severity) < sev:
+            v.rule, v.severity = f.rule_id, str(sev)
+
+
+def compare(release: Artifact, source: Artifact, knowledge: Knowledge, db: M4Database,
+            options: dict[str, Any] | None = None) -> Comparison:
+    return Comparer(release, source, knowledge, db, options).run()
+
+
+__all__ = ["compare", "Comparison", "Verdict", "single_top", "is_release_edit", "M4Verdict", "Iterable"]

@@ -1,0 +1,130 @@
+"""m4 macro-file provenance: serial numbers, content hashes and the known-good database.
+
+The database (``data/m4db.json.gz``, built by ``tools/harvest_m4.py``) maps a macro
+file's base name to the versions published by autoconf, automake, gnulib,
+autoconf-archive, libtool, gettext, pkg-config and others::
+
+    {"format": "provcheck-m4db/1", "sources": [...],
+     "files": {"build-to-host.m4": [{"serial": "3", "sha256": "...", "norm": "...",
+                                      "origin": "gnulib_20230209+stable-1"}, ...]}}
+
+``sha256`` is the hash of the exact bytes; ``norm`` the hash of the content with
+comment lines, ``dnl`` comments, blank lines and surrounding whitespace removed, so a
+copy that only differs in its copyright header or comments still matches.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+DB_PATH = Path(__file__).with_name("data") / "m4db.json.gz"
+DB_FORMAT = "provcheck-m4db/1"
+
+_SERIAL = re.compile(rb"^[ \t]*(?:#|dnl)[ \t]*(?:[\w.+~-]+\.m4[ \t]+)?serial[ \t]+([0-9]+(?:\.[0-9]+)*)", re.M)
+_DNL_TAIL = re.compile(rb"[ \t]*\bdnl\b.*$")
+
+
+def serial_of(data: bytes) -> str | None:
+    """The declared ``# serial N`` / ``dnl serial N`` of a macro file (first one), or None."""
+    m = _SERIAL.search(data[:1 << 16])
+    return m.group(1).decode() if m else None
+
+
+def serial_key(serial: str | None) -> tuple[int, ...]:
+    if not serial:
+        return ()
+    return tuple(int(p) for p in serial.split(".") if p.isdigit())
+
+
+def normalise(data: bytes) -> bytes:
+    """Content without comment lines, ``dnl`` comments, blank lines and edge whitespace."""
+    out = []
+    for line in data.replace(b"\r\n", b"\n").split(b"\n"):
+        s = line.strip()
+        if not s or s.startswith(b"#") or s.startswith(b"dnl"):
+            continue
+        s = _DNL_TAIL.sub(b"", s).strip()
+        if s:
+            out.append(b" ".join(s.split()))
+    return b"\n".join(out)
+
+
+def hashes(data: bytes) -> tuple[str, str]:
+    return hashlib.sha256(data).hexdigest(), hashlib.sha256(normalise(data)).hexdigest()
+
+
+@dataclass(frozen=True)
+class M4Verdict:
+    """What the database says about one m4 file."""
+
+    status: str            # "exact", "normalised", "serial-mismatch", "serial-inflated", "unknown-serial", "unknown"
+    name: str
+    serial: str | None
+    origin: str | None = None          # matching (or closest) published copy
+    max_serial: str | None = None      # highest serial published for this name
+    closest_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class M4Database:
+    def __init__(self, data: dict[str, Any]):
+        if data.get("format") != DB_FORMAT:
+            raise ValueError(f"not an m4 database ({data.get('format')!r})")
+        self.files: dict[str, list[dict[str, Any]]] = data.get("files", {})
+        self.sources: list[str] = data.get("sources", [])
+        self._by_sha = {e["sha256"]: (name, e) for name, es in self.files.items() for e in es}
+        self._by_norm = {e["norm"]: (name, e) for name, es in self.files.items() for e in es}
+
+    @classmethod
+    def load(cls, path: Path = DB_PATH) -> "M4Database":
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            return cls(json.load(f))
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.files.values())
+
+    def judge(self, name: str, data: bytes) -> M4Verdict:
+        sha, norm = hashes(data)
+        serial = serial_of(data)
+        entries = self.files.get(name, [])
+        for e in entries:
+            if e["sha256"] == sha:
+                return M4Verdict("exact", name, serial, origin=e["origin"])
+        for e in entries:
+            if e["norm"] == norm:
+                return M4Verdict("normalised", name, serial, origin=e["origin"])
+        if sha in self._by_sha or norm in self._by_norm:  # published under another name: renamed copy
+            other, e = self._by_sha.get(sha) or self._by_norm[norm]
+            return M4Verdict("normalised", name, serial, origin=f"{e['origin']} ({other})")
+        if not entries:
+            return M4Verdict("unknown", name, serial)
+        top = max(entries, key=lambda e: serial_key(e.get("serial")))
+        max_serial = top.get("serial")
+        same = [e for e in entries if serial is not None and e.get("serial") == serial]
+        if same:
+            return M4Verdict("serial-mismatch", name, serial, origin=same[0]["origin"], max_serial=max_serial,
+                             closest_sha256=same[0]["sha256"])
+        if serial is not None and max_serial is not None and serial_key(serial) > serial_key(max_serial):
+            return M4Verdict("serial-inflated", name, serial, origin=top["origin"], max_serial=max_serial,
+                             closest_sha256=top["sha256"])
+        return M4Verdict("unknown-serial", name, serial, origin=top["origin"], max_serial=max_serial,
+                         closest_sha256=top["sha256"])
+
+    def content(self, sha256: str) -> str | None:
+        """The text of a published copy when the database carries it (for diffs)."""
+        hit = self._by_sha.get(sha256)
+        return hit[1].get("text") if hit else None
+
+
+@lru_cache(maxsize=4)
+def default_db(path: str = str(DB_PATH)) -> M4Database:
+    return M4Database.load(Path(path))

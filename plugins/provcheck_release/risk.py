@@ -1,0 +1,191 @@
+"""Build-script risk analysis: constructs a build script has no business containing.
+
+Each indicator is a line-level pattern with a strength. The xz 5.6.x trigger needed all
+of: a content grep over the source tree (to find the disguised test file), a `tr`
+substitution that swaps characters, an `eval` of an assembled pipeline, and an
+`AC_CONFIG_COMMANDS` that runs it from config.status. A clean `configure` has none of
+these; it does have thousands of harmless `eval`s, so plain `eval` is not an indicator.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from provcheck import Severity
+
+STRONG, WEAK = "strong", "weak"
+
+_SRCDIR = r"""["']?\$(?:\{|\()?(?:top_|ac_|abs_|abs_top_|ac_top_)?srcdir(?:\}|\))?"""
+_DECOMP = r"(?:\bxz\b|\bunxz\b|\bxzcat\b|\blzma\b|\bunlzma\b|\blzcat\b|\bgzip\b|\bgunzip\b|\bzcat\b|\bbzip2\b|" \
+          r"\bbunzip2\b|\bbzcat\b|\bzstd\b|\bunzstd\b|\bzstdcat\b|\blzip\b|\bbase64\b|\buudecode\b|\bopenssl\s+enc\b)"
+_SHELL_SINK = r"\|\s*(?:eval\b|(?:/bin/|/usr/bin/)?(?:ba|da|z|k)?sh\b(?!\S*\.)|\$\{?(?:SHELL|CONFIG_SHELL)\}?)"
+_TESTDATA = r"(?:^|[\s/'\"=$({])(?:tests?|testdata|test-data|testsuite|test_data|fixtures?)/[^\s'\"`;|)]*" \
+            r"\.(?:xz|lzma|lz|gz|bz2|zst|z|Z|7z|zip|bin|dat|raw|lz4|br|tar)(?![\w.])"
+_READERS = r"(?:^|[\s|;&(`])(?:cat|sed|awk|gawk|head|tail|dd|tr|xz|unxz|xzcat|gzip|gunzip|zcat|bzcat|bunzip2|zstd|" \
+           r"grep|od|xxd|base64|uudecode|cut|strings)\s|\s<\s*\S"
+
+INDICATORS: list[tuple[str, str, re.Pattern, str]] = [
+    ("grep-source-tree", STRONG,
+     re.compile(r"\bgrep\b[^|;\n`]*\s-[a-zA-Z]*[rR][a-zA-Z]*\b[^|;\n`]*" + _SRCDIR),
+     "searches the whole source tree by content (grep -r over $srcdir), as the xz trigger did to find its payload"),
+    ("decompress-to-shell", STRONG,
+     re.compile(_DECOMP + r"[^\n]*?(?:\s-[a-zA-Z]*d|\s--decompress|\s--decode|\s-D\b|cat\b)[^\n]*?" + _SHELL_SINK),
+     "pipes decompressed or decoded data into a shell or eval"),
+    ("eval-pipeline", WEAK,
+     re.compile(r"(?<!\|)\|\s*eval\s+[\"']?\$\{?\w+|\beval\s+[\"']?\$\{?\w+\}?[\"']?\s*\|(?!\|)\s*(?:\$\{?\w+|\w+\s+-d)"),
+     "evaluates an assembled command string inside a pipeline"),
+    ("pipe-to-shell", STRONG,
+     re.compile(r"(?:\$\{?\w+\}?|`[^`]*`|\$\([^)]*\))[^\n|]*" + r"\|\s*(?:(?:/bin/|/usr/bin/)?(?:ba)?sh|\$\{?SHELL\}?)\s*"
+                r"(?:2>\s*/dev/null|$|[;)&\]'\"])"),
+     "pipes the output of an assembled command or variable into a shell"),
+    ("test-data-read", STRONG,
+     re.compile(r"(?=.*(?:" + _READERS + r"))(?=.*" + _TESTDATA + r")"),
+     "a build script reads a compressed or binary test data file"),
+    ("config-commands-exec", STRONG, re.compile(r"AC_CONFIG_COMMANDS(?:_PRE|_POST)?\s*\("),
+     "AC_CONFIG_COMMANDS whose commands run eval or a shell on computed content"),
+    ("tr-substitution", WEAK, re.compile(r"\btr\b"),
+     "tr with a substitution map that swaps characters (a permutation, not a case or charset conversion)"),
+    ("byte-slicing", WEAK,
+     re.compile(r"\bhead\s+(?:-[a-zA-Z]*\s+)*-c\s*\+?\d|\btail\s+(?:-[a-zA-Z]*\s+)*-c\s*\+?\d|"
+                r"\bdd\b[^\n]*\b(?:skip|seek|count|bs|ibs)=\d"),
+     "cuts fixed byte ranges out of a file (head -c / tail -c / dd skip=)"),
+    ("distro-build-gate", WEAK,
+     re.compile(r"debian/rules|\$\{?RPM_ARCH\b|\$\{?RPM_BUILD_ROOT\b|\bdpkg-buildpackage\b|\$\{?DEB_BUILD_"),
+     "behaves differently when built by a distribution (debian/rules, $RPM_ARCH)"),
+]
+
+_TR_ARGS = re.compile(r"""\btr\s+(?:-[a-zA-Z]+\s+)*(?P<q1>["'])(?P<a>(?:\\.|(?!(?P=q1)).)*)(?P=q1)\s+"""
+                      r"""(?P<q2>["'])(?P<b>(?:\\.|(?!(?P=q2)).)*)(?P=q2)""")
+_ESC = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", "-": "-", "'": "'", '"': '"', " ": " ", "v": "\v", "f": "\f"}
+
+
+def expand_tr_set(s: str) -> str:
+    chars: list[str] = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s):
+            nxt = s[i + 1]
+            m = re.match(r"[0-7]{1,3}", s[i + 1:])
+            if m:
+                chars.append(chr(int(m.group(0), 8)))
+                i += 1 + len(m.group(0))
+                continue
+            chars.append(_ESC.get(nxt, nxt))
+            i += 2
+            continue
+        if c == "[" and s.startswith("[:", i):
+            end = s.find(":]", i)
+            if end > 0:
+                chars.append(s[i:end + 2])
+                i = end + 2
+                continue
+        if i + 2 < len(s) and s[i + 1] == "-" and c != "\\":
+            lo, hi = ord(c), ord(s[i + 2])
+            if lo <= hi and hi - lo < 256:
+                chars.extend(chr(x) for x in range(lo, hi + 1))
+                i += 3
+                continue
+        chars.append(c)
+        i += 1
+    return "".join(chars)
+
+
+def tr_is_permutation(line: str) -> tuple[str, str] | None:
+    for m in _TR_ARGS.finditer(line):
+        a, b = expand_tr_set(m.group("a")), expand_tr_set(m.group("b"))
+        if len(a) >= 2 and a != b and sorted(a) == sorted(b):
+            if a.lower() == b.lower() or a.swapcase() == b:
+                continue
+            return m.group("a"), m.group("b")
+    return None
+
+
+def _config_commands_runs(text: str, start: int) -> bool:
+    depth, i = 0, start
+    end = min(len(text), start + 4000)
+    while i < end:
+        c = text[i]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                break
+        i += 1
+    body = text[start:i]
+    return bool(re.search(r"\beval\b|" + _SHELL_SINK + "|" + _DECOMP + r"[^\n]*\s-[a-zA-Z]*d", body))
+
+
+@dataclass
+class Hit:
+    indicator: str
+    strength: str
+    line: int
+    text: str
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"indicator": self.indicator, "strength": self.strength, "line": self.line, "text": self.text,
+                "why": self.why}
+
+
+def analyse(data: bytes, max_bytes: int = 8 << 20) -> list[Hit]:
+    """Risky constructs in a build script, with 1-based line numbers."""
+    text = data[:max_bytes].decode("latin-1")
+    hits: list[Hit] = []
+    offset = 0
+    for n, line in enumerate(text.split("\n"), 1):
+        start = offset
+        offset += len(line) + 1
+        if len(line) > 4000 or not line.strip():
+            continue
+        stripped = line.lstrip()
+        if stripped.startswith("dnl ") or stripped == "dnl":
+            continue
+        for name, strength, rx, why in INDICATORS:
+            if not rx.search(line):
+                continue
+            if name == "tr-substitution":
+                perm = tr_is_permutation(line)
+                if not perm:
+                    continue
+                why = f"{why}: {perm[0]!r} -> {perm[1]!r}"
+            elif name == "config-commands-exec":
+                if not _config_commands_runs(text, start + line.index("AC_CONFIG_COMMANDS")):
+                    continue
+            elif stripped.startswith("#") and name not in ("config-commands-exec",):
+                continue
+            hits.append(Hit(name, strength, n, line.strip()[:300], why))
+    return hits
+
+
+def grade(hits: list[Hit]) -> Severity | None:
+    """Severity of a set of indicators in one file: combinations are what matter."""
+    strong = {h.indicator for h in hits if h.strength == STRONG}
+    weak = {h.indicator for h in hits if h.strength == WEAK}
+    if len(strong) >= 2 or (strong and weak):
+        return Severity.CRITICAL
+    if strong:
+        return Severity.HIGH
+    if len(weak) >= 2:
+        return Severity.MEDIUM
+    if weak:
+        return Severity.LOW
+    return None
+
+
+BUILD_NAMES = re.compile(r"(?:^|/)(?:configure|configure\.ac|configure\.in|aclocal\.m4|acinclude\.m4|"
+                         r"Makefile(?:\.in|\.am|\.in\.in)?|GNUmakefile|CMakeLists\.txt|meson\.build|meson_options\.txt|"
+                         r"meson\.options|bootstrap|autogen\.sh|config\.status|libtool|ltmain\.sh|config\.guess|"
+                         r"config\.sub|install-sh|depcomp|missing|compile|ar-lib|test-driver|setup\.py|build\.rs|"
+                         r"SConstruct|SConscript|BUILD|BUILD\.bazel|WORKSPACE|Rakefile|build\.gradle|pom\.xml)$|"
+                         r"\.(?:m4|sh|bash|am|mk|mak|cmake|ac|in|pl|py|awk|sed|sin)$")
+
+
+def is_build_file(path: str, head: bytes = b"") -> bool:
+    if BUILD_NAMES.search(path):
+        return not path.endswith((".h.in", ".po", ".pot")) and not re.search(r"\.(?:[1-9]|html|txt|md)\.in$", path)
+    return head.startswith(b"#!")

@@ -1,0 +1,163 @@
+"""Build the known-good m4 database shipped as ``provcheck_release/data/m4db.json.gz``.
+
+Reads real Debian packages with provcheck's own archive reader (nothing is extracted or
+run) and records, for every ``*.m4`` macro file: base name, declared serial, sha256 of
+the exact bytes, sha256 of the comment-normalised content, where it came from, and the
+text (for diffs in findings).
+
+    python -m provcheck_release.tools.harvest_m4 --download            # apt-get download the default set
+    python -m provcheck_release.tools.harvest_m4 pkgs/*.deb            # or name the files
+    python -m provcheck_release.tools.harvest_m4 --orig foo.orig.tar.gz  # m4 vendored in orig tarballs
+
+Binary packages (``.deb``) are the trusted base: every ``*.m4`` under ``usr/share`` is
+taken. Orig tarballs (``--orig``) add other *published versions* of macro files the base
+already knows (same file name, a serial line, a different serial) — an older gnulib copy
+vendored by a project — and never a name the base lacks or a second content for a
+serial the base already has, so one odd tarball cannot teach the database a new macro or
+bless a changed copy of a known one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import posixpath
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from provcheck.config import Limits
+from provcheck.unpack.archive import Reader, read_package
+from provcheck.vfs import BlobStore
+
+from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, serial_of
+
+DEFAULT_PACKAGES = ["autoconf", "automake", "autoconf-archive", "gnulib", "libtool", "libltdl-dev", "gettext",
+                    "autopoint", "pkgconf", "pkg-config"]
+MAX_M4 = 1 << 20
+
+
+def system_mirror() -> str:
+    """The Debian mirror the system's apt already uses (first ``URIs:``/``deb`` entry)."""
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list")]
+    for path in sources:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            parts = line.split()
+            if parts[:1] == ["URIs:"] and len(parts) > 1 and "security" not in parts[1]:
+                return parts[1]
+            if parts[:1] == ["deb"] and len(parts) > 2:
+                uri = next((p for p in parts[1:] if "://" in p), None)
+                if uri and "security" not in uri:
+                    return uri
+    raise SystemExit("harvest: no Debian mirror found in the apt sources")
+
+
+def download(packages: list[str], dest: Path, suite: str | None = None) -> list[Path]:
+    """``apt-get download`` into ``dest``; with ``suite``, from that Debian suite through a
+    private apt state under ``dest`` (the system's sources and package lists are untouched)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    opts: list[str] = []
+    if suite:
+        state = dest / "apt-state"
+        for d in ("lists/partial", "cache/archives/partial"):
+            (state / d).mkdir(parents=True, exist_ok=True)
+        (state / "sources.list").write_text(
+            f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {system_mirror()} {suite} main\n")
+        opts = ["-o", f"Dir::Etc::SourceList={state / 'sources.list'}", "-o", "Dir::Etc::SourceParts=/nonexistent",
+                "-o", f"Dir::State::Lists={state / 'lists'}", "-o", f"Dir::Cache={state / 'cache'}"]
+        subprocess.run(["apt-get", *opts, "update", "-qq"], check=True, capture_output=True)
+    subprocess.run(["apt-get", *opts, "download", *packages], cwd=dest, check=True, capture_output=True)
+    return sorted(dest.glob("*.deb"))
+
+
+def m4_files(path: Path, store: BlobStore, trusted: bool):
+    reader = Reader(store, Limits(), path.name, rootfs=path.name.endswith(".deb"))
+    entries = read_package(reader, path, path.name)
+    for err in entries.errors:
+        print(f"harvest: {path.name}: {err.message}", file=sys.stderr)
+    for _raw, node in entries.items:
+        if not node.is_file or not node.path.endswith(".m4") or node.size > MAX_M4:
+            continue
+        if trusted and not node.path.startswith("usr/share/"):
+            continue
+        yield node.path, store.read(node.sha256)
+
+
+def origin_of(path: Path) -> str:
+    name = path.name
+    for suffix in (".deb", ".orig.tar.gz", ".orig.tar.xz", ".orig.tar.bz2", ".tar.gz", ".tar.xz"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.split("_")[0] + "_" + "_".join(name.split("_")[1:2]).replace("%3a", ":")
+
+
+def harvest(debs: list[Path], origs: list[Path]) -> dict:
+    files: dict[str, list[dict]] = {}
+    seen: set[tuple[str, str]] = set()
+    with tempfile.TemporaryDirectory(prefix="harvest-m4-") as tmp:
+        store = BlobStore(Path(tmp) / "blobs")
+        for trusted, group in ((True, debs), (False, origs)):
+            for path in group:
+                origin = origin_of(path)
+                for member, data in m4_files(path, store, trusted):
+                    name = posixpath.basename(member)
+                    sha, norm = hashes(data)
+                    if (name, sha) in seen:
+                        continue
+                    serial = serial_of(data)
+                    known = files.get(name, [])
+                    if not trusted:
+                        if not known or serial is None or any(e["serial"] == serial for e in known):
+                            continue
+                    seen.add((name, sha))
+                    try:
+                        text = data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        text = data.decode("latin-1")
+                    files.setdefault(name, []).append({"serial": serial, "sha256": sha, "norm": norm,
+                                                       "origin": origin, "path": member, "text": text})
+    for entries in files.values():
+        entries.sort(key=lambda e: (e["serial"] or "", e["origin"], e["sha256"]))
+    return {"format": DB_FORMAT, "sources": sorted({origin_of(p) for p in debs + origs}),
+            "files": dict(sorted(files.items()))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("debs", nargs="*", type=Path, help="Debian binary packages (.deb) to harvest")
+    ap.add_argument("--orig", nargs="*", type=Path, default=[], help="orig tarballs: extra published versions")
+    ap.add_argument("--download", action="store_true", help="apt-get download the default package set first")
+    ap.add_argument("--suite", action="append", default=[],
+                    help="with --download: also download from this Debian suite (e.g. trixie), repeatable")
+    ap.add_argument("--cache", type=Path, default=Path(".cache/release/debs"), help="where --download puts .debs")
+    ap.add_argument("--output", type=Path, default=DB_PATH)
+    args = ap.parse_args(argv)
+    debs = list(args.debs)
+    if args.download:
+        debs += download(DEFAULT_PACKAGES, args.cache)
+        for suite in args.suite:
+            debs += download(DEFAULT_PACKAGES, args.cache / suite, suite)
+    if not debs:
+        ap.error("name .deb files or use --download")
+    db = harvest(sorted(set(debs)), sorted(set(args.orig)))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    raw = json.dumps(db, sort_keys=True, separators=(",", ":")).encode()
+    with open(args.output, "wb") as f:
+        with gzip.GzipFile(fileobj=f, mode="wb", mtime=0, compresslevel=9, filename="") as gz:
+            gz.write(raw)
+    n = sum(len(v) for v in db["files"].values())
+    print(f"harvest: {len(db['files'])} macro files, {n} versions from {len(db['sources'])} packages "
+          f"-> {os.fspath(args.output)} ({args.output.stat().st_size} bytes)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
