@@ -138,7 +138,7 @@ class Reader:
             if unsafe:
                 dropped = raw.lstrip("/\\") != path or ".." in raw.replace("\\", "/").split("/")
                 out.findings.append(PC901.finding(
-                    location=loc, key=raw,
+                    location=loc.replace(path=raw) if dropped else loc, key=raw,
                     message=f"member {raw!r} {'climbs out of the archive; dropped' if dropped else 'has an absolute name; kept as ' + repr(path)}",
                     evidence={"member": raw, "archive": out.label}))
                 if dropped:
