@@ -1,1 +1,153 @@
-"""provcheck_sbom: work in progress (see its issue); registers no hooks yet."""
+"""provcheck_sbom: the declared inventory (SBOMs) against what is really in the artifact,
+advisories (OSV) matched with each ecosystem's version order, and a purl on every finding.
+
+Options (``[tool.provcheck.plugins.sbom]`` or the command line):
+
+* ``--sbom FILE`` (``sbom``, repeatable): an SBOM describing the scanned artifact. SBOMs
+  inside the artifact (``var/lib/db/sbom/*.spdx.json``, ...) and attached to an OCI layout
+  (referrers, cosign ``.sbom``/``.att`` tags) are found without it.
+* ``--advisories DIR`` (``advisories``, repeatable): OSV JSON records.
+
+``provcheck sbom ARTIFACT --format cyclonedx|openvex|json|text`` writes the observed
+inventory as CycloneDX (with the SBOM cross-check and advisory analysis) or OpenVEX.
+"""
+
+from __future__ import annotations
+
+import collections
+import weakref
+from typing import Any
+
+from provcheck import ToolError, hookimpl
+
+from . import advisories as adv
+from .checks import (PLUGIN, AdvisoryResult, Digests, TargetState, check_advisories, check_library_links,
+                     check_package_files, check_sbom, check_unowned, load_sboms, _as_list)
+from .inventory import Component, observe, owners
+from .rules import RULES
+
+__all__ = ["Component", "observe", "RULES"]
+
+# Per-run state, keyed by the run's Config object (the same object reaches detect,
+# crosscheck and modify_findings); the ``sbom`` command reads it after the scan.
+_RUNS: "collections.OrderedDict[int, dict[str, Any]]" = collections.OrderedDict()
+_MAX_RUNS = 8
+
+
+def _run_state(config: Any, create: bool = True) -> dict[str, Any] | None:
+    key = id(config)
+    st = _RUNS.get(key)
+    if st is not None and st.get("config") is not None and st["config"]() is not config:
+        st = None  # id reused by a new object
+    if st is None and create:
+        try:
+            ref = weakref.ref(config)
+        except TypeError:
+            ref = lambda: config  # noqa: E731
+        st = {"config": ref, "targets": {}, "advisories": [], "records": []}
+        _RUNS[key] = st
+        while len(_RUNS) > _MAX_RUNS:
+            _RUNS.popitem(last=False)
+    return st
+
+
+def run_state(config: Any) -> dict[str, Any] | None:
+    """The inventory, SBOMs and advisory results of the run made with ``config``."""
+    return _run_state(config, create=False)
+
+
+@hookimpl
+def provcheck_register_rules():
+    return RULES
+
+
+@hookimpl
+def provcheck_add_options(parser):
+    parser.add_argument("--sbom", dest="sbom.sbom", action="append", metavar="FILE",
+                        help="an SBOM (SPDX 2/3, CycloneDX JSON/XML) of the scanned artifact; repeatable")
+    parser.add_argument("--advisories", dest="sbom.advisories", action="append", metavar="DIR",
+                        help="OSV advisory records (JSON files or directories); repeatable")
+
+
+@hookimpl
+def provcheck_detect(scan, options):
+    st = _run_state(scan.config)
+    cache = scan.stash.setdefault(("sbom", "digests"), {})
+    for artifact in scan.artifacts:
+        if artifact.role == "source":
+            continue
+        errs: list[str] = []
+        comps = observe(artifact, errs)
+        for e in errs:
+            scan.errors.append(ToolError(stage="detect", plugin=PLUGIN, artifact=artifact.name, message=e))
+        state = TargetState(artifact=artifact, components=comps, owners=owners(comps))
+        st["targets"][artifact.name] = state
+        digests = Digests(artifact.tree, cache)
+        yield from check_package_files(artifact, comps, digests)
+        yield from check_unowned(artifact, comps)
+        yield from check_library_links(artifact, comps)
+        state.sboms = load_sboms(scan, artifact, options)
+        for sbom in state.sboms:
+            yield from check_sbom(artifact, sbom, comps, state.owners, digests, state)
+
+
+def _elf_chains(findings) -> dict[str, list[list[str]]]:
+    """Linkage chains other detectors (the ELF plugin) put in their evidence, by library path."""
+    out: dict[str, list[list[str]]] = {}
+    for f in findings:
+        if not f.rule_id.startswith("PC3"):
+            continue
+        chain = f.evidence.get("chain_paths") if isinstance(f.evidence, dict) else None
+        if isinstance(chain, list) and len(chain) > 1 and all(isinstance(p, str) for p in chain):
+            out.setdefault(chain[-1], []).append(list(chain))
+    return out
+
+
+@hookimpl
+def provcheck_crosscheck(scan, findings, options):
+    st = _run_state(scan.config)
+    paths = _as_list(options.get("advisories"))
+    if not paths:
+        return
+    errs: list[str] = []
+    records = adv.load(paths, errs)
+    for e in errs:
+        scan.errors.append(ToolError(stage="crosscheck", plugin=PLUGIN, message=e))
+    st["records"] = records
+    chains = _elf_chains(findings)
+    results: list[AdvisoryResult] = st["advisories"]
+    for state in st["targets"].values():
+        yield from check_advisories(state, records, chains, results)
+
+
+@hookimpl
+def provcheck_modify_findings(findings, config):
+    """Give every finding without a component the purl of the package owning its file."""
+    try:
+        st = run_state(config)
+        if not st:
+            return
+        for i, f in enumerate(findings):
+            if f.component is not None:
+                continue
+            state = st["targets"].get(f.location.artifact)
+            if state is None:
+                continue
+            owner = state.owners.get(f.location.path)
+            if owner is None and f.location.path:
+                from .inventory import canonical
+                try:
+                    owner = state.owners.get(canonical(state.artifact.tree, f.location.path))
+                except Exception:
+                    owner = None
+            if owner is not None:
+                findings[i] = f.replace(component=owner.purl)
+    except Exception:  # this hook is not isolated by the engine; never sink the report
+        return
+
+
+@hookimpl
+def provcheck_add_commands(commands):
+    from .export import setup, run
+    commands.add("sbom", help="observed inventory as CycloneDX (with cross-check and advisories) or OpenVEX",
+                 setup=setup, run=run, formats=("cyclonedx", "openvex", "json", "text"))
