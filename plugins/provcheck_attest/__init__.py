@@ -313,7 +313,7 @@ def jsonl_findings(ctx: Context, art: Any, loc: Location, path: Path, sha: str |
         label = f"{path.name}:{i}"
         try:
             doc = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             yield PC509.finding(location=loc, key=f"intoto:{label}", message=f"{label}: not JSON: {exc}",
                                 evidence={"material": label})
             continue

@@ -81,7 +81,7 @@ class Layout:
             raise LayoutError(f"{rel}: missing from the image (or too large)")
         try:
             return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise LayoutError(f"{rel}: not JSON ({exc})") from None
 
 

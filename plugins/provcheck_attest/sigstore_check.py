@@ -225,7 +225,7 @@ def parse_bundle(raw: bytes):
         return None, Outcome("unreadable", f"larger than {MAX_BUNDLE} bytes")
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return None, Outcome("unreadable", f"not JSON: {_short(exc)}")
     if not isinstance(doc, dict) or "mediaType" not in doc:
         return None, Outcome("unreadable", "not a Sigstore bundle (no mediaType)")
@@ -333,6 +333,6 @@ def check_bundle(raw: bytes, trust: Trust, policy: Policy, digest_hex: str | Non
         out.payload_type = result[0]
         try:
             out.statement = json.loads(result[1])
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             out.statement = None
     return out
