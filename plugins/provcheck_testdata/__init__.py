@@ -1,1 +1,650 @@
-"""provcheck_testdata: work in progress (see its issue); registers no hooks yet."""
+"""provcheck_testdata: hidden payloads in test data (rules PC201-PC211).
+
+For every binary file of a source tree (git tree, release tarball, directory) it gathers
+the real format (magic) against the name's claim, the entropy profile, whether and how it
+decodes (fully, within a budget; after ``tr``-style substitutions too), what the decoded
+content is, which test or build scripts name it, and which build scripts grep, decode or
+execute test data. Images and packages get the data-directory checks (PC208-PC210).
+
+Options (``[tool.provcheck.plugins.testdata]`` or ``--set testdata.KEY=VALUE``):
+``decode-seconds`` (per file, 5), ``decode-total-seconds`` (per artifact, 300),
+``max-decode-bytes`` (per file, 256 MiB), ``max-input-bytes`` (larger files are classified
+but not decoded, 256 MiB), ``swap-search`` (true), ``grep-timeout`` (20).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from provcheck import Finding, Severity, ToolError, hookimpl
+
+from . import decode as dec
+from . import elfscan, entropy, magic, scripts
+from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, RULES)
+
+HEAD = 8192
+TEXT_MAX = 4 << 20
+SWAP_ALPHABET = b"\t\n\r -_./\\\"'#:;,+=\x00\xff"
+SWAP2_ALPHABET = b"\t\n\r -_./"
+SWAP_MAX_BYTES = 1 << 20
+MAX_GREPS = 16
+
+
+@hookimpl
+def provcheck_register_rules():
+    return RULES
+
+
+@dataclass(frozen=True)
+class Options:
+    decode_seconds: float = 5.0
+    decode_total_seconds: float = 300.0
+    max_decode_bytes: int = 256 << 20
+    max_input_bytes: int = 256 << 20
+    swap_search: bool = True
+    grep_timeout: float = 20.0
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any]) -> "Options":
+        from provcheck.config import parse_size
+        kw: dict[str, Any] = {}
+        for key, value in (options or {}).items():
+            name = key.replace("-", "_")
+            if name not in cls.__dataclass_fields__:
+                raise ValueError(f"testdata: unknown option {key!r}")
+            if name in ("max_decode_bytes", "max_input_bytes"):
+                kw[name] = parse_size(value)
+            elif name == "swap_search":
+                kw[name] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            else:
+                kw[name] = float(value)
+        return cls(**kw)
+
+
+@hookimpl
+def provcheck_detect(scan, options):
+    opts = Options.parse(options)
+    source = scan.artifact("source")
+    for artifact in scan.artifacts:
+        if artifact.role == "source" and len(scan.artifacts) > 1:
+            continue
+        yield from Analyzer(scan, artifact, opts, source if source is not artifact else None).run()
+
+
+# -- per-file facts --------------------------------------------------------------------------------
+
+@dataclass
+class Info:
+    node: Any
+    head: bytes
+    binary: bool
+    fmt: str | None = None
+    claim: str | None = None
+    profile: entropy.Profile | None = None
+    test: bool = False
+    result: dec.Result | None = None           # decoding the file as it is
+    content: dec.Content | None = None         # what it decodes to (root = the file itself)
+    subst: dict | None = None                  # the substitution that made it decode
+    note: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.node.path
+
+
+@dataclass
+class Subst:
+    label: str
+    table: bytes
+    origin: str                     # "tr in m4/x.m4:12" or "single swap"
+    swap: tuple[int, int] | None = None
+
+
+def is_rootfs(artifact) -> bool:
+    tree = artifact.tree
+    if artifact.kind == "image" or tree.get("DEBIAN") is not None:
+        return True
+    top = {p.split("/", 1)[0] for p in tree.nodes}
+    return "usr" in top and ("etc" in top or "bin" in top or "var" in top)
+
+
+class Analyzer:
+    def __init__(self, scan, artifact, opts: Options, source):
+        self.scan = scan
+        self.artifact = artifact
+        self.tree = artifact.tree
+        self.opts = opts
+        self.source = source
+        self.infos: list[Info] = []
+        self.errors = scan.errors
+        self.started = time.monotonic()
+
+    def loc(self, node, **kw):
+        return node.location(self.artifact.name, **kw)
+
+    # -- pass 1: classify every file ----------------------------------------------------------
+    def classify(self) -> None:
+        for node in self.tree.files():
+            try:
+                with self.tree.open(node) as f:
+                    head = f.read(HEAD)
+                    binary = magic.is_binary(head)
+                    info = Info(node=node, head=head, binary=binary)
+                    if binary:
+                        info.fmt = magic.identify(head)
+                        info.claim = magic.claimed_format(node.path)
+                        info.profile = entropy.profile_file(f, node.size, head)
+            except OSError as exc:
+                self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
+                                             path=node.path, message=f"cannot read: {exc}"))
+                continue
+            info.test = scripts.is_test_path(node.path)
+            self.infos.append(info)
+
+    def run(self) -> Iterator[Finding]:
+        self.classify()
+        rootfs = is_rootfs(self.artifact)
+        yield from self.data_place_checks(rootfs)
+        if rootfs:
+            return
+        yield from self.source_checks()
+
+    # -- images, packages and every tree: executables where data belongs -----------------------
+    def data_place_checks(self, rootfs: bool) -> Iterator[Finding]:
+        for info in self.infos:
+            if not info.binary or info.fmt not in magic.EXECUTABLES:
+                continue
+            path, name = info.path, info.node.name
+            ext = magic.extension(name)
+            if ext in magic.DATA_EXTS and not _looks_like_library(name):
+                yield PC208.finding(
+                    location=self.loc(info.node),
+                    message=f"{path}: name claims {ext!r} data but the content is {info.fmt.upper()} "
+                            f"({_describe_exec(info.head, info.fmt)})",
+                    evidence={"sha256": info.node.sha256, "claimed": ext, "actual": info.fmt,
+                              "detail": _describe_exec(info.head, info.fmt)},
+                    key=info.fmt)
+            if rootfs:
+                rel = _rootfs_rel(path)
+                if rel.startswith("usr/share/"):
+                    sub = rel.split("/")[2] if rel.count("/") >= 2 else ""
+                    strict = sub in ("doc", "man", "info", "locale", "i18n", "doc-base", "common-licenses")
+                    yield PC209.finding(
+                        location=self.loc(info.node),
+                        message=f"{path}: {_describe_exec(info.head, info.fmt)} under /usr/share/{sub}",
+                        severity=Severity.HIGH if strict else Severity.MEDIUM,
+                        evidence={"sha256": info.node.sha256, "format": info.fmt, "directory": f"usr/share/{sub}",
+                                  "detail": _describe_exec(info.head, info.fmt)},
+                        key=info.fmt)
+            if info.fmt == "elf":
+                f = self.elf_overlay(info)
+                if f is not None:
+                    yield f
+
+    def elf_overlay(self, info: Info) -> Finding | None:
+        node = info.node
+        with self.tree.open(node) as f:
+            end = elfscan.described_end(f, node.size)
+            if end is None or node.size - end < 512:
+                return None
+            f.seek(end)
+            tail = f.read(min(node.size - end, 1 << 20))
+            f.seek(max(end, node.size - 64))
+            last = f.read(64)
+        if last.endswith(elfscan.SIGNATURE_MARK):
+            return None
+        extra = node.size - end
+        fmt = magic.identify(tail[:HEAD])
+        prof = entropy.profile_bytes(tail)
+        if not (fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or prof.mean >= 7.0):
+            return None
+        what = f"{fmt} data" if fmt else f"high-entropy data ({prof.mean:.2f} bits/byte)"
+        return PC210.finding(
+            location=self.loc(node),
+            message=f"{node.path}: {extra} bytes of {what} after the end of the ELF file (offset {end})",
+            evidence={"sha256": node.sha256, "elf_end": end, "appended_bytes": extra, "appended_format": fmt,
+                      "appended_entropy": prof.to_dict()},
+            key="overlay")
+
+    # -- source trees -------------------------------------------------------------------------
+    def source_checks(self) -> Iterator[Finding]:
+        binaries = [i for i in self.infos if i.binary]
+        if not binaries:
+            return
+        refs = scripts.References(i.path for i in binaries)
+        names = set(refs.by_name)
+        analyses: list[scripts.ScriptAnalysis] = []
+        for info in self.infos:
+            if info.binary or info.node.size > TEXT_MAX:
+                continue
+            data = info.head if info.node.size <= HEAD else self.tree.read(info.node, TEXT_MAX)
+            role = scripts.role(info.path)
+            refs.add_text(info.path, data, role)
+            if role == "build":
+                analyses.append(scripts.analyze_script(info.path, data, names))
+        refs.resolve_globs()
+
+        maps = self.tree_maps(analyses)
+        deadline = self.started + self.opts.decode_total_seconds
+        skipped = 0
+        for info in binaries:
+            if time.monotonic() > deadline:
+                skipped += 1
+                continue
+            self.decode_file(info, maps)
+
+        # scripts hidden in test data are build scripts of a kind: read them too
+        hidden: list[scripts.ScriptAnalysis] = []
+        for info in binaries:
+            if info.content is None:
+                continue
+            leaf, chain = info.content.worst()
+            if leaf.kind == "script":
+                data = self.decoded_bytes(info, leaf)
+                if data:
+                    a = scripts.analyze_script(f"{info.path} (decoded {leaf.format} script)", data, names)
+                    a.origin = info  # type: ignore[attr-defined]
+                    hidden.append(a)
+        extra_maps = [m for m in self.tree_maps(hidden) if m.label not in {x.label for x in maps}]
+        if extra_maps:
+            for info in binaries:
+                if info.subst is None and (info.result is None or not info.result.clean) and time.monotonic() < deadline:
+                    self.try_substitutions(info, extra_maps, dec.Budget(
+                        max_output=self.opts.max_decode_bytes, max_total=self.opts.max_decode_bytes,
+                        seconds=self.opts.decode_seconds).start(), swaps=False)
+        if skipped:
+            self.errors.append(ToolError(
+                stage="detect", plugin="testdata", artifact=self.artifact.name,
+                message=f"decode budget of {self.opts.decode_total_seconds:g}s spent; {skipped} binary files "
+                        f"were classified but not decoded (raise testdata.decode-total-seconds)"))
+
+        readers = self.script_readers(analyses + hidden, binaries)
+        yield from self.build_findings(analyses + hidden, readers, binaries)
+
+        source_diff = self.compare_with_source(binaries, refs)
+        for info in binaries:
+            yield from self.file_findings(info, refs.of(info.path), readers.get(info.path, []))
+        yield from source_diff
+
+    def tree_maps(self, analyses: list[scripts.ScriptAnalysis]) -> list[Subst]:
+        seen: dict[bytes, Subst] = {}
+        for a in analyses:
+            for line, s1, s2, table in a.tr_maps:
+                if table not in seen:
+                    seen[table] = Subst(label=f"tr {s1!r} {s2!r}", table=table, origin=f"{a.path}:{line}")
+                for inverse in (_invert(table),):
+                    if inverse is not None and inverse not in seen:
+                        seen[inverse] = Subst(label=f"inverse of tr {s1!r} {s2!r}", table=inverse,
+                                              origin=f"{a.path}:{line}")
+        return list(seen.values())[:32]
+
+    def decoded_bytes(self, info: Info, leaf: dec.Content) -> bytes | None:
+        return leaf.data
+
+    def decode_file(self, info: Info, maps: list[Subst]) -> None:
+        node = info.node
+        kind = info.fmt if info.fmt in dec.DECODABLE else None
+        if kind is None and info.fmt is None and info.claim in dec.DECODABLE:
+            kind = info.claim
+        if node.size > self.opts.max_input_bytes:
+            info.note = f"larger than max-input-bytes ({self.opts.max_input_bytes}); not decoded"
+            return
+        budget = dec.Budget(max_output=self.opts.max_decode_bytes, max_total=self.opts.max_decode_bytes,
+                            seconds=self.opts.decode_seconds).start()
+        if kind is None and not maps and not (self.opts.swap_search and info.fmt is None and info.test):
+            return
+        data = self.tree.read(node)
+        if kind is not None:
+            info.result = dec.decode(kind, data, budget)
+            if info.result is not None and (info.result.ok or info.result.output or info.result.members):
+                info.content = self.content_of(info.result, kind, data, budget)
+        if info.result is None or not info.result.clean:
+            if node.size <= SWAP_MAX_BYTES or maps:
+                self.try_substitutions(info, maps, budget, swaps=self.opts.swap_search, data=data)
+
+    def content_of(self, res: dec.Result, via: str, data: bytes, budget: dec.Budget) -> dec.Content:
+        import hashlib
+        root = dec.Content(via="file", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                           kind="archive" if via in magic.ARCHIVES else "compressed", format=via, ok=res.clean,
+                           note=res.error)
+        if res.members:
+            for name, body in res.members:
+                root.children.append(dec.classify(body, f"{via}:{name}", budget, 1))
+        else:
+            root.children.append(dec.classify(res.output, via, budget, 1))
+        return root
+
+    def try_substitutions(self, info: Info, maps: list[Subst], budget: dec.Budget, swaps: bool,
+                          data: bytes | None = None) -> None:
+        node = info.node
+        if node.size > max(SWAP_MAX_BYTES, self.opts.max_input_bytes if maps else 0):
+            return
+        candidates = list(maps)
+        raw_magic = info.fmt in dec.CHECKED
+        if swaps and node.size <= SWAP_MAX_BYTES and (raw_magic or info.fmt is None):
+            data = data if data is not None else self.tree.read(node)
+            candidates += swap_tables(set(data))
+        if not candidates:
+            return
+        head = info.head[:512]
+        for sub in candidates:
+            if budget.expired():
+                info.note = f"substitution search stopped: {budget.exhausted}"
+                return
+            kind = magic.identify(head.translate(sub.table))
+            if kind not in dec.CHECKED:
+                continue
+            data = data if data is not None else self.tree.read(node)
+            res = dec.decode(kind, data.translate(sub.table), budget)
+            if res is not None and res.clean and (res.output or res.members):
+                info.subst = {"table": sub.label, "from": sub.origin, "format": kind}
+                info.content = self.content_of(res, kind, data.translate(sub.table), budget)
+                info.content.via = f"file after {sub.label}"
+                return
+
+    # -- who greps what -----------------------------------------------------------------------
+    def script_readers(self, analyses: list[scripts.ScriptAnalysis], binaries: list[Info]) -> dict[str, list[dict]]:
+        readers: dict[str, list[dict]] = {}
+        greps = [(a, s) for a in analyses for s in a.of("content-grep")][:MAX_GREPS]
+        if greps:
+            files: dict[str, list[str]] = {}
+            for info in self.infos:
+                files.setdefault(str(self.tree.host_path(info.node)), []).append(info.path)
+            for a, sig in greps:
+                pattern = sig.pattern or ""
+                tried = [pattern]
+                if "[[" in pattern:
+                    tried.append(pattern.replace("[[", "[").replace("]]", "]"))   # m4 quoting
+                matched, error = [], None
+                for p in tried:
+                    matched, error = scripts.run_grep(p, sig.flags, files, self.opts.grep_timeout)
+                    if matched:
+                        break
+                sig.matched = [m for m in matched if m != a.path]  # type: ignore[attr-defined]
+                if error:
+                    self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
+                                                 path=a.path, message=f"grep pattern at line {sig.line}: {error}"))
+                for m in sig.matched:  # type: ignore[attr-defined]
+                    readers.setdefault(m, []).append({"script": a.path, "line": sig.line, "how": "content grep",
+                                                      "pattern": pattern})
+        by_name: dict[str, list[Info]] = {}
+        for info in binaries:
+            by_name.setdefault(info.node.name, []).append(info)
+        for a in analyses:
+            for name, line in a.names.items():
+                for info in by_name.get(name, []):
+                    near = [s for s in a.signals if s.kind in ("decoder", "sink", "tr-map") and abs(s.line - line) <= 3]
+                    if near:
+                        readers.setdefault(info.path, []).append({"script": a.path, "line": line,
+                                                                  "how": "named next to " + near[0].kind})
+        return readers
+
+    def build_findings(self, analyses, readers, binaries) -> Iterator[Finding]:
+        binary_paths = {i.path for i in binaries}
+        for a in analyses:
+            greps = a.of("content-grep")
+            decoders, sinks, trs = a.of("decoder"), a.of("sink"), a.of("tr-map")
+            named = [(n, l) for n, l in a.names.items()
+                     if any(s.kind in ("decoder", "sink", "tr-map") and abs(s.line - l) <= 3 for s in a.signals)]
+            if not greps and not named:
+                continue
+            matched = sorted({m for g in greps for m in getattr(g, "matched", [])})
+            matched_bin = [m for m in matched if m in binary_paths]
+            hidden = getattr(a, "origin", None)
+            if greps and (matched_bin or decoders or trs or sinks and matched) or named:
+                severity = Severity.CRITICAL
+            elif greps and matched:
+                severity = Severity.HIGH
+            else:
+                severity = Severity.MEDIUM
+            parts = []
+            if greps:
+                g = greps[0]
+                parts.append(f"greps the tree for {g.pattern!r} (line {g.line})"
+                             + (f", selecting {', '.join(matched[:3])}" + (" ..." if len(matched) > 3 else "")
+                                if matched else ", which matches nothing here"))
+            if named:
+                parts.append("names " + ", ".join(n for n, _ in named[:3]) + " next to a decoder/shell pipeline")
+            if trs:
+                parts.append(f"substitutes bytes with {trs[0].pattern} (line {trs[0].line})")
+            if decoders:
+                parts.append(f"decodes (line {decoders[0].line})")
+            evidence: dict[str, Any] = {
+                "signals": [s.to_dict() | ({"matched": getattr(s, "matched")} if hasattr(s, "matched") else {})
+                            for s in a.signals if s.kind == "content-grep" or s.kind != "sink" or s.line in
+                            {x.line for x in greps + decoders + trs}][:24],
+                "matched_files": matched[:50],
+            }
+            if named:
+                evidence["names_test_files"] = [{"name": n, "line": l} for n, l in named]
+            if hidden is not None:
+                node = hidden.node
+                evidence["decoded_from"] = hidden.path
+                loc = self.loc(node)
+                what = f"the script decoded from {hidden.path}"
+            else:
+                node = self.tree.get(a.path)
+                loc = self.loc(node) if node is not None else self.artifact.location(a.path)
+                what = a.path
+                state = self.source_state(a.path)
+                if state is not None:
+                    evidence["in_source"] = state
+                    if state != "identical":
+                        parts.append("this script is " + ("not in the source tree" if state == "absent"
+                                                          else "different in the source tree"))
+            yield PC205.finding(location=loc, message=f"{what} " + "; ".join(parts), severity=severity,
+                                evidence=evidence, key=f"{a.path}:{greps[0].line if greps else named[0][1]}")
+
+    # -- per-file findings ------------------------------------------------------------------------
+    def file_findings(self, info: Info, refs: list[scripts.Reference], readers: list[dict]) -> Iterator[Finding]:
+        node = info.node
+        used = [r for r in refs if r.role in ("test", "build", "other")]
+        named_by_test = [r for r in used if r.how == "name"]
+        bad_word = magic.claims_bad(info.path)
+        good_word = magic.claims_good(info.path)
+        res = info.result
+        base_ev: dict[str, Any] = {"sha256": node.sha256, "size": node.size, "format": info.fmt,
+                                   "claimed": info.claim, "entropy": info.profile.to_dict() if info.profile else None,
+                                   "referenced_by": [r.to_dict() for r in refs[:10]]}
+        if readers:
+            base_ev["read_by"] = readers[:10]
+        state = self.source_state(info.path)
+        if state is not None:
+            base_ev["in_source"] = state
+        if res is not None:
+            base_ev["decode"] = {"format": res.format, "ok": res.ok, "streams": res.streams,
+                                 "trailing_bytes": res.trailing, "error": res.error, "truncated": res.truncated}
+        if info.subst:
+            base_ev["substitution"] = info.subst
+        if info.note:
+            base_ev["note"] = info.note
+        leaf, chain = info.content.worst() if info.content else (None, [])
+        if info.content is not None:
+            base_ev["decoded"] = info.content.to_dict()
+        how = " -> ".join(c.via if i == 0 else c.via for i, c in enumerate(chain[1:])) if chain else ""
+
+        if info.subst and leaf is not None:
+            yield PC203.finding(
+                location=self.loc(node),
+                message=f"{info.path} becomes a valid {info.subst['format']} stream after {info.subst['table']} "
+                        f"(from {info.subst['from']}) and decodes to {_leaf_text(leaf)}",
+                evidence=base_ev, key=info.subst["table"])
+        elif leaf is not None and leaf.kind in ("executable", "script"):
+            suspicious = bool(bad_word or not used or readers)
+            yield PC201.finding(
+                location=self.loc(node),
+                message=f"{info.path} decodes ({how}) to {_leaf_text(leaf)}"
+                        + ("" if used else "; no test or build file names it")
+                        + (f"; named {bad_word!r}" if bad_word else ""),
+                severity=Severity.CRITICAL if suspicious else Severity.LOW,
+                evidence=base_ev, key=leaf.sha256)
+
+        if bad_word and res is not None and res.clean and res.format in dec.CHECKED and not info.subst:
+            yield PC202.finding(
+                location=self.loc(node),
+                message=f"{info.path} is named {bad_word!r} but is a valid {res.format} file "
+                        f"({res.streams} stream{'s' if res.streams != 1 else ''}, checks pass)"
+                        + (f" holding {_leaf_text(leaf)}" if leaf is not None and leaf is not info.content else ""),
+                evidence=base_ev, key=res.format)
+
+        if res is not None and res.ok and res.trailing and not bad_word and not res.truncated:
+            with self.tree.open(node) as f:
+                f.seek(max(0, node.size - res.trailing))
+                tail = f.read(min(res.trailing, 1 << 20))
+            prof = entropy.profile_bytes(tail)
+            yield PC206.finding(
+                location=self.loc(node),
+                message=f"{info.path}: {res.trailing} bytes after the end of a valid {res.format} stream"
+                        f" (entropy {prof.mean:.2f} bits/byte"
+                        + (f", {magic.identify(tail[:HEAD])} data" if magic.identify(tail[:HEAD]) else "") + ")",
+                severity=Severity.HIGH if res.trailing >= 512 and prof.mean >= 7.0 else Severity.MEDIUM,
+                evidence=base_ev | {"trailing_entropy": prof.to_dict(), "trailing_format": magic.identify(tail[:HEAD])},
+                key=res.format)
+
+        if good_word and not bad_word and res is not None and not res.ok and not info.subst:
+            yield PC207.finding(
+                location=self.loc(node),
+                message=f"{info.path} is named {good_word!r} but does not decode as {res.format}: {res.error}",
+                evidence=base_ev, key=res.format)
+
+        if info.test and not info.subst and not (leaf is not None and leaf.kind in ("executable", "script")):
+            opaque_leaf = leaf is not None and leaf.kind == "opaque"
+            opaque_raw = (info.content is None and info.fmt is None and info.profile is not None
+                          and node.size >= 1024 and (info.profile.opaque or info.profile.mixed))
+            if (opaque_leaf or opaque_raw) and (not used or readers):
+                what = (f"decodes ({how}) to opaque data: {leaf.note}" if opaque_leaf else
+                        f"is opaque data of no known format (entropy {info.profile.mean:.2f} bits/byte, "
+                        f"{info.profile.high_fraction:.0%} of blocks high)")
+                sev = Severity.CRITICAL if readers else Severity.MEDIUM
+                yield PC204.finding(
+                    location=self.loc(node),
+                    message=f"{info.path} {what}; "
+                            + (f"selected by {readers[0]['script']} line {readers[0]['line']}" if readers
+                               else "no test or build file names it"),
+                    severity=sev, evidence=base_ev, key="opaque")
+
+    # -- release vs source -------------------------------------------------------------------------
+    def source_state(self, path: str) -> str | None:
+        if self.source is None:
+            return None
+        node = self.tree.get(path)
+        other = self.source.tree.get(self._source_path(path))
+        if other is None or not other.is_file:
+            return "absent"
+        return "identical" if node is not None and other.sha256 == node.sha256 else "changed"
+
+    def _source_path(self, path: str) -> str:
+        prefix = getattr(self, "_prefix", None)
+        if prefix is None:
+            tops = {p.split("/", 1)[0] for p in self.tree.nodes if "/" in p}
+            stops = {p.split("/", 1)[0] for p in self.source.tree.nodes}
+            prefix = ""
+            if len(tops) == 1:
+                top = next(iter(tops))
+                if top not in stops:
+                    prefix = top + "/"
+            self._prefix = prefix
+        return path[len(prefix):] if prefix and path.startswith(prefix) else path
+
+    def compare_with_source(self, binaries: list[Info], refs: scripts.References) -> list[Finding]:
+        if self.source is None:
+            return []
+        out = []
+        for info in binaries:
+            if not info.test:
+                continue
+            state = self.source_state(info.path)
+            if state in ("changed", "absent"):
+                other = self.source.tree.get(self._source_path(info.path))
+                out.append(PC211.finding(
+                    location=self.loc(info.node),
+                    message=f"{info.path}: binary test data " + ("not in the source tree" if state == "absent" else
+                                                                f"differs from {self._source_path(info.path)} in the source"),
+                    related=(other.location(self.source.name),) if other is not None else (),
+                    evidence={"sha256": info.node.sha256, "source_sha256": other.sha256 if other else None,
+                              "in_source": state},
+                    key="data"))
+        readers = {r.path for i in binaries if i.test for r in refs.of(i.path) if r.role == "test"}
+        for path in sorted(readers):
+            state = self.source_state(path)
+            if state == "changed":
+                node = self.tree.get(path)
+                other = self.source.tree.get(self._source_path(path))
+                out.append(PC211.finding(
+                    location=self.loc(node), severity=Severity.MEDIUM,
+                    message=f"{path}: test script that reads binary test data differs from the source",
+                    related=(other.location(self.source.name),) if other is not None else (),
+                    evidence={"sha256": node.sha256, "source_sha256": other.sha256 if other else None,
+                              "in_source": state},
+                    key="script"))
+        return out
+
+
+def swap_tables(present: set[int]) -> list[Subst]:
+    """Every swap of two bytes of SWAP_ALPHABET, then every pair of disjoint swaps of
+    SWAP2_ALPHABET (a ``tr`` that trades two pairs, like xz's), skipping maps that change nothing."""
+    out = []
+    singles = [(a, b) for i, a in enumerate(SWAP_ALPHABET) for b in SWAP_ALPHABET[i + 1:]
+               if a in present or b in present]
+    for a, b in singles:
+        t = bytearray(range(256))
+        t[a], t[b] = b, a
+        out.append(Subst(label=f"swap 0x{a:02x} <-> 0x{b:02x}", table=bytes(t), origin="byte swap search",
+                         swap=(a, b)))
+    pairs = [(a, b) for i, a in enumerate(SWAP2_ALPHABET) for b in SWAP2_ALPHABET[i + 1:]
+             if a in present or b in present]
+    for i, (a, b) in enumerate(pairs):
+        for c, d in pairs[i + 1:]:
+            if len({a, b, c, d}) < 4:
+                continue
+            t = bytearray(range(256))
+            t[a], t[b], t[c], t[d] = b, a, d, c
+            out.append(Subst(label=f"swap 0x{a:02x} <-> 0x{b:02x} and 0x{c:02x} <-> 0x{d:02x}", table=bytes(t),
+                             origin="byte swap search", swap=(a, b)))
+    return out
+
+
+def _invert(table: bytes) -> bytes | None:
+    if sorted(table) != list(range(256)):
+        return None
+    inv = bytearray(256)
+    for i, v in enumerate(table):
+        inv[v] = i
+    inv = bytes(inv)
+    return None if inv == table else inv
+
+
+def _leaf_text(leaf: dec.Content) -> str:
+    if leaf.kind == "executable":
+        return f"a {leaf.format.upper() if leaf.format else 'binary'} executable/object (sha256 {leaf.sha256[:16]}..., {leaf.size} bytes)"
+    if leaf.kind == "script":
+        return f"a {leaf.format} script (sha256 {leaf.sha256[:16]}..., {leaf.size} bytes): {leaf.preview!r}"
+    if leaf.kind == "opaque":
+        return f"opaque data ({leaf.note}; sha256 {leaf.sha256[:16]}...)"
+    return f"{leaf.kind} ({leaf.format or 'unknown format'}, {leaf.size} bytes, sha256 {leaf.sha256[:16]}...)"
+
+
+_ELF_TYPES = {1: "relocatable object", 2: "executable", 3: "shared object", 4: "core file"}
+_ELF_MACHINES = {3: "i386", 62: "x86-64", 183: "aarch64", 40: "arm", 243: "riscv", 8: "mips", 20: "ppc",
+                 21: "ppc64", 22: "s390"}
+
+
+def _describe_exec(head: bytes, fmt: str) -> str:
+    if fmt == "elf" and len(head) >= 20:
+        order = "little" if head[5] == 1 else "big"
+        etype = int.from_bytes(head[16:18], order)
+        machine = int.from_bytes(head[18:20], order)
+        return f"ELF {_ELF_MACHINES.get(machine, f'machine {machine}')} {_ELF_TYPES.get(etype, f'type {etype}')}"
+    return {"pe": "PE executable", "coff": "COFF object", "macho": "Mach-O binary"}.get(fmt, fmt)
+
+
+def _looks_like_library(name: str) -> bool:
+    import re
+    return bool(re.search(r"\.so(?:\.\d+)*$|\.so\.\d", name))
+
+
+def _rootfs_rel(path: str) -> str:
+    return path[len("DEBIAN/"):] if path.startswith("DEBIAN/") else path

@@ -1,0 +1,432 @@
+"""Decode compressed streams and archives fully, within a byte and time budget.
+
+Nothing here writes to disk or runs anything from the input; ``lzip`` (the only
+external decoder) reads the stream on stdin and its output is cut at the budget.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import io
+import lzma
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import entropy, magic
+
+DECODABLE = frozenset({"xz", "lzma", "gzip", "bzip2", "zstd", "lz4", "lzip", "zip", "tar"})
+# formats whose streams carry an integrity check: a clean decode of these is not luck
+CHECKED = frozenset({"xz", "gzip", "bzip2", "zstd", "lzip", "zip"})
+
+
+@dataclass
+class Budget:
+    """Per-file limits for decoding: output bytes per stream, total bytes, time, depth."""
+
+    max_output: int = 64 << 20
+    max_total: int = 256 << 20
+    seconds: float = 5.0
+    max_depth: int = 4
+    max_members: int = 64
+    used: int = 0
+    deadline: float = 0.0
+    exhausted: str | None = None
+
+    def start(self) -> "Budget":
+        self.deadline = time.monotonic() + self.seconds
+        self.used = 0
+        self.exhausted = None
+        return self
+
+    def room(self) -> int:
+        return max(0, min(self.max_output, self.max_total - self.used))
+
+    def expired(self) -> bool:
+        if time.monotonic() > self.deadline:
+            self.exhausted = self.exhausted or f"time budget of {self.seconds:g}s"
+            return True
+        return False
+
+
+@dataclass
+class Result:
+    """One decoding step: ``ok`` means every stream ended cleanly and passed its checks."""
+
+    format: str
+    ok: bool
+    output: bytes = b""
+    members: list[tuple[str, bytes]] = field(default_factory=list)
+    streams: int = 0
+    trailing: int = 0          # bytes after the last valid stream that are not padding
+    error: str | None = None
+    truncated: bool = False    # stopped at the budget: ok says nothing about the rest
+
+    @property
+    def clean(self) -> bool:
+        return self.ok and not self.trailing and not self.truncated
+
+
+def decode(kind: str, data: bytes, budget: Budget) -> Result | None:
+    """Decode ``data`` as ``kind``; None when we have no decoder for it."""
+    fn = _DECODERS.get(kind)
+    if fn is None:
+        return None
+    try:
+        res = fn(data, budget)
+    except _NoDecoder:
+        return None
+    except MemoryError:
+        return Result(kind, False, error="out of memory")
+    except Exception as exc:  # a decoder library raising on hostile input is a failed decode
+        return Result(kind, False, error=f"{type(exc).__name__}: {exc}"[:300])
+    budget.used += len(res.output) + sum(len(m) for _, m in res.members)
+    return res
+
+
+def _loop(make: Callable[[], Any], fmt: str, magic_bytes: bytes, data: bytes, budget: Budget,
+          errors: tuple[type[BaseException], ...], padding: bool = False) -> Result:
+    out = bytearray()
+    rest = data
+    streams = 0
+    limit = budget.room()
+    while True:
+        d = make()
+        try:
+            out += d.decompress(rest, max_length=max(1, limit - len(out)))
+            while not d.eof and not d.needs_input and len(out) < limit:
+                if budget.expired():
+                    return Result(fmt, True, bytes(out), streams=streams, truncated=True)
+                out += d.decompress(b"", max_length=limit - len(out))
+        except errors as exc:
+            return Result(fmt, False, bytes(out), streams=streams, error=str(exc) or type(exc).__name__)
+        if not d.eof:
+            if len(out) >= limit:
+                return Result(fmt, True, bytes(out), streams=streams, truncated=True)
+            return Result(fmt, False, bytes(out), streams=streams, error="stream ends early")
+        streams += 1
+        rest = d.unused_data
+        if padding:
+            stripped = rest.lstrip(b"\x00")
+            pad = len(rest) - len(stripped)
+            if pad % 4 == 0:
+                rest = stripped
+        if not rest:
+            return Result(fmt, True, bytes(out), streams=streams)
+        if not rest.startswith(magic_bytes):
+            return Result(fmt, True, bytes(out), streams=streams, trailing=len(rest))
+
+
+def _xz(data: bytes, budget: Budget) -> Result:
+    return _loop(lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), "xz", b"\xfd7zXZ\x00", data, budget,
+                 (lzma.LZMAError, EOFError), padding=True)
+
+
+def _lzma(data: bytes, budget: Budget) -> Result:
+    # one stream; the next bytes can be anything, so no multi-stream loop
+    res = _loop(lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=1 << 30), "lzma", b"\x00NOMAGIC",
+                data, budget, (lzma.LZMAError, EOFError))
+    return res
+
+
+def _bzip2(data: bytes, budget: Budget) -> Result:
+    return _loop(bz2.BZ2Decompressor, "bzip2", b"BZh", data, budget, (OSError, EOFError, ValueError))
+
+
+def _lz4(data: bytes, budget: Budget) -> Result:
+    import lz4.frame
+    return _loop(lz4.frame.LZ4FrameDecompressor, "lz4", b"\x04\x22\x4d\x18", data, budget,
+                 (RuntimeError, EOFError, ValueError))
+
+
+def _gzip(data: bytes, budget: Budget) -> Result:
+    out = bytearray()
+    rest = data
+    members = 0
+    limit = budget.room()
+    while True:
+        d = zlib.decompressobj(31)
+        try:
+            out += d.decompress(rest, max(1, limit - len(out)))
+            while not d.eof and d.unconsumed_tail and len(out) < limit:
+                if budget.expired():
+                    return Result("gzip", True, bytes(out), streams=members, truncated=True)
+                out += d.decompress(d.unconsumed_tail, limit - len(out))
+        except zlib.error as exc:
+            return Result("gzip", False, bytes(out), streams=members, error=str(exc))
+        if not d.eof:
+            if len(out) >= limit:
+                return Result("gzip", True, bytes(out), streams=members, truncated=True)
+            return Result("gzip", False, bytes(out), streams=members, error="stream ends early")
+        members += 1
+        rest = d.unused_data
+        if not rest:
+            return Result("gzip", True, bytes(out), streams=members)
+        if not rest.startswith(b"\x1f\x8b"):
+            tail = rest.rstrip(b"\x00")   # tar-style zero padding after gzip is common and harmless
+            return Result("gzip", True, bytes(out), streams=members, trailing=len(tail))
+
+
+def _zstd(data: bytes, budget: Budget) -> Result:
+    import zstandard
+    out = bytearray()
+    rest = memoryview(data)
+    frames = 0
+    limit = budget.room()
+    dctx = zstandard.ZstdDecompressor(max_window_size=1 << 27)
+    while len(rest):
+        if len(rest) >= 8 and rest[1:4] == b"\x2a\x4d\x18" and 0x50 <= rest[0] <= 0x5F:  # skippable frame
+            size = int.from_bytes(rest[4:8], "little")
+            if 8 + size > len(rest):
+                return Result("zstd", False, bytes(out), streams=frames, error="skippable frame ends early")
+            rest = rest[8 + size:]
+            frames += 1
+            continue
+        if rest[:4] != b"\x28\xb5\x2f\xfd":
+            return Result("zstd", frames > 0, bytes(out), streams=frames, trailing=len(rest),
+                          error=None if frames else "not a zstd frame")
+        d = dctx.decompressobj()
+        pos = 0
+        try:
+            while not d.eof and pos < len(rest):
+                out += d.decompress(bytes(rest[pos:pos + 512]))
+                pos += 512
+                if len(out) > limit:
+                    return Result("zstd", True, bytes(out[:limit]), streams=frames, truncated=True)
+                if budget.expired():
+                    return Result("zstd", True, bytes(out), streams=frames, truncated=True)
+        except zstandard.ZstdError as exc:
+            return Result("zstd", False, bytes(out), streams=frames, error=str(exc))
+        if not d.eof:
+            return Result("zstd", False, bytes(out), streams=frames, error="frame ends early")
+        frames += 1
+        unused = d.unused_data
+        rest = memoryview(unused + bytes(rest[pos:])) if unused or pos < len(rest) else memoryview(b"")
+    return Result("zstd", True, bytes(out), streams=frames)
+
+
+LZIP = shutil.which("lzip")
+
+
+def _lzip(data: bytes, budget: Budget) -> Result:
+    if LZIP is None:
+        raise _NoDecoder("lzip is not installed")
+    limit = budget.room()
+    proc = subprocess.Popen([LZIP, "-d", "-c"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+    def feed() -> None:
+        try:
+            proc.stdin.write(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+    t = threading.Thread(target=feed, daemon=True)
+    t.start()
+    out = bytearray()
+    truncated = False
+    while True:
+        chunk = proc.stdout.read(1 << 16)
+        if not chunk:
+            break
+        out += chunk
+        if len(out) > limit or budget.expired():
+            truncated = True
+            break
+    if truncated:
+        proc.kill()
+    try:
+        rc = proc.wait(timeout=max(0.1, budget.deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return Result("lzip", True, bytes(out[:limit]), truncated=True)
+    t.join(1)
+    err = proc.stderr.read().decode("utf-8", "replace").strip()
+    proc.stdout.close()
+    proc.stderr.close()
+    if truncated:
+        return Result("lzip", True, bytes(out[:limit]), truncated=True)
+    if rc and "not supported" in err:   # e.g. version 0 members: our lzip cannot tell
+        raise _NoDecoder(err)
+    return Result("lzip", rc == 0, bytes(out), streams=1 if rc == 0 else 0, error=err[:300] if rc else None)
+
+
+class _NoDecoder(Exception):
+    pass
+
+
+def _zip(data: bytes, budget: Budget) -> Result:
+    members: list[tuple[str, bytes]] = []
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        return Result("zip", False, error=str(exc))
+    infos = [i for i in zf.infolist() if not i.is_dir()]
+    error = None
+    for info in infos[:budget.max_members]:
+        if info.flag_bits & 0x1:
+            error = f"{info.filename}: encrypted member"
+            continue
+        limit = budget.room() - sum(len(m) for _, m in members)
+        if limit <= 0 or budget.expired():
+            return Result("zip", True, members=members, streams=len(members), truncated=True, error=error)
+        try:
+            with zf.open(info) as f:
+                body = f.read(limit + 1)
+                if len(body) > limit:
+                    members.append((info.filename, body[:limit]))
+                    return Result("zip", True, members=members, streams=len(members), truncated=True)
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError, zlib.error,
+                lzma.LZMAError, ValueError) as exc:
+            return Result("zip", False, members=members, streams=len(members), error=f"{info.filename}: {exc}")
+        members.append((info.filename, body))
+    return Result("zip", error is None, members=members, streams=len(members), error=error,
+                  truncated=len(infos) > budget.max_members)
+
+
+def _tar(data: bytes, budget: Budget) -> Result:
+    members: list[tuple[str, bytes]] = []
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
+            for count, info in enumerate(tf):
+                if count >= budget.max_members * 4:
+                    return Result("tar", True, members=members, streams=len(members), truncated=True)
+                if not info.isreg():
+                    continue
+                if len(members) >= budget.max_members:
+                    return Result("tar", True, members=members, streams=len(members), truncated=True)
+                f = tf.extractfile(info)
+                limit = budget.room() - sum(len(m) for _, m in members)
+                body = f.read(max(0, limit) + 1) if f else b""
+                if len(body) > limit:
+                    return Result("tar", True, members=members + [(info.name, body[:limit])],
+                                  streams=len(members) + 1, truncated=True)
+                members.append((info.name, body))
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        return Result("tar", False, members=members, streams=len(members), error=str(exc))
+    return Result("tar", True, members=members, streams=len(members))
+
+
+_DECODERS: dict[str, Callable[[bytes, Budget], Result]] = {
+    "xz": _xz, "lzma": _lzma, "gzip": _gzip, "bzip2": _bzip2, "zstd": _zstd, "lz4": _lz4, "lzip": _lzip,
+    "zip": _zip, "tar": _tar,
+}
+
+
+# -- what decoded content is -------------------------------------------------------------------
+
+RANK = {"executable": 5, "script": 4, "opaque": 3, "archive": 2, "compressed": 2, "data": 1, "text": 0,
+        "empty": 0, "media": 0}
+
+
+@dataclass
+class Content:
+    """What a decoded payload is, and what it contains in turn (``children``)."""
+
+    via: str                    # "xz", "zip:member/name", ...
+    size: int
+    sha256: str
+    kind: str                   # executable, script, opaque, archive, compressed, text, data, empty
+    format: str | None = None   # elf, shell, xz, ...
+    ok: bool = True
+    note: str | None = None
+    preview: str | None = None
+    children: list["Content"] = field(default_factory=list)
+    data: bytes | None = field(default=None, repr=False)   # kept for scripts only (to read them)
+
+    def worst(self) -> tuple["Content", list["Content"]]:
+        """The most alarming leaf and the chain of steps to it."""
+        best: tuple[Content, list[Content]] = (self, [self])
+        for child in self.children:
+            leaf, path = child.worst()
+            if RANK.get(leaf.kind, 0) > RANK.get(best[0].kind, 0):
+                best = (leaf, [self] + path)
+        return best
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"via": self.via, "size": self.size, "sha256": self.sha256, "kind": self.kind}
+        if self.format:
+            d["format"] = self.format
+        if not self.ok:
+            d["ok"] = False
+        if self.note:
+            d["note"] = self.note
+        if self.preview:
+            d["preview"] = self.preview
+        if self.children:
+            d["children"] = [c.to_dict() for c in self.children[:16]]
+        return d
+
+
+def preview(data: bytes, lines: int = 3, width: int = 120) -> str:
+    text = data[:2048].decode("utf-8", "backslashreplace")
+    out = [ln[:width] for ln in text.splitlines() if ln.strip()][:lines]
+    return " | ".join(out)
+
+
+def classify(data: bytes, via: str, budget: Budget, depth: int = 0) -> Content:
+    """Classify decoded bytes, decoding further layers while the budget lasts."""
+    c = Content(via=via, size=len(data), sha256=hashlib.sha256(data).hexdigest(), kind="data")
+    if not data:
+        c.kind = "empty"
+        return c
+    head = data[:8192]
+    fmt = magic.identify(head)
+    c.format = fmt
+    if fmt in magic.EXECUTABLES:
+        c.kind = "executable"
+        return c
+    if fmt in magic.SCRIPTS or (fmt is None and not magic.is_binary(head)):
+        sk = magic.script_kind(data)
+        if sk:
+            c.kind, c.format, c.preview = "script", sk, preview(data)
+            c.data = data if len(data) <= 4 << 20 else None
+            return c
+        if fmt is None:
+            c.kind = "text"
+            return c
+    if fmt in DECODABLE:
+        c.kind = "archive" if fmt in magic.ARCHIVES else "compressed"
+        if depth >= budget.max_depth:
+            c.note = "nesting deeper than the decode depth limit"
+            return c
+        if budget.expired() or budget.room() <= 0:
+            c.note = f"not decoded: {budget.exhausted or 'byte budget spent'}"
+            return c
+        res = decode(fmt, data, budget)
+        if res is None:
+            return c
+        c.ok = res.clean
+        if res.error:
+            c.note = res.error[:200]
+        if res.members:
+            for name, body in res.members:
+                c.children.append(classify(body, f"{fmt}:{name}", budget, depth + 1))
+        elif res.output or res.ok:
+            c.children.append(classify(res.output, fmt, budget, depth + 1))
+        return c
+    if fmt in magic.COMPRESSED or fmt in magic.ARCHIVES:
+        c.kind = "archive" if fmt in magic.ARCHIVES else "compressed"
+        return c
+    if fmt is not None:
+        c.kind = "media" if fmt not in ("wasm", "java-class") else "executable"
+        return c
+    if len(data) >= 256:
+        prof = entropy.profile_bytes(data)
+        if prof.opaque or prof.mixed and len(data) >= 4 * entropy.BLOCK:
+            c.kind = "opaque"
+            c.note = f"entropy {prof.mean:.2f} bits/byte, {prof.high_fraction:.0%} of blocks high"
+    return c

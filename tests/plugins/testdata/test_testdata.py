@@ -1,0 +1,283 @@
+"""provcheck_testdata on faithful xz-style fixtures, honest corpora, images and hostile input."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import os
+import random
+import zipfile
+
+import provcheck_testdata
+from provcheck import Severity
+from provcheck.testing import File
+
+
+
+def _release(honest, payload, m4=None, prefix="xz-5.6.1/"):
+    files = {prefix + k: v for k, v in honest.items()}
+    files.update({prefix + k: v for k, v in payload.items()})
+    if m4:
+        files[prefix + "m4/build-to-host.m4"] = m4
+    return files
+
+
+def opts(**values):
+    """Plugin options under both names: the entry-point name the CLI uses ("testdata") and the
+    module name ``checker.add_plugin`` registers the module under."""
+    return {"testdata": values, "provcheck_testdata": values}
+
+
+def by_path(result, rule):
+    return {f.location.path: f for f in result.by_rule(rule)}
+
+
+# -- the xz-style payload --------------------------------------------------------------------------
+
+def test_tr_scrambled_xz_decodes_to_script(checker, honest_files, xz_payload_files, build_to_host_m4, stage1_script):
+    checker.add_plugin(provcheck_testdata)
+    tarball = checker.tarball(_release(honest_files, xz_payload_files, build_to_host_m4), name="xz-5.6.1.tar.gz")
+    result = checker.run(tarball, select=["PC2"])
+    result.assert_no_errors()
+
+    f = by_path(result, "PC203")["xz-5.6.1/tests/files/bad-3-corrupt_lzma2.xz"]
+    assert f.severity == Severity.CRITICAL
+    ev = f.evidence
+    # how: the map, taken from the build script that holds it
+    assert ev["substitution"]["format"] == "xz"
+    assert ev["substitution"]["from"].startswith("xz-5.6.1/m4/build-to-host.m4:")
+    # what: a shell script, with its hash
+    decoded = ev["decoded"]["children"][0]
+    expected = b"####Hello####\n" + stage1_script + b"####World####\n"
+    assert decoded["kind"] == "script" and decoded["format"] == "shell"
+    assert decoded["sha256"] == hashlib.sha256(expected).hexdigest()
+    assert "shell script" in f.message and "build-to-host.m4" in f.message
+    assert ev["decode"]["ok"] is False          # as shipped, no decoder accepts it
+
+
+def test_substitution_found_without_any_build_script(checker, honest_files, xz_payload_files):
+    """Git held the payload without the m4 trigger: the single-swap search still finds the map."""
+    checker.add_plugin(provcheck_testdata)
+    repo = checker.gitrepo(_release(honest_files, xz_payload_files, prefix=""), tags="v5.6.1")
+    result = checker.run(f"git:{repo}@v5.6.1", select=["PC2"])
+    result.assert_no_errors()
+    f = result.only("PC203")
+    assert f.location.path == "tests/files/bad-3-corrupt_lzma2.xz"
+    assert f.evidence["substitution"]["from"] == "byte swap search"
+    # xz's tr map trades two pairs at once: tab/space and dash/underscore
+    assert f.evidence["substitution"]["table"] == "swap 0x09 <-> 0x20 and 0x2d <-> 0x5f"
+
+
+def test_build_macro_greps_tree_and_pipes_to_shell(checker, honest_files, xz_payload_files, build_to_host_m4):
+    checker.add_plugin(provcheck_testdata)
+    tarball = checker.tarball(_release(honest_files, xz_payload_files, build_to_host_m4), name="xz-5.6.1.tar.gz")
+    result = checker.run(tarball, select=["PC205"])
+    result.assert_no_errors()
+    found = by_path(result, "PC205")
+    f = found["xz-5.6.1/m4/build-to-host.m4"]
+    assert f.severity == Severity.CRITICAL
+    # the real grep, run with the macro's own pattern, selects the scrambled file and nothing else
+    assert f.evidence["matched_files"] == ["xz-5.6.1/tests/files/bad-3-corrupt_lzma2.xz"]
+    grep = [s for s in f.evidence["signals"] if s["kind"] == "content-grep"][0]
+    assert grep["pattern"] == "#{4}[[:alnum:]]{5}#{4}$"
+    assert "bad-3-corrupt_lzma2.xz" in f.message
+
+
+def test_encrypted_object_is_flagged_through_the_hidden_script(checker, honest_files, xz_payload_files, build_to_host_m4):
+    """The RC4-encrypted object cannot be decrypted by us; what gives it away: it is opaque after
+    decompression, no test names it, and the script hidden in the other file reads it."""
+    checker.add_plugin(provcheck_testdata)
+    tarball = checker.tarball(_release(honest_files, xz_payload_files, build_to_host_m4), name="xz-5.6.1.tar.gz")
+    result = checker.run(tarball, select=["PC2"])
+    f = by_path(result, "PC204")["xz-5.6.1/tests/files/good-large_compressed.lzma"]
+    assert f.severity == Severity.CRITICAL
+    assert f.evidence["decode"]["format"] == "lzma" and f.evidence["decode"]["ok"]
+    assert f.evidence["decoded"]["children"][0]["kind"] == "opaque"
+    reader = f.evidence["read_by"][0]
+    assert reader["script"].startswith("xz-5.6.1/tests/files/bad-3-corrupt_lzma2.xz (decoded shell script)")
+    hidden = by_path(result, "PC205")["xz-5.6.1/tests/files/bad-3-corrupt_lzma2.xz"]
+    assert hidden.severity == Severity.CRITICAL
+    assert hidden.evidence["names_test_files"][0]["name"] == "good-large_compressed.lzma"
+
+
+def test_unencrypted_hidden_object_decodes_to_executable(checker, honest_files, object_file):
+    """Behind compression only, the object itself is found, with its hash."""
+    checker.add_plugin(provcheck_testdata)
+    files = dict(honest_files)
+    files["tests/files/good-large_compressed.lzma"] = lzma.compress(object_file, format=lzma.FORMAT_ALONE)
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    f = result.only("PC201")
+    assert f.severity == Severity.CRITICAL
+    assert f.evidence["decoded"]["children"][0]["format"] == "elf"
+    assert f.evidence["decoded"]["children"][0]["sha256"] == hashlib.sha256(object_file).hexdigest()
+    assert "no test or build file names it" in f.message
+
+
+def test_corrupt_named_file_that_is_valid(checker, honest_files):
+    checker.add_plugin(provcheck_testdata)
+    files = dict(honest_files)
+    files["tests/files/bad-2-corrupt_check.xz"] = lzma.compress(b"plain text, perfectly valid\n" * 20)
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    result.assert_rules(PC202=1)
+    f = result.only("PC202")
+    assert f.location.path == "tests/files/bad-2-corrupt_check.xz"
+    assert f.evidence["decode"] == {"format": "xz", "ok": True, "streams": 1, "trailing_bytes": 0,
+                                    "error": None, "truncated": False}
+
+
+def test_trailing_data_after_valid_stream(checker, honest_files):
+    checker.add_plugin(provcheck_testdata)
+    files = dict(honest_files)
+    tail = random.Random(3).randbytes(40000)
+    files["tests/files/sample.gz"] = gzip.compress(b"hello\n" * 100, mtime=0) + tail
+    files["tests/test_gz.sh"] = "gzip -t files/sample.gz\n"
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    f = result.only("PC206")
+    assert f.evidence["decode"]["trailing_bytes"] == len(tail)
+    assert f.severity == Severity.HIGH
+
+
+# -- honest corpora stay quiet ----------------------------------------------------------------------
+
+def test_honest_corpus_is_quiet(checker, honest_files):
+    checker.add_plugin(provcheck_testdata)
+    result = checker.run(checker.tree(honest_files), select=["PC2"])
+    result.assert_no_errors()
+    assert result.findings == [], result._describe()
+
+
+def test_honest_unreferenced_random_blob_is_medium_not_high(checker, honest_files):
+    checker.add_plugin(provcheck_testdata)
+    files = dict(honest_files)
+    files["tests/files/stray.bin"] = random.Random(5).randbytes(20000)
+    result = checker.run(checker.tree(files), select=["PC2"])
+    f = result.only("PC204")
+    assert f.severity == Severity.MEDIUM and f.location.path == "tests/files/stray.bin"
+    assert f.evidence["entropy"]["mean"] > 7.5
+
+
+def test_xz_fixture_with_clean_build_scripts_has_no_build_finding(checker, honest_files):
+    checker.add_plugin(provcheck_testdata)
+    files = dict(honest_files)
+    files["m4/ax_check_compile_flag.m4"] = ("AC_DEFUN([AX_CHECK_COMPILE_FLAG],\n[AS_VAR_PUSHDEF([CACHEVAR],"
+                                            "[ax_cv_check_$1])\n  AS_IF([test x = y], [eval $2])])\n")
+    files["configure"] = "#!/bin/sh\nas_tr_sh=\"eval sed 'y%*+%pp%;s%[^_$as_cr_alnum]%_%g'\"\n" \
+                         "ac_cv=`echo $x | tr 'a-z' 'A-Z'`\neval $ac_cv\n"
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    assert result.findings == [], result._describe()
+
+
+# -- release vs source -------------------------------------------------------------------------------
+
+def test_release_changes_test_data_and_adds_the_trigger(checker, honest_files, xz_payload_files, build_to_host_m4):
+    checker.add_plugin(provcheck_testdata)
+    git_files = _release(honest_files, xz_payload_files, prefix="")
+    git_files["tests/files/good-large_compressed.lzma"] = lzma.compress(b"old content\n" * 99,
+                                                                        format=lzma.FORMAT_ALONE)
+    repo = checker.gitrepo(git_files, tags="v5.6.1")
+    tarball = checker.tarball(_release(honest_files, xz_payload_files, build_to_host_m4), name="xz-5.6.1.tar.gz")
+    result = checker.run(tarball, source=f"git:{repo}@v5.6.1", select=["PC2"])
+    result.assert_no_errors()
+    changed = by_path(result, "PC211")
+    assert set(changed) == {"xz-5.6.1/tests/files/good-large_compressed.lzma"}
+    assert changed["xz-5.6.1/tests/files/good-large_compressed.lzma"].evidence["in_source"] == "changed"
+    m4 = by_path(result, "PC205")["xz-5.6.1/m4/build-to-host.m4"]
+    assert m4.evidence["in_source"] == "absent"
+    assert "not in the source tree" in m4.message
+    # the source artifact itself is not reported a second time
+    assert all(f.location.artifact == tarball.name for f in result.findings)
+
+
+# -- images and packages -------------------------------------------------------------------------------
+
+def test_image_executables_in_data_places(checker, object_file):
+    checker.add_plugin(provcheck_testdata)
+    with open("/bin/true", "rb") as f:
+        true_elf = f.read()
+    appended = true_elf + lzma.compress(random.Random(1).randbytes(30000))
+    layer = {
+        "usr/bin/true": File(true_elf, 0o755),
+        "etc/os-release": "ID=debian\n",
+        "usr/share/doc/tool/examples/helper": File(true_elf, 0o755),
+        "usr/share/tool/plugin.so": true_elf,
+        "usr/share/locale/de/LC_MESSAGES/tool.mo": object_file,
+        "usr/lib/x86_64-linux-gnu/libgood.so.1": true_elf,
+        "usr/lib/x86_64-linux-gnu/libbad.so.1": appended,
+        "usr/share/doc/tool/changelog.gz": gzip.compress(b"tool (1.0) unstable\n", mtime=0),
+    }
+    result = checker.run(checker.oci([layer]), select=["PC2"])
+    result.assert_no_errors()
+    pc209 = by_path(result, "PC209")
+    assert set(pc209) == {"usr/share/doc/tool/examples/helper", "usr/share/tool/plugin.so",
+                          "usr/share/locale/de/LC_MESSAGES/tool.mo"}
+    assert pc209["usr/share/doc/tool/examples/helper"].severity == Severity.HIGH
+    assert pc209["usr/share/tool/plugin.so"].severity == Severity.MEDIUM
+    pc208 = result.only("PC208")
+    assert pc208.location.path == "usr/share/locale/de/LC_MESSAGES/tool.mo"
+    assert "relocatable object" in pc208.message
+    pc210 = result.only("PC210")
+    assert pc210.location.path == "usr/lib/x86_64-linux-gnu/libbad.so.1"
+    assert pc210.evidence["appended_format"] == "xz"
+    assert pc210.evidence["appended_bytes"] == len(appended) - len(true_elf)
+    # test-data rules do not run on root file systems
+    assert not [f for f in result.findings if f.rule_id in ("PC201", "PC204")]
+
+
+# -- hostile input ------------------------------------------------------------------------------------
+
+def test_hostile_files_never_crash(checker, honest_files):
+    checker.add_plugin(provcheck_testdata)
+    rng = random.Random(11)
+    files = dict(honest_files)
+    bomb = gzip.compress(b"\0" * (64 << 20), mtime=0)   # 64 MiB of zeros in ~64 KiB
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as z:
+        z.writestr("a.txt", "hello\n" * 100)
+    zdata = bytearray(zbuf.getvalue())
+    zdata[-20:-10] = b"\xff" * 10      # broken central directory
+    files.update({
+        "tests/files/bomb.gz": bomb,
+        "tests/files/bad-zip.zip": bytes(zdata),
+        "tests/files/garbage.xz": b"\xfd7zXZ\x00" + rng.randbytes(5000),
+        "tests/files/garbage.zst": b"\x28\xb5\x2f\xfd" + rng.randbytes(3000),
+        "tests/files/garbage.lz4": b"\x04\x22\x4d\x18" + rng.randbytes(3000),
+        "tests/files/garbage.bz2": b"BZh9" + rng.randbytes(3000),
+        "tests/files/garbage.lz": b"LZIP\x01" + rng.randbytes(3000),
+        "tests/files/garbage.lzma": b"\x5d\x00\x00\x80\x00" + b"\xff" * 8 + rng.randbytes(3000),
+        "tests/files/short.tar": b"\0" * 100 + b"ustar" + rng.randbytes(400),
+        "tests/files/elf-bogus.o": b"\x7fELF\x02\x01\x01" + b"\0" * 9 + b"\x01\x00\x3e\x00" + b"\xff" * 200,
+        "tests/test_all.sh": "for f in files/*; do check \"$f\"; done\n",
+    })
+    result = checker.run(checker.tree(files), select=["PC2"],
+                         options=opts(**{"max-decode-bytes": "8MiB", "decode-seconds": 2}))
+    result.assert_no_errors()
+    assert not [f for f in result.findings if f.severity >= Severity.HIGH], result._describe()
+
+
+def test_options_are_validated(checker, honest_files):
+    checker.add_plugin(provcheck_testdata)
+    result = checker.run(checker.tree(honest_files), options=opts(**{"no-such-option": 1}))
+    assert any("unknown option" in e.message for e in result.errors)
+
+
+# -- through the command line -------------------------------------------------------------------------
+
+def test_cli_reports_xz_style_payload(checker, honest_files, xz_payload_files, build_to_host_m4):
+    tarball = checker.tarball(_release(honest_files, xz_payload_files, build_to_host_m4), name="xz-5.6.1.tar.gz")
+    cli = checker.run_cli("scan", tarball, "--select", "PC2", "--format", "json")
+    assert cli.exit_code == 1, cli.stderr
+    report = cli.json()
+    rules = {(f["rule_id"], f["location"]["path"]) for f in report["findings"]}
+    assert ("PC203", "xz-5.6.1/tests/files/bad-3-corrupt_lzma2.xz") in rules
+    assert ("PC205", "xz-5.6.1/m4/build-to-host.m4") in rules
+    assert ("PC204", "xz-5.6.1/tests/files/good-large_compressed.lzma") in rules
+    assert report["summary"]["critical"] >= 3
+    text = checker.run_cli("rule", "PC203")
+    assert text.exit_code == 0 and "## What it does" in text.stdout
