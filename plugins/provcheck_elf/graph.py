@@ -83,9 +83,8 @@ class Edge:
     searched: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"from": self.src, "name": self.name, "kind": self.kind, "to": self.dst, "via": self.via}
-        if self.found_as and self.found_as != self.dst:
-            d["found_as"] = self.found_as
+        d = {"from": self.src, "name": self.name, "kind": self.kind, "to": self.dst, "via": self.via,
+             "found_as": self.found_as or None}
         if self.dst is None:
             d["searched"] = list(self.searched)
         return d

@@ -207,9 +207,9 @@ def check_xz(an: Any, opts: Options) -> Iterator:
                     if re.fullmatch(rf"liblzma\.so\.{re.escape(v)}", n):
                         indicators.append(f"file name {n}")
             for v in XZ_BAD_VERSIONS:
-                off = _find(tree, obj.node, b"\0" + v.encode() + b"\0")
+                off = _find(tree, obj.node, re.compile(rb"(?<![0-9A-Za-z.])" + re.escape(v.encode()) + rb"\0"))
                 if off is not None:
-                    indicators.append(f"version string {v!r} at offset {off + 1}")
+                    indicators.append(f"version string {v!r} at offset {off}")
             if indicators:
                 yield PC303.finding(location=obj.node.location(name), key="xz-version",
                                     message=f"{path} is liblzma {', '.join(indicators)} (CVE-2024-3094)",
@@ -223,14 +223,18 @@ def check_xz(an: Any, opts: Options) -> Iterator:
                                 evidence={"package": pkg, "version": ver, "database": db})
 
 
-def _find(tree: Any, node: Any, needle: bytes) -> int | None:
+def _find(tree: Any, node: Any, needle: "bytes | re.Pattern") -> int | None:
+    """Offset of ``needle`` (bytes or a compiled bytes regex) in the file, or None."""
     try:
         with tree.open(node) as f:
-            if node.size < len(needle):
+            if node.size < 64:
                 return None
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                i = m.find(needle)
-                return None if i < 0 else i
+                if isinstance(needle, bytes):
+                    i = m.find(needle)
+                    return None if i < 0 else i
+                hit = needle.search(m)
+                return None if hit is None else hit.start()
     except (OSError, ValueError):
         return None
 

@@ -1,0 +1,191 @@
+"""Loader emulation on ELF files compiled here: $ORIGIN, RPATH vs RUNPATH, ld.so.conf,
+merged-usr symlinks, machine mismatches, missing libraries, dlopen notes."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from provcheck.testing import File, Symlink
+
+from provcheck_elf import elfread
+
+LIB = "int %s(void) { return %d; }\n"
+NOLIBC = ("-nostdlib",)
+MAIN = "int foo(void);\nvoid _start(void) { foo(); for (;;) ; }\n"
+OPTS = {"provcheck_elf": {"cache": False}}
+
+
+def graph_json(linkage, root, *args):
+    code, out, _err = linkage(root, *args)
+    return code, out
+
+
+def edges_of(graph: dict, src: str) -> dict[str, dict]:
+    return {e["name"]: e for e in graph["edges"] if e["from"] == src}
+
+
+def test_origin_runpath_beats_system_dir(elf, gcc, linkage):
+    private = gcc.lib("libfoo.so.1", LIB % ("foo", 1), *NOLIBC)
+    system = gcc.lib("libfoo.so.1", LIB % ("foo", 2), *NOLIBC)
+    app = gcc.exe(MAIN, *NOLIBC, "libfoo.so.1", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib",
+                  inputs={"libfoo.so.1": private})
+    root = elf.tree({"opt/app/bin/app": File(app, 0o755), "opt/app/lib/libfoo.so.1": private,
+                     "usr/lib/x86_64-linux-gnu/libfoo.so.1": system})
+    code, g = graph_json(linkage, root)
+    assert code == 0
+    e = edges_of(g, "opt/app/bin/app")["libfoo.so.1"]
+    assert (e["to"], e["via"]) == ("opt/app/lib/libfoo.so.1", "runpath")
+    # without the RUNPATH the system copy wins
+    plain = gcc.exe(MAIN, *NOLIBC, "libfoo.so.1", inputs={"libfoo.so.1": private})
+    root2 = elf.tree({"opt/app/bin/app": File(plain, 0o755), "opt/app/lib/libfoo.so.1": private,
+                      "usr/lib/x86_64-linux-gnu/libfoo.so.1": system})
+    _, g2 = graph_json(linkage, root2)
+    e2 = edges_of(g2, "opt/app/bin/app")["libfoo.so.1"]
+    assert (e2["to"], e2["via"]) == ("usr/lib/x86_64-linux-gnu/libfoo.so.1", "default")
+
+
+def _add_runpath_from_rpath_suffix(data: bytes, suffix_at: int) -> bytes:
+    """Turn the first spare DT_NULL of the dynamic section into a DT_RUNPATH naming the
+    tail of the DT_RPATH string (GNU ld leaves spare DT_NULL slots)."""
+    buf = bytearray(data)
+    e_phoff, = struct.unpack_from("<Q", buf, 32)
+    e_phentsize, e_phnum = struct.unpack_from("<HH", buf, 54)
+    for i in range(e_phnum):
+        p_type, _f, p_offset, _v, _p, p_filesz = struct.unpack_from("<IIQQQQ", buf, e_phoff + i * e_phentsize)
+        if p_type == elfread.PT_DYNAMIC:
+            entries = [struct.unpack_from("<qQ", buf, p_offset + j * 16) for j in range(p_filesz // 16)]
+            rpath = next(v for t, v in entries if t == elfread.DT_RPATH)
+            slot = next(j for j, (t, _) in enumerate(entries) if t == elfread.DT_NULL)
+            assert slot + 1 < len(entries), "no spare DT_NULL"
+            struct.pack_into("<qQ", buf, p_offset + slot * 16, elfread.DT_RUNPATH, rpath + suffix_at)
+            return bytes(buf)
+    raise AssertionError("no PT_DYNAMIC")
+
+
+def test_runpath_present_means_rpath_ignored(elf, gcc, linkage):
+    lib_r = gcc.lib("libfoo.so.1", LIB % ("foo", 1), *NOLIBC)
+    lib_x = gcc.lib("libfoo.so.1", LIB % ("foo", 2), *NOLIBC)
+    app = gcc.exe(MAIN, *NOLIBC, "libfoo.so.1", "-Wl,--disable-new-dtags,-rpath,/opt/r:/opt/x",
+                  inputs={"libfoo.so.1": lib_r})
+    assert elfread.parse_buffer(app, len(app))["rpath"] == "/opt/r:/opt/x"
+    both = _add_runpath_from_rpath_suffix(app, len("/opt/r:"))
+    info = elfread.parse_buffer(both, len(both))
+    assert (info["rpath"], info["runpath"]) == ("/opt/r:/opt/x", "/opt/x")
+    files = {"opt/r/libfoo.so.1": lib_r, "opt/x/libfoo.so.1": lib_x}
+    _, g = graph_json(linkage, elf.tree({"usr/bin/app": File(app, 0o755), **files}))
+    assert edges_of(g, "usr/bin/app")["libfoo.so.1"]["to"] == "opt/r/libfoo.so.1"
+    _, g = graph_json(linkage, elf.tree({"usr/bin/app": File(both, 0o755), **files}))
+    e = edges_of(g, "usr/bin/app")["libfoo.so.1"]
+    assert (e["to"], e["via"]) == ("opt/x/libfoo.so.1", "runpath")
+
+
+def test_executable_rpath_is_inherited_but_runpath_is_not(elf, gcc, linkage):
+    leaf = gcc.lib("libleaf.so.1", LIB % ("leaf", 1), *NOLIBC)
+    mid = gcc.lib("libmid.so.1", "int leaf(void);\nint foo(void) { return leaf(); }\n", *NOLIBC, "libleaf.so.1",
+                  inputs={"libleaf.so.1": leaf})
+    libs = {"opt/p/lib/libmid.so.1": mid, "opt/p/lib/libleaf.so.1": leaf}
+    for tags, expect in (("--disable-new-dtags", "opt/p/lib/libleaf.so.1"), ("--enable-new-dtags", None)):
+        app = gcc.exe(MAIN, *NOLIBC, "libmid.so.1", f"-Wl,{tags},-rpath,/opt/p/lib", "-Wl,--allow-shlib-undefined",
+                      inputs={"libmid.so.1": mid})
+        root = elf.tree({"usr/bin/app": File(app, 0o755), **libs})
+        _, g = graph_json(linkage, root)
+        assert edges_of(g, "usr/bin/app")["libmid.so.1"]["to"] == "opt/p/lib/libmid.so.1"
+        e = edges_of(g, "opt/p/lib/libmid.so.1")["libleaf.so.1"]
+        assert e["to"] == expect, tags
+        if expect:
+            assert e["via"] == "inherited-rpath"
+        result = elf.run(root, options=OPTS)
+        assert [f.evidence["needed"] for f in result.by_rule("PC304")] == ([] if expect else ["libleaf.so.1"])
+
+
+def test_missing_library_is_reported_with_search_path(elf, gcc):
+    app = gcc.exe(MAIN, *NOLIBC, "libgone.so.7", "-Wl,--allow-shlib-undefined",
+                  inputs={"libgone.so.7": gcc.lib("libgone.so.7", LIB % ("foo", 1), *NOLIBC)})
+    root = elf.tree({"usr/bin/app": File(app, 0o755)})
+    result = elf.run(root, options=OPTS)
+    f = result.only("PC304")
+    assert f.location.path == "usr/bin/app"
+    assert f.evidence["needed"] == "libgone.so.7"
+    assert "usr/lib/x86_64-linux-gnu/libgone.so.7" in f.evidence["searched"]
+    assert "libgone.so.7" in f.message
+    result.assert_no_errors()
+
+
+def test_wrong_machine_is_skipped_like_ld_so(elf, gcc, linkage):
+    good = gcc.lib("libfoo.so.1", LIB % ("foo", 1), *NOLIBC)
+    foreign = bytearray(good)
+    struct.pack_into("<H", foreign, 18, 183)  # e_machine = aarch64
+    app = gcc.exe(MAIN, *NOLIBC, "libfoo.so.1", inputs={"libfoo.so.1": good})
+    root = elf.tree({"usr/bin/app": File(app, 0o755), "usr/lib/x86_64-linux-gnu/libfoo.so.1": bytes(foreign),
+                     "usr/lib/libfoo.so.1": good})
+    _, g = graph_json(linkage, root)
+    e = edges_of(g, "usr/bin/app")["libfoo.so.1"]
+    assert e["to"] == "usr/lib/libfoo.so.1"
+    assert e["found_as"] == "usr/lib/libfoo.so.1"
+
+
+def test_ld_so_conf_includes_and_merged_usr(elf, gcc, linkage):
+    foo = gcc.lib("libfoo.so.1", LIB % ("foo", 1), *NOLIBC)
+    bar = gcc.lib("libbar.so.2", LIB % ("bar", 1), *NOLIBC)
+    app = gcc.exe("int foo(void); int bar(void);\nvoid _start(void) { foo(); bar(); for (;;) ; }\n", *NOLIBC,
+                  "libfoo.so.1", "libbar.so.2", "-Wl,--enable-new-dtags,-rpath,/lib/private",
+                  inputs={"libfoo.so.1": foo, "libbar.so.2": bar})
+    root = elf.tree({
+        "lib": Symlink("usr/lib"),
+        "usr/bin/app": File(app, 0o755),
+        "usr/lib/private/libbar.so.2.0": bar,
+        "usr/lib/private/libbar.so.2": Symlink("libbar.so.2.0"),
+        "etc/ld.so.conf": "# comment\ninclude /etc/ld.so.conf.d/*.conf\n",
+        "etc/ld.so.conf.d/custom.conf": "/opt/custom/lib\n",
+        "opt/custom/lib/libfoo.so.1": foo,
+    })
+    _, g = graph_json(linkage, root)
+    edges = edges_of(g, "usr/bin/app")
+    assert (edges["libfoo.so.1"]["to"], edges["libfoo.so.1"]["via"]) == ("opt/custom/lib/libfoo.so.1", "ld.so.conf")
+    assert edges["libbar.so.2"]["to"] == "usr/lib/private/libbar.so.2.0"
+    assert edges["libbar.so.2"]["found_as"] == "lib/private/libbar.so.2"
+    obj = next(o for o in g["objects"] if o["path"] == "usr/lib/private/libbar.so.2.0")
+    assert "usr/lib/private/libbar.so.2" in obj["aliases"]
+
+
+def test_dst_expansion_platform_and_lib(elf, gcc, linkage):
+    foo = gcc.lib("libfoo.so.1", LIB % ("foo", 1), *NOLIBC)
+    app = gcc.exe(MAIN, *NOLIBC, "libfoo.so.1", "-Wl,--enable-new-dtags,-rpath,/opt/$PLATFORM/${LIB}",
+                  inputs={"libfoo.so.1": foo})
+    root = elf.tree({"usr/bin/app": File(app, 0o755), "lib/x86_64-linux-gnu/.keep": "",
+                     "opt/x86_64/lib/x86_64-linux-gnu/libfoo.so.1": foo})
+    _, g = graph_json(linkage, root)
+    e = edges_of(g, "usr/bin/app")["libfoo.so.1"]
+    assert (e["to"], e["via"]) == ("opt/x86_64/lib/x86_64-linux-gnu/libfoo.so.1", "runpath")
+
+
+DLOPEN_NOTE = r'''
+#define JSON "[{\"feature\":\"compression\",\"description\":\"xz\",\"priority\":\"suggested\",\"soname\":[\"liblzma.so.5\"]}]"
+struct note { unsigned namesz, descsz, type; char name[4]; char desc[(sizeof(JSON) + 3) & ~3]; };
+__attribute__((section(".note.dlopen"), used, aligned(4)))
+static const struct note n = { 4, sizeof(JSON), 0x407c0c0a, "FDO", JSON };
+int foo(void) { return 1; }
+'''
+
+
+def test_dlopen_note_makes_a_dlopen_edge_and_policies_can_choose_kinds(elf, gcc, linkage):
+    lzma = gcc.lib("liblzma.so.5", LIB % ("lzma_code", 1), *NOLIBC)
+    sysd = gcc.lib("libsystemd.so.0", DLOPEN_NOTE, *NOLIBC)
+    assert elfread.parse_buffer(sysd, len(sysd))["dlopen"][0]["soname"] == ["liblzma.so.5"]
+    daemon = gcc.exe(MAIN, *NOLIBC, "libsystemd.so.0", inputs={"libsystemd.so.0": sysd})
+    root = elf.tree({"usr/sbin/sshd": File(daemon, 0o755), "usr/lib/x86_64-linux-gnu/libsystemd.so.0": sysd,
+                     "usr/lib/x86_64-linux-gnu/liblzma.so.5": lzma})
+    _, g = graph_json(linkage, root)
+    e = edges_of(g, "usr/lib/x86_64-linux-gnu/libsystemd.so.0")["liblzma.so.5"]
+    assert (e["kind"], e["to"]) == ("dlopen", "usr/lib/x86_64-linux-gnu/liblzma.so.5")
+    result = elf.run(root, options=OPTS)
+    f = result.only("PC301")
+    assert [h["path"] for h in f.evidence["chain"]] == [
+        "usr/sbin/sshd", "usr/lib/x86_64-linux-gnu/libsystemd.so.0", "usr/lib/x86_64-linux-gnu/liblzma.so.5"]
+    assert f.evidence["kinds"] == ["dlopen", "needed"]
+    only_needed = {"provcheck_elf": {"cache": False, "default-policies": False, "forbid": [
+        {"name": "needed-only", "from": "**/sbin/sshd", "to": "liblzma.so.*", "kinds": ["needed"]}]}}
+    elf.run(root, options=only_needed).assert_rules(PC301=0)
+    code, paths = graph_json(linkage, root, "--from", "sshd", "--to", "liblzma", "--kind", "needed")
+    assert code == 1 and paths["paths"] == []
