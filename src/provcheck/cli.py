@@ -50,6 +50,7 @@ class App:
             data, source, inputs=inputs, select=_split(getattr(args, "select", None)),
             ignore=_split(getattr(args, "ignore", None)), fail_on=getattr(args, "fail_on", None),
             platform=getattr(args, "platform", None), work_dir=getattr(args, "work_dir", None),
+            cache_dir=getattr(args, "cache_dir", None), no_cache=getattr(args, "no_cache", None),
             jobs=getattr(args, "jobs", None), plugin_values=plugin_values,
             progress=getattr(args, "progress", None))
 
@@ -114,6 +115,8 @@ def add_scan_options(parser: argparse.ArgumentParser, pm: PluginManager) -> None
     g.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE", help="a plugin option")
     g.add_argument("--config", metavar="FILE", help="config file (default: ./provcheck.toml or ./pyproject.toml)")
     g.add_argument("--work-dir", metavar="DIR", help="where unpacked blobs go (default: a temp dir)")
+    g.add_argument("--cache-dir", metavar="DIR", help="results kept between runs (default ~/.cache/provcheck)")
+    g.add_argument("--no-cache", action="store_true", default=None, help="neither read nor write the cache")
     g.add_argument("--jobs", type=int, metavar="N", help="parallel layer decompression")
     g.add_argument("--progress", action="store_true", default=None, help="show progress even when not a terminal")
     pg = parser.add_argument_group("plugin options")

@@ -115,6 +115,7 @@ class Config:
     platform: str = "linux/amd64"
     work_dir: Path | None = None
     cache_dir: Path | None = None
+    no_cache: bool = False
     jobs: int = 0
     progress: bool = False
     source_file: str | None = None
@@ -123,6 +124,21 @@ class Config:
         if self.select and not any(rule_id.startswith(p) for p in self.select):
             return False
         return not any(rule_id.startswith(p) for p in self.ignore)
+
+    def cache_root(self) -> Path | None:
+        """Where plugins keep results between runs (None: caching is off).
+
+        ``--cache-dir``/``cache-dir``, else ``$PROVCHECK_CACHE_DIR``, else
+        ``$XDG_CACHE_HOME/provcheck`` or ``~/.cache/provcheck``; ``--no-cache`` turns it off."""
+        if self.no_cache:
+            return None
+        if self.cache_dir is not None:
+            return self.cache_dir
+        env = os.environ.get("PROVCHECK_CACHE_DIR")
+        if env is not None:
+            return Path(env) if env else None
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return Path(base) / "provcheck"
 
     def options(self, plugin: str) -> Mapping[str, Any]:
         return self.plugin_options.get(plugin, {})
@@ -199,6 +215,7 @@ def build_config(file_data: Mapping[str, Any], source: str | None = None, **cli:
         platform=pick("platform", "linux/amd64"),
         work_dir=Path(work) if work else None,
         cache_dir=Path(cache) if cache else None,
+        no_cache=bool(cli.get("no_cache")),
         jobs=int(pick("jobs", 0)),
         progress=bool(cli.get("progress")),
         source_file=source,

@@ -84,6 +84,18 @@ class Scan:
     def by_role(self, role: str) -> list[Artifact]:
         return [a for a in self.artifacts if a.role == role]
 
+    def cache_dir(self, name: str) -> Path | None:
+        """A directory for ``name``'s results across runs, or None when caching is off.
+
+        Write entries atomically (temp file + rename) and key them by content digest plus
+        your plugin's version, so a stale or interrupted write is never read back."""
+        root = self.config.cache_root()
+        if root is None:
+            return None
+        path = root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def unpack(self, artifact: Artifact, node: Node) -> Tree | None:
         """The tree inside a nested archive (cached), or None when it is not one we read.
 

@@ -302,6 +302,7 @@ class Checker:
         specs = [t if isinstance(t, InputSpec) else InputSpec.parse(os.fspath(t)) for t in targets]
         specs += [InputSpec.parse(os.fspath(v), role) for role, v in roles.items()]
         data = dict(config or {})
+        data.setdefault("cache-dir", str(self.base / "cache"))
         if select:
             data["select"] = list(select)
         if options:
@@ -314,6 +315,7 @@ class Checker:
     def run_cli(self, *args: str, cwd: str | os.PathLike | None = None, timeout: float = 600) -> CliResult:
         """Run ``python -m provcheck ARGS`` in a subprocess, as a user would."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
+        env["PROVCHECK_CACHE_DIR"] = str(self.base / "cache")
         proc = subprocess.run([sys.executable, "-m", "provcheck", *map(str, args)], capture_output=True, text=True,
                               cwd=cwd or self.base, env=env, timeout=timeout)
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
