@@ -148,6 +148,7 @@ def check_target(ctx: Context, art: Any) -> Iterator:
     if path is not None and not sha:
         sha = file_sha256(ctx.scan, path)
     loc = Location(artifact=art.name, sha256=sha)
+    image_digest = art.metadata.get("manifest_digest") if art.kind == "image" else None
 
     bundles = [Path(b) for b in ctx.opt_list("bundle")]
     statements = [Path(b) for b in ctx.opt_list("provenance")]
@@ -178,11 +179,11 @@ def check_target(ctx: Context, art: Any) -> Iterator:
             yield PC509.finding(location=loc, key=f"bundle:{b.name}", message=f"{b.name}: cannot read: {exc}",
                                 evidence={"material": b.name})
             continue
-        yield from bundle_findings(ctx, art, loc, b.name, raw, sha)
+        yield from bundle_findings(ctx, art, loc, b.name, raw, sha, image_digest=image_digest)
 
     for s in statements:
         found_material = True
-        yield from jsonl_findings(ctx, art, loc, s, sha)
+        yield from jsonl_findings(ctx, art, loc, s, sha, image_digest)
 
     if sigs:
         found_material = True
@@ -298,7 +299,8 @@ def statement_findings(ctx: Context, art: Any, loc: Location, name: str, outcome
     return True
 
 
-def jsonl_findings(ctx: Context, art: Any, loc: Location, path: Path, sha: str | None) -> Iterator:
+def jsonl_findings(ctx: Context, art: Any, loc: Location, path: Path, sha: str | None,
+                   image_digest: str | None = None) -> Iterator:
     try:
         raw = read_material(path)
     except OSError as exc:
@@ -318,7 +320,7 @@ def jsonl_findings(ctx: Context, art: Any, loc: Location, path: Path, sha: str |
                                 evidence={"material": label})
             continue
         if isinstance(doc, dict) and "mediaType" in doc:
-            yield from bundle_findings(ctx, art, loc, label, line, sha)
+            yield from bundle_findings(ctx, art, loc, label, line, sha, image_digest=image_digest)
         elif isinstance(doc, dict) and "payloadType" in doc:
             yield PC503.finding(location=loc, key=f"intoto:{label}", evidence={"material": label,
                                 "payload_type": doc.get("payloadType"), "status": "unverifiable-offline"},
@@ -405,6 +407,10 @@ def image_findings(ctx: Context, art: Any, layout: Path) -> Iterator:
     except oci_attach.LayoutError as exc:
         yield PC509.finding(location=loc, key="attachments", evidence={"detail": str(exc)},
                             message=f"cannot read the image's attachments: {exc}")
+        return
+    except (AttributeError, TypeError, ValueError, KeyError, RecursionError) as exc:  # hostile index/manifest shapes
+        yield PC509.finding(location=loc, key="attachments", evidence={"detail": f"{type(exc).__name__}: {exc}"},
+                            message=f"malformed image index or attachment manifest: {type(exc).__name__}: {exc}")
         return
     for att in attachments:
         label = f"{att.kind}:{att.manifest_digest[:19]}"

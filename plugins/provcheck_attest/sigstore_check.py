@@ -238,7 +238,7 @@ def parse_bundle(raw: bytes):
         return Bundle.from_json(raw), None
     except InvalidBundle as exc:
         text = _short(exc)
-        if "inclusion proof" in text or "inclusionProof" in text or "checkpoint" in text:
+        if "must contain inclusion proof" in text or "expected checkpoint in inclusion proof" in text:
             out = Outcome("unverifiable-offline", text, kind=kind, media_type=media)
             out.signer = _claimed_signer(doc)
             return None, out
@@ -255,9 +255,12 @@ def _missing_offline_material(doc: dict[str, Any]) -> str | None:
         return None  # malformed: the parser reports it
     for e in entries:
         proof = e.get("inclusionProof")
-        if not isinstance(proof, dict):
+        if proof is None:
             return "log entry has no inclusion proof (only an inclusion promise)"
-        if not isinstance(proof.get("checkpoint"), dict) or not proof["checkpoint"].get("envelope"):
+        if not isinstance(proof, dict):
+            return None  # malformed: the parser reports it
+        checkpoint = proof.get("checkpoint")
+        if checkpoint is None or (isinstance(checkpoint, dict) and not checkpoint.get("envelope")):
             return "inclusion proof has no signed checkpoint"
     return None
 

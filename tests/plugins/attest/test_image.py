@@ -147,3 +147,29 @@ def test_broken_attachment_is_reported(checker, sigstore_local):
     res = checker.run_cli("verify", layout, *ID, "--trusted-root", sigstore_local.root_path, "--format", "json")
     assert res.exit_code == 1 and "Traceback" not in res.stderr
     assert [f["rule_id"] for f in res.json()["findings"]] == ["PC509"]
+
+
+def test_named_bundle_for_an_image_is_checked_against_its_manifest_digest(checker, tmp_path, sigstore_local):
+    layout = make_image(checker)
+    digest, raw = image_manifest(layout)
+    bundle = tmp_path / "image.sigstore.json"
+    bundle.write_text(json.dumps(sigstore_local.sign_blob(raw)))
+    res = checker.run_cli("verify", layout, "--bundle", bundle, *ID, "--trusted-root", sigstore_local.root_path,
+                          "--format", "json")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    (f,) = res.json()["findings"]
+    assert f["rule_id"] == "PC510" and f["evidence"]["subject_digest"] == digest
+
+
+def test_hostile_index_shapes_are_findings(checker, sigstore_local):
+    layout = make_image(checker)
+    index = json.loads((layout / "index.json").read_text())
+    index["manifests"].append({"artifactType": BUNDLE_V03, "digest": "sha256:../../etc/passwd"})
+    index["manifests"].append({"artifactType": BUNDLE_V03, "digest": "sha256:" + "f" * 64})   # missing blob
+    index["manifests"].append("not a descriptor")
+    (layout / "index.json").write_text(json.dumps(index))
+    checker.add_plugin(provcheck_attest)
+    res = checker.run(layout, select=["PC5"])
+    res.assert_no_errors()
+    assert {f.rule_id for f in res.findings} == {"PC509"}
+    assert any("malformed" in f.message or "missing" in f.message for f in res.findings)

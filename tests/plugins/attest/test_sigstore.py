@@ -138,7 +138,10 @@ def test_v02_bundle_with_proof_verifies(checker, tmp_path, sigstore_local):
 
 
 @pytest.mark.parametrize("garbage", [b"<html>503</html>", b"{}", b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}',
-                                     b'{"mediaType": "x/y", "verificationMaterial": 5}', b"\xff\xfe" * 100])
+                                     b'{"mediaType": "x/y", "verificationMaterial": 5}', b"\xff\xfe" * 100,
+                                     b"[" * 200000,
+                                     b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", '
+                                     b'"verificationMaterial": {"tlogEntries": [{"inclusionProof": 7}]}}'])
 def test_garbage_bundles_are_findings_not_tracebacks(checker, tmp_path, sigstore_local, garbage):
     art = write(tmp_path, "pkg-1.0.tar.gz", DATA)
     bundle = write(tmp_path, "bad.sigstore.json", garbage)
