@@ -1,0 +1,491 @@
+"""``provcheck fleet scan``: sources -> image references -> plans -> layer tasks -> inventory.
+
+1. Sources expand to image references: ``registry://HOST[:PORT]`` is the whole catalog,
+   ``registry://HOST/REPO[:TAG|@DIGEST]`` one image, a file holds one reference a line.
+2. Each reference is planned in a thread pool (manifests, config, attachments): an
+   index gives one plan per wanted platform; an attached SBOM may answer the inventory
+   (fast mode). A failure here fails that image only.
+3. Distinct layer digests become tasks on the executor (a local process pool or a Dask
+   cluster); each task returns a compact result and caches it by digest.
+4. When all layers of an image are in, the client merges them, reads components and
+   linkage, and writes the image to the inventory in one transaction (so an interrupted
+   scan resumes: finished images are skipped, finished layers come from the cache).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from provcheck.config import Limits
+from provcheck.unpack.oci import parse_platform
+from provcheck.vfs import BlobStore
+
+from . import attached
+from .inventory import Inventory
+from .layers import LayerCache, cache_key, scan_layer_task
+from .merge import build_view, linkage, observe_components
+from .registry import (INDEX_TYPES, DigestMismatch, Reference, RegistryClient, RegistryError, RegistryOptions,
+                       iter_platform_manifests, platform_str)
+
+MAX_IMAGES = 1_000_000
+LAYER_TYPES_SKIP = ("application/vnd.oci.image.layer.nondistributable",)
+
+
+@dataclass
+class FleetOptions:
+    registry: RegistryOptions = field(default_factory=RegistryOptions)
+    cache_dir: Path = Path(".provcheck-cache")
+    platform: str = "linux/amd64"
+    all_platforms: bool = False
+    mode: str = "auto"            # auto | fast | deep
+    executor: str = "local"       # local | dask
+    scheduler: str | None = None
+    jobs: int = 0
+    limits: Limits = field(default_factory=Limits)
+    rescan: bool = False
+    keep_blobs: bool = False
+    planners: int = 8
+
+
+@dataclass
+class ImagePlan:
+    ref: Reference
+    tags: list[str]
+    digest: str
+    index_digest: str | None
+    platform: str
+    config_digest: str | None
+    layers: list[dict[str, Any]]
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    sbom_components: list[Any] | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Stats:
+    images: int = 0
+    images_ok: int = 0
+    images_failed: int = 0
+    images_resumed: int = 0
+    layers: int = 0
+    layers_scanned: int = 0
+    cache_hits: int = 0
+    layer_errors: int = 0
+    modes: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    findings: int = 0
+    seconds: float = 0.0
+    bytes_downloaded: int = 0
+
+
+# -- sources -------------------------------------------------------------------------------------
+
+def expand_sources(sources: list[str], client: RegistryClient, on_error: Callable[[str, str], None]) -> list[Reference]:
+    refs: list[Reference] = []
+    texts: list[str] = []
+    for s in sources:
+        if not s.startswith(("registry://", "docker://")) and os.path.isfile(s):
+            try:
+                with open(s, encoding="utf-8") as f:
+                    lines = [ln.strip() for ln in f.read(16 << 20).splitlines()]
+            except (OSError, UnicodeDecodeError) as exc:
+                on_error(s, f"cannot read the reference file: {exc}")
+                continue
+            texts += [ln for ln in lines if ln and not ln.startswith("#")]
+        else:
+            texts.append(s)
+    for text in texts:
+        try:
+            ref = Reference.parse(text)
+        except ValueError as exc:
+            on_error(text, str(exc))
+            continue
+        if ref.repository:
+            refs.append(ref)
+            continue
+        try:
+            repos = client.catalog(ref.registry)
+        except RegistryError as exc:
+            on_error(text, f"catalog: {exc}")
+            continue
+        for repo in sorted(repos):
+            try:
+                tags = client.tags(ref.registry, repo)
+            except RegistryError as exc:
+                on_error(f"{ref.registry}/{repo}", f"tag list: {exc}")
+                continue
+            for tag in sorted(tags):
+                if tag.startswith("sha256-"):  # cosign / referrers fallback tags are attachments, not images
+                    continue
+                refs.append(Reference(ref.registry, repo, tag=tag))
+    seen, out = set(), []
+    for r in refs:
+        if r not in seen:
+            seen.add(r)
+            out.append(r)
+    return out[:MAX_IMAGES]
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions) -> list[ImagePlan]:
+    got = client.manifest(ref)
+    if got is None:
+        raise RegistryError(f"{ref}: no such manifest (404)")
+    digest, media, doc, _raw = got
+    tags = [ref.tag] if ref.tag and not ref.digest else []
+    targets: list[tuple[str, str | None, dict[str, Any]]] = []  # (digest, index digest, manifest)
+    if media in INDEX_TYPES or doc.get("manifests") is not None:
+        want = parse_platform(opts.platform)
+        children = list(iter_platform_manifests(doc))
+        picked = [m for m in children if opts.all_platforms or _matches(m.get("platform"), want)]
+        if not picked:
+            offered = ", ".join(sorted({platform_str(m.get("platform")) for m in children})) or "none"
+            raise RegistryError(f"{ref}: no image for platform {opts.platform} (offered: {offered})")
+        for m in picked[:64]:
+            child = client.manifest(ref, m["digest"])
+            if child is None:
+                raise RegistryError(f"{ref}: index names manifest {m['digest']}, which the registry does not have")
+            if child[2].get("manifests") is not None:
+                raise RegistryError(f"{ref}: nested image indexes are not supported")
+            targets.append((child[0], digest, child[2]))
+    else:
+        targets.append((digest, None, doc))
+    plans = []
+    for mdigest, index_digest, manifest in targets:
+        config_desc = manifest.get("config") or {}
+        platform = ""
+        if isinstance(config_desc.get("digest"), str):
+            config = json.loads(client.blob_bytes(ref, config_desc["digest"]))
+            if isinstance(config, dict):
+                platform = platform_str(config)
+        layers = [d for d in manifest.get("layers") or [] if isinstance(d, dict)]
+        if not all(isinstance(d.get("digest"), str) for d in layers):
+            raise RegistryError(f"{ref}: manifest {mdigest} has a layer without a digest")
+        plan = ImagePlan(ref=ref, tags=tags, digest=mdigest, index_digest=index_digest, platform=platform,
+                         config_digest=config_desc.get("digest"), layers=layers)
+        plan.attachments = attached.discover(client, ref, mdigest)
+        if index_digest:
+            plan.attachments += [dict(a, subject="index") for a in attached.discover(client, ref, index_digest)]
+        sboms = attached.fetch_sboms(client, ref, plan.attachments)
+        if sboms:
+            comps: dict[str, Any] = {}
+            for _att, doc in sboms:
+                for c in attached.components(doc):
+                    comps.setdefault(c.purl, c)
+            plan.sbom_components = list(comps.values())
+        plans.append(plan)
+    return plans
+
+
+def _matches(platform: dict[str, Any] | None, want: dict[str, str]) -> bool:
+    if not platform:
+        return False
+    if platform.get("os") != want["os"] or platform.get("architecture") != want["architecture"]:
+        return False
+    return "variant" not in want or platform.get("variant") in (want["variant"], None)
+
+
+# -- executors -----------------------------------------------------------------------------------
+
+class LocalExecutor:
+    """A process pool (forkserver: workers never inherit the client's threads)."""
+
+    name = "local"
+
+    def __init__(self, jobs: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        self.pool = ProcessPoolExecutor(max_workers=jobs or max(1, os.cpu_count() or 1),
+                                        mp_context=multiprocessing.get_context("forkserver"))
+
+    def run(self, tasks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        futures = {self.pool.submit(scan_layer_task, t): t for t in tasks}
+        for fut in as_completed(futures):
+            try:
+                yield futures[fut], fut.result()
+            except Exception as exc:  # a worker that died (killed, out of memory)
+                t = futures[fut]
+                yield t, {"digest": t["desc"].get("digest"), "error": f"worker failed: {type(exc).__name__}: {exc}"}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """One Dask task per layer on an existing cluster; results come back to this client."""
+
+    name = "dask"
+
+    def __init__(self, scheduler: str):
+        from distributed import Client
+        try:
+            self.client = Client(scheduler, timeout="20s", set_as_default=False)
+        except OSError as exc:
+            raise RegistryError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+
+    def run(self, tasks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        from distributed import as_completed as dask_completed
+        futures = {}
+        for t in tasks:
+            f = self.client.submit(scan_layer_task, t, pure=False,
+                                   key=f"provcheck-layer-{t['desc']['digest'][7:23]}-{os.urandom(4).hex()}")
+            futures[f.key] = (f, t)
+        for f in dask_completed([f for f, _ in futures.values()]):
+            t = futures[f.key][1]
+            try:
+                yield t, f.result()
+            except Exception as exc:
+                yield t, {"digest": t["desc"].get("digest"), "error": f"Dask task failed: {type(exc).__name__}: {exc}"}
+            finally:
+                f.release()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# -- the scan ------------------------------------------------------------------------------------
+
+class FleetScan:
+    def __init__(self, opts: FleetOptions, inventory: Inventory, progress: Any = None):
+        self.opts = opts
+        self.inv = inventory
+        self.progress = progress
+        self.stats = Stats()
+        self.cache = LayerCache(opts.cache_dir)
+        self.meta_store = BlobStore(Path(opts.cache_dir) / "meta")
+        self._lock = threading.Lock()
+
+    def error(self, what: str, message: str) -> None:
+        with self._lock:
+            self.stats.errors.append({"image": what, "error": message})
+        if self.progress is not None:
+            self.progress.update(errors=len(self.stats.errors))
+
+    def run(self, sources: list[str]) -> Stats:
+        t0 = time.monotonic()
+        opts = self.opts
+        scan_id = self.inv.start_scan(sources, opts.executor)
+        client = RegistryClient(opts.registry)
+        try:
+            refs = expand_sources(sources, client, self.error)
+            if self.progress is not None:
+                self.progress.start_images(len(refs))
+            plans = self._plan(client, refs, scan_id)
+            deep = [p for p in plans if not self._fast(p)]
+            for p in plans:
+                if self._fast(p):
+                    self._write(p, None, scan_id)
+            if deep:
+                self._scan_layers(deep, scan_id)
+            self.stats.bytes_downloaded += client.stats.bytes
+        finally:
+            client.close()
+            self.stats.seconds = round(time.monotonic() - t0, 3)
+            self.inv.finish_scan(scan_id, self.stats.images, self.stats.images_failed)
+        return self.stats
+
+    def _fast(self, plan: ImagePlan) -> bool:
+        return plan.sbom_components is not None and self.opts.mode in ("auto", "fast")
+
+    def _plan(self, client: RegistryClient, refs: list[Reference], scan_id: int) -> list[ImagePlan]:
+        plans: list[ImagePlan] = []
+        with ThreadPoolExecutor(max_workers=max(1, self.opts.planners)) as pool:
+            futures = {pool.submit(self._plan_one, client, r): r for r in refs}
+            for fut in as_completed(futures):
+                ref = futures[fut]
+                try:
+                    got = fut.result()
+                except DigestMismatch as exc:
+                    self._failed(ref, None, str(exc), scan_id, mismatch=True)
+                    continue
+                except (RegistryError, ValueError, OSError) as exc:
+                    self._failed(ref, None, str(exc), scan_id)
+                    continue
+                except Exception as exc:  # a planner bug: this image fails, the fleet goes on
+                    self._failed(ref, None, f"internal error: {type(exc).__name__}: {exc}", scan_id)
+                    continue
+                for p in got:
+                    if not self.opts.rescan and self.inv.has_image(p.ref.registry, p.ref.repository, p.digest):
+                        for tag in p.tags:
+                            self.inv.add_tag(p.ref.registry, p.ref.repository, tag, p.digest)
+                        self.stats.images += 1
+                        self.stats.images_resumed += 1
+                        self.stats.images_ok += 1
+                        self._advance_image()
+                        continue
+                    plans.append(p)
+        merged: dict[tuple[str, str, str], ImagePlan] = {}
+        for p in sorted(plans, key=lambda p: (str(p.ref), p.platform)):
+            key = (p.ref.registry, p.ref.repository, p.digest)
+            if key in merged:  # the same image under several tags: scan once, keep every tag
+                merged[key].tags = sorted(set(merged[key].tags) | set(p.tags))
+            else:
+                merged[key] = p
+        return list(merged.values())
+
+    def _plan_one(self, client: RegistryClient, ref: Reference) -> list[ImagePlan]:
+        return plan_image(client, ref, self.opts)
+
+    def _failed(self, ref: Reference, plan: ImagePlan | None, message: str, scan_id: int,
+                mismatch: bool = False) -> None:
+        self.stats.images += 1
+        self.stats.images_failed += 1
+        self.error(str(ref), message)
+        findings = []
+        if mismatch:
+            from .rules import PC603
+            findings.append({"rule_id": PC603.id, "severity": str(PC603.severity), "message": message,
+                             "path": None, "layer": None, "key": message.split(":")[0], "evidence": {}})
+            self.stats.findings += 1
+        img = {"registry": ref.registry, "repository": ref.repository, "digest": plan.digest if plan else ref.digest,
+               "index_digest": plan.index_digest if plan else None, "platform": plan.platform if plan else None,
+               "config_digest": plan.config_digest if plan else None, "mode": None, "status": "error",
+               "error": message, "tags": (plan.tags if plan else ([ref.tag] if ref.tag else [])),
+               "attestations": plan.attachments if plan else [], "findings": findings}
+        self.inv.write_image(img, scan_id)
+        self._advance_image()
+
+    def _advance_image(self) -> None:
+        if self.progress is not None:
+            self.progress.update(images=1)
+
+    def _scan_layers(self, plans: list[ImagePlan], scan_id: int) -> None:
+        opts = self.opts
+        needed: dict[str, tuple[ImagePlan, dict[str, Any]]] = {}
+        for p in plans:
+            for d in p.layers:
+                needed.setdefault(d["digest"], (p, d))
+        self.stats.layers += len(needed)
+        if self.progress is not None:
+            self.progress.start_layers(len(needed))
+        results: dict[str, dict[str, Any]] = {}
+        todo = []
+        for digest, (p, d) in needed.items():
+            hit = self.cache.get(cache_key(digest, opts.limits))
+            if hit is not None:  # answered from this machine's cache without a worker round trip
+                results[digest] = hit
+                self.stats.cache_hits += 1
+                if self.progress is not None:
+                    self.progress.update(layers=1, cache_hits=1)
+                continue
+            todo.append({"ref": str(p.ref.with_digest(p.digest)), "desc": d, "options": asdict(opts.registry),
+                         "cache": str(Path(opts.cache_dir).resolve()), "limits": asdict(opts.limits),
+                         "keep_blobs": opts.keep_blobs})
+        waiting = {id(p): p for p in plans}
+
+        def ready() -> None:
+            for key, p in list(waiting.items()):
+                if all(d["digest"] in results for d in p.layers):
+                    del waiting[key]
+                    self._finish(p, [results[d["digest"]] for d in p.layers], scan_id)
+
+        ready()
+        if todo:
+            executor = LocalExecutor(opts.jobs) if opts.executor == "local" else DaskExecutor(opts.scheduler or "")
+            try:
+                for _task, res in executor.run(todo):
+                    digest = res.get("digest") or _task["desc"]["digest"]
+                    results[digest] = res
+                    self.stats.bytes_downloaded += int(res.get("downloaded_bytes") or 0)
+                    if res.get("error"):
+                        self.stats.layer_errors += 1
+                    elif res.get("cached"):
+                        self.stats.cache_hits += 1
+                    else:
+                        self.stats.layers_scanned += 1
+                    if self.progress is not None:
+                        self.progress.update(layers=1, cache_hits=int(bool(res.get("cached"))))
+                    ready()
+            finally:
+                executor.close()
+        ready()
+
+    def _finish(self, plan: ImagePlan, layer_results: list[dict[str, Any]], scan_id: int) -> None:
+        failed = [r for r in layer_results if r.get("error")]
+        if failed:
+            msg = "; ".join(f"layer {r.get('digest')}: {r['error']}" for r in failed)
+            self._failed(plan.ref, plan, msg, scan_id, mismatch=any("hashes to" in r["error"] or "descriptor says"
+                                                                      in r["error"] for r in failed))
+            return
+        try:
+            img = self._merge(plan, layer_results)
+        except Exception as exc:
+            self._failed(plan.ref, plan, f"internal error merging layers: {type(exc).__name__}: {exc}", scan_id)
+            return
+        self.inv.write_image(img, scan_id)
+        self.stats.images += 1
+        self.stats.images_ok += img["status"] == "ok"
+        self.stats.images_failed += img["status"] != "ok"
+        if img["status"] != "ok":
+            self.error(str(plan.ref), img.get("error") or "incomplete")
+        self.stats.findings += len(img["findings"])
+        self.stats.modes[img["mode"]] = self.stats.modes.get(img["mode"], 0) + 1
+        self._advance_image()
+
+    def _merge(self, plan: ImagePlan, layer_results: list[dict[str, Any]]) -> dict[str, Any]:
+        view = build_view(str(plan.ref), layer_results, self.meta_store)
+        observe_components(view)
+        linkage(view)
+        comps = [(c, "layers") for c in view.components]
+        findings = list(view.findings)
+        for r in layer_results:
+            findings += r.get("findings") or []
+        mode = "layers"
+        if plan.sbom_components is not None:
+            mode = "layers+sbom"
+            findings += sbom_disagreements(plan, view.components)
+        problems = [e for r in layer_results for e in r.get("errors") or []] + view.errors
+        incomplete = [r["digest"] for r in layer_results if not r.get("complete", True)]
+        status = "incomplete" if incomplete else "ok"
+        return {"registry": plan.ref.registry, "repository": plan.ref.repository, "digest": plan.digest,
+                "index_digest": plan.index_digest, "platform": plan.platform, "config_digest": plan.config_digest,
+                "mode": mode, "status": status,
+                "error": ("; ".join(problems[:20]) or None) if incomplete else None,
+                "tags": plan.tags, "layers": layer_results, "edges": view.edges, "components": comps,
+                "attestations": plan.attachments, "findings": findings,
+                "files": sum(1 for n in view.tree.nodes.values() if n.is_file)}
+
+    def _write(self, plan: ImagePlan, _unused: Any, scan_id: int) -> None:
+        img = {"registry": plan.ref.registry, "repository": plan.ref.repository, "digest": plan.digest,
+               "index_digest": plan.index_digest, "platform": plan.platform, "config_digest": plan.config_digest,
+               "mode": "sbom", "status": "ok", "tags": plan.tags, "layers": [],
+               "components": [(c, "sbom") for c in plan.sbom_components or ()],
+               "attestations": plan.attachments, "findings": plan.findings}
+        self.inv.write_image(img, scan_id)
+        self.stats.images += 1
+        self.stats.images_ok += 1
+        self.stats.modes["sbom"] = self.stats.modes.get("sbom", 0) + 1
+        self._advance_image()
+
+
+def sbom_disagreements(plan: ImagePlan, observed: list[Any]) -> list[dict[str, Any]]:
+    """Deep mode: packages the layers hold that the attached SBOM omits or versions differently."""
+    from provcheck_sbom.advisories import same_version
+
+    from .rules import PC602
+    declared: dict[tuple[str, str], list[str]] = {}
+    for c in plan.sbom_components or ():
+        declared.setdefault((c.type, c.name), []).append(c.version)
+    out = []
+    for c in observed:
+        if c.origin == "soname":
+            continue
+        versions = declared.get((c.type, c.name))
+        if versions is None:
+            msg = f"{c.name} {c.version} is installed ({c.db_path}) but the attached SBOM does not list it"
+        elif not any(same_version(c.type, c.version, v) for v in versions):
+            msg = f"{c.name} is {c.version} in the image but {', '.join(sorted(versions))} in the attached SBOM"
+        else:
+            continue
+        out.append({"rule_id": PC602.id, "severity": str(PC602.severity), "message": msg, "path": c.db_path,
+                    "layer": c.layer, "key": f"{c.type}/{c.name}",
+                    "evidence": {"observed": c.purl, "declared": versions or []}})
+    return out

@@ -1,0 +1,256 @@
+"""One layer, scanned once: its files with hashes, its package-database files, its ELF
+linkage facts. The result is a compact JSON-able dict, cached by layer digest.
+
+A layer task runs in a worker process (local pool or Dask): it looks in the cache,
+else downloads the blob (verified against its digest before use), unpacks it with the
+core's libarchive reader into a private blob store, and returns the result. The cache
+entry is written atomically (temp file + ``os.replace``) only after the blob verified
+and the scan finished, so an interrupted or failed scan never leaves a bad entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from provcheck import __version__ as PROVCHECK_VERSION
+from provcheck.config import Limits
+from provcheck.unpack.archive import Reader
+from provcheck.vfs import BlobStore
+
+from .registry import Reference, RegistryClient, RegistryError, RegistryOptions
+
+SCANNER_VERSION = "fleet-layer/1"
+META_MAX = 64 << 20
+META_RX = re.compile(
+    r"^(?:var/lib/dpkg/status|var/lib/dpkg/status\.d/[^/]+|var/lib/dpkg/info/[^/]+\.(?:list|md5sums)"
+    r"|lib/apk/db/installed|(?:var/lib|usr/lib/sysimage)/rpm/rpmdb\.sqlite"
+    r"|(?:.*/)?[^/]+\.dist-info/(?:METADATA|RECORD)"
+    r"|etc/os-release|usr/lib/os-release|etc/debian_version|etc/ld\.so\.conf|etc/ld\.so\.conf\.d/[^/]+)$")
+
+
+def cache_key(digest: str, limits: Limits) -> str:
+    """Layer digest + provcheck and scanner versions + the config that shapes a result."""
+    material = json.dumps([digest, PROVCHECK_VERSION, SCANNER_VERSION, limits.__dict__], sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+class LayerCache:
+    """``root/layers/ab/<key>.json.gz``; entries are written once, atomically."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / "layers" / key[:2] / f"{key}.json.gz"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        p = self.path(key)
+        try:
+            with gzip.open(p, "rb") as f:
+                data = json.loads(f.read())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, EOFError):
+            return None  # unreadable entry: rescan (and overwrite it)
+        return data if isinstance(data, dict) and data.get("key") == key else None
+
+    def put(self, key: str, result: dict[str, Any]) -> None:
+        p = self.path(key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) as f:
+                f.write(json.dumps(result, separators=(",", ":")).encode())
+            os.replace(tmp, p)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+
+# -- ELF: just the dynamic section (DT_NEEDED, DT_SONAME, DT_RPATH/RUNPATH) ---------------------
+
+DT_NEEDED, DT_STRTAB, DT_SONAME, DT_RPATH, DT_RUNPATH = 1, 5, 14, 15, 29
+PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+
+
+def elf_dynamic(data: bytes) -> dict[str, Any] | None:
+    """Linkage facts of an ELF file, bounds-checked everywhere; None when not ELF.
+
+    Raises ValueError on a malformed file (the caller records it)."""
+    if len(data) < 52 or data[:4] != b"\x7fELF":
+        return None
+    cls, enc = data[4], data[5]
+    if cls not in (1, 2) or enc not in (1, 2):
+        raise ValueError("bad ELF class or encoding")
+    e = "<" if enc == 1 else ">"
+    is64 = cls == 2
+    if is64:
+        if len(data) < 64:
+            raise ValueError("short ELF header")
+        etype, = struct.unpack_from(e + "H", data, 16)
+        phoff, = struct.unpack_from(e + "Q", data, 32)
+        phentsize, phnum = struct.unpack_from(e + "HH", data, 54)
+    else:
+        etype, = struct.unpack_from(e + "H", data, 16)
+        phoff, = struct.unpack_from(e + "I", data, 28)
+        phentsize, phnum = struct.unpack_from(e + "HH", data, 42)
+    if phnum > 4096 or phentsize < (56 if is64 else 32):
+        raise ValueError("implausible program header table")
+    loads, dyn, interp = [], None, None
+    for i in range(phnum):
+        off = phoff + i * phentsize
+        if off + phentsize > len(data):
+            raise ValueError("program header table out of bounds")
+        if is64:
+            ptype, _flags, poff, pvaddr, _pa, pfilesz, _memsz = struct.unpack_from(e + "IIQQQQQ", data, off)
+        else:
+            ptype, poff, pvaddr, _pa, pfilesz, _memsz = struct.unpack_from(e + "IIIIII", data, off)
+        if ptype == PT_LOAD:
+            loads.append((pvaddr, poff, pfilesz))
+        elif ptype == PT_DYNAMIC:
+            dyn = (poff, pfilesz)
+        elif ptype == PT_INTERP and poff + pfilesz <= len(data):
+            interp = data[poff:poff + pfilesz].split(b"\0", 1)[0].decode("utf-8", "replace")
+    out: dict[str, Any] = {"type": {2: "exec", 3: "dyn"}.get(etype, str(etype)), "needed": [], "soname": None,
+                           "runpath": [], "interp": interp}
+    if dyn is None:
+        return out
+    entsize = 16 if is64 else 8
+    fmt = e + ("qQ" if is64 else "iI")
+    entries = []
+    off, end = dyn[0], min(dyn[0] + dyn[1], len(data))
+    while off + entsize <= end and len(entries) < 100_000:
+        tag, val = struct.unpack_from(fmt, data, off)
+        if tag == 0:
+            break
+        entries.append((tag, val))
+        off += entsize
+    strtab = next((v for t, v in entries if t == DT_STRTAB), None)
+    if strtab is None:
+        return out
+    base = next((o + (strtab - va) for va, o, sz in loads if va <= strtab < va + sz), None)
+    if base is None or base >= len(data):
+        raise ValueError("DT_STRTAB outside the loaded segments")
+
+    def string(idx: int) -> str:
+        start = base + idx
+        if idx < 0 or start >= len(data):
+            raise ValueError("dynamic string out of bounds")
+        stop = data.find(b"\0", start, start + 4096)
+        return data[start:stop if stop >= 0 else start + 4096].decode("utf-8", "replace")
+
+    for tag, val in entries:
+        if tag == DT_NEEDED:
+            out["needed"].append(string(val))
+        elif tag == DT_SONAME:
+            out["soname"] = string(val)
+        elif tag in (DT_RPATH, DT_RUNPATH):
+            out["runpath"] += [p for p in string(val).split(":") if p]
+    return out
+
+
+# -- the layer scan ------------------------------------------------------------------------------
+
+def analyse_layer(blob: Path, digest: str, limits: Limits, work: Path) -> dict[str, Any]:
+    """Scan one verified layer blob; returns the compact result (without cache bookkeeping)."""
+    tmp = Path(tempfile.mkdtemp(prefix="layer-", dir=work))
+    try:
+        store = BlobStore(tmp / "blobs")
+        reader = Reader(store, limits, digest, rootfs=True, defer_links=True)
+        entries = reader.read(blob, digest, layer=digest)
+        files, meta, elf, problems = [], {}, {}, []
+        seen_elf: set[str] = set()
+        for _raw, n in entries.items:
+            files.append([n.path, n.type, n.sha256, n.size, n.mode, n.link_target])
+            if n.type != "file" or n.sha256 is None:
+                continue
+            if META_RX.match(n.path) and n.size <= META_MAX and n.sha256 not in meta:
+                meta[n.sha256] = base64.b64encode(store.read(n.sha256)).decode("ascii")
+            if n.size >= 52 and n.sha256 not in seen_elf:
+                seen_elf.add(n.sha256)
+                with store.open(n.sha256) as f:
+                    head = f.read(4)
+                    if head == b"\x7fELF":
+                        f.seek(0)
+                        data = f.read(min(n.size, 256 << 20))
+                        try:
+                            info = elf_dynamic(data)
+                        except (ValueError, struct.error) as exc:
+                            problems.append(f"{n.path}: malformed ELF ({exc})")
+                            info = {"type": "malformed", "needed": [], "soname": None, "runpath": [], "interp": None}
+                        if info is not None:
+                            elf[n.sha256] = info
+        return {"digest": digest, "size": blob.stat().st_size, "files": files, "meta": meta, "elf": elf,
+                "complete": entries.complete, "format": entries.format, "filters": entries.filters,
+                "findings": [f.to_dict() for f in entries.findings],
+                "errors": [str(e) for e in entries.errors] + problems}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_CLIENTS: dict[RegistryOptions, RegistryClient] = {}
+_CLIENT_LOCK = threading.Lock()
+
+
+def _client(options: RegistryOptions) -> RegistryClient:
+    with _CLIENT_LOCK:
+        c = _CLIENTS.get(options)
+        if c is None:
+            c = _CLIENTS[options] = RegistryClient(options)
+        return c
+
+
+def scan_layer_task(task: dict[str, Any]) -> dict[str, Any]:
+    """What a worker runs for one layer. Never raises: failures come back as ``{"error": ...}``.
+
+    ``task``: ``ref`` (str), ``desc`` (the layer descriptor), ``options`` (RegistryOptions
+    fields), ``cache`` (directory), ``limits`` (Limits fields), ``keep_blobs`` (bool)."""
+    digest = str((task.get("desc") or {}).get("digest", ""))
+    try:
+        limits = Limits(**task.get("limits", {}))
+        key = cache_key(digest, limits)
+        cache = LayerCache(task["cache"])
+        hit = cache.get(key)
+        if hit is not None:
+            hit["cached"] = True
+            return hit
+        options = RegistryOptions(**task.get("options", {}))
+        ref = Reference.parse(task["ref"])
+        root = Path(task["cache"])
+        blob = root / "blobs" / "sha256" / digest[7:]
+        fetched = not blob.exists()
+        if fetched:
+            _client(options).fetch_blob(ref, task["desc"], blob, root / "partial")
+        work = root / "tmp"
+        work.mkdir(parents=True, exist_ok=True)
+        result = analyse_layer(blob, digest, limits, work)
+        result.update(key=key, scanner=SCANNER_VERSION, provcheck=PROVCHECK_VERSION,
+                      media_type=task["desc"].get("mediaType", ""))
+        if result["complete"]:
+            cache.put(key, result)  # only complete, verified scans are cached
+        if not task.get("keep_blobs"):
+            blob.unlink(missing_ok=True)
+        result["cached"] = False
+        result["downloaded"] = fetched
+        result["downloaded_bytes"] = result["size"] if fetched else 0
+        return result
+    except RegistryError as exc:
+        return {"digest": digest, "error": str(exc)}
+    except Exception as exc:  # a scanner bug must not take the fleet down
+        import traceback
+        return {"digest": digest, "error": f"internal error scanning layer: {type(exc).__name__}: {exc}",
+                "detail": traceback.format_exc()[-2000:]}

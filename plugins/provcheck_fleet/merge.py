@@ -1,0 +1,133 @@
+"""From cached layer results to one image: its visible files, components and linkage edges.
+
+The layers are applied with the core's OCI changeset logic (whiteouts, opaque
+directories, shadowing), on nodes without content. Package databases travel in the
+layer results (``meta``), so the SBOM plugin's ``observe()`` reads them from a small
+private blob store exactly as it would from a fully unpacked image.
+"""
+
+from __future__ import annotations
+
+import base64
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provcheck.unpack.archive import Entries
+from provcheck.unpack.oci import apply_changeset
+from provcheck.vfs import Artifact, BlobStore, Node, Tree
+
+DEFAULT_LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu",
+                    "usr/lib/aarch64-linux-gnu", "lib64", "usr/lib64", "lib", "usr/lib", "usr/local/lib")
+
+
+class MetaTree(Tree):
+    """A merged tree whose store holds only the package-database files.
+
+    Reading the first bytes of an ELF file answers ``\\x7fELF`` (the layer scan saw it);
+    reading any other file not in the store raises FileNotFoundError."""
+
+    def __init__(self, store: BlobStore, elf_shas: set[str]):
+        super().__init__(store)
+        self.elf_shas = elf_shas
+
+    def read(self, node: Node | str, limit: int | None = None) -> bytes:
+        n = self._file(node)
+        if n.sha256 in self.store:
+            return self.store.read(n.sha256, limit)
+        if limit is not None and limit <= 4:
+            return (b"\x7fELF" if n.sha256 in self.elf_shas else b"\0\0\0\0")[:limit]
+        raise FileNotFoundError(f"{n.path}: content not kept by the fleet layer scan")
+
+    def open(self, node: Node | str):
+        n = self._file(node)
+        if n.sha256 in self.store:
+            return self.store.open(n.sha256)
+        raise FileNotFoundError(f"{n.path}: content not kept by the fleet layer scan")
+
+
+@dataclass
+class ImageView:
+    tree: MetaTree
+    elf: dict[str, dict[str, Any]]
+    components: list[Any] = field(default_factory=list)
+    edges: list[tuple[str, str, str]] = field(default_factory=list)   # (from path, to path, soname)
+    unresolved: list[tuple[str, str]] = field(default_factory=list)   # (from path, soname)
+    errors: list[str] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_view(name: str, layers: list[dict[str, Any]], meta_store: BlobStore) -> ImageView:
+    elf: dict[str, dict[str, Any]] = {}
+    tree = MetaTree(meta_store, set())
+    findings: list[Any] = []
+    for res in layers:
+        digest = res["digest"]
+        for sha, b64 in (res.get("meta") or {}).items():
+            if sha not in meta_store:
+                got = meta_store.put_bytes(base64.b64decode(b64))
+                if got != sha:  # a cache entry that lies about its content is ignored
+                    continue
+        elf.update(res.get("elf") or {})
+        entries = Entries(label=digest)
+        for path, typ, sha, size, mode, link in res.get("files") or ():
+            entries.items.append((path, Node(path=path, type=typ, sha256=sha, size=size or 0, mode=mode or 0,
+                                             link_target=link, layer=digest)))
+        apply_changeset(tree, entries, digest, findings, name)
+    tree.elf_shas = set(elf)
+    view = ImageView(tree=tree, elf=elf)
+    view.findings = [f.to_dict() for f in findings]
+    return view
+
+
+def observe_components(view: ImageView) -> None:
+    try:
+        from provcheck_sbom.inventory import observe
+    except ImportError as exc:  # the SBOM plugin is part of provcheck; be clear if it is missing
+        view.errors.append(f"component inventory unavailable: {exc}")
+        return
+    errors: list[str] = []
+    artifact = Artifact(name="image", role="target", kind="image", tree=view.tree)
+    view.components = observe(artifact, errors)
+    view.errors += errors
+
+
+def _search_dirs(tree: Tree, binary: str, info: dict[str, Any]) -> list[str]:
+    dirs = []
+    origin = posixpath.dirname(binary)
+    for rp in info.get("runpath") or ():
+        rp = rp.replace("$ORIGIN", "/" + origin).replace("${ORIGIN}", "/" + origin)
+        dirs.append(posixpath.normpath(rp).strip("/"))
+    return dirs + list(DEFAULT_LIB_DIRS)
+
+
+def linkage(view: ImageView) -> None:
+    """DT_NEEDED edges between visible ELF files, resolved inside the image (chroot-style)."""
+    tree = view.tree
+    cache: dict[tuple[str, str], str | None] = {}
+    for node in tree.files():
+        info = view.elf.get(node.sha256 or "")
+        if not info or not info.get("needed"):
+            continue
+        dirs = _search_dirs(tree, node.path, info)
+        for soname in info["needed"]:
+            if "/" in soname:
+                target = tree.resolve(soname)
+                found = target.path if target is not None and target.is_file else None
+            else:
+                key = (tuple(dirs).__hash__().__str__(), soname)
+                if key in cache:
+                    found = cache[key]
+                else:
+                    found = None
+                    for d in dirs:
+                        target = tree.resolve(f"{d}/{soname}")
+                        if target is not None and target.is_file and (target.sha256 or "") in view.elf:
+                            found = target.path
+                            break
+                    cache[key] = found
+            if found:
+                view.edges.append((node.path, found, soname))
+            else:
+                view.unresolved.append((node.path, soname))

@@ -1,0 +1,96 @@
+"""Real images for the fleet tests and benchmark, sharing base layers.
+
+``tests/realdata.py`` builds each image from real Debian packages, but two builds of the
+same package group give different layer blobs (directory mtimes). Registries share
+layers only when the blobs are identical, as in real fleets built ``FROM`` one base, so
+``compose`` stacks the *same* base layer blob under upper layers taken from other real
+images (whose package databases already include the base packages).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import realdata  # noqa: E402
+
+BASE = ["libc6", "bash", "coreutils"]
+
+
+def _read(layout: Path) -> tuple[dict, dict, Path]:
+    index = json.loads((layout / "index.json").read_text())
+    blobs = layout / "blobs" / "sha256"
+    mdesc = index["manifests"][0]
+    manifest = json.loads((blobs / mdesc["digest"][7:]).read_bytes())
+    config = json.loads((blobs / manifest["config"]["digest"][7:]).read_bytes())
+    return manifest, config, blobs
+
+
+def base() -> Path:
+    return realdata.image([BASE], "fleet-base")
+
+
+def app(packages: Sequence[str], name: str) -> Path:
+    """A real two-layer image: the base packages, then ``packages`` (with dependencies)."""
+    return realdata.image([BASE, list(packages)], f"fleet-{name}")
+
+
+def compose(parts: Sequence[tuple[Path, int]], name: str, created_by: str = "") -> Path:
+    """An OCI layout whose layers are ``layout``'s layer ``i`` for each part, blobs hard-linked."""
+    key = hashlib.sha256(json.dumps([[str(p), i] for p, i in parts]).encode()).hexdigest()[:12]
+    root = realdata.CACHE / "fleet-images" / f"{name}-{key}"
+    done = root.parent / f"{root.name}.complete"
+    if done.exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    descs, diff_ids, history = [], [], []
+    for layout, i in parts:
+        manifest, config, src = _read(layout)
+        desc = manifest["layers"][i]
+        dest = blobs / desc["digest"][7:]
+        if not dest.exists():
+            try:
+                os.link(src / desc["digest"][7:], dest)
+            except OSError:
+                shutil.copyfile(src / desc["digest"][7:], dest)
+        descs.append(desc)
+        diff_ids.append(config["rootfs"]["diff_ids"][i])
+        history.append((config.get("history") or [{}] * (i + 1))[i])
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/sbin:/usr/bin"],
+                                                                            "Labels": {"variant": name}},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(config)},
+                           "layers": descs}).encode()
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", **put(manifest),
+                            "platform": {"os": "linux", "architecture": "amd64"},
+                            "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
+    (root / "index.json").write_text(json.dumps(index))
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    done.write_text(name)
+    return root
+
+
+def fleet(apps: Sequence[Sequence[str]]) -> dict[str, Path]:
+    """name -> layout: the base image, and one image per package group on the same base blob."""
+    b = base()
+    out = {"base": b}
+    for pkgs in apps:
+        name = "-".join(pkgs)
+        out[name] = compose([(b, 0), (app(pkgs, name), 1)], name)
+    return out
