@@ -352,15 +352,16 @@ def match(osv: Mapping[str, Any], component: Any) -> Match | None:
                       summary=str(osv.get("summary") or ""), package=str(pkg.get("name") or pkg.get("purl")),
                       ecosystem=eco or component.type, severity=_severity(osv, entry))
         versions = [str(v) for v in entry.get("versions") or ()]
-        if any(same_version(component.type, component.version, v) for v in versions):
-            return Match(**common, exact=True)
+        exact = any(same_version(component.type, component.version, v) for v in versions)
         for rng in entry.get("ranges") or ():
             if not isinstance(rng, Mapping) or rng.get("type") not in ("ECOSYSTEM", "SEMVER"):
                 continue
             ok, info = _in_range(component.type, component.version, [e for e in rng.get("events") or ()
                                                                       if isinstance(e, Mapping)])
             if ok:
-                return Match(**common, **info)
+                return Match(**common, **info, exact=exact)
+        if exact:
+            return Match(**common, exact=True)
     return None
 
 

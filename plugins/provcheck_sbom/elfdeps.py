@@ -131,6 +131,8 @@ class Graph:
                 chains.append(list(reversed(chain)))
                 if len(chains) >= limit:
                     break
+        # daemons first (sshd is why liblzma mattered), then the shortest chains
+        chains.sort(key=lambda ch: ("sbin/" not in ch[0], len(ch), ch[0]))
         return chains
 
 
