@@ -75,6 +75,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _only_core_and_attest(pm: Any) -> None:
+    """``verify`` runs the core loaders and this plugin only: other detectors have nothing to
+    say about signatures, and their failures must not decide verify's exit code."""
+    import provcheck_attest
+    builtin = {i.name for i in pm.plugin_infos() if i.builtin}
+    for name, plugin in list(pm.list_name_plugin()):
+        if plugin is not provcheck_attest and name not in builtin and plugin is not None:
+            pm.unregister(plugin)
+
+
 def run_verify(args: argparse.Namespace, app: Any) -> int:
     from provcheck.engine import ExitCode, WorkArea, run
 
@@ -116,6 +126,7 @@ def run_verify(args: argparse.Namespace, app: Any) -> int:
     if args.source:
         specs.append(InputSpec.parse(args.source, "source"))
 
+    _only_core_and_attest(app.pm)
     config = app.config(args, specs)
     options = {k: dict(v) for k, v in config.plugin_options.items()}
     options.setdefault("attest", {})["verify_mode"] = True
