@@ -457,6 +457,8 @@ class Analyzer:
         if res is not None:
             base_ev["decode"] = {"format": res.format, "ok": res.ok, "streams": res.streams,
                                  "trailing_bytes": res.trailing, "error": res.error, "truncated": res.truncated}
+            if res.unsupported:
+                base_ev["decode"]["unsupported"] = True
         if info.subst:
             base_ev["substitution"] = info.subst
         if info.note:
@@ -504,18 +506,19 @@ class Analyzer:
                 evidence=base_ev | {"trailing_entropy": prof.to_dict(), "trailing_format": magic.identify(tail[:HEAD])},
                 key=res.format)
 
-        if good_word and not bad_word and res is not None and not res.ok and not info.subst:
+        if good_word and not bad_word and res is not None and not res.ok and not res.unsupported and not info.subst:
             yield PC207.finding(
                 location=self.loc(node),
                 message=f"{info.path} is named {good_word!r} but does not decode as {res.format}: {res.error}",
                 evidence=base_ev, key=res.format)
 
         if info.test and not info.subst and not (leaf is not None and leaf.kind in ("executable", "script")):
-            opaque_leaf = leaf is not None and leaf.kind == "opaque"
+            opaque_leaf = leaf is not None and leaf.kind in ("opaque", "data") and leaf is not info.content
             opaque_raw = (info.content is None and info.fmt is None and info.profile is not None
                           and node.size >= 1024 and (info.profile.opaque or info.profile.mixed))
             if (opaque_leaf or opaque_raw) and (not used or readers):
-                what = (f"decodes ({how}) to opaque data: {leaf.note}" if opaque_leaf else
+                what = (f"decodes ({how}) to {'opaque' if leaf.kind == 'opaque' else 'binary'} data of no known "
+                        f"format ({leaf.note})" if opaque_leaf else
                         f"is opaque data of no known format (entropy {info.profile.mean:.2f} bits/byte, "
                         f"{info.profile.high_fraction:.0%} of blocks high)")
                 sev = Severity.CRITICAL if readers else Severity.MEDIUM

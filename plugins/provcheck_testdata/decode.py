@@ -73,6 +73,11 @@ class Result:
     def clean(self) -> bool:
         return self.ok and not self.trailing and not self.truncated
 
+    @property
+    def unsupported(self) -> bool:
+        """Failed because our decoder lacks a feature (a newer filter), not because the data is bad."""
+        return not self.ok and bool(self.error) and "unsupported" in self.error.lower()
+
 
 def decode(kind: str, data: bytes, budget: Budget) -> Result | None:
     """Decode ``data`` as ``kind``; None when we have no decoder for it."""
@@ -349,11 +354,14 @@ class Content:
 
     def worst(self) -> tuple["Content", list["Content"]]:
         """The most alarming leaf and the chain of steps to it."""
-        best: tuple[Content, list[Content]] = (self, [self])
+        if not self.children:
+            return self, [self]
+        best: tuple[Content, list[Content]] | None = None
         for child in self.children:
             leaf, path = child.worst()
-            if RANK.get(leaf.kind, 0) > RANK.get(best[0].kind, 0):
+            if best is None or RANK.get(leaf.kind, 0) > RANK.get(best[0].kind, 0):
                 best = (leaf, [self] + path)
+        assert best is not None
         return best
 
     def to_dict(self) -> dict[str, Any]:
@@ -426,7 +434,7 @@ def classify(data: bytes, via: str, budget: Budget, depth: int = 0) -> Content:
         return c
     if len(data) >= 256:
         prof = entropy.profile_bytes(data)
+        c.note = f"entropy {prof.mean:.2f} bits/byte, {prof.high_fraction:.0%} of blocks high"
         if prof.opaque or prof.mixed and len(data) >= 4 * entropy.BLOCK:
             c.kind = "opaque"
-            c.note = f"entropy {prof.mean:.2f} bits/byte, {prof.high_fraction:.0%} of blocks high"
     return c

@@ -157,7 +157,7 @@ def is_binary(head: bytes) -> bool:
 
 
 _SHELL_WORDS = re.compile(rb"(?m)^\s*(?:if |then\b|fi\b|for \w+ in |do\b|done\b|case |esac\b|export \w|"
-                          rb"eval |exec |[A-Za-z_]\w*=[^=\s(][^\n]*$|[A-Za-z_]\w*=\$\(|set -e)")
+                          rb"eval |exec |echo |exit\b|[A-Za-z_]\w*=[\"'`]?\$\(|set -e|\[ )")
 _SHELL_PIPES = re.compile(rb"\|\s*(?:/bin/)?(?:ba|da)?sh\b|\$\(|`[^`\n]+`|\b(?:sed|tr|head|tail|grep|xz|awk) ")
 _AWK = re.compile(rb"(?s)\bBEGIN\s*\{.*\}|\bawk\s+['\"]")
 _PY = re.compile(rb"(?m)^(?:import \w|from \w+ import |def \w+\(.*\):)")
@@ -183,8 +183,9 @@ def script_kind(data: bytes) -> str | None:
     if is_binary(head):
         return None
     lines = max(1, head.count(b"\n"))
-    shell = len(_SHELL_WORDS.findall(head)) + len(_SHELL_PIPES.findall(head))
-    if shell >= 3 and shell * 4 >= min(lines, 40):
+    words = len(_SHELL_WORDS.findall(head))
+    shell = words + len(_SHELL_PIPES.findall(head))
+    if words >= 2 and shell >= 3 and shell * 4 >= min(lines, 40):
         return "shell"
     if _AWK.search(head) and (b"printf" in head or b"print " in head):
         return "awk"

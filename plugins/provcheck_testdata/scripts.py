@@ -31,6 +31,13 @@ BUILD_NAMES = frozenset({"configure", "configure.ac", "configure.in", "aclocal.m
 BUILD_EXTS = (".m4", ".cmake", ".mk", ".am", ".ac")
 
 TOKEN = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_.+@~-]*")
+# "$TESTDIR/golden-compression", "tests/golden-compression/": a directory a test walks
+DIRREF = re.compile(rb"/([A-Za-z0-9_][A-Za-z0-9_.+@~-]*)/?(?=[\s\"'`;),|]|$)", re.M)
+GENERIC_DIRS = frozenset({b"files", b"data", b"test", b"tests", b"testdata", b"input", b"inputs", b"samples",
+                          b"fixtures", b"src", b"bin", b"lib", b"share", b"tmp", b"out", b"output", b"build"})
+CODE_EXTS = (".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".java", ".go", ".rs", ".js", ".ts", ".cs", ".m",
+             ".swift", ".kt")
+MAX_GLOBS = 4000
 GLOB = re.compile(rb"[A-Za-z0-9_.+@/$(){}-]*[*?][A-Za-z0-9_.+@*?/\[\]-]*")
 
 
@@ -77,6 +84,12 @@ class References:
             stem = base.rsplit(b".", 1)[0]
             if stem != base and len(stem) >= 6:
                 self.by_stem.setdefault(stem, []).append(path)
+        self.by_dir: dict[bytes, list[str]] = {}
+        for path in self.by_name.values():
+            for p in path:
+                parent = posixpath.basename(posixpath.dirname(p)).encode("utf-8", "surrogateescape")
+                if parent and parent.lower() not in GENERIC_DIRS and len(parent) >= 4:
+                    self.by_dir.setdefault(parent, []).append(p)
         self.refs: dict[str, list[Reference]] = {}
         self._globs: dict[bytes, set[tuple[str, str]]] = {}
 
@@ -89,12 +102,18 @@ class References:
         for tok in tokens & self.by_stem.keys():
             for target in self.by_stem[tok]:
                 self._add(target, Reference(path, "stem", text_role, _line_of(data, tok)))
-        if text_role in ("test", "build", "other"):
+        if text_role in ("test", "build", "other") and not path.endswith(CODE_EXTS):
             for g in set(GLOB.findall(data)):
                 last = g.rstrip(b"/").rsplit(b"/", 1)[-1]
                 literal = re.sub(rb"[*?\[\]]|\$\(?\{?\w*\}?\)?", b"", last)
-                if len(literal) >= 2 and b"$" not in last:
+                if len(literal) >= 2 and b"$" not in last and re.search(rb"[.\-_]", literal) \
+                        and len(self._globs) < MAX_GLOBS:
                     self._globs.setdefault(last, set()).add((path, text_role))
+        if text_role in ("test", "other") and self.by_dir:
+            for d in set(DIRREF.findall(data)) & self.by_dir.keys():
+                for target in self.by_dir[d]:
+                    self._add(target, Reference(path, "dir:" + d.decode("utf-8", "replace"), text_role,
+                                                _line_of(data, d)))
 
     def _add(self, target: str, ref: Reference) -> None:
         lst = self.refs.setdefault(target, [])

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Run the testdata detector (PC2xx) over real source trees and count what it reports.
+
+Inputs are git repositories (read through provcheck's git loader at a tag, never
+checked out or committed here) and, optionally, Debian orig tarballs paired with the
+git tag they were made from::
+
+    python eval/testdata_eval.py --mirrors DIR [--debian-dir DIR] [--json OUT]
+
+``--mirrors`` holds ``<owner>+<name>/repo`` git directories (one per project below);
+``--debian-dir`` holds the ``*.orig.tar.*`` files ``apt-get source --download-only``
+fetches (``xz-utils``, ``libarchive``, ``expat``). Projects whose repository or tarball
+is missing are listed as skipped. Results are printed as a Markdown table plus one line
+per finding; ``--json`` also writes the full reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from provcheck.config import InputSpec, build_config
+from provcheck.engine import WorkArea, run
+from provcheck.plugins import PluginManager
+
+# (label, mirror dir, tag, expectation)
+GIT_TREES = [
+    ("xz-utils 5.4.6", "tukaani-project+xz", "v5.4.6", "clean"),
+    ("xz-utils 5.6.1 (backdoored git tree, control)", "tukaani-project+xz", "v5.6.1", "payload"),
+    ("zstd 1.5.6", "facebook+zstd", "v1.5.6", "clean"),
+    ("libarchive 3.8.9", "libarchive+libarchive", "v3.8.9", "clean"),
+    ("curl 8.21.0", "curl+curl", "curl-8_21_0", "clean"),
+    ("file 5.48", "file+file", "FILE5_48", "clean"),
+    ("pcre2 10.47", "PCRE2Project+pcre2", "pcre2-10.47", "clean"),
+    ("expat 2.8.3", "libexpat+libexpat", "R_2_8_3", "clean"),
+]
+# (label, orig tarball glob, mirror dir, tag to pair with or None)
+RELEASES = [
+    ("xz-utils 5.4.1 Debian orig vs git v5.4.1", "xz-utils_5.4.1.orig.tar.*", "tukaani-project+xz", "v5.4.1"),
+    ("libarchive 3.6.2 Debian orig vs git v3.6.2", "libarchive_3.6.2.orig.tar.*", "libarchive+libarchive", "v3.6.2"),
+    ("expat 2.5.0 Debian orig (no pairing: git keeps it in a subdirectory)", "expat_2.5.0.orig.tar.*", None, None),
+]
+
+
+def scan(specs: list[InputSpec]) -> tuple[dict, float, dict]:
+    import provcheck_testdata
+    pm = PluginManager()
+    pm.load(autoload=False)
+    pm.register(provcheck_testdata, name="testdata")
+    config = build_config({"select": ["PC2"]}, "eval", inputs=specs)
+    started = time.monotonic()
+    with WorkArea(config) as work:
+        report = run(config, pm, work)
+        target = next((a for a in report.artifacts if a.role == "target"), None)
+        if target is None:
+            raise LookupError("; ".join(e.message for e in report.errors))
+        files = [n for n in target.tree.files()]
+        stats = {"files": len(files), "bytes": sum(n.size for n in files)}
+        stats.update(_binary_stats(target))
+    out = report.to_dict()
+    out["plugin_seconds"] = report.stats["seconds"]
+    return out, time.monotonic() - started, stats
+
+
+def _binary_stats(artifact) -> dict:
+    import provcheck_testdata.magic as magic
+    n = size = 0
+    for node in artifact.tree.files():
+        with artifact.tree.open(node) as f:
+            if magic.is_binary(f.read(8192)):
+                n += 1
+                size += node.size
+    return {"binary_files": n, "binary_bytes": size}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mirrors", type=Path, required=True, help="directory of <owner>+<name>/repo git dirs")
+    ap.add_argument("--debian-dir", type=Path, help="directory with Debian *.orig.tar.* files")
+    ap.add_argument("--json", type=Path, help="write the full reports here")
+    args = ap.parse_args(argv)
+
+    rows, details, full = [], [], {}
+    jobs = []
+    for label, mirror, tag, expect in GIT_TREES:
+        repo = args.mirrors / mirror / "repo"
+        jobs.append((label, expect, [InputSpec.parse(f"git:{repo}@{tag}")] if repo.is_dir() else None))
+    for label, pattern, mirror, tag in RELEASES:
+        tarballs = sorted(args.debian_dir.glob(pattern)) if args.debian_dir else []
+        specs = None
+        if tarballs:
+            specs = [InputSpec.parse(str(tarballs[0]))]
+            repo = args.mirrors / mirror / "repo" if mirror else None
+            if repo is not None and repo.is_dir():
+                specs.append(InputSpec.parse(f"git:{repo}@{tag}", role="source"))
+        jobs.append((label, "clean", specs))
+
+    for label, expect, specs in jobs:
+        if specs is None:
+            rows.append(f"| {label} | skipped (input missing) | | | | | |")
+            continue
+        try:
+            report, seconds, stats = scan(specs)
+        except LookupError as exc:
+            rows.append(f"| {label} | skipped: {str(exc)[:160]} | | | | | |")
+            continue
+        s = report["summary"]
+        rows.append(f"| {label} | {stats['files']} | {stats['binary_files']} ({stats['binary_bytes'] / 1e6:.1f} MB) "
+                    f"| {s['critical']} | {s['high']} | {s['medium']} | {s['low'] + s['info']} | {seconds:.1f} s |"
+                    + (" errors: " + "; ".join(e["message"] for e in report["errors"]) if report["errors"] else ""))
+        for f in report["findings"]:
+            details.append(f"- **{label}** `{f['rule_id']}` {f['severity']}: {f['message'][:260]}")
+        full[label] = {"expect": expect, "seconds": round(seconds, 2), "stats": stats, "report": report}
+
+    print("| tree | files | binary files | critical | high | medium | low/info | time |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print()
+    print("\n".join(details))
+    if args.json:
+        args.json.write_text(json.dumps(full, indent=1, default=str))
+    bad = [label for label, r in full.items() if r["expect"] == "clean"
+           and (r["report"]["summary"]["critical"] or r["report"]["summary"]["high"])]
+    missed = [label for label, r in full.items() if r["expect"] == "payload" and not r["report"]["summary"]["critical"]]
+    if bad or missed:
+        print(f"\nFAIL: high/critical on clean trees: {bad}; payload missed: {missed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
