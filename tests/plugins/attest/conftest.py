@@ -134,3 +134,28 @@ def gpg(tmp_path_factory):
     g = Gpg(tmp_path_factory.mktemp("gnupg") / "home")
     yield g
     g.close()
+
+
+class MainResult:
+    def __init__(self, exit_code: int, stdout: str, stderr: str):
+        self.exit_code, self.stdout, self.stderr = exit_code, stdout, stderr
+
+    def json(self):
+        import json
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli(checker, capsys, monkeypatch):
+    """``provcheck ARGS`` through ``provcheck.cli.main`` in this process (faster than a
+    subprocess; ``checker.run_cli`` is used where the separate process matters)."""
+    from provcheck.cli import main
+
+    monkeypatch.chdir(checker.base)
+
+    def run(*args) -> MainResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return MainResult(int(code), out.out, out.err)
+    return run

@@ -79,14 +79,14 @@ def make_image(checker):
     return checker.oci([{"usr/bin/app": "#!/bin/sh\necho hi\n", "etc/os-release": "ID=test\n"}], name="app-image")
 
 
-def test_referrer_bundles_verify_against_the_image_digest(checker, sigstore_local):
+def test_referrer_bundles_verify_against_the_image_digest(checker, sigstore_local, cli):
     layout = make_image(checker)
     digest, raw = image_manifest(layout)
     attach_referrer(layout, sigstore_local.sign_blob(raw), digest)          # signature over the manifest
     stmt = intoto_statement({"example.org/app": digest.split(":")[1]}, predicate_type="https://slsa.dev/provenance/v1")
     attach_referrer(layout, sigstore_local.sign_dsse(stmt), digest)         # provenance for the image
     attach_referrer(layout, sigstore_local.sign_blob(b"another image"), "sha256:" + "1" * 64)   # not ours: ignored
-    res = checker.run_cli("verify", layout, *ID, "--trusted-root", sigstore_local.root_path, "--format", "json")
+    res = cli("verify", layout, *ID, "--trusted-root", sigstore_local.root_path, "--format", "json")
     assert res.exit_code == 0, res.stdout + res.stderr
     found = res.json()["findings"]
     assert [f["rule_id"] for f in found] == ["PC510", "PC510"]
@@ -94,14 +94,14 @@ def test_referrer_bundles_verify_against_the_image_digest(checker, sigstore_loca
     assert {f["evidence"]["bundle_kind"] for f in found} == {"message-signature", "dsse"}
 
 
-def test_referrer_for_a_different_image_does_not_verify(checker, sigstore_local):
+def test_referrer_for_a_different_image_does_not_verify(checker, sigstore_local, cli):
     layout = make_image(checker)
     digest, raw = image_manifest(layout)
     # a valid signature over other bytes, re-pointed at this image with a forged subject
     attach_referrer(layout, sigstore_local.sign_blob(raw + b" "), digest)
     stmt = intoto_statement({"example.org/other": "2" * 64})
     attach_referrer(layout, sigstore_local.sign_dsse(stmt), digest)
-    res = checker.run_cli("verify", layout, *ID, "--trusted-root", sigstore_local.root_path, "--format", "json")
+    res = cli("verify", layout, *ID, "--trusted-root", sigstore_local.root_path, "--format", "json")
     assert res.exit_code == 1
     assert sorted(f["rule_id"] for f in res.json()["findings"]) == ["PC501", "PC505"]
 
@@ -128,9 +128,9 @@ def test_oci_archive_and_legacy_cosign_tag(checker, tmp_path, sigstore_local):
     scan.assert_rules(PC503=1)
 
 
-def test_image_without_attachments_fails_verify_but_not_scan(checker, sigstore_local):
+def test_image_without_attachments_fails_verify_but_not_scan(checker, sigstore_local, cli):
     layout = make_image(checker)
-    res = checker.run_cli("verify", layout, *ID, "--trusted-root", sigstore_local.root_path, "--format", "json")
+    res = cli("verify", layout, *ID, "--trusted-root", sigstore_local.root_path, "--format", "json")
     assert res.exit_code == 1
     (f,) = res.json()["findings"]
     assert f["rule_id"] == "PC511"
@@ -138,23 +138,23 @@ def test_image_without_attachments_fails_verify_but_not_scan(checker, sigstore_l
     assert checker.run(layout, select=["PC5"]).findings == []
 
 
-def test_broken_attachment_is_reported(checker, sigstore_local):
+def test_broken_attachment_is_reported(checker, sigstore_local, cli):
     layout = make_image(checker)
     digest, raw = image_manifest(layout)
     m = attach_referrer(layout, sigstore_local.sign_blob(raw), digest)
     manifest = json.loads((layout / "blobs" / "sha256" / m.split(":")[1]).read_text())
     (layout / "blobs" / "sha256" / manifest["layers"][0]["digest"].split(":")[1]).unlink()
-    res = checker.run_cli("verify", layout, *ID, "--trusted-root", sigstore_local.root_path, "--format", "json")
+    res = cli("verify", layout, *ID, "--trusted-root", sigstore_local.root_path, "--format", "json")
     assert res.exit_code == 1 and "Traceback" not in res.stderr
     assert [f["rule_id"] for f in res.json()["findings"]] == ["PC509"]
 
 
-def test_named_bundle_for_an_image_is_checked_against_its_manifest_digest(checker, tmp_path, sigstore_local):
+def test_named_bundle_for_an_image_is_checked_against_its_manifest_digest(checker, tmp_path, sigstore_local, cli):
     layout = make_image(checker)
     digest, raw = image_manifest(layout)
     bundle = tmp_path / "image.sigstore.json"
     bundle.write_text(json.dumps(sigstore_local.sign_blob(raw)))
-    res = checker.run_cli("verify", layout, "--bundle", bundle, *ID, "--trusted-root", sigstore_local.root_path,
+    res = cli("verify", layout, "--bundle", bundle, *ID, "--trusted-root", sigstore_local.root_path,
                           "--format", "json")
     assert res.exit_code == 0, res.stdout + res.stderr
     (f,) = res.json()["findings"]

@@ -31,25 +31,25 @@ def test_real_xz_orig_tarball_verifies_with_debian_upstream_key(checker, debian_
     assert "gpgv" in ev["verifier"]
 
 
-def test_real_hello_tarball_verifies_and_foreign_key_does_not(checker, debian_sources):
+def test_real_hello_tarball_verifies_and_foreign_key_does_not(checker, debian_sources, cli):
     d = debian_sources
-    ok = checker.run_cli("verify", d["hello"], "--signature", d["hello_asc"], "--keyring", d["hello_key"],
+    ok = cli("verify", d["hello"], "--signature", d["hello_asc"], "--keyring", d["hello_key"],
                          "--format", "json")
     assert ok.exit_code == 0 and rules(ok) == ["PC510"], ok.stdout + ok.stderr
-    wrong_key = checker.run_cli("verify", d["hello"], "--signature", d["hello_asc"], "--keyring", d["xz_key"],
+    wrong_key = cli("verify", d["hello"], "--signature", d["hello_asc"], "--keyring", d["xz_key"],
                                 "--format", "json")
     assert wrong_key.exit_code == 1
     (f,) = wrong_key.json()["findings"]
     assert f["rule_id"] == "PC507" and f["evidence"]["status"] == "no-key"
 
 
-def test_modified_tarball_is_a_bad_signature(checker, tmp_path, debian_sources):
+def test_modified_tarball_is_a_bad_signature(checker, tmp_path, debian_sources, cli):
     d = debian_sources
     data = bytearray(d["xz"].read_bytes())
     data[len(data) // 2] ^= 0x01
     bad = tmp_path / d["xz"].name
     bad.write_bytes(bytes(data))
-    res = checker.run_cli("verify", bad, "--signature", d["xz_asc"], "--keyring", d["xz_key"], "--format", "json")
+    res = cli("verify", bad, "--signature", d["xz_asc"], "--keyring", d["xz_key"], "--format", "json")
     assert res.exit_code == 1
     (f,) = res.json()["findings"]
     assert f["rule_id"] == "PC507" and f["severity"] == "critical"
@@ -72,19 +72,19 @@ def test_sidecar_signature_in_scan_with_binary_keyring(checker, tmp_path, debian
     assert f.evidence["fingerprint"] == LASSE
 
 
-def test_garbage_signature_and_keyring_are_findings(checker, tmp_path, debian_sources):
+def test_garbage_signature_and_keyring_are_findings(checker, tmp_path, debian_sources, cli):
     d = debian_sources
     sig = tmp_path / "x.asc"
     sig.write_bytes(b"-----BEGIN PGP SIGNATURE-----\n\nnot base64 at all\n-----END PGP SIGNATURE-----\n")
-    res = checker.run_cli("verify", d["xz"], "--signature", sig, "--keyring", d["xz_key"], "--format", "json")
+    res = cli("verify", d["xz"], "--signature", sig, "--keyring", d["xz_key"], "--format", "json")
     assert res.exit_code == 1 and rules(res) == ["PC507"] and "Traceback" not in res.stderr
     ring = tmp_path / "ring.asc"
     ring.write_bytes(b"\x00\x01garbage")
-    res = checker.run_cli("verify", d["xz"], "--signature", d["xz_asc"], "--keyring", ring, "--format", "json")
+    res = cli("verify", d["xz"], "--signature", d["xz_asc"], "--keyring", ring, "--format", "json")
     assert res.exit_code == 1 and rules(res) == ["PC507"]
 
 
-def test_new_signer_is_flagged_against_the_history(checker, tmp_path, gpg):
+def test_new_signer_is_flagged_against_the_history(checker, tmp_path, gpg, cli):
     """The xz 5.6.x shape: a valid signature, by a key that signed none of the earlier releases."""
     old = gpg.new_key("Old Maintainer <old@example.org>")
     new = gpg.new_key("New Maintainer <new@example.org>")
@@ -98,7 +98,7 @@ def test_new_signer_is_flagged_against_the_history(checker, tmp_path, gpg):
 
     for version in ("5.4.5", "5.4.6"):
         tarball, sig = releases[version]
-        res = checker.run_cli("verify", tarball, "--signature", sig, "--keyring", keyring, "--history", history,
+        res = cli("verify", tarball, "--signature", sig, "--keyring", keyring, "--history", history,
                               "--record", "--format", "json")
         assert res.exit_code == 0 and rules(res) == ["PC510"], res.stdout + res.stderr
     assert json.loads(history.read_text()) == {"xz": {"5.4.5": [old], "5.4.6": [old]}}
@@ -106,7 +106,7 @@ def test_new_signer_is_flagged_against_the_history(checker, tmp_path, gpg):
     assert ev["signed_earlier"] == ["5.4.5"]
 
     tarball, sig = releases["5.6.1"]
-    res = checker.run_cli("verify", tarball, "--signature", sig, "--keyring", keyring, "--history", history,
+    res = cli("verify", tarball, "--signature", sig, "--keyring", keyring, "--history", history,
                           "--format", "json")
     assert res.exit_code == 1
     (f,) = res.json()["findings"]
@@ -116,7 +116,7 @@ def test_new_signer_is_flagged_against_the_history(checker, tmp_path, gpg):
     assert f["evidence"]["history"]["previous_versions"] == ["5.4.5", "5.4.6"]
     assert "New Maintainer" in f["message"]
     # without a history the same signature is simply good
-    res = checker.run_cli("verify", tarball, "--signature", sig, "--keyring", keyring, "--format", "json")
+    res = cli("verify", tarball, "--signature", sig, "--keyring", keyring, "--format", "json")
     assert res.exit_code == 0 and rules(res) == ["PC510"]
 
 
@@ -127,10 +127,10 @@ def test_project_and_version_from_file_names():
     assert openpgp.project_version("README") == (None, None)
 
 
-def test_usage_errors(checker, tmp_path, debian_sources):
+def test_usage_errors(checker, tmp_path, debian_sources, cli):
     d = debian_sources
-    assert checker.run_cli("verify", d["xz"], "--signature", d["xz_asc"]).exit_code == 4
-    assert checker.run_cli("verify", d["xz"], "--signature", tmp_path / "nope.asc", "--keyring", d["xz_key"]).exit_code == 4
-    assert checker.run_cli("verify", tmp_path / "missing.tar.gz").exit_code == 4
-    nothing = checker.run_cli("verify", d["xz"], "--format", "json")
+    assert cli("verify", d["xz"], "--signature", d["xz_asc"]).exit_code == 4
+    assert cli("verify", d["xz"], "--signature", tmp_path / "nope.asc", "--keyring", d["xz_key"]).exit_code == 4
+    assert cli("verify", tmp_path / "missing.tar.gz").exit_code == 4
+    nothing = cli("verify", d["xz"], "--format", "json")
     assert nothing.exit_code == 1 and rules(nothing) == ["PC511"]
