@@ -270,3 +270,35 @@ def test_scan_cli_options_and_unsigned_release(checker, tmp_path, sigstore_local
     res = checker.run_cli("scan", tarball, "--select", "PC5", "--attest-bundle", bundle, "--attest-cert-identity",
                           "release@example.org", "--attest-trusted-root", sigstore_local.root_path, "--format", "json")
     assert [f["rule_id"] for f in res.json()["findings"]] == ["PC510"], res.stdout + res.stderr
+
+
+def test_scan_ties_provenance_to_the_source_input(checker, sigstore_local):
+    """`provcheck scan release.tar.gz --source git:REPO@TAG`: the provenance next to the release
+    must name the commit the release is compared against."""
+    import subprocess
+    checker.add_plugin(provcheck_attest)
+    repo = checker.gitrepo([{"README": "v1\n"}, {"README": "v2\n"}], tags=["v1.0", "v2.0"])
+    rev = {t: subprocess.run(["git", "-C", str(repo), "rev-parse", f"{t}^{{commit}}"], capture_output=True, text=True,
+                             check=True).stdout.strip() for t in ("v1.0", "v2.0")}
+    tarball = checker.tarball({"pkg-2.0/README": "v2\n"}, name="pkg-2.0.tar.gz")
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    (tarball.parent / "pkg-2.0.tar.gz.intoto.jsonl").write_text(
+        json.dumps(_provenance(sigstore_local, digest, rev["v2.0"])) + "\n")
+    policy = {"trusted_root": sigstore_local.root_path, "cert_identity": "release@example.org"}
+    good = checker.run(tarball, source=f"git:{repo}@v2.0", options=opts(policy))
+    good.assert_no_errors()
+    f = good.only("PC510")
+    assert f.evidence["source_check"] == {"source": f"{repo.name}@v2.0", "commit": rev["v2.0"], "result": "match"}
+    wrong_tag = checker.run(tarball, source=f"git:{repo}@v1.0", options=opts(policy))
+    f = wrong_tag.only("PC506")
+    assert rev["v1.0"] in f.message and rev["v2.0"] in f.message
+    assert not wrong_tag.by_rule("PC510")
+
+
+def test_rule_docs_and_ids():
+    from provcheck_attest.rules import RULES
+    ids = [r.id for r in RULES]
+    assert len(ids) == len(set(ids)) and all(i.startswith("PC5") and len(i) == 5 for i in ids)
+    for r in RULES:
+        for section in ("## What it does", "## Why is this bad?", "## Example", "## References"):
+            assert section in r.doc, (r.id, section)
