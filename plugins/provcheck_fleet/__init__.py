@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -79,7 +81,10 @@ def _setup_fleet(p: argparse.ArgumentParser) -> None:
                         "or a file with one reference a line")
     p.add_argument("--db", required=True, metavar="FILE", help="the inventory (SQLite; created if missing)")
     p.add_argument("--cache-dir", metavar="DIR",
-                   help="layer cache (default: cache-dir from provcheck.toml, else ~/.cache/provcheck/fleet)")
+                   help="provcheck's cache root; layer results go to DIR/fleet (default: cache-dir from "
+                        "provcheck.toml, $PROVCHECK_CACHE_DIR, else ~/.cache/provcheck)")
+    p.add_argument("--no-cache", action="store_true", default=None,
+                   help="use a throw-away cache (layers shared within this run only)")
     p.add_argument("--mode", choices=["auto", "fast", "deep"], default="auto",
                    help="auto/fast: an attached SBOM answers without pulling layers; deep: always pull layers "
                         "and check the SBOM against them (default auto)")
@@ -97,11 +102,6 @@ def _setup_fleet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action="store_true", default=None, help="show progress even when not a terminal")
     p.add_argument("--config", metavar="FILE", help="config file (default: ./provcheck.toml or ./pyproject.toml)")
     _registry_args(p.add_argument_group("registry"))
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "provcheck" / "fleet"
 
 
 def _run_fleet(args: argparse.Namespace, app: Any) -> int:
@@ -122,8 +122,12 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
         raise UsageError("--allow-cleartext-auth only makes sense with --plain-http")
     if values["ca_file"] and not Path(values["ca_file"]).is_file():
         raise UsageError(f"--ca-file {values['ca_file']}: no such file")
-    opts = FleetOptions(registry=registry_options(values),
-                        cache_dir=Path(args.cache_dir or config.cache_dir or default_cache_dir()),
+    root = config.cache_root()
+    throwaway = None
+    if root is None:
+        throwaway = tempfile.mkdtemp(prefix="provcheck-fleet-")
+        root = Path(throwaway)
+    opts = FleetOptions(registry=registry_options(values), cache_dir=root / "fleet",
                         platform=args.platform or config.platform, all_platforms=args.all_platforms,
                         mode=args.mode, executor=args.executor, scheduler=args.scheduler, jobs=args.jobs,
                         limits=config.limits, rescan=args.rescan, keep_blobs=args.keep_blobs)
@@ -138,6 +142,8 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
         summary = inv.summary()
     finally:
         inv.close()
+        if throwaway:
+            shutil.rmtree(throwaway, ignore_errors=True)
     result = {"schema": "provcheck/fleet-scan/v1", "db": str(args.db), "executor": opts.executor,
               "stats": asdict(stats), "inventory": summary}
     with app.output(args) as (stream, _color):

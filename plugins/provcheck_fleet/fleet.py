@@ -297,6 +297,7 @@ class FleetScan:
 
     def _plan(self, client: RegistryClient, refs: list[Reference], scan_id: int) -> list[ImagePlan]:
         plans: list[ImagePlan] = []
+        resumed: set[tuple[str, str, str]] = set()
         with ThreadPoolExecutor(max_workers=max(1, self.opts.planners)) as pool:
             futures = {pool.submit(self._plan_one, client, r): r for r in refs}
             for fut in as_completed(futures):
@@ -313,12 +314,15 @@ class FleetScan:
                     self._failed(ref, None, f"internal error: {type(exc).__name__}: {exc}", scan_id)
                     continue
                 for p in got:
-                    if not self.opts.rescan and self.inv.has_image(p.ref.registry, p.ref.repository, p.digest):
+                    key = (p.ref.registry, p.ref.repository, p.digest)
+                    if not self.opts.rescan and self.inv.has_image(*key):
                         for tag in p.tags:
                             self.inv.add_tag(p.ref.registry, p.ref.repository, tag, p.digest)
-                        self.stats.images += 1
-                        self.stats.images_resumed += 1
-                        self.stats.images_ok += 1
+                        if key not in resumed:  # the same image under several tags counts once
+                            resumed.add(key)
+                            self.stats.images += 1
+                            self.stats.images_resumed += 1
+                            self.stats.images_ok += 1
                         self._advance_image()
                         continue
                     plans.append(p)

@@ -482,7 +482,7 @@ class RegistryClient:
                 if mode:
                     with open(part, mode) as f:
                         written = have
-                        for chunk in resp.iter_bytes(1 << 20):
+                        for chunk in resp.iter_bytes():
                             if written + len(chunk) > cap:
                                 f.write(chunk[:cap + 1 - written])
                                 written = cap + 1

@@ -49,9 +49,12 @@ def wait_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def make_cert(directory: Path) -> tuple[Path, Path]:
+def make_cert(directory: Path, key_dir: Path) -> tuple[Path, Path]:
+    """A self-signed CA certificate for 127.0.0.1; the key stays out of ``directory`` (skopeo
+    reads every ``*.key`` in a cert dir as a client key)."""
     directory.mkdir(parents=True, exist_ok=True)
-    crt, key = directory / "ca.crt", directory / "server.key"
+    key_dir.mkdir(parents=True, exist_ok=True)
+    crt, key = directory / "ca.crt", key_dir / "server.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:TRUE",
                     "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
@@ -73,7 +76,7 @@ class Registry:
                  "  filesystem:", f"    rootdirectory: {self.root / 'data'}", "  delete:", "    enabled: true",
                  "http:", f"  addr: 127.0.0.1:{self.port}", f"  secret: {secrets.token_hex(16)}"]
         if self.tls:
-            crt, key = make_cert(self.certs)
+            crt, key = make_cert(self.certs, self.root / "keys")
             lines += ["  tls:", f"    certificate: {crt}", f"    key: {key}"]
         if self.user:
             htpasswd = self.root / "htpasswd"
@@ -129,7 +132,7 @@ class Registry:
         r = c.post(f"/v2/{repo}/blobs/uploads/")
         assert r.status_code == 202, r.text
         loc = r.headers["location"]
-        r = c.put(loc, params={"digest": digest}, content=data,
+        r = c.put(loc + ("&" if "?" in loc else "?") + f"digest={digest}", content=data,
                   headers={"Content-Type": "application/octet-stream"})
         assert r.status_code == 201, r.text
         return {"digest": digest, "size": len(data)}
