@@ -333,6 +333,7 @@ def jsonl_findings(ctx: Context, art: Any, loc: Location, path: Path, sha: str |
 
 def pgp_findings(ctx: Context, art: Any, loc: Location, path: Path | None, sigs: list[Path]) -> Iterator:
     keyring_path = ctx.options.get("keyring")
+    explicit = bool(ctx.options.get("signature"))
     for sig in sigs:
         key = f"pgp:{sig.name}"
         ev: dict[str, Any] = {"material": sig.name, "keyring": os.path.basename(str(keyring_path or "")),
@@ -349,9 +350,14 @@ def pgp_findings(ctx: Context, art: Any, loc: Location, path: Path | None, sigs:
             continue
         try:
             sig_bytes = read_material(sig)
-            ring = read_material(Path(keyring_path))
-        except OSError as exc:
+            ring, ring_name = openpgp.read_keyring(keyring_path)
+            ev["keyring"] = ring_name
+        except (OSError, openpgp.KeyringError) as exc:
             yield PC509.finding(location=loc, key=key, evidence=ev, message=f"{sig.name}: cannot read: {exc}")
+            continue
+        if not explicit and not openpgp.looks_like_openpgp(sig_bytes):
+            yield PC509.finding(location=loc, key=key, evidence=ev,
+                                message=f"{sig.name} next to {path.name} is not an OpenPGP signature; not checked")
             continue
         res = openpgp.verify_detached(path, sig_bytes, ring, ctx.work)
         ev |= res.evidence()

@@ -46,7 +46,8 @@ def setup_verify(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("OpenPGP")
     g.add_argument("--signature", dest="attest.signature", metavar="FILE", help="detached signature (.asc, .sig)")
     g.add_argument("--keyring", dest="attest.keyring", metavar="FILE",
-                   help="public keys, armored or binary (e.g. debian/upstream/signing-key.asc)")
+                   help="public keys, armored or binary (e.g. debian/upstream/signing-key.asc), or a Debian "
+                        "*.debian.tar.* whose debian/upstream/signing-key.asc is used")
     g.add_argument("--history", dest="attest.history", metavar="FILE",
                    help="signer history (JSON: project -> version -> fingerprints); PC508 on a new signer")
     g.add_argument("--project", dest="attest.project", metavar="NAME",

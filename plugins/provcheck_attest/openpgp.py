@@ -55,6 +55,41 @@ def dearmor(data: bytes) -> bytes:
     return out
 
 
+def looks_like_openpgp(data: bytes) -> bool:
+    """Armored PGP, or a binary packet whose first byte has the OpenPGP tag bit set."""
+    head = data[:64].lstrip()
+    return head.startswith(b"-----BEGIN PGP") or (bool(data) and data[0] & 0x80 == 0x80)
+
+
+DEBIAN_KEY = "debian/upstream/signing-key.asc"
+_DEBIAN_TARBALL = re.compile(r"\.debian\.tar\.(?:xz|gz|bz2|zst|lzma)$")
+
+
+def read_keyring(path: str | os.PathLike) -> tuple[bytes, str]:
+    """Key material from a keyring file, or from a Debian ``*.debian.tar.*`` (its
+    ``debian/upstream/signing-key.asc``, the key uscan checks orig tarballs with)."""
+    p = Path(path)
+    if _DEBIAN_TARBALL.search(p.name):
+        import libarchive
+        from libarchive.exception import ArchiveError
+        try:
+            with libarchive.file_reader(str(p)) as archive:
+                for entry in archive:
+                    name = str(entry.pathname or "").lstrip("./")
+                    if name in (DEBIAN_KEY, DEBIAN_KEY.replace(".asc", ".pgp")) and entry.isfile:
+                        if (entry.size or 0) > MAX_KEYRING:
+                            raise KeyringError(f"{name} is larger than {MAX_KEYRING} bytes")
+                        return b"".join(entry.get_blocks()), f"{p.name}:{name}"
+        except ArchiveError as exc:
+            raise KeyringError(f"{p.name}: cannot read: {exc}") from None
+        raise KeyringError(f"{p.name} has no {DEBIAN_KEY}")
+    with open(p, "rb") as f:
+        data = f.read(MAX_KEYRING + 1)
+    if len(data) > MAX_KEYRING:
+        raise KeyringError(f"{p.name} is larger than {MAX_KEYRING} bytes")
+    return data, p.name
+
+
 @dataclass
 class PgpResult:
     status: str                     # good, bad, no-key, expired-sig, revoked, error

@@ -134,3 +134,29 @@ def test_usage_errors(checker, tmp_path, debian_sources, cli):
     assert cli("verify", tmp_path / "missing.tar.gz").exit_code == 4
     nothing = cli("verify", d["xz"], "--format", "json")
     assert nothing.exit_code == 1 and rules(nothing) == ["PC511"]
+
+
+def test_keyring_straight_from_the_debian_tarball(checker, debian_sources, cli):
+    """Debian's convention: the upstream key lives in debian/upstream/signing-key.asc of the source package."""
+    d = debian_sources
+    debian_tar = sorted(d["xz"].parent.glob("xz-utils_*.debian.tar.*"))[-1]
+    res = cli("verify", d["xz"], "--signature", d["xz_asc"], "--keyring", debian_tar, "--format", "json")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    (f,) = res.json()["findings"]
+    assert f["rule_id"] == "PC510" and f["evidence"]["fingerprint"] == LASSE
+    assert f["evidence"]["keyring"].endswith(":debian/upstream/signing-key.asc")
+    hello_tar = sorted(d["hello"].parent.glob("hello_*.debian.tar.*"))[-1]
+    res = cli("verify", d["xz"], "--signature", d["xz_asc"], "--keyring", hello_tar, "--format", "json")
+    assert res.exit_code == 1 and rules(res) == ["PC507"]
+
+
+def test_non_openpgp_sidecar_is_not_called_a_bad_signature(checker, tmp_path):
+    checker.add_plugin(provcheck_attest)
+    tarball = checker.tarball({"pkg-1.0/README": "x\n"}, name="pkg-1.0.tar.gz")
+    (tarball.parent / "pkg-1.0.tar.gz.sig").write_text("MEUCIQDx0cosignStyleBase64Signature==\n")
+    ring = tmp_path / "k.asc"
+    ring.write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ\n-----END PGP PUBLIC KEY BLOCK-----\n")
+    opts = {"keyring": str(ring)}
+    res = checker.run(tarball, select=["PC5"], options={"attest": opts, "provcheck_attest": opts})
+    res.assert_no_errors()
+    assert [f.rule_id for f in res.findings] == ["PC509"]
