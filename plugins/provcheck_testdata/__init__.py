@@ -88,6 +88,7 @@ class Info:
     result: dec.Result | None = None           # decoding the file as it is
     content: dec.Content | None = None         # what it decodes to (root = the file itself)
     subst: dict | None = None                  # the substitution that made it decode
+    text: bytes | None = None                  # whole content of a text file, until references are read
     note: str | None = None
 
     @property
@@ -126,17 +127,20 @@ class Analyzer:
         return node.location(self.artifact.name, **kw)
 
     # -- pass 1: classify every file ----------------------------------------------------------
-    def classify(self) -> None:
+    def classify(self, profiles: bool = True) -> None:
         for node in self.tree.files():
             try:
                 with self.tree.open(node) as f:
                     head = f.read(HEAD)
                     binary = magic.is_binary(head)
                     info = Info(node=node, head=head, binary=binary)
+                    if not binary and profiles and HEAD < node.size <= TEXT_MAX:
+                        info.text = head + f.read(TEXT_MAX - len(head))
                     if binary:
                         info.fmt = magic.identify(head)
                         info.claim = magic.claimed_format(node.path)
-                        info.profile = entropy.profile_file(f, node.size, head)
+                        if profiles:
+                            info.profile = entropy.profile_file(f, node.size, head)
             except OSError as exc:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
                                              path=node.path, message=f"cannot read: {exc}"))
@@ -145,8 +149,8 @@ class Analyzer:
             self.infos.append(info)
 
     def run(self) -> Iterator[Finding]:
-        self.classify()
         rootfs = is_rootfs(self.artifact)
+        self.classify(profiles=not rootfs)
         yield from self.data_place_checks(rootfs)
         if rootfs:
             return
@@ -220,7 +224,8 @@ class Analyzer:
         for info in self.infos:
             if info.binary or info.node.size > TEXT_MAX:
                 continue
-            data = info.head if info.node.size <= HEAD else self.tree.read(info.node, TEXT_MAX)
+            data = info.head if info.node.size <= HEAD else info.text or self.tree.read(info.node, TEXT_MAX)
+            info.text = None
             role = scripts.role(info.path)
             refs.add_text(info.path, data, role)
             if role == "build":

@@ -123,6 +123,9 @@ class References:
     def resolve_globs(self) -> None:
         names = list(self.by_name)
         for glob, users in self._globs.items():
+            literal = max(re.split(rb"[*?]|\[[^\]]*\]", glob), key=len)
+            if not any(literal in name for name in names):
+                continue
             try:
                 rx = re.compile(fnmatch.translate(glob.decode("utf-8", "surrogateescape")).encode(
                     "utf-8", "surrogateescape"))

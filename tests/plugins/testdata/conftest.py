@@ -153,3 +153,30 @@ def build_to_host_m4() -> str:
 @pytest.fixture(scope="session")
 def stage1_script() -> bytes:
     return STAGE1
+
+
+@pytest.fixture(scope="session")
+def sshd_rootfs() -> Path:
+    """openssh-server and its dependency closure, unpacked from real Debian packages (cached)."""
+    import realdata
+    return realdata.rootfs(["openssh-server"], "sshd")
+
+
+@pytest.fixture(scope="session")
+def xz_orig_tarball() -> Path:
+    """Debian's xz-utils 5.4.1 orig tarball: a real, clean autotools release with a binary test corpus."""
+    import realdata
+    dest = realdata.CACHE / "testdata-src"
+    with realdata._locked("testdata-src"):
+        found = sorted(dest.glob("xz-utils_5.4.1.orig.tar.*"))
+        if not found:
+            dest.mkdir(parents=True, exist_ok=True)
+            proc = subprocess.run(["apt-get", "source", "--download-only", "xz-utils=5.4.1-1+deb12u2"], cwd=dest,
+                                  capture_output=True, text=True)
+            if proc.returncode:
+                subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+                subprocess.run(["apt-get", "source", "--download-only", "xz-utils"], cwd=dest, check=True,
+                               capture_output=True)
+            found = sorted(dest.glob("xz-utils_*.orig.tar.*"))
+    assert found, "apt-get source gave no xz-utils orig tarball"
+    return found[0]

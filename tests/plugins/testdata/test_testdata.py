@@ -11,6 +11,8 @@ import os
 import random
 import zipfile
 
+import pytest
+
 import provcheck_testdata
 from provcheck import Severity
 from provcheck.testing import File
@@ -281,3 +283,43 @@ def test_cli_reports_xz_style_payload(checker, honest_files, xz_payload_files, b
     assert report["summary"]["critical"] >= 3
     text = checker.run_cli("rule", "PC203")
     assert text.exit_code == 0 and "## What it does" in text.stdout
+
+
+# -- real data: clean Debian packages and a clean release stay quiet ------------------------------------
+
+@pytest.mark.slow
+def test_real_rootfs_is_quiet_and_appended_payload_is_found(checker, sshd_rootfs):
+    """A real Debian root file system (openssh-server's closure) raises nothing; the same tree
+    with xz data appended to its real liblzma raises exactly that."""
+    checker.add_plugin(provcheck_testdata)
+    result = checker.run(sshd_rootfs, select=["PC2"])
+    result.assert_no_errors()
+    assert result.findings == [], result._describe()
+
+    libs = sorted(sshd_rootfs.glob("usr/lib/x86_64-linux-gnu/liblzma.so.5.*"))
+    assert libs, "liblzma is in sshd's closure on Debian 12"
+    real = libs[0].read_bytes()
+    payload = lzma.compress(random.Random(9).randbytes(50000))
+    tree = checker.tree({"usr/bin/.keep": "", "etc/os-release": "ID=debian\n",
+                         f"usr/lib/x86_64-linux-gnu/{libs[0].name}": File(real + payload, 0o644),
+                         "usr/share/doc/liblzma5/copyright": "xz\n"})
+    result = checker.run(tree, select=["PC2"])
+    result.assert_no_errors()
+    f = result.only("PC210")
+    assert f.evidence["elf_end"] == len(real) and f.evidence["appended_bytes"] == len(payload)
+
+
+@pytest.mark.slow
+def test_real_clean_release_has_no_high_findings(checker, xz_orig_tarball):
+    """xz-utils 5.4.1 as Debian ships it: 136 binary test files, none high or critical.
+    The low findings are the BCJ filter tests (xz streams of ELF programs, used by
+    tests/test_files.sh) and a lzip file with trailing data our lzip rejects."""
+    checker.add_plugin(provcheck_testdata)
+    result = checker.run(xz_orig_tarball, select=["PC2"])
+    result.assert_no_errors()
+    assert not [f for f in result.findings if f.severity >= Severity.MEDIUM], result._describe()
+    low = {(f.rule_id, f.location.path.split("/", 1)[1]) for f in result.findings}
+    assert low == {("PC201", "tests/files/good-1-sparc-lzma2.xz"), ("PC201", "tests/files/good-1-x86-lzma2.xz"),
+                   ("PC207", "tests/files/good-1-v1-trailing-2.lz")}
+    for f in result.by_rule("PC201"):
+        assert any(r["how"].startswith("glob:") for r in f.evidence["referenced_by"])
