@@ -22,10 +22,11 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from provcheck import InputSpec, Location, ProvcheckError, hookimpl
+from provcheck import InputSpec, Location, ProvcheckError, Severity, hookimpl
 
 from . import intoto, oci_attach, openpgp
-from .rules import (PC501, PC502, PC503, PC504, PC505, PC506, PC507, PC508, PC509, PC510, PC511, RULES)
+from .rules import (PC501, PC502, PC503, PC504, PC505, PC506, PC507, PC508, PC509, PC510, PC511, PC512,
+                    RULES)
 from .sigstore_check import Outcome, Policy, TrustError, check_bundle, load_trust, parse_bundle
 
 BUNDLE_SUFFIXES = (".sigstore.json", ".sigstore")
@@ -480,3 +481,39 @@ def legacy_findings(ctx: Context, art: Any, loc: Location, att: Any, subject: st
         who = _signer_text(ev.get("signer") or {}) if ev.get("signer") else "a key (no certificate)"
         yield PC503.finding(location=loc, key=f"{label}:{i}", evidence=ev,
                             message=f"cosign .{att.kind} signature by {who} cannot be verified offline: {why}")
+
+
+# -- cross-check with the release-vs-source findings -------------------------------------------
+
+@hookimpl
+def provcheck_crosscheck(scan, findings, options):
+    signed: dict[str, list] = {}
+    differs: dict[str, list] = {}
+    for f in findings:
+        if f.rule_id in ("PC510", "PC504"):
+            signed.setdefault(f.location.artifact, []).append(f)
+        elif f.rule_id.startswith("PC1") and f.suppression is None and f.severity >= Severity.MEDIUM:
+            differs.setdefault(f.location.artifact, []).append(f)
+    out = []
+    for artifact, sigs in sorted(signed.items()):
+        diffs = sorted(differs.get(artifact, []), key=lambda f: (-int(f.severity), f.location.path))
+        if not diffs:
+            continue
+        signers = []
+        for s in sigs:
+            ev = s.evidence
+            who = ev.get("primary_fingerprint") or ev.get("fingerprint") or (ev.get("signer") or {}).get("identity")
+            signers.append({"rule": s.rule_id, "signer": who, "user_id": ev.get("user_id"),
+                            "issuer": (ev.get("signer") or {}).get("issuer"), "material": ev.get("material"),
+                            "policy": ev.get("policy"), "pinned": s.rule_id == "PC510"})
+        worst = max(f.severity for f in diffs)
+        names = ", ".join(str(x["signer"]) for x in signers)
+        out.append(PC512.finding(
+            location=sigs[0].location, key="signed-and-differs", severity=worst,
+            related=tuple(f.location for f in diffs[:50]),
+            evidence={"signers": signers, "source_findings": len(diffs), "worst_severity": str(worst),
+                      "differences": [{"rule": f.rule_id, "path": f.location.path, "severity": str(f.severity),
+                                       "fingerprint": f.fingerprint} for f in diffs[:50]]},
+            message=f"{artifact} is signed by {names}, and differs from its source in {len(diffs)} place(s) "
+                    f"(worst: {diffs[0].rule_id} {diffs[0].location.path}); the signature does not vouch for those files"))
+    return out

@@ -176,4 +176,20 @@ PC511 = Rule(
         "`provcheck verify app-image/` on a layout that has no `sha256-<digest>.sig` tag and no referrers.",
         _OCI_REFS))
 
-RULES = [PC501, PC502, PC503, PC504, PC505, PC506, PC507, PC508, PC509, PC510, PC511]
+PC512 = Rule(
+    id="PC512", name="signed-release-differs-from-source", severity=Severity.HIGH, confidence=Confidence.MEDIUM,
+    summary="A release with a valid signature or provenance also differs from its source",
+    doc=_doc(
+        "Cross-checks this plugin's verified signatures (PC510, PC504) with the findings of the "
+        "release-vs-source detectors (PC1xx, medium severity and above, not suppressed) on the same "
+        "artifact: when both exist, it reports who signed the diverging release, which policy matched, "
+        "and the differing files (up to 50, as related locations). Its severity is that of the worst "
+        "difference.",
+        "A valid signature vouches for bytes, not for their origin. The xz-utils 5.6.0/5.6.1 tarballs were "
+        "validly signed and contained an `m4/build-to-host.m4` that was not in git. Putting the signer next "
+        "to the divergence makes clear whose release it is and that the signature is no reason to trust "
+        "the extra files.",
+        "`xz-5.6.1.tar.gz` signed by 22D465F2..., with PC1xx findings for `m4/build-to-host.m4`.",
+        _PGP_REFS + _SIGSTORE_REFS))
+
+RULES = [PC501, PC502, PC503, PC504, PC505, PC506, PC507, PC508, PC509, PC510, PC511, PC512]

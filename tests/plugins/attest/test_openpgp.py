@@ -160,3 +160,43 @@ def test_non_openpgp_sidecar_is_not_called_a_bad_signature(checker, tmp_path):
     res = checker.run(tarball, select=["PC5"], options={"attest": opts, "provcheck_attest": opts})
     res.assert_no_errors()
     assert [f.rule_id for f in res.findings] == ["PC509"]
+
+
+def test_crosscheck_names_the_signer_of_a_release_that_differs_from_source(checker, tmp_path, gpg):
+    """A stand-in release-vs-source detector reports an extra m4 file; the signer is put next to it."""
+    from provcheck import Rule, Severity, hookimpl
+
+    extra = Rule(id="PC190", name="test-extra-file", summary="file not in source", severity=Severity.HIGH,
+                 doc="## What it does\nx\n## Why is this bad?\nx\n## Example\nx\n## References\nx\n")
+
+    class FakeRelease:
+        @hookimpl
+        def provcheck_register_rules(self):
+            return [extra]
+
+        @hookimpl
+        def provcheck_detect(self, scan):
+            for art in scan.targets:
+                node = art.tree.get("xz-5.6.1/m4/build-to-host.m4")
+                if node is not None:
+                    yield extra.finding(location=node.location(art.name), message="not in git", key="m4")
+
+    checker.add_plugin(provcheck_attest)
+    checker.add_plugin(FakeRelease())
+    new = gpg.new_key("Crosscheck Maintainer <cc@example.org>")
+    keyring = tmp_path / "k.asc"
+    keyring.write_bytes(gpg.export(new))
+    tarball = checker.tarball({"xz-5.6.1/README": "xz\n", "xz-5.6.1/m4/build-to-host.m4": "dnl serial 30\n"},
+                              name="xz-5.6.1.tar.gz")
+    gpg.sign(new, tarball)
+    opts = {"keyring": str(keyring)}
+    res = checker.run(tarball, options={"attest": opts, "provcheck_attest": opts})
+    res.assert_no_errors()
+    f = res.only("PC512")
+    assert f.evidence["signers"][0]["signer"] == new
+    assert f.evidence["differences"][0]["path"] == "xz-5.6.1/m4/build-to-host.m4"
+    assert f.related[0].path == "xz-5.6.1/m4/build-to-host.m4"
+    clean = checker.tarball({"xz-5.6.1/README": "xz\n"}, name="xz-5.6.1.tar.gz")
+    gpg.sign(new, clean)
+    res = checker.run(clean, options={"attest": opts, "provcheck_attest": opts})
+    res.assert_rules(PC510=1, PC512=0)
