@@ -53,9 +53,9 @@ def elf(checker):
 
 
 @pytest.fixture
-def no_cache():
-    """Plugin options that keep the parse cache out of the test (each test sets its own)."""
-    return {"cache": False}
+def other_plugins() -> list[str]:
+    """``-p no:NAME`` for the other built-in plugins, so their work cannot disturb these tests."""
+    return list(OTHER_PLUGINS)
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +66,9 @@ def sshd_rootfs() -> Path:
 
 @pytest.fixture(scope="session")
 def dropbear_rootfs() -> Path:
+    """dropbear next to libsystemd0 (and so liblzma5): the libraries are there, the path is not."""
     import realdata
-    return realdata.rootfs(["dropbear-bin"], "dropbear")
+    return realdata.rootfs(["dropbear-bin", "libsystemd0"], "dropbear-systemd")
 
 
 @pytest.fixture(scope="session")

@@ -189,3 +189,36 @@ def test_dlopen_note_makes_a_dlopen_edge_and_policies_can_choose_kinds(elf, gcc,
     elf.run(root, options=only_needed).assert_rules(PC301=0)
     code, paths = graph_json(linkage, root, "--from", "sshd", "--to", "liblzma", "--kind", "needed")
     assert code == 1 and paths["paths"] == []
+
+
+def test_text_and_graphviz_outputs(elf, gcc, linkage):
+    import shutil
+    import subprocess
+
+    lzma = gcc.lib("liblzma.so.5", LIB % ("lzma_code", 1), *NOLIBC)
+    sysd = gcc.lib("libsystemd.so.0", DLOPEN_NOTE, *NOLIBC)
+    daemon = gcc.exe(MAIN, *NOLIBC, "-Wl,--no-as-needed", "libsystemd.so.0", "libgone.so.1",
+                     inputs={"libsystemd.so.0": sysd, "libgone.so.1": gcc.lib("libgone.so.1", LIB % ("x", 1), *NOLIBC)})
+    root = elf.tree({"usr/sbin/sshd": File(daemon, 0o755), "usr/lib/x86_64-linux-gnu/libsystemd.so.0": sysd,
+                     "usr/lib/x86_64-linux-gnu/liblzma.so.5": lzma})
+    code, text, _ = linkage(root, "--from", "sshd", "--to", "liblzma", fmt="text")
+    assert code == 0
+    assert text.splitlines() == [
+        "path 1 (2 hops):",
+        "  usr/sbin/sshd  [no package]",
+        "    -> libsystemd.so.0 (needed, via default): usr/lib/x86_64-linux-gnu/libsystemd.so.0  [no package]",
+        "      -> liblzma.so.5 (dlopen, via default): usr/lib/x86_64-linux-gnu/liblzma.so.5  [no package]"]
+    code, text, _ = linkage(root, "--from", "sshd", fmt="text")
+    assert "  libgone.so.1 => not found" in text and "    liblzma.so.5 (dlopen) => " in text
+    code, text, _ = linkage(root, "--who-links", "liblzma.so.5", fmt="text")
+    assert text.splitlines()[1:] == ["  1  usr/lib/x86_64-linux-gnu/libsystemd.so.0  [no package]",
+                                     "  2  usr/sbin/sshd  [no package]"]
+    code, _text, err = linkage(root, "--from", "nosuchbinary", "--to", "liblzma", fmt="text")
+    assert code == 1 and "'nosuchbinary' matches no ELF file" in err
+    assert shutil.which("dot"), "graphviz is needed to check DOT output (scripts/system-deps.sh)"
+    for args in (("--from", "sshd", "--to", "liblzma"), ("--who-links", "liblzma"), ("--from", "sshd"), ()):
+        code, dot, _ = linkage(root, *args, fmt="dot")
+        assert code == 0 and dot.startswith("digraph linkage {")
+        assert '[label="liblzma.so.5", style=dashed]' in dot
+        proc = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True)
+        assert proc.returncode == 0 and "<svg" in proc.stdout, (args, proc.stderr)
