@@ -20,14 +20,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 from provcheck import InputSpec, Location, ProvcheckError, Severity, hookimpl
 
 from . import intoto, oci_attach, openpgp
 from .rules import (PC501, PC502, PC503, PC504, PC505, PC506, PC507, PC508, PC509, PC510, PC511, PC512,
                     RULES)
-from .sigstore_check import Outcome, Policy, TrustError, check_bundle, load_trust, parse_bundle
+from .sigstore_check import Outcome, Policy, TrustError, check_bundle, load_trust
 
 BUNDLE_SUFFIXES = (".sigstore.json", ".sigstore")
 INTOTO_SUFFIXES = (".intoto.jsonl",)

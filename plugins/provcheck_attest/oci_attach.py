@@ -13,7 +13,6 @@ JSON blobs asked for (never layers).
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -111,7 +111,6 @@ class Trust:
 
 
 def production_root_path() -> Path:
-    import sigstore
     base = resources.files("sigstore") / "_store" / "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev" / "trusted_root.json"
     return Path(str(base))
 
@@ -209,8 +208,8 @@ def signer_of(cert: Any) -> dict[str, Any]:
         elif oid in _EXT_NAMES:
             out[_EXT_NAMES[oid]] = _der_string(value)
     try:
-        out["certificate_sha256"] = cert.fingerprint(__import__("cryptography.hazmat.primitives.hashes",
-                                                                fromlist=["SHA256"]).SHA256()).hex()
+        from cryptography.hazmat.primitives import hashes
+        out["certificate_sha256"] = cert.fingerprint(hashes.SHA256()).hex()
         out["not_before"] = cert.not_valid_before_utc.isoformat()
     except Exception:
         pass
