@@ -302,3 +302,25 @@ def test_rule_docs_and_ids():
     for r in RULES:
         for section in ("## What it does", "## Why is this bad?", "## Example", "## References"):
             assert section in r.doc, (r.id, section)
+
+
+def test_client_trust_config_is_accepted(checker, tmp_path, sigstore_local, cli):
+    from provcheck_attest.sigstore_check import production_root_path
+    signing_config = json.loads((production_root_path().parent / "signing_config.v0.2.json").read_text())
+    cfg = write(tmp_path, "trust_config.json", {"mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+                                                "trustedRoot": sigstore_local.trusted_root(),
+                                                "signingConfig": signing_config})
+    art = write(tmp_path, "pkg-1.0.tar.gz", DATA)
+    bundle = write(tmp_path, "pkg.sigstore.json", sigstore_local.sign_blob(DATA))
+    res = cli("verify", art, "--bundle", bundle, *ID, "--trusted-root", cfg, "--format", "json")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert findings(res)[0]["evidence"]["trusted_root"]["name"].endswith("trust_config.json")
+
+
+def test_network_is_blocked_in_cli_subprocesses(checker):
+    import os
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('127.0.0.1', 9))"],
+                          capture_output=True, text=True, env=dict(os.environ))
+    assert proc.returncode != 0 and "network disabled" in proc.stderr
