@@ -146,9 +146,6 @@ def check_target(ctx: Context, art: Any) -> Iterator:
     found_material = False
     path = host_file(art)
     sha = art.metadata.get("sha256") if art.kind == "file" else None
-    if path is not None and not sha:
-        sha = file_sha256(ctx.scan, path)
-    loc = Location(artifact=art.name, sha256=sha)
     image_digest = art.metadata.get("manifest_digest") if art.kind == "image" else None
 
     bundles = [Path(b) for b in ctx.opt_list("bundle")]
@@ -167,6 +164,10 @@ def check_target(ctx: Context, art: Any) -> Iterator:
                 statements.append(cand)
         if ctx.options.get("keyring") and not sigs:
             sigs += [path.with_name(path.name + s) for s in PGP_SUFFIXES if path.with_name(path.name + s).is_file()]
+    if path is not None and not sha and (bundles or statements or sigs or ctx.verify_mode
+                                         or ctx.options.get("require_signature")):
+        sha = file_sha256(ctx.scan, path)   # hash only when there is something to check it against
+    loc = Location(artifact=art.name, sha256=sha)
 
     for b in bundles:
         found_material = True
