@@ -91,6 +91,8 @@ def _setup_fleet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="local process pool (default) or an existing Dask cluster")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--scheduler-timeout", type=float, default=20.0, metavar="SECONDS",
+                   help="how long to wait for the Dask scheduler (default 20)")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="local worker processes (default: CPUs)")
     p.add_argument("--platform", default=None, help="platform to take from image indexes (default linux/amd64)")
     p.add_argument("--all-platforms", action="store_true", help="scan every platform of an index")
@@ -105,7 +107,7 @@ def _setup_fleet(p: argparse.ArgumentParser) -> None:
 
 
 def _run_fleet(args: argparse.Namespace, app: Any) -> int:
-    from .fleet import FleetOptions, FleetScan
+    from .fleet import FleetOptions, FleetScan, SchedulerError
     from .inventory import Inventory
     from .loader import registry_options
     from .progress import FleetProgress
@@ -130,6 +132,7 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
     opts = FleetOptions(registry=registry_options(values), cache_dir=root / "fleet",
                         platform=args.platform or config.platform, all_platforms=args.all_platforms,
                         mode=args.mode, executor=args.executor, scheduler=args.scheduler, jobs=args.jobs,
+                        scheduler_timeout=args.scheduler_timeout,
                         limits=config.limits, rescan=args.rescan, keep_blobs=args.keep_blobs)
     try:
         inv = Inventory(args.db)
@@ -138,7 +141,10 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
     enabled = args.progress if args.progress is not None else None
     try:
         with FleetProgress(enabled) as progress:
-            stats = FleetScan(opts, inv, progress).run(list(args.sources))
+            try:
+                stats = FleetScan(opts, inv, progress).run(list(args.sources))
+            except SchedulerError as exc:
+                raise provcheck.InputError(str(exc)) from None
         summary = inv.summary()
     finally:
         inv.close()

@@ -47,6 +47,7 @@ class FleetOptions:
     mode: str = "auto"            # auto | fast | deep
     executor: str = "local"       # local | dask
     scheduler: str | None = None
+    scheduler_timeout: float = 20.0
     jobs: int = 0
     limits: Limits = field(default_factory=Limits)
     rescan: bool = False
@@ -195,6 +196,10 @@ def _matches(platform: dict[str, Any] | None, want: dict[str, str]) -> bool:
 
 # -- executors -----------------------------------------------------------------------------------
 
+class SchedulerError(Exception):
+    """The Dask scheduler cannot be reached: nothing can be scanned."""
+
+
 class LocalExecutor:
     """A process pool (forkserver: workers never inherit the client's threads)."""
 
@@ -224,12 +229,12 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, scheduler: str):
+    def __init__(self, scheduler: str, timeout: float = 20.0):
         from distributed import Client
         try:
-            self.client = Client(scheduler, timeout="20s", set_as_default=False)
-        except OSError as exc:
-            raise RegistryError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            self.client = Client(scheduler, timeout=f"{timeout}s")
+        except (OSError, TimeoutError) as exc:
+            raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
 
     def run(self, tasks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         from distributed import as_completed as dask_completed
@@ -393,7 +398,8 @@ class FleetScan:
 
         ready()
         if todo:
-            executor = LocalExecutor(opts.jobs) if opts.executor == "local" else DaskExecutor(opts.scheduler or "")
+            executor = (LocalExecutor(opts.jobs) if opts.executor == "local"
+                        else DaskExecutor(opts.scheduler or "", opts.scheduler_timeout))
             try:
                 for _task, res in executor.run(todo):
                     digest = res.get("digest") or _task["desc"]["digest"]

@@ -43,3 +43,13 @@ def tls_registry(tmp_path_factory: pytest.TempPathFactory, fleet_images: dict[st
         yield reg
     finally:
         reg.stop()
+
+
+@pytest.fixture
+def fresh_registry(tmp_path: Path):
+    """An empty plain registry for tests that push their own images."""
+    reg = servers.Registry(tmp_path / "fresh-registry").start()
+    try:
+        yield reg
+    finally:
+        reg.stop()

@@ -87,7 +87,24 @@ def compose(parts: Sequence[tuple[Path, int]], name: str, created_by: str = "") 
 
 
 def fleet(apps: Sequence[Sequence[str]]) -> dict[str, Path]:
-    """name -> layout: the base image, and one image per package group on the same base blob."""
+    """name -> layout: the base image, and one image per package group on the same base blob.
+
+    Remembered in ``.cache/fleet-images/`` (resolving package closures with apt costs
+    seconds per image even when every image is built already)."""
+    memo = realdata.CACHE / "fleet-images" / f"fleet-{hashlib.sha256(json.dumps(apps).encode()).hexdigest()[:12]}.json"
+    try:
+        known = {k: Path(v) for k, v in json.loads(memo.read_text()).items()}
+        if all((p.parent / f"{p.name}.complete").exists() for p in known.values()):
+            return known
+    except (OSError, ValueError):
+        pass
+    out = _fleet(apps)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    memo.write_text(json.dumps({k: str(v) for k, v in out.items()}))
+    return out
+
+
+def _fleet(apps: Sequence[Sequence[str]]) -> dict[str, Path]:
     b = base()
     out = {"base": b}
     for pkgs in apps:

@@ -299,7 +299,7 @@ class DaskCluster:
                 p.send_signal(signal.SIGTERM)
         for p in self.procs:
             try:
-                p.wait(15)
+                p.wait(3)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()

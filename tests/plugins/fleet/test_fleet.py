@@ -139,14 +139,15 @@ def test_catalog_scan_inventory_and_queries(checker, plain_registry, tmp_path):
     assert code == 0 and warm["stats"]["cache_hits"] == 3 and warm["stats"]["layers_scanned"] == 0
 
 
-def test_attached_sbom_fast_and_deep(checker, plain_registry, tmp_path):
+def test_attached_sbom_fast_and_deep(checker, fresh_registry, fleet_images, tmp_path):
+    plain_registry = fresh_registry
     # the xz image gets a cosign-style SBOM that lists xz-utils but leaves out liblzma5
     sbom = {"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "apps/xz", "packages": [
         {"SPDXID": "SPDXRef-xz", "name": "xz-utils", "versionInfo": "5.4.1-1+deb12u2",
          "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
                            "referenceLocator": "pkg:deb/debian/xz-utils@5.4.1-1%2Bdeb12u2?arch=amd64"}]}]}
     repo = "sbom/xz"
-    plain_registry.push(_layout(plain_registry, "apps/xz"), f"{repo}:1")
+    plain_registry.push(fleet_images["xz-utils"], f"{repo}:1")
     plain_registry.attach_sbom(repo, "1", sbom)
     ref = f"registry://{plain_registry.host}/{repo}:1"
     db = tmp_path / "fast.sqlite"
@@ -166,9 +167,10 @@ def test_attached_sbom_fast_and_deep(checker, plain_registry, tmp_path):
     assert query(checker, db2, "--component", "liblzma5").exit_code == 1
 
 
-def test_oci_referrers_fallback_tag(checker, plain_registry, tmp_path):
+def test_oci_referrers_fallback_tag(checker, fresh_registry, fleet_images, tmp_path):
+    plain_registry = fresh_registry
     repo = "sbom/base-referrer"
-    plain_registry.push(_layout(plain_registry, "base"), f"{repo}:1")
+    plain_registry.push(fleet_images["base"], f"{repo}:1")
     cdx = {"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
         {"type": "library", "name": "liblzma5", "version": "5.6.1-1",
          "purl": "pkg:deb/debian/liblzma5@5.6.1-1?arch=amd64&upstream=xz-utils"}]}
@@ -181,12 +183,6 @@ def test_oci_referrers_fallback_tag(checker, plain_registry, tmp_path):
         ("referrer", "referrers-tag", "application/vnd.cyclonedx+json", 1)]
     res = query(checker, db, "--component", "liblzma5", "--versions", "5.6.0..5.6.1")
     assert res.exit_code == 1 and res.json()["affected"][0]["component"]["source"] == "xz-utils"
-
-
-def _layout(registry: servers.Registry, name: str) -> Path:
-    import images
-    layouts = images.fleet([["openssh-server"], ["xz-utils"]])
-    return {"apps/xz": layouts["xz-utils"], "apps/sshd": layouts["openssh-server"], "base": layouts["base"]}[name]
 
 
 def test_tls_with_htpasswd_from_docker_config(checker, tls_registry, tmp_path, monkeypatch):
@@ -276,7 +272,8 @@ def test_faults_retries_resume_and_digest_mismatch(checker, plain_registry, tmp_
         proxy.stop()
 
 
-def test_hostile_layer_is_recorded_not_fatal(checker, plain_registry, tmp_path):
+def test_hostile_layer_is_recorded_not_fatal(checker, fresh_registry, tmp_path):
+    plain_registry = fresh_registry
     evil = checker.oci([{"etc/os-release": "ID=debian\n", "../../escape": "x", "usr/bin/tool": b"\x7fELF" + b"\0" * 80},
                         {"etc/.wh.os-release": ""}], name="evil")
     plain_registry.push(evil, "evil:1")

@@ -1,0 +1,63 @@
+"""The same fleet scan on a real Dask cluster: scheduler and two workers as separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+import pytest
+import servers
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    cluster = servers.DaskCluster(tmp_path / "dask", workers=2).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_fleet_scan_on_dask_matches_local(checker, plain_registry, dask_cluster, tmp_path):
+    refs = [f"registry://{plain_registry.host}/{r}" for r in ("base:1", "apps/sshd:1", "apps/xz:1")]
+    results = {}
+    for executor in ("dask", "local"):
+        db = tmp_path / f"{executor}.sqlite"
+        extra = ["--executor", "dask", "--scheduler", dask_cluster.address] if executor == "dask" else []
+        res = checker.run_cli("fleet", "scan", *refs, "--plain-http", "--db", str(db), "--format", "json",
+                              "--cache-dir", str(tmp_path / f"cache-{executor}"), *extra)
+        assert res.exit_code == 0, res.stdout + res.stderr
+        stats = json.loads(res.stdout)["stats"]
+        assert stats["images_ok"] == 3 and stats["layers_scanned"] == 3 and stats["cache_hits"] == 0
+        con = sqlite3.connect(db)
+        results[executor] = (
+            sorted(con.execute("SELECT i.repository, c.purl FROM image_components ic JOIN images i ON "
+                               "i.id = ic.image_id JOIN components c ON c.id = ic.component_id").fetchall()),
+            con.execute("SELECT count(*) FROM edges").fetchone()[0],
+            con.execute("SELECT count(*) FROM layer_files").fetchone()[0])
+        con.close()
+    assert results["dask"] == results["local"]
+    assert len(results["dask"][0]) > 100 and results["dask"][1] > 1000
+    # the layer tasks ran on the workers, and nothing of the cluster listens beyond loopback
+    logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "dask").glob("worker-*.log"))
+    assert "Traceback" not in logs
+    pids = [c for p in dask_cluster.procs for c in servers.child_pids(p.pid)]
+    assert servers.listening_beyond_loopback(pids) == []
+    assert os.path.isdir(tmp_path / "cache-dask" / "fleet" / "layers")
+
+
+def test_dask_scheduler_unreachable_is_a_clear_error(checker, plain_registry, tmp_path):
+    port = servers.free_port()
+    res = checker.run_cli("fleet", "scan", f"registry://{plain_registry.host}/base:1", "--plain-http",
+                          "--db", str(tmp_path / "x.sqlite"), "--executor", "dask", "--scheduler",
+                          f"tcp://127.0.0.1:{port}", "--scheduler-timeout", "2", "--cache-dir", str(tmp_path / "c"),
+                          timeout=120)
+    assert res.exit_code == 5 and "Traceback" not in res.stderr and "cannot reach the Dask scheduler" in res.stderr
+    assert f"127.0.0.1:{port}" in res.stdout + res.stderr
+
+
+def test_registry_and_dask_listen_on_loopback_only(plain_registry, tls_registry):
+    assert servers.listening_beyond_loopback([plain_registry.proc.pid, tls_registry.proc.pid]) == []
