@@ -83,9 +83,12 @@ def bench(label: str, specs: list[InputSpec], work: Path) -> None:
         for info in binaries:
             a.decode_file(info, maps)
         dsecs = time.perf_counter() - t
+        from provcheck_testdata import entropy
+        read = sum(min(i.node.size, max(td.HEAD, entropy.MAX_BLOCKS * entropy.BLOCK)) if i.binary
+                   else min(i.node.size, td.TEXT_MAX) for i in a.infos)
         print(f"| {label} {artifact.name} | {len(files)} files, {total / 1e6:.1f} MB | {len(binaries)} binary, "
-              f"{bin_bytes / 1e6:.1f} MB | {secs:.2f} s | **{total / 1e6 / secs:.0f} MB/s** | "
-              f"{dsecs:.2f} s |")
+              f"{bin_bytes / 1e6:.1f} MB | {secs:.2f} s | **{total / 1e6 / secs:.0f} MB/s**, "
+              f"{len(files) / secs:.0f} files/s (bytes read: {read / 1e6 / secs:.0f} MB/s) | {dsecs:.2f} s |")
 
 
 def main() -> None:

@@ -72,7 +72,10 @@ def main() -> None:
     for mirror, tag in TREES:
         repo = args.mirrors / mirror / "repo"
         if repo.is_dir():
-            files += binary_files(repo, tag)
+            try:
+                files += binary_files(repo, tag)
+            except subprocess.CalledProcessError:
+                print(f"skipped {mirror}@{tag}: snapshot incomplete (git archive failed)")
     labelled = [(n, d, truth(d)) for n, d in files]
     labelled_only = [x for x in labelled if x[2]]
     total_mb = sum(len(d) for _, d in files) / 1e6

@@ -480,14 +480,22 @@ class Analyzer:
                         f"(from {info.subst['from']}) and decodes to {_leaf_text(leaf)}",
                 evidence=base_ev, key=info.subst["table"])
         elif leaf is not None and leaf.kind in ("executable", "script"):
-            suspicious = bool(bad_word or not used or readers)
+            # a vendored source archive holds scripts among many files; a payload is the one thing inside
+            bundle = any(len(c.children) >= 3 for c in chain)
+            if readers:
+                sev = Severity.CRITICAL
+            elif info.test or bad_word:
+                sev = (Severity.CRITICAL if (bad_word or not used) and not bundle else
+                       Severity.MEDIUM if not used else Severity.LOW)
+            else:
+                sev = Severity.MEDIUM if not used else Severity.LOW
             yield PC201.finding(
                 location=self.loc(node),
                 message=f"{info.path} decodes ({how}) to {_leaf_text(leaf)}"
                         + ("" if used else "; no test or build file names it")
-                        + (f"; named {bad_word!r}" if bad_word else ""),
-                severity=Severity.CRITICAL if suspicious else Severity.LOW,
-                evidence=base_ev, key=leaf.sha256)
+                        + (f"; named {bad_word!r}" if bad_word else "")
+                        + (f"; read by {readers[0]['script']}" if readers else ""),
+                severity=sev, evidence=base_ev, key=leaf.sha256)
 
         if bad_word and res is not None and res.clean and res.format in dec.CHECKED and not info.subst:
             yield PC202.finding(

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from . import entropy, magic
 
+MEMLIMIT = 256 << 20   # decoder memory (dictionary) per stream; a header asking for more fails the decode
 DECODABLE = frozenset({"xz", "lzma", "gzip", "bzip2", "zstd", "lz4", "lzip", "zip", "tar"})
 # formats whose streams carry an integrity check: a clean decode of these is not luck
 CHECKED = frozenset({"xz", "gzip", "bzip2", "zstd", "lzip", "zip"})
@@ -130,13 +131,13 @@ def _loop(make: Callable[[], Any], fmt: str, magic_bytes: bytes, data: bytes, bu
 
 
 def _xz(data: bytes, budget: Budget) -> Result:
-    return _loop(lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), "xz", b"\xfd7zXZ\x00", data, budget,
+    return _loop(lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=MEMLIMIT), "xz", b"\xfd7zXZ\x00", data, budget,
                  (lzma.LZMAError, EOFError), padding=True)
 
 
 def _lzma(data: bytes, budget: Budget) -> Result:
     # one stream; the next bytes can be anything, so no multi-stream loop
-    res = _loop(lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=1 << 30), "lzma", b"\x00NOMAGIC",
+    res = _loop(lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=MEMLIMIT), "lzma", b"\x00NOMAGIC",
                 data, budget, (lzma.LZMAError, EOFError))
     return res
 

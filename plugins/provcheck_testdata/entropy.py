@@ -90,15 +90,19 @@ def _offsets(size: int) -> list[int]:
 
 def _profile(samples: list[tuple[int, bytes]], size: int) -> Profile:
     blocks = []
+    weighted = 0.0
+    total = 0
     for off, block in samples:
         if len(block) < 64 and len(samples) > 1:
             continue   # a short tail says nothing
-        blocks.append((off, _block_entropy(block)))
+        h = _block_entropy(block)
+        blocks.append((off, h))
+        weighted += h * len(block)
+        total += len(block)
     if not blocks:
         return Profile()
     values = [h for _, h in blocks]
-    total = sum(len(b) for _, b in samples) or 1
-    mean = sum(_block_entropy(b) * len(b) for _, b in samples if len(b) >= 64 or len(samples) == 1) / total
+    mean = weighted / (total or 1)
     high = [h >= HIGH for h in values]
     regions: list[tuple[int, int]] = []
     start = None

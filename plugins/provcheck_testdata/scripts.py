@@ -184,7 +184,7 @@ _DECODER = re.compile(r"""(?x)
     \b(?:xz|lzma|lzip|gzip|bzip2|zstd|lz4|base64|uudecode|openssl)\s+(?:-\w*\s+)*(?:-d\b|-\w*d\w*\b|--decode|--decompress|enc\b)
   | \b(?:unxz|xzcat|unlzma|lzcat|gunzip|zcat|bunzip2|bzcat|unzstd|zstdcat|lz4cat)\b
   | \|\s*\$\{?\w+\}?\s+-d\b
-  | \bhead\s+-c\s*\+?\$?\w+ | \btail\s+-c\s*\+?\$?\w+ | \bdd\s+[^\n]*\b(?:skip|count)=
+  | \bhead\s+-c\s*\+?\$?\w+ | \btail\s+-c\s*\+?\$?\w+ | \bdd\s[^\n|;]{0,200}?\b(?:skip|count)=
 """)
 _SINK = re.compile(r"""\|\s*(?:/usr)?(?:/bin/)?(?:ba|da)?sh\b|\|\s*\$\{?(?:SHELL|CONFIG_SHELL)\b|\beval\b""")
 
