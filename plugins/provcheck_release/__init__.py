@@ -7,7 +7,7 @@ found from the release version when no ref is given), a directory, or another ar
 Every release file gets a verdict: identical, recognised generated (how), regenerated,
 release edit, unexplained, modified, or generated-but-not-from-its-generator; only-in-source
 files are listed. Generated-file knowledge is data (``data/buildsystems/*.toml``), m4 macro
-provenance comes from ``data/m4db.json.gz`` (``tools/harvest_m4.py``).
+provenance comes from ``data/m4db.json.xz`` (``tools/harvest_m4.py``).
 """
 
 from __future__ import annotations

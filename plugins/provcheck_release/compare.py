@@ -36,10 +36,12 @@ CODE_EXT = re.compile(r"\.(?:c|h|cc|cpp|cxx|hh|hpp|hxx|s|S|asm|go|rs|py|pl|pm|rb
 DOC_EXT = re.compile(r"(?:\.(?:md|txt|rst|html?|texi|texinfo|pod|adoc|[1-9]|man|xml|css|svg|png|jpe?g|gif|ico|pdf)$|"
                      r"(?:^|/)(?:README|NEWS|AUTHORS|THANKS|TODO|ChangeLog|HISTORY|CHANGES|RELEASE-NOTES|"
                      r"CONTRIBUTORS|MAINTAINERS|COPYING|LICENSE|LICENCE|NOTICE)[^/]*$)")
-STAMP_WORDS = re.compile(r"(?i)version|date|time ?stamp|release|revision|\bvers?\b|copyright|@\w+@|built|snapshot|"
+STAMP_WORDS = re.compile(r"(?i)^\.(?:TH|Dd) |version|date|time ?stamp|release|revision|\bvers?\b|copyright|@\w+@|built|snapshot|"
                          r"unreleased|\bdev\b|\bgit\b|\bbuild\b|serial")
-STAMP_TOKENS = re.compile(r"(?i)\b[0-9a-f]{7,40}\b|\d+|\b(?:dev|devel|git|unreleased|snapshot|alpha|beta|rc|"
+STAMP_TOKENS = re.compile(r"(?i)\b[0-9a-f]{7,40}\b|\d+|\b(?:dev|devel|git|dirty|unreleased|snapshot|alpha|beta|rc|"
                           r"pre|post|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|@\w+@|[\[\]()]")
+
+STAMP_COLLAPSE = re.compile(r"#(?:[\s\-./:,+_~]*#)*")
 
 
 @dataclass
@@ -154,6 +156,10 @@ def unified(path: str, a: list[str], b: list[str]) -> tuple[str, tuple[int, int]
     return text[:DIFF_CHARS], first
 
 
+def _stamp_norm(line: str) -> str:
+    return " ".join(STAMP_COLLAPSE.sub("#", STAMP_TOKENS.sub("#", line)).split())
+
+
 def is_release_edit(a: list[str], b: list[str]) -> bool:
     """Only lines carrying versions/dates/placeholders changed, pairwise, and few of them."""
     sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
@@ -167,7 +173,7 @@ def is_release_edit(a: list[str], b: list[str]) -> bool:
             changed += 1
             if not (STAMP_WORDS.search(x) or STAMP_WORDS.search(y)):
                 return False
-            if STAMP_TOKENS.sub("#", x).split() != STAMP_TOKENS.sub("#", y).split():
+            if _stamp_norm(x) != _stamp_norm(y):
                 return False
     return 0 < changed <= 20
 
@@ -310,8 +316,7 @@ class Comparer:
         if g is not None:
             how = g.how + (f" (from {inp})" if inp else "") + (" ; signature matched" if g.signature else "")
             v = Verdict(path, GENERATED, how=how, system=g.system)
-            if g.kind == "build":
-                self.risk(path, data, v, generated=True)
+            self.risk(path, data, v, generated=True)
             return v
         if failed is not None:
             v = Verdict(path, MISMATCH, how=f"named like {failed.how} but lacks its signature", system=failed.system)
@@ -347,6 +352,10 @@ class Comparer:
         diff = ""
         if mv.closest_sha256:
             known = self.db.content(mv.closest_sha256)
+            if known is not None and mv.status == "serial-mismatch" and \
+                    is_release_edit(known.splitlines(), _text(data).splitlines()):
+                return Verdict(path, REGENERATED if in_source else GENERATED, system="m4",
+                               how=f"m4 database: {mv.origin} serial {mv.serial} except version strings")
             if known is not None:
                 diff, lines = unified(path, known.splitlines(), _text(data).splitlines())
                 diff = diff.replace(f"--- source/{path}", f"--- {mv.origin}/{name}")
@@ -354,9 +363,10 @@ class Comparer:
                 ev["diff_against"] = mv.origin
         if mv.status == "serial-mismatch":
             v = Verdict(path, MISMATCH, how=f"m4 {name} serial {mv.serial} differs from {mv.origin}", system="m4")
-            self.add(PC103.finding(location=self.loc(path), key=path, severity=Severity.CRITICAL, evidence=ev,
+            sev, why = self.grade_m4_change(ev, data, mv)
+            self.add(PC103.finding(location=self.loc(path), key=path, severity=sev, evidence=ev,
                                    message=f"{path} declares serial {mv.serial} of {name}, but its code differs from "
-                                           f"the published serial {mv.serial} ({mv.origin})"), v)
+                                           f"the published serial {mv.serial} ({mv.origin}): {why}"), v)
         elif mv.status == "serial-inflated":
             v = Verdict(path, MISMATCH, how=f"m4 {name} serial {mv.serial} > newest published {mv.max_serial}",
                         system="m4")
@@ -371,6 +381,27 @@ class Comparer:
                                    evidence=ev), v)
         self.risk(path, data, v, generated=False)
         return v
+
+    def grade_m4_change(self, ev: dict[str, Any], data: bytes, mv: M4Verdict) -> tuple[Severity, str]:
+        """Critical when the lines that differ from the published copy carry risky constructs
+        (or cannot be diffed); high for a large rewrite; medium for a small patch without any
+        (distributions patch libtool.m4 and friends without bumping the serial)."""
+        known = self.db.content(mv.closest_sha256) if mv.closest_sha256 else None
+        if known is None:
+            return Severity.CRITICAL, "no published copy to diff against"
+        sm = difflib.SequenceMatcher(None, known.splitlines(), _text(data).splitlines(), autojunk=False)
+        mine = _text(data).splitlines()
+        added = [mine[j] for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace")
+                 for j in range(j1, j2)]
+        changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
+        hits = risk.analyse("\n".join(added).encode("latin-1", "replace"))
+        ev["changed_lines"] = changed
+        if hits:
+            ev["added_risk"] = [h.to_dict() for h in hits[:20]]
+            return Severity.CRITICAL, "the changed lines " + ", ".join(sorted({h.indicator for h in hits}))
+        if changed > 40:
+            return Severity.HIGH, f"{changed} lines changed"
+        return Severity.MEDIUM, f"a {changed}-line patch without risky constructs (a distribution patch?)"
 
     # in both ------------------------------------------------------------------------------
     def both(self, path: str, r: Node, s: Node) -> Verdict:
@@ -396,10 +427,11 @@ class Comparer:
         g, _failed, inp = self.recognise(path, rdata)
         if g is not None and g.kind == "m4":
             return self.m4(path, rdata, g, inp, in_source=True)
-        if g is not None and g.kind != "stamp" and (g.signature is not None or g.system == "project"):
+        # against a known-good copy of the release itself (an archive), generated files must be identical too
+        regenerable = self.source.kind != "archive"
+        if regenerable and g is not None and g.kind != "stamp" and (g.signature is not None or g.system == "project"):
             v = Verdict(path, REGENERATED, how=f"{g.how} (committed copy regenerated at release)", system=g.system)
-            if g.kind == "build":
-                self.risk(path, rdata, v, generated=True)
+            self.risk(path, rdata, v, generated=True)
             return v
         if a is not None and (is_release_edit(a, b) or (g is not None and g.kind == "stamp")):
             diff, lines = unified(path, a, b)

@@ -49,12 +49,12 @@ class Generated:
         d = posixpath.dirname(path)
         name = posixpath.basename(path)
         stem = name.rsplit(".", 1)[0] if "." in name else name
+        base = re.split(r"[-.]", stem, maxsplit=1)[0] or stem
         for tmpl in self.inputs:
-            rel = tmpl.format(dir=d, name=name, stem=stem)
-            rel = rel[1:] if rel.startswith("/") else rel
-            rel = posixpath.normpath(rel).lstrip("./") if rel else rel
-            if rel.startswith("/"):
-                rel = rel[1:]
+            rel = tmpl.format(dir=d, name=name, stem=stem, base=base)
+            rel = posixpath.normpath(rel.lstrip("/")) if rel.strip("/") else ""
+            if rel.startswith("../") or rel in ("", ".", ".."):
+                continue
             if exists(rel):
                 return rel
         return None

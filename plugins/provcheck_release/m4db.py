@@ -1,6 +1,6 @@
 """m4 macro-file provenance: serial numbers, content hashes and the known-good database.
 
-The database (``data/m4db.json.gz``, built by ``tools/harvest_m4.py``) maps a macro
+The database (``data/m4db.json.xz``, built by ``tools/harvest_m4.py``) maps a macro
 file's base name to the versions published by autoconf, automake, gnulib,
 autoconf-archive, libtool, gettext, pkg-config and others::
 
@@ -15,7 +15,7 @@ copy that only differs in its copyright header or comments still matches.
 
 from __future__ import annotations
 
-import gzip
+import lzma
 import hashlib
 import json
 import re
@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-DB_PATH = Path(__file__).with_name("data") / "m4db.json.gz"
+DB_PATH = Path(__file__).with_name("data") / "m4db.json.xz"
 DB_FORMAT = "provcheck-m4db/1"
 
 _SERIAL = re.compile(rb"^[ \t]*(?:#|dnl)[ \t]*(?:[\w.+~-]+\.m4[ \t]+)?serial[ \t]+([0-9]+(?:\.[0-9]+)*)", re.M)
@@ -86,7 +86,7 @@ class M4Database:
 
     @classmethod
     def load(cls, path: Path = DB_PATH) -> "M4Database":
-        with gzip.open(path, "rt", encoding="utf-8") as f:
+        with lzma.open(path, "rt", encoding="utf-8") as f:
             return cls(json.load(f))
 
     def __len__(self) -> int:

@@ -21,7 +21,8 @@ _SRCDIR = r"""["']?\$(?:\{|\()?(?:top_|ac_|abs_|abs_top_|ac_top_)?srcdir(?:\}|\)
 _DECOMP = r"(?:\bxz\b|\bunxz\b|\bxzcat\b|\blzma\b|\bunlzma\b|\blzcat\b|\bgzip\b|\bgunzip\b|\bzcat\b|\bbzip2\b|" \
           r"\bbunzip2\b|\bbzcat\b|\bzstd\b|\bunzstd\b|\bzstdcat\b|\blzip\b|\bbase64\b|\buudecode\b|\bopenssl\s+enc\b)"
 _SHELL_SINK = r"\|\s*(?:eval\b|(?:/bin/|/usr/bin/)?(?:ba|da|z|k)?sh\b(?!\S*\.)|\$\{?(?:SHELL|CONFIG_SHELL)\}?)"
-_TESTDATA = r"(?:^|[\s/'\"=$({])(?:tests?|testdata|test-data|testsuite|test_data|fixtures?)/[^\s'\"`;|)]*" \
+_TESTDATA = r"(?:^|[\s/'\"=$({])(?:tests?|testdata|test-data|testsuite|test_data|fixtures?)/[^\s'\"`;|).]*" \
+            r"(?:\.[^\s'\"`;|).]+)*?" \
             r"\.(?:xz|lzma|lz|gz|bz2|zst|z|Z|7z|zip|bin|dat|raw|lz4|br|tar)(?![\w.])"
 _READERS = r"(?:^|[\s|;&(`])(?:cat|sed|awk|gawk|head|tail|dd|tr|xz|unxz|xzcat|gzip|gunzip|zcat|bzcat|bunzip2|zstd|" \
            r"grep|od|xxd|base64|uudecode|cut|strings)\s|\s<\s*\S"
@@ -41,7 +42,7 @@ INDICATORS: list[tuple[str, str, re.Pattern, str]] = [
                 r"(?:2>\s*/dev/null|$|[;)&\]'\"])"),
      "pipes the output of an assembled command or variable into a shell"),
     ("test-data-read", STRONG,
-     re.compile(r"(?=.*(?:" + _READERS + r"))(?=.*" + _TESTDATA + r")"),
+     re.compile(_TESTDATA),
      "a build script reads a compressed or binary test data file"),
     ("config-commands-exec", STRONG, re.compile(r"AC_CONFIG_COMMANDS(?:_PRE|_POST)?\s*\("),
      "AC_CONFIG_COMMANDS whose commands run eval or a shell on computed content"),
@@ -55,6 +56,16 @@ INDICATORS: list[tuple[str, str, re.Pattern, str]] = [
      re.compile(r"debian/rules|\$\{?RPM_ARCH\b|\$\{?RPM_BUILD_ROOT\b|\bdpkg-buildpackage\b|\$\{?DEB_BUILD_"),
      "behaves differently when built by a distribution (debian/rules, $RPM_ARCH)"),
 ]
+
+# cheap substring pre-filters: an indicator's regex only runs on lines containing one of these
+PREFILTER = {
+    "grep-source-tree": ("grep",), "decompress-to-shell": ("|",), "eval-pipeline": ("eval",),
+    "pipe-to-shell": ("|",), "test-data-read": ("test", "fixture"), "config-commands-exec": ("AC_CONFIG_COMMANDS",),
+    "tr-substitution": ("tr ",), "byte-slicing": ("head", "tail", "dd "),
+    "distro-build-gate": ("debian/rules", "RPM_", "dpkg-buildpackage", "DEB_BUILD_"),
+}
+_READERS_RX = re.compile(_READERS)
+_SINK_HINT = re.compile(r"\|\s*(?:eval|(?:/bin/|/usr/bin/)?(?:ba|da|z|k)?sh\b|\$\{?(?:SHELL|CONFIG_SHELL))")
 
 _TR_ARGS = re.compile(r"""\btr\s+(?:-[a-zA-Z]+\s+)*(?P<q1>["'])(?P<a>(?:\\.|(?!(?P=q1)).)*)(?P=q1)\s+"""
                       r"""(?P<q2>["'])(?P<b>(?:\\.|(?!(?P=q2)).)*)(?P=q2)""")
@@ -146,6 +157,12 @@ def analyse(data: bytes, max_bytes: int = 8 << 20) -> list[Hit]:
         if stripped.startswith("dnl ") or stripped == "dnl":
             continue
         for name, strength, rx, why in INDICATORS:
+            if not any(k in line for k in PREFILTER[name]):
+                continue
+            if name in ("decompress-to-shell", "pipe-to-shell") and not _SINK_HINT.search(line):
+                continue
+            if name == "test-data-read" and not _READERS_RX.search(line):
+                continue
             if not rx.search(line):
                 continue
             if name == "tr-substitution":

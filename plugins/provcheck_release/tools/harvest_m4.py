@@ -1,4 +1,4 @@
-"""Build the known-good m4 database shipped as ``provcheck_release/data/m4db.json.gz``.
+"""Build the known-good m4 database shipped as ``provcheck_release/data/m4db.json.xz``.
 
 Reads real Debian packages with provcheck's own archive reader (nothing is extracted or
 run) and records, for every ``*.m4`` macro file: base name, declared serial, sha256 of
@@ -7,10 +7,14 @@ text (for diffs in findings).
 
     python -m provcheck_release.tools.harvest_m4 --download            # apt-get download the default set
     python -m provcheck_release.tools.harvest_m4 pkgs/*.deb            # or name the files
+    python -m provcheck_release.tools.harvest_m4 --upstream libtool_2.4.7.orig.tar.xz  # the generators' own releases
     python -m provcheck_release.tools.harvest_m4 --orig foo.orig.tar.gz  # m4 vendored in orig tarballs
 
-Binary packages (``.deb``) are the trusted base: every ``*.m4`` under ``usr/share`` is
-taken. Orig tarballs (``--orig``) add other *published versions* of macro files the base
+Binary packages (``.deb``) and the generator projects' own upstream tarballs
+(``--upstream``: the Debian orig tarballs of libtool, gnulib, gettext, automake, ...) are
+the trusted base: every ``*.m4`` under ``usr/share`` of a package, every ``*.m4`` of an
+upstream tarball outside its test suites, is taken. Distributions patch some macros
+(Debian's libtool.m4 differs from upstream's at the same serial), so both are needed. Orig tarballs (``--orig``) add other *published versions* of macro files the base
 already knows (same file name, a serial line, a different serial) — an older gnulib copy
 vendored by a project — and never a name the base lacks or a second content for a
 serial the base already has, so one odd tarball cannot teach the database a new macro or
@@ -20,7 +24,7 @@ bless a changed copy of a known one.
 from __future__ import annotations
 
 import argparse
-import gzip
+import lzma
 import json
 import os
 import posixpath
@@ -35,6 +39,8 @@ from provcheck.vfs import BlobStore
 
 from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, serial_of
 
+SOURCE_PACKAGES = ["libtool", "autoconf", "automake", "automake-1.16", "gettext", "gnulib", "pkgconf",
+                   "autoconf-archive"]
 DEFAULT_PACKAGES = ["autoconf", "automake", "autoconf-archive", "gnulib", "libtool", "libltdl-dev", "gettext",
                     "autopoint", "pkgconf", "pkg-config"]
 MAX_M4 = 1 << 20
@@ -59,25 +65,38 @@ def system_mirror() -> str:
     raise SystemExit("harvest: no Debian mirror found in the apt sources")
 
 
-def download(packages: list[str], dest: Path, suite: str | None = None) -> list[Path]:
+def download(packages: list[str], dest: Path, suite: str | None = None, source: bool = False) -> list[Path]:
     """``apt-get download`` into ``dest``; with ``suite``, from that Debian suite through a
     private apt state under ``dest`` (the system's sources and package lists are untouched)."""
+    dest = dest.resolve()
     dest.mkdir(parents=True, exist_ok=True)
     opts: list[str] = []
     if suite:
         state = dest / "apt-state"
         for d in ("lists/partial", "cache/archives/partial"):
             (state / d).mkdir(parents=True, exist_ok=True)
-        (state / "sources.list").write_text(
-            f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {system_mirror()} {suite} main\n")
+        line = f"[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {system_mirror()} {suite} main\n"
+        (state / "sources.list").write_text(f"deb {line}deb-src {line}")
         opts = ["-o", f"Dir::Etc::SourceList={state / 'sources.list'}", "-o", "Dir::Etc::SourceParts=/nonexistent",
                 "-o", f"Dir::State::Lists={state / 'lists'}", "-o", f"Dir::Cache={state / 'cache'}"]
         subprocess.run(["apt-get", *opts, "update", "-qq"], check=True, capture_output=True)
-    subprocess.run(["apt-get", *opts, "download", *packages], cwd=dest, check=True, capture_output=True)
+    if source:  # one by one: a source package missing from the mirror must not stop the rest
+        for pkg in packages:
+            proc = subprocess.run(["apt-get", *opts, "source", "--download-only", pkg], cwd=dest, capture_output=True,
+                                  text=True)
+            if proc.returncode:
+                print(f"harvest: {suite or 'system'}: no source for {pkg}: {proc.stderr.strip()[-200:]}",
+                      file=sys.stderr)
+        return sorted(p for p in dest.glob("*.orig.tar.*") if not p.name.endswith(".asc"))
+    for pkg in packages:  # one by one: a virtual or missing package must not stop the rest
+        proc = subprocess.run(["apt-get", *opts, "download", pkg], cwd=dest, capture_output=True, text=True)
+        if proc.returncode:
+            print(f"harvest: {suite or 'system'}: cannot download {pkg}: {proc.stderr.strip()[-200:]}",
+                  file=sys.stderr)
     return sorted(dest.glob("*.deb"))
 
 
-def m4_files(path: Path, store: BlobStore, trusted: bool):
+def m4_files(path: Path, store: BlobStore, trusted: str):
     reader = Reader(store, Limits(), path.name, rootfs=path.name.endswith(".deb"))
     entries = read_package(reader, path, path.name)
     for err in entries.errors:
@@ -85,13 +104,18 @@ def m4_files(path: Path, store: BlobStore, trusted: bool):
     for _raw, node in entries.items:
         if not node.is_file or not node.path.endswith(".m4") or node.size > MAX_M4:
             continue
-        if trusted and not node.path.startswith("usr/share/"):
+        if trusted == "package" and not node.path.startswith("usr/share/"):
+            continue
+        if trusted == "upstream" and any(p in ("tests", "testsuite", "test") for p in node.path.split("/")):
             continue
         yield node.path, store.read(node.sha256)
 
 
 def origin_of(path: Path) -> str:
     name = path.name
+    if ".orig.tar." in name:
+        pkg, _, ver = name.split(".orig.tar.")[0].partition("_")
+        return f"{pkg.split('-1.')[0]} {ver} upstream"
     for suffix in (".deb", ".orig.tar.gz", ".orig.tar.xz", ".orig.tar.bz2", ".tar.gz", ".tar.xz"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
@@ -99,12 +123,12 @@ def origin_of(path: Path) -> str:
     return name.split("_")[0] + "_" + "_".join(name.split("_")[1:2]).replace("%3a", ":")
 
 
-def harvest(debs: list[Path], origs: list[Path]) -> dict:
+def harvest(debs: list[Path], origs: list[Path], upstream: list[Path] = ()) -> dict:
     files: dict[str, list[dict]] = {}
     seen: set[tuple[str, str]] = set()
     with tempfile.TemporaryDirectory(prefix="harvest-m4-") as tmp:
         store = BlobStore(Path(tmp) / "blobs")
-        for trusted, group in ((True, debs), (False, origs)):
+        for trusted, group in (("package", debs), ("upstream", list(upstream)), ("", origs)):
             for path in group:
                 origin = origin_of(path)
                 for member, data in m4_files(path, store, trusted):
@@ -126,13 +150,15 @@ def harvest(debs: list[Path], origs: list[Path]) -> dict:
                                                        "origin": origin, "path": member, "text": text})
     for entries in files.values():
         entries.sort(key=lambda e: (e["serial"] or "", e["origin"], e["sha256"]))
-    return {"format": DB_FORMAT, "sources": sorted({origin_of(p) for p in debs + origs}),
+    return {"format": DB_FORMAT, "sources": sorted({origin_of(p) for p in [*debs, *upstream, *origs]}),
             "files": dict(sorted(files.items()))}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("debs", nargs="*", type=Path, help="Debian binary packages (.deb) to harvest")
+    ap.add_argument("--upstream", nargs="*", type=Path, default=[],
+                    help="the generator projects' own release tarballs (trusted)")
     ap.add_argument("--orig", nargs="*", type=Path, default=[], help="orig tarballs: extra published versions")
     ap.add_argument("--download", action="store_true", help="apt-get download the default package set first")
     ap.add_argument("--suite", action="append", default=[],
@@ -141,18 +167,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", type=Path, default=DB_PATH)
     args = ap.parse_args(argv)
     debs = list(args.debs)
+    upstream = list(args.upstream)
     if args.download:
         debs += download(DEFAULT_PACKAGES, args.cache)
+        upstream += download(SOURCE_PACKAGES, args.cache / "upstream", source=True)
         for suite in args.suite:
             debs += download(DEFAULT_PACKAGES, args.cache / suite, suite)
-    if not debs:
-        ap.error("name .deb files or use --download")
-    db = harvest(sorted(set(debs)), sorted(set(args.orig)))
+            upstream += download(SOURCE_PACKAGES, args.cache / suite / "upstream", suite, source=True)
+    if not debs and not upstream:
+        ap.error("name .deb files, --upstream tarballs, or use --download")
+    db = harvest(sorted(set(debs)), sorted(set(args.orig)), sorted(set(upstream)))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     raw = json.dumps(db, sort_keys=True, separators=(",", ":")).encode()
-    with open(args.output, "wb") as f:
-        with gzip.GzipFile(fileobj=f, mode="wb", mtime=0, compresslevel=9, filename="") as gz:
-            gz.write(raw)
+    args.output.write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
     n = sum(len(v) for v in db["files"].values())
     print(f"harvest: {len(db['files'])} macro files, {n} versions from {len(db['sources'])} packages "
           f"-> {os.fspath(args.output)} ({args.output.stat().st_size} bytes)", file=sys.stderr)
