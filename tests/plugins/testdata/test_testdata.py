@@ -323,3 +323,67 @@ def test_real_clean_release_has_no_high_findings(checker, xz_orig_tarball):
                    ("PC207", "tests/files/good-1-v1-trailing-2.lz")}
     for f in result.by_rule("PC201"):
         assert any(r["how"].startswith("glob:") for r in f.evidence["referenced_by"])
+
+
+# -- who references a file: manifests, loops, directories -----------------------------------------------
+
+def test_references_through_manifests_globs_and_directories(checker, honest_files):
+    """Opaque fixtures named by Makefile.am EXTRA_DIST, CMake add_test, meson test(), a shell loop
+    over a glob and a test walking a directory stay quiet; the one nothing names is reported."""
+    checker.add_plugin(provcheck_testdata)
+    rng = random.Random(21)
+    files = dict(honest_files)
+    for name in ("am-listed.bin", "cmake-arg.bin", "meson-arg.bin", "loop-1.dat", "loop-2.dat",
+                 "corpus/seed-a", "corpus/seed-b", "orphan.bin"):
+        files[f"tests/data/{name}"] = rng.randbytes(6000)
+    files["tests/data/Makefile.am"] = "EXTRA_DIST = am-listed.bin\n"
+    files["tests/CMakeLists.txt"] = "add_test(NAME cmake_case COMMAND reader ${CMAKE_CURRENT_SOURCE_DIR}/data/cmake-arg.bin)\n"
+    files["tests/meson.build"] = "test('meson case', reader, args: files('data/meson-arg.bin'))\n"
+    files["tests/test_loop.sh"] = 'for f in "$srcdir"/data/loop-*.dat; do ./reader "$f" || exit 1; done\n'
+    files["tests/test_corpus.py"] = 'import os\nfor name in os.listdir(HERE + "/data/corpus"):\n    check(name)\n'
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    assert [f.location.path for f in result.by_rule("PC204")] == ["tests/data/orphan.bin"]
+    assert result.findings == result.by_rule("PC204")
+
+
+def test_good_file_that_fails_and_valid_multistream_bad_file(checker, honest_files):
+    checker.add_plugin(provcheck_testdata)
+    files = dict(honest_files)
+    broken = bytearray(lzma.compress(b"good data\n" * 50))
+    broken[-20] ^= 0x01                                   # index CRC no longer matches
+    files["tests/files/good-3-text.xz"] = bytes(broken)
+    files["tests/files/bad-4-two-streams.xz"] = lzma.compress(b"one\n") + lzma.compress(b"two\n")
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    result.assert_rules(PC207=1, PC202=1)
+    assert result.only("PC207").location.path == "tests/files/good-3-text.xz"
+    assert result.only("PC202").evidence["decode"]["streams"] == 2
+
+
+def test_vendored_source_archive_is_not_critical(checker, honest_files):
+    """A tarball of a vendored project holds scripts among many files: not a hidden payload."""
+    from provcheck.testing import tar_bytes
+    checker.add_plugin(provcheck_testdata)
+    files = dict(honest_files)
+    vendored = tar_bytes({"zlib-1.3/configure": "#!/bin/sh\necho configuring\nexit 0\n",
+                          "zlib-1.3/zlib.h": "/* zlib */\n", "zlib-1.3/inflate.c": "int inflate;\n",
+                          "zlib-1.3/README": "zlib\n"})
+    files["third_party/zlib-1.3.tar.gz"] = gzip.compress(vendored, mtime=0)
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    f = result.only("PC201")
+    assert f.severity == Severity.MEDIUM and "shell script" in f.message
+
+
+def test_release_changes_a_test_script_that_reads_binary_data(checker, honest_files):
+    checker.add_plugin(provcheck_testdata)
+    repo = checker.gitrepo(honest_files, tags="v1.0")
+    release = {"demo-1.0/" + k: v for k, v in honest_files.items()}
+    release["demo-1.0/tests/test_random.c"] += "/* changed in the tarball only */\n"
+    tarball = checker.tarball(release, name="demo-1.0.tar.gz")
+    result = checker.run(tarball, source=f"git:{repo}@v1.0", select=["PC2"])
+    result.assert_no_errors()
+    f = result.only("PC211")
+    assert f.location.path == "demo-1.0/tests/test_random.c" and f.severity == Severity.MEDIUM
+    assert f.evidence["in_source"] == "changed" and f.related[0].path == "tests/test_random.c"
