@@ -429,10 +429,11 @@ def parse_cyclonedx_json(doc: Mapping[str, Any], label: str) -> Sbom:
     tools = meta.get("tools")
     if isinstance(tools, dict):
         tools = tools.get("components") or []
-    for t in tools or ():
-        if isinstance(t, dict) and t.get("name"):
-            sbom.tool = f"{t['name']}-{t.get('version', '')}".rstrip("-")
-            break
+    names = [f"{t['name']}-{t.get('version', '')}".rstrip("-") for t in tools or ()
+             if isinstance(t, dict) and isinstance(t.get("name"), str) and t.get("name")]
+    # the generator, not the helpers it ran (cdxgen lists its Trivy plugin first)
+    main = [n for n in names if n.split("-")[0] in ("cdxgen", "syft", "trivy")]
+    sbom.tool = (next((n for n in main if n.startswith("cdxgen")), None) or (main or names or [""])[0])
     root = meta.get("component") or {}
     if isinstance(root, dict):
         sbom.subject_name = str(root.get("name", ""))

@@ -93,5 +93,22 @@ def trivy_sbom(small_rootfs: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def cdxgen_sbom(small_rootfs: Path) -> Path:
+    """cdxgen's own output for the root filesystem (source-package components, epochs twice)."""
+    out = SBOM_CACHE / small_rootfs.name / "cdxgen.cdx.json"
+    with realdata._locked("sbom-cdxgen"):
+        if not out.exists():
+            trivy_bin()  # installs @cyclonedx/cdxgen under .cache/npm
+            cdxgen = realdata.CACHE / "npm" / "node_modules" / ".bin" / "cdxgen"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([str(cdxgen), "-t", "rootfs", "-o", f"{out}.tmp", str(small_rootfs)], check=True,
+                           capture_output=True, timeout=900, cwd=out.parent,
+                           env={"PATH": "/usr/bin:/bin", "HOME": str(out.parent), "CDXGEN_NO_BANNER": "true",
+                                "FETCH_LICENSE": "false"})
+            Path(f"{out}.tmp").replace(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def small_syft(small_rootfs: Path) -> dict[str, Path]:
     return _syft(f"dir:{small_rootfs}", SBOM_CACHE / small_rootfs.name)

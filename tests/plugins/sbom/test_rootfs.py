@@ -42,20 +42,25 @@ def set_version(rootfs: Path, package: str, version: str) -> None:
     status.write_text("\n\n".join(paras))
 
 
-def test_trivy_and_syft_spelling_is_not_a_finding(checker, small_rootfs, trivy_sbom, small_syft):
+def test_trivy_cdxgen_and_syft_spelling_is_not_a_finding(checker, small_rootfs, trivy_sbom, cdxgen_sbom, small_syft):
     trivy = json.loads(trivy_sbom.read_text())
     purls = [c.get("purl", "") for c in trivy["components"]]
     # what makes Trivy's spelling differ from Syft's and from dpkg's: epochs as qualifiers, point-release distro
     assert any("epoch=" in p for p in purls) and any("distro=debian-12." in p for p in purls)
-    result = run(checker, small_rootfs, sbom=[str(trivy_sbom), str(small_syft["spdx-json"]),
+    cdxgen = json.loads(cdxgen_sbom.read_text())
+    names = {c["name"] for c in cdxgen["components"] if c["type"] == "library"}
+    assert {"glibc", "systemd", "attr"} <= names  # cdxgen adds a component per source package
+    result = run(checker, small_rootfs, sbom=[str(trivy_sbom), str(cdxgen_sbom), str(small_syft["spdx-json"]),
                                               str(small_syft["cyclonedx-xml"])])
     result.assert_no_errors()
     assert pc4(result) == {}, [f.message for f in result.findings if f.rule_id.startswith("PC4")]
     state = provcheck_sbom.run_state(result.report.config)
     target = next(iter(state["targets"].values()))
-    assert {s.tool.split("-")[0] for s in target.sboms} == {"trivy", "syft"}
+    assert {s.tool.split("-")[0] for s in target.sboms} == {"trivy", "cdxgen", "syft"}
+    cdx = next(s for s in target.sboms if s.tool.startswith("cdxgen"))
+    assert len(cdx.files) > 100  # its file components carry hashes, checked against the tree (PC406)
     libc = next(c for c in target.components if c.name == "libc6")
-    assert len(target.declared_by[libc.purl]) == 3
+    assert len(target.declared_by[libc.purl]) == 5  # Trivy, Syft x2, cdxgen's binary and source entries
 
 
 def _spdx3_from_spdx2(doc: dict) -> dict:
