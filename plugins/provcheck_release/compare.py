@@ -167,15 +167,30 @@ def is_release_edit(a: list[str], b: list[str]) -> bool:
     for op, i1, i2, j1, j2 in sm.get_opcodes():
         if op == "equal":
             continue
-        if op != "replace" or (i2 - i1) != (j2 - j1):
+        old = [x for x in a[i1:i2] if x.strip()]   # blank lines may come and go
+        new = [y for y in b[j1:j2] if y.strip()]
+        if len(old) != len(new):
             return False
-        for x, y in zip(a[i1:i2], b[j1:j2]):
+        for x, y in zip(old, new):
             changed += 1
             if not (STAMP_WORDS.search(x) or STAMP_WORDS.search(y)):
                 return False
-            if _stamp_norm(x) != _stamp_norm(y):
+            if _stamp_norm(x) != _stamp_norm(y) and not _value_stamped(x, y):
                 return False
     return 0 < changed <= 20
+
+
+VERSION_LITERAL = re.compile(r"""^["']?v?\d+(?:\.\d+)+[\w.+~-]*["']?[;,]?$""")
+
+
+def _value_stamped(x: str, y: str) -> bool:
+    """``#define CURL_VERSION LIBCURL_VERSION`` -> ``#define CURL_VERSION "7.88.1"``: one token,
+    the value, became a version literal."""
+    tx, ty = x.split(), y.split()
+    if len(tx) != len(ty):
+        return False
+    diff = [i for i, (p, q) in enumerate(zip(tx, ty)) if p != q]
+    return len(diff) == 1 and bool(VERSION_LITERAL.match(ty[diff[0]]))
 
 
 # -- the comparison ---------------------------------------------------------------------
@@ -350,6 +365,8 @@ class Comparer:
                   (f" serial {mv.serial}" if mv.serial else "")
             return Verdict(path, REGENERATED if in_source else GENERATED, how=how, system="m4")
         diff = ""
+        if mv.status == "serial-mismatch":  # diff against the closest published copy of that serial
+            mv = self.closest(mv, data)
         if mv.closest_sha256:
             known = self.db.content(mv.closest_sha256)
             if known is not None and mv.status == "serial-mismatch" and \
@@ -381,6 +398,23 @@ class Comparer:
                                    evidence=ev), v)
         self.risk(path, data, v, generated=False)
         return v
+
+    def closest(self, mv: M4Verdict, data: bytes) -> M4Verdict:
+        mine = _text(data).splitlines()
+        best = None
+        for e in self.db.same_serial(mv.name, mv.serial):
+            text = e.get("text")
+            if text is None:
+                continue
+            sm = difflib.SequenceMatcher(None, text.splitlines(), mine, autojunk=False)
+            changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
+            if best is None or changed < best[0]:
+                best = (changed, e)
+        if best is None:
+            return mv
+        e = best[1]
+        return M4Verdict(mv.status, mv.name, mv.serial, origin=e["origin"], max_serial=mv.max_serial,
+                         closest_sha256=e["sha256"])
 
     def grade_m4_change(self, ev: dict[str, Any], data: bytes, mv: M4Verdict) -> tuple[Severity, str]:
         """Critical when the lines that differ from the published copy carry risky constructs

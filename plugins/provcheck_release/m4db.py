@@ -119,6 +119,9 @@ class M4Database:
         return M4Verdict("unknown-serial", name, serial, origin=top["origin"], max_serial=max_serial,
                          closest_sha256=top["sha256"])
 
+    def same_serial(self, name: str, serial: str | None) -> list[dict[str, Any]]:
+        return [e for e in self.files.get(name, []) if serial is not None and e.get("serial") == serial]
+
     def content(self, sha256: str) -> str | None:
         """The text of a published copy when the database carries it (for diffs)."""
         hit = self._by_sha.get(sha256)
