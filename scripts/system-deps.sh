@@ -7,11 +7,21 @@ need=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
-if [ ${#need[@]} -gt 0 ]; then
+# Tests fetch real upstream release tarballs and signatures with `apt-get source --download-only`.
+src=/etc/apt/sources.list.d/debian.sources
+srcs_missing=0
+if [ -f "$src" ] && ! grep -q "^Types:.*deb-src" "$src"; then srcs_missing=1; fi
+if [ ${#need[@]} -gt 0 ] || [ $srcs_missing = 1 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "system-deps: please install: ${need[*]}" >&2; exit 1
   fi
-  echo "system-deps: installing ${need[*]}" >&2
+  if [ $srcs_missing = 1 ]; then
+    echo "system-deps: enabling deb-src in $src" >&2
+    sed -i 's/^Types: deb$/Types: deb deb-src/' "$src"
+  fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "system-deps: installing ${need[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
 fi

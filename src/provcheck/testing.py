@@ -175,8 +175,14 @@ class Checker:
             path = self.base / f"{self._n}-{name}"
         return path
 
-    def add_plugin(self, plugin: Any) -> None:
-        self.plugins.append(plugin)
+    def add_plugin(self, plugin: Any, name: str | None = None) -> None:
+        """Register ``plugin`` for in-process runs, under its entry-point name when it has one
+        (so ``options={"elf": ...}`` reaches the built-in ``provcheck_elf``)."""
+        if name is None:
+            from importlib import metadata
+            modname = getattr(plugin, "__name__", None)
+            name = next((ep.name for ep in metadata.entry_points(group="provcheck") if ep.value == modname), None)
+        self.plugins.append((plugin, name))
 
     # -- inputs ------------------------------------------------------------------------
     def tree(self, files: Mapping[str, Any], name: str = "tree") -> Path:
@@ -289,9 +295,9 @@ class Checker:
     def plugin_manager(self) -> PluginManager:
         pm = PluginManager()
         pm.load(autoload=self.autoload)
-        for plugin in self.plugins:
-            if not pm.is_registered(plugin):
-                pm.register(plugin)
+        for plugin, name in self.plugins:
+            if not pm.is_registered(plugin) and not (name and pm.get_plugin(name) is not None):
+                pm.register(plugin, name=name)
         pm.check_pending()
         return pm
 

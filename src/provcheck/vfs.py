@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import io
 import os
 import posixpath
 import re
@@ -32,7 +33,10 @@ CHUNK = 1 << 20
 class BlobStore:
     """Content-addressed storage: ``put`` streams bytes in while hashing, ``open`` reads back.
 
-    Blobs live under ``root/ab/cdef...``. Identical content is stored once.
+    Identical content is stored once. Small blobs (what fits one read block) are appended
+    to per-thread pack files with an in-memory index — creating one host file per small
+    file costs far more than decompressing it. Large blobs live in ``root/ab/cdef...``;
+    ``path(digest)`` gives a host file for any blob, writing a packed one out on demand.
     """
 
     def __init__(self, root: str | os.PathLike):
@@ -41,34 +45,64 @@ class BlobStore:
         self._tmp = self.root / "tmp"
         self._tmp.mkdir(exist_ok=True)
         self._known: set[str] = set()
+        self._packed: dict[str, tuple[int, int, int]] = {}  # digest -> (pack fd, offset, size)
+        self._local = threading.local()
+        self._pack_fds: list[int] = []
         self._lock = threading.Lock()
 
-    def path(self, sha256: str) -> Path:
+    def _file(self, sha256: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
             raise ValueError(f"not a sha256 digest: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:]
 
+    def path(self, sha256: str) -> Path:
+        """A host file with the blob's bytes (read only; packed blobs are written out once)."""
+        dest = self._file(sha256)
+        packed = self._packed.get(sha256)
+        if packed is not None and not dest.exists():
+            tmp = self._tmp / f"{sha256}.{threading.get_ident()}"
+            tmp.write_bytes(self._pread(packed))
+            dest.parent.mkdir(exist_ok=True)
+            os.replace(tmp, dest)
+        return dest
+
     def __contains__(self, sha256: str) -> bool:
-        return sha256 in self._known or self.path(sha256).exists()
+        return sha256 in self._known or self._file(sha256).exists()
 
     def writer(self) -> "BlobWriter":
         return BlobWriter(self)
 
-    def put_bytes(self, data: bytes) -> str:
-        """Store a small blob held in memory; known content costs one hash, no I/O."""
+    def put_bytes(self, data: bytes | memoryview) -> str:
+        """Store a blob held in memory; known content costs one hash, no I/O."""
         digest = hashlib.sha256(data).hexdigest()
         if digest in self._known:
             return digest
-        dest = self.path(digest)
-        if not dest.exists():
-            tmp = self._tmp / f"{digest}.{threading.get_ident()}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            dest.parent.mkdir(exist_ok=True)
-            os.replace(tmp, dest)
+        fd = getattr(self._local, "fd", None)
+        if fd is None:
+            fd = os.open(self.root / f"pack-{threading.get_ident()}-{len(self._pack_fds)}",
+                         os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            self._local.fd, self._local.offset = fd, 0
+            with self._lock:
+                self._pack_fds.append(fd)
+        offset = self._local.offset
+        os.write(fd, data)
+        self._local.offset = offset + len(data)
         with self._lock:
+            self._packed.setdefault(digest, (fd, offset, len(data)))
             self._known.add(digest)
         return digest
+
+    def _pread(self, packed: tuple[int, int, int]) -> bytes:
+        fd, offset, size = packed
+        return os.pread(fd, size, offset)
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._pack_fds:
+                os.close(fd)
+            self._pack_fds.clear()
+            self._packed.clear()
+            self._known.clear()
 
     def put_stream(self, stream: BinaryIO, limit: int | None = None) -> tuple[str, int]:
         w = self.writer()
@@ -84,14 +118,21 @@ class BlobStore:
         return w.commit(), size
 
     def open(self, sha256: str) -> BinaryIO:
-        return open(self.path(sha256), "rb")
+        packed = self._packed.get(sha256)
+        if packed is not None:
+            return io.BytesIO(self._pread(packed))
+        return open(self._file(sha256), "rb")
 
     def read(self, sha256: str, limit: int | None = None) -> bytes:
-        with self.open(sha256) as f:
+        packed = self._packed.get(sha256)
+        if packed is not None:
+            data = self._pread(packed)
+            return data if limit is None else data[:limit]
+        with open(self._file(sha256), "rb") as f:
             return f.read() if limit is None else f.read(limit)
 
     def _adopt(self, tmp_path: str, sha256: str) -> None:
-        dest = self.path(sha256)
+        dest = self._file(sha256)
         with self._lock:
             if sha256 in self._known or dest.exists():
                 os.unlink(tmp_path)
@@ -310,6 +351,8 @@ class Artifact:
     ``name`` is how reports refer to it (stable across machines: a file name, an image
     reference, ``repo@ref``); ``role`` says what it is for ("target", "source", ...);
     ``kind`` is what it was read as ("directory", "archive", "image", "git").
+    ``metadata["path"]`` is the input's host path (read it, never write it); archives also
+    carry their ``sha256``, images their ``digest``, git trees their ``commit``.
     ``findings`` are engine findings raised while loading (PC9xx), ``errors`` what could
     not be read. ``metadata`` is kind-specific (image config and manifest digest, git
     commit, ...).

@@ -11,6 +11,7 @@ engine findings (PC9xx), never writes to the host.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import posixpath
 import stat
@@ -31,7 +32,6 @@ from ..vfs import (BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SOCKET, SYMLINK, Arti
                    Tree, normpath)
 
 BLOCK_SIZE = 1 << 20
-SMALL = 1 << 16
 
 
 class LimitExceeded(Exception):
@@ -89,6 +89,7 @@ class Reader:
         self.budget = budget or Budget(limits)
         self.progress = progress
         self.defer_links = defer_links  # image layers: hardlinks may name a lower layer's file
+        self._local = threading.local()
 
     def read(self, source: str | os.PathLike | BinaryIO, label: str, *, layer: str | None = None,
              chain: tuple[str, ...] = ()) -> Entries:
@@ -196,26 +197,28 @@ class Reader:
 
     def _store_content(self, archive: Any, archive_p: Any, read_data: Any, buf: Any, view: memoryview,
                        raw: str) -> tuple[str, int]:
+        """Stream the current member into the store; a member that fits one block is packed."""
         limits, budget, store = self.limits, self.budget, self.store
         first = read_data(archive_p, buf, BLOCK_SIZE)
         if first < 0:
             raise ArchiveError("read error", None, None, None)
-        if first < BLOCK_SIZE and first <= SMALL:
-            data = bytes(view[:first])
-            second = read_data(archive_p, buf, BLOCK_SIZE) if first else 0
-            if second == 0:
-                budget.add_bytes(first)
-                self._advance(first)
-                return store.put_bytes(data), first
-            writer = store.writer()
-            writer.write(data)
-            n = second
-            size = first
-        else:
-            writer = store.writer()
-            n = first
-            size = 0
+        second = read_data(archive_p, buf2 := self._spare(), BLOCK_SIZE) if first else 0
+        if second < 0:
+            raise ArchiveError("read error", None, None, None)
+        if second == 0:
+            budget.add_bytes(first)
+            self._advance(first)
+            self._check_ratio(archive_p, first, raw)
+            return store.put_bytes(view[:first]), first
+        writer = store.writer()
+        size = 0
         try:
+            for chunk in (view[:first], memoryview(buf2).cast("B")[:second]):
+                writer.write(chunk)
+                size += len(chunk)
+                budget.add_bytes(len(chunk))
+            self._advance(size)
+            n = read_data(archive_p, buf, BLOCK_SIZE)
             while n > 0:
                 writer.write(view[:n])
                 size += n
@@ -223,11 +226,7 @@ class Reader:
                 self._advance(n)
                 if size > limits.max_file_bytes:
                     raise LimitExceeded(f"member is larger than {limits.max_file_bytes} bytes (limit max-file-bytes)", raw)
-                done = budget.bytes
-                if done > limits.ratio_floor:
-                    packed = max(ffi.filter_bytes(archive_p, -1), 1)
-                    if size > limits.ratio_floor and size / packed > limits.max_ratio:
-                        raise LimitExceeded(f"compression ratio above {limits.max_ratio}:1 (limit max-ratio)", raw)
+                self._check_ratio(archive_p, size, raw)
                 n = read_data(archive_p, buf, BLOCK_SIZE)
             if n < 0:
                 raise ArchiveError("read error", None, None, None)
@@ -235,6 +234,19 @@ class Reader:
             writer.abort()
             raise
         return writer.commit(), size
+
+    def _spare(self) -> Any:
+        spare = getattr(self._local, "spare", None)
+        if spare is None:
+            spare = self._local.spare = ctypes.create_string_buffer(BLOCK_SIZE)
+        return spare
+
+    def _check_ratio(self, archive_p: Any, size: int, raw: str) -> None:
+        limits = self.limits
+        if size > limits.ratio_floor:
+            packed = max(ffi.filter_bytes(archive_p, -1), 1)
+            if size / packed > limits.max_ratio:
+                raise LimitExceeded(f"compression ratio above {limits.max_ratio}:1 (limit max-ratio)", raw)
 
     def _advance(self, n: int) -> None:
         if self.progress is not None:
@@ -333,6 +345,14 @@ def read_package(reader: Reader, path: str | os.PathLike, label: str, chain: tup
     return merged
 
 
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def sniff(path: Path) -> tuple[str, list[str]] | None:
     """(format, filters) when libarchive reads ``path`` as an archive, else None."""
     try:
@@ -353,7 +373,7 @@ def load_archive(path: Path, name: str, role: str, ctx: Any, source: str) -> Art
     finally:
         task.done()
     tree = build_tree(ctx.store, entries)
-    meta = {"format": entries.format, "filters": entries.filters}
+    meta = {"format": entries.format, "filters": entries.filters, "sha256": file_sha256(path), "path": str(path)}
     return Artifact(name=name, role=role, kind="archive", tree=tree, source=source, metadata=meta,
                     findings=entries.findings, errors=entries.errors)
 

@@ -378,6 +378,7 @@ def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
     loader = ImageLoader(src, name, ctx, platform)
     artifact = loader.load()
     artifact.role, artifact.source = spec.role, spec.text
+    artifact.metadata["path"] = str(path)
     artifact.findings[:0] = outer
     artifact.errors[:0] = outer_errors
     return artifact
