@@ -111,3 +111,30 @@ def _fleet(apps: Sequence[Sequence[str]]) -> dict[str, Path]:
         name = "-".join(pkgs)
         out[name] = compose([(b, 0), (app(pkgs, name), 1)], name)
     return out
+
+
+def multi_platform(layouts: Sequence[Path], dest: Path) -> Path:
+    """One OCI layout whose index lists the manifests of ``layouts`` (each with its platform)."""
+    blobs = dest / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    manifests = []
+    for layout in layouts:
+        for blob in (layout / "blobs" / "sha256").iterdir():
+            if not (blobs / blob.name).exists():
+                try:
+                    os.link(blob, blobs / blob.name)
+                except OSError:
+                    shutil.copyfile(blob, blobs / blob.name)
+        desc = json.loads((layout / "index.json").read_text())["manifests"][0]
+        desc.pop("annotations", None)
+        manifests.append(desc)
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}
+    raw = json.dumps(index).encode()
+    digest = hashlib.sha256(raw).hexdigest()
+    (blobs / digest).write_bytes(raw)
+    (dest / "index.json").write_text(json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": index["mediaType"], "digest": f"sha256:{digest}", "size": len(raw),
+                       "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}))
+    (dest / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return dest

@@ -109,8 +109,8 @@ class Registry:
         return httpx.Client(base_url=f"{'https' if self.tls else 'http'}://{self.host}", auth=auth,
                             verify=str(self.ca) if self.tls else True, timeout=30)
 
-    def push(self, layout: Path, repo_tag: str) -> None:
-        args = ["skopeo", "copy", "--quiet", "--retry-times", "2"]
+    def push(self, layout: Path, repo_tag: str, all_platforms: bool = False) -> None:
+        args = ["skopeo", "copy", "--quiet", "--retry-times", "2"] + (["--all"] if all_platforms else [])
         if self.tls:
             args += ["--dest-cert-dir", str(self.certs)]
         else:

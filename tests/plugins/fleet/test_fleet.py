@@ -59,6 +59,9 @@ def rows(db: Path, sql: str, *params) -> list[tuple]:
         con.close()
 
 
+NO_DETECTORS = [a for p in ("elf", "sbom", "attest", "release", "testdata") for a in ("-p", f"no:{p}")]
+
+
 def test_reference_parsing():
     r = Reference.parse("registry://127.0.0.1:5000/apps/sshd:1")
     assert (r.registry, r.repository, r.tag, r.digest) == ("127.0.0.1:5000", "apps/sshd", "1", None)
@@ -289,7 +292,7 @@ def test_hostile_layer_is_recorded_not_fatal(checker, fresh_registry, tmp_path):
 
 def test_scan_registry_input_uses_core_image_loader(checker, plain_registry):
     res = checker.run_cli("scan", f"registry://{plain_registry.host}/apps/xz:1", "--plain-http", "--format", "json",
-                          "--select", "PC9")
+                          *NO_DETECTORS)
     assert "Traceback" not in res.stderr, res.stderr
     report = res.json()
     (art,) = report["artifacts"]
@@ -299,3 +302,26 @@ def test_scan_registry_input_uses_core_image_loader(checker, plain_registry):
     assert res.exit_code == 5 and "no such image (manifest 404)" in res.stdout
     res = checker.run_cli("scan", f"registry://{plain_registry.host}/apps/xz:1")  # TLS to a plain registry
     assert res.exit_code == 5 and ("TLS" in res.stdout or "SSL" in res.stdout), res.stdout
+
+
+def test_multi_platform_index(checker, fresh_registry, fleet_images, tmp_path):
+    import images
+    arm = checker.oci([{"etc/os-release": "ID=debian\nVERSION_ID=12\n", "usr/bin/hello": "arm64 build"}],
+                      name="arm", platform="linux/arm64")
+    layout = images.multi_platform([fleet_images["xz-utils"], arm], tmp_path / "multi")
+    fresh_registry.push(layout, "multi:1", all_platforms=True)
+    src = f"registry://{fresh_registry.host}/multi:1"
+    seen = {}
+    for extra in ([], ["--platform", "linux/arm64"], ["--all-platforms"]):
+        db = tmp_path / f"inv{len(seen)}.sqlite"
+        code, out = scan(checker, src, "--plain-http", "--db", str(db), *extra, cache=tmp_path / "c")
+        assert code == 0, out
+        seen[" ".join(extra)] = sorted(rows(db, "SELECT platform, index_digest IS NOT NULL FROM images"))
+    assert seen == {"": [("linux/amd64", 1)], "--platform linux/arm64": [("linux/arm64", 1)],
+                    "--all-platforms": [("linux/amd64", 1), ("linux/arm64", 1)]}
+    code, out = scan(checker, src, "--plain-http", "--db", str(tmp_path / "x.sqlite"), "--platform", "linux/s390x",
+                     cache=tmp_path / "c")
+    assert code == 3 and "no image for platform linux/s390x (offered: linux/amd64, linux/arm64)" in \
+        out["stats"]["errors"][0]["error"]
+    res = checker.run_cli("scan", src, "--plain-http", "--platform", "linux/arm64", "--format", "json", *NO_DETECTORS)
+    assert res.json()["artifacts"][0]["platform"] == "linux/arm64"
