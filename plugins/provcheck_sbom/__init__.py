@@ -92,14 +92,18 @@ def provcheck_detect(scan, options):
 
 
 def _elf_chains(findings) -> dict[str, list[list[str]]]:
-    """Linkage chains other detectors (the ELF plugin) put in their evidence, by library path."""
+    """Linkage chains the ELF plugin put in its evidence (``chain``: hops with a ``path``),
+    by the path of the library they end in."""
     out: dict[str, list[list[str]]] = {}
     for f in findings:
-        if not f.rule_id.startswith("PC3"):
+        if not f.rule_id.startswith("PC3") or not hasattr(f.evidence, "get"):
             continue
-        chain = f.evidence.get("chain_paths") if isinstance(f.evidence, dict) else None
-        if isinstance(chain, list) and len(chain) > 1 and all(isinstance(p, str) for p in chain):
-            out.setdefault(chain[-1], []).append(list(chain))
+        chain = f.evidence.get("chain")
+        if not isinstance(chain, list):
+            continue
+        paths = [h.get("path") if isinstance(h, dict) else h for h in chain]
+        if len(paths) > 1 and all(isinstance(p, str) and p for p in paths) and paths not in out.get(paths[-1], []):
+            out.setdefault(paths[-1], []).append(paths)
     return out
 
 

@@ -542,11 +542,11 @@ def check_advisories(state: TargetState, records: list[dict[str, Any]], elf_chai
                 continue
             libs = [p for p in c.files if ".so" in posixpath.basename(p) and p in artifact.tree.nodes
                     and artifact.tree.nodes[p].is_file]
-            chains = [ch for p in libs for ch in elf_chains.get(p, [])]
-            if not chains and libs:
+            chains = [ch for p in libs for ch in elf_chains.get(p, [])]  # the ELF plugin's, when it ran
+            if libs:
                 from .elfdeps import Graph
                 graph = graph or Graph(artifact.tree)
-                chains = graph.reaching(libs)
+                chains += [ch for ch in graph.reaching(libs) if ch not in chains]
             res.reached_by = chains
             from .elfdeps import chain_names
             sev = Severity.parse(m.severity) if m.severity in ("low", "medium", "high", "critical") else PC408.severity

@@ -16,7 +16,7 @@ import provcheck_sbom
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sbom_helpers import LIBDIR, SAMPLES  # noqa: E402
 
-OPTS = "provcheck_sbom"
+OPTS = "sbom"  # checker.add_plugin registers built-ins under their entry-point name
 
 
 def run(checker, target, **options):

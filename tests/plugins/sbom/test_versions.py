@@ -97,3 +97,18 @@ def test_rpm_header_parser_rejects_garbage():
     # a real-layout header: one NAME tag (string) pointing at "xz"
     blob = struct.pack(">II", 1, 3) + struct.pack(">IIII", 1000, 6, 0, 1) + b"xz\0"
     assert inventory.rpm_header(blob) == {"name": "xz"}
+
+
+def test_linkage_chains_from_the_elf_plugins_evidence():
+    from provcheck import Location, Severity
+    from provcheck.model import Finding
+
+    from provcheck_sbom import _elf_chains
+    hops = [{"path": "usr/sbin/sshd"}, {"path": "usr/lib/x86_64-linux-gnu/libsystemd.so.0.35.0", "needed": "libsystemd.so.0"},
+            {"path": "usr/lib/x86_64-linux-gnu/liblzma.so.5.4.1", "needed": "liblzma.so.5"}]
+    f = Finding(rule_id="PC301", message="m", severity=Severity.MEDIUM, location=Location(artifact="a"),
+                evidence={"chain": hops})
+    other = Finding(rule_id="PC999", message="m", severity=Severity.LOW, location=Location(artifact="a"),
+                    evidence={"chain": hops})
+    got = _elf_chains([f, f, other])
+    assert got == {"usr/lib/x86_64-linux-gnu/liblzma.so.5.4.1": [[h["path"] for h in hops]]}
