@@ -11,6 +11,9 @@ class _NullTask:
     def advance(self, n: int = 1) -> None:
         pass
 
+    def update(self, completed: int) -> None:
+        pass
+
     def done(self) -> None:
         pass
 
@@ -19,6 +22,7 @@ class Progress:
     """``with Progress(enabled) as p: t = p.task("layer 1", total); t.advance(n); t.done()``"""
 
     def __init__(self, enabled: bool | None = None):
+        self.forced = bool(enabled)
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self._rich: Any = None
         self._lock = threading.Lock()
@@ -29,7 +33,8 @@ class Progress:
             from rich.progress import (BarColumn, DownloadColumn, Progress as RichProgress,
                                        TextColumn, TransferSpeedColumn)
             self._rich = RichProgress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                      TransferSpeedColumn(), console=Console(stderr=True), transient=True)
+                                      TransferSpeedColumn(), console=Console(stderr=True, force_terminal=self.forced or None),
+                                      transient=True, refresh_per_second=5)
             self._rich.start()
         return self
 
@@ -48,6 +53,9 @@ class Progress:
         class _Task:
             def advance(self, n: int = 1) -> None:
                 rich.update(task_id, advance=n)
+
+            def update(self, completed: int) -> None:
+                rich.update(task_id, completed=completed)
 
             def done(self) -> None:
                 with lock:

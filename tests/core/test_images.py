@@ -181,3 +181,11 @@ def test_real_debian_image(checker):
     assert lzma is not None and lzma.path.startswith("usr/lib/x86_64-linux-gnu/liblzma.so.5.")
     assert tree.read("var/lib/dpkg/status").count(b"Package: ") > 50
     assert all(f.severity.name in ("INFO", "LOW") for f in result.findings)
+
+
+def test_progress_on_stderr_only_when_asked(checker):
+    img = checker.oci([BASE, TOP])
+    quiet = checker.run_cli("files", img)
+    assert quiet.stderr == ""
+    shown = checker.run_cli("files", img, "--progress")
+    assert "layer sha256:" in shown.stderr and shown.stdout == quiet.stdout

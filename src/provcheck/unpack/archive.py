@@ -87,7 +87,7 @@ class Reader:
         self.artifact = artifact
         self.rootfs = rootfs
         self.budget = budget or Budget(limits)
-        self.progress = progress
+        self.progress = progress  # a Progress task; gets the compressed bytes consumed so far
         self.defer_links = defer_links  # image layers: hardlinks may name a lower layer's file
         self._local = threading.local()
 
@@ -194,6 +194,8 @@ class Reader:
                                                             "last": node.sha256 or node.link_target}))
             seen[path] = node
             out.items.append((raw, node))
+            if self.progress is not None:
+                self.progress.update(ffi.filter_bytes(archive_p, -1))
 
     def _store_content(self, archive: Any, archive_p: Any, read_data: Any, buf: Any, view: memoryview,
                        raw: str) -> tuple[str, int]:
@@ -207,7 +209,6 @@ class Reader:
             raise ArchiveError("read error", None, None, None)
         if second == 0:
             budget.add_bytes(first)
-            self._advance(first)
             self._check_ratio(archive_p, first, raw)
             return store.put_bytes(view[:first]), first
         writer = store.writer()
@@ -217,13 +218,11 @@ class Reader:
                 writer.write(chunk)
                 size += len(chunk)
                 budget.add_bytes(len(chunk))
-            self._advance(size)
             n = read_data(archive_p, buf, BLOCK_SIZE)
             while n > 0:
                 writer.write(view[:n])
                 size += n
                 budget.add_bytes(n)
-                self._advance(n)
                 if size > limits.max_file_bytes:
                     raise LimitExceeded(f"member is larger than {limits.max_file_bytes} bytes (limit max-file-bytes)", raw)
                 self._check_ratio(archive_p, size, raw)
@@ -248,9 +247,6 @@ class Reader:
             if size / packed > limits.max_ratio:
                 raise LimitExceeded(f"compression ratio above {limits.max_ratio}:1 (limit max-ratio)", raw)
 
-    def _advance(self, n: int) -> None:
-        if self.progress is not None:
-            self.progress.advance(n)
 
     def _check_symlink(self, node: Node, out: Entries, loc: Location) -> None:
         target = node.link_target or ""
@@ -367,7 +363,7 @@ def sniff(path: Path) -> tuple[str, list[str]] | None:
 def load_archive(path: Path, name: str, role: str, ctx: Any, source: str) -> Artifact:
     task = ctx.progress.task(f"unpacking {name}", path.stat().st_size)
     reader = Reader(ctx.store, ctx.limits, name, rootfs=path.name.endswith((".deb", ".rpm", ".apk", ".ipk")),
-                    progress=None)
+                    progress=task)
     try:
         entries = read_package(reader, path, name)
     finally:
