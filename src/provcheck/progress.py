@@ -34,7 +34,8 @@ class Progress:
                                        TextColumn, TransferSpeedColumn)
             self._rich = RichProgress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                       TransferSpeedColumn(), console=Console(stderr=True, force_terminal=self.forced or None),
-                                      transient=True, refresh_per_second=5)
+                                      transient=True, refresh_per_second=5, redirect_stdout=False,
+                                      redirect_stderr=False)
             self._rich.start()
         return self
 
