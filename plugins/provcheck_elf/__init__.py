@@ -16,7 +16,7 @@ import provcheck
 from provcheck import ToolError, UsageError
 
 from . import hookspecs
-from .analysis import Analysis, ParseCache, analyze, default_cache_dir
+from .analysis import Analysis, ParseCache, analyze
 from .policies import ALL_CHECKS, Options
 from .rules import RULES
 
@@ -52,14 +52,18 @@ def plugin_policies(pm: Any) -> list[Mapping[str, Any]]:
 
 
 def open_cache(opts: Options, config: Any) -> ParseCache | None:
-    if not opts.cache:
+    """The parse cache: ``cache-dir`` of ``[plugins.elf]``, else ``elf/`` under the core's
+    cache root (``--cache-dir``, ``$PROVCHECK_CACHE_DIR``, ``~/.cache/provcheck``); none
+    with ``cache = false`` or ``--no-cache``."""
+    if not opts.cache or getattr(config, "no_cache", False):
         return None
     if opts.cache_dir:
         base = Path(opts.cache_dir)
-    elif getattr(config, "cache_dir", None):
-        base = Path(config.cache_dir) / "elf"
     else:
-        base = default_cache_dir()
+        root = config.cache_root() if hasattr(config, "cache_root") else None
+        if root is None:
+            return None
+        base = Path(root) / "elf"
     return ParseCache(base / "parse-v1.sqlite")
 
 

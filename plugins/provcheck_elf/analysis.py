@@ -4,6 +4,7 @@ build its linkage graph."""
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import sqlite3
 import struct
@@ -86,11 +87,6 @@ class ParseCache:
             self.db = None
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "provcheck" / "elf"
-
-
 @dataclass
 class Analysis:
     artifact: Any
@@ -109,10 +105,8 @@ class Analysis:
         key = ParseCache.key(node.sha256, True)
         got = self.cache.get_many([key]).get(key) if self.cache else None
         if got is None:
-            try:
-                got = elfread.parse_file(self.artifact.tree.host_path(node), deep=True)["deep"]
-            except elfread.ElfError:
-                got = None
+            info = _parse(self.artifact.tree, node, deep=True)
+            got = info.get("deep") if info else None
             if got is not None and self.cache:
                 self.cache.put(key, got)
         self._deep[path] = got
@@ -169,14 +163,27 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
     return Analysis(artifact, g, pk, errors, stats, cache=cache)
 
 
-def _parse(tree: Any, node: Any) -> dict | None:
-    """The bulk parse of one file: its info, None when not ELF, {"error": why} when broken."""
-    path = tree.host_path(node)
+def _parse(tree: Any, node: Any, deep: bool = False) -> dict | None:
+    """Parse one file: its info, None when not ELF, {"error": why} when broken.
+
+    Large blobs are memory-mapped from their host file; small ones (which the blob store
+    keeps packed) are read into memory, so no host file is created for them."""
     try:
-        with open(path, "rb") as f:
-            if f.read(4) != elfread.ELF_MAGIC:
+        with tree.open(node) as f:
+            head = f.read(4)
+            if head != elfread.ELF_MAGIC:
                 return None
-        return elfread.parse_file(path)
+            try:
+                fd = f.fileno()
+            except (OSError, ValueError):
+                data = head + f.read()
+                return elfread.parse_buffer(data, len(data), deep) if len(data) >= 16 else \
+                    {"error": f"truncated: {len(data)} bytes is shorter than an ELF identification"}
+            size = os.fstat(fd).st_size
+            if size < 16:
+                return {"error": f"truncated: {size} bytes is shorter than an ELF identification"}
+            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
+                return elfread.parse_buffer(buf, size, deep)
     except elfread.ElfError as exc:
         return {"error": str(exc)}
     except (OSError, ValueError, OverflowError, MemoryError, RecursionError, struct.error) as exc:

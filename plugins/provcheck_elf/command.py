@@ -48,6 +48,8 @@ def setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="FILE", help="config file (default: ./provcheck.toml or ./pyproject.toml)")
     g.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE", help="a plugin option, e.g. elf.cache=false")
     g.add_argument("--work-dir", metavar="DIR", help="where unpacked blobs go (default: a temp dir)")
+    g.add_argument("--cache-dir", metavar="DIR", help="results kept between runs (default ~/.cache/provcheck)")
+    g.add_argument("--no-cache", action="store_true", default=None, help="neither read nor write the parse cache")
     g.add_argument("--jobs", type=int, metavar="N", help="parallel layer decompression")
 
 

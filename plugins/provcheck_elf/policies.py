@@ -225,18 +225,26 @@ def check_xz(an: Any, opts: Options) -> Iterator:
 
 def _find(tree: Any, node: Any, needle: "bytes | re.Pattern") -> int | None:
     """Offset of ``needle`` (bytes or a compiled bytes regex) in the file, or None."""
+    if node.size < 64:
+        return None
     try:
         with tree.open(node) as f:
-            if node.size < 64:
-                return None
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                if isinstance(needle, bytes):
-                    i = m.find(needle)
-                    return None if i < 0 else i
-                hit = needle.search(m)
-                return None if hit is None else hit.start()
+            try:
+                fd = f.fileno()
+            except (OSError, ValueError):  # a small blob kept in memory by the store
+                return _search(f.read(), needle)
+            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m:
+                return _search(m, needle)
     except (OSError, ValueError):
         return None
+
+
+def _search(buf: Any, needle: "bytes | re.Pattern") -> int | None:
+    if isinstance(needle, bytes):
+        i = buf.find(needle)
+        return None if i < 0 else i
+    hit = needle.search(buf)
+    return None if hit is None else hit.start()
 
 
 def check_unresolved(an: Any, opts: Options) -> Iterator:

@@ -14,7 +14,7 @@ from provcheck.testing import File
 from provcheck_elf import elfread
 
 NOLIBC = ("-nostdlib",)
-OPTS = {"provcheck_elf": {"cache": False}}
+OPTS = {"elf": {"cache": False}}
 
 
 @pytest.fixture(scope="module")

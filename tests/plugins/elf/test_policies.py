@@ -19,7 +19,7 @@ LIBC_DIR = "usr/lib/x86_64-linux-gnu"
 
 
 def opts(**kw):
-    return {"provcheck_elf": {"cache": False, **kw}}
+    return {"elf": {"cache": False, **kw}}
 
 
 @pytest.fixture(scope="module")

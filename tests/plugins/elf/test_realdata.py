@@ -9,7 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-OPTS = {"provcheck_elf": {"cache": False}}
+OPTS = {"elf": {"cache": False}}
 MULTI = "usr/lib/x86_64-linux-gnu"
 
 
@@ -34,7 +34,7 @@ def test_sshd_chain_found_on_debian_rootfs_with_evidence(elf, sshd_rootfs, other
 
 
 def test_dropbear_has_no_path_to_liblzma(elf, dropbear_rootfs, linkage):
-    cfg = {"provcheck_elf": {"cache": False, "forbid": [
+    cfg = {"elf": {"cache": False, "forbid": [
         {"name": "dropbear-liblzma", "from": "**/sbin/dropbear", "to": "liblzma.so.*"}]}}
     result = elf.run(dropbear_rootfs, options=cfg)
     result.assert_no_errors()
@@ -52,7 +52,7 @@ def test_sshd_with_elogind_instead_of_libsystemd_has_no_path(elf):
     names = [n for n in realdata.apt_closure(["openssh-server"]) if n != "libsystemd0"]
     assert "liblzma5" in names and "libelogind0" in names  # liblzma is still installed (dpkg needs it)
     root = realdata.rootfs(names, "sshd-nosystemd", closure=False)
-    cfg = {"provcheck_elf": {"cache": False, "forbid": [
+    cfg = {"elf": {"cache": False, "forbid": [
         {"name": "sshd-elogind", "from": "**/sbin/sshd", "to": "libelogind.so.*", "severity": "info"}]}}
     result = elf.run(root, options=cfg)
     result.assert_no_errors()

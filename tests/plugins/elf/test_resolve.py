@@ -13,7 +13,7 @@ from provcheck_elf import elfread
 LIB = "int %s(void) { return %d; }\n"
 NOLIBC = ("-nostdlib",)
 MAIN = "int foo(void);\nvoid _start(void) { foo(); for (;;) ; }\n"
-OPTS = {"provcheck_elf": {"cache": False}}
+OPTS = {"elf": {"cache": False}}
 
 
 def graph_json(linkage, root, *args):
@@ -184,7 +184,7 @@ def test_dlopen_note_makes_a_dlopen_edge_and_policies_can_choose_kinds(elf, gcc,
     assert [h["path"] for h in f.evidence["chain"]] == [
         "usr/sbin/sshd", "usr/lib/x86_64-linux-gnu/libsystemd.so.0", "usr/lib/x86_64-linux-gnu/liblzma.so.5"]
     assert f.evidence["kinds"] == ["dlopen", "needed"]
-    only_needed = {"provcheck_elf": {"cache": False, "default-policies": False, "forbid": [
+    only_needed = {"elf": {"cache": False, "default-policies": False, "forbid": [
         {"name": "needed-only", "from": "**/sbin/sshd", "to": "liblzma.so.*", "kinds": ["needed"]}]}}
     elf.run(root, options=only_needed).assert_rules(PC301=0)
     code, paths = graph_json(linkage, root, "--from", "sshd", "--to", "liblzma", "--kind", "needed")
