@@ -111,3 +111,20 @@ def test_text_and_json_listing_agree(checker):
     text = checker.run_cli("files", path, "--format", "text").stdout
     assert "pkg-1.0/link -> README" in text
     assert len(text.splitlines()) == len(_lines(checker.run_cli("files", path)))
+
+
+@pytest.mark.parametrize("payload", ["w19.zstdio", "w9.gzdio", "w6.xzdio"])
+def test_rpm_built_by_rpmbuild(checker, payload):
+    top = checker.base / f"rpm-{payload}"
+    (top / "SPECS").mkdir(parents=True)
+    (top / "SPECS/hello.spec").write_text(
+        "Name: hello-provcheck\nVersion: 1.0\nRelease: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n"
+        "%description\nt\n%install\nmkdir -p %{buildroot}/usr/bin %{buildroot}/etc\n"
+        "printf '#!/bin/sh\\necho hi\\n' > %{buildroot}/usr/bin/hello\necho a=1 > %{buildroot}/etc/hello.conf\n"
+        "%files\n%attr(4755,root,root) /usr/bin/hello\n/etc/hello.conf\n")
+    subprocess.run(["rpmbuild", "-bb", "--define", f"_topdir {top}", "--define", f"_binary_payload {payload}",
+                    str(top / "SPECS/hello.spec")], check=True, capture_output=True)
+    [rpm] = (top / "RPMS/noarch").glob("*.rpm")
+    nodes = _lines(checker.run_cli("files", rpm))
+    assert nodes["usr/bin/hello"]["mode"] == "4755" and nodes["etc/hello.conf"]["size"] == 4
+    assert checker.run(rpm).only("PC904").location.path == "usr/bin/hello"
