@@ -78,14 +78,65 @@ def load_sboms(scan: Any, artifact: Any, options: Any) -> list[Sbom]:
     return out
 
 
+class _Layout:
+    """Read-only access to the files of an OCI layout: a directory, or an OCI/Docker archive
+    (tar, read member by member with ``tarfile``; nothing is extracted)."""
+
+    def __init__(self, source: str):
+        self.dir: Path | None = None
+        self.tar: Any = None
+        self.members: dict[str, Any] = {}
+        p = Path(source)
+        if p.is_dir():
+            self.dir = p
+        elif p.is_file():
+            import tarfile
+            try:
+                self.tar = tarfile.open(p, "r:*")
+                for m in self.tar:
+                    name = m.name.lstrip("./").lstrip("/")
+                    if m.isfile() and (name == "index.json" or name.startswith("blobs/sha256/")):
+                        self.members[name] = m
+            except (tarfile.TarError, OSError, EOFError):
+                self.tar, self.members = None, {}
+
+    def read(self, rel: str, limit: int) -> bytes | None:
+        try:
+            if self.dir is not None:
+                p = self.dir / rel
+                if not p.is_file() or p.is_symlink() or p.stat().st_size > limit:
+                    return None
+                return p.read_bytes()
+            m = self.members.get(rel)
+            if m is None or m.size > limit:
+                return None
+            f = self.tar.extractfile(m)
+            return f.read() if f is not None else None
+        except OSError:
+            return None
+
+    def close(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+
+
 def attached_sboms(scan: Any, artifact: Any) -> list[Sbom]:
-    """SBOMs attached to an image in an OCI layout: OCI 1.1 referrers (a manifest whose
-    ``subject`` is the image) and cosign ``sha256-<hex>.sbom`` / ``.att`` tags."""
+    """SBOMs attached to an image: OCI 1.1 referrers (a manifest whose ``subject`` is the
+    image) and cosign ``sha256-<hex>.sbom`` / ``.att`` tags, in an OCI layout directory or
+    an OCI/Docker archive."""
     if artifact.kind != "image" or not artifact.source:
         return []
-    root = Path(artifact.source)
-    if not (root / "index.json").is_file():
-        return []  # oci-archive / docker-archive: attachments are not read (documented)
+    index = artifact.metadata.get("index")
+    if not isinstance(index, dict):
+        return []  # legacy docker save: no index, no attachments
+    layout = _Layout(artifact.source)
+    try:
+        return _attached(scan, artifact, layout, index)
+    finally:
+        layout.close()
+
+
+def _attached(scan: Any, artifact: Any, layout: _Layout, index: dict) -> list[Sbom]:
     digest = artifact.metadata.get("manifest_digest") or ""
     out = []
 
@@ -93,19 +144,9 @@ def attached_sboms(scan: Any, artifact: Any) -> list[Sbom]:
         m = re.fullmatch(r"sha256:([0-9a-f]{64})", d or "")
         if not m:
             return None
-        p = root / "blobs" / "sha256" / m.group(1)
-        try:
-            if not p.is_file() or p.is_symlink() or p.stat().st_size > limit:
-                return None
-            data = p.read_bytes()
-        except OSError:
-            return None
-        return data if hashlib.sha256(data).hexdigest() == m.group(1) else None
+        data = layout.read(f"blobs/sha256/{m.group(1)}", limit)
+        return data if data is not None and hashlib.sha256(data).hexdigest() == m.group(1) else None
 
-    try:
-        index = json.loads((root / "index.json").read_bytes())
-    except (OSError, ValueError):
-        return []
     cosign_tags = {f"sha256-{digest.split(':', 1)[-1]}.sbom", f"sha256-{digest.split(':', 1)[-1]}.att"}
     for desc in index.get("manifests") or ():
         if not isinstance(desc, dict):

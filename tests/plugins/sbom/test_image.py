@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -191,8 +192,13 @@ def test_attached_sboms_referrer_and_cosign(checker, image, syft_sboms, tmp_path
     attach(layout, digest, json.dumps(envelope).encode(), "application/vnd.dsse.envelope.v1+json",
            tag=f"sha256-{digest.split(':')[1]}.att")
 
-    result = run(checker, layout)
-    result.assert_no_errors()
-    assert pc4(result) == {"PC401": 1, "PC402": 1}
-    assert result.only("PC402").evidence["sbom"].startswith("referrer:sha256:")
-    assert result.only("PC401").evidence["sbom"].startswith("cosign:sha256:")
+    archive = tmp_path / "sshd-attached.oci.tar"
+    with tarfile.open(archive, "w") as t:  # the same layout as an OCI archive
+        for p in sorted(layout.rglob("*")):
+            t.add(p, arcname=p.relative_to(layout).as_posix(), recursive=False)
+    for target in (layout, archive):
+        result = run(checker, target)
+        result.assert_no_errors()
+        assert pc4(result) == {"PC401": 1, "PC402": 1}, target
+        assert result.only("PC402").evidence["sbom"].startswith("referrer:sha256:")
+        assert result.only("PC401").evidence["sbom"].startswith("cosign:sha256:")
