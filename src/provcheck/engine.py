@@ -9,6 +9,7 @@ import enum
 import shutil
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -200,7 +201,6 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
             input_failed = True
             errors.append(ToolError(stage="load", artifact=spec.text, message=str(exc)))
         except Exception as exc:  # a loader bug must not look like a clean input
-            import traceback
             input_failed = True
             errors.append(ToolError(stage="load", artifact=spec.text, message=f"internal error: {exc!r}",
                                     detail=traceback.format_exc()))
@@ -232,20 +232,20 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
 
     timings: dict[str, float] = {}
 
-    def timed(stage: str, results: Iterable[tuple[str, Any]]) -> Iterable[tuple[str, Any]]:
+    def timed(results: Iterable[tuple[str, Any]]) -> Iterable[tuple[str, Any]]:
         t = time.monotonic()
         for plugin, res in results:
             timings[plugin] = timings.get(plugin, 0.0) + time.monotonic() - t
             yield plugin, res
             t = time.monotonic()
 
-    findings += collect("detect", timed("detect", pm.call_isolated(
+    findings += collect("detect", timed(pm.call_isolated(
         "provcheck_detect", on_error("detect"), config.options, scan=scan)))
+    findings += [f.replace(detector="provcheck") for f in scan.findings]  # from nested unpacking
     detected = tuple(findings)
-    findings += collect("crosscheck", timed("crosscheck", pm.call_isolated(
+    findings += collect("crosscheck", timed(pm.call_isolated(
         "provcheck_crosscheck", on_error("crosscheck"), config.options, scan=scan, findings=detected)))
     errors.extend(scan.errors)
-    findings += [f.replace(detector="provcheck") for f in scan.findings]
 
     findings = [_apply_severity(f, config) for f in findings if config.wants(f.rule_id)]
     findings = _dedupe(findings)
