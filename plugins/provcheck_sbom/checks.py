@@ -300,6 +300,11 @@ def check_package_files(artifact: Any, comps: list[Component], digests: Digests)
                 missing.append(path)
                 continue
             if node.type == "symlink":
+                try:  # apk records the digest of a symlink's target text
+                    if hashlib.new(algo, (node.link_target or "").encode()).hexdigest() == expected:
+                        continue
+                except ValueError:
+                    pass
                 actual = f"symlink -> {node.link_target}"
             elif not node.is_file:
                 actual = node.type
