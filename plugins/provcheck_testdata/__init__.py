@@ -31,6 +31,7 @@ SWAP_ALPHABET = b"\t\n\r -_./\\\"'#:;,+=\x00\xff"
 SWAP2_ALPHABET = b"\t\n\r -_./"
 SWAP_MAX_BYTES = 1 << 20
 MAX_GREPS = 16
+OPAQUE_DATA = 6.0   # decoded binary data of no known format at or above this entropy counts as opaque
 
 
 @hookimpl
@@ -497,6 +498,15 @@ class Analyzer:
                         + (f"; read by {readers[0]['script']}" if readers else ""),
                 severity=sev, evidence=base_ev, key=leaf.sha256)
 
+        elif info.fmt in magic.EXECUTABLES and info.test and (not used or readers):
+            detail = _describe_exec(info.head, info.fmt)
+            yield PC201.finding(
+                location=self.loc(node),
+                message=f"{info.path} is an {detail} in test data"
+                        + (f" read by {readers[0]['script']}" if readers else " that no test or build file names"),
+                severity=Severity.CRITICAL if readers else Severity.MEDIUM,
+                evidence=base_ev | {"detail": detail}, key=node.sha256 or "raw")
+
         if bad_word and res is not None and res.clean and res.format in dec.CHECKED and not info.subst:
             yield PC202.finding(
                 location=self.loc(node),
@@ -526,7 +536,8 @@ class Analyzer:
                 evidence=base_ev, key=res.format)
 
         if info.test and not info.subst and not (leaf is not None and leaf.kind in ("executable", "script")):
-            opaque_leaf = leaf is not None and leaf.kind in ("opaque", "data") and leaf is not info.content
+            opaque_leaf = (leaf is not None and leaf is not info.content
+                           and (leaf.kind == "opaque" or leaf.kind == "data" and (leaf.entropy or 0) >= OPAQUE_DATA))
             opaque_raw = (info.content is None and info.fmt is None and info.profile is not None
                           and node.size >= 1024 and (info.profile.opaque or info.profile.mixed))
             if (opaque_leaf or opaque_raw) and (not used or readers):

@@ -352,6 +352,7 @@ class Content:
     preview: str | None = None
     children: list["Content"] = field(default_factory=list)
     data: bytes | None = field(default=None, repr=False)   # kept for scripts only (to read them)
+    entropy: float | None = None                           # mean bits/byte, for unknown binary data
 
     def worst(self) -> tuple["Content", list["Content"]]:
         """The most alarming leaf and the chain of steps to it."""
@@ -436,6 +437,7 @@ def classify(data: bytes, via: str, budget: Budget, depth: int = 0) -> Content:
     if len(data) >= 256:
         prof = entropy.profile_bytes(data)
         c.note = f"entropy {prof.mean:.2f} bits/byte, {prof.high_fraction:.0%} of blocks high"
+        c.entropy = round(prof.mean, 3)
         if prof.opaque or prof.mixed and len(data) >= 4 * entropy.BLOCK:
             c.kind = "opaque"
     return c

@@ -387,3 +387,17 @@ def test_release_changes_a_test_script_that_reads_binary_data(checker, honest_fi
     f = result.only("PC211")
     assert f.location.path == "demo-1.0/tests/test_random.c" and f.severity == Severity.MEDIUM
     assert f.evidence["in_source"] == "changed" and f.related[0].path == "tests/test_random.c"
+
+
+def test_plain_object_file_in_test_data(checker, honest_files, object_file):
+    """An object file committed as-is: medium when nothing names it, quiet when a test does."""
+    checker.add_plugin(provcheck_testdata)
+    files = dict(honest_files)
+    files["tests/files/crc64_table.bin"] = object_file
+    files["tests/elf/sample.o"] = object_file
+    files["tests/test_elf.sh"] = "readelf -h elf/sample.o\n"
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    f = result.only("PC201")
+    assert f.location.path == "tests/files/crc64_table.bin" and f.severity == Severity.MEDIUM
+    assert "x86-64 relocatable object" in f.message
