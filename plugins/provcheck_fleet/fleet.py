@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -265,7 +267,7 @@ class FleetScan:
         self.progress = progress
         self.stats = Stats()
         self.cache = LayerCache(opts.cache_dir)
-        self.meta_store = BlobStore(Path(opts.cache_dir) / "meta")
+        self.meta_store: BlobStore | None = None  # package-database files of the layers, for merging
         self._lock = threading.Lock()
 
     def error(self, what: str, message: str) -> None:
@@ -279,6 +281,9 @@ class FleetScan:
         opts = self.opts
         scan_id = self.inv.start_scan(sources, opts.executor)
         client = RegistryClient(opts.registry)
+        (Path(opts.cache_dir) / "tmp").mkdir(parents=True, exist_ok=True)
+        meta_dir = tempfile.mkdtemp(prefix="meta-", dir=Path(opts.cache_dir) / "tmp")
+        self.meta_store = BlobStore(meta_dir)
         try:
             refs = expand_sources(sources, client, self.error)
             if self.progress is not None:
@@ -293,6 +298,8 @@ class FleetScan:
             self.stats.bytes_downloaded += client.stats.bytes
         finally:
             client.close()
+            self.meta_store.close()
+            shutil.rmtree(meta_dir, ignore_errors=True)
             self.stats.seconds = round(time.monotonic() - t0, 3)
             self.inv.finish_scan(scan_id, self.stats.images, self.stats.images_failed)
         return self.stats

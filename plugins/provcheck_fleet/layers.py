@@ -168,6 +168,7 @@ def elf_dynamic(data: bytes) -> dict[str, Any] | None:
 def analyse_layer(blob: Path, digest: str, limits: Limits, work: Path) -> dict[str, Any]:
     """Scan one verified layer blob; returns the compact result (without cache bookkeeping)."""
     tmp = Path(tempfile.mkdtemp(prefix="layer-", dir=work))
+    store = None
     try:
         store = BlobStore(tmp / "blobs")
         reader = Reader(store, limits, digest, rootfs=True, defer_links=True)
@@ -199,6 +200,8 @@ def analyse_layer(blob: Path, digest: str, limits: Limits, work: Path) -> dict[s
                 "findings": [f.to_dict() for f in entries.findings],
                 "errors": [str(e) for e in entries.errors] + problems}
     finally:
+        if store is not None:
+            store.close()  # pack file descriptors: workers live long
         shutil.rmtree(tmp, ignore_errors=True)
 
 

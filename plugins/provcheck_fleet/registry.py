@@ -258,6 +258,8 @@ class RegistryClient:
                     resp.close()
                     with self._lock:
                         self._auth.pop((host, scope), None)
+                    if self.options.credentials_for(host) is None:
+                        raise AuthError(f"{host}: not authorized for {scope or 'access'} without credentials (401)")
                     raise AuthError(f"{host}: credentials rejected (401)")
             if resp.status_code in TRANSIENT:
                 last = f"HTTP {resp.status_code}"

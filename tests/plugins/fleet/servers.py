@@ -62,9 +62,12 @@ def make_cert(directory: Path, key_dir: Path) -> tuple[Path, Path]:
 
 
 class Registry:
-    def __init__(self, root: Path, tls: bool = False, user: str | None = None, password: str | None = None):
+    def __init__(self, root: Path, tls: bool = False, user: str | None = None, password: str | None = None,
+                 token: bool = False, anonymous_pull: bool = False):
         self.root = root
-        self.tls, self.user, self.password = tls, user, password
+        self.tls, self.user, self.password = tls or token, user, password
+        self.token, self.anonymous_pull = token, anonymous_pull
+        self.token_server: TokenServer | None = None
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.certs = root / "certs"
@@ -78,7 +81,12 @@ class Registry:
         if self.tls:
             crt, key = make_cert(self.certs, self.root / "keys")
             lines += ["  tls:", f"    certificate: {crt}", f"    key: {key}"]
-        if self.user:
+        if self.token:
+            self.token_server = TokenServer(self.certs / "ca.crt", self.root / "keys" / "server.key", self.user or "",
+                                            self.password or "", anonymous_pull=self.anonymous_pull).start()
+            lines += ["auth:", "  token:", f"    realm: {self.token_server.realm}", "    service: provcheck-test",
+                      "    issuer: provcheck-test-issuer", f"    rootcertbundle: {self.certs / 'ca.crt'}"]
+        elif self.user:
             htpasswd = self.root / "htpasswd"
             out = subprocess.run(["htpasswd", "-Bbn", self.user, self.password or ""], check=True,
                                  capture_output=True, text=True).stdout
@@ -92,6 +100,8 @@ class Registry:
         return self
 
     def stop(self) -> None:
+        if self.token_server is not None:
+            self.token_server.stop()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -165,6 +175,91 @@ class Registry:
                                     "artifactType": media}]}
             self.put_manifest(c, repo, subject.replace(":", "-"), index)
             return dig
+
+
+class TokenServer:
+    """A Docker-style token service (``GET /token?service=&scope=``) over TLS: checks Basic
+    credentials (anonymous pulls allowed when ``anonymous_pull``), answers an RS256 JWT with
+    the certificate chain in ``x5c``, as the registry's ``auth.token`` expects."""
+
+    def __init__(self, cert: Path, key: Path, user: str, password: str, service: str = "provcheck-test",
+                 anonymous_pull: bool = False):
+        import ssl
+        self.cert, self.key, self.user, self.password = cert, key, user, password
+        self.service, self.anonymous_pull = service, anonymous_pull
+        self.issued: list[tuple[str | None, str]] = []  # (user, scope)
+        ts = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                ts.handle(self)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(cert), str(key))
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.realm = f"https://127.0.0.1:{self.server.server_address[1]}/token"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "TokenServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _jwt(self, subject: str, access: list[dict[str, Any]]) -> str:
+        import base64 as b64
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def enc(raw: bytes) -> str:
+            return b64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        cert = x509.load_pem_x509_certificate(self.cert.read_bytes())
+        key = serialization.load_pem_private_key(self.key.read_bytes(), password=None)
+        now = int(time.time())
+        header = {"alg": "RS256", "typ": "JWT",
+                  "x5c": [b64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()]}
+        claims = {"iss": "provcheck-test-issuer", "sub": subject, "aud": self.service, "exp": now + 300,
+                  "nbf": now - 10, "iat": now, "jti": secrets.token_hex(8), "access": access}
+        signing = enc(json.dumps(header).encode()) + "." + enc(json.dumps(claims).encode())
+        sig = key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return signing + "." + enc(sig)
+
+    def handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
+        import base64 as b64
+        from urllib.parse import parse_qs, urlparse
+        q = parse_qs(urlparse(h.path).query)
+        user = None
+        auth = h.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            u, _, p = b64.b64decode(auth[6:]).decode().partition(":")
+            if (u, p) != (self.user, self.password):
+                h.send_response(401)
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
+            user = u
+        access = []
+        for scope in q.get("scope", []):
+            typ, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            allowed = [a for a in actions.split(",") if user or (self.anonymous_pull and a == "pull"
+                                                                   and typ == "repository")]
+            if allowed:
+                access.append({"type": typ, "name": name, "actions": allowed})
+            self.issued.append((user, scope))
+        body = json.dumps({"token": self._jwt(user or "", access)}).encode()
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
 
 
 class FaultProxy:

@@ -325,3 +325,32 @@ def test_multi_platform_index(checker, fresh_registry, fleet_images, tmp_path):
         out["stats"]["errors"][0]["error"]
     res = checker.run_cli("scan", src, "--plain-http", "--platform", "linux/arm64", "--format", "json", *NO_DETECTORS)
     assert res.json()["artifacts"][0]["platform"] == "linux/arm64"
+
+
+def test_bearer_token_auth(checker, fleet_images, tmp_path, monkeypatch):
+    reg = servers.Registry(tmp_path / "reg", token=True, user="auditor", password="tok-pass",
+                           anonymous_pull=True).start()
+    try:
+        reg.push(fleet_images["base"], "base:1")
+        cfg = tmp_path / "docker"
+        cfg.mkdir()
+        (cfg / "config.json").write_text(json.dumps({"auths": {reg.host: {"username": "auditor",
+                                                                           "password": "tok-pass"}}}))
+        monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
+        code, out = scan(checker, f"registry://{reg.host}", "--ca-file", str(reg.ca), "--db",
+                         str(tmp_path / "a.sqlite"), cache=tmp_path / "c")
+        assert code == 0 and out["stats"]["images_ok"] == 1, out
+        issued = set(reg.token_server.issued)
+        assert ("auditor", "registry:catalog:*") in issued and ("auditor", "repository:base:pull") in issued
+        # anonymous: a public pull works, the catalog is refused with a clear reason
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "nowhere"))
+        code, out = scan(checker, f"registry://{reg.host}/base:1", "--ca-file", str(reg.ca), "--db",
+                         str(tmp_path / "b.sqlite"), cache=tmp_path / "c")
+        assert code == 0 and out["stats"]["images_ok"] == 1, out
+        assert (None, "repository:base:pull") in set(reg.token_server.issued)
+        code, out = scan(checker, f"registry://{reg.host}", "--ca-file", str(reg.ca), "--db",
+                         str(tmp_path / "c.sqlite"), cache=tmp_path / "c")
+        assert code == 3 and "not authorized for registry:catalog:* without credentials" in \
+            out["stats"]["errors"][0]["error"]
+    finally:
+        reg.stop()
