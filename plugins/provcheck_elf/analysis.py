@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import elfread, graph as graphmod, packages as pkgmod
+from .policies import XZ_SIGNATURE
 
 MISSING = object()
 
@@ -177,14 +178,24 @@ def _parse(tree: Any, node: Any, deep: bool = False) -> dict | None:
                 fd = f.fileno()
             except (OSError, ValueError):
                 data = head + f.read()
-                return elfread.parse_buffer(data, len(data), deep) if len(data) >= 16 else \
-                    {"error": f"truncated: {len(data)} bytes is shorter than an ELF identification"}
+                if len(data) < 16:
+                    return {"error": f"truncated: {len(data)} bytes is shorter than an ELF identification"}
+                return _with_signature(elfread.parse_buffer(data, len(data), deep), data)
             size = os.fstat(fd).st_size
             if size < 16:
                 return {"error": f"truncated: {size} bytes is shorter than an ELF identification"}
             with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
-                return elfread.parse_buffer(buf, size, deep)
+                return _with_signature(elfread.parse_buffer(buf, size, deep), buf)
     except elfread.ElfError as exc:
         return {"error": str(exc)}
     except (OSError, ValueError, OverflowError, MemoryError, RecursionError, struct.error) as exc:
         return {"error": f"unreadable ELF file ({type(exc).__name__}: {exc})"}
+
+
+def _with_signature(info: dict, buf: Any) -> dict:
+    """The deep pass also records where the xz backdoor signature is (a C-speed search of
+    bytes already mapped), so a cached run never reads the file again for PC302."""
+    if "deep" in info:
+        i = buf.find(XZ_SIGNATURE)
+        info["deep"]["xz_signature"] = None if i < 0 else i
+    return info

@@ -24,7 +24,7 @@ import os
 import struct
 from typing import Any
 
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 
 ELF_MAGIC = b"\x7fELF"
 

@@ -191,10 +191,12 @@ def check_forbidden(an: Any, opts: Options) -> Iterator:
 
 def check_xz(an: Any, opts: Options) -> Iterator:
     g, tree, name = an.graph, an.artifact.tree, an.artifact.name
+    an.deep_many(g.objects)
     for path, obj in sorted(g.objects.items()):
         lzma = any("lzma" in n for n in obj.names)
         if opts.signature_scan == "all" or (opts.signature_scan == "lzma" and lzma):
-            off = _find(tree, obj.node, XZ_SIGNATURE)
+            d = an.deep(path)
+            off = d.get("xz_signature") if d else _find(tree, obj.node, XZ_SIGNATURE)
             if off is not None:
                 yield PC302.finding(location=obj.node.location(name), key="xz-signature",
                                     message=f"{path} contains the xz backdoor byte signature at offset {off}",

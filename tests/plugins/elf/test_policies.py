@@ -171,6 +171,13 @@ def test_xz_backdoor_indicators(elf, gcc):
     assert any("file name liblzma.so.5.6.1" in i for i in versions["xz-version"].evidence["indicators"])
     assert any("version string '5.6.1'" in i for i in versions["xz-version"].evidence["indicators"])
     assert versions["package:liblzma5"].evidence["version"] == "5.6.1-1"
+    # a large library (kept as its own host file by the blob store, read through mmap)
+    big = gcc.lib("liblzma.so.5", SIGNATURE_LIB.replace("5.6.1", "5.6.0") +
+                  "__attribute__((used)) static const char pad[3 << 20] = {1};\n", *NOLIBC)
+    assert len(big) > 3 << 20
+    large = elf.run(elf.tree({f"{LIBC_DIR}/liblzma.so.5.6.0": big}), options=opts())
+    assert large.only("PC302").evidence["offset"] > 0
+    assert "version string '5.6.0'" in " ".join(large.only("PC303").evidence["indicators"])
     # the shipped Debian 12 version with no signature stays quiet
     quiet = elf.tree({f"{LIBC_DIR}/liblzma.so.5.4.1": clean, f"{LIBC_DIR}/liblzma.so.5": Symlink("liblzma.so.5.4.1")})
     elf.run(quiet, options=opts()).assert_rules(PC302=0, PC303=0)
