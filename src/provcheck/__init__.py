@@ -11,13 +11,13 @@ hookimpl = pluggy.HookimplMarker("provcheck")
 
 from .config import Config, InputSpec, Limits  # noqa: E402
 from .model import (Confidence, Finding, InputError, Location, ProvcheckError, Rule,  # noqa: E402
-                    Severity, Suppression, ToolError, UsageError)
+                    Severity, Suppression, ToolError, UsageError, rule_doc)
 from .vfs import Artifact, BlobStore, Layer, Node, Tree  # noqa: E402
 
 __all__ = [
     "__version__", "hookimpl", "Config", "InputSpec", "Limits", "Confidence", "Finding", "InputError",
     "Location", "ProvcheckError", "Rule", "Severity", "Suppression", "ToolError", "UsageError",
-    "Artifact", "BlobStore", "Layer", "Node", "Tree", "Scan", "LoadContext",
+    "Artifact", "BlobStore", "Layer", "Node", "Tree", "Scan", "LoadContext", "rule_doc",
 ]
 
 

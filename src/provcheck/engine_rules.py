@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from . import hookimpl
-from .model import Rule, Severity
+from .model import Rule, Severity, rule_doc
 
 _REFS = "- OWASP: Path traversal in archive extraction (\"Zip Slip\")\n- OCI image spec, layer changesets\n"
 
 
 def _doc(what: str, why: str, example: str) -> str:
-    return f"## What it does\n{what}\n\n## Why is this bad?\n{why}\n\n## Example\n{example}\n\n## References\n{_REFS}"
+    return rule_doc(what, why, example, _REFS)
 
 
 PC901 = Rule(id="PC901", name="unsafe-member-path", severity=Severity.HIGH,

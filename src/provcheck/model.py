@@ -138,6 +138,12 @@ class Finding:
         return d
 
 
+def rule_doc(what: str, why: str, example: str, references: str) -> str:
+    """A rule's documentation in the four sections every rule has (a test enforces them)."""
+    return (f"## What it does\n{what.strip()}\n\n## Why is this bad?\n{why.strip()}\n\n"
+            f"## Example\n{example.strip()}\n\n## References\n{references.strip()}\n")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
     """A rule: a stable id (``PC`` + 3 digits for built-ins), a kebab-case name and its docs.
