@@ -166,3 +166,25 @@ def test_hostile_sboms_become_errors_not_tracebacks(checker, small_rootfs, tmp_p
     assert any("missing.json" in m for m in messages)
     assert not any("TOP-SECRET" in m for m in messages)
     assert all(e.detail is None for e in result.errors)  # no tracebacks
+
+
+def test_pip_installed_package_is_undeclared_and_verified_by_record(checker, small_rootfs, small_syft, tmp_path):
+    """A package pip installed after the SBOM was made: real dist-info (RECORD with sha256)
+    copied from this test environment's own site-packages."""
+    import packageurl
+    site = Path(packageurl.__file__).resolve().parent.parent
+    (dist,) = site.glob("packageurl_python-*.dist-info")
+    root = copy_rootfs(small_rootfs, tmp_path / "rootfs")
+    dest = root / "usr/local/lib/python3.11/dist-packages"
+    shutil.copytree(site / "packageurl", dest / "packageurl", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(dist, dest / dist.name)
+    (dest / "packageurl/utils.py").write_text("print('changed after install')\n")
+    result = run(checker, root, sbom=[str(small_syft["cyclonedx-json"])])
+    result.assert_no_errors()
+    assert pc4(result) == {"PC402": 1, "PC404": 1}
+    undeclared = result.only("PC402")
+    assert undeclared.component == f"pkg:pypi/packageurl-python@{dist.name.split('-')[1].removesuffix('.dist')}"
+    assert undeclared.evidence["origin"] == "dist-info"
+    modified = result.only("PC404")
+    assert modified.location.path == "usr/local/lib/python3.11/dist-packages/packageurl/utils.py"
+    assert modified.evidence["algorithm"] == "sha256" and modified.evidence["manifest"].endswith("/METADATA")
