@@ -206,6 +206,7 @@ def summary(report: Any, st: dict[str, Any]) -> dict[str, Any]:
     return {"artifacts": out,
             "advisories": [_adv_dict(r) for r in st.get("advisories", [])],
             "findings": [f.to_dict() for f in report.findings if f.rule_id.startswith("PC4")],
+            "by_component": {purl: sorted(f.fingerprint for f in fs) for purl, fs in sorted(_by_component(report).items())},
             "errors": [e.to_dict() for e in report.errors]}
 
 
@@ -233,6 +234,14 @@ def text(report: Any, st: dict[str, Any]) -> str:
             lines.append(f"    reached by: {ch}")
         for dec in d["declared_by"][:3]:
             lines.append(f"    declared in {dec['sbom']}: {dec['entry']}")
+    groups = _by_component(report)
+    if groups:
+        lines.append("findings by component:")
+        for purl in sorted(groups, key=lambda p: (-max(f.severity for f in groups[p]), p)):
+            fs = groups[purl]
+            rules = ", ".join(f"{r} x{n}" if n > 1 else r for r, n in sorted(
+                {f.rule_id: sum(1 for g in fs if g.rule_id == f.rule_id) for f in fs}.items()))
+            lines.append(f"  {purl}: {rules} (worst {max(f.severity for f in fs)})")
     n = sum(1 for f in report.findings if f.rule_id.startswith("PC4"))
     lines.append(f"{n} SBOM finding(s); `provcheck scan` shows them")
     return "\n".join(lines) + "\n"

@@ -174,6 +174,19 @@ def test_sbom_command_answers_with_openvex(checker, tampered, syft_sboms):
     assert affected["products"][0]["@id"].endswith("@" + manifest_digest(tampered))
 
 
+def test_text_answer_groups_findings_by_component(tampered_result):
+    state = provcheck_sbom.run_state(tampered_result.report.config)
+    text = export.text(tampered_result.report, state)
+    assert "CVE-2024-3094 AFFECTED" in text and "reached by: usr/sbin/sshd > " in text
+    assert "CVE-2024-3094 NOT_AFFECTED" in text  # Debian's liblzma5 5.4.1 is named, not affected
+    grouped = text.split("findings by component:")[1]
+    first = grouped.strip().splitlines()[0]
+    assert first.startswith("pkg:generic/liblzma@5.6.1: ") and "PC408" in first and "critical" in first
+    assert any(line.strip().startswith("pkg:deb/debian/liblzma5@") and "PC404" in line for line in grouped.splitlines())
+    summary = export.summary(tampered_result.report, state)
+    assert len(summary["by_component"]["pkg:generic/liblzma@5.6.1"]) == 3  # PC402, PC405, PC408 (PC403 is the deb's link)
+
+
 def test_attached_sboms_referrer_and_cosign(checker, image, syft_sboms, tmp_path):
     layout = copy_layout(image, tmp_path / "sshd-attached")
     digest = manifest_digest(layout)
