@@ -38,8 +38,10 @@ DOC_EXT = re.compile(r"(?:\.(?:md|txt|rst|html?|texi|texinfo|pod|adoc|[1-9]|man|
                      r"CONTRIBUTORS|MAINTAINERS|COPYING|LICENSE|LICENCE|NOTICE)[^/]*$)")
 STAMP_WORDS = re.compile(r"(?i)^\.(?:TH|Dd) |version|date|time ?stamp|release|revision|\bvers?\b|copyright|@\w+@|built|snapshot|"
                          r"unreleased|\bdev\b|\bgit\b|\bbuild\b|serial")
-STAMP_TOKENS = re.compile(r"(?i)\b[0-9a-f]{7,40}\b|\d+|\b(?:dev|devel|git|dirty|unreleased|snapshot|alpha|beta|rc|"
-                          r"pre|post|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|@\w+@|[\[\]()]")
+STAMP_TOKENS = re.compile(r"(?i)\b0x[0-9a-f]+\b|\b[0-9a-f]{7,40}\b|\d+|"
+                          r"(?<![a-z])(?:dev|devel|git|dirty|unreleased|snapshot|alpha|beta|rc|pre|post|utc|gmt|cest|"
+                          r"cet|am|pm|mon|tue|wed|thu|fri|sat|sun)(?![a-z])|"
+                          r"(?<![a-z])(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*(?![a-z])|@\w+@|[\[\]()]")
 
 STAMP_COLLAPSE = re.compile(r"#(?:[\s\-./:,+_~]*#)*")
 
@@ -180,7 +182,7 @@ def is_release_edit(a: list[str], b: list[str]) -> bool:
     return 0 < changed <= 20
 
 
-VERSION_LITERAL = re.compile(r"""^["']?v?\d+(?:\.\d+)+[\w.+~-]*["']?[;,]?$""")
+VERSION_LITERAL = re.compile(r"""^["']?v?\d+(?:\.\d+)+[\w.+~-]*["']?[;,)]*$""")
 
 
 def _value_stamped(x: str, y: str) -> bool:
@@ -333,10 +335,13 @@ class Comparer:
             v = Verdict(path, GENERATED, how=how, system=g.system)
             self.risk(path, data, v, generated=True)
             return v
+        if failed is not None and not data.strip():
+            return Verdict(path, GENERATED, how=f"empty placeholder for {failed.how}", system=failed.system)
         if failed is not None:
             v = Verdict(path, MISMATCH, how=f"named like {failed.how} but lacks its signature", system=failed.system)
+            build = failed.kind in ("build", "code", "m4") or risk.is_build_file(path, data[:2])
             self.add(PC103.finding(
-                location=self.loc(path), key=path, severity=Severity.HIGH,
+                location=self.loc(path), key=path, severity=Severity.HIGH if build else Severity.LOW,
                 message=f"{path} is named like {failed.how} ({failed.system}) but its content does not carry "
                         f"the generator's signature /{failed.signature.pattern if failed.signature else ''}/",
                 evidence={"expected": failed.how, "system": failed.system, "input": inp,
@@ -346,7 +351,7 @@ class Comparer:
             return v
         v = Verdict(path, UNEXPLAINED)
         code = bool(CODE_EXT.search(path)) or risk.is_build_file(path, data[:2]) or bool(node.mode & 0o111)
-        sev = Severity.MEDIUM if code else Severity.LOW
+        sev = Severity.MEDIUM if code and data.strip() else Severity.LOW
         kind = "code or build script" if code else "file"
         self.add(PC101.finding(location=self.loc(path), key=path, severity=sev,
                                message=f"{kind} {path} is only in the release and no known generator explains it",
@@ -418,8 +423,9 @@ class Comparer:
 
     def grade_m4_change(self, ev: dict[str, Any], data: bytes, mv: M4Verdict) -> tuple[Severity, str]:
         """Critical when the lines that differ from the published copy carry risky constructs
-        (or cannot be diffed); high for a large rewrite; medium for a small patch without any
-        (distributions patch libtool.m4 and friends without bumping the serial)."""
+        (or cannot be diffed); medium otherwise: distributions patch libtool.m4 and friends,
+        and tarballs made with libtool/gettext git snapshots carry changed code under the
+        published serial, so a clean diff is shown for review rather than raised."""
         known = self.db.content(mv.closest_sha256) if mv.closest_sha256 else None
         if known is None:
             return Severity.CRITICAL, "no published copy to diff against"
@@ -433,9 +439,8 @@ class Comparer:
         if hits:
             ev["added_risk"] = [h.to_dict() for h in hits[:20]]
             return Severity.CRITICAL, "the changed lines " + ", ".join(sorted({h.indicator for h in hits}))
-        if changed > 40:
-            return Severity.HIGH, f"{changed} lines changed"
-        return Severity.MEDIUM, f"a {changed}-line patch without risky constructs (a distribution patch?)"
+        return Severity.MEDIUM, (f"{changed} changed lines without risky constructs (distribution patches and "
+                                 "git snapshots of libtool/gettext keep the serial)")
 
     # in both ------------------------------------------------------------------------------
     def both(self, path: str, r: Node, s: Node) -> Verdict:

@@ -12,7 +12,7 @@ import os
 import re
 from typing import Iterable
 
-_ARCHIVE_SUFFIX = re.compile(r"(?:\.orig)?(?:-[a-z0-9]+)?\.(?:tar(?:\.(?:gz|xz|bz2|zst|lz|lzma|Z))?|tgz|tbz2?|txz|zip)$",
+_ARCHIVE_SUFFIX = re.compile(r"(?:\.orig)?\.(?:tar(?:\.(?:gz|xz|bz2|zst|lz|lzma|Z))?|tgz|tbz2?|txz|zip)$",
                              re.I)
 _NAME_VERSION = re.compile(r"^(?P<name>.+?)[-_](?P<version>v?\d[\w.+~-]*)$")
 
@@ -45,7 +45,7 @@ def tag_candidates(names: Iterable[str], version: str) -> list[str]:
     prefixes = ["v", "", "V", "V_", "R_", "release-", "rel-", "RELEASE_", "ver-", "version-"]
     for n in names:
         short = n.split("-")[0]
-        for base in dict.fromkeys([n, short]):
+        for base in dict.fromkeys([n, short, n.replace("-", ""), n.replace("-", "_")]):
             prefixes += [f"{base}-", f"{base}_", f"{base}-v", base, f"{base.upper()}_", f"{base.upper()}-",
                          base.upper(), f"{base}-release-", f"{base}_v"]
     out: list[str] = []
