@@ -14,8 +14,6 @@ inventory as CycloneDX (with the SBOM cross-check and advisory analysis) or Open
 
 from __future__ import annotations
 
-import collections
-import weakref
 from typing import Any
 
 from provcheck import ToolError, hookimpl
@@ -28,32 +26,16 @@ from .rules import RULES
 
 __all__ = ["Component", "observe", "RULES"]
 
-# Per-run state, keyed by the run's Config object (the same object reaches detect,
-# crosscheck and modify_findings); the ``sbom`` command reads it after the scan.
-_RUNS: "collections.OrderedDict[int, dict[str, Any]]" = collections.OrderedDict()
-_MAX_RUNS = 8
+STATE = "sbom"  # scan.stash key: the inventory, SBOMs and advisory results of one run
 
 
-def _run_state(config: Any, create: bool = True) -> dict[str, Any] | None:
-    key = id(config)
-    st = _RUNS.get(key)
-    if st is not None and st.get("config") is not None and st["config"]() is not config:
-        st = None  # id reused by a new object
-    if st is None and create:
-        try:
-            ref = weakref.ref(config)
-        except TypeError:
-            ref = lambda: config  # noqa: E731
-        st = {"config": ref, "targets": {}, "advisories": [], "records": []}
-        _RUNS[key] = st
-        while len(_RUNS) > _MAX_RUNS:
-            _RUNS.popitem(last=False)
-    return st
+def _state(scan: Any) -> dict[str, Any]:
+    return scan.stash.setdefault(STATE, {"targets": {}, "advisories": [], "records": []})
 
 
-def run_state(config: Any) -> dict[str, Any] | None:
-    """The inventory, SBOMs and advisory results of the run made with ``config``."""
-    return _run_state(config, create=False)
+def run_state(report: Any) -> dict[str, Any] | None:
+    """The inventory, SBOMs and advisory results of the run that made ``report``."""
+    return report.stash.get(STATE)
 
 
 @hookimpl
@@ -71,7 +53,7 @@ def provcheck_add_options(parser):
 
 @hookimpl
 def provcheck_detect(scan, options):
-    st = _run_state(scan.config)
+    st = _state(scan)
     cache = scan.stash.setdefault(("sbom", "digests"), {})
     for artifact in scan.artifacts:
         if artifact.role == "source":
@@ -109,7 +91,7 @@ def _elf_chains(findings) -> dict[str, list[list[str]]]:
 
 @hookimpl
 def provcheck_crosscheck(scan, findings, options):
-    st = _run_state(scan.config)
+    st = _state(scan)
     paths = _as_list(options.get("advisories"))
     if not paths:
         return
@@ -125,33 +107,21 @@ def provcheck_crosscheck(scan, findings, options):
 
 
 @hookimpl
-def provcheck_modify_findings(findings, config):
+def provcheck_modify_findings(findings, scan):
     """Give every finding without a component the purl of the package owning its file."""
-    try:
-        st = run_state(config)
-        if not st:
-            return
-        for i, f in enumerate(findings):
-            if f.component is not None:
-                continue
-            state = st["targets"].get(f.location.artifact)
-            if state is None:
-                continue
-            owner = state.owners.get(f.location.path)
-            if owner is None and f.location.path:
-                from .inventory import canonical
-                try:
-                    owner = state.owners.get(canonical(state.artifact.tree, f.location.path))
-                except Exception:
-                    owner = None
-            if owner is not None:
-                findings[i] = f.replace(component=owner.purl)
-    except Exception:  # this hook is not isolated by the engine; never sink the report
-        return
+    from .inventory import canonical
+    targets = _state(scan)["targets"]
+    for i, f in enumerate(findings):
+        state = targets.get(f.location.artifact)
+        if f.component is not None or state is None or not f.location.path:
+            continue
+        owner = state.owners.get(f.location.path) or state.owners.get(canonical(state.artifact.tree, f.location.path))
+        if owner is not None:
+            findings[i] = f.replace(component=owner.purl)
 
 
 @hookimpl
 def provcheck_add_commands(commands):
     from .export import setup, run
     commands.add("sbom", help="observed inventory as CycloneDX (with cross-check and advisories) or OpenVEX",
-                 setup=setup, run=run, formats=("cyclonedx", "openvex", "json", "text"))
+                 setup=setup, run=run, formats=("cyclonedx", "openvex", "json", "text"), scan_options=True)

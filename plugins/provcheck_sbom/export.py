@@ -31,20 +31,12 @@ from .elfdeps import chain_names
 
 def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifacts", nargs="+", metavar="ARTIFACT", help="image, root filesystem, archive")
-    g = p.add_argument_group("scan options")
-    g.add_argument("--sbom", dest="sbom.sbom", action="append", metavar="FILE", help="an SBOM of the artifact")
-    g.add_argument("--advisories", dest="sbom.advisories", action="append", metavar="DIR", help="OSV records")
-    g.add_argument("--platform", help="image platform OS/ARCH[/VARIANT]")
-    g.add_argument("--config", metavar="FILE", help="config file")
-    g.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE", help="a plugin option")
-    g.add_argument("--work-dir", metavar="DIR", help="where unpacked blobs go")
-    g.add_argument("--fail-on", type=str.lower, help="exit 1 when a finding has at least this severity")
 
 
 def run(args: argparse.Namespace, app: Any) -> int:
     from . import run_state
     report = app.scan(args)
-    st = run_state(report.config) or {"targets": {}, "advisories": []}
+    st = run_state(report) or {"targets": {}, "advisories": []}
     doc = build(report, st, args.format)
     with app.output(args) as (stream, _color):
         if args.format == "text":

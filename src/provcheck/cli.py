@@ -218,16 +218,13 @@ REPORT_FORMATS = ("text", "json", "sarif")  # and every format a plugin register
 
 def core_commands(commands: Commands, pm: PluginManager) -> None:
     def artifacts(nargs: str):
-        def setup(p: argparse.ArgumentParser) -> None:
-            p.add_argument("artifacts", nargs=nargs, metavar="ARTIFACT",
-                           help="directory, archive, package, image (layout or archive), git:PATH@REF")
-            add_scan_options(p, pm)
-        return setup
+        return lambda p: p.add_argument("artifacts", nargs=nargs, metavar="ARTIFACT",
+                                        help="directory, archive, package, image (layout or archive), git:PATH@REF")
 
     commands.add("scan", help="scan artifacts and report findings", setup=artifacts("*"), run=cmd_scan,
-                 formats=REPORT_FORMATS)
+                 formats=REPORT_FORMATS, scan_options=True)
     commands.add("files", help="print the unpacked tree as JSON lines", setup=artifacts("+"), run=cmd_files,
-                 formats=("json", "text"))
+                 formats=("json", "text"), scan_options=True)
     commands.add("rules", help="list every rule", setup=lambda p: None, run=cmd_rules)
     commands.add("rule", help="show one rule's documentation",
                  setup=lambda p: p.add_argument("rule_id", metavar="RULE"), run=cmd_rule)
@@ -263,6 +260,8 @@ def build_parser(pm: PluginManager, commands: Commands, report_formats: Sequence
     for cmd in commands.commands.values():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
         cmd.setup(p)
+        if cmd.scan_options:
+            add_scan_options(p, pm)
         formats = cmd.formats
         if formats == REPORT_FORMATS:
             formats = tuple(dict.fromkeys([*REPORT_FORMATS, *sorted(report_formats)]))

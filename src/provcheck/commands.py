@@ -15,7 +15,7 @@ class Command:
     setup: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace, Any], int]
     formats: tuple[str, ...] = ("text", "json")
-    scan_options: bool = False  # also takes the scan options (config, limits, plugin options)
+    scan_options: bool = False  # also gets every `scan` option (config, limits, plugins' options)
 
 
 class Commands:

@@ -70,8 +70,9 @@ class Scan:
         self.ctx = ctx
         self.store = ctx.store
         self.rules = rules
-        self.stash: dict[Any, Any] = {}  # plugin-private caches; key by your own object
-        self.errors: list[ToolError] = []
+        self.stash: dict[Any, Any] = {}  # plugin-private state; key by your own object
+        self.extras: dict[str, Any] = {}  # JSON-able sections for the report, by plugin name
+        self.errors: list[ToolError] = []  # detectors append non-fatal errors here (exit 3)
         self.findings: list[Finding] = []  # engine findings from nested unpacking
         self._unpacked: dict[tuple[str, str], Tree | None] = {}
 
@@ -130,6 +131,8 @@ class Report:
     rules: Mapping[str, Rule]
     plugins: list[Any] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # plugin sections of the JSON report
+    stash: dict[Any, Any] = field(default_factory=dict)   # the scan's plugin state, for commands
     input_failed: bool = False
     schema: str = REPORT_SCHEMA
     version: str = __version__
@@ -161,6 +164,7 @@ class Report:
             "summary": {str(s): sum(1 for f in self.active if f.severity == s) for s in Severity}
                        | {"suppressed": sum(1 for f in self.findings if f.suppression)},
             "stats": self.stats,
+            **({"extras": self.extras} if self.extras else {}),
         }
 
 
@@ -249,12 +253,15 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
 
     findings = [_apply_severity(f, config) for f in findings if config.wants(f.rule_id)]
     findings = _dedupe(findings)
-    pm.hook.provcheck_modify_findings(findings=findings, config=config)
+    for _ in pm.call_isolated("provcheck_modify_findings", on_error("modify"), config.options,
+                              findings=findings, config=config, scan=scan):
+        pass
     findings.sort(key=Finding.sort_key)
     stats = {"seconds": {"load": round(t_loaded - started, 3), "total": round(time.monotonic() - started, 3),
                          "plugins": {k: round(v, 3) for k, v in sorted(timings.items())}}}
     return Report(config=config, artifacts=loaded, findings=findings, errors=errors, rules=pm.rules,
-                  plugins=pm.plugin_infos(), stats=stats, input_failed=input_failed)
+                  plugins=pm.plugin_infos(), stats=stats, input_failed=input_failed, extras=scan.extras,
+                  stash=scan.stash)
 
 
 def _apply_severity(f: Finding, config: Config) -> Finding:

@@ -137,7 +137,9 @@ def provcheck_detect(scan: "Scan", options: "Mapping[str, Any]") -> "Iterable[Fi
     plugin registered.
 
     :param scan: the artifacts of this run, with ``scan.artifact(role)``, ``scan.targets``,
-        ``scan.unpack(...)`` and a per-plugin ``scan.stash``.
+        ``scan.unpack(...)``, ``scan.cache_dir(name)``, ``scan.stash`` for plugin state (also
+        on the report, for a plugin's own command), ``scan.extras[plugin]`` for a JSON-able
+        section of the report, and ``scan.errors`` to append non-fatal ``ToolError``\ s.
     :param options: this plugin's options (config table merged with command-line values).
     :return: findings (a generator is fine), or None.
     """
@@ -158,10 +160,12 @@ def provcheck_crosscheck(scan: "Scan", findings: "Sequence[Finding]",
 
 
 @hookspec
-def provcheck_modify_findings(findings: "list[Finding]", config: "Config") -> None:
+def provcheck_modify_findings(findings: "list[Finding]", config: "Config", scan: "Scan") -> None:
     """Edit the final list in place: suppress (replace with ``f.replace(suppression=...)``),
-    re-rank, or drop. The only stage that changes existing findings.
+    attach components (``f.replace(component=purl)``), re-rank, or drop. The only stage that
+    changes existing findings. Isolated like ``provcheck_detect``.
 
     :param findings: the list the report will show.
     :param config: the run configuration.
+    :param scan: the scan, for state kept in ``scan.stash`` by this plugin's detector.
     """

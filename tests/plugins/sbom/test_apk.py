@@ -42,7 +42,7 @@ def test_apk_database_inventory_checksums_and_ordering(checker, tmp_path):
     checker.add_plugin(provcheck_sbom)
     result = checker.run(root, options={"sbom": {"advisories": [str(advisory)]}})
     result.assert_no_errors()
-    state = provcheck_sbom.run_state(result.report.config)
+    state = provcheck_sbom.run_state(result.report)
     comps = {c.name: c for c in next(iter(state["targets"].values())).components}
     assert set(comps) == {"xz", "xz-libs"}
     libs = comps["xz-libs"]

@@ -34,7 +34,7 @@ def test_clean_image_is_quiet_with_every_syft_format(checker, image, syft_sboms)
     result = run(checker, image, sbom=[str(p) for p in syft_sboms.values()], advisories=[str(SAMPLES)])
     result.assert_no_errors()
     assert pc4(result) == {}, [f.message for f in result.findings if f.rule_id.startswith("PC4")]
-    state = provcheck_sbom.run_state(result.report.config)
+    state = provcheck_sbom.run_state(result.report)
     target = next(iter(state["targets"].values()))
     formats = sorted(s.format for s in target.sboms)
     assert formats == ["cyclonedx-1.6-json", "cyclonedx-1.6-xml", "spdx-2.3-json", "spdx-2.3-tag"]
@@ -142,7 +142,7 @@ def test_tampered_image_is_caught_on_every_file_rule(image, tampered, tampered_r
 
 
 def test_enriched_cyclonedx_of_the_tampered_image(tampered, tampered_result):
-    state = provcheck_sbom.run_state(tampered_result.report.config)
+    state = provcheck_sbom.run_state(tampered_result.report)
     bom = export.cyclonedx(tampered_result.report, state)
     assert bom["bomFormat"] == "CycloneDX" and bom["metadata"]["component"]["version"] == manifest_digest(tampered)
     comps = {c["purl"]: c for c in bom["components"]}
@@ -175,7 +175,7 @@ def test_sbom_command_answers_with_openvex(checker, tampered, syft_sboms):
 
 
 def test_text_answer_groups_findings_by_component(tampered_result):
-    state = provcheck_sbom.run_state(tampered_result.report.config)
+    state = provcheck_sbom.run_state(tampered_result.report)
     text = export.text(tampered_result.report, state)
     assert "CVE-2024-3094 AFFECTED" in text and "reached by: usr/sbin/sshd > " in text
     assert "CVE-2024-3094 NOT_AFFECTED" in text  # Debian's liblzma5 5.4.1 is named, not affected

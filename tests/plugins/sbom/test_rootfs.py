@@ -54,7 +54,7 @@ def test_trivy_cdxgen_and_syft_spelling_is_not_a_finding(checker, small_rootfs, 
                                               str(small_syft["cyclonedx-xml"])])
     result.assert_no_errors()
     assert pc4(result) == {}, [f.message for f in result.findings if f.rule_id.startswith("PC4")]
-    state = provcheck_sbom.run_state(result.report.config)
+    state = provcheck_sbom.run_state(result.report)
     target = next(iter(state["targets"].values()))
     assert {s.tool.split("-")[0] for s in target.sboms} == {"trivy", "cdxgen", "syft"}
     cdx = next(s for s in target.sboms if s.tool.startswith("cdxgen"))
@@ -103,7 +103,7 @@ def test_spdx3_jsonld(checker, small_rootfs, small_syft, tmp_path):
     assert pc4(result) == {"PC403": 1, "PC406": 1}
     assert result.only("PC403").evidence["sbom"] == "edited.spdx3.jsonld"
     assert result.only("PC406").location.path == f"{LIBDIR}/liblzma.so.5.4.1"
-    state = provcheck_sbom.run_state(result.report.config)
+    state = provcheck_sbom.run_state(result.report)
     (s1, s2) = next(iter(state["targets"].values())).sboms
     assert s1.format == "spdx-3.0-jsonld" and s1.depends and s1.tool == "syft-1.18.1"
 
@@ -130,7 +130,7 @@ def test_debian_ordering_decides_cve_2024_3094(checker, small_rootfs, tmp_path, 
     set_version(root, "liblzma5", version)
     result = run(checker, root, advisories=[str(SAMPLES / "CVE-2024-3094.json")])
     result.assert_no_errors()
-    state = provcheck_sbom.run_state(result.report.config)
+    state = provcheck_sbom.run_state(result.report)
     (res,) = [r for r in state["advisories"] if r.component.name == "liblzma5"]
     if affected:
         vuln = result.only("PC408")

@@ -72,7 +72,7 @@ def test_rpmdb_sqlite_is_read_and_verified(checker, rpm_root, tmp_path):
     checker.add_plugin(provcheck_sbom)
     result = checker.run(rpm_root, options={"sbom": {"advisories": [str(advisory)]}})
     result.assert_no_errors()
-    state = provcheck_sbom.run_state(result.report.config)
+    state = provcheck_sbom.run_state(result.report)
     (comp,) = next(iter(state["targets"].values())).components
     assert (comp.name, comp.version, comp.type, comp.origin) == ("xz-libs", "1:5.6.0-1.fc40", "rpm", "rpm")
     assert comp.purl.startswith("pkg:rpm/") and "epoch=1" in comp.purl
