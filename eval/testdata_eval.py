@@ -9,7 +9,7 @@ git tag they were made from::
 
 ``--mirrors`` holds ``<owner>+<name>/repo`` git directories (one per project below);
 ``--debian-dir`` holds the ``*.orig.tar.*`` files ``apt-get source --download-only``
-fetches (``xz-utils``, ``libarchive``, ``expat``). Projects whose repository or tarball
+fetches (``xz-utils``, ``libarchive``, ``expat``, ``libzstd=1.5.4+dfsg2-5``, ``lz4``). Projects whose repository or tarball
 is missing are listed as skipped. Results are printed as a Markdown table plus one line
 per finding; ``--json`` also writes the full reports.
 """
@@ -36,12 +36,18 @@ GIT_TREES = [
     ("file 5.48", "file+file", "FILE5_48", "clean"),
     ("pcre2 10.47", "PCRE2Project+pcre2", "pcre2-10.47", "clean"),
     ("expat 2.8.3", "libexpat+libexpat", "R_2_8_3", "clean"),
+    ("brotli 1.2.0", "google+brotli", "v1.2.0", "clean"),
+    ("lz4 1.10.0", "lz4+lz4", "v1.10.0", "clean"),
+    ("zlib 1.3.1", "madler+zlib", "v1.3.1", "clean"),
+    ("libpng 1.6.58", "pnggroup+libpng", "v1.6.58", "clean"),
 ]
 # (label, orig tarball glob, mirror dir, tag to pair with or None)
 RELEASES = [
     ("xz-utils 5.4.1 Debian orig vs git v5.4.1", "xz-utils_5.4.1.orig.tar.*", "tukaani-project+xz", "v5.4.1"),
     ("libarchive 3.6.2 Debian orig vs git v3.6.2", "libarchive_3.6.2.orig.tar.*", "libarchive+libarchive", "v3.6.2"),
     ("expat 2.5.0 Debian orig (no pairing: git keeps it in a subdirectory)", "expat_2.5.0.orig.tar.*", None, None),
+    ("zstd 1.5.4 Debian orig (+dfsg) vs git v1.5.4", "libzstd_1.5.4+dfsg2.orig.tar.xz", "facebook+zstd", "v1.5.4"),
+    ("lz4 1.9.4 Debian orig vs git v1.9.4", "lz4_1.9.4.orig.tar.gz", "lz4+lz4", "v1.9.4"),
 ]
 
 

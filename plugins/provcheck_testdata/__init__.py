@@ -300,9 +300,15 @@ class Analyzer:
             return
         budget = dec.Budget(max_output=self.opts.max_decode_bytes, max_total=self.opts.max_decode_bytes,
                             seconds=self.opts.decode_seconds).start()
-        if kind is None and not maps and not (self.opts.swap_search and info.fmt is None and info.test):
+        if kind is None and info.fmt != "png" and not maps and not (
+                self.opts.swap_search and info.fmt is None and info.test):
             return
         data = self.tree.read(node)
+        if info.fmt == "png":
+            end = dec.png_end(data)
+            if end is not None and end < len(data):
+                info.result = dec.Result("png", True, streams=1, trailing=len(data) - end)
+            return
         if kind is not None:
             info.result = dec.decode(kind, data, budget)
             if info.result is not None and (info.result.ok or info.result.output or info.result.members):

@@ -332,6 +332,20 @@ _DECODERS: dict[str, Callable[[bytes, Budget], Result]] = {
 }
 
 
+def png_end(data: bytes) -> int | None:
+    """Offset just past a PNG's IEND chunk (walking the chunk lengths), or None if malformed."""
+    import struct
+    pos = 8
+    while pos + 12 <= len(data):
+        length, ctype = struct.unpack_from(">I4s", data, pos)
+        pos += 12 + length
+        if ctype == b"IEND":
+            return pos if pos <= len(data) else None
+        if length > len(data):
+            return None
+    return None
+
+
 # -- what decoded content is -------------------------------------------------------------------
 
 RANK = {"executable": 5, "script": 4, "opaque": 3, "archive": 2, "compressed": 2, "data": 1, "text": 0,

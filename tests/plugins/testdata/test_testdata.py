@@ -401,3 +401,24 @@ def test_plain_object_file_in_test_data(checker, honest_files, object_file):
     f = result.only("PC201")
     assert f.location.path == "tests/files/crc64_table.bin" and f.severity == Severity.MEDIUM
     assert "x86-64 relocatable object" in f.message
+
+
+def test_data_appended_to_an_image(checker, honest_files):
+    """An encrypted region after a structured file's end: a PNG with 20 KiB after IEND."""
+    import struct
+    import zlib
+    checker.add_plugin(provcheck_testdata)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
+    files = dict(honest_files)
+    files["doc/logo.png"] = png
+    files["tests/images/pixel.png"] = png + random.Random(4).randbytes(20480)
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    f = result.only("PC206")
+    assert f.location.path == "tests/images/pixel.png" and f.severity == Severity.HIGH
+    assert f.evidence["decode"]["trailing_bytes"] == 20480
