@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from provcheck import Artifact, Finding, Location, Severity, Tree
-from provcheck.vfs import SYMLINK, Node, _glob_regex
+from provcheck.vfs import SYMLINK, Node
 
 from . import risk
-from .knowledge import Generated, Knowledge
+from .knowledge import Generated, Knowledge, _glob_regex
 from .m4db import M4Database, M4Verdict
 from .rules import PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109
 

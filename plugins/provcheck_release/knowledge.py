@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from provcheck.vfs import _glob_regex
 
 DATA_DIR = Path(__file__).with_name("data") / "buildsystems"
 KINDS = {"build", "m4", "doc", "data", "stamp", "code"}
@@ -93,6 +92,32 @@ class Knowledge:
             if rx.match(path):
                 return system
         return None
+
+
+def _glob_regex(pattern: str) -> re.Pattern:
+    """Glob over whole POSIX paths: ``*`` and ``?`` stay in one directory, ``**/`` is any
+    number of directories (also none), ``[...]`` is a character class."""
+    pattern = pattern.strip("/")
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "[" and "]" in pattern[i + 2:]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1:end]
+            neg = body.startswith("!")
+            body = body[1:] if neg else body
+            out.append("[" + ("^" if neg else "") + body.replace("\\", "\\\\").replace("/", "") + "]")
+            i = end + 1
+        else:
+            c = pattern[i]
+            out.append("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
 
 
 def parse_entry(entry: Any, system: str, where: str) -> Generated:
