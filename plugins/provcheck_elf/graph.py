@@ -69,7 +69,7 @@ class Obj:
         return {"path": self.path, "soname": i.get("soname"), "type": i["type"], "class": i["class"],
                 "machine": i["machine_name"], "interp": i.get("interp"), "layer": self.node.layer,
                 "sha256": self.node.sha256, "package": self.package, "build_id": i.get("build_id"),
-                "aliases": sorted(self.aliases)}
+                "package_note": i.get("package"), "dlopen": i.get("dlopen") or [], "aliases": sorted(self.aliases)}
 
 
 @dataclass(frozen=True)
@@ -391,8 +391,11 @@ def build(tree: Any, infos: dict[str, dict[str, Any]], packages: dict[str, str] 
     """The graph of ``tree`` from parsed ELF ``infos`` (real path -> info)."""
     g = Graph()
     for path, info in infos.items():
-        g.objects[path] = Obj(path=path, info=info, node=tree.nodes[path],
-                              package=(packages or {}).get(path))
+        owner = (packages or {}).get(path)
+        note = info.get("package")
+        if owner is None and note and note.get("name"):
+            owner = f"{note['name']} (.note.package)"   # the build's own claim; no package database
+        g.objects[path] = Obj(path=path, info=info, node=tree.nodes[path], package=owner)
     for node in tree.nodes.values():
         if node.type == "symlink":
             real = tree.realpath(node.path)
@@ -410,7 +413,42 @@ def build(tree: Any, infos: dict[str, dict[str, Any]], packages: dict[str, str] 
                 real, how, opened, searched = loader.resolve(obj, name, path)
                 g.add_edge(Edge(path, name, DLOPEN, real, how, opened, searched))
     _inherit_rpath(g, loader)
+    _already_loaded(g)
     return g
+
+
+def _already_loaded(g: Graph) -> None:
+    """ld.so loads an executable's DT_NEEDED breadth-first and reuses a loaded object
+    whose SONAME matches a later DT_NEEDED before searching any directory. So a library
+    whose dependency sits only in the executable's RUNPATH directory (systemd's
+    libsystemd-core needs libsystemd-shared) still loads: resolve such edges to the object
+    the executable already loaded, and say so."""
+    for _ in range(4):  # newly resolved edges can reveal more
+        changed = False
+        for exe in sorted((o for o in g.objects.values() if o.info.get("interp")), key=lambda o: o.path):
+            reach = g.reachable([exe.path], (NEEDED,))
+            pending = [(p, i) for p in sorted(reach) for i, e in enumerate(g.edges.get(p, ()))
+                       if e.dst is None and e.kind == NEEDED]
+            if not pending:
+                continue
+            loaded: dict[str, str] = {}
+            for p in sorted(reach):
+                o = g.objects[p]
+                for n in ([o.soname] if o.soname else []) + [posixpath.basename(p)]:
+                    loaded.setdefault(n, p)
+            for p, i in pending:
+                e = g.edges[p][i]
+                dst = loaded.get(e.name)
+                if dst is None or dst == p:
+                    continue
+                src_info, dst_info = g.objects[p].info, g.objects[dst].info
+                if (src_info["class"], src_info["machine"]) != (dst_info["class"], dst_info["machine"]):
+                    continue
+                g.edges[p][i] = Edge(p, e.name, e.kind, dst, f"already-loaded:{exe.path}", dst, e.searched)
+                g.rdeps.setdefault(dst, set()).add(p)
+                changed = True
+        if not changed:
+            break
 
 
 def _inherit_rpath(g: Graph, loader: Loader) -> None:

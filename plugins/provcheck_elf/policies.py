@@ -216,6 +216,23 @@ def check_xz(an: Any, opts: Options) -> Iterator:
                 yield PC303.finding(location=obj.node.location(name), key="xz-version",
                                     message=f"{path} is liblzma {', '.join(indicators)} (CVE-2024-3094)",
                                     evidence={"indicators": indicators, "package": obj.package})
+    # files a later image layer deleted or replaced still ship in the image's layers
+    for node in sorted(tree.hidden, key=lambda n: n.path):
+        if not node.is_file or not (node.name.startswith("liblzma") or opts.signature_scan == "all"):
+            continue
+        if opts.signature_scan == "off":
+            break
+        try:
+            if tree.read(node, 4) != b"\x7fELF":
+                continue
+        except OSError:
+            continue
+        off = _find(tree, node, XZ_SIGNATURE)
+        if off is not None:
+            yield PC302.finding(location=node.location(name), key=f"xz-signature:hidden:{node.layer}",
+                                message=f"{node.path} (in layer {node.layer}, hidden by {node.hidden_by}) contains "
+                                        f"the xz backdoor byte signature at offset {off}",
+                                evidence={"offset": off, "signature": XZ_SIGNATURE.hex(), "hidden_by": node.hidden_by})
     for pkg in XZ_PACKAGES:
         ver = an.packages.versions.get(pkg)
         if ver and re.match(r"^(\d+:)?5\.6\.[01]([^0-9]|$)", ver):

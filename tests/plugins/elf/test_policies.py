@@ -178,6 +178,10 @@ def test_xz_backdoor_indicators(elf, gcc):
     large = elf.run(elf.tree({f"{LIBC_DIR}/liblzma.so.5.6.0": big}), options=opts())
     assert large.only("PC302").evidence["offset"] > 0
     assert "version string '5.6.0'" in " ".join(large.only("PC303").evidence["indicators"])
+    # deleted by a later image layer: still in the image, still reported
+    img = elf.oci([{f"{LIBC_DIR}/liblzma.so.5.6.1": lib}, {f"{LIBC_DIR}/.wh.liblzma.so.5.6.1": ""}])
+    hidden = elf.run(img, options=opts()).only("PC302")
+    assert hidden.location.path == f"{LIBC_DIR}/liblzma.so.5.6.1" and hidden.evidence["hidden_by"]
     # the shipped Debian 12 version with no signature stays quiet
     quiet = elf.tree({f"{LIBC_DIR}/liblzma.so.5.4.1": clean, f"{LIBC_DIR}/liblzma.so.5": Symlink("liblzma.so.5.4.1")})
     elf.run(quiet, options=opts()).assert_rules(PC302=0, PC303=0)

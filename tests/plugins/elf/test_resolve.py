@@ -97,6 +97,16 @@ def test_executable_rpath_is_inherited_but_runpath_is_not(elf, gcc, linkage):
             assert e["via"] == "inherited-rpath"
         result = elf.run(root, options=OPTS)
         assert [f.evidence["needed"] for f in result.by_rule("PC304")] == ([] if expect else ["libleaf.so.1"])
+    # ...unless the executable itself loads libleaf first: ld.so reuses it by SONAME
+    # (systemd's libsystemd-core needs libsystemd-shared from systemd's RUNPATH this way)
+    app = gcc.exe("int foo(void); int leaf(void);\nvoid _start(void) { foo(); leaf(); for (;;) ; }\n", *NOLIBC,
+                  "libmid.so.1", "libleaf.so.1", "-Wl,--enable-new-dtags,-rpath,/opt/p/lib",
+                  inputs={"libmid.so.1": mid, "libleaf.so.1": leaf})
+    root = elf.tree({"usr/bin/app": File(app, 0o755), **libs})
+    _, g = graph_json(linkage, root)
+    e = edges_of(g, "opt/p/lib/libmid.so.1")["libleaf.so.1"]
+    assert (e["to"], e["via"]) == ("opt/p/lib/libleaf.so.1", "already-loaded:usr/bin/app")
+    elf.run(root, options=OPTS).assert_rules(PC304=0)
 
 
 def test_missing_library_is_reported_with_search_path(elf, gcc):
