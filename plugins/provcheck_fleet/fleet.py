@@ -37,6 +37,7 @@ from .registry import (INDEX_TYPES, DigestMismatch, Reference, RegistryClient, R
                        iter_platform_manifests, platform_str)
 
 MAX_IMAGES = 1_000_000
+IMAGE_SCANNER_VERSION = "fleet-image/1"
 LAYER_TYPES_SKIP = ("application/vnd.oci.image.layer.nondistributable",)
 
 
@@ -80,6 +81,7 @@ class Stats:
     layers: int = 0
     layers_scanned: int = 0
     cache_hits: int = 0
+    image_cache_hits: int = 0
     layer_errors: int = 0
     modes: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
@@ -267,6 +269,7 @@ class FleetScan:
         self.progress = progress
         self.stats = Stats()
         self.cache = LayerCache(opts.cache_dir)
+        self.image_cache = LayerCache(opts.cache_dir, "images")
         self.meta_store: BlobStore | None = None  # package-database files of the layers, for merging
         self._lock = threading.Lock()
 
@@ -433,7 +436,15 @@ class FleetScan:
                                                                       in r["error"] for r in failed))
             return
         try:
-            img = self._merge(plan, layer_results)
+            key = image_cache_key(plan, layer_results)
+            hit = self.image_cache.get(key)
+            if hit is not None:
+                img = self._from_cache(plan, layer_results, hit)
+                self.stats.image_cache_hits += 1
+            else:
+                img = self._merge(plan, layer_results)
+                if img["status"] == "ok":
+                    self.image_cache.put(key, {"key": key, **_cacheable(img)})
         except Exception as exc:
             self._failed(plan.ref, plan, f"internal error merging layers: {type(exc).__name__}: {exc}", scan_id)
             return
@@ -446,6 +457,21 @@ class FleetScan:
         self.stats.findings += len(img["findings"])
         self.stats.modes[img["mode"]] = self.stats.modes.get(img["mode"], 0) + 1
         self._advance_image()
+
+    def _from_cache(self, plan: ImagePlan, layer_results: list[dict[str, Any]], hit: dict[str, Any]) -> dict[str, Any]:
+        from provcheck_sbom.inventory import Component
+        comps = [(Component(**{k: (tuple(v) if k == "files" else v) for k, v in c.items()}), "layers")
+                 for c in hit["components"]]
+        mode = "layers"
+        findings = list(hit["findings"])
+        if plan.sbom_components is not None:
+            mode = "layers+sbom"
+            findings += sbom_disagreements(plan, [c for c, _ in comps])
+        return {"registry": plan.ref.registry, "repository": plan.ref.repository, "digest": plan.digest,
+                "index_digest": plan.index_digest, "platform": plan.platform, "config_digest": plan.config_digest,
+                "mode": mode, "status": "ok", "error": None, "tags": plan.tags, "layers": layer_results,
+                "edges": [tuple(e) for e in hit["edges"]], "components": comps, "attestations": plan.attachments,
+                "findings": findings, "files": hit["files"]}
 
     def _merge(self, plan: ImagePlan, layer_results: list[dict[str, Any]]) -> dict[str, Any]:
         view = build_view(str(plan.ref), layer_results, self.meta_store)
@@ -481,6 +507,26 @@ class FleetScan:
         self.stats.images_ok += 1
         self.stats.modes["sbom"] = self.stats.modes.get("sbom", 0) + 1
         self._advance_image()
+
+
+def image_cache_key(plan: ImagePlan, layer_results: list[dict[str, Any]]) -> str:
+    """The merged view of an image depends on its layer results (by their own cache keys) only."""
+    import hashlib
+
+    from provcheck import __version__
+    material = json.dumps([IMAGE_SCANNER_VERSION, __version__, [r.get("key") or r["digest"] for r in layer_results]])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _cacheable(img: dict[str, Any]) -> dict[str, Any]:
+    comps = []
+    for c, _how in img["components"]:
+        comps.append({"name": c.name, "version": c.version, "purl": c.purl, "type": c.type, "origin": c.origin,
+                      "source": c.source, "source_version": c.source_version, "arch": c.arch,
+                      "files": list(c.files), "layer": c.layer, "db_path": c.db_path})
+    findings = [f for f in img["findings"] if f.get("rule_id") != "PC602"]
+    return {"components": comps, "edges": [list(e) for e in img["edges"]], "findings": findings,
+            "files": img["files"]}
 
 
 def sbom_disagreements(plan: ImagePlan, observed: list[Any]) -> list[dict[str, Any]]:

@@ -46,13 +46,15 @@ def cache_key(digest: str, limits: Limits) -> str:
 
 
 class LayerCache:
-    """``root/layers/ab/<key>.json.gz``; entries are written once, atomically."""
+    """``root/layers/ab/<key>.json.gz`` (and ``root/images/...`` for merged images);
+    entries are written once, atomically."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, kind: str = "layers"):
         self.root = Path(root)
+        self.kind = kind
 
     def path(self, key: str) -> Path:
-        return self.root / "layers" / key[:2] / f"{key}.json.gz"
+        return self.root / self.kind / key[:2] / f"{key}.json.gz"
 
     def get(self, key: str) -> dict[str, Any] | None:
         p = self.path(key)

@@ -183,6 +183,7 @@ class Query:
                               "origin": c["origin"], "db_path": r["db_path"], "record_layer": r["record_layer"],
                               "answered_by": r["answered_by"]},
                 "files": files, "files_total": len(comp_files[cid]), "reached_by": reached, **why[cid]})
+        out.sort(key=lambda a: (a["image"], a["platform"] or "", a["digest"] or "", a["component"]["purl"]))
         return out
 
     def _files(self, stack: tuple[tuple[int, str], ...], paths: list[tuple[int, str]], limit: int) -> list[dict]:
@@ -224,9 +225,11 @@ class Query:
         rev = self._graphs.get(graph_id)
         if rev is None:
             rev = {}
-            for src, dst, soname in self.db.execute("SELECT src_id, dst_id, soname FROM edges WHERE graph_id=?",
-                                                    (graph_id,)):
+            for src, dst, soname, path in self.db.execute(
+                    "SELECT e.src_id, e.dst_id, e.soname, p.path FROM edges e JOIN paths p ON p.id = e.src_id "
+                    "WHERE e.graph_id=? ORDER BY p.path, e.soname", (graph_id,)):  # path order: stable chains
                 rev.setdefault(dst, []).append((src, soname))
+                self._paths[src] = path
             self._graphs[graph_id] = rev
         parent: dict[int, tuple[int, str] | None] = {t: None for t in targets}
         queue = deque(targets)

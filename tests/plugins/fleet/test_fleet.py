@@ -140,6 +140,10 @@ def test_catalog_scan_inventory_and_queries(checker, plain_registry, tmp_path):
     code, warm = scan(checker, f"registry://{plain_registry.host}", "--plain-http", "--db", str(tmp_path / "w.sqlite"),
                       cache=cache)
     assert code == 0 and warm["stats"]["cache_hits"] == 3 and warm["stats"]["layers_scanned"] == 0
+    assert warm["stats"]["image_cache_hits"] == 3
+    again = query(checker, tmp_path / "w.sqlite", "--component", "liblzma5").json()
+    assert [(a["image"], a["tags"], a["files"], a["reached_by"]) for a in again["affected"]] == \
+        [(a["image"], a["tags"], a["files"], a["reached_by"]) for a in ans["affected"]]
 
 
 def test_attached_sbom_fast_and_deep(checker, fresh_registry, fleet_images, tmp_path):
