@@ -367,14 +367,13 @@ class Analyzer:
                 files.setdefault(str(self.tree.host_path(info.node)), []).append(info.path)
             for a, sig in greps:
                 pattern = sig.pattern or ""
-                tried = [pattern]
-                if "[[" in pattern:
-                    tried.append(pattern.replace("[[", "[").replace("]]", "]"))   # m4 quoting
-                matched, error = [], None
-                for p in tried:
-                    matched, error = scripts.run_grep(p, sig.flags, files, self.opts.grep_timeout)
-                    if matched:
-                        break
+                name = posixpath.basename(a.path)
+                if name.startswith(("Makefile", "GNUmakefile", "makefile")) or name.endswith((".am", ".mk")):
+                    pattern = pattern.replace("$$", "$")   # make's escape
+                matched, error = scripts.run_grep(pattern, sig.flags, files, self.opts.grep_timeout)
+                if not matched and not error and "[[" in pattern:   # m4 quoting: [[x]] is [x] after m4
+                    matched, _ = scripts.run_grep(pattern.replace("[[", "[").replace("]]", "]"), sig.flags,
+                                                  files, self.opts.grep_timeout)
                 sig.matched = [m for m in matched if m != a.path]  # type: ignore[attr-defined]
                 if error:
                     self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
@@ -406,12 +405,13 @@ class Analyzer:
             matched = sorted({m for g in greps for m in getattr(g, "matched", [])})
             matched_bin = [m for m in matched if m in binary_paths]
             hidden = getattr(a, "origin", None)
-            if greps and (matched_bin or decoders or trs or sinks and matched) or named:
+            matched_test = [m for m in matched if scripts.is_test_path(m)]
+            if named or matched_bin or greps and (decoders or trs) and sinks:
                 severity = Severity.CRITICAL
-            elif greps and matched:
-                severity = Severity.HIGH
-            else:
+            elif greps and (matched_test or decoders or trs):
                 severity = Severity.MEDIUM
+            else:
+                severity = Severity.LOW   # e.g. a maintainer target grepping the sources for whitespace
             parts = []
             if greps:
                 g = greps[0]

@@ -422,3 +422,15 @@ def test_data_appended_to_an_image(checker, honest_files):
     f = result.only("PC206")
     assert f.location.path == "tests/images/pixel.png" and f.severity == Severity.HIGH
     assert f.evidence["decode"]["trailing_bytes"] == 20480
+
+
+def test_maintainer_grep_over_sources_is_low(checker, honest_files):
+    """Makefile.am rules that grep the sources (whitespace checks) are not test-data readers."""
+    checker.add_plugin(provcheck_testdata)
+    files = dict(honest_files)
+    files["Makefile.am"] = ("SUBDIRS = src tests\n\ncheck-whitespace:\n"
+                            "\tif grep -rn '[[:space:]]$$' $(srcdir)/src; then exit 1; fi\n")
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    f = result.only("PC205")
+    assert f.severity == Severity.LOW and f.location.path == "Makefile.am"
