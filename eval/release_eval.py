@@ -54,6 +54,9 @@ CASES = [
     ("libogg", "libogg_1.3.5*.orig.tar.*", "xiph/ogg"),
     ("htop", "htop_3.2.2*.orig.tar.*", "htop-dev/htop"),
 ]
+DECOMPRESS = ("import sys, gzip, lzma, bz2; p = sys.argv[1]; "
+              "o = gzip.open if p.endswith('gz') else lzma.open if p.endswith(('xz', 'lzma')) else "
+              "bz2.open if p.endswith('bz2') else open; sys.stdout.buffer.write(o(p, 'rb').read())")
 SEVERITIES = ["critical", "high", "medium", "low", "info"]
 
 
@@ -94,9 +97,13 @@ def time_diffoscope(tarball: Path, repo: Path, ref: str, timeout: int) -> float 
         top = tarball.name.split(".orig")[0].replace("_", "-")
         subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", f"--prefix={top}/", "-o", str(tag_tar),
                         ref], check=True, capture_output=True)
+        # same container on both sides, or diffoscope stops at "XzFile vs TarFile" without recursing
+        orig_tar = Path(tmp) / "orig.tar"
+        with open(orig_tar, "wb") as out:
+            subprocess.run(["python3", "-c", DECOMPRESS, str(tarball)], stdout=out, check=True)
         t = time.monotonic()
         try:
-            subprocess.run(["diffoscope", "--no-progress", "--text", str(Path(tmp) / "out.txt"), str(tarball),
+            subprocess.run(["diffoscope", "--no-progress", "--text", str(Path(tmp) / "out.txt"), str(orig_tar),
                             str(tag_tar)], capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return f">{timeout}"

@@ -21,7 +21,7 @@ from provcheck import InputSpec, ProvcheckError, hookimpl
 
 from . import hookspecs as _hookspecs
 from . import knowledge as _knowledge
-from .compare import compare, single_top
+from .compare import compare, file_map, single_top
 from .m4db import default_db
 from .rules import PC109, RULES
 from .tags import find_tag, split_name_version
@@ -94,10 +94,17 @@ def resolve_source(scan: Any, release: provcheck.Artifact, source: provcheck.Art
                 message=f"no tag for version {version} in {repo.name} (tried {', '.join(tried[:8])}, ...); "
                         f"compared with {source.name} as loaded", evidence={"tried": tried})]
         ref = tag
-    key = (STASH_KEY, "source", str(repo), ref)
+    return git_source(scan, release, repo, ref), []
+
+
+def git_source(scan: Any, release: provcheck.Artifact, repo: Path, ref: str) -> provcheck.Artifact:
+    """The tag's tree, reading from git only the blobs that differ from the release."""
+    from .gitsource import load_git_against
+    key = (STASH_KEY, "source", str(repo), ref, release.name)
     if key not in scan.stash:
-        scan.stash[key] = scan.ctx.load(InputSpec.parse(f"git:{os.fspath(repo)}@{ref}", role="source"))
-    return scan.stash[key], []
+        top = single_top(release.tree)
+        scan.stash[key] = load_git_against(repo, ref, file_map(release, top), release.tree, scan.ctx)
+    return scan.stash[key]
 
 
 def knowledge_for(scan: Any, options: Mapping[str, Any]) -> _knowledge.Knowledge:
@@ -112,11 +119,12 @@ def knowledge_for(scan: Any, options: Mapping[str, Any]) -> _knowledge.Knowledge
 
 @hookimpl
 def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]:
-    source = scan.artifact("source")
-    if source is None or not scan.targets:
-        return []
     # the plugin is "release" as an entry point, "provcheck_release" when registered by module
     options = {**scan.config.options("release"), **scan.config.options("provcheck_release"), **dict(options)}
+    source = scan.artifact("source")
+    repo = options.get("source-repo")  # `provcheck release` passes a git source this way (read lazily)
+    if (source is None and not repo) or not scan.targets:
+        return []
     try:
         k = knowledge_for(scan, options)
     except _knowledge.KnowledgeError as exc:
@@ -124,7 +132,11 @@ def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provchec
     db = default_db(options["m4-database"]) if options.get("m4-database") else default_db()
     findings: list[provcheck.Finding] = []
     for release in scan.targets:
-        src, notes = resolve_source(scan, release, source, options)
+        if source is None:
+            src, notes = git_source(scan, release, Path(repo), str(options.get("ref") or "HEAD")), []
+            scan.errors.extend(src.errors)
+        else:
+            src, notes = resolve_source(scan, release, source, options)
         findings += notes
         cmp = compare(release, src, k, db, dict(options))
         findings += cmp.findings

@@ -87,9 +87,15 @@ def source_spec(release: str, source: str, ref: str | None) -> tuple[InputSpec, 
 
 def run(args: argparse.Namespace, app: Any) -> int:
     spec, ref = source_spec(args.release, args.source, getattr(args, "ref", None))
-    inputs = [InputSpec.parse(args.release, "target"), spec]
+    inputs = [InputSpec.parse(args.release, "target")]
+    extra = []
+    if spec.type == "git":  # read lazily by the detector: only the blobs that differ from the release
+        extra += [f"release.source-repo={json.dumps(os.path.abspath(spec.path))}", f"release.ref={json.dumps(ref)}"]
+    else:
+        inputs.append(spec)
     if getattr(args, "knowledge", None):
-        args.set = list(getattr(args, "set", None) or []) + [f"release.knowledge={json.dumps(args.knowledge)}"]
+        extra.append(f"release.knowledge={json.dumps(args.knowledge)}")
+    args.set = list(getattr(args, "set", None) or []) + extra
     config = app.config(args, inputs)
     report = app.scan(args, config)
     comparison = next((a.metadata.get(METADATA_KEY) for a in report.artifacts

@@ -9,6 +9,7 @@ these; it does have thousands of harmless `eval`s, so plain `eval` is not an ind
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,8 @@ PREFILTER = {
     "distro-build-gate": ("debian/rules", "RPM_", "dpkg-buildpackage", "DEB_BUILD_"),
 }
 _READERS_RX = re.compile(_READERS)
+_KEYWORDS = {name: re.compile("|".join(re.escape(k) for k in kws)) for name, kws in PREFILTER.items()}
+_NEWLINE = re.compile("\n")
 _SINK_HINT = re.compile(r"\|\s*(?:eval|(?:/bin/|/usr/bin/)?(?:ba|da|z|k)?sh\b|\$\{?(?:SHELL|CONFIG_SHELL))")
 
 _TR_ARGS = re.compile(r"""\btr\s+(?:-[a-zA-Z]+\s+)*(?P<q1>["'])(?P<a>(?:\\.|(?!(?P=q1)).)*)(?P=q1)\s+"""
@@ -146,18 +149,20 @@ class Hit:
 def analyse(data: bytes, max_bytes: int = 8 << 20) -> list[Hit]:
     """Risky constructs in a build script, with 1-based line numbers."""
     text = data[:max_bytes].decode("latin-1")
+    starts = [0]
+    for m in _NEWLINE.finditer(text):
+        starts.append(m.end())
+    lines = text.split("\n")
     hits: list[Hit] = []
-    offset = 0
-    for n, line in enumerate(text.split("\n"), 1):
-        start = offset
-        offset += len(line) + 1
-        if len(line) > 4000 or not line.strip():
-            continue
-        stripped = line.lstrip()
-        if stripped.startswith("dnl ") or stripped == "dnl":
-            continue
-        for name, strength, rx, why in INDICATORS:
-            if not any(k in line for k in PREFILTER[name]):
+    for name, strength, rx, why in INDICATORS:
+        kw = _KEYWORDS[name]
+        candidates = sorted({bisect.bisect_right(starts, m.start()) - 1 for m in kw.finditer(text)})
+        for idx in candidates:
+            line = lines[idx]
+            if len(line) > 4000:
+                continue
+            stripped = line.lstrip()
+            if stripped.startswith("dnl ") or stripped == "dnl":
                 continue
             if name in ("decompress-to-shell", "pipe-to-shell") and not _SINK_HINT.search(line):
                 continue
@@ -165,17 +170,19 @@ def analyse(data: bytes, max_bytes: int = 8 << 20) -> list[Hit]:
                 continue
             if not rx.search(line):
                 continue
+            reason = why
             if name == "tr-substitution":
                 perm = tr_is_permutation(line)
                 if not perm:
                     continue
-                why = f"{why}: {perm[0]!r} -> {perm[1]!r}"
+                reason = f"{why}: {perm[0]!r} -> {perm[1]!r}"
             elif name == "config-commands-exec":
-                if not _config_commands_runs(text, start + line.index("AC_CONFIG_COMMANDS")):
+                if not _config_commands_runs(text, starts[idx] + line.index("AC_CONFIG_COMMANDS")):
                     continue
-            elif stripped.startswith("#") and name not in ("config-commands-exec",):
+            elif stripped.startswith("#"):
                 continue
-            hits.append(Hit(name, strength, n, line.strip()[:300], why))
+            hits.append(Hit(name, strength, idx + 1, line.strip()[:300], reason))
+    hits.sort(key=lambda h: (h.line, h.indicator))
     return hits
 
 

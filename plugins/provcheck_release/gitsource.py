@@ -1,0 +1,85 @@
+"""A git tag read only as far as the comparison needs it.
+
+The core git loader copies every blob of the tree into the blob store. Comparing with a
+release, most files are identical: their git blob id (sha1 of ``blob SIZE\\0DATA``) can be
+computed from the release's copy and checked against ``git ls-tree``, so only the blobs
+that differ (or that the release lacks) are read with ``git cat-file --batch``. The result
+is an ordinary :class:`provcheck.Artifact` whose identical files share the release's blobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from provcheck import Artifact, InputError, Node, Tree
+from provcheck.unpack import git as gitmod
+from provcheck.vfs import DIR, FILE, SYMLINK
+
+
+def git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], release_tree: Tree,
+                     ctx: Any) -> Artifact:
+    """The tree of ``repo`` at ``ref``; files identical to ``release_files`` (paths already
+    relative to the release's top directory) are not read from git."""
+    try:
+        commit = gitmod.resolve_ref(repo, ref)
+    except InputError:
+        raise InputError(f"{repo}: no commit, tag or branch named {ref!r}") from None
+    name = (repo.resolve().name.removesuffix(".git") or "repo")
+    if name == "repo" and repo.resolve().parent.name:  # a mirror layout: owner+name/repo
+        name = repo.resolve().parent.name.split("+")[-1]
+    label = f"{name}@{ref}"
+    listing = gitmod.git(repo, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
+    tree = Tree(ctx.store)
+    need: list[tuple[str, Node]] = []
+    ids: dict[str, str] = {}
+    errors = []
+    from provcheck import ToolError
+    for record in listing.split(b"\0"):
+        if not record:
+            continue
+        meta, _, raw = record.partition(b"\t")
+        mode, otype, sha = meta.decode().split()
+        path = raw.decode("utf-8", "backslashreplace")
+        if otype == "tree":
+            tree.nodes[path] = Node(path=path, type=DIR, mode=0o755)
+            continue
+        if otype == "commit":
+            tree.nodes[path] = Node(path=path, type="other", mode=0o160000, link_target=sha)
+            errors.append(ToolError(stage="load", artifact=label, path=path,
+                                    message=f"submodule at {sha[:12]} not read (only this repository's tree is scanned)"))
+            continue
+        node = Node(path=path, type=SYMLINK if mode == "120000" else FILE, mode=int(mode, 8) & 0o7777 or 0o644)
+        tree.nodes[path] = node
+        r = release_files.get(path)
+        if r is not None:
+            if node.type == SYMLINK and r.type == SYMLINK:
+                if git_blob_id((r.link_target or "").encode("utf-8", "surrogateescape")) == sha:
+                    node.link_target = r.link_target
+                    node.sha256 = hashlib.sha256((r.link_target or "").encode("utf-8", "surrogateescape")).hexdigest()
+                    continue
+            elif node.type == FILE and r.is_file:
+                blob_id = ids.get(r.sha256)
+                if blob_id is None and r.size == _size_of(ctx, r):
+                    blob_id = ids[r.sha256] = git_blob_id(release_tree.read(r))
+                if blob_id == sha:
+                    node.sha256, node.size = r.sha256, r.size
+                    continue
+        need.append((sha, node))
+    if len(tree.nodes) > ctx.limits.max_files:
+        raise InputError(f"{label}: {len(tree.nodes)} entries, more than the limit max-files={ctx.limits.max_files}")
+    if need:
+        gitmod._cat_blobs(repo, need, ctx)  # core helper: streams the remaining blobs into the store
+    return Artifact(name=label, role="source", kind="git", tree=tree, source=f"git:{os.fspath(repo)}@{ref}",
+                    metadata={"commit": commit, "ref": ref, "repository": str(repo.resolve()),
+                              "blobs_read": len(need)}, errors=errors)
+
+
+def _size_of(ctx: Any, node: Node) -> int:
+    return node.size
