@@ -266,10 +266,26 @@ def _search(buf: Any, needle: "bytes | re.Pattern") -> int | None:
     return None if hit is None else hit.start()
 
 
+LIBC_SONAMES = re.compile(r"libc\.so\.\d+|libc\.musl-.*\.so\.1|ld-musl-.*\.so\.1|libc\.so")
+
+
+def has_libc(g: graphmod.Graph, obj: graphmod.Obj) -> bool:
+    """Whether the tree holds a C library for ``obj``'s class and machine: without one it
+    is a package or a partial tree, where missing dependencies are expected."""
+    key = (obj.info["class"], obj.info["machine"])
+    cache = g.__dict__.setdefault("_libc", {})
+    if key not in cache:
+        cache[key] = any(LIBC_SONAMES.fullmatch(o.soname or "") and (o.info["class"], o.info["machine"]) == key
+                         for o in g.objects.values())
+    return cache[key]
+
+
 def check_unresolved(an: Any, opts: Options) -> Iterator:
     g, name = an.graph, an.artifact.name
     for e in g.unresolved():
         obj = g.objects[e.src]
+        if not has_libc(g, obj):
+            continue  # a package or partial tree: its dependencies live elsewhere
         yield PC304.finding(
             location=obj.node.location(name), key=f"{e.kind}:{e.name}",
             message=f"{e.src} needs {e.name} ({e.kind}), which the loader would not find in this tree",

@@ -84,6 +84,8 @@ Reports DT_NEEDED (and `.note.dlopen`) names that no directory of the loader's s
 path provides inside the tree: RPATH/RUNPATH (with `$ORIGIN`, `$LIB`, `$PLATFORM`),
 `etc/ld.so.conf` and its includes, and the system directories. Candidates of the wrong
 ELF class or machine are skipped, as ld.so does. The searched paths are the evidence.
+Only trees that hold a C library for the object's class and machine are checked: a
+package or a tarball of one program naturally lacks its dependencies.
 
 ## Why is this bad?
 A binary that cannot start is a broken image; a library the loader will look for in a

@@ -99,3 +99,16 @@ def test_who_links_on_an_oci_image(elf, sshd_image, linkage):
     assert deps[f"{MULTI}/libsystemd.so.0.35.0"]["direct"] is True
     assert deps["usr/sbin/sshd"]["package"] == "openssh-server"
     assert "usr/bin/bash" not in deps
+
+
+def test_a_debian_package_alone(elf, linkage):
+    """A .deb is read as its payload: sshd's libraries live in other packages, so nothing
+    is reported as unresolved, and the linkage command lists what sshd would need."""
+    import realdata
+    deb = realdata.download(["openssh-server"])["openssh-server"]
+    result = elf.run(deb, options=OPTS)
+    result.assert_no_errors()
+    result.assert_rules(PC301=0, PC304=0, PC305=0)
+    code, out, err = linkage(deb, "--from", "sshd")
+    assert code == 0 and out["from"] == ["usr/sbin/sshd"], err
+    assert {"libsystemd.so.0", "libcrypto.so.3", "libc.so.6"} <= {e["name"] for e in out["unresolved"]}

@@ -80,11 +80,17 @@ def test_runpath_present_means_rpath_ignored(elf, gcc, linkage):
     assert (e["to"], e["via"]) == ("opt/x/libfoo.so.1", "runpath")
 
 
+def fake_libc(gcc) -> dict[str, bytes]:
+    """A library with SONAME libc.so.6: PC304 only speaks for trees that have a C library
+    (a package alone naturally lacks its dependencies)."""
+    return {"usr/lib/x86_64-linux-gnu/libc.so.6": gcc.lib("libc.so.6", LIB % ("c_stub", 1), *NOLIBC)}
+
+
 def test_executable_rpath_is_inherited_but_runpath_is_not(elf, gcc, linkage):
     leaf = gcc.lib("libleaf.so.1", LIB % ("leaf", 1), *NOLIBC)
     mid = gcc.lib("libmid.so.1", "int leaf(void);\nint foo(void) { return leaf(); }\n", *NOLIBC, "libleaf.so.1",
                   inputs={"libleaf.so.1": leaf})
-    libs = {"opt/p/lib/libmid.so.1": mid, "opt/p/lib/libleaf.so.1": leaf}
+    libs = {"opt/p/lib/libmid.so.1": mid, "opt/p/lib/libleaf.so.1": leaf, **fake_libc(gcc)}
     for tags, expect in (("--disable-new-dtags", "opt/p/lib/libleaf.so.1"), ("--enable-new-dtags", None)):
         app = gcc.exe(MAIN, *NOLIBC, "libmid.so.1", f"-Wl,{tags},-rpath,/opt/p/lib", "-Wl,--allow-shlib-undefined",
                       inputs={"libmid.so.1": mid})
@@ -112,7 +118,7 @@ def test_executable_rpath_is_inherited_but_runpath_is_not(elf, gcc, linkage):
 def test_missing_library_is_reported_with_search_path(elf, gcc):
     app = gcc.exe(MAIN, *NOLIBC, "libgone.so.7", "-Wl,--allow-shlib-undefined",
                   inputs={"libgone.so.7": gcc.lib("libgone.so.7", LIB % ("foo", 1), *NOLIBC)})
-    root = elf.tree({"usr/bin/app": File(app, 0o755)})
+    root = elf.tree({"usr/bin/app": File(app, 0o755), **fake_libc(gcc)})
     result = elf.run(root, options=OPTS)
     f = result.only("PC304")
     assert f.location.path == "usr/bin/app"
@@ -120,6 +126,8 @@ def test_missing_library_is_reported_with_search_path(elf, gcc):
     assert "usr/lib/x86_64-linux-gnu/libgone.so.7" in f.evidence["searched"]
     assert "libgone.so.7" in f.message
     result.assert_no_errors()
+    # without a C library the tree is a package or a fragment: missing dependencies are expected
+    elf.run(elf.tree({"usr/bin/app": File(app, 0o755)}), options=OPTS).assert_rules(PC304=0)
 
 
 def test_wrong_machine_is_skipped_like_ld_so(elf, gcc, linkage):
