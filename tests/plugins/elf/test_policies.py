@@ -200,6 +200,12 @@ def test_configured_policy_and_plugin_policy(elf, gcc):
     assert f.key == "agent-libc_:usr/bin/agent>needed:libb.so.1>needed:libc_.so.1"
     assert [r.path for r in f.related] == [f"{LIBC_DIR}/libb.so.1", f"{LIBC_DIR}/libc_.so.1"]
 
+
+def test_hook_elf_policies_lets_plugins_add_and_config_override(elf, gcc):
+    b = gcc.lib("libb.so.1", "int foo(void) { return 1; }\n", *NOLIBC)
+    a = gcc.exe(MAIN, *NOLIBC, "libb.so.1", inputs={"libb.so.1": b})
+    root = elf.tree({"usr/bin/agent": File(a, 0o755), f"{LIBC_DIR}/libb.so.1": b})
+
     class PolicyPlugin:
         @provcheck_elf.provcheck.hookimpl
         def provcheck_elf_policies(self):
@@ -208,6 +214,9 @@ def test_configured_policy_and_plugin_policy(elf, gcc):
     elf.add_plugin(PolicyPlugin())
     f = elf.run(root, options=opts()).only("PC301")
     assert (f.evidence["policy"], f.severity) == ("from-plugin", Severity.LOW)
+    # a configured policy of the same name replaces the plugin's
+    cfg = opts(forbid=[{"name": "from-plugin", "from": "agent", "to": "libb", "severity": "high"}])
+    assert elf.run(root, options=cfg).only("PC301").severity == Severity.HIGH
 
 
 @pytest.mark.parametrize("bad", [

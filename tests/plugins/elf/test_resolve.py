@@ -240,3 +240,10 @@ def test_text_and_graphviz_outputs(elf, gcc, linkage):
         assert '[label="liblzma.so.5", style=dashed]' in dot
         proc = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True)
         assert proc.returncode == 0 and "<svg" in proc.stdout, (args, proc.stderr)
+
+
+def test_linkage_usage_and_input_errors(elf, linkage, tmp_path):
+    code, _out, err = linkage(tmp_path / "does-not-exist", "--from", "sshd")
+    assert code == 5 and "does-not-exist" in err
+    code, _out, err = linkage(elf.tree({"a": "x"}), "--set", "elf.require-hardening=[\"aslr\"]")
+    assert code == 4 and "require-hardening" in err
