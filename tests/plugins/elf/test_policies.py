@@ -235,3 +235,30 @@ def test_bad_option_in_a_scan_is_a_clear_error(elf, gcc):
     root = elf.tree({"usr/lib/libx.so": gcc.lib("libx.so", "int x;\n", *NOLIBC)})
     result = elf.run(root, options=opts(**{"require-hardening": ["aslr"]}))
     assert len(result.errors) == 1 and "require-hardening" in result.errors[0].message
+
+
+def test_policies_from_provcheck_toml(elf, gcc, other_plugins):
+    """The documented TOML shape, read by the CLI from the working directory."""
+    b = gcc.lib("libb.so.1", "int foo(void) { return 1; }\n", *NOLIBC)
+    a = gcc.exe(MAIN, *NOLIBC, "libb.so.1", inputs={"libb.so.1": b})
+    root = elf.tree({"usr/sbin/agentd": File(a, 0o755), f"{LIBC_DIR}/libb.so.1": b})
+    (elf.base / "provcheck.toml").write_text('''
+[plugins.elf]
+default-policies = false
+extra-daemons = ["**/sbin/agentd"]
+require-hardening = ["pie"]
+
+[[plugins.elf.forbid]]
+name = "agentd-libb"
+from = "**/sbin/agentd"
+to = "libb.so.*"
+severity = "high"
+reason = "agentd must stay self-contained"
+''')
+    res = elf.run_cli(*other_plugins, "scan", root, "--format", "json", "--select", "PC3")
+    assert res.exit_code == 1, res.stderr  # a high finding
+    found = {(f["rule_id"], f["severity"]) for f in res.json()["findings"]}
+    assert ("PC301", "high") in found
+    assert not any(r == "PC305" for r, _ in found)  # -nostdlib PIE: pie present, nothing else required
+    f = next(f for f in res.json()["findings"] if f["rule_id"] == "PC301")
+    assert f["evidence"]["reason"] == "agentd must stay self-contained"
