@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,7 +139,6 @@ def main() -> int:
     from provcheck.engine import BlobStore, LoadContext, WorkArea
     from provcheck.plugins import PluginManager
 
-    import provcheck_elf
     from provcheck_elf import policies
     from provcheck_elf.analysis import ParseCache, analyze
 

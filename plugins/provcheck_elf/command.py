@@ -19,9 +19,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from provcheck import UsageError
 
 from . import graph as graphmod
+from .policies import hop as _hop
 
 KINDS = ("needed", "dlopen")
 
@@ -147,11 +147,6 @@ def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO) -> bool:
         if truncated:
             stream.write(f"(more paths exist; showing {len(paths)}; raise --max-paths)\n")
     return bool(paths)
-
-
-def _hop(g, path: str) -> dict[str, Any]:
-    o = g.objects[path]
-    return {"path": path, "soname": o.soname, "layer": o.node.layer, "package": o.package, "sha256": o.node.sha256}
 
 
 def _who_links(g, patterns, kinds, fmt, stream: TextIO) -> bool:

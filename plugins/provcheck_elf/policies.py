@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
-from provcheck import Location, Severity, UsageError
+from provcheck import Severity, UsageError
 
 from . import graph as graphmod
 from .rules import PC301, PC302, PC303, PC304, PC305, PC306, PC307, PC308, PC309
@@ -48,7 +48,6 @@ DEFAULT_SENSITIVE = {
     "getspnam": ["libc.so.*", "libc.musl-*.so.1", "ld-musl-*.so.1"],
     "la_version": [], "la_symbind64": [], "la_symbind32": [], "la_objopen": [],
 }
-SENSITIVE_PREFILTER = re.compile(rb"RSA_|EVP_|pam_|crypt|getspnam|la_")
 
 WRITABLE_PREFIXES = ("tmp", "var/tmp", "dev/shm", "run/shm", "home", "root", "var/lib/docker/tmp")
 
@@ -156,7 +155,8 @@ def _names_match(obj: graphmod.Obj, globs: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(n, g) for g in globs for n in names)
 
 
-def hop(a: Any, g: graphmod.Graph, path: str) -> dict[str, Any]:
+def hop(g: graphmod.Graph, path: str) -> dict[str, Any]:
+    """One hop of a chain as evidence: the file, its SONAME, layer, package and digest."""
     o = g.objects[path]
     return {"path": path, "soname": o.soname, "layer": o.node.layer, "package": o.package, "sha256": o.node.sha256}
 
@@ -173,7 +173,7 @@ def check_forbidden(an: Any, opts: Options) -> Iterator:
         for src in sources:
             paths, truncated = g.paths([src], targets, pol.kinds, limit=opts.max_paths)
             for p in paths:
-                chain = [hop(an, g, src)] + [dict(hop(an, g, e.dst), needed=e.name, kind=e.kind, via=e.via,
+                chain = [hop(g, src)] + [dict(hop(g, e.dst), needed=e.name, kind=e.kind, via=e.via,
                                                   found_as=e.found_as) for e in p]
                 names = [posixpath.basename(src)] + [e.name for e in p]
                 kinds = {e.kind for e in p}

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from provcheck.testing import File
 
 from provcheck_elf import elfread
 

@@ -161,7 +161,7 @@ def test_xz_backdoor_indicators(elf, gcc):
               "Package: xz-utils\nStatus: install ok installed\nVersion: 5.4.1-0.2\nArchitecture: amd64\n")
     root = elf.tree({f"{LIBC_DIR}/liblzma.so.5.6.1": lib, f"{LIBC_DIR}/liblzma.so.5": Symlink("liblzma.so.5.6.1"),
                      "var/lib/dpkg/status": status,
-                     "var/lib/dpkg/info/liblzma5:amd64.list": f"/.\n/lib/x86_64-linux-gnu/liblzma.so.5.6.1\n"})
+                     "var/lib/dpkg/info/liblzma5:amd64.list": "/.\n/lib/x86_64-linux-gnu/liblzma.so.5.6.1\n"})
     result = elf.run(root, options=opts())
     sig = result.only("PC302")
     assert sig.severity == Severity.CRITICAL and sig.location.path == f"{LIBC_DIR}/liblzma.so.5.6.1"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import struct
 
-import pytest
 from provcheck.testing import File, Symlink
 
 from provcheck_elf import elfread
