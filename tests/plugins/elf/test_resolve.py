@@ -246,3 +246,26 @@ def test_linkage_usage_and_input_errors(elf, linkage, tmp_path):
     assert code == 5 and "does-not-exist" in err
     code, _out, err = linkage(elf.tree({"a": "x"}), "--set", "elf.require-hardening=[\"aslr\"]")
     assert code == 4 and "require-hardening" in err
+
+
+def test_musl_tree_uses_its_path_file_and_apk_ownership(elf, gcc, linkage):
+    """An Alpine-like tree: musl's loader, etc/ld-musl-x86_64.path, lib/apk/db/installed."""
+    foo = gcc.lib("libfoo.so.1", LIB % ("foo", 1), *NOLIBC)
+    musl = gcc.lib("libc.musl-x86_64.so.1", LIB % ("c_stub", 1), *NOLIBC)
+    app = gcc.exe(MAIN, *NOLIBC, "libfoo.so.1", inputs={"libfoo.so.1": foo})
+    apk_db = ("C:Q1abc=\nP:foo-libs\nV:1.2-r0\nA:x86_64\nF:opt/foo/lib\nR:libfoo.so.1\n\n"
+              "C:Q1def=\nP:musl\nV:1.2.4-r2\nF:lib\nR:ld-musl-x86_64.so.1\n\n")
+    root = elf.tree({"lib/ld-musl-x86_64.so.1": musl, "usr/bin/app": File(app, 0o755),
+                     "usr/lib/libfoo.so.1": foo,           # musl's default path would find this one...
+                     "opt/foo/lib/libfoo.so.1": foo + b"\0",  # ...but the path file names this directory first
+                     "etc/ld-musl-x86_64.path": "/opt/foo/lib:/lib:/usr/lib\n",
+                     "lib/apk/db/installed": apk_db})
+    code, g, _ = linkage(root, "--from", "app")
+    assert code == 0
+    assert g["edges"] == [{"from": "usr/bin/app", "to": "opt/foo/lib/libfoo.so.1", "kind": "needed",
+                           "name": "libfoo.so.1"}]
+    code, whole, _ = linkage(root)
+    assert whole["libc"] == "musl"
+    owners = {o["path"]: o["package"] for o in whole["objects"]}
+    assert owners == {"opt/foo/lib/libfoo.so.1": "foo-libs", "lib/ld-musl-x86_64.so.1": "musl",
+                      "usr/lib/libfoo.so.1": None, "usr/bin/app": None}
