@@ -72,14 +72,18 @@ def scan(specs: list[InputSpec]) -> tuple[dict, float, dict]:
 
 
 def _binary_stats(artifact) -> dict:
+    import provcheck_testdata.decode as dec
     import provcheck_testdata.magic as magic
-    n = size = 0
+    n = size = uu = 0
     for node in artifact.tree.files():
         with artifact.tree.open(node) as f:
-            if magic.is_binary(f.read(8192)):
+            head = f.read(8192)
+            if magic.is_binary(head):
                 n += 1
                 size += node.size
-    return {"binary_files": n, "binary_bytes": size}
+            elif dec.UU_BEGIN.match(head):
+                uu += 1
+    return {"binary_files": n, "binary_bytes": size, "uuencoded_files": uu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(f"| {label} | skipped: {str(exc)[:160]} | | | | | |")
             continue
         s = report["summary"]
-        rows.append(f"| {label} | {stats['files']} | {stats['binary_files']} ({stats['binary_bytes'] / 1e6:.1f} MB) "
+        rows.append(f"| {label} | {stats['files']} | {stats['binary_files']} ({stats['binary_bytes'] / 1e6:.1f} MB)"
+                    + (f" + {stats['uuencoded_files']} uuencoded" if stats["uuencoded_files"] else "") + " "
                     f"| {s['critical']} | {s['high']} | {s['medium']} | {s['low'] + s['info']} | {seconds:.1f} s |"
                     + (" errors: " + "; ".join(e["message"] for e in report["errors"]) if report["errors"] else ""))
         for f in report["findings"]:

@@ -135,7 +135,9 @@ class Analyzer:
                     head = f.read(HEAD)
                     binary = magic.is_binary(head)
                     info = Info(node=node, head=head, binary=binary)
-                    if not binary and profiles and HEAD < node.size <= TEXT_MAX:
+                    if not binary and profiles and dec.UU_BEGIN.match(head):
+                        info.binary, info.fmt = True, "uu"   # binary data in text clothing
+                    elif not binary and profiles and HEAD < node.size <= TEXT_MAX:
                         info.text = head + f.read(TEXT_MAX - len(head))
                     if binary:
                         info.fmt = magic.identify(head)
@@ -248,7 +250,7 @@ class Analyzer:
             if info.content is None:
                 continue
             leaf, chain = info.content.worst()
-            if leaf.kind == "script":
+            if leaf.kind == "script" and not any(len(c.children) >= 3 for c in chain):   # not a vendored bundle
                 data = self.decoded_bytes(info, leaf)
                 if data:
                     a = scripts.analyze_script(f"{info.path} (decoded {leaf.format} script)", data, names)
@@ -489,10 +491,11 @@ class Analyzer:
         elif leaf is not None and leaf.kind in ("executable", "script"):
             # a vendored source archive holds scripts among many files; a payload is the one thing inside
             bundle = any(len(c.children) >= 3 for c in chain)
+            named_by_test = any(r.how in ("name", "stem") and r.role in ("test", "build") for r in refs)
             if readers:
                 sev = Severity.CRITICAL
             elif info.test or bad_word:
-                sev = (Severity.CRITICAL if (bad_word or not used) and not bundle else
+                sev = (Severity.CRITICAL if (not used or bad_word and not named_by_test) and not bundle else
                        Severity.MEDIUM if not used else Severity.LOW)
             else:
                 sev = Severity.MEDIUM if not used else Severity.LOW

@@ -6,7 +6,9 @@ external decoder) reads the stream on stdin and its output is cut at the budget.
 
 from __future__ import annotations
 
+import binascii
 import bz2
+import re
 import hashlib
 import io
 import lzma
@@ -23,7 +25,7 @@ from typing import Any, Callable
 from . import entropy, magic
 
 MEMLIMIT = 256 << 20   # decoder memory (dictionary) per stream; a header asking for more fails the decode
-DECODABLE = frozenset({"xz", "lzma", "gzip", "bzip2", "zstd", "lz4", "lzip", "zip", "tar"})
+DECODABLE = frozenset({"xz", "lzma", "gzip", "bzip2", "zstd", "lz4", "lzip", "zip", "tar", "uu"})
 # formats whose streams carry an integrity check: a clean decode of these is not luck
 CHECKED = frozenset({"xz", "gzip", "bzip2", "zstd", "lzip", "zip"})
 
@@ -310,8 +312,10 @@ def _tar(data: bytes, budget: Budget) -> Result:
             for count, info in enumerate(tf):
                 if count >= budget.max_members * 4:
                     return Result("tar", True, members=members, streams=len(members), truncated=True)
-                if not info.isreg():
+                if not info.isreg() or info.issparse():   # sparse members: holes are not content
                     continue
+                if budget.expired():
+                    return Result("tar", True, members=members, streams=len(members), truncated=True)
                 if len(members) >= budget.max_members:
                     return Result("tar", True, members=members, streams=len(members), truncated=True)
                 f = tf.extractfile(info)
@@ -326,9 +330,44 @@ def _tar(data: bytes, budget: Budget) -> Result:
     return Result("tar", True, members=members, streams=len(members))
 
 
+UU_BEGIN = re.compile(rb"\Abegin(-base64)? [0-7]{3,4} [^\r\n]+\r?\n")
+
+
+def _uu(data: bytes, budget: Budget) -> Result:
+    """uuencode (and ``begin-base64``) text, as libarchive's test corpus stores its archives."""
+    m = UU_BEGIN.match(data)
+    if not m:
+        return Result("uu", False, error="no begin line")
+    b64 = m.group(1) is not None
+    out = bytearray()
+    limit = budget.room()
+    for line in data[m.end():].splitlines():
+        line = line.rstrip(b"\r ")
+        if b64:
+            if line == b"====":
+                return Result("uu", True, bytes(out), streams=1)
+            try:
+                out += binascii.a2b_base64(line)
+            except binascii.Error as exc:
+                return Result("uu", False, bytes(out), error=str(exc))
+        else:
+            if line == b"end":
+                return Result("uu", True, bytes(out), streams=1)
+            if not line or line == b"`":
+                continue
+            n = (line[0] - 32) & 63
+            try:
+                out += binascii.a2b_uu(line[:(n * 4 + 5) // 3 + 1])[:n]
+            except binascii.Error as exc:
+                return Result("uu", False, bytes(out), error=str(exc))
+        if len(out) > limit:
+            return Result("uu", True, bytes(out[:limit]), truncated=True)
+    return Result("uu", False, bytes(out), error="no end line")
+
+
 _DECODERS: dict[str, Callable[[bytes, Budget], Result]] = {
     "xz": _xz, "lzma": _lzma, "gzip": _gzip, "bzip2": _bzip2, "zstd": _zstd, "lz4": _lz4, "lzip": _lzip,
-    "zip": _zip, "tar": _tar,
+    "zip": _zip, "tar": _tar, "uu": _uu,
 }
 
 

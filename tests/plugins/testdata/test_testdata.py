@@ -434,3 +434,25 @@ def test_maintainer_grep_over_sources_is_low(checker, honest_files):
     result.assert_no_errors()
     f = result.only("PC205")
     assert f.severity == Severity.LOW and f.location.path == "Makefile.am"
+
+
+def test_uuencoded_fixtures_are_decoded(checker, honest_files, object_file):
+    """libarchive keeps its archives uuencoded: the encoding is peeled like a compression layer."""
+    import binascii
+    checker.add_plugin(provcheck_testdata)
+
+    def uuencode(data: bytes, name: str) -> bytes:
+        lines = [binascii.b2a_uu(data[i:i + 45]) for i in range(0, len(data), 45)]
+        return b"begin 644 " + name.encode() + b"\n" + b"".join(lines) + b"`\nend\n"
+
+    files = dict(honest_files)
+    files["tests/test_read_sfx.c"] = 'static const char *refname = "test_read_sfx.elf";\n'
+    files["tests/test_read_sfx.elf.uu"] = uuencode(object_file, "test_read_sfx.elf")
+    files["tests/extra_blob.xz.uu"] = uuencode(lzma.compress(object_file), "extra_blob.xz")
+    result = checker.run(checker.tree(files), select=["PC2"])
+    result.assert_no_errors()
+    found = by_path(result, "PC201")
+    assert found["tests/test_read_sfx.elf.uu"].severity == Severity.LOW          # a test names it
+    hidden = found["tests/extra_blob.xz.uu"]
+    assert hidden.severity == Severity.CRITICAL and "uu -> xz" in hidden.message
+    assert hidden.evidence["decoded"]["children"][0]["children"][0]["sha256"] == hashlib.sha256(object_file).hexdigest()
