@@ -35,10 +35,15 @@ def _sbom_kind(media: str | None) -> str | None:
     return None
 
 
-def discover(client: RegistryClient, ref: Reference, digest: str) -> list[dict[str, Any]]:
-    """Every attachment of ``digest``: {kind, how, digest, media_type, artifact_type, tag, manifest}."""
+def discover(client: RegistryClient, ref: Reference, digest: str,
+             tags: set[str] | None = None) -> list[dict[str, Any]]:
+    """Every attachment of ``digest``: {kind, how, digest, media_type, artifact_type, tag, manifest}.
+
+    ``tags`` is the repository's tag list when known: then only the cosign and fallback
+    tags that exist are fetched, instead of probing each one."""
     out: list[dict[str, Any]] = []
-    descs, how = client.referrers(ref, digest)
+    fallback = digest.replace(":", "-")
+    descs, how = client.referrers(ref, digest, fallback_exists=None if tags is None else fallback in tags)
     for d in descs:
         if not isinstance(d.get("digest"), str):
             continue
@@ -47,6 +52,8 @@ def discover(client: RegistryClient, ref: Reference, digest: str) -> list[dict[s
     hexd = digest.split(":", 1)[1]
     for suffix in ("sig", "att", "sbom"):
         tag = f"sha256-{hexd}.{suffix}"
+        if tags is not None and tag not in tags:
+            continue
         got = client.manifest(ref, tag)
         if got is None:
             continue

@@ -92,7 +92,8 @@ class Stats:
 
 # -- sources -------------------------------------------------------------------------------------
 
-def expand_sources(sources: list[str], client: RegistryClient, on_error: Callable[[str, str], None]) -> list[Reference]:
+def expand_sources(sources: list[str], client: RegistryClient, on_error: Callable[[str, str], None],
+                   tag_lists: dict[tuple[str, str], set[str] | None] | None = None) -> list[Reference]:
     refs: list[Reference] = []
     texts: list[str] = []
     for s in sources:
@@ -120,12 +121,20 @@ def expand_sources(sources: list[str], client: RegistryClient, on_error: Callabl
         except RegistryError as exc:
             on_error(text, f"catalog: {exc}")
             continue
-        for repo in sorted(repos):
+        def tag_list(repo: str) -> tuple[str, list[str] | None, str]:
             try:
-                tags = client.tags(ref.registry, repo)
+                return repo, client.tags(ref.registry, repo), ""
             except RegistryError as exc:
-                on_error(f"{ref.registry}/{repo}", f"tag list: {exc}")
+                return repo, None, str(exc)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            listed = list(pool.map(tag_list, sorted(repos)))
+        for repo, tags, err in listed:
+            if tags is None:
+                on_error(f"{ref.registry}/{repo}", f"tag list: {err}")
                 continue
+            if tag_lists is not None:
+                tag_lists[(ref.registry, repo)] = set(tags)
             for tag in sorted(tags):
                 if tag.startswith("sha256-"):  # cosign / referrers fallback tags are attachments, not images
                     continue
@@ -140,7 +149,8 @@ def expand_sources(sources: list[str], client: RegistryClient, on_error: Callabl
 
 # -- planning ------------------------------------------------------------------------------------
 
-def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions) -> list[ImagePlan]:
+def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
+               repo_tags: set[str] | None = None) -> list[ImagePlan]:
     got = client.manifest(ref)
     if got is None:
         raise RegistryError(f"{ref}: no such manifest (404)")
@@ -176,9 +186,10 @@ def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions) -> li
             raise RegistryError(f"{ref}: manifest {mdigest} has a layer without a digest")
         plan = ImagePlan(ref=ref, tags=tags, digest=mdigest, index_digest=index_digest, platform=platform,
                          config_digest=config_desc.get("digest"), layers=layers)
-        plan.attachments = attached.discover(client, ref, mdigest)
+        plan.attachments = attached.discover(client, ref, mdigest, repo_tags)
         if index_digest:
-            plan.attachments += [dict(a, subject="index") for a in attached.discover(client, ref, index_digest)]
+            plan.attachments += [dict(a, subject="index")
+                                 for a in attached.discover(client, ref, index_digest, repo_tags)]
         sboms = attached.fetch_sboms(client, ref, plan.attachments)
         if sboms:
             comps: dict[str, Any] = {}
@@ -272,6 +283,8 @@ class FleetScan:
         self.image_cache = LayerCache(opts.cache_dir, "images")
         self.meta_store: BlobStore | None = None  # package-database files of the layers, for merging
         self._lock = threading.Lock()
+        self._repo_tags: dict[tuple[str, str], set[str] | None] = {}
+        self._repo_locks: dict[tuple[str, str], threading.Lock] = {}
 
     def error(self, what: str, message: str) -> None:
         with self._lock:
@@ -288,7 +301,7 @@ class FleetScan:
         meta_dir = tempfile.mkdtemp(prefix="meta-", dir=Path(opts.cache_dir) / "tmp")
         self.meta_store = BlobStore(meta_dir)
         try:
-            refs = expand_sources(sources, client, self.error)
+            refs = expand_sources(sources, client, self.error, self._repo_tags)
             if self.progress is not None:
                 self.progress.start_images(len(refs))
             plans = self._plan(client, refs, scan_id)
@@ -351,7 +364,25 @@ class FleetScan:
         return list(merged.values())
 
     def _plan_one(self, client: RegistryClient, ref: Reference) -> list[ImagePlan]:
-        return plan_image(client, ref, self.opts)
+        return plan_image(client, ref, self.opts, self._tags(client, ref))
+
+    def _tags(self, client: RegistryClient, ref: Reference) -> set[str] | None:
+        """The repository's tags (listed once per repository), to find attachment tags without
+        probing; None when the registry does not let us list them."""
+        key = (ref.registry, ref.repository)
+        with self._lock:
+            if key in self._repo_tags:
+                return self._repo_tags[key]
+            lock = self._repo_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._repo_tags:
+                try:
+                    tags: set[str] | None = set(client.tags(ref.registry, ref.repository))
+                except RegistryError:
+                    tags = None
+                with self._lock:
+                    self._repo_tags[key] = tags
+            return self._repo_tags[key]
 
     def _failed(self, ref: Reference, plan: ImagePlan | None, message: str, scan_id: int,
                 mismatch: bool = False) -> None:

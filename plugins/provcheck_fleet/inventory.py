@@ -90,6 +90,7 @@ class Inventory:
             self.db.commit()
             self._check()
         self._paths: dict[str, int] = {}
+        self._with_files: set[int] = set()
 
     def _check(self) -> None:
         try:
@@ -167,6 +168,9 @@ class Inventory:
         return gid
 
     def component_id(self, c: Any) -> int:
+        row = self.db.execute("SELECT id FROM components WHERE purl=?", (c.purl,)).fetchone()
+        if row is not None and (row[0] in self._with_files or not c.files):
+            return row[0]  # file lists are per purl: written once
         cur = self.db.execute(
             "INSERT INTO components (purl, type, name, version, source, source_version, arch, origin) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(purl) DO UPDATE SET purl=purl RETURNING id",
@@ -175,6 +179,7 @@ class Inventory:
         if c.files:
             self.db.executemany("INSERT OR IGNORE INTO component_files VALUES (?,?)",
                                 [(cid, self.path_id(p)) for p in c.files])
+            self._with_files.add(cid)
         return cid
 
     def write_image(self, img: dict[str, Any], scan_id: int) -> int:
@@ -183,10 +188,15 @@ class Inventory:
         with db:
             old = db.execute("SELECT id FROM images WHERE registry=? AND repository=? AND digest IS ?",
                              (img["registry"], img["repository"], img.get("digest"))).fetchone()
-            if old is not None:
+            stale = [old[0]] if old is not None else []
+            if img["status"] == "ok":  # earlier failures of this reference are superseded
+                stale += [r[0] for r in db.execute(
+                    "SELECT i.id FROM images i WHERE i.registry=? AND i.repository=? AND i.status!='ok' AND "
+                    "(i.digest IS NULL OR i.digest=?)", (img["registry"], img["repository"], img.get("digest")))]
+            for sid in sorted(set(stale)):
                 for table in ("tags", "image_layers", "image_components", "attestations", "findings"):
-                    db.execute(f"DELETE FROM {table} WHERE image_id=?", (old[0],))
-                db.execute("DELETE FROM images WHERE id=?", (old[0],))
+                    db.execute(f"DELETE FROM {table} WHERE image_id=?", (sid,))
+                db.execute("DELETE FROM images WHERE id=?", (sid,))
             layer_ids = [self.layer_id(res) for res in img.get("layers") or ()]
             gid = self.graph_id(img.get("edges") or [])
             cur = db.execute(

@@ -521,7 +521,8 @@ class RegistryClient:
         raise RegistryError(f"{ref.registry}/{ref.repository}: blob {digest}: download failed after "
                             f"{self.options.attempts} attempts ({last})")
 
-    def referrers(self, ref: Reference, digest: str) -> tuple[list[dict[str, Any]], str]:
+    def referrers(self, ref: Reference, digest: str,
+                  fallback_exists: bool | None = None) -> tuple[list[dict[str, Any]], str]:
         """Descriptors that refer to ``digest``: the OCI 1.1 referrers API, else the fallback
         tag ``sha256-<hex>``. Returns (descriptors, how)."""
         url = f"{self.base(ref.registry)}/v2/{ref.repository}/referrers/{digest}"
@@ -533,6 +534,8 @@ class RegistryClient:
                 return [m for m in doc.get("manifests") or [] if isinstance(m, dict)], "referrers-api"
             except ValueError:
                 pass
+        if fallback_exists is False:
+            return [], "none"
         got = self.manifest(ref, digest.replace(":", "-"), accept=(INDEX_TYPES[0],))
         if got is None:
             return [], "none"

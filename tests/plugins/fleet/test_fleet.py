@@ -246,7 +246,8 @@ def test_faults_retries_resume_and_digest_mismatch(checker, plain_registry, tmp_
         cache = tmp_path / "cache"
         db = tmp_path / "inv.sqlite"
         code, out = scan(checker, f"registry://{proxy.host}/base:1", f"registry://{proxy.host}/apps/sshd:1",
-                         f"registry://{proxy.host}/apps/xz:1", "--plain-http", "--db", str(db), cache=cache)
+                         f"registry://{proxy.host}/apps/xz:1", "--plain-http", "--db", str(db), "--progress",
+                         cache=cache)
         s = out["stats"]
         assert code == 3 and s["images_ok"] == 2 and s["images_failed"] == 1, s
         (err,) = s["errors"]
@@ -275,6 +276,13 @@ def test_faults_retries_resume_and_digest_mismatch(checker, plain_registry, tmp_
         # the query says which images are unknown
         res = query(checker, db, "--component", "liblzma5")
         assert res.exit_code == 1 and res.json()["images_not_scanned"][0]["image"].endswith("apps/sshd")
+        # once the registry serves the right bytes again, a rescan of the same inventory fixes the record
+        proxy.faults = {}
+        code, out = scan(checker, f"registry://{proxy.host}/apps/sshd:1", "--plain-http", "--db", str(db),
+                         cache=cache)
+        assert code == 0 and out["stats"]["images_ok"] == 1 and out["stats"]["cache_hits"] == 1
+        assert rows(db, "SELECT status FROM images WHERE repository='apps/sshd'") == [("ok",)]
+        assert query(checker, db, "--component", "liblzma5").json()["images_not_scanned"] == []
     finally:
         proxy.stop()
 
