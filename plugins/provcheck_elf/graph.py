@@ -238,10 +238,11 @@ class Loader:
     def _ld_so_conf(self) -> list[str]:
         dirs: list[str] = []
         seen: set[str] = set()
+        budget = {"includes": 256}  # a hostile config must not cost more than a few globs
 
         def read(path: str, depth: int) -> None:
             real = self.realpath(path)
-            if real is None or real in seen or depth > 8:
+            if real is None or real in seen or depth > 8 or len(seen) > 512 or len(dirs) > 1024:
                 return
             seen.add(real)
             node = self.tree.get(real)
@@ -254,6 +255,9 @@ class Loader:
                     continue
                 if line.startswith("include"):
                     for pat in line.split()[1:]:
+                        budget["includes"] -= 1
+                        if budget["includes"] < 0:
+                            return
                         if not pat.startswith("/"):
                             pat = posixpath.join(posixpath.dirname("/" + path.strip("/")), pat)
                         for inc in sorted(self._glob_paths(pat)):

@@ -192,3 +192,15 @@ def test_reader_agrees_with_pyelftools_on_real_debian_files(sshd_rootfs):
                 assert info["build_id"] == next(iter(note.iter_notes()))["n_desc"], p
         checked += 1
     assert checked > 100
+
+
+def test_hostile_ld_so_conf_is_bounded(elf, sample):
+    """Include loops, thousands of include globs and directories cost bounded time."""
+    conf = "include /etc/ld.so.conf\ninclude /etc/*.conf\n" + "include /etc/a*/*/*.conf\n" * 20000 + \
+        "".join(f"/opt/d{i}\n" for i in range(5000))
+    files = {"etc/ld.so.conf": conf, "usr/lib/libsample.so.1": sample}
+    files.update({f"etc/x{i}.conf": "include /etc/ld.so.conf\n" for i in range(300)})
+    t = time.perf_counter()
+    result = elf.run(elf.tree(files), options=OPTS)
+    assert time.perf_counter() - t < 20
+    result.assert_no_errors()
