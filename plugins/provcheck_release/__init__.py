@@ -129,7 +129,10 @@ def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provchec
         k = knowledge_for(scan, options)
     except _knowledge.KnowledgeError as exc:
         raise ProvcheckError(str(exc)) from None
-    db = default_db(options["m4-database"]) if options.get("m4-database") else default_db()
+    db_path = options.get("m4-database")
+
+    def db():
+        return default_db(str(db_path)) if db_path else default_db()
     findings: list[provcheck.Finding] = []
     for release in scan.targets:
         if source is None:

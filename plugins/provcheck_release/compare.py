@@ -143,8 +143,32 @@ def export_ignored(source: Artifact, files: dict[str, Node]) -> list[re.Pattern]
 
 # -- diffs -----------------------------------------------------------------------------
 
-def unified(path: str, a: list[str], b: list[str]) -> tuple[str, tuple[int, int] | None]:
-    diff = list(difflib.unified_diff(a, b, f"source/{path}", f"release/{path}", n=2, lineterm=""))
+def matcher(a: list[str], b: list[str]) -> difflib.SequenceMatcher:
+    """Line matcher; exact on small files, with difflib's popular-line heuristic on big ones."""
+    return difflib.SequenceMatcher(None, a, b, autojunk=len(a) + len(b) > 4000)
+
+
+def _unified_from(sm: difflib.SequenceMatcher, a: list[str], b: list[str], fa: str, fb: str, n: int = 2):
+    """difflib.unified_diff's output, from an existing matcher."""
+    yield f"--- {fa}"
+    yield f"+++ {fb}"
+    for group in sm.get_grouped_opcodes(n):
+        i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
+        yield f"@@ -{i1 + 1},{i2 - i1} +{j1 + 1},{j2 - j1} @@"
+        for op, x1, x2, y1, y2 in group:
+            if op == "equal":
+                yield from (" " + line for line in a[x1:x2])
+                continue
+            yield from ("-" + line for line in a[x1:x2])
+            yield from ("+" + line for line in b[y1:y2])
+
+
+def unified(path: str, a: list[str], b: list[str], sm: difflib.SequenceMatcher | None = None,
+            fa: str | None = None) -> tuple[str, tuple[int, int] | None]:
+    sm = sm or matcher(a, b)
+    diff = list(_unified_from(sm, a, b, fa or f"source/{path}", f"release/{path}"))
+    if len(diff) == 2:
+        diff = []
     first = None
     for line in diff:
         m = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", line)
@@ -162,9 +186,9 @@ def _stamp_norm(line: str) -> str:
     return " ".join(STAMP_COLLAPSE.sub("#", STAMP_TOKENS.sub("#", line)).split())
 
 
-def is_release_edit(a: list[str], b: list[str]) -> bool:
+def is_release_edit(a: list[str], b: list[str], sm: difflib.SequenceMatcher | None = None) -> bool:
     """Only lines carrying versions/dates/placeholders changed, pairwise, and few of them."""
-    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    sm = sm or matcher(a, b)
     changed = 0
     for op, i1, i2, j1, j2 in sm.get_opcodes():
         if op == "equal":
@@ -200,7 +224,8 @@ def _value_stamped(x: str, y: str) -> bool:
 class Comparer:
     def __init__(self, release: Artifact, source: Artifact, knowledge: Knowledge, db: M4Database,
                  options: dict[str, Any] | None = None):
-        self.release, self.source, self.k, self.db = release, source, knowledge, db
+        self.release, self.source, self.k = release, source, knowledge
+        self._db = db  # an M4Database, or a function returning one (loaded only when an m4 file needs it)
         self.options = options or {}
         self.rprefix = single_top(release.tree)
         self.sprefix = single_top(source.tree) if source.kind in ("archive", "directory") else ""
@@ -212,6 +237,12 @@ class Comparer:
             self.sprefix = ""
             self.sfiles = file_map(source, "")
         self.cmp = Comparison(release, source, self.rprefix, self.sprefix)
+
+    @property
+    def db(self) -> M4Database:
+        if callable(self._db):
+            self._db = self._db()
+        return self._db
 
     # helpers ------------------------------------------------------------------------
     def rpath(self, path: str) -> str:
@@ -369,23 +400,23 @@ class Comparer:
             how = f"m4 database: {'identical to' if mv.status == 'exact' else 'same code as'} {mv.origin}" + \
                   (f" serial {mv.serial}" if mv.serial else "")
             return Verdict(path, REGENERATED if in_source else GENERATED, how=how, system="m4")
-        diff = ""
+        sm = None
         if mv.status == "serial-mismatch":  # diff against the closest published copy of that serial
             mv = self.closest(mv, data)
         if mv.closest_sha256:
             known = self.db.content(mv.closest_sha256)
-            if known is not None and mv.status == "serial-mismatch" and \
-                    is_release_edit(known.splitlines(), _text(data).splitlines()):
-                return Verdict(path, REGENERATED if in_source else GENERATED, system="m4",
-                               how=f"m4 database: {mv.origin} serial {mv.serial} except version strings")
             if known is not None:
-                diff, lines = unified(path, known.splitlines(), _text(data).splitlines())
-                diff = diff.replace(f"--- source/{path}", f"--- {mv.origin}/{name}")
-                ev["diff"] = diff
+                ka, kb = known.splitlines(), _text(data).splitlines()
+                sm = matcher(ka, kb)
+                if mv.status == "serial-mismatch" and is_release_edit(ka, kb, sm):
+                    return Verdict(path, REGENERATED if in_source else GENERATED, system="m4",
+                                   how=f"m4 database: {mv.origin} serial {mv.serial} except version strings")
+                ev["diff"], _lines = unified(path, ka, kb, sm, fa=f"{mv.origin}/{name}")
                 ev["diff_against"] = mv.origin
+                sm = (sm, kb)
         if mv.status == "serial-mismatch":
             v = Verdict(path, MISMATCH, how=f"m4 {name} serial {mv.serial} differs from {mv.origin}", system="m4")
-            sev, why = self.grade_m4_change(ev, data, mv)
+            sev, why = self.grade_m4_change(ev, data, mv, sm)
             self.add(PC103.finding(location=self.loc(path), key=path, severity=sev, evidence=ev,
                                    message=f"{path} declares serial {mv.serial} of {name}, but its code differs from "
                                            f"the published serial {mv.serial} ({mv.origin}): {why}"), v)
@@ -405,14 +436,13 @@ class Comparer:
         return v
 
     def closest(self, mv: M4Verdict, data: bytes) -> M4Verdict:
-        mine = _text(data).splitlines()
+        mine = set(_text(data).splitlines())
         best = None
         for e in self.db.same_serial(mv.name, mv.serial):
             text = e.get("text")
             if text is None:
                 continue
-            sm = difflib.SequenceMatcher(None, text.splitlines(), mine, autojunk=False)
-            changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
+            changed = len(mine.symmetric_difference(text.splitlines()))  # cheap distance: lines not shared
             if best is None or changed < best[0]:
                 best = (changed, e)
         if best is None:
@@ -421,16 +451,14 @@ class Comparer:
         return M4Verdict(mv.status, mv.name, mv.serial, origin=e["origin"], max_serial=mv.max_serial,
                          closest_sha256=e["sha256"])
 
-    def grade_m4_change(self, ev: dict[str, Any], data: bytes, mv: M4Verdict) -> tuple[Severity, str]:
+    def grade_m4_change(self, ev: dict[str, Any], data: bytes, mv: M4Verdict, sm: Any = None) -> tuple[Severity, str]:
         """Critical when the lines that differ from the published copy carry risky constructs
         (or cannot be diffed); medium otherwise: distributions patch libtool.m4 and friends,
         and tarballs made with libtool/gettext git snapshots carry changed code under the
         published serial, so a clean diff is shown for review rather than raised."""
-        known = self.db.content(mv.closest_sha256) if mv.closest_sha256 else None
-        if known is None:
+        if sm is None:
             return Severity.CRITICAL, "no published copy to diff against"
-        sm = difflib.SequenceMatcher(None, known.splitlines(), _text(data).splitlines(), autojunk=False)
-        mine = _text(data).splitlines()
+        sm, mine = sm
         added = [mine[j] for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace")
                  for j in range(j1, j2)]
         changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
@@ -472,8 +500,9 @@ class Comparer:
             v = Verdict(path, REGENERATED, how=f"{g.how} (committed copy regenerated at release)", system=g.system)
             self.risk(path, rdata, v, generated=True)
             return v
-        if a is not None and (is_release_edit(a, b) or (g is not None and g.kind == "stamp")):
-            diff, lines = unified(path, a, b)
+        sm = matcher(a, b) if a is not None else None
+        if a is not None and (is_release_edit(a, b, sm) or (g is not None and g.kind == "stamp")):
+            diff, lines = unified(path, a, b, sm)
             v = Verdict(path, RELEASE_EDIT, how="version/date stamp" if g is None else g.how,
                         system="" if g is None else g.system)
             self.add(PC107.finding(location=self.loc(path, lines=lines), key=path, related=self.related(path),
@@ -487,8 +516,7 @@ class Comparer:
                               "release_size": r.size}
         lines = None
         if a is not None:
-            ev["diff"], lines = unified(path, a, b)
-            sm = difflib.SequenceMatcher(None, a, b, autojunk=len(a) > 20000)
+            ev["diff"], lines = unified(path, a, b, sm)
             ev["lines_added"] = sum(j2 - j1 for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace"))
             ev["lines_removed"] = sum(i2 - i1 for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("delete", "replace"))
         else:
