@@ -163,7 +163,7 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
                          f"{s.seconds:.1f}s\n")
             for e in s.errors:
                 stream.write(f"error: {e['image']}: {e['error']}\n")
-    if stats.images_failed or (stats.errors and not stats.images):
+    if stats.images_failed or stats.errors:  # failed images, unreadable references, catalog errors
         return 3
     if stats.findings and _findings_at_or_above(args.db, args.fail_on):
         return 1

@@ -265,7 +265,8 @@ class TokenServer:
 class FaultProxy:
     """HTTP proxy to a plain registry; ``faults`` maps a digest (or "*") to an action:
     ``("500", n)`` first n requests answer 500; ``("truncate", n)`` first n bodies are cut
-    in half; ``("corrupt", None)`` every body has a flipped byte."""
+    in half; ``("corrupt", None)`` every body has a flipped byte; ``("delay", s)`` every
+    answer waits s seconds."""
 
     def __init__(self, upstream: str):
         self.upstream = upstream
@@ -305,13 +306,15 @@ class FaultProxy:
                 n = self.counts.get(key, 0)
                 self.counts[key] = n + 1
                 kind, times = fault
-                if times is None or n < times:
+                if kind == "delay" or times is None or n < times:
                     return fault
         return None
 
     def handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
         self.requests.append((h.command, h.path, h.headers.get("Range", "")))
         fault = self._fault(h.path)
+        if fault and fault[0] == "delay":
+            time.sleep(fault[1] or 0)
         if fault and fault[0] == "500":
             body = b'{"errors":[{"code":"UNKNOWN","message":"injected"}]}'
             h.send_response(500)

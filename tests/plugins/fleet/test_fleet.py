@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -366,3 +369,72 @@ def test_bearer_token_auth(checker, fleet_images, tmp_path, monkeypatch):
             out["stats"]["errors"][0]["error"]
     finally:
         reg.stop()
+
+
+def test_interrupted_fleet_scan_resumes(checker, plain_registry, tmp_path):
+    """Kill a fleet scan (SIGKILL) while one image's layer hangs; the rerun keeps what was done."""
+    proxy = servers.FaultProxy(plain_registry.host).start()
+    try:
+        man = json.loads(plain_registry.client().get(
+            "/v2/apps/sshd/manifests/1", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).content)
+        proxy.faults = {man["layers"][1]["digest"]: ("delay", 600)}
+        refs = tmp_path / "refs.txt"
+        refs.write_text("# the fleet\n" + "\n".join(f"{proxy.host}/{r}" for r in ("base:1", "apps/xz:1", "apps/sshd:1"))
+                        + "\nnot a reference!\n")
+        db, cache = tmp_path / "inv.sqlite", tmp_path / "cache"
+        args = [sys.executable, "-m", "provcheck", "fleet", "scan", str(refs), "--plain-http", "--db", str(db),
+                "--cache-dir", str(cache), "--format", "json", "--jobs", "2"]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if db.exists() and rows(db, "SELECT count(*) FROM images WHERE status='ok'")[0][0] == 2:
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError("the two fast images never reached the inventory")
+            kids = servers.child_pids(proc.pid)
+        finally:
+            proc.kill()
+            proc.wait()
+        for pid in kids[1:]:  # the pool's workers of the killed scan
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        assert sorted(rows(db, "SELECT repository FROM images WHERE status='ok'")) == [("apps/xz",), ("base",)]
+        assert not list((cache / "fleet" / "layers").rglob(".tmp-*")), "no half-written cache entries"
+        proxy.faults = {}
+        code, out = scan(checker, str(refs), "--plain-http", "--db", str(db), cache=cache)
+        s = out["stats"]
+        assert s["images_resumed"] == 2 and s["images_ok"] == 3 and s["layers"] == 2 and s["cache_hits"] == 1
+        assert code == 3 and s["errors"] == [{"image": "not a reference!",
+                                              "error": "'not a reference!': 'not a reference!' is not a registry host[:port]"}]
+    finally:
+        proxy.stop()
+
+
+def test_corrupt_layer_archive_is_incomplete_and_not_cached(checker, fresh_registry, tmp_path):
+    import hashlib
+    layout = checker.oci([{"etc/os-release": "ID=debian\n", "usr/bin/a": "x" * 200000}], name="broken")
+    index = json.loads((layout / "index.json").read_text())
+    blobs = layout / "blobs" / "sha256"
+    mdesc = index["manifests"][0]
+    manifest = json.loads((blobs / mdesc["digest"][7:]).read_bytes())
+    layer = manifest["layers"][0]
+    cut = (blobs / layer["digest"][7:]).read_bytes()[:300]  # a gzip stream that ends too early
+    digest = hashlib.sha256(cut).hexdigest()
+    (blobs / digest).write_bytes(cut)
+    manifest["layers"][0] = dict(layer, digest=f"sha256:{digest}", size=len(cut))
+    raw = json.dumps(manifest).encode()
+    (blobs / hashlib.sha256(raw).hexdigest()).write_bytes(raw)
+    index["manifests"][0] = dict(mdesc, digest="sha256:" + hashlib.sha256(raw).hexdigest(), size=len(raw))
+    (layout / "index.json").write_text(json.dumps(index))
+    fresh_registry.push(layout, "broken:1")
+    db = tmp_path / "inv.sqlite"
+    code, out = scan(checker, f"registry://{fresh_registry.host}/broken:1", "--plain-http", "--db", str(db),
+                     cache=tmp_path / "c")
+    assert code == 3 and out["stats"]["images_failed"] == 1
+    assert "corrupt or truncated" in out["stats"]["errors"][0]["error"]
+    assert rows(db, "SELECT status FROM images") == [("incomplete",)]
+    assert not list((tmp_path / "c" / "fleet" / "layers").rglob("*.json.gz"))
