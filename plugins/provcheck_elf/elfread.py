@@ -24,7 +24,7 @@ import os
 import struct
 from typing import Any
 
-PARSER_VERSION = 4
+PARSER_VERSION = 5
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -94,7 +94,7 @@ class _Reader:
         end = self.buf.find(b"\0", off, limit)
         if end < 0:
             raise ElfError(f"{what}: string at offset {off} is not terminated")
-        return bytes(self.buf[off:end]).decode("utf-8", "surrogateescape")
+        return bytes(self.buf[off:end]).decode("utf-8", "backslashreplace")
 
 
 def is_elf(head: bytes) -> bool:

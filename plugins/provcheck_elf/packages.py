@@ -60,7 +60,7 @@ def read_packages(tree: Any, wanted: Iterable[str]) -> Packages:
                     pk.owner.setdefault(r, name)
         status = tree.resolve("var/lib/dpkg/status")
         if status is not None and status.is_file and status.size <= MAX_DB:
-            for para in tree.read(status).decode("utf-8", "surrogateescape").split("\n\n"):
+            for para in tree.read(status).decode("utf-8", "replace").split("\n\n"):
                 fields = {}
                 for line in para.splitlines():
                     if line[:1] not in (" ", "\t") and ":" in line:
@@ -74,7 +74,7 @@ def read_packages(tree: Any, wanted: Iterable[str]) -> Packages:
         pk.databases.append("apk")
         name = ver = None
         cur_dir = ""
-        for line in tree.read(apk).decode("utf-8", "surrogateescape").splitlines():
+        for line in tree.read(apk).decode("utf-8", "replace").splitlines():
             if not line:
                 name, cur_dir = None, ""
                 continue

@@ -204,3 +204,19 @@ def test_hostile_ld_so_conf_is_bounded(elf, sample):
     result = elf.run(elf.tree(files), options=OPTS)
     assert time.perf_counter() - t < 20
     result.assert_no_errors()
+
+
+def test_non_utf8_names_reach_every_output_format(elf, gcc, other_plugins, linkage):
+    lib = gcc.lib("libfoo.so.1", "int foo(void) { return 1; }\n", "-nostdlib")
+    app = gcc.exe("int foo(void);\nvoid _start(void) { foo(); for (;;) ; }\n", "-nostdlib", "libfoo.so.1",
+                  inputs={"libfoo.so.1": lib})
+    bad = app.replace(b"libfoo.so.1\0", b"libf\xffo.so.1\0")
+    libc = gcc.lib("libc.so.6", "int c_stub(void) { return 0; }\n", "-nostdlib")
+    root = elf.tree({"usr/bin/app": bytes(bad), "usr/lib/x86_64-linux-gnu/libc.so.6": libc})
+    for fmt in ("json", "sarif", "text"):
+        res = elf.run_cli(*other_plugins, "scan", root, "--format", fmt, "--select", "PC3", "--no-cache")
+        assert res.exit_code == 0, res.stderr
+        assert "libf\\xffo.so.1" in res.stdout.replace("\\\\", "\\")
+    for fmt in ("json", "dot", "text"):
+        code, out, err = linkage(root, "--from", "app", fmt=fmt)
+        assert code == 0, err
