@@ -439,7 +439,7 @@ class Comparer:
         mine = set(_text(data).splitlines())
         best = None
         for e in self.db.same_serial(mv.name, mv.serial):
-            text = e.get("text")
+            text = self.db.text(e)
             if text is None:
                 continue
             changed = len(mine.symmetric_difference(text.splitlines()))  # cheap distance: lines not shared

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 DB_PATH = Path(__file__).with_name("data") / "m4db.json.xz"
+TEXT_SUFFIX = ".text"   # m4db.json.xz -> m4db.text.json.xz: the macro texts, loaded only for diffs
 DB_FORMAT = "provcheck-m4db/1"
 
 _SERIAL = re.compile(rb"^[ \t]*(?:#|dnl)[ \t]*(?:[\w.+~-]+\.m4[ \t]+)?serial[ \t]+([0-9]+(?:\.[0-9]+)*)", re.M)
@@ -75,19 +76,38 @@ class M4Verdict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
+def text_path(path: Path) -> Path:
+    return path.with_name(path.name.replace(".json", TEXT_SUFFIX + ".json", 1))
+
+
 class M4Database:
-    def __init__(self, data: dict[str, Any]):
+    """The index (names, serials, hashes, origins) is loaded at once; the macro texts
+    (for diffs) from the companion ``*.text.json.xz`` only when first needed."""
+
+    def __init__(self, data: dict[str, Any], texts: "dict[str, str] | Path | None" = None):
         if data.get("format") != DB_FORMAT:
             raise ValueError(f"not an m4 database ({data.get('format')!r})")
         self.files: dict[str, list[dict[str, Any]]] = data.get("files", {})
         self.sources: list[str] = data.get("sources", [])
         self._by_sha = {e["sha256"]: (name, e) for name, es in self.files.items() for e in es}
         self._by_norm = {e["norm"]: (name, e) for name, es in self.files.items() for e in es}
+        self._texts = texts
 
     @classmethod
     def load(cls, path: Path = DB_PATH) -> "M4Database":
         with lzma.open(path, "rt", encoding="utf-8") as f:
-            return cls(json.load(f))
+            return cls(json.load(f), text_path(path))
+
+    def text(self, entry: dict[str, Any]) -> str | None:
+        if "text" in entry:
+            return entry["text"]
+        if isinstance(self._texts, Path):
+            try:
+                with lzma.open(self._texts, "rt", encoding="utf-8") as f:
+                    self._texts = json.load(f)
+            except OSError:
+                self._texts = {}
+        return (self._texts or {}).get(entry["sha256"])
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.files.values())
@@ -125,7 +145,7 @@ class M4Database:
     def content(self, sha256: str) -> str | None:
         """The text of a published copy when the database carries it (for diffs)."""
         hit = self._by_sha.get(sha256)
-        return hit[1].get("text") if hit else None
+        return self.text(hit[1]) if hit else None
 
 
 @lru_cache(maxsize=4)

@@ -37,7 +37,7 @@ from provcheck.config import Limits
 from provcheck.unpack.archive import Reader, read_package
 from provcheck.vfs import BlobStore
 
-from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, serial_of
+from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, serial_of, text_path
 
 SOURCE_PACKAGES = ["libtool", "autoconf", "automake", "automake-1.16", "gettext", "gnulib", "pkgconf",
                    "autoconf-archive"]
@@ -154,6 +154,14 @@ def harvest(debs: list[Path], origs: list[Path], upstream: list[Path] = ()) -> d
             "files": dict(sorted(files.items()))}
 
 
+def write_db(db: dict, output: Path) -> None:
+    """The index to OUTPUT, the macro texts (by sha256) to its ``.text`` companion."""
+    texts = {e["sha256"]: e.pop("text") for entries in db["files"].values() for e in entries if "text" in e}
+    for path, data in ((output, db), (text_path(output), texts)):
+        raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        path.write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("debs", nargs="*", type=Path, help="Debian binary packages (.deb) to harvest")
@@ -178,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("name .deb files, --upstream tarballs, or use --download")
     db = harvest(sorted(set(debs)), sorted(set(args.orig)), sorted(set(upstream)))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    raw = json.dumps(db, sort_keys=True, separators=(",", ":")).encode()
-    args.output.write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
+    write_db(db, args.output)
     n = sum(len(v) for v in db["files"].values())
     print(f"harvest: {len(db['files'])} macro files, {n} versions from {len(db['sources'])} packages "
           f"-> {os.fspath(args.output)} ({args.output.stat().st_size} bytes)", file=sys.stderr)

@@ -92,7 +92,7 @@ def published_m4(name: str, origin_prefix: str = "") -> tuple[str, str]:
     """(text, origin) of a published macro file from the shipped database (harvested from Debian)."""
     entries = [e for e in default_db().files[name] if e["origin"].startswith(origin_prefix)]
     best = max(entries, key=lambda e: [int(x) for x in (e["serial"] or "0").split(".")])
-    return best["text"], best["origin"]
+    return default_db().text(best), best["origin"]
 
 
 # The xz 5.6.x trigger, reproduced with its real mechanics and a harmless payload: the
