@@ -655,7 +655,9 @@ def _invert(table: bytes) -> bytes | None:
 
 def _leaf_text(leaf: dec.Content) -> str:
     if leaf.kind == "executable":
-        return f"a {leaf.format.upper() if leaf.format else 'binary'} executable/object (sha256 {leaf.sha256[:16]}..., {leaf.size} bytes)"
+        what = leaf.format.upper() if leaf.format else "binary"
+        article = "an" if what[:1] in "AEFHILMNORSX" else "a"
+        return f"{article} {what} executable/object (sha256 {leaf.sha256[:16]}..., {leaf.size} bytes)"
     if leaf.kind == "script":
         return f"a {leaf.format} script (sha256 {leaf.sha256[:16]}..., {leaf.size} bytes): {leaf.preview!r}"
     if leaf.kind == "opaque":
