@@ -456,3 +456,26 @@ def test_uuencoded_fixtures_are_decoded(checker, honest_files, object_file):
     hidden = found["tests/extra_blob.xz.uu"]
     assert hidden.severity == Severity.CRITICAL and "uu -> xz" in hidden.message
     assert hidden.evidence["decoded"]["children"][0]["children"][0]["sha256"] == hashlib.sha256(object_file).hexdigest()
+
+
+OTHER_PLUGINS = ("release", "elf", "sbom", "attest", "fleet")
+
+
+def test_cli_option_turns_off_the_swap_search(checker, honest_files, xz_payload_files):
+    """Plugin options reach the detector through the real command line (entry-point name)."""
+    repo = checker.gitrepo(_release(honest_files, xz_payload_files, prefix=""), tags="v5.6.1")
+    blocked = [a for p in OTHER_PLUGINS for a in ("-p", f"no:{p}")]
+    on = checker.run_cli(*blocked, "scan", f"git:{repo}@v5.6.1", "--select", "PC203", "--format", "json")
+    off = checker.run_cli(*blocked, "scan", f"git:{repo}@v5.6.1", "--select", "PC203", "--format", "json",
+                          "--set", "testdata.swap-search=false")
+    assert [f["rule_id"] for f in on.json()["findings"]] == ["PC203"], on.stderr
+    assert off.json()["findings"] == [] and off.exit_code == 0, off.stderr
+
+
+def test_rules_follow_the_house_format():
+    ids = [r.id for r in provcheck_testdata.RULES]
+    assert len(set(ids)) == len(ids) and all(i.startswith("PC2") and len(i) == 5 for i in ids)
+    for rule in provcheck_testdata.RULES:
+        sections = [line for line in rule.doc.splitlines() if line.startswith("## ")]
+        assert sections == ["## What it does", "## Why is this bad?", "## Example", "## References"], rule.id
+        assert rule.name == rule.name.lower() and " " not in rule.name
