@@ -136,9 +136,11 @@ def write_text(report: Any, comparison: dict[str, Any] | None, out: TextIO, all_
                 out.write(f"      | {line[:150]}\n")
     info = [f for f in report.active if f.severity == Severity.INFO and f.rule_id not in ("PC100",)]
     if info:
-        out.write(f"\n{len(info)} informational: " +
-                  ", ".join(f"{f.rule_id} {f.location.path or f.message[:60]}" for f in info[:8]) +
-                  (" ..." if len(info) > 8 else "") + "\n")
+        out.write(f"\n{len(info)} informational:\n")
+        for f in info[:8]:
+            out.write(f"  {f.rule_id} {f.message[:140]}\n")
+        if len(info) > 8:
+            out.write(f"  ... and {len(info) - 8} more (--format json lists them)\n")
     summary = next((f for f in report.active if f.rule_id == "PC100"), None)
     if summary:
         out.write(f"\nrecognised: {summary.message}\n")

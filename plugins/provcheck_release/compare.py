@@ -401,7 +401,7 @@ class Comparer:
                   (f" serial {mv.serial}" if mv.serial else "")
             return Verdict(path, REGENERATED if in_source else GENERATED, how=how, system="m4")
         sm = None
-        if mv.status == "serial-mismatch":  # diff against the closest published copy of that serial
+        if mv.closest_sha256:  # diff against the closest published copy (of that serial, when there is one)
             mv = self.closest(mv, data)
         if mv.closest_sha256:
             known = self.db.content(mv.closest_sha256)
@@ -438,7 +438,9 @@ class Comparer:
     def closest(self, mv: M4Verdict, data: bytes) -> M4Verdict:
         mine = set(_text(data).splitlines())
         best = None
-        for e in self.db.same_serial(mv.name, mv.serial):
+        entries = self.db.same_serial(mv.name, mv.serial) if mv.status == "serial-mismatch" else \
+            self.db.files.get(mv.name, [])
+        for e in entries:
             text = self.db.text(e)
             if text is None:
                 continue
