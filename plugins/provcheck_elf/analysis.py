@@ -155,6 +155,7 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
     t2 = time.perf_counter()
     g = graphmod.build(tree, infos, pk.owner)
     g.errors = errors
+    g.packages = pk
     t3 = time.perf_counter()
     if cache:
         cache.flush()

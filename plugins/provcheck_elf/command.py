@@ -83,6 +83,8 @@ def run(args: argparse.Namespace, app: Any) -> int:
             print(f"provcheck: {e}", file=sys.stderr)
         for path, why in an.errors:
             print(f"provcheck: {artifact.name}:{path}: cannot read ELF file: {why}", file=sys.stderr)
+        for path, why in an.packages.failed:
+            print(f"provcheck: {artifact.name}:{path}: {why}", file=sys.stderr)
         found = True
         with app.output(args) as (stream, _color):
             if args.who_links:
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace, app: Any) -> int:
         if args.stats:
             print(json.dumps({"load": round(t1 - t0, 3), "analyze": round(t2 - t1, 3), "query": round(t3 - t2, 3),
                               **an.stats}), file=sys.stderr)
-    if artifact.errors or an.errors:
+    if artifact.errors or an.errors or an.packages.failed:
         return 3
     return 0 if found else 1
 
@@ -218,7 +220,9 @@ def _tree(g, path, kinds, stream, depth, seen) -> None:
 
 def _whole(g, artifact, fmt, stream: TextIO) -> None:
     if fmt == "json":
+        pk = g.packages
         json.dump({"artifact": artifact.name, "libc": g.libc,
+                   "package_databases": {"read": pk.databases, "not_read": pk.unread} if pk else None,
                    "objects": [g.objects[p].to_dict() for p in sorted(g.objects)],
                    "edges": [e.to_dict() for s in sorted(g.edges) for e in g.edges[s]],
                    "errors": [{"path": p, "message": m} for p, m in g.errors]}, stream, indent=2)

@@ -97,6 +97,7 @@ class Graph:
         self.rdeps: dict[str, set[str]] = {}
         self.errors: list[tuple[str, str]] = []   # (path, reason) for unreadable ELF files
         self.libc = "glibc"
+        self.packages: Any = None                  # packages.Packages, set by analysis.analyze
 
     # -- building blocks -------------------------------------------------------------
     def add_edge(self, e: Edge) -> None:

@@ -4,15 +4,23 @@
   on a merged-usr system, so each is resolved through the tree's symlinks) and
   ``var/lib/dpkg/status`` for versions;
 * apk: ``lib/apk/db/installed`` (``P:`` name, ``V:`` version, ``F:`` directory, ``R:`` file);
-* rpm: the databases are binary (sqlite/bdb/ndb) and are not read; the tree is marked so
-  ownership shows as unknown rather than absent.
+* rpm: ``var/lib/rpm/rpmdb.sqlite`` (rpm >= 4.16; also under ``usr/lib/sysimage/rpm``) with
+  its write-ahead log, copied into the scan's work area and opened read-only; each row is
+  an rpm header blob (``NAME``, ``VERSION``, ``RELEASE``, ``DIRNAMES``, ``BASENAMES``,
+  ``DIRINDEXES``), parsed with bounds checks. The Berkeley DB (``Packages``) and ndb
+  (``Packages.db``) formats are not read; they are listed in ``unread``.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
+import shutil
+import sqlite3
+import struct
+import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 MAX_DB = 64 << 20
 
@@ -22,7 +30,9 @@ class Packages:
     owner: dict[str, str] = field(default_factory=dict)         # real path -> "name"
     versions: dict[str, str] = field(default_factory=dict)      # name -> version
     databases: list[str] = field(default_factory=list)          # which were read
-    unread: list[str] = field(default_factory=list)             # present but not understood
+    where: dict[str, str] = field(default_factory=dict)         # package name -> database file
+    unread: list[str] = field(default_factory=list)             # present, in a format not read (rpm bdb/ndb)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why): present, but unreadable
 
 
 def read_packages(tree: Any, wanted: Iterable[str]) -> Packages:
@@ -68,6 +78,7 @@ def read_packages(tree: Any, wanted: Iterable[str]) -> Packages:
                         fields[k.strip()] = v.strip()
                 if fields.get("Package") and fields.get("Version") and "not-installed" not in fields.get("Status", ""):
                     pk.versions[fields["Package"]] = fields["Version"]
+                    pk.where[fields["Package"]] = status.path
 
     apk = tree.resolve("lib/apk/db/installed")
     if apk is not None and apk.is_file and apk.size <= MAX_DB:
@@ -84,6 +95,7 @@ def read_packages(tree: Any, wanted: Iterable[str]) -> Packages:
             elif key == "V" and name:
                 ver = value
                 pk.versions[name] = ver
+                pk.where[name] = apk.path
             elif key == "F":
                 cur_dir = value
             elif key == "R" and name:
@@ -91,8 +103,109 @@ def read_packages(tree: Any, wanted: Iterable[str]) -> Packages:
                 if r in wanted:
                     pk.owner.setdefault(r, name)
 
-    for rpmdb in ("var/lib/rpm/rpmdb.sqlite", "var/lib/rpm/Packages", "var/lib/rpm/Packages.db",
-                  "usr/lib/sysimage/rpm/rpmdb.sqlite"):
+    for rpmdb in ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite"):
+        node = tree.resolve(rpmdb)
+        if node is None or not node.is_file or "rpm" in pk.databases:
+            continue
+        try:
+            for name, version, files in read_rpmdb(tree, node):
+                pk.versions.setdefault(name, version)
+                pk.where.setdefault(name, node.path)
+                for f in files:
+                    r = real(f)
+                    if r in wanted:
+                        pk.owner.setdefault(r, name)
+            pk.databases.append("rpm")
+        except (sqlite3.Error, OSError, ValueError, struct.error) as exc:
+            pk.failed.append((node.path, f"cannot read the rpm database: {type(exc).__name__}: {exc}"))
+    for rpmdb in ("var/lib/rpm/Packages", "var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/Packages",
+                  "usr/lib/sysimage/rpm/Packages.db"):
         if tree.resolve(rpmdb) is not None:
             pk.unread.append(rpmdb)
     return pk
+
+
+RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH = 1000, 1001, 1002, 1003
+RPMTAG_OLDFILENAMES, RPMTAG_DIRINDEXES, RPMTAG_BASENAMES, RPMTAG_DIRNAMES = 1027, 1116, 1117, 1118
+MAX_HEADER = 64 << 20
+
+
+def read_rpmdb(tree: Any, node: Any) -> Iterator[tuple[str, str, list[str]]]:
+    """(name, version-release, file paths) of every package in an rpm sqlite database."""
+    if node.size > 1 << 30:
+        raise ValueError("rpm database larger than 1 GiB; not read")
+    work = tempfile.mkdtemp(prefix="elf-rpmdb-", dir=tree.store.root.parent)
+    try:
+        db_path = os.path.join(work, "rpmdb.sqlite")
+        with tree.open(node) as src, open(db_path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        wal = tree.resolve(node.path + "-wal")
+        if wal is not None and wal.is_file:
+            with tree.open(wal) as src, open(db_path + "-wal", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT blob FROM Packages").fetchall()
+        finally:
+            db.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for (blob,) in rows:
+        if not isinstance(blob, bytes) or len(blob) > MAX_HEADER:
+            continue
+        tags = rpm_header(blob)
+        name = _first(tags.get(RPMTAG_NAME))
+        if not name:
+            continue
+        version = f"{_first(tags.get(RPMTAG_VERSION)) or '?'}-{_first(tags.get(RPMTAG_RELEASE)) or '?'}"
+        epoch = tags.get(RPMTAG_EPOCH)
+        if isinstance(epoch, list) and epoch and isinstance(epoch[0], int):
+            version = f"{epoch[0]}:{version}"
+        files: list[str] = []
+        dirs, bases, idx = tags.get(RPMTAG_DIRNAMES), tags.get(RPMTAG_BASENAMES), tags.get(RPMTAG_DIRINDEXES)
+        if isinstance(dirs, list) and isinstance(bases, list) and isinstance(idx, list) and len(bases) == len(idx):
+            files = [dirs[i] + b for i, b in zip(idx, bases) if isinstance(i, int) and 0 <= i < len(dirs)]
+        elif isinstance(tags.get(RPMTAG_OLDFILENAMES), list):
+            files = [f for f in tags[RPMTAG_OLDFILENAMES] if isinstance(f, str)]
+        yield name, version, files
+
+
+def _first(v: Any) -> str | None:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list) and v and isinstance(v[0], str):
+        return v[0]
+    return None
+
+
+def rpm_header(blob: bytes) -> dict[int, Any]:
+    """The tags we read from one rpm header blob (as stored in rpmdb: no lead magic)."""
+    if len(blob) < 8:
+        raise ValueError("rpm header shorter than 8 bytes")
+    il, dl = struct.unpack_from(">II", blob, 0)
+    data = 8 + il * 16
+    if il > 0xFFFF or dl > MAX_HEADER or data + dl > len(blob):
+        raise ValueError(f"rpm header claims {il} tags and {dl} data bytes in a {len(blob)}-byte blob")
+    want = {RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_OLDFILENAMES, RPMTAG_DIRINDEXES,
+            RPMTAG_BASENAMES, RPMTAG_DIRNAMES}
+    out: dict[int, Any] = {}
+    end = data + dl
+    for i in range(il):
+        tag, typ, off, count = struct.unpack_from(">IIiI", blob, 8 + i * 16)
+        if tag not in want or off < 0 or data + off > end or count > dl:
+            continue
+        pos = data + off
+        if typ == 4:  # INT32 array
+            if pos + 4 * count > end:
+                continue
+            out[tag] = list(struct.unpack_from(f">{count}i", blob, pos))
+        elif typ in (6, 8, 9):  # STRING, STRING_ARRAY, I18NSTRING
+            vals = []
+            for _ in range(1 if typ == 6 else count):
+                z = blob.find(b"\0", pos, end)
+                if z < 0:
+                    break
+                vals.append(blob[pos:z].decode("utf-8", "replace"))
+                pos = z + 1
+            out[tag] = vals[0] if typ == 6 and vals else vals
+    return out

@@ -236,7 +236,7 @@ def check_xz(an: Any, opts: Options) -> Iterator:
     for pkg in XZ_PACKAGES:
         ver = an.packages.versions.get(pkg)
         if ver and re.match(r"^(\d+:)?5\.6\.[01]([^0-9]|$)", ver):
-            db = "var/lib/dpkg/status" if "dpkg" in an.packages.databases else "lib/apk/db/installed"
+            db = an.packages.where.get(pkg, "")
             yield PC303.finding(location=an.artifact.location(db), key=f"package:{pkg}",
                                 message=f"package {pkg} {ver} is installed (xz-utils 5.6.0/5.6.1, CVE-2024-3094)",
                                 evidence={"package": pkg, "version": ver, "database": db})

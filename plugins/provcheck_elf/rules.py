@@ -62,7 +62,7 @@ PC303 = Rule(id="PC303", name="xz-backdoored-version", severity=Severity.CRITICA
 ## What it does
 Reports liblzma 5.6.0 and 5.6.1, the two releases that carried CVE-2024-3094, by file
 name (`liblzma.so.5.6.0`, `liblzma.so.5.6.1`), by the version string inside a liblzma
-ELF file, and by the installed package version (dpkg, apk) of `liblzma5`, `xz-utils`,
+ELF file, and by the installed package version (dpkg, apk, rpm) of `liblzma5`, `xz-utils`,
 `xz-libs` or `xz`.
 
 ## Why is this bad?

@@ -220,3 +220,24 @@ def test_non_utf8_names_reach_every_output_format(elf, gcc, other_plugins, linka
     for fmt in ("json", "dot", "text"):
         code, out, err = linkage(root, "--from", "app", fmt=fmt)
         assert code == 0, err
+
+
+def test_corrupt_package_databases_are_errors_not_crashes(elf, sample):
+    rng = random.Random(7)
+    junk = bytes(rng.randrange(256) for _ in range(8192))
+    header_bomb = struct.pack(">II", 0xFFFF, 0x7FFFFFFF) + junk
+    from provcheck_elf import packages
+    with pytest.raises(ValueError):
+        packages.rpm_header(header_bomb)
+    for _ in range(300):  # random header blobs: only ValueError/struct.error, never anything else
+        blob = struct.pack(">II", rng.randrange(8), rng.randrange(64)) + bytes(rng.randrange(256) for _ in range(160))
+        try:
+            packages.rpm_header(blob)
+        except (ValueError, struct.error):
+            pass
+    root = elf.tree({"usr/lib/libsample.so.1": sample, "var/lib/rpm/rpmdb.sqlite": junk,
+                     "var/lib/dpkg/status": b"\xff\xfe garbage\n\nPackage\n", "var/lib/dpkg/info/x.list": junk,
+                     "lib/apk/db/installed": junk})
+    result = elf.run(root, options=OPTS)
+    (err,) = result.errors
+    assert err.path == "var/lib/rpm/rpmdb.sqlite" and "cannot read the rpm database" in err.message

@@ -269,3 +269,44 @@ def test_musl_tree_uses_its_path_file_and_apk_ownership(elf, gcc, linkage):
     owners = {o["path"]: o["package"] for o in whole["objects"]}
     assert owners == {"opt/foo/lib/libfoo.so.1": "foo-libs", "lib/ld-musl-x86_64.so.1": "musl",
                       "usr/lib/libfoo.so.1": None, "usr/bin/app": None}
+
+
+def test_rpm_database_ownership_and_versions(elf, gcc, linkage, tmp_path):
+    """A Fedora-style tree: rpm's sqlite database (with its write-ahead log), written by
+    the real rpm tool from packages built here with rpmbuild."""
+    import shutil
+    import subprocess
+
+    assert shutil.which("rpmbuild") and shutil.which("rpm"), "the rpm tools are needed (scripts/system-deps.sh)"
+    foo = gcc.lib("libfoo.so.1", LIB % ("foo", 1), *NOLIBC)
+    top = tmp_path / "rpmbuild"
+    (top / "SOURCES").mkdir(parents=True)
+    (top / "SOURCES/libfoo.so.1").write_bytes(foo)
+    spec = top / "foo.spec"
+    rpms = []
+    for name, version, body in (("foo-libs", "1.2", "mkdir -p %{buildroot}/usr/lib64\n"
+                                 "cp %{_sourcedir}/libfoo.so.1 %{buildroot}/usr/lib64/libfoo.so.1\n"),
+                                ("xz-libs", "5.6.1", "mkdir -p %{buildroot}/usr/share/doc/xz\n"
+                                 "echo x > %{buildroot}/usr/share/doc/xz/README\n")):
+        files = "/usr/lib64/libfoo.so.1" if name == "foo-libs" else "/usr/share/doc/xz/README"
+        spec.write_text(f"Name: {name}\nVersion: {version}\nRelease: 1\nSummary: t\nLicense: MIT\n"
+                        f"BuildArch: x86_64\n%description\nt\n%define _build_id_links none\n"
+                        f"%install\n{body}%files\n{files}\n")
+        subprocess.run(["rpmbuild", "--define", f"_topdir {top}", "-bb", str(spec)], check=True, capture_output=True)
+        rpms += sorted((top / "RPMS/x86_64").glob(f"{name}-*.rpm"))
+    root = elf.tree({"usr/lib64/libfoo.so.1": foo, **fake_libc(gcc)})
+    dbpath = root / "var/lib/rpm"
+    dbpath.mkdir(parents=True)
+    subprocess.run(["rpm", "--dbpath", str(dbpath), "--initdb"], check=True, capture_output=True)
+    subprocess.run(["rpm", "--dbpath", str(dbpath), "-i", "--justdb", "--nodeps", "--noscripts", *map(str, rpms)],
+                   check=True, capture_output=True)
+    assert (dbpath / "rpmdb.sqlite").is_file()
+    for junk in (".rpm.lock", "rpmdb.sqlite-shm"):
+        (dbpath / junk).unlink(missing_ok=True)
+    code, whole, err = linkage(root)
+    assert code == 0, err
+    owners = {o["path"]: o["package"] for o in whole["objects"]}
+    assert owners["usr/lib64/libfoo.so.1"] == "foo-libs"
+    f = elf.run(root, options=OPTS).only("PC303")
+    assert (f.evidence["package"], f.evidence["version"]) == ("xz-libs", "5.6.1-1")
+    assert f.location.path == "var/lib/rpm/rpmdb.sqlite"
