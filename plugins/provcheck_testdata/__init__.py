@@ -659,7 +659,7 @@ def _leaf_text(leaf: dec.Content) -> str:
         article = "an" if what[:1] in "AEFHILMNORSX" else "a"
         return f"{article} {what} executable/object (sha256 {leaf.sha256[:16]}..., {leaf.size} bytes)"
     if leaf.kind == "script":
-        return f"a {leaf.format} script (sha256 {leaf.sha256[:16]}..., {leaf.size} bytes): {leaf.preview!r}"
+        return f"a {leaf.format} script (sha256 {leaf.sha256[:16]}..., {leaf.size} bytes): “{leaf.preview}”"
     if leaf.kind == "opaque":
         return f"opaque data ({leaf.note}; sha256 {leaf.sha256[:16]}...)"
     return f"{leaf.kind} ({leaf.format or 'unknown format'}, {leaf.size} bytes, sha256 {leaf.sha256[:16]}...)"

@@ -96,6 +96,8 @@ def decode(kind: str, data: bytes, budget: Budget) -> Result | None:
     except Exception as exc:  # a decoder library raising on hostile input is a failed decode
         return Result(kind, False, error=f"{type(exc).__name__}: {exc}"[:300])
     budget.used += len(res.output) + sum(len(m) for _, m in res.members)
+    if res.error:
+        res.error = printable(" ".join(res.error.split()))
     return res
 
 
@@ -434,9 +436,17 @@ class Content:
         return d
 
 
+def printable(text: str) -> str:
+    """Control characters (terminal escapes among them) as backslash escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in text)
+
+
 def preview(data: bytes, lines: int = 3, width: int = 120) -> str:
     text = data[:2048].decode("utf-8", "backslashreplace")
-    out = [ln[:width] for ln in text.splitlines() if ln.strip()][:lines]
+    out = [printable(ln[:width]) for ln in text.splitlines() if ln.strip()][:lines]
     return " | ".join(out)
 
 

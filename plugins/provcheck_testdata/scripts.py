@@ -158,6 +158,10 @@ class Signal:
     pattern: str | None = None
     flags: str = ""
 
+    def __post_init__(self) -> None:
+        from .decode import printable
+        self.text = printable(self.text)
+
     def to_dict(self) -> dict:
         d = {"kind": self.kind, "line": self.line, "text": self.text}
         if self.pattern is not None:
@@ -232,7 +236,8 @@ def analyze_script(path: str, data: bytes, binary_names: Iterable[bytes] = ()) -
                 table = tr_table(s1, s2)
                 if table is not None:
                     result.tr_maps.append((n, s1, s2, table))
-                    result.signals.append(Signal("tr-map", n, line.strip()[:300], f"{s1} -> {s2}"))
+                    from .decode import printable
+                    result.signals.append(Signal("tr-map", n, line.strip()[:300], printable(f"{s1} -> {s2}")))
         if _DECODER.search(line):
             result.signals.append(Signal("decoder", n, line.strip()[:300]))
         if _SINK.search(line):

@@ -479,3 +479,16 @@ def test_rules_follow_the_house_format():
         sections = [line for line in rule.doc.splitlines() if line.startswith("## ")]
         assert sections == ["## What it does", "## Why is this bad?", "## Example", "## References"], rule.id
         assert rule.name == rule.name.lower() and " " not in rule.name
+
+
+def test_decoded_text_cannot_inject_terminal_escapes(checker, honest_files):
+    checker.add_plugin(provcheck_testdata)
+    files = dict(honest_files)
+    script = b"#!/bin/sh\n\x1b]0;owned\x07\x1b[2Jecho hi\nexit 0\n"
+    files["tests/files/extra.xz"] = lzma.compress(script)
+    result = checker.run(checker.tree(files), select=["PC2"])
+    f = result.only("PC201")
+    assert "\x1b" not in f.message and "\\x1b]0;owned" in f.message
+    cli = checker.run_cli("-p", "no:release", "-p", "no:elf", "-p", "no:sbom", "-p", "no:attest", "-p", "no:fleet",
+                          "scan", checker.tree(files), "--select", "PC2")
+    assert cli.exit_code == 1 and "\x1b" not in cli.stdout
