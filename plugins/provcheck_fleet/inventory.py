@@ -113,6 +113,17 @@ class Inventory:
             self._paths[path] = pid
         return pid
 
+    def intern(self, paths: Iterable[str]) -> None:
+        """Path ids for many paths at once (bulk insert, then one lookup per 500)."""
+        new = sorted({p for p in paths if p not in self._paths})
+        if not new:
+            return
+        self.db.executemany("INSERT OR IGNORE INTO paths (path) VALUES (?)", [(p,) for p in new])
+        for chunk in iter_chunks(new):
+            marks = ",".join("?" * len(chunk))
+            self._paths.update({p: i for i, p in self.db.execute(
+                f"SELECT id, path FROM paths WHERE path IN ({marks})", chunk)})
+
     def start_scan(self, sources: list[str], executor: str) -> int:
         cur = self.db.execute("INSERT INTO scans (started, provcheck_version, sources, executor) VALUES (?,?,?,?)",
                               (time.time(), PROVCHECK_VERSION, json.dumps(sources), executor))
@@ -147,6 +158,7 @@ class Inventory:
                               "VALUES (?,?,?,?,?,?)", (res["digest"], res.get("size"), res.get("media_type"),
                                                        len(files), int(bool(res.get("complete", True))), time.time()))
         lid = cur.lastrowid
+        self.intern(f[0] for f in files)
         self.db.executemany("INSERT OR REPLACE INTO layer_files VALUES (?,?,?,?,?,?,?)",
                             [(lid, self.path_id(p), t, s, z, m, lt) for p, t, s, z, m, lt in files])
         self.db.executemany("INSERT OR IGNORE INTO elf VALUES (?,?,?,?,?,?)",
@@ -177,6 +189,7 @@ class Inventory:
             (c.purl, c.type, c.name, c.version, c.source, c.source_version, c.arch, c.origin))
         cid = cur.fetchone()[0]
         if c.files:
+            self.intern(c.files)
             self.db.executemany("INSERT OR IGNORE INTO component_files VALUES (?,?)",
                                 [(cid, self.path_id(p)) for p in c.files])
             self._with_files.add(cid)
