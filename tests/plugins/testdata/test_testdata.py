@@ -492,3 +492,24 @@ def test_decoded_text_cannot_inject_terminal_escapes(checker, honest_files):
     cli = checker.run_cli("-p", "no:release", "-p", "no:elf", "-p", "no:sbom", "-p", "no:attest", "-p", "no:fleet",
                           "scan", checker.tree(files), "--select", "PC2")
     assert cli.exit_code == 1 and "\x1b" not in cli.stdout
+
+
+def test_decode_budget_exhaustion_is_reported(checker, honest_files, xz_payload_files):
+    """A spent decode budget is an error that names the limit, never a silent clean result."""
+    checker.add_plugin(provcheck_testdata)
+    tree = checker.tree(_release(honest_files, xz_payload_files, prefix=""))
+    result = checker.run(tree, select=["PC2"], options=opts(**{"decode-total-seconds": 0}))
+    assert not result.by_rule("PC203")
+    assert any("decode budget" in e.message and "decode-total-seconds" in e.message for e in result.errors)
+    assert result.exit_code == 3
+
+
+@pytest.mark.slow
+def test_real_debian_packages_are_quiet(checker):
+    """Real .deb packages (payload read as a root filesystem): no data-place findings."""
+    import realdata
+    checker.add_plugin(provcheck_testdata)
+    debs = realdata.download(["xz-utils", "liblzma5", "file", "libmagic1"])
+    result = checker.run(*debs.values(), select=["PC2"])
+    result.assert_no_errors()
+    assert result.findings == [], result._describe()
