@@ -51,6 +51,19 @@ RELEASES = [
 ]
 
 
+DEBIAN_SOURCES = ["xz-utils", "libarchive", "expat", "libzstd=1.5.4+dfsg2-5", "lz4"]
+
+
+def fetch_debian(dest: Path) -> None:
+    """Orig tarballs through apt (deb-src must be enabled); a package apt cannot fetch is reported."""
+    import subprocess
+    dest.mkdir(parents=True, exist_ok=True)
+    for pkg in DEBIAN_SOURCES:
+        proc = subprocess.run(["apt-get", "source", "--download-only", pkg], cwd=dest, capture_output=True, text=True)
+        if proc.returncode:
+            print(f"apt-get source {pkg}: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+
+
 def scan(specs: list[InputSpec]) -> tuple[dict, float, dict]:
     import provcheck_testdata
     pm = PluginManager()
@@ -91,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirrors", type=Path, required=True, help="directory of <owner>+<name>/repo git dirs")
     ap.add_argument("--debian-dir", type=Path, help="directory with Debian *.orig.tar.* files")
     ap.add_argument("--json", type=Path, help="write the full reports here")
+    ap.add_argument("--fetch-debian", action="store_true",
+                    help="first run `apt-get source --download-only` for the tarballs into --debian-dir")
     args = ap.parse_args(argv)
+    if args.fetch_debian:
+        if not args.debian_dir:
+            ap.error("--fetch-debian needs --debian-dir")
+        fetch_debian(args.debian_dir)
 
     rows, details, full = [], [], {}
     jobs = []
