@@ -180,7 +180,7 @@ class Reader:
                 declared = entry.size or 0
                 if declared > limits.max_file_bytes:
                     raise LimitExceeded(f"member declares {declared} bytes (limit max-file-bytes)", raw)
-                node.sha256, node.size = self._store_content(archive, archive_p, read_data, buf, view, raw)
+                node.sha256, node.size = self._store_content(archive_p, read_data, buf, view, raw)
                 if node.mode & (stat.S_ISUID | stat.S_ISGID):
                     bits = "setuid" if node.mode & stat.S_ISUID else "setgid"
                     out.findings.append(PC904.finding(location=node.location(self.artifact), key=raw,
@@ -197,7 +197,7 @@ class Reader:
             if self.progress is not None:
                 self.progress.update(ffi.filter_bytes(archive_p, -1))
 
-    def _store_content(self, archive: Any, archive_p: Any, read_data: Any, buf: Any, view: memoryview,
+    def _store_content(self, archive_p: Any, read_data: Any, buf: Any, view: memoryview,
                        raw: str) -> tuple[str, int]:
         """Stream the current member into the store; a member that fits one block is packed."""
         limits, budget, store = self.limits, self.budget, self.store
