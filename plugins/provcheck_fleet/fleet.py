@@ -70,6 +70,7 @@ class ImagePlan:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     sbom_components: list[Any] | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
+    resumed: bool = False  # already in the inventory: nothing more was fetched
 
 
 @dataclass
@@ -150,7 +151,12 @@ def expand_sources(sources: list[str], client: RegistryClient, on_error: Callabl
 # -- planning ------------------------------------------------------------------------------------
 
 def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
-               repo_tags: set[str] | None = None) -> list[ImagePlan]:
+               tags_of: Callable[[], set[str] | None] | None = None,
+               known: frozenset = frozenset()) -> list[ImagePlan]:
+    """Manifests, config and attachments of one reference (one plan per platform taken).
+
+    Images whose manifest digest is in ``known`` (already in the inventory) cost one
+    manifest request: their plan is marked ``resumed`` and nothing else is fetched."""
     got = client.manifest(ref)
     if got is None:
         raise RegistryError(f"{ref}: no such manifest (404)")
@@ -175,6 +181,10 @@ def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
         targets.append((digest, None, doc))
     plans = []
     for mdigest, index_digest, manifest in targets:
+        if (ref.registry, ref.repository, mdigest) in known:
+            plans.append(ImagePlan(ref=ref, tags=tags, digest=mdigest, index_digest=index_digest, platform="",
+                                   config_digest=None, layers=[], resumed=True))
+            continue
         config_desc = manifest.get("config") or {}
         platform = ""
         if isinstance(config_desc.get("digest"), str):
@@ -186,6 +196,7 @@ def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
             raise RegistryError(f"{ref}: manifest {mdigest} has a layer without a digest")
         plan = ImagePlan(ref=ref, tags=tags, digest=mdigest, index_digest=index_digest, platform=platform,
                          config_digest=config_desc.get("digest"), layers=layers)
+        repo_tags = tags_of() if tags_of is not None else None
         plan.attachments = attached.discover(client, ref, mdigest, repo_tags)
         if index_digest:
             plan.attachments += [dict(a, subject="index")
@@ -283,6 +294,7 @@ class FleetScan:
         self.image_cache = LayerCache(opts.cache_dir, "images")
         self.meta_store: BlobStore | None = None  # package-database files of the layers, for merging
         self._lock = threading.Lock()
+        self._known: frozenset = frozenset()
         self._repo_tags: dict[tuple[str, str], set[str] | None] = {}
         self._repo_locks: dict[tuple[str, str], threading.Lock] = {}
 
@@ -324,6 +336,7 @@ class FleetScan:
         return plan.sbom_components is not None and self.opts.mode in ("auto", "fast")
 
     def _plan(self, client: RegistryClient, refs: list[Reference], scan_id: int) -> list[ImagePlan]:
+        self._known = frozenset() if self.opts.rescan else self.inv.known_images()
         plans: list[ImagePlan] = []
         resumed: set[tuple[str, str, str]] = set()
         with ThreadPoolExecutor(max_workers=max(1, self.opts.planners)) as pool:
@@ -343,7 +356,7 @@ class FleetScan:
                     continue
                 for p in got:
                     key = (p.ref.registry, p.ref.repository, p.digest)
-                    if not self.opts.rescan and self.inv.has_image(*key):
+                    if p.resumed:
                         for tag in p.tags:
                             self.inv.add_tag(p.ref.registry, p.ref.repository, tag, p.digest)
                         if key not in resumed:  # the same image under several tags counts once
@@ -364,7 +377,7 @@ class FleetScan:
         return list(merged.values())
 
     def _plan_one(self, client: RegistryClient, ref: Reference) -> list[ImagePlan]:
-        return plan_image(client, ref, self.opts, self._tags(client, ref))
+        return plan_image(client, ref, self.opts, lambda: self._tags(client, ref), self._known)
 
     def _tags(self, client: RegistryClient, ref: Reference) -> set[str] | None:
         """The repository's tags (listed once per repository), to find attachment tags without

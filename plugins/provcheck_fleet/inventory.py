@@ -135,6 +135,11 @@ class Inventory:
                                                                                       scan_id))
         self.db.commit()
 
+    def known_images(self) -> frozenset:
+        """(registry, repository, digest) of every image this provcheck version scanned completely."""
+        return frozenset(self.db.execute("SELECT registry, repository, digest FROM images WHERE status='ok' AND "
+                                         "provcheck_version=? AND digest IS NOT NULL", (PROVCHECK_VERSION,)))
+
     def has_image(self, registry: str, repository: str, digest: str) -> bool:
         row = self.db.execute("SELECT status, provcheck_version FROM images WHERE registry=? AND repository=? "
                               "AND digest=?", (registry, repository, digest)).fetchone()
