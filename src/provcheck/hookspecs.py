@@ -139,7 +139,7 @@ def provcheck_detect(scan: "Scan", options: "Mapping[str, Any]") -> "Iterable[Fi
     :param scan: the artifacts of this run, with ``scan.artifact(role)``, ``scan.targets``,
         ``scan.unpack(...)``, ``scan.cache_dir(name)``, ``scan.stash`` for plugin state (also
         on the report, for a plugin's own command), ``scan.extras[plugin]`` for a JSON-able
-        section of the report, and ``scan.errors`` to append non-fatal ``ToolError``\ s.
+        section of the report, and ``scan.errors`` to append non-fatal ``ToolError`` values.
     :param options: this plugin's options (config table merged with command-line values).
     :return: findings (a generator is fine), or None.
     """

@@ -271,3 +271,16 @@ def test_a_plugin_that_fails_to_import_is_reported_not_skipped(checker, tmp_path
     assert res.returncode == 3
     [err] = [e for e in json.loads(res.stdout)["errors"] if e.get("plugin") == "broken"]
     assert "does_not_exist" in err["message"] and "plugin 'broken'" in res.stderr
+
+
+def test_text_report_never_passes_terminal_escapes_through(checker):
+    import io, tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("../\x1b]0;pwned\x07\x1b[2J")
+        info.size = 1
+        t.addfile(info, io.BytesIO(b"x"))
+    path = checker.base / "esc.tar"
+    path.write_bytes(buf.getvalue())
+    out = checker.run_cli("scan", path, "--format", "text").stdout
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwned\\x07" in out

@@ -50,3 +50,15 @@ def test_replace_refs_and_hostile_config_are_ignored(checker):
     subprocess.run([*git, "config", "core.fsmonitor", f"touch {marker}"], check=True)
     assert checker.run(f"git:{repo}@v1").report.artifacts[0].tree.read("src.c") == b"reviewed\n"
     assert not marker.exists()
+
+
+def test_missing_blobs_are_errors_and_the_rest_is_read(checker):
+    repo = checker.gitrepo({"small.txt": "kept\n", "big.bin": b"\0" * 5000}, tags="v1")
+    sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "v1:big.bin"], capture_output=True,
+                         text=True).stdout.strip()
+    (repo / ".git/objects" / sha[:2] / sha[2:]).unlink()  # as in a snapshot without its large files
+    result = checker.run(f"git:{repo}@v1")
+    tree = result.report.artifacts[0].tree
+    assert tree.read("small.txt") == b"kept\n" and "big.bin" not in tree
+    [err] = result.errors
+    assert err.path == "big.bin" and "missing" in err.message and result.exit_code == 3

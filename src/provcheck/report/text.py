@@ -12,9 +12,19 @@ STYLE = {Severity.CRITICAL: "bold white on red", Severity.HIGH: "bold red", Seve
          Severity.LOW: "cyan", Severity.INFO: "dim"}
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7f, *range(0x80, 0xa0)] if c not in (0x0a,)}
+
+
+def _safe(text: str) -> str:
+    """Markup-escaped, with control characters shown as \\xNN: names and messages come from
+    hostile artifacts and must not drive the terminal."""
+    from rich.markup import escape as markup_escape
+    return markup_escape(str(text).translate(_CONTROL))
+
+
 def write_text(report: Any, stream: TextIO, color: bool = False) -> None:
     from rich.console import Console
-    from rich.markup import escape
+    escape = _safe
 
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False,
                       width=120 if not color else None, soft_wrap=not color)

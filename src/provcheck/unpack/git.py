@@ -51,6 +51,7 @@ def tags(repo: str | os.PathLike) -> list[str]:
 
 
 def read_git_tree(repo: Path, commit: str, name: str, ctx: Any) -> tuple[Tree, list[ToolError]]:
+    """The tree at ``commit``; blobs missing from a partial or damaged clone are errors, not fatal."""
     listing = git(repo, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
     tree = Tree(ctx.store)
     blobs: list[tuple[str, Node]] = []
@@ -73,11 +74,15 @@ def read_git_tree(repo: Path, commit: str, name: str, ctx: Any) -> tuple[Tree, l
             blobs.append((sha, node))
     if len(blobs) > ctx.limits.max_files:
         raise InputError(f"{name}: {len(blobs)} files, more than the limit max-files={ctx.limits.max_files}")
-    _cat_blobs(repo, blobs, ctx)
+    for node in _cat_blobs(repo, blobs, ctx):
+        del tree.nodes[node.path]
+        errors.append(ToolError(stage="load", artifact=name, path=node.path,
+                                message="blob missing from the repository (partial or damaged clone); not scanned"))
     return tree, errors
 
 
-def _cat_blobs(repo: Path, blobs: list[tuple[str, Node]], ctx: Any) -> None:
+def _cat_blobs(repo: Path, blobs: list[tuple[str, Node]], ctx: Any) -> list[Node]:
+    """Read every blob into the store; returns the nodes whose object is missing."""
     env = dict(os.environ, **GIT_ENV)
     proc = subprocess.Popen(["git", *GIT_OPTS, "-C", os.fspath(repo), "cat-file", "--batch"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
@@ -93,9 +98,13 @@ def _cat_blobs(repo: Path, blobs: list[tuple[str, Node]], ctx: Any) -> None:
     threading.Thread(target=feed, daemon=True).start()
     out = proc.stdout
     total = 0
+    missing = []
     try:
         for sha, node in blobs:
             header = out.readline().split()
+            if len(header) == 2 and header[1] == b"missing":
+                missing.append(node)
+                continue
             if len(header) != 3 or header[1] != b"blob":
                 raise InputError(f"{repo}: git cat-file gave no blob for {node.path}")
             size = int(header[2])
@@ -118,6 +127,7 @@ def _cat_blobs(repo: Path, blobs: list[tuple[str, Node]], ctx: Any) -> None:
     finally:
         proc.kill()
         proc.wait()
+    return missing
 
 
 @hookimpl(tryfirst=True)
