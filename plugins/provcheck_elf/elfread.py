@@ -24,7 +24,7 @@ import os
 import struct
 from typing import Any
 
-PARSER_VERSION = 5
+PARSER_VERSION = 6
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -42,6 +42,7 @@ DT_FLAGS, DT_RUNPATH, DT_PLTREL = 30, 29, 20
 DT_GNU_HASH = 0x6FFFFEF5
 DT_VERSYM, DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFF0, 0x6FFFFFFC, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
 DT_FLAGS_1 = 0x6FFFFFFB
+DT_AUDIT, DT_DEPAUDIT = 0x6FFFFEFC, 0x6FFFFEFB
 DF_BIND_NOW = 0x8
 DF_1_NOW, DF_1_PIE = 0x1, 0x08000000
 
@@ -204,7 +205,7 @@ def _dynamic(r: _Reader, info: dict[str, Any], dyn: tuple[int, int], loads: list
     strtab_va, strsz = d.get(DT_STRTAB), d.get(DT_STRSZ, 0)
     strtab = vaddr_to_offset(loads, strtab_va) if strtab_va is not None else None
     if strtab is None:
-        if any(t in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH) for t, _ in entries):
+        if any(t in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_AUDIT, DT_DEPAUDIT) for t, _ in entries):
             raise ElfError("dynamic section names strings but DT_STRTAB is missing or outside every PT_LOAD")
     else:
         r.need(strtab, min(strsz, r.size - strtab) if strsz else 1, "DT_STRTAB")
@@ -221,6 +222,9 @@ def _dynamic(r: _Reader, info: dict[str, Any], dyn: tuple[int, int], loads: list
             rpath.append(r.cstr(strtab + val, strend, "DT_RPATH"))
         elif tag == DT_RUNPATH:
             runpath.append(r.cstr(strtab + val, strend, "DT_RUNPATH"))
+        elif tag in (DT_AUDIT, DT_DEPAUDIT):
+            kind = "audit" if tag == DT_AUDIT else "depaudit"
+            info.setdefault("audit", []).append([kind, r.cstr(strtab + val, strend, f"DT_{kind.upper()}")])
         elif tag == DT_FLAGS:
             info["flags"] |= val
         elif tag == DT_FLAGS_1:

@@ -422,6 +422,13 @@ def check_interposition(an: Any, opts: Options) -> Iterator:
                                         f"{', '.join(owners) if owners else 'no library (rtld audit interface)'}",
                                 evidence={"symbol": base, "version": ver or None, "owners": owners,
                                           "soname": obj.soname, "package": obj.package})
+    for path in sorted(g.objects):
+        obj = g.objects[path]
+        for kind, lib in obj.info.get("audit") or ():
+            yield PC309.finding(location=obj.node.location(name), key=f"{kind}:{lib}",
+                                message=f"{path} names {lib} as its rtld audit library (DT_{kind.upper()}): "
+                                        f"it sees and can redirect every symbol binding",
+                                evidence={"tag": f"DT_{kind.upper()}", "library": lib, "package": obj.package})
     node = tree.resolve("etc/ld.so.preload")
     if node is not None and node.is_file and node.size:
         entries = [w for w in re.split(r"[\s:]+", tree.read(node, 1 << 16).decode("utf-8", "replace")) if w]

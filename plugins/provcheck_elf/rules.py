@@ -186,7 +186,8 @@ PC309 = Rule(id="PC309", name="symbol-interposition", severity=Severity.HIGH,
 Reports ELF files that export a security-sensitive symbol (`RSA_public_decrypt`,
 `pam_authenticate`, `crypt`, the rtld audit entry points `la_version`/`la_symbind64`, ...)
 when their SONAME/file name is not one of the symbol's owners in `sensitive-symbols`.
-Also reports `etc/ld.so.preload` entries, which interpose on every process.
+Also reports `etc/ld.so.preload` entries, which interpose on every process, and
+DT_AUDIT/DT_DEPAUDIT entries, which load an rtld audit library into the program.
 
 ## Why is this bad?
 The dynamic loader binds a symbol to the first definition in load order. A library that
