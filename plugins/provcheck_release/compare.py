@@ -19,7 +19,7 @@ from provcheck.vfs import SYMLINK, Node
 
 from . import risk
 from .knowledge import Generated, Knowledge, _glob_regex
-from .m4db import M4Database, M4Verdict
+from .m4db import M4Database, M4Verdict, is_aux
 from .rules import PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109
 
 IDENTICAL, ONLY_SOURCE, GENERATED, REGENERATED, RELEASE_EDIT = (
@@ -363,6 +363,8 @@ class Comparer:
             return self.m4(path, data, g, inp, in_source=False)
         if g is not None:
             how = g.how + (f" (from {inp})" if inp else "") + (" ; signature matched" if g.signature else "")
+            if is_aux(posixpath.basename(path)):
+                return self.aux(path, data, g, how, in_source=False)
             v = Verdict(path, GENERATED, how=how, system=g.system)
             self.risk(path, data, v, generated=True)
             return v
@@ -472,6 +474,54 @@ class Comparer:
         return Severity.MEDIUM, (f"{changed} changed lines without risky constructs (distribution patches and "
                                  "git snapshots of libtool/gettext keep the serial)")
 
+    # build-aux helpers ----------------------------------------------------------------------
+    def aux(self, path: str, data: bytes, g: Generated, how: str, in_source: bool) -> Verdict:
+        """A build-aux script (config.guess, ltmain.sh, install-sh, ...) against the published copies.
+
+        Versions of these scripts are many (config.guess changes monthly), so an unknown
+        version is only noted; a published version with different code is graded by what
+        the changed lines do."""
+        name = posixpath.basename(path)
+        kind = REGENERATED if in_source else GENERATED
+        mv = self.db.judge(name, data)
+        if mv.status in ("exact", "normalised"):
+            return Verdict(path, kind, system=g.system,
+                           how=f"{how}; database: {'identical to' if mv.status == 'exact' else 'same code as'} "
+                               f"{mv.origin} {mv.serial or ''}".rstrip())
+        if mv.status != "serial-mismatch":
+            v = Verdict(path, kind, system=g.system,
+                        how=f"{how}; version {mv.serial or '?'} not in the database")
+            self.risk(path, data, v, generated=True)
+            return v
+        mv = self.closest(mv, data)
+        known = self.db.content(mv.closest_sha256) if mv.closest_sha256 else None
+        if known is None:
+            v = Verdict(path, kind, system=g.system, how=how)
+            self.risk(path, data, v, generated=True)
+            return v
+        ka, kb = known.splitlines(), _text(data).splitlines()
+        sm = matcher(ka, kb)
+        if is_release_edit(ka, kb, sm):
+            return Verdict(path, kind, system=g.system, how=f"{how}; database: {mv.origin} except version strings")
+        added = [kb[j] for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace") for j in range(j1, j2)]
+        changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
+        hits = risk.analyse("\n".join(added).encode("latin-1", "replace"))
+        grade = risk.grade(hits)
+        bad = grade is not None and grade >= Severity.HIGH
+        diff, lines = unified(path, ka, kb, sm, fa=f"{mv.origin}/{name}")
+        ev = {"published": mv.to_dict(), "diff": diff, "diff_against": mv.origin, "changed_lines": changed}
+        if hits:
+            ev["added_risk"] = [h.to_dict() for h in hits[:20]]
+        v = Verdict(path, MISMATCH, how=f"{name} {mv.serial} differs from {mv.origin}", system=g.system)
+        why = ("the changed lines " + ", ".join(sorted({h.indicator for h in hits})) if hits else
+               f"{changed} changed lines without risky constructs (a distribution or git-snapshot variant)")
+        self.add(PC103.finding(location=self.loc(path, lines=lines), key=path, evidence=ev,
+                               severity=Severity.CRITICAL if bad else Severity.MEDIUM if hits else Severity.LOW,
+                               message=f"{path} says it is {name} {mv.serial}, but its code differs from the published "
+                                       f"{mv.origin}: {why}"), v)
+        self.risk(path, data, v, generated=True)
+        return v
+
     # in both ------------------------------------------------------------------------------
     def both(self, path: str, r: Node, s: Node) -> Verdict:
         if r.type == SYMLINK or s.type == SYMLINK:
@@ -499,6 +549,8 @@ class Comparer:
         # against a known-good copy of the release itself (an archive), generated files must be identical too
         regenerable = self.source.kind != "archive"
         if regenerable and g is not None and g.kind != "stamp" and (g.signature is not None or g.system == "project"):
+            if is_aux(posixpath.basename(path)):
+                return self.aux(path, rdata, g, f"{g.how} (committed copy replaced at release)", in_source=True)
             v = Verdict(path, REGENERATED, how=f"{g.how} (committed copy regenerated at release)", system=g.system)
             self.risk(path, rdata, v, generated=True)
             return v

@@ -38,10 +38,33 @@ def serial_of(data: bytes) -> str | None:
     return m.group(1).decode() if m else None
 
 
+# Build-aux helper scripts the database also knows, versioned by their own stamp lines.
+AUX_NAMES = frozenset({"config.guess", "config.sub", "install-sh", "depcomp", "missing", "compile", "ar-lib",
+                       "test-driver", "tap-driver.sh", "ltmain.sh", "mkinstalldirs", "ylwrap", "mdate-sh",
+                       "texinfo.tex", "config.rpath", "py-compile", "elisp-comp", "gitlog-to-changelog",
+                       "git-version-gen", "useless-if-before-free", "vc-list-files", "announce-gen", "gnupload"})
+_AUX_VERSION = re.compile(rb"""^(?:scriptversion|timestamp|\\def\\texinfoversion\{)=?['"{]?([0-9][0-9.:-]*[0-9])|"""
+                          rb"""^(?:VERSION|package_revision)=['"]?([0-9][\w.]*)""", re.M)
+
+
+def is_aux(name: str) -> bool:
+    return name in AUX_NAMES
+
+
+def version_of(name: str, data: bytes) -> str | None:
+    """The serial of an m4 file, or the scriptversion/timestamp/VERSION of a build-aux script."""
+    if not is_aux(name):
+        return serial_of(data)
+    m = _AUX_VERSION.search(data[:1 << 16])
+    if not m:
+        return None
+    return (m.group(1) or m.group(2)).decode()
+
+
 def serial_key(serial: str | None) -> tuple[int, ...]:
     if not serial:
         return ()
-    return tuple(int(p) for p in serial.split(".") if p.isdigit())
+    return tuple(int(p) for p in re.split(r"[.:-]", serial) if p.isdigit())
 
 
 def normalise(data: bytes) -> bytes:
@@ -114,7 +137,7 @@ class M4Database:
 
     def judge(self, name: str, data: bytes) -> M4Verdict:
         sha, norm = hashes(data)
-        serial = serial_of(data)
+        serial = version_of(name, data)
         entries = self.files.get(name, [])
         for e in entries:
             if e["sha256"] == sha:

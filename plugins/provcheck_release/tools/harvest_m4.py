@@ -1,7 +1,9 @@
 """Build the known-good m4 database shipped as ``provcheck_release/data/m4db.json.xz``.
 
 Reads real Debian packages with provcheck's own archive reader (nothing is extracted or
-run) and records, for every ``*.m4`` macro file: base name, declared serial, sha256 of
+run) and records, for every ``*.m4`` macro file and every build-aux helper script
+(``config.guess``, ``ltmain.sh``, ``install-sh``, ... versioned by their ``scriptversion``/
+``timestamp``/``VERSION`` line): base name, declared serial, sha256 of
 the exact bytes, sha256 of the comment-normalised content, where it came from, and the
 text (for diffs in findings).
 
@@ -37,7 +39,7 @@ from provcheck.config import Limits
 from provcheck.unpack.archive import Reader, read_package
 from provcheck.vfs import BlobStore
 
-from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, serial_of, text_path
+from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, is_aux, text_path, version_of
 
 SOURCE_PACKAGES = ["libtool", "autoconf", "automake", "automake-1.16", "gettext", "gnulib", "pkgconf",
                    "autoconf-archive"]
@@ -102,7 +104,8 @@ def m4_files(path: Path, store: BlobStore, trusted: str):
     for err in entries.errors:
         print(f"harvest: {path.name}: {err.message}", file=sys.stderr)
     for _raw, node in entries.items:
-        if not node.is_file or not node.path.endswith(".m4") or node.size > MAX_M4:
+        base = posixpath.basename(node.path)
+        if not node.is_file or not (base.endswith(".m4") or is_aux(base)) or node.size > MAX_M4:
             continue
         if trusted == "package" and not node.path.startswith("usr/share/"):
             continue
@@ -136,7 +139,7 @@ def harvest(debs: list[Path], origs: list[Path], upstream: list[Path] = ()) -> d
                     sha, norm = hashes(data)
                     if (name, sha) in seen:
                         continue
-                    serial = serial_of(data)
+                    serial = version_of(name, data)
                     known = files.get(name, [])
                     if not trusted:
                         if not known or serial is None or any(e["serial"] == serial for e in known):

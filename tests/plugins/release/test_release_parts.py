@@ -105,3 +105,23 @@ def test_harvest_tool_reads_a_real_debian_package(tmp_path):
     assert "AC_DEFUN([AX_PTHREAD]" in text and db.judge("ax_pthread.m4", text.encode()).status == "exact"
     # the shipped database already holds this package's copies
     assert default_db().judge("ax_pthread.m4", text.encode()).status == "exact"
+
+
+def test_build_aux_scripts_are_checked_against_published_copies(release_checker, xz_real):
+    """ltmain.sh/install-sh are judged like m4 files: a published version with changed code
+    is low when the change is inert, critical when the changed lines are risky."""
+    from conftest import build_xz
+    git, release, _ = xz_real
+    install_sh = release["build-aux/install-sh"].decode()
+    tampered = install_sh.replace("\nscriptversion=", "\ngrep -rl '####Hello####' $srcdir/ | xargs cat | xz -dc | sh\n"
+                                  "scriptversion=", 1)
+    repo, tarball = build_xz(release_checker, xz_real, release_changes={"build-aux/install-sh": tampered.encode()})
+    result = release_checker.run(tarball, source=f"git:{repo}@v5.4.1")
+    result.assert_no_errors()
+    by = {f.location.path.split("/", 1)[1]: f for f in result.by_rule("PC103")}
+    assert by["build-aux/install-sh"].severity == Severity.CRITICAL
+    assert "grep-source-tree" in by["build-aux/install-sh"].message
+    assert by["build-aux/ltmain.sh"].severity == Severity.LOW        # xz 5.4.1's libtool said "2.4.7-dirty"
+    assert "2.4.7-dirty" in by["build-aux/ltmain.sh"].evidence["diff"]
+    v = {x["path"]: x for x in result.report.artifacts[0].metadata["provcheck_release"]["files"]}
+    assert "database: identical to" in v["build-aux/depcomp"]["how"]
