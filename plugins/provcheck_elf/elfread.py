@@ -24,7 +24,7 @@ import os
 import struct
 from typing import Any
 
-PARSER_VERSION = 6
+PARSER_VERSION = 7
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -314,7 +314,7 @@ def _deep(r: _Reader, info: dict[str, Any]) -> dict[str, Any]:
             ver = None
             if versym is not None and versym + 2 * i + 2 <= r.size:
                 idx = vs.unpack_from(r.buf, versym + 2 * i)[0] & 0x7FFF
-                ver = versions.get(idx)
+                ver = versions.get(idx) if idx > 1 else None  # 0 local, 1 global: unversioned
             full = f"{name}@{ver}" if ver else name
             if st_shndx == 0:
                 out["imports"].append(full)

@@ -241,3 +241,15 @@ def test_corrupt_package_databases_are_errors_not_crashes(elf, sample):
     result = elf.run(root, options=OPTS)
     (err,) = result.errors
     assert err.path == "var/lib/rpm/rpmdb.sqlite" and "cannot read the rpm database" in err.message
+
+
+def test_symbol_versions_on_real_debian_files(sshd_rootfs):
+    crypto = elfread.parse_file(sshd_rootfs / "usr/lib/x86_64-linux-gnu/libcrypto.so.3", deep=True)["deep"]
+    assert "RSA_public_decrypt@OPENSSL_3.0.0" in crypto["exports"]
+    assert "OPENSSL_3.0.0" in crypto["verdef"] and "GLIBC_2.2.5" in crypto["verneed"]["libc.so.6"]
+    sshd = elfread.parse_file(sshd_rootfs / "usr/sbin/sshd", deep=True)
+    assert "__printf_chk@GLIBC_2.3.4" in sshd["deep"]["imports"]
+    assert "RSA_set0_key@OPENSSL_3.0.0" in sshd["deep"]["imports"]
+    assert "deflateInit_" in sshd["deep"]["imports"]  # zlib's symbols are unversioned
+    assert sshd["pie"] and sshd["relro"] and sshd["bind_now"] and sshd["nx"]
+    assert len(sshd["build_id"]) == 40
