@@ -2,11 +2,11 @@
 
 Two passes, chosen by measurement (see docs/plugins/elf.md):
 
-* :func:`parse_bulk` reads the ELF header, the program headers, the dynamic segment and
+* the bulk pass (``parse_file(path)`` / ``parse_buffer(buf, size)``) reads the ELF header, the program headers, the dynamic segment and
   the strings it names, and the ``PT_NOTE`` segments: class, machine, type, interpreter,
   DT_NEEDED, SONAME, RPATH/RUNPATH, flags, RELRO/BIND_NOW/PIE/NX, build-id,
   ``.note.package`` and ``.note.dlopen``. About 20 µs per file.
-* :func:`parse_deep` adds the dynamic symbol table: imported and exported symbols with
+* the deep pass (``deep=True``) adds the dynamic symbol table: imported and exported symbols with
   their versions, ``STT_GNU_IFUNC`` symbols, ``*_IRELATIVE`` relocations. Only run on
   files a rule needs.
 
