@@ -38,7 +38,6 @@ from .registry import (INDEX_TYPES, DigestMismatch, Reference, RegistryClient, R
 
 MAX_IMAGES = 1_000_000
 IMAGE_SCANNER_VERSION = "fleet-image/1"
-LAYER_TYPES_SKIP = ("application/vnd.oci.image.layer.nondistributable",)
 
 
 @dataclass
@@ -128,8 +127,15 @@ def expand_sources(sources: list[str], client: RegistryClient, on_error: Callabl
             except RegistryError as exc:
                 return repo, None, str(exc)
 
+        valid = []
+        for repo in sorted(set(repos)):
+            try:
+                Reference.parse(f"{ref.registry}/{repo}")
+                valid.append(repo)
+            except ValueError as exc:
+                on_error(f"{ref.registry}/{repo}", f"catalog entry skipped: {exc}")
         with ThreadPoolExecutor(max_workers=8) as pool:
-            listed = list(pool.map(tag_list, sorted(repos)))
+            listed = list(pool.map(tag_list, valid))
         for repo, tags, err in listed:
             if tags is None:
                 on_error(f"{ref.registry}/{repo}", f"tag list: {err}")
@@ -139,7 +145,10 @@ def expand_sources(sources: list[str], client: RegistryClient, on_error: Callabl
             for tag in sorted(tags):
                 if tag.startswith("sha256-"):  # cosign / referrers fallback tags are attachments, not images
                     continue
-                refs.append(Reference(ref.registry, repo, tag=tag))
+                try:  # names from the registry are checked like names from the user
+                    refs.append(Reference.parse(f"{ref.registry}/{repo}:{tag}"))
+                except ValueError as exc:
+                    on_error(f"{ref.registry}/{repo}:{tag}", f"catalog entry skipped: {exc}")
     seen, out = set(), []
     for r in refs:
         if r not in seen:

@@ -41,6 +41,7 @@ MAX_MANIFEST = 4 << 20
 MAX_LIST_PAGES = 10_000
 TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
 DIGEST_RX = re.compile(r"sha256:[0-9a-f]{64}")
+TAG_RX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
 class RegistryError(Exception):
@@ -88,7 +89,7 @@ class Reference:
         last = rest.rsplit("/", 1)[-1]
         if ":" in last:
             rest, tag = rest.rsplit(":", 1)
-            if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", tag):
+            if not TAG_RX.fullmatch(tag):
                 raise ValueError(f"{text!r}: {tag!r} is not a valid tag")
         if not re.fullmatch(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*", rest):
             raise ValueError(f"{text!r}: {rest!r} is not a valid repository name")
@@ -351,7 +352,11 @@ class RegistryClient:
     def _list(self, host: str, path: str, key: str, scope: str) -> list[str]:
         out: list[str] = []
         url = f"{self.base(host)}{path}"
+        seen: set[str] = set()
         for _ in range(MAX_LIST_PAGES):
+            if url in seen:
+                raise RegistryError(f"{host}{path}: pagination loops back to {url}")
+            seen.add(url)
             resp = self._send("GET", url, scope=scope, headers={"Accept": "application/json"})
             if resp.status_code != 200:
                 raise RegistryError(f"GET {url}: HTTP {resp.status_code}")
@@ -379,6 +384,8 @@ class RegistryClient:
                  accept: tuple[str, ...] = MANIFEST_TYPES) -> tuple[str, str, dict[str, Any], bytes] | None:
         """(digest, media type, parsed JSON, raw bytes) of a manifest, verified; None on 404."""
         reference = reference or ref.ref
+        if not (DIGEST_RX.fullmatch(reference) or TAG_RX.fullmatch(reference)):
+            raise RegistryError(f"{ref.registry}/{ref.repository}: {reference!r} is neither a tag nor a sha256 digest")
         url = f"{self.base(ref.registry)}/v2/{ref.repository}/manifests/{reference}"
         resp = self._send("GET", url, scope=f"repository:{ref.repository}:pull", stream=True,
                           headers={"Accept": ", ".join(accept)})
@@ -415,6 +422,8 @@ class RegistryClient:
 
     def blob_bytes(self, ref: Reference, digest: str, limit: int = MAX_MANIFEST) -> bytes:
         """A small blob (config, SBOM) in memory, verified."""
+        if not DIGEST_RX.fullmatch(str(digest)):
+            raise RegistryError(f"{ref.registry}/{ref.repository}: blob digest {digest!r} is not sha256:<hex>")
         url = f"{self.base(ref.registry)}/v2/{ref.repository}/blobs/{digest}"
         last = ""
         for _ in range(self.options.attempts):
