@@ -28,7 +28,7 @@ KINDS = ("needed", "dlopen")
 
 def register(commands: Any) -> None:
     commands.add("linkage", help="query the ELF linkage graph of an image or tree (paths, dependents, DOT)",
-                 setup=setup, run=run, formats=("text", "json", "dot"))
+                 setup=setup, run=run, formats=("text", "json", "dot"), scan_options=True)
 
 
 def setup(p: argparse.ArgumentParser) -> None:
@@ -43,14 +43,6 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", action="append", choices=KINDS, help="edge kinds to follow (default both)")
     p.add_argument("--max-paths", type=int, default=None, help="at most this many paths (default 20)")
     p.add_argument("--stats", action="store_true", help="print timings and counts to stderr")
-    g = p.add_argument_group("scan options")
-    g.add_argument("--platform", help="image platform OS/ARCH[/VARIANT] (default linux/amd64)")
-    g.add_argument("--config", metavar="FILE", help="config file (default: ./provcheck.toml or ./pyproject.toml)")
-    g.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE", help="a plugin option, e.g. elf.cache=false")
-    g.add_argument("--work-dir", metavar="DIR", help="where unpacked blobs go (default: a temp dir)")
-    g.add_argument("--cache-dir", metavar="DIR", help="results kept between runs (default ~/.cache/provcheck)")
-    g.add_argument("--no-cache", action="store_true", default=None, help="neither read nor write the parse cache")
-    g.add_argument("--jobs", type=int, metavar="N", help="parallel layer decompression")
 
 
 def run(args: argparse.Namespace, app: Any) -> int:

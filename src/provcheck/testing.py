@@ -197,6 +197,7 @@ class Checker:
                 os.link(root / value.target, path)
             elif isinstance(value, Dir):
                 path.mkdir(exist_ok=True)
+                os.chmod(path, value.mode)
             else:
                 f = value if isinstance(value, File) else File(value)
                 path.write_bytes(_as_bytes(f.data))

@@ -126,8 +126,8 @@ class BlobStore:
     def read(self, sha256: str, limit: int | None = None) -> bytes:
         packed = self._packed.get(sha256)
         if packed is not None:
-            data = self._pread(packed)
-            return data if limit is None else data[:limit]
+            fd, offset, size = packed
+            return os.pread(fd, size if limit is None else min(size, limit), offset)
         with open(self._file(sha256), "rb") as f:
             return f.read() if limit is None else f.read(limit)
 
