@@ -236,7 +236,28 @@ class Comparer:
         if self.sprefix and not (set(self.rfiles) & set(self.sfiles)):  # a source dir that is the project itself
             self.sprefix = ""
             self.sfiles = file_map(source, "")
+        self.subdir_of_source()
         self.cmp = Comparison(release, source, self.rprefix, self.sprefix)
+
+    def subdir_of_source(self) -> None:
+        """Repositories that keep the released project in a subdirectory (libexpat's ``expat/``):
+        when a top-level directory of the source matches the release far better than the
+        top does, compare with that directory."""
+        rel = set(self.rfiles)
+        if not rel:
+            return
+        shared = len(rel & set(self.sfiles))
+        if shared >= len(rel) // 2:
+            return
+        best, best_n = None, shared
+        for top in sorted({p.split("/", 1)[0] for p in self.sfiles if "/" in p}):
+            n = sum(1 for p in rel if f"{top}/{p}" in self.sfiles)
+            if n > best_n:
+                best, best_n = top, n
+        if best is not None and best_n >= max(2 * shared, len(rel) // 2):
+            cut = len(best) + 1
+            self.sprefix = f"{self.sprefix}/{best}" if self.sprefix else best
+            self.sfiles = {p[cut:]: n for p, n in self.sfiles.items() if p.startswith(best + "/")}
 
     @property
     def db(self) -> M4Database:

@@ -302,3 +302,21 @@ def test_rules_are_documented(release_checker):
         for section in ("## What it does", "## Why is this bad?", "## Example", "## References"):
             assert section in r.doc, (r.id, section)
     assert InputSpec.parse("git:/x@v1", "source").ref == "v1"
+
+
+def test_project_in_a_subdirectory_and_the_wrong_repository(release_checker):
+    files = {"configure.ac": "AC_INIT([expat], [2.5.0])\n", "lib/xmlparse.c": "int parse;\n",
+             "lib/xmltok.c": "int tok;\n", "README.md": "expat\n"}
+    repo = release_checker.gitrepo({**{f"expat/{k}": v for k, v in files.items()}, ".github/ci.yml": "on: push\n",
+                                    "testdata/big.xml": "<a/>\n"}, name="libexpat", tags="R_2_5_0")
+    tarball = release_checker.tarball({f"expat-2.5.0/{k}": v for k, v in files.items()}, name="expat-2.5.0.tar.gz")
+    result = release_checker.run(tarball, source=str(repo))
+    result.assert_no_errors()
+    assert result.only("PC100").evidence["counts"]["identical"] == 4
+    assert not result.by_rule("PC101") and not result.by_rule("PC109")
+    assert result.report.artifacts[0].metadata["provcheck_release"]["source_prefix"] == "expat"
+    other = release_checker.gitrepo({"src/main.rs": "fn main() {}\n", "Cargo.toml": "[package]\n"}, name="other",
+                                    tags="v2.5.0")
+    result = release_checker.run(tarball, source=str(other))
+    mismatch = result.only("PC109")
+    assert mismatch.severity == Severity.MEDIUM and mismatch.evidence["shared"] == 0
