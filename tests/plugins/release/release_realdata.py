@@ -170,3 +170,18 @@ def configure_with_trigger(configure: bytes) -> bytes:
 BAD_TEST_FILE = bytes.fromhex("fd377a585a000004e6d6b446") + b"\t \x00\x01corrupt" * 20 + b"\n####Hello####\n"
 
 __all__ = ["io"]
+
+
+def pypi_sdist(requirement: str, pattern: str) -> Path:
+    """A real sdist from the Python package index (``pip download --no-binary :all:``), cached."""
+    dest = CACHE / "pypi"
+    hits = sorted(dest.glob(pattern)) if dest.is_dir() else []
+    if not hits:
+        dest.mkdir(parents=True, exist_ok=True)
+        import sys
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+                        "--no-build-isolation", requirement, "-d", str(dest)], capture_output=True, timeout=300)
+        hits = sorted(dest.glob(pattern))
+    if not hits:
+        pytest.fail(f"could not download the {requirement} sdist")
+    return hits[-1]

