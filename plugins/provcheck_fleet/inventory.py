@@ -168,7 +168,7 @@ class Inventory:
                             [(lid, self.path_id(p), t, s, z, m, lt) for p, t, s, z, m, lt in files])
         self.db.executemany("INSERT OR IGNORE INTO elf VALUES (?,?,?,?,?,?)",
                             [(sha, i.get("type"), i.get("soname"), json.dumps(i.get("needed") or []),
-                              json.dumps(i.get("runpath") or []), i.get("interp"))
+                              json.dumps(_split(i.get("runpath")) + _split(i.get("rpath"))), i.get("interp"))
                              for sha, i in (res.get("elf") or {}).items()])
         return lid
 
@@ -253,6 +253,12 @@ class Inventory:
                 "images_failed": q("SELECT count(*) FROM images WHERE status!='ok'"),
                 "layers": q("SELECT count(*) FROM layers"), "components": q("SELECT count(*) FROM components"),
                 "tags": q("SELECT count(*) FROM tags")}
+
+
+def _split(v: Any) -> list[str]:
+    if isinstance(v, str):
+        return [p for p in v.split(":") if p]
+    return list(v or [])
 
 
 def iter_chunks(items: list[Any], n: int = 500) -> Iterable[list[Any]]:

@@ -30,13 +30,21 @@ from provcheck.vfs import BlobStore
 
 from .registry import Reference, RegistryClient, RegistryError, RegistryOptions
 
-SCANNER_VERSION = "fleet-layer/1"
+try:  # the ELF plugin's reader (same distribution): richer facts, the graph builder understands them
+    from provcheck_elf import elfread as _elfread
+    ELF_PARSER = f"provcheck_elf/{_elfread.PARSER_VERSION}"
+except ImportError:  # pragma: no cover - only when the ELF plugin is removed
+    _elfread = None
+    ELF_PARSER = "fleet"
+
+SCANNER_VERSION = f"fleet-layer/2+{ELF_PARSER}"
 META_MAX = 64 << 20
 META_RX = re.compile(
     r"^(?:var/lib/dpkg/status|var/lib/dpkg/status\.d/[^/]+|var/lib/dpkg/info/[^/]+\.(?:list|md5sums)"
     r"|lib/apk/db/installed|(?:var/lib|usr/lib/sysimage)/rpm/rpmdb\.sqlite"
     r"|(?:.*/)?[^/]+\.dist-info/(?:METADATA|RECORD)"
-    r"|etc/os-release|usr/lib/os-release|etc/debian_version|etc/ld\.so\.conf|etc/ld\.so\.conf\.d/[^/]+)$")
+    r"|etc/os-release|usr/lib/os-release|etc/debian_version|etc/ld\.so\.conf|etc/ld\.so\.conf\.d/[^/]+"
+    r"|etc/ld-musl-[^/]+\.path)$")
 
 
 def cache_key(digest: str, limits: Limits) -> str:
@@ -165,6 +173,25 @@ def elf_dynamic(data: bytes) -> dict[str, Any] | None:
     return out
 
 
+def parse_elf(data: bytes, path: str, problems: list[str]) -> dict[str, Any] | None:
+    """Linkage facts of one ELF file: the ELF plugin's bulk pass when available (its graph
+    builder resolves them like ld.so), else :func:`elf_dynamic`. Malformed files are noted."""
+    if _elfread is not None:
+        try:
+            info = _elfread.parse_buffer(data, len(data))
+        except Exception as exc:  # ElfError and anything a hostile file provokes
+            problems.append(f"{path}: malformed ELF ({exc})")
+            return {"type": "malformed", "needed": [], "soname": None, "runpath": [], "interp": None,
+                    "parser": "error"}
+        info["parser"] = ELF_PARSER
+        return json.loads(json.dumps(info, default=list))  # plain JSON types, as the cache holds them
+    try:
+        return elf_dynamic(data)
+    except (ValueError, struct.error) as exc:
+        problems.append(f"{path}: malformed ELF ({exc})")
+        return {"type": "malformed", "needed": [], "soname": None, "runpath": [], "interp": None}
+
+
 # -- the layer scan ------------------------------------------------------------------------------
 
 def analyse_layer(blob: Path, digest: str, limits: Limits, work: Path) -> dict[str, Any]:
@@ -190,11 +217,7 @@ def analyse_layer(blob: Path, digest: str, limits: Limits, work: Path) -> dict[s
                     if head == b"\x7fELF":
                         f.seek(0)
                         data = f.read(min(n.size, 256 << 20))
-                        try:
-                            info = elf_dynamic(data)
-                        except (ValueError, struct.error) as exc:
-                            problems.append(f"{n.path}: malformed ELF ({exc})")
-                            info = {"type": "malformed", "needed": [], "soname": None, "runpath": [], "interp": None}
+                        info = parse_elf(data, n.path, problems)
                         if info is not None:
                             elf[n.sha256] = info
         return {"digest": digest, "size": blob.stat().st_size, "files": files, "meta": meta, "elf": elf,

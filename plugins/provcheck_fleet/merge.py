@@ -103,7 +103,30 @@ def _search_dirs(tree: Tree, binary: str, info: dict[str, Any]) -> list[str]:
 
 
 def linkage(view: ImageView) -> None:
-    """DT_NEEDED edges between visible ELF files, resolved inside the image (chroot-style)."""
+    """DT_NEEDED (and dlopen-note) edges between visible ELF files, resolved inside the image.
+
+    With the ELF plugin's facts, its graph builder resolves them as ld.so would (RPATH,
+    RUNPATH, ld.so.conf, class/machine checks, musl); otherwise a simple search of RUNPATH
+    and the standard directories is used."""
+    infos = {n.path: view.elf[n.sha256] for n in view.tree.files() if n.sha256 in view.elf}
+    if infos and all(i.get("parser", "").startswith("provcheck_elf/") for i in infos.values()):
+        try:
+            from provcheck_elf import graph as graphmod
+            g = graphmod.build(view.tree, infos)
+        except Exception as exc:  # a tree the builder cannot handle: fall back, and say so
+            view.errors.append(f"linkage graph: {type(exc).__name__}: {exc}; simple resolution used")
+        else:
+            for src in sorted(g.edges):
+                for e in g.edges[src]:
+                    if e.dst:
+                        view.edges.append((e.src, e.dst, e.name))
+                    else:
+                        view.unresolved.append((e.src, e.name))
+            return
+    _simple_linkage(view)
+
+
+def _simple_linkage(view: ImageView) -> None:
     tree = view.tree
     cache: dict[tuple[str, str], str | None] = {}
     for node in tree.files():
@@ -111,6 +134,8 @@ def linkage(view: ImageView) -> None:
         if not info or not info.get("needed"):
             continue
         dirs = _search_dirs(tree, node.path, info)
+        if isinstance(info.get("runpath"), str):
+            info = dict(info, runpath=[p for p in info["runpath"].split(":") if p])
         for soname in info["needed"]:
             if "/" in soname:
                 target = tree.resolve(soname)
