@@ -46,6 +46,7 @@ class BlobStore:
         self._tmp.mkdir(exist_ok=True)
         self._known: set[str] = set()
         self._packed: dict[str, tuple[int, int, int]] = {}  # digest -> (pack fd, offset, size)
+        self._external: dict[str, Path] = {}  # digest -> a host file of a directory input, read in place
         self._local = threading.local()
         self._pack_fds: list[int] = []
         self._lock = threading.Lock()
@@ -57,6 +58,9 @@ class BlobStore:
 
     def path(self, sha256: str) -> Path:
         """A host file with the blob's bytes (read only; packed blobs are written out once)."""
+        external = self._external.get(sha256)
+        if external is not None:
+            return external
         dest = self._file(sha256)
         packed = self._packed.get(sha256)
         if packed is not None and not dest.exists():
@@ -68,6 +72,23 @@ class BlobStore:
 
     def __contains__(self, sha256: str) -> bool:
         return sha256 in self._known or self._file(sha256).exists()
+
+    def hash_in_place(self, host: Path, fd: int, limit: int | None = None) -> tuple[str, int]:
+        """Hash a host file (already opened without following links) and read it from
+        there later instead of copying it: for directory inputs, which must not change
+        while they are scanned."""
+        h, size = hashlib.sha256(), 0
+        while block := os.read(fd, CHUNK):
+            h.update(block)
+            size += len(block)
+            if limit is not None and size > limit:
+                raise OverflowError(f"more than {limit} bytes")
+        digest = h.hexdigest()
+        with self._lock:
+            if digest not in self._known:
+                self._external[digest] = host
+                self._known.add(digest)
+        return digest, size
 
     def writer(self) -> "BlobWriter":
         return BlobWriter(self)
@@ -121,6 +142,9 @@ class BlobStore:
         packed = self._packed.get(sha256)
         if packed is not None:
             return io.BytesIO(self._pread(packed))
+        external = self._external.get(sha256)
+        if external is not None:
+            return os.fdopen(os.open(external, os.O_RDONLY | os.O_NOFOLLOW), "rb")
         return open(self._file(sha256), "rb")
 
     def read(self, sha256: str, limit: int | None = None) -> bytes:
@@ -128,7 +152,7 @@ class BlobStore:
         if packed is not None:
             fd, offset, size = packed
             return os.pread(fd, size if limit is None else min(size, limit), offset)
-        with open(self._file(sha256), "rb") as f:
+        with self.open(sha256) as f:
             return f.read() if limit is None else f.read(limit)
 
     def _adopt(self, tmp_path: str, sha256: str) -> None:

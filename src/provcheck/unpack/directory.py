@@ -57,8 +57,10 @@ def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[To
                 else:
                     try:
                         fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-                        with os.fdopen(fd, "rb") as f:
-                            node.sha256, node.size = ctx.store.put_stream(f, limit=ctx.limits.max_file_bytes)
+                        try:
+                            node.sha256, node.size = ctx.store.hash_in_place(Path(e.path), fd, ctx.limits.max_file_bytes)
+                        finally:
+                            os.close(fd)
                     except (OSError, OverflowError) as exc:
                         why = exc.strerror if isinstance(exc, OSError) else str(exc)
                         errors.append(ToolError(stage="load", artifact=name, path=rel, message=f"cannot read: {why}"))
