@@ -53,14 +53,3 @@ def release_checker(checker):
 def xz_real():
     """(git files, release files, top dir) from the real xz-utils 5.4.1 orig tarball."""
     return rd.xz_trees()
-
-
-def build_xz(checker, xz_real, *, release_changes=None, git_changes=None, name="xz-5.4.1.tar.gz"):
-    git, release, top = xz_real
-    git = dict(git, **(git_changes or {}))
-    release = dict(release, **(release_changes or {}))
-    for k in [k for k, v in release.items() if v is None]:
-        del release[k]
-    repo = checker.gitrepo(git, name="xz", tags="v5.4.1")
-    tarball = checker.tarball({f"{top}/{k}": v for k, v in sorted(release.items())}, name=name)
-    return repo, tarball

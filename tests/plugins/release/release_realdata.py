@@ -169,7 +169,6 @@ def configure_with_trigger(configure: bytes) -> bytes:
 # trigger greps for. Harmless: nothing is ever decoded or run.
 BAD_TEST_FILE = bytes.fromhex("fd377a585a000004e6d6b446") + b"\t \x00\x01corrupt" * 20 + b"\n####Hello####\n"
 
-__all__ = ["io"]
 
 
 def pypi_sdist(requirement: str, pattern: str) -> Path:
@@ -185,3 +184,14 @@ def pypi_sdist(requirement: str, pattern: str) -> Path:
     if not hits:
         pytest.fail(f"could not download the {requirement} sdist")
     return hits[-1]
+
+
+def build_xz(checker, xz_real, *, release_changes=None, git_changes=None, name="xz-5.4.1.tar.gz"):
+    git, release, top = xz_real
+    git = dict(git, **(git_changes or {}))
+    release = dict(release, **(release_changes or {}))
+    for k in [k for k, v in release.items() if v is None]:
+        del release[k]
+    repo = checker.gitrepo(git, name="xz", tags="v5.4.1")
+    tarball = checker.tarball({f"{top}/{k}": v for k, v in sorted(release.items())}, name=name)
+    return repo, tarball

@@ -8,7 +8,6 @@ import pytest
 
 import provcheck_release
 import release_realdata as rd
-from conftest import build_xz
 from provcheck import InputSpec, Severity
 
 HIGH = {"high", "critical"}
@@ -20,7 +19,7 @@ def verdicts(report) -> dict[str, dict]:
 
 
 def test_clean_xz_release_is_quiet(release_checker, xz_real):
-    repo, tarball = build_xz(release_checker, xz_real)
+    repo, tarball = rd.build_xz(release_checker, xz_real)
     result = release_checker.run(tarball, source=f"git:{repo}@v5.4.1")
     result.assert_no_errors()
     loud = [f for f in result.findings if f.severity >= Severity.MEDIUM]
@@ -44,7 +43,7 @@ def test_clean_xz_release_is_quiet(release_checker, xz_real):
 def test_xz_backdoor_pattern_is_critical(release_checker, xz_real, cli):
     """The 5.6.1 trigger: a relabelled gnulib macro only in the tarball, its expansion in configure."""
     git, release, _ = xz_real
-    repo, tarball = build_xz(
+    repo, tarball = rd.build_xz(
         release_checker, xz_real,
         git_changes={"tests/files/bad-3-corrupt_lzma2.xz": rd.BAD_TEST_FILE},
         release_changes={"tests/files/bad-3-corrupt_lzma2.xz": rd.BAD_TEST_FILE,
@@ -89,7 +88,7 @@ def test_same_serial_changed_m4_is_critical_comment_change_is_not(release_checke
                                 " | xz -d | head -c 1024`\n", 1)
     assert tampered != original
     recommented = "dnl reviewed by the release manager\n" + original.replace("dnl ", "dnl  ", 3)
-    repo, tarball = build_xz(release_checker, xz_real, release_changes={
+    repo, tarball = rd.build_xz(release_checker, xz_real, release_changes={
         "m4/lib-prefix.m4": tampered.encode(), "m4/lib-link.m4": recommented.encode()})
     result = release_checker.run(tarball, source=f"git:{repo}@v5.4.1")
     result.assert_no_errors()

@@ -110,12 +110,11 @@ def test_harvest_tool_reads_a_real_debian_package(tmp_path):
 def test_build_aux_scripts_are_checked_against_published_copies(release_checker, xz_real):
     """ltmain.sh/install-sh are judged like m4 files: a published version with changed code
     is low when the change is inert, critical when the changed lines are risky."""
-    from conftest import build_xz
     git, release, _ = xz_real
     install_sh = release["build-aux/install-sh"].decode()
     tampered = install_sh.replace("\nscriptversion=", "\ngrep -rl '####Hello####' $srcdir/ | xargs cat | xz -dc | sh\n"
                                   "scriptversion=", 1)
-    repo, tarball = build_xz(release_checker, xz_real, release_changes={"build-aux/install-sh": tampered.encode()})
+    repo, tarball = rd.build_xz(release_checker, xz_real, release_changes={"build-aux/install-sh": tampered.encode()})
     result = release_checker.run(tarball, source=f"git:{repo}@v5.4.1")
     result.assert_no_errors()
     by = {f.location.path.split("/", 1)[1]: f for f in result.by_rule("PC103")}
