@@ -140,11 +140,6 @@ class Inventory:
         return frozenset(self.db.execute("SELECT registry, repository, digest FROM images WHERE status='ok' AND "
                                          "provcheck_version=? AND digest IS NOT NULL", (PROVCHECK_VERSION,)))
 
-    def has_image(self, registry: str, repository: str, digest: str) -> bool:
-        row = self.db.execute("SELECT status, provcheck_version FROM images WHERE registry=? AND repository=? "
-                              "AND digest=?", (registry, repository, digest)).fetchone()
-        return row is not None and row[0] == "ok" and row[1] == PROVCHECK_VERSION
-
     def add_tag(self, registry: str, repository: str, tag: str, digest: str) -> None:
         """Point ``tag`` at an image already in the inventory (a resumed or unchanged image)."""
         row = self.db.execute("SELECT id FROM images WHERE registry=? AND repository=? AND digest=?",
