@@ -28,7 +28,6 @@ from .tags import find_tag, split_name_version
 
 __version__ = provcheck.__version__
 STASH_KEY = "provcheck_release.comparisons"
-METADATA_KEY = "provcheck_release"
 
 
 @hookimpl
@@ -45,7 +44,7 @@ def provcheck_register_rules():
 def provcheck_add_commands(commands: Any) -> None:
     from .command import setup, run
     commands.add("release", help="compare a release archive with its source (git tag, directory or archive)",
-                 setup=setup, run=run, formats=("text", "json", "sarif"))
+                 setup=setup, run=run, formats=("text", "json", "sarif"), scan_options=True)
 
 
 def release_names(artifact: provcheck.Artifact) -> tuple[list[str], str | None]:
@@ -143,5 +142,5 @@ def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provchec
         findings += notes
         cmp = compare(release, src, k, db, dict(options))
         findings += cmp.findings
-        release.metadata[METADATA_KEY] = cmp.to_dict()
+        scan.extras.setdefault("release", {})[release.name] = cmp.to_dict()
     return findings

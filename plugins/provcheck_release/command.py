@@ -12,30 +12,14 @@ from provcheck import InputSpec, Severity, UsageError
 
 from .tags import find_tag, split_name_version
 
-METADATA_KEY = "provcheck_release"
-
-
-def _add(p: argparse.ArgumentParser, *flags: str, **kw: Any) -> None:
-    """Add an option unless the core already gave the command one of that name."""
-    if not any(f in p._option_string_actions for f in flags):
-        p.add_argument(*flags, **kw)
-
 
 def setup(p: argparse.ArgumentParser) -> None:
+    """``release`` also gets every scan option (``--source`` is required here)."""
     p.add_argument("release", metavar="RELEASE", help="the release archive (tar.gz/xz/bz2/zst, zip, ...) or directory")
-    _add(p, "--source", metavar="SOURCE", required=True,
-         help="git repository (tag found from the release version), git:PATH@REF, directory or archive")
-    _add(p, "--ref", metavar="TAG", help="the git ref to compare with (default: guessed from the release version)")
-    _add(p, "--knowledge", action="append", metavar="FILE",
-         help="extra build-system knowledge (TOML/JSON, format of data/buildsystems/autotools.toml)")
-    _add(p, "--fail-on", type=str.lower, choices=[str(s) for s in Severity],
-         help="exit 1 when a finding has at least this severity (default: high)")
-    _add(p, "--select", action="append", metavar="PREFIXES", help="only rules with these id prefixes")
-    _add(p, "--ignore", action="append", metavar="PREFIXES", help="drop rules with these id prefixes")
-    _add(p, "--set", action="append", metavar="PLUGIN.KEY=VALUE", help="a plugin option")
-    _add(p, "--config", metavar="FILE", help="config file (default: ./provcheck.toml or ./pyproject.toml)")
-    _add(p, "--work-dir", metavar="DIR", help="where unpacked blobs go (default: a temp dir)")
-    _add(p, "--all-files", action="store_true", help="text format: list every file's verdict")
+    p.add_argument("--ref", metavar="TAG", help="the git ref to compare with (default: guessed from the release version)")
+    p.add_argument("--knowledge", action="append", metavar="FILE",
+                   help="extra build-system knowledge (TOML/JSON, format of data/buildsystems/autotools.toml)")
+    p.add_argument("--all-files", action="store_true", help="text format: list every file's verdict")
 
 
 def peek_top(path: Path) -> str:
@@ -86,6 +70,8 @@ def source_spec(release: str, source: str, ref: str | None) -> tuple[InputSpec, 
 
 
 def run(args: argparse.Namespace, app: Any) -> int:
+    if not args.source:
+        raise UsageError("release: name what the release was built from with --source")
     spec, ref = source_spec(args.release, args.source, getattr(args, "ref", None))
     inputs = [InputSpec.parse(args.release, "target")]
     extra = []
@@ -96,10 +82,10 @@ def run(args: argparse.Namespace, app: Any) -> int:
     if getattr(args, "knowledge", None):
         extra.append(f"release.knowledge={json.dumps(args.knowledge)}")
     args.set = list(getattr(args, "set", None) or []) + extra
+    args.source = None  # the source is read lazily by the detector, or is already in `inputs`
     config = app.config(args, inputs)
     report = app.scan(args, config)
-    comparison = next((a.metadata.get(METADATA_KEY) for a in report.artifacts
-                       if a.role == "target" and a.metadata.get(METADATA_KEY)), None)
+    comparison = next(iter(report.extras.get("release", {}).values()), None)
     if args.format == "json":
         data = report.to_dict()
         data["release"] = comparison

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from provcheck import Artifact, Finding, Location, Severity, Tree
-from provcheck.vfs import SYMLINK, Node
+from provcheck.vfs import SYMLINK, Node, glob_regex
 
 from . import risk
-from .knowledge import Generated, Knowledge, _glob_regex
+from .knowledge import Generated, Knowledge
 from .m4db import M4Database, M4Verdict, is_aux
 from .rules import PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109
 
@@ -136,8 +136,8 @@ def export_ignored(source: Artifact, files: dict[str, Node]) -> list[re.Pattern]
                 parts[0] if "/" in parts[0].rstrip("/") else "**/" + parts[0])
             pat = pat.rstrip("/")
             full = f"{base}/{pat}" if base else pat
-            out.append(_glob_regex(full))
-            out.append(_glob_regex(full + "/**"))
+            out.append(glob_regex(full))
+            out.append(glob_regex(full + "/**"))
     return out
 
 

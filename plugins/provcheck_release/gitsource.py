@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from provcheck import Artifact, InputError, Node, Tree
+from provcheck import Artifact, InputError, Node, ToolError, Tree
 from provcheck.unpack import git as gitmod
 from provcheck.vfs import DIR, FILE, SYMLINK
 
@@ -74,8 +74,10 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
         need.append((sha, node))
     if len(tree.nodes) > ctx.limits.max_files:
         raise InputError(f"{label}: {len(tree.nodes)} entries, more than the limit max-files={ctx.limits.max_files}")
-    if need:
-        gitmod._cat_blobs(repo, need, ctx)  # core helper: streams the remaining blobs into the store
+    for node in gitmod.cat_blobs(repo, need, ctx) if need else ():  # the blobs that differ, into the store
+        del tree.nodes[node.path]
+        errors.append(ToolError(stage="load", artifact=label, path=node.path,
+                                message="blob missing from the repository (partial or damaged clone); not compared"))
     return Artifact(name=label, role="source", kind="git", tree=tree, source=f"git:{os.fspath(repo)}@{ref}",
                     metadata={"commit": commit, "ref": ref, "repository": str(repo.resolve()),
                               "blobs_read": len(need)}, errors=errors)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from provcheck.vfs import glob_regex
+
 
 DATA_DIR = Path(__file__).with_name("data") / "buildsystems"
 KINDS = {"build", "m4", "doc", "data", "stamp", "code"}
@@ -74,7 +76,7 @@ class Knowledge:
         for i, entry in enumerate(data.get("generated", [])):
             self.generated.append(parse_entry(entry, system, f"{origin}: generated[{i}]"))
         for pattern in data.get("source-only", []):
-            self.source_only.append((system, _glob_regex(str(pattern))))
+            self.source_only.append((system, glob_regex(str(pattern))))
 
     def add_file(self, path: Path) -> None:
         try:
@@ -92,32 +94,6 @@ class Knowledge:
             if rx.match(path):
                 return system
         return None
-
-
-def _glob_regex(pattern: str) -> re.Pattern:
-    """Glob over whole POSIX paths: ``*`` and ``?`` stay in one directory, ``**/`` is any
-    number of directories (also none), ``[...]`` is a character class."""
-    pattern = pattern.strip("/")
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "[" and "]" in pattern[i + 2:]:
-            end = pattern.index("]", i + 2)
-            body = pattern[i + 1:end]
-            neg = body.startswith("!")
-            body = body[1:] if neg else body
-            out.append("[" + ("^" if neg else "") + body.replace("\\", "\\\\").replace("/", "") + "]")
-            i = end + 1
-        else:
-            c = pattern[i]
-            out.append("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
 
 
 def parse_entry(entry: Any, system: str, where: str) -> Generated:
@@ -142,7 +118,7 @@ def parse_entry(entry: Any, system: str, where: str) -> Generated:
     how = str(entry.get("how") or f"{system} output")
     return Generated(system=system, paths=tuple(paths), inputs=tuple(map(str, inputs)), signature=rx, how=how,
                      kind=kind, max_size=entry.get("max-size"), scan_bytes=int(entry.get("scan-bytes", 65536)),
-                     _rx=tuple(_glob_regex(p) for p in paths))
+                     _rx=tuple(glob_regex(p) for p in paths))
 
 
 def builtin_files() -> list[Path]:

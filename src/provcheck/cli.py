@@ -66,10 +66,11 @@ class App:
             specs.append(InputSpec.parse(args.source, "source", platform))
         return specs
 
-    def scan(self, args: argparse.Namespace, config: Config | None = None) -> Report:
+    def scan(self, args: argparse.Namespace, config: Config | None = None, artifacts: Sequence[Any] = ()) -> Report:
+        """Run the pipeline; ``artifacts`` are inputs a command loaded itself."""
         config = config or self.config(args, self.inputs(args))
         with WorkArea(config) as work, Progress(None if not config.progress else True) as progress:
-            return run(config, self.pm, work, progress)
+            return run(config, self.pm, work, progress, artifacts=artifacts)
 
     def write_report(self, report: Report, args: argparse.Namespace) -> None:
         fmt = self.formats.get(args.format)

@@ -319,12 +319,21 @@ class Checker:
         work.mkdir()
         return RunResult(run(cfg, self.plugin_manager(), work))
 
-    def run_cli(self, *args: str, cwd: str | os.PathLike | None = None, timeout: float = 600) -> CliResult:
-        """Run ``python -m provcheck ARGS`` in a subprocess, as a user would."""
+    def run_cli(self, *args: str, cwd: str | os.PathLike | None = None, timeout: float = 600,
+                plugins: Sequence[str] | None = None) -> CliResult:
+        """Run ``python -m provcheck ARGS`` in a subprocess, as a user would.
+
+        Every installed plugin loads, as for a user, unless ``plugins`` names the only
+        ones to load (modules or entry-point names' modules), besides the core."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
         env["PROVCHECK_CACHE_DIR"] = str(self.base / "cache")
-        proc = subprocess.run([sys.executable, "-m", "provcheck", *map(str, args)], capture_output=True, text=True,
-                              cwd=cwd or self.base, env=env, timeout=timeout)
+        pre: list[str] = []
+        if plugins is not None:
+            env["PROVCHECK_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+            for name in plugins:
+                pre += ["-p", name]
+        proc = subprocess.run([sys.executable, "-m", "provcheck", *pre, *map(str, args)], capture_output=True,
+                              text=True, cwd=cwd or self.base, env=env, timeout=timeout)
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -286,7 +286,7 @@ class Tree:
 
     def glob(self, pattern: str) -> Iterator[Node]:
         """fnmatch over whole paths; ``**/`` also matches zero directories."""
-        rx = _glob_regex(pattern)
+        rx = glob_regex(pattern)
         return (n for n in self.walk() if rx.match(n.path))
 
     def resolve(self, path: str, follow_last: bool = True) -> Node | None:
@@ -339,10 +339,11 @@ class Tree:
         return n
 
 
-def _glob_regex(pattern: str) -> re.Pattern:
+def glob_regex(pattern: str) -> re.Pattern:
+    """Glob over whole POSIX paths: ``*`` and ``?`` stay in one directory, ``**/`` is any
+    number of directories (also none), ``[...]`` is a character class (``[!...]`` negated)."""
     pattern = pattern.strip("/")
-    out = []
-    i = 0
+    out, i = [], 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
             out.append("(?:.*/)?")
@@ -350,10 +351,16 @@ def _glob_regex(pattern: str) -> re.Pattern:
         elif pattern.startswith("**", i):
             out.append(".*")
             i += 2
+        elif pattern[i] == "[" and "]" in pattern[i + 2:]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1:end]
+            neg = body.startswith("!")
+            body = body[1:] if neg else body
+            out.append("[" + ("^" if neg else "") + body.replace("\\", "\\\\").replace("/", "") + "]")
+            i = end + 1
         else:
             c = pattern[i]
-            out.append("[^/]*" if c == "*" else "[^/]" if c == "?" else
-                       fnmatch.translate(c)[4:-3] if c == "[" else re.escape(c))
+            out.append("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c))
             i += 1
     return re.compile("".join(out) + r"\Z")
 

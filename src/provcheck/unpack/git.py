@@ -74,14 +74,14 @@ def read_git_tree(repo: Path, commit: str, name: str, ctx: Any) -> tuple[Tree, l
             blobs.append((sha, node))
     if len(blobs) > ctx.limits.max_files:
         raise InputError(f"{name}: {len(blobs)} files, more than the limit max-files={ctx.limits.max_files}")
-    for node in _cat_blobs(repo, blobs, ctx):
+    for node in cat_blobs(repo, blobs, ctx):
         del tree.nodes[node.path]
         errors.append(ToolError(stage="load", artifact=name, path=node.path,
                                 message="blob missing from the repository (partial or damaged clone); not scanned"))
     return tree, errors
 
 
-def _cat_blobs(repo: Path, blobs: list[tuple[str, Node]], ctx: Any) -> list[Node]:
+def cat_blobs(repo: Path, blobs: list[tuple[str, Node]], ctx: Any) -> list[Node]:
     """Read every blob into the store; returns the nodes whose object is missing."""
     env = dict(os.environ, **GIT_ENV)
     proc = subprocess.Popen(["git", *GIT_OPTS, "-C", os.fspath(repo), "cat-file", "--batch"],

@@ -15,7 +15,7 @@ HIGH = {"high", "critical"}
 
 def verdicts(report) -> dict[str, dict]:
     target = next(a for a in report.artifacts if a.role == "target")
-    return {v["path"]: v for v in target.metadata["provcheck_release"]["files"]}
+    return {v["path"]: v for v in report.extras["release"][target.name]["files"]}
 
 
 def test_clean_xz_release_is_quiet(release_checker, xz_real):
@@ -313,7 +313,7 @@ def test_project_in_a_subdirectory_and_the_wrong_repository(release_checker):
     result.assert_no_errors()
     assert result.only("PC100").evidence["counts"]["identical"] == 4
     assert not result.by_rule("PC101") and not result.by_rule("PC109")
-    assert result.report.artifacts[0].metadata["provcheck_release"]["source_prefix"] == "expat"
+    assert result.report.extras["release"]["expat-2.5.0.tar.gz"]["source_prefix"] == "expat"
     other = release_checker.gitrepo({"src/main.rs": "fn main() {}\n", "Cargo.toml": "[package]\n"}, name="other",
                                     tags="v2.5.0")
     result = release_checker.run(tarball, source=str(other))

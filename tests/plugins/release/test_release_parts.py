@@ -122,5 +122,6 @@ def test_build_aux_scripts_are_checked_against_published_copies(release_checker,
     assert "grep-source-tree" in by["build-aux/install-sh"].message
     assert by["build-aux/ltmain.sh"].severity == Severity.LOW        # xz 5.4.1's libtool said "2.4.7-dirty"
     assert "2.4.7-dirty" in by["build-aux/ltmain.sh"].evidence["diff"]
-    v = {x["path"]: x for x in result.report.artifacts[0].metadata["provcheck_release"]["files"]}
+    [comparison] = result.report.extras["release"].values()
+    v = {x["path"]: x for x in comparison["files"]}
     assert "database: identical to" in v["build-aux/depcomp"]["how"]
