@@ -41,10 +41,15 @@ def app(packages: Sequence[str], name: str) -> Path:
     return realdata.image([BASE, list(packages)], f"fleet-{name}")
 
 
-def compose(parts: Sequence[tuple[Path, int]], name: str, created_by: str = "") -> Path:
+def compose(parts: Sequence[tuple[Path, int]], name: str) -> Path:
     """An OCI layout whose layers are ``layout``'s layer ``i`` for each part, blobs hard-linked."""
     key = hashlib.sha256(json.dumps([[str(p), i] for p, i in parts]).encode()).hexdigest()[:12]
     root = realdata.CACHE / "fleet-images" / f"{name}-{key}"
+    with realdata._locked(f"fleet-image-{name}"):  # parallel test workers build it once
+        return _compose(parts, name, root)
+
+
+def _compose(parts: Sequence[tuple[Path, int]], name: str, root: Path) -> Path:
     done = root.parent / f"{root.name}.complete"
     if done.exists():
         return root
@@ -100,7 +105,9 @@ def fleet(apps: Sequence[Sequence[str]]) -> dict[str, Path]:
         pass
     out = _fleet(apps)
     memo.parent.mkdir(parents=True, exist_ok=True)
-    memo.write_text(json.dumps({k: str(v) for k, v in out.items()}))
+    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({k: str(v) for k, v in out.items()}))
+    os.replace(tmp, memo)
     return out
 
 
