@@ -210,8 +210,8 @@ _RX: dict[str, re.Pattern] = {}
 def _glob_rx(pattern: str) -> re.Pattern:
     rx = _RX.get(pattern)
     if rx is None:
-        from provcheck.vfs import _glob_regex
-        rx = _RX[pattern] = _glob_regex(pattern)
+        from provcheck.vfs import glob_regex
+        rx = _RX[pattern] = glob_regex(pattern)
     return rx
 
 
