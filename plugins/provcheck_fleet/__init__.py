@@ -163,6 +163,8 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
                          f"{s.seconds:.1f}s\n")
             for e in s.errors:
                 stream.write(f"error: {e['image']}: {e['error']}\n")
+            for k in s.skipped:
+                stream.write(f"skipped: {k['reason']}\n")
     if stats.images_failed or stats.errors:  # failed images, unreadable references, catalog errors
         return 3
     if stats.findings and _findings_at_or_above(args.db, args.fail_on):

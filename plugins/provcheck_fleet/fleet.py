@@ -78,6 +78,8 @@ class Stats:
     images_ok: int = 0
     images_failed: int = 0
     images_resumed: int = 0
+    images_skipped: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
     layers: int = 0
     layers_scanned: int = 0
     cache_hits: int = 0
@@ -195,6 +197,10 @@ def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
                                    config_digest=None, layers=[], resumed=True))
             continue
         config_desc = manifest.get("config") or {}
+        ctype = config_desc.get("mediaType")
+        if manifest.get("artifactType") or (ctype and ctype not in IMAGE_CONFIG_TYPES):
+            raise NotAnImage(f"{ref}: an OCI artifact ({manifest.get('artifactType') or ctype}), not a container "
+                             f"image; skipped")
         platform = ""
         if isinstance(config_desc.get("digest"), str):
             config = json.loads(client.blob_bytes(ref, config_desc["digest"]))
@@ -230,6 +236,14 @@ def _matches(platform: dict[str, Any] | None, want: dict[str, str]) -> bool:
 
 
 # -- executors -----------------------------------------------------------------------------------
+
+IMAGE_CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json",
+                      "application/vnd.docker.container.image.v1+json")
+
+
+class NotAnImage(Exception):
+    """An OCI artifact (Helm chart, SBOM, signature, ...) under an ordinary tag: skipped."""
+
 
 class SchedulerError(Exception):
     """The Dask scheduler cannot be reached: nothing can be scanned."""
@@ -356,6 +370,11 @@ class FleetScan:
                     got = fut.result()
                 except DigestMismatch as exc:
                     self._failed(ref, None, str(exc), scan_id, mismatch=True)
+                    continue
+                except NotAnImage as exc:
+                    self.stats.images_skipped += 1
+                    self.stats.skipped.append({"image": str(ref), "reason": str(exc)})
+                    self._advance_image()
                     continue
                 except (RegistryError, ValueError, OSError) as exc:
                     self._failed(ref, None, str(exc), scan_id)

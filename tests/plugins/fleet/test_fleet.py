@@ -169,6 +169,16 @@ def test_attached_sbom_fast_and_deep(checker, fresh_registry, fleet_images, tmp_
     code, out = scan(checker, ref, "--plain-http", "--db", str(db), cache=tmp_path / "c")
     assert code == 0 and out["stats"]["modes"] == {"sbom": 1} and out["stats"]["layers"] == 0
     assert rows(db, "SELECT kind, how, used FROM attestations") == [("cosign-sbom", "cosign-tag", 1)]
+    # the whole catalog: the attachment tag is not an image; an artifact under an ordinary tag is skipped
+    with plain_registry.client() as c:
+        blob = dict(plain_registry.put_blob(c, repo, b"chart"), mediaType="application/vnd.cncf.helm.chart.content.v1.tar+gzip")
+        cfg = dict(plain_registry.put_blob(c, repo, b"{}"), mediaType="application/vnd.cncf.helm.config.v1+json")
+        plain_registry.put_manifest(c, repo, "chart-1", {"schemaVersion": 2, "config": cfg, "layers": [blob],
+                                                         "mediaType": "application/vnd.oci.image.manifest.v1+json"})
+    code, cat = scan(checker, f"registry://{plain_registry.host}", "--plain-http", "--db", str(tmp_path / "cat.sqlite"),
+                     cache=tmp_path / "c")
+    assert code == 0 and cat["stats"]["images"] == 1 and cat["stats"]["images_skipped"] == 1
+    assert "helm.config" in cat["stats"]["skipped"][0]["reason"]
     fast = query(checker, db, "--component", "xz-utils").json()
     assert fast["affected"][0]["mode"] == "sbom" and fast["affected"][0]["component"]["answered_by"] == "sbom"
     assert query(checker, db, "--component", "liblzma5").exit_code == 0  # the SBOM hides it
