@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -62,7 +63,8 @@ def _members_tar(members: list[dict], name: str, out: Path) -> Path:
 def build_case(case_dir: Path, out: Path) -> tuple[dict, dict[str, str]]:
     """Build the case's inputs under ``out``; returns (case, {input name: path})."""
     case = tomllib.loads((case_dir / "case.toml").read_text())
-    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     checker = Checker(out / "inputs")
     paths: dict[str, str] = {}
     for key, spec in case.get("inputs", {}).items():
@@ -70,8 +72,12 @@ def build_case(case_dir: Path, out: Path) -> tuple[dict, dict[str, str]]:
         if kind == "tar":
             if "members" in spec:
                 path = _members_tar(spec["members"], spec["name"], checker.base)
-            else:
-                path = checker.tarball(_tree_files(case_dir / spec["from"]), name=spec["name"])
+            else:  # one folder, or several laid over each other, under an optional prefix
+                files: dict = {}
+                for folder in [spec["from"]] if isinstance(spec["from"], str) else spec["from"]:
+                    files.update(_tree_files(case_dir / folder))
+                prefix = spec.get("prefix", "")
+                path = checker.tarball({prefix + k: v for k, v in files.items()}, name=spec["name"])
         elif kind == "tree":
             path = checker.tree(_tree_files(case_dir / spec["from"]), name=spec["name"])
         elif kind == "git":

@@ -320,20 +320,24 @@ class Checker:
         return RunResult(run(cfg, self.plugin_manager(), work))
 
     def run_cli(self, *args: str, cwd: str | os.PathLike | None = None, timeout: float = 600,
-                plugins: Sequence[str] | None = None) -> CliResult:
+                plugins: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
+                input: str | None = None) -> CliResult:
         """Run ``python -m provcheck ARGS`` in a subprocess, as a user would.
 
         Every installed plugin loads, as for a user, unless ``plugins`` names the only
-        ones to load (modules or entry-point names' modules), besides the core."""
+        ones to load (modules or entry-point names' modules), besides the core. ``env`` adds
+        variables (after ``PROVCHECK_*`` are cleared); ``input`` is standard input."""
+        extra = env
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
         env["PROVCHECK_CACHE_DIR"] = str(self.base / "cache")
+        env.update(extra or {})
         pre: list[str] = []
         if plugins is not None:
             env["PROVCHECK_DISABLE_PLUGIN_AUTOLOAD"] = "1"
             for name in plugins:
                 pre += ["-p", name]
         proc = subprocess.run([sys.executable, "-m", "provcheck", *pre, *map(str, args)], capture_output=True,
-                              text=True, cwd=cwd or self.base, env=env, timeout=timeout)
+                              text=True, cwd=cwd or self.base, env=env, timeout=timeout, input=input)
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

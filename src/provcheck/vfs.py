@@ -100,7 +100,7 @@ class BlobStore:
             return digest
         fd = getattr(self._local, "fd", None)
         if fd is None:
-            fd = os.open(self.root / f"pack-{threading.get_ident()}-{len(self._pack_fds)}",
+            fd = os.open(self.root / f"pack-{os.getpid()}-{id(self):x}-{threading.get_ident()}",
                          os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
             self._local.fd, self._local.offset = fd, 0
             with self._lock:
