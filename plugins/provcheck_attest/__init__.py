@@ -16,13 +16,13 @@ and exits 0 only when everything asked for verified.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from provcheck import InputSpec, Location, ProvcheckError, Severity, hookimpl
+from provcheck.unpack.archive import file_sha256 as archive_sha256
 
 from . import intoto, oci_attach, openpgp
 from .rules import (PC501, PC502, PC503, PC504, PC505, PC506, PC507, PC508, PC509, PC510, PC511, PC512,
@@ -112,11 +112,7 @@ def file_sha256(scan: Any, path: Path) -> str:
     cache = scan.stash.setdefault(_STASH, {})
     key = str(path.resolve())
     if key not in cache:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-        cache[key] = h.hexdigest()
+        cache[key] = archive_sha256(path)
     return cache[key]
 
 

@@ -13,11 +13,11 @@ reported; 1 when something failed or nothing was found; 3 when a check could not
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from provcheck import Artifact, BlobStore, InputSpec, Tree, UsageError
+from provcheck.unpack.archive import file_sha256
 
 from .sigstore_check import TrustError, load_trust
 
@@ -64,16 +64,8 @@ def setup_verify(p: argparse.ArgumentParser) -> None:
 def _is_image(path: Path) -> bool:
     if path.is_dir():
         return (path / "oci-layout").is_file() or (path / "index.json").is_file()
-    from provcheck.unpack.oci import _looks_like_image_archive
-    return _looks_like_image_archive(path)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    from provcheck.unpack.oci import looks_like_image_archive
+    return looks_like_image_archive(path)
 
 
 def _only_core_and_attest(pm: Any) -> None:
@@ -135,7 +127,7 @@ def run_verify(args: argparse.Namespace, app: Any) -> int:
     with WorkArea(config) as work:
         store = BlobStore(work / "blobs")
         prebuilt = [Artifact(name=p.name, role="target", kind="file", tree=Tree(store), source=str(p),
-                             metadata={"sha256": _sha256(p)}) for p in blobs]
+                             metadata={"sha256": file_sha256(p)}) for p in blobs]
         report = run(config, app.pm, work, artifacts=prebuilt)
     app.write_report(report, args)
     if report.input_failed:

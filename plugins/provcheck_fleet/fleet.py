@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from provcheck.config import Limits
-from provcheck.unpack.oci import parse_platform
+from provcheck.unpack.oci import parse_platform, platform_matches
 from provcheck.vfs import BlobStore
 
 from . import attached
@@ -177,7 +177,7 @@ def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
     if media in INDEX_TYPES or doc.get("manifests") is not None:
         want = parse_platform(opts.platform)
         children = list(iter_platform_manifests(doc))
-        picked = [m for m in children if opts.all_platforms or _matches(m.get("platform"), want)]
+        picked = [m for m in children if opts.all_platforms or platform_matches(m.get("platform"), want)]
         if not picked:
             offered = ", ".join(sorted({platform_str(m.get("platform")) for m in children})) or "none"
             raise RegistryError(f"{ref}: no image for platform {opts.platform} (offered: {offered})")
@@ -225,14 +225,6 @@ def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
             plan.sbom_components = list(comps.values())
         plans.append(plan)
     return plans
-
-
-def _matches(platform: dict[str, Any] | None, want: dict[str, str]) -> bool:
-    if not platform:
-        return False
-    if platform.get("os") != want["os"] or platform.get("architecture") != want["architecture"]:
-        return False
-    return "variant" not in want or platform.get("variant") in (want["variant"], None)
 
 
 # -- executors -----------------------------------------------------------------------------------

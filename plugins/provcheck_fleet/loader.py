@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from provcheck import InputError
-from provcheck.unpack.oci import ImageLoader, ImageSource, parse_platform
+from provcheck.unpack.oci import ImageLoader, ImageSource, parse_platform, platform_matches
 
 from .registry import (INDEX_TYPES, DigestMismatch, Reference, RegistryClient, RegistryError, RegistryOptions,
                        iter_platform_manifests, platform_str)
@@ -60,7 +60,7 @@ def load_registry_image(spec: Any, ctx: Any) -> Any:
             if media in INDEX_TYPES or doc.get("manifests") is not None:
                 want = parse_platform(platform)
                 children = list(iter_platform_manifests(doc))
-                pick = next((m for m in children if _matches(m.get("platform"), want)), None)
+                pick = next((m for m in children if platform_matches(m.get("platform"), want)), None)
                 if pick is None:
                     offered = ", ".join(sorted({platform_str(m.get("platform")) for m in children})) or "none"
                     raise InputError(f"{spec.text}: no image for platform {platform} (offered: {offered}); "
@@ -99,9 +99,3 @@ def load_registry_image(spec: Any, ctx: Any) -> Any:
     return artifact
 
 
-def _matches(platform: dict[str, Any] | None, want: dict[str, str]) -> bool:
-    if not platform:
-        return False
-    if platform.get("os") != want["os"] or platform.get("architecture") != want["architecture"]:
-        return False
-    return "variant" not in want or platform.get("variant") in (want["variant"], None)

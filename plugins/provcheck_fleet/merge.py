@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import posixpath
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from provcheck.unpack.archive import Entries

@@ -12,7 +12,6 @@ provenance comes from ``data/m4db.json.xz`` (``tools/harvest_m4.py``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 

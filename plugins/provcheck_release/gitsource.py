@@ -40,7 +40,6 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
     need: list[tuple[str, Node]] = []
     ids: dict[str, str] = {}
     errors = []
-    from provcheck import ToolError
     for record in listing.split(b"\0"):
         if not record:
             continue

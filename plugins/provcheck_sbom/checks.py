@@ -9,13 +9,13 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from provcheck import Finding, Location, Severity, ToolError
 
 from . import advisories as adv
 from .formats import DeclaredComponent, Sbom, SbomError, parse
-from .inventory import Component, canonical, observe, soname_version
+from .inventory import Component, canonical, soname_version
 from .rules import PC401, PC402, PC403, PC404, PC405, PC406, PC407, PC408, PC409
 
 PLUGIN = "sbom"

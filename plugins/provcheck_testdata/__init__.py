@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import posixpath
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from provcheck import Finding, Severity, ToolError, hookimpl

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any, Iterator, Sequence, TextIO
 
 from . import __version__

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import io
 import os

@@ -20,7 +20,7 @@ import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from .. import hookimpl
 from ..config import InputSpec
@@ -162,7 +162,7 @@ class ImageLoader:
         if not manifests:
             raise InputError(f"{self.name}: the image index lists no manifests")
         images = [m for m in manifests if not _is_attachment(m)]
-        matching = [m for m in images if _matches(m.get("platform"), self.want)]
+        matching = [m for m in images if platform_matches(m.get("platform"), self.want)]
         candidates = matching or [m for m in images if not m.get("platform")]
         if not candidates:
             offered = ", ".join(sorted({_platform_str(m.get("platform")) for m in images}))
@@ -329,7 +329,7 @@ def _is_attachment(desc: dict[str, Any]) -> bool:
     return bool(desc.get("artifactType")) or (desc.get("platform") or {}).get("os") == "unknown"
 
 
-def _matches(platform: dict[str, Any] | None, want: dict[str, str]) -> bool:
+def platform_matches(platform: dict[str, Any] | None, want: dict[str, str]) -> bool:
     if not platform:
         return False
     if platform.get("os") != want["os"] or platform.get("architecture") != want["architecture"]:
@@ -364,7 +364,7 @@ def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
         outer: list[Finding] = []
         outer_errors: list[ToolError] = []
     elif path.is_file():
-        if spec.type is None and not _looks_like_image_archive(path):
+        if spec.type is None and not looks_like_image_archive(path):
             return None
         name = path.name
         reader = Reader(ctx.store, ctx.limits, name, rootfs=False)
@@ -384,7 +384,7 @@ def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
     return artifact
 
 
-def _looks_like_image_archive(path: Path) -> bool:
+def looks_like_image_archive(path: Path) -> bool:
     if sniff(path) is None:
         return False
     import libarchive
