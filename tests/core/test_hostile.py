@@ -200,3 +200,16 @@ def test_non_utf8_member_names(jail):
     f = result.only("PC908")
     assert f.location.path == "src/o\\xffk.c"
     assert result.report.artifacts[0].tree.read("src/o\\xffk.c") == b"1"
+
+
+def test_hostile_image_layers(jail):
+    """Traversal, escaping links and whiteouts aimed outside the tree, inside image layers."""
+    evil = {"../../../../tmp/evil-layer": "pwn", "etc/passwd": "root\n", "lnk": Symlink("../../../../../etc"),
+            "lnk/shadow": "through the link", ".wh...": "", "../.wh.etc": "", "bin/.wh.": "", ".wh.": ""}
+    img = jail.oci([{"etc/passwd": "root\n", "bin/sh": File("#!/bin/sh\n", 0o755)}, evil])
+    result = jail.run(img)
+    rules = result.rules()
+    assert rules.get("PC901", 0) >= 2 and rules.get("PC902", 0) >= 1
+    tree = result.report.artifacts[0].tree
+    assert tree.get("bin/sh") is not None  # the whiteout names that climb out hid nothing
+    assert not Path("/tmp/evil-layer").exists()

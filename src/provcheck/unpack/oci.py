@@ -294,7 +294,9 @@ def apply_changeset(tree: Tree, entries: Entries, digest: str, findings: list[Fi
             for p in [p for p in visible if p.startswith(prefix)]:
                 hide(p, subtree=False)
         elif base.startswith(WHITEOUT):
-            hide(posixpath.join(parent, base[len(WHITEOUT):]))
+            name = base[len(WHITEOUT):]
+            if name not in ("", ".", ".."):  # a whiteout names one entry of its own directory
+                hide(posixpath.join(parent, name))
         else:
             items.append(node)
     for node in items:
