@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -38,11 +39,21 @@ def _locked(name: str) -> Iterator[None]:
         yield
 
 
+def apt_get(*args: str, cwd: Path | None = None, attempts: int = 3) -> subprocess.CompletedProcess:
+    """``apt-get ARGS`` with bounded retries: a failure refreshes the package lists and waits
+    (5 s, then 15 s) before the next try, so a passing mirror hiccup does not fail CI."""
+    delays = [5, 15]
+    for attempt in range(attempts):
+        proc = subprocess.run(["apt-get", *args], cwd=cwd, capture_output=True, text=True, timeout=900)
+        if proc.returncode == 0 or attempt == attempts - 1:
+            return proc
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=900)
+        time.sleep(delays[min(attempt, len(delays) - 1)])
+    return proc
+
+
 def _apt(*args: str, cwd: Path | None = None) -> str:
-    proc = subprocess.run(["apt-get", *args], cwd=cwd, capture_output=True, text=True)
-    if proc.returncode and "Unable to locate" in proc.stderr + proc.stdout:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
-        proc = subprocess.run(["apt-get", *args], cwd=cwd, capture_output=True, text=True)
+    proc = apt_get(*args, cwd=cwd)
     if proc.returncode:
         raise RuntimeError(f"apt-get {' '.join(args)} failed: {proc.stderr.strip()[-500:]}")
     return proc.stdout

@@ -3,7 +3,6 @@
 import gzip
 import io
 import json
-import lzma
 import subprocess
 import tarfile
 import zipfile

@@ -1,9 +1,6 @@
 """One test per hook, each driving it through the public API or CLI (datasette's rule)."""
 
-import json
-
 from provcheck import Artifact, Location, Rule, Severity, Tree, hookimpl
-from provcheck.report import OutputFormat
 from provcheck.testing import File
 
 RULE = Rule(id="HK001", name="hook-test", severity=Severity.LOW, summary="hook test",

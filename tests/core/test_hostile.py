@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from provcheck.testing import File, Hardlink, Symlink, tar_bytes
+from provcheck.testing import File, Symlink, tar_bytes
 
 
 def _snapshot(root: Path) -> set[str]:

@@ -6,8 +6,6 @@ import lzma
 import os
 import random
 import struct
-import subprocess
-import sys
 
 from provcheck.testing import File, Symlink
 

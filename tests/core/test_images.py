@@ -6,12 +6,10 @@ import json
 import shutil
 import subprocess
 import tarfile
-import io
-from pathlib import Path
 
 import pytest
 
-from provcheck.testing import Dir, File, Hardlink, Symlink, compress, tar_bytes
+from provcheck.testing import Dir, File, Hardlink, Symlink, tar_bytes
 
 BASE = {"etc/": Dir(), "etc/os-release": "ID=debian\n", "usr/lib/libx.so.1": "x1", "opt/app/a": "a",
         "opt/app/b": "b", "bin": Symlink("usr/bin"), "usr/bin/tool": File("#!/bin/sh\n", 0o755)}

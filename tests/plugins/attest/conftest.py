@@ -70,8 +70,8 @@ def sigstore_foreign(tmp_path_factory):
 
 def _apt_source(*packages: str) -> None:
     DEBSRC.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["apt-get", "source", "--download-only", *packages], cwd=DEBSRC,
-                          capture_output=True, text=True, timeout=600)
+    import realdata
+    proc = realdata.apt_get("source", "--download-only", *packages, cwd=DEBSRC)
     if proc.returncode != 0:
         pytest.fail("apt-get source failed (deb-src must be enabled, see scripts/system-deps.sh): "
                     + proc.stderr[-800:])

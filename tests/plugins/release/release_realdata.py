@@ -4,12 +4,12 @@ from them."""
 
 from __future__ import annotations
 
-import io
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
+import realdata
 
 from provcheck_release.m4db import default_db
 from provcheck_release.tools.harvest_m4 import download
@@ -25,7 +25,7 @@ def orig_tarball(package: str, pattern: str) -> Path:
     if hits:
         return hits[-1]
     src.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["apt-get", "source", "--download-only", package], cwd=src, capture_output=True)
+    realdata.apt_get("source", "--download-only", package, cwd=src)
     hits = sorted(p for p in src.glob(pattern) if not p.name.endswith(".asc"))
     if not hits:  # no deb-src in the system's sources: use a private apt state for bookworm
         download([package], src, suite="bookworm", source=True)
@@ -40,7 +40,7 @@ def binary_deb(package: str, pattern: str) -> Path:
     hits = sorted(debs.glob(pattern)) if debs.is_dir() else []
     if not hits:
         debs.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True)
+        realdata.apt_get("download", package, cwd=debs)
         hits = sorted(debs.glob(pattern))
     if not hits:
         pytest.fail(f"could not download {package} ({pattern})")

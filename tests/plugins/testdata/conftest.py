@@ -16,7 +16,6 @@ Nothing here is ever executed; the "scripts" only echo.
 from __future__ import annotations
 
 import lzma
-import os
 import random
 import shutil
 import subprocess
@@ -171,12 +170,9 @@ def xz_orig_tarball() -> Path:
         found = sorted(dest.glob("xz-utils_5.4.1.orig.tar.*"))
         if not found:
             dest.mkdir(parents=True, exist_ok=True)
-            proc = subprocess.run(["apt-get", "source", "--download-only", "xz-utils=5.4.1-1+deb12u2"], cwd=dest,
-                                  capture_output=True, text=True)
-            if proc.returncode:
-                subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
-                subprocess.run(["apt-get", "source", "--download-only", "xz-utils"], cwd=dest, check=True,
-                               capture_output=True)
+            proc = realdata.apt_get("source", "--download-only", "xz-utils=5.4.1-1+deb12u2", cwd=dest, attempts=1)
+            if proc.returncode:  # that revision gone from the archive: take the current bookworm one
+                realdata.apt_get("source", "--download-only", "xz-utils", cwd=dest)
             found = sorted(dest.glob("xz-utils_*.orig.tar.*"))
     assert found, "apt-get source gave no xz-utils orig tarball"
     return found[0]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import lzma
-import os
 import random
 import zipfile
 
