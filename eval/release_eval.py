@@ -28,6 +28,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from provcheck_release.command import peek_top
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "release" / "src"
 
@@ -94,7 +96,7 @@ def provcheck(*args: str) -> tuple[int, str, str, float]:
 def time_diffoscope(tarball: Path, repo: Path, ref: str, timeout: int) -> float | str:
     with tempfile.TemporaryDirectory(prefix="release-eval-") as tmp:
         tag_tar = Path(tmp) / "tag.tar"
-        top = tarball.name.split(".orig")[0].replace("_", "-")
+        top = peek_top(tarball) or tarball.name.split(".orig")[0].replace("_", "-")  # the orig's own top dir
         subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", f"--prefix={top}/", "-o", str(tag_tar),
                         ref], check=True, capture_output=True)
         # same container on both sides, or diffoscope stops at "XzFile vs TarFile" without recursing
@@ -103,10 +105,12 @@ def time_diffoscope(tarball: Path, repo: Path, ref: str, timeout: int) -> float 
             subprocess.run(["python3", "-c", DECOMPRESS, str(tarball)], stdout=out, check=True)
         t = time.monotonic()
         try:
-            subprocess.run(["diffoscope", "--no-progress", "--text", str(Path(tmp) / "out.txt"), str(orig_tar),
-                            str(tag_tar)], capture_output=True, timeout=timeout)
+            proc = subprocess.run(["diffoscope", "--no-progress", "--text", str(Path(tmp) / "out.txt"),
+                                   str(orig_tar), str(tag_tar)], capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return f">{timeout}"
+        if proc.returncode not in (0, 1):  # 2: diffoscope failed; its time would mean nothing
+            return f"error {proc.returncode}"
         return time.monotonic() - t
 
 
