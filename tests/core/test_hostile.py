@@ -213,3 +213,15 @@ def test_hostile_image_layers(jail):
     tree = result.report.artifacts[0].tree
     assert tree.get("bin/sh") is not None  # the whiteout names that climb out hid nothing
     assert not Path("/tmp/evil-layer").exists()
+
+
+def test_a_layer_of_many_whiteouts_is_applied_in_linear_time(jail):
+    lower = {f"data/d{i % 300}/f{i}": "x" for i in range(30_000)}
+    upper = {f"data/d{i % 300}/.wh.f{i}": "" for i in range(0, 30_000, 2)}  # 15,000 whiteouts
+    upper.update({f"data/d{i}/.wh..wh..opq": "" for i in range(0, 300, 3)})  # and 100 opaque dirs
+    result = jail.run(jail.oci([lower, upper]))
+    result.assert_no_errors()
+    tree = result.report.artifacts[0].tree
+    kept = {n.path for n in tree.files()}
+    assert kept == {f"data/d{i % 300}/f{i}" for i in range(1, 30_000, 2) if (i % 300) % 3}
+    assert len(tree.hidden) == 30_000 - len(kept)

@@ -269,43 +269,53 @@ class ImageLoader:
 
 
 def apply_changeset(tree: Tree, entries: Entries, digest: str, findings: list[Finding], artifact: str) -> None:
-    """Apply one layer: whiteouts against the layers below, then this layer's entries."""
+    """Apply one layer: whiteouts against the layers below, then this layer's entries.
+
+    Deletions are gathered first and applied in one pass over the tree, so the cost is
+    linear in the tree size whatever the number of whiteouts (a hostile layer may carry
+    hundreds of thousands)."""
     visible = tree.nodes
-
-    def hide(path: str, subtree: bool = True) -> None:
-        node = visible.pop(path, None)
-        if node is not None and node.type != DIR:
-            node.hidden_by = digest
-            tree.hidden.append(node)
-        if subtree and (node is None or node.type == DIR):
-            prefix = path + "/" if path else ""
-            for p in [p for p in visible if p.startswith(prefix)]:
-                child = visible.pop(p)
-                if child.type != DIR:
-                    child.hidden_by = digest
-                    tree.hidden.append(child)
-
-    items = []
-    for raw, node in entries.items:
+    gone: set[str] = set()     # whited out: the entry and everything below it
+    emptied: set[str] = set()  # opaque directories, and lower directories this layer replaces
+    items = []                 # with a non-directory: everything below them
+    for _raw, node in entries.items:
         base = posixpath.basename(node.path)
         parent = posixpath.dirname(node.path)
         if base == OPAQUE:
-            prefix = parent + "/" if parent else ""
-            for p in [p for p in visible if p.startswith(prefix)]:
-                hide(p, subtree=False)
+            emptied.add(parent)
         elif base.startswith(WHITEOUT):
             name = base[len(WHITEOUT):]
             if name not in ("", ".", ".."):  # a whiteout names one entry of its own directory
-                hide(posixpath.join(parent, name))
+                gone.add(posixpath.join(parent, name))
         else:
             items.append(node)
+            old = visible.get(node.path)
+            if old is not None and old.type == DIR and node.type != DIR:
+                emptied.add(node.path)
+
+    def hide(node: Node) -> None:
+        if node.type != DIR:
+            node.hidden_by = digest
+            tree.hidden.append(node)
+
+    def buried(path: str) -> bool:
+        if path in gone or "" in emptied:
+            return True
+        i = path.find("/")
+        while i != -1:
+            ancestor = path[:i]
+            if ancestor in gone or ancestor in emptied:
+                return True
+            i = path.find("/", i + 1)
+        return False
+
+    if gone or emptied:
+        for path in [p for p in visible if buried(p)]:
+            hide(visible.pop(path))
     for node in items:
         old = visible.get(node.path)
-        if old is not None and old.layer != digest:
-            if old.type == DIR and node.type == DIR:
-                pass
-            else:
-                hide(node.path, subtree=old.type == DIR)
+        if old is not None and old.layer != digest and not (old.type == DIR and node.type == DIR):
+            hide(old)  # shadowed: kept, hidden by this layer
         if node.type == HARDLINK and node.sha256 is None:
             src = visible.get(node.link_target or "")
             if src is None or not src.is_file:
