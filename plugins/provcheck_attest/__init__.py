@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from provcheck import InputSpec, Location, ProvcheckError, Severity, hookimpl
+from provcheck import InputSpec, Location, ProvcheckError, Severity, ToolError, hookimpl
 from provcheck.unpack.archive import file_sha256 as archive_sha256
 
 from . import intoto, oci_attach, openpgp
@@ -134,7 +134,14 @@ def provcheck_detect(scan, options):
                              f"(got {len(targets)}); use sidecar files (X.sigstore.json, X.asc) for several")
     out: list = []
     for art in targets:
-        out.extend(check_target(ctx, art))
+        try:  # one hostile statement costs its own target, not the others' findings
+            out.extend(check_target(ctx, art))
+        except ProvcheckError:
+            raise
+        except Exception as exc:
+            import traceback
+            scan.errors.append(ToolError(stage="detect", plugin="attest", artifact=art.name,
+                                         message=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc()))
     return out
 
 
@@ -397,7 +404,7 @@ def history_findings(ctx: Context, loc: Location, key: str, path: Path, res: Any
         ev["history"]["signed_earlier"] = sorted(v for v, fps in earlier.items() if res.fingerprints() & set(fps))
     else:
         ev["history"]["note"] = "first release of this project on record"
-    if ctx.options.get("record") and version:
+    if ctx.options.get("record") and version and not new:  # a new signer is never recorded silently
         openpgp.record(hist_path, project, version, res.primary or res.fingerprint)
         ev["history"]["recorded"] = True
     return new

@@ -60,6 +60,11 @@ def _split_uri(uri: str) -> tuple[str, str | None]:
     return uri, None
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The mappings of a list from signed-but-untrusted JSON; anything else is no list."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def slsa_source(doc: dict[str, Any]) -> dict[str, Any] | None:
     """Source repository, ref and commit named by SLSA provenance (None for other predicates)."""
     ptype = str(doc.get("predicateType", ""))
@@ -70,11 +75,11 @@ def slsa_source(doc: dict[str, Any]) -> dict[str, Any] | None:
     if ptype.endswith("/v0.1") or ptype.endswith("/v0.2"):
         inv = pred.get("invocation") if isinstance(pred.get("invocation"), dict) else {}
         cfg = inv.get("configSource") if isinstance(inv.get("configSource"), dict) else {}
-        candidates = [cfg] + [m for m in pred.get("materials") or [] if isinstance(m, dict)]
+        candidates = [cfg] + _dicts(pred.get("materials"))
         builder = (pred.get("builder") or {}).get("id") if isinstance(pred.get("builder"), dict) else None
     else:
         bd = pred.get("buildDefinition") if isinstance(pred.get("buildDefinition"), dict) else {}
-        candidates = [d for d in bd.get("resolvedDependencies") or [] if isinstance(d, dict)]
+        candidates = _dicts(bd.get("resolvedDependencies"))
         rd = pred.get("runDetails") if isinstance(pred.get("runDetails"), dict) else {}
         builder = (rd.get("builder") or {}).get("id") if isinstance(rd.get("builder"), dict) else None
         ext = bd.get("externalParameters") if isinstance(bd.get("externalParameters"), dict) else {}

@@ -157,7 +157,7 @@ def verify_detached(data_path: str | os.PathLike, signature: bytes, keyring: byt
         Path(sig).write_bytes(signature)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GNUPGHOME": home, "LC_ALL": "C"}
         try:
-            proc = subprocess.run(["gpgv", "--status-fd", "1", "--keyring", ring, sig, os.fspath(data_path)],
+            proc = subprocess.run(["gpgv", "--status-fd", "1", "--keyring", ring, "--", sig, os.fspath(data_path)],
                                   capture_output=True, timeout=GPGV_TIMEOUT, env=env, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             return PgpResult("error", detail=f"gpgv did not finish in {GPGV_TIMEOUT}s")
