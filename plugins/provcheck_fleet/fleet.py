@@ -217,11 +217,11 @@ def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
             plan.attachments += [dict(a, subject="index")
                                  for a in attached.discover(client, ref, index_digest, repo_tags)]
         sboms = attached.fetch_sboms(client, ref, plan.attachments)
-        if sboms:
-            comps: dict[str, Any] = {}
-            for _att, doc in sboms:
-                for c in attached.components(doc):
-                    comps.setdefault(c.purl, c)
+        comps: dict[str, Any] = {}
+        for _att, doc in sboms:
+            for c in attached.components(doc):
+                comps.setdefault(c.purl, c)
+        if comps:  # an empty attached SBOM answers nothing: the layers are read instead
             plan.sbom_components = list(comps.values())
         plans.append(plan)
     return plans

@@ -107,7 +107,8 @@ def linkage(view: ImageView) -> None:
     With the ELF plugin's facts, its graph builder resolves them as ld.so would (RPATH,
     RUNPATH, ld.so.conf, class/machine checks, musl); otherwise a simple search of RUNPATH
     and the standard directories is used."""
-    infos = {n.path: view.elf[n.sha256] for n in view.tree.files() if n.sha256 in view.elf}
+    infos = {n.path: view.elf[n.sha256] for n in view.tree.files()
+             if n.sha256 in view.elf and view.elf[n.sha256].get("parser") != "error"}  # malformed: no edges
     if infos and all(i.get("parser", "").startswith("provcheck_elf/") for i in infos.values()):
         try:
             from provcheck_elf import graph as graphmod
@@ -132,9 +133,9 @@ def _simple_linkage(view: ImageView) -> None:
         info = view.elf.get(node.sha256 or "")
         if not info or not info.get("needed"):
             continue
-        dirs = _search_dirs(tree, node.path, info)
         if isinstance(info.get("runpath"), str):
             info = dict(info, runpath=[p for p in info["runpath"].split(":") if p])
+        dirs = _search_dirs(tree, node.path, info)
         for soname in info["needed"]:
             if "/" in soname:
                 target = tree.resolve(soname)

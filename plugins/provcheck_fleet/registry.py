@@ -38,6 +38,7 @@ MANIFEST_TYPES = (
 )
 INDEX_TYPES = (MANIFEST_TYPES[0], MANIFEST_TYPES[2])
 MAX_MANIFEST = 4 << 20
+MAX_RESPONSE = 16 << 20  # catalogs, tag lists, referrers, tokens
 MAX_LIST_PAGES = 10_000
 TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
 DIGEST_RX = re.compile(r"sha256:[0-9a-f]{64}")
@@ -287,9 +288,14 @@ class RegistryClient:
                 if urlparse(url).scheme == "http" and not self.options.plain_http:
                     raise RegistryError(f"redirect to plain HTTP ({url}) refused; use --plain-http to allow it")
                 continue
-            if not stream:
+            if not stream:  # a registry's JSON answer, read with a cap: never trust its size
                 try:
-                    resp.read()
+                    body = bytearray()
+                    for chunk in resp.iter_bytes():
+                        body += chunk
+                        if len(body) > MAX_RESPONSE:
+                            raise RegistryError(f"{url}: answer larger than {MAX_RESPONSE} bytes; refused")
+                    resp._content = bytes(body)  # what httpx's own read() would set
                 finally:
                     resp.close()
             return resp
