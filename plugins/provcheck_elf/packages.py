@@ -13,12 +13,9 @@
 
 from __future__ import annotations
 
-import os
 import posixpath
-import shutil
 import sqlite3
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -134,23 +131,12 @@ def read_rpmdb(tree: Any, node: Any) -> Iterator[tuple[str, str, list[str]]]:
     """(name, version-release, file paths) of every package in an rpm sqlite database."""
     if node.size > 1 << 30:
         raise ValueError("rpm database larger than 1 GiB; not read")
-    work = tempfile.mkdtemp(prefix="elf-rpmdb-", dir=tree.store.root.parent)
+    from provcheck.sqlite import UnreadableDatabase, table_column
     try:
-        db_path = os.path.join(work, "rpmdb.sqlite")
-        with tree.open(node) as src, open(db_path, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        wal = tree.resolve(node.path + "-wal")
-        if wal is not None and wal.is_file:
-            with tree.open(wal) as src, open(db_path + "-wal", "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        try:
-            rows = db.execute("SELECT blob FROM Packages").fetchall()
-        finally:
-            db.close()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    for (blob,) in rows:
+        blobs = table_column(tree, node, "Packages", "blob")
+    except UnreadableDatabase as exc:
+        raise ValueError(f"not a readable rpm database: {exc}") from None
+    for blob in blobs:
         if not isinstance(blob, bytes) or len(blob) > MAX_HEADER:
             continue
         tags = rpm_header(blob)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import posixpath
 import re
-import sqlite3
 import struct
 import weakref
 from dataclasses import dataclass, field
@@ -303,7 +302,7 @@ def rpm_header(blob: bytes) -> dict[str, Any]:
     for i in range(count):
         tag, typ, off, cnt = struct.unpack(">IIII", blob[8 + i * 16: 24 + i * 16])
         name = RPM_TAGS.get(tag)
-        if name is None or off > len(data):
+        if name is None or name in out or off > len(data):  # the first copy of a tag counts
             continue
         if typ == 4:  # int32
             out[name] = list(struct.unpack(f">{cnt}I", data[off: off + 4 * cnt])) if off + 4 * cnt <= len(data) else []
@@ -327,16 +326,13 @@ def _rpm(tree: Any, errors: list[str]) -> list[Component]:
         return []
     ns, distro = _distro(tree, "redhat")
     out = []
-    try:  # sqlite reads the blob copy read-only; immutable=1 avoids journals next to it
-        con = sqlite3.connect(f"file:{tree.host_path(node)}?mode=ro&immutable=1", uri=True)
-        try:
-            rows = con.execute("SELECT blob FROM Packages").fetchall()
-        finally:
-            con.close()
-    except sqlite3.Error as exc:
+    from provcheck.sqlite import UnreadableDatabase, table_column
+    try:
+        rows = table_column(tree, node, "Packages", "blob")
+    except UnreadableDatabase as exc:
         errors.append(f"{node.path}: not a readable rpm sqlite database ({exc})")
         return []
-    for (blob,) in rows:
+    for blob in rows:
         try:
             h = rpm_header(bytes(blob))
         except (ValueError, struct.error) as exc:
