@@ -79,6 +79,15 @@ class _Reader:
             raise ElfError(f"bad ELF data-encoding byte {ei_data}")
         self.bits = 64 if ei_class == 2 else 32
         self.e = "<" if ei_data == 1 else ">"
+        # Work budget: bytes of string and struct reads allowed for this file. Tables whose
+        # entries all point at the same long string would otherwise cost far more than the
+        # file's size (4096 x 4096 version entries of 4 KiB each).
+        self.budget = 16 * size + (1 << 22)
+
+    def spend(self, n: int, what: str) -> None:
+        self.budget -= n
+        if self.budget < 0:
+            raise ElfError(f"{what}: reading it would cost far more than the file's size; stopped")
 
     def need(self, off: int, n: int, what: str) -> None:
         if off < 0 or n < 0 or off + n > self.size:
@@ -87,6 +96,7 @@ class _Reader:
     def unpack(self, fmt: str, off: int, what: str) -> tuple:
         s = struct.Struct(self.e + fmt)
         self.need(off, s.size, what)
+        self.spend(s.size, what)
         return s.unpack_from(self.buf, off)
 
     def cstr(self, off: int, limit: int, what: str) -> str:
@@ -97,6 +107,7 @@ class _Reader:
         end = self.buf.find(b"\0", off, limit)
         if end < 0:
             raise ElfError(f"{what}: string at offset {off} is not terminated")
+        self.spend(end - off + 1, what)
         return bytes(self.buf[off:end]).decode("utf-8", "backslashreplace")
 
 

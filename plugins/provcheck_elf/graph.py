@@ -37,6 +37,7 @@ TRIPLETS = {(64, "x86_64"): "x86_64-linux-gnu", (32, "i386"): "i386-linux-gnu",
 MUSL_ARCH = {"x86_64": "x86_64", "i386": "i386", "aarch64": "aarch64", "arm": "armhf", "ppc64": "powerpc64le",
              "s390": "s390x", "riscv": "riscv64"}
 NEEDED, DLOPEN = "needed", "dlopen"
+MAX_CONF_DIRS = 1024  # library directories taken from ld.so.conf and its includes
 
 
 @dataclass
@@ -238,12 +239,13 @@ class Loader:
 
     def _ld_so_conf(self) -> list[str]:
         dirs: list[str] = []
+        known: set[str] = set()
         seen: set[str] = set()
         budget = {"includes": 256}  # a hostile config must not cost more than a few globs
 
         def read(path: str, depth: int) -> None:
             real = self.realpath(path)
-            if real is None or real in seen or depth > 8 or len(seen) > 512 or len(dirs) > 1024:
+            if real is None or real in seen or depth > 8 or len(seen) > 512 or len(dirs) >= MAX_CONF_DIRS:
                 return
             seen.add(real)
             node = self.tree.get(real)
@@ -268,7 +270,10 @@ class Loader:
                 else:
                     for d in re.split(r"[\s:,]+", line):
                         d = d.split("=", 1)[0].strip("/")
-                        if d and d not in dirs:
+                        if d and d not in known:
+                            if len(dirs) >= MAX_CONF_DIRS:
+                                return
+                            known.add(d)
                             dirs.append(d)
 
         read("etc/ld.so.conf", 0)

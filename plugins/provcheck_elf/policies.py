@@ -235,7 +235,7 @@ def check_xz(an: Any, opts: Options) -> Iterator:
                                 evidence={"offset": off, "signature": XZ_SIGNATURE.hex(), "hidden_by": node.hidden_by})
     for pkg in XZ_PACKAGES:
         ver = an.packages.versions.get(pkg)
-        if ver and re.match(r"^(\d+:)?5\.6\.[01]([^0-9]|$)", ver):
+        if ver and re.match(r"^(\d+:)?5\.6\.[01]([^0-9]|$)", ver) and "+really" not in ver:  # 5.6.1+really5.4.5: fixed
             db = an.packages.where.get(pkg, "")
             yield PC303.finding(location=an.artifact.location(db), key=f"package:{pkg}",
                                 message=f"package {pkg} {ver} is installed (xz-utils 5.6.0/5.6.1, CVE-2024-3094)",

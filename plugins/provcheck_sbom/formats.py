@@ -127,6 +127,13 @@ def _digests_in(*texts: Any) -> list[str]:
 
 def parse(data: bytes, label: str) -> Sbom:
     """Read an SBOM of any supported format; :class:`SbomError` when it is not one."""
+    try:
+        return _parse(data, label)
+    except RecursionError:  # "[[[[..." or XML nested thousands deep
+        raise SbomError(f"{label}: nested too deeply to be an SBOM") from None
+
+
+def _parse(data: bytes, label: str) -> Sbom:
     if len(data) > MAX_SBOM:
         raise SbomError(f"{label}: larger than {MAX_SBOM} bytes")
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")

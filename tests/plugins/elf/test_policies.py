@@ -268,3 +268,14 @@ reason = "agentd must stay self-contained"
     assert not any(r == "PC305" for r, _ in found)  # -nostdlib PIE: pie present, nothing else required
     f = next(f for f in res.json()["findings"] if f["rule_id"] == "PC301")
     assert f["evidence"]["reason"] == "agentd must stay self-contained"
+
+
+def test_the_fixed_really_package_is_not_the_backdoor(elf, gcc):
+    """Ubuntu and Debian shipped the fix as 5.6.1+really5.4.5: its version starts with 5.6.1."""
+    clean = gcc.lib("liblzma.so.5", 'const char *lzma_version_string(void) { return "5.4.5"; }\n', *NOLIBC)
+    status = ("Package: liblzma5\nStatus: install ok installed\nVersion: 5.6.1+really5.4.5-1ubuntu0.2\n"
+              "Architecture: amd64\n")
+    root = elf.tree({f"{LIBC_DIR}/liblzma.so.5.4.5": clean, f"{LIBC_DIR}/liblzma.so.5": Symlink("liblzma.so.5.4.5"),
+                     "var/lib/dpkg/status": status,
+                     "var/lib/dpkg/info/liblzma5:amd64.list": "/.\n/lib/x86_64-linux-gnu/liblzma.so.5.4.5\n"})
+    elf.run(root, options=opts()).assert_rules(PC302=0, PC303=0)

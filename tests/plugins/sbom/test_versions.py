@@ -112,3 +112,11 @@ def test_linkage_chains_from_the_elf_plugins_evidence():
                     evidence={"chain": hops})
     got = _elf_chains([f, f, other])
     assert got == {"usr/lib/x86_64-linux-gnu/liblzma.so.5.4.1": [[h["path"] for h in hops]]}
+
+
+def test_deeply_nested_sboms_are_refused_not_crashing():
+    from provcheck_sbom.formats import SbomError, parse
+    for data in (b"[" * 100_000, b'{"a":' * 100_000,
+                 b'<bom xmlns="http://cyclonedx.org/schema/bom/1.5">' + b"<components><component>" * 20_000):
+        with pytest.raises(SbomError):
+            parse(data, "deep.json")
