@@ -286,7 +286,9 @@ def _apk(tree: Any, errors: list[str]) -> list[Component]:
 # -- rpm ----------------------------------------------------------------------------------
 
 RPM_TAGS = {1000: "name", 1001: "version", 1002: "release", 1003: "epoch", 1022: "arch", 1044: "sourcerpm",
-            1116: "dirindexes", 1117: "basenames", 1118: "dirnames", 1035: "filedigests", 5011: "digestalgo"}
+            1116: "dirindexes", 1117: "basenames", 1118: "dirnames", 1035: "filedigests", 5011: "digestalgo",
+            1037: "fileflags"}
+RPMFILE_CONFIG = 1  # %config files are edited after installation (useradd, ...): not held to their digest
 RPM_ALGOS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512"}
 
 
@@ -348,11 +350,13 @@ def _rpm(tree: Any, errors: list[str]) -> list[Component]:
         algo = RPM_ALGOS.get((h.get("digestalgo") or [1])[0], "md5")
         dirs, bases, idx = h.get("dirnames") or [], h.get("basenames") or [], h.get("dirindexes") or []
         digests = h.get("filedigests") or []
+        flags = h.get("fileflags") or []
         for i, base in enumerate(bases):
             if i < len(idx) and idx[i] < len(dirs):
                 p = canonical(tree, dirs[idx[i]] + base)
                 files.append(p)
-                if i < len(digests) and digests[i]:
+                config = i < len(flags) and flags[i] & RPMFILE_CONFIG
+                if i < len(digests) and digests[i] and not config:
                     hashes[p] = (algo, digests[i])
         src = h.get("sourcerpm") or ""
         m = re.match(r"(.+)-[^-]+-[^-]+\.src\.rpm$", src)

@@ -23,12 +23,14 @@ BuildArch: x86_64
 %description
 Test package.
 %install
-mkdir -p %{buildroot}/usr/lib64
+mkdir -p %{buildroot}/usr/lib64 %{buildroot}/etc
 printf 'liblzma 5.6.0 stand-in' > %{buildroot}/usr/lib64/liblzma.so.5.6.0
 ln -s liblzma.so.5.6.0 %{buildroot}/usr/lib64/liblzma.so.5
+printf 'level=6\n' > %{buildroot}/etc/xz.conf
 %files
 /usr/lib64/liblzma.so.5.6.0
 /usr/lib64/liblzma.so.5
+%config(noreplace) /etc/xz.conf
 """
 
 
@@ -44,6 +46,8 @@ def rpm_file() -> Path:
     out = realdata.CACHE / "sbom" / "rpm"
     rpm = out / "RPMS" / "x86_64" / "xz-libs-5.6.0-1.fc40.x86_64.rpm"
     with realdata._locked("sbom-rpm"):
+        if rpm.exists() and b"xz.conf" not in rpm.read_bytes():  # built by an older version of this spec
+            rpm.unlink()
         if not rpm.exists():
             (out / "SPECS").mkdir(parents=True, exist_ok=True)
             (out / "SPECS" / "xz-libs.spec").write_text(SPEC)
@@ -69,6 +73,7 @@ def test_rpmdb_sqlite_is_read_and_verified(checker, rpm_root, tmp_path):
         {"package": {"ecosystem": "Red Hat", "name": "xz-libs"},
          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:5.6.0-2.fc40"}]}]}]}))
     (rpm_root / "usr/lib64/liblzma.so.5.6.0").write_bytes(b"replaced after install")
+    (rpm_root / "etc/xz.conf").write_text("level=9\n")  # a %config file edited by its admin: not PC404
     checker.add_plugin(provcheck_sbom)
     result = checker.run(rpm_root, options={"sbom": {"advisories": [str(advisory)]}})
     result.assert_no_errors()
@@ -76,7 +81,7 @@ def test_rpmdb_sqlite_is_read_and_verified(checker, rpm_root, tmp_path):
     (comp,) = next(iter(state["targets"].values())).components
     assert (comp.name, comp.version, comp.type, comp.origin) == ("xz-libs", "1:5.6.0-1.fc40", "rpm", "rpm")
     assert comp.purl.startswith("pkg:rpm/") and "epoch=1" in comp.purl
-    assert set(comp.files) == {"usr/lib64/liblzma.so.5.6.0", "usr/lib64/liblzma.so.5"}
+    assert set(comp.files) == {"usr/lib64/liblzma.so.5.6.0", "usr/lib64/liblzma.so.5", "etc/xz.conf"}
     modified = result.only("PC404")
     assert modified.location.path == "usr/lib64/liblzma.so.5.6.0" and modified.evidence["algorithm"] == "sha256"
     vuln = result.only("PC408")
