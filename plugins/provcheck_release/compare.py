@@ -143,9 +143,77 @@ def export_ignored(source: Artifact, files: dict[str, Node]) -> list[re.Pattern]
 
 # -- diffs -----------------------------------------------------------------------------
 
+MAX_DIFF_LINES = 20_000  # difflib is up to cubic in the lines: bigger inputs get a cheap diff
+
+
 def matcher(a: list[str], b: list[str]) -> difflib.SequenceMatcher:
-    """Line matcher; exact on small files, with difflib's popular-line heuristic on big ones."""
+    """Line matcher; exact on small files, with difflib's popular-line heuristic on big ones.
+    Past MAX_DIFF_LINES the common prefix and suffix are matched and the middle is one change."""
+    if len(a) + len(b) > MAX_DIFF_LINES:
+        return _CheapMatcher(a, b)
     return difflib.SequenceMatcher(None, a, b, autojunk=len(a) + len(b) > 4000)
+
+
+class _CheapMatcher(difflib.SequenceMatcher):
+    """Patience diff in O(n log n): lines unique to both sides anchor the match (their longest
+    increasing run), equal neighbours extend it; what lies between is a change. Used where
+    difflib's own matching could take hours on a crafted file."""
+
+    def __init__(self, a: list[str], b: list[str]):
+        super().__init__(None, a, b, autojunk=True)
+        count_a, count_b = Counter(a), Counter(b)
+        where_b = {line: j for j, line in enumerate(b) if count_b[line] == 1}
+        pairs = [(i, where_b[line]) for i, line in enumerate(a) if count_a[line] == 1 and line in where_b]
+        blocks: list[list[int]] = []
+        for i, j in _longest_increasing(pairs):
+            if blocks and blocks[-1][0] + blocks[-1][2] > i:
+                continue  # already inside the previous block
+            if blocks and blocks[-1][0] + blocks[-1][2] == i and blocks[-1][1] + blocks[-1][2] == j:
+                blocks[-1][2] += 1
+                continue
+            anchor = i
+            while i > 0 and j > 0 and a[i - 1] == b[j - 1] and (not blocks or (i > blocks[-1][0] + blocks[-1][2]
+                                                                                 and j > blocks[-1][1] + blocks[-1][2])):
+                i, j = i - 1, j - 1
+            blocks.append([i, j, anchor - i + 1])  # the equal lines walked back over, and the anchor
+        for k, blk in enumerate(blocks):  # extend forward over equal non-unique lines, up to the next block
+            stop_a, stop_b = (blocks[k + 1][0], blocks[k + 1][1]) if k + 1 < len(blocks) else (len(a), len(b))
+            while blk[0] + blk[2] < stop_a and blk[1] + blk[2] < stop_b and a[blk[0] + blk[2]] == b[blk[1] + blk[2]]:
+                blk[2] += 1
+        merged: list[list[int]] = []
+        for i, j, n in blocks:
+            if merged and merged[-1][0] + merged[-1][2] == i and merged[-1][1] + merged[-1][2] == j:
+                merged[-1][2] += n
+            else:
+                merged.append([i, j, n])
+        self.matching_blocks = [difflib.Match(*m) for m in merged] + [difflib.Match(len(a), len(b), 0)]
+        self.opcodes = None
+
+    def get_matching_blocks(self):  # type: ignore[override]
+        return self.matching_blocks
+
+
+def _longest_increasing(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The longest run of ``pairs`` (sorted by their first item) increasing in the second."""
+    import bisect
+    tails: list[int] = []
+    tail_at: list[int] = []
+    prev = [-1] * len(pairs)
+    for k, (_i, j) in enumerate(pairs):
+        pos = bisect.bisect_left(tails, j)
+        if pos == len(tails):
+            tails.append(j)
+            tail_at.append(k)
+        else:
+            tails[pos] = j
+            tail_at[pos] = k
+        prev[k] = tail_at[pos - 1] if pos else -1
+    out = []
+    k = tail_at[-1] if tail_at else -1
+    while k >= 0:
+        out.append(pairs[k])
+        k = prev[k]
+    return out[::-1]
 
 
 def _unified_from(sm: difflib.SequenceMatcher, a: list[str], b: list[str], fa: str, fb: str, n: int = 2):
@@ -558,10 +626,11 @@ class Comparer:
         if r.sha256 == s.sha256:
             return Verdict(path, IDENTICAL)
         rdata, sdata = self.read_r(path), self.read_s(path)
-        if not is_binary(rdata) and not is_binary(sdata):
+        whole = r.size <= MAX_TEXT and s.size <= MAX_TEXT  # bigger files: by hash only, never "edits"
+        if whole and not is_binary(rdata) and not is_binary(sdata):
+            if rdata.replace(b"\r\n", b"\n") == sdata.replace(b"\r\n", b"\n"):  # on bytes: \v, \x85, bad
+                return Verdict(path, RELEASE_EDIT, how="line endings only")              # UTF-8 all count
             a, b = _text(sdata).splitlines(), _text(rdata).splitlines()
-            if a == b:  # line endings only
-                return Verdict(path, RELEASE_EDIT, how="line endings only")
         else:
             a = b = None
         g, _failed, inp = self.recognise(path, rdata)

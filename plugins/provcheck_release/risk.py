@@ -10,6 +10,7 @@ these; it does have thousands of harmless `eval`s, so plain `eval` is not an ind
 from __future__ import annotations
 
 import bisect
+import time
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ _READERS = r"(?:^|[\s|;&(`])(?:cat|sed|awk|gawk|head|tail|dd|tr|xz|unxz|xzcat|gz
 
 INDICATORS: list[tuple[str, str, re.Pattern, str]] = [
     ("grep-source-tree", STRONG,
-     re.compile(r"\bgrep\b[^|;\n`]*\s-[a-zA-Z]*[rR][a-zA-Z]*\b[^|;\n`]*" + _SRCDIR),
+     re.compile(r"\bgrep\b[^|;\n`]{0,256}?\s-[a-zA-Z]*[rR][a-zA-Z]*\b[^|;\n`]{0,256}?" + _SRCDIR),
      "searches the whole source tree by content (grep -r over $srcdir), as the xz trigger did to find its payload"),
     ("decompress-to-shell", STRONG,
      re.compile(_DECOMP + r"[^\n]*?(?:\s-[a-zA-Z]*d|\s--decompress|\s--decode|\s-D\b|cat\b)[^\n]*?" + _SHELL_SINK),
@@ -146,8 +147,12 @@ class Hit:
                 "why": self.why}
 
 
-def analyse(data: bytes, max_bytes: int = 8 << 20) -> list[Hit]:
+ANALYSIS_SECONDS = 5.0  # a build file crafted to be slow to match stops here, and says so
+
+
+def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SECONDS) -> list[Hit]:
     """Risky constructs in a build script, with 1-based line numbers."""
+    deadline = time.monotonic() + seconds
     text = data[:max_bytes].decode("latin-1")
     starts = [0]
     for m in _NEWLINE.finditer(text):
@@ -158,6 +163,12 @@ def analyse(data: bytes, max_bytes: int = 8 << 20) -> list[Hit]:
         kw = _KEYWORDS[name]
         candidates = sorted({bisect.bisect_right(starts, m.start()) - 1 for m in kw.finditer(text)})
         for idx in candidates:
+            if time.monotonic() > deadline:
+                hits.append(Hit("analysis-budget", WEAK, idx + 1, "",
+                                f"risk analysis stopped after {seconds:g} s at this line: the file is built to be "
+                                "slow to analyse, and the rest was not checked"))
+                hits.sort(key=lambda h: (h.line, h.indicator))
+                return hits
             line = lines[idx]
             if len(line) > 4000:
                 continue

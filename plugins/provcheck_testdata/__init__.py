@@ -105,9 +105,21 @@ class Subst:
     swap: tuple[int, int] | None = None
 
 
+PACKAGE_SUFFIXES = (".deb", ".udeb", ".rpm", ".apk", ".ipk")
+
+
 def is_rootfs(artifact) -> bool:
+    """Images, packages, and directories laid out as a root filesystem. Never a git tree or a
+    source archive, whatever directories it holds: those names are the attacker's to choose,
+    and a repository with ``usr/`` and ``etc/`` must not switch the source checks off."""
+    if artifact.kind == "image":
+        return True
+    if artifact.kind == "archive":
+        return artifact.metadata.get("format") == "deb" or artifact.name.endswith(PACKAGE_SUFFIXES)
+    if artifact.kind != "directory":
+        return False
     tree = artifact.tree
-    if artifact.kind == "image" or tree.get("DEBIAN") is not None:
+    if tree.get("DEBIAN") is not None:
         return True
     top = {p.split("/", 1)[0] for p in tree.nodes}
     return "usr" in top and ("etc" in top or "bin" in top or "var" in top)
@@ -450,7 +462,8 @@ class Analyzer:
                         parts.append("this script is " + ("not in the source tree" if state == "absent"
                                                           else "different in the source tree"))
             yield PC205.finding(location=loc, message=f"{what} " + "; ".join(parts), severity=severity,
-                                evidence=evidence, key=f"{a.path}:{greps[0].line if greps else named[0][1]}")
+                                evidence=evidence,  # keyed by what it does, not where: edits above keep it
+                                key=f"{a.path}:{greps[0].pattern or greps[0].text if greps else named[0][0]}")
 
     # -- per-file findings ------------------------------------------------------------------------
     def file_findings(self, info: Info, refs: list[scripts.Reference], readers: list[dict]) -> Iterator[Finding]:

@@ -340,27 +340,51 @@ class Tree:
 
 def glob_regex(pattern: str) -> re.Pattern:
     """Glob over whole POSIX paths: ``*`` and ``?`` stay in one directory, ``**/`` is any
-    number of directories (also none), ``[...]`` is a character class (``[!...]`` negated)."""
+    number of directories (also none), ``[...]`` is a character class (``[!...]`` negated).
+
+    Patterns may come from hostile inputs (``.gitattributes``): every wildcard but the last
+    takes its shortest match inside an atomic lookahead, as CPython's ``fnmatch`` does, so
+    ``*a*a*a*a*b`` cannot backtrack exponentially."""
     pattern = pattern.strip("/")
-    out, i = [], 0
+    tokens: list[tuple[str, str]] = []  # ("star", regex) or ("fixed", regex)
+    i = 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
+            tokens.append(("star", "(?:.*/)?"))
             i += 3
         elif pattern.startswith("**", i):
-            out.append(".*")
+            tokens.append(("star", ".*"))
             i += 2
+        elif pattern[i] == "*":
+            tokens.append(("star", "[^/]*"))
+            i += 1
         elif pattern[i] == "[" and "]" in pattern[i + 2:]:
             end = pattern.index("]", i + 2)
             body = pattern[i + 1:end]
             neg = body.startswith("!")
             body = body[1:] if neg else body
-            out.append("[" + ("^" if neg else "") + body.replace("\\", "\\\\").replace("/", "") + "]")
+            tokens.append(("fixed", "[" + ("^" if neg else "") + body.replace("\\", "\\\\").replace("/", "") + "]"))
             i = end + 1
         else:
-            c = pattern[i]
-            out.append("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c))
+            tokens.append(("fixed", "[^/]" if pattern[i] == "?" else re.escape(pattern[i])))
             i += 1
+    last_star = max((k for k, (kind, _) in enumerate(tokens) if kind == "star"), default=-1)
+    out: list[str] = []
+    k = 0
+    while k < len(tokens):
+        kind, rx = tokens[k]
+        if kind == "star" and k < last_star and tokens[k + 1][0] == "fixed":
+            fixed = []
+            k += 1
+            while k < len(tokens) and tokens[k][0] == "fixed":
+                fixed.append(tokens[k][1])
+                k += 1
+            lazy = rx.replace("*", "*?") if rx != "(?:.*/)?" else "(?:.*?/)?"
+            group = f"g{len(out)}"
+            out.append(f"(?=(?P<{group}>{lazy}{''.join(fixed)}))(?P={group})")
+            continue
+        out.append(rx)
+        k += 1
     return re.compile("".join(out) + r"\Z")
 
 

@@ -125,3 +125,23 @@ def test_build_aux_scripts_are_checked_against_published_copies(release_checker,
     [comparison] = result.report.extras["release"].values()
     v = {x["path"]: x for x in comparison["files"]}
     assert "database: identical to" in v["build-aux/depcomp"]["how"]
+
+
+def test_big_and_crafted_files_are_diffed_without_difflib_blowing_up():
+    """Lines drawn from ~150 values made difflib take minutes at 40k lines; big inputs take a
+    patience diff anchored on unique lines instead."""
+    import random
+    from provcheck_release.compare import matcher
+    rnd = random.Random(3094)
+    crafted = [f"x{rnd.randrange(150)}" for _ in range(40_000)]
+    changed = list(crafted)
+    changed[5] = "payload"
+    assert [op[0] for op in matcher(crafted, changed).get_opcodes()] != []
+    a = [f"line {k}" if k % 3 == 0 else "common" for k in range(30_000)]
+    b = list(a)
+    b[100] = "changed"
+    b.insert(20_000, "inserted")
+    del b[25_001]
+    ops = [op for op in matcher(a, b).get_opcodes() if op[0] != "equal"]
+    assert ops == [("replace", 100, 101, 100, 101), ("insert", 20_000, 20_000, 20_000, 20_001),
+                   ("delete", 25_000, 25_001, 25_001, 25_001)]

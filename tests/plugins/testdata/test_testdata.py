@@ -511,3 +511,19 @@ def test_real_debian_packages_are_quiet(checker):
     result = checker.run(*debs.values(), select=["PC2"])
     result.assert_no_errors()
     assert result.findings == [], result._describe()
+
+
+def test_a_repository_dressed_as_a_rootfs_still_gets_source_checks(checker):
+    """usr/ and etc/ in a git tree must not switch the test-data checks off."""
+    import provcheck_testdata
+    from pathlib import Path
+    sample = Path(__file__).resolve().parents[3] / "samples/xz-style-release"
+    files = {str(p.relative_to(sample / "source")): p.read_bytes()
+             for p in (sample / "source").rglob("*") if p.is_file()}
+    files.update({str(p.relative_to(sample / "release-extra")): p.read_bytes()
+                  for p in (sample / "release-extra").rglob("*") if p.is_file()})
+    files.update({"usr/share/doc/README": "decoy\n", "etc/xz.conf": "decoy\n", "var/lib/x": "decoy\n"})
+    repo = checker.gitrepo(files, tags="v5.6.1")
+    checker.add_plugin(provcheck_testdata)
+    result = checker.run(f"git:{repo}@v5.6.1")
+    assert result.by_rule("PC203"), result.rules()
