@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from provcheck import InputSpec, Severity, UsageError
+from provcheck.report.text import safe_text
 
 from .tags import find_tag, split_name_version
 
@@ -100,7 +101,19 @@ def run(args: argparse.Namespace, app: Any) -> int:
     return report.exit_code()
 
 
-def write_text(report: Any, comparison: dict[str, Any] | None, out: TextIO, all_files: bool = False) -> None:
+class _SafeWriter:
+    """Everything written goes through the core's safe_text: paths, messages and diff lines
+    come from the release and must not reach the terminal as escape sequences."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        self.stream.write(safe_text(text))
+
+
+def write_text(report: Any, comparison: dict[str, Any] | None, stream: TextIO, all_files: bool = False) -> None:
+    out = _SafeWriter(stream)
     """Files that matter first (by severity), the recognised ones in one line."""
     if comparison:
         commit = (comparison.get("source_commit") or "")[:12]

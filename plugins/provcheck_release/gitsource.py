@@ -23,6 +23,15 @@ def git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def git_blob_id_of(tree: Tree, node: Node) -> str:
+    """The git blob id of a stored file, hashed in 1 MiB blocks (release members can be big)."""
+    h = hashlib.sha1(b"blob %d\0" % node.size)
+    with tree.open(node) as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], release_tree: Tree,
                      ctx: Any) -> Artifact:
     """The tree of ``repo`` at ``ref``; files identical to ``release_files`` (paths already
@@ -65,8 +74,8 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
                     continue
             elif node.type == FILE and r.is_file:
                 blob_id = ids.get(r.sha256)
-                if blob_id is None and r.size == _size_of(ctx, r):
-                    blob_id = ids[r.sha256] = git_blob_id(release_tree.read(r))
+                if blob_id is None:
+                    blob_id = ids[r.sha256] = git_blob_id_of(release_tree, r)
                 if blob_id == sha:
                     node.sha256, node.size = r.sha256, r.size
                     continue
@@ -80,7 +89,3 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
     return Artifact(name=label, role="source", kind="git", tree=tree, source=f"git:{os.fspath(repo)}@{ref}",
                     metadata={"commit": commit, "ref": ref, "repository": str(repo.resolve()),
                               "blobs_read": len(need)}, errors=errors)
-
-
-def _size_of(ctx: Any, node: Node) -> int:
-    return node.size

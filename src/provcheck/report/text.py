@@ -15,11 +15,16 @@ STYLE = {Severity.CRITICAL: "bold white on red", Severity.HIGH: "bold red", Seve
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7f, *range(0x80, 0xa0)] if c not in (0x0a,)}
 
 
+def safe_text(text: str) -> str:
+    """``text`` with control characters shown as \\xNN: names, messages and file contents
+    come from hostile artifacts and must never drive the terminal. Plugins writing their
+    own text output use this too."""
+    return str(text).translate(_CONTROL)
+
+
 def _safe(text: str) -> str:
-    """Markup-escaped, with control characters shown as \\xNN: names and messages come from
-    hostile artifacts and must not drive the terminal."""
     from rich.markup import escape as markup_escape
-    return markup_escape(str(text).translate(_CONTROL))
+    return markup_escape(safe_text(text))
 
 
 def write_text(report: Any, stream: TextIO, color: bool = False) -> None:

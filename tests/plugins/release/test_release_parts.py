@@ -145,3 +145,15 @@ def test_big_and_crafted_files_are_diffed_without_difflib_blowing_up():
     ops = [op for op in matcher(a, b).get_opcodes() if op[0] != "equal"]
     assert ops == [("replace", 100, 101, 100, 101), ("insert", 20_000, 20_000, 20_000, 20_001),
                    ("delete", 25_000, 25_001, 25_001, 25_001)]
+
+
+def test_text_report_shows_escape_sequences_from_the_release_as_text(checker):
+    repo = checker.gitrepo({"configure.ac": "AC_INIT([pkg], [1.0])\n", "src/a.c": "int a;\n"}, tags="v1.0")
+    evil = "eval `grep -r '####' $srcdir | tr 'ab' 'ba' | sh` # \x1b[2J\x1b]0;owned\x07\n"
+    release = checker.tarball({"pkg-1.0/configure.ac": "AC_INIT([pkg], [1.0])\n", "pkg-1.0/src/a.c": "int a;\n",
+                               "pkg-1.0/build-aux/evil\x1b[1m.sh": evil, "pkg-1.0/configure": evil},
+                              name="pkg-1.0.tar.gz")
+    res = checker.run_cli("release", release, "--source", repo, "--format", "text", plugins=["provcheck_release"])
+    assert res.exit_code == 1, res.stderr
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout
+    assert "\\x1b[2J" in res.stdout
