@@ -101,6 +101,9 @@ def decode(kind: str, data: bytes, budget: Budget) -> Result | None:
     return res
 
 
+MAX_STREAMS = 4096  # concatenated streams/members decoded from one file
+
+
 def _loop(make: Callable[[], Any], fmt: str, magic_bytes: bytes, data: bytes, budget: Budget,
           errors: tuple[type[BaseException], ...], padding: bool = False) -> Result:
     out = bytearray()
@@ -108,6 +111,8 @@ def _loop(make: Callable[[], Any], fmt: str, magic_bytes: bytes, data: bytes, bu
     streams = 0
     limit = budget.room()
     while True:
+        if budget.expired() or streams >= MAX_STREAMS:  # thousands of empty streams must not loop for hours
+            return Result(fmt, True, bytes(out), streams=streams, truncated=True)
         d = make()
         try:
             out += d.decompress(rest, max_length=max(1, limit - len(out)))
@@ -162,6 +167,8 @@ def _gzip(data: bytes, budget: Budget) -> Result:
     members = 0
     limit = budget.room()
     while True:
+        if budget.expired() or members >= MAX_STREAMS:
+            return Result("gzip", True, bytes(out), streams=members, truncated=True)
         d = zlib.decompressobj(31)
         try:
             out += d.decompress(rest, max(1, limit - len(out)))
@@ -192,6 +199,8 @@ def _zstd(data: bytes, budget: Budget) -> Result:
     limit = budget.room()
     dctx = zstandard.ZstdDecompressor(max_window_size=1 << 27)
     while len(rest):
+        if budget.expired() or frames >= MAX_STREAMS:
+            return Result("zstd", True, bytes(out), streams=frames, truncated=True)
         if len(rest) >= 8 and rest[1:4] == b"\x2a\x4d\x18" and 0x50 <= rest[0] <= 0x5F:  # skippable frame
             size = int.from_bytes(rest[4:8], "little")
             if 8 + size > len(rest):

@@ -527,3 +527,15 @@ def test_a_repository_dressed_as_a_rootfs_still_gets_source_checks(checker):
     checker.add_plugin(provcheck_testdata)
     result = checker.run(f"git:{repo}@v5.6.1")
     assert result.by_rule("PC203"), result.rules()
+
+
+def test_many_tiny_streams_stop_at_the_stream_cap():
+    """A file of thousands of empty xz streams, gzip members or zstd skippable frames used to
+    loop once per stream, copying the rest of the file each time."""
+    import gzip
+    import lzma
+    from provcheck_testdata.decode import MAX_STREAMS, Budget, decode
+    for fmt, one in [("xz", lzma.compress(b"")), ("gzip", gzip.compress(b"", mtime=0)),
+                     ("zstd", b"\x50\x2a\x4d\x18\x00\x00\x00\x00")]:
+        res = decode(fmt, one * (MAX_STREAMS + 500), Budget())
+        assert res.streams <= MAX_STREAMS and res.truncated, (fmt, res)
