@@ -394,8 +394,12 @@ def _dist_info(tree: Any, errors: list[str]) -> list[Component]:
             parts = line.rsplit(",", 2)
             if len(parts) != 3 or not parts[0]:
                 continue
-            p = posixpath.normpath(posixpath.join(site, parts[0].strip('"')))
-            if p.startswith("../"):
+            entry = parts[0].strip('"')
+            p = posixpath.normpath(posixpath.join(site, entry))
+            # a RECORD owns files of its site directory, and scripts pip put in a bin/ next to it;
+            # never absolute paths or other places (a planted RECORD would hide a dropped-in library)
+            if entry.startswith("/") or p.startswith("../") or \
+                    not (p.startswith(site + "/") or posixpath.basename(posixpath.dirname(p)) == "bin"):
                 continue
             p = canonical(tree, p)
             files.append(p)

@@ -120,3 +120,20 @@ def test_deeply_nested_sboms_are_refused_not_crashing():
                  b'<bom xmlns="http://cyclonedx.org/schema/bom/1.5">' + b"<components><component>" * 20_000):
         with pytest.raises(SbomError):
             parse(data, "deep.json")
+
+
+def test_a_planted_record_cannot_claim_files_outside_its_site(checker):
+    import provcheck_sbom
+    record = ("evil/__init__.py,sha256=,0\n../../../bin/evil,sha256=,0\n/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1,,\n"
+              "../../x86_64-linux-gnu/liblzma.so.5.6.1,,\n")
+    root = checker.tree({"usr/lib/python3/dist-packages/evil-1.0.dist-info/METADATA": "Name: evil\nVersion: 1.0\n",
+                         "usr/lib/python3/dist-packages/evil-1.0.dist-info/RECORD": record,
+                         "usr/lib/python3/dist-packages/evil/__init__.py": "",
+                         "usr/bin/evil": "#!/usr/bin/python3\n",
+                         "usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1": b"\x7fELF" + bytes(60)}, name="rootfs")
+    checker.add_plugin(provcheck_sbom)
+    result = checker.run(root)
+    state = provcheck_sbom.run_state(result.report)
+    [target] = state["targets"].values()
+    evil = next(c for c in target.components if c.name == "evil")
+    assert set(evil.files) == {"usr/lib/python3/dist-packages/evil/__init__.py", "usr/bin/evil"}
