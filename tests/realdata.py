@@ -199,12 +199,6 @@ def image(layers: Sequence[Sequence[str]], name: str) -> Path:
             shutil.rmtree(root)
         blobs = root / "blobs" / "sha256"
         blobs.mkdir(parents=True)
-
-        def put(data: bytes) -> dict:
-            digest = hashlib.sha256(data).hexdigest()
-            (blobs / digest).write_bytes(data)
-            return {"digest": f"sha256:{digest}", "size": len(data)}
-
         status = ""
         descs, diff_ids, history = [], [], []
         work = CACHE / "tmp" / f"{name}-build"
@@ -219,19 +213,35 @@ def image(layers: Sequence[Sequence[str]], name: str) -> Path:
             raw = _layer_tar(work, set() if i == 0 else {"bin", "sbin", "lib", "lib64"})
             diff_ids.append(f"sha256:{hashlib.sha256(raw).hexdigest()}")
             descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                          **put(gzip.compress(raw, compresslevel=6, mtime=0))})
+                          **put_blob(root, gzip.compress(raw, compresslevel=6, mtime=0))})
             history.append({"created_by": "install " + " ".join(names[:8]) + (" ..." if len(names) > 8 else "")})
         shutil.rmtree(work, ignore_errors=True)
-        config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/sbin:/usr/bin"]},
-                             "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}).encode()
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(config)},
-                               "layers": descs}).encode()
-        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                 "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", **put(manifest),
-                                "platform": {"os": "linux", "architecture": "amd64"},
-                                "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
-        (root / "index.json").write_text(json.dumps(index))
-        (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+        finish_layout(root, descs, diff_ids, history)
         done.write_text("\n".join(" ".join(p) for p in plan))
     return root
+
+
+def put_blob(root: Path, data: bytes) -> dict:
+    """Store ``data`` in the layout's blobs; its descriptor's digest and size."""
+    digest = hashlib.sha256(data).hexdigest()
+    (root / "blobs" / "sha256" / digest).write_bytes(data)
+    return {"digest": f"sha256:{digest}", "size": len(data)}
+
+
+def finish_layout(root: Path, layers: list[dict], diff_ids: list[str], history: list[dict],
+                  labels: dict[str, str] | None = None) -> None:
+    """Config, manifest, ``index.json`` and ``oci-layout`` of a linux/amd64 image whose layer
+    blobs are already in ``root/blobs/sha256``."""
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "config": {"Env": ["PATH=/usr/sbin:/usr/bin"], **({"Labels": labels} if labels else {})},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      **put_blob(root, config)},
+                           "layers": layers}).encode()
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", **put_blob(root, manifest),
+                            "platform": {"os": "linux", "architecture": "amd64"},
+                            "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
+    (root / "index.json").write_text(json.dumps(index))
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')

@@ -56,12 +56,6 @@ def _compose(parts: Sequence[tuple[Path, int]], name: str, root: Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True)
-
-    def put(data: bytes) -> dict:
-        digest = hashlib.sha256(data).hexdigest()
-        (blobs / digest).write_bytes(data)
-        return {"digest": f"sha256:{digest}", "size": len(data)}
-
     descs, diff_ids, history = [], [], []
     for layout, i in parts:
         manifest, config, src = _read(layout)
@@ -75,18 +69,7 @@ def _compose(parts: Sequence[tuple[Path, int]], name: str, root: Path) -> Path:
         descs.append(desc)
         diff_ids.append(config["rootfs"]["diff_ids"][i])
         history.append((config.get("history") or [{}] * (i + 1))[i])
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/sbin:/usr/bin"],
-                                                                            "Labels": {"variant": name}},
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(config)},
-                           "layers": descs}).encode()
-    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-             "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", **put(manifest),
-                            "platform": {"os": "linux", "architecture": "amd64"},
-                            "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
-    (root / "index.json").write_text(json.dumps(index))
-    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    realdata.finish_layout(root, descs, diff_ids, history, labels={"variant": name})
     done.write_text(name)
     return root
 
