@@ -489,6 +489,16 @@ def legacy_findings(ctx: Context, art: Any, loc: Location, att: Any, subject: st
 
 # -- cross-check with the release-vs-source findings -------------------------------------------
 
+def _counts(config: Any, f: Any) -> Severity:
+    """The severity a release-vs-source finding will have in the report; INFO when the user
+    ignores or suppresses it (crosscheck runs before those stages)."""
+    if not config.wants(f.rule_id):
+        return Severity.INFO
+    if any(rule.matches(f.rule_id, f.location.artifact, f.location.path) for rule in config.suppress):
+        return Severity.INFO
+    return config.severity.get(f.rule_id, f.severity)
+
+
 @hookimpl
 def provcheck_crosscheck(scan, findings, options):
     signed: dict[str, list] = {}
@@ -496,7 +506,7 @@ def provcheck_crosscheck(scan, findings, options):
     for f in findings:
         if f.rule_id in ("PC510", "PC504"):
             signed.setdefault(f.location.artifact, []).append(f)
-        elif f.rule_id.startswith("PC1") and f.suppression is None and f.severity >= Severity.MEDIUM:
+        elif f.rule_id.startswith("PC1") and _counts(scan.config, f) >= Severity.MEDIUM:
             differs.setdefault(f.location.artifact, []).append(f)
     out = []
     for artifact, sigs in sorted(signed.items()):

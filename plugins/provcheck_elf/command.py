@@ -236,8 +236,10 @@ def _dot(g, nodes, edges, stream: TextIO, highlight: set[str] = frozenset()) -> 
     stream.write("digraph linkage {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n")
     for n in sorted(nodes):
         o = g.objects[n]
-        label = (o.soname or n.rsplit("/", 1)[-1]) + ("\\n" + o.package if o.package else "")
-        attrs = [f"label={q(label)}", f"tooltip={q(n)}"]
+        label = q(o.soname or n.rsplit("/", 1)[-1])
+        if o.package:  # a DOT line break goes between the quoted parts, not through q()
+            label = label[:-1] + "\\n" + q(o.package)[1:]
+        attrs = [f"label={label}", f"tooltip={q(n)}"]
         if n in highlight:
             attrs.append("style=filled, fillcolor=lightpink")
         elif not o.is_library:

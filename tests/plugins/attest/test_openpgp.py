@@ -196,6 +196,10 @@ def test_crosscheck_names_the_signer_of_a_release_that_differs_from_source(check
     assert f.evidence["signers"][0]["signer"] == new
     assert f.evidence["differences"][0]["path"] == "xz-5.6.1/m4/build-to-host.m4"
     assert f.related[0].path == "xz-5.6.1/m4/build-to-host.m4"
+    for accepted in ({"suppress": [{"rule": "PC190", "reason": "reviewed"}]}, {"ignore": ["PC190"]},
+                     {"severity": {"PC190": "low"}}):  # what the user accepted does not count
+        res = checker.run(tarball, options={"attest": opts, "provcheck_attest": opts}, config=accepted)
+        res.assert_rules(PC510=1, PC512=0)
     clean = checker.tarball({"xz-5.6.1/README": "xz\n"}, name="xz-5.6.1.tar.gz")
     gpg.sign(new, clean)
     res = checker.run(clean, options={"attest": opts, "provcheck_attest": opts})
