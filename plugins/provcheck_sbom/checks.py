@@ -8,7 +8,6 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 from provcheck import Finding, Location, Severity, ToolError
@@ -78,48 +77,6 @@ def load_sboms(scan: Any, artifact: Any, options: Any) -> list[Sbom]:
     return out
 
 
-class _Layout:
-    """Read-only access to the files of an OCI layout: a directory, or an OCI/Docker archive
-    (tar, read member by member with ``tarfile``; nothing is extracted)."""
-
-    def __init__(self, source: str):
-        self.dir: Path | None = None
-        self.tar: Any = None
-        self.members: dict[str, Any] = {}
-        p = Path(source)
-        if p.is_dir():
-            self.dir = p
-        elif p.is_file():
-            import tarfile
-            try:
-                self.tar = tarfile.open(p, "r:*")
-                for m in self.tar:
-                    name = m.name.lstrip("./").lstrip("/")
-                    if m.isfile() and (name == "index.json" or name.startswith("blobs/sha256/")):
-                        self.members[name] = m
-            except (tarfile.TarError, OSError, EOFError):
-                self.tar, self.members = None, {}
-
-    def read(self, rel: str, limit: int) -> bytes | None:
-        try:
-            if self.dir is not None:
-                p = self.dir / rel
-                if not p.is_file() or p.is_symlink() or p.stat().st_size > limit:
-                    return None
-                return p.read_bytes()
-            m = self.members.get(rel)
-            if m is None or m.size > limit:
-                return None
-            f = self.tar.extractfile(m)
-            return f.read() if f is not None else None
-        except OSError:
-            return None
-
-    def close(self) -> None:
-        if self.tar is not None:
-            self.tar.close()
-
-
 def attached_sboms(scan: Any, artifact: Any) -> list[Sbom]:
     """SBOMs attached to an image: OCI 1.1 referrers (a manifest whose ``subject`` is the
     image) and cosign ``sha256-<hex>.sbom`` / ``.att`` tags, in an OCI layout directory or
@@ -127,25 +84,19 @@ def attached_sboms(scan: Any, artifact: Any) -> list[Sbom]:
     if artifact.kind != "image" or not artifact.source:
         return []
     index = artifact.metadata.get("index")
-    if not isinstance(index, dict):
+    if not isinstance(index, dict) or artifact.layout is None:
         return []  # legacy docker save: no index, no attachments
-    layout = _Layout(artifact.source)
-    try:
-        return _attached(scan, artifact, layout, index)
-    finally:
-        layout.close()
+    return _attached(scan, artifact, artifact.layout, index)
 
 
-def _attached(scan: Any, artifact: Any, layout: _Layout, index: dict) -> list[Sbom]:
+def _attached(scan: Any, artifact: Any, layout: Any, index: dict) -> list[Sbom]:
+    """Read through the core's view of the layout (``artifact.layout``): the same files the
+    image was loaded from, with its limits, never re-read from the input."""
     digest = artifact.metadata.get("manifest_digest") or ""
     out = []
 
     def blob(d: str, limit: int = 256 << 20) -> bytes | None:
-        m = re.fullmatch(r"sha256:([0-9a-f]{64})", d or "")
-        if not m:
-            return None
-        data = layout.read(f"blobs/sha256/{m.group(1)}", limit)
-        return data if data is not None and hashlib.sha256(data).hexdigest() == m.group(1) else None
+        return layout.read_blob(d, limit)
 
     cosign_tags = {f"sha256-{digest.split(':', 1)[-1]}.sbom", f"sha256-{digest.split(':', 1)[-1]}.att"}
     for desc in index.get("manifests") or ():

@@ -421,6 +421,7 @@ class Artifact:
     metadata: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     errors: list[ToolError] = field(default_factory=list)
+    layout: Any = None  # images: the layout's files (``read_blob(digest)``), for attachments
 
     def location(self, path: str = "", **kw: Any) -> Location:
         node = self.tree.nodes.get(path) if path else None

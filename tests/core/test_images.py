@@ -187,3 +187,21 @@ def test_progress_on_stderr_only_when_asked(checker):
     assert quiet.stderr == ""
     shown = checker.run_cli("files", img, "--progress")
     assert "layer sha256:" in shown.stderr and shown.stdout == quiet.stdout
+
+
+def test_layout_directories_are_not_followed_through_symlinks(checker, tmp_path):
+    img = checker.oci([BASE])
+    elsewhere = tmp_path / "elsewhere"
+    (img / "blobs").rename(elsewhere)
+    (img / "blobs").symlink_to(elsewhere)  # blobs -> a directory outside the layout
+    res = checker.run_cli("scan", img)
+    assert res.exit_code == 5 and "missing from the image" in res.stdout
+
+
+def test_layout_blobs_for_plugins_are_verified(checker):
+    img = checker.oci([BASE])
+    artifact = checker.run(img).report.artifacts[0]
+    manifest = artifact.metadata["manifest_digest"]
+    assert b'"layers"' in artifact.layout.read_blob(manifest)
+    assert artifact.layout.read_blob(manifest, limit=10) is None
+    assert artifact.layout.read_blob("sha256:" + "0" * 64) is None and artifact.layout.read_blob("../x") is None

@@ -53,11 +53,29 @@ class ImageSource:
             node = self.tree.get(rel)
             return self.tree.store.path(node.sha256) if node is not None and node.is_file else None
         path = self.root / rel
+        parent = self.root
         try:
+            for part in rel.split("/")[:-1]:  # no symlinked directory on the way (blobs -> /elsewhere)
+                parent = parent / part
+                if not stat.S_ISDIR(os.lstat(parent).st_mode):
+                    return None
             st = os.lstat(path)
         except OSError:
             return None
         return path if stat.S_ISREG(st.st_mode) else None
+
+    def read_blob(self, digest: str, limit: int = MAX_JSON) -> bytes | None:
+        """A blob of the layout by digest, verified against it; None when absent, larger than
+        ``limit`` or not matching. For plugins reading attachments (SBOMs, signatures)."""
+        m = re.fullmatch(r"sha256:([0-9a-f]{64})", digest or "")
+        host = self._host(f"blobs/sha256/{m.group(1)}") if m else None
+        if host is None:
+            return None
+        with open(host, "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit or hashlib.sha256(data).hexdigest() != m.group(1):
+            return None
+        return data
 
     def path(self, rel: str) -> Path:
         host = self._host(rel)
@@ -391,6 +409,7 @@ def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
     artifact = loader.load()
     artifact.role, artifact.source = spec.role, spec.text
     artifact.metadata["path"] = str(path)
+    artifact.layout = src
     artifact.findings[:0] = outer
     artifact.errors[:0] = outer_errors
     return artifact
