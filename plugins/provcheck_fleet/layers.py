@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - only when the ELF plugin is removed
 
 SCANNER_VERSION = f"fleet-layer/2+{ELF_PARSER}"
 META_MAX = 64 << 20
+META_TOTAL = 256 << 20  # package-metadata bytes kept per layer
 META_RX = re.compile(
     r"^(?:var/lib/dpkg/status|var/lib/dpkg/status\.d/[^/]+|var/lib/dpkg/info/[^/]+\.(?:list|md5sums)"
     r"|lib/apk/db/installed|(?:var/lib|usr/lib/sysimage)/rpm/rpmdb\.sqlite"
@@ -203,13 +204,21 @@ def analyse_layer(blob: Path, digest: str, limits: Limits, work: Path) -> dict[s
         reader = Reader(store, limits, digest, rootfs=True, defer_links=True)
         entries = reader.read(blob, digest, layer=digest)
         files, meta, elf, problems = [], {}, {}, []
+        meta_bytes = 0
         seen_elf: set[str] = set()
         for _raw, n in entries.items:
             files.append([n.path, n.type, n.sha256, n.size, n.mode, n.link_target])
             if n.type != "file" or n.sha256 is None:
                 continue
             if META_RX.match(n.path) and n.size <= META_MAX and n.sha256 not in meta:
-                meta[n.sha256] = base64.b64encode(store.read(n.sha256)).decode("ascii")
+                meta_bytes += n.size
+                if meta_bytes > META_TOTAL:  # thousands of planted RECORD files must not fill a worker
+                    if entries.complete:
+                        problems.append(f"{n.path}: package metadata of this layer passes {META_TOTAL} bytes; "
+                                        "the rest is not kept")
+                    entries.complete = False
+                else:
+                    meta[n.sha256] = base64.b64encode(store.read(n.sha256)).decode("ascii")
             if n.size >= 52 and n.sha256 not in seen_elf:
                 seen_elf.add(n.sha256)
                 with store.open(n.sha256) as f:

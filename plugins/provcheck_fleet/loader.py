@@ -18,7 +18,7 @@ from typing import Any
 from provcheck import InputError
 from provcheck.unpack.oci import ImageLoader, ImageSource, parse_platform, platform_matches
 
-from .registry import (INDEX_TYPES, DigestMismatch, Reference, RegistryClient, RegistryError, RegistryOptions,
+from .registry import (DIGEST_RX, INDEX_TYPES, DigestMismatch, Reference, RegistryClient, RegistryError, RegistryOptions,
                        iter_platform_manifests, platform_str)
 
 TYPES = ("registry", "docker")
@@ -75,13 +75,20 @@ def load_registry_image(spec: Any, ctx: Any) -> Any:
                 desc = {"mediaType": media or "application/vnd.oci.image.manifest.v1+json", "digest": digest,
                         "size": len(raw)}
             (blobs / digest[7:]).write_bytes(raw)
-            config = doc.get("config") or {}
+            config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
             wanted = ([config] if isinstance(config.get("digest"), str) else []) + \
                      [d for d in doc.get("layers") or [] if isinstance(d, dict)]
+            fetched = 0
             for d in wanted:
-                dest = blobs / str(d.get("digest", ":"))[7:]
+                if not DIGEST_RX.fullmatch(str(d.get("digest", ""))):
+                    raise InputError(f"{spec.text}: manifest names a malformed digest {str(d.get('digest'))[:80]!r}")
+                dest = blobs / str(d["digest"])[7:]
                 if not dest.exists():
                     client.fetch_blob(ref, d, dest, layout / "partial")
+                fetched += dest.stat().st_size
+                if fetched > ctx.limits.max_total_bytes:  # many big layers must not fill the disk
+                    raise InputError(f"{spec.text}: layers pass {ctx.limits.max_total_bytes} bytes "
+                                     "(limit max-total-bytes); not scanned")
     except DigestMismatch as exc:
         raise InputError(f"{spec.text}: {exc} (PC603: nothing from this image was scanned)") from None
     except RegistryError as exc:
