@@ -213,9 +213,9 @@ class Analyzer:
             tail = f.read(min(node.size - end, 1 << 20))
             f.seek(max(end, node.size - 64))
             last = f.read(64)
-        if last.endswith(elfscan.SIGNATURE_MARK):
-            return None
         extra = node.size - end
+        if last.endswith(elfscan.SIGNATURE_MARK) and extra == elfscan.module_signature_size(last):
+            return None  # a kernel module signature, and exactly that: nothing else appended
         fmt = magic.identify(tail[:HEAD])
         prof = entropy.profile_bytes(tail)
         if not (fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or prof.mean >= 7.0):
@@ -321,7 +321,7 @@ class Analyzer:
         if info.fmt == "png":
             end = dec.png_end(data)
             if end is not None and end < len(data):
-                info.result = dec.Result("png", True, streams=1, trailing=len(data) - end)
+                info.result = dec.Result("png", True, streams=1, trailing=len(data) - end, trailing_at=end)
             return
         if kind is not None:
             info.result = dec.decode(kind, data, budget)
@@ -539,7 +539,7 @@ class Analyzer:
 
         if res is not None and res.ok and res.trailing and not bad_word and not res.truncated:
             with self.tree.open(node) as f:
-                f.seek(max(0, node.size - res.trailing))
+                f.seek(res.trailing_at if res.trailing_at >= 0 else max(0, node.size - res.trailing))
                 tail = f.read(min(res.trailing, 1 << 20))
             prof = entropy.profile_bytes(tail)
             yield PC206.finding(

@@ -69,6 +69,7 @@ class Result:
     members: list[tuple[str, bytes]] = field(default_factory=list)
     streams: int = 0
     trailing: int = 0          # bytes after the last valid stream that are not padding
+    trailing_at: int = -1      # where they start in the decoded input
     error: str | None = None
     truncated: bool = False    # stopped at the budget: ok says nothing about the rest
 
@@ -136,7 +137,7 @@ def _loop(make: Callable[[], Any], fmt: str, magic_bytes: bytes, data: bytes, bu
         if not rest:
             return Result(fmt, True, bytes(out), streams=streams)
         if not rest.startswith(magic_bytes):
-            return Result(fmt, True, bytes(out), streams=streams, trailing=len(rest))
+            return Result(fmt, True, bytes(out), streams=streams, trailing=len(rest), trailing_at=len(data) - len(rest))
 
 
 def _xz(data: bytes, budget: Budget) -> Result:
@@ -188,7 +189,7 @@ def _gzip(data: bytes, budget: Budget) -> Result:
             return Result("gzip", True, bytes(out), streams=members)
         if not rest.startswith(b"\x1f\x8b"):
             tail = rest.rstrip(b"\x00")   # tar-style zero padding after gzip is common and harmless
-            return Result("gzip", True, bytes(out), streams=members, trailing=len(tail))
+            return Result("gzip", True, bytes(out), streams=members, trailing=len(tail), trailing_at=len(data) - len(rest))
 
 
 def _zstd(data: bytes, budget: Budget) -> Result:
@@ -209,7 +210,7 @@ def _zstd(data: bytes, budget: Budget) -> Result:
             frames += 1
             continue
         if rest[:4] != b"\x28\xb5\x2f\xfd":
-            return Result("zstd", frames > 0, bytes(out), streams=frames, trailing=len(rest),
+            return Result("zstd", frames > 0, bytes(out), streams=frames, trailing=len(rest), trailing_at=len(data) - len(rest),
                           error=None if frames else "not a zstd frame")
         d = dctx.decompressobj()
         pos = 0

@@ -8,6 +8,17 @@ from typing import BinaryIO
 SIGNATURE_MARK = b"~Module signature appended~\n"
 
 
+def module_signature_size(last: bytes) -> int:
+    """Bytes a kernel module signature takes at the end of a file whose last bytes (at least
+    40) are ``last``: signer, key id and signature, the 12-byte ``struct module_signature``
+    and the marker."""
+    info = last[-len(SIGNATURE_MARK) - 12:-len(SIGNATURE_MARK)]
+    if len(info) < 12:
+        return -1
+    signer_len, key_id_len, sig_len = info[3], info[4], int.from_bytes(info[8:12], "big")
+    return signer_len + key_id_len + sig_len + 12 + len(SIGNATURE_MARK)
+
+
 def described_end(f: BinaryIO, size: int) -> int | None:
     """The end of the last header table, segment or section (NOBITS excluded); None if not ELF."""
     f.seek(0)

@@ -539,3 +539,22 @@ def test_many_tiny_streams_stop_at_the_stream_cap():
                      ("zstd", b"\x50\x2a\x4d\x18\x00\x00\x00\x00")]:
         res = decode(fmt, one * (MAX_STREAMS + 500), Budget())
         assert res.streams <= MAX_STREAMS and res.truncated, (fmt, res)
+
+
+def test_a_module_signature_marker_does_not_hide_other_appended_data(checker, tmp_path):
+    import os
+    import subprocess
+    import provcheck_testdata
+    from provcheck_testdata.elfscan import SIGNATURE_MARK
+    src = tmp_path / "m.c"
+    src.write_text("int init_module(void) { return 0; }\n")
+    subprocess.run(["gcc", "-c", "-o", str(tmp_path / "m.o"), str(src)], check=True)
+    obj = (tmp_path / "m.o").read_bytes()
+    sig = os.urandom(512)
+    info = bytes([0, 0, 2, 0, 0, 0, 0, 0]) + len(sig).to_bytes(4, "big")  # struct module_signature
+    honest = obj + sig + info + SIGNATURE_MARK
+    smuggled = obj + os.urandom(8192) + sig + info + SIGNATURE_MARK
+    checker.add_plugin(provcheck_testdata)
+    image = checker.oci([{"usr/lib/modules/6.1/honest.ko": honest, "usr/lib/modules/6.1/smuggled.ko": smuggled}])
+    found = {f.location.path for f in checker.run(image).by_rule("PC210")}
+    assert found == {"usr/lib/modules/6.1/smuggled.ko"}
