@@ -93,9 +93,9 @@ def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable:
     findings = []
     for artifact in scan.targets or scan.artifacts:
         an = analysis_for(scan, artifact, opts)
-        scan.errors.extend(errors_of(an))
         for check in ALL_CHECKS:
             findings.extend(check(an, opts))
+        scan.errors.extend(errors_of(an))  # after the checks: the deep pass adds its own
         if an.cache:
             an.cache.flush()
     cache = scan.stash.get((__name__, "cache"))

@@ -110,6 +110,8 @@ class Analysis:
             got = info.get("deep") if info else None
             if got is not None and self.cache:
                 self.cache.put(key, got)
+            elif info and info.get("error"):  # symbol rules skip this file: say so, never silently
+                self.errors.append((path, f"symbols not read: {info['error']}"))
         self._deep[path] = got
         return got
 

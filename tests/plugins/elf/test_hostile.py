@@ -253,3 +253,18 @@ def test_symbol_versions_on_real_debian_files(sshd_rootfs):
     assert "deflateInit_" in sshd["deep"]["imports"]  # zlib's symbols are unversioned
     assert sshd["pie"] and sshd["relro"] and sshd["bind_now"] and sshd["nx"]
     assert len(sshd["build_id"]) == 40
+
+
+def test_a_symbol_table_that_cannot_be_read_is_reported(checker, tmp_path):
+    """One exported name longer than the reader takes used to make the symbol rules skip the
+    library in silence."""
+    import subprocess
+    import provcheck_elf
+    src = tmp_path / "long.c"
+    src.write_text(f"int {'a' * 5000} = 1;\nint RSA_public_decrypt(void) {{ return 0; }}\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(tmp_path / "liblong.so.1"), str(src)], check=True)
+    root = checker.tree({"usr/lib/x86_64-linux-gnu/liblong.so.1": (tmp_path / "liblong.so.1").read_bytes()})
+    checker.add_plugin(provcheck_elf)
+    result = checker.run(root)
+    assert any("symbols not read" in e.message and e.path == "usr/lib/x86_64-linux-gnu/liblong.so.1"
+               for e in result.errors), [str(e) for e in result.errors]
