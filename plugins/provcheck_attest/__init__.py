@@ -195,11 +195,9 @@ def check_target(ctx: Context, art: Any) -> Iterator:
         yield from pgp_findings(ctx, art, loc, path, sigs)
 
     if art.kind == "image":
-        lp = oci_attach.layout_path(art)
-        if lp is not None:
-            got = list(image_findings(ctx, art, lp))
-            found_material = found_material or bool(got)
-            yield from got
+        got = list(image_findings(ctx, art))
+        found_material = found_material or bool(got)
+        yield from got
 
     if not found_material and (ctx.verify_mode or ctx.options.get("require_signature")):
         what = "attached to the image (no cosign tag, no OCI 1.1 referrer)" if art.kind == "image" else \
@@ -410,11 +408,11 @@ def history_findings(ctx: Context, loc: Location, key: str, path: Path, res: Any
     return new
 
 
-def image_findings(ctx: Context, art: Any, layout: Path) -> Iterator:
+def image_findings(ctx: Context, art: Any) -> Iterator:
     image_digest = art.metadata.get("manifest_digest")
     loc = Location(artifact=art.name, sha256=(image_digest or "").removeprefix("sha256:") or None)
     try:
-        attachments = oci_attach.find_attachments(art, layout)
+        attachments = oci_attach.find_attachments(art)
     except oci_attach.LayoutError as exc:
         yield PC509.finding(location=loc, key="attachments", evidence={"detail": str(exc)},
                             message=f"cannot read the image's attachments: {exc}")

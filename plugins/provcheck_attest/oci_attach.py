@@ -5,9 +5,9 @@
 * OCI 1.1 referrers: manifests with an ``artifactType`` (here the Sigstore bundle
   type) whose ``subject`` is the image, listed in ``index.json``.
 
-The layout is re-read read-only from the input the user named: a directory
-directly, an archive by streaming it with libarchive and keeping only the small
-JSON blobs asked for (never layers).
+Their manifests and blobs are read through the core's view of the layout the image was
+loaded from (``artifact.layout.read_blob``), each verified against its digest; the input
+is never read a second time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 BUNDLE_ARTIFACT = "application/vnd.dev.sigstore.bundle"
@@ -28,51 +27,20 @@ class LayoutError(Exception):
 
 
 class Layout:
-    """Small files of an image layout (index.json, manifests, signature blobs)."""
+    """Small files of the image layout, through the core's own view of it (``artifact.layout``):
+    blobs verified against their digests, no symlinked directory followed, and the input never
+    read a second time."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, source: Any):
+        self.source = source
         self._cache: dict[str, bytes | None] = {}
 
     def read(self, rel: str) -> bytes | None:
         rel = rel.strip("/")
         if rel not in self._cache:
-            self.prefetch([rel])
-        return self._cache.get(rel)
-
-    def prefetch(self, rels: list[str]) -> None:
-        want = {r.strip("/") for r in rels if r.strip("/") not in self._cache}
-        if not want:
-            return
-        if self.path.is_dir():
-            for rel in want:
-                if ".." in rel.split("/"):
-                    self._cache[rel] = None
-                    continue
-                p = self.path / rel
-                try:
-                    if p.is_symlink() or not p.is_file() or p.stat().st_size > MAX_BLOB:
-                        self._cache[rel] = None
-                    else:
-                        self._cache[rel] = p.read_bytes()
-                except OSError:
-                    self._cache[rel] = None
-            return
-        import libarchive
-        from libarchive.exception import ArchiveError
-        found: dict[str, bytes] = {}
-        try:
-            with libarchive.file_reader(str(self.path)) as archive:
-                for entry in archive:
-                    name = str(entry.pathname or "").lstrip("./").lstrip("/")
-                    if name in want and entry.isfile and (entry.size or 0) <= MAX_BLOB:
-                        found[name] = b"".join(entry.get_blocks())
-                        if len(found) == len(want):
-                            break
-        except ArchiveError as exc:
-            raise LayoutError(f"{self.path.name}: cannot read the image archive: {exc}") from None
-        for rel in want:
-            self._cache[rel] = found.get(rel)
+            m = re.fullmatch(r"blobs/sha256/([0-9a-f]{64})", rel)
+            self._cache[rel] = self.source.read_blob(f"sha256:{m.group(1)}", MAX_BLOB) if m else None
+        return self._cache[rel]
 
     def json(self, rel: str) -> Any:
         raw = self.read(rel)
@@ -112,11 +80,13 @@ def image_digests(artifact: Any) -> set[str]:
     return out
 
 
-def find_attachments(artifact: Any, layout_path: Path) -> list[Attachment]:
+def find_attachments(artifact: Any) -> list[Attachment]:
     """Attachments in ``index.json`` that belong to this image, with their small blobs."""
+    if getattr(artifact, "layout", None) is None or not isinstance(artifact.metadata.get("index"), dict):
+        return []  # not loaded from a layout with an index (legacy docker save): nothing attached
     targets = image_digests(artifact)
-    layout = Layout(layout_path)
-    index = artifact.metadata.get("index") or layout.json("index.json")
+    layout = Layout(artifact.layout)
+    index = artifact.metadata["index"]
     found: list[Attachment] = []
     for desc in index.get("manifests") or []:
         if not isinstance(desc, dict):
@@ -151,14 +121,6 @@ def find_attachments(artifact: Any, layout_path: Path) -> list[Attachment]:
                 continue  # refers to something else, or is not a referrer at all
         att.layers = [l for l in manifest.get("layers") or [] if isinstance(l, dict)]
         keep.append(att)
-    rels = []
-    for att in keep:
-        for layer in att.layers:
-            try:
-                rels.append(blob_rel(str(layer.get("digest"))))
-            except LayoutError:
-                pass
-    layout.prefetch(rels)
     for att in keep:
         for layer in att.layers:
             digest = str(layer.get("digest"))
@@ -167,12 +129,3 @@ def find_attachments(artifact: Any, layout_path: Path) -> list[Attachment]:
             except LayoutError:
                 att.blobs[digest] = None
     return keep
-
-
-def layout_path(artifact: Any) -> Path | None:
-    """The host path of an image input (layout directory or archive), when it is one."""
-    from provcheck import InputSpec
-    if artifact.kind != "image" or not artifact.source:
-        return None
-    path = Path(InputSpec.parse(artifact.source).path)
-    return path if path.exists() else None

@@ -235,7 +235,7 @@ class ImageLoader:
         history = [h for h in config.get("history") or [] if isinstance(h, dict) and not h.get("empty_layer")]
         tree, layer_infos = self.apply_layers(layers, history)
         return Artifact(name=self.name, role="target", kind="image", tree=tree, layers=layer_infos, metadata=meta,
-                        findings=self.findings, errors=self.errors)
+                        findings=self.findings, errors=self.errors, layout=self.src)
 
     def _file_digest(self, rel: str) -> str:
         h = hashlib.sha256()
@@ -409,7 +409,6 @@ def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
     artifact = loader.load()
     artifact.role, artifact.source = spec.role, spec.text
     artifact.metadata["path"] = str(path)
-    artifact.layout = src
     artifact.findings[:0] = outer
     artifact.errors[:0] = outer_errors
     return artifact
