@@ -95,9 +95,11 @@ def test_plugins_command_and_disabling(checker):
 
 def test_third_party_plugin_through_its_entry_point(checker, tmp_path):
     target = tmp_path / "site"
+    import shutil
+    source = shutil.copytree(ROOT / "samples/provcheck-sample-plugin", tmp_path / "sample-plugin",
+                             ignore=shutil.ignore_patterns("build", "*.egg-info"))  # the build stays out of the repo
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(ROOT / "samples/provcheck-sample-plugin")], check=True,
-                   capture_output=True)
+                    "--target", str(target), str(source)], check=True, capture_output=True)
     env = dict(os.environ, PYTHONPATH=str(target))
     tarball = checker.tarball({"etc/cron.daily/backup": File("#!/bin/sh\n", 0o777)}, name="t.tar.gz")
 
