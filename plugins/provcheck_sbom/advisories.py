@@ -374,7 +374,8 @@ def _severity(osv: Mapping[str, Any], entry: Mapping[str, Any]) -> str | None:
     for src in (entry.get("ecosystem_specific") or {}, entry.get("database_specific") or {},
                 osv.get("database_specific") or {}):
         if isinstance(src, Mapping) and isinstance(src.get("severity"), str):
-            return src["severity"].lower()
+            word = src["severity"].strip().lower()
+            return {"moderate": "medium", "important": "high", "negligible": "low", "unimportant": "low"}.get(word, word)
     for sev in osv.get("severity") or ():
         if isinstance(sev, Mapping) and str(sev.get("type", "")).startswith("CVSS"):
             score = _cvss_base(str(sev.get("score", "")))

@@ -137,3 +137,9 @@ def test_a_planted_record_cannot_claim_files_outside_its_site(checker):
     [target] = state["targets"].values()
     evil = next(c for c in target.components if c.name == "evil")
     assert set(evil.files) == {"usr/lib/python3/dist-packages/evil/__init__.py", "usr/bin/evil"}
+
+
+def test_advisory_severity_words_of_other_databases():
+    from provcheck_sbom.advisories import _severity
+    for word, want in (("MODERATE", "medium"), ("Important", "high"), ("unimportant", "low"), ("critical", "critical")):
+        assert _severity({"database_specific": {"severity": word}}, {}) == want
