@@ -297,6 +297,31 @@ def _name_matches(pkg: Mapping[str, Any], component: Any, ptype: str) -> bool:
     return component.name in names or (component.source is not None and component.source in names)
 
 
+DISTRO_ECOSYSTEMS = {"debian", "ubuntu", "alpine", "wolfi", "chainguard", "rocky linux", "almalinux",
+                     "red hat", "suse", "opensuse", "mageia", "photon os", "azure linux"}
+
+
+def _same_distribution(ecosystem: str, component: Any) -> bool:
+    """``Debian:12`` covers packages of Debian 12 only, ``Ubuntu`` none of Debian's: compared
+    with the purl's namespace and ``distro`` qualifier when the component has them."""
+    base, _, release = ecosystem.partition(":")
+    if base.lower() not in DISTRO_ECOSYSTEMS:
+        return True
+    try:
+        purl = PackageURL.from_string(component.purl)
+    except (ValueError, TypeError):
+        return True
+    namespace = (purl.namespace or "").lower()
+    if namespace and base.lower().split()[0] not in namespace and namespace not in base.lower():
+        return False
+    distro = str((purl.qualifiers or {}).get("distro") or "")
+    release = release.split(":")[0].lower().removeprefix("v")
+    if not release or not distro:
+        return True
+    have = distro.lower().rpartition("-")[2].removeprefix("v")
+    return have == release or have.startswith(release + ".")
+
+
 def _in_range(ecosystem: str, version: str, events: list[Mapping[str, Any]]) -> tuple[bool, dict[str, str]]:
     """OSV range evaluation: walk the events in version order."""
     def key_of(ev: Mapping[str, Any]) -> str:
@@ -346,7 +371,7 @@ def match(osv: Mapping[str, Any], component: Any) -> Match | None:
             continue
         eco = str(pkg.get("ecosystem") or "")
         ptype = purl_type(eco) if eco else "generic"
-        if not _name_matches(pkg, component, ptype):
+        if not _name_matches(pkg, component, ptype) or not _same_distribution(eco, component):
             continue
         common = dict(advisory_id=str(osv.get("id", "")), aliases=tuple(osv.get("aliases") or ()),
                       summary=str(osv.get("summary") or ""), package=str(pkg.get("name") or pkg.get("purl")),

@@ -143,3 +143,17 @@ def test_advisory_severity_words_of_other_databases():
     from provcheck_sbom.advisories import _severity
     for word, want in (("MODERATE", "medium"), ("Important", "high"), ("unimportant", "low"), ("critical", "critical")):
         assert _severity({"database_specific": {"severity": word}}, {}) == want
+
+
+def test_advisories_name_their_distribution_and_release():
+    from provcheck_sbom.advisories import match
+    from provcheck_sbom.inventory import Component
+    lzma = Component(name="liblzma5", version="5.6.1-1", type="deb", origin="dpkg", source="xz-utils",
+                     purl="pkg:deb/debian/liblzma5@5.6.1-1?arch=amd64&distro=debian-12", files=())
+
+    def record(ecosystem):
+        return {"id": "X", "affected": [{"package": {"ecosystem": ecosystem, "name": "xz-utils"},
+                                         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "5.5.1"},
+                                                                                     {"fixed": "5.6.1+really5.4.5-1"}]}]}]}
+    assert match(record("Debian:12"), lzma) and match(record("Debian"), lzma)
+    assert match(record("Debian:11"), lzma) is None and match(record("Ubuntu:22.04:LTS"), lzma) is None
