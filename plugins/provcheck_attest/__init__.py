@@ -148,7 +148,7 @@ def provcheck_detect(scan, options):
 def check_target(ctx: Context, art: Any) -> Iterator:
     found_material = False
     path = host_file(art)
-    sha = art.metadata.get("sha256") if art.kind == "file" else None
+    sha = art.metadata.get("sha256") if art.kind in ("file", "archive") else None  # the core hashed archives
     image_digest = art.metadata.get("manifest_digest") if art.kind == "image" else None
 
     bundles = [Path(b) for b in ctx.opt_list("bundle")]

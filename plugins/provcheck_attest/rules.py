@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provcheck import Confidence, Rule, Severity
+from provcheck import Confidence, Rule, Severity, rule_doc
 
 _SIGSTORE_REFS = ("- Sigstore bundle format: https://docs.sigstore.dev/about/bundle/\n"
                   "- sigstore-python `Verifier`: https://sigstore.github.io/sigstore-python/\n"
@@ -18,8 +18,7 @@ _OCI_REFS = ("- cosign signature spec: https://github.com/sigstore/cosign/blob/m
              "- OCI distribution spec 1.1, referrers (`subject`, `artifactType`)\n")
 
 
-def _doc(what: str, why: str, example: str, refs: str) -> str:
-    return f"## What it does\n{what}\n\n## Why is this bad?\n{why}\n\n## Example\n{example}\n\n## References\n{refs}"
+_doc = rule_doc
 
 
 PC501 = Rule(

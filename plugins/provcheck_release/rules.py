@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provcheck import Confidence, Rule, Severity
+from provcheck import Confidence, Rule, Severity, rule_doc
 
 _REFS_XZ = ("- CVE-2024-3094 (xz-utils 5.6.0/5.6.1): the trigger `m4/build-to-host.m4` existed only in the "
             "release tarball\n- Andres Freund, oss-security, 2024-03-29, \"backdoor in upstream xz/liblzma\"\n")
@@ -11,8 +11,7 @@ _REFS_TARBALL = ("- vsftpd 2.3.4 (2011), UnrealIRCd 3.2.8.1 (2010), ProFTPD 1.3.
                  "\"Verify that the release tarball matches the source repository\"\n")
 
 
-def _doc(what: str, why: str, example: str, refs: str) -> str:
-    return f"## What it does\n{what}\n\n## Why is this bad?\n{why}\n\n## Example\n{example}\n\n## References\n{refs}"
+_doc = rule_doc
 
 
 PC100 = Rule(

@@ -262,7 +262,6 @@ def parse_spdx_tag(text: str, label: str) -> Sbom:
     m = re.search(r"^SPDXVersion:\s*SPDX-(\S+)", text, re.M)
     sbom = Sbom(label=label, format=f"spdx-{m.group(1) if m else '2'}-tag")
     cur: dict[str, Any] | None = None
-    kind = None
     pkgs: list[dict[str, Any]] = []
     files: list[dict[str, Any]] = []
     rels: list[tuple[str, str, str]] = []
@@ -284,13 +283,13 @@ def parse_spdx_tag(text: str, label: str) -> Sbom:
         elif value.startswith("<text>"):
             value = value[6:].split("</text>")[0]
         if tag == "PackageName":
-            cur, kind = {"name": value, "refs": [], "checksums": {}}, "pkg"
+            cur = {"name": value, "refs": [], "checksums": {}}
             pkgs.append(cur)
         elif tag == "FileName":
-            cur, kind = {"name": value, "checksums": {}}, "file"
+            cur = {"name": value, "checksums": {}}
             files.append(cur)
         elif tag == "SnippetSPDXID" or tag == "LicenseID":
-            cur, kind = None, None
+            cur = None
         elif tag == "DocumentName":
             doc_name = value
         elif tag == "Creator" and value.startswith("Tool:"):

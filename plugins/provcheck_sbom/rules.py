@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provcheck import Confidence, Rule, Severity
+from provcheck import Confidence, Rule, Severity, rule_doc
 
 _REFS = ("- SPDX 2.3 and 3.0 specifications; CycloneDX 1.6 specification\n"
          "- debsums(1), dpkg(1) `--verify`; `apk audit`; `rpm -V`\n"
@@ -10,8 +10,7 @@ _REFS = ("- SPDX 2.3 and 3.0 specifications; CycloneDX 1.6 specification\n"
 
 
 def _doc(what: str, why: str, example: str, refs: str = "") -> str:
-    return (f"## What it does\n{what}\n\n## Why is this bad?\n{why}\n\n## Example\n{example}\n\n"
-            f"## References\n{refs}{_REFS}")
+    return rule_doc(what, why, example, refs + _REFS)
 
 
 PC401 = Rule(id="PC401", name="sbom-component-absent", severity=Severity.MEDIUM,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provcheck import Confidence, Rule, Severity
+from provcheck import Confidence, Rule, Severity, rule_doc
 
 _XZ = ("- CVE-2024-3094 (xz-utils 5.6.0/5.6.1 backdoor): the payload lived in "
        "`tests/files/bad-3-corrupt_lzma2.xz` and `tests/files/good-large_compressed.lzma`\n"
@@ -11,8 +11,7 @@ _XZ = ("- CVE-2024-3094 (xz-utils 5.6.0/5.6.1 backdoor): the payload lived in "
 
 
 def _doc(what: str, why: str, example: str, refs: str = _XZ) -> str:
-    return (f"## What it does\n{what}\n\n## Why is this bad?\n{why}\n\n## Example\n{example}\n\n"
-            f"## References\n{refs}")
+    return rule_doc(what, why, example, refs)
 
 
 PC201 = Rule(

@@ -32,9 +32,8 @@ class ArgumentParser(argparse.ArgumentParser):
 class App:
     """What a command's ``run(args, app)`` gets: the plugin manager and shared helpers."""
 
-    def __init__(self, pm: PluginManager, argv_plugins: Sequence[str]):
+    def __init__(self, pm: PluginManager):
         self.pm = pm
-        self.argv_plugins = argv_plugins
         self.formats = {fmt.name: fmt for _, fmts in pm.call_each("provcheck_register_formats") for fmt in fmts or ()}
 
     def config(self, args: argparse.Namespace, inputs: Sequence[InputSpec] = ()) -> Config:
@@ -283,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = Commands()
         core_commands(commands, pm)
         pm.hook.provcheck_add_commands(commands=commands)
-        app = App(pm, plugin_args)
+        app = App(pm)
         parser = build_parser(pm, commands, list(app.formats))
         args = parser.parse_args(argv)
         if not getattr(args, "_run", None):

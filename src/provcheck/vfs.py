@@ -30,7 +30,7 @@ CHUNK = 1 << 20
 
 
 class BlobStore:
-    """Content-addressed storage: ``put`` streams bytes in while hashing, ``open`` reads back.
+    """Content-addressed storage: ``put_bytes`` or a ``writer()`` streams bytes in while hashing, ``open`` reads back.
 
     Identical content is stored once. Small blobs (what fits one read block) are appended
     to per-thread pack files with an in-memory index — creating one host file per small
@@ -123,19 +123,6 @@ class BlobStore:
             self._pack_fds.clear()
             self._packed.clear()
             self._known.clear()
-
-    def put_stream(self, stream: BinaryIO, limit: int | None = None) -> tuple[str, int]:
-        w = self.writer()
-        while True:
-            block = stream.read(CHUNK)
-            if not block:
-                break
-            w.write(block)
-            if limit is not None and w.size > limit:
-                w.abort()
-                raise OverflowError(f"more than {limit} bytes")
-        size = w.size
-        return w.commit(), size
 
     def open(self, sha256: str) -> BinaryIO:
         packed = self._packed.get(sha256)
@@ -274,6 +261,16 @@ class Tree:
 
     def get(self, path: str) -> Node | None:
         return self.nodes.get(path.strip("/"))
+
+    def add_parent_dirs(self) -> None:
+        """Directory nodes for parents no member named (archives and layers may omit them),
+        attributed to the layer of the entry that needed them."""
+        nodes = self.nodes
+        for path in list(nodes):
+            parent = posixpath.dirname(path)
+            while parent and parent not in nodes:
+                nodes[parent] = Node(path=parent, type=DIR, mode=0o755, layer=nodes[path].layer)
+                parent = posixpath.dirname(parent)
 
     def walk(self) -> Iterator[Node]:
         """Visible nodes in path order."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import posixpath
 import stat
 import threading
 from dataclasses import dataclass, field
@@ -299,16 +298,8 @@ def build_tree(store: BlobStore, entries: Entries) -> Tree:
     tree = Tree(store)
     for _raw, node in entries.items:
         tree.nodes[node.path] = node
-    _add_parent_dirs(tree)
+    tree.add_parent_dirs()
     return tree
-
-
-def _add_parent_dirs(tree: Tree) -> None:
-    for path in list(tree.nodes):
-        parent = posixpath.dirname(path)
-        while parent and parent not in tree.nodes:
-            tree.nodes[parent] = Node(path=parent, type=DIR, mode=0o755, layer=tree.nodes[path].layer)
-            parent = posixpath.dirname(parent)
 
 
 DEB_MEMBERS = ("control.tar", "data.tar")

@@ -344,11 +344,7 @@ def apply_changeset(tree: Tree, entries: Entries, digest: str, findings: list[Fi
                 continue
             node.sha256, node.size = src.sha256, src.size
         visible[node.path] = node
-    for path in list(visible):
-        parent = posixpath.dirname(path)
-        while parent and parent not in visible:
-            visible[parent] = Node(path=parent, type=DIR, mode=0o755, layer=digest)
-            parent = posixpath.dirname(parent)
+    tree.add_parent_dirs()
 
 
 def m_is_index(desc: dict[str, Any]) -> bool:
