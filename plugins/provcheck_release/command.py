@@ -89,7 +89,12 @@ def run(args: argparse.Namespace, app: Any) -> int:
     comparison = next(iter(report.extras.get("release", {}).values()), None)
     if args.format == "json":
         data = report.to_dict()
-        data["release"] = comparison
+        data["release"] = comparison  # moved from extras.release[NAME] (where `scan` has it), not copied
+        extras = data.get("extras") or {}
+        if comparison is not None and len(extras.get("release") or {}) == 1:
+            del extras["release"]
+            if not extras:
+                del data["extras"]
         with app.output(args) as (stream, _):
             json.dump(data, stream, indent=2, sort_keys=True, ensure_ascii=False, default=str)
             stream.write("\n")

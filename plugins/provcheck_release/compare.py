@@ -12,6 +12,7 @@ import posixpath
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable
 
 from provcheck import Artifact, Finding, Location, Severity, Tree
@@ -287,6 +288,14 @@ def _value_stamped(x: str, y: str) -> bool:
     return len(diff) == 1 and bool(VERSION_LITERAL.match(ty[diff[0]]))
 
 
+@lru_cache(maxsize=256)
+def _glob_lines(pattern: str) -> re.Pattern:
+    """An fnmatch glob of ``*`` and ``?`` (which cross ``/``, as in fnmatch) as a regex over
+    newline-joined paths."""
+    body = "".join("[^\n]*" if c == "*" else "[^\n]" if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"^{body}$", re.M)
+
+
 # -- the comparison ---------------------------------------------------------------------
 
 class Comparer:
@@ -306,6 +315,7 @@ class Comparer:
             self.sfiles = file_map(source, "")
         self.subdir_of_source()
         self.cmp = Comparison(release, source, self.rprefix, self.sprefix)
+        self._all_paths: str | None = None
 
     def subdir_of_source(self) -> None:
         """Repositories that keep the released project in a subdirectory (libexpat's ``expat/``):
@@ -356,9 +366,13 @@ class Comparer:
         return self.source.tree.read(self.sfiles[path], limit)
 
     def exists(self, rel: str) -> bool:
-        if "*" in rel or "?" in rel:
+        if "[" in rel:
             return any(fnmatch.fnmatchcase(p, rel) for p in self.sfiles) or \
                 any(fnmatch.fnmatchcase(p, rel) for p in self.rfiles)
+        if "*" in rel or "?" in rel:  # one regex search over all paths, not a call per path
+            if self._all_paths is None:
+                self._all_paths = "\n".join(self.sfiles.keys() | self.rfiles.keys())
+            return _glob_lines(rel).search(self._all_paths) is not None
         return rel in self.sfiles or rel in self.rfiles
 
     def add(self, finding: Finding, verdict: Verdict) -> None:

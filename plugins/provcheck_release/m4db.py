@@ -19,13 +19,14 @@ import lzma
 import hashlib
 import json
 import re
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 DB_PATH = Path(__file__).with_name("data") / "m4db.json.xz"
-TEXT_SUFFIX = ".text"   # m4db.json.xz -> m4db.text.json.xz: the macro texts, loaded only for diffs
+TEXTS_SUFFIX = ".texts.zip"  # m4db.json.xz -> m4db.texts.zip: the macro texts, for diffs
 DB_FORMAT = "provcheck-m4db/1"
 
 _SERIAL = re.compile(rb"^[ \t]*(?:#|dnl)[ \t]*(?:[\w.+~-]+\.m4[ \t]+)?serial[ \t]+([0-9]+(?:\.[0-9]+)*)", re.M)
@@ -100,12 +101,30 @@ class M4Verdict:
 
 
 def text_path(path: Path) -> Path:
-    return path.with_name(path.name.replace(".json", TEXT_SUFFIX + ".json", 1))
+    """The texts companion of an index: one LZMA member per macro file name (``NAME.json``,
+    sha256 -> text), so a diff decompresses the versions of one file, not all 30 MB."""
+    name = path.name
+    for suffix in (".json.xz", ".json"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return path.with_name(name + TEXTS_SUFFIX)
+
+
+def write_texts(path: Path, files: dict[str, list[dict[str, Any]]], texts: dict[str, str]) -> None:
+    """Write the texts companion (members sorted, fixed timestamps: reproducible)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_LZMA) as z:
+        for name in sorted(files):
+            group = {e["sha256"]: texts[e["sha256"]] for e in files[name] if e["sha256"] in texts}
+            if group:
+                info = zipfile.ZipInfo(f"{name}.json", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_LZMA
+                z.writestr(info, json.dumps(group, sort_keys=True, separators=(",", ":")))
 
 
 class M4Database:
     """The index (names, serials, hashes, origins) is loaded at once; the macro texts
-    (for diffs) from the companion ``*.text.json.xz`` only when first needed."""
+    (for diffs) from the companion ``*.texts.zip``, one file name at a time."""
 
     def __init__(self, data: dict[str, Any], texts: "dict[str, str] | Path | None" = None):
         if data.get("format") != DB_FORMAT:
@@ -115,6 +134,8 @@ class M4Database:
         self._by_sha = {e["sha256"]: (name, e) for name, es in self.files.items() for e in es}
         self._by_norm = {e["norm"]: (name, e) for name, es in self.files.items() for e in es}
         self._texts = texts
+        self._zip: zipfile.ZipFile | None = None
+        self._groups: dict[str, dict[str, str]] = {}
 
     @classmethod
     def load(cls, path: Path = DB_PATH) -> "M4Database":
@@ -124,24 +145,30 @@ class M4Database:
     def text(self, entry: dict[str, Any]) -> str | None:
         if "text" in entry:
             return entry["text"]
-        if isinstance(self._texts, Path):
+        sha = entry["sha256"]
+        if not isinstance(self._texts, Path):
+            return (self._texts or {}).get(sha)
+        name = self._by_sha.get(sha, ("",))[0]
+        if name not in self._groups:
             try:
-                with lzma.open(self._texts, "rt", encoding="utf-8") as f:
-                    self._texts = json.load(f)
-            except OSError:
-                self._texts = {}
-        return (self._texts or {}).get(entry["sha256"])
+                if self._zip is None:
+                    self._zip = zipfile.ZipFile(self._texts)
+                self._groups[name] = json.loads(self._zip.read(f"{name}.json"))
+            except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+                self._groups[name] = {}
+        return self._groups[name].get(sha)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.files.values())
 
     def judge(self, name: str, data: bytes) -> M4Verdict:
-        sha, norm = hashes(data)
+        sha = hashlib.sha256(data).hexdigest()
         serial = version_of(name, data)
         entries = self.files.get(name, [])
         for e in entries:
             if e["sha256"] == sha:
                 return M4Verdict("exact", name, serial, origin=e["origin"])
+        norm = hashlib.sha256(normalise(data)).hexdigest()  # only when the exact bytes are not published
         for e in entries:
             if e["norm"] == norm:
                 return M4Verdict("normalised", name, serial, origin=e["origin"])

@@ -13,7 +13,7 @@ import bisect
 import time
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from provcheck import Severity
 
@@ -62,7 +62,7 @@ INDICATORS: list[tuple[str, str, re.Pattern, str]] = [
 # cheap substring pre-filters: an indicator's regex only runs on lines containing one of these
 PREFILTER = {
     "grep-source-tree": ("grep",), "decompress-to-shell": ("|",), "eval-pipeline": ("eval",),
-    "pipe-to-shell": ("|",), "test-data-read": ("test", "fixture"), "config-commands-exec": ("AC_CONFIG_COMMANDS",),
+    "pipe-to-shell": ("|",), "test-data-read": ("test/", "tests/", "testdata/", "test-data/", "testsuite/", "test_data/", "fixture"), "config-commands-exec": ("AC_CONFIG_COMMANDS",),
     "tr-substitution": ("tr ",), "byte-slicing": ("head", "tail", "dd "),
     "distro-build-gate": ("debian/rules", "RPM_", "dpkg-buildpackage", "DEB_BUILD_"),
 }
@@ -70,6 +70,8 @@ _READERS_RX = re.compile(_READERS)
 _KEYWORDS = {name: re.compile("|".join(re.escape(k) for k in kws)) for name, kws in PREFILTER.items()}
 _NEWLINE = re.compile("\n")
 _SINK_HINT = re.compile(r"\|\s*(?:eval|(?:/bin/|/usr/bin/)?(?:ba|da|z|k)?sh\b|\$\{?(?:SHELL|CONFIG_SHELL))")
+# both shell-sink indicators need a pipe into a shell on the line: look for that, not for every "|"
+_KEYWORDS["decompress-to-shell"] = _KEYWORDS["pipe-to-shell"] = _SINK_HINT
 
 _TR_ARGS = re.compile(r"""\btr\s+(?:-[a-zA-Z]+\s+)*(?P<q1>["'])(?P<a>(?:\\.|(?!(?P=q1)).)*)(?P=q1)\s+"""
                       r"""(?P<q2>["'])(?P<b>(?:\\.|(?!(?P=q2)).)*)(?P=q2)""")
@@ -150,6 +152,15 @@ class Hit:
 ANALYSIS_SECONDS = 5.0  # a build file crafted to be slow to match stops here, and says so
 
 
+def _lines_with(kw: re.Pattern, text: str, starts: list[int]) -> Iterator[int]:
+    """Indexes of the lines holding a match of ``kw``, each once (the search resumes at the next line)."""
+    pos, end = 0, len(text)
+    while (m := kw.search(text, pos)) is not None:
+        idx = bisect.bisect_right(starts, m.start()) - 1
+        yield idx
+        pos = starts[idx + 1] if idx + 1 < len(starts) else end + 1
+
+
 def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SECONDS) -> list[Hit]:
     """Risky constructs in a build script, with 1-based line numbers."""
     deadline = time.monotonic() + seconds
@@ -159,10 +170,12 @@ def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SEC
         starts.append(m.end())
     lines = text.split("\n")
     hits: list[Hit] = []
+    lines_with: dict[re.Pattern, list[int]] = {}
     for name, strength, rx, why in INDICATORS:
         kw = _KEYWORDS[name]
-        candidates = sorted({bisect.bisect_right(starts, m.start()) - 1 for m in kw.finditer(text)})
-        for idx in candidates:
+        if kw not in lines_with:
+            lines_with[kw] = list(_lines_with(kw, text, starts))
+        for idx in lines_with[kw]:
             if time.monotonic() > deadline:
                 hits.append(Hit("analysis-budget", WEAK, idx + 1, "",
                                 f"risk analysis stopped after {seconds:g} s at this line: the file is built to be "
@@ -174,8 +187,6 @@ def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SEC
                 continue
             stripped = line.lstrip()
             if stripped.startswith("dnl ") or stripped == "dnl":
-                continue
-            if name in ("decompress-to-shell", "pipe-to-shell") and not _SINK_HINT.search(line):
                 continue
             if name == "test-data-read" and not _READERS_RX.search(line):
                 continue

@@ -39,7 +39,7 @@ from provcheck.config import Limits
 from provcheck.unpack.archive import Reader, read_package
 from provcheck.vfs import BlobStore
 
-from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, is_aux, text_path, version_of
+from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, is_aux, text_path, version_of, write_texts
 
 SOURCE_PACKAGES = ["libtool", "autoconf", "automake", "automake-1.16", "gettext", "gnulib", "pkgconf",
                    "autoconf-archive"]
@@ -158,11 +158,11 @@ def harvest(debs: list[Path], origs: list[Path], upstream: list[Path] = ()) -> d
 
 
 def write_db(db: dict, output: Path) -> None:
-    """The index to OUTPUT, the macro texts (by sha256) to its ``.text`` companion."""
+    """The index to OUTPUT, the macro texts (by sha256) to its ``.texts.zip`` companion."""
     texts = {e["sha256"]: e.pop("text") for entries in db["files"].values() for e in entries if "text" in e}
-    for path, data in ((output, db), (text_path(output), texts)):
-        raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-        path.write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
+    raw = json.dumps(db, sort_keys=True, separators=(",", ":")).encode()
+    output.write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
+    write_texts(text_path(output), db["files"], texts)
 
 
 def main(argv: list[str] | None = None) -> int:

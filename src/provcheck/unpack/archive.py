@@ -351,15 +351,24 @@ def sniff(path: Path) -> tuple[str, list[str]] | None:
         return None
 
 
-def load_archive(path: Path, name: str, role: str, ctx: Any, source: str) -> Artifact:
+PACKAGE_SUFFIXES = (".deb", ".rpm", ".apk", ".ipk")
+
+
+def load_archive(path: Path, name: str, role: str, ctx: Any, source: str, spec: InputSpec | None = None) -> Artifact:
+    """Read an archive once; with an untyped ``spec``, an archive whose top level is an OCI
+    archive or a docker-save tarball becomes an image artifact."""
     task = ctx.progress.task(f"unpacking {name}", path.stat().st_size)
-    reader = Reader(ctx.store, ctx.limits, name, rootfs=path.name.endswith((".deb", ".rpm", ".apk", ".ipk")),
-                    progress=task)
+    package = path.name.endswith(PACKAGE_SUFFIXES)
+    reader = Reader(ctx.store, ctx.limits, name, rootfs=package, progress=task)
     try:
         entries = read_package(reader, path, name)
     finally:
         task.done()
     tree = build_tree(ctx.store, entries)
+    if spec is not None and spec.type is None and not package and entries.format != "deb":
+        from .oci import image_from_archive, is_image_tree
+        if is_image_tree(tree):
+            return image_from_archive(tree, spec, path, ctx, entries.findings, entries.errors)
     meta = {"format": entries.format, "filters": entries.filters, "sha256": file_sha256(path), "path": str(path)}
     return Artifact(name=name, role=role, kind="archive", tree=tree, source=source, metadata=meta,
                     findings=entries.findings, errors=entries.errors)
@@ -379,7 +388,7 @@ def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
         if spec.type is not None:
             raise InputError(f"{spec.path}: not an archive libarchive can read")
         return None
-    return load_archive(path, path.name, spec.role, ctx, spec.text)
+    return load_archive(path, path.name, spec.role, ctx, spec.text, spec)
 
 
 @hookimpl(trylast=True)

@@ -376,33 +376,46 @@ IMAGE_TYPES = {"oci", "oci-dir", "oci-archive", "docker-archive", "image"}
 
 @hookimpl(tryfirst=True)
 def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
+    """Image layouts (directories) and archives named as images with ``--type``; an
+    untyped archive is read once by the archive loader, which hands an image back here
+    (``image_from_archive``) when its top level is one."""
     if spec.type is not None and spec.type not in IMAGE_TYPES:
         return None
     path = Path(spec.path)
-    platform = spec.platform or ctx.config.platform
     if path.is_dir():
         if not (path / "oci-layout").is_file() and not (path / "index.json").is_file():
             if spec.type is not None:
                 raise InputError(f"{spec.path}: not an OCI image layout (no oci-layout or index.json)")
             return None
-        src = ImageSource(root=path)
-        name = path.resolve().name
-        outer: list[Finding] = []
-        outer_errors: list[ToolError] = []
-    elif path.is_file():
-        if spec.type is None and not looks_like_image_archive(path):
+        return _load(ImageSource(root=path), path.resolve().name, spec, path, ctx, [], [])
+    if not path.is_file():
+        if spec.type is None:
             return None
-        name = path.name
-        reader = Reader(ctx.store, ctx.limits, name, rootfs=False)
-        entries = reader.read(path, name)
-        outer, outer_errors = entries.findings, entries.errors
-        src = ImageSource(tree=build_tree(ctx.store, entries))
-        if not (src.exists("index.json") or src.exists("manifest.json")):
-            raise InputError(f"{spec.path}: archive holds no index.json or manifest.json; not an image")
-    else:
         raise InputError(f"{spec.path}: no such file or directory")
-    loader = ImageLoader(src, name, ctx, platform)
-    artifact = loader.load()
+    if spec.type is None:
+        return None
+    reader = Reader(ctx.store, ctx.limits, path.name, rootfs=False)
+    entries = reader.read(path, path.name)
+    tree = build_tree(ctx.store, entries)
+    if not is_image_tree(tree):
+        raise InputError(f"{spec.path}: archive holds no index.json or manifest.json; not an image")
+    return _load(ImageSource(tree=tree), path.name, spec, path, ctx, entries.findings, entries.errors)
+
+
+def is_image_tree(tree: Tree) -> bool:
+    """An OCI archive or docker-save tarball at the top level of an archive's tree."""
+    return tree.get("manifest.json") is not None or tree.get("oci-layout") is not None or (
+        tree.get("index.json") is not None and tree.get("blobs") is not None)
+
+
+def image_from_archive(tree: Tree, spec: InputSpec, path: Path, ctx: Any, findings: list[Finding],
+                       errors: list[ToolError]) -> Artifact:
+    return _load(ImageSource(tree=tree), path.name, spec, path, ctx, findings, errors)
+
+
+def _load(src: ImageSource, name: str, spec: InputSpec, path: Path, ctx: Any, outer: list[Finding],
+          outer_errors: list[ToolError]) -> Artifact:
+    artifact = ImageLoader(src, name, ctx, spec.platform or ctx.config.platform).load()
     artifact.role, artifact.source = spec.role, spec.text
     artifact.metadata["path"] = str(path)
     artifact.findings[:0] = outer
@@ -411,6 +424,8 @@ def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
 
 
 def looks_like_image_archive(path: Path) -> bool:
+    """Whether an archive file is an OCI archive or docker-save tarball, from its member
+    names only (the data is decompressed but not stored)."""
     if sniff(path) is None:
         return False
     import libarchive
