@@ -68,16 +68,6 @@ def _is_image(path: Path) -> bool:
     return looks_like_image_archive(path)
 
 
-def _only_core_and_attest(pm: Any) -> None:
-    """``verify`` runs the core loaders and this plugin only: other detectors have nothing to
-    say about signatures, and their failures must not decide verify's exit code."""
-    import provcheck_attest
-    builtin = {i.name for i in pm.plugin_infos() if i.builtin}
-    for name, plugin in list(pm.list_name_plugin()):
-        if plugin is not provcheck_attest and name not in builtin and plugin is not None:
-            pm.unregister(plugin)
-
-
 def run_verify(args: argparse.Namespace, app: Any) -> int:
     from provcheck.engine import ExitCode, WorkArea, run
 
@@ -119,7 +109,8 @@ def run_verify(args: argparse.Namespace, app: Any) -> int:
     if args.source:
         specs.append(InputSpec.parse(args.source, "source"))
 
-    _only_core_and_attest(app.pm)
+    import provcheck_attest
+    app.only_detectors(provcheck_attest)  # other detectors say nothing about signatures; their failures must not decide verify's exit
     config = app.config(args, specs)
     options = {k: dict(v) for k, v in config.plugin_options.items()}
     options.setdefault("attest", {})["verify_mode"] = True

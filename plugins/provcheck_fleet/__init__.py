@@ -30,6 +30,8 @@ from provcheck import UsageError
 
 from .rules import RULES
 
+REGISTRY_TYPES = ("registry", "docker")  # input types this plugin loads (registry://, docker://)
+
 __all__ = ["provcheck_register_rules", "provcheck_load_input", "provcheck_add_options", "provcheck_add_commands"]
 
 
@@ -40,9 +42,9 @@ def provcheck_register_rules():
 
 @provcheck.hookimpl(tryfirst=True)
 def provcheck_load_input(spec: Any, ctx: Any):
-    from .loader import TYPES, load_registry_image
-    if spec.type not in TYPES:
+    if spec.type not in REGISTRY_TYPES:
         return None
+    from .loader import load_registry_image  # httpx is imported only for registry inputs
     return load_registry_image(spec, ctx)
 
 

@@ -21,8 +21,6 @@ from provcheck.unpack.oci import ImageLoader, ImageSource, parse_platform, platf
 from .registry import (DIGEST_RX, INDEX_TYPES, DigestMismatch, Reference, RegistryClient, RegistryError, RegistryOptions,
                        iter_platform_manifests, platform_str)
 
-TYPES = ("registry", "docker")
-
 
 def registry_options(options: dict[str, Any]) -> RegistryOptions:
     password = options.get("password")

@@ -7,11 +7,12 @@ found from the release version when no ref is given), a directory, or another ar
 Every release file gets a verdict: identical, recognised generated (how), regenerated,
 release edit, unexplained, modified, or generated-but-not-from-its-generator; only-in-source
 files are listed. Generated-file knowledge is data (``data/buildsystems/*.toml``), m4 macro
-provenance comes from ``data/m4db.json.xz`` (``tools/harvest_m4.py``).
+provenance comes from ``data/m4db.zip`` (``tools/harvest_m4.py``).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -95,14 +96,51 @@ def resolve_source(scan: Any, release: provcheck.Artifact, source: provcheck.Art
     return git_source(scan, release, repo, ref), []
 
 
-def git_source(scan: Any, release: provcheck.Artifact, repo: Path, ref: str) -> provcheck.Artifact:
+def git_source(scan: Any, release: provcheck.Artifact, repo: Path, ref: str,
+               listed: tuple[str, bytes] | None = None) -> provcheck.Artifact:
     """The tag's tree, reading from git only the blobs that differ from the release."""
     from .gitsource import load_git_against
     key = (STASH_KEY, "source", str(repo), ref, release.name)
     if key not in scan.stash:
         top = single_top(release.tree)
-        scan.stash[key] = load_git_against(repo, ref, file_map(release, top), release.tree, scan.ctx)
+        scan.stash[key] = load_git_against(repo, ref, file_map(release, top), release.tree, scan.ctx, listed)
     return scan.stash[key]
+
+
+# -- reading ahead --------------------------------------------------------------------------
+# `provcheck release` knows its repository and tag before the engine unpacks the release
+# (decompression runs in C, off the GIL): the m4 index, the build-system data and the
+# tag's file listing are read on a second thread meanwhile. The detector waits for them;
+# anything that failed ahead is simply done again (and reported) on the detector's path.
+_AHEAD: dict[int, Future] = {}
+
+
+def _read_ahead(options: Mapping[str, Any]) -> tuple[str, bytes] | None:
+    _knowledge.builtin()
+    if not options.get("m4-database"):
+        default_db()
+    repo, ref = options.get("source-repo"), options.get("ref")
+    if repo:
+        from .gitsource import list_tree
+        return list_tree(Path(repo), str(ref or "HEAD"))
+    return None
+
+
+@hookimpl
+def provcheck_configure(config: Any) -> None:
+    options = {**config.options("release"), **config.options("provcheck_release")}
+    if options.get("source-repo"):
+        pool = ThreadPoolExecutor(1, thread_name_prefix="provcheck-release-ahead")
+        _AHEAD[id(config)] = pool.submit(_read_ahead, options)
+        pool.shutdown(wait=False)
+
+
+def _ahead(scan: Any) -> tuple[str, bytes] | None:
+    future = _AHEAD.pop(id(scan.config), None)
+    try:
+        return future.result() if future is not None else None
+    except Exception:  # done again on the detector's own path, which reports it properly
+        return None
 
 
 def knowledge_for(scan: Any, options: Mapping[str, Any]) -> _knowledge.Knowledge:
@@ -118,6 +156,7 @@ def knowledge_for(scan: Any, options: Mapping[str, Any]) -> _knowledge.Knowledge
 @hookimpl
 def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]:
     # the plugin is "release" as an entry point, "provcheck_release" when registered by module
+    listed = _ahead(scan)
     options = {**scan.config.options("release"), **scan.config.options("provcheck_release"), **dict(options)}
     source = scan.artifact("source")
     repo = options.get("source-repo")  # `provcheck release` passes a git source this way (read lazily)
@@ -134,7 +173,7 @@ def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provchec
     findings: list[provcheck.Finding] = []
     for release in scan.targets:
         if source is None:
-            src, notes = git_source(scan, release, Path(repo), str(options.get("ref") or "HEAD")), []
+            src, notes = git_source(scan, release, Path(repo), str(options.get("ref") or "HEAD"), listed), []
             scan.errors.extend(src.errors)
         else:
             src, notes = resolve_source(scan, release, source, options)

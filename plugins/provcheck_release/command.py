@@ -71,8 +71,12 @@ def source_spec(release: str, source: str, ref: str | None) -> tuple[InputSpec, 
 
 
 def run(args: argparse.Namespace, app: Any) -> int:
+    """The release detector only (and plugins named with ``-p``): ``provcheck scan RELEASE
+    --source SOURCE`` is the command that runs every detector."""
     if not args.source:
         raise UsageError("release: name what the release was built from with --source")
+    import provcheck_release
+    app.only_detectors(provcheck_release)
     spec, ref = source_spec(args.release, args.source, getattr(args, "ref", None))
     inputs = [InputSpec.parse(args.release, "target")]
     extra = []

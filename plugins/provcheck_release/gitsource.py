@@ -32,19 +32,26 @@ def git_blob_id_of(tree: Tree, node: Node) -> str:
     return h.hexdigest()
 
 
-def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], release_tree: Tree,
-                     ctx: Any) -> Artifact:
-    """The tree of ``repo`` at ``ref``; files identical to ``release_files`` (paths already
-    relative to the release's top directory) are not read from git."""
+def list_tree(repo: Path, ref: str) -> tuple[str, bytes]:
+    """(commit, ``git ls-tree -r -t -z`` output) of ``ref``: what the comparison reads first,
+    and what the plugin starts reading while the engine still unpacks the release."""
     try:
         commit = gitmod.resolve_ref(repo, ref)
     except InputError:
         raise InputError(f"{repo}: no commit, tag or branch named {ref!r}") from None
+    return commit, gitmod.git(repo, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
+
+
+def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], release_tree: Tree,
+                     ctx: Any, listed: tuple[str, bytes] | None = None) -> Artifact:
+    """The tree of ``repo`` at ``ref``; files identical to ``release_files`` (paths already
+    relative to the release's top directory) are not read from git. ``listed`` is
+    :func:`list_tree`'s result when it was read ahead."""
+    commit, listing = listed or list_tree(repo, ref)
     name = (repo.resolve().name.removesuffix(".git") or "repo")
     if name == "repo" and repo.resolve().parent.name:  # a mirror layout: owner+name/repo
         name = repo.resolve().parent.name.split("+")[-1]
     label = f"{name}@{ref}"
-    listing = gitmod.git(repo, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
     tree = Tree(ctx.store)
     need: list[tuple[str, Node]] = []
     ids: dict[str, str] = {}

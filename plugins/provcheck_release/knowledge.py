@@ -14,6 +14,7 @@ import posixpath
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -125,12 +126,20 @@ def builtin_files() -> list[Path]:
     return sorted(p for p in DATA_DIR.iterdir() if p.suffix in (".toml", ".json"))
 
 
-def load(options: Mapping[str, Any], extra: Iterable[Any] = ()) -> Knowledge:
-    """Built-in knowledge + ``options['knowledge']`` files + ``options['generated']`` entries
-    + whatever other plugins contribute (``extra``: paths or tables)."""
+@lru_cache(maxsize=1)
+def builtin() -> Knowledge:
+    """The shipped ``data/buildsystems`` files, parsed once per process."""
     k = Knowledge()
     for path in builtin_files():
         k.add_file(path)
+    return k
+
+
+def load(options: Mapping[str, Any], extra: Iterable[Any] = ()) -> Knowledge:
+    """Built-in knowledge + ``options['knowledge']`` files + ``options['generated']`` entries
+    + whatever other plugins contribute (``extra``: paths or tables)."""
+    base = builtin()
+    k = Knowledge(list(base.generated), list(base.source_only), dict(base.systems))
     for item in extra:
         if isinstance(item, (str, Path)):
             k.add_file(Path(item))

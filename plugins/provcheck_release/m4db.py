@@ -1,8 +1,9 @@
 """m4 macro-file provenance: serial numbers, content hashes and the known-good database.
 
-The database (``data/m4db.json.xz``, built by ``tools/harvest_m4.py``) maps a macro
-file's base name to the versions published by autoconf, automake, gnulib,
-autoconf-archive, libtool, gettext, pkg-config and others::
+The database (``data/m4db.zip``, built by ``tools/harvest_m4.py``) maps a macro file's
+base name to the versions published by autoconf, automake, gnulib, autoconf-archive,
+libtool, gettext, pkg-config and others. Its ``index.json`` member (deflated: loads in a
+few milliseconds) is::
 
     {"format": "provcheck-m4db/1", "sources": [...],
      "files": {"build-to-host.m4": [{"serial": "3", "sha256": "...", "norm": "...",
@@ -10,12 +11,13 @@ autoconf-archive, libtool, gettext, pkg-config and others::
 
 ``sha256`` is the hash of the exact bytes; ``norm`` the hash of the content with
 comment lines, ``dnl`` comments, blank lines and surrounding whitespace removed, so a
-copy that only differs in its copyright header or comments still matches.
+copy that only differs in its copyright header or comments still matches. The texts,
+for diffs, are one LZMA member per file name (``texts/NAME.json``: sha256 -> text), so a
+diff decompresses the versions of one file, not all 30 MB of them.
 """
 
 from __future__ import annotations
 
-import lzma
 import hashlib
 import json
 import re
@@ -25,8 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-DB_PATH = Path(__file__).with_name("data") / "m4db.json.xz"
-TEXTS_SUFFIX = ".texts.zip"  # m4db.json.xz -> m4db.texts.zip: the macro texts, for diffs
+DB_PATH = Path(__file__).with_name("data") / "m4db.zip"
 DB_FORMAT = "provcheck-m4db/1"
 
 _SERIAL = re.compile(rb"^[ \t]*(?:#|dnl)[ \t]*(?:[\w.+~-]+\.m4[ \t]+)?serial[ \t]+([0-9]+(?:\.[0-9]+)*)", re.M)
@@ -100,63 +101,51 @@ class M4Verdict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def text_path(path: Path) -> Path:
-    """The texts companion of an index: one LZMA member per macro file name (``NAME.json``,
-    sha256 -> text), so a diff decompresses the versions of one file, not all 30 MB."""
-    name = path.name
-    for suffix in (".json.xz", ".json"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return path.with_name(name + TEXTS_SUFFIX)
-
-
-def write_texts(path: Path, files: dict[str, list[dict[str, Any]]], texts: dict[str, str]) -> None:
-    """Write the texts companion (members sorted, fixed timestamps: reproducible)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_LZMA) as z:
-        for name in sorted(files):
-            group = {e["sha256"]: texts[e["sha256"]] for e in files[name] if e["sha256"] in texts}
+def write_db(db: dict[str, Any], path: Path) -> None:
+    """Write a database whose entries carry their ``text`` (reproducible: sorted members,
+    fixed timestamps)."""
+    index = {**db, "files": {name: [{k: v for k, v in e.items() if k != "text"} for e in entries]
+                             for name, entries in db["files"].items()}}
+    stamp = (1980, 1, 1, 0, 0, 0)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo("index.json", stamp), json.dumps(index, sort_keys=True, separators=(",", ":")),
+                   compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+        for name in sorted(db["files"]):
+            group = {e["sha256"]: e["text"] for e in db["files"][name] if "text" in e}
             if group:
-                info = zipfile.ZipInfo(f"{name}.json", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_LZMA
-                z.writestr(info, json.dumps(group, sort_keys=True, separators=(",", ":")))
+                z.writestr(zipfile.ZipInfo(f"texts/{name}.json", stamp),
+                           json.dumps(group, sort_keys=True, separators=(",", ":")), compress_type=zipfile.ZIP_LZMA)
 
 
 class M4Database:
     """The index (names, serials, hashes, origins) is loaded at once; the macro texts
-    (for diffs) from the companion ``*.texts.zip``, one file name at a time."""
+    (for diffs) from the zip's ``texts/`` members, one file name at a time."""
 
-    def __init__(self, data: dict[str, Any], texts: "dict[str, str] | Path | None" = None):
+    def __init__(self, data: dict[str, Any], archive: zipfile.ZipFile | None = None):
         if data.get("format") != DB_FORMAT:
             raise ValueError(f"not an m4 database ({data.get('format')!r})")
         self.files: dict[str, list[dict[str, Any]]] = data.get("files", {})
         self.sources: list[str] = data.get("sources", [])
         self._by_sha = {e["sha256"]: (name, e) for name, es in self.files.items() for e in es}
         self._by_norm = {e["norm"]: (name, e) for name, es in self.files.items() for e in es}
-        self._texts = texts
-        self._zip: zipfile.ZipFile | None = None
+        self._archive = archive
         self._groups: dict[str, dict[str, str]] = {}
 
     @classmethod
     def load(cls, path: Path = DB_PATH) -> "M4Database":
-        with lzma.open(path, "rt", encoding="utf-8") as f:
-            return cls(json.load(f), text_path(path))
+        archive = zipfile.ZipFile(path)  # kept open: texts are read on demand
+        return cls(json.loads(archive.read("index.json")), archive)
 
     def text(self, entry: dict[str, Any]) -> str | None:
-        if "text" in entry:
-            return entry["text"]
-        sha = entry["sha256"]
-        if not isinstance(self._texts, Path):
-            return (self._texts or {}).get(sha)
-        name = self._by_sha.get(sha, ("",))[0]
+        if "text" in entry or self._archive is None:
+            return entry.get("text")
+        name = self._by_sha.get(entry["sha256"], ("",))[0]
         if name not in self._groups:
             try:
-                if self._zip is None:
-                    self._zip = zipfile.ZipFile(self._texts)
-                self._groups[name] = json.loads(self._zip.read(f"{name}.json"))
+                self._groups[name] = json.loads(self._archive.read(f"texts/{name}.json"))
             except (OSError, KeyError, ValueError, zipfile.BadZipFile):
                 self._groups[name] = {}
-        return self._groups[name].get(sha)
+        return self._groups[name].get(entry["sha256"])
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.files.values())

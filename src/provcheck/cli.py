@@ -32,9 +32,22 @@ class ArgumentParser(argparse.ArgumentParser):
 class App:
     """What a command's ``run(args, app)`` gets: the plugin manager and shared helpers."""
 
-    def __init__(self, pm: PluginManager):
+    def __init__(self, pm: PluginManager, requested: Sequence[str] = ()):
         self.pm = pm
+        self.requested = tuple(requested)  # plugins named with -p
         self.formats = {fmt.name: fmt for _, fmts in pm.call_each("provcheck_register_formats") for fmt in fmts or ()}
+
+    def only_detectors(self, *plugins: Any) -> None:
+        """For a focused command (``release``, ``verify``): unregister every detector but
+        ``plugins`` and those named with ``-p``. The core and plugins that only extend
+        others (knowledge, formats, finding enrichers) stay."""
+        detector_hooks = {"provcheck_detect", "provcheck_crosscheck"}
+        for name, plugin in list(self.pm.list_name_plugin()):
+            if plugin is None or plugin in plugins or self.pm.is_builtin(name) or name in self.requested \
+                    or getattr(plugin, "__name__", None) in self.requested:
+                continue
+            if detector_hooks & {c.name for c in self.pm.get_hookcallers(plugin) or ()}:
+                self.pm.unregister(plugin)
 
     def config(self, args: argparse.Namespace, inputs: Sequence[InputSpec] = ()) -> Config:
         data, source = read_file_config(explicit=getattr(args, "config", None))
@@ -282,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = Commands()
         core_commands(commands, pm)
         pm.hook.provcheck_add_commands(commands=commands)
-        app = App(pm)
+        app = App(pm, [p for p in plugin_args if not p.startswith("no:")])
         parser = build_parser(pm, commands, list(app.formats))
         args = parser.parse_args(argv)
         if not getattr(args, "_run", None):

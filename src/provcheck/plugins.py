@@ -90,6 +90,9 @@ class PluginManager(pluggy.PluginManager):
         self.check_pending()
         self._collect_rules()
 
+    def is_builtin(self, name: str) -> bool:
+        return name in self._builtin
+
     def register(self, plugin: Any, name: str | None = None) -> str | None:
         result = super().register(plugin, name)
         if result is not None and self.rules:  # registered after start-up (tests)

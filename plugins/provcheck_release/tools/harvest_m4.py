@@ -1,4 +1,4 @@
-"""Build the known-good m4 database shipped as ``provcheck_release/data/m4db.json.xz``.
+"""Build the known-good m4 database shipped as ``provcheck_release/data/m4db.zip``.
 
 Reads real Debian packages with provcheck's own archive reader (nothing is extracted or
 run) and records, for every ``*.m4`` macro file and every build-aux helper script
@@ -26,8 +26,6 @@ bless a changed copy of a known one.
 from __future__ import annotations
 
 import argparse
-import lzma
-import json
 import os
 import posixpath
 import subprocess
@@ -39,7 +37,7 @@ from provcheck.config import Limits
 from provcheck.unpack.archive import Reader, read_package
 from provcheck.vfs import BlobStore
 
-from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, is_aux, text_path, version_of, write_texts
+from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, is_aux, version_of, write_db
 
 SOURCE_PACKAGES = ["libtool", "autoconf", "automake", "automake-1.16", "gettext", "gnulib", "pkgconf",
                    "autoconf-archive"]
@@ -155,14 +153,6 @@ def harvest(debs: list[Path], origs: list[Path], upstream: list[Path] = ()) -> d
         entries.sort(key=lambda e: (e["serial"] or "", e["origin"], e["sha256"]))
     return {"format": DB_FORMAT, "sources": sorted({origin_of(p) for p in [*debs, *upstream, *origs]}),
             "files": dict(sorted(files.items()))}
-
-
-def write_db(db: dict, output: Path) -> None:
-    """The index to OUTPUT, the macro texts (by sha256) to its ``.texts.zip`` companion."""
-    texts = {e["sha256"]: e.pop("text") for entries in db["files"].values() for e in entries if "text" in e}
-    raw = json.dumps(db, sort_keys=True, separators=(",", ":")).encode()
-    output.write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
-    write_texts(text_path(output), db["files"], texts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -342,3 +342,21 @@ def test_python_sdist_metadata_is_recognised_and_injected_code_is_not(release_ch
                                                          name="six-1.16.0.tar.gz"), source=str(repo))
     f = result.only("PC102")
     assert f.location.path == f"{top}/six.py" and f.severity == Severity.HIGH and "os.system" in f.evidence["diff"]
+
+
+def test_release_runs_only_its_detector_unless_others_are_named(release_checker, xz_real):
+    """``release`` is the focused command: the test-data detector (installed, autoloaded)
+    does not run unless named with -p; ``scan`` with a source runs every detector."""
+    repo, tarball = rd.build_xz(release_checker, xz_real)
+
+    def rule_ids(*args: str) -> set[str]:
+        res = release_checker.run_cli(*args, "--format", "json")
+        assert res.stdout, res.stderr
+        return {f["rule_id"] for f in json.loads(res.stdout)["findings"]}
+
+    focused = rule_ids("release", tarball, "--source", repo)
+    assert "PC100" in focused and all(r.startswith(("PC1", "PC9")) for r in focused), focused
+    everything = rule_ids("scan", tarball, "--source", f"git:{repo}@v5.4.1")
+    assert "PC100" in everything and any(r.startswith("PC2") for r in everything), everything
+    named = rule_ids("-p", "testdata", "release", tarball, "--source", repo)
+    assert any(r.startswith("PC2") for r in named), named
