@@ -74,11 +74,13 @@ def normalise(data: bytes) -> bytes:
     out = []
     for line in data.replace(b"\r\n", b"\n").split(b"\n"):
         s = line.strip()
-        if not s or s.startswith(b"#") or s.startswith(b"dnl"):
+        if not s or s.startswith((b"#", b"dnl")):
             continue
-        s = _DNL_TAIL.sub(b"", s).strip()
-        if s:
-            out.append(b" ".join(s.split()))
+        if b"dnl" in s:
+            s = _DNL_TAIL.sub(b"", s).strip()
+            if not s:
+                continue
+        out.append(b" ".join(s.split()))
     return b"\n".join(out)
 
 

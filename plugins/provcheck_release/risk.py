@@ -13,7 +13,7 @@ import bisect
 import time
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from provcheck import Severity
 
@@ -67,11 +67,13 @@ PREFILTER = {
     "distro-build-gate": ("debian/rules", "RPM_", "dpkg-buildpackage", "DEB_BUILD_"),
 }
 _READERS_RX = re.compile(_READERS)
-_KEYWORDS = {name: re.compile("|".join(re.escape(k) for k in kws)) for name, kws in PREFILTER.items()}
 _NEWLINE = re.compile("\n")
 _SINK_HINT = re.compile(r"\|\s*(?:eval|(?:/bin/|/usr/bin/)?(?:ba|da|z|k)?sh\b|\$\{?(?:SHELL|CONFIG_SHELL))")
-# both shell-sink indicators need a pipe into a shell on the line: look for that, not for every "|"
+# literals are found with str.find (several times faster than a regex alternation); both
+# shell-sink indicators need a pipe into a shell on the line: look for that, not every "|"
+_KEYWORDS: dict[str, tuple[str | re.Pattern, ...] | re.Pattern] = dict(PREFILTER)
 _KEYWORDS["decompress-to-shell"] = _KEYWORDS["pipe-to-shell"] = _SINK_HINT
+_KEYWORDS["test-data-read"] = (re.compile(r"test(?:s|data|-data|suite|_data)?/"), "fixture")  # one pass for "test*/"
 
 _TR_ARGS = re.compile(r"""\btr\s+(?:-[a-zA-Z]+\s+)*(?P<q1>["'])(?P<a>(?:\\.|(?!(?P=q1)).)*)(?P=q1)\s+"""
                       r"""(?P<q2>["'])(?P<b>(?:\\.|(?!(?P=q2)).)*)(?P=q2)""")
@@ -152,13 +154,24 @@ class Hit:
 ANALYSIS_SECONDS = 5.0  # a build file crafted to be slow to match stops here, and says so
 
 
-def _lines_with(kw: re.Pattern, text: str, starts: list[int]) -> Iterator[int]:
-    """Indexes of the lines holding a match of ``kw``, each once (the search resumes at the next line)."""
-    pos, end = 0, len(text)
-    while (m := kw.search(text, pos)) is not None:
-        idx = bisect.bisect_right(starts, m.start()) - 1
-        yield idx
-        pos = starts[idx + 1] if idx + 1 < len(starts) else end + 1
+def _lines_with(kw: tuple[str | re.Pattern, ...] | re.Pattern, text: str, starts: list[int]) -> list[int]:
+    """Indexes of the lines holding a keyword (a literal or a regex match), each once, in order."""
+    found: set[int] = set()
+    end = len(text)
+    for lit in kw if isinstance(kw, tuple) else (kw,):
+        pos = 0
+        while True:
+            if isinstance(lit, str):
+                at = text.find(lit, pos)
+            else:
+                m = lit.search(text, pos)
+                at = m.start() if m is not None else -1
+            if at < 0:
+                break
+            idx = bisect.bisect_right(starts, at) - 1
+            found.add(idx)
+            pos = starts[idx + 1] if idx + 1 < len(starts) else end + 1
+    return sorted(found)
 
 
 def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SECONDS) -> list[Hit]:
@@ -170,11 +183,11 @@ def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SEC
         starts.append(m.end())
     lines = text.split("\n")
     hits: list[Hit] = []
-    lines_with: dict[re.Pattern, list[int]] = {}
+    lines_with: dict[Any, list[int]] = {}
     for name, strength, rx, why in INDICATORS:
         kw = _KEYWORDS[name]
         if kw not in lines_with:
-            lines_with[kw] = list(_lines_with(kw, text, starts))
+            lines_with[kw] = _lines_with(kw, text, starts)
         for idx in lines_with[kw]:
             if time.monotonic() > deadline:
                 hits.append(Hit("analysis-budget", WEAK, idx + 1, "",
