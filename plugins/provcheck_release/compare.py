@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable
 
 from provcheck import Artifact, Finding, Location, Severity, Tree
 from provcheck.vfs import SYMLINK, Node, glob_regex
@@ -57,6 +57,7 @@ class Verdict:
     severity: str | None = None
     release_sha256: str | None = None
     source_sha256: str | None = None
+    source_git_blob: str | None = None  # a file only in a git source is not read: its blob id instead
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
@@ -102,8 +103,9 @@ def single_top(tree: Tree) -> str:
 def file_map(artifact: Artifact, prefix: str) -> dict[str, Node]:
     out: dict[str, Node] = {}
     cut = len(prefix) + 1 if prefix else 0
+    unread = artifact.metadata.get("unread_blobs") or {}  # listed, not read (see gitsource)
     for n in artifact.tree.nodes.values():
-        if not (n.is_file or n.type == SYMLINK):
+        if not (n.is_file or n.type == SYMLINK or n.path in unread):
             continue
         path = n.path[cut:] if prefix else n.path
         if not path:
@@ -112,6 +114,22 @@ def file_map(artifact: Artifact, prefix: str) -> dict[str, Node]:
             continue
         out[path] = n
     return out
+
+
+def project_subdir(release: set[str], source: Collection[str]) -> str | None:
+    """The top-level directory of a repository that holds the released project (libexpat's
+    ``expat/``), when it matches the release's paths far better than the top does."""
+    if not release:
+        return None
+    shared = sum(1 for p in release if p in source)
+    if shared >= len(release) // 2:
+        return None
+    best, best_n = None, shared
+    for top in sorted({p.split("/", 1)[0] for p in source if "/" in p}):
+        n = sum(1 for p in release if f"{top}/{p}" in source)
+        if n > best_n:
+            best, best_n = top, n
+    return best if best is not None and best_n >= max(2 * shared, len(release) // 2) else None
 
 
 def _text(data: bytes) -> str:
@@ -318,21 +336,8 @@ class Comparer:
         self._all_paths: str | None = None
 
     def subdir_of_source(self) -> None:
-        """Repositories that keep the released project in a subdirectory (libexpat's ``expat/``):
-        when a top-level directory of the source matches the release far better than the
-        top does, compare with that directory."""
-        rel = set(self.rfiles)
-        if not rel:
-            return
-        shared = len(rel & set(self.sfiles))
-        if shared >= len(rel) // 2:
-            return
-        best, best_n = None, shared
-        for top in sorted({p.split("/", 1)[0] for p in self.sfiles if "/" in p}):
-            n = sum(1 for p in rel if f"{top}/{p}" in self.sfiles)
-            if n > best_n:
-                best, best_n = top, n
-        if best is not None and best_n >= max(2 * shared, len(rel) // 2):
+        best = project_subdir(set(self.rfiles), self.sfiles.keys())
+        if best is not None:
             cut = len(best) + 1
             self.sprefix = f"{self.sprefix}/{best}" if self.sprefix else best
             self.sfiles = {p[cut:]: n for p, n in self.sfiles.items() if p.startswith(best + "/")}
@@ -391,7 +396,8 @@ class Comparer:
             elif s is not None:
                 why = ("export-ignore" if any(rx.match(path) for rx in ignored) else
                        "git-only" if self.k.source_only_reason(path) else "")
-                v = Verdict(path, ONLY_SOURCE, how=why, source_sha256=s.sha256)
+                v = Verdict(path, ONLY_SOURCE, how=why,
+                            source_git_blob=self.source.metadata.get("unread_blobs", {}).get(s.path))
                 source_only.append({"path": path, "reason": why} if why else {"path": path})
             else:
                 v = self.release_only(path, r)

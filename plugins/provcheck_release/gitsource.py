@@ -4,19 +4,24 @@ The core git loader copies every blob of the tree into the blob store. Comparing
 release, most files are identical: their git blob id (sha1 of ``blob SIZE\\0DATA``) can be
 computed from the release's copy and checked against ``git ls-tree``, so only the blobs
 that differ (or that the release lacks) are read with ``git cat-file --batch``. The result
-is an ordinary :class:`provcheck.Artifact` whose identical files share the release's blobs.
+is an ordinary :class:`provcheck.Artifact` whose identical files share the release's blobs;
+files only in the tag are listed but not read (no content, their git blob id in
+``metadata["unread_blobs"]``), except ``.gitattributes``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 from pathlib import Path
 from typing import Any
 
 from provcheck import Artifact, InputError, Node, ToolError, Tree
 from provcheck.unpack import git as gitmod
 from provcheck.vfs import DIR, FILE, SYMLINK
+
+from .compare import project_subdir
 
 
 def git_blob_id(data: bytes) -> str:
@@ -54,14 +59,17 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
     label = f"{name}@{ref}"
     tree = Tree(ctx.store)
     need: list[tuple[str, Node]] = []
+    unread: dict[str, str] = {}
     ids: dict[str, str] = {}
     errors = []
+    records = []
     for record in listing.split(b"\0"):
-        if not record:
-            continue
-        meta, _, raw = record.partition(b"\t")
-        mode, otype, sha = meta.decode().split()
-        path = raw.decode("utf-8", "backslashreplace")
+        if record:
+            meta, _, raw = record.partition(b"\t")
+            records.append((*meta.decode().split(), raw.decode("utf-8", "backslashreplace")))
+    sub = project_subdir(set(release_files), {path for _, otype, _, path in records if otype == "blob"})
+    cut = len(sub) + 1 if sub else 0
+    for mode, otype, sha, path in records:
         if otype == "tree":
             tree.nodes[path] = Node(path=path, type=DIR, mode=0o755)
             continue
@@ -72,7 +80,10 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
             continue
         node = Node(path=path, type=SYMLINK if mode == "120000" else FILE, mode=int(mode, 8) & 0o7777 or 0o644)
         tree.nodes[path] = node
-        r = release_files.get(path)
+        r = release_files.get(path[cut:]) if not sub or path.startswith(sub + "/") else None
+        if r is None and posixpath.basename(path) != ".gitattributes":
+            unread[path] = sha  # only in the source: its path decides the verdict, its content nothing
+            continue
         if r is not None:
             if node.type == SYMLINK and r.type == SYMLINK:
                 if git_blob_id((r.link_target or "").encode("utf-8", "surrogateescape")) == sha:
@@ -95,4 +106,4 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
                                 message="blob missing from the repository (partial or damaged clone); not compared"))
     return Artifact(name=label, role="source", kind="git", tree=tree, source=f"git:{os.fspath(repo)}@{ref}",
                     metadata={"commit": commit, "ref": ref, "repository": str(repo.resolve()),
-                              "blobs_read": len(need)}, errors=errors)
+                              "blobs_read": len(need), "unread_blobs": unread}, errors=errors)

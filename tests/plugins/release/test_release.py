@@ -70,6 +70,8 @@ def test_xz_backdoor_pattern_is_critical(release_checker, xz_real, cli):
     assert files["m4/build-to-host.m4"]["verdict"] == "generated-mismatch"
     assert files["tests/files/bad-3-corrupt_lzma2.xz"]["verdict"] == "identical"
     assert files["configure"]["verdict"] == "generated" and files["configure"]["severity"] == "critical"
+    ci = files[".github/workflows/ci.yml"]  # only in the tag: listed with its blob id, never read from git
+    assert ci["verdict"] == "only-in-source" and len(ci["source_git_blob"]) == 40 and "source_sha256" not in ci
     # the text report puts the files that matter first and the rest in one line
     text = cli("release", tarball, "--source", repo).stdout
     lines = text.splitlines()
