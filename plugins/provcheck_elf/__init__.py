@@ -10,15 +10,20 @@ See docs/plugins/elf.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import provcheck
 from provcheck import ToolError, UsageError
 
 from . import hookspecs
-from .analysis import Analysis, ParseCache, analyze
-from .policies import ALL_CHECKS, Options
 from .rules import RULES
+
+if TYPE_CHECKING:
+    from .analysis import Analysis, ParseCache
+    from .policies import Options
+
+# The analysis and policy modules are imported on first use: every provcheck command
+# imports every plugin at start-up.
 
 __version__ = "0.1.0"
 PLUGIN = "elf"
@@ -64,6 +69,7 @@ def open_cache(opts: Options, config: Any) -> ParseCache | None:
         if root is None:
             return None
         base = Path(root) / "elf"
+    from .analysis import ParseCache
     return ParseCache(base / "parse-v1.sqlite")
 
 
@@ -72,6 +78,7 @@ def analysis_for(scan: Any, artifact: Any, opts: Options) -> Analysis:
     key = (__name__, "analysis", artifact.name, id(artifact))
     an = scan.stash.get(key)
     if an is None:
+        from .analysis import analyze
         ckey = (__name__, "cache")
         if ckey not in scan.stash:
             scan.stash[ckey] = open_cache(opts, scan.config)
@@ -89,6 +96,7 @@ def errors_of(an: Analysis) -> list[ToolError]:
 
 @provcheck.hookimpl
 def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable:
+    from .policies import ALL_CHECKS, Options
     opts = Options.parse(options, plugin_policies(scan.ctx.pm))
     findings = []
     for artifact in scan.targets or scan.artifacts:
@@ -103,6 +111,17 @@ def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable:
         cache.close()
         scan.stash[(__name__, "cache")] = None
     return findings
+
+
+def __getattr__(name: str) -> Any:
+    """The analysis and policy names this package used to import eagerly, imported on first use."""
+    if name in ("Analysis", "ParseCache", "analyze"):
+        from . import analysis
+        return getattr(analysis, name)
+    if name in ("ALL_CHECKS", "Options"):
+        from . import policies
+        return getattr(policies, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Options", "analyze", "UsageError"]

@@ -17,11 +17,13 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+if TYPE_CHECKING:
+    from . import graph as graphmod
 
-from . import graph as graphmod
-from .policies import hop as _hop
+# The graph and policy modules are imported inside the functions that use them: every
+# provcheck command registers this one at start-up.
 
 KINDS = ("needed", "dlopen")
 
@@ -117,6 +119,7 @@ def _label(g: graphmod.Graph, path: str) -> str:
 
 
 def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO) -> bool:
+    from .policies import hop as _hop
     sources = _resolve_patterns(g, srcs, "--from")
     targets = _resolve_patterns(g, dsts, "--to")
     paths, truncated = g.paths(sources, targets, kinds, limit=limit) if sources and targets else ([], False)
@@ -144,6 +147,7 @@ def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO) -> bool:
 
 
 def _who_links(g, patterns, kinds, fmt, stream: TextIO) -> bool:
+    from .policies import hop as _hop
     targets = _resolve_patterns(g, patterns, "--who-links")
     deps = g.dependents(targets, kinds)
     # distance = shortest hop count to a target

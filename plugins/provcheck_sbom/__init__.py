@@ -18,11 +18,10 @@ from typing import Any
 
 from provcheck import ToolError, hookimpl
 
-from . import advisories as adv
-from .checks import (PLUGIN, AdvisoryResult, Digests, TargetState, check_advisories, check_library_links,
-                     check_package_files, check_sbom, check_unowned, load_sboms, _as_list)
-from .inventory import Component, observe, owners
 from .rules import RULES
+
+# The inventory, SBOM and advisory modules are imported on first use: every provcheck
+# command imports every plugin at start-up.
 
 __all__ = ["Component", "observe", "RULES"]
 
@@ -53,6 +52,9 @@ def provcheck_add_options(parser):
 
 @hookimpl
 def provcheck_detect(scan, options):
+    from .checks import (PLUGIN, Digests, TargetState, check_library_links, check_package_files, check_sbom,
+                         check_unowned, load_sboms)
+    from .inventory import observe, owners
     st = _state(scan)
     cache = scan.stash.setdefault(("sbom", "digests"), {})
     for artifact in scan.artifacts:
@@ -91,6 +93,8 @@ def _elf_chains(findings) -> dict[str, list[list[str]]]:
 
 @hookimpl
 def provcheck_crosscheck(scan, findings, options):
+    from . import advisories as adv
+    from .checks import PLUGIN, AdvisoryResult, check_advisories, _as_list
     st = _state(scan)
     paths = _as_list(options.get("advisories"))
     if not paths:
@@ -125,3 +129,11 @@ def provcheck_add_commands(commands):
     from .export import setup, run
     commands.add("sbom", help="observed inventory as CycloneDX (with cross-check and advisories) or OpenVEX",
                  setup=setup, run=run, formats=("cyclonedx", "openvex", "json", "text"), scan_options=True)
+
+
+def __getattr__(name: str) -> Any:
+    """The inventory names this package exports, imported on first use."""
+    if name in ("Component", "observe", "owners"):
+        from . import inventory
+        return getattr(inventory, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
