@@ -19,15 +19,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from provcheck import InputSpec, Location, ProvcheckError, Severity, ToolError, hookimpl
-from provcheck.unpack.archive import file_sha256 as archive_sha256
 
-from . import intoto, oci_attach, openpgp
 from .rules import (PC501, PC502, PC503, PC504, PC505, PC506, PC507, PC508, PC509, PC510, PC511, PC512,
                     RULES)
-from .sigstore_check import Outcome, Policy, TrustError, check_bundle, load_trust
+
+if TYPE_CHECKING:
+    from .sigstore_check import Outcome
+
+# Every provcheck command imports every plugin at start-up: the checkers (sigstore_check, intoto,
+# openpgp, oci_attach) are imported inside the functions that use them.
 
 BUNDLE_SUFFIXES = (".sigstore.json", ".sigstore")
 INTOTO_SUFFIXES = (".intoto.jsonl",)
@@ -72,6 +75,7 @@ def provcheck_add_commands(commands):
 
 class Context:
     def __init__(self, scan: Any, options: Mapping[str, Any]):
+        from .sigstore_check import Policy
         self.scan = scan
         self.options = options
         self.policy = Policy.from_options(options)
@@ -82,6 +86,7 @@ class Context:
     @property
     def trust(self):
         if self._trust is None:
+            from .sigstore_check import TrustError, load_trust
             try:
                 self._trust = load_trust(self.options.get("trusted_root") or None)
             except TrustError as exc:
@@ -112,6 +117,7 @@ def file_sha256(scan: Any, path: Path) -> str:
     cache = scan.stash.setdefault(_STASH, {})
     key = str(path.resolve())
     if key not in cache:
+        from provcheck.unpack.archive import file_sha256 as archive_sha256
         cache[key] = archive_sha256(path)
     return cache[key]
 
@@ -222,6 +228,7 @@ def _signer_text(signer: dict[str, Any]) -> str:
 def bundle_findings(ctx: Context, art: Any, loc: Location, name: str, raw: bytes, sha: str | None,
                     image_digest: str | None = None) -> Iterator:
     """Findings for one Sigstore bundle checked against ``sha`` (a file) or ``image_digest``."""
+    from .sigstore_check import check_bundle
     subject = image_digest or (f"sha256:{sha}" if sha else None)
     digest_hex = subject.split(":", 1)[1] if subject else None
     outcome = check_bundle(raw, ctx.trust, ctx.policy, digest_hex)
@@ -265,6 +272,7 @@ def bundle_findings(ctx: Context, art: Any, loc: Location, name: str, raw: bytes
 def statement_findings(ctx: Context, art: Any, loc: Location, name: str, outcome: Outcome, subject: str | None,
                        ev: dict[str, Any]):
     """Check a verified in-toto statement; returns False when a finding replaces the PC510."""
+    from . import intoto
     key = f"bundle:{name}"
     try:
         if outcome.payload_type != intoto.INTOTO_PAYLOAD:
@@ -335,6 +343,7 @@ def jsonl_findings(ctx: Context, art: Any, loc: Location, path: Path, sha: str |
 
 
 def pgp_findings(ctx: Context, art: Any, loc: Location, path: Path | None, sigs: list[Path]) -> Iterator:
+    from . import openpgp
     keyring_path = ctx.options.get("keyring")
     explicit = bool(ctx.options.get("signature"))
     for sig in sigs:
@@ -381,6 +390,7 @@ def history_findings(ctx: Context, loc: Location, key: str, path: Path, res: Any
     hist_path = ctx.options.get("history")
     if not hist_path:
         return False
+    from . import openpgp
     project, version = openpgp.project_version(path.name)
     project = str(ctx.options.get("project") or project or path.name)
     try:
@@ -409,6 +419,7 @@ def history_findings(ctx: Context, loc: Location, key: str, path: Path, res: Any
 
 
 def image_findings(ctx: Context, art: Any) -> Iterator:
+    from . import oci_attach
     image_digest = art.metadata.get("manifest_digest")
     loc = Location(artifact=art.name, sha256=(image_digest or "").removeprefix("sha256:") or None)
     try:
@@ -451,6 +462,7 @@ def image_findings(ctx: Context, art: Any) -> Iterator:
 
 def legacy_findings(ctx: Context, art: Any, loc: Location, att: Any, subject: str, label: str) -> Iterator:
     """cosign's legacy ``.sig`` / ``.att`` tags: SET-only bundles, never verifiable offline."""
+    from . import intoto
     from .sigstore_check import _short, signer_of
     for i, layer in enumerate(att.layers):
         ann = layer.get("annotations") if isinstance(layer.get("annotations"), dict) else {}

@@ -19,8 +19,6 @@ from typing import Any
 from provcheck import Artifact, BlobStore, InputSpec, Tree, UsageError
 from provcheck.unpack.archive import file_sha256
 
-from .sigstore_check import TrustError, load_trust
-
 
 def setup_verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifacts", nargs="+", metavar="ARTIFACT",
@@ -70,6 +68,8 @@ def _is_image(path: Path) -> bool:
 
 def run_verify(args: argparse.Namespace, app: Any) -> int:
     from provcheck.engine import ExitCode, WorkArea, run
+
+    from .sigstore_check import TrustError, load_trust  # not at module level: every command loads this module
 
     opts = {k: v for k, v in vars(args).items() if k.startswith("attest.")}
     if opts.get("attest.bundle") and not opts.get("attest.cert_identity"):

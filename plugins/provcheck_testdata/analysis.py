@@ -1,16 +1,5 @@
-"""provcheck_testdata: hidden payloads in test data (rules PC201-PC211).
-
-For every binary file of a source tree (git tree, release tarball, directory) it gathers
-the real format (magic) against the name's claim, the entropy profile, whether and how it
-decodes (fully, within a budget; after ``tr``-style substitutions too), what the decoded
-content is, which test or build scripts name it, and which build scripts grep, decode or
-execute test data. Images and packages get the data-directory checks (PC208-PC210).
-
-Options (``[tool.provcheck.plugins.testdata]`` or ``--set testdata.KEY=VALUE``):
-``decode-seconds`` (per file, 5), ``decode-total-seconds`` (per artifact, 300),
-``max-decode-bytes`` (per file, 256 MiB), ``max-input-bytes`` (larger files are classified
-but not decoded, 256 MiB), ``swap-search`` (true), ``grep-timeout`` (20).
-"""
+"""The PC2xx detection: per-file facts (format, entropy, decoding, substitutions), the build and
+test scripts that read test data, and the findings. ``provcheck_detect`` runs :class:`Analyzer`."""
 
 from __future__ import annotations
 
@@ -19,11 +8,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from provcheck import Finding, Severity, ToolError, hookimpl
+from provcheck import Finding, Severity, ToolError
 
 from . import decode as dec
 from . import elfscan, entropy, magic, scripts
-from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, RULES)
+from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211)
 
 HEAD = 8192
 TEXT_MAX = 4 << 20
@@ -32,11 +21,6 @@ SWAP2_ALPHABET = b"\t\n\r -_./"
 SWAP_MAX_BYTES = 1 << 20
 MAX_GREPS = 16
 OPAQUE_DATA = 6.0   # decoded binary data of no known format at or above this entropy counts as opaque
-
-
-@hookimpl
-def provcheck_register_rules():
-    return RULES
 
 
 @dataclass(frozen=True)
@@ -63,16 +47,6 @@ class Options:
             else:
                 kw[name] = float(value)
         return cls(**kw)
-
-
-@hookimpl
-def provcheck_detect(scan, options):
-    opts = Options.parse(options)
-    source = scan.artifact("source")
-    for artifact in scan.artifacts:
-        if artifact.role == "source" and len(scan.artifacts) > 1:
-            continue
-        yield from Analyzer(scan, artifact, opts, source if source is not artifact else None).run()
 
 
 # -- per-file facts --------------------------------------------------------------------------------
