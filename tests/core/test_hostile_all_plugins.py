@@ -3,9 +3,10 @@ with no plugin error (a crash would be an error of stage detect/crosscheck) and 
 
 import json
 import lzma
-import os
 import random
 import struct
+
+import pytest
 
 from provcheck.testing import File, Symlink
 
@@ -15,7 +16,7 @@ def _elf_header(rnd: random.Random) -> bytes:
     head += struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, rnd.getrandbits(64), rnd.getrandbits(64),
                         rnd.getrandbits(64), 0, 64, rnd.randrange(0, 0xFFFF), rnd.randrange(0, 0xFFFF),
                         rnd.randrange(0, 0xFFFF), rnd.randrange(0, 0xFFFF), rnd.randrange(0, 0xFFFF))
-    return bytes(head) + os.urandom(rnd.randrange(0, 4096))
+    return bytes(head) + rnd.randbytes(rnd.randrange(0, 4096))
 
 
 def _garbage_tree(seed: int) -> dict:
@@ -32,7 +33,7 @@ def _garbage_tree(seed: int) -> dict:
         "var/lib/dpkg/info/liblzma5:amd64.list": "/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1\n/../../etc/passwd\n",
         "var/lib/dpkg/info/liblzma5:amd64.md5sums": "zz  usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1\nnot md5\n",
         "lib/apk/db/installed": "P:x\nV:\nZ:Q1notbase64!!\nR:\n\n",
-        "var/lib/rpm/rpmdb.sqlite": os.urandom(8192),
+        "var/lib/rpm/rpmdb.sqlite": rnd.randbytes(8192),
         "usr/lib/python3/dist-packages/evil-1.0.dist-info/METADATA": "Name: evil\nVersion: 1.0\n",
         "usr/lib/python3/dist-packages/evil-1.0.dist-info/RECORD": "../../../etc/passwd,sha256=xx,1\n,,\n",
         "var/lib/db/sbom/evil.spdx.json": '{"spdxVersion": "SPDX-2.3", "packages": [{"name": 5}], "files": "x"}',
@@ -40,24 +41,25 @@ def _garbage_tree(seed: int) -> dict:
                                         '<!ENTITY b "&a;&a;&a;&a;">]><bom xmlns="http://cyclonedx.org/schema/bom/1.5">&b;</bom>',
         "tests/files/bad-1-corrupt.xz": xz[: len(xz) // 2],
         "tests/files/good-1.xz": xz + b"trailing",
-        "tests/files/bad-2.lzma": b"\x5d\x00\x00\x80\x00" + os.urandom(3000),
-        "tests/files/evil.zst": b"\x28\xb5\x2f\xfd" + os.urandom(500),
-        "tests/files/evil.gz": b"\x1f\x8b\x08\x00" + os.urandom(500),
-        "tests/files/evil.zip": b"PK\x03\x04" + os.urandom(500),
+        "tests/files/bad-2.lzma": b"\x5d\x00\x00\x80\x00" + rnd.randbytes(3000),
+        "tests/files/evil.zst": b"\x28\xb5\x2f\xfd" + rnd.randbytes(500),
+        "tests/files/evil.gz": b"\x1f\x8b\x08\x00" + rnd.randbytes(500),
+        "tests/files/evil.zip": b"PK\x03\x04" + rnd.randbytes(500),
         "configure": "eval `grep -aErls '####' . | tr 'ab' 'ba' | xz -d | sh`\n" + "x" * 10000 + "\n",
         "m4/build-to-host.m4": "# build-to-host.m4 serial 99999999999999999999\n" + "dnl " * 10000,
         "app.whl.sigstore.json": '{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", '
                                  '"verificationMaterial": 7}',
-        "app.whl": os.urandom(100),
+        "app.whl": rnd.randbytes(100),
         "app.whl.intoto.jsonl": '{"payloadType": "application/vnd.in-toto+json", "payload": "!!!", "signatures": []}\n',
     }
     for i in range(20):
-        files[f"usr/share/blob{i}.bin"] = os.urandom(rnd.randrange(1, 50000))
+        files[f"usr/share/blob{i}.bin"] = rnd.randbytes(rnd.randrange(1, 50000))
     return files
 
 
-def test_every_plugin_survives_malformed_files(checker):
-    files = _garbage_tree(2024)
+@pytest.mark.parametrize("seed", [2024, 7, 31337])  # seeded: a failure names the input that caused it
+def test_every_plugin_survives_malformed_files(checker, seed):
+    files = _garbage_tree(seed)
     tree = checker.tree(files, name="garbage-rootfs")
     image = checker.oci([files, {"usr/sbin/.wh.sshd": "", "opt/x": "y"}], name="garbage-image")
     tarball = checker.tarball({f"pkg-1.0/{k}": v for k, v in files.items() if not isinstance(v, Symlink)},
