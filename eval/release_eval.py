@@ -105,8 +105,10 @@ def time_diffoscope(tarball: Path, repo: Path, ref: str, timeout: int) -> tuple[
         tag_tar, orig_tar = Path(tmp) / "tag.tar", Path(tmp) / "orig.tar"
         top = peek_top(tarball) or tarball.name.split(".orig")[0].replace("_", "-")  # the orig's own top dir
         t = time.monotonic()
-        subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", f"--prefix={top}/", "-o", str(tag_tar),
-                        ref], check=True, capture_output=True)
+        archived = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", f"--prefix={top}/", "-o",
+                                   str(tag_tar), ref], capture_output=True)
+        if archived.returncode:  # e.g. a snapshot without its large blobs
+            return f"error: git archive: {archived.stderr.decode(errors='replace').strip().splitlines()[-1:]}"
         with open(orig_tar, "wb") as out:
             subprocess.run([*DECOMPRESSORS.get(tarball.suffix, ["cat"]), str(tarball)], stdout=out, check=True)
         prep = time.monotonic() - t
