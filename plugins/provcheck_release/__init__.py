@@ -12,22 +12,15 @@ provenance comes from ``data/m4db.zip`` (``tools/harvest_m4.py``).
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import provcheck
-from provcheck import InputSpec, ProvcheckError, hookimpl
+from provcheck import hookimpl
 
 from . import hookspecs as _hookspecs
-from . import knowledge as _knowledge
-from .compare import compare, file_map, single_top
-from .m4db import default_db
-from .rules import PC109, RULES
-from .tags import find_tag, split_name_version
+from .rules import RULES
 
 __version__ = provcheck.__version__
-STASH_KEY = "provcheck_release.comparisons"
 
 
 @hookimpl
@@ -47,138 +40,25 @@ def provcheck_add_commands(commands: Any) -> None:
                  setup=setup, run=run, formats=("text", "json", "sarif"), scan_options=True)
 
 
-def release_names(artifact: provcheck.Artifact) -> tuple[list[str], str | None]:
-    """Project names and the version guessed from the release's top directory and file name."""
-    names, version = [], None
-    for text in (single_top(artifact.tree), artifact.name):
-        nv = split_name_version(text) if text else None
-        if nv:
-            names.append(nv[0])
-            version = version or nv[1]
-    return names, version
+def _options(config: Any, given: Mapping[str, Any] = {}) -> dict[str, Any]:
+    # the plugin is "release" as an entry point, "provcheck_release" when registered by module
+    return {**config.options("release"), **config.options("provcheck_release"), **dict(given)}
 
 
-def _repo_path(source: provcheck.Artifact) -> Path | None:
-    if source.kind == "git":
-        repo = source.metadata.get("repository")
-        return Path(repo) if repo else None
-    if source.kind == "directory":
-        path = Path(InputSpec.parse(source.source).path) if source.source else None
-        if path is not None and source.tree.get(".git") is not None and path.is_dir():
-            return path
-    return None
-
-
-def resolve_source(scan: Any, release: provcheck.Artifact, source: provcheck.Artifact,
-                   options: Mapping[str, Any]) -> tuple[provcheck.Artifact, list[provcheck.Finding]]:
-    """Pick the git tree to compare with: ``ref`` when given, else the release's tag when
-    the source is a repository loaded at HEAD (or a work tree)."""
-    from provcheck.unpack import git as gitmod
-    repo = _repo_path(source)
-    ref = options.get("ref")
-    explicit = source.kind == "git" and "@" in (source.source or "")
-    if repo is None or (explicit and not ref):
-        return source, []
-    if not ref:
-        names, version = release_names(release)
-        if version is None:
-            return source, [PC109.finding(location=provcheck.Location(artifact=release.name), key="no-version",
-                                          severity=provcheck.Severity.LOW,
-                                          message=f"no version in the release name {release.name!r}; compared with "
-                                                  f"{source.name} as loaded", evidence={})]
-        tag, tried = find_tag(gitmod.tags(repo), names, version)
-        if tag is None:
-            return source, [PC109.finding(
-                location=provcheck.Location(artifact=release.name), key="no-tag", severity=provcheck.Severity.LOW,
-                message=f"no tag for version {version} in {repo.name} (tried {', '.join(tried[:8])}, ...); "
-                        f"compared with {source.name} as loaded", evidence={"tried": tried})]
-        ref = tag
-    return git_source(scan, release, repo, ref), []
-
-
-def git_source(scan: Any, release: provcheck.Artifact, repo: Path, ref: str,
-               listed: tuple[str, bytes] | None = None) -> provcheck.Artifact:
-    """The tag's tree, reading from git only the blobs that differ from the release."""
-    from .gitsource import load_git_against
-    key = (STASH_KEY, "source", str(repo), ref, release.name)
-    if key not in scan.stash:
-        top = single_top(release.tree)
-        scan.stash[key] = load_git_against(repo, ref, file_map(release, top), release.tree, scan.ctx, listed)
-    return scan.stash[key]
-
-
-# -- reading ahead --------------------------------------------------------------------------
-# `provcheck release` knows its repository and tag before the engine unpacks the release
-# (decompression runs in C, off the GIL): the m4 index, the build-system data and the
-# tag's file listing are read on a second thread meanwhile. The detector waits for them;
-# anything that failed ahead is simply done again (and reported) on the detector's path.
-_AHEAD: dict[int, Future] = {}
-
-
-def _read_ahead(options: Mapping[str, Any]) -> tuple[str, bytes] | None:
-    _knowledge.builtin()
-    if not options.get("m4-database"):
-        default_db()
-    repo, ref = options.get("source-repo"), options.get("ref")
-    if repo:
-        from .gitsource import list_tree
-        return list_tree(Path(repo), str(ref or "HEAD"))
-    return None
-
-
+# The detector is imported only when there is a source to compare with: every provcheck
+# command imports every installed plugin.
 @hookimpl
 def provcheck_configure(config: Any) -> None:
-    options = {**config.options("release"), **config.options("provcheck_release")}
+    options = _options(config)
     if options.get("source-repo"):
-        pool = ThreadPoolExecutor(1, thread_name_prefix="provcheck-release-ahead")
-        _AHEAD[id(config)] = pool.submit(_read_ahead, options)
-        pool.shutdown(wait=False)
-
-
-def _ahead(scan: Any) -> tuple[str, bytes] | None:
-    future = _AHEAD.pop(id(scan.config), None)
-    try:
-        return future.result() if future is not None else None
-    except Exception:  # done again on the detector's own path, which reports it properly
-        return None
-
-
-def knowledge_for(scan: Any, options: Mapping[str, Any]) -> _knowledge.Knowledge:
-    extra: list[Any] = []
-    pm = getattr(getattr(scan, "ctx", None), "pm", None)
-    hook = getattr(getattr(pm, "hook", None), "provcheck_release_buildsystems", None)
-    if hook is not None:
-        for result in hook():
-            extra.extend(result or ())
-    return _knowledge.load(options, extra)
+        from .detector import read_ahead
+        read_ahead(config, options)
 
 
 @hookimpl
 def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]:
-    # the plugin is "release" as an entry point, "provcheck_release" when registered by module
-    listed = _ahead(scan)
-    options = {**scan.config.options("release"), **scan.config.options("provcheck_release"), **dict(options)}
-    source = scan.artifact("source")
-    repo = options.get("source-repo")  # `provcheck release` passes a git source this way (read lazily)
-    if (source is None and not repo) or not scan.targets:
+    options = _options(scan.config, options)
+    if (scan.artifact("source") is None and not options.get("source-repo")) or not scan.targets:
         return []
-    try:
-        k = knowledge_for(scan, options)
-    except _knowledge.KnowledgeError as exc:
-        raise ProvcheckError(str(exc)) from None
-    db_path = options.get("m4-database")
-
-    def db():
-        return default_db(str(db_path)) if db_path else default_db()
-    findings: list[provcheck.Finding] = []
-    for release in scan.targets:
-        if source is None:
-            src, notes = git_source(scan, release, Path(repo), str(options.get("ref") or "HEAD"), listed), []
-            scan.errors.extend(src.errors)
-        else:
-            src, notes = resolve_source(scan, release, source, options)
-        findings += notes
-        cmp = compare(release, src, k, db, dict(options))
-        findings += cmp.findings
-        scan.extras.setdefault("release", {})[release.name] = cmp.to_dict()
-    return findings
+    from .detector import detect
+    return detect(scan, options)

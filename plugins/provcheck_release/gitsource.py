@@ -19,7 +19,7 @@ from typing import Any
 
 from provcheck import Artifact, InputError, Node, ToolError, Tree
 from provcheck.unpack import git as gitmod
-from provcheck.vfs import DIR, FILE, SYMLINK
+from provcheck.vfs import FILE, SYMLINK
 
 from .compare import project_subdir
 
@@ -37,22 +37,25 @@ def git_blob_id_of(tree: Tree, node: Node) -> str:
     return h.hexdigest()
 
 
-def list_tree(repo: Path, ref: str) -> tuple[str, bytes]:
-    """(commit, ``git ls-tree -r -t -z`` output) of ``ref``: what the comparison reads first,
-    and what the plugin starts reading while the engine still unpacks the release."""
+Listing = tuple[str, list[tuple[str, str, str, str]]]  # (commit, git ls-tree entries)
+
+
+def list_tree(repo: Path, ref: str) -> Listing:
+    """(commit, ``git ls-tree`` entries) of ``ref``: what the comparison reads first, and
+    what the plugin starts reading while the engine still unpacks the release."""
     try:
         commit = gitmod.resolve_ref(repo, ref)
     except InputError:
         raise InputError(f"{repo}: no commit, tag or branch named {ref!r}") from None
-    return commit, gitmod.git(repo, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
+    return commit, gitmod.ls_tree(repo, commit)
 
 
 def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], release_tree: Tree,
-                     ctx: Any, listed: tuple[str, bytes] | None = None) -> Artifact:
+                     ctx: Any, listed: Listing | None = None) -> Artifact:
     """The tree of ``repo`` at ``ref``; files identical to ``release_files`` (paths already
     relative to the release's top directory) are not read from git. ``listed`` is
     :func:`list_tree`'s result when it was read ahead."""
-    commit, listing = listed or list_tree(repo, ref)
+    commit, entries = listed or list_tree(repo, ref)
     name = (repo.resolve().name.removesuffix(".git") or "repo")
     if name == "repo" and repo.resolve().parent.name:  # a mirror layout: owner+name/repo
         name = repo.resolve().parent.name.split("+")[-1]
@@ -61,25 +64,13 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
     need: list[tuple[str, Node]] = []
     unread: dict[str, str] = {}
     ids: dict[str, str] = {}
-    errors = []
-    records = []
-    for record in listing.split(b"\0"):
-        if record:
-            meta, _, raw = record.partition(b"\t")
-            records.append((*meta.decode().split(), raw.decode("utf-8", "backslashreplace")))
-    sub = project_subdir(set(release_files), {path for _, otype, _, path in records if otype == "blob"})
+    errors: list[ToolError] = []
+    sub = project_subdir(set(release_files), {path for _, otype, _, path in entries if otype == "blob"})
     cut = len(sub) + 1 if sub else 0
-    for mode, otype, sha, path in records:
-        if otype == "tree":
-            tree.nodes[path] = Node(path=path, type=DIR, mode=0o755)
+    for mode, otype, sha, path in entries:
+        node = tree.nodes[path] = gitmod.entry_node(mode, otype, sha, path, label, errors)
+        if otype != "blob":
             continue
-        if otype == "commit":
-            tree.nodes[path] = Node(path=path, type="other", mode=0o160000, link_target=sha)
-            errors.append(ToolError(stage="load", artifact=label, path=path,
-                                    message=f"submodule at {sha[:12]} not read (only this repository's tree is scanned)"))
-            continue
-        node = Node(path=path, type=SYMLINK if mode == "120000" else FILE, mode=int(mode, 8) & 0o7777 or 0o644)
-        tree.nodes[path] = node
         r = release_files.get(path[cut:]) if not sub or path.startswith(sub + "/") else None
         if r is None and posixpath.basename(path) != ".gitattributes":
             unread[path] = sha  # only in the source: its path decides the verdict, its content nothing

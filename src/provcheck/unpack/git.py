@@ -50,27 +50,36 @@ def tags(repo: str | os.PathLike) -> list[str]:
     return git(repo, "tag", "--list").decode("utf-8", "replace").split()
 
 
+def ls_tree(repo: Path, commit: str) -> list[tuple[str, str, str, str]]:
+    """``git ls-tree -r -t`` of ``commit``: (mode, type, object id, path) for every entry."""
+    entries = []
+    for record in git(repo, "ls-tree", "-r", "-t", "-z", "--full-tree", commit).split(b"\0"):
+        if record:
+            meta, _, raw_path = record.partition(b"\t")
+            mode, otype, sha = meta.decode().split()
+            entries.append((mode, otype, sha, raw_path.decode("utf-8", "backslashreplace")))
+    return entries
+
+
+def entry_node(mode: str, otype: str, sha: str, path: str, name: str, errors: list[ToolError]) -> Node:
+    """The tree node of one ls-tree entry (content not read); a submodule is an error."""
+    if otype == "tree":
+        return Node(path=path, type=DIR, mode=0o755)
+    if otype == "commit":  # submodule: content lives elsewhere
+        errors.append(ToolError(stage="load", artifact=name, path=path,
+                                message=f"submodule at {sha[:12]} not read (only this repository's tree is scanned)"))
+        return Node(path=path, type="other", mode=0o160000, link_target=sha)
+    return Node(path=path, type=SYMLINK if mode == "120000" else FILE, mode=int(mode, 8) & 0o7777 or 0o644)
+
+
 def read_git_tree(repo: Path, commit: str, name: str, ctx: Any) -> tuple[Tree, list[ToolError]]:
     """The tree at ``commit``; blobs missing from a partial or damaged clone are errors, not fatal."""
-    listing = git(repo, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
     tree = Tree(ctx.store)
     blobs: list[tuple[str, Node]] = []
     errors: list[ToolError] = []
-    for record in listing.split(b"\0"):
-        if not record:
-            continue
-        meta, _, raw_path = record.partition(b"\t")
-        mode, otype, sha = meta.decode().split()
-        path = raw_path.decode("utf-8", "backslashreplace")
-        if otype == "tree":
-            tree.nodes[path] = Node(path=path, type=DIR, mode=0o755)
-        elif otype == "commit":  # submodule: content lives elsewhere
-            tree.nodes[path] = Node(path=path, type="other", mode=0o160000, link_target=sha)
-            errors.append(ToolError(stage="load", artifact=name, path=path,
-                                    message=f"submodule at {sha[:12]} not read (only this repository's tree is scanned)"))
-        else:
-            node = Node(path=path, type=SYMLINK if mode == "120000" else FILE, mode=int(mode, 8) & 0o7777 or 0o644)
-            tree.nodes[path] = node
+    for mode, otype, sha, path in ls_tree(repo, commit):
+        node = tree.nodes[path] = entry_node(mode, otype, sha, path, name, errors)
+        if otype == "blob":
             blobs.append((sha, node))
     if len(blobs) > ctx.limits.max_files:
         raise InputError(f"{name}: {len(blobs)} files, more than the limit max-files={ctx.limits.max_files}")

@@ -1,0 +1,151 @@
+"""The release detector: which source to compare with, reading ahead, and the comparison.
+
+Imported on first use (``provcheck_configure`` / ``provcheck_detect``): every provcheck
+command imports every installed plugin, so the package itself stays small.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import provcheck
+from provcheck import InputSpec, ProvcheckError
+
+from . import knowledge as _knowledge
+from .compare import compare, file_map, single_top
+from .gitsource import Listing, list_tree, load_git_against
+from .m4db import default_db
+from .rules import PC109
+from .tags import find_tag, split_name_version
+
+STASH_KEY = "provcheck_release.comparisons"
+
+
+def release_names(artifact: provcheck.Artifact) -> tuple[list[str], str | None]:
+    """Project names and the version guessed from the release's top directory and file name."""
+    names, version = [], None
+    for text in (single_top(artifact.tree), artifact.name):
+        nv = split_name_version(text) if text else None
+        if nv:
+            names.append(nv[0])
+            version = version or nv[1]
+    return names, version
+
+
+def _repo_path(source: provcheck.Artifact) -> Path | None:
+    if source.kind == "git":
+        repo = source.metadata.get("repository")
+        return Path(repo) if repo else None
+    if source.kind == "directory":
+        path = Path(InputSpec.parse(source.source).path) if source.source else None
+        if path is not None and source.tree.get(".git") is not None and path.is_dir():
+            return path
+    return None
+
+
+def resolve_source(scan: Any, release: provcheck.Artifact, source: provcheck.Artifact,
+                   options: Mapping[str, Any]) -> tuple[provcheck.Artifact, list[provcheck.Finding]]:
+    """Pick the git tree to compare with: ``ref`` when given, else the release's tag when
+    the source is a repository loaded at HEAD (or a work tree)."""
+    from provcheck.unpack import git as gitmod
+    repo = _repo_path(source)
+    ref = options.get("ref")
+    explicit = source.kind == "git" and "@" in (source.source or "")
+    if repo is None or (explicit and not ref):
+        return source, []
+    if not ref:
+        names, version = release_names(release)
+        if version is None:
+            return source, [PC109.finding(location=provcheck.Location(artifact=release.name), key="no-version",
+                                          severity=provcheck.Severity.LOW,
+                                          message=f"no version in the release name {release.name!r}; compared with "
+                                                  f"{source.name} as loaded", evidence={})]
+        tag, tried = find_tag(gitmod.tags(repo), names, version)
+        if tag is None:
+            return source, [PC109.finding(
+                location=provcheck.Location(artifact=release.name), key="no-tag", severity=provcheck.Severity.LOW,
+                message=f"no tag for version {version} in {repo.name} (tried {', '.join(tried[:8])}, ...); "
+                        f"compared with {source.name} as loaded", evidence={"tried": tried})]
+        ref = tag
+    return git_source(scan, release, repo, ref), []
+
+
+def git_source(scan: Any, release: provcheck.Artifact, repo: Path, ref: str,
+               listed: Listing | None = None) -> provcheck.Artifact:
+    """The tag's tree, reading from git only the blobs that differ from the release."""
+    key = (STASH_KEY, "source", str(repo), ref, release.name)
+    if key not in scan.stash:
+        top = single_top(release.tree)
+        scan.stash[key] = load_git_against(repo, ref, file_map(release, top), release.tree, scan.ctx, listed)
+    return scan.stash[key]
+
+
+# -- reading ahead --------------------------------------------------------------------------
+# `provcheck release` knows its repository and tag before the engine unpacks the release
+# (decompression runs in C, off the GIL): the m4 index, the build-system data and the
+# tag's file listing are read on a second thread meanwhile. The detector waits for them;
+# anything that failed ahead is simply done again (and reported) on the detector's path.
+_AHEAD: dict[int, Future] = {}
+
+
+def _prefetch(options: Mapping[str, Any]) -> Listing | None:
+    _knowledge.builtin()
+    if not options.get("m4-database"):
+        default_db()
+    repo, ref = options.get("source-repo"), options.get("ref")
+    if repo:
+        return list_tree(Path(repo), str(ref or "HEAD"))
+    return None
+
+
+def read_ahead(config: Any, options: Mapping[str, Any]) -> None:
+    pool = ThreadPoolExecutor(1, thread_name_prefix="provcheck-release-ahead")
+    _AHEAD[id(config)] = pool.submit(_prefetch, options)
+    pool.shutdown(wait=False)
+
+
+def _ahead(scan: Any) -> Listing | None:
+    future = _AHEAD.pop(id(scan.config), None)
+    try:
+        return future.result() if future is not None else None
+    except Exception:  # done again on the detector's own path, which reports it properly
+        return None
+
+
+def knowledge_for(scan: Any, options: Mapping[str, Any]) -> _knowledge.Knowledge:
+    extra: list[Any] = []
+    pm = getattr(getattr(scan, "ctx", None), "pm", None)
+    hook = getattr(getattr(pm, "hook", None), "provcheck_release_buildsystems", None)
+    if hook is not None:
+        for result in hook():
+            extra.extend(result or ())
+    return _knowledge.load(options, extra)
+
+
+def detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]:
+    """``options``: the plugin's options merged (see the package's ``_options``)."""
+    listed = _ahead(scan)
+    source = scan.artifact("source")
+    repo = options.get("source-repo")  # `provcheck release` passes a git source this way (read lazily)
+    try:
+        k = knowledge_for(scan, options)
+    except _knowledge.KnowledgeError as exc:
+        raise ProvcheckError(str(exc)) from None
+    db_path = options.get("m4-database")
+
+    def db():
+        return default_db(str(db_path)) if db_path else default_db()
+    findings: list[provcheck.Finding] = []
+    for release in scan.targets:
+        if source is None:
+            src, notes = git_source(scan, release, Path(repo), str(options.get("ref") or "HEAD"), listed), []
+            scan.errors.extend(src.errors)
+        else:
+            src, notes = resolve_source(scan, release, source, options)
+        findings += notes
+        cmp = compare(release, src, k, db, dict(options))
+        findings += cmp.findings
+        scan.extras.setdefault("release", {})[release.name] = cmp.to_dict()
+    return findings
