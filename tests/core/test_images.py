@@ -205,3 +205,24 @@ def test_layout_blobs_for_plugins_are_verified(checker):
     assert b'"layers"' in artifact.layout.read_blob(manifest)
     assert artifact.layout.read_blob(manifest, limit=10) is None
     assert artifact.layout.read_blob("sha256:" + "0" * 64) is None and artifact.layout.read_blob("../x") is None
+
+
+def test_an_archive_is_an_image_only_by_its_top_level(checker):
+    """An untyped archive is read once; an OCI archive or docker-save tarball at its top level
+    makes it an image, a browser extension's manifest.json object or a release's top
+    directory does not (and a docker-save tarball compressed with gzip still is one)."""
+    extension = checker.tarball({"manifest.json": '{"manifest_version": 3, "name": "ext"}', "bg.js": "x();\n"},
+                                name="extension.tar")
+    release = checker.tarball({"pkg-1.0/manifest.json": "[]", "pkg-1.0/oci-layout": "{}"}, name="pkg-1.0.tar.xz")
+    for path in (extension, release):
+        result = checker.run(path)
+        result.assert_no_errors()
+        assert result.report.artifacts[0].kind == "archive"
+    img = checker.oci([BASE, TOP])
+    oci_tar = checker.base / "image.tar.gz"
+    with tarfile.open(oci_tar, "w:gz") as t:
+        for p in sorted(img.rglob("*")):
+            t.add(p, arcname=str(p.relative_to(img)), recursive=False)
+    result = checker.run(oci_tar)
+    result.assert_no_errors()
+    assert result.report.artifacts[0].kind == "image" and len(result.report.artifacts[0].layers) == 2

@@ -403,9 +403,18 @@ def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
 
 
 def is_image_tree(tree: Tree) -> bool:
-    """An OCI archive or docker-save tarball at the top level of an archive's tree."""
-    return tree.get("manifest.json") is not None or tree.get("oci-layout") is not None or (
-        tree.get("index.json") is not None and tree.get("blobs") is not None)
+    """An OCI archive or docker-save tarball at the top level of an archive's tree (a
+    ``manifest.json`` counts only as docker-save's JSON list: browser extensions and web
+    apps ship a ``manifest.json`` object)."""
+    if tree.get("oci-layout") is not None or (tree.get("index.json") is not None and tree.get("blobs") is not None):
+        return True
+    node = tree.get("manifest.json")
+    if node is None or not node.is_file:
+        return False
+    try:
+        return isinstance(json.loads(tree.read(node, 1 << 20)), list)
+    except ValueError:
+        return False
 
 
 def image_from_archive(tree: Tree, spec: InputSpec, path: Path, ctx: Any, findings: list[Finding],
