@@ -40,9 +40,9 @@ def provcheck_add_commands(commands: Any) -> None:
                  setup=setup, run=run, formats=("text", "json", "sarif"), scan_options=True)
 
 
-def _options(config: Any, given: Mapping[str, Any] = {}) -> dict[str, Any]:
+def _options(config: Any, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
     # the plugin is "release" as an entry point, "provcheck_release" when registered by module
-    return {**config.options("release"), **config.options("provcheck_release"), **dict(given)}
+    return {**config.options("release"), **config.options("provcheck_release"), **(given or {})}
 
 
 # The detector is imported only when there is a source to compare with: every provcheck

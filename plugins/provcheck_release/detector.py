@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import provcheck
 from provcheck import InputSpec, ProvcheckError
+from provcheck.unpack import git as gitmod
 
 from . import knowledge as _knowledge
 from .compare import compare, file_map, single_top
@@ -49,7 +50,6 @@ def resolve_source(scan: Any, release: provcheck.Artifact, source: provcheck.Art
                    options: Mapping[str, Any]) -> tuple[provcheck.Artifact, list[provcheck.Finding]]:
     """Pick the git tree to compare with: ``ref`` when given, else the release's tag when
     the source is a repository loaded at HEAD (or a work tree)."""
-    from provcheck.unpack import git as gitmod
     repo = _repo_path(source)
     ref = options.get("ref")
     explicit = source.kind == "git" and "@" in (source.source or "")
