@@ -87,8 +87,8 @@ def analysis_for(scan: Any, artifact: Any, opts: Options) -> Analysis:
 
 
 def errors_of(an: Analysis) -> list[ToolError]:
-    errs = [ToolError(stage="detect", plugin=PLUGIN, artifact=an.artifact.name, path=path,
-                      message=f"cannot read ELF file: {why}") for path, why in an.errors]
+    errs = [ToolError(stage="detect", plugin=PLUGIN, artifact=an.artifact.name, path=path, message=why)
+            for path, why in an.errors]
     errs += [ToolError(stage="detect", plugin=PLUGIN, artifact=an.artifact.name, path=path, message=why)
              for path, why in an.packages.failed]
     return errs

@@ -149,9 +149,10 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
         if v is None:
             continue
         if "error" in v:
-            errors.append((n.path, v["error"]))
+            errors.append((n.path, f"cannot read ELF file: {v['error']}"))
         else:
             infos[n.path] = v
+            errors += [(n.path, f"note ignored, the file is linked without it: {why}") for why in v.get("note_errors", ())]
     t1 = time.perf_counter()
     pk = pkgmod.read_packages(tree, infos)
     t2 = time.perf_counter()

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, app: Any) -> int:
         for e in artifact.errors:
             print(f"provcheck: {e}", file=sys.stderr)
         for path, why in an.errors:
-            print(f"provcheck: {artifact.name}:{path}: cannot read ELF file: {why}", file=sys.stderr)
+            print(f"provcheck: {artifact.name}:{path}: {why}", file=sys.stderr)
         for path, why in an.packages.failed:
             print(f"provcheck: {artifact.name}:{path}: {why}", file=sys.stderr)
         found = True

@@ -26,7 +26,7 @@ import os
 import struct
 from typing import Any
 
-PARSER_VERSION = 7
+PARSER_VERSION = 8
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -153,7 +153,8 @@ def _bulk(r: _Reader) -> dict[str, Any]:
         "machine_name": MACHINES.get(e_machine, str(e_machine)), "type": ET_NAMES.get(e_type, str(e_type)),
         "osabi": r.buf[7], "interp": None, "needed": [], "soname": None, "rpath": None, "runpath": None,
         "flags": 0, "flags_1": 0, "dynamic": False, "relro": False, "bind_now": False, "pie": False,
-        "nx": None, "build_id": None, "package": None, "dlopen": [], "shoff": e_shoff, "shnum": e_shnum,
+        "nx": None, "build_id": None, "package": None, "dlopen": [], "note_errors": [], "shoff": e_shoff,
+        "shnum": e_shnum,
         "shentsize": e_shentsize,
     }
     if e_phnum and e_phentsize < ph_min:
@@ -254,7 +255,12 @@ def _dynamic(r: _Reader, info: dict[str, Any], dyn: tuple[int, int], loads: list
 
 
 def _notes(r: _Reader, info: dict[str, Any], off: int, size: int, align: int) -> None:
-    r.need(off, size, "PT_NOTE")
+    """GNU build id and FDO package/dlopen notes. The loader never reads notes, so a
+    malformed one is recorded in ``note_errors`` and never drops the file (and its
+    DT_NEEDED edges) from the linkage graph."""
+    if off < 0 or size < 0 or off + size > r.size:
+        info["note_errors"].append(f"PT_NOTE at offset {off} ({size} bytes) lies outside the file")
+        return
     a = 8 if align == 8 else 4
     end = off + size
     pos = off
@@ -264,7 +270,8 @@ def _notes(r: _Reader, info: dict[str, Any], off: int, size: int, align: int) ->
         desc_off = pos + ((12 + namesz + a - 1) & ~(a - 1))
         nxt = desc_off + ((descsz + a - 1) & ~(a - 1))
         if namesz > size or descsz > size or desc_off + descsz > end:
-            raise ElfError(f"note at offset {pos} claims {namesz}+{descsz} bytes past its segment")
+            info["note_errors"].append(f"note at offset {pos} claims {namesz}+{descsz} bytes past its segment")
+            return
         name = bytes(r.buf[name_off:name_off + namesz]).rstrip(b"\0")
         desc = bytes(r.buf[desc_off:desc_off + descsz])
         if name == b"GNU" and ntype == NT_GNU_BUILD_ID:
@@ -274,11 +281,12 @@ def _notes(r: _Reader, info: dict[str, Any], off: int, size: int, align: int) ->
             try:
                 value = json.loads(text.decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as exc:
-                raise ElfError(f"FDO note 0x{ntype:x} is not valid JSON ({exc})") from None
+                info["note_errors"].append(f"FDO note 0x{ntype:x} at offset {pos} is not valid JSON ({exc})")
+                value = None
             if ntype == NT_FDO_PACKAGING_METADATA:
                 if isinstance(value, dict):
                     info["package"] = {str(k): v for k, v in value.items() if isinstance(v, (str, int))}
-            else:
+            elif value is not None:
                 for item in value if isinstance(value, list) else [value]:
                     if isinstance(item, dict):
                         sonames = item.get("soname")

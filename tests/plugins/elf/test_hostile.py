@@ -113,7 +113,8 @@ def test_malformed_elf_is_an_error_naming_the_file(elf, sample, case):
         assert len(result.errors) <= 1
         return
     assert len(errors) == 1, result.errors
-    assert errors[0].plugin == "elf" and "cannot read ELF file" in errors[0].message
+    expected = "note ignored" if case == "note-sizes" else "cannot read ELF file"  # notes never drop a file
+    assert errors[0].plugin == "elf" and expected in errors[0].message
     assert reason in errors[0].message
     assert result.exit_code == 3  # incomplete, not clean
 
@@ -220,6 +221,29 @@ def test_non_utf8_names_reach_every_output_format(elf, gcc, other_plugins, linka
     for fmt in ("json", "dot", "text"):
         code, out, err = linkage(root, "--from", "app", fmt=fmt)
         assert code == 0, err
+
+
+BAD_FDO_NOTE = r"""
+__asm__(".section .note.package,\"a\",@note\n.balign 4\n.long 4\n.long 8\n.long 0xcafe1a7e\n"
+        ".asciz \"FDO\"\n.ascii \"{bad:jso\"\n.balign 4\n.previous\n");
+"""
+
+
+def test_a_malformed_note_never_hides_a_library_from_the_graph(elf, gcc, linkage):
+    """The loader never reads notes: a library whose FDO package note is not JSON keeps its
+    place (and its DT_NEEDED edges) in the linkage graph; the bad note is reported."""
+    lzma = gcc.lib("liblzma.so.5", "int lzma_code(void) { return 0; }\n", "-nostdlib")
+    systemd = gcc.lib("libsystemd.so.0", BAD_FDO_NOTE + "int lzma_code(void);\nint sd_notify(void) { return lzma_code(); }\n",
+                      "-nostdlib", "liblzma.so.5", inputs={"liblzma.so.5": lzma})
+    assert b"{bad:jso" in systemd
+    app = gcc.exe("int sd_notify(void);\nvoid _start(void) { sd_notify(); for (;;) ; }\n", "-nostdlib",
+                  "libsystemd.so.0", inputs={"libsystemd.so.0": systemd})
+    root = elf.tree({"usr/sbin/sshd": app, "usr/lib/x86_64-linux-gnu/libsystemd.so.0": systemd,
+                     "usr/lib/x86_64-linux-gnu/liblzma.so.5": lzma})
+    code, out, err = linkage(root, "--from", "sshd", "--to", "liblzma.so.5")
+    assert code == 3 and "note ignored" in err and "not valid JSON" in err, err  # incomplete: the note was not read
+    chain = [[hop["path"] for hop in path["chain"]] for path in out["paths"]]
+    assert ["usr/sbin/sshd", "usr/lib/x86_64-linux-gnu/libsystemd.so.0", "usr/lib/x86_64-linux-gnu/liblzma.so.5"] in chain
 
 
 def test_corrupt_package_databases_are_errors_not_crashes(elf, sample):
