@@ -191,27 +191,42 @@ def _closure(g, patterns, kinds, fmt, stream: TextIO) -> bool:
         _dot(g, nodes, edges, stream, highlight=set(sources))
     else:
         for s in sources:
-            _tree(g, s, kinds, stream, 0, set())
+            _tree(g, s, kinds, stream)
         for e in unresolved:
             stream.write(f"unresolved: {e.src} needs {e.name}\n")
     return bool(sources)
 
 
-def _tree(g, path, kinds, stream, depth, seen) -> None:
-    if depth == 0:
-        stream.write(f"{_label(g, path)}\n")
-    for e in sorted(g.edges.get(path, ()), key=lambda e: e.name):
+MAX_INDENT = 64  # deeper chains print "[depth N]" instead of more indentation
+
+
+def _tree(g, root, kinds, stream) -> None:
+    """lddtree-style text: every library once per source, later mentions "(see above)".
+    Iterative (a hostile chain of thousands of libraries must not exhaust the stack)."""
+    stream.write(f"{_label(g, root)}\n")
+    seen: set[str] = set()
+
+    def children(path: str):
+        return iter(sorted(g.edges.get(path, ()), key=lambda e: e.name))
+    stack = [children(root)]
+    while stack:
+        e = next(stack[-1], None)
+        if e is None:
+            stack.pop()
+            continue
         if e.kind not in kinds:
             continue
+        depth = len(stack)
+        indent = "  " * min(depth, MAX_INDENT) + (f"[depth {depth}] " if depth > MAX_INDENT else "")
         mark = "" if e.kind == "needed" else " (dlopen)"
         if e.dst is None:
-            stream.write(f"{'  ' * (depth + 1)}{e.name}{mark} => not found\n")
+            stream.write(f"{indent}{e.name}{mark} => not found\n")
             continue
         again = e.dst in seen
-        stream.write(f"{'  ' * (depth + 1)}{e.name}{mark} => {e.dst}{' (see above)' if again else ''}\n")
+        stream.write(f"{indent}{e.name}{mark} => {e.dst}{' (see above)' if again else ''}\n")
         if not again:
             seen.add(e.dst)
-            _tree(g, e.dst, kinds, stream, depth + 1, seen)
+            stack.append(children(e.dst))
 
 
 def _whole(g, artifact, fmt, stream: TextIO) -> None:

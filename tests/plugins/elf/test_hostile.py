@@ -292,3 +292,22 @@ def test_a_symbol_table_that_cannot_be_read_is_reported(checker, tmp_path):
     result = checker.run(root)
     assert any("symbols not read" in e.message and e.path == "usr/lib/x86_64-linux-gnu/liblong.so.1"
                for e in result.errors), [str(e) for e in result.errors]
+
+
+def test_a_chain_of_thousands_of_libraries_prints_without_exhausting_the_stack(elf, gcc, linkage):
+    """libx0000 needs libx0001 needs ... libx1499 (copies of one library with its names
+    patched): every output format answers, the text tree stops indenting at 64 levels."""
+    template = gcc.lib("libx0000.so", "int x(void) { return 0; }\n", "-nostdlib", "-Wl,--no-as-needed",
+                       "libx0001.so", inputs={"libx0001.so": gcc.lib("libx0001.so", "int y;\n", "-nostdlib")})
+    n = 1500
+    files = {f"usr/lib/x86_64-linux-gnu/libx{i:04d}.so": template.replace(b"libx0001.so", b"libx%04d.so" % (i + 1))
+             .replace(b"libx0000.so", b"libx%04d.so" % i) for i in range(n)}
+    root = elf.tree(files)
+    code, out, err = linkage(root, "--from", "libx0000.so", fmt="text")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == n + 2, lines[-3:]  # the source, 1,500 hops, one "unresolved:" line
+    assert lines[-2].strip() == "[depth 1500] libx1500.so => not found" and lines[-1].startswith("unresolved:")
+    assert max(len(l) - len(l.lstrip()) for l in lines) == 2 * 64
+    code, out, err = linkage(root, "--from", "libx0000.so", "--to", "libx1499.so")
+    assert code == 0 and out["paths"][0]["hops"] == n - 1, err
