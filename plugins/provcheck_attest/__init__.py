@@ -177,6 +177,9 @@ def check_target(ctx: Context, art: Any) -> Iterator:
                                          or ctx.options.get("require_signature")):
         sha = file_sha256(ctx.scan, path)   # hash only when there is something to check it against
     loc = Location(artifact=art.name, sha256=sha)
+    if (bundles or statements) and not (sha or image_digest):
+        raise ProvcheckError(f"attest: {art.name} is a {art.kind}: a Sigstore bundle or provenance statement "
+                             "signs one file's or one image's digest, so name the file or image it was made for")
 
     for b in bundles:
         found_material = True

@@ -324,3 +324,15 @@ def test_network_is_blocked_in_cli_subprocesses(checker):
     proc = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('127.0.0.1', 9))"],
                           capture_output=True, text=True, env=dict(os.environ))
     assert proc.returncode != 0 and "network disabled" in proc.stderr
+
+
+def test_a_bundle_for_a_directory_is_a_clear_error_not_a_failed_signature(checker, tmp_path, sigstore_local):
+    """A directory has no digest a Sigstore bundle could sign: naming one is the user's error
+    (exit 3 with the reason), never a critical "verification failed"."""
+    tree = checker.tree({"pkg-1.0/README": "hello\n"}, name="pkgdir")
+    bundle = write(tmp_path, "b.json", sigstore_local.sign_blob(DATA))
+    res = checker.run_cli("scan", tree, "--select", "PC5", "--attest-bundle", bundle, "--attest-cert-identity",
+                          "release@example.org", "--attest-trusted-root", sigstore_local.root_path, "--format", "json")
+    assert res.exit_code == 3 and findings(res) == [], res.stdout + res.stderr
+    (err,) = [e for e in res.json()["errors"] if e.get("plugin") == "attest"]
+    assert "pkgdir is a directory" in err["message"] and "Traceback" not in res.stderr
