@@ -111,7 +111,7 @@ class Graph:
         """Chains program -> ... -> target for every program whose closure holds a target."""
         want = set(targets)
         chains = []
-        for prog in self.programs():
+        for prog in sorted(self.programs(), key=lambda p: ("sbin/" not in p, p)):  # daemons before the limit bites
             prev: dict[str, str | None] = {prog: None}
             q = deque([prog])
             hit = None

@@ -157,3 +157,24 @@ def test_advisories_name_their_distribution_and_release():
                                                                                      {"fixed": "5.6.1+really5.4.5-1"}]}]}]}
     assert match(record("Debian:12"), lzma) and match(record("Debian"), lzma)
     assert match(record("Debian:11"), lzma) is None and match(record("Ubuntu:22.04:LTS"), lzma) is None
+
+
+def test_reaching_chains_put_daemons_first_even_past_the_limit(checker, tmp_path):
+    """60 programs in /usr/bin reach liblzma, and so does /usr/sbin/sshd: the chain limit (50)
+    must not cut sshd, the reason liblzma mattered in CVE-2024-3094."""
+    import subprocess
+
+    from provcheck_sbom.elfdeps import Graph
+    (tmp_path / "l.c").write_text("int lzma_code(void) { return 0; }\n")
+    (tmp_path / "m.c").write_text("int lzma_code(void);\nvoid _start(void) { lzma_code(); for (;;) ; }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-nostdlib", "-Wl,-soname,liblzma.so.5", "-o", "liblzma.so.5", "l.c"],
+                   cwd=tmp_path, check=True)
+    subprocess.run(["gcc", "-nostdlib", "-o", "prog", "m.c", "liblzma.so.5"], cwd=tmp_path, check=True)
+    prog = (tmp_path / "prog").read_bytes()
+    from provcheck.testing import File
+    files = {f"usr/bin/tool{i:02d}": File(prog, 0o755) for i in range(60)}
+    files["usr/sbin/sshd"] = File(prog, 0o755)
+    files["usr/lib/x86_64-linux-gnu/liblzma.so.5"] = (tmp_path / "liblzma.so.5").read_bytes()
+    result = checker.run(checker.tree(files))
+    chains = Graph(result.report.artifacts[0].tree).reaching(["usr/lib/x86_64-linux-gnu/liblzma.so.5"])
+    assert len(chains) == 50 and chains[0] == ["usr/sbin/sshd", "usr/lib/x86_64-linux-gnu/liblzma.so.5"]
