@@ -16,6 +16,7 @@ and exits 0 only when everything asked for verified.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -229,8 +230,9 @@ def _signer_text(signer: dict[str, Any]) -> str:
 
 
 def bundle_findings(ctx: Context, art: Any, loc: Location, name: str, raw: bytes, sha: str | None,
-                    image_digest: str | None = None) -> Iterator:
-    """Findings for one Sigstore bundle checked against ``sha`` (a file) or ``image_digest``."""
+                    image_digest: str | None = None, key: str | None = None) -> Iterator:
+    """Findings for one Sigstore bundle checked against ``sha`` (a file) or ``image_digest``;
+    ``key`` (default ``bundle:NAME``) keeps their fingerprints stable."""
     from .sigstore_check import check_bundle
     subject = image_digest or (f"sha256:{sha}" if sha else None)
     digest_hex = subject.split(":", 1)[1] if subject else None
@@ -238,7 +240,7 @@ def bundle_findings(ctx: Context, art: Any, loc: Location, name: str, raw: bytes
     ev = _base_evidence(ctx, name, subject) | outcome.evidence()
     if outcome.status not in ("unreadable",):
         ev["trusted_root"] = {"name": ctx.trust.label, "sha256": ctx.trust.sha256}
-    key = f"bundle:{name}"
+    key = key or f"bundle:{name}"
     if outcome.status == "unreadable":
         yield PC509.finding(location=loc, key=key, evidence=ev, message=f"{name}: unreadable Sigstore bundle: {outcome.detail}")
         return
@@ -258,7 +260,7 @@ def bundle_findings(ctx: Context, art: Any, loc: Location, name: str, raw: bytes
         return
     # verified
     if outcome.kind == "dsse":
-        ok = yield from statement_findings(ctx, art, loc, name, outcome, subject, ev)
+        ok = yield from statement_findings(ctx, art, loc, name, outcome, subject, ev, key)
         if not ok:
             return
     if ctx.policy.empty:
@@ -273,10 +275,9 @@ def bundle_findings(ctx: Context, art: Any, loc: Location, name: str, raw: bytes
 
 
 def statement_findings(ctx: Context, art: Any, loc: Location, name: str, outcome: Outcome, subject: str | None,
-                       ev: dict[str, Any]):
+                       ev: dict[str, Any], key: str):
     """Check a verified in-toto statement; returns False when a finding replaces the PC510."""
     from . import intoto
-    key = f"bundle:{name}"
     try:
         if outcome.payload_type != intoto.INTOTO_PAYLOAD:
             raise intoto.StatementError(f"DSSE payload type {outcome.payload_type!r} is not in-toto")
@@ -326,22 +327,23 @@ def jsonl_findings(ctx: Context, art: Any, loc: Location, path: Path, sha: str |
         yield PC509.finding(location=loc, key=f"intoto:{path.name}", message=f"{path.name}: empty",
                             evidence={"material": path.name})
     for i, line in enumerate(lines[:100], 1):
-        label = f"{path.name}:{i}"
+        label = f"{path.name}:{i}"  # for people; the key follows the line's content, not its position
+        key = f"intoto:{path.name}#{hashlib.sha256(line).hexdigest()[:16]}"
         try:
             doc = json.loads(line)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            yield PC509.finding(location=loc, key=f"intoto:{label}", message=f"{label}: not JSON: {exc}",
+            yield PC509.finding(location=loc, key=key, message=f"{label}: not JSON: {exc}",
                                 evidence={"material": label})
             continue
         if isinstance(doc, dict) and "mediaType" in doc:
-            yield from bundle_findings(ctx, art, loc, label, line, sha, image_digest=image_digest)
+            yield from bundle_findings(ctx, art, loc, label, line, sha, image_digest=image_digest, key=key)
         elif isinstance(doc, dict) and "payloadType" in doc:
-            yield PC503.finding(location=loc, key=f"intoto:{label}", evidence={"material": label,
+            yield PC503.finding(location=loc, key=key, evidence={"material": label,
                                 "payload_type": doc.get("payloadType"), "status": "unverifiable-offline"},
                                 message=f"{label}: a bare DSSE envelope without certificate or transparency-log "
                                         f"entry; it cannot be verified offline")
         else:
-            yield PC509.finding(location=loc, key=f"intoto:{label}", evidence={"material": label},
+            yield PC509.finding(location=loc, key=key, evidence={"material": label},
                                 message=f"{label}: neither a Sigstore bundle nor a DSSE envelope")
 
 

@@ -255,6 +255,15 @@ def test_scan_finds_sidecar_bundles(checker, tmp_path, sigstore_local):
     pinned.assert_rules(PC510=2, PC503=1, PC504=0)
     sig = [f for f in pinned.by_rule("PC510") if f.evidence["bundle_kind"] == "message-signature"][0]
     assert sig.location.sha256 == hashlib.sha256(data).hexdigest()
+    # a statement's fingerprint follows its content, not its line: prepending one changes no other
+    jsonl = tarball.parent / "pkg-1.0.tar.gz.intoto.jsonl"
+    before = {f.fingerprint for f in pinned.findings if f.rule_id in ("PC503", "PC510")}
+    jsonl.write_text('{"not": "a statement"}\n' + jsonl.read_text())
+    again = checker.run(tarball, options=opts({"trusted_root": sigstore_local.root_path,
+                                                "cert_identity": "release@example.org",
+                                                "cert_oidc_issuer": "https://accounts.example.org"}))
+    again.assert_rules(PC510=2, PC503=1, PC509=1)
+    assert before <= {f.fingerprint for f in again.findings}
 
 
 def test_scan_cli_options_and_unsigned_release(checker, tmp_path, sigstore_local):
