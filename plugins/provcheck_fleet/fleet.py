@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -425,8 +426,13 @@ class FleetScan:
         findings = []
         if mismatch:
             from .rules import PC603
+            # "... manifest/blob EXPECTED hashes to ACTUAL" (or "is N bytes, descriptor says M"): the
+            # object that failed is the key, both digests the evidence
+            digests = re.findall(r"sha256:[0-9a-f]{64}", message)
+            evidence = {"expected": digests[0] if digests else None,
+                        "actual": digests[1] if len(digests) > 1 else None, "detail": message}
             findings.append({"rule_id": PC603.id, "severity": str(PC603.severity), "message": message,
-                             "path": None, "layer": None, "key": message.split(":")[0], "evidence": {}})
+                             "path": None, "layer": None, "key": evidence["expected"] or message, "evidence": evidence})
             self.stats.findings += 1
         img = {"registry": ref.registry, "repository": ref.repository, "digest": plan.digest if plan else ref.digest,
                "index_digest": plan.index_digest if plan else None, "platform": plan.platform if plan else None,

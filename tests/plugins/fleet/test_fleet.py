@@ -283,6 +283,8 @@ def test_faults_retries_resume_and_digest_mismatch(checker, plain_registry, tmp_
         assert not (cache / "fleet" / "blobs" / "sha256" / sshd_top[7:]).exists()
         assert rows(db, "SELECT i.repository, f.rule_id FROM findings f JOIN images i ON i.id = f.image_id "
                         "WHERE f.rule_id = 'PC603'") == [("apps/sshd", "PC603")]
+        [(key, evidence)] = rows(db, "SELECT key, evidence FROM findings WHERE rule_id = 'PC603'")
+        assert key == sshd_top and json.loads(evidence)["expected"] == sshd_top  # the object that failed
         assert rows(db, "SELECT status FROM images WHERE repository='apps/sshd'") == [("error",)]
         # a manifest that always fails: that image is reported, the others still scanned
         proxy.faults = {"/manifests/1": ("500", None)}
