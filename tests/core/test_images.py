@@ -94,6 +94,14 @@ def test_archives_written_by_skopeo(checker, skopeo_archives, transport):
         assert [t.rsplit("/", 2)[-2:] for t in artifact.metadata["tags"]] == [["example", "app:1.0"]]
 
 
+def _tar_layout(layout, tarball, mode: str = "w"):
+    """An image layout directory as an archive with its files at the top level."""
+    with tarfile.open(tarball, mode) as t:
+        for p in sorted(layout.rglob("*")):
+            t.add(p, arcname=str(p.relative_to(layout)), recursive=False)
+    return tarball
+
+
 def test_docker25_oci_in_docker_layout(checker):
     """Docker 25+ `docker save`: an OCI layout plus manifest.json naming blobs/sha256/... paths."""
     img = checker.oci([BASE, TOP])
@@ -104,10 +112,7 @@ def test_docker25_oci_in_docker_layout(checker):
         "Config": "blobs/sha256/" + manifest["config"]["digest"].split(":")[1],
         "RepoTags": ["example/app:2.0"],
         "Layers": ["blobs/sha256/" + l["digest"].split(":")[1] for l in manifest["layers"]]}]))
-    tarball = checker.base / "docker25.tar"
-    with tarfile.open(tarball, "w") as t:
-        for p in sorted(img.rglob("*")):
-            t.add(p, arcname=str(p.relative_to(img)), recursive=False)
+    tarball = _tar_layout(img, checker.base / "docker25.tar")
     result = checker.run(tarball)
     result.assert_no_errors()
     _check_layer_semantics(_files(checker, tarball), [l.digest for l in result.report.artifacts[0].layers])
@@ -219,10 +224,6 @@ def test_an_archive_is_an_image_only_by_its_top_level(checker):
         result.assert_no_errors()
         assert result.report.artifacts[0].kind == "archive"
     img = checker.oci([BASE, TOP])
-    oci_tar = checker.base / "image.tar.gz"
-    with tarfile.open(oci_tar, "w:gz") as t:
-        for p in sorted(img.rglob("*")):
-            t.add(p, arcname=str(p.relative_to(img)), recursive=False)
-    result = checker.run(oci_tar)
+    result = checker.run(_tar_layout(img, checker.base / "image.tar.gz", "w:gz"))
     result.assert_no_errors()
     assert result.report.artifacts[0].kind == "image" and len(result.report.artifacts[0].layers) == 2
