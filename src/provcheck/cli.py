@@ -39,14 +39,19 @@ class App:
 
     def only_detectors(self, *plugins: Any) -> None:
         """For a focused command (``release``, ``verify``): unregister every detector but
-        ``plugins`` and those named with ``-p``. The core and plugins that only extend
-        others (knowledge, formats, finding enrichers) stay."""
+        ``plugins``, those named with ``-p`` and those extending ``plugins`` through their
+        own hooks (a detector that also adds release knowledge keeps adding it). The core
+        and plugins that detect nothing (formats, finding enrichers) stay."""
         detector_hooks = {"provcheck_detect", "provcheck_crosscheck"}
+        kept = tuple(p.__name__ for p in plugins)
         for name, plugin in list(self.pm.list_name_plugin()):
             if plugin is None or plugin in plugins or self.pm.is_builtin(name) or name in self.requested \
                     or getattr(plugin, "__name__", None) in self.requested:
                 continue
-            if detector_hooks & {c.name for c in self.pm.get_hookcallers(plugin) or ()}:
+            callers = self.pm.get_hookcallers(plugin) or ()
+            spec_modules = {getattr(getattr(c.spec, "namespace", None), "__name__", "") for c in callers if c.spec}
+            extends = any(m == k or m.startswith(k + ".") for m in spec_modules for k in kept)
+            if not extends and detector_hooks & {c.name for c in callers}:
                 self.pm.unregister(plugin)
 
     def config(self, args: argparse.Namespace, inputs: Sequence[InputSpec] = ()) -> Config:

@@ -289,3 +289,36 @@ def test_text_report_never_passes_terminal_escapes_through(checker):
     path.write_bytes(buf.getvalue())
     out = checker.run_cli("scan", path, "--format", "text").stdout
     assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwned\\x07" in out
+
+
+def test_focused_commands_keep_their_plugin_and_its_extensions():
+    """``release``/``verify`` unregister other detectors, but not a detector that also extends
+    the focused plugin through its own hooks, nor one named with -p."""
+    import provcheck_release
+    from provcheck import hookimpl
+    from provcheck.cli import App
+    from provcheck.plugins import PluginManager
+
+    class ExtendsRelease:
+        @hookimpl
+        def provcheck_release_buildsystems(self):
+            return [{"name": "mine", "generated": []}]
+
+        @hookimpl
+        def provcheck_detect(self, scan):
+            return []
+
+    class OtherDetector:
+        @hookimpl
+        def provcheck_detect(self, scan):
+            return []
+
+    for requested, survivors in (((), {"extends"}), (("other",), {"extends", "other"})):
+        pm = PluginManager()
+        pm.load(autoload=False, extra=["provcheck_release"])
+        pm.register(ExtendsRelease(), name="extends")
+        pm.register(OtherDetector(), name="other")
+        App(pm, requested).only_detectors(provcheck_release)
+        names = {n for n, p in pm.list_name_plugin() if p is not None}
+        assert "provcheck_release" in names and "provcheck.unpack.archive" in names
+        assert names & {"extends", "other"} == survivors
