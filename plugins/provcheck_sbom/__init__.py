@@ -113,7 +113,7 @@ def provcheck_crosscheck(scan, findings, options):
 @hookimpl
 def provcheck_modify_findings(findings, scan):
     """Give every finding without a component the purl of the package owning its file."""
-    from .inventory import canonical
+    from provcheck.packages import canonical
     targets = _state(scan)["targets"]
     for i, f in enumerate(findings):
         state = targets.get(f.location.artifact)

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from provcheck import Finding, Location, Severity, ToolError
+from provcheck.packages import canonical
 
 from . import advisories as adv
 from .formats import DeclaredComponent, Sbom, SbomError, parse
-from .inventory import Component, canonical, soname_version
+from .inventory import Component, soname_version
 from .rules import PC401, PC402, PC403, PC404, PC405, PC406, PC407, PC408, PC409
 
 PLUGIN = "sbom"

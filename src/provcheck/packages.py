@@ -1,0 +1,334 @@
+"""Installed packages, read from the package databases inside a tree (nothing runs).
+
+One reader for every plugin: the ELF plugin asks which package owns a library, the SBOM
+plugin what is installed at which version, the fleet what each layer adds.
+
+* dpkg: ``var/lib/dpkg/status`` and distroless ``status.d/*`` paragraphs, the files of
+  ``info/NAME[:ARCH].list`` and the digests of ``.md5sums``; a package's layer is the
+  layer of its ``.list`` file;
+* apk: ``lib/apk/db/installed`` (``P`` name, ``V`` version, ``A`` arch, ``o`` origin,
+  ``F`` directory, ``R`` file, ``Z`` ``Q1`` + base64 sha1);
+* rpm: ``rpmdb.sqlite`` under ``var/lib/rpm`` or ``usr/lib/sysimage/rpm`` (rpm >= 4.16),
+  each row a header blob parsed here with bounds checks; Berkeley DB and ndb databases
+  are listed in ``unread``.
+
+Paths are tree paths with directory symlinks resolved (:func:`canonical`: ``lib/x`` on
+a merged-usr system is ``usr/lib/x``). A database that cannot be read is an entry of
+``errors``; nothing here raises on hostile content.
+"""
+
+from __future__ import annotations
+
+import base64
+import posixpath
+import re
+import struct
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+MAX_DB = 256 << 20        # bytes of one text database file read
+MAX_RPMDB = 1 << 30       # bytes of an rpm sqlite database read
+MAX_HEADER = 64 << 20     # bytes of one rpm header
+RPMDBS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
+RPM_UNREAD = ("var/lib/rpm/Packages", "var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/Packages",
+              "usr/lib/sysimage/rpm/Packages.db")
+
+
+@dataclass(frozen=True)
+class Package:
+    """One installed package. ``version`` is written as its manager writes it (rpm:
+    ``[EPOCH:]VERSION-RELEASE``); ``hashes`` maps some ``files`` to ``(algorithm, hex)``
+    from the database (md5 for dpkg, sha1 for apk, the rpm digest algorithm; rpm
+    ``%config`` files are left out, they are edited after installation); ``extra`` holds
+    manager details (rpm: ``epoch``, ``version_release``, ``sourcerpm``)."""
+
+    manager: str
+    name: str
+    version: str
+    arch: str | None = None
+    source: str | None = None
+    source_version: str | None = None
+    files: tuple[str, ...] = ()
+    hashes: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    db_path: str = ""
+    layer: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+
+@dataclass
+class Databases:
+    packages: list[Package] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)                     # managers whose database was read
+    unread: list[str] = field(default_factory=list)                   # present, in a format not read
+    errors: list[tuple[str, str]] = field(default_factory=list)       # (database path, why)
+
+
+_INSTALLED: "weakref.WeakKeyDictionary[Any, Databases]" = weakref.WeakKeyDictionary()
+
+
+def installed(tree: Any) -> Databases:
+    """Every package database of ``tree``, read once per tree (plugins share the result)."""
+    try:
+        return _INSTALLED[tree]
+    except (KeyError, TypeError):
+        pass
+    dbs = Databases()
+    for manager, reader in (("dpkg", _dpkg), ("apk", _apk), ("rpm", _rpm)):
+        try:
+            if reader(tree, dbs):
+                dbs.read.append(manager)
+        except Exception as exc:  # hostile database content never stops the scan
+            dbs.errors.append((manager, f"{manager} database: {type(exc).__name__}: {exc}"))
+    dbs.unread += [p for p in RPM_UNREAD if tree.resolve(p) is not None]
+    try:
+        _INSTALLED[tree] = dbs
+    except TypeError:  # not weak-referenceable: not cached
+        pass
+    return dbs
+
+
+# -- paths and text -----------------------------------------------------------------------
+
+_MISS = object()
+_PARENTS: "weakref.WeakKeyDictionary[Any, dict[str, str | None]]" = weakref.WeakKeyDictionary()
+
+
+def canonical(tree: Any, path: str) -> str:
+    """``path`` with its directory symlinks resolved inside the tree (the last part is kept)."""
+    path = path.strip("/")
+    if not path or path in tree.nodes:
+        return path
+    parent, base = posixpath.split(path)
+    if not parent:
+        return path
+    try:
+        cache = _PARENTS.setdefault(tree, {})
+    except TypeError:  # not weak-referenceable: no cache
+        cache = {}
+    real = cache.get(parent, _MISS)
+    if real is _MISS:
+        node = tree.resolve(parent)
+        real = cache[parent] = None if node is None else node.path
+    if real is None:
+        return path
+    return posixpath.join(real, base) if real else base
+
+
+def _is_dir(tree: Any, path: str) -> bool:
+    node = tree.nodes.get(path)
+    if node is not None and node.type == "symlink":
+        node = tree.resolve(path)
+    return node is not None and node.type == "dir"
+
+
+def _text(tree: Any, node: Any, dbs: Databases) -> str | None:
+    if node is None or not node.is_file:
+        return None
+    if node.size > MAX_DB:
+        dbs.errors.append((node.path, f"{node.size} bytes, larger than {MAX_DB}; not read"))
+        return None
+    return tree.read(node).decode("utf-8", "replace")
+
+
+def paragraphs(text: str) -> Iterator[dict[str, str]]:
+    """RFC 822 style paragraphs (dpkg status), continuation lines folded."""
+    cur: dict[str, str] = {}
+    key = None
+    for line in text.splitlines():
+        if not line.strip():
+            if cur:
+                yield cur
+            cur, key = {}, None
+        elif line[0] in " \t" and key:
+            cur[key] += "\n" + line.strip()
+        else:
+            k, sep, v = line.partition(":")
+            if sep:
+                key = k.strip()
+                cur[key] = v.strip()
+    if cur:
+        yield cur
+
+
+# -- dpkg ---------------------------------------------------------------------------------
+
+def _dpkg(tree: Any, dbs: Databases) -> bool:
+    entries: list[tuple[dict[str, str], str, str | None]] = []  # (paragraph, db path, layer)
+    status = tree.resolve("var/lib/dpkg/status")
+    text = _text(tree, status, dbs)
+    if text:
+        entries += [(p, status.path, status.layer) for p in paragraphs(text)]
+    for node in tree.glob("var/lib/dpkg/status.d/*"):  # distroless
+        if node.is_file and "." not in node.name:
+            entries += [(p, node.path, node.layer) for p in paragraphs(_text(tree, node, dbs) or "")]
+    info = "var/lib/dpkg/info"
+    for para, db_path, db_layer in entries:
+        name, version = para.get("Package"), para.get("Version")
+        if not name or not version:
+            continue
+        state = para.get("Status", "install ok installed").split()
+        if state and state[-1] in ("not-installed", "config-files"):
+            continue
+        arch = para.get("Architecture")
+        src, src_ver = name, None
+        m = re.match(r"(\S+)(?:\s*\((\S+)\))?", para.get("Source", ""))
+        if m:
+            src, src_ver = m.group(1), m.group(2)
+        if src_ver is None:
+            src_ver = re.sub(r"\+b\d+$", "", version)  # a binary-only rebuild keeps its source's version
+        stems = [f"{name}:{arch}", name] if arch else [name]
+        files: list[str] = []
+        hashes: dict[str, tuple[str, str]] = {}
+        layer = db_layer
+        list_node = next((n for s in stems if (n := tree.get(f"{info}/{s}.list")) is not None), None)
+        if list_node is not None:
+            layer = list_node.layer or layer
+            for line in (_text(tree, list_node, dbs) or "").splitlines():
+                line = line.strip()
+                if line and line not in ("/.", "/"):
+                    p = canonical(tree, line)
+                    if not _is_dir(tree, p):
+                        files.append(p)
+        md5_node = next((n for s in stems if (n := tree.get(f"{info}/{s}.md5sums")) is not None), None)
+        if md5_node is None and db_path.startswith("var/lib/dpkg/status.d/"):
+            md5_node = tree.get(db_path + ".md5sums")
+        if md5_node is not None:
+            for line in (_text(tree, md5_node, dbs) or "").splitlines():
+                digest, _, p = line.strip().partition(" ")
+                p = p.strip()
+                if re.fullmatch(r"[0-9a-f]{32}", digest) and p:
+                    hashes[canonical(tree, p)] = ("md5", digest)
+            if not files:
+                files = sorted(hashes)
+        dbs.packages.append(Package("dpkg", name, version, arch, src, src_ver, tuple(files), hashes, db_path, layer))
+    return bool(entries)
+
+
+# -- apk ----------------------------------------------------------------------------------
+
+def _apk(tree: Any, dbs: Databases) -> bool:
+    node = tree.resolve("lib/apk/db/installed")
+    text = _text(tree, node, dbs)
+    if not text:
+        return False
+    for block in re.split(r"\n\s*\n", text):
+        rec: dict[str, str] = {}
+        files: list[str] = []
+        hashes: dict[str, tuple[str, str]] = {}
+        cur_dir = ""
+        last = None
+        for line in block.splitlines():
+            if len(line) < 2 or line[1] != ":":
+                continue
+            k, v = line[0], line[2:]
+            if k == "F":
+                cur_dir = v.strip("/")
+            elif k == "R":
+                last = canonical(tree, posixpath.join(cur_dir, v))
+                files.append(last)
+            elif k == "Z" and last is not None and v.startswith("Q1"):
+                try:
+                    hashes[last] = ("sha1", base64.b64decode(v[2:]).hex())
+                except ValueError:
+                    pass
+            elif k not in rec:
+                rec[k] = v
+        if rec.get("P") and rec.get("V"):
+            dbs.packages.append(Package("apk", rec["P"], rec["V"], rec.get("A"), rec.get("o") or rec["P"], rec["V"],
+                                        tuple(files), hashes, node.path, node.layer))
+    return True
+
+
+# -- rpm ----------------------------------------------------------------------------------
+
+RPM_TAGS = {1000: "name", 1001: "version", 1002: "release", 1003: "epoch", 1022: "arch", 1027: "oldfilenames",
+            1035: "filedigests", 1037: "fileflags", 1044: "sourcerpm", 1116: "dirindexes", 1117: "basenames",
+            1118: "dirnames", 5011: "digestalgo"}
+RPMFILE_CONFIG = 1
+RPM_ALGOS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512"}
+
+
+def rpm_header(blob: bytes) -> dict[str, Any]:
+    """The tags of :data:`RPM_TAGS` from one rpm header blob (as stored in rpmdb: no lead
+    magic), every offset and count checked against the blob; ValueError when it lies."""
+    if len(blob) < 8:
+        raise ValueError("rpm header shorter than 8 bytes")
+    il, dl = struct.unpack_from(">II", blob, 0)
+    data = 8 + il * 16
+    if il > 0xFFFF or dl > MAX_HEADER or data + dl > len(blob):
+        raise ValueError(f"rpm header claims {il} tags and {dl} data bytes in a {len(blob)}-byte blob")
+    out: dict[str, Any] = {}
+    end = data + dl
+    for i in range(il):
+        tag, typ, off, count = struct.unpack_from(">IIiI", blob, 8 + i * 16)
+        name = RPM_TAGS.get(tag)
+        if name is None or name in out or off < 0 or data + off > end or count > dl:
+            continue  # the first copy of a tag counts
+        pos = data + off
+        if typ == 4:  # INT32 array
+            if pos + 4 * count <= end:
+                out[name] = list(struct.unpack_from(f">{count}i", blob, pos))
+        elif typ in (6, 8, 9):  # STRING, STRING_ARRAY, I18NSTRING
+            vals = []
+            for _ in range(1 if typ == 6 else count):
+                z = blob.find(b"\0", pos, end)
+                if z < 0:
+                    break
+                vals.append(blob[pos:z].decode("utf-8", "replace"))
+                pos = z + 1
+            out[name] = (vals[0] if vals else "") if typ == 6 else vals
+    return out
+
+
+def _rpm(tree: Any, dbs: Databases) -> bool:
+    node = next((n for p in RPMDBS if (n := tree.resolve(p)) is not None and n.is_file), None)
+    if node is None:
+        return False
+    if node.size > MAX_RPMDB:
+        dbs.errors.append((node.path, f"rpm database of {node.size} bytes, larger than {MAX_RPMDB}; not read"))
+        return False
+    from .sqlite import UnreadableDatabase, table_column
+    try:
+        rows = table_column(tree, node, "Packages", "blob")
+    except UnreadableDatabase as exc:
+        dbs.errors.append((node.path, f"cannot read the rpm database: not a readable rpm sqlite database ({exc})"))
+        return False
+    for blob in rows:
+        if not isinstance(blob, bytes) or len(blob) > MAX_HEADER:
+            continue
+        try:
+            h = rpm_header(blob)
+        except (ValueError, struct.error) as exc:
+            dbs.errors.append((node.path, f"unreadable rpm header ({exc})"))
+            continue
+        name = h.get("name")
+        if not name or not isinstance(name, str) or name == "gpg-pubkey":
+            continue
+        epoch = next(iter(h.get("epoch") or []), None)  # epoch 0 is written as none, as rpm -q does
+        vr = f"{h.get('version') or ''}-{h.get('release') or ''}"
+        full = f"{epoch}:{vr}" if epoch else vr
+        files: list[str] = []
+        hashes: dict[str, tuple[str, str]] = {}
+        algo = RPM_ALGOS.get(next(iter(h.get("digestalgo") or [1]), 1), "md5")
+        dirs, bases, idx = h.get("dirnames") or [], h.get("basenames") or [], h.get("dirindexes") or []
+        digests, flags = h.get("filedigests") or [], h.get("fileflags") or []
+        if bases and len(bases) == len(idx):
+            paths = [dirs[i] + b if 0 <= i < len(dirs) else None for i, b in zip(idx, bases)]
+        else:
+            paths = list(h.get("oldfilenames") or [])
+        for i, raw in enumerate(paths):
+            if raw is None:
+                continue
+            p = canonical(tree, raw)
+            files.append(p)
+            config = i < len(flags) and flags[i] & RPMFILE_CONFIG
+            if i < len(digests) and digests[i] and not config:
+                hashes[p] = (algo, digests[i])
+        src = h.get("sourcerpm") or ""
+        m = re.match(r"(.+)-[^-]+-[^-]+\.src\.rpm$", src)
+        dbs.packages.append(Package("rpm", name, full, h.get("arch") or None, m.group(1) if m else name, full,
+                                    tuple(files), hashes, node.path, node.layer,
+                                    extra={"epoch": str(epoch) if epoch else "",
+                                           "version_release": vr, "sourcerpm": src}))
+    return True
