@@ -59,21 +59,20 @@ INDICATORS: list[tuple[str, str, re.Pattern, str]] = [
      "behaves differently when built by a distribution (debian/rules, $RPM_ARCH)"),
 ]
 
-# cheap substring pre-filters: an indicator's regex only runs on lines containing one of these
-PREFILTER = {
-    "grep-source-tree": ("grep",), "decompress-to-shell": ("|",), "eval-pipeline": ("eval",),
-    "pipe-to-shell": ("|",), "test-data-read": ("test/", "tests/", "testdata/", "test-data/", "testsuite/", "test_data/", "fixture"), "config-commands-exec": ("AC_CONFIG_COMMANDS",),
-    "tr-substitution": ("tr ",), "byte-slicing": ("head", "tail", "dd "),
-    "distro-build-gate": ("debian/rules", "RPM_", "dpkg-buildpackage", "DEB_BUILD_"),
-}
 _READERS_RX = re.compile(_READERS)
 _NEWLINE = re.compile("\n")
 _SINK_HINT = re.compile(r"\|\s*(?:eval|(?:/bin/|/usr/bin/)?(?:ba|da|z|k)?sh\b|\$\{?(?:SHELL|CONFIG_SHELL))")
-# literals are found with str.find (several times faster than a regex alternation); both
-# shell-sink indicators need a pipe into a shell on the line: look for that, not every "|"
-_KEYWORDS: dict[str, tuple[str | re.Pattern, ...] | re.Pattern] = dict(PREFILTER)
-_KEYWORDS["decompress-to-shell"] = _KEYWORDS["pipe-to-shell"] = _SINK_HINT
-_KEYWORDS["test-data-read"] = (re.compile(r"test(?:s|data|-data|suite|_data)?/"), "fixture")  # one pass for "test*/"
+
+# What a line must hold for an indicator's regex to be worth running on it: literals (found
+# with str.find, several times faster than a regex alternation) or one regex pass.
+PREFILTER: dict[str, tuple[str | re.Pattern, ...]] = {
+    "grep-source-tree": ("grep",), "eval-pipeline": ("eval",),
+    "decompress-to-shell": (_SINK_HINT,), "pipe-to-shell": (_SINK_HINT,),  # a pipe into a shell, not every "|"
+    "test-data-read": (re.compile(r"test(?:s|data|-data|suite|_data)?/"), "fixture"),
+    "config-commands-exec": ("AC_CONFIG_COMMANDS",), "tr-substitution": ("tr ",),
+    "byte-slicing": ("head", "tail", "dd "),
+    "distro-build-gate": ("debian/rules", "RPM_", "dpkg-buildpackage", "DEB_BUILD_"),
+}
 
 _TR_ARGS = re.compile(r"""\btr\s+(?:-[a-zA-Z]+\s+)*(?P<q1>["'])(?P<a>(?:\\.|(?!(?P=q1)).)*)(?P=q1)\s+"""
                       r"""(?P<q2>["'])(?P<b>(?:\\.|(?!(?P=q2)).)*)(?P=q2)""")
@@ -154,11 +153,11 @@ class Hit:
 ANALYSIS_SECONDS = 5.0  # a build file crafted to be slow to match stops here, and says so
 
 
-def _lines_with(kw: tuple[str | re.Pattern, ...] | re.Pattern, text: str, starts: list[int]) -> list[int]:
+def _lines_with(keywords: tuple[str | re.Pattern, ...], text: str, starts: list[int]) -> list[int]:
     """Indexes of the lines holding a keyword (a literal or a regex match), each once, in order."""
     found: set[int] = set()
     end = len(text)
-    for lit in kw if isinstance(kw, tuple) else (kw,):
+    for lit in keywords:
         pos = 0
         while True:
             if isinstance(lit, str):
@@ -183,9 +182,9 @@ def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SEC
         starts.append(m.end())
     lines = text.split("\n")
     hits: list[Hit] = []
-    lines_with: dict[Any, list[int]] = {}
+    lines_with: dict[tuple[str | re.Pattern, ...], list[int]] = {}
     for name, strength, rx, why in INDICATORS:
-        kw = _KEYWORDS[name]
+        kw = PREFILTER[name]
         if kw not in lines_with:
             lines_with[kw] = _lines_with(kw, text, starts)
         for idx in lines_with[kw]:
