@@ -95,6 +95,9 @@ def _setup_fleet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--scheduler-timeout", type=float, default=20.0, metavar="SECONDS",
                    help="how long to wait for the Dask scheduler (default 20)")
+    p.add_argument("--dask-send-credentials", action="store_true",
+                   help="send the registry user and password given to this command with every Dask task "
+                        "(default: they stay here; workers use their own Docker config)")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="local worker processes (default: CPUs)")
     p.add_argument("--platform", default=None, help="platform to take from image indexes (default linux/amd64)")
     p.add_argument("--all-platforms", action="store_true", help="scan every platform of an index")
@@ -116,8 +119,8 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
 
     if args.executor == "dask" and not args.scheduler:
         raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
-    if args.executor == "local" and args.scheduler:
-        raise UsageError("--scheduler is for --executor dask")
+    if args.executor == "local" and (args.scheduler or args.dask_send_credentials):
+        raise UsageError("--scheduler and --dask-send-credentials are for --executor dask")
     config = app.config(args)
     values = {k: getattr(args, k, None) for k in ("plain_http", "allow_cleartext_auth", "ca_file", "username",
                                                   "docker_config")}
@@ -134,7 +137,7 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
     opts = FleetOptions(registry=registry_options(values), cache_dir=root / "fleet",
                         platform=args.platform or config.platform, all_platforms=args.all_platforms,
                         mode=args.mode, executor=args.executor, scheduler=args.scheduler, jobs=args.jobs,
-                        scheduler_timeout=args.scheduler_timeout,
+                        scheduler_timeout=args.scheduler_timeout, send_credentials=args.dask_send_credentials,
                         limits=config.limits, rescan=args.rescan, keep_blobs=args.keep_blobs)
     try:
         inv = Inventory(args.db)

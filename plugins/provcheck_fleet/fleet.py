@@ -51,6 +51,7 @@ class FleetOptions:
     executor: str = "local"       # local | dask
     scheduler: str | None = None
     scheduler_timeout: float = 20.0
+    send_credentials: bool = False  # dask: a password given to the client travels with tasks only when asked
     jobs: int = 0
     limits: Limits = field(default_factory=Limits)
     rescan: bool = False
@@ -457,6 +458,9 @@ class FleetScan:
             self.progress.start_layers(len(needed))
         results: dict[str, dict[str, Any]] = {}
         todo = []
+        task_options = asdict(opts.registry)
+        if opts.executor == "dask" and not opts.send_credentials:  # tasks cross the network to other machines
+            task_options.update(username=None, password=None)
         for digest, (p, d) in needed.items():
             hit = self.cache.get(cache_key(digest, opts.limits))
             if hit is not None:  # answered from this machine's cache without a worker round trip
@@ -465,7 +469,7 @@ class FleetScan:
                 if self.progress is not None:
                     self.progress.update(layers=1, cache_hits=1)
                 continue
-            todo.append({"ref": str(p.ref.with_digest(p.digest)), "desc": d, "options": asdict(opts.registry),
+            todo.append({"ref": str(p.ref.with_digest(p.digest)), "desc": d, "options": task_options,
                          "cache": str(Path(opts.cache_dir).resolve()), "limits": asdict(opts.limits),
                          "keep_blobs": opts.keep_blobs})
         waiting = {id(p): p for p in plans}

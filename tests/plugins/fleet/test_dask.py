@@ -61,3 +61,26 @@ def test_dask_scheduler_unreachable_is_a_clear_error(checker, plain_registry, tm
 
 def test_registry_and_dask_listen_on_loopback_only(plain_registry, tls_registry):
     assert servers.listening_beyond_loopback([plain_registry.proc.pid, tls_registry.proc.pid]) == []
+
+
+def test_dask_tasks_carry_no_password_unless_asked(tls_registry, dask_cluster, tmp_path):
+    """A password given to the client stays with the client: the workers (no Docker config of
+    their own here) cannot pull the private layers until --dask-send-credentials says so."""
+    import subprocess
+    import sys
+
+    def run(name: str, *extra: str) -> tuple[int, dict]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "provcheck", "fleet", "scan", f"registry://{tls_registry.host}/base:1",
+             "--ca-file", str(tls_registry.ca), "--registry-username", "auditor", "--registry-password-stdin",
+             "--executor", "dask", "--scheduler", dask_cluster.address, "--db", str(tmp_path / f"{name}.sqlite"),
+             "--cache-dir", str(tmp_path / f"cache-{name}"), "--format", "json", *extra],
+            input="s3cret-pass\n", capture_output=True, text=True, timeout=300)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc.returncode, json.loads(proc.stdout)
+
+    code, out = run("kept")
+    assert code == 3 and out["stats"]["images_failed"] == 1, out["stats"]
+    assert "authentication required (401) and no usable credentials" in out["stats"]["errors"][0]["error"]
+    code, out = run("sent", "--dask-send-credentials")
+    assert code == 0 and out["stats"]["images_ok"] == 1, out["stats"]
