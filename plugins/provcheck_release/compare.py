@@ -309,9 +309,9 @@ def _value_stamped(x: str, y: str) -> bool:
 @lru_cache(maxsize=256)
 def _glob_lines(pattern: str) -> re.Pattern:
     """An fnmatch glob of ``*`` and ``?`` (which cross ``/``, as in fnmatch) as a regex over
-    newline-joined paths."""
-    body = "".join("[^\n]*" if c == "*" else "[^\n]" if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(f"^{body}$", re.M)
+    NUL-separated paths (a path may hold a newline, never a NUL)."""
+    body = "".join("[^\0]*" if c == "*" else "[^\0]" if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"(?:^|(?<=\0)){body}(?=\0|$)")
 
 
 # -- the comparison ---------------------------------------------------------------------
@@ -376,7 +376,7 @@ class Comparer:
                 any(fnmatch.fnmatchcase(p, rel) for p in self.rfiles)
         if "*" in rel or "?" in rel:  # one regex search over all paths, not a call per path
             if self._all_paths is None:
-                self._all_paths = "\n".join(self.sfiles.keys() | self.rfiles.keys())
+                self._all_paths = "\0".join(self.sfiles.keys() | self.rfiles.keys())
             return _glob_lines(rel).search(self._all_paths) is not None
         return rel in self.sfiles or rel in self.rfiles
 
