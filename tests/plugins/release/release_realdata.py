@@ -119,21 +119,9 @@ XZ_TRIGGER_INIT = r'''
 XZ_TRIGGER_COMMANDS = r'''
   AC_CONFIG_COMMANDS([build-to-host], [eval $gl_config_gt | $SHELL 2>/dev/null], [gl_config_gt="eval \$gl_localedir_config"])
 '''
-XZ_TRIGGER_CONFIGURE = r'''
-  gl_am_configmake=`grep -aErls "#{4}[[:alnum:]]{5}#{4}$" $srcdir/ 2>/dev/null`
-  if test -n "$gl_am_configmake"; then
-    HAVE_PKG_CONFIGMAKE=1
-  else
-    HAVE_PKG_CONFIGMAKE=0
-  fi
-  gl_path_map='tr "\t \-_" " \t_\-"'
-  gl_localedir_prefix=`echo $gl_am_configmake | sed "s/.*\.//g"`
-  if test "x$gl_am_configmake" != "x"; then
-    gl_localedir_config='sed \"r\n\" $gl_am_configmake | eval $gl_path_map | $gl_localedir_prefix -d 2>/dev/null'
-  else
-    gl_localedir_config=''
-  fi
-'''
+# what autoconf writes into configure for it: the same shell, m4's dnl comments dropped
+XZ_TRIGGER_CONFIGURE = "".join(line for line in XZ_TRIGGER_INIT.splitlines(keepends=True)
+                               if not line.lstrip().startswith("dnl"))
 XZ_TRIGGER_STATUS = '''    "build-to-host":C) eval $gl_config_gt | $SHELL 2>/dev/null ;;\n'''
 
 
