@@ -10,6 +10,8 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import provcheck_sbom
+
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "samples" / "advisories"
 LIBDIR = "usr/lib/x86_64-linux-gnu"
@@ -114,3 +116,16 @@ def image_file(layout: Path, path: str) -> bytes:
 
 def manifest_digest(layout: Path) -> str:
     return json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+
+
+OPTS = "sbom"  # checker.add_plugin registers built-ins under their entry-point name
+
+
+def run(checker, target, **options):
+    """A scan with the SBOM plugin and ``options``."""
+    checker.add_plugin(provcheck_sbom)
+    return checker.run(target, options={OPTS: options})
+
+
+def pc4(result):
+    return {k: v for k, v in result.rules().items() if k.startswith("PC4")}

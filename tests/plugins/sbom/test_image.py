@@ -16,18 +16,8 @@ from provcheck.testing import Checker
 from provcheck_sbom import export
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sbom_helpers import LIBDIR, SAMPLES, add_layer, attach, copy_layout, image_file, manifest_digest
+from sbom_helpers import LIBDIR, SAMPLES, add_layer, attach, copy_layout, image_file, manifest_digest, pc4, run
 
-OPTS = "sbom"  # checker.add_plugin registers built-ins under their entry-point name
-
-
-def run(checker, target, **options):
-    checker.add_plugin(provcheck_sbom)
-    return checker.run(target, options={OPTS: options})
-
-
-def pc4(result):
-    return {k: v for k, v in result.rules().items() if k.startswith("PC4")}
 
 
 def test_clean_image_is_quiet_with_every_syft_format(checker, image, syft_sboms):

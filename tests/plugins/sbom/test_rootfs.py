@@ -14,18 +14,8 @@ import pytest
 import provcheck_sbom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sbom_helpers import LIBDIR, SAMPLES  # noqa: E402
+from sbom_helpers import LIBDIR, SAMPLES, pc4, run  # noqa: E402
 
-OPTS = "sbom"  # checker.add_plugin registers built-ins under their entry-point name
-
-
-def run(checker, target, **options):
-    checker.add_plugin(provcheck_sbom)
-    return checker.run(target, options={OPTS: options})
-
-
-def pc4(result):
-    return {k: v for k, v in result.rules().items() if k.startswith("PC4")}
 
 
 def copy_rootfs(src: Path, dest: Path) -> Path:
