@@ -25,7 +25,7 @@ import tarfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("PROVCHECK_TEST_CACHE", ROOT / ".cache"))
@@ -143,24 +143,34 @@ def _merged_usr(dest: Path) -> None:
             os.symlink(f"usr/{d}", dest / d)
 
 
+def complete(dest: Path) -> Path:
+    """The marker written once ``dest`` is fully built."""
+    return dest.parent / f"{dest.name}.complete"
+
+
+def build_once(dest: Path, lock: str, build: Callable[[Path], str]) -> Path:
+    """``dest``, built by ``build(dest)`` (returning its marker's text) unless a complete one
+    is cached; parallel test workers wait on ``lock``, a half-built one is built again."""
+    with _locked(lock):
+        if not complete(dest).exists():
+            shutil.rmtree(dest, ignore_errors=True)
+            complete(dest).write_text(build(dest))
+    return dest
+
+
 def rootfs(packages: Sequence[str], name: str, closure: bool = True) -> Path:
     """A root filesystem holding ``packages`` (and their dependencies), cached."""
     names = apt_closure(packages) if closure else sorted(packages)
-    dest = CACHE / "rootfs" / f"{name}-{_key(names)}"
-    with _locked(f"rootfs-{name}"):
-        done = dest.parent / f"{dest.name}.complete"
-        if done.exists():
-            return dest
-        if dest.exists():
-            shutil.rmtree(dest)
+
+    def build(dest: Path) -> str:
         debs = download(names)
         dest.mkdir(parents=True)
         _merged_usr(dest)
         for deb in debs.values():
             _unpack_deb(deb, dest)
         _dpkg_db(debs, dest)
-        done.write_text("\n".join(names))
-    return dest
+        return "\n".join(names)
+    return build_once(CACHE / "rootfs" / f"{name}-{_key(names)}", f"rootfs-{name}", build)
 
 
 def _layer_tar(src: Path, skip: set[str] = frozenset()) -> bytes:
@@ -190,13 +200,8 @@ def image(layers: Sequence[Sequence[str]], name: str) -> Path:
         names = [n for n in apt_closure(group) if n not in seen]
         seen.update(names)
         plan.append(names)
-    root = CACHE / "images" / f"{name}-{_key(plan)}"
-    with _locked(f"image-{name}"):
-        done = root.parent / f"{root.name}.complete"
-        if done.exists():
-            return root
-        if root.exists():
-            shutil.rmtree(root)
+
+    def build(root: Path) -> str:
         blobs = root / "blobs" / "sha256"
         blobs.mkdir(parents=True)
         status = ""
@@ -217,8 +222,8 @@ def image(layers: Sequence[Sequence[str]], name: str) -> Path:
             history.append({"created_by": "install " + " ".join(names[:8]) + (" ..." if len(names) > 8 else "")})
         shutil.rmtree(work, ignore_errors=True)
         finish_layout(root, descs, diff_ids, history)
-        done.write_text("\n".join(" ".join(p) for p in plan))
-    return root
+        return "\n".join(" ".join(p) for p in plan)
+    return build_once(CACHE / "images" / f"{name}-{_key(plan)}", f"image-{name}", build)
 
 
 def put_blob(root: Path, data: bytes) -> dict:

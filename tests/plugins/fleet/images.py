@@ -44,16 +44,11 @@ def app(packages: Sequence[str], name: str) -> Path:
 def compose(parts: Sequence[tuple[Path, int]], name: str) -> Path:
     """An OCI layout whose layers are ``layout``'s layer ``i`` for each part, blobs hard-linked."""
     key = hashlib.sha256(json.dumps([[str(p), i] for p, i in parts]).encode()).hexdigest()[:12]
-    root = realdata.CACHE / "fleet-images" / f"{name}-{key}"
-    with realdata._locked(f"fleet-image-{name}"):  # parallel test workers build it once
-        return _compose(parts, name, root)
+    return realdata.build_once(realdata.CACHE / "fleet-images" / f"{name}-{key}", f"fleet-image-{name}",
+                               lambda root: _compose(parts, name, root))
 
 
-def _compose(parts: Sequence[tuple[Path, int]], name: str, root: Path) -> Path:
-    done = root.parent / f"{root.name}.complete"
-    if done.exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
+def _compose(parts: Sequence[tuple[Path, int]], name: str, root: Path) -> str:
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     descs, diff_ids, history = [], [], []
@@ -70,8 +65,7 @@ def _compose(parts: Sequence[tuple[Path, int]], name: str, root: Path) -> Path:
         diff_ids.append(config["rootfs"]["diff_ids"][i])
         history.append((config.get("history") or [{}] * (i + 1))[i])
     realdata.finish_layout(root, descs, diff_ids, history, labels={"variant": name})
-    done.write_text(name)
-    return root
+    return name
 
 
 def fleet(apps: Sequence[Sequence[str]]) -> dict[str, Path]:
@@ -82,7 +76,7 @@ def fleet(apps: Sequence[Sequence[str]]) -> dict[str, Path]:
     memo = realdata.CACHE / "fleet-images" / f"fleet-{hashlib.sha256(json.dumps(apps).encode()).hexdigest()[:12]}.json"
     try:
         known = {k: Path(v) for k, v in json.loads(memo.read_text()).items()}
-        if all((p.parent / f"{p.name}.complete").exists() for p in known.values()):
+        if all(realdata.complete(p).exists() for p in known.values()):
             return known
     except (OSError, ValueError):
         pass
