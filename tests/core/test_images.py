@@ -89,6 +89,8 @@ def test_archives_written_by_skopeo(checker, skopeo_archives, transport):
     result.assert_no_errors()
     artifact = result.report.artifacts[0]
     assert artifact.kind == "image" and len(artifact.layers) == 2
+    from provcheck.unpack.oci import looks_like_image_archive
+    assert looks_like_image_archive(path)  # verify decides the same way before loading
     _check_layer_semantics(_files(checker, path), [l.digest for l in artifact.layers])
     if transport == "docker-archive":
         assert [t.rsplit("/", 2)[-2:] for t in artifact.metadata["tags"]] == [["example", "app:1.0"]]
@@ -219,11 +221,14 @@ def test_an_archive_is_an_image_only_by_its_top_level(checker):
     extension = checker.tarball({"manifest.json": '{"manifest_version": 3, "name": "ext"}', "bg.js": "x();\n"},
                                 name="extension.tar")
     release = checker.tarball({"pkg-1.0/manifest.json": "[]", "pkg-1.0/oci-layout": "{}"}, name="pkg-1.0.tar.xz")
+    from provcheck.unpack.oci import looks_like_image_archive  # verify's decision before loading: the same rule
     for path in (extension, release):
         result = checker.run(path)
         result.assert_no_errors()
-        assert result.report.artifacts[0].kind == "archive"
+        assert result.report.artifacts[0].kind == "archive" and not looks_like_image_archive(path)
     img = checker.oci([BASE, TOP])
-    result = checker.run(_tar_layout(img, checker.base / "image.tar.gz", "w:gz"))
+    oci_tar = _tar_layout(img, checker.base / "image.tar.gz", "w:gz")
+    result = checker.run(oci_tar)
     result.assert_no_errors()
     assert result.report.artifacts[0].kind == "image" and len(result.report.artifacts[0].layers) == 2
+    assert looks_like_image_archive(oci_tar)

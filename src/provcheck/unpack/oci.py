@@ -20,7 +20,7 @@ import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from .. import hookimpl
 from ..config import InputSpec
@@ -402,17 +402,24 @@ def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
     return _load(ImageSource(tree=tree), path.name, spec, path, ctx, entries.findings, entries.errors)
 
 
+MAX_MANIFEST = 1 << 20
+
+
 def is_image_tree(tree: Tree) -> bool:
-    """An OCI archive or docker-save tarball at the top level of an archive's tree (a
-    ``manifest.json`` counts only as docker-save's JSON list: browser extensions and web
-    apps ship a ``manifest.json`` object)."""
-    if tree.get("oci-layout") is not None or (tree.get("index.json") is not None and tree.get("blobs") is not None):
-        return True
+    """An OCI archive or docker-save tarball at the top level of an archive's tree."""
     node = tree.get("manifest.json")
-    if node is None or not node.is_file:
-        return False
+    manifest = tree.read(node, MAX_MANIFEST) if node is not None and node.is_file else None
+    return _image_top(lambda name: tree.get(name) is not None, manifest)
+
+
+def _image_top(has: Callable[[str], bool], manifest: bytes | None) -> bool:
+    """The one rule for "this archive is an image": an ``oci-layout``, an ``index.json`` with
+    ``blobs/``, or a ``manifest.json`` that is docker-save's JSON list (browser extensions
+    and web apps ship a ``manifest.json`` object)."""
+    if has("oci-layout") or (has("index.json") and has("blobs")):
+        return True
     try:
-        return isinstance(json.loads(tree.read(node, 1 << 20)), list)
+        return manifest is not None and isinstance(json.loads(manifest), list)
     except ValueError:
         return False
 
@@ -433,23 +440,27 @@ def _load(src: ImageSource, name: str, spec: InputSpec, path: Path, ctx: Any, ou
 
 
 def looks_like_image_archive(path: Path) -> bool:
-    """Whether an archive file is an OCI archive or docker-save tarball, from its member
-    names only (the data is decompressed but not stored)."""
+    """:func:`is_image_tree`'s rule on an archive file, from its member names and its
+    ``manifest.json`` only (nothing is stored): for commands that must decide before loading."""
     if sniff(path) is None:
         return False
     import libarchive
     from libarchive.exception import ArchiveError
-    names = set()
+    tops: set[str] = set()
+    manifest = None
     try:
         with libarchive.file_reader(str(path)) as archive:
             for i, entry in enumerate(archive):
                 name = str(entry.pathname or "").lstrip("./")
-                if "/" not in name:
-                    names.add(name)
-                if {"manifest.json", "oci-layout"} & names:
-                    return True
-                if i > 100_000:
+                tops.add(name.split("/", 1)[0])
+                if name == "manifest.json" and entry.isfile and manifest is None:
+                    manifest = b""
+                    for block in entry.get_blocks():
+                        manifest += block
+                        if len(manifest) > MAX_MANIFEST:
+                            break
+                if "oci-layout" in tops or i > 100_000:
                     break
     except ArchiveError:
         return False
-    return "index.json" in names
+    return _image_top(tops.__contains__, manifest)
