@@ -50,22 +50,23 @@ def no_network(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
 
 
-@pytest.fixture(scope="session")
-def sigstore_local(tmp_path_factory):
-    ls = LocalSigstore("local")
-    root = tmp_path_factory.mktemp("trust") / "trusted_root.json"
+def _sigstore(name: str, tmp_path_factory) -> LocalSigstore:
+    """A local Sigstore instance with its trusted root written out (``root_path``)."""
+    ls = LocalSigstore(name)
+    root = tmp_path_factory.mktemp(f"trust-{name}") / "trusted_root.json"
     ls.write_trusted_root(root)
     ls.root_path = str(root)
     return ls
+
+
+@pytest.fixture(scope="session")
+def sigstore_local(tmp_path_factory):
+    return _sigstore("local", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def sigstore_foreign(tmp_path_factory):
-    ls = LocalSigstore("foreign")
-    root = tmp_path_factory.mktemp("trust-foreign") / "trusted_root.json"
-    ls.write_trusted_root(root)
-    ls.root_path = str(root)
-    return ls
+    return _sigstore("foreign", tmp_path_factory)
 
 
 def _apt_source(*packages: str) -> None:
