@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from provcheck import InputSpec, Severity, UsageError
 from provcheck.report.text import safe_text
 
-from .tags import find_tag, split_name_version
+from .tags import find_tag, names_and_version
 
 
 def setup(p: argparse.ArgumentParser) -> None:
@@ -51,12 +51,7 @@ def source_spec(release: str, source: str, ref: str | None) -> tuple[InputSpec, 
     if spec.ref and not ref:
         return spec, spec.ref
     if not ref:
-        names, version = [], None
-        for text in (peek_top(Path(release)), Path(release).name):
-            nv = split_name_version(text) if text else None
-            if nv:
-                names.append(nv[0])
-                version = version or nv[1]
+        names, version = names_and_version((peek_top(Path(release)), Path(release).name))
         if version is None:
             raise UsageError(f"cannot tell the version of {release}; name the tag with --ref")
         try:

@@ -19,20 +19,14 @@ from .compare import compare, file_map, single_top
 from .gitsource import Listing, list_tree, load_git_against
 from .m4db import default_db
 from .rules import PC109
-from .tags import find_tag, split_name_version
+from .tags import find_tag, names_and_version
 
 STASH_KEY = "provcheck_release.comparisons"
 
 
 def release_names(artifact: provcheck.Artifact) -> tuple[list[str], str | None]:
     """Project names and the version guessed from the release's top directory and file name."""
-    names, version = [], None
-    for text in (single_top(artifact.tree), artifact.name):
-        nv = split_name_version(text) if text else None
-        if nv:
-            names.append(nv[0])
-            version = version or nv[1]
-    return names, version
+    return names_and_version((single_top(artifact.tree), artifact.name))
 
 
 def _repo_path(source: provcheck.Artifact) -> Path | None:

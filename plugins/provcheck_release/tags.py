@@ -28,6 +28,18 @@ def split_name_version(text: str) -> tuple[str, str] | None:
     return m.group("name"), version
 
 
+def names_and_version(texts: Iterable[str]) -> tuple[list[str], str | None]:
+    """Project names and the version from a release's top directory and file name (in that
+    order; empty texts skipped): the first version found wins."""
+    names, version = [], None
+    for text in texts:
+        nv = split_name_version(text) if text else None
+        if nv:
+            names.append(nv[0])
+            version = version or nv[1]
+    return names, version
+
+
 def _version_spellings(v: str) -> list[str]:
     v = v[1:] if v[:1] in "vV" and v[1:2].isdigit() else v
     under = re.sub(r"[.\-]", "_", v)
