@@ -139,7 +139,12 @@ def detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]
         else:
             src, notes = resolve_source(scan, release, source, options)
         findings += notes
-        cmp = compare(release, src, k, db, dict(options))
+        cmp = compare(release, src, k, db, {**options, "_work_dir": getattr(scan.ctx, "work_dir", None)})
         findings += cmp.findings
+        regen = cmp.regeneration or {}
+        if regen.get("mode") == "always" and regen.get("status") not in ("done", "skipped"):
+            scan.errors.append(provcheck.ToolError(
+                stage="detect", plugin="release", artifact=release.name,
+                message=f"--regenerate always: regeneration {regen.get('status')}: {regen.get('reason')}"))
         scan.extras.setdefault("release", {})[release.name] = cmp.to_dict()
     return findings

@@ -127,4 +127,24 @@ PC109 = Rule(
              "of unexplained files or a silent pass.",
              "`foo-2.0.tar.gz` vs a repository whose tags stop at `v1.9`.", _REFS_TARBALL))
 
-RULES = [PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109]
+PC110 = Rule(
+    id="PC110", name="reproduction-differs", severity=Severity.HIGH,
+    summary="Generated file differs from its regeneration from trusted inputs: lines no input produced",
+    doc=_doc("Rebuilds the release's autotools outputs (`aclocal.m4`, `configure`, `config.h.in`, every "
+             "`Makefile.in`, `.gmo` catalogs) in a sandbox, with the exact generator versions the files name, "
+             "from trusted inputs only: the files of the tag and release m4/build-aux files proven identical to "
+             "published copies (a release m4 file whose name is published but whose content is not is replaced by "
+             "the closest published copy). Each result is compared byte for byte with the release; hunks explained "
+             "by a version stamp or a documented toolchain difference are listed but not raised. The remaining "
+             "lines are lines no input produced: high, critical when they carry a risky construct (PC105's "
+             "indicators). When regeneration is impossible (no sandbox, no toolchain of that version, a generator "
+             "failed) one informational finding names the files and the reason (medium when the sandbox had to "
+             "stop a generator).",
+             "Recognising a generated file says nothing about its lines, and attackers read pattern rules. "
+             "Reproduction catches the whole class: whatever the injected command looks like (base64 pieces, "
+             "`printf` escapes, variables), it is a line no generator wrote. The xz 5.6.x trigger shows up as the "
+             "68 lines of `configure` that gettext's real `build-to-host.m4` does not produce.",
+             "`configure` line 16866 `gl_am_configmake=`grep -aErls ...`` not produced by autoconf 2.72 from the "
+             "tag and the published `build-to-host.m4` serial 5.", _REFS_XZ))
+
+RULES = [PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109, PC110]

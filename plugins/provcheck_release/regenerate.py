@@ -1,0 +1,712 @@
+"""Reproduce a release's generated files from trusted inputs, in a sandbox.
+
+Recognising a generated file (its path, its generator's signature) tells nothing about
+the lines inside it. This module rebuilds the autotools outputs of a release
+(``aclocal.m4``, ``configure``, ``config.h.in``, every ``Makefile.in``, ``.gmo`` catalogs)
+from *trusted* inputs only, with the exact generator versions named in the files, under
+:mod:`provcheck.sandbox`, and compares the results byte for byte with the release. The
+lines that differ and that neither a version stamp nor a documented toolchain difference
+explains are lines no input produced: the findings.
+
+Trusted inputs (:func:`assemble`):
+
+- ``tag``: files of the source tag;
+- ``published``: release m4/build-aux files byte-identical (or identical but for comments)
+  to a copy in the m4 database;
+- ``substituted``: a release m4 file whose name is published but whose content is not: the
+  closest published copy is used instead, so the edit shows up as lines of ``configure``
+  that no input produced (the xz 5.6.x trigger);
+- ``unverified``: a release m4 file nothing knows (no published name): used, but every
+  output that includes it stays unverified (``reproduced-unverified``);
+- ``stand-in``: release files the generators only test for existence (build-aux scripts
+  and gettext infrastructure that are not published copies, INSTALL, ChangeLog, ...): an
+  empty file, their content is never read (it is judged by the comparison itself).
+
+Release files that nothing explains are never inputs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from . import risk
+from .m4db import M4Database, is_aux
+
+REPRODUCED, DIFFERS, UNVERIFIED, NOT_REPRODUCIBLE = (
+    "reproduced", "reproduction-differs", "reproduced-unverified", "not-reproducible")
+MODES = ("auto", "always", "never")
+CHAIN_VERSION = "1"          # bump when the chain or the cache layout changes
+SOURCE_DATE_EPOCH = "0"
+MAX_INPUT = 8 << 20
+CONTEXT = 3
+HUNKS_SHOWN = 12
+
+GETTEXT_INFRA = re.compile(r"(?:^|/)po/(?:Makefile\.in\.in|Rules-[\w-]+|[^/]+\.sin|[^/]+\.sed|[^/]+\.header|"
+                           r"Makevars\.template)$")
+PRESENCE_NAMES = frozenset({"INSTALL", "COPYING", "COPYING.LIB", "COPYING.LESSER", "ABOUT-NLS", "ChangeLog", "NEWS",
+                            "README", "AUTHORS", "THANKS", ".tarball-version", ".version", "config.rpath",
+                            "mkinstalldirs"})
+
+
+class RegenerationError(Exception):
+    """Regeneration could not run (no sandbox, no toolchain); str() is the reason."""
+
+
+# -- results ---------------------------------------------------------------------------------
+
+@dataclass
+class Input:
+    path: str
+    origin: str                     # tag | published | substituted | unverified | stand-in
+    sha256: str
+    how: str = ""
+    diff: str = ""                  # substituted/unverified: the release file against the copy used / nearest
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in ("", None)}
+
+
+@dataclass
+class Hunk:
+    kind: str                       # stamp | toolchain | unexplained
+    text: str                       # the unified-diff hunk (regenerated -> release)
+    release_lines: tuple[int, int]  # first and last release line of the hunk's change
+    added: list[tuple[int, str]] = field(default_factory=list)    # release lines no input produced
+    removed: list[str] = field(default_factory=list)              # regenerated lines the release lacks
+    how: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "release_lines": list(self.release_lines), "diff": self.text}
+        if self.how:
+            d["how"] = self.how
+        return d
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str
+    reason: str = ""
+    toolchain: str = ""
+    size: int = 0
+    hunks: list[Hunk] = field(default_factory=list)
+    unverified_inputs: list[str] = field(default_factory=list)
+    risk: list[dict[str, Any]] = field(default_factory=list)
+
+    def unexplained(self) -> list[Hunk]:
+        return [h for h in self.hunks if h.kind == "unexplained"]
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"status": self.status}
+        if self.reason:
+            d["reason"] = self.reason
+        if self.toolchain:
+            d["toolchain"] = self.toolchain
+        if self.unverified_inputs:
+            d["unverified_inputs"] = self.unverified_inputs
+        if self.hunks:
+            d["hunks"] = {k: sum(1 for h in self.hunks if h.kind == k) for k in ("stamp", "toolchain", "unexplained")}
+        return d
+
+
+@dataclass
+class Regeneration:
+    mode: str
+    status: str = "skipped"         # done | unavailable | failed | skipped
+    reason: str = ""
+    files: dict[str, FileResult] = field(default_factory=dict)
+    inputs: list[Input] = field(default_factory=list)
+    toolchains: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    cached: bool = False
+
+    def counts(self) -> dict[str, int]:
+        out = {REPRODUCED: 0, DIFFERS: 0, UNVERIFIED: 0, NOT_REPRODUCIBLE: 0}
+        for r in self.files.values():
+            out[r.status] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        by_origin: dict[str, int] = {}
+        for i in self.inputs:
+            by_origin[i.origin] = by_origin.get(i.origin, 0) + 1
+        return {"mode": self.mode, "status": self.status, "reason": self.reason, "versions": self.versions,
+                "toolchains": self.toolchains, "counts": self.counts(), "inputs": by_origin,
+                "substituted": [i.to_dict() for i in self.inputs if i.origin == "substituted"],
+                "unverified": [i.to_dict() for i in self.inputs if i.origin == "unverified"],
+                "steps": self.steps, "seconds": round(self.seconds, 3), "cached": self.cached}
+
+
+# -- trusted inputs ----------------------------------------------------------------------------
+
+@dataclass
+class Trees:
+    """What regeneration reads: the release's and the tag's files (paths relative to the
+    top directory) and how to classify a release-only file."""
+    release: Mapping[str, Callable[[], bytes]]
+    source: Mapping[str, Callable[[], bytes | None]]
+    recognised: Callable[[str], bool]           # a release-only file some knowledge explains
+    db: M4Database
+    closest: Callable[[str, bytes], tuple[str | None, str | None]]   # (text, origin) of the nearest published copy
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _text(data: bytes) -> str:
+    return data.decode("latin-1")
+
+
+def configure_ac(files: Mapping[str, Any]) -> str | None:
+    for name in ("configure.ac", "configure.in"):
+        if name in files:
+            return name
+    return None
+
+
+_MACRO_DIR = re.compile(r"AC_CONFIG_MACRO_DIRS?\(\s*\[?([^\])]+)\]?\s*\)")
+_HEADERS = re.compile(r"A[CM]_CONFIG_HEADERS?\(\s*\[?([^\],)]+)")
+_ACLOCAL_FLAGS = re.compile(r"^ACLOCAL_AMFLAGS\s*=\s*(.*(?:\\\n.*)*)", re.M)
+_AUTOMAKE = re.compile(r"\bAM_INIT_AUTOMAKE\b")
+_SAFE_DIR = re.compile(r"^[\w.+-]+(?:/[\w.+-]+)*$")
+
+
+def macro_dirs(ac: str, top_am: str) -> list[str]:
+    """The -I directories aclocal gets: AC_CONFIG_MACRO_DIR(S) and ACLOCAL_AMFLAGS (as autoreconf)."""
+    dirs: list[str] = []
+    m = _ACLOCAL_FLAGS.search(top_am)
+    if m:
+        words = m.group(1).replace("\\\n", " ").split()
+        dirs += [words[i + 1] for i, w in enumerate(words[:-1]) if w == "-I"]
+        dirs += [w[2:] for w in words if w.startswith("-I") and len(w) > 2]
+    for m in _MACRO_DIR.finditer(ac):
+        dirs += m.group(1).split()
+    out = []
+    for d in dirs:
+        d = d.strip().rstrip("/")
+        if _SAFE_DIR.match(d) and not d.startswith("..") and "/../" not in d and d not in out:
+            out.append(d)
+    return out
+
+
+def header_templates(ac: str) -> list[str]:
+    out = []
+    for m in _HEADERS.finditer(ac):
+        for word in m.group(1).split():
+            target, _, template = word.partition(":")
+            out.append(template or f"{target}.in")
+    return out
+
+
+def outputs_of(files: Iterable[str], ac: str, tree: Iterable[str]) -> set[str]:
+    """The release paths the chain writes (never taken from the release as inputs)."""
+    have = set(tree)
+    out = {"configure", "aclocal.m4"} | set(header_templates(ac))
+    out |= {p for p in files if p.endswith("Makefile.in") and p[:-3] + ".am" in have}
+    out |= {p for p in files if p.endswith(".gmo") and p[:-4] + ".po" in have}
+    return out
+
+
+def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input]]:
+    """The trusted input tree: {path: bytes} and how each file was admitted."""
+    files: dict[str, bytes] = {}
+    inputs: list[Input] = []
+    for path, read in trees.source.items():
+        data = read()
+        if data is None:
+            continue
+        files[path] = data
+    ac_name = configure_ac(files) or configure_ac(trees.release)
+    ac = _text(files.get(ac_name, b"")) if ac_name else ""
+    outputs = outputs_of(trees.release, ac, set(files) | set(trees.release))
+    for path in sorted(trees.release):
+        if path in outputs and path not in files:
+            continue
+        name = posixpath.basename(path)
+        m4, aux = name.endswith(".m4"), is_aux(name)
+        if path in files:
+            if m4 or aux:  # a tag copy refreshed at release by libtoolize/gnulib-tool: the published copy wins
+                data = trees.release[path]()
+                if data != files[path] and trees.db.judge(name, data).status in ("exact", "normalised"):
+                    files[path] = data
+                    inputs.append(Input(path, "published", _sha(data), how=trees.db.judge(name, data).origin or ""))
+                    continue
+            inputs.append(Input(path, "tag", _sha(files[path])))
+            continue
+        if not (m4 or aux or GETTEXT_INFRA.search(path) or name in PRESENCE_NAMES or trees.recognised(path)):
+            continue  # unexplained: never an input
+        data = trees.release[path]()
+        if len(data) > MAX_INPUT:
+            continue
+        verdict = trees.db.judge(name, data) if (m4 or aux) else None
+        if verdict is not None and verdict.status in ("exact", "normalised"):
+            files[path] = data
+            inputs.append(Input(path, "published", _sha(data), how=verdict.origin or ""))
+        elif m4 and verdict is not None and verdict.status != "unknown":
+            text, origin = trees.closest(name, data)
+            if text is None:
+                files[path] = data
+                inputs.append(Input(path, "unverified", _sha(data), how="published name, no text to substitute"))
+                continue
+            used = text.encode("utf-8", "surrogateescape")
+            files[path] = used
+            inputs.append(Input(path, "substituted", _sha(data), how=f"replaced by {origin} (serial {verdict.serial} "
+                                f"in the release: {verdict.status})", diff=_diff(text, _text(data), origin, path)))
+        elif m4:
+            files[path] = data
+            inputs.append(Input(path, "unverified", _sha(data), how="no published copy of this name"))
+        elif data.strip():  # build-aux scripts, gettext infrastructure, docs: generators only test they exist
+            files[path] = b""
+            inputs.append(Input(path, "stand-in", _sha(data), how="an empty file: generators only test existence"))
+        else:
+            files[path] = b""
+            inputs.append(Input(path, "tag" if path in trees.source else "stand-in", _sha(data)))
+    return files, inputs
+
+
+def _diff(a: str, b: str, origin: str | None, path: str) -> str:
+    from .compare import unified
+    text, _ = unified(path, a.splitlines(), b.splitlines(), fa=f"{origin or 'published'}/{posixpath.basename(path)}")
+    return text
+
+
+# -- the chain -----------------------------------------------------------------------------------
+
+@dataclass
+class Chain:
+    """What to run, in order, in one tree."""
+    steps: list[tuple[str, list[str]]]          # (name, argv)
+    tools: list[str]                            # toolchain tools needed
+    gmo: list[str]                              # .gmo files to build with msgfmt
+
+
+def plan(files: Mapping[str, bytes], release: Iterable[str]) -> Chain | None:
+    ac_name = configure_ac(files)
+    if ac_name is None:
+        return None
+    release = set(release)
+    ac = _text(files[ac_name])
+    top_am = _text(files.get("Makefile.am", b""))
+    steps: list[tuple[str, list[str]]] = []
+    tools = ["autoconf"]
+    aclocal_in_tag = "aclocal.m4" in files and b"generated automatically by aclocal" not in files["aclocal.m4"][:4096]
+    automake = bool(_AUTOMAKE.search(ac))
+    if "aclocal.m4" in release and not aclocal_in_tag:
+        argv = ["aclocal"]
+        for d in macro_dirs(ac, top_am):
+            if any(p.startswith(d + "/") for p in files):
+                argv += ["-I", d]
+        steps.append(("aclocal", argv))
+        tools.append("automake")
+    if "configure" in release:
+        steps.append(("autoconf", ["autoconf"]))
+    if any(t in release for t in header_templates(ac)):
+        steps.append(("autoheader", ["autoheader"]))
+    if automake and any(p.endswith("Makefile.in") and p[:-3] + ".am" in files for p in release):
+        steps.append(("automake", ["automake", "--add-missing", "--copy"]))
+        if "automake" not in tools:
+            tools.append("automake")
+    gmo = sorted(p for p in release if p.endswith(".gmo") and p[:-4] + ".po" in files)
+    if not steps and not gmo:
+        return None
+    return Chain(steps, tools, gmo)
+
+
+def _cache_root() -> Path:
+    env = os.environ.get("PROVCHECK_CACHE_DIR")
+    if env:
+        return Path(env) / "regenerate"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "provcheck" / "regenerate"
+
+
+def _cache_key(files: Mapping[str, bytes], flavours: Iterable[str], chain: Chain) -> str:
+    h = hashlib.sha256(f"provcheck-regenerate/{CHAIN_VERSION}\0".encode())
+    for path in sorted(files):
+        h.update(f"{path}\0{_sha(files[path])}\0".encode("utf-8", "surrogateescape"))
+    h.update(json.dumps([list(flavours), chain.steps, chain.gmo]).encode())
+    return h.hexdigest()
+
+
+class Cache:
+    """Regenerated outputs, content-addressed, and one small JSON per (inputs, toolchains)."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = root or _cache_root()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.root / "runs" / f"{key}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def blob(self, sha: str) -> bytes | None:
+        try:
+            return (self.root / "blobs" / sha[:2] / sha).read_bytes()
+        except OSError:
+            return None
+
+    def put(self, key: str, record: dict[str, Any], outputs: Mapping[str, bytes]) -> None:
+        try:
+            for data in outputs.values():
+                sha = _sha(data)
+                target = self.root / "blobs" / sha[:2] / sha
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _atomic_write(target, data)
+            (self.root / "runs").mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.root / "runs" / f"{key}.json", json.dumps(record).encode())
+        except OSError:
+            pass  # a cache that cannot be written only makes the next run slower
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _materialise(files: Mapping[str, bytes], root: Path) -> None:
+    for path, data in files.items():
+        target = root / path
+        if not target.resolve().is_relative_to(root.resolve()):
+            continue  # assemble() only takes tree paths; a crafted one is not written outside
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: Any, env: Mapping[str, str],
+               limits: Any) -> tuple[dict[str, bytes], list[dict[str, Any]], str | None]:
+    """Run the steps in a fresh copy of the inputs; (changed or new files, step records, failure)."""
+    from provcheck import sandbox
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    _materialise(files, workdir)
+    env = {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "TZ": "UTC", **env}
+    records: list[dict[str, Any]] = []
+    failure = None
+    for name, argv in chain.steps:
+        res = sandbox.run(argv, workdir=workdir, binds=binds, env=env, limits=limits)
+        records.append(_step_record(name, res))
+        if res.killed or res.returncode != 0:
+            failure = f"{name} " + (f"killed ({res.killed})" if res.killed else f"exited {res.returncode}") + \
+                      f": {_tail(res.stderr)}"
+            break
+    if failure is None:
+        for path in chain.gmo:
+            po = path[:-4] + ".po"
+            res = sandbox.run(["msgfmt", "-o", path, po], workdir=workdir, binds=binds, env=env, limits=limits)
+            records.append(_step_record(f"msgfmt {po}", res))
+    produced: dict[str, bytes] = {}
+    for dirpath, _dirs, names in os.walk(workdir):
+        for n in names:
+            p = Path(dirpath) / n
+            if p.is_symlink() or not p.is_file():
+                continue
+            rel = p.relative_to(workdir).as_posix()
+            if rel.startswith("autom4te.cache/"):
+                continue
+            data = p.read_bytes()
+            if files.get(rel) != data:
+                produced[rel] = data
+    shutil.rmtree(workdir, ignore_errors=True)
+    return produced, records, failure
+
+
+def _tail(data: bytes, n: int = 400) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    return text[-n:]
+
+
+def _step_record(name: str, res: Any) -> dict[str, Any]:
+    return {"step": name, "argv": list(res.argv), "returncode": res.returncode, "killed": res.killed,
+            "seconds": round(res.seconds, 3), "stderr": _tail(res.stderr, 2000)}
+
+
+# -- comparison ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KnownDifference:
+    """A documented difference a toolchain flavour makes (``[[regeneration.known-differences]]``)."""
+    files: tuple[re.Pattern, ...]
+    lines: tuple[re.Pattern, ...]     # every changed line matches one of these (full match, stripped)
+    variable: str | None              # or: every changed line lies in this make variable and names files only
+    how: str
+
+    def applies(self, path: str) -> bool:
+        return any(rx.match(path) for rx in self.files)
+
+
+_FILE_WORDS = re.compile(r"^[\w./@$(){}+-]+(?:\s+[\w./@$(){}+-]+)*(?:\s*\\)?$")
+
+
+def _in_variable(lines: list[str], index: int, variable: str) -> bool:
+    """Whether line ``index`` belongs to the assignment of make variable ``variable``."""
+    head = re.compile(rf"^{re.escape(variable)}\s*[+:]?=")
+    i = index
+    while i >= 0:
+        if head.match(lines[i]):
+            return True
+        if i < index and not lines[i].endswith("\\"):
+            return False
+        i -= 1
+    return False
+
+
+def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[tuple[str, int, int, int, int]]],
+             known: list[KnownDifference]) -> list[Hunk]:
+    from .compare import _stamp_norm
+    hunks = []
+    for group in op_groups:
+        i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
+        text = [f"@@ -{i1 + 1},{i2 - i1} +{j1 + 1},{j2 - j1} @@"]
+        added: list[tuple[int, str]] = []
+        removed: list[str] = []
+        pairs_ok = True
+        for op, a1, a2, b1, b2 in group:
+            if op == "equal":
+                text += [" " + x for x in regen[a1:a2]]
+                continue
+            text += ["-" + x for x in regen[a1:a2]] + ["+" + y for y in rel[b1:b2]]
+            removed += regen[a1:a2]
+            added += [(j + 1, rel[j]) for j in range(b1, b2)]
+            old = [x for x in regen[a1:a2] if x.strip()]
+            new = [y for y in rel[b1:b2] if y.strip()]
+            if len(old) != len(new) or any(_stamp_norm(x) != _stamp_norm(y) for x, y in zip(old, new)):
+                pairs_ok = False
+        changed_rel = [j for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2)]
+        span = (min(changed_rel) + 1, max(changed_rel) + 1) if changed_rel else (j1 + 1, j1 + 1)
+        hunk = Hunk("unexplained", "\n".join(text), span, added, removed)
+        if pairs_ok and (added or removed) and len(added) <= 20:
+            hunk.kind, hunk.how = "stamp", "version/date stamp"
+        else:
+            for k in known:
+                if k.applies(path) and _known(k, group, regen, rel):
+                    hunk.kind, hunk.how = "toolchain", k.how
+                    break
+        hunks.append(hunk)
+    return hunks
+
+
+def _known(k: KnownDifference, group: list[tuple[str, int, int, int, int]], regen: list[str], rel: list[str]) -> bool:
+    changed = [(regen, i) for op, a1, a2, b1, b2 in group if op != "equal" for i in range(a1, a2)] + \
+              [(rel, j) for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2)]
+    if not changed:
+        return False
+    if k.variable:
+        return all(_in_variable(side, i, k.variable) and
+                   (_FILE_WORDS.match(side[i].strip()) or re.match(rf"^{re.escape(k.variable)}\s*[+:]?=", side[i]))
+                   for side, i in changed)
+    return bool(k.lines) and all(any(rx.fullmatch(side[i].strip()) for rx in k.lines) for side, i in changed)
+
+
+def compare_output(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
+    from .compare import matcher
+    a, b = _text(regenerated).splitlines(), _text(release).splitlines()
+    sm = matcher(a, b)
+    return classify(path, a, b, list(sm.get_grouped_opcodes(CONTEXT)), known)
+
+
+def known_differences(systems: Iterable[Mapping[str, Any]]) -> list[KnownDifference]:
+    from .knowledge import glob_regex
+    out = []
+    for table in systems:
+        for entry in (table.get("regeneration") or {}).get("known-differences", []):
+            out.append(KnownDifference(
+                files=tuple(glob_regex(str(p)) for p in entry.get("files", [])),
+                lines=tuple(re.compile(str(r)) for r in entry.get("lines", [])),
+                variable=entry.get("variable"), how=str(entry.get("how", ""))))
+    return out
+
+
+# -- driver ----------------------------------------------------------------------------------------
+
+@dataclass
+class Options:
+    mode: str = "auto"
+    work_dir: Path | None = None
+    cache: Cache | None = None
+    limits: Any = None               # sandbox.SandboxLimits
+    download: bool = True            # toolchains of other Debian releases
+    max_combinations: int = 4
+
+
+def unavailable(mode: str, reason: str, expected: Iterable[str]) -> Regeneration:
+    r = Regeneration(mode, status="unavailable", reason=reason)
+    for path in expected:
+        r.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=reason)
+    return r
+
+
+def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> Regeneration | None:
+    """The regeneration of a release's autotools outputs; None when there is nothing to regenerate."""
+    started = time.monotonic()
+    files, inputs = assemble(trees)
+    chain = plan(files, trees.release)
+    if chain is None:
+        return None
+    ac = _text(files.get(configure_ac(files) or "", b""))
+    expected = sorted(p for p in outputs_of(trees.release, ac, set(files) | set(trees.release)) if p in trees.release)
+    result = Regeneration(options.mode, inputs=inputs)
+    try:
+        combos, versions = _toolchains(trees, chain, options)
+    except RegenerationError as exc:
+        r = unavailable(options.mode, str(exc), expected)
+        r.inputs, r.seconds = inputs, time.monotonic() - started
+        return r
+    result.versions = versions
+    cache = options.cache or Cache()
+    outcomes = []
+
+    def attempt(combo: list[Any]) -> tuple[list[Any], dict[str, bytes], list[dict[str, Any]], str | None, bool]:
+        flavours = [t.flavour for t in combo]
+        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}" for t in combo], chain)
+        hit = cache.get(key)
+        if hit is not None:
+            outs = {p: cache.blob(s) for p, s in hit["outputs"].items()}
+            if all(v is not None for v in outs.values()):
+                return combo, outs, hit["steps"], hit.get("failure"), True  # type: ignore[return-value]
+        from . import toolchain
+        binds, env = toolchain.combine(combo)
+        base = Path(tempfile.mkdtemp(prefix="regenerate-", dir=options.work_dir))
+        try:
+            produced, steps, failure = _run_chain(chain, files, base / "build", binds, env, _limits(options))
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        if not any(s.get("killed") for s in steps):
+            cache.put(key, {"outputs": {p: _sha(d) for p, d in produced.items() if p in trees.release},
+                            "steps": steps, "failure": failure, "flavours": flavours},
+                      {p: d for p, d in produced.items() if p in trees.release})
+        return combo, produced, steps, failure, False
+
+    from provcheck import sandbox
+    why = sandbox.unavailable_reason()
+    if why is not None:
+        r = unavailable(options.mode, f"sandbox unavailable: {why}", expected)
+        r.inputs, r.seconds = inputs, time.monotonic() - started
+        return r
+    workers = min(len(combos), 2)
+    if workers > 1:
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="provcheck-regenerate") as pool:
+            outcomes = list(pool.map(attempt, combos))
+    else:
+        outcomes = [attempt(c) for c in combos]
+    best = None
+    for combo, produced, steps, failure, cached in outcomes:
+        scored = _score(trees, expected, produced, known)
+        if best is None or scored[0] < best[0]:
+            best = (scored[0], scored[1], combo, steps, failure, cached)
+    assert best is not None
+    _, per_file, combo, steps, failure, cached = best
+    result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in combo]
+    result.steps, result.cached = steps, cached
+    flavour = ", ".join(result.toolchains)
+    tainted = _unverified_inputs(inputs, files)
+    for path in expected:
+        hunks = per_file.get(path)
+        size = len(trees.release[path]())
+        if hunks is None:
+            why = failure or "no step of the chain wrote it"
+            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=why, toolchain=flavour, size=size)
+            continue
+        status = DIFFERS if any(h.kind == "unexplained" for h in hunks) else REPRODUCED
+        fr = FileResult(path, status, toolchain=flavour, size=size, hunks=hunks)
+        if path.endswith(".gmo"):
+            po = path[:-4] + ".po"
+            if any(i.path == po and i.origin != "tag" for i in inputs):
+                fr.unverified_inputs = [po]
+        elif tainted:
+            fr.unverified_inputs = tainted
+        if fr.unverified_inputs and status == REPRODUCED:
+            fr.status = UNVERIFIED
+        if status == DIFFERS:
+            added = "\n".join(t for h in fr.unexplained() for _, t in h.added)
+            fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
+        result.files[path] = fr
+    result.status = "failed" if failure and not any(
+        f.status != NOT_REPRODUCIBLE for f in result.files.values()) else "done"
+    result.reason = failure or ""
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes],
+           known: list[KnownDifference]) -> tuple[tuple[int, int], dict[str, list[Hunk]]]:
+    """(missing outputs, differing lines) and the hunks per file: lower is closer."""
+    per_file: dict[str, list[Hunk]] = {}
+    missing = lines = 0
+    for path in expected:
+        data = produced.get(path)
+        if data is None:
+            missing += 1
+            continue
+        rel = trees.release[path]()
+        hunks = [] if rel == data else compare_output(path, data, rel, known)
+        per_file[path] = hunks
+        lines += sum(len(h.added) + len(h.removed) for h in hunks if h.kind == "unexplained")
+    return (missing, lines), per_file
+
+
+def _unverified_inputs(inputs: list[Input], files: Mapping[str, bytes]) -> list[str]:
+    """Unverified m4 files that aclocal would read (under a macro dir or included by name)."""
+    acl = [i.path for i in inputs if i.origin == "unverified" and i.path.endswith(".m4")]
+    return sorted(acl)
+
+
+def _limits(options: Options) -> Any:
+    if options.limits is not None:
+        return options.limits
+    from provcheck import sandbox
+    return sandbox.SandboxLimits(seconds=300.0)
+
+
+def _toolchains(trees: Trees, chain: Chain, options: Options) -> tuple[list[list[Any]], dict[str, str]]:
+    """Every combination of the flavours of the exact generator versions (at most
+    ``max_combinations``), system flavours first; RegenerationError when one tool has none."""
+    try:
+        from . import toolchain
+    except ImportError as exc:  # pragma: no cover - the module ships with the plugin
+        raise RegenerationError(f"toolchain support unavailable: {exc}") from None
+    sample = {p: trees.release[p]() for p in ("configure", "aclocal.m4", "Makefile.in") if p in trees.release}
+    if "Makefile.in" not in sample:
+        mk = next((p for p in sorted(trees.release) if p.endswith("Makefile.in")), None)
+        if mk:
+            sample[mk] = trees.release[mk]()
+    versions = toolchain.generator_versions(sample)
+    per_tool: list[list[Any]] = []
+    for tool in chain.tools:
+        version = versions.get(tool)
+        if not version:
+            raise RegenerationError(f"the release does not say which {tool} generated it")
+        try:
+            per_tool.append(list(toolchain.flavours(tool, version, download=options.download)))
+        except toolchain.ToolchainUnavailable as exc:
+            raise RegenerationError(str(exc)) from None
+        except Exception as exc:  # a download or unpack failure is a reason, not a crash
+            raise RegenerationError(f"{tool} {version}: {exc}") from None
+        if not per_tool[-1]:
+            raise RegenerationError(f"no toolchain for {tool} {version}")
+    combos: list[list[Any]] = [[]]
+    for flavours in per_tool:
+        combos = [c + [f] for c in combos for f in flavours]
+    return combos[:options.max_combinations], versions
+
+
+__all__ = ["regenerate", "Regeneration", "FileResult", "Hunk", "Input", "Trees", "Options", "Cache",
+           "KnownDifference", "known_differences", "assemble", "plan", "macro_dirs", "MODES",
+           "REPRODUCED", "DIFFERS", "UNVERIFIED", "NOT_REPRODUCIBLE", "RegenerationError"]
