@@ -203,6 +203,8 @@ def strings(value: Any) -> Iterator[str]:
 def added_lines(evidence: Any) -> list[str]:
     """The '+' lines of every unified diff in a finding's evidence (regenerated -> release)."""
     out: list[str] = []
+    if isinstance(evidence, dict) and isinstance(evidence.get("added_lines"), list):
+        out += [str(x[1]) for x in evidence["added_lines"] if isinstance(x, list) and len(x) == 2]
     for s in strings(evidence):
         if "@@" not in s:
             continue
@@ -234,7 +236,8 @@ def summarise(data: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
         "severity": {s: sev.get(s, 0) for s in SEVERITIES},
         "regeneration": {k: regen.get(k) for k in ("mode", "status", "reason", "versions", "toolchains", "counts",
                                                     "inputs", "seconds", "cached") if k in regen},
-        "engine_verified": {k: v for k, v in {**rel, **regen}.items() if "verified" in k and not isinstance(v, list)},
+        "engine_bytes": {k: regen[k] for k in ("generated_bytes", "verified_bytes", "verified_fraction",
+                                                "regenerable_bytes", "regenerable_verified_fraction") if k in regen},
         "files": {p: {k: r.get(k) for k in ("status", "reason", "toolchain", "hunks", "unverified_inputs") if r.get(k)}
                   for p, r in sorted(repro.items())},
         "reproduction": {s: status.get(s, 0) for s in REPRO_STATUSES} if regenerated else None,
@@ -342,7 +345,10 @@ def print_tables(results: list[dict[str, Any]]) -> None:
         v = rg.get("versions") or r.get("release_toolchain") or {}
         chain = " / ".join(cell(v.get(t)) for t in ("autoconf", "automake", "libtool")) if v else "-"
         rp, s = r.get("reproduction") or {}, r["severity"]
+        eb = r.get("engine_bytes") or {}
         pct = f"{r['verified_pct']} %" if r.get("verified_pct") is not None else "-"
+        if eb.get("verified_fraction") is not None and round(100 * eb["verified_fraction"], 1) != r.get("verified_pct"):
+            pct += f" (provcheck: {round(100 * eb['verified_fraction'], 1)} %)"
         if rg.get("status") not in (None, "done"):
             pct += f" ({rg.get('status')})"
         print(f"| {r['tarball']} | {r['ref']} | {chain} | {r.get('generated_files', '-')} "
