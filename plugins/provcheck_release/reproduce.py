@@ -60,7 +60,7 @@ class Reproduction:
         work = opts.get("_work_dir")
         options = rg.Options(mode=self.mode, work_dir=Path(work) if work else None,
                              cache=rg.Cache(Path(opts["regenerate-cache"])) if opts.get("regenerate-cache") else None,
-                             limits=opts.get("_sandbox_limits"),
+                             limits=_limits(opts),
                              download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"))
         return rg.regenerate(trees, options, rg.known_differences(c.k.systems.values()))
 
@@ -203,6 +203,19 @@ class Reproduction:
                     "regenerable_bytes": scope,
                     "regenerable_verified_fraction": round(verified / scope, 4) if scope else None})
         return out
+
+
+def _limits(opts: dict[str, Any]) -> Any:
+    """``release.regenerate-timeout`` (seconds per generator run) and ``regenerate-memory`` (MiB)."""
+    if not (opts.get("regenerate-timeout") or opts.get("regenerate-memory")):
+        return None
+    from provcheck import UsageError, sandbox
+    try:
+        seconds = float(opts.get("regenerate-timeout") or 300)
+        memory = int(opts.get("regenerate-memory") or 2048) << 20
+    except (TypeError, ValueError):
+        raise UsageError("release.regenerate-timeout / regenerate-memory must be numbers") from None
+    return sandbox.SandboxLimits(seconds=seconds, memory_bytes=memory)
 
 
 def _git_blobs(repo: str | None, wanted: dict[str, str]) -> dict[str, bytes]:
