@@ -102,6 +102,7 @@ class FileResult:
     size: int = 0
     hunks: list[Hunk] = field(default_factory=list)
     unverified_inputs: list[str] = field(default_factory=list)
+    unverified_bytes: int = 0       # reproduced-unverified: bytes only the unverified inputs explain
     risk: list[dict[str, Any]] = field(default_factory=list)
 
     def unexplained(self) -> list[Hunk]:
@@ -115,6 +116,7 @@ class FileResult:
             d["toolchain"] = self.toolchain
         if self.unverified_inputs:
             d["unverified_inputs"] = self.unverified_inputs
+            d["unverified_bytes"] = self.unverified_bytes
         if self.hunks:
             d["hunks"] = {k: sum(1 for h in self.hunks if h.kind == k) for k in ("stamp", "toolchain", "unexplained")}
         return d
@@ -221,10 +223,14 @@ def outputs_of(files: Iterable[str], ac: str, tree: Iterable[str]) -> set[str]:
     return out
 
 
-def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input]]:
-    """The trusted input tree: {path: bytes} and how each file was admitted."""
+def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, bytes | None]]:
+    """The input tree {path: bytes}, how each file was admitted, and for every unverified
+    input its trusted alternative (the nearest published copy, the tag's copy, or None: left
+    out), with which the chain runs a second time to tell which output lines the unverified
+    inputs contributed."""
     files: dict[str, bytes] = {}
     inputs: list[Input] = []
+    alternatives: dict[str, bytes | None] = {}
     for path, read in trees.source.items():
         data = read()
         if data is None:
@@ -238,6 +244,19 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input]]:
             continue
         name = posixpath.basename(path)
         m4, aux = name.endswith(".m4"), is_aux(name)
+        if path.endswith(".po") and name != "en@quot.po":  # msgfmt's input: the release's catalog source
+            data = trees.release[path]()
+            if files.get(path) not in (None, data):
+                alternatives[path] = files[path]
+                files[path] = data
+                inputs.append(Input(path, "unverified", _sha(data), how="the release's translation differs from the "
+                                    "tag's (msgmerge at release time); the tag's is the trusted alternative"))
+                continue
+            if path not in files:
+                alternatives[path] = None
+                files[path] = data
+                inputs.append(Input(path, "unverified", _sha(data), how="translation only in the release"))
+                continue
         if path in files:
             if m4 or aux:  # a tag copy refreshed at release by libtoolize/gnulib-tool: the published copy wins
                 data = trees.release[path]()
@@ -256,26 +275,31 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input]]:
         if verdict is not None and verdict.status in ("exact", "normalised"):
             files[path] = data
             inputs.append(Input(path, "published", _sha(data), how=verdict.origin or ""))
-        elif m4 and verdict is not None and verdict.status != "unknown":
+        elif m4 and verdict is not None and verdict.status in ("serial-mismatch", "serial-inflated"):
+            # claims a published serial (or one above all): it must be a published copy, so the closest is used
             text, origin = trees.closest(name, data)
             if text is None:
-                files[path] = data
+                files[path], alternatives[path] = data, None
                 inputs.append(Input(path, "unverified", _sha(data), how="published name, no text to substitute"))
                 continue
-            used = text.encode("utf-8", "surrogateescape")
-            files[path] = used
+            files[path] = text.encode("utf-8", "surrogateescape")
             inputs.append(Input(path, "substituted", _sha(data), how=f"replaced by {origin} (serial {verdict.serial} "
                                 f"in the release: {verdict.status})", diff=_diff(text, _text(data), origin, path)))
-        elif m4:
+        elif m4:  # a serial no archive published (or an unknown name): used, but what it contributes stays unverified
+            text, origin = trees.closest(name, data) if verdict is not None and verdict.status != "unknown" else (None, None)
             files[path] = data
-            inputs.append(Input(path, "unverified", _sha(data), how="no published copy of this name"))
+            alternatives[path] = text.encode("utf-8", "surrogateescape") if text is not None else None
+            inputs.append(Input(path, "unverified", _sha(data),
+                                how=f"serial {verdict.serial} is not published; nearest: {origin}" if text is not None
+                                else "no published copy of this name",
+                                diff=_diff(text, _text(data), origin, path) if text is not None else ""))
         elif data.strip():  # build-aux scripts, gettext infrastructure, docs: generators only test they exist
             files[path] = b""
             inputs.append(Input(path, "stand-in", _sha(data), how="an empty file: generators only test existence"))
         else:
             files[path] = b""
             inputs.append(Input(path, "tag" if path in trees.source else "stand-in", _sha(data)))
-    return files, inputs
+    return files, inputs, alternatives
 
 
 def _diff(a: str, b: str, origin: str | None, path: str) -> str:
@@ -326,14 +350,6 @@ def plan(files: Mapping[str, bytes], release: Iterable[str]) -> Chain | None:
     return Chain(steps, tools, gmo)
 
 
-def _cache_root() -> Path:
-    env = os.environ.get("PROVCHECK_CACHE_DIR")
-    if env:
-        return Path(env) / "regenerate"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "provcheck" / "regenerate"
-
-
 def _cache_key(files: Mapping[str, bytes], flavours: Iterable[str], chain: Chain) -> str:
     h = hashlib.sha256(f"provcheck-regenerate/{CHAIN_VERSION}\0".encode())
     for path in sorted(files):
@@ -345,22 +361,28 @@ def _cache_key(files: Mapping[str, bytes], flavours: Iterable[str], chain: Chain
 class Cache:
     """Regenerated outputs, content-addressed, and one small JSON per (inputs, toolchains)."""
 
-    def __init__(self, root: Path | None = None):
-        self.root = root or _cache_root()
+    def __init__(self, root: Path | None):
+        self.root = root  # None: caching is off (--no-cache)
 
     def get(self, key: str) -> dict[str, Any] | None:
+        if self.root is None:
+            return None
         try:
             return json.loads((self.root / "runs" / f"{key}.json").read_text())
         except (OSError, ValueError):
             return None
 
     def blob(self, sha: str) -> bytes | None:
+        if self.root is None:
+            return None
         try:
             return (self.root / "blobs" / sha[:2] / sha).read_bytes()
         except OSError:
             return None
 
     def put(self, key: str, record: dict[str, Any], outputs: Mapping[str, bytes]) -> None:
+        if self.root is None:
+            return
         try:
             for data in outputs.values():
                 sha = _sha(data)
@@ -540,7 +562,8 @@ def known_differences(systems: Iterable[Mapping[str, Any]]) -> list[KnownDiffere
 class Options:
     mode: str = "auto"
     work_dir: Path | None = None
-    cache: Cache | None = None
+    cache: Cache | None = None      # None: no caching
+    toolchain_cache: Path | None = None
     limits: Any = None               # sandbox.SandboxLimits
     download: bool = True            # toolchains of other Debian releases
     max_combinations: int = 4
@@ -556,93 +579,113 @@ def unavailable(mode: str, reason: str, expected: Iterable[str]) -> Regeneration
 def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> Regeneration | None:
     """The regeneration of a release's autotools outputs; None when there is nothing to regenerate."""
     started = time.monotonic()
-    files, inputs = assemble(trees)
+    files, inputs, alternatives = assemble(trees)
     chain = plan(files, trees.release)
     if chain is None:
         return None
     ac = _text(files.get(configure_ac(files) or "", b""))
     expected = sorted(p for p in outputs_of(trees.release, ac, set(files) | set(trees.release)) if p in trees.release)
-    result = Regeneration(options.mode, inputs=inputs)
+
+    def give_up(reason: str) -> Regeneration:
+        r = unavailable(options.mode, reason, expected)
+        r.inputs, r.seconds = inputs, time.monotonic() - started
+        return r
     try:
         combos, versions = _toolchains(trees, chain, options)
     except RegenerationError as exc:
-        r = unavailable(options.mode, str(exc), expected)
-        r.inputs, r.seconds = inputs, time.monotonic() - started
-        return r
-    result.versions = versions
-    cache = options.cache or Cache()
-    outcomes = []
-
-    def attempt(combo: list[Any]) -> tuple[list[Any], dict[str, bytes], list[dict[str, Any]], str | None, bool]:
-        flavours = [t.flavour for t in combo]
-        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}" for t in combo], chain)
-        hit = cache.get(key)
-        if hit is not None:
-            outs = {p: cache.blob(s) for p, s in hit["outputs"].items()}
-            if all(v is not None for v in outs.values()):
-                return combo, outs, hit["steps"], hit.get("failure"), True  # type: ignore[return-value]
-        from . import toolchain
-        binds, env = toolchain.combine(combo)
-        base = Path(tempfile.mkdtemp(prefix="regenerate-", dir=options.work_dir))
-        try:
-            produced, steps, failure = _run_chain(chain, files, base / "build", binds, env, _limits(options))
-        finally:
-            shutil.rmtree(base, ignore_errors=True)
-        if not any(s.get("killed") for s in steps):
-            cache.put(key, {"outputs": {p: _sha(d) for p, d in produced.items() if p in trees.release},
-                            "steps": steps, "failure": failure, "flavours": flavours},
-                      {p: d for p, d in produced.items() if p in trees.release})
-        return combo, produced, steps, failure, False
-
+        return give_up(str(exc))
     from provcheck import sandbox
     why = sandbox.unavailable_reason()
     if why is not None:
-        r = unavailable(options.mode, f"sandbox unavailable: {why}", expected)
-        r.inputs, r.seconds = inputs, time.monotonic() - started
-        return r
-    workers = min(len(combos), 2)
-    if workers > 1:
-        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="provcheck-regenerate") as pool:
-            outcomes = list(pool.map(attempt, combos))
+        return give_up(f"sandbox unavailable: {why}")
+    runner = _Runner(chain, trees, options)
+    if len(combos) > 1:
+        with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-regenerate") as pool:
+            outcomes = list(pool.map(lambda combo: runner.run(files, combo), combos))
     else:
-        outcomes = [attempt(c) for c in combos]
-    best = None
-    for combo, produced, steps, failure, cached in outcomes:
-        scored = _score(trees, expected, produced, known)
-        if best is None or scored[0] < best[0]:
-            best = (scored[0], scored[1], combo, steps, failure, cached)
-    assert best is not None
-    _, per_file, combo, steps, failure, cached = best
-    result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in combo]
-    result.steps, result.cached = steps, cached
+        outcomes = [runner.run(files, combos[0])]
+    best = min(outcomes, key=lambda o: _score(trees, expected, o.produced, known)[0])
+    per_file = _score(trees, expected, best.produced, known)[1]
+    trusted: _Outcome | None = None
+    if alternatives:  # the same chain with every unverified input replaced by its trusted alternative
+        trusted_files = {p: d for p, d in files.items() if p not in alternatives}
+        trusted_files.update({p: d for p, d in alternatives.items() if d is not None})
+        trusted = runner.run(trusted_files, best.combo)
+    result = Regeneration(options.mode, inputs=inputs, versions=versions)
+    result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in best.combo]
+    result.steps = best.steps + ([{**s, "step": f"{s['step']} (trusted alternatives)"} for s in trusted.steps]
+                                 if trusted else [])
+    result.cached = best.cached and (trusted is None or trusted.cached)
     flavour = ", ".join(result.toolchains)
-    tainted = _unverified_inputs(inputs, files)
+    unverified = sorted(alternatives)
     for path in expected:
         hunks = per_file.get(path)
         size = len(trees.release[path]())
         if hunks is None:
-            why = failure or "no step of the chain wrote it"
-            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=why, toolchain=flavour, size=size)
+            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=best.failure or "no step of the chain wrote it",
+                                            toolchain=flavour, size=size)
             continue
         status = DIFFERS if any(h.kind == "unexplained" for h in hunks) else REPRODUCED
         fr = FileResult(path, status, toolchain=flavour, size=size, hunks=hunks)
-        if path.endswith(".gmo"):
-            po = path[:-4] + ".po"
-            if any(i.path == po and i.origin != "tag" for i in inputs):
-                fr.unverified_inputs = [po]
-        elif tainted:
-            fr.unverified_inputs = tainted
-        if fr.unverified_inputs and status == REPRODUCED:
-            fr.status = UNVERIFIED
-        if status == DIFFERS:
+        if status == REPRODUCED and trusted is not None:
+            data = trusted.produced.get(path)
+            rel = trees.release[path]()
+            if data != rel:
+                extra = ([h for h in _compare(path, data, rel, known) if h.kind == "unexplained"]
+                         if data is not None else None)
+                if extra is None or extra:
+                    catalog = path.endswith(".gmo")
+                    fr.status = UNVERIFIED
+                    fr.unverified_inputs = [p for p in unverified if p.endswith(".po") == catalog and
+                                            (not catalog or p == path[:-4] + ".po")] or unverified
+                    fr.unverified_bytes = size if extra is None or catalog else min(size, sum(
+                        len(t.encode("latin-1", "replace")) + 1 for h in extra for _, t in h.added))
+        if fr.status == DIFFERS:
             added = "\n".join(t for h in fr.unexplained() for _, t in h.added)
             fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
         result.files[path] = fr
-    result.status = "failed" if failure and not any(
+    result.status = "failed" if best.failure and not any(
         f.status != NOT_REPRODUCIBLE for f in result.files.values()) else "done"
-    result.reason = failure or ""
+    result.reason = best.failure or ""
     result.seconds = time.monotonic() - started
     return result
+
+
+@dataclass
+class _Outcome:
+    combo: list[Any]
+    produced: dict[str, bytes]
+    steps: list[dict[str, Any]]
+    failure: str | None
+    cached: bool
+
+
+class _Runner:
+    """Runs the chain over an input tree with one toolchain combination, through the cache."""
+
+    def __init__(self, chain: Chain, trees: Trees, options: Options):
+        self.chain, self.trees, self.options = chain, trees, options
+        self.cache = options.cache or Cache(None)
+
+    def run(self, files: dict[str, bytes], combo: list[Any]) -> _Outcome:
+        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}" for t in combo], self.chain)
+        hit = self.cache.get(key)
+        if hit is not None:
+            outs = {p: self.cache.blob(s) for p, s in hit["outputs"].items()}
+            if all(v is not None for v in outs.values()):
+                return _Outcome(combo, outs, hit["steps"], hit.get("failure"), True)  # type: ignore[arg-type]
+        from . import toolchain
+        binds, env = toolchain.combine(combo)
+        base = Path(tempfile.mkdtemp(prefix="regenerate-", dir=self.options.work_dir))
+        try:
+            produced, steps, failure = _run_chain(self.chain, files, base / "build", binds, env, _limits(self.options))
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        produced = {p: d for p, d in produced.items() if p in self.trees.release}
+        if not any(s.get("killed") for s in steps):  # a limit hit may be load: not remembered
+            self.cache.put(key, {"outputs": {p: _sha(d) for p, d in produced.items()}, "steps": steps,
+                                 "failure": failure, "flavours": [t.flavour for t in combo]}, produced)
+        return _Outcome(combo, produced, steps, failure, False)
 
 
 def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes],
@@ -655,17 +698,45 @@ def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes],
         if data is None:
             missing += 1
             continue
-        rel = trees.release[path]()
-        hunks = [] if rel == data else compare_output(path, data, rel, known)
+        hunks = _compare(path, data, trees.release[path](), known)
         per_file[path] = hunks
         lines += sum(len(h.added) + len(h.removed) for h in hunks if h.kind == "unexplained")
     return (missing, lines), per_file
 
 
-def _unverified_inputs(inputs: list[Input], files: Mapping[str, bytes]) -> list[str]:
-    """Unverified m4 files that aclocal would read (under a macro dir or included by name)."""
-    acl = [i.path for i in inputs if i.origin == "unverified" and i.path.endswith(".m4")]
-    return sorted(acl)
+def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
+    if regenerated == release:
+        return []
+    if path.endswith((".gmo", ".mo")):  # message catalogs: the messages, not msgfmt's hash-table layout
+        a, b = render_catalog(regenerated), render_catalog(release)
+        if a is not None and b is not None:
+            return [] if a == b else compare_output(path, a, b, known)
+    return compare_output(path, regenerated, release, known)
+
+
+def render_catalog(data: bytes) -> bytes | None:
+    """A GNU .mo catalog as text, one ``msgid``/``msgstr`` pair per line, sorted; None if malformed."""
+    import struct
+    if len(data) < 28:
+        return None
+    magic = data[:4]
+    order = "<" if magic == b"\xde\x12\x04\x95" else ">" if magic == b"\x95\x04\x12\xde" else None
+    if order is None:
+        return None
+    _rev, n, orig, trans = struct.unpack(order + "4I", data[4:20])
+    if n > len(data) // 8 or orig + 8 * n > len(data) or trans + 8 * n > len(data):
+        return None
+    out = []
+    for i in range(n):
+        ln, off = struct.unpack(order + "2I", data[orig + 8 * i:orig + 8 * i + 8])
+        ls, offs = struct.unpack(order + "2I", data[trans + 8 * i:trans + 8 * i + 8])
+        if off + ln > len(data) or offs + ls > len(data):
+            return None
+        msgid, msgstr = data[off:off + ln], data[offs:offs + ls]
+        if not msgid:
+            continue  # the header: creation dates, generator versions
+        out.append(b"msgid " + repr(msgid).encode() + b" msgstr " + repr(msgstr).encode())
+    return b"\n".join(sorted(out)) + b"\n"
 
 
 def _limits(options: Options) -> Any:
@@ -694,7 +765,8 @@ def _toolchains(trees: Trees, chain: Chain, options: Options) -> tuple[list[list
         if not version:
             raise RegenerationError(f"the release does not say which {tool} generated it")
         try:
-            per_tool.append(list(toolchain.flavours(tool, version, download=options.download)))
+            per_tool.append(list(toolchain.flavours(tool, version, cache_dir=options.toolchain_cache,
+                                                    download=options.download)))
         except toolchain.ToolchainUnavailable as exc:
             raise RegenerationError(str(exc)) from None
         except Exception as exc:  # a download or unpack failure is a reason, not a crash

@@ -58,8 +58,10 @@ class Reproduction:
                          source=self._source_readers(), recognised=self._recognised, db=c.db, closest=self._closest)
         opts = c.options
         work = opts.get("_work_dir")
+        root = opts.get("_cache_dir")
         options = rg.Options(mode=self.mode, work_dir=Path(work) if work else None,
-                             cache=rg.Cache(Path(opts["regenerate-cache"])) if opts.get("regenerate-cache") else None,
+                             cache=rg.Cache(Path(root) / "regenerate" if root else None),
+                             toolchain_cache=Path(root) / "toolchains" if root else None,
                              limits=_limits(opts),
                              download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"))
         return rg.regenerate(trees, options, rg.known_differences(c.k.systems.values()))
@@ -193,6 +195,8 @@ class Reproduction:
                 counts[v.reproduction["status"]] += 1
                 if v.reproduction["status"] == rg.REPRODUCED:
                     verified += size
+                elif v.reproduction["status"] == rg.UNVERIFIED:  # what the trusted alternatives also produce
+                    verified += max(0, size - int(v.reproduction.get("unverified_bytes", size)))
         out: dict[str, Any] = r.to_dict() if r is not None else {
             "mode": self.mode, "status": "skipped",
             "reason": "--regenerate never" if self.mode == "never" else
