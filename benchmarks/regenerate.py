@@ -74,8 +74,6 @@ def direct(files: dict, chain, work: Path) -> float:
     t = time.perf_counter()
     for _name, argv in chain.steps:
         subprocess.run(argv, cwd=tree, env=env, capture_output=True, check=True)
-    for path in chain.gmo:
-        subprocess.run(["msgfmt", "-o", path, path[:-4] + ".po"], cwd=tree, env=env, capture_output=True)
     return time.perf_counter() - t
 
 

@@ -244,6 +244,11 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
             continue
         name = posixpath.basename(path)
         m4, aux = name.endswith(".m4"), is_aux(name)
+        if path.endswith(".pot") and path not in files:  # msgmerge --for-msgfmt's template (xgettext at release)
+            data = trees.release[path]()
+            files[path], alternatives[path] = data, None
+            inputs.append(Input(path, "unverified", _sha(data), how="translation template made at release time"))
+            continue
         if path.endswith(".po") and name != "en@quot.po":  # msgfmt's input: the release's catalog source
             data = trees.release[path]()
             if files.get(path) not in (None, data):
@@ -318,11 +323,11 @@ class Chain:
     gmo: list[str]                              # .gmo files to build with msgfmt
 
 
-def plan(files: Mapping[str, bytes], release: Iterable[str]) -> Chain | None:
+def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], bytes]]) -> Chain | None:
     ac_name = configure_ac(files)
     if ac_name is None:
         return None
-    release = set(release)
+    release = set(release_files)
     ac = _text(files[ac_name])
     top_am = _text(files.get("Makefile.am", b""))
     steps: list[tuple[str, list[str]]] = []
@@ -344,10 +349,31 @@ def plan(files: Mapping[str, bytes], release: Iterable[str]) -> Chain | None:
         steps.append(("automake", ["automake", "--add-missing", "--copy"]))
         if "automake" not in tools:
             tools.append("automake")
-    gmo = sorted(p for p in release if p.endswith(".gmo") and p[:-4] + ".po" in files)
-    if not steps and not gmo:
+    gmo = sorted(p for p in release if p.endswith(".gmo") and p[:-4] + ".po" in files and _SAFE_DIR.match(p))
+    if gmo:
+        steps.append(("msgfmt", ["sh", "-c", catalog_script(gmo, files, release_files)]))
+    if not steps:
         return None
     return Chain(steps, tools, gmo)
+
+
+def catalog_script(gmo: list[str], files: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> str:
+    """One shell script (ours; the catalogs are the artifact's) building every ``.gmo`` as
+    gettext's ``po/Makefile.in.in`` does: through ``msgmerge --for-msgfmt`` with the domain's
+    ``.pot`` when the release's Makefile.in.in does so (gettext >= 0.19.8), else msgfmt alone."""
+    lines = []
+    for path in gmo:
+        po, d = path[:-4] + ".po", posixpath.dirname(path)
+        pots = sorted(p for p in files if p.endswith(".pot") and posixpath.dirname(p) == d and _SAFE_DIR.match(p))
+        makefile = f"{d}/Makefile.in.in" if d else "Makefile.in.in"
+        text = release[makefile]() if makefile in release else b""
+        merge = b"--for-msgfmt" in text or b"MSGMERGE_FOR_MSGFMT_OPTION" in text
+        if merge and pots:
+            lines.append(f"msgmerge --for-msgfmt -o '{po}.1po' '{po}' '{pots[0]}' && msgfmt -c -o '{path}' '{po}.1po'; "
+                         f"rm -f '{po}.1po'")
+        else:
+            lines.append(f"msgfmt -c -o '{path}' '{po}'")
+    return "\n".join(lines) + "\n"
 
 
 def _cache_key(files: Mapping[str, bytes], flavours: Iterable[str], chain: Chain) -> str:
@@ -425,15 +451,12 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
     for name, argv in chain.steps:
         res = sandbox.run(argv, workdir=workdir, binds=binds, env=env, limits=limits)
         records.append(_step_record(name, res))
+        if name == "msgfmt" and not res.killed:
+            continue  # a catalog that does not compile is missing from the outputs, and reported there
         if res.killed or res.returncode != 0:
             failure = f"{name} " + (f"killed ({res.killed})" if res.killed else f"exited {res.returncode}") + \
                       f": {_tail(res.stderr)}"
             break
-    if failure is None:
-        for path in chain.gmo:
-            po = path[:-4] + ".po"
-            res = sandbox.run(["msgfmt", "-o", path, po], workdir=workdir, binds=binds, env=env, limits=limits)
-            records.append(_step_record(f"msgfmt {po}", res))
     produced: dict[str, bytes] = {}
     for dirpath, _dirs, names in os.walk(workdir):
         for n in names:
@@ -715,26 +738,60 @@ def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDif
 
 
 def render_catalog(data: bytes) -> bytes | None:
-    """A GNU .mo catalog as text, one ``msgid``/``msgstr`` pair per line, sorted; None if malformed."""
+    """A GNU .mo catalog as text, one ``msgid``/``msgstr`` pair per line, sorted; None if
+    malformed. System-dependent strings (``%<PRIu32>``) are shown with their segment names;
+    the static expansions some msgfmt versions add for them are left out, so catalogs from
+    different gettext versions compare equal when their messages are."""
     import struct
     if len(data) < 28:
         return None
-    magic = data[:4]
-    order = "<" if magic == b"\xde\x12\x04\x95" else ">" if magic == b"\x95\x04\x12\xde" else None
+    order = {b"\xde\x12\x04\x95": "<", b"\x95\x04\x12\xde": ">"}.get(data[:4])
     if order is None:
         return None
-    _rev, n, orig, trans = struct.unpack(order + "4I", data[4:20])
-    if n > len(data) // 8 or orig + 8 * n > len(data) or trans + 8 * n > len(data):
-        return None
-    out = []
-    for i in range(n):
-        ln, off = struct.unpack(order + "2I", data[orig + 8 * i:orig + 8 * i + 8])
-        ls, offs = struct.unpack(order + "2I", data[trans + 8 * i:trans + 8 * i + 8])
-        if off + ln > len(data) or offs + ls > len(data):
+
+    def u32(at: int) -> int:
+        if at + 4 > len(data):
+            raise ValueError("truncated")
+        return struct.unpack(order + "I", data[at:at + 4])[0]
+
+    def string(at: int) -> bytes:
+        ln, off = u32(at), u32(at + 4)
+        if off + ln > len(data):
+            raise ValueError("truncated")
+        return data[off:off + ln]
+    try:
+        n, orig, trans = u32(8), u32(12), u32(16)
+        if n > len(data) // 8:
             return None
-        msgid, msgstr = data[off:off + ln], data[offs:offs + ls]
-        if not msgid:
-            continue  # the header: creation dates, generator versions
+        pairs = [(string(orig + 8 * i), string(trans + 8 * i)) for i in range(n)]
+        sysdep: list[tuple[bytes, bytes]] = []
+        if u32(4) >> 16 == 0 and u32(4) & 0xFFFF >= 1 and len(data) >= 48:
+            nseg, segoff, nsys, osys, tsys = (u32(28 + 4 * k) for k in range(5))
+            if nseg > len(data) // 8 or nsys > len(data) // 4:
+                return None
+            names = [string(segoff + 8 * k).rstrip(b"\0") for k in range(nseg)]
+
+            def sysdep_string(at: int) -> bytes:
+                off, out, k = u32(at), b"", at + 4
+                for _ in range(4096):
+                    size, ref = u32(k), u32(k + 4)
+                    out += data[off:off + size]
+                    off += size
+                    if ref == 0xFFFFFFFF:
+                        return out.rstrip(b"\0")
+                    out += b"<" + (names[ref] if ref < len(names) else b"?") + b">"
+                    k += 8
+                raise ValueError("endless segment list")
+            sysdep = [(sysdep_string(u32(osys + 4 * k)), sysdep_string(u32(tsys + 4 * k))) for k in range(nsys)]
+    except (ValueError, struct.error, IndexError):
+        return None
+    expansions = [re.compile(b"".join(re.escape(part) if i % 2 == 0 else rb"[\w]+"
+                                      for i, part in enumerate(re.split(rb"<([^<>]*)>", msgid))), re.S)
+                  for msgid, _ in sysdep]
+    out = [b"msgid " + repr(m).encode() + b" msgstr " + repr(t).encode() for m, t in sysdep]
+    for msgid, msgstr in pairs:
+        if not msgid or any(rx.fullmatch(msgid) for rx in expansions):
+            continue  # the header (creation dates, versions), or a static copy of a system-dependent string
         out.append(b"msgid " + repr(msgid).encode() + b" msgstr " + repr(msgstr).encode())
     return b"\n".join(sorted(out)) + b"\n"
 
