@@ -28,6 +28,7 @@ Release files that nothing explains are never inputs.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import json
 import os
@@ -141,6 +142,20 @@ class Regeneration:
             out[r.status] += 1
         return out
 
+    def to_json(self) -> dict[str, Any]:
+        """Everything, for the result cache (:meth:`from_dict`)."""
+        import dataclasses
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Regeneration":
+        files = {}
+        for path, f in d["files"].items():
+            hunks = [Hunk(h["kind"], h["text"], tuple(h["release_lines"]), [tuple(a) for a in h["added"]],  # type: ignore[misc]
+                          h["removed"], h["how"]) for h in f.pop("hunks")]
+            files[path] = FileResult(**f, hunks=hunks)
+        return cls(**{**d, "files": files, "inputs": [Input(**i) for i in d["inputs"]]})
+
     def to_dict(self) -> dict[str, Any]:
         by_origin: dict[str, int] = {}
         for i in self.inputs:
@@ -165,6 +180,7 @@ class Trees:
     closest: Callable[[str, bytes], tuple[str | None, str | None]]   # (text, origin) of the nearest published copy
 
 
+@functools.lru_cache(maxsize=2048)  # inputs are hashed for the records and again for the cache key
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -390,11 +406,11 @@ class Cache:
     def __init__(self, root: Path | None):
         self.root = root  # None: caching is off (--no-cache)
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str, kind: str = "runs") -> dict[str, Any] | None:
         if self.root is None:
             return None
         try:
-            return json.loads((self.root / "runs" / f"{key}.json").read_text())
+            return json.loads((self.root / kind / f"{key}.json").read_text())
         except (OSError, ValueError):
             return None
 
@@ -406,7 +422,7 @@ class Cache:
         except OSError:
             return None
 
-    def put(self, key: str, record: dict[str, Any], outputs: Mapping[str, bytes]) -> None:
+    def put(self, key: str, record: dict[str, Any], outputs: Mapping[str, bytes], kind: str = "runs") -> None:
         if self.root is None:
             return
         try:
@@ -416,8 +432,8 @@ class Cache:
                 if not target.exists():
                     target.parent.mkdir(parents=True, exist_ok=True)
                     _atomic_write(target, data)
-            (self.root / "runs").mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.root / "runs" / f"{key}.json", json.dumps(record).encode())
+            (self.root / kind).mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.root / kind / f"{key}.json", json.dumps(record).encode())
         except OSError:
             pass  # a cache that cannot be written only makes the next run slower
 
@@ -627,8 +643,9 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             outcomes = list(pool.map(lambda combo: runner.run(files, combo), combos))
     else:
         outcomes = [runner.run(files, combos[0])]
-    best = min(outcomes, key=lambda o: _score(trees, expected, o.produced, known)[0])
-    per_file = _score(trees, expected, best.produced, known)[1]
+    cache = options.cache or Cache(None)
+    scored = [(_score(trees, expected, o.produced, known, cache), o) for o in outcomes]
+    (_, per_file), best = min(scored, key=lambda so: so[0][0])
     trusted: _Outcome | None = None
     if alternatives:  # the same chain with every unverified input replaced by its trusted alternative
         trusted_files = {p: d for p, d in files.items() if p not in alternatives}
@@ -654,7 +671,7 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             data = trusted.produced.get(path)
             rel = trees.release[path]()
             if data != rel:
-                extra = ([h for h in _compare(path, data, rel, known) if h.kind == "unexplained"]
+                extra = ([h for h in _compare(path, data, rel, known, cache) if h.kind == "unexplained"]
                          if data is not None else None)
                 if extra is None or extra:
                     catalog = path.endswith(".gmo")
@@ -711,8 +728,8 @@ class _Runner:
         return _Outcome(combo, produced, steps, failure, False)
 
 
-def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes],
-           known: list[KnownDifference]) -> tuple[tuple[int, int], dict[str, list[Hunk]]]:
+def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes], known: list[KnownDifference],
+           cache: "Cache") -> tuple[tuple[int, int], dict[str, list[Hunk]]]:
     """(missing outputs, differing lines) and the hunks per file: lower is closer."""
     per_file: dict[str, list[Hunk]] = {}
     missing = lines = 0
@@ -721,15 +738,36 @@ def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes],
         if data is None:
             missing += 1
             continue
-        hunks = _compare(path, data, trees.release[path](), known)
+        hunks = _compare(path, data, trees.release[path](), known, cache)
         per_file[path] = hunks
         lines += sum(len(h.added) + len(h.removed) for h in hunks if h.kind == "unexplained")
     return (missing, lines), per_file
 
 
-def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
+def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference],
+             cache: "Cache | None" = None) -> list[Hunk]:
+    """The classified hunks (regenerated -> release), cached by both contents and the known differences."""
     if regenerated == release:
         return []
+    key = hashlib.sha256(f"{CHAIN_VERSION}\0{path}\0{_sha(regenerated)}\0{_sha(release)}\0{_known_digest(known)}"
+                         .encode("utf-8", "surrogateescape")).hexdigest()
+    hit = cache.get(key, "compare") if cache is not None else None
+    if hit is not None:
+        return [Hunk(h["kind"], h["diff"], tuple(h["release_lines"]), [tuple(a) for a in h["added"]],  # type: ignore[misc]
+                     h["removed"], h.get("how", "")) for h in hit["hunks"]]
+    hunks = _compare_uncached(path, regenerated, release, known)
+    if cache is not None:
+        cache.put(key, {"hunks": [{**h.to_dict(), "added": h.added, "removed": h.removed} for h in hunks]}, {},
+                  "compare")
+    return hunks
+
+
+def _known_digest(known: list[KnownDifference]) -> str:
+    return hashlib.sha256(repr([(k.how, [r.pattern for r in k.files], [r.pattern for r in k.lines], k.variable)
+                                for k in known]).encode()).hexdigest()
+
+
+def _compare_uncached(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
     if path.endswith((".gmo", ".mo")):  # message catalogs: the messages, not msgfmt's hash-table layout
         a, b = render_catalog(regenerated), render_catalog(release)
         if a is not None and b is not None:
