@@ -232,6 +232,7 @@ def _unpacked(cache: Path, sha256: str, package: str, debver: str, state: Path, 
     with debian_apt.locked(cache / "trees" / f"{sha256}.lock"):
         if entry.is_dir():
             if verify(entry):
+                os.chmod(entry, 0o755)    # the sandbox user must reach it
                 return entry
             _discard(entry)    # changed since unpacking: unpack again from a verified .deb
         deb = cache / "debs" / f"{sha256}.deb"
@@ -247,6 +248,7 @@ def _unpacked(cache: Path, sha256: str, package: str, debver: str, state: Path, 
             finally:
                 shutil.rmtree(incoming, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache / "trees"))
+        os.chmod(tmp, 0o755)
         try:
             proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "tree")], capture_output=True, text=True)
             if proc.returncode:

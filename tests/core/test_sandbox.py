@@ -172,7 +172,7 @@ def test_fork_bomb_is_stopped(tmp_path):
     start = time.monotonic()
     res = sandbox.run(["/bin/bash", "-c", script], workdir=_mk(tmp_path),
                       limits=SandboxLimits(seconds=3, memory_bytes=256 << 20, processes=64))
-    assert res.killed in ("processes", "timeout"), res
+    assert res.killed == "processes", res
     assert res.returncode is None
     assert time.monotonic() - start < 8
     time.sleep(0.2)
