@@ -37,6 +37,7 @@ ETC = ("alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "g
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 RESERVED = {*SYSTEM_DIRS, "etc", "dev", "proc", "tmp", "build", "sys", "run", "var", "home", "root"}
 SETPRIV = "/usr/bin/setpriv"
+PRLIMIT = "/usr/bin/prlimit"
 POLL_SECONDS = 0.05
 SANDBOX_UID_BASE, SANDBOX_UIDS = 1 << 30, 1 << 20   # root's sandboxes run as uids no account uses
 _RUNS = itertools.count()
@@ -118,7 +119,8 @@ def _overlay_args(binds: Sequence[tuple[Path, str]]) -> list[str]:
     rebuilt: set[Path] = set()
     made: dict[str, None] = {}
     for source, target in binds:
-        if not target.startswith("/") or ".." in target.split("/") or target.rstrip("/") in ("", "/build", "/tmp"):
+        if (not target.startswith("/") or ".." in target.split("/")
+                or Path(target).parts[1:2] in ((), ("build",), ("tmp",), ("proc",), ("dev",))):
             raise ValueError(f"sandbox: bad bind target {target!r}")
         if not Path(source).exists():
             raise ValueError(f"sandbox: bind source {source} does not exist")
@@ -156,6 +158,8 @@ def unavailable_reason() -> str | None:
     if not _bwrap():
         return "bubblewrap (bwrap) is not installed (Debian package: bubblewrap)"
     import tempfile
+    if not os.access(PRLIMIT, os.X_OK):
+        return f"{PRLIMIT} (util-linux) is missing: the sandbox's limits are set with it"
     if os.geteuid() == 0 and not os.access(SETPRIV, os.X_OK):
         return f"{SETPRIV} (util-linux) is missing: as root, the sandbox needs it to drop to its own user"
     with tempfile.TemporaryDirectory(prefix="provcheck-sandbox-probe-") as tmp:
@@ -163,9 +167,9 @@ def unavailable_reason() -> str | None:
         try:
             if uid is not None:
                 os.chown(tmp, uid, uid)
-            cmd = [*bwrap_args(Path(tmp), uid=uid), "--", *_user_prefix(uid), "/bin/true"]
-            proc = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=30, env={"PATH": PATH},
-                                  preexec_fn=_limits_preexec(uid, SandboxLimits()))
+            cmd = [*_prlimit(uid, SandboxLimits()), *bwrap_args(Path(tmp), uid=uid), "--", *_user_prefix(uid),
+                   "/bin/true"]
+            proc = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=30, env={"PATH": PATH})
         except (OSError, subprocess.TimeoutExpired, subprocess.SubprocessError) as exc:
             return f"bwrap cannot start: {exc}"
     if proc.returncode:
@@ -194,32 +198,56 @@ def _own_processes(uid: int) -> int:
     return count
 
 
-def _limits_preexec(uid: int | None, limits: SandboxLimits):
-    """preexec_fn for bwrap: the resource limits, inherited by every process of the sandbox."""
+def _prlimit(uid: int | None, limits: SandboxLimits) -> list[str]:
+    """``prlimit`` in front of bwrap: every process of the sandbox inherits the limits (a
+    preexec_fn would not be safe while other threads run sandboxes too)."""
     # RLIMIT_NPROC counts every process of the user: a fresh sandbox user has none (bwrap runs as
     # root, which it does not count); as ourselves, the ones we already run are added
     nproc = limits.processes + (2 + _own_processes(os.getuid()) if uid is None else 0)
-
-    wanted = {resource.RLIMIT_AS: limits.memory_bytes, resource.RLIMIT_FSIZE: limits.disk_bytes,
-              resource.RLIMIT_CORE: 0, resource.RLIMIT_NPROC: nproc}
-    for res, value in wanted.items():   # never above a limit we run under ourselves (e.g. nested)
+    wanted = {"as": (resource.RLIMIT_AS, limits.memory_bytes), "fsize": (resource.RLIMIT_FSIZE, limits.disk_bytes),
+              "nproc": (resource.RLIMIT_NPROC, nproc), "core": (resource.RLIMIT_CORE, 0)}
+    args = [PRLIMIT]
+    for name, (res, value) in wanted.items():   # never above a limit we run under ourselves (e.g. nested)
         hard = resource.getrlimit(res)[1]
-        wanted[res] = value if hard == resource.RLIM_INFINITY else min(value, hard)
-
-    def preexec() -> None:
-        for res, value in wanted.items():
-            resource.setrlimit(res, (value, value))
-    return preexec
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        args.append(f"--{name}={value}")
+    return [*args, "--"]
 
 
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
-    os.lchown(root, uid, gid)
+def _check_links(root: Path) -> None:
+    """A file of ``workdir`` with a hard link outside it would make that outside file writable
+    from the sandbox (and, as root, handed to the sandbox user): refuse it."""
+    seen: dict[tuple[int, int], list] = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if st.st_nlink > 1 and not os.path.islink(path):
+                seen.setdefault((st.st_dev, st.st_ino), [st.st_nlink, 0, path])[1] += 1
+    for nlink, inside, path in seen.values():
+        if inside < nlink:
+            raise ValueError(f"sandbox: {path} in the workdir has a hard link outside it")
+
+
+def _chown_tree(root: Path, uid: int, gid: int, chown: bool = True) -> None:
+    """Give every entry under ``root`` to ``uid``:``gid`` (symlinks themselves, never followed)
+    and clear set-id bits."""
     for dirpath, dirnames, filenames in os.walk(root):
+        for path in [dirpath] if dirpath == str(root) else []:
+            _own(path, uid, gid, chown)
         for name in dirnames + filenames:
-            try:
-                os.lchown(os.path.join(dirpath, name), uid, gid)
-            except OSError:
-                pass
+            _own(os.path.join(dirpath, name), uid, gid, chown)
+
+
+def _own(path: str, uid: int, gid: int, chown: bool) -> None:
+    try:
+        if chown:
+            os.lchown(path, uid, gid)
+        st = os.lstat(path)
+        if st.st_mode & 0o6000 and not os.path.islink(path):
+            os.chmod(path, st.st_mode & 0o1777)
+    except OSError:
+        pass
 
 
 def _children(pid: int) -> list[int]:
@@ -292,25 +320,32 @@ def run(argv: Sequence[str], *, workdir: Path, binds: Sequence[tuple[Path, str]]
     if not argv:
         raise ValueError("sandbox: empty command")
     workdir = Path(workdir)
-    if not workdir.is_dir():
+    if not workdir.is_dir() or workdir.is_symlink():
         raise ValueError(f"sandbox: workdir {workdir} is not a directory")
-    base = disk_usage(workdir)
-    full_env = {"PATH": PATH, "LC_ALL": "C", "TZ": "UTC", "HOME": "/nonexistent"}
-    if env:
-        full_env.update(env)
+    full_env = {"PATH": PATH, "LC_ALL": "C", "TZ": "UTC", "HOME": "/nonexistent", **(env or {})}
     uid = _sandbox_uid()
+    cmd = [*_prlimit(uid, limits), *bwrap_args(workdir, binds, limits, uid), "--json-status-fd", "{status}", "--",
+           *_user_prefix(uid), *argv]
+    _check_links(workdir)
+    base = disk_usage(workdir)
     owner = workdir.stat()
     if uid is not None:
         _chown_tree(workdir, uid, uid)     # the sandbox user may write /build, and only /build
-    cmd = [*bwrap_args(workdir, binds, limits, uid), "--json-status-fd", "{status}", "--", *_user_prefix(uid),
-           *argv]
+    try:
+        return _supervise(cmd, argv, workdir, full_env, limits, base)
+    finally:   # back to the owner, and no set-id bit made inside survives
+        _chown_tree(workdir, owner.st_uid, owner.st_gid, chown=uid is not None)
+
+
+def _supervise(cmd: list[str], argv: tuple[str, ...], workdir: Path, env: dict[str, str], limits: SandboxLimits,
+               base: int) -> SandboxResult:
+    """Start bwrap, collect its output, enforce the limits, and wait until no process is left."""
     status_r, status_w = os.pipe()
     cmd[cmd.index("{status}")] = str(status_w)
     start = time.monotonic()
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=full_env, pass_fds=(status_w,), start_new_session=True,
-                                preexec_fn=_limits_preexec(uid, limits))
+                                env=env, pass_fds=(status_w,), start_new_session=True)
     except (OSError, subprocess.SubprocessError) as exc:
         os.close(status_r)
         raise SandboxUnavailable(f"bwrap cannot start: {exc}") from exc
@@ -358,23 +393,22 @@ def run(argv: Sequence[str], *, workdir: Path, binds: Sequence[tuple[Path, str]]
         proc.wait()
         if pid1 is not None:
             _wait_gone(pid1)
-        for fd in list(sel.get_map()):
-            sel.unregister(fd)
         sel.close()
         proc.stdout.close()
         proc.stderr.close()
         os.close(status_r)
-        if uid is not None:
-            _chown_tree(workdir, owner.st_uid, owner.st_gid)   # also clears any set-id bit made inside
     seconds = time.monotonic() - start
-    statuses = [json.loads(line) for line in bytes(out[status_r]).decode("utf-8", "replace").splitlines()
-                if line.strip().startswith("{")]
-    if not any("exit-code" in s for s in statuses) and killed is None:
-        raise SandboxUnavailable("bwrap could not set up the sandbox: "
-                                 + bytes(out[err_fd]).decode("utf-8", "replace").strip())
-    exit_codes = [s["exit-code"] for s in statuses if "exit-code" in s]
-    returncode = exit_codes[-1] if exit_codes and killed is None else None
+    statuses = []
+    for line in bytes(out[status_r]).decode("utf-8", "replace").splitlines():
+        try:
+            statuses.append(json.loads(line))
+        except ValueError:
+            pass
     stderr = bytes(out[err_fd])
+    exit_codes = [s["exit-code"] for s in statuses if isinstance(s, dict) and "exit-code" in s]
+    if not exit_codes and killed is None:
+        raise SandboxUnavailable("bwrap could not set up the sandbox: " + stderr.decode("utf-8", "replace").strip())
+    returncode = exit_codes[-1] if exit_codes and killed is None else None
     if killed is None and returncode and any(m in stderr for m in NOMEM_MARKERS):
         killed, returncode = "memory", None    # a process hit the address-space limit and died of it
     if killed is None and disk_usage(workdir) - base >= limits.disk_bytes:
@@ -387,7 +421,7 @@ def _child_pid(status: bytes) -> int | None:
     for line in bytes(status).decode("utf-8", "replace").splitlines():
         try:
             return int(json.loads(line)["child-pid"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, IndexError):
             continue
     return None
 
