@@ -153,3 +153,23 @@ def test_a_changed_cache_entry_is_detected_and_unpacked_again(cache, tmp_path):
                  if c.flavour == chain.flavour)
     assert again.binds == chain.binds
     assert script.read_bytes() == original and toolchain.verify(entry)
+
+
+def test_the_systems_own_version_needs_no_download(tmp_path):
+    from provcheck_release import debian_apt
+    installed = debian_apt.installed_version("autoconf")
+    if installed is None:
+        pytest.skip("autoconf is not installed from a Debian package here")
+    version = toolchain.upstream_version(installed)
+    chains = toolchain.flavours("autoconf", version, cache_dir=tmp_path, download=False)
+    assert [c.flavour for c in chains] == ["system"]
+    assert chains[0].binds == () and dict(chains[0].env) == {}
+    assert toolchain.combine(chains) == ((), {})
+
+
+def test_upstream_version_of_debian_versions():
+    assert toolchain.upstream_version("1:1.16.5-1.3") == "1.16.5"
+    assert toolchain.upstream_version("2.4.7-7~deb12u1") == "2.4.7"
+    assert toolchain.upstream_version("2.69-14") == "2.69"
+    assert toolchain.upstream_version("0.23.1-2") == "0.23.1"
+    assert toolchain.upstream_version("1.4.19") == "1.4.19"
