@@ -55,6 +55,11 @@ class Toolchain:
     flavour: str                   # "system" or "debian:<suite>:<package>=<debian version>"
     binds: tuple[tuple[Path, str], ...] = ()   # to pass to sandbox.run (empty for "system")
     env: Mapping[str, str] = field(default_factory=dict)   # extra env for the sandbox
+    identity: str = ""             # exact build, for cache keys: "system:autoconf=2.71-3" or
+                                   # "debian:trixie:autoconf=2.72-3.1@sha256:<hex of the .deb>"
+
+    def __hash__(self) -> int:     # env is a dict: hash what identifies the build
+        return hash((self.tool, self.version, self.flavour, self.identity))
 
 
 # ---------------------------------------------------------------- versions in the files
@@ -130,7 +135,7 @@ def flavours(tool: str, version: str, *, cache_dir: Path | None = None, download
     out: list[Toolchain] = []
     system = debian_apt.installed_version(PACKAGES[tool][0])
     if system and upstream_version(system) == version:
-        out.append(Toolchain(tool, version, "system"))
+        out.append(Toolchain(tool, version, "system", identity=f"system:{PACKAGES[tool][0]}={system}"))
     seen = {(PACKAGES[tool][0], system)} if out else set()
     offered: list[str] = []
     problems: list[str] = []
@@ -156,7 +161,7 @@ def flavours(tool: str, version: str, *, cache_dir: Path | None = None, download
                 problems.append(f"{suite} {package}={debver}: {exc}")
                 continue
             if tree is not None:
-                out.append(_toolchain(tool, version, f"debian:{suite}:{package}={debver}", tree))
+                out.append(_toolchain(tool, version, f"debian:{suite}:{package}={debver}", tree, rec["SHA256"]))
     if not out:
         known = sorted({upstream_version(o) for o in offered})
         why = (f"{tool} {version} is in no Debian release the archive serves "
@@ -285,7 +290,7 @@ def _add_aliases(tree: Path) -> None:
                 (bindir / name).symlink_to(f"../usr/bin/{prog.name}")
 
 
-def _toolchain(tool: str, version: str, flavour: str, entry: Path) -> Toolchain:
+def _toolchain(tool: str, version: str, flavour: str, entry: Path, sha256: str) -> Toolchain:
     tree = entry / "tree"
     mount = f"{MOUNT}/{tool}"
     binds: list[tuple[Path, str]] = [(tree, mount)]
@@ -307,4 +312,4 @@ def _toolchain(tool: str, version: str, flavour: str, entry: Path) -> Toolchain:
             binds.append(((tree / "toolchain-bin" / os.readlink(link)).resolve(), str(target)))
         if link.name in TOOL_VARS:
             env[TOOL_VARS[link.name]] = f"{mount}/toolchain-bin/{link.name}"
-    return Toolchain(tool, version, flavour, tuple(binds), env)
+    return Toolchain(tool, version, flavour, tuple(binds), env, f"{flavour}@sha256:{sha256}")

@@ -85,6 +85,7 @@ def test_autoconf_2_72_from_trixie_runs_in_the_sandbox(cache, tmp_path):
     trixie = [c for c in chains if c.flavour.startswith("debian:trixie:autoconf=2.72")]
     assert trixie, [c.flavour for c in chains]
     assert all(c.version == "2.72" and c.tool == "autoconf" for c in chains)
+    assert trixie[0].identity.startswith("debian:trixie:autoconf=2.72") and "@sha256:" in trixie[0].identity
     (tmp_path / "configure.ac").write_text(CONFIGURE_AC)
     res = run_in(trixie[0].binds, dict(trixie[0].env), tmp_path,
                  "autoconf --version; /usr/bin/autoconf --version; autoconf && autoheader")
@@ -164,6 +165,8 @@ def test_the_systems_own_version_needs_no_download(tmp_path):
     chains = toolchain.flavours("autoconf", version, cache_dir=tmp_path, download=False)
     assert [c.flavour for c in chains] == ["system"]
     assert chains[0].binds == () and dict(chains[0].env) == {}
+    assert chains[0].identity == f"system:autoconf={installed}"
+    assert len({chains[0], chains[0]}) == 1     # hashable: usable in cache keys
     assert toolchain.combine(chains) == ((), {})
 
 
