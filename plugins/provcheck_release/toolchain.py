@@ -134,7 +134,7 @@ def flavours(tool: str, version: str, *, cache_dir: Path | None = None, download
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     out: list[Toolchain] = []
     system = debian_apt.installed_version(PACKAGES[tool][0])
-    if system and upstream_version(system) == version:
+    if system and _serves(tool, upstream_version(system), version):
         out.append(Toolchain(tool, version, "system", identity=f"system:{PACKAGES[tool][0]}={system}"))
     seen = {(PACKAGES[tool][0], system)} if out else set()
     offered: list[str] = []
@@ -152,7 +152,7 @@ def flavours(tool: str, version: str, *, cache_dir: Path | None = None, download
             if package not in PACKAGES[tool]:
                 continue
             offered.append(debver)
-            if upstream_version(debver) != version or (package, debver) in seen:
+            if not _serves(tool, upstream_version(debver), version) or (package, debver) in seen:
                 continue
             seen.add((package, debver))
             try:
@@ -169,7 +169,30 @@ def flavours(tool: str, version: str, *, cache_dir: Path | None = None, download
         if not download:
             why += "; downloads were not allowed"
         raise ToolchainUnavailable(why + (f"; problems: {'; '.join(problems)}" if problems else ""))
+    if tool == "gettext":   # the exact version first, then the nearest newer autopoint
+        out.sort(key=lambda c: (c.flavour != "system", _release(_debian_version(c)) != _release(version),
+                                _release(_debian_version(c))))
     return out
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def _debian_version(chain: Toolchain) -> str:
+    return upstream_version(chain.identity.split("=", 1)[1].split("@", 1)[0])
+
+
+def _serves(tool: str, packaged: str, wanted: str) -> bool:
+    """Whether a package of upstream version ``packaged`` is a build of ``tool`` ``wanted``.
+    autopoint carries an archive of every earlier gettext release's files and installs the one
+    ``AM_GNU_GETTEXT_VERSION`` names, so for gettext any autopoint at least as new serves."""
+    if tool != "gettext":
+        return packaged == wanted
+    try:
+        return _release(packaged) >= _release(wanted)
+    except ValueError:
+        return False
 
 
 def combine(chains: Sequence[Toolchain]) -> tuple[tuple[tuple[Path, str], ...], dict[str, str]]:

@@ -176,3 +176,22 @@ def test_upstream_version_of_debian_versions():
     assert toolchain.upstream_version("2.69-14") == "2.69"
     assert toolchain.upstream_version("0.23.1-2") == "0.23.1"
     assert toolchain.upstream_version("1.4.19") == "1.4.19"
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_gettext_infrastructure_of_a_version_from_a_newer_autopoint_with_libtool_2_4_6(cache, tmp_path):
+    gettext = toolchain.flavours("gettext", "0.23")
+    assert gettext[0].flavour.startswith("debian:trixie:autopoint=0.23.1"), [c.flavour for c in gettext]
+    assert all(c.version == "0.23" for c in gettext)
+    libtool = toolchain.flavours("libtool", "2.4.6")
+    assert [c.flavour for c in libtool] == ["debian:bullseye:libtool=2.4.6-15"]
+    binds, env = toolchain.combine([libtool[0], gettext[0]])
+    (tmp_path / "configure.ac").write_text(
+        "AC_INIT([demo],[1.0])\nAC_CONFIG_AUX_DIR([build-aux])\nAC_CONFIG_MACRO_DIRS([m4])\nLT_INIT\n"
+        "AM_GNU_GETTEXT([external])\nAM_GNU_GETTEXT_VERSION([0.23])\nAC_OUTPUT\n")
+    res = run_in(binds, env, tmp_path, "autopoint && libtoolize --copy")
+    assert res.returncode == 0, res.stderr
+    made = {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert toolchain.generator_versions(made) == {"gettext": "0.23", "libtool": "2.4.6"}
+    assert b'VERSION="2.4.6 Debian-2.4.6-15"' in made["build-aux/ltmain.sh"]
