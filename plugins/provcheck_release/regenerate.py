@@ -28,6 +28,7 @@ Release files that nothing explains are never inputs.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import json
 import os
@@ -141,6 +142,20 @@ class Regeneration:
             out[r.status] += 1
         return out
 
+    def to_json(self) -> dict[str, Any]:
+        """Everything, for the result cache (:meth:`from_dict`)."""
+        import dataclasses
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Regeneration":
+        files = {}
+        for path, f in d["files"].items():
+            hunks = [Hunk(h["kind"], h["text"], tuple(h["release_lines"]), [tuple(a) for a in h["added"]],  # type: ignore[misc]
+                          h["removed"], h["how"]) for h in f.pop("hunks")]
+            files[path] = FileResult(**f, hunks=hunks)
+        return cls(**{**d, "files": files, "inputs": [Input(**i) for i in d["inputs"]]})
+
     def to_dict(self) -> dict[str, Any]:
         by_origin: dict[str, int] = {}
         for i in self.inputs:
@@ -165,6 +180,7 @@ class Trees:
     closest: Callable[[str, bytes], tuple[str | None, str | None]]   # (text, origin) of the nearest published copy
 
 
+@functools.lru_cache(maxsize=2048)  # inputs are hashed for the records and again for the cache key
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -244,6 +260,11 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
             continue
         name = posixpath.basename(path)
         m4, aux = name.endswith(".m4"), is_aux(name)
+        if path.endswith(".pot") and path not in files:  # msgmerge --for-msgfmt's template (xgettext at release)
+            data = trees.release[path]()
+            files[path], alternatives[path] = data, None
+            inputs.append(Input(path, "unverified", _sha(data), how="translation template made at release time"))
+            continue
         if path.endswith(".po") and name != "en@quot.po":  # msgfmt's input: the release's catalog source
             data = trees.release[path]()
             if files.get(path) not in (None, data):
@@ -318,11 +339,11 @@ class Chain:
     gmo: list[str]                              # .gmo files to build with msgfmt
 
 
-def plan(files: Mapping[str, bytes], release: Iterable[str]) -> Chain | None:
+def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], bytes]]) -> Chain | None:
     ac_name = configure_ac(files)
     if ac_name is None:
         return None
-    release = set(release)
+    release = set(release_files)
     ac = _text(files[ac_name])
     top_am = _text(files.get("Makefile.am", b""))
     steps: list[tuple[str, list[str]]] = []
@@ -344,10 +365,31 @@ def plan(files: Mapping[str, bytes], release: Iterable[str]) -> Chain | None:
         steps.append(("automake", ["automake", "--add-missing", "--copy"]))
         if "automake" not in tools:
             tools.append("automake")
-    gmo = sorted(p for p in release if p.endswith(".gmo") and p[:-4] + ".po" in files)
-    if not steps and not gmo:
+    gmo = sorted(p for p in release if p.endswith(".gmo") and p[:-4] + ".po" in files and _SAFE_DIR.match(p))
+    if gmo:
+        steps.append(("msgfmt", ["sh", "-c", catalog_script(gmo, files, release_files)]))
+    if not steps:
         return None
     return Chain(steps, tools, gmo)
+
+
+def catalog_script(gmo: list[str], files: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> str:
+    """One shell script (ours; the catalogs are the artifact's) building every ``.gmo`` as
+    gettext's ``po/Makefile.in.in`` does: through ``msgmerge --for-msgfmt`` with the domain's
+    ``.pot`` when the release's Makefile.in.in does so (gettext >= 0.19.8), else msgfmt alone."""
+    lines = []
+    for path in gmo:
+        po, d = path[:-4] + ".po", posixpath.dirname(path)
+        pots = sorted(p for p in files if p.endswith(".pot") and posixpath.dirname(p) == d and _SAFE_DIR.match(p))
+        makefile = f"{d}/Makefile.in.in" if d else "Makefile.in.in"
+        text = release[makefile]() if makefile in release else b""
+        merge = b"--for-msgfmt" in text or b"MSGMERGE_FOR_MSGFMT_OPTION" in text
+        if merge and pots:
+            lines.append(f"msgmerge --for-msgfmt -o '{po}.1po' '{po}' '{pots[0]}' && msgfmt -c -o '{path}' '{po}.1po'; "
+                         f"rm -f '{po}.1po'")
+        else:
+            lines.append(f"msgfmt -c -o '{path}' '{po}'")
+    return "\n".join(lines) + "\n"
 
 
 def _cache_key(files: Mapping[str, bytes], flavours: Iterable[str], chain: Chain) -> str:
@@ -364,11 +406,11 @@ class Cache:
     def __init__(self, root: Path | None):
         self.root = root  # None: caching is off (--no-cache)
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str, kind: str = "runs") -> dict[str, Any] | None:
         if self.root is None:
             return None
         try:
-            return json.loads((self.root / "runs" / f"{key}.json").read_text())
+            return json.loads((self.root / kind / f"{key}.json").read_text())
         except (OSError, ValueError):
             return None
 
@@ -380,7 +422,7 @@ class Cache:
         except OSError:
             return None
 
-    def put(self, key: str, record: dict[str, Any], outputs: Mapping[str, bytes]) -> None:
+    def put(self, key: str, record: dict[str, Any], outputs: Mapping[str, bytes], kind: str = "runs") -> None:
         if self.root is None:
             return
         try:
@@ -390,8 +432,8 @@ class Cache:
                 if not target.exists():
                     target.parent.mkdir(parents=True, exist_ok=True)
                     _atomic_write(target, data)
-            (self.root / "runs").mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.root / "runs" / f"{key}.json", json.dumps(record).encode())
+            (self.root / kind).mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.root / kind / f"{key}.json", json.dumps(record).encode())
         except OSError:
             pass  # a cache that cannot be written only makes the next run slower
 
@@ -425,15 +467,12 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
     for name, argv in chain.steps:
         res = sandbox.run(argv, workdir=workdir, binds=binds, env=env, limits=limits)
         records.append(_step_record(name, res))
+        if name == "msgfmt" and not res.killed:
+            continue  # a catalog that does not compile is missing from the outputs, and reported there
         if res.killed or res.returncode != 0:
             failure = f"{name} " + (f"killed ({res.killed})" if res.killed else f"exited {res.returncode}") + \
                       f": {_tail(res.stderr)}"
             break
-    if failure is None:
-        for path in chain.gmo:
-            po = path[:-4] + ".po"
-            res = sandbox.run(["msgfmt", "-o", path, po], workdir=workdir, binds=binds, env=env, limits=limits)
-            records.append(_step_record(f"msgfmt {po}", res))
     produced: dict[str, bytes] = {}
     for dirpath, _dirs, names in os.walk(workdir):
         for n in names:
@@ -604,8 +643,9 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             outcomes = list(pool.map(lambda combo: runner.run(files, combo), combos))
     else:
         outcomes = [runner.run(files, combos[0])]
-    best = min(outcomes, key=lambda o: _score(trees, expected, o.produced, known)[0])
-    per_file = _score(trees, expected, best.produced, known)[1]
+    cache = options.cache or Cache(None)
+    scored = [(_score(trees, expected, o.produced, known, cache), o) for o in outcomes]
+    (_, per_file), best = min(scored, key=lambda so: so[0][0])
     trusted: _Outcome | None = None
     if alternatives:  # the same chain with every unverified input replaced by its trusted alternative
         trusted_files = {p: d for p, d in files.items() if p not in alternatives}
@@ -631,7 +671,7 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             data = trusted.produced.get(path)
             rel = trees.release[path]()
             if data != rel:
-                extra = ([h for h in _compare(path, data, rel, known) if h.kind == "unexplained"]
+                extra = ([h for h in _compare(path, data, rel, known, cache) if h.kind == "unexplained"]
                          if data is not None else None)
                 if extra is None or extra:
                     catalog = path.endswith(".gmo")
@@ -688,8 +728,8 @@ class _Runner:
         return _Outcome(combo, produced, steps, failure, False)
 
 
-def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes],
-           known: list[KnownDifference]) -> tuple[tuple[int, int], dict[str, list[Hunk]]]:
+def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes], known: list[KnownDifference],
+           cache: "Cache") -> tuple[tuple[int, int], dict[str, list[Hunk]]]:
     """(missing outputs, differing lines) and the hunks per file: lower is closer."""
     per_file: dict[str, list[Hunk]] = {}
     missing = lines = 0
@@ -698,15 +738,36 @@ def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes],
         if data is None:
             missing += 1
             continue
-        hunks = _compare(path, data, trees.release[path](), known)
+        hunks = _compare(path, data, trees.release[path](), known, cache)
         per_file[path] = hunks
         lines += sum(len(h.added) + len(h.removed) for h in hunks if h.kind == "unexplained")
     return (missing, lines), per_file
 
 
-def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
+def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference],
+             cache: "Cache | None" = None) -> list[Hunk]:
+    """The classified hunks (regenerated -> release), cached by both contents and the known differences."""
     if regenerated == release:
         return []
+    key = hashlib.sha256(f"{CHAIN_VERSION}\0{path}\0{_sha(regenerated)}\0{_sha(release)}\0{_known_digest(known)}"
+                         .encode("utf-8", "surrogateescape")).hexdigest()
+    hit = cache.get(key, "compare") if cache is not None else None
+    if hit is not None:
+        return [Hunk(h["kind"], h["diff"], tuple(h["release_lines"]), [tuple(a) for a in h["added"]],  # type: ignore[misc]
+                     h["removed"], h.get("how", "")) for h in hit["hunks"]]
+    hunks = _compare_uncached(path, regenerated, release, known)
+    if cache is not None:
+        cache.put(key, {"hunks": [{**h.to_dict(), "added": h.added, "removed": h.removed} for h in hunks]}, {},
+                  "compare")
+    return hunks
+
+
+def _known_digest(known: list[KnownDifference]) -> str:
+    return hashlib.sha256(repr([(k.how, [r.pattern for r in k.files], [r.pattern for r in k.lines], k.variable)
+                                for k in known]).encode()).hexdigest()
+
+
+def _compare_uncached(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
     if path.endswith((".gmo", ".mo")):  # message catalogs: the messages, not msgfmt's hash-table layout
         a, b = render_catalog(regenerated), render_catalog(release)
         if a is not None and b is not None:
@@ -715,26 +776,60 @@ def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDif
 
 
 def render_catalog(data: bytes) -> bytes | None:
-    """A GNU .mo catalog as text, one ``msgid``/``msgstr`` pair per line, sorted; None if malformed."""
+    """A GNU .mo catalog as text, one ``msgid``/``msgstr`` pair per line, sorted; None if
+    malformed. System-dependent strings (``%<PRIu32>``) are shown with their segment names;
+    the static expansions some msgfmt versions add for them are left out, so catalogs from
+    different gettext versions compare equal when their messages are."""
     import struct
     if len(data) < 28:
         return None
-    magic = data[:4]
-    order = "<" if magic == b"\xde\x12\x04\x95" else ">" if magic == b"\x95\x04\x12\xde" else None
+    order = {b"\xde\x12\x04\x95": "<", b"\x95\x04\x12\xde": ">"}.get(data[:4])
     if order is None:
         return None
-    _rev, n, orig, trans = struct.unpack(order + "4I", data[4:20])
-    if n > len(data) // 8 or orig + 8 * n > len(data) or trans + 8 * n > len(data):
-        return None
-    out = []
-    for i in range(n):
-        ln, off = struct.unpack(order + "2I", data[orig + 8 * i:orig + 8 * i + 8])
-        ls, offs = struct.unpack(order + "2I", data[trans + 8 * i:trans + 8 * i + 8])
-        if off + ln > len(data) or offs + ls > len(data):
+
+    def u32(at: int) -> int:
+        if at + 4 > len(data):
+            raise ValueError("truncated")
+        return struct.unpack(order + "I", data[at:at + 4])[0]
+
+    def string(at: int) -> bytes:
+        ln, off = u32(at), u32(at + 4)
+        if off + ln > len(data):
+            raise ValueError("truncated")
+        return data[off:off + ln]
+    try:
+        n, orig, trans = u32(8), u32(12), u32(16)
+        if n > len(data) // 8:
             return None
-        msgid, msgstr = data[off:off + ln], data[offs:offs + ls]
-        if not msgid:
-            continue  # the header: creation dates, generator versions
+        pairs = [(string(orig + 8 * i), string(trans + 8 * i)) for i in range(n)]
+        sysdep: list[tuple[bytes, bytes]] = []
+        if u32(4) >> 16 == 0 and u32(4) & 0xFFFF >= 1 and len(data) >= 48:
+            nseg, segoff, nsys, osys, tsys = (u32(28 + 4 * k) for k in range(5))
+            if nseg > len(data) // 8 or nsys > len(data) // 4:
+                return None
+            names = [string(segoff + 8 * k).rstrip(b"\0") for k in range(nseg)]
+
+            def sysdep_string(at: int) -> bytes:
+                off, out, k = u32(at), b"", at + 4
+                for _ in range(4096):
+                    size, ref = u32(k), u32(k + 4)
+                    out += data[off:off + size]
+                    off += size
+                    if ref == 0xFFFFFFFF:
+                        return out.rstrip(b"\0")
+                    out += b"<" + (names[ref] if ref < len(names) else b"?") + b">"
+                    k += 8
+                raise ValueError("endless segment list")
+            sysdep = [(sysdep_string(u32(osys + 4 * k)), sysdep_string(u32(tsys + 4 * k))) for k in range(nsys)]
+    except (ValueError, struct.error, IndexError):
+        return None
+    expansions = [re.compile(b"".join(re.escape(part) if i % 2 == 0 else rb"[\w]+"
+                                      for i, part in enumerate(re.split(rb"<([^<>]*)>", msgid))), re.S)
+                  for msgid, _ in sysdep]
+    out = [b"msgid " + repr(m).encode() + b" msgstr " + repr(t).encode() for m, t in sysdep]
+    for msgid, msgstr in pairs:
+        if not msgid or any(rx.fullmatch(msgid) for rx in expansions):
+            continue  # the header (creation dates, versions), or a static copy of a system-dependent string
         out.append(b"msgid " + repr(msgid).encode() + b" msgstr " + repr(msgstr).encode())
     return b"\n".join(sorted(out)) + b"\n"
 

@@ -53,6 +53,55 @@ class Reproduction:
         pool.shutdown(wait=False)
 
     def _run(self) -> rg.Regeneration | None:
+        """The regeneration, or the remembered result of the same release, tag, knowledge and options."""
+        import time
+        started = time.monotonic()
+        c = self.c
+        opts = c.options
+        root = opts.get("_cache_dir")
+        known = rg.known_differences(c.k.systems.values())
+        cache = rg.Cache(Path(root) / "regenerate" if root else None)
+        key = self._result_key(known)
+        hit = cache.get(key, "results")
+        if hit is not None:
+            try:
+                result = rg.Regeneration.from_dict(hit)
+                result.cached, result.seconds = True, time.monotonic() - started
+                return result
+            except (KeyError, TypeError, ValueError):
+                pass  # an old or damaged entry: regenerate
+        result = self._regenerate(known)
+        if result is not None and result.status == "done" and not any(s.get("killed") for s in result.steps):
+            cache.put(key, result.to_json(), {}, "results")
+        return result
+
+    def _result_key(self, known: list[rg.KnownDifference]) -> str:
+        """Everything the result depends on, known without reading a file: the release's and the
+        tag's file hashes (the engine's sha256, or the git blob id of files only in the tag), the
+        m4 database, the knowledge, the options and the chain version."""
+        import hashlib
+        import os
+        from .m4db import DB_PATH
+        c = self.c
+        unread = c.source.metadata.get("unread_blobs") or {}
+        h = hashlib.sha256(f"provcheck-regenerate-result/{rg.CHAIN_VERSION}\0".encode())
+        for side, files in (("r", c.rfiles), ("s", c.sfiles)):
+            for path in sorted(files):
+                node = files[path]
+                h.update(f"{side}\0{path}\0{node.sha256 or unread.get(node.path, '')}\0{node.type}\0"
+                         .encode("utf-8", "surrogateescape"))
+        db = Path(str(c.options.get("m4-database") or DB_PATH))
+        try:
+            st = os.stat(db)
+            h.update(f"{db}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        except OSError:
+            pass
+        h.update(rg._known_digest(known).encode())
+        h.update(repr([(g.system, g.paths) for g in c.k.generated]).encode())
+        h.update(repr(sorted((k, str(v)) for k, v in c.options.items() if k.startswith("regenerate"))).encode())
+        return h.hexdigest()
+
+    def _regenerate(self, known: list[rg.KnownDifference]) -> rg.Regeneration | None:
         c = self.c
         trees = rg.Trees(release={p: self._reader_r(p) for p, n in c.rfiles.items() if n.is_file},
                          source=self._source_readers(), recognised=self._recognised, db=c.db, closest=self._closest)
@@ -64,7 +113,7 @@ class Reproduction:
                              toolchain_cache=Path(root) / "toolchains" if root else None,
                              limits=_limits(opts),
                              download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"))
-        return rg.regenerate(trees, options, rg.known_differences(c.k.systems.values()))
+        return rg.regenerate(trees, options, known)
 
     def _reader_r(self, path: str):
         return lambda: self.c.read_r(path, None)
@@ -88,8 +137,8 @@ class Reproduction:
         return out
 
     def _recognised(self, path: str) -> bool:
-        g, _failed, _inp = self.c.recognise(path, self.c.read_r(path, 1 << 16))
-        return g is not None
+        """Named like a file some build system adds (it only ever enters as an empty stand-in)."""
+        return bool(self.c.k.candidates(path))
 
     def _closest(self, name: str, data: bytes) -> tuple[str | None, str | None]:
         db = self.c.db

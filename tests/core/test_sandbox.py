@@ -172,7 +172,7 @@ def test_fork_bomb_is_stopped(tmp_path):
     start = time.monotonic()
     res = sandbox.run(["/bin/bash", "-c", script], workdir=_mk(tmp_path),
                       limits=SandboxLimits(seconds=3, memory_bytes=256 << 20, processes=64))
-    assert res.killed in ("processes", "timeout"), res
+    assert res.killed == "processes", res
     assert res.returncode is None
     assert time.monotonic() - start < 8
     time.sleep(0.2)
@@ -267,3 +267,41 @@ def test_no_user_namespaces_means_unavailable(tmp_path):
     assert b"bwrap cannot create a sandbox here" in res.stdout, (res.stdout, res.stderr)
     assert b"SandboxUnavailable" in res.stderr and res.returncode == 1
     assert not (tmp_path / "work" / "w" / "ran").exists()
+
+
+def test_a_hard_link_to_a_file_outside_the_workdir_is_refused(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    work = _mk(tmp_path)
+    os.link(outside, work / "linked.txt")
+    with pytest.raises(ValueError, match="hard link outside"):
+        sh("echo changed > linked.txt", work)
+    assert outside.read_text() == "keep"
+    os.unlink(work / "linked.txt")
+    (work / "a").write_text("x")
+    os.link(work / "a", work / "b")      # links inside the workdir are fine
+    assert sh("cat a b", work).stdout == b"xx"
+
+
+def test_workdir_owner_is_restored_and_set_id_bits_are_cleared(tmp_path):
+    work = _mk(tmp_path)
+    before = work.stat()
+    res = sh("echo '#!/bin/sh' > tool && chmod 4755 tool && mkdir d && touch d/f", work)
+    assert res.returncode == 0, res.stderr
+    for path in (work, work / "tool", work / "d", work / "d" / "f"):
+        st = path.lstat()
+        assert (st.st_uid, st.st_gid) == (before.st_uid, before.st_gid), path
+    assert not (work / "tool").stat().st_mode & 0o6000
+
+
+def test_parallel_runs_from_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    works = []
+    for i in range(4):
+        work = tmp_path / f"w{i}"
+        work.mkdir()
+        works.append(work)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda w: sh(f"echo {w.name} > out; sleep 0.2; cat out", w), works))
+    assert [r.stdout.decode().strip() for r in results] == [w.name for w in works]
+    assert all(r.returncode == 0 for r in results)
