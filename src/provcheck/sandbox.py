@@ -106,6 +106,45 @@ def bwrap_args(workdir: Path, binds: Sequence[tuple[Path, str]] = (), limits: Sa
     return args
 
 
+# x86_64 system calls a generator never needs and that widen the kernel surface: user
+# namespaces (unshare/clone with CLONE_NEWUSER), setns, keyrings, bpf, perf, userfaultfd, io_uring
+CLONE_NEWUSER = 0x10000000
+NR_CLONE, NR_UNSHARE, NR_CLONE3 = 56, 272, 435
+DENIED_SYSCALLS = {"ptrace": 101, "add_key": 248, "request_key": 249, "keyctl": 250, "perf_event_open": 298,
+                   "setns": 308, "bpf": 321, "userfaultfd": 323, "io_uring_setup": 425}
+AUDIT_ARCH_X86_64 = 0xC000003E
+
+
+def seccomp_filter() -> bytes | None:
+    """A classic-BPF seccomp program for bwrap's ``--seccomp`` (x86_64 only; None elsewhere):
+    the denied calls fail with EPERM, ``clone3`` with ENOSYS (libc falls back to ``clone``,
+    whose flags a filter can read), x32 calls with EPERM, everything else is allowed."""
+    import errno
+    import platform
+    import struct
+    if platform.machine() != "x86_64":
+        return None
+    ld, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+    prog: list[tuple] = [(ld, 0, 0, 4), (jeq, 0, "allow", AUDIT_ARCH_X86_64), (ld, 0, 0, 0),
+                         (jge, "eperm", 0, 0x40000000)]
+    prog += [(jeq, "eperm", 0, nr) for nr in DENIED_SYSCALLS.values()]
+    prog += [(jeq, "enosys", 0, NR_CLONE3), (jeq, "flags", 0, NR_UNSHARE), (jeq, "flags", "allow", NR_CLONE),
+             ("flags",), (ld, 0, 0, 16), (jset, "eperm", "allow", CLONE_NEWUSER),
+             ("allow",), (ret, 0, 0, allow), ("eperm",), (ret, 0, 0, eperm), ("enosys",), (ret, 0, 0, enosys)]
+    labels, code = {}, []
+    for insn in prog:
+        if len(insn) == 1:
+            labels[insn[0]] = len(code)
+        else:
+            code.append(insn)
+    out = b""
+    for i, (op, jt, jf, k) in enumerate(code):
+        jt, jf = (labels[j] - i - 1 if isinstance(j, str) else j for j in (jt, jf))
+        out += struct.pack("=HBBI", op, jt, jf, k)
+    return out
+
+
 def _user_prefix(uid: int | None) -> list[str]:
     if uid is None:
         return []
@@ -163,17 +202,12 @@ def unavailable_reason() -> str | None:
     if os.geteuid() == 0 and not os.access(SETPRIV, os.X_OK):
         return f"{SETPRIV} (util-linux) is missing: as root, the sandbox needs it to drop to its own user"
     with tempfile.TemporaryDirectory(prefix="provcheck-sandbox-probe-") as tmp:
-        uid = _sandbox_uid()
-        try:
-            if uid is not None:
-                os.chown(tmp, uid, uid)
-            cmd = [*_prlimit(uid, SandboxLimits()), *bwrap_args(Path(tmp), uid=uid), "--", *_user_prefix(uid),
-                   "/bin/true"]
-            proc = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=30, env={"PATH": PATH})
-        except (OSError, subprocess.TimeoutExpired, subprocess.SubprocessError) as exc:
-            return f"bwrap cannot start: {exc}"
-    if proc.returncode:
-        why = proc.stderr.decode("utf-8", "replace").strip() or f"exit status {proc.returncode}"
+        try:   # exactly what run() does, seccomp filter included
+            res = _run(("/bin/true",), Path(tmp), (), None, SandboxLimits(seconds=30))
+        except (SandboxUnavailable, OSError, ValueError) as exc:
+            return f"bwrap cannot create a sandbox here (user namespaces disabled?): {exc}"
+    if not res.ok:
+        why = res.stderr.decode("utf-8", "replace").strip() or f"exit status {res.returncode}, killed: {res.killed}"
         return f"bwrap cannot create a sandbox here (user namespaces disabled?): {why}"
     return None
 
@@ -316,10 +350,13 @@ def run(argv: Sequence[str], *, workdir: Path, binds: Sequence[tuple[Path, str]]
     reason = unavailable_reason()
     if reason:
         raise SandboxUnavailable(reason)
-    argv = tuple(argv)
+    return _run(tuple(argv), Path(workdir), binds, env, limits)
+
+
+def _run(argv: tuple[str, ...], workdir: Path, binds: Sequence[tuple[Path, str]], env: Mapping[str, str] | None,
+         limits: SandboxLimits) -> SandboxResult:
     if not argv:
         raise ValueError("sandbox: empty command")
-    workdir = Path(workdir)
     if not workdir.is_dir() or workdir.is_symlink():
         raise ValueError(f"sandbox: workdir {workdir} is not a directory")
     full_env = {"PATH": PATH, "LC_ALL": "C", "TZ": "UTC", "HOME": "/nonexistent", **(env or {})}
@@ -342,15 +379,25 @@ def _supervise(cmd: list[str], argv: tuple[str, ...], workdir: Path, env: dict[s
     """Start bwrap, collect its output, enforce the limits, and wait until no process is left."""
     status_r, status_w = os.pipe()
     cmd[cmd.index("{status}")] = str(status_w)
+    pass_fds = [status_w]
+    program = seccomp_filter()
+    if program is not None:
+        filter_fd = os.memfd_create("provcheck-seccomp", os.MFD_CLOEXEC)
+        os.write(filter_fd, program)
+        os.lseek(filter_fd, 0, os.SEEK_SET)
+        pass_fds.append(filter_fd)
+        at = cmd.index("--json-status-fd")
+        cmd[at:at] = ["--seccomp", str(filter_fd)]
     start = time.monotonic()
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, pass_fds=(status_w,), start_new_session=True)
+                                env=env, pass_fds=pass_fds, start_new_session=True)
     except (OSError, subprocess.SubprocessError) as exc:
         os.close(status_r)
         raise SandboxUnavailable(f"bwrap cannot start: {exc}") from exc
     finally:
-        os.close(status_w)
+        for fd in pass_fds:
+            os.close(fd)
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
     out = {out_fd: bytearray(), err_fd: bytearray(), status_r: bytearray()}
     sel = selectors.DefaultSelector()

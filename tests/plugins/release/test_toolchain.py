@@ -3,7 +3,6 @@ exactly those versions fetched through apt's signed indexes, cached, verified an
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
