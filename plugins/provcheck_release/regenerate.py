@@ -373,6 +373,26 @@ def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], by
     return Chain(steps, tools, gmo)
 
 
+_WORD = re.compile(r"^--?[\w-]+(?:=[\w:,.%/+-]*)?$")
+
+
+def _xgettext(d: str, pot: str, files: Mapping[str, bytes]) -> str | None:
+    """gettext's ``DOMAIN.pot-update`` for the trusted run: xgettext over the tag's
+    ``POTFILES.in`` with ``XGETTEXT_OPTIONS`` from the tag's ``Makevars`` (plain options only)."""
+    makevars, potfiles = files.get(f"{d}/Makevars"), f"{d}/POTFILES.in"
+    if makevars is None or potfiles not in files or not files[potfiles].strip():
+        return None
+    options: list[str] = []
+    for m in re.finditer(r"^XGETTEXT_OPTIONS\s*\+?=(.*(?:\\\n.*)*)", _text(makevars), re.M):
+        options += [w for w in m.group(1).replace("\\\n", " ").split() if _WORD.match(w)]
+    domain = posixpath.basename(pot)[:-4]
+    if not re.fullmatch(r"[\w.+-]+", domain):
+        return None
+    up = "/".join([".."] * (d.count("/") + 1)) if d else "."
+    return (f"(cd '{d or '.'}' && xgettext --default-domain={domain} --directory={up} --add-comments=TRANSLATORS: "
+            f"--files-from=POTFILES.in {' '.join(options)} -o '{posixpath.basename(pot)}')")
+
+
 def catalog_script(gmo: list[str], files: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> str:
     """One shell script (ours; the catalogs are the artifact's) building every ``.gmo`` as
     gettext's ``po/Makefile.in.in`` does: through ``msgmerge --for-msgfmt`` with the domain's
@@ -384,16 +404,37 @@ def catalog_script(gmo: list[str], files: Mapping[str, bytes], release: Mapping[
         makefile = f"{d}/Makefile.in.in" if d else "Makefile.in.in"
         text = release[makefile]() if makefile in release else b""
         merge = b"--for-msgfmt" in text or b"MSGMERGE_FOR_MSGFMT_OPTION" in text
-        if merge and pots:
-            lines.append(f"msgmerge --for-msgfmt -o '{po}.1po' '{po}' '{pots[0]}' && msgfmt -c -o '{path}' '{po}.1po'; "
+        pot = pots[0] if pots else None
+        if merge and pot is None:  # the release has none: the trusted run makes it as `make DOMAIN.pot-update` does
+            pot = next((p for p in release if p.endswith(".pot") and posixpath.dirname(p) == d and _SAFE_DIR.match(p)),
+                       None)
+        if merge and pot:
+            xgettext = _xgettext(d, pot, files)
+            if xgettext:
+                lines.append(f"test -f '{pot}' || {xgettext}")
+            lines.append(f"msgmerge --for-msgfmt -o '{po}.1po' '{po}' '{pot}' && msgfmt -c -o '{path}' '{po}.1po'; "
                          f"rm -f '{po}.1po'")
         else:
             lines.append(f"msgfmt -c -o '{path}' '{po}'")
     return "\n".join(lines) + "\n"
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """The code that decides results (this module, reproduce.py, toolchain.py, compare.py): part
+    of every cache key, so an upgraded provcheck never serves an older version's result."""
+    h = hashlib.sha256(CHAIN_VERSION.encode())
+    here = Path(__file__).parent
+    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py"):
+        try:
+            h.update((here / name).read_bytes())
+        except OSError:
+            h.update(name.encode())
+    return h.hexdigest()
+
+
 def _cache_key(files: Mapping[str, bytes], flavours: Iterable[str], chain: Chain) -> str:
-    h = hashlib.sha256(f"provcheck-regenerate/{CHAIN_VERSION}\0".encode())
+    h = hashlib.sha256(f"provcheck-regenerate/{code_digest()}\0".encode())
     for path in sorted(files):
         h.update(f"{path}\0{_sha(files[path])}\0".encode("utf-8", "surrogateescape"))
     h.update(json.dumps([list(flavours), chain.steps, chain.gmo]).encode())
@@ -749,7 +790,7 @@ def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDif
     """The classified hunks (regenerated -> release), cached by both contents and the known differences."""
     if regenerated == release:
         return []
-    key = hashlib.sha256(f"{CHAIN_VERSION}\0{path}\0{_sha(regenerated)}\0{_sha(release)}\0{_known_digest(known)}"
+    key = hashlib.sha256(f"{code_digest()}\0{path}\0{_sha(regenerated)}\0{_sha(release)}\0{_known_digest(known)}"
                          .encode("utf-8", "surrogateescape")).hexdigest()
     hit = cache.get(key, "compare") if cache is not None else None
     if hit is not None:

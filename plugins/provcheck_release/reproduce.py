@@ -84,7 +84,7 @@ class Reproduction:
         from .m4db import DB_PATH
         c = self.c
         unread = c.source.metadata.get("unread_blobs") or {}
-        h = hashlib.sha256(f"provcheck-regenerate-result/{rg.CHAIN_VERSION}\0".encode())
+        h = hashlib.sha256(f"provcheck-regenerate-result/{rg.code_digest()}\0".encode())
         for side, files in (("r", c.rfiles), ("s", c.sfiles)):
             for path in sorted(files):
                 node = files[path]
