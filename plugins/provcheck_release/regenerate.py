@@ -721,6 +721,9 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
                                             (not catalog or p == path[:-4] + ".po")] or unverified
                     fr.unverified_bytes = size if extra is None or catalog else min(size, sum(
                         len(t.encode("latin-1", "replace")) + 1 for h in extra for _, t in h.added))
+                    fr.hunks = extra or []  # the lines only the unverified inputs explain
+                    added = "\n".join(t for h in fr.hunks for _, t in h.added)
+                    fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
         if fr.status == DIFFERS:
             added = "\n".join(t for h in fr.unexplained() for _, t in h.added)
             fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]

@@ -168,7 +168,7 @@ class Reproduction:
                 if v is None:
                     continue
                 v.reproduction = fr.to_dict()
-                if fr.status == rg.DIFFERS:
+                if fr.status == rg.DIFFERS or (fr.status == rg.UNVERIFIED and fr.risk):
                     self._differs(fr, v)
                 elif fr.status == rg.NOT_REPRODUCIBLE:
                     not_reproducible.append({"path": path, "reason": fr.reason})
@@ -191,7 +191,7 @@ class Reproduction:
     def _differs(self, fr: rg.FileResult, v: Any) -> None:
         c, r = self.c, self.result
         assert r is not None
-        bad = fr.unexplained()
+        bad = fr.unexplained() if fr.status == rg.DIFFERS else fr.hunks
         added = [(n, t) for h in bad for n, t in h.added]
         removed = sum(len(h.removed) for h in bad)
         lines = (min(h.release_lines[0] for h in bad), max(h.release_lines[1] for h in bad))
@@ -199,6 +199,9 @@ class Reproduction:
         first = added[0] if added else None
         what = (f"{len(added)} lines no input produced" + (f" and {removed} generated lines missing" if removed else "")
                 if added else f"{removed} generated lines missing")
+        if fr.status == rg.UNVERIFIED:  # reproduced only with unverified inputs, and what they add is risky
+            what = (f"{len(added)} lines only unverified inputs ({', '.join(fr.unverified_inputs[:4])}) produce; "
+                    "with their nearest published copies they are not there")
         sev = Severity.CRITICAL if fr.risk else Severity.HIGH
         ev = {"diff": diff[:12000], "hunks": [h.to_dict() for h in bad[:rg.HUNKS_SHOWN]],
               "unexplained_hunks": len(bad), "explained_hunks": [h.to_dict() for h in fr.hunks if h.kind != "unexplained"][:8],
@@ -221,8 +224,7 @@ class Reproduction:
         if not (m4 or aux):
             return None
         if v.verdict == "generated-mismatch":
-            return {"status": rg.DIFFERS, "reason": "differs from the published copy of its name and version "
-                                                    f"({v.rule})"}
+            return {"status": rg.DIFFERS, "reason": "differs from the published copy of its name and version"}
         if v.verdict == "generated-unverified" or "not in the database" in v.how:
             return {"status": rg.NOT_REPRODUCIBLE, "reason": "no published copy of this version"}
         if "database:" in v.how:
