@@ -196,7 +196,7 @@ class Reproduction:
         removed = sum(len(h.removed) for h in bad)
         lines = (min(h.release_lines[0] for h in bad), max(h.release_lines[1] for h in bad))
         diff = "\n".join(h.text for h in bad[:rg.HUNKS_SHOWN])
-        first = added[0] if added else None
+        first = next((a for a in added if a[1].strip()), added[0] if added else None)
         what = (f"{len(added)} lines no input produced" + (f" and {removed} generated lines missing" if removed else "")
                 if added else f"{removed} generated lines missing")
         if fr.status == rg.UNVERIFIED:  # reproduced only with unverified inputs, and what they add is risky
