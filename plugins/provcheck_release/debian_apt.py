@@ -163,7 +163,10 @@ def download(packages: list[str], dest: Path, suite: str | None = None, source: 
 
 def installed_version(package: str) -> str | None:
     """The system's installed Debian version of ``package``, or None."""
-    proc = subprocess.run(["dpkg-query", "-W", "-f", "${Status}|${Version}", package], capture_output=True,
-                          text=True, env={**os.environ, "LC_ALL": "C"})
+    try:
+        proc = subprocess.run(["dpkg-query", "-W", "-f", "${Status}|${Version}", package], capture_output=True,
+                              text=True, env={**os.environ, "LC_ALL": "C"})
+    except OSError:     # not a Debian system
+        return None
     status, _, version = proc.stdout.partition("|")
     return version if proc.returncode == 0 and status.endswith(" installed") else None

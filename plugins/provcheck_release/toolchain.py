@@ -55,6 +55,11 @@ class Toolchain:
     flavour: str                   # "system" or "debian:<suite>:<package>=<debian version>"
     binds: tuple[tuple[Path, str], ...] = ()   # to pass to sandbox.run (empty for "system")
     env: Mapping[str, str] = field(default_factory=dict)   # extra env for the sandbox
+    identity: str = ""             # exact build, for cache keys: "system:autoconf=2.71-3" or
+                                   # "debian:trixie:autoconf=2.72-3.1@sha256:<hex of the .deb>"
+
+    def __hash__(self) -> int:     # env is a dict: hash what identifies the build
+        return hash((self.tool, self.version, self.flavour, self.identity))
 
 
 # ---------------------------------------------------------------- versions in the files
@@ -129,8 +134,8 @@ def flavours(tool: str, version: str, *, cache_dir: Path | None = None, download
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     out: list[Toolchain] = []
     system = debian_apt.installed_version(PACKAGES[tool][0])
-    if system and upstream_version(system) == version:
-        out.append(Toolchain(tool, version, "system"))
+    if system and _serves(tool, upstream_version(system), version):
+        out.append(Toolchain(tool, version, "system", identity=f"system:{PACKAGES[tool][0]}={system}"))
     seen = {(PACKAGES[tool][0], system)} if out else set()
     offered: list[str] = []
     problems: list[str] = []
@@ -147,7 +152,7 @@ def flavours(tool: str, version: str, *, cache_dir: Path | None = None, download
             if package not in PACKAGES[tool]:
                 continue
             offered.append(debver)
-            if upstream_version(debver) != version or (package, debver) in seen:
+            if not _serves(tool, upstream_version(debver), version) or (package, debver) in seen:
                 continue
             seen.add((package, debver))
             try:
@@ -156,7 +161,7 @@ def flavours(tool: str, version: str, *, cache_dir: Path | None = None, download
                 problems.append(f"{suite} {package}={debver}: {exc}")
                 continue
             if tree is not None:
-                out.append(_toolchain(tool, version, f"debian:{suite}:{package}={debver}", tree))
+                out.append(_toolchain(tool, version, f"debian:{suite}:{package}={debver}", tree, rec["SHA256"]))
     if not out:
         known = sorted({upstream_version(o) for o in offered})
         why = (f"{tool} {version} is in no Debian release the archive serves "
@@ -164,7 +169,30 @@ def flavours(tool: str, version: str, *, cache_dir: Path | None = None, download
         if not download:
             why += "; downloads were not allowed"
         raise ToolchainUnavailable(why + (f"; problems: {'; '.join(problems)}" if problems else ""))
+    if tool == "gettext":   # the exact version first, then the nearest newer autopoint
+        out.sort(key=lambda c: (c.flavour != "system", _release(_debian_version(c)) != _release(version),
+                                _release(_debian_version(c))))
     return out
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def _debian_version(chain: Toolchain) -> str:
+    return upstream_version(chain.identity.split("=", 1)[1].split("@", 1)[0])
+
+
+def _serves(tool: str, packaged: str, wanted: str) -> bool:
+    """Whether a package of upstream version ``packaged`` is a build of ``tool`` ``wanted``.
+    autopoint carries an archive of every earlier gettext release's files and installs the one
+    ``AM_GNU_GETTEXT_VERSION`` names, so for gettext any autopoint at least as new serves."""
+    if tool != "gettext":
+        return packaged == wanted
+    try:
+        return _release(packaged) >= _release(wanted)
+    except ValueError:
+        return False
 
 
 def combine(chains: Sequence[Toolchain]) -> tuple[tuple[tuple[Path, str], ...], dict[str, str]]:
@@ -232,6 +260,7 @@ def _unpacked(cache: Path, sha256: str, package: str, debver: str, state: Path, 
     with debian_apt.locked(cache / "trees" / f"{sha256}.lock"):
         if entry.is_dir():
             if verify(entry):
+                os.chmod(entry, 0o755)    # the sandbox user must reach it
                 return entry
             _discard(entry)    # changed since unpacking: unpack again from a verified .deb
         deb = cache / "debs" / f"{sha256}.deb"
@@ -247,6 +276,7 @@ def _unpacked(cache: Path, sha256: str, package: str, debver: str, state: Path, 
             finally:
                 shutil.rmtree(incoming, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache / "trees"))
+        os.chmod(tmp, 0o755)
         try:
             proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "tree")], capture_output=True, text=True)
             if proc.returncode:
@@ -283,7 +313,7 @@ def _add_aliases(tree: Path) -> None:
                 (bindir / name).symlink_to(f"../usr/bin/{prog.name}")
 
 
-def _toolchain(tool: str, version: str, flavour: str, entry: Path) -> Toolchain:
+def _toolchain(tool: str, version: str, flavour: str, entry: Path, sha256: str) -> Toolchain:
     tree = entry / "tree"
     mount = f"{MOUNT}/{tool}"
     binds: list[tuple[Path, str]] = [(tree, mount)]
@@ -305,4 +335,4 @@ def _toolchain(tool: str, version: str, flavour: str, entry: Path) -> Toolchain:
             binds.append(((tree / "toolchain-bin" / os.readlink(link)).resolve(), str(target)))
         if link.name in TOOL_VARS:
             env[TOOL_VARS[link.name]] = f"{mount}/toolchain-bin/{link.name}"
-    return Toolchain(tool, version, flavour, tuple(binds), env)
+    return Toolchain(tool, version, flavour, tuple(binds), env, f"{flavour}@sha256:{sha256}")

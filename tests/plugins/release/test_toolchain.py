@@ -3,7 +3,6 @@ exactly those versions fetched through apt's signed indexes, cached, verified an
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -85,6 +84,7 @@ def test_autoconf_2_72_from_trixie_runs_in_the_sandbox(cache, tmp_path):
     trixie = [c for c in chains if c.flavour.startswith("debian:trixie:autoconf=2.72")]
     assert trixie, [c.flavour for c in chains]
     assert all(c.version == "2.72" and c.tool == "autoconf" for c in chains)
+    assert trixie[0].identity.startswith("debian:trixie:autoconf=2.72") and "@sha256:" in trixie[0].identity
     (tmp_path / "configure.ac").write_text(CONFIGURE_AC)
     res = run_in(trixie[0].binds, dict(trixie[0].env), tmp_path,
                  "autoconf --version; /usr/bin/autoconf --version; autoconf && autoheader")
@@ -153,3 +153,44 @@ def test_a_changed_cache_entry_is_detected_and_unpacked_again(cache, tmp_path):
                  if c.flavour == chain.flavour)
     assert again.binds == chain.binds
     assert script.read_bytes() == original and toolchain.verify(entry)
+
+
+def test_the_systems_own_version_needs_no_download(tmp_path):
+    from provcheck_release import debian_apt
+    installed = debian_apt.installed_version("autoconf")
+    if installed is None:
+        pytest.skip("autoconf is not installed from a Debian package here")
+    version = toolchain.upstream_version(installed)
+    chains = toolchain.flavours("autoconf", version, cache_dir=tmp_path, download=False)
+    assert [c.flavour for c in chains] == ["system"]
+    assert chains[0].binds == () and dict(chains[0].env) == {}
+    assert chains[0].identity == f"system:autoconf={installed}"
+    assert len({chains[0], chains[0]}) == 1     # hashable: usable in cache keys
+    assert toolchain.combine(chains) == ((), {})
+
+
+def test_upstream_version_of_debian_versions():
+    assert toolchain.upstream_version("1:1.16.5-1.3") == "1.16.5"
+    assert toolchain.upstream_version("2.4.7-7~deb12u1") == "2.4.7"
+    assert toolchain.upstream_version("2.69-14") == "2.69"
+    assert toolchain.upstream_version("0.23.1-2") == "0.23.1"
+    assert toolchain.upstream_version("1.4.19") == "1.4.19"
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_gettext_infrastructure_of_a_version_from_a_newer_autopoint_with_libtool_2_4_6(cache, tmp_path):
+    gettext = toolchain.flavours("gettext", "0.23")
+    assert gettext[0].flavour.startswith("debian:trixie:autopoint=0.23.1"), [c.flavour for c in gettext]
+    assert all(c.version == "0.23" for c in gettext)
+    libtool = toolchain.flavours("libtool", "2.4.6")
+    assert [c.flavour for c in libtool] == ["debian:bullseye:libtool=2.4.6-15"]
+    binds, env = toolchain.combine([libtool[0], gettext[0]])
+    (tmp_path / "configure.ac").write_text(
+        "AC_INIT([demo],[1.0])\nAC_CONFIG_AUX_DIR([build-aux])\nAC_CONFIG_MACRO_DIRS([m4])\nLT_INIT\n"
+        "AM_GNU_GETTEXT([external])\nAM_GNU_GETTEXT_VERSION([0.23])\nAC_OUTPUT\n")
+    res = run_in(binds, env, tmp_path, "autopoint && libtoolize --copy")
+    assert res.returncode == 0, res.stderr
+    made = {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert toolchain.generator_versions(made) == {"gettext": "0.23", "libtool": "2.4.6"}
+    assert b'VERSION="2.4.6 Debian-2.4.6-15"' in made["build-aux/ltmain.sh"]
