@@ -752,7 +752,8 @@ class _Runner:
         self.cache = options.cache or Cache(None)
 
     def run(self, files: dict[str, bytes], combo: list[Any]) -> _Outcome:
-        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}" for t in combo], self.chain)
+        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}:{getattr(t, 'identity', '')}" for t in combo],
+                         self.chain)
         hit = self.cache.get(key)
         if hit is not None:
             outs = {p: self.cache.blob(s) for p, s in hit["outputs"].items()}

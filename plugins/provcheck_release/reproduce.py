@@ -90,12 +90,13 @@ class Reproduction:
                 node = files[path]
                 h.update(f"{side}\0{path}\0{node.sha256 or unread.get(node.path, '')}\0{node.type}\0"
                          .encode("utf-8", "surrogateescape"))
-        db = Path(str(c.options.get("m4-database") or DB_PATH))
-        try:
-            st = os.stat(db)
-            h.update(f"{db}\0{st.st_size}\0{st.st_mtime_ns}".encode())
-        except OSError:
-            pass
+        # the m4 database, and the system's packages (its toolchain is one of the flavours)
+        for path in (Path(str(c.options.get("m4-database") or DB_PATH)), Path("/var/lib/dpkg/status")):
+            try:
+                st = os.stat(path)
+                h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+            except OSError:
+                pass
         h.update(rg._known_digest(known).encode())
         h.update(repr([(g.system, g.paths) for g in c.k.generated]).encode())
         h.update(repr(sorted((k, str(v)) for k, v in c.options.items() if k.startswith("regenerate"))).encode())
