@@ -679,19 +679,20 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     if why is not None:
         return give_up(f"sandbox unavailable: {why}")
     runner = _Runner(chain, trees, options)
-    if len(combos) > 1:
-        with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-regenerate") as pool:
-            outcomes = list(pool.map(lambda combo: runner.run(files, combo), combos))
-    else:
-        outcomes = [runner.run(files, combos[0])]
-    cache = options.cache or Cache(None)
-    scored = [(_score(trees, expected, o.produced, known, cache), o) for o in outcomes]
-    (_, per_file), best = min(scored, key=lambda so: so[0][0])
+    # the same chain with every unverified input replaced by its trusted alternative
+    trusted_files = {p: d for p, d in files.items() if p not in alternatives}
+    trusted_files.update({p: d for p, d in alternatives.items() if d is not None})
     trusted: _Outcome | None = None
-    if alternatives:  # the same chain with every unverified input replaced by its trusted alternative
-        trusted_files = {p: d for p, d in files.items() if p not in alternatives}
-        trusted_files.update({p: d for p, d in alternatives.items() if d is not None})
-        trusted = runner.run(trusted_files, best.combo)
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-regenerate") as pool:
+        runs = [pool.submit(runner.run, files, combo) for combo in combos]
+        if alternatives and len(combos) == 1:  # one toolchain: both runs at once
+            trusted_run = pool.submit(runner.run, trusted_files, combos[0])
+        outcomes = [r.result() for r in runs]
+        cache = options.cache or Cache(None)
+        scored = [(_score(trees, expected, o.produced, known, cache), o) for o in outcomes]
+        (_, per_file), best = min(scored, key=lambda so: so[0][0])
+        if alternatives:
+            trusted = trusted_run.result() if len(combos) == 1 else runner.run(trusted_files, best.combo)
     result = Regeneration(options.mode, inputs=inputs, versions=versions)
     result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in best.combo]
     result.steps = best.steps + ([{**s, "step": f"{s['step']} (trusted alternatives)"} for s in trusted.steps]
