@@ -128,7 +128,7 @@ def main() -> None:
             repeats.append((regen2["seconds"], wall2))
         cold, rep = min(colds), min(repeats)
         print(json.dumps({
-            "release": Path(args.release).name, "steps": [n for n, _ in chain.steps] + (["msgfmt"] * bool(chain.gmo)),
+            "release": Path(args.release).name, "steps": [n for n, _ in chain.steps],
             "input_files": len(files), "direct_s": round(d, 2), "sandboxed_s": round(s, 2),
             "sandbox_ratio": round(s / d, 2), "cold_regeneration_s": round(cold[0], 2),
             "cold_command_s": round(cold[1], 2), "repeat_regeneration_s": round(rep[0], 3),

@@ -373,6 +373,26 @@ def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], by
     return Chain(steps, tools, gmo)
 
 
+_WORD = re.compile(r"^--?[\w-]+(?:=[\w:,.%/+-]*)?$")
+
+
+def _xgettext(d: str, pot: str, files: Mapping[str, bytes]) -> str | None:
+    """gettext's ``DOMAIN.pot-update`` for the trusted run: xgettext over the tag's
+    ``POTFILES.in`` with ``XGETTEXT_OPTIONS`` from the tag's ``Makevars`` (plain options only)."""
+    makevars, potfiles = files.get(f"{d}/Makevars"), f"{d}/POTFILES.in"
+    if makevars is None or potfiles not in files or not files[potfiles].strip():
+        return None
+    options: list[str] = []
+    for m in re.finditer(r"^XGETTEXT_OPTIONS\s*\+?=(.*(?:\\\n.*)*)", _text(makevars), re.M):
+        options += [w for w in m.group(1).replace("\\\n", " ").split() if _WORD.match(w)]
+    domain = posixpath.basename(pot)[:-4]
+    if not re.fullmatch(r"[\w.+-]+", domain):
+        return None
+    up = "/".join([".."] * (d.count("/") + 1)) if d else "."
+    return (f"(cd '{d or '.'}' && xgettext --default-domain={domain} --directory={up} --add-comments=TRANSLATORS: "
+            f"--files-from=POTFILES.in {' '.join(options)} -o '{posixpath.basename(pot)}')")
+
+
 def catalog_script(gmo: list[str], files: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> str:
     """One shell script (ours; the catalogs are the artifact's) building every ``.gmo`` as
     gettext's ``po/Makefile.in.in`` does: through ``msgmerge --for-msgfmt`` with the domain's
@@ -384,16 +404,37 @@ def catalog_script(gmo: list[str], files: Mapping[str, bytes], release: Mapping[
         makefile = f"{d}/Makefile.in.in" if d else "Makefile.in.in"
         text = release[makefile]() if makefile in release else b""
         merge = b"--for-msgfmt" in text or b"MSGMERGE_FOR_MSGFMT_OPTION" in text
-        if merge and pots:
-            lines.append(f"msgmerge --for-msgfmt -o '{po}.1po' '{po}' '{pots[0]}' && msgfmt -c -o '{path}' '{po}.1po'; "
+        pot = pots[0] if pots else None
+        if merge and pot is None:  # the release has none: the trusted run makes it as `make DOMAIN.pot-update` does
+            pot = next((p for p in release if p.endswith(".pot") and posixpath.dirname(p) == d and _SAFE_DIR.match(p)),
+                       None)
+        if merge and pot:
+            xgettext = _xgettext(d, pot, files)
+            if xgettext:
+                lines.append(f"test -f '{pot}' || {xgettext}")
+            lines.append(f"msgmerge --for-msgfmt -o '{po}.1po' '{po}' '{pot}' && msgfmt -c -o '{path}' '{po}.1po'; "
                          f"rm -f '{po}.1po'")
         else:
             lines.append(f"msgfmt -c -o '{path}' '{po}'")
     return "\n".join(lines) + "\n"
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """The code that decides results (this module, reproduce.py, toolchain.py, compare.py): part
+    of every cache key, so an upgraded provcheck never serves an older version's result."""
+    h = hashlib.sha256(CHAIN_VERSION.encode())
+    here = Path(__file__).parent
+    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py"):
+        try:
+            h.update((here / name).read_bytes())
+        except OSError:
+            h.update(name.encode())
+    return h.hexdigest()
+
+
 def _cache_key(files: Mapping[str, bytes], flavours: Iterable[str], chain: Chain) -> str:
-    h = hashlib.sha256(f"provcheck-regenerate/{CHAIN_VERSION}\0".encode())
+    h = hashlib.sha256(f"provcheck-regenerate/{code_digest()}\0".encode())
     for path in sorted(files):
         h.update(f"{path}\0{_sha(files[path])}\0".encode("utf-8", "surrogateescape"))
     h.update(json.dumps([list(flavours), chain.steps, chain.gmo]).encode())
@@ -638,19 +679,20 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     if why is not None:
         return give_up(f"sandbox unavailable: {why}")
     runner = _Runner(chain, trees, options)
-    if len(combos) > 1:
-        with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-regenerate") as pool:
-            outcomes = list(pool.map(lambda combo: runner.run(files, combo), combos))
-    else:
-        outcomes = [runner.run(files, combos[0])]
-    cache = options.cache or Cache(None)
-    scored = [(_score(trees, expected, o.produced, known, cache), o) for o in outcomes]
-    (_, per_file), best = min(scored, key=lambda so: so[0][0])
+    # the same chain with every unverified input replaced by its trusted alternative
+    trusted_files = {p: d for p, d in files.items() if p not in alternatives}
+    trusted_files.update({p: d for p, d in alternatives.items() if d is not None})
     trusted: _Outcome | None = None
-    if alternatives:  # the same chain with every unverified input replaced by its trusted alternative
-        trusted_files = {p: d for p, d in files.items() if p not in alternatives}
-        trusted_files.update({p: d for p, d in alternatives.items() if d is not None})
-        trusted = runner.run(trusted_files, best.combo)
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-regenerate") as pool:
+        runs = [pool.submit(runner.run, files, combo) for combo in combos]
+        if alternatives and len(combos) == 1:  # one toolchain: both runs at once
+            trusted_run = pool.submit(runner.run, trusted_files, combos[0])
+        outcomes = [r.result() for r in runs]
+        cache = options.cache or Cache(None)
+        scored = [(_score(trees, expected, o.produced, known, cache), o) for o in outcomes]
+        (_, per_file), best = min(scored, key=lambda so: so[0][0])
+        if alternatives:
+            trusted = trusted_run.result() if len(combos) == 1 else runner.run(trusted_files, best.combo)
     result = Regeneration(options.mode, inputs=inputs, versions=versions)
     result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in best.combo]
     result.steps = best.steps + ([{**s, "step": f"{s['step']} (trusted alternatives)"} for s in trusted.steps]
@@ -680,6 +722,9 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
                                             (not catalog or p == path[:-4] + ".po")] or unverified
                     fr.unverified_bytes = size if extra is None or catalog else min(size, sum(
                         len(t.encode("latin-1", "replace")) + 1 for h in extra for _, t in h.added))
+                    fr.hunks = extra or []  # the lines only the unverified inputs explain
+                    added = "\n".join(t for h in fr.hunks for _, t in h.added)
+                    fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
         if fr.status == DIFFERS:
             added = "\n".join(t for h in fr.unexplained() for _, t in h.added)
             fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
@@ -708,7 +753,8 @@ class _Runner:
         self.cache = options.cache or Cache(None)
 
     def run(self, files: dict[str, bytes], combo: list[Any]) -> _Outcome:
-        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}" for t in combo], self.chain)
+        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}:{getattr(t, 'identity', '')}" for t in combo],
+                         self.chain)
         hit = self.cache.get(key)
         if hit is not None:
             outs = {p: self.cache.blob(s) for p, s in hit["outputs"].items()}
@@ -749,7 +795,7 @@ def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDif
     """The classified hunks (regenerated -> release), cached by both contents and the known differences."""
     if regenerated == release:
         return []
-    key = hashlib.sha256(f"{CHAIN_VERSION}\0{path}\0{_sha(regenerated)}\0{_sha(release)}\0{_known_digest(known)}"
+    key = hashlib.sha256(f"{code_digest()}\0{path}\0{_sha(regenerated)}\0{_sha(release)}\0{_known_digest(known)}"
                          .encode("utf-8", "surrogateescape")).hexdigest()
     hit = cache.get(key, "compare") if cache is not None else None
     if hit is not None:

@@ -84,18 +84,19 @@ class Reproduction:
         from .m4db import DB_PATH
         c = self.c
         unread = c.source.metadata.get("unread_blobs") or {}
-        h = hashlib.sha256(f"provcheck-regenerate-result/{rg.CHAIN_VERSION}\0".encode())
+        h = hashlib.sha256(f"provcheck-regenerate-result/{rg.code_digest()}\0".encode())
         for side, files in (("r", c.rfiles), ("s", c.sfiles)):
             for path in sorted(files):
                 node = files[path]
                 h.update(f"{side}\0{path}\0{node.sha256 or unread.get(node.path, '')}\0{node.type}\0"
                          .encode("utf-8", "surrogateescape"))
-        db = Path(str(c.options.get("m4-database") or DB_PATH))
-        try:
-            st = os.stat(db)
-            h.update(f"{db}\0{st.st_size}\0{st.st_mtime_ns}".encode())
-        except OSError:
-            pass
+        # the m4 database, and the system's packages (its toolchain is one of the flavours)
+        for path in (Path(str(c.options.get("m4-database") or DB_PATH)), Path("/var/lib/dpkg/status")):
+            try:
+                st = os.stat(path)
+                h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+            except OSError:
+                pass
         h.update(rg._known_digest(known).encode())
         h.update(repr([(g.system, g.paths) for g in c.k.generated]).encode())
         h.update(repr(sorted((k, str(v)) for k, v in c.options.items() if k.startswith("regenerate"))).encode())
@@ -168,7 +169,7 @@ class Reproduction:
                 if v is None:
                     continue
                 v.reproduction = fr.to_dict()
-                if fr.status == rg.DIFFERS:
+                if fr.status == rg.DIFFERS or (fr.status == rg.UNVERIFIED and fr.risk):
                     self._differs(fr, v)
                 elif fr.status == rg.NOT_REPRODUCIBLE:
                     not_reproducible.append({"path": path, "reason": fr.reason})
@@ -191,14 +192,17 @@ class Reproduction:
     def _differs(self, fr: rg.FileResult, v: Any) -> None:
         c, r = self.c, self.result
         assert r is not None
-        bad = fr.unexplained()
+        bad = fr.unexplained() if fr.status == rg.DIFFERS else fr.hunks
         added = [(n, t) for h in bad for n, t in h.added]
         removed = sum(len(h.removed) for h in bad)
         lines = (min(h.release_lines[0] for h in bad), max(h.release_lines[1] for h in bad))
         diff = "\n".join(h.text for h in bad[:rg.HUNKS_SHOWN])
-        first = added[0] if added else None
+        first = next((a for a in added if a[1].strip()), added[0] if added else None)
         what = (f"{len(added)} lines no input produced" + (f" and {removed} generated lines missing" if removed else "")
                 if added else f"{removed} generated lines missing")
+        if fr.status == rg.UNVERIFIED:  # reproduced only with unverified inputs, and what they add is risky
+            what = (f"{len(added)} lines only unverified inputs ({', '.join(fr.unverified_inputs[:4])}) produce; "
+                    "with their nearest published copies they are not there")
         sev = Severity.CRITICAL if fr.risk else Severity.HIGH
         ev = {"diff": diff[:12000], "hunks": [h.to_dict() for h in bad[:rg.HUNKS_SHOWN]],
               "unexplained_hunks": len(bad), "explained_hunks": [h.to_dict() for h in fr.hunks if h.kind != "unexplained"][:8],
@@ -221,8 +225,7 @@ class Reproduction:
         if not (m4 or aux):
             return None
         if v.verdict == "generated-mismatch":
-            return {"status": rg.DIFFERS, "reason": "differs from the published copy of its name and version "
-                                                    f"({v.rule})"}
+            return {"status": rg.DIFFERS, "reason": "differs from the published copy of its name and version"}
         if v.verdict == "generated-unverified" or "not in the database" in v.how:
             return {"status": rg.NOT_REPRODUCIBLE, "reason": "no published copy of this version"}
         if "database:" in v.how:

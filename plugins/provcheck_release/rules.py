@@ -30,7 +30,9 @@ PC101 = Rule(
     summary="File only in the release that no known generator explains",
     doc=_doc("Flags files present in the release archive but not at the source tag, that no build-system "
              "knowledge (autotools, gettext, gnulib, docs, Python sdist, version stamps, project config) "
-             "recognises as generated. Code and build scripts are medium, other files low; build scripts are "
+             "recognises as generated. Code and build scripts are medium, other files low; a source file "
+             "that the release's own build compiles (named in a `_SOURCES` list of a `Makefile.am`/"
+             "`Makefile.in`, in `meson.build` or `CMakeLists.txt` of the release) is high. Build scripts are "
              "also analysed for risky constructs (PC105).",
              "Nobody reviewed such a file: it never passed through the repository. event-stream's "
              "`flatmap-stream` payload and many tarball backdoors arrived this way.",
@@ -54,7 +56,10 @@ PC103 = Rule(
     doc=_doc("Flags release files whose name says they come from a known generator but whose content does "
              "not: a vendored m4 macro file whose name and `serial` match a published version (gnulib, "
              "autoconf-archive, automake, libtool, gettext, pkg-config, ...) but whose bytes differ even "
-             "after comments are normalised away (critical); or a file named like a generator's output "
+             "after comments are normalised away (critical when the changed lines carry a risky construct, high "
+             "otherwise: a file claiming a published serial must be that copy); a build-aux script carrying a "
+             "published copy's exact version line with different code (at least high); or a file named like a "
+             "generator's output "
              "(`configure`, `Makefile.in`, `config.guess`) that lacks the generator's signature (high).",
              "Generated files are waved through by path allow-lists, so they are where an attacker hides "
              "code: the xz 5.6.x trigger was a modified `m4/build-to-host.m4` shipped only in the tarball.",
