@@ -233,7 +233,7 @@ def summarise(data: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
                 f"unverified inputs {', '.join(r.get('unverified_inputs') or [])}")
             why[f"{r.get('status')}: {detail}"] += 1
     sev = Counter(f["severity"] for f in data["findings"])
-    regenerated = bool(regen) or bool(repro)
+    regenerated = (bool(regen) or bool(repro)) and regen.get("mode") != "never"
     return {
         "ref": rel.get("source_ref"), "counts": rel.get("counts"), "generated_by": rel.get("generated_by"),
         "severity": {s: sev.get(s, 0) for s in SEVERITIES},
@@ -257,12 +257,12 @@ def summarise(data: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
 
 
 def run_case(package: str, tarball: Path, repo: Path, ref: str | None, regenerate: bool, repeat: int,
-             prime: bool) -> dict[str, Any]:
+             prime: bool, supported: bool) -> dict[str, Any]:
     base = ["release", str(tarball), "--source", str(repo), "--format", "json"] + (["--ref", ref] if ref else [])
     row: dict[str, Any] = {"package": package, "tarball": tarball.name, "sha256": sha256(tarball)}
     sizes = member_sizes(tarball)
     row["release_toolchain"] = release_toolchain(tarball)
-    plain = [provcheck(*base, *(["--regenerate", "never"] if regenerate else [])) for _ in range(max(1, repeat))]
+    plain = [provcheck(*base, *(["--regenerate", "never"] if supported else [])) for _ in range(max(1, repeat))]
     code, out, err, secs = min(plain, key=lambda r: r[3])
     row["seconds_without"] = round(secs, 2)
     if not out:
@@ -392,6 +392,26 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             print(f"| {r['tarball']} | `{r['sha256']}` | {cell(r.get('ref'))} | {cell((r.get('source_commit') or '')[:12])} |")
 
 
+def print_analysis_table(results: list[dict[str, Any]]) -> None:
+    """The table of the analysis alone (docs/plugins/release.md): verdict counts, findings,
+    time, and diffoscope's time on the same pair."""
+    print("| release | tag | files (identical / generated / edits / only-src) | crit | high | med | low | info "
+          "| provcheck s | diffoscope s (+ inputs) | speed-up (with inputs) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        if "severity" not in r:
+            print(f"| {r.get('tarball') or r['package']} | - | {r.get('skipped') or r.get('error')} | | | | | | | | |")
+            continue
+        c, s = r.get("counts") or {}, r["severity"]
+        generated = sum(c.get(k, 0) for k in GENERATED_VERDICTS)
+        files = (f"{c.get('identical', 0)} / {generated} / {c.get('release-edit', 0)} / {c.get('only-in-source', 0)}")
+        prep = f" (+{r['diffoscope_prep_seconds']})" if "diffoscope_prep_seconds" in r else ""
+        with_prep = f" ({r['speedup_with_prep']})" if "speedup_with_prep" in r else ""
+        print(f"| {r['tarball']} | {r['ref']} | {files} | {s['critical']} | {s['high']} | {s['medium']} | {s['low']} "
+              f"| {s['info']} | {r['seconds_without']} | {r.get('diffoscope_seconds', '-')}{prep} "
+              f"| {r.get('speedup', '-')}{with_prep} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repos", type=Path, required=True, help="directory holding the upstream repositories")
@@ -405,12 +425,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=int, default=1800, help="diffoscope timeout per case (seconds)")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
     ap.add_argument("--repeat", type=int, default=1, help="run the analysis without regeneration N times, keep the fastest")
+    ap.add_argument("--diffoscope-json", type=Path,
+                    help="reuse diffoscope times from an earlier --json result instead of re-running it")
     args = ap.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
-    regenerate = not args.no_regenerate
-    if regenerate and not has_regenerate():
+    previous = {r["package"]: r for r in json.loads(args.diffoscope_json.read_text())} if args.diffoscope_json else {}
+    supported = has_regenerate()
+    regenerate = supported and not args.no_regenerate
+    if not supported and not args.no_regenerate:
         print("this provcheck has no `release --regenerate`: running the analysis alone", file=sys.stderr)
-        regenerate = False
     jobs: list[tuple[str, Path | None, str, str | None, str | None]] = []   # (name, tarball, slug, ref, why missing)
     for c in CASES:
         if (only and c.package not in only) or (args.new_only and not c.new):
@@ -433,18 +456,34 @@ def main(argv: list[str] | None = None) -> int:
             results.append({"package": package, "skipped": why or ("no orig tarball" if tarball is None
                                                                    else f"no repo {slug}")})
             continue
-        row = run_case(package, tarball, repo, ref, regenerate, args.repeat, args.prime)
+        row = run_case(package, tarball, repo, ref, regenerate, args.repeat, args.prime, supported)
         data = row.pop("_data", None)
         if package.startswith("xz-5.6.") and data is not None:
             row["xz"] = xz_evidence(data)
+        earlier = previous.get(package, {})
+        if isinstance(earlier.get("diffoscope_seconds"), (int, float)) and not args.diffoscope:
+            for key in ("diffoscope_seconds", "diffoscope_prep_seconds"):
+                if key in earlier:
+                    row[key] = earlier[key]
         if args.diffoscope and row.get("ref"):
             d = time_diffoscope(tarball, repo, row["ref"], args.timeout)
-            row["diffoscope_seconds"] = round(d[1], 2) if isinstance(d, tuple) else d
+            if isinstance(d, tuple):
+                row["diffoscope_prep_seconds"], row["diffoscope_seconds"] = round(d[0], 2), round(d[1], 2)
+            else:
+                row["diffoscope_seconds"] = d
+        if isinstance(row.get("diffoscope_seconds"), (int, float)) and row.get("seconds_without"):
+            row["speedup"] = round(row["diffoscope_seconds"] / row["seconds_without"], 1)
+            if "diffoscope_prep_seconds" in row:
+                row["speedup_with_prep"] = round((row["diffoscope_seconds"] + row["diffoscope_prep_seconds"])
+                                                 / row["seconds_without"], 1)
         results.append(row)
         print(f"{package}: {row.get('severity') or row.get('error')} {row.get('reproduction', '')} "
               f"{row.get('verified_pct', '')} % {row.get('seconds_without')}s / {row.get('seconds_regen_cold')}s",
               file=sys.stderr)
-    print_tables(results)
+    if regenerate:
+        print_tables(results)
+    else:
+        print_analysis_table(results)
     xz = [r for r in results if "xz" in r]
     if xz:
         print("\n**The original xz tarballs: `configure` against its regeneration**\n")
