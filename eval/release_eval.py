@@ -1,5 +1,6 @@
-"""Real-world evaluation of `provcheck release`: Debian orig tarballs vs upstream git tags,
-with and without regeneration of the generated files.
+"""Real-world evaluation of `provcheck release` with and without regeneration.
+
+Debian orig tarballs (and the original xz 5.6.0/5.6.1 tarballs) against their upstream git tags.
 
 For each case: download the Debian orig tarball (``apt-get source --download-only``; deb-src
 through a private apt state when the system has none), find the upstream repository
