@@ -491,12 +491,13 @@ def main(argv: list[str] | None = None) -> int:
         for r in xz:
             x = r["xz"]
             print(f"- {r['tarball']} (sha256 `{r['sha256']}`), tag {r['ref']}: configure "
-                  f"{x['configure_status'] or 'no regeneration verdict'}; findings {x['configure_findings']}; "
+                  f"{x['configure_status'] or 'no regeneration verdict'}; findings "
+                  f"{', '.join(f'{rule} {sev}' for rule, sev in x['configure_findings'])}; "
                   f"injected lines in the diff evidence: {'all three' if x['all_injected_in_diff'] else 'NOT all'}")
             for name, hit in x["injected"].items():
                 where = {"diff": "in the diff", "risk": "only in the risk indicators", None: "not in the evidence"}
                 print(f"  - {name}: {where[hit['where']]}"
-                      + "".join(f"; `+{line.strip()}`" for line in hit["lines"][:1]))
+                      + "".join(f"; `` +{line.strip()} ``" for line in hit["lines"][:1]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     clean = [r for r in results if "severity" in r and not r["package"].startswith("xz-5.6.")]
