@@ -265,7 +265,7 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
             files[path], alternatives[path] = data, None
             inputs.append(Input(path, "unverified", _sha(data), how="translation template made at release time"))
             continue
-        if path.endswith(".po") and name != "en@quot.po":  # msgfmt's input: the release's catalog source
+        if path.endswith(".po"):  # msgfmt's input: the release's catalog source
             data = trees.release[path]()
             if files.get(path) not in (None, data):
                 alternatives[path] = files[path]
