@@ -64,6 +64,10 @@ NPM = [("chalk", "5.3.0", "chalk+chalk", "v5.3.0"), ("debug", "4.3.7", "debug-js
 
 CASES = ([Case(n, v, r, t, k) for n, v, r, t in PYPI for k in ("sdist", "wheel")]
          + [Case(n, v, r, t, "npm") for n, v, r, t in NPM]
+         # the historic cases' clean baselines, against their tags
+         + [Case("@solana/web3.js", "1.95.5", "solana-labs+solana-web3.js", "v1.95.5", "npm"),
+            Case("@ctrl/tinycolor", "4.1.0", "scttcper+tinycolor", "v4.1.0", "npm"),
+            Case("ua-parser-js", "0.7.28", "faisalman+ua-parser-js", "0.7.28", "npm")]
          + [Case("ultralytics", "8.3.40", "", "", "wheel", "ultralytics", source_artifact=True,
                  expect_critical=["ultralytics/utils/downloads.py"]),
             Case("ctx", "0.1.2", "figlief+ctx", "0.1.2", "sdist", "ctx", expect_critical=["ctx.py"]),
@@ -88,7 +92,7 @@ def download(case: Case) -> Path:
     if case.kind == "npm":
         cmd = ["npm", "pack", f"{case.name}@{case.version}", "--pack-destination", str(out)]
     else:
-        fmt = ["--no-binary", ":all:"] if case.kind == "sdist" else ["--only-binary", ":all:"]
+        fmt = ["--no-binary", ":all:", "--no-build-isolation"] if case.kind == "sdist" else ["--only-binary", ":all:"]
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", *fmt, "-d", str(out),
                f"{case.name}=={case.version}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -411,7 +411,7 @@ class Comparer:
 
     def summarise(self, source_only: list[dict[str, str]]) -> None:
         counts = self.cmp.counts()
-        n_rel = len(self.rfiles)
+        n_rel = len(self.rfiles) - counts.get(ecosystems.BUILT_UNVERIFIED, 0)  # build outputs cannot overlap
         overlap = sum(counts.get(k, 0) for k in (IDENTICAL, MODIFIED, REGENERATED, RELEASE_EDIT))
         overlap += sum(1 for v in self.cmp.verdicts if v.verdict in (MISMATCH, UNVERIFIED) and v.source_sha256)
         if n_rel and overlap < max(1, n_rel // 5):

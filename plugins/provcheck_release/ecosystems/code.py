@@ -22,7 +22,8 @@ IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{2,5})?(?![\d.])")
 HOSTPORT = re.compile(r"""["']([a-z0-9-]+(?:\.[a-z0-9-]+)+):\d{2,5}["']""")
 BENIGN_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "example.com", "www.w3.org", "w3.org"}
 IDENT = re.compile(r"[A-Za-z_$][\w$]{3,}")
-STRING = re.compile(r"""(["'`])((?:\\.|(?!\1)[^\\\n]){6,200})\1""")
+STRING_ANY = re.compile(r"""(["'`])((?:\\.|(?!\1)[^\\\n]){1,2000})\1""")
+MANGLE = re.compile(r"\$+\d*|_\d+\b")  # rollup's name$1 / require$$0, tsc's util_1
 # names a compiler, bundler or runtime brings (never "novel")
 RUNTIME = set("""Object defineProperty prototype exports module require __esModule Symbol iterator Promise undefined
 function return typeof instanceof arguments default value enumerable configurable writable length this null true
@@ -48,9 +49,18 @@ class Hit:
         return {"capability": self.capability, "line": self.position, "text": self.text[:200]}
 
 
+COMMENT = re.compile(r"\s*(?://|/\*|\*|#(?!!)|<!--)")
+
+
+def is_comment(line: str) -> bool:
+    return COMMENT.match(line) is not None
+
+
 def capability_hits(lines: Iterable[tuple[int, str]], caps: list[Any]) -> list[Hit]:
     out = []
     for pos, line in lines:
+        if is_comment(line):
+            continue
         if len(line) > 20000:
             line = line[:20000]
         for cap in caps:
@@ -63,7 +73,11 @@ def new_endpoints(lines: Iterable[tuple[int, str]], corpus: str) -> list[Hit]:
     """URLs, IP addresses and host:port literals whose host appears in no source file."""
     out, seen = [], set()
     for pos, line in lines:
-        hosts = [m.group(1) for m in URL.finditer(line)] + [m.group(0).split(":")[0] for m in IPV4.finditer(line)]
+        if is_comment(line):
+            continue
+        literals = " ".join(m.group(2) for m in STRING_ANY.finditer(line))  # endpoints in code, not in comments
+        hosts = [m.group(1) for m in URL.finditer(literals)]
+        hosts += [m.group(0).split(":")[0] for m in IPV4.finditer(literals)]
         hosts += [m.group(1) for m in HOSTPORT.finditer(line)]
         for host in hosts:
             h = host.lower().strip(".")
@@ -193,12 +207,37 @@ def novel_chunks(text: str, corpus_tokens: set[str], corpus: str) -> tuple[list[
     """Chunks holding identifiers or string literals that appear in no source file."""
     novel, tokens = [], []
     for pos, chunk in chunks(text):
-        new = [t for t in IDENT.findall(chunk) if t not in corpus_tokens and t not in RUNTIME]
-        new += [s for _q, s in STRING.findall(chunk) if s not in corpus and not s.startswith(("./", "../"))]
+        if is_comment(chunk):
+            continue
+        new = [part for t in IDENT.findall(chunk) for part in MANGLE.split(t)
+               if len(part) >= 4 and part not in corpus_tokens and part not in RUNTIME]
         if new:
             novel.append((pos, chunk))
             tokens.extend(new)
     return novel, tokens
+
+
+REGION_GAP = 3      # novel chunks this close belong to one region
+REGION_MAX = 60     # a longer novel region is inlined library code (a bundled dependency), not an insertion
+
+
+def regions(novel: list[tuple[int, str]]) -> list[tuple[int, int]]:
+    """(first, last) chunk positions of runs of novel chunks."""
+    out: list[list[int]] = []
+    for pos, _ in novel:
+        if out and pos - out[-1][1] <= REGION_GAP:
+            out[-1][1] = pos
+        else:
+            out.append([pos, pos])
+    return [(a, b) for a, b in out]
+
+
+def split_inserted(novel: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], list[tuple[int, int]]]:
+    """The novel chunks of short regions (insertions into code built from the source) and the
+    long regions (inlined libraries), which novelty cannot judge."""
+    long = [(a, b) for a, b in regions(novel) if b - a + 1 > REGION_MAX]
+    inserted = [(p, c) for p, c in novel if not any(a <= p <= b for a, b in long)]
+    return inserted, long
 
 
 def obfuscation(text: str) -> list[str]:

@@ -10,7 +10,8 @@ from typing import Any
 from provcheck import Severity
 
 from . import BUILT_UNVERIFIED, matches
-from .code import IDENT, capability_hits, chunks, grade, new_endpoints, novel_chunks, obfuscation
+from .code import (IDENT, capability_hits, chunks, grade, new_endpoints, novel_chunks, obfuscation,
+                   split_inserted)
 from .manifest import ManifestError, flatten, judge, parse
 from ..rules import PC111, PC114
 
@@ -59,7 +60,26 @@ def _expected(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
     for k, v in a.items():
         if isinstance(v, str) and v.startswith(("workspace:", "link:", "file:")) and isinstance(b.get(k), str):
             out[k] = f"{v.split(':')[0]}: protocol resolved at publish"
+        elif isinstance(v, str) and isinstance(b.get(k), str) and _same_path(v, b[k]):
+            out[k] = "path normalised by npm at publish"
+    from .origin import normalise_repo
+    for field_ in ("repository", "bugs", "homepage"):
+        ra, rb = _url_of(old.get(field_)), _url_of(new.get(field_))
+        if ra and normalise_repo(ra) and normalise_repo(ra) == normalise_repo(rb):
+            for k in set(a) | set(b):
+                if k == field_ or k.startswith(field_ + "."):
+                    out[k] = f"{field_} normalised by npm at publish"
     return out
+
+
+def _same_path(x: str, y: str) -> bool:
+    return x != y and posixpath.normpath(x.removeprefix("./")) == posixpath.normpath(y.removeprefix("./"))
+
+
+def _url_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("url") or "")
+    return str(value or "")
 
 
 def manifest(r: Any, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -121,6 +141,11 @@ def local_requires(r: Any, path: str) -> list[str]:
         return []
     out = []
     base = posixpath.dirname(path)
+    for literal in re.findall(r"""["'`]([^"'`\n]{1,300})["'`]""", text):  # files it names (exec("sh x.sh"))
+        for word in literal.split():
+            cand = posixpath.normpath(posixpath.join(base, word.removeprefix("./")))
+            if cand in r.rfiles and cand != path and SCRIPT_FILE.search(cand):
+                out.append(cand)
     for spec in SPECIFIER.findall(text):
         if not spec.startswith("."):
             continue
@@ -157,6 +182,7 @@ def built(r: Any, new: dict[str, Any]) -> None:
     source_stems = {posixpath.splitext(posixpath.basename(p))[0] for p in r.sfiles
                     if p.endswith(tuple(r.data.build_inputs))}
     corpus_tokens: set[str] | None = None
+    r.quiet_built = []
     for path in sorted(r.rfiles):
         v = r.verdict(path)
         if v is None or v.verdict not in ("unexplained", "generated", "generated-mismatch") or path in r.sfiles:
@@ -171,6 +197,15 @@ def built(r: Any, new: dict[str, Any]) -> None:
         if corpus_tokens is None:
             corpus_tokens = set(IDENT.findall(r.corpus()))
         bundle(r, path, entries, loaders, corpus_tokens, is_built)
+    if r.quiet_built:
+        total = sum(x["size"] for x in r.quiet_built)
+        r.add(None, PC114.finding(
+            location=r.loc("package.json"), key="built-unverified", severity=Severity.LOW,
+            evidence={"files": r.quiet_built[:500], "count": len(r.quiet_built), "bytes": total},
+            message=f"{len(r.quiet_built)} build output(s) ({total} bytes: "
+                    f"{', '.join(x['path'] for x in r.quiet_built[:4])}{', ...' if len(r.quiet_built) > 4 else ''}) "
+                    "cannot be compared with the source; none holds code absent from the source that uses a "
+                    "process, network, credential or decoding capability"))
 
 
 def bundle(r: Any, path: str, entries: dict[str, str], loaders: dict[str, list[str]], corpus_tokens: set[str],
@@ -180,18 +215,24 @@ def bundle(r: Any, path: str, entries: dict[str, str], loaders: dict[str, list[s
     text = r.c.release.tree.read(node, MAX_BUNDLE).decode("utf-8", "replace")
     corpus = r.corpus()
     novel, tokens = novel_chunks(text, corpus_tokens, corpus)
-    hits = capability_hits(novel, r.data.capabilities) + new_endpoints(novel, corpus)
+    inserted, inlined = split_inserted(novel)
+    hits = capability_hits(inserted, r.data.capabilities) + new_endpoints(inserted, corpus)
+    inlined_caps = sorted({h.capability for h in capability_hits([c for c in novel if c not in inserted],
+                                                                  r.data.capabilities)})
     signals = obfuscation(text)
     all_chunks = chunks(text)
     minified = bool(all_chunks) and len(text) / max(1, text.count("\n") + 1) > 500
     g = grade(hits)
-    sev = (Severity.CRITICAL if g == Severity.CRITICAL else Severity.MEDIUM if hits or signals else Severity.LOW)
+    sev = (Severity.CRITICAL if g == Severity.CRITICAL else Severity.MEDIUM if hits or signals or inlined_caps
+           else Severity.LOW)
     loaded_by = ([f"package.json {entries[path]}"] if path in entries else []) + loaders.get(path, [])[:10]
     if path in r.install_time:
         loaded_by.insert(0, r.install_time[path])
     ev: dict[str, Any] = {"size": node.size, "sha256": node.sha256, "loaded_by": loaded_by, "minified": minified,
                           "chunks": len(all_chunks), "novel_chunks": len(novel),
-                          "novel_tokens": sorted(set(tokens))[:60], "obfuscation": signals}
+                          "novel_tokens": sorted(set(tokens))[:60], "obfuscation": signals,
+                          "inlined_regions": [{"chunks": [a, b]} for a, b in inlined[:20]],
+                          "inlined_capabilities": inlined_caps}
     if hits:
         ev["capabilities"] = [h.to_dict() for h in hits[:30]]
     caps = sorted({h.capability for h in hits})
@@ -199,12 +240,18 @@ def bundle(r: Any, path: str, entries: dict[str, str], loaders: dict[str, list[s
     r.explain(path, BUILT_UNVERIFIED if is_built else "unexplained",
               f"{what}: {node.size} bytes, {len(novel)} of {len(all_chunks)} chunks hold code absent from every "
               "source file", "npm", keep=("PC101",) if not is_built else ())
+    if sev == Severity.LOW and path not in r.install_time:  # nothing notable: one summary finding per package
+        r.quiet_built.append({"path": path, "size": node.size, "loaded_by": loaded_by[:4],
+                              "novel_chunks": len(novel), "chunks": len(all_chunks), "minified": minified})
+        return
     r.add(path, PC114.finding(
         location=r.loc(path, lines=(min(h.position for h in hits), max(h.position for h in hits)) if hits else None),
         key=f"{path}#built", severity=sev, evidence=ev,
         message=f"{path} ({what}, {node.size} bytes, loaded by {', '.join(loaded_by[:2]) or 'no entry point'}): "
                 f"{len(novel)} of {len(all_chunks)} chunks hold code absent from every source file"
-                + (f"; that code uses {', '.join(caps)}" if caps else "")
+                + (f"; inserted code uses {', '.join(caps)}" if caps else "")
+                + (f"; {len(inlined)} long region(s) of inlined library code use {', '.join(inlined_caps)}"
+                   if inlined_caps else "")
                 + (f"; {', '.join(signals)}" if signals else "")))
 
 

@@ -380,7 +380,7 @@ def entry_points(r: Any, path: str) -> None:
         doc = parse(text, "ini")
     except ManifestError:
         return
-    declared = "\0".join(filter(None, (r.text_s(p) for p in ("pyproject.toml", "setup.cfg", "setup.py"))))
+    declared = "\0".join(filter(None, (r.text_s(p) for p in packaging_files(r))))
     declared_compact = re.sub(r"\s+", "", declared)
     for group, entries in doc.items():
         if not isinstance(entries, dict):
@@ -395,14 +395,20 @@ def entry_points(r: Any, path: str) -> None:
                                               "source's pyproject.toml/setup.cfg/setup.py do not declare"))
 
 
+def packaging_files(r: Any) -> list[str]:
+    """Source files that declare dependencies and entry points (a known-good artifact as the
+    source declares them in its own metadata)."""
+    return [p for p in r.sfiles if posixpath.basename(p) in ("pyproject.toml", "setup.cfg", "setup.py", "Pipfile",
+                                                             "PKG-INFO", "requires.txt", "entry_points.txt")
+            or p.endswith(".dist-info/METADATA") or re.fullmatch(r"(?:.*/)?requirements[^/]*\.(?:txt|in)", p)]
+
+
 def requirements(r: Any, meta: dict[str, Any]) -> None:
     """Every Requires-Dist of the artifact must be named somewhere in the source's packaging files."""
     reqs = meta.get("requires_dist") or []
     if not reqs:
         return
-    texts = [r.text_s(p) or "" for p in r.sfiles if posixpath.basename(p) in ("pyproject.toml", "setup.cfg",
-                                                                             "setup.py", "Pipfile")
-             or re.fullmatch(r"(?:.*/)?requirements[^/]*\.(?:txt|in)", p)]
+    texts = [r.text_s(p) or "" for p in packaging_files(r)]
     known = _NAME_NORM.sub("-", "\0".join(texts).lower())
     meta_path = next((p for p in sorted(r.rfiles) if p == "PKG-INFO" or p.endswith(".dist-info/METADATA")), None)
     for req in reqs:

@@ -160,7 +160,8 @@ def test_clean_npm_package(npm_built):
     v = verdicts(data)
     assert v["dist/index.js"]["verdict"] == "built-unverified" and v["package.json"]["verdict"] == "identical"
     built = next(f for f in data["findings"] if f["rule_id"] == "PC114")
-    assert built["severity"] == "low" and "package.json main" in built["evidence"]["loaded_by"]
+    assert built["severity"] == "low" and built["evidence"]["count"] == 1
+    assert built["evidence"]["files"][0]["loaded_by"][:2] == ["package.json main", "bin/cli.js"]
 
 
 def test_postinstall_added_only_in_the_tarball(npm_built, tmp_path):
