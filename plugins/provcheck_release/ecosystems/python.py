@@ -284,7 +284,9 @@ def manifests(r: Any) -> None:
             v.how = continue_with
             continue
         serious = [x for x in rows if Severity.parse(x["severity"]) > Severity.INFO]
-        if not serious:
+        if not serious and v.verdict in ("regenerated", "generated"):
+            v.how += f"; compared as data: only {', '.join(x['key'] for x in rows[:4]) or 'formatting'} changed"
+        elif not serious:
             r.explain(path, "release-edit" if rows else "regenerated",
                       f"{path}: only " + (", ".join(x["key"] for x in rows[:6]) or "formatting") + " changed",
                       "python")
