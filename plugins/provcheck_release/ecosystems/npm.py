@@ -223,8 +223,8 @@ def bundle(r: Any, path: str, entries: dict[str, str], loaders: dict[str, list[s
     all_chunks = chunks(text)
     minified = bool(all_chunks) and len(text) / max(1, text.count("\n") + 1) > 500
     g = grade(hits)
-    sev = (Severity.CRITICAL if g == Severity.CRITICAL else Severity.MEDIUM if hits or signals or inlined_caps
-           else Severity.LOW)
+    sev = (Severity.CRITICAL if g == Severity.CRITICAL else
+           Severity.MEDIUM if hits or signals or inlined_caps or path in r.install_time else Severity.LOW)
     loaded_by = ([f"package.json {entries[path]}"] if path in entries else []) + loaders.get(path, [])[:10]
     if path in r.install_time:
         loaded_by.insert(0, r.install_time[path])

@@ -266,3 +266,26 @@ def test_provenance_tied_to_the_tag(npm_built, tmp_path):
     hist.write_text(json.dumps({"npmdemo": {"1.9.0": {"identity": ident.san}}}))
     code, data = run("release", tgz, "--source", repo, "--provenance-history", hist, plugins=plugins)
     assert any(f["rule_id"] == "PC118" and "no verified provenance" in f["message"] for f in data["findings"])
+
+
+def test_built_install_script_is_judged_by_its_code(tmp_path):
+    """A postinstall the tag declares, running a file built from TypeScript: medium with its
+    facts while it holds only the source's code, critical once code is inserted into it."""
+    files = dict(pk.NPM_PACKAGE)
+    doc = json.loads(files["package.json"])
+    doc["scripts"]["postinstall"] = "node dist/postinstall.js"
+    files["package.json"] = json.dumps(doc, indent=2)
+    files["src/postinstall.ts"] = 'import { hello } from "./index";\nconsole.log(hello("installer"));\n'
+    repo = pk.git_project(tmp_path / "npmdemo", files, "v2.0.0")
+    built = dict(pk.NPM_BUILT, **{"dist/postinstall.js": '"use strict";\nconst index_1 = require("./index");\n'
+                                                         'console.log((0, index_1.hello)("installer"));\n'})
+    tgz = pk.npm_pack(repo, tmp_path / "out", built)
+    code, data = run("release", tgz, "--source", repo)
+    f = next(f for f in data["findings"] if f["location"]["path"] == "package/dist/postinstall.js")
+    assert code == 0 and f["rule_id"] == "PC114" and f["severity"] == "medium"
+    assert f["evidence"]["loaded_by"][0].startswith("named by scripts.postinstall")
+    evil = pk.member(tgz, "package/dist/postinstall.js") + EXFIL.encode() + b"addToQueue({secretKey: process.env});\n"
+    (tmp_path / "bad").mkdir()
+    code, data = run("release", pk.rewrite_tar(tgz, tmp_path / "bad" / tgz.name, {"package/dist/postinstall.js": evil}),
+                     "--source", repo)
+    assert any(f["rule_id"] == "PC114" and f["severity"] == "critical" for f in data["findings"])
