@@ -127,6 +127,22 @@ def lifecycle(r: Any, new: dict[str, Any]) -> None:
         for f in list(r.install_time):  # what those files load runs at install too
             for dep in local_requires(r, f):
                 r.install_time.setdefault(dep, f"loaded by {f}, which runs at install")
+    for path in sorted(paths):  # bundled dependencies' own install scripts run too
+        if not re.fullmatch(r"(?:.*/)?node_modules/(?:@[^/]+/)?[^/]+/package\.json", path):
+            continue
+        try:
+            nested = parse(r.text_r(path) or "", "json")
+        except ManifestError:
+            continue
+        hooks = nested.get("scripts") if isinstance(nested.get("scripts"), dict) else {}
+        base = posixpath.dirname(path)
+        for name, command in hooks.items():
+            rule = r.data.manifest_rule("package.json", f"scripts.{name}")
+            if not rule or not rule.get("runs") or not isinstance(command, str):
+                continue
+            r.install_time.setdefault(path, f"bundled dependency {base} declares scripts.{name}: {command[:80]}")
+            for f in script_files(command, {p[len(base) + 1:] for p in paths if p.startswith(base + "/")}):
+                r.install_time.setdefault(f"{base}/{f}", f"named by {base}'s scripts.{name}")
     for path in paths:
         if matches(path, r.data.install_time):
             if path == "binding.gyp" and ("install" in scripts or "preinstall" in scripts):

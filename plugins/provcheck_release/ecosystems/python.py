@@ -17,7 +17,7 @@ from provcheck import Node, Severity
 
 from . import BUILT_UNVERIFIED, WHEEL, matches
 from .manifest import ManifestError, parse, judge
-from ..rules import PC110, PC111, PC112, PC113
+from ..rules import PC101, PC110, PC111, PC112, PC113
 
 _DATA_DIR = re.compile(r"[^/]+\.data/(purelib|platlib|scripts|headers|data)/(.+)")
 _DIST_INFO = re.compile(r"([^/]+)\.dist-info/(.+)")
@@ -232,6 +232,11 @@ def review(r: Any) -> None:
     version_files(r, version)
     if r.kind == WHEEL:
         dist_info(r, meta)
+    else:
+        for path in sorted(r.rfiles):
+            if re.fullmatch(r"(?:.*/)?[^/]+\.egg-info/entry_points\.txt", path) and path not in r.sfiles:
+                entry_points(r, path)
+    code_in_metadata(r)
     requirements(r, meta)
     binaries(r)
 
@@ -371,6 +376,22 @@ def dist_info(r: Any, meta: dict[str, Any]) -> None:
     for path in sorted(original):
         if path.endswith("entry_points.txt") and _DIST_INFO.fullmatch(path):
             entry_points(r, by_original.get(id(original[path]), path))
+
+
+def code_in_metadata(r: Any) -> None:
+    """Metadata directories hold data; code or a native library in them is explained by nothing."""
+    from .code import CODE_FILE
+    for path in sorted(r.rfiles):
+        v = r.verdict(path)
+        node = r.rfiles[path]
+        if v is None or v.verdict == "identical" or not re.search(r"\.(?:egg|dist)-info/", path):
+            continue
+        if CODE_FILE.search(path) or path.endswith((".so", ".pyd", ".dll", ".dylib")):  # modes vary by packer
+            r.explain(path, "unexplained", "code inside package metadata", "python")
+            r.add(path, PC101.finding(location=r.loc(path), key=path, severity=Severity.MEDIUM,
+                                      evidence={"size": node.size, "sha256": node.sha256},
+                                      message=f"{path}: code or a native library inside package metadata, which "
+                                              "no build backend writes"))
 
 
 def entry_points(r: Any, path: str) -> None:

@@ -289,3 +289,29 @@ def test_built_install_script_is_judged_by_its_code(tmp_path):
     code, data = run("release", pk.rewrite_tar(tgz, tmp_path / "bad" / tgz.name, {"package/dist/postinstall.js": evil}),
                      "--source", repo)
     assert any(f["rule_id"] == "PC114" and f["severity"] == "critical" for f in data["findings"])
+
+
+def test_install_hooks_in_other_shapes(py_built, npm_built, tmp_path):
+    """Hooks this suite has no dedicated fixture for: a bundled dependency's postinstall, a
+    binding.gyp, a sitecustomize.py in a wheel, code inside an sdist's egg-info."""
+    repo, tgz = npm_built
+    nested = json.dumps({"name": "helper", "version": "1.0.0", "scripts": {"install": "node setup.js"}}).encode()
+    bad = pk.rewrite_tar(tgz, tmp_path / tgz.name, {"package/node_modules/helper/package.json": nested,
+                                                    "package/node_modules/helper/setup.js": b"require('os');\n",
+                                                    "package/binding.gyp": b"{'targets': []}\n"})
+    _, data = run("release", bad, "--source", repo)
+    crit = {f["location"]["path"] for f in findings(data, "critical") if f["rule_id"] == "PC110"}
+    assert {"package/node_modules/helper/package.json", "package/node_modules/helper/setup.js",
+            "package/binding.gyp"} <= crit
+    prepo, sdist, wheel = py_built["pcdemo"]
+    (tmp_path / "w").mkdir()
+    _, data = run("release", pk.rewrite_wheel(wheel, tmp_path / "w" / wheel.name,
+                                              {"sitecustomize.py": b"print('every interpreter')\n"}), "--source", prepo)
+    assert any(f["rule_id"] == "PC110" and f["location"]["path"] == "sitecustomize.py" for f in findings(data, "critical"))
+    top = sdist.name.removesuffix(".tar.gz")
+    (tmp_path / "s").mkdir()
+    _, data = run("release", pk.rewrite_tar(sdist, tmp_path / "s" / sdist.name,
+                                            {f"{top}/src/pcdemo.egg-info/hook.py": b"import subprocess\n"}), "--source",
+                  prepo)
+    assert any(f["rule_id"] == "PC101" and f["location"]["path"].endswith("egg-info/hook.py")
+               for f in findings(data, "medium"))
