@@ -150,6 +150,8 @@ class Review:
         self.install_time: dict[str, str] = {}   # path -> why it runs at install
         self.analysed: set[str] = set()          # judged as a whole already (bundles)
         self._corpus: str | None = None
+        self._corpus_lower: str | None = None
+        self._unread: dict[str, str] | None = None
 
     # files
     @property
@@ -182,8 +184,10 @@ class Review:
 
     @property
     def unread(self) -> dict[str, str]:
-        cut = len(self.c.sprefix) + 1 if self.c.sprefix else 0
-        return {p[cut:]: sha for p, sha in (self.c.source.metadata.get("unread_blobs") or {}).items()}
+        if self._unread is None:
+            cut = len(self.c.sprefix) + 1 if self.c.sprefix else 0
+            self._unread = {p[cut:]: sha for p, sha in (self.c.source.metadata.get("unread_blobs") or {}).items()}
+        return self._unread
 
     def corpus(self) -> str:
         """Every text file of the source (files the lazy git read skipped are read now), joined."""
@@ -191,6 +195,11 @@ class Review:
             from .sourcetext import source_corpus
             self._corpus = source_corpus(self)
         return self._corpus
+
+    def corpus_lower(self) -> str:
+        if self._corpus_lower is None:
+            self._corpus_lower = self.corpus().lower()
+        return self._corpus_lower
 
     def loc(self, path: str, **kw: Any) -> Location:
         return self.c.loc(path, **kw)

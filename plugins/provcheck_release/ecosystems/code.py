@@ -70,7 +70,8 @@ def capability_hits(lines: Iterable[tuple[int, str]], caps: list[Any]) -> list[H
 
 
 def new_endpoints(lines: Iterable[tuple[int, str]], corpus: str) -> list[Hit]:
-    """URLs, IP addresses and host:port literals whose host appears in no source file."""
+    """URLs, IP addresses and host:port literals whose host appears in no source file
+    (``corpus``: the source's text, lower-cased)."""
     out, seen = [], set()
     for pos, line in lines:
         if is_comment(line):
@@ -84,7 +85,7 @@ def new_endpoints(lines: Iterable[tuple[int, str]], corpus: str) -> list[Hit]:
             if not h or h in BENIGN_HOSTS or h in seen or h.endswith(".example.com"):
                 continue
             seen.add(h)
-            if h not in corpus.lower():
+            if h not in corpus:
                 out.append(Hit("new-endpoint", pos, line.strip()))
     return out
 
@@ -95,7 +96,11 @@ def grade(hits: list[Hit]) -> Severity | None:
         return None
     ordered = sorted(hits, key=lambda h: h.position)
     for i, h in enumerate(ordered):
-        near = {x.capability for x in ordered[i:] if x.position - h.position <= WINDOW}
+        near = {h.capability}
+        for x in ordered[i + 1:]:
+            if x.position - h.position > WINDOW:
+                break
+            near.add(x.capability)
         if len(near) >= 2:
             return Severity.CRITICAL
     return Severity.HIGH
@@ -118,7 +123,7 @@ def added_lines(old: str | None, new: str) -> list[tuple[int, str]]:
 def judge_lines(r: Any, lines: list[tuple[int, str]]) -> tuple[list[Hit], Severity | None]:
     hits = capability_hits(lines, r.data.capabilities)
     if lines:
-        hits += new_endpoints(lines, r.corpus())
+        hits += new_endpoints(lines, r.corpus_lower())
     return hits, grade(hits)
 
 
@@ -205,7 +210,7 @@ def chunks(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def novel_chunks(text: str, corpus_tokens: set[str], corpus: str) -> tuple[list[tuple[int, str]], list[str]]:
+def novel_chunks(text: str, corpus_tokens: set[str]) -> tuple[list[tuple[int, str]], list[str]]:
     """Chunks holding identifiers or string literals that appear in no source file."""
     novel, tokens = [], []
     for pos, chunk in chunks(text):

@@ -10,10 +10,10 @@ from typing import Any
 from provcheck import Severity
 
 from . import BUILT_UNVERIFIED, matches
-from .code import (IDENT, capability_hits, chunks, grade, new_endpoints, novel_chunks, obfuscation,
+from .code import (IDENT, MANGLE, capability_hits, chunks, grade, new_endpoints, novel_chunks, obfuscation,
                    split_inserted)
 from .manifest import ManifestError, flatten, judge, parse
-from ..rules import PC111, PC114
+from ..rules import PC114
 
 SCRIPT_FILE = re.compile(r"\.(?:[cm]?js|ts|sh|py|bat|cmd|ps1|exe|node)$")
 SPECIFIER = re.compile(r"""(?:require\s*\(\s*|import\s*\(\s*|\bfrom\s*|\bimport\s+)["']([^"'\n]{1,300})["']""")
@@ -211,7 +211,7 @@ def built(r: Any, new: dict[str, Any]) -> None:
             r.explain(path, BUILT_UNVERIFIED, "build output (declarations / source map), not compared", "npm")
             continue
         if corpus_tokens is None:
-            corpus_tokens = set(IDENT.findall(r.corpus()))
+            corpus_tokens = {part for t in IDENT.findall(r.corpus()) for part in (t, *MANGLE.split(t))}
         bundle(r, path, entries, loaders, corpus_tokens, is_built)
     if r.quiet_built:
         total = sum(x["size"] for x in r.quiet_built)
@@ -229,10 +229,9 @@ def bundle(r: Any, path: str, entries: dict[str, str], loaders: dict[str, list[s
     node = r.rfiles[path]
     r.analysed.add(path)
     text = r.c.release.tree.read(node, MAX_BUNDLE).decode("utf-8", "replace")
-    corpus = r.corpus()
-    novel, tokens = novel_chunks(text, corpus_tokens, corpus)
+    novel, tokens = novel_chunks(text, corpus_tokens)
     inserted, inlined = split_inserted(novel)
-    hits = capability_hits(inserted, r.data.capabilities) + new_endpoints(inserted, corpus)
+    hits = capability_hits(inserted, r.data.capabilities) + new_endpoints(inserted, r.corpus_lower())
     inlined_caps = sorted({h.capability for h in capability_hits([c for c in novel if c not in inserted],
                                                                   r.data.capabilities)})
     signals = obfuscation(text)
@@ -271,4 +270,4 @@ def bundle(r: Any, path: str, entries: dict[str, str], loaders: dict[str, list[s
                 + (f"; {', '.join(signals)}" if signals else "")))
 
 
-__all__ = ["review", "script_files", "entry_points", "PC111"]
+__all__ = ["review", "script_files", "entry_points"]

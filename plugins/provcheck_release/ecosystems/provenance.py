@@ -7,7 +7,6 @@ ties what was attested (subject digest, repository, commit, signer) to the compa
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from pathlib import Path
@@ -224,4 +223,4 @@ def history(art: Any, path: Path, meta: Mapping[str, Any], results: list[dict[st
     return out
 
 
-__all__ = ["check", "bundles_in", "pep740_bundle", "base64"]
+__all__ = ["check", "bundles_in", "pep740_bundle"]

@@ -15,9 +15,9 @@ from typing import Any, Collection
 
 from provcheck import Node, Severity
 
-from . import BUILT_UNVERIFIED, WHEEL, matches
+from . import WHEEL, matches
 from .manifest import ManifestError, parse, judge
-from ..rules import PC101, PC110, PC111, PC112, PC113
+from ..rules import PC101, PC111, PC112, PC113
 
 _DATA_DIR = re.compile(r"[^/]+\.data/(purelib|platlib|scripts|headers|data)/(.+)")
 _DIST_INFO = re.compile(r"([^/]+)\.dist-info/(.+)")
@@ -452,5 +452,4 @@ def binaries(r: Any) -> None:
     report_binaries(r, r.data.binaries)
 
 
-__all__ = ["wheel_onto_tree", "review", "impure_lines", "versions_in", "core_metadata", "BUILT_UNVERIFIED",
-           "PC110"]
+__all__ = ["wheel_onto_tree", "review", "impure_lines", "versions_in", "core_metadata"]
