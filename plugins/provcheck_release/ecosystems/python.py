@@ -24,6 +24,9 @@ _DIST_INFO = re.compile(r"([^/]+)\.dist-info/(.+)")
 _NAME_NORM = re.compile(r"[-_.]+")
 # modules a declarative setup.py / a version file may import
 PURE_IMPORTS = {"__future__", "typing", "json", "setuptools", "distutils.core", "os.path"}
+PURE_METHODS = {"split", "rsplit", "partition", "rpartition", "replace", "strip", "lstrip", "rstrip", "join",
+                "format", "startswith", "endswith", "lower", "upper", "isdigit"}
+PURE_BUILTINS = {"tuple", "int", "str", "len", "list"}
 
 
 # -- wheel layout -------------------------------------------------------------------------------
@@ -151,6 +154,16 @@ def _pure_expr(node: ast.AST) -> bool:
         return _pure_expr(node.value)
     if isinstance(node, ast.Attribute):  # typing.Tuple, os.path names as values
         return isinstance(node.value, ast.Name)
+    if isinstance(node, (ast.BoolOp, ast.Compare, ast.BinOp, ast.IfExp)):  # release = "dev" not in version
+        return all(_pure_expr(c) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr))
+    if isinstance(node, (ast.GeneratorExp, ast.ListComp)):
+        return _pure_expr(node.elt) and all(_pure_expr(g.iter) and all(_pure_expr(i) for i in g.ifs)
+                                            for g in node.generators)
+    if isinstance(node, ast.Call):  # str methods and conversions only: version.split("+")[0], tuple(int(x) ...)
+        func = node.func
+        ok = (isinstance(func, ast.Attribute) and func.attr in PURE_METHODS and _pure_expr(func.value)) or \
+            (isinstance(func, ast.Name) and func.id in PURE_BUILTINS)
+        return ok and all(_pure_expr(a) for a in node.args) and all(_pure_expr(k.value) for k in node.keywords)
     return False
 
 
