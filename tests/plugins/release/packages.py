@@ -194,3 +194,8 @@ def member(path: Path, name: str) -> bytes:
             return z.read(name)
     with tarfile.open(path) as t:
         return t.extractfile(name).read()
+
+
+def read_names(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as z:
+        return z.namelist()

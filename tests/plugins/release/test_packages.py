@@ -330,3 +330,27 @@ def test_new_file_in_a_source_controlled_directory_is_not_a_build_output(npm_bui
     assert v["lib/metrics.js"]["verdict"] == "unexplained" and v["lib/util.js"]["verdict"] == "modified"
     assert any(f["location"]["path"] == "package/lib/metrics.js" and f["severity"] == "critical"
                for f in data["findings"])
+
+
+def test_hostile_package_metadata_never_tracebacks(py_built, npm_built, tmp_path):
+    repo, tgz = npm_built
+    for i, pj in enumerate((b"[]", b"{" * 5000, b"\xff\xfe not json", b'{"scripts": 7, "bin": [1, {"a": null}]}')):
+        (tmp_path / str(i)).mkdir()
+        code, data = run("release", pk.rewrite_tar(tgz, tmp_path / str(i) / tgz.name, {"package/package.json": pj}),
+                         "--source", repo)
+        assert code in (0, 1) and not data["errors"], data["errors"]
+        assert any(f["location"]["path"] == "package/package.json" for f in data["findings"] if f["severity"] != "info")
+    prepo, sdist, wheel = py_built["pcdemo"]
+    top = sdist.name.removesuffix(".tar.gz")
+    (tmp_path / "s").mkdir()
+    code, data = run("release", pk.rewrite_tar(sdist, tmp_path / "s" / sdist.name, {
+        f"{top}/setup.py": b"def (:\n", f"{top}/pyproject.toml": b"[[[ not toml", f"{top}/PKG-INFO": b"\0\1\2"}),
+        "--source", prepo)
+    assert code == 1 and not data["errors"]
+    assert any(f["rule_id"] == "PC110" and f["location"]["path"] == f"{top}/setup.py" for f in data["findings"])
+    record = next(n for n in pk.read_names(wheel) if n.endswith("RECORD"))
+    (tmp_path / "w").mkdir()
+    code, data = run("release", pk.rewrite_wheel(wheel, tmp_path / "w" / wheel.name,
+                                                 {record: b'"unterminated,\x00\n' * 3}, fix_record=False),
+                     "--source", prepo)
+    assert code == 1 and not data["errors"] and any(f["rule_id"] == "PC113" for f in data["findings"])
