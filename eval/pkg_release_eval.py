@@ -332,6 +332,52 @@ def run_case(case: Case, repos: Path | None) -> dict:
     return row
 
 
+# Real PEP 740 provenance: pypi-attestations' own test assets (the sdist its release workflow
+# published and PyPI's provenance object for it), read from the clone with `git show`.
+PROVENANCE_REPO = "trailofbits+pypi-attestations"
+PROVENANCE_CASES = [  # (label, artifact asset, provenance asset, ref, rule expected, severity expected)
+    ("pypi-attestations 0.0.19 sdist + PEP 740 provenance", "pypi_attestations-0.0.19.tar.gz",
+     "pypi_attestations-0.0.19.tar.gz.provenance", "v0.0.19", "PC119", "info"),
+    ("  same provenance, compared with tag v0.0.18", "pypi_attestations-0.0.19.tar.gz",
+     "pypi_attestations-0.0.19.tar.gz.provenance", "v0.0.18", "PC117", "critical"),
+    ("  provenance of the sdist given for the rfc8785 wheel", "rfc8785-0.1.2-py3-none-any.whl",
+     "pypi_attestations-0.0.19.tar.gz.provenance", "v0.0.19", "PC117", "critical"),
+]
+
+
+def run_provenance(repos: Path) -> list[dict]:
+    repo = repos / PROVENANCE_REPO / "repo"
+    rows = []
+    if not repo.exists():
+        return [{"case": "PEP 740 provenance", "ok": False, "error": f"no clone of {PROVENANCE_REPO} under --repos"}]
+    out = CACHE / "provenance"
+    out.mkdir(parents=True, exist_ok=True)
+    for label, artifact, prov, ref, rule, severity in PROVENANCE_CASES:
+        paths = []
+        for asset in (artifact, prov):
+            dst = out / asset
+            if not dst.exists():
+                dst.write_bytes(subprocess.run(["git", f"--git-dir={git_dir(repo)}", "show", f"HEAD:test/assets/{asset}"],
+                                               capture_output=True, check=True).stdout)
+            paths.append(dst)
+        row = {"case": label, "ok": False}
+        try:
+            code, data, took = provcheck(str(paths[0]), "--source", str(repo), "--ref", ref, "--provenance",
+                                         str(paths[1]))
+        except Exception as exc:
+            row["error"] = str(exc)
+            rows.append(row)
+            continue
+        fs = data.get("findings", [])
+        got = [f for f in fs if f["rule_id"] in ("PC117", "PC118", "PC119")]
+        row.update(exit=code, seconds=round(took, 1), counts={s: sum(1 for f in fs if f["severity"] == s) for s in ORDER},
+                   findings=[{"rule": f["rule_id"], "severity": f["severity"], "path": "", "message": f["message"][:300]}
+                             for f in got], errors=data.get("errors", []))
+        row["ok"] = bool(got) and all(f["rule_id"] == rule and f["severity"] == severity for f in got)
+        rows.append(row)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repos", type=Path, help="directory of clones: <owner>+<name>/repo")
@@ -339,26 +385,32 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
     rows = []
-    for case in CASES:
-        if args.only and not any(o in case.name or o == case.attack for o in args.only):
-            continue
-        row = run_case(case, args.repos)
-        rows.append(row)
-        c = row.get("counts") or {}
-        status = "ok  " if row["ok"] else "FAIL"
-        print(f"{status} {row['case']:48} " + (row.get("error") or
-              f"exit {row['exit']} {row['seconds']:6.1f}s  crit {c['critical']} high {c['high']} "
-              f"med {c['medium']} low {c['low']}"), flush=True)
-        for f in row.get("findings", []):
-            if ORDER.index(f["severity"]) >= 1:
-                print(f"       {f['severity']:8} {f['rule']} {f['path']}: {f['message'][:160]}")
-        for e in row.get("errors", [])[:3]:
-            print(f"       error: {str(e)[:200]}")
+    todo: list = [c for c in CASES if not args.only or any(o in c.name or o == c.attack for o in args.only)]
+    if args.repos and (not args.only or "provenance" in args.only):
+        todo.append("provenance")
+    for case in todo:
+        new_rows = run_provenance(args.repos) if case == "provenance" else [run_case(case, args.repos)]
+        for row in new_rows:
+            rows.append(row)
+            report(row)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     failed = [r for r in rows if not r["ok"]]
     print(f"{len(rows) - len(failed)}/{len(rows)} cases met their target")
     return 1 if failed else 0
+
+
+def report(row: dict) -> None:
+    c = row.get("counts") or {}
+    status = "ok  " if row["ok"] else "FAIL"
+    print(f"{status} {row['case']:48} " + (row.get("error") or
+          f"exit {row['exit']} {row['seconds']:6.1f}s  crit {c['critical']} high {c['high']} "
+          f"med {c['medium']} low {c['low']}"), flush=True)
+    for f in row.get("findings", []):
+        if ORDER.index(f["severity"]) >= 1 or f["rule"] in ("PC117", "PC119"):
+            print(f"       {f['severity']:8} {f['rule']} {f['path']}: {f['message'][:160]}")
+    for e in row.get("errors", [])[:3]:
+        print(f"       error: {str(e)[:200]}")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,11 @@ def run(args: argparse.Namespace, app: Any) -> int:
         from .ecosystems.origin import hint
         raise UsageError(f"{hint(Path(args.release))}; give --source (a clone of it): nothing is fetched")
     import provcheck_release
-    app.only_detectors(provcheck_release)
+    keep = [provcheck_release]
+    if getattr(args, "provenance", None):  # the plugin that verifies provenance for us stays loaded
+        hook = getattr(app.pm.hook, "provcheck_attest_verify_bundle", None)
+        keep += [impl.plugin for impl in (hook.get_hookimpls() if hook is not None else [])]
+    app.only_detectors(*keep)
     spec, ref = source_spec(args.release, args.source, getattr(args, "ref", None))
     inputs = [InputSpec.parse(args.release, "target")]
     extra = []

@@ -122,7 +122,7 @@ def check_file(scan: Any, art: Any, path: Path, host: Path, cmp: Mapping[str, An
                                      message=f"provenance {path.name}: {getattr(exc, 'strerror', None) or exc}"))
         return []
     hook = getattr(getattr(getattr(scan.ctx, "pm", None), "hook", None), "provcheck_attest_verify_bundle", None)
-    if hook is None:
+    if hook is None or not hook.get_hookimpls():
         scan.errors.append(ToolError(stage="detect", plugin="release", artifact=art.name,
                                      message=f"provenance {path.name}: verifying it needs the attest plugin "
                                              "(enable provcheck_attest, e.g. -p provcheck_attest)"))
@@ -133,7 +133,9 @@ def check_file(scan: Any, art: Any, path: Path, host: Path, cmp: Mapping[str, An
     results = []
     for label, bundle, publisher in bundles:
         res = hook(bundle=json.dumps(bundle).encode(), artifact_sha256=digests["sha256"], trusted_root=trusted_root)
-        if res is None:
+        if res is None:  # an implementation that declined: said, never a silent pass
+            scan.errors.append(ToolError(stage="detect", plugin="release", artifact=art.name,
+                                         message=f"provenance {path.name} ({label}): no plugin verified it"))
             continue
         results.append({**res, "publisher": publisher})
         out.extend(judge(loc, path, label, res, publisher, digests, cmp, expected_repo))

