@@ -245,7 +245,7 @@ def bundle(r: Any, path: str, entries: dict[str, str], loaders: dict[str, list[s
            Severity.MEDIUM if hits or signals or inlined_caps or path in r.install_time else Severity.LOW)
     loaded_by = ([f"package.json {entries[path]}"] if path in entries else []) + loaders.get(path, [])[:10]
     if path in r.install_time:
-        loaded_by.insert(0, r.install_time[path])
+        loaded_by.insert(0, f"npm at install ({r.install_time[path]})")
     ev: dict[str, Any] = {"size": node.size, "sha256": node.sha256, "loaded_by": loaded_by, "minified": minified,
                           "chunks": len(all_chunks), "novel_chunks": len(novel),
                           "novel_tokens": sorted(set(tokens))[:60], "obfuscation": signals,

@@ -290,7 +290,7 @@ def test_built_install_script_is_judged_by_its_code(tmp_path):
     code, data = run("release", tgz, "--source", repo)
     f = next(f for f in data["findings"] if f["location"]["path"] == "package/dist/postinstall.js")
     assert code == 0 and f["rule_id"] == "PC114" and f["severity"] == "medium"
-    assert f["evidence"]["loaded_by"][0].startswith("named by scripts.postinstall")
+    assert f["evidence"]["loaded_by"][0].startswith("npm at install (named by scripts.postinstall")
     evil = pk.member(tgz, "package/dist/postinstall.js") + EXFIL.encode() + b"addToQueue({secretKey: process.env});\n"
     (tmp_path / "bad").mkdir()
     code, data = run("release", pk.rewrite_tar(tgz, tmp_path / "bad" / tgz.name, {"package/dist/postinstall.js": evil}),
