@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -78,10 +79,13 @@ def _file_digests(path: Path) -> dict[str, str]:
 
 
 def _identity(signer: Mapping[str, Any], publisher: Mapping[str, Any]) -> str:
+    """The signing workflow without its ref (``.../release.yml@refs/tags/v1.2`` names every
+    release differently; the workflow is what must stay the same)."""
     ident = signer.get("build_signer_uri") or signer.get("identity") or ""
     if isinstance(ident, list):
         ident = ident[0] if ident else ""
-    return str(ident or publisher.get("workflow") or "")
+    ident = str(ident or publisher.get("workflow") or "")
+    return re.sub(r"@refs/[^\s]*$", "", ident)
 
 
 def check(scan: Any, options: Mapping[str, Any]) -> list[Finding]:

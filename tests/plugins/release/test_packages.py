@@ -270,9 +270,19 @@ def test_provenance_tied_to_the_tag(npm_built, tmp_path):
     assert code == 3 and "needs the attest plugin" in json.dumps(data["errors"])
     # history: earlier releases were attested, this one comes without
     hist = tmp_path / "hist.json"
-    hist.write_text(json.dumps({"npmdemo": {"1.9.0": {"identity": ident.san}}}))
+    hist.write_text(json.dumps({"npmdemo": {"1.9.0": {"identity": ident.san.replace("v2.0.0", "v1.9.0")}}}))
     code, data = run("release", tgz, "--source", repo, "--provenance-history", hist, plugins=plugins)
     assert any(f["rule_id"] == "PC118" and "no verified provenance" in f["message"] for f in data["findings"])
+    # the same workflow at another tag is the same signer; another workflow is not
+    hist.write_text(json.dumps({"npmdemo": {"1.9.0": {"identity": ident.san.split("@")[0]}}}))
+    _, data = run("release", tgz, "--source", repo, "--provenance", attestations(commit), "--trusted-root", root,
+                  "--provenance-history", hist, plugins=plugins)
+    assert not [f for f in data["findings"] if f["rule_id"] == "PC118"]
+    hist.write_text(json.dumps({"npmdemo": {"1.9.0": {"identity": "https://github.com/example/npmdemo/.github/"
+                                                                  "workflows/publish.yml"}}}))
+    _, data = run("release", tgz, "--source", repo, "--provenance", attestations(commit), "--trusted-root", root,
+                  "--provenance-history", hist, plugins=plugins)
+    assert any(f["rule_id"] == "PC118" and "release.yml" in f["message"] for f in data["findings"])
 
 
 def test_built_install_script_is_judged_by_its_code(tmp_path):
