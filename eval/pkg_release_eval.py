@@ -321,7 +321,7 @@ def run_case(case: Case, repos: Path | None) -> dict:
                summary=next((f["message"] for f in fs if f["rule_id"] == "PC100"), ""),
                findings=[{"rule": f["rule_id"], "severity": f["severity"], "path": f["location"].get("path", ""),
                           "message": f["message"][:300]} for f in fs
-                         if ORDER.index(f["severity"]) >= 1 or f["rule_id"] in ("PC119",)])
+                         if ORDER.index(f["severity"]) >= 1 or f["rule_id"] in ("PC129",)])
     if case.attack:
         crit = {f["location"].get("path", "") for f in fs if f["severity"] == "critical"}
         missing = [p for p in case.expect_critical if not any(c.endswith(p) for c in crit)]
@@ -337,11 +337,11 @@ def run_case(case: Case, repos: Path | None) -> dict:
 PROVENANCE_REPO = "trailofbits+pypi-attestations"
 PROVENANCE_CASES = [  # (label, artifact asset, provenance asset, ref, rule expected, severity expected)
     ("pypi-attestations 0.0.19 sdist + PEP 740 provenance", "pypi_attestations-0.0.19.tar.gz",
-     "pypi_attestations-0.0.19.tar.gz.provenance", "v0.0.19", "PC119", "info"),
+     "pypi_attestations-0.0.19.tar.gz.provenance", "v0.0.19", "PC129", "info"),
     ("  same provenance, compared with tag v0.0.18", "pypi_attestations-0.0.19.tar.gz",
-     "pypi_attestations-0.0.19.tar.gz.provenance", "v0.0.18", "PC117", "critical"),
+     "pypi_attestations-0.0.19.tar.gz.provenance", "v0.0.18", "PC127", "critical"),
     ("  provenance of the sdist given for the rfc8785 wheel", "rfc8785-0.1.2-py3-none-any.whl",
-     "pypi_attestations-0.0.19.tar.gz.provenance", "v0.0.19", "PC117", "critical"),
+     "pypi_attestations-0.0.19.tar.gz.provenance", "v0.0.19", "PC127", "critical"),
 ]
 
 
@@ -369,7 +369,7 @@ def run_provenance(repos: Path) -> list[dict]:
             rows.append(row)
             continue
         fs = data.get("findings", [])
-        got = [f for f in fs if f["rule_id"] in ("PC117", "PC118", "PC119")]
+        got = [f for f in fs if f["rule_id"] in ("PC127", "PC128", "PC129")]
         row.update(exit=code, seconds=round(took, 1), counts={s: sum(1 for f in fs if f["severity"] == s) for s in ORDER},
                    findings=[{"rule": f["rule_id"], "severity": f["severity"], "path": "", "message": f["message"][:300]}
                              for f in got], errors=data.get("errors", []))
@@ -407,7 +407,7 @@ def report(row: dict) -> None:
           f"exit {row['exit']} {row['seconds']:6.1f}s  crit {c['critical']} high {c['high']} "
           f"med {c['medium']} low {c['low']}"), flush=True)
     for f in row.get("findings", []):
-        if ORDER.index(f["severity"]) >= 1 or f["rule"] in ("PC117", "PC119"):
+        if ORDER.index(f["severity"]) >= 1 or f["rule"] in ("PC127", "PC129"):
             print(f"       {f['severity']:8} {f['rule']} {f['path']}: {f['message'][:160]}")
     for e in row.get("errors", [])[:3]:
         print(f"       error: {str(e)[:200]}")

@@ -134,8 +134,8 @@ _REFS_PKG = ("- ultralytics 8.3.41 (PyPI, 2024-12): a miner loader in `ultralyti
              "4.1.1 / Shai-Hulud (npm, 2025-09): a `bundle.js` and a `postinstall`\n- ctx 0.2.2 (PyPI, 2022), "
              "ua-parser-js 0.7.29 (npm, 2021)\n")
 
-PC110 = Rule(
-    id="PC110", name="install-time-code-changed", severity=Severity.CRITICAL,
+PC120 = Rule(
+    id="PC120", name="install-time-code-changed", severity=Severity.CRITICAL,
     summary="Code that runs when the package is installed or built differs from the tag, or is new",
     doc=_doc("Flags, in Python sdists and wheels and npm tarballs, every piece of code the installer runs "
              "that is not identical to the tag: `setup.py` and the modules it imports, in-tree build "
@@ -149,21 +149,21 @@ PC110 = Rule(
              "`package.json` of `nx-21.5.0.tgz` adds `\"postinstall\": \"node telemetry.js\"`; "
              "`telemetry.js` is not in the tag.", _REFS_PKG))
 
-PC111 = Rule(
-    id="PC111", name="package-manifest-change", severity=Severity.HIGH,
+PC121 = Rule(
+    id="PC121", name="package-manifest-change", severity=Severity.HIGH,
     summary="The package manifest declares something the tag's manifest does not",
     doc=_doc("Compares `package.json`, `pyproject.toml`, `setup.cfg` and a wheel's `entry_points.txt` as "
              "data, key by key. Each changed key is graded by the ecosystem knowledge "
              "(`[[ecosystem.manifest]]` in `data/buildsystems/*.toml`): new or changed dependencies, `bin` "
              "entries, `main`/`exports`, console scripts and package layout are high; build hooks critical "
-             "(reported as PC110 when they run at install); version fields info; anything else low. The "
+             "(reported as PC120 when they run at install); version fields info; anything else low. The "
              "evidence lists every changed key with its old and new value.",
              "A new dependency or entry point changes what runs on the user's machine without changing "
              "one line of reviewed code (event-stream gained `flatmap-stream` this way).",
              "`package.json` of the release adds `dependencies.flatmap-stream`.", _REFS_PKG))
 
-PC112 = Rule(
-    id="PC112", name="version-file-content", severity=Severity.CRITICAL,
+PC122 = Rule(
+    id="PC122", name="version-file-content", severity=Severity.CRITICAL,
     summary="A version file written at build time holds code, or another version than the release's",
     doc=_doc("Version files written by setuptools-scm, hatch-vcs, versioneer, pdm or flit (`_version.py`, "
              "the configured `write_to`/`version-file`/`versionfile_source`) are expected only in the "
@@ -175,8 +175,8 @@ PC112 = Rule(
              "`pkg/_version.py` with `__version__ = '1.2.3'` followed by `import os; os.system(...)`.",
              _REFS_PKG))
 
-PC113 = Rule(
-    id="PC113", name="wheel-record-mismatch", severity=Severity.HIGH,
+PC123 = Rule(
+    id="PC123", name="wheel-record-mismatch", severity=Severity.HIGH,
     summary="A wheel's RECORD does not describe the files the wheel contains",
     doc=_doc("Checks `*.dist-info/RECORD` against the wheel: every file must be listed with its sha256 and "
              "size, and every listed file must be present. A mismatch means the wheel was changed after it "
@@ -185,8 +185,8 @@ PC113 = Rule(
              "something other than the build backend.",
              "`pkg/__init__.py` hashes to `sha256=Zx..` but RECORD says `sha256=Ab..`.", _REFS_PKG))
 
-PC114 = Rule(
-    id="PC114", name="built-unverified", severity=Severity.LOW,
+PC124 = Rule(
+    id="PC124", name="built-unverified", severity=Severity.LOW,
     summary="Build output (dist/, lib/, a bundle) that cannot be compared with the source, with its facts",
     doc=_doc("npm build outputs (`dist/`, `lib/`, minified bundles, a `.js` built from `.ts`) are "
              "legitimately absent from git. They get the verdict `built-unverified` and one finding with "
@@ -200,8 +200,8 @@ PC114 = Rule(
              "`lib/index.cjs.js` (412 kB, loaded by `main`): 3 novel chunks use fetch and secretKey.",
              _REFS_PKG))
 
-PC115 = Rule(
-    id="PC115", name="added-code-capability", severity=Severity.HIGH,
+PC125 = Rule(
+    id="PC125", name="added-code-capability", severity=Severity.HIGH,
     summary="Code only in the artifact can start processes, run built code, reach the network or read secrets",
     doc=_doc("On the lines an artifact adds to a Python or JavaScript file (a modified module, a file only in "
              "the artifact), looks for capabilities (`data/buildsystems/capabilities.toml`: processes, "
@@ -214,8 +214,8 @@ PC115 = Rule(
              "`ultralytics/utils/downloads.py` adds `subprocess.Popen([path, '-o', 'pool.example:8080'])`.",
              _REFS_PKG))
 
-PC116 = Rule(
-    id="PC116", name="compiled-extension", severity=Severity.INFO,
+PC126 = Rule(
+    id="PC126", name="compiled-extension", severity=Severity.INFO,
     summary="A compiled extension or native binary in a package, with its facts",
     doc=_doc("Reports native code in wheels and npm packages (`.so`, `.pyd`, `.dylib`, `.node`, `.wasm`): "
              "format (ELF class, machine, needed libraries, `PyInit_` symbols; PE; Mach-O), which modules "
@@ -226,8 +226,8 @@ PC116 = Rule(
              "`markupsafe/_speedups.cpython-312-x86_64-linux-gnu.so`: ELF64 x86-64, PyInit__speedups, "
              "from `src/markupsafe/_speedups.c`.", _REFS_PKG))
 
-PC117 = Rule(
-    id="PC117", name="provenance-source-mismatch", severity=Severity.CRITICAL,
+PC127 = Rule(
+    id="PC127", name="provenance-source-mismatch", severity=Severity.CRITICAL,
     summary="Provenance does not tie the artifact to the compared tag",
     doc=_doc("With `--provenance FILE` (a PEP 740 provenance object or attestation, an npm attestations "
              "document or a Sigstore bundle), the signature is verified offline through the attest plugin's "
@@ -239,8 +239,8 @@ PC117 = Rule(
              "another commit proves that the artifact was not built from the reviewed tag.",
              "npm provenance names commit `4f1c...`, tag `v1.2.3` is `9b0e...`.", _REFS_PKG))
 
-PC118 = Rule(
-    id="PC118", name="provenance-history-change", severity=Severity.HIGH,
+PC128 = Rule(
+    id="PC128", name="provenance-history-change", severity=Severity.HIGH,
     summary="No provenance where earlier releases had it, or a new signer or workflow",
     doc=_doc("With a provenance history file (`release.provenance-history`, JSON: project -> version -> "
              "signer identity, issuer, repository, workflow), flags a release without provenance from a project "
@@ -250,8 +250,8 @@ PC118 = Rule(
              "without provenance, or from another workflow (the ultralytics 8.3.41/42 uploads).",
              "`pkg 2.0.1` has no provenance; 2.0.0 and 1.9.0 were attested by `release.yml`.", _REFS_PKG))
 
-PC119 = Rule(
-    id="PC119", name="provenance-verified", severity=Severity.INFO,
+PC129 = Rule(
+    id="PC129", name="provenance-verified", severity=Severity.INFO,
     summary="Provenance verified and tied to the compared tag",
     doc=_doc("Records a provenance whose signature verified offline and whose subject, repository and "
              "commit match the artifact and the compared tag; the signer and workflow are in the evidence.",
@@ -260,4 +260,4 @@ PC119 = Rule(
              "commit of tag `24.2.0`.", _REFS_PKG))
 
 RULES = [PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109,
-         PC110, PC111, PC112, PC113, PC114, PC115, PC116, PC117, PC118, PC119]
+         PC120, PC121, PC122, PC123, PC124, PC125, PC126, PC127, PC128, PC129]

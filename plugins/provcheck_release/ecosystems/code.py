@@ -1,7 +1,7 @@
 """What code only in the artifact can do: capabilities, new endpoints, code absent from the source.
 
-Used on: files that run at install (PC110), lines an artifact adds to a Python/JavaScript
-file (PC115), and built bundles (PC114, from ``npm``).
+Used on: files that run at install (PC120), lines an artifact adds to a Python/JavaScript
+file (PC125), and built bundles (PC124, from ``npm``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from provcheck import Severity
 
-from ..rules import PC110, PC115
+from ..rules import PC120, PC125
 
 CODE_FILE = re.compile(r"\.(?:py|pyw|pyi|[cm]?js|jsx|[cm]?ts|tsx|sh|bash|bat|cmd|ps1)$")
 WINDOW = 12               # capabilities this close (lines / chunks) count as used together
@@ -133,7 +133,7 @@ def _summary(hits: list[Hit]) -> str:
     return f"{', '.join(caps)} (line {first.position}: {first.text[:100]})"
 
 
-# -- install-time code (PC110) -----------------------------------------------------------------
+# -- install-time code (PC120) -----------------------------------------------------------------
 
 def review_install_time(r: Any) -> None:
     """Every file that runs at install and is not identical to the tag."""
@@ -156,12 +156,12 @@ def review_install_time(r: Any) -> None:
         if hits:
             ev["capabilities"] = [h.to_dict() for h in hits[:30]]
         state = "only in the artifact" if path not in r.sfiles else "differs from the tag"
-        r.add(path, PC110.finding(location=r.loc(path), key=f"{path}#install", evidence=ev,
+        r.add(path, PC120.finding(location=r.loc(path), key=f"{path}#install", evidence=ev,
                                   message=f"{path} runs at install ({why}) and {state}"
                                           + (f": {_summary(hits)}" if hits else "")))
 
 
-# -- added code (PC115) -------------------------------------------------------------------------
+# -- added code (PC125) -------------------------------------------------------------------------
 
 def review_added_code(r: Any) -> None:
     """Modified and release-only code files (not install-time, not built output): what the
@@ -180,7 +180,7 @@ def review_added_code(r: Any) -> None:
         hits, sev = judge_lines(r, lines)
         if sev is None:
             continue
-        r.add(path, PC115.finding(location=r.loc(path, lines=(min(h.position for h in hits),
+        r.add(path, PC125.finding(location=r.loc(path, lines=(min(h.position for h in hits),
                                                              max(h.position for h in hits))),
                                   key=f"{path}#capability", severity=sev,
                                   evidence={"capabilities": [h.to_dict() for h in hits[:30]],
@@ -189,7 +189,7 @@ def review_added_code(r: Any) -> None:
                                           f"{path}: {_summary(hits)}"))
 
 
-# -- bundles (facts for PC114) ---------------------------------------------------------------------
+# -- bundles (facts for PC124) ---------------------------------------------------------------------
 
 def chunks(text: str) -> list[tuple[int, str]]:
     """Lines; very long (minified) lines cut at statement ends into pieces of ~300 chars."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from provcheck import Severity
 
-from ..rules import PC110, PC111
+from ..rules import PC120, PC121
 
 MISSING = object()
 
@@ -118,7 +118,7 @@ def judge(r: Any, path: str, fmt: str, old_doc: dict, new_doc: dict, file_kind: 
         if sev <= Severity.INFO:
             continue
         change = ("adds" if row["old"] == "(absent)" else "removes" if row["new"] == "(absent)" else "changes")
-        rule = PC110 if row.get("runs") else PC111
+        rule = PC120 if row.get("runs") else PC121
         r.add(path, rule.finding(
             location=r.loc(path), key=f"{path}#{row['key']}", severity=sev,
             evidence={"key": row["key"], "old": row["old"], "new": row["new"], "what": row["what"],
@@ -127,7 +127,7 @@ def judge(r: Any, path: str, fmt: str, old_doc: dict, new_doc: dict, file_kind: 
                     f"{json.dumps(row['old'], default=str)[:120]} -> {json.dumps(row['new'], default=str)[:120]}"))
     low = [x for x in rows if Severity.parse(x["severity"]) == Severity.LOW]
     if low:
-        r.add(path, PC111.finding(location=r.loc(path), key=f"{path}#other", severity=Severity.LOW,
+        r.add(path, PC121.finding(location=r.loc(path), key=f"{path}#other", severity=Severity.LOW,
                                   evidence={"changes": low[:200]},
                                   message=f"{path}: {len(low)} other field(s) changed: "
                                           + ", ".join(x["key"] for x in low[:8])))

@@ -10,7 +10,7 @@ from typing import Any
 from provcheck import Severity
 
 from . import BUILT_UNVERIFIED, matches
-from ..rules import PC116
+from ..rules import PC126
 
 MAX_NATIVE = 256 << 20
 SOURCE_EXT = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".rs", ".go", ".zig", ".m", ".mm", ".f90", ".f")
@@ -71,7 +71,7 @@ def report_binaries(r: Any, globs: list[str]) -> None:
         sev = Severity.INFO if candidates else Severity.MEDIUM
         r.explain(path, BUILT_UNVERIFIED, f"native code ({facts.get('format')}), built from "
                   f"{', '.join(candidates[:3]) or 'no source file found'}", "native")
-        r.add(path, PC116.finding(location=r.loc(path), key=f"{path}#native", severity=sev,
+        r.add(path, PC126.finding(location=r.loc(path), key=f"{path}#native", severity=sev,
                                   evidence={"size": node.size, "sha256": node.sha256, **facts, "imported_by": importers,
                                             "source_candidates": candidates},
                                   message=f"{path}: {facts.get('format')} {facts.get('machine', '')}".rstrip()

@@ -13,7 +13,7 @@ from . import BUILT_UNVERIFIED, matches
 from .code import (IDENT, MANGLE, capability_hits, chunks, grade, new_endpoints, novel_chunks, obfuscation,
                    split_inserted)
 from .manifest import ManifestError, flatten, judge, parse
-from ..rules import PC114
+from ..rules import PC124
 
 SCRIPT_FILE = re.compile(r"\.(?:[cm]?js|ts|sh|py|bat|cmd|ps1|exe|node)$")
 SPECIFIER = re.compile(r"""(?:require\s*\(\s*|import\s*\(\s*|\bfrom\s*|\bimport\s+)["']([^"'\n]{1,300})["']""")
@@ -218,7 +218,7 @@ def built(r: Any, new: dict[str, Any]) -> None:
         bundle(r, path, entries, loaders, corpus_tokens, is_built)
     if r.quiet_built:
         total = sum(x["size"] for x in r.quiet_built)
-        r.add(None, PC114.finding(
+        r.add(None, PC124.finding(
             location=r.loc("package.json"), key="built-unverified", severity=Severity.LOW,
             evidence={"files": r.quiet_built[:500], "count": len(r.quiet_built), "bytes": total},
             message=f"{len(r.quiet_built)} build output(s) ({total} bytes: "
@@ -262,7 +262,7 @@ def bundle(r: Any, path: str, entries: dict[str, str], loaders: dict[str, list[s
         r.quiet_built.append({"path": path, "size": node.size, "loaded_by": loaded_by[:4],
                               "novel_chunks": len(novel), "chunks": len(all_chunks), "minified": minified})
         return
-    r.add(path, PC114.finding(
+    r.add(path, PC124.finding(
         location=r.loc(path, lines=(min(h.position for h in hits), max(h.position for h in hits)) if hits else None),
         key=f"{path}#built", severity=sev, evidence=ev,
         message=f"{path} ({what}, {node.size} bytes, loaded by {', '.join(loaded_by[:2]) or 'no entry point'}): "

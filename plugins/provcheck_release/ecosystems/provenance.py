@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from provcheck import Finding, InputSpec, Location, Severity, ToolError
 
-from ..rules import PC117, PC118, PC119
+from ..rules import PC127, PC128, PC129
 from .origin import describe, normalise_repo
 
 MAX_DOC = 16 << 20
@@ -159,7 +159,7 @@ def judge(loc: Location, path: Path, label: str, res: Mapping[str, Any], publish
                           "package_repository": expected_repo}
     if res.get("status") != "verified":
         ev["detail"] = res.get("detail")
-        yield PC117.finding(location=loc, key=key, evidence=ev,
+        yield PC127.finding(location=loc, key=key, evidence=ev,
                             message=f"provenance {path.name} ({label}) does not verify: {res.get('status')}: "
                                     f"{str(res.get('detail') or '')[:160]}")
         return
@@ -183,10 +183,10 @@ def judge(loc: Location, path: Path, label: str, res: Mapping[str, Any], publish
     ev["attested_commit"], ev["attested_repository"] = commit or None, attested_repo or None
     ev["identity"] = _identity(signer, publisher)
     if problems:
-        yield PC117.finding(location=loc, key=key, evidence=ev,
+        yield PC127.finding(location=loc, key=key, evidence=ev,
                             message=f"provenance {path.name} ({label}) verifies, but " + "; ".join(problems))
     else:
-        yield PC119.finding(location=loc, key=key, evidence=ev,
+        yield PC129.finding(location=loc, key=key, evidence=ev,
                             message=f"provenance {path.name}: signed by {ev['identity'] or '?'}, built from "
                                     f"{attested_repo or '?'} at {commit[:12]} = tag {cmp.get('source_ref')}")
 
@@ -200,7 +200,7 @@ def history(art: Any, path: Path, meta: Mapping[str, Any], results: list[dict[st
         if not isinstance(hist, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
-        return [PC118.finding(location=loc, key="provenance-history", severity=Severity.LOW,
+        return [PC128.finding(location=loc, key="provenance-history", severity=Severity.LOW,
                               message=f"provenance history {path.name} unreadable: {exc}", evidence={})]
     project, version = str(meta.get("name") or art.name), str(meta.get("version") or "")
     earlier = {v: e for v, e in (hist.get(project) or {}).items() if v != version}
@@ -210,13 +210,13 @@ def history(art: Any, path: Path, meta: Mapping[str, Any], results: list[dict[st
           "earlier_identities": sorted({e["identity"] for e in attested.values()})}
     out = []
     if not verified and attested:
-        out.append(PC118.finding(location=loc, key="provenance-missing", evidence=ev,
+        out.append(PC128.finding(location=loc, key="provenance-missing", evidence=ev,
                                  message=f"{project} {version} has no verified provenance; {len(attested)} earlier "
                                          f"release(s) had it ({', '.join(sorted(attested)[-3:])})"))
     for r in verified:
         ident = _identity(r.get("signer") or {}, r.get("publisher") or {})
         if attested and ident not in ev["earlier_identities"]:
-            out.append(PC118.finding(location=loc, key=f"provenance-signer:{ident}", evidence={**ev, "identity": ident},
+            out.append(PC128.finding(location=loc, key=f"provenance-signer:{ident}", evidence={**ev, "identity": ident},
                                      message=f"{project} {version} is attested by {ident}, a signer/workflow none of "
                                              f"the earlier releases used ({', '.join(ev['earlier_identities'])})"))
     if verified and not out and str(options.get("record-provenance", "")).lower() in ("1", "true", "yes"):

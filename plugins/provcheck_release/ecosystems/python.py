@@ -17,7 +17,7 @@ from provcheck import Node, Severity
 
 from . import WHEEL, matches
 from .manifest import ManifestError, parse, judge
-from ..rules import PC101, PC111, PC112, PC113
+from ..rules import PC101, PC121, PC122, PC123
 
 _DATA_DIR = re.compile(r"[^/]+\.data/(purelib|platlib|scripts|headers|data)/(.+)")
 _DIST_INFO = re.compile(r"([^/]+)\.dist-info/(.+)")
@@ -336,13 +336,13 @@ def version_files(r: Any, version: str) -> None:
             ev["content_head"] = "\n".join(text.splitlines()[:60])[:4000]
             r.explain(path, "modified" if path in r.sfiles else "unexplained",
                       "version file carrying code", "python", keep=("PC102",))
-            r.add(path, PC112.finding(location=r.loc(path, lines=(bad[0][0], bad[-1][0])), key=f"{path}#version",
+            r.add(path, PC122.finding(location=r.loc(path, lines=(bad[0][0], bad[-1][0])), key=f"{path}#version",
                                       evidence=ev, message=f"version file {path} holds code, not only the version: "
                                                            f"line {bad[0][0]}: {bad[0][1].strip()[:100]}"))
         elif wrong or not found:
             r.explain(path, "modified" if path in r.sfiles else "unexplained", "version file with another version",
                       "python")
-            r.add(path, PC112.finding(location=r.loc(path), key=f"{path}#version", evidence=ev, severity=Severity.HIGH,
+            r.add(path, PC122.finding(location=r.loc(path), key=f"{path}#version", evidence=ev, severity=Severity.HIGH,
                                       message=f"version file {path} says {', '.join(found) or 'no version'}; "
                                               f"the release is {version or '?'}"))
         else:
@@ -384,7 +384,7 @@ def dist_info(r: Any, meta: dict[str, Any]) -> None:
                  if not p.endswith("/RECORD") and not p.endswith(".pyc")]
     for prob in problems:
         mapped = by_original.get(id(original.get(prob["path"])), None) or record_path
-        r.add(mapped, PC113.finding(location=r.loc(mapped), key=f"{prob['path']}#record", evidence=prob,
+        r.add(mapped, PC123.finding(location=r.loc(mapped), key=f"{prob['path']}#record", evidence=prob,
                                     message=f"{prob['path']}: {prob['problem']} ({record_path})"))
     for path in sorted(original):
         if path.endswith("entry_points.txt") and _DIST_INFO.fullmatch(path):
@@ -425,7 +425,7 @@ def entry_points(r: Any, path: str) -> None:
             if name in declared and re.sub(r"\s+", "", str(target)).split("[")[0] in declared_compact:
                 continue
             sev = Severity.HIGH
-            r.add(path, PC111.finding(location=r.loc(path), key=f"{path}#{group}.{name}", severity=sev,
+            r.add(path, PC121.finding(location=r.loc(path), key=f"{path}#{group}.{name}", severity=sev,
                                       evidence={"group": group, "name": name, "target": target},
                                       message=f"{path} declares entry point {group}: {name} = {target}, which the "
                                               "source's pyproject.toml/setup.cfg/setup.py do not declare"))
@@ -454,7 +454,7 @@ def requirements(r: Any, meta: dict[str, Any]) -> None:
         norm = _NAME_NORM.sub("-", name.group(1).lower())
         if re.search(rf"(?<![a-z0-9-]){re.escape(norm)}(?![a-z0-9])", known):
             continue
-        r.add(meta_path, PC111.finding(location=r.loc(meta_path), key=f"{meta_path}#requires.{norm}",
+        r.add(meta_path, PC121.finding(location=r.loc(meta_path), key=f"{meta_path}#requires.{norm}",
                                        evidence={"requires_dist": req},
                                        message=f"{meta_path} requires {req!r}, a dependency no packaging file of the "
                                                "source names"))

@@ -83,14 +83,14 @@ def test_module_edited_only_in_the_wheel(py_built, tmp_path):
     assert code == 1
     by_rule = {f["rule_id"]: f for f in findings(data, "high")}
     assert by_rule["PC102"]["location"]["path"] == "pcdemo/util.py"
-    assert by_rule["PC115"]["severity"] == "critical"
-    assert {"process", "network", "new-endpoint"} <= {c["capability"] for c in by_rule["PC115"]["evidence"]["capabilities"]}
+    assert by_rule["PC125"]["severity"] == "critical"
+    assert {"process", "network", "new-endpoint"} <= {c["capability"] for c in by_rule["PC125"]["evidence"]["capabilities"]}
     # the same edit without rewriting RECORD is also a RECORD mismatch
     code, data = run("release", pk.rewrite_wheel(wheel, tmp_path / "norecord" / wheel.name
                                                  if (tmp_path / "norecord").mkdir() is None else None,
                                                  {"pcdemo/util.py": evil.encode()}, fix_record=False),
                      "--source", repo)
-    assert any(f["rule_id"] == "PC113" and "hash differs" in f["message"] for f in data["findings"])
+    assert any(f["rule_id"] == "PC123" and "hash differs" in f["message"] for f in data["findings"])
 
 
 def test_pth_file_and_new_entry_point_in_a_wheel(py_built, tmp_path):
@@ -100,9 +100,9 @@ def test_pth_file_and_new_entry_point_in_a_wheel(py_built, tmp_path):
         "pcdemo-init.pth": b"import os; os.system('true')\n",
         "pcdemo-1.2.0.dist-info/entry_points.txt": ep.encode()})
     code, data = run("release", bad, "--source", repo)
-    crit = [f for f in findings(data, "critical") if f["rule_id"] == "PC110"]
+    crit = [f for f in findings(data, "critical") if f["rule_id"] == "PC120"]
     assert crit and crit[0]["location"]["path"] == "pcdemo-init.pth"
-    assert any(f["rule_id"] == "PC111" and "pcdemo-update" in f["message"] for f in findings(data, "high"))
+    assert any(f["rule_id"] == "PC121" and "pcdemo-update" in f["message"] for f in findings(data, "high"))
 
 
 def test_version_file_carrying_code_and_a_clean_one(py_built, tmp_path):
@@ -121,13 +121,13 @@ def test_version_file_carrying_code_and_a_clean_one(py_built, tmp_path):
     (tmp_path / "s").mkdir()
     bad = pk.rewrite_tar(sdist, tmp_path / "s" / sdist.name, {f"{top}/src/pcdemo/_version.py": evil.encode()})
     code, data = run("release", bad, "--source", repo)
-    f = next(f for f in data["findings"] if f["rule_id"] == "PC112")
+    f = next(f for f in data["findings"] if f["rule_id"] == "PC122")
     assert f["severity"] == "critical" and f["location"]["path"] == f"{top}/src/pcdemo/_version.py"
     wrong = clean.replace("'1.2.0'", "'1.2.1'")
     (tmp_path / "w").mkdir()
     code, data = run("release", pk.rewrite_tar(sdist, tmp_path / "w" / sdist.name,
                                                {f"{top}/src/pcdemo/_version.py": wrong.encode()}), "--source", repo)
-    assert [f["severity"] for f in data["findings"] if f["rule_id"] == "PC112"] == ["high"]
+    assert [f["severity"] for f in data["findings"] if f["rule_id"] == "PC122"] == ["high"]
 
 
 def test_install_time_code_in_an_sdist(py_built, tmp_path):
@@ -137,7 +137,7 @@ def test_install_time_code_in_an_sdist(py_built, tmp_path):
     setup = b"import os\nfrom setuptools import setup\nos.system('id > /tmp/x')\nsetup()\n"
     code, data = run("release", pk.rewrite_tar(sdist, tmp_path / sdist.name, {f"{top}/setup.py": setup}),
                      "--source", repo)
-    f = next(f for f in findings(data, "critical") if f["rule_id"] == "PC110")
+    f = next(f for f in findings(data, "critical") if f["rule_id"] == "PC120")
     assert f["location"]["path"] == f"{top}/setup.py"
     # a purely declarative one (what poetry writes) is recognised
     (tmp_path / "d").mkdir()
@@ -151,7 +151,7 @@ def test_install_time_code_in_an_sdist(py_built, tmp_path):
     pyproject = pk.member(sdist, f"{top}/pyproject.toml") + b'\n[tool.setuptools.cmdclass]\nbuild_py = "hook.Build"\n'
     code, data = run("release", pk.rewrite_tar(sdist, tmp_path / "h" / sdist.name,
                                                {f"{top}/pyproject.toml": pyproject}), "--source", repo)
-    assert any(f["rule_id"] == "PC111" and f["severity"] == "critical" and "cmdclass" in f["message"]
+    assert any(f["rule_id"] == "PC121" and f["severity"] == "critical" and "cmdclass" in f["message"]
                for f in data["findings"])
 
 
@@ -161,7 +161,7 @@ def test_clean_npm_package(npm_built):
     assert code == 0 and not findings(data, "medium"), findings(data, "medium")
     v = verdicts(data)
     assert v["dist/index.js"]["verdict"] == "built-unverified" and v["package.json"]["verdict"] == "identical"
-    built = next(f for f in data["findings"] if f["rule_id"] == "PC114")
+    built = next(f for f in data["findings"] if f["rule_id"] == "PC124")
     assert built["severity"] == "low" and built["evidence"]["count"] == 1
     assert built["evidence"]["files"][0]["loaded_by"][:2] == ["package.json main", "bin/cli.js"]
 
@@ -177,7 +177,7 @@ def test_postinstall_added_only_in_the_tarball(npm_built, tmp_path):
                                                     "package/telemetry.js": telemetry})
     code, data = run("release", bad, "--source", repo)
     crit = {(f["rule_id"], f["location"]["path"]) for f in findings(data, "critical")}
-    assert ("PC110", "package/package.json") in crit and ("PC110", "package/telemetry.js") in crit
+    assert ("PC120", "package/package.json") in crit and ("PC120", "package/telemetry.js") in crit
     # a changed dependency and a new bin entry are high
     doc = json.loads(pk.member(tgz, "package/package.json"))
     doc["dependencies"]["flatmap-stream"] = "0.1.1"
@@ -185,7 +185,7 @@ def test_postinstall_added_only_in_the_tarball(npm_built, tmp_path):
     (tmp_path / "d").mkdir()
     code, data = run("release", pk.rewrite_tar(tgz, tmp_path / "d" / tgz.name,
                                                {"package/package.json": json.dumps(doc).encode()}), "--source", repo)
-    high = {f["evidence"].get("key") for f in findings(data, "high") if f["rule_id"] == "PC111"}
+    high = {f["evidence"].get("key") for f in findings(data, "high") if f["rule_id"] == "PC121"}
     assert high == {"dependencies.flatmap-stream", "bin.npmdemo-helper"} and not findings(data, "critical")
 
 
@@ -195,7 +195,7 @@ def test_bundle_with_appended_exfiltration(npm_built, tmp_path):
     bundle = pk.member(tgz, "package/dist/index.js") + EXFIL.encode()
     code, data = run("release", pk.rewrite_tar(tgz, tmp_path / tgz.name, {"package/dist/index.js": bundle}),
                      "--source", repo)
-    f = next(f for f in data["findings"] if f["rule_id"] == "PC114")
+    f = next(f for f in data["findings"] if f["rule_id"] == "PC124")
     assert f["severity"] == "critical" and f["location"]["path"] == "package/dist/index.js"
     assert "addToQueue" in f["evidence"]["novel_tokens"]
     assert {"network", "secrets", "new-endpoint"} <= {c["capability"] for c in f["evidence"]["capabilities"]}
@@ -246,10 +246,10 @@ def test_provenance_tied_to_the_tag(npm_built, tmp_path):
         code, data = run("release", tgz, "--source", repo, "--provenance", attestations(commit), "--trusted-root",
                          root, plugins=loaded)
         assert code == 0 and [f["rule_id"] for f in data["findings"]
-                              if f["rule_id"] in ("PC117", "PC118", "PC119")] == ["PC119"], data["findings"]
+                              if f["rule_id"] in ("PC127", "PC128", "PC129")] == ["PC129"], data["findings"]
     code, data = run("release", tgz, "--source", repo, "--provenance", attestations("f" * 40), "--trusted-root", root,
                      plugins=plugins)
-    f = next(f for f in data["findings"] if f["rule_id"] == "PC117")
+    f = next(f for f in data["findings"] if f["rule_id"] == "PC127")
     assert code == 1 and f["severity"] == "critical" and "f" * 12 in f["message"]
     # PEP 740: the same bundle re-encoded as a provenance object; another artifact's subject
     bundle = ls.sign_dsse(intoto_statement({"other.whl": "0" * 64}, commit=commit), ident)
@@ -263,7 +263,7 @@ def test_provenance_tied_to_the_tag(npm_built, tmp_path):
     (tmp_path / "p.json").write_text(json.dumps(pep740))
     code, data = run("release", tgz, "--source", repo, "--provenance", tmp_path / "p.json", "--trusted-root", root,
                      plugins=plugins)
-    f = next(f for f in data["findings"] if f["rule_id"] == "PC117")
+    f = next(f for f in data["findings"] if f["rule_id"] == "PC127")
     assert "subject is another artifact" in f["message"]
     # without the attest plugin the provenance is an error, never a silent pass
     code, data = run("release", tgz, "--source", repo, "--provenance", tmp_path / "p.json")
@@ -272,17 +272,17 @@ def test_provenance_tied_to_the_tag(npm_built, tmp_path):
     hist = tmp_path / "hist.json"
     hist.write_text(json.dumps({"npmdemo": {"1.9.0": {"identity": ident.san.replace("v2.0.0", "v1.9.0")}}}))
     code, data = run("release", tgz, "--source", repo, "--provenance-history", hist, plugins=plugins)
-    assert any(f["rule_id"] == "PC118" and "no verified provenance" in f["message"] for f in data["findings"])
+    assert any(f["rule_id"] == "PC128" and "no verified provenance" in f["message"] for f in data["findings"])
     # the same workflow at another tag is the same signer; another workflow is not
     hist.write_text(json.dumps({"npmdemo": {"1.9.0": {"identity": ident.san.split("@")[0]}}}))
     _, data = run("release", tgz, "--source", repo, "--provenance", attestations(commit), "--trusted-root", root,
                   "--provenance-history", hist, plugins=plugins)
-    assert not [f for f in data["findings"] if f["rule_id"] == "PC118"]
+    assert not [f for f in data["findings"] if f["rule_id"] == "PC128"]
     hist.write_text(json.dumps({"npmdemo": {"1.9.0": {"identity": "https://github.com/example/npmdemo/.github/"
                                                                   "workflows/publish.yml"}}}))
     _, data = run("release", tgz, "--source", repo, "--provenance", attestations(commit), "--trusted-root", root,
                   "--provenance-history", hist, plugins=plugins)
-    assert any(f["rule_id"] == "PC118" and "release.yml" in f["message"] for f in data["findings"])
+    assert any(f["rule_id"] == "PC128" and "release.yml" in f["message"] for f in data["findings"])
 
 
 def test_built_install_script_is_judged_by_its_code(tmp_path):
@@ -299,13 +299,13 @@ def test_built_install_script_is_judged_by_its_code(tmp_path):
     tgz = pk.npm_pack(repo, tmp_path / "out", built)
     code, data = run("release", tgz, "--source", repo)
     f = next(f for f in data["findings"] if f["location"]["path"] == "package/dist/postinstall.js")
-    assert code == 0 and f["rule_id"] == "PC114" and f["severity"] == "medium"
+    assert code == 0 and f["rule_id"] == "PC124" and f["severity"] == "medium"
     assert f["evidence"]["loaded_by"][0].startswith("npm at install (named by scripts.postinstall")
     evil = pk.member(tgz, "package/dist/postinstall.js") + EXFIL.encode() + b"addToQueue({secretKey: process.env});\n"
     (tmp_path / "bad").mkdir()
     code, data = run("release", pk.rewrite_tar(tgz, tmp_path / "bad" / tgz.name, {"package/dist/postinstall.js": evil}),
                      "--source", repo)
-    assert any(f["rule_id"] == "PC114" and f["severity"] == "critical" for f in data["findings"])
+    assert any(f["rule_id"] == "PC124" and f["severity"] == "critical" for f in data["findings"])
 
 
 def test_install_hooks_in_other_shapes(py_built, npm_built, tmp_path):
@@ -317,14 +317,14 @@ def test_install_hooks_in_other_shapes(py_built, npm_built, tmp_path):
                                                     "package/node_modules/helper/setup.js": b"require('os');\n",
                                                     "package/binding.gyp": b"{'targets': []}\n"})
     _, data = run("release", bad, "--source", repo)
-    crit = {f["location"]["path"] for f in findings(data, "critical") if f["rule_id"] == "PC110"}
+    crit = {f["location"]["path"] for f in findings(data, "critical") if f["rule_id"] == "PC120"}
     assert {"package/node_modules/helper/package.json", "package/node_modules/helper/setup.js",
             "package/binding.gyp"} <= crit
     prepo, sdist, wheel = py_built["pcdemo"]
     (tmp_path / "w").mkdir()
     _, data = run("release", pk.rewrite_wheel(wheel, tmp_path / "w" / wheel.name,
                                               {"sitecustomize.py": b"print('every interpreter')\n"}), "--source", prepo)
-    assert any(f["rule_id"] == "PC110" and f["location"]["path"] == "sitecustomize.py" for f in findings(data, "critical"))
+    assert any(f["rule_id"] == "PC120" and f["location"]["path"] == "sitecustomize.py" for f in findings(data, "critical"))
     top = sdist.name.removesuffix(".tar.gz")
     (tmp_path / "s").mkdir()
     _, data = run("release", pk.rewrite_tar(sdist, tmp_path / "s" / sdist.name,
@@ -364,10 +364,10 @@ def test_hostile_package_metadata_never_tracebacks(py_built, npm_built, tmp_path
         f"{top}/setup.py": b"def (:\n", f"{top}/pyproject.toml": b"[[[ not toml", f"{top}/PKG-INFO": b"\0\1\2"}),
         "--source", prepo)
     assert code == 1 and not data["errors"]
-    assert any(f["rule_id"] == "PC110" and f["location"]["path"] == f"{top}/setup.py" for f in data["findings"])
+    assert any(f["rule_id"] == "PC120" and f["location"]["path"] == f"{top}/setup.py" for f in data["findings"])
     record = next(n for n in pk.read_names(wheel) if n.endswith("RECORD"))
     (tmp_path / "w").mkdir()
     code, data = run("release", pk.rewrite_wheel(wheel, tmp_path / "w" / wheel.name,
                                                  {record: b'"unterminated,\x00\n' * 3}, fix_record=False),
                      "--source", prepo)
-    assert code == 1 and not data["errors"] and any(f["rule_id"] == "PC113" for f in data["findings"])
+    assert code == 1 and not data["errors"] and any(f["rule_id"] == "PC123" for f in data["findings"])
