@@ -45,9 +45,10 @@ def provcheck_add_commands(commands: Any) -> None:
     command.register(commands)
 
 
-def plugin_policies(pm: Any) -> list[Mapping[str, Any]]:
-    """Forbidden-reachability policies other plugins add via ``provcheck_elf_policies``."""
-    hook = getattr(pm.hook, "provcheck_elf_policies", None)
+def plugin_policies(hooks: Any) -> list[Mapping[str, Any]]:
+    """Forbidden-reachability policies other plugins add via ``provcheck_elf_policies``
+    (``hooks``: ``scan.hook`` or ``ctx.hook``)."""
+    hook = getattr(hooks, "provcheck_elf_policies", None)
     if hook is None:
         return []
     out = []
@@ -97,7 +98,7 @@ def errors_of(an: Analysis) -> list[ToolError]:
 @provcheck.hookimpl
 def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable:
     from .policies import ALL_CHECKS, Options
-    opts = Options.parse(options, plugin_policies(scan.ctx.pm))
+    opts = Options.parse(options, plugin_policies(scan.hook))
     findings = []
     for artifact in scan.targets or scan.artifacts:
         an = analysis_for(scan, artifact, opts)
@@ -111,6 +112,24 @@ def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable:
         cache.close()
         scan.stash[(__name__, "cache")] = None
     return findings
+
+
+@provcheck.hookimpl
+def provcheck_linkage(tree: Any, elf: Any, artifact: Any, scan: Any) -> list[provcheck.Link]:
+    """The graph other plugins use (the SBOM plugin's "reached by", the fleet's edges)."""
+    if scan is not None and artifact is not None:
+        from .policies import Options
+        graph = analysis_for(scan, artifact, Options.parse(scan.config.options(PLUGIN),
+                                                           plugin_policies(scan.hook))).graph
+    elif elf is not None:
+        from .graph import build
+        graph = build(tree, {k: dict(v) for k, v in elf.items()})
+    else:
+        from .analysis import analyze
+        graph = analyze(artifact or provcheck.Artifact(name="tree", role="target", kind="tree", tree=tree),
+                        None).graph
+    return [provcheck.Link(src=e.src, name=e.name, dst=e.dst, kind=e.kind)
+            for src in sorted(graph.edges) for e in graph.edges[src]]
 
 
 def __getattr__(name: str) -> Any:

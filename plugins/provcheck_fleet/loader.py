@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from provcheck import InputError
-from provcheck.unpack.oci import ImageLoader, ImageSource, parse_platform, platform_matches
+from provcheck.formats.oci import ImageLoader, ImageSource, parse_platform, platform_matches
 
 from .registry import (DIGEST_RX, INDEX_TYPES, DigestMismatch, Reference, RegistryClient, RegistryError, RegistryOptions,
                        iter_platform_manifests, platform_str)

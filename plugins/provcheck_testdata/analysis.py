@@ -34,7 +34,7 @@ class Options:
 
     @classmethod
     def parse(cls, options: Mapping[str, Any]) -> "Options":
-        from provcheck.config import parse_size
+        from provcheck import parse_size
         kw: dict[str, Any] = {}
         for key, value in (options or {}).items():
             name = key.replace("-", "_")

@@ -73,8 +73,14 @@ class Scan:
         self.stash: dict[Any, Any] = {}  # plugin-private state; key by your own object
         self.extras: dict[str, Any] = {}  # JSON-able sections for the report, by plugin name
         self.errors: list[ToolError] = []  # detectors append non-fatal errors here (exit 3)
+        self.notes: list[str] = []  # what the reader should know that is no error (a missing plugin's part)
         self.findings: list[Finding] = []  # engine findings from nested unpacking
         self._unpacked: dict[tuple[str, str], Tree | None] = {}
+
+    @property
+    def hook(self) -> Any:
+        """The hook relay, to call a plugin's own hooks (``scan.hook.provcheck_elf_policies()``)."""
+        return self.ctx.pm.hook
 
     @property
     def targets(self) -> list[Artifact]:
@@ -133,6 +139,7 @@ class Report:
     stats: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # plugin sections of the JSON report
     stash: dict[Any, Any] = field(default_factory=dict)   # the scan's plugin state, for commands
+    notes: list[str] = field(default_factory=list)        # e.g. what a disabled plugin would have added
     input_failed: bool = False
     schema: str = REPORT_SCHEMA
     version: str = __version__
@@ -164,6 +171,7 @@ class Report:
             "summary": {str(s): sum(1 for f in self.active if f.severity == s) for s in Severity}
                        | {"suppressed": sum(1 for f in self.findings if f.suppression)},
             "stats": self.stats,
+            **({"notes": self.notes} if self.notes else {}),
             **({"extras": self.extras} if self.extras else {}),
         }
 
@@ -189,11 +197,12 @@ class WorkArea:
 
 
 def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL,
-        artifacts: Iterable[Artifact] = ()) -> Report:
-    """Run the whole pipeline in ``work`` (which the caller owns and removes)."""
+        artifacts: Iterable[Artifact] = (), store: BlobStore | None = None) -> Report:
+    """Run the whole pipeline in ``work`` (which the caller owns and removes); ``store`` is
+    the work area's blob store when the caller already opened it (for ``artifacts``)."""
     started = time.monotonic()
     pm.hook.provcheck_configure(config=config)
-    store = BlobStore(work / "blobs")
+    store = store if store is not None else BlobStore(work / "blobs")
     ctx = LoadContext(pm, store, config, progress)
     errors: list[ToolError] = list(pm.load_errors)
     loaded = list(artifacts)
@@ -261,7 +270,7 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
                          "plugins": {k: round(v, 3) for k, v in sorted(timings.items())}}}
     return Report(config=config, artifacts=loaded, findings=findings, errors=errors, rules=pm.rules,
                   plugins=pm.plugin_infos(), stats=stats, input_failed=input_failed, extras=scan.extras,
-                  stash=scan.stash)
+                  stash=scan.stash, notes=scan.notes)
 
 
 def _apply_severity(f: Finding, config: Config) -> Finding:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .commands import Commands
     from .config import Config, InputSpec
     from .engine import LoadContext, Scan
-    from .model import Finding, Rule
+    from .model import Finding, Link, Rule
     from .report import OutputFormat
     from .vfs import Artifact, Node, Tree
 
@@ -123,6 +123,25 @@ def provcheck_unpack(node: "Node", tree: "Tree", ctx: "LoadContext") -> "Tree | 
     :param tree: the tree that holds it.
     :param ctx: the blob store, limits and progress reporter.
     :return: the nested tree, or None.
+    """
+
+
+# -- data one plugin provides to others -----------------------------------------------
+
+@hookspec(firstresult=True)
+def provcheck_linkage(tree: "Tree", elf: "Mapping[str, Mapping[str, Any]] | None", artifact: "Artifact | None",
+                      scan: "Scan | None") -> "Sequence[Link] | None":
+    """The dynamic-linkage graph of ``tree``, resolved as the loader would (RPATH, RUNPATH,
+    ld.so.conf, class and machine), as :class:`provcheck.Link` edges. The ELF plugin
+    implements it; callers (the SBOM plugin, the fleet) get None when no plugin provides
+    it (``-p no:elf``) and must say so in their output.
+
+    :param tree: the tree whose ELF files are linked.
+    :param elf: facts already read by :mod:`provcheck.formats.elf` per tree path, or None
+        to read them from ``tree``.
+    :param artifact: the artifact of ``tree`` in a scan, or None.
+    :param scan: the running scan (results computed by a detector are reused), or None.
+    :return: every edge, or None.
     """
 
 

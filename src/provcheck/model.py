@@ -196,6 +196,18 @@ class ToolError:
         return f"{who}{where + ': ' if where else ''}{self.message}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """One dynamic-linkage edge, as the ``provcheck_linkage`` hook returns them: ``src``
+    loads ``name`` (a DT_NEEDED entry or a dlopen soname), found at ``dst`` (a tree path,
+    None when the loader would not find it); ``kind`` is ``needed`` or ``dlopen``."""
+
+    src: str
+    name: str
+    dst: str | None
+    kind: str = "needed"
+
+
 class ProvcheckError(Exception):
     """A user-facing error (bad input, bad option); its message is printed, never a traceback."""
 

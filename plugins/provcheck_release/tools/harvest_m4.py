@@ -33,9 +33,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from provcheck.config import Limits
-from provcheck.unpack.archive import Reader, read_package
-from provcheck.vfs import BlobStore
+from provcheck import BlobStore, Limits
+from provcheck.formats.archive import Reader, read_package
 
 from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, is_aux, version_of, write_db
 

@@ -3,7 +3,7 @@
 ``observe(artifact)`` reads, from the artifact's tree only (nothing runs, nothing is
 extracted to the host):
 
-* dpkg, apk and rpm databases through the core's :mod:`provcheck.packages` (the reader
+* dpkg, apk and rpm databases through the core's :mod:`provcheck.formats.packages` (the reader
   the ELF plugin's ownership uses too), turned into purls here;
 * Python: ``*.dist-info/METADATA`` and ``RECORD`` (sha256 per file);
 * shared objects with a versioned file name (``liblzma.so.5.6.1``) that no package owns.
@@ -23,8 +23,8 @@ from typing import Any, Iterable, Mapping
 
 from packageurl import PackageURL
 
-from provcheck import packages
-from provcheck.packages import canonical
+from provcheck.formats import packages
+from provcheck.formats.packages import canonical
 
 MAX_DB = 256 << 20  # bytes of one package database file we are willing to read
 
