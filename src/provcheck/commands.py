@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the engine pulls in the plugin manager; commands load it wh
 
     from .engine import LoadContext, Report
     from .plugins import PluginManager
+    from .progress import Progress
     from .report import OutputFormat
     from .vfs import Artifact, BlobStore
 
@@ -114,6 +115,7 @@ class CommandContext:
         self._work: Any = None
         self._store: BlobStore | None = None
         self._loader: LoadContext | None = None
+        self._progress: Progress | None = None
 
     # -- the plugins ------------------------------------------------------------------------
 
@@ -215,7 +217,11 @@ class CommandContext:
         """Load one input through the loaders (``provcheck_load_input``); raises InputError."""
         if self._loader is None:
             from .engine import LoadContext
-            self._loader = LoadContext(self.pm, self.store, self._current())
+            from .progress import Progress
+            config = self._current()
+            if self._progress is None:  # on a terminal, or with --progress
+                self._progress = Progress(None if not config.progress else True).__enter__()
+            self._loader = LoadContext(self.pm, self.store, config, self._progress)
         return self._loader.load(spec)
 
     def scan(self, args: argparse.Namespace | None = None, config: Config | None = None,
@@ -233,6 +239,9 @@ class CommandContext:
             return run(config, self.pm, self.work_dir, progress, artifacts=artifacts, store=self.store)
 
     def close(self) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+            self._progress = None
         if self._work is not None:
             self._store = None
             self._loader = None

@@ -51,8 +51,10 @@ def provcheck_addhooks(pluginmanager: "pluggy.PluginManager") -> None:
 def provcheck_add_commands(commands: "Commands") -> None:
     """Add sub-commands to the ``provcheck`` command line.
 
-    Call ``commands.add(name, help=..., setup=fn(parser), run=fn(args, app) -> int)``.
-    Every command gets ``--format`` and ``--output`` from the core.
+    Call ``commands.add(name, help=..., setup=fn(parser), run=fn(args, ctx) -> int,
+    options=("config", "cache", ...))``: ``ctx`` is a :class:`provcheck.CommandContext`
+    (configuration, work area, ``load``, ``scan``, ``write_report``); ``options`` names the
+    shared option groups the command uses. Every command gets ``--format`` and ``--output``.
 
     :param commands: the registry of sub-commands.
     """
@@ -60,7 +62,7 @@ def provcheck_add_commands(commands: "Commands") -> None:
 
 @hookspec
 def provcheck_add_options(parser: "argparse._ArgumentGroup") -> None:
-    """Add options to ``provcheck scan`` (and the commands built on it).
+    """Add options to ``provcheck scan`` (and the commands that ask for the ``plugins`` group).
 
     Use a ``dest`` of the form ``"<plugin>.<key>"``: the value then reaches the plugin
     as ``options[key]`` in ``provcheck_detect`` and ``provcheck_crosscheck``, overriding

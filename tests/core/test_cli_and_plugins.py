@@ -296,7 +296,7 @@ def test_focused_commands_keep_their_plugin_and_its_extensions():
     the focused plugin through its own hooks, nor one named with -p."""
     import provcheck_release
     from provcheck import hookimpl
-    from provcheck.cli import App
+    from provcheck import CommandContext
     from provcheck.plugins import PluginManager
 
     class ExtendsRelease:
@@ -318,7 +318,7 @@ def test_focused_commands_keep_their_plugin_and_its_extensions():
         pm.load(autoload=False, extra=["provcheck_release"])
         pm.register(ExtendsRelease(), name="extends")
         pm.register(OtherDetector(), name="other")
-        App(pm, requested).only_detectors(provcheck_release)
+        CommandContext(pm, requested).only_detectors(provcheck_release)
         names = {n for n, p in pm.list_name_plugin() if p is not None}
         assert "provcheck_release" in names and "provcheck.unpack.archive" in names
         assert names & {"extends", "other"} == survivors
