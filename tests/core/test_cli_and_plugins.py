@@ -101,7 +101,12 @@ def test_third_party_plugin_through_its_entry_point(checker, tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(source)], check=True, capture_output=True)
     env = dict(os.environ, PYTHONPATH=str(target))
-    tarball = checker.tarball({"etc/cron.daily/backup": File("#!/bin/sh\n", 0o777)}, name="t.tar.gz")
+    tarball = checker.tarball({"etc/cron.daily/backup": File("#!/bin/sh\n", 0o777),
+                               "usr/bin/passwd": File("\x7fELF", 0o4755), "usr/bin/ls": File("\x7fELF", 0o755),
+                               "var/lib/dpkg/status": "Package: passwd\nStatus: install ok installed\n"
+                                                      "Version: 1:4.13\nArchitecture: amd64\n\n",
+                               "var/lib/dpkg/info/passwd.list": "/usr\n/usr/bin\n/usr/bin/passwd\n"},
+                              name="t.tar.gz")
 
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "provcheck", *map(str, args)], capture_output=True, text=True,
@@ -114,6 +119,16 @@ def test_third_party_plugin_through_its_entry_point(checker, tmp_path):
     assert f["location"]["path"] == "etc/cron.daily/backup" and f["detector"] == "sample"
     assert "## Why is this bad?" in cli("rule", "SMP001").stdout
     assert "SMP001" not in cli("-p", "no:sample", "rules").stdout
+    # the plugin's own command, written against the public API alone
+    perms = cli("perms", tarball)
+    assert perms.returncode == 0, perms.stderr
+    assert perms.stdout.splitlines() == ["0777 etc/cron.daily/backup  (no package)", "4755 usr/bin/passwd  (passwd)"]
+    rows = [json.loads(line) for line in cli("perms", tarball, "--format", "json").stdout.splitlines()]
+    assert {r["path"]: r["package"] for r in rows} == {"etc/cron.daily/backup": None, "usr/bin/passwd": "passwd"}
+    missing = cli("perms", tmp_path / "nope.tar")
+    assert missing.returncode == 5 and "nope.tar" in missing.stderr and "Traceback" not in missing.stderr
+    assert "--sbom" not in cli("perms", "--help").stdout and "--platform" in cli("perms", "--help").stdout
+    assert "invalid choice: 'perms'" in cli("-p", "no:sample", "perms", tarball).stderr
 
 
 def test_readme_detector_example_runs(checker):
