@@ -100,6 +100,9 @@ def provcheck_crosscheck(scan, findings, options):
             from .reach import LinkGraph
             graph = LinkGraph(links)
         yield from check_advisories(state, records, graph.reaching, results)
+        for path, why in sorted(getattr(graph, "unreadable", {}).items()):  # the plain search's unread files
+            scan.errors.append(ToolError(stage="crosscheck", plugin=PLUGIN, artifact=state.artifact.name, path=path,
+                                         message=f"ELF file not read, so what it reaches is unknown: {why}"))
 
 
 @hookimpl

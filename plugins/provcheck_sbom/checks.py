@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from provcheck import Finding, Location, Severity, ToolError
+from provcheck import SYMLINK, Finding, Location, Severity, ToolError
 from provcheck.formats.oci import MAX_MANIFEST, attachment_kind, decode_manifest, sbom_layers
 from provcheck.formats.packages import canonical
 
@@ -205,6 +205,22 @@ class Digests:
                     h.update(block)
             self.cache[key] = h.hexdigest()
         return self.cache[key]
+
+
+def _followed_out_of_root(tree: Any, path: str, node: Any, owners: dict[str, Component],
+                          digests: Digests) -> Component | None:
+    """The package vouching for ``node`` when ``path`` is an absolute symlink in the tree and
+    ``node`` (where it leads inside the root) matches that package's own checksum: then an
+    SBOM generator that followed the link on the host described the host's file."""
+    link = tree.nodes.get(path)
+    if link is None or link.type != SYMLINK or not (link.link_target or "").startswith("/"):
+        return None
+    owner = owners.get(node.path)
+    expected = owner.hashes.get(node.path) if owner is not None else None
+    if not expected:
+        return None
+    algo, digest = expected
+    return owner if digests.of(node, algo) == digest else None
 
 
 def _layer_info(artifact: Any, digest: str | None) -> dict[str, Any] | None:
@@ -449,6 +465,21 @@ def check_sbom(artifact: Any, sbom: Sbom, comps: list[Component], owners: dict[s
             if got is None or got == want:
                 break
             owner = owners.get(tp)
+            outside = _followed_out_of_root(tree, tp, node, owners, digests)
+            if outside is not None:
+                yield PC406.finding(
+                    location=node.location(artifact.name), component=outside.purl, key=f"{sbom.label}|{tp}",
+                    severity=Severity.LOW,
+                    message=f"{where} gives {tp} {algo} {want[:16]}..., but {tp} is an absolute symlink "
+                            f"({tp} -> {tree.nodes[tp].link_target}) and the file it reaches in the artifact, "
+                            f"{node.path}, matches {outside.name}'s own checksums: the generator followed the "
+                            f"symlink out of the root (a generator fault, not tampering)",
+                    evidence={"sbom": sbom.label, "entry": f.ref, "declared_path": f.path, "algorithm": algo,
+                              "declared": want, "actual": got, "sha256": node.sha256,
+                              "symlink_target": tree.nodes[tp].link_target, "reached": node.path,
+                              "package": outside.purl, "package_checksum": list(outside.hashes[node.path]),
+                              "layer": _layer_info(artifact, node.layer)})
+                break
             yield PC406.finding(
                 location=node.location(artifact.name), component=owner.purl if owner else None,
                 key=f"{sbom.label}|{tp}",
