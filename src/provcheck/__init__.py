@@ -46,10 +46,12 @@ _LAZY = {"Scan": "engine", "LoadContext": "engine", "Report": "engine", "ExitCod
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+    if name in ("formats", "sandbox"):  # `from provcheck import sandbox` without costing every run
+        return importlib.import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'provcheck' has no attribute {name!r}")
-    import importlib
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
