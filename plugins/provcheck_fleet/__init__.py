@@ -111,6 +111,12 @@ def _run_fleet(args: argparse.Namespace, ctx: provcheck.CommandContext) -> int:
         raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
     if args.executor == "local" and (args.scheduler or args.dask_send_credentials):
         raise UsageError("--scheduler and --dask-send-credentials are for --executor dask")
+    if args.executor == "dask":
+        try:
+            import distributed  # noqa: F401  (the optional extra)
+        except ImportError as exc:
+            raise UsageError(f"--executor dask needs Dask, an optional part of provcheck: "
+                             f"pip install 'provcheck[dask]' ({exc})") from None
     config = ctx.config(args)
     values = {k: getattr(args, k, None) for k in ("plain_http", "allow_cleartext_auth", "ca_file", "username",
                                                   "docker_config")}
