@@ -77,7 +77,8 @@ def run_verify(args: argparse.Namespace, ctx: CommandContext) -> int:
         specs.append(InputSpec.parse(args.source, "source"))
 
     import provcheck_attest
-    ctx.only_detectors(provcheck_attest)  # other detectors say nothing about signatures; their failures must not decide verify's exit
+    # other detectors say nothing about signatures; their failures must not decide verify's exit
+    ctx.only_detectors(provcheck_attest)
     config = ctx.config(args, specs)
     options = {k: dict(v) for k, v in config.plugin_options.items()}
     options.setdefault("attest", {})["verify_mode"] = True

@@ -38,7 +38,8 @@ def discover(client: RegistryClient, ref: Reference, digest: str,
         if got is None:
             continue
         mdigest, media, doc, _raw = got
-        out.append({"kind": attachment_kind(doc, digest, tag) or f"cosign-{suffix}", "how": "cosign-tag", "digest": mdigest, "media_type": media,
+        out.append({"kind": attachment_kind(doc, digest, tag) or f"cosign-{suffix}", "how": "cosign-tag",
+                    "digest": mdigest, "media_type": media,
                     "artifact_type": doc.get("artifactType"), "tag": tag, "manifest": doc})
     return out
 

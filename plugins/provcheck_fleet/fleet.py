@@ -125,9 +125,9 @@ def expand_sources(sources: list[str], client: RegistryClient, on_error: Callabl
         except RegistryError as exc:
             on_error(text, f"catalog: {exc}")
             continue
-        def tag_list(repo: str) -> tuple[str, list[str] | None, str]:
+        def tag_list(repo: str, registry: str = ref.registry) -> tuple[str, list[str] | None, str]:
             try:
-                return repo, client.tags(ref.registry, repo), ""
+                return repo, client.tags(registry, repo), ""
             except RegistryError as exc:
                 return repo, None, str(exc)
 

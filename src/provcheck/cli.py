@@ -8,11 +8,10 @@ Exit codes (``ExitCode``): 0 clean, 1 findings at or above ``--fail-on``, 2 inte
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
-from typing import Any, Iterator, Sequence, TextIO
+from typing import NoReturn, Sequence
 
 from . import __version__
 from .commands import CommandContext, Commands, add_option_groups
@@ -22,7 +21,7 @@ from .plugins import PluginManager
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2; ours is 4
+    def error(self, message: str) -> NoReturn:  # argparse exits 2; ours is 4
         self.print_usage(sys.stderr)
         raise UsageError(f"{self.prog}: {message}")
 

@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TextIO
 
 from .config import Config, InputSpec, build_config, read_file_config
-from .model import Severity, UsageError
+from .model import Rule, Severity, UsageError
 
 if TYPE_CHECKING:  # the engine pulls in the plugin manager; commands load it when they run
     import pluggy
@@ -47,7 +47,7 @@ OPTION_GROUPS = ("config", "cache", "platform", "fail-on", "run", "rules", "inpu
 class Command:
     name: str
     help: str
-    setup: Callable[[argparse.ArgumentParser], None]
+    setup: Callable[[argparse.ArgumentParser], object]
     run: Callable[[argparse.Namespace, "CommandContext"], int]
     formats: tuple[str, ...] = ("text", "json")
     options: tuple[str, ...] = ()  # shared option groups (OPTION_GROUPS) this command uses
@@ -57,7 +57,7 @@ class Commands:
     def __init__(self) -> None:
         self.commands: dict[str, Command] = {}
 
-    def add(self, name: str, *, help: str, setup: Callable[[argparse.ArgumentParser], None],
+    def add(self, name: str, *, help: str, setup: Callable[[argparse.ArgumentParser], object],
             run: Callable[[argparse.Namespace, "CommandContext"], int], formats: tuple[str, ...] = ("text", "json"),
             options: Sequence[str] = (), scan_options: bool = False) -> None:
         """Add a command. ``options`` names the shared groups it uses; ``scan_options`` is all of them."""
@@ -120,22 +120,22 @@ class CommandContext:
     # -- the plugins ------------------------------------------------------------------------
 
     @property
-    def hook(self) -> Any:
+    def hook(self) -> "pluggy.HookRelay":
         """The plugin manager's hook relay, for a plugin's own hooks (``ctx.hook.my_hook(...)``)."""
         return self.pm.hook
 
     @property
-    def rules(self) -> Mapping[str, Any]:
+    def rules(self) -> Mapping[str, Rule]:
         """Every registered rule by id."""
         return self.pm.rules
 
-    def only_detectors(self, *plugins: Any) -> None:
+    def only_detectors(self, *plugins: object) -> None:
         """For a focused command (``release``, ``verify``): unregister every detector but
         ``plugins``, those named with ``-p`` and those extending ``plugins`` through their
         own hooks (a detector that also adds release knowledge keeps adding it). The core
         and plugins that detect nothing (formats, finding enrichers) stay."""
         detector_hooks = {"provcheck_detect", "provcheck_crosscheck"}
-        kept = tuple(p.__name__ for p in plugins)
+        kept = tuple(str(getattr(p, "__name__", "")) for p in plugins)
         for name, plugin in list(self.pm.list_name_plugin()):
             if plugin is None or plugin in plugins or self.pm.is_builtin(name) or name in self.requested \
                     or getattr(plugin, "__name__", None) in self.requested:

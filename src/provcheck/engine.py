@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import pluggy
+
 from . import __version__
 from .config import Config, InputSpec, Limits
 from .model import Finding, InputError, ProvcheckError, Rule, Severity, ToolError
-from .plugins import PluginManager
+from .plugins import PluginInfo, PluginManager
 from .progress import NULL, Progress
 from .vfs import Artifact, BlobStore, Node, Tree
 
@@ -70,15 +72,15 @@ class Scan:
         self.ctx = ctx
         self.store = ctx.store
         self.rules = rules
-        self.stash: dict[Any, Any] = {}  # plugin-private state; key by your own object
-        self.extras: dict[str, Any] = {}  # JSON-able sections for the report, by plugin name
+        self.stash: dict[object, object] = {}  # plugin-private state; key by your own object
+        self.extras: dict[str, object] = {}  # JSON-able sections for the report, by plugin name
         self.errors: list[ToolError] = []  # detectors append non-fatal errors here (exit 3)
         self.notes: list[str] = []  # what the reader should know that is no error (a missing plugin's part)
         self.findings: list[Finding] = []  # engine findings from nested unpacking
         self._unpacked: dict[tuple[str, str], Tree | None] = {}
 
     @property
-    def hook(self) -> Any:
+    def hook(self) -> pluggy.HookRelay:
         """The hook relay, to call a plugin's own hooks (``scan.hook.provcheck_elf_policies()``)."""
         return self.ctx.pm.hook
 
@@ -113,7 +115,8 @@ class Scan:
             tree = None
             if len(node.chain) + 1 > self.config.limits.max_depth:
                 self.errors.append(ToolError(stage="unpack", artifact=artifact.name, path=node.path,
-                                             message=f"nesting deeper than {self.config.limits.max_depth} archives; not unpacked"))
+                                             message=f"nesting deeper than {self.config.limits.max_depth} "
+                                                     f"archives; not unpacked"))
             else:
                 try:
                     tree = self.ctx.unpack(node, artifact.tree)
@@ -135,10 +138,10 @@ class Report:
     findings: list[Finding]
     errors: list[ToolError]
     rules: Mapping[str, Rule]
-    plugins: list[Any] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)  # plugin sections of the JSON report
-    stash: dict[Any, Any] = field(default_factory=dict)   # the scan's plugin state, for commands
+    plugins: list[PluginInfo] = field(default_factory=list)
+    stats: dict[str, object] = field(default_factory=dict)
+    extras: dict[str, object] = field(default_factory=dict)  # plugin sections of the JSON report
+    stash: dict[object, object] = field(default_factory=dict)   # the scan's plugin state, for commands
     notes: list[str] = field(default_factory=list)        # e.g. what a disabled plugin would have added
     input_failed: bool = False
     schema: str = REPORT_SCHEMA
@@ -158,7 +161,7 @@ class Report:
             return ExitCode.FINDINGS
         return ExitCode.OK
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         used = sorted({f.rule_id for f in self.findings})
         return {
             "schema": self.schema,
@@ -266,7 +269,7 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
                               findings=findings, config=config, scan=scan):
         pass
     findings.sort(key=Finding.sort_key)
-    stats = {"seconds": {"load": round(t_loaded - started, 3), "total": round(time.monotonic() - started, 3),
+    stats: dict[str, object] = {"seconds": {"load": round(t_loaded - started, 3), "total": round(time.monotonic() - started, 3),
                          "plugins": {k: round(v, 3) for k, v in sorted(timings.items())}}}
     return Report(config=config, artifacts=loaded, findings=findings, errors=errors, rules=pm.rules,
                   plugins=pm.plugin_infos(), stats=stats, input_failed=input_failed, extras=scan.extras,

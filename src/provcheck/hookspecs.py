@@ -73,7 +73,7 @@ def provcheck_add_options(parser: "argparse._ArgumentGroup") -> None:
 
 
 @hookspec
-def provcheck_register_rules() -> "Iterable[Rule]":
+def provcheck_register_rules() -> "Iterable[Rule]":  # type: ignore[empty-body]
     """Return the rules this plugin can report. Every rule id must be unique.
 
     :return: an iterable of :class:`provcheck.Rule`.
@@ -81,7 +81,7 @@ def provcheck_register_rules() -> "Iterable[Rule]":
 
 
 @hookspec
-def provcheck_register_formats() -> "Iterable[OutputFormat]":
+def provcheck_register_formats() -> "Iterable[OutputFormat]":  # type: ignore[empty-body]
     """Return output formats (``OutputFormat(name, write)``) for ``--format``.
 
     :return: an iterable of :class:`provcheck.report.OutputFormat`.

@@ -241,6 +241,7 @@ def run(argv: Sequence[str], *, workdir: Path, binds: Sequence[tuple[Path, str]]
         os.close(status_w)
         raise SandboxUnavailable(f"bwrap cannot start: {exc}") from exc
     os.close(status_w)
+    assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
     out = {out_fd: bytearray(), err_fd: bytearray(), status_r: bytearray()}
     sel = selectors.DefaultSelector()
@@ -286,8 +287,8 @@ def run(argv: Sequence[str], *, workdir: Path, binds: Sequence[tuple[Path, str]]
             except ProcessLookupError:                # and the pid namespace takes every process with it
                 pass
         proc.wait()
-        for fd in list(sel.get_map()):
-            sel.unregister(fd)
+        for registered in list(sel.get_map()):
+            sel.unregister(registered)
         sel.close()
         proc.stdout.close()
         proc.stderr.close()

@@ -153,7 +153,8 @@ def test_exit_codes_and_fail_on(checker):
     checker.base.mkdir(exist_ok=True)
     clean = checker.tarball({"a.txt": "a"}, name="clean.tar")
     slip = checker.base / "slip.tar"
-    import io, tarfile
+    import io
+    import tarfile
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
         info = tarfile.TarInfo("../x")
@@ -294,7 +295,8 @@ def test_a_plugin_that_fails_to_import_is_reported_not_skipped(checker, tmp_path
 
 
 def test_text_report_never_passes_terminal_escapes_through(checker):
-    import io, tarfile
+    import io
+    import tarfile
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
         info = tarfile.TarInfo("../\x1b]0;pwned\x07\x1b[2J")

@@ -3,7 +3,6 @@ each limit kills every process and is reported."""
 
 import os
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path

@@ -3,8 +3,8 @@
 The loader (core) reads layouts and archives; this module is what plugins share:
 
 * ``parse_platform("linux/arm64/v8")``, ``platform_matches(desc_platform, want)``;
-* ``looks_like_image_archive(path)``, ``is_image_tree(tree)``; ``ImageLoader``/``ImageSource``
-  to load a layout a plugin wrote into its work area (the registry loader);
+* ``looks_like_image_archive(path)``, ``is_image_tree(tree)``; ``load_image_layout(root, name,
+  ctx, platform)`` loads a layout a plugin wrote into its work area (the registry loader);
 * ``apply_changeset(tree, entries, digest, findings, artifact)``: one layer on a tree
   (whiteouts, opaque directories);
 * attachments, one implementation for a local layout (the SBOM plugin) and a registry (the
@@ -18,14 +18,26 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
 from provcheck.unpack.oci import (ImageLoader, ImageSource, apply_changeset, is_image_tree,
                                   looks_like_image_archive, parse_platform, platform_matches)
 
-__all__ = ["ImageLoader", "ImageSource", "apply_changeset", "is_image_tree", "looks_like_image_archive",
+if TYPE_CHECKING:
+    from provcheck.engine import LoadContext
+    from provcheck.vfs import Artifact
+
+__all__ = ["load_image_layout", "apply_changeset", "is_image_tree", "looks_like_image_archive",
            "parse_platform", "platform_matches", "cosign_tags", "attachment_kind", "decode_manifest",
            "sbom_kind", "sbom_layers", "sbom_document", "DSSE_TYPES", "MAX_MANIFEST", "MAX_SBOM"]
+
+JSONObject = dict[str, object]  # a decoded JSON object; narrow its values before use
+
+
+def load_image_layout(root: Path, name: str, ctx: "LoadContext", platform: str) -> "Artifact":
+    """An OCI image layout in the work area, loaded like any image input (limits, digests)."""
+    return ImageLoader(ImageSource(root=root), name, ctx, platform).load()
 
 MAX_MANIFEST = 8 << 20
 MAX_SBOM = 64 << 20
@@ -41,7 +53,7 @@ def cosign_tags(digest: str) -> dict[str, str]:
     return {s: f"{algo}-{hexd}.{s}" for s in ("sig", "att", "sbom")}
 
 
-def attachment_kind(manifest: Mapping[str, Any], subject: str, tag: str | None = None) -> str | None:
+def attachment_kind(manifest: Mapping[str, object], subject: str, tag: str | None = None) -> str | None:
     """``referrer`` when ``manifest`` names ``subject`` as its subject, ``cosign-sig``/``-att``/
     ``-sbom`` when it sits under cosign's tag for ``subject``, else None."""
     sub = manifest.get("subject")
@@ -55,7 +67,7 @@ def attachment_kind(manifest: Mapping[str, Any], subject: str, tag: str | None =
     return None
 
 
-def decode_manifest(raw: bytes, where: str) -> dict[str, Any]:
+def decode_manifest(raw: bytes, where: str) -> JSONObject:
     """A manifest's JSON object; ValueError naming ``where`` when it is none."""
     if len(raw) > MAX_MANIFEST:
         raise ValueError(f"{where}: manifest larger than {MAX_MANIFEST} bytes")
@@ -68,7 +80,7 @@ def decode_manifest(raw: bytes, where: str) -> dict[str, Any]:
     return doc
 
 
-def sbom_kind(media_type: Any) -> str | None:
+def sbom_kind(media_type: object) -> str | None:
     """``spdx`` or ``cyclonedx`` for an SBOM media type, else None."""
     media = str(media_type or "").split(";")[0].strip().lower()
     if media in SBOM_TYPES:
@@ -80,13 +92,14 @@ def sbom_kind(media_type: Any) -> str | None:
     return None
 
 
-def sbom_layers(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+def sbom_layers(manifest: Mapping[str, object]) -> list[JSONObject]:
     """The layers of an attachment manifest that carry an SBOM: an SBOM media type on the
     layer, the manifest's ``artifactType`` (or config media type), or a DSSE envelope."""
     config = manifest.get("config")
     art = manifest.get("artifactType") or (config.get("mediaType") if isinstance(config, Mapping) else None)
     out = []
-    for layer in manifest.get("layers") or ():
+    layers = manifest.get("layers")
+    for layer in layers if isinstance(layers, list) else ():
         if not isinstance(layer, dict) or not isinstance(layer.get("digest"), str):
             continue
         if sbom_kind(layer.get("mediaType")) or sbom_kind(art) or layer.get("mediaType") in DSSE_TYPES:
@@ -94,7 +107,7 @@ def sbom_layers(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def sbom_document(data: bytes) -> dict[str, Any] | None:
+def sbom_document(data: bytes) -> JSONObject | None:
     """The SBOM (SPDX 2 or CycloneDX JSON) in an attachment layer, unwrapped from a DSSE
     envelope / in-toto statement (cosign's ``Data`` wrapper too); None for a readable
     document that is no SBOM (a provenance attestation); ValueError when it cannot be read."""

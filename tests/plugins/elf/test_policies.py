@@ -81,7 +81,8 @@ def test_interposing_a_sensitive_symbol_is_reported_unless_owner(elf, gcc):
     pre = next(f for f in result.by_rule("PC309") if f.key == "ld.so.preload")
     assert pre.evidence["resolved"] == {f"/{LIBC_DIR}/libhelper.so.1": f"{LIBC_DIR}/libhelper.so.1"}
     # an rtld audit library declared in the dynamic section
-    audited = gcc.exe(MAIN.replace("foo", "RSA_public_decrypt"), *NOLIBC, "libhelper.so.1", "-Wl,--audit,libspy.so", "-Wl,--depaudit,libspy2.so",
+    audited = gcc.exe(MAIN.replace("foo", "RSA_public_decrypt"), *NOLIBC, "libhelper.so.1", "-Wl,--audit,libspy.so",
+                      "-Wl,--depaudit,libspy2.so",
                       inputs={"libhelper.so.1": bad})
     keys = {f.key for f in elf.run(elf.tree({"usr/bin/a": File(audited, 0o755), f"{LIBC_DIR}/libhelper.so.1": bad}),
                                    options=opts()).by_rule("PC309")}
