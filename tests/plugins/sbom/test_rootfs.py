@@ -16,6 +16,8 @@ import provcheck_sbom
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sbom_helpers import LIBDIR, SAMPLES, pc4, run  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real Debian data (downloaded once, cached under .cache/)
+
 
 
 def copy_rootfs(src: Path, dest: Path) -> Path:
