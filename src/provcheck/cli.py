@@ -21,8 +21,12 @@ from .plugins import PluginManager
 
 
 class ArgumentParser(argparse.ArgumentParser):
+    disabled: tuple[str, ...] = ()  # plugins named with -p no:NAME, for the hint below
+
     def error(self, message: str) -> NoReturn:  # argparse exits 2; ours is 4
         self.print_usage(sys.stderr)
+        if self.disabled and ("unrecognized arguments" in message or "invalid choice" in message):
+            message += f" (disabled with -p no:NAME: {', '.join(self.disabled)}; their commands and options are gone)"
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -184,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = Commands()
         core_commands(commands, pm)
         pm.hook.provcheck_add_commands(commands=commands)
+        ArgumentParser.disabled = tuple(p[3:] for p in plugin_args if p.startswith("no:"))
         with CommandContext(pm, [p for p in plugin_args if not p.startswith("no:")]) as ctx:
             parser = build_parser(pm, commands, list(ctx.formats))
             args = parser.parse_args(argv)

@@ -339,3 +339,34 @@ def test_focused_commands_keep_their_plugin_and_its_extensions():
         names = {n for n, p in pm.list_name_plugin() if p is not None}
         assert "provcheck_release" in names and "provcheck.unpack.archive" in names
         assert names & {"extends", "other"} == survivors
+
+
+def test_each_command_shows_only_the_options_it_uses(checker):
+    """Options are declared once (the core's groups, attest's one table) and shown only where used."""
+    files = checker.run_cli("files", "--help").stdout
+    for absent in ("--sbom", "--attest-", "--plain-http", "--registry-username", "--advisories", "--select",
+                   "--fail-on"):
+        assert absent not in files, absent
+    assert "--platform" in files and "--cache-dir" in files
+    scan = checker.run_cli("scan", "--help").stdout
+    assert all(o in scan for o in ("--sbom", "--attest-bundle", "--attest-cert-identity", "--fail-on", "--select"))
+    verify = checker.run_cli("verify", "--help").stdout
+    assert "--bundle" in verify and "--cert-identity" in verify and "--attest-bundle" not in verify
+    fleet = checker.run_cli("fleet", "--help").stdout
+    assert len(re.findall(r"^\s+--fail-on", fleet, re.M)) == 1 and "{info,low,medium,high,critical}" in fleet
+    assert "--cache-dir" in fleet and "--jobs" in fleet and "--sbom" not in fleet
+    for cmd in ("scan", "files", "verify", "fleet", "linkage", "sbom", "release", "query"):
+        text = checker.run_cli(cmd, "--help").stdout
+        flags = re.findall(r"^\s+(--[a-z][a-z-]*)", text, re.M)
+        assert len(flags) == len(set(flags)), (cmd, flags)
+
+
+def test_a_disabled_plugin_is_really_gone_and_the_cli_says_so(checker):
+    tarball = checker.tarball({"a": "b"})
+    res = checker.run_cli("-p", "no:sbom", "scan", tarball, "--sbom", tarball)
+    assert res.exit_code == 4 and "--sbom" in res.stderr and "no:NAME: sbom" in res.stderr
+    res = checker.run_cli("-p", "no:elf", "linkage", tarball)
+    assert res.exit_code == 4 and "invalid choice: 'linkage'" in res.stderr and "elf" in res.stderr
+    plugins = {p["name"] for p in checker.run_cli("-p", "no:sbom", "-p", "no:elf", "plugins", "--format",
+                                                   "json").json()}
+    assert not plugins & {"sbom", "elf"} and "fleet" in plugins
