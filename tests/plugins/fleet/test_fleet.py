@@ -405,8 +405,11 @@ def test_interrupted_fleet_scan_resumes(checker, plain_registry, tmp_path):
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                if db.exists() and rows(db, "SELECT count(*) FROM images WHERE status='ok'")[0][0] == 2:
-                    break
+                try:  # the scan creates the file before its tables: poll until both exist
+                    if db.exists() and rows(db, "SELECT count(*) FROM images WHERE status='ok'")[0][0] == 2:
+                        break
+                except sqlite3.OperationalError:
+                    pass
                 time.sleep(0.2)
             else:
                 raise AssertionError("the two fast images never reached the inventory")
