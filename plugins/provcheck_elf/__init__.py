@@ -132,15 +132,5 @@ def provcheck_linkage(tree: Any, elf: Any, artifact: Any, scan: Any) -> list[pro
             for src in sorted(graph.edges) for e in graph.edges[src]]
 
 
-def __getattr__(name: str) -> Any:
-    """The analysis and policy names this package used to import eagerly, imported on first use."""
-    if name in ("Analysis", "ParseCache", "analyze"):
-        from . import analysis
-        return getattr(analysis, name)
-    if name in ("ALL_CHECKS", "Options"):
-        from . import policies
-        return getattr(policies, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["Options", "analyze", "UsageError"]
+__all__ = ["provcheck_addhooks", "provcheck_register_rules", "provcheck_add_commands", "provcheck_detect",
+           "provcheck_linkage"]

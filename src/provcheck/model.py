@@ -169,7 +169,7 @@ class Rule:
 class ToolError:
     """Something provcheck could not do: unreadable input, a plugin that raised, a skipped file.
 
-    Any error makes the scan incomplete (exit code 3) unless it is only a notice.
+    Any error makes the scan incomplete (exit code 3); what is no error goes to ``scan.notes``.
     """
 
     stage: str  # "load", "unpack", "detect", "crosscheck", "report", ...
@@ -177,7 +177,7 @@ class ToolError:
     artifact: str | None = None
     path: str | None = None
     plugin: str | None = None
-    detail: str | None = None  # e.g. a traceback, for --verbose and SARIF notifications
+    detail: str | None = None  # e.g. a traceback: in the JSON report and SARIF notifications
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"stage": self.stage, "message": self.message}
