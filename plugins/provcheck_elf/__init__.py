@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import provcheck
-from provcheck import ToolError, UsageError
+from provcheck import ToolError
 
 from . import hookspecs
 from .rules import RULES
