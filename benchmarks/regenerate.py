@@ -11,7 +11,8 @@ Measures, best of ``--repeat``:
   directly (no sandbox) in a copy of the trusted input tree regeneration assembled;
 - sandboxed: the same commands on the same tree through ``provcheck.sandbox`` (what a cold
   regeneration runs per input tree; with unverified inputs it runs twice);
-- cold: the whole regeneration inside ``provcheck release`` with an empty cache;
+- cold: the whole regeneration inside ``provcheck release`` with an empty regeneration cache
+  (the toolchains already downloaded);
 - repeat: the regeneration with the cache filled by the cold run, and the whole command.
 """
 
@@ -119,8 +120,12 @@ def main() -> None:
         d = min(direct(files, chain, work) for _ in range(args.repeat))
         s = min(sandboxed(files, chain, combo, release_paths, work) for _ in range(args.repeat))
         colds, repeats, regen = [], [], {}
+        warm = work / "warm"  # toolchains (Debian packages, apt indexes) downloaded once, shared by the cold runs
+        cli(args.release, args.source, args.ref, warm)
         for i in range(args.repeat):
             cache = work / f"cache-{i}"
+            cache.mkdir()
+            (cache / "toolchains").symlink_to(warm / "toolchains", target_is_directory=True)
             wall, regen = cli(args.release, args.source, args.ref, cache)
             colds.append((regen["seconds"], wall))
             wall2, regen2 = cli(args.release, args.source, args.ref, cache)

@@ -265,7 +265,7 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
             files[path], alternatives[path] = data, None
             inputs.append(Input(path, "unverified", _sha(data), how="translation template made at release time"))
             continue
-        if path.endswith(".po") and name != "en@quot.po":  # msgfmt's input: the release's catalog source
+        if path.endswith(".po"):  # msgfmt's input: the release's catalog source
             data = trees.release[path]()
             if files.get(path) not in (None, data):
                 alternatives[path] = files[path]
@@ -670,29 +670,46 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
         r = unavailable(options.mode, reason, expected)
         r.inputs, r.seconds = inputs, time.monotonic() - started
         return r
+    # the system's and already downloaded builds first; other Debian builds only when needed
+    fetched = not options.download
     try:
-        combos, versions = _toolchains(trees, chain, options)
+        combos, versions = _toolchains(trees, chain, options, download=False)
     except RegenerationError as exc:
-        return give_up(str(exc))
+        if fetched:
+            return give_up(str(exc))
+        try:
+            combos, versions = _toolchains(trees, chain, options, download=True)
+        except RegenerationError as exc2:
+            return give_up(str(exc2))
+        fetched = True
     from provcheck import sandbox
     why = sandbox.unavailable_reason()
     if why is not None:
         return give_up(f"sandbox unavailable: {why}")
     runner = _Runner(chain, trees, options)
+    cache = options.cache or Cache(None)
     # the same chain with every unverified input replaced by its trusted alternative
     trusted_files = {p: d for p, d in files.items() if p not in alternatives}
     trusted_files.update({p: d for p, d in alternatives.items() if d is not None})
     trusted: _Outcome | None = None
     with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-regenerate") as pool:
         runs = [pool.submit(runner.run, files, combo) for combo in combos]
-        if alternatives and len(combos) == 1:  # one toolchain: both runs at once
-            trusted_run = pool.submit(runner.run, trusted_files, combos[0])
-        outcomes = [r.result() for r in runs]
-        cache = options.cache or Cache(None)
-        scored = [(_score(trees, expected, o.produced, known, cache), o) for o in outcomes]
-        (_, per_file), best = min(scored, key=lambda so: so[0][0])
+        early = pool.submit(runner.run, trusted_files, combos[0]) if alternatives and len(combos) == 1 else None
+        scored = [(_score(trees, expected, o.produced, known, cache), o) for o in (r.result() for r in runs)]
+        (score, per_file), best = min(scored, key=lambda so: so[0][0])
+        if score != (0, 0) and not fetched:  # not reproduced with what is at hand: try every Debian build too
+            try:
+                more, _ = _toolchains(trees, chain, options, download=True)
+            except RegenerationError:
+                more = []
+            tried = [[t.flavour for t in c] for c in combos]
+            more = [c for c in more if [t.flavour for t in c] not in tried]
+            scored += [(_score(trees, expected, o.produced, known, cache), o)
+                       for o in pool.map(lambda combo: runner.run(files, combo), more)]
+            (score, per_file), best = min(scored, key=lambda so: so[0][0])
         if alternatives:
-            trusted = trusted_run.result() if len(combos) == 1 else runner.run(trusted_files, best.combo)
+            trusted = early.result() if early is not None and best.combo is combos[0] else \
+                runner.run(trusted_files, best.combo)
     result = Regeneration(options.mode, inputs=inputs, versions=versions)
     result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in best.combo]
     result.steps = best.steps + ([{**s, "step": f"{s['step']} (trusted alternatives)"} for s in trusted.steps]
@@ -887,7 +904,8 @@ def _limits(options: Options) -> Any:
     return sandbox.SandboxLimits(seconds=300.0)
 
 
-def _toolchains(trees: Trees, chain: Chain, options: Options) -> tuple[list[list[Any]], dict[str, str]]:
+def _toolchains(trees: Trees, chain: Chain, options: Options, download: bool
+                ) -> tuple[list[list[Any]], dict[str, str]]:
     """Every combination of the flavours of the exact generator versions (at most
     ``max_combinations``), system flavours first; RegenerationError when one tool has none."""
     try:
@@ -907,7 +925,7 @@ def _toolchains(trees: Trees, chain: Chain, options: Options) -> tuple[list[list
             raise RegenerationError(f"the release does not say which {tool} generated it")
         try:
             per_tool.append(list(toolchain.flavours(tool, version, cache_dir=options.toolchain_cache,
-                                                    download=options.download)))
+                                                    download=download)))
         except toolchain.ToolchainUnavailable as exc:
             raise RegenerationError(str(exc)) from None
         except Exception as exc:  # a download or unpack failure is a reason, not a crash

@@ -222,6 +222,9 @@ class Reproduction:
         if v.verdict not in GENERATED_VERDICTS:
             return None
         m4, aux = v.system == "m4" or name.endswith(".m4"), is_aux(name)
+        if rg.GETTEXT_INFRA.search(v.path):
+            return {"status": rg.NOT_REPRODUCIBLE, "reason": "gettext infrastructure (autopoint's copy): the m4 "
+                                                             "database has no published copies to compare with"}
         if not (m4 or aux):
             return None
         if v.verdict == "generated-mismatch":

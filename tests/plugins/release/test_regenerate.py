@@ -299,3 +299,20 @@ def test_an_unpublished_serial_cannot_launder_a_trigger_into_configure(run, proj
     (pc110,) = [f for f in data["findings"] if f["rule_id"] == "PC110" and f["location"]["path"].endswith("configure")]
     assert pc110["severity"] == "critical" and "grep -aErls" in json.dumps(pc110["evidence"]["added_lines"])
     assert [u["path"] for u in data["release"]["regeneration"]["unverified"]] == ["m4/build-to-host.m4"]
+
+
+def test_message_catalogs_compare_by_their_messages(tmp_path):
+    """.gmo files are compared as their messages: msgfmt versions lay out the hash table and
+    system-dependent strings differently, a changed translation is a difference."""
+    from provcheck_release.regenerate import render_catalog
+    po = ('msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+          '#, c-format\nmsgid "Using up to %<PRIu32> threads."\nmsgstr "Bis zu %<PRIu32> Threads."\n\n'
+          'msgid "Hello"\nmsgstr "Hallo"\n')
+    catalogs = {}
+    for name, text in (("a", po), ("b", po.replace("Hallo", "Hallo; rm -rf ~"))):
+        (tmp_path / f"{name}.po").write_text(text)
+        subprocess.run(["msgfmt", "-o", str(tmp_path / f"{name}.mo"), str(tmp_path / f"{name}.po")], check=True)
+        catalogs[name] = render_catalog((tmp_path / f"{name}.mo").read_bytes())
+    assert b"%<PRIu32>" in catalogs["a"] and b"Hallo" in catalogs["a"]
+    assert catalogs["a"] != catalogs["b"] and b"rm -rf" in catalogs["b"]
+    assert render_catalog(b"\xde\x12\x04\x95" + b"\xff" * 40) is None  # hostile offsets: not a catalog
