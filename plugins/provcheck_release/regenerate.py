@@ -697,7 +697,7 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
         early = pool.submit(runner.run, trusted_files, combos[0]) if alternatives and len(combos) == 1 else None
         scored = [(_score(trees, expected, o.produced, known, cache), o) for o in (r.result() for r in runs)]
         (score, per_file), best = min(scored, key=lambda so: so[0][0])
-        if score != (0, 0) and not fetched:  # not reproduced with what is at hand: try every Debian build too
+        if score[0] == 0 and score[1] and not fetched:  # built, but differs: other Debian builds of that version too
             try:
                 more, _ = _toolchains(trees, chain, options, download=True)
             except RegenerationError:
