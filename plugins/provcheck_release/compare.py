@@ -18,10 +18,10 @@ from typing import Any, Collection, Iterable
 from provcheck import Artifact, Finding, Location, Severity, Tree
 from provcheck import SYMLINK, Node, glob_regex
 
-from . import ecosystems, risk
+from . import ecosystems, flavours, risk
 from .knowledge import Generated, Knowledge
 from .m4db import M4Database, M4Verdict, is_aux
-from .rules import PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109, PC110
+from .rules import PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109
 
 IDENTICAL, ONLY_SOURCE, GENERATED, REGENERATED, RELEASE_EDIT = (
     "identical", "only-in-source", "generated", "regenerated", "release-edit")
@@ -558,7 +558,10 @@ class Comparer:
         if mv.status == "serial-mismatch":
             v = Verdict(path, MISMATCH, how=f"m4 {name} serial {mv.serial} differs from {mv.origin}", system="m4")
             sev, why = self.grade_m4_change(ev, data, mv, sm)
-            self.add(PC103.finding(location=self.loc(path), key=path, severity=sev, evidence=ev,
+            ex, lines = self.flavoured(path, name, mv, sm, ev)
+            if ex is not None and sev < Severity.CRITICAL:
+                sev, why, v = self.flavour_grade(path, ex, sev, why, v, in_source)
+            self.add(PC103.finding(location=self.loc(path, lines=lines), key=path, severity=sev, evidence=ev,
                                    message=f"{path} declares serial {mv.serial} of {name}, but its code differs from "
                                            f"the published serial {mv.serial} ({mv.origin}): {why}"), v)
         elif mv.status == "serial-inflated":
@@ -575,6 +578,39 @@ class Comparer:
                                    evidence=ev), v)
         self.risk(path, data, v, generated=False)
         return v
+
+    def flavoured(self, path: str, name: str, mv: M4Verdict, sm: Any, ev: dict[str, Any]):
+        """The known flavours and other published copies that explain the differences from
+        the closest published copy (flavours.py), in the evidence, and the release lines of the
+        unexplained hunks; (None, None) without a diff."""
+        if sm is None or mv.closest_sha256 is None:
+            return None, None
+        sm, mine = sm
+        known = self.db.content(mv.closest_sha256) or ""
+        others = [(e["origin"], t) for e in self.db.files.get(name, []) if e["sha256"] != mv.closest_sha256
+                  for t in [self.db.text(e)] if t is not None]
+        ex = flavours.explain(name, known.splitlines(), mine, others, matcher)
+        lines = None
+        if ex.flavours or ex.published:
+            ev["explained_by"] = ex.to_dict()
+            if ex.unexplained:  # the diff shows only what nothing explains
+                ev["diff"], lines = unified(path, ex.patched, mine, fa=f"{mv.origin} with flavours/{name}")
+                ev["diff_against"] = f"{mv.origin} with {', '.join(ex.names)}"
+        return ex, lines
+
+    @staticmethod
+    def flavour_grade(path: str, ex: "flavours.Explanation", sev: Severity, why: str, v: Verdict,
+                      in_source: bool) -> tuple[Severity, str, Verdict]:
+        """Every differing hunk explained by a known flavour or another published copy (and no
+        risky construct among the changed lines): info, the flavours named. Otherwise the grade stays."""
+        if ex.unexplained or not (ex.flavours or ex.published):
+            if ex.flavours or ex.published:
+                why += f"; {len(ex.unexplained)} hunks unexplained, the rest are {', '.join(ex.names)}"
+            return sev, why, v
+        names = ", ".join(ex.names)
+        v = Verdict(path, REGENERATED if in_source else GENERATED, system=v.system,
+                    how=f"{v.how}: every difference is a known flavour ({names})")
+        return Severity.INFO, f"every differing hunk is a known flavour: {names}", v
 
     def closest(self, mv: M4Verdict, data: bytes) -> M4Verdict:
         mine = set(_text(data).splitlines())
@@ -660,6 +696,10 @@ class Comparer:
                    " (a distribution or git-snapshot variant)"))
         sev = (Severity.CRITICAL if bad or (hits and same_version) else Severity.HIGH if same_version else
                Severity.MEDIUM if hits else Severity.LOW)
+        ex, flavour_lines = self.flavoured(path, name, mv, (sm, kb), ev)
+        if ex is not None and not hits:
+            sev, why, v = self.flavour_grade(path, ex, sev, why, v, in_source)
+        lines = flavour_lines or lines
         self.add(PC103.finding(location=self.loc(path, lines=lines), key=path, evidence=ev, severity=sev,
                                message=f"{path} says it is {name} {mv.serial}, but its code differs from the published "
                                        f"{mv.origin}: {why}"), v)

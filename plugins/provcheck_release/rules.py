@@ -57,7 +57,9 @@ PC103 = Rule(
              "not: a vendored m4 macro file whose name and `serial` match a published version (gnulib, "
              "autoconf-archive, automake, libtool, gettext, pkg-config, ...) but whose bytes differ even "
              "after comments are normalised away (critical when the changed lines carry a risky construct, high "
-             "otherwise: a file claiming a published serial must be that copy); a build-aux script carrying a "
+             "otherwise: a file claiming a published serial must be that copy; info when every differing hunk "
+             "is a known distribution or platform flavour of that file, data/flavours.toml, or the lines of "
+             "another published copy); a build-aux script carrying a "
              "published copy's exact version line with different code (at least high); or a file named like a "
              "generator's output "
              "(`configure`, `Makefile.in`, `config.guess`) that lacks the generator's signature (high).",

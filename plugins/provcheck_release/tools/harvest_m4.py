@@ -11,6 +11,7 @@ text (for diffs in findings).
     python -m provcheck_release.tools.harvest_m4 pkgs/*.deb            # or name the files
     python -m provcheck_release.tools.harvest_m4 --upstream libtool_2.4.7.orig.tar.xz  # the generators' own releases
     python -m provcheck_release.tools.harvest_m4 --orig foo.orig.tar.gz  # m4 vendored in orig tarballs
+    python -m provcheck_release.tools.harvest_m4 --add pkg-config_0.29.2-1_amd64.deb  # add to the shipped database
 
 Binary packages (``.deb``) and the generator projects' own upstream tarballs
 (``--upstream``: the Debian orig tarballs of libtool, gnulib, gettext, automake, ...) are
@@ -37,7 +38,7 @@ from provcheck import BlobStore, Limits
 from provcheck.formats.archive import Reader, read_package
 
 from provcheck_release.debian_apt import download
-from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, is_aux, version_of, write_db
+from provcheck_release.m4db import DB_FORMAT, DB_PATH, M4Database, hashes, is_aux, version_of, write_db
 
 SOURCE_PACKAGES = ["libtool", "autoconf", "automake", "automake-1.16", "gettext", "gnulib", "pkgconf",
                    "autoconf-archive"]
@@ -74,9 +75,14 @@ def origin_of(path: Path) -> str:
     return name.split("_")[0] + "_" + "_".join(name.split("_")[1:2]).replace("%3a", ":")
 
 
-def harvest(debs: list[Path], origs: list[Path], upstream: list[Path] = ()) -> dict:
+def harvest(debs: list[Path], origs: list[Path], upstream: list[Path] = (), base: M4Database | None = None) -> dict:
+    """``base``: an existing database whose entries (and sources) are kept, the new ones added."""
     files: dict[str, list[dict]] = {}
     seen: set[tuple[str, str]] = set()
+    if base is not None:
+        for name, entries in base.files.items():
+            files[name] = [{**e, **({"text": t} if (t := base.text(e)) is not None else {})} for e in entries]
+            seen.update((name, e["sha256"]) for e in entries)
     with tempfile.TemporaryDirectory(prefix="harvest-m4-") as tmp:
         store = BlobStore(Path(tmp) / "blobs")
         for trusted, group in (("package", debs), ("upstream", list(upstream)), ("", origs)):
@@ -101,7 +107,8 @@ def harvest(debs: list[Path], origs: list[Path], upstream: list[Path] = ()) -> d
                                                        "origin": origin, "path": member, "text": text})
     for entries in files.values():
         entries.sort(key=lambda e: (e["serial"] or "", e["origin"], e["sha256"]))
-    return {"format": DB_FORMAT, "sources": sorted({origin_of(p) for p in [*debs, *upstream, *origs]}),
+    sources = {origin_of(p) for p in [*debs, *upstream, *origs]} | set(base.sources if base is not None else ())
+    return {"format": DB_FORMAT, "sources": sorted(sources),
             "files": dict(sorted(files.items()))}
 
 
@@ -115,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suite", action="append", default=[],
                     help="with --download: also download from this Debian suite (e.g. trixie), repeatable")
     ap.add_argument("--cache", type=Path, default=Path(".cache/release/debs"), help="where --download puts .debs")
+    ap.add_argument("--add", action="store_true",
+                    help="keep every entry of the --output database and add the named files' copies to it")
     ap.add_argument("--output", type=Path, default=DB_PATH)
     args = ap.parse_args(argv)
     debs = list(args.debs)
@@ -127,9 +136,12 @@ def main(argv: list[str] | None = None) -> int:
             upstream += download(SOURCE_PACKAGES, args.cache / suite / "upstream", suite, source=True)
     if not debs and not upstream:
         ap.error("name .deb files, --upstream tarballs, or use --download")
-    db = harvest(sorted(set(debs)), sorted(set(args.orig)), sorted(set(upstream)))
+    base = M4Database.load(args.output) if args.add else None
+    db = harvest(sorted(set(debs)), sorted(set(args.orig)), sorted(set(upstream)), base)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    write_db(db, args.output)
+    tmp = args.output.with_name(args.output.name + ".tmp")
+    write_db(db, tmp)
+    os.replace(tmp, args.output)
     n = sum(len(v) for v in db["files"].values())
     print(f"harvest: {len(db['files'])} macro files, {n} versions from {len(db['sources'])} packages "
           f"-> {os.fspath(args.output)} ({args.output.stat().st_size} bytes)", file=sys.stderr)

@@ -1,0 +1,57 @@
+"""Known flavours of published libtool files (data/flavours.toml): a same-serial libtool.m4 whose
+every differing hunk is a distribution's patch is info with the flavour named; a hunk no flavour
+explains keeps the file at high (critical when risky), with only that hunk in the diff."""
+
+from __future__ import annotations
+
+import pytest
+
+import release_realdata as rd
+from provcheck import Severity
+from provcheck_release import flavours
+
+FEDORA_RPATH = "Fedora libtool: ABI-specific (lib64) system library search path"
+
+
+def fedora_patched(text: str) -> str:
+    """``text`` with the Fedora lib64 hunks of the shipped flavour data applied, as a patch would."""
+    [flavour] = [f for f in flavours.load() if f.name == FEDORA_RPATH]
+    lines = text.split("\n")
+    for h in flavour.hunks:
+        at = flavours._find(lines, h.old)
+        assert at >= 0, "the flavour's hunk must apply to the real published libtool.m4"
+        lines[at:at + len(h.old)] = h.new
+    return "\n".join(lines)
+
+
+def test_hunks_apply_like_a_patch_and_only_there():
+    published = ["a", "b", "c", "d"]
+    h = flavours.parse_hunk(" b\n-c\n+C\n d")
+    assert (h.old, h.new) == (("b", "c", "d"), ("b", "C", "d"))
+    with pytest.raises(ValueError):
+        flavours.parse_hunk("?x")
+    assert flavours._find(published, h.old) == 1 and flavours._find(published, ("c", "b")) == -1
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (None, Severity.INFO),
+    ("lt_cv_extra_search=/opt/lib64", Severity.HIGH),                           # unexplained, inert
+    ("grep -rl '####Hello####' $srcdir/ | xargs cat | xz -dc | sh", Severity.CRITICAL),  # unexplained, risky
+])
+def test_fedora_libtool_m4_is_a_known_flavour_but_added_lines_are_not(release_checker, xz_real, extra, expected):
+    _git, release, _top = xz_real
+    text = fedora_patched(release["m4/libtool.m4"].decode())
+    if extra:
+        text = text.replace("\n# Always use our own libtool.\n", f"\n{extra}\n# Always use our own libtool.\n", 1)
+    repo, tarball = rd.build_xz(release_checker, xz_real, release_changes={"m4/libtool.m4": text.encode()})
+    result = release_checker.run(tarball, source=f"git:{repo}@v5.4.1")
+    result.assert_no_errors()
+    [f] = [f for f in result.by_rule("PC103") if f.location.path.endswith("m4/libtool.m4")]
+    assert f.severity == expected, f.message
+    assert f.evidence["explained_by"]["flavours"][0]["name"] == FEDORA_RPATH
+    assert "Fedora" in f.evidence["explained_by"]["flavours"][0]["origin"]
+    if extra is None:
+        assert FEDORA_RPATH in f.message and "/lib64 /usr/lib64" in f.evidence["diff"]
+    else:   # the diff evidence holds the unexplained line, not the flavour's
+        assert f"+{extra}" in f.evidence["diff"] and "/lib64 /usr/lib64" not in f.evidence["diff"]
+        assert f.evidence["explained_by"]["unexplained_hunks"] == 1
