@@ -495,6 +495,11 @@ class Comparer:
             return v
         if failed is not None and not data.strip():
             return Verdict(path, GENERATED, how=f"empty placeholder for {failed.how}", system=failed.system)
+        made = self.made_by_tag_rule(path) if failed is None else None
+        if made is not None:
+            v = Verdict(path, GENERATED, how=made[1], system=made[0])
+            self.risk(path, data, v, generated=True)
+            return v
         if failed is not None:
             v = Verdict(path, MISMATCH, how=f"named like {failed.how} but lacks its signature", system=failed.system)
             build = failed.kind in ("build", "code", "m4") or risk.is_build_file(path, data[:2])
@@ -522,6 +527,21 @@ class Comparer:
                                          "binary": is_binary(data), **({"built_by": built} if built else {})}), v)
         self.risk(path, data, v, generated=False)
         return v
+
+    def made_by_tag_rule(self, path: str) -> tuple[str, str] | None:
+        """(system, how) when a make rule of the tag writes ``path`` from an input of the tag
+        (the build files are named by the knowledge's ``rule-targets``)."""
+        if not hasattr(self, "_rule_targets"):
+            from .maketargets import rule_targets
+            self._rule_targets = {}
+            for system, rx, how in self.k.rule_files:
+                found = rule_targets({p: (lambda p=p: self.read_s(p)) for p in self.sfiles
+                                      if rx.match(p) and self.sfiles[p].is_file}, self.sfiles.keys())
+                for target, rt in found.items():
+                    self._rule_targets.setdefault(target, (system, f"{how} ({rt.where}) from "
+                                                          f"{', '.join(rt.inputs[:3])}"
+                                                          + (f" and {len(rt.inputs) - 3} more" if len(rt.inputs) > 3 else "")))
+        return self._rule_targets.get(path)
 
     def built_by_release(self, path: str) -> list[str]:
         """The release's build files that name ``path`` as a source to compile (automake

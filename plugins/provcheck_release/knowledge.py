@@ -66,6 +66,7 @@ class Generated:
 class Knowledge:
     generated: list[Generated] = field(default_factory=list)
     source_only: list[tuple[str, re.Pattern]] = field(default_factory=list)
+    rule_files: list[tuple[str, re.Pattern, str]] = field(default_factory=list)  # (system, build-file glob, how)
     systems: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def add(self, data: Mapping[str, Any], origin: str) -> None:
@@ -84,6 +85,12 @@ class Knowledge:
             self.generated.append(parse_entry(entry, system, f"{origin}: generated[{i}]"))
         for pattern in data.get("source-only", []):
             self.source_only.append((system, glob_regex(str(pattern))))
+        rules = data.get("rule-targets", {})
+        if not isinstance(rules, Mapping) or (rules and not isinstance(rules.get("files"), list)):
+            raise KnowledgeError(f"{origin}: 'rule-targets' must be a table with a 'files' list")
+        for pattern in rules.get("files", []):
+            self.rule_files.append((system, glob_regex(str(pattern)),
+                                    str(rules.get("how") or f"written by a rule of the project's {system} build")))
 
     def add_file(self, path: Path) -> None:
         try:
@@ -159,7 +166,8 @@ def load(options: Mapping[str, Any], extra: Iterable[Any] = ()) -> Knowledge:
     """Built-in knowledge + ``options['knowledge']`` files + ``options['generated']`` entries
     + whatever other plugins contribute (``extra``: paths or tables)."""
     base = builtin()
-    k = Knowledge(list(base.generated), list(base.source_only), dict(base.systems))
+    k = Knowledge(list(base.generated), list(base.source_only), systems=dict(base.systems),
+                  rule_files=list(base.rule_files))
     for item in extra:
         if isinstance(item, (str, Path)):
             k.add_file(Path(item))

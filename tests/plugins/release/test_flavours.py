@@ -55,3 +55,35 @@ def test_fedora_libtool_m4_is_a_known_flavour_but_added_lines_are_not(release_ch
     else:   # the diff evidence holds the unexplained line, not the flavour's
         assert f"+{extra}" in f.evidence["diff"] and "/lib64 /usr/lib64" not in f.evidence["diff"]
         assert f.evidence["explained_by"]["unexplained_hunks"] == 1
+
+
+HELP_RULE = b"""
+xz_SOURCES += xz_help.c
+xz_help.c: $(srcdir)/mkhelp.sh $(srcdir)/xz.1
+\t$(SHELL) $(srcdir)/mkhelp.sh < $(srcdir)/xz.1 > $@
+"""
+HELP_C = b'#include "private.h"\nconst char xz_help[] = "Usage: xz [OPTION]... [FILE]...";\n'
+
+
+@pytest.mark.parametrize("rule_in_tag", [True, False])
+def test_a_file_written_by_a_make_rule_of_the_tag_is_generated(release_checker, xz_real, rule_in_tag):
+    """A release-only source that a rule of the *tag's* Makefile.am writes from the tag's inputs
+    (curl's tool_hugehelp.c, libarchive's list.h) is generated; the same rule only in the
+    release does not explain it (compiled, release-only: PC101 high)."""
+    git, release, _top = xz_real
+    makefile = release["src/xz/Makefile.am"] + HELP_RULE
+    mkhelp = b"#!/bin/sh\nsed -n 's/^\\.SH //p'\n"
+    release_changes = {"src/xz/Makefile.am": makefile, "src/xz/mkhelp.sh": mkhelp, "src/xz/xz_help.c": HELP_C}
+    git_changes = {"src/xz/Makefile.am": makefile, "src/xz/mkhelp.sh": mkhelp} if rule_in_tag else {}
+    repo, tarball = rd.build_xz(release_checker, xz_real, release_changes=release_changes, git_changes=git_changes)
+    result = release_checker.run(tarball, source=f"git:{repo}@v5.4.1")
+    result.assert_no_errors()
+    pc101 = [f for f in result.by_rule("PC101") if f.location.path.endswith("src/xz/xz_help.c")]
+    [comparison] = result.report.extras["release"].values()
+    verdict = {x["path"]: x for x in comparison["files"]}["src/xz/xz_help.c"]
+    if rule_in_tag:
+        assert not pc101 and verdict["verdict"] == "generated"
+        assert "src/xz/Makefile.am:" in verdict["how"] and "src/xz/mkhelp.sh" in verdict["how"]
+    else:
+        [f] = pc101
+        assert f.severity == Severity.HIGH and verdict["verdict"] == "unexplained"

@@ -1,0 +1,99 @@
+"""Which files the project's own make rules write, and from which inputs of the tag.
+
+A rule with a recipe in a ``Makefile.am`` of the *tag* (``target: prerequisites`` followed by
+tab-indented commands) writes its target at ``make`` or ``make dist`` time: curl's
+``$(HUGE): $(MANPAGE) $(MKHELP)`` writes ``src/tool_hugehelp.c`` with ``mkhelp.pl``,
+libarchive's ``libarchive/test/list.h: Makefile`` greps ``$(top_srcdir)/libarchive/test/test_*.c``.
+Such a release-only file is explained when the rule also names an input that the tag has
+(a prerequisite, or a ``$(srcdir)``/``$(top_srcdir)`` path in the recipe). Simple variables
+(``NAME = value`` on one line) are expanded; automake conditionals are ignored (either branch
+may write the file). Only the tag's files are read, so a release cannot add rules.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Callable, Collection, Mapping
+
+_VAR_DEF = re.compile(r"^([A-Za-z_][\w.]*)\s*[:+]?=\s*(.*?)\s*$")
+_RULE = re.compile(r"^([^\s#=:][^#=:]*?)\s*::?(?!=)\s*(.*?)\s*$")
+_REF = re.compile(r"\$[({]([A-Za-z_][\w.]*)[)}]")
+_PATHISH = re.compile(r"\$[({](?:top_srcdir|srcdir|abs_top_srcdir|abs_srcdir)[)}]/[^\s;|&<>()'\"`]+")
+MAX_MAKEFILE = 2 << 20
+
+
+@dataclass(frozen=True)
+class RuleTarget:
+    where: str                  # "src/Makefile.am:117"
+    inputs: tuple[str, ...]     # tag files the rule reads
+
+
+def _expand(text: str, variables: Mapping[str, str], depth: int = 0) -> str:
+    if depth > 8 or "$" not in text:
+        return text
+    return _expand(_REF.sub(lambda m: variables.get(m.group(1), m.group(0)), text), variables, depth + 1)
+
+
+def _resolve(word: str, base: str) -> str | None:
+    """A make word as a path from the top of the tree, or None when it is not a plain path."""
+    for prefix, root in (("$(top_srcdir)/", ""), ("$(top_builddir)/", ""), ("$(srcdir)/", base),
+                         ("$(builddir)/", base), ("${top_srcdir}/", ""), ("${srcdir}/", base)):
+        if word.startswith(prefix):
+            word, base = word[len(prefix):], root
+            break
+    if not word or "$" in word or word.startswith("/") or word.startswith("-"):
+        return None
+    path = posixpath.normpath(posixpath.join(base, word)) if base else posixpath.normpath(word)
+    return None if path.startswith("..") or path == "." else path
+
+
+def rule_targets(makefiles: Mapping[str, Callable[[], bytes]], tag_files: Collection[str]) -> dict[str, RuleTarget]:
+    """{path: RuleTarget} for every file a rule of the given ``Makefile.am`` files writes from
+    an input of the tag (``tag_files``: the tag's paths)."""
+    out: dict[str, RuleTarget] = {}
+    tag = set(tag_files)
+    for mk_path, read in sorted(makefiles.items()):
+        data = read()
+        if len(data) > MAX_MAKEFILE:
+            continue
+        base = posixpath.dirname(mk_path)
+        numbers, lines = [], []         # logical lines (continuations joined) and where each starts
+        for n, raw in enumerate(data.decode("utf-8", "replace").split("\n"), 1):
+            if lines and lines[-1].endswith("\\"):
+                lines[-1] = lines[-1][:-1] + " " + raw.lstrip()
+            else:
+                numbers.append(n)
+                lines.append(raw)
+        variables: dict[str, str] = {}
+        for line in lines:
+            m = _VAR_DEF.match(line)
+            if m and not line.startswith("\t"):
+                variables.setdefault(m.group(1), m.group(2))
+        for i, line in enumerate(lines):
+            m = _RULE.match(line)
+            if not m or line.startswith("\t") or i + 1 >= len(lines) or not lines[i + 1].startswith("\t"):
+                continue
+            recipe = []
+            for follow in lines[i + 1:]:
+                if not follow.startswith("\t"):
+                    break
+                recipe.append(_expand(follow, variables))
+            targets = [_resolve(w, base) for w in _expand(m.group(1), variables).split()]
+            words = _expand(m.group(2), variables).split()
+            words += [w for r in recipe for w in _PATHISH.findall(r)]
+            inputs = []
+            for w in words:
+                p = _resolve(w, base)
+                if p is None:
+                    continue
+                hits = [p] if p in tag else (sorted(fnmatch.filter(tag, p)) if any(c in p for c in "*?[") else [])
+                inputs += [h for h in hits[:20] if h not in inputs]
+            if not inputs:
+                continue
+            for t in targets:
+                if t is not None and t not in tag and "%" not in t and t not in out:
+                    out[t] = RuleTarget(f"{mk_path}:{numbers[i]}", tuple(inputs))
+    return out
