@@ -109,7 +109,7 @@ def linkage(view: ImageView) -> None:
     and the standard directories is used."""
     infos = {n.path: view.elf[n.sha256] for n in view.tree.files()
              if n.sha256 in view.elf and view.elf[n.sha256].get("parser") != "error"}  # malformed: no edges
-    if infos and all(i.get("parser", "").startswith("provcheck_elf/") for i in infos.values()):
+    if infos and all(i.get("parser", "").startswith("provcheck.formats.elf/") for i in infos.values()):
         try:
             from provcheck_elf import graph as graphmod
             g = graphmod.build(view.tree, infos)

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from provcheck import Finding, Severity, ToolError
+from provcheck.formats import elf
 
 from . import decode as dec
-from . import elfscan, entropy, magic, scripts
+from . import entropy, magic, scripts
 from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211)
 
 HEAD = 8192
@@ -180,7 +181,7 @@ class Analyzer:
     def elf_overlay(self, info: Info) -> Finding | None:
         node = info.node
         with self.tree.open(node) as f:
-            end = elfscan.described_end(f, node.size)
+            end = elf.described_end(f, node.size)
             if end is None or node.size - end < 512:
                 return None
             f.seek(end)
@@ -188,7 +189,7 @@ class Analyzer:
             f.seek(max(end, node.size - 64))
             last = f.read(64)
         extra = node.size - end
-        if last.endswith(elfscan.SIGNATURE_MARK) and extra == elfscan.module_signature_size(last):
+        if last.endswith(elf.SIGNATURE_MARK) and extra == elf.module_signature_size(last):
             return None  # a kernel module signature, and exactly that: nothing else appended
         fmt = magic.identify(tail[:HEAD])
         prof = entropy.profile_bytes(tail)
@@ -652,17 +653,9 @@ def _leaf_text(leaf: dec.Content) -> str:
     return f"{leaf.kind} ({leaf.format or 'unknown format'}, {leaf.size} bytes, sha256 {leaf.sha256[:16]}...)"
 
 
-_ELF_TYPES = {1: "relocatable object", 2: "executable", 3: "shared object", 4: "core file"}
-_ELF_MACHINES = {3: "i386", 62: "x86-64", 183: "aarch64", 40: "arm", 243: "riscv", 8: "mips", 20: "ppc",
-                 21: "ppc64", 22: "s390"}
-
-
 def _describe_exec(head: bytes, fmt: str) -> str:
     if fmt == "elf" and len(head) >= 20:
-        order = "little" if head[5] == 1 else "big"
-        etype = int.from_bytes(head[16:18], order)
-        machine = int.from_bytes(head[18:20], order)
-        return f"ELF {_ELF_MACHINES.get(machine, f'machine {machine}')} {_ELF_TYPES.get(etype, f'type {etype}')}"
+        return elf.describe(head)
     return {"pe": "PE executable", "coff": "COFF object", "macho": "Mach-O binary"}.get(fmt, fmt)
 
 

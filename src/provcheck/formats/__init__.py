@@ -1,0 +1,11 @@
+"""Readers for the file formats plugins meet, shared by every plugin and hardened for
+hostile input: a malformed file raises the reader's own error with a reason, never
+anything else, and costs at most a bounded walk over itself.
+
+* :mod:`provcheck.formats.elf`: ELF headers, dynamic section, notes, symbols, and where
+  the described content ends.
+"""
+
+from . import elf
+
+__all__ = ["elf"]
