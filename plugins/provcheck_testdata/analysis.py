@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from provcheck import Finding, Severity, ToolError
-from provcheck.formats import elf
+from provcheck.formats import binary as foreign, elf
 
 from . import decode as dec
 from . import entropy, magic, scripts
-from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211)
+from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC212)
 
 HEAD = 8192
 TEXT_MAX = 4 << 20
@@ -66,6 +66,7 @@ class Info:
     subst: dict | None = None                  # the substitution that made it decode
     text: bytes | None = None                  # whole content of a text file, until references are read
     note: str | None = None
+    exec_summary: dict | None = None           # a PE or Mach-O file, as LIEF reads it
 
     @property
     def path(self) -> str:
@@ -110,6 +111,7 @@ class Analyzer:
         self.infos: list[Info] = []
         self.errors = scan.errors
         self.started = time.monotonic()
+        self.foreign: foreign.Reader | None = None   # LIEF worker, started at the first PE/Mach-O
 
     def loc(self, node, **kw):
         return node.location(self.artifact.name, **kw)
@@ -131,6 +133,8 @@ class Analyzer:
                         info.claim = magic.claimed_format(node.path)
                         if profiles:
                             info.profile = entropy.profile_file(f, node.size, head)
+                        if info.fmt in ("pe", "macho"):
+                            self.read_foreign(info, f)
             except OSError as exc:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
                                              path=node.path, message=f"cannot read: {exc}"))
@@ -138,9 +142,32 @@ class Analyzer:
             info.test = scripts.is_test_path(node.path)
             self.infos.append(info)
 
+    def read_foreign(self, info: Info, f) -> None:
+        """A Windows or macOS executable: its summary through LIEF (in a worker process). A file
+        LIEF cannot parse is described so; a LIEF crash or timeout is an error of the scan."""
+        if info.node.size > foreign.MAX_INPUT:
+            info.exec_summary = {"error": f"larger than {foreign.MAX_INPUT} bytes, not read"}
+            return
+        if self.foreign is None:
+            self.foreign = foreign.Reader()
+        f.seek(0)
+        try:
+            info.exec_summary = self.foreign.read(f.read(), info.fmt)
+        except foreign.BinaryError as exc:
+            info.exec_summary = {"error": str(exc)}
+            if not str(exc).startswith("malformed"):
+                self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
+                                             path=info.node.path, message=f"cannot read {info.fmt.upper()} file: {exc}"))
+        finally:
+            f.seek(len(info.head))
+
     def run(self) -> Iterator[Finding]:
         rootfs = is_rootfs(self.artifact)
-        self.classify(profiles=not rootfs)
+        try:
+            self.classify(profiles=not rootfs)
+        finally:
+            if self.foreign is not None:
+                self.foreign.close()
         yield from self.data_place_checks(rootfs)
         if rootfs:
             return
@@ -157,9 +184,9 @@ class Analyzer:
                 yield PC208.finding(
                     location=self.loc(info.node),
                     message=f"{path}: name claims {ext!r} data but the content is {info.fmt.upper()} "
-                            f"({_describe_exec(info.head, info.fmt)})",
+                            f"({_describe_exec(info.head, info.fmt, info.exec_summary)})",
                     evidence={"sha256": info.node.sha256, "claimed": ext, "actual": info.fmt,
-                              "detail": _describe_exec(info.head, info.fmt)},
+                              "detail": _describe_exec(info.head, info.fmt, info.exec_summary)},
                     key=info.fmt)
             if rootfs:
                 rel = _rootfs_rel(path)
@@ -168,13 +195,17 @@ class Analyzer:
                     strict = sub in ("doc", "man", "info", "locale", "i18n", "doc-base", "common-licenses")
                     yield PC209.finding(
                         location=self.loc(info.node),
-                        message=f"{path}: {_describe_exec(info.head, info.fmt)} under /usr/share/{sub}",
+                        message=f"{path}: {_describe_exec(info.head, info.fmt, info.exec_summary)} under /usr/share/{sub}",
                         severity=Severity.HIGH if strict else Severity.MEDIUM,
                         evidence={"sha256": info.node.sha256, "format": info.fmt, "directory": f"usr/share/{sub}",
-                                  "detail": _describe_exec(info.head, info.fmt)},
+                                  "detail": _describe_exec(info.head, info.fmt, info.exec_summary)},
                         key=info.fmt)
             if info.fmt == "elf":
                 f = self.elf_overlay(info)
+                if f is not None:
+                    yield f
+            elif (info.exec_summary or {}).get("overlay"):
+                f = self.foreign_overlay(info)
                 if f is not None:
                     yield f
 
@@ -201,6 +232,27 @@ class Analyzer:
             message=f"{node.path}: {extra} bytes of {what} after the end of the ELF file (offset {end})",
             evidence={"sha256": node.sha256, "elf_end": end, "appended_bytes": extra, "appended_format": fmt,
                       "appended_entropy": prof.to_dict()},
+            key="overlay")
+
+    def foreign_overlay(self, info: Info) -> Finding | None:
+        node, summary = info.node, info.exec_summary or {}
+        end, extra = summary["overlay"]["offset"], summary["overlay"]["size"]
+        if extra < 512:
+            return None
+        with self.tree.open(node) as f:
+            f.seek(end)
+            tail = f.read(min(extra, 1 << 20))
+        fmt = magic.identify(tail[:HEAD])
+        prof = entropy.profile_bytes(tail)
+        if not (fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or prof.mean >= 7.0):
+            return None
+        what = f"{fmt} data" if fmt else f"high-entropy data ({prof.mean:.2f} bits/byte)"
+        return PC212.finding(
+            location=self.loc(node),
+            message=f"{node.path}: {extra} bytes of {what} after the end of the {foreign.describe(summary)} "
+                    f"(offset {end})",
+            evidence={"sha256": node.sha256, "end": end, "appended_bytes": extra, "appended_format": fmt,
+                      "appended_entropy": prof.to_dict(), "executable": foreign.brief(summary)},
             key="overlay")
 
     # -- source trees -------------------------------------------------------------------------
@@ -496,7 +548,7 @@ class Analyzer:
                 severity=sev, evidence=base_ev, key=leaf.sha256)
 
         elif info.fmt in magic.EXECUTABLES and info.test and (not used or readers):
-            detail = _describe_exec(info.head, info.fmt)
+            detail = _describe_exec(info.head, info.fmt, info.exec_summary)
             yield PC201.finding(
                 location=self.loc(node),
                 message=f"{info.path} is an {detail} in test data"
@@ -653,9 +705,11 @@ def _leaf_text(leaf: dec.Content) -> str:
     return f"{leaf.kind} ({leaf.format or 'unknown format'}, {leaf.size} bytes, sha256 {leaf.sha256[:16]}...)"
 
 
-def _describe_exec(head: bytes, fmt: str) -> str:
+def _describe_exec(head: bytes, fmt: str, summary: dict | None = None) -> str:
     if fmt == "elf" and len(head) >= 20:
         return elf.describe(head)
+    if summary is not None:
+        return foreign.describe(summary)
     return {"pe": "PE executable", "coff": "COFF object", "macho": "Mach-O binary"}.get(fmt, fmt)
 
 

@@ -164,4 +164,21 @@ PC211 = Rule(
         "`xz-5.6.1/tests/files/good-large_compressed.lzma` differs from the file at tag v5.6.1.")
 )
 
-RULES = (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211)
+PC212 = Rule(
+    id="PC212", name="data-appended-to-pe-or-macho", severity=Severity.HIGH,
+    summary="Compressed, archived, executable or high-entropy data after the end of a PE or Mach-O file",
+    doc=_doc(
+        "Reads Windows (PE) and macOS (Mach-O, thin or fat) executables with LIEF, in a worker "
+        "process, and computes where their headers, sections or segments, Authenticode certificate "
+        "table and code signature end (for a fat file: its last slice). Flags files with more than "
+        "512 bytes after that point whose content is compressed, an archive, an executable or "
+        "high-entropy. The finding carries the file's summary: machine, imports, signatures.",
+        "The Windows and macOS loaders ignore such an overlay, so a test file or a shipped launcher "
+        "can carry a payload that no tool reading the executable sees. Installers append archives "
+        "on purpose; in test data or a library that is rare.",
+        "`tests/files/cli-64.exe` with 40 KiB of zip data after its last section.",
+        "- Microsoft PE/COFF specification, the attribute certificate table\n"
+        "- Apple Mach-O file format reference (fat headers, LC_CODE_SIGNATURE)\n")
+)
+
+RULES = (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC212)

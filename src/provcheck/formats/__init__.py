@@ -4,8 +4,10 @@ anything else, and costs at most a bounded walk over itself.
 
 * :mod:`provcheck.formats.elf`: ELF headers, dynamic section, notes, symbols, and where
   the described content ends.
+* :mod:`provcheck.formats.binary`: Windows (PE) and macOS (Mach-O) executables, read with
+  LIEF in a worker process: imports, signatures, overlay past the last section.
 """
 
-from . import elf
+from . import binary, elf
 
-__all__ = ["elf"]
+__all__ = ["binary", "elf"]
