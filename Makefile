@@ -1,11 +1,14 @@
 # Two commands for a fresh Debian machine with python3 and git:
 #   make demo   - install into .venv and scan the bundled samples
 #   make test   - install into .venv (and the Debian tools the tests drive) and run every test
+#   make fuzz   - every fuzz target of tests/fuzz for FUZZ_SECONDS each (the suite runs them briefly)
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test system-deps bench clean
+.PHONY: demo test system-deps bench fuzz clean
+
+FUZZ_SECONDS ?= 600
 
 $(STAMP): pyproject.toml $(wildcard samples/*/pyproject.toml)
 	python3 -m venv $(VENV)
@@ -21,6 +24,9 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+fuzz: $(STAMP) system-deps
+	PROVCHECK_FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -p no:xdist -q tests/fuzz
 
 bench: $(STAMP) system-deps
 	$(PY) benchmarks/unpack_image.py

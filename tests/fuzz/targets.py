@@ -14,7 +14,6 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,13 +99,20 @@ def binary_check(data: bytes) -> None:
 # -- SBOM --------------------------------------------------------------------------------
 
 def sbom_seeds(dest: Path) -> None:
+    """What syft writes, in four formats, for a directory holding three real dpkg status
+    paragraphs of the Debian root filesystem (small seeds keep the fuzzer fast)."""
     import realdata
     syft = Path(sys.executable).parent / "syft"
-    root = realdata.rootfs(["dropbear-bin", "libsystemd0"], "dropbear-systemd")
+    status = (realdata.rootfs(["openssh-server"], "sshd") / "var/lib/dpkg/status").read_text()
+    root = Path(tempfile.mkdtemp(prefix="provcheck-fuzz-sbom-"))
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text("\n\n".join(status.split("\n\n")[:3]) + "\n")
+    (root / "etc").mkdir()
+    (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
     for fmt in ("cyclonedx-json", "spdx-json", "cyclonedx-xml", "spdx-tag-value"):
         out = subprocess.run([str(syft), "scan", f"dir:{root}", "-q", "-o", fmt], capture_output=True, check=True,
                              env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}).stdout
-        _write(dest, f"sbom.{fmt}", out[:SMALL * 4])
+        _write(dest, f"sbom.{fmt}", out)
 
 
 def sbom_check(data: bytes) -> None:
@@ -172,11 +178,24 @@ _LAYOUT: Path | None = None
 
 
 def _layout() -> Path:
-    """A real one-layer image (Debian's base-files) to mutate the JSON of."""
+    """A real OCI layout (written by tests/realdata.py's layout writer) whose one layer holds
+    two small real ELF files; small, so a valid mutated manifest costs milliseconds to load."""
     global _LAYOUT
     if _LAYOUT is None:
+        import gzip
+        import tarfile
+
         import realdata
-        _LAYOUT = realdata.image([["base-files"]], "fuzz-base-files")
+        root = Path(tempfile.mkdtemp(prefix="provcheck-fuzz-oci-"))
+        (root / "blobs" / "sha256").mkdir(parents=True)
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as t:
+            for p in _real_elf_files(2):
+                t.add(p, arcname=f"usr/bin/{p.name}")
+        layer = realdata.put_blob(root, gzip.compress(raw.getvalue(), mtime=0))
+        realdata.finish_layout(root, [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer}],
+                               [f"sha256:{hashlib.sha256(raw.getvalue()).hexdigest()}"], [{"created_by": "fuzz"}])
+        _LAYOUT = root
     return _LAYOUT
 
 
@@ -194,28 +213,30 @@ def oci_check(data: bytes) -> None:
     loader really reads the mutated manifest)."""
     from provcheck import ProvcheckError
     s = _store()
-    src = _layout()
-    work = s.dir / "layout"
-    if work.exists():
-        shutil.rmtree(work)
-    (work / "blobs" / "sha256").mkdir(parents=True)
-    for blob in (src / "blobs" / "sha256").iterdir():
-        os.link(blob, work / "blobs" / "sha256" / blob.name) if blob.stat().st_size > 4096 else \
-            shutil.copyfile(blob, work / "blobs" / "sha256" / blob.name)
-    shutil.copyfile(src / "oci-layout", work / "oci-layout")
+    root = _layout()
+    original = (root / "index.json").read_bytes()
     body = data[1:]
+    added = None
     if data[:1] == b"I":
-        (work / "index.json").write_bytes(body)
+        (root / "index.json").write_bytes(body)
     else:
         digest = hashlib.sha256(body).hexdigest()
-        (work / "blobs" / "sha256" / digest).write_bytes(body)
-        (work / "index.json").write_text(json.dumps({
+        added = root / "blobs" / "sha256" / digest
+        if not added.exists():
+            added.write_bytes(body)
+        else:
+            added = None
+        (root / "index.json").write_text(json.dumps({
             "schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
                                                "digest": f"sha256:{digest}", "size": len(body)}]}))
     try:
-        s.ctx.load(s.InputSpec.parse(str(work)))
+        s.ctx.load(s.InputSpec.parse(str(root)))
     except ProvcheckError:
         pass
+    finally:
+        (root / "index.json").write_bytes(original)
+        if added is not None:
+            added.unlink()
 
 
 TARGETS: dict[str, tuple[Callable[[bytes], None], Callable[[Path], None]]] = {

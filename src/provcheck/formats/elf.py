@@ -128,10 +128,11 @@ def is_elf(head: bytes) -> bool:
 def parse_file(path: str | os.PathLike, deep: bool = False) -> dict[str, Any]:
     """Parse the ELF file at ``path`` (a read-only blob); :class:`ElfError` when malformed."""
     with open(path, "rb") as f:
-        info = parse_stream(f, deep)
-    if info is None:
-        raise ElfError("not an ELF file")
-    return info
+        size = os.fstat(f.fileno()).st_size
+        if size < EI_NIDENT:
+            raise ElfError(f"truncated: {size} bytes is shorter than an ELF identification")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            return parse_buffer(buf, size, deep)
 
 
 def parse_stream(f: BinaryIO, deep: bool = False) -> dict[str, Any] | None:
