@@ -66,7 +66,8 @@ def main() -> int:
                 best[name, deep] = min(best.get((name, deep), dt), dt)
     for deep in (False, True):
         b, a = best["before", deep] / len(files) * 1e3, best["after", deep] / len(files) * 1e3
-        print(f"{'deep' if deep else 'bulk'}: before {b:.4f} ms/file, after {a:.4f} ms/file ({(a / b - 1) * 100:+.1f}%)")
+        name = "deep" if deep else "bulk"
+        print(f"{name}: before {b:.4f} ms/file, after {a:.4f} ms/file ({(a / b - 1) * 100:+.1f}%)")
     return 0
 
 

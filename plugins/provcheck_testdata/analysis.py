@@ -157,7 +157,8 @@ class Analyzer:
             info.exec_summary = {"error": str(exc)}
             if not str(exc).startswith("malformed"):
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
-                                             path=info.node.path, message=f"cannot read {info.fmt.upper()} file: {exc}"))
+                                             path=info.node.path,
+                                             message=f"cannot read {info.fmt.upper()} file: {exc}"))
         finally:
             f.seek(len(info.head))
 
@@ -195,7 +196,8 @@ class Analyzer:
                     strict = sub in ("doc", "man", "info", "locale", "i18n", "doc-base", "common-licenses")
                     yield PC209.finding(
                         location=self.loc(info.node),
-                        message=f"{path}: {_describe_exec(info.head, info.fmt, info.exec_summary)} under /usr/share/{sub}",
+                        message=f"{path}: {_describe_exec(info.head, info.fmt, info.exec_summary)} "
+                                f"under /usr/share/{sub}",
                         severity=Severity.HIGH if strict else Severity.MEDIUM,
                         evidence={"sha256": info.node.sha256, "format": info.fmt, "directory": f"usr/share/{sub}",
                                   "detail": _describe_exec(info.head, info.fmt, info.exec_summary)},
