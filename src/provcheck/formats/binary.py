@@ -97,8 +97,8 @@ class Reader:
             rc = proc.wait()
             proc.stdout.close()  # type: ignore[union-attr]
             proc.stdin.close()  # type: ignore[union-attr]
-            if rc < 0 and why == "crashed":
-                why = f"crashed (signal {-rc})"
+            if why == "crashed" and rc:
+                why = f"crashed (signal {-rc})" if rc < 0 else f"crashed (exit status {rc})"
         return BinaryError(f"LIEF {why}; the file was not read")
 
     def read(self, data: bytes, fmt: str) -> dict[str, Any]:
@@ -243,9 +243,11 @@ def _macho(fat: Any, data: bytes) -> dict[str, Any]:
             _cpu, _sub, off, length, _align = entry.unpack_from(data, pos)
             ranges.append((off, length))
         end = max((off + length for off, length in ranges if off + length <= len(data)), default=8)
-        for b, (off, length) in zip(fat, ranges):
-            s = _macho_slice(b, length)
-            s["offset"], s["slice_size"] = off, length
+        sizes = dict(ranges)
+        for b in fat:   # the slices LIEF could read, matched to the header by their offset
+            off = int(b.fat_offset)
+            s = _macho_slice(b, sizes.get(off, len(data) - off))
+            s["offset"], s["slice_size"] = off, sizes.get(off)
             slices.append(s)
     else:
         for b in fat:
