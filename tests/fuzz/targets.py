@@ -100,19 +100,25 @@ def binary_check(data: bytes) -> None:
 
 def sbom_seeds(dest: Path) -> None:
     """What syft writes, in four formats, for a directory holding three real dpkg status
-    paragraphs of the Debian root filesystem (small seeds keep the fuzzer fast)."""
+    paragraphs of the Debian root filesystem (small seeds keep the fuzzer fast); cached."""
     import realdata
-    syft = Path(sys.executable).parent / "syft"
-    status = (realdata.rootfs(["openssh-server"], "sshd") / "var/lib/dpkg/status").read_text()
-    root = Path(tempfile.mkdtemp(prefix="provcheck-fuzz-sbom-"))
-    (root / "var/lib/dpkg").mkdir(parents=True)
-    (root / "var/lib/dpkg/status").write_text("\n\n".join(status.split("\n\n")[:3]) + "\n")
-    (root / "etc").mkdir()
-    (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
-    for fmt in ("cyclonedx-json", "spdx-json", "cyclonedx-xml", "spdx-tag-value"):
-        out = subprocess.run([str(syft), "scan", f"dir:{root}", "-q", "-o", fmt], capture_output=True, check=True,
-                             env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}).stdout
-        _write(dest, f"sbom.{fmt}", out)
+
+    def build(out: Path) -> str:
+        syft = Path(sys.executable).parent / "syft"
+        status = (realdata.rootfs(["openssh-server"], "sshd") / "var/lib/dpkg/status").read_text()
+        root = Path(tempfile.mkdtemp(prefix="provcheck-fuzz-sbom-"))
+        (root / "var/lib/dpkg").mkdir(parents=True)
+        (root / "var/lib/dpkg/status").write_text("\n\n".join(status.split("\n\n")[:3]) + "\n")
+        (root / "etc").mkdir()
+        (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+        for fmt in ("cyclonedx-json", "spdx-json", "cyclonedx-xml", "spdx-tag-value"):
+            sbom = subprocess.run([str(syft), "scan", f"dir:{root}", "-q", "-o", fmt], capture_output=True,
+                                  check=True, env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}).stdout
+            _write(out, f"sbom.{fmt}", sbom)
+        return "syft"
+    cached = realdata.build_once(realdata.CACHE / "fuzz-seeds" / "sbom", "fuzz-seeds-sbom", build)
+    for p in cached.iterdir():
+        _write(dest, p.name, p.read_bytes())
 
 
 def sbom_check(data: bytes) -> None:
