@@ -107,7 +107,7 @@ def _annotations(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def blob_rel(digest: str) -> str:
-    m = re.fullmatch(r"([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)", digest or "")
+    m = re.fullmatch(r"([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)", digest if isinstance(digest, str) else "")
     if not m:
         raise InputError(f"malformed digest {digest!r}")
     return f"blobs/{m.group(1)}/{m.group(2)}"
