@@ -83,9 +83,8 @@ def binary_check(data: bytes) -> None:
     from provcheck.formats import binary
     if _BINARY_READER is None:
         _BINARY_READER = binary.Reader(timeout=20)
-    fmt = binary.kind(data[:4096])
-    if fmt is None:
-        return
+    binary.kind(data[:4096])
+    fmt = "pe" if data[:2] == b"MZ" else "macho"   # LIEF sees every input, not only those with intact magic
     try:
         summary = _BINARY_READER.read(data, fmt)
     except binary.BinaryError as exc:
