@@ -19,6 +19,7 @@ with atheris.instrument_imports(include=["provcheck", "provcheck_sbom"]):
     import targets  # noqa: E402
     import provcheck.formats.binary  # noqa: E402,F401
     import provcheck.formats.elf  # noqa: E402,F401
+    import provcheck.formats.archive  # noqa: E402,F401
     import provcheck.unpack.archive  # noqa: E402,F401
     import provcheck.unpack.oci  # noqa: E402,F401
     import provcheck_sbom.formats  # noqa: E402,F401

@@ -169,7 +169,7 @@ def archive_seeds(dest: Path) -> None:
 
 
 def archive_check(data: bytes) -> None:
-    from provcheck.unpack.archive import Reader
+    from provcheck.formats.archive import Reader
     s = _store()
     entries = Reader(s.store, s.config.limits, "fuzz", rootfs=False).read(io.BytesIO(data), "fuzz.archive")
     for _raw, node in entries.items:

@@ -27,7 +27,7 @@ import selectors
 import struct
 import subprocess
 import sys
-from typing import Any
+from typing import Any, cast
 
 MAX_INPUT = 256 << 20           # larger files are not handed to LIEF
 MEMORY_LIMIT = 2 << 30          # address space of the worker
@@ -36,6 +36,9 @@ MAX_NAMES = 64                  # imported names kept per library
 
 MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
 FAT_MAGICS = (b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf")
+
+
+Summary = dict[str, object]   # decoded from the worker's JSON; the fields are in the module docstring
 
 
 class BinaryError(Exception):
@@ -101,7 +104,7 @@ class Reader:
                 why = f"crashed (signal {-rc})" if rc < 0 else f"crashed (exit status {rc})"
         return BinaryError(f"LIEF {why}; the file was not read")
 
-    def read(self, data: bytes, fmt: str) -> dict[str, Any]:
+    def read(self, data: bytes, fmt: str) -> Summary:
         """Summary of ``data`` (a PE or Mach-O file, ``fmt`` as :func:`kind` says)."""
         if len(data) > MAX_INPUT:
             raise BinaryError(f"{len(data)} bytes is more than the {MAX_INPUT} handed to LIEF")
@@ -118,7 +121,7 @@ class Reader:
             raise self._fail("answered garbage") from None
         if "error" in reply:
             raise BinaryError(str(reply["error"]))
-        summary = reply["summary"]
+        summary: dict[str, Any] = reply["summary"]
         end = min(int(summary["end"]), len(data))
         summary["overlay"] = {"offset": end, "size": len(data) - end} if end < len(data) else None
         summary["size"] = len(data)
@@ -139,7 +142,7 @@ class Reader:
         return buf
 
 
-def read(data: bytes, fmt: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+def read(data: bytes, fmt: str, timeout: float = TIMEOUT) -> Summary:
     """One file, one worker (for many files keep a :class:`Reader`)."""
     with Reader(timeout) as r:
         return r.read(data, fmt)
@@ -150,34 +153,36 @@ def _names(items: list[str], limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def describe(summary: dict[str, Any]) -> str:
+def describe(summary: Summary) -> str:
     """One line for a message: "PE AMD64 executable (WINDOWS_CUI) importing KERNEL32.dll, ...; unsigned"."""
-    if "error" in summary:
-        return f"file LIEF cannot read ({summary['error']})"
-    if summary.get("format") == "pe":
-        imports = [i["library"] for i in summary["imports"]]
-        signed = "unsigned" if not summary["signatures"] else \
-            f"Authenticode-signed ({summary['signatures'][0]['verification']})"
-        return (f"PE {summary['machine']} {summary['kind']} ({summary['subsystem']})"
+    d = cast("dict[str, Any]", summary)
+    if "error" in d:
+        return f"file LIEF cannot read ({d['error']})"
+    if d.get("format") == "pe":
+        imports = [i["library"] for i in d["imports"]]
+        signed = "unsigned" if not d["signatures"] else \
+            f"Authenticode-signed ({d['signatures'][0]['verification']})"
+        return (f"PE {d['machine']} {d['kind']} ({d['subsystem']})"
                 + (f" importing {_names(imports)}" if imports else " with no imports") + f"; {signed}")
-    slices = summary.get("slices") or []
+    slices = d.get("slices") or []
     cpus = "+".join(s["cpu"] for s in slices)
     types = sorted({s["type"].lower() for s in slices})
     libs = sorted({lib for s in slices for lib in s["libraries"]})
-    signed = [s["cpu"] for s in slices if s["code_signature"]]
+    signed_slices = [s["cpu"] for s in slices if s["code_signature"]]
     return (f"Mach-O {cpus} {'/'.join(types)}" + (f" linking {_names(libs)}" if libs else "")
-            + (f"; code signature in {', '.join(signed)}" if signed else "; no code signature"))
+            + (f"; code signature in {', '.join(signed_slices)}" if signed_slices else "; no code signature"))
 
 
-def brief(summary: dict[str, Any]) -> dict[str, Any]:
+def brief(summary: Summary) -> Summary:
     """The summary without long lists, for a finding's evidence."""
-    if summary.get("format") == "pe":
-        return {"format": "pe", "machine": summary["machine"], "kind": summary["kind"],
-                "imports": [i["library"] for i in summary["imports"]], "signatures": summary["signatures"],
-                "end": summary["end"], "size": summary.get("size")}
-    return {"format": summary.get("format"), "end": summary.get("end"), "size": summary.get("size"),
+    d = cast("dict[str, Any]", summary)
+    if d.get("format") == "pe":
+        return {"format": "pe", "machine": d["machine"], "kind": d["kind"],
+                "imports": [i["library"] for i in d["imports"]], "signatures": d["signatures"],
+                "end": d["end"], "size": d.get("size")}
+    return {"format": d.get("format"), "end": d.get("end"), "size": d.get("size"),
             "slices": [{k: s[k] for k in ("cpu", "type", "libraries", "code_signature", "end")}
-                       for s in summary.get("slices") or []]}
+                       for s in d.get("slices") or []]}
 
 
 # -- the worker (runs in its own process) ------------------------------------------------
@@ -270,6 +275,7 @@ def _serve(memory: int) -> None:
             return
         req = json.loads(line)
         data = inp.read(req["size"])
+        reply: dict[str, object]
         try:
             if req["format"] == "pe":
                 b = lief.PE.parse(data)

@@ -29,7 +29,7 @@ import json
 import mmap
 import os
 import struct
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, Union
 
 PARSER_VERSION = 9
 
@@ -70,6 +70,10 @@ MAX_NOTE_JSON = 1 << 16
 MAX_NOTE_DEPTH = 32     # package and dlopen notes are two levels deep
 MAX_DYN_ENTRIES = 1 << 16
 MAX_SYMBOLS = 1 << 20
+
+
+Buffer = Union[bytes, bytearray, memoryview, mmap.mmap]
+Info = dict[str, object]   # JSON-able facts of one file (see the module docstring); cached as JSON
 
 
 class ElfError(Exception):
@@ -125,7 +129,7 @@ def is_elf(head: bytes) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def parse_file(path: str | os.PathLike, deep: bool = False) -> dict[str, Any]:
+def parse_file(path: str | os.PathLike, deep: bool = False) -> Info:
     """Parse the ELF file at ``path`` (a read-only blob); :class:`ElfError` when malformed."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
@@ -135,7 +139,7 @@ def parse_file(path: str | os.PathLike, deep: bool = False) -> dict[str, Any]:
             return parse_buffer(buf, size, deep)
 
 
-def parse_stream(f: BinaryIO, deep: bool = False) -> dict[str, Any] | None:
+def parse_stream(f: BinaryIO, deep: bool = False) -> Info | None:
     """Parse an open file (a blob of a tree, a host file); None when it is not ELF.
 
     A file with a descriptor is memory-mapped; any other stream (a blob kept in a pack)
@@ -156,7 +160,7 @@ def parse_stream(f: BinaryIO, deep: bool = False) -> dict[str, Any] | None:
         return parse_buffer(buf, size, deep)
 
 
-def parse_buffer(buf: Any, size: int, deep: bool = False) -> dict[str, Any]:
+def parse_buffer(buf: Buffer, size: int, deep: bool = False) -> Info:
     """Parse ``size`` bytes of ``buf`` (bytes, bytearray, mmap); :class:`ElfError` when malformed."""
     if bytes(buf[:4]) != ELF_MAGIC:
         raise ElfError("not an ELF file")
@@ -259,6 +263,9 @@ def _dynamic(r: _Reader, info: dict[str, Any], dyn: tuple[int, int], loads: list
         info["_strtab"] = (strtab, strend)
     rpath: list[str] = []
     runpath: list[str] = []
+    has_strtab = strtab is not None
+    if strtab is None:   # no entry names a string (checked above): only flags to read
+        strtab = strend = 0
     for tag, val in entries:
         if tag == DT_NEEDED:
             info["needed"].append(r.cstr(strtab + val, strend, "DT_NEEDED"))
@@ -283,7 +290,7 @@ def _dynamic(r: _Reader, info: dict[str, Any], dyn: tuple[int, int], loads: list
         info["runpath"] = ":".join(runpath)
     if info["flags"] & DF_BIND_NOW or info["flags_1"] & DF_1_NOW:
         info["bind_now"] = True
-    info["_strtab_range"] = (strtab, strend) if strtab is not None else None
+    info["_strtab_range"] = (strtab, strend) if has_strtab else None
 
 
 def _notes(r: _Reader, info: dict[str, Any], off: int, size: int, align: int) -> None:
@@ -532,7 +539,7 @@ def describe(head: bytes) -> str:
     """"ELF x86_64 shared object" from the first 20 bytes of a file."""
     if len(head) < 20 or head[:4] != ELF_MAGIC:
         return "ELF (truncated header)"
-    order = "big" if head[5] == 2 else "little"
+    order: Literal["little", "big"] = "big" if head[5] == 2 else "little"
     etype = int.from_bytes(head[16:18], order)
     machine = int.from_bytes(head[18:20], order)
     return f"ELF {machine_name(machine)} {ET_DESCRIPTIONS.get(etype, f'type {etype}')}"
