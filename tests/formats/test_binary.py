@@ -46,6 +46,7 @@ def macos_extension(tmp_path_factory) -> bytes:
         return z.read(name)
 
 
+@pytest.mark.slow
 def test_kind_of_real_and_lookalike_heads(macos_extension):
     assert binary.kind(CLI64.read_bytes()[:512]) == "pe"
     assert binary.kind(macos_extension[:64]) == "macho"

@@ -58,6 +58,7 @@ def test_brackets_inside_json_strings_do_not_count_as_nesting(tmp_path):
     assert info["note_errors"] == [] and info["package"] == {"type": "deb", "name": name}
 
 
+@pytest.mark.slow
 def test_described_end_of_a_real_file_is_its_size_and_ignores_appended_bytes(sshd_rootfs):
     data = (sshd_rootfs / "usr/sbin/sshd").read_bytes()
     assert elf.described_end(io.BytesIO(data), len(data)) == len(data)
@@ -66,6 +67,7 @@ def test_described_end_of_a_real_file_is_its_size_and_ignores_appended_bytes(ssh
     assert elf.described_end(io.BytesIO(b"MZ" + b"\0" * 100), 102) is None
 
 
+@pytest.mark.slow
 def test_described_end_skips_tables_outside_the_file(sshd_rootfs):
     data = bytearray((sshd_rootfs / "usr/sbin/sshd").read_bytes())
     struct.pack_into("<Q", data, 40, len(data) * 4)     # e_shoff far past the end
@@ -75,6 +77,7 @@ def test_described_end_skips_tables_outside_the_file(sshd_rootfs):
     assert elf.described_end(io.BytesIO(short), len(data)) == 64
 
 
+@pytest.mark.slow
 def test_describe_and_machine_names(sshd_rootfs):
     head = (sshd_rootfs / "usr/sbin/sshd").read_bytes()[:20]
     assert elf.describe(head) == "ELF x86_64 shared object"
@@ -82,6 +85,7 @@ def test_describe_and_machine_names(sshd_rootfs):
     assert elf.describe(b"\x7fELF") == "ELF (truncated header)"
 
 
+@pytest.mark.slow
 def test_parse_stream_reads_a_stream_without_a_descriptor(sshd_rootfs):
     data = (sshd_rootfs / "usr/sbin/sshd").read_bytes()
     assert elf.parse_stream(io.BytesIO(data)) == elf.parse_file(sshd_rootfs / "usr/sbin/sshd")

@@ -101,6 +101,7 @@ def quiet_lief():
     lief.logging.disable()
 
 
+@pytest.mark.slow
 def test_reader_agrees_with_pyelftools_and_lief_on_every_elf_file_of_a_debian_rootfs(sshd_rootfs, rootfs_elf_files):
     assert len(rootfs_elf_files) >= 500, len(rootfs_elf_files)   # every one, no sample
     seen: dict[tuple[str, str, str], str] = {}
@@ -134,6 +135,7 @@ def _strip_section_headers(data: bytes) -> bytes:
     return bytes(b)
 
 
+@pytest.mark.slow
 def test_without_section_headers_only_pyelftools_loses_the_versions(tmp_path, sshd_rootfs):
     """Exception 1 (docs/formats.md): symbol versions are read from the dynamic segment
     (DT_VERNEED/DT_VERDEF), as ld.so reads them. pyelftools finds them through section

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import targets  # noqa: E402
 
 
+@pytest.mark.slow   # the layout holds real Debian files
 @pytest.mark.parametrize("manifest,reason", [
     (b'"{}"', "the manifest is a JSON str, not an object"),
     (b'{"config": "x", "layers": []}', "the manifest's config is not a descriptor"),

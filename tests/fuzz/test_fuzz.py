@@ -25,6 +25,7 @@ def _regressions() -> list[tuple[str, Path]]:
     return [(t, p) for t in sorted(targets.TARGETS) for p in sorted((CRASHES / t).glob("*"))]
 
 
+@pytest.mark.slow   # the OCI and binary targets build on real files (cached downloads)
 @pytest.mark.parametrize("target,path", _regressions(), ids=lambda x: x if isinstance(x, str) else x.name)
 def test_inputs_that_once_broke_a_reader_are_handled(target, path):
     targets.TARGETS[target][0](path.read_bytes())
