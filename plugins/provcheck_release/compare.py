@@ -21,7 +21,7 @@ from provcheck import SYMLINK, Node, glob_regex
 from . import ecosystems, risk
 from .knowledge import Generated, Knowledge
 from .m4db import M4Database, M4Verdict, is_aux
-from .rules import PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109, PC110
+from .rules import PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109
 
 IDENTICAL, ONLY_SOURCE, GENERATED, REGENERATED, RELEASE_EDIT = (
     "identical", "only-in-source", "generated", "regenerated", "release-edit")
