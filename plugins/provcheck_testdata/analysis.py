@@ -13,7 +13,7 @@ from provcheck.formats import binary as foreign, elf
 
 from . import decode as dec
 from . import entropy, magic, scripts
-from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC212)
+from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC213)
 
 HEAD = 8192
 TEXT_MAX = 4 << 20
@@ -249,7 +249,7 @@ class Analyzer:
         if not (fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or prof.mean >= 7.0):
             return None
         what = f"{fmt} data" if fmt else f"high-entropy data ({prof.mean:.2f} bits/byte)"
-        return PC212.finding(
+        return PC213.finding(
             location=self.loc(node),
             message=f"{node.path}: {extra} bytes of {what} after the end of the {foreign.describe(summary)} "
                     f"(offset {end})",

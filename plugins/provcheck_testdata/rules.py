@@ -164,8 +164,8 @@ PC211 = Rule(
         "`xz-5.6.1/tests/files/good-large_compressed.lzma` differs from the file at tag v5.6.1.")
 )
 
-PC212 = Rule(
-    id="PC212", name="data-appended-to-pe-or-macho", severity=Severity.HIGH,
+PC213 = Rule(
+    id="PC213", name="data-appended-to-pe-or-macho", severity=Severity.HIGH,
     summary="Compressed, archived, executable or high-entropy data after the end of a PE or Mach-O file",
     doc=_doc(
         "Reads Windows (PE) and macOS (Mach-O, thin or fat) executables with LIEF, in a worker "
@@ -181,4 +181,4 @@ PC212 = Rule(
         "- Apple Mach-O file format reference (fat headers, LC_CODE_SIGNATURE)\n")
 )
 
-RULES = (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC212)
+RULES = (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC213)
