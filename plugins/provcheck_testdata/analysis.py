@@ -11,8 +11,8 @@ from typing import Any, Iterator, Mapping
 from provcheck import Finding, Severity, ToolError
 
 from . import decode as dec
-from . import elfscan, entropy, magic, scripts
-from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211)
+from . import elfscan, emulate, entropy, magic, pipeline, scripts
+from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC212)
 
 HEAD = 8192
 TEXT_MAX = 4 << 20
@@ -125,6 +125,10 @@ class Analyzer:
                         info.binary, info.fmt = True, "uu"   # binary data in text clothing
                     elif not binary and profiles and HEAD < node.size <= TEXT_MAX:
                         info.text = head + f.read(TEXT_MAX - len(head))
+                    if not binary and profiles and node.size <= TEXT_MAX:
+                        kind = self.encoded_payload(info.text or head)
+                        if kind:
+                            info.binary, info.fmt = True, kind   # base64/hex text holding a payload
                     if binary:
                         info.fmt = magic.identify(head)
                         info.claim = magic.claimed_format(node.path)
@@ -136,6 +140,21 @@ class Analyzer:
                 continue
             info.test = scripts.is_test_path(node.path)
             self.infos.append(info)
+
+    @staticmethod
+    def encoded_payload(data: bytes) -> str | None:
+        """base64 or hex when a whole text file is that encoding of an executable, a script, a
+        compressed stream or an archive."""
+        kind = dec.encoded_kind(data)
+        if kind is None:
+            return None
+        res = dec.decode(kind, data, dec.Budget(max_output=1 << 16, max_total=1 << 16).start())
+        if res is None or not res.ok or not res.output:
+            return None
+        fmt = magic.identify(res.output[:HEAD])
+        if fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or magic.script_kind(res.output):
+            return kind
+        return None
 
     def run(self) -> Iterator[Finding]:
         rootfs = is_rootfs(self.artifact)
@@ -210,6 +229,8 @@ class Analyzer:
         refs = scripts.References(i.path for i in binaries)
         names = set(refs.by_name)
         analyses: list[scripts.ScriptAnalysis] = []
+        reader_texts: dict[str, tuple[str, bytes]] = {}
+        fixtures: set[str] = set()
         for info in self.infos:
             if info.binary or info.node.size > TEXT_MAX:
                 continue
@@ -217,6 +238,11 @@ class Analyzer:
             info.text = None
             role = scripts.role(info.path)
             refs.add_text(info.path, data, role)
+            lang = pipeline.language(info.path, data[:256])
+            if lang is not None:
+                reader_texts[info.path] = (lang, data)
+            elif pipeline.is_text_fixture(info.path, data):
+                fixtures.add(info.path)
             if role == "build":
                 analyses.append(scripts.analyze_script(info.path, data, names))
         refs.resolve_globs()
@@ -257,6 +283,7 @@ class Analyzer:
 
         readers = self.script_readers(analyses + hidden, binaries)
         yield from self.build_findings(analyses + hidden, readers, binaries)
+        yield from self.pipeline_findings(binaries, fixtures, reader_texts, refs, deadline)
 
         source_diff = self.compare_with_source(binaries, refs)
         for info in binaries:
@@ -292,18 +319,147 @@ class Analyzer:
                 self.opts.swap_search and info.fmt is None and info.test):
             return
         data = self.tree.read(node)
-        if info.fmt == "png":
-            end = dec.png_end(data)
+        if info.fmt in ("png", "pdf"):
+            end = dec.container_end(info.fmt, data)
             if end is not None and end < len(data):
-                info.result = dec.Result("png", True, streams=1, trailing=len(data) - end, trailing_at=end)
+                if info.fmt == "png":
+                    info.result = dec.Result("png", True, streams=1, trailing=len(data) - end, trailing_at=end)
+                self.appended(info, data, end, budget)
             return
         if kind is not None:
             info.result = dec.decode(kind, data, budget)
             if info.result is not None and (info.result.ok or info.result.output or info.result.members):
                 info.content = self.content_of(info.result, kind, data, budget)
+            res = info.result
+            if res is not None and res.ok and res.trailing and res.trailing_at > 0:
+                self.appended(info, data, res.trailing_at, budget)
+            elif kind == "zip" and res is not None and res.ok:
+                end = dec.container_end("zip", data)
+                if end is not None and end < len(data):
+                    self.appended(info, data, end, budget)
         if info.result is None or not info.result.clean:
             if node.size <= SWAP_MAX_BYTES or maps:
                 self.try_substitutions(info, maps, budget, swaps=self.opts.swap_search, data=data)
+
+    def appended(self, info: Info, data: bytes, end: int, budget: dec.Budget) -> None:
+        """Data after a valid container's end that decodes to a program joins the file's content."""
+        import hashlib
+        tail = data[end:]
+        if len(tail) < 16:
+            return
+        child = dec.classify(tail, f"{info.fmt} appended data (offset {end})", budget, 1)
+        leaf, _ = child.worst()
+        if leaf.kind not in ("executable", "script"):
+            return
+        if info.content is None:
+            info.content = dec.Content(via="file", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                                       kind="media", format=info.fmt)
+        info.content.children.append(child)
+
+    # -- pipelines: every reader of a test file, emulated -------------------------------------------
+    def pipeline_findings(self, binaries: list[Info], fixtures: set[str], reader_texts: dict[str, tuple[str, bytes]],
+                          refs: scripts.References, deadline: float) -> Iterator[Finding]:
+        candidates = {i.path for i in binaries} | fixtures
+        if not candidates or not reader_texts:
+            return
+        names: set[bytes] = set()
+        for path in candidates:
+            base = posixpath.basename(path).encode("utf-8", "surrogateescape")
+            names.add(base)
+            stem = base.rsplit(b".", 1)[0]
+            if stem != base and len(stem) >= 6:
+                names.add(stem)
+        via_refs = {r.path for i in binaries for r in refs.of(i.path)}
+        paths = {n.path for n in self.tree.files()}
+        cache: dict[str, bytes | None] = {}
+
+        def read(path: str) -> bytes | None:
+            if path not in cache:
+                node = self.tree.get(path)
+                cache[path] = (self.tree.read(node) if node is not None and node.is_file
+                               and node.size <= self.opts.max_input_bytes else None)
+            return cache[path]
+
+        seen: set[tuple] = set()
+        for reader, (lang, data) in sorted(reader_texts.items()):
+            if reader not in via_refs and not set(scripts.TOKEN.findall(data)) & names:
+                continue
+            if time.monotonic() > deadline:
+                self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
+                                             path=reader, message="decode budget spent: this reader was not emulated"))
+                continue
+            files = pipeline.TreeFiles(paths, read, candidates.__contains__, posixpath.dirname(reader))
+            budget = emulate.Budget(seconds=self.opts.decode_seconds,
+                                    max_bytes=min(self.opts.max_decode_bytes, 64 << 20)).start()
+            trace = pipeline.trace_reader(reader, data, lang, files, budget)
+            if trace.error:
+                self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
+                                             path=reader, message=f"pipeline emulation stopped: {trace.error}"))
+            for sink in trace.sinks:
+                verdict = self.judge_sink(sink)
+                if verdict is None:
+                    continue
+                severity, content = verdict
+                for payload in sorted(sink.data.sources & candidates):
+                    key = (payload, sink.kind, content.sha256 if content else sink.where)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    yield self.pipeline_finding(payload, reader, sink, severity, content)
+
+    def judge_sink(self, sink: emulate.Sink) -> tuple[Severity, dec.Content | None] | None:
+        data = sink.data
+        if not any(not s.command.startswith(pipeline.IDENTITY) for s in data.steps):
+            return None            # the file as it is: no decoding happened on the way
+        if data.stopped:
+            return Severity.MEDIUM, None
+        if not data.raw:
+            return None
+        budget = dec.Budget(max_output=self.opts.max_decode_bytes, max_total=self.opts.max_decode_bytes,
+                            seconds=self.opts.decode_seconds).start()
+        content = dec.classify(data.raw, "pipeline output", budget)
+        leaf, _ = content.worst()
+        if leaf.kind in ("executable", "script"):
+            return Severity.CRITICAL, content
+        if leaf.kind == "text" and sink.kind in ("shell", "toolchain", "exec"):
+            return Severity.CRITICAL, content   # text a shell runs or a compiler compiles is code
+        if sink.kind == "output-file" and leaf.kind in ("text", "empty", "media"):
+            return None
+        if leaf.kind in ("opaque", "data", "compressed", "archive", "media"):
+            return Severity.HIGH, content
+        return None
+
+    def pipeline_finding(self, payload: str, reader: str, sink: emulate.Sink, severity: Severity,
+                         content: dec.Content | None) -> Finding:
+        node = self.tree.get(payload)
+        steps = [s.to_dict() for s in sink.data.steps]
+        if len(steps) > 48:
+            steps = steps[:24] + [{"command": f"... {len(steps) - 48} more steps ...", "where": ""}] + steps[-24:]
+        short = " | ".join(dict.fromkeys(s.command.split(" ", 1)[0] if not s.command.startswith("read ") else "read"
+                                         for s in sink.data.steps))
+        where = sink.data.steps[0].where if sink.data.steps else sink.where
+        evidence: dict[str, Any] = {
+            "sha256": node.sha256 if node is not None else None, "reader": reader,
+            "read_at": where, "sink": sink.to_dict(), "chain": steps,
+        }
+        if content is not None:
+            leaf, _ = content.worst()
+            evidence["output"] = content.to_dict()
+            what = _leaf_text(leaf) if leaf.kind != "text" else \
+                f"text (sha256 {leaf.sha256[:16]}..., {leaf.size} bytes): “{dec.preview(sink.data.raw)}”"
+        else:
+            evidence["stopped"] = sink.data.stopped
+            what = f"data the emulator could not follow ({sink.data.stopped})"
+        state = self.source_state(reader)
+        if state is not None:
+            evidence["in_source"] = {"reader": state, "payload": self.source_state(payload)}
+        sink_text = {"shell": "a shell", "toolchain": "the toolchain", "exec": "execution",
+                     "preload": "LD_PRELOAD", "output-file": "a build input"}[sink.kind]
+        return PC212.finding(
+            location=self.loc(node) if node is not None else self.artifact.location(payload),
+            message=f"{payload}: {where} reads it, decodes it ({short}) to {what}, and {sink.where} hands "
+                    f"that to {sink_text} ({dec.printable(sink.how[:120])})",
+            severity=severity, evidence=evidence, key=f"{reader}:{sink.kind}")
 
     def content_of(self, res: dec.Result, via: str, data: bytes, budget: dec.Budget) -> dec.Content:
         import hashlib

@@ -164,4 +164,30 @@ PC211 = Rule(
         "`xz-5.6.1/tests/files/good-large_compressed.lzma` differs from the file at tag v5.6.1.")
 )
 
-RULES = (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211)
+PC212 = Rule(
+    id="PC212", name="test-data-pipeline-reaches-sink", severity=Severity.CRITICAL,
+    summary="A script decodes a test file and hands the result to a shell, the toolchain or the loader",
+    doc=_doc(
+        "Follows every reader of a test file anywhere in the tree (Makefiles and `Makefile.am`, shell "
+        "scripts, `meson.build`, `CMakeLists.txt`, Python, Perl and Node scripts, and `python3 -c`, "
+        "`perl -e`, `awk` one-liners inside them), extracts the commands between reading the file and a "
+        "sink, and runs them on the file's bytes in an in-process emulator (POSIX `tr`, `head`/`tail`, "
+        "`dd`, `cut -b`, `rev`, `base64`/`base32`, `xxd -r`, `uudecode`, `od`, a `sed` subset, every "
+        "decompressor, XOR and rot-N as the one-liners state them, `head -c` loops, intermediate files). "
+        "Sinks are `sh`/`bash`/`eval`/`source`, a compiler or linker, executing a written file, "
+        "`LD_PRELOAD`, and output files the build compiles or links (`.o`, `.a`, `.so`, `.c`, or a name "
+        "in `_LIBADD`/`objects:`). Critical when the emulated output is an executable, object, script, "
+        "or text a shell runs or a compiler compiles; high for opaque/binary output; medium when the "
+        "emulation stopped before the sink (the evidence says at which step and why). The evidence holds "
+        "the reader and line, every step with its input and output size, the sink, and the output's "
+        "decode tree with a preview. Decoding that feeds a test program's standard input, or is "
+        "compared with an expected file, is not a sink.",
+        "A payload hidden in test data is harmless until something decodes it into the build. Scripts "
+        "that slice, substitute, XOR or decompress a test file and hand the result to a shell or a "
+        "linker are that step; emulating them shows exactly what reaches the build, whatever idiom the "
+        "script uses.",
+        "`tests/Makefile.am` runs `base64 -d $(srcdir)/fixtures/sample.txt > libhelper.o`, which "
+        "decodes to an x86-64 ELF relocatable object that the build links.")
+)
+
+RULES = (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC212)
