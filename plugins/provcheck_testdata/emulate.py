@@ -74,9 +74,12 @@ def join(parts: Iterable[Data]) -> Data:
         return EMPTY
     if len(parts) == 1:
         return parts[0]
-    steps: tuple[Step, ...] = ()
-    for p in parts:
-        steps += tuple(s for s in p.steps if s not in steps)
+    steps: tuple[Step, ...] = parts[0].steps
+    for p in parts[1:]:
+        k = 0
+        while k < min(len(steps), len(p.steps)) and steps[k] == p.steps[k]:
+            k += 1
+        steps += p.steps[k:]      # the shared history once, then what each part adds
     return Data(b"".join(p.raw for p in parts), steps, frozenset().union(*(p.sources for p in parts)),
                 next((p.stopped for p in parts if p.stopped), None))
 
@@ -1009,8 +1012,9 @@ def f_head(m: Machine, name, args, taints, stdin, ctx, text):
         if neg:
             data = src.read()
             return m.step(data, data.raw[:max(0, len(data.raw) - n)], text, ctx)
+        start = src.pos
         data = src.read(n)
-        return m.step(data, data.raw, text, ctx)
+        return m.step(data, data.raw, text, ctx, f"bytes {start}-{start + len(data.raw)} of its input")
     n, neg, _ = _count(opts.get("n", "10"), "head -n")
     if neg:
         data = src.read()
