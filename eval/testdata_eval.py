@@ -40,6 +40,7 @@ GIT_TREES = [
     ("lz4 1.10.0", "lz4+lz4", "v1.10.0", "clean"),
     ("zlib 1.3.1", "madler+zlib", "v1.3.1", "clean"),
     ("libpng 1.6.58", "pnggroup+libpng", "v1.6.58", "clean"),
+    ("busybox 1.36.1 (base64/uuencoded fixtures in test scripts)", "mirror+busybox", "1_36_1", "clean"),
 ]
 # (label, orig tarball glob, mirror dir, tag to pair with or None)
 RELEASES = [
@@ -104,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirrors", type=Path, required=True, help="directory of <owner>+<name>/repo git dirs")
     ap.add_argument("--debian-dir", type=Path, help="directory with Debian *.orig.tar.* files")
     ap.add_argument("--json", type=Path, help="write the full reports here")
+    ap.add_argument("--variants", action="store_true",
+                    help="plant each payload variant of eval/testdata_variants.py in a clean tree and count catches")
+    ap.add_argument("--variant-base", default="madler+zlib@v1.3.1", help="MIRROR@TAG the variants are planted in")
     ap.add_argument("--fetch-debian", action="store_true",
                     help="first run `apt-get source --download-only` for the tarballs into --debian-dir")
     args = ap.parse_args(argv)
@@ -111,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.debian_dir:
             ap.error("--fetch-debian needs --debian-dir")
         fetch_debian(args.debian_dir)
+
+    if args.variants:
+        return run_variants(args.mirrors, args.variant_base, args.json)
 
     rows, details, full = [], [], {}
     jobs = []
@@ -159,6 +166,64 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nFAIL: high/critical on clean trees: {bad}; payload missed: {missed}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_variants(mirrors: Path, base: str, json_out: Path | None) -> int:
+    """Plant each variant as one commit on a clean tree (exported from its tag), scan, count."""
+    import shutil
+    import subprocess
+    import tempfile
+    sys.path.insert(0, str(Path(__file__).parent))
+    import testdata_variants as tv
+    mirror, tag = base.split("@", 1)
+    src = mirrors / mirror / "repo"
+    work = Path(tempfile.mkdtemp(prefix="pc-variants-"))
+    git = ["git", "-c", "user.name=eval", "-c", "user.email=eval@localhost", "-c", "commit.gpgsign=false"]
+    try:
+        clean = work / "clean"
+        clean.mkdir()
+        archive = subprocess.run(["git", "-C", str(src), "archive", tag], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(clean)], input=archive, check=True)
+        subprocess.run(git + ["init", "-q", str(clean)], check=True)
+        subprocess.run(git + ["-C", str(clean), "add", "-A"], check=True)
+        subprocess.run(git + ["-C", str(clean), "commit", "-qm", "base"], check=True)
+        obj = tv.object_file()
+        rows, caught, results = [], 0, {}
+        items = tv.variants(obj)
+        for name, payload, files in items:
+            repo = work / f"v{len(results)}"
+            subprocess.run(["git", "clone", "-q", str(clean), str(repo)], check=True)
+            for rel, value in files.items():
+                path = repo / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(value, str):
+                    existing = path.read_text() + "\n" if path.exists() else ""
+                    path.write_text(existing + value)
+                else:
+                    path.write_bytes(value)
+            subprocess.run(git + ["-C", str(repo), "add", "-A"], check=True)
+            subprocess.run(git + ["-C", str(repo), "commit", "-qm", "tests: add files"], check=True)
+            subprocess.run(git + ["-C", str(repo), "tag", "variant"], check=True)
+            report, seconds, _ = scan([InputSpec.parse(f"git:{repo}@variant")])
+            hits = [f for f in report["findings"] if f["location"]["path"] == payload
+                    and f["severity"] == "critical"]
+            ok = bool(hits)
+            caught += ok
+            rules = sorted({f["rule_id"] for f in hits})
+            rows.append(f"| {name} | `{payload}` | {'**caught**' if ok else 'missed'} | {', '.join(rules)} "
+                        f"| {seconds:.1f} s |")
+            results[name] = {"caught": ok, "rules": rules, "seconds": round(seconds, 2),
+                             "findings": [f for f in report["findings"] if f["location"]["path"] == payload]}
+            shutil.rmtree(repo)
+        print(f"variants planted in {mirror} {tag}: {caught}/{len(items)} caught\n")
+        print("| variant | payload | result | rules (critical on the payload) | scan time |")
+        print("|---|---|---|---|---|")
+        print("\n".join(rows))
+        if json_out:
+            json_out.write_text(json.dumps(results, indent=1, default=str))
+        return 0 if caught == len(items) else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

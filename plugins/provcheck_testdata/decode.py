@@ -382,8 +382,8 @@ def _uu(data: bytes, budget: Budget) -> Result:
     return Result("uu", False, bytes(out), error="no end line")
 
 
-_B64_TEXT = re.compile(rb"\A[A-Za-z0-9+/\s]+={0,2}\s*\Z")
-_HEX_TEXT = re.compile(rb"\A(?:[0-9a-fA-F]{2}[ \t]?|\s)+\Z")
+_B64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s]+")
+_HEX_TEXT = re.compile(rb"[0-9a-fA-F\s]+")
 ENCODED_MIN = 64   # shorter text is not worth a look
 
 
@@ -392,10 +392,14 @@ def encoded_kind(data: bytes) -> str | None:
     dump is valid base64 alphabet too)."""
     if len(data) < ENCODED_MIN:
         return None
-    if _HEX_TEXT.match(data) and len(re.sub(rb"\s", b"", data)) % 2 == 0:
-        return "hex"
+    if not _B64_TEXT.fullmatch(data):   # linear: one character class, no backtracking
+        return None
     compact = re.sub(rb"\s", b"", data)
-    if _B64_TEXT.match(data) and len(compact) % 4 == 0 and re.search(rb"[a-z]", compact) and re.search(rb"[A-Z]", compact):
+    if _HEX_TEXT.fullmatch(data) and len(compact) % 2 == 0:
+        return "hex"
+    body = compact.rstrip(b"=")
+    if (len(compact) % 4 == 0 and len(compact) - len(body) <= 2 and b"=" not in body
+            and re.search(rb"[a-z]", body) and re.search(rb"[A-Z]", body)):
         return "base64"
     return None
 

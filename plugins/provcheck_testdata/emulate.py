@@ -138,7 +138,7 @@ class Budget:
     deadline: float = 0.0
 
     def start(self) -> "Budget":
-        self.deadline = time.monotonic() + self.seconds
+        self.deadline = time.process_time() + self.seconds   # CPU time: a busy machine does not shrink it
         self.steps = 0
         return self
 
@@ -146,7 +146,7 @@ class Budget:
         self.steps += n
         if self.steps > self.max_steps:
             raise BudgetExceeded(f"step budget of {self.max_steps} spent")
-        if self.steps % 256 == 0 and time.monotonic() > self.deadline:
+        if self.steps % 256 == 0 and time.process_time() > self.deadline:
             raise BudgetExceeded(f"time budget of {self.seconds:g}s spent")
 
     def check_size(self, n: int) -> None:
@@ -338,6 +338,9 @@ DECOMPRESSORS = {"xz": "xz", "unxz": "xz", "xzcat": "xz", "lzma": "lzma", "unlzm
                  "unlz4": "lz4", "lz4cat": "lz4", "lzip": "lzip", "pigz": "gzip", "unpigz": "gzip",
                  "pixz": "xz", "pbzip2": "bzip2", "lbzip2": "bzip2", "pzstd": "zstd"}
 MAX_LOOP = 1000
+_SPECIAL = re.compile(r"[$`'\"\\]")
+_EXPANDS = re.compile(r"[$`\\]")
+_WILD = re.compile(r"[*?\[]")
 MAX_DEPTH = 24
 
 
@@ -370,15 +373,24 @@ class Machine:
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise BudgetExceeded("nesting deeper than the emulator's limit")
+                raise Stop("nesting deeper than the emulator's limit")
             return self._run(node, stdin, where)
+        except (shell.LexError, shell.ParseError) as exc:
+            raise Stop(f"cannot parse: {exc}") from None
         finally:
             self.depth -= 1
 
     # -- nodes --------------------------------------------------------------------------------------
     def _run(self, node, stdin: Stream, where: str) -> Data:
         if isinstance(node, shell.Seq):
-            return join([self.run(item, stdin, where) for item in node.items])
+            outs = []
+            for item in node.items:
+                try:
+                    outs.append(self.run(item, stdin, where))
+                except Stop as exc:       # this command cannot be followed; the next ones still run
+                    if stdin.data.tainted:
+                        self.stops.append((f"{where}:{getattr(item, 'line', 0)}", str(exc)))
+            return join(outs)
         if isinstance(node, shell.AndOr):
             return join([self.run(n, stdin, where) for _, n in node.items])
         if isinstance(node, shell.Pipeline):
@@ -433,6 +445,15 @@ class Machine:
     def expand(self, raw: str, ctx: Ctx, split: bool = True) -> list[tuple[str, Data | None]]:
         """Words after parameter expansion, command substitution, quote removal, field splitting and
         globbing; each with the tainted data it carries (None for literal text)."""
+        if not _SPECIAL.search(raw):        # a plain word: nothing to expand
+            if split and _WILD.search(raw):
+                matches = self.fs.glob(raw)
+                if matches:
+                    return [(m, None) for m in matches]
+            return [(raw, None)]
+        if not _EXPANDS.search(raw) and raw.count("'") + raw.count('"') == 2 and raw[0] in "'\"" \
+                and raw[-1] == raw[0] and raw[0] not in raw[1:-1]:
+            return [(raw[1:-1], None)]     # one quoted literal
         segs: list[tuple[str, bool, Data | None]] = []   # text, quoted, taint
         i, n = 0, len(raw)
         lit = []
@@ -739,10 +760,14 @@ class Machine:
                 self.sinks.append(Sink("exec", name0, f"{ctx.where}:{ctx.line}", data))
             return EMPTY
         handler = FILTERS.get(name) or (f_interp if python_name(name) else None)
+        if handler is None and name in DECOMPRESSORS:
+            handler = codec
         if handler is not None:
-            return handler(self, name, args, taints, stdin, ctx, text)
-        if name in DECOMPRESSORS:
-            return codec(self, name, args, taints, stdin, ctx, text)
+            try:
+                return handler(self, name, args, taints, stdin, ctx, text)
+            except (IndexError, ValueError, re.error, KeyError, TypeError, UnicodeError, OverflowError,
+                    zlib.error, lzma.LZMAError, EOFError, OSError) as exc:   # the tool would fail here too
+                raise Stop(f"{name}: {type(exc).__name__}: {str(exc)[:120]}") from None
         if name in QUIET or name in ("echo", "printf"):
             if name == "echo":
                 return self.echo(argv[1:], ctx)
@@ -1253,7 +1278,7 @@ def codec(m: Machine, name, args, taints, stdin, ctx, text):
             raise Stop(f"{name}: compression is not emulated")
         return m.step(data, raw, text, ctx)
     budget = dec.Budget(max_output=m.budget.max_bytes, max_total=m.budget.max_bytes,
-                        seconds=max(0.1, m.budget.deadline - time.monotonic())).start()
+                        seconds=max(0.5, m.budget.deadline - time.process_time())).start()
     note = None
     if form == "raw" or "--lzma1" in opts or "--lzma2" in opts:
         filt = _raw_filter(opts)

@@ -564,6 +564,9 @@ def trace_reader(path: str, data: bytes, lang: str, files: TreeFiles, budget: Bu
         result.stops.append((path, str(exc)))
     except RecursionError:
         result.error = "nesting too deep for the emulator"
+    except (MemoryError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            UnicodeError, LookupError, ArithmeticError) as exc:   # a construct the emulator mishandles
+        result.error = f"emulator failed on this reader ({type(exc).__name__}: {str(exc)[:160]})"
     m.finish(is_built or (lambda k: built_reason(k, text)))
     result.sinks = m.sinks
     result.stops += m.stops
