@@ -328,3 +328,33 @@ def test_build_scripts_that_template_sources_are_not_readers_of_test_data(checke
              "tests/test_files.sh": "#!/bin/sh\nfor f in $srcdir/files/good-*.xz; do xz -t $f; done\n"}
     result = run(checker, files)
     assert not result.by_rule("PC212")
+
+
+# -- real projects whose tests decode fixtures (Debian orig tarballs, cached) -------------------------
+
+def _orig_tarball(package: str):
+    import realdata
+    dest = realdata.CACHE / "testdata-src"
+    with realdata._locked("testdata-src"):
+        found = sorted(dest.glob(f"{package}_*.orig.tar.*"))
+        if not found:
+            dest.mkdir(parents=True, exist_ok=True)
+            proc = realdata.apt_get("source", "--download-only", package, cwd=dest)
+            assert proc.returncode == 0, f"apt-get source {package}: {proc.stderr[-300:]}"
+            found = sorted(dest.glob(f"{package}_*.orig.tar.*"))
+    assert found, f"apt-get source gave no {package} orig tarball"
+    return found[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("package", ["libarchive", "file", "busybox"])
+def test_real_trees_that_decode_fixtures_stay_quiet(checker, package):
+    """libarchive's uuencoded test archives, file's magic tests and busybox's base64/uuencoded test
+    fixtures (decoded by its test scripts with uudecode and base64): their readers are emulated,
+    nothing reaches a sink, and nothing above low is reported."""
+    checker.add_plugin(provcheck_testdata)
+    result = checker.run(_orig_tarball(package), select=["PC2"])
+    loud = [(f.rule_id, f.severity.name, f.location.path, f.message[:160]) for f in result.findings
+            if f.severity >= Severity.MEDIUM]
+    assert not loud, loud
+    assert not [e.message for e in result.errors if "pipeline" in e.message]
