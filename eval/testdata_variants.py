@@ -74,7 +74,7 @@ def variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]]:
                                     "sys.stdout.buffer.write(bytes(b ^ 0x5a for b in d))\" "
                                     f"$srcdir/../{base}/compat.bin | gzip -dc | sh\n"})
         body = rng.randbytes(20000) + SCRIPT + rng.randbytes(5000)
-        add(f"script sliced from good .lzma, head -c | tail -c ({tag})", f"{base}/good-large.lzma", {
+        add(f"script sliced from good .lzma by head -c, tail -c ({tag})", f"{base}/good-large.lzma", {
             f"{base}/good-large.lzma": lzma.compress(body, format=lzma.FORMAT_ALONE),
             "tests/test_large.sh": f"#!/bin/sh\nxz -dc $srcdir/../{base}/good-large.lzma | head -c {20000 + len(SCRIPT)}"
                                    f" | tail -c {len(SCRIPT)} | sh\n"})
@@ -90,7 +90,7 @@ def variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]]:
     add("base32 + bzip2 into bash", "tests/data/b32.txt", {
         "tests/data/b32.txt": base64.b32encode(bz2.compress(SCRIPT)).decode() + "\n",
         "tests/run_b32.sh": "#!/bin/bash\nbase32 -d \"${srcdir:-.}/data/b32.txt\" | bunzip2 -c | bash -s\n"})
-    add("rev | base64 -d through eval", "tests/data/rev.txt", {
+    add("rev then base64 -d, through eval", "tests/data/rev.txt", {
         "tests/data/rev.txt": base64.b64encode(SCRIPT).decode()[::-1] + "\n",
         "tests/run_rev.sh": "#!/bin/sh\ncode=$(rev < $srcdir/data/rev.txt | base64 -d)\neval \"$code\"\n"})
     lines = ["# header line", "# another", "BEGIN"] + base64.encodebytes(SCRIPT).decode().splitlines() + ["END", "tail"]

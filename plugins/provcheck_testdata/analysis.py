@@ -268,6 +268,8 @@ class Analyzer:
                     a = scripts.analyze_script(f"{info.path} (decoded {leaf.format} script)", data, names)
                     a.origin = info  # type: ignore[attr-defined]
                     hidden.append(a)
+                    if leaf.format == "shell":   # a script decoded from test data is a reader too
+                        reader_texts[a.path] = ("shell", data)
         extra_maps = [m for m in self.tree_maps(hidden) if m.label not in {x.label for x in maps}]
         if extra_maps:
             for info in binaries:
@@ -382,13 +384,14 @@ class Analyzer:
 
         seen: set[tuple] = set()
         for reader, (lang, data) in sorted(reader_texts.items()):
-            if reader not in via_refs and not set(scripts.TOKEN.findall(data)) & names:
+            if reader not in via_refs and not set(scripts.TOKEN.findall(data[:TEXT_MAX])) & names:
                 continue
             if time.monotonic() > deadline:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
                                              path=reader, message="decode budget spent: this reader was not emulated"))
                 continue
-            files = pipeline.TreeFiles(paths, read, candidates.__contains__, posixpath.dirname(reader))
+            here = "" if reader.endswith(" script)") else posixpath.dirname(reader)   # decoded: runs at the top
+            files = pipeline.TreeFiles(paths, read, candidates.__contains__, here)
             budget = emulate.Budget(seconds=self.opts.decode_seconds,
                                     max_bytes=min(self.opts.max_decode_bytes, 64 << 20)).start()
             trace = pipeline.trace_reader(reader, data, lang, files, budget)
@@ -433,10 +436,11 @@ class Analyzer:
                          content: dec.Content | None) -> Finding:
         node = self.tree.get(payload)
         steps = [s.to_dict() for s in sink.data.steps]
+        origin = self.tree.get(reader.split(" (decoded ", 1)[0]) if " (decoded " in reader else None
         if len(steps) > 48:
             steps = steps[:24] + [{"command": f"... {len(steps) - 48} more steps ...", "where": ""}] + steps[-24:]
-        short = " | ".join(dict.fromkeys(s.command.split(" ", 1)[0] if not s.command.startswith("read ") else "read"
-                                         for s in sink.data.steps))
+        names = [s.command.split(" ", 1)[0] if not s.command.startswith("read ") else "read" for s in sink.data.steps]
+        short = " | ".join(n for k, n in enumerate(names) if k == 0 or n != names[k - 1])
         where = sink.data.steps[0].where if sink.data.steps else sink.where
         evidence: dict[str, Any] = {
             "sha256": node.sha256 if node is not None else None, "reader": reader,
@@ -450,7 +454,9 @@ class Analyzer:
         else:
             evidence["stopped"] = sink.data.stopped
             what = f"data the emulator could not follow ({sink.data.stopped})"
-        state = self.source_state(reader)
+        if origin is not None:
+            evidence["reader_decoded_from"] = origin.path
+        state = self.source_state(origin.path if origin is not None else reader)
         if state is not None:
             evidence["in_source"] = {"reader": state, "payload": self.source_state(payload)}
         sink_text = {"shell": "a shell", "toolchain": "the toolchain", "exec": "execution",
