@@ -358,3 +358,45 @@ def test_real_trees_that_decode_fixtures_stay_quiet(checker, package):
             if f.severity >= Severity.MEDIUM]
     assert not loud, loud
     assert not [e.message for e in result.errors if "pipeline" in e.message]
+
+
+def test_xz_two_stages_stage_one_decoded_from_test_data_is_emulated(checker):
+    """Faithful to xz 5.6.1: the "corrupt" file is a tr-scrambled xz stream whose stage-1 script
+    reads the "good" .lzma file through the head-pair loop, tail -c, a tr table and a raw LZMA1
+    decoder into /bin/sh. Stage 1 is found by the swap search; emulating it yields stage 2."""
+    from provcheck_testdata import emulate
+
+    table_args = [b"\\114-\\321\\322-\\377\\35-\\47\\14-\\34\\0-\\13\\50-\\113", b"\\0-\\377"]
+    table = emulate.tr(bytes(range(256)), table_args)
+    inverse = bytearray(256)
+    for i, v in enumerate(table):
+        inverse[v] = i
+    stage2 = b"#!/bin/sh\n# harmless stand-in for stage 2\necho 'object would be extracted here'\n"
+    raw = lzma.compress(stage2, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA1}])
+    rng = random.Random(9)
+    skip_junk = 700
+    kept = rng.randbytes(skip_junk) + raw.translate(bytes(inverse))
+    kept += rng.randbytes(-len(kept) % 2048)
+    plain = b"".join(rng.randbytes(1024) + kept[k:k + 2048] for k in range(0, len(kept), 2048))
+    pairs = len(kept) // 2048
+    loop = " && ".join(["((head -c +1024 >/dev/null) && head -c +2048)"] * pairs)
+    stage1 = (b"####Hello####\n#!/bin/sh\n[ ! $(uname) = \"Linux\" ] && exit 0\n"
+              b"eval `grep ^srcdir= config.status`\n"
+              b"export i=\"" + loop.encode() + b"\";(xz -dc $srcdir/tests/files/good-large_compressed.lzma|eval $i|"
+              b"tail -c +" + str(skip_junk + 1).encode() + b"|tr \"" + table_args[0] + b"\" \"" + table_args[1] +
+              b"\")|xz -F raw --lzma1 -dc|/bin/sh\n")
+    stream = lzma.compress(stage1, check=lzma.CHECK_CRC64)
+    scrambled = stream.translate(bytes.maketrans(b"\t -_", b" \t_-"))
+    assert scrambled != stream
+    files = {"tests/files/bad-3-corrupt_lzma2.xz": scrambled,
+             "tests/files/good-large_compressed.lzma": lzma.compress(plain, format=lzma.FORMAT_ALONE),
+             "tests/Makefile.am": "EXTRA_DIST = files\n"}
+    result = run(checker, files)
+    f = pc212(result, "tests/files/good-large_compressed.lzma")
+    assert f.severity == Severity.CRITICAL
+    assert f.evidence["reader"] == "tests/files/bad-3-corrupt_lzma2.xz (decoded shell script)"
+    assert f.evidence["reader_decoded_from"] == "tests/files/bad-3-corrupt_lzma2.xz"
+    assert f.evidence["output"]["sha256"] == hashlib.sha256(stage2).hexdigest()
+    cmds = commands(f)
+    assert cmds.count("head -c +2048") == pairs and cmds[-1] == "xz -F raw --lzma1 -dc"
+    assert any(c.startswith("tr ") for c in cmds)
