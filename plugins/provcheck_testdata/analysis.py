@@ -20,6 +20,7 @@ SWAP_ALPHABET = b"\t\n\r -_./\\\"'#:;,+=\x00\xff"
 SWAP2_ALPHABET = b"\t\n\r -_./"
 SWAP_MAX_BYTES = 1 << 20
 MAX_GREPS = 16
+HIDDEN_READER_MAX = 64 << 10   # scripts decoded from test data larger than this are not emulated
 OPAQUE_DATA = 6.0   # decoded binary data of no known format at or above this entropy counts as opaque
 
 
@@ -268,7 +269,7 @@ class Analyzer:
                     a = scripts.analyze_script(f"{info.path} (decoded {leaf.format} script)", data, names)
                     a.origin = info  # type: ignore[attr-defined]
                     hidden.append(a)
-                    if leaf.format == "shell":   # a script decoded from test data is a reader too
+                    if leaf.format == "shell" and len(data) <= HIDDEN_READER_MAX:   # a reader too
                         reader_texts[a.path] = ("shell", data)
         extra_maps = [m for m in self.tree_maps(hidden) if m.label not in {x.label for x in maps}]
         if extra_maps:
@@ -371,6 +372,7 @@ class Analyzer:
             stem = base.rsplit(b".", 1)[0]
             if stem != base and len(stem) >= 6:
                 names.add(stem)
+        frozen_names = frozenset(names)
         via_refs = {r.path for i in binaries for r in refs.of(i.path)}
         paths = {n.path for n in self.tree.files()}
         cache: dict[str, bytes | None] = {}
@@ -394,7 +396,7 @@ class Analyzer:
             files = pipeline.TreeFiles(paths, read, candidates.__contains__, here)
             budget = emulate.Budget(seconds=self.opts.decode_seconds,
                                     max_bytes=min(self.opts.max_decode_bytes, 64 << 20)).start()
-            trace = pipeline.trace_reader(reader, data, lang, files, budget)
+            trace = pipeline.trace_reader(reader, data, lang, files, budget, names=frozen_names)
             if trace.error:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
                                              path=reader, message=f"pipeline emulation stopped: {trace.error}"))

@@ -20,7 +20,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from . import emulate
+from . import emulate, shell
 from .emulate import Budget, BudgetExceeded, Machine, Sink, Stop
 
 TOP = "@TOP@"
@@ -522,20 +522,131 @@ class Trace:
     error: str | None = None
 
 
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OUTPUT_CMDS = frozenset({"cp", "mv", "ln", "install", "tee", "uudecode", "dd"})
+
+
+def _unit_words(node, out: dict) -> None:
+    """Raw words of a parsed unit: all of them, and those it defines (variables, functions,
+    loop variables, files it writes)."""
+    if isinstance(node, shell.Simple):
+        out["all"].extend(node.words)
+        for k, v in node.assigns:
+            out["defs"].add(k)
+            out["all"].append(v)
+        for op, _, target in node.redirs:
+            out["all"].append(target)
+            if op.startswith(">") or op == "&>":
+                out["defs"].update(_IDENT.findall(target))
+        if node.words:
+            cmd = posixpath.basename(node.words[0])
+            if cmd in ("export", "local", "readonly", "declare", "typeset", "read"):
+                out["defs"].update(w.split("=", 1)[0] for w in node.words[1:] if _IDENT.fullmatch(w.split("=", 1)[0]))
+            if cmd in _OUTPUT_CMDS or cmd.startswith("python") or cmd in ("perl", "node"):
+                for w in node.words[1:]:
+                    out["defs"].update(_IDENT.findall(w.split("=", 1)[-1]))
+        return
+    if isinstance(node, shell.Func):
+        out["defs"].add(node.name)
+    if isinstance(node, shell.For):
+        out["defs"].add(node.var)
+        out["all"].extend(node.words or [])
+    if isinstance(node, shell.Group):
+        for _, _, target in node.redirs:
+            out["all"].append(target)
+            out["defs"].update(_IDENT.findall(target))
+    for child in _children(node):
+        _unit_words(child, out)
+
+
+def _children(node) -> list:
+    if isinstance(node, shell.Seq):
+        return node.items
+    if isinstance(node, shell.AndOr):
+        return [n for _, n in node.items]
+    if isinstance(node, shell.Pipeline):
+        return node.cmds
+    if isinstance(node, (shell.Group, shell.For)):
+        return [node.body]
+    if isinstance(node, shell.If):
+        return [x for c, b in node.branches for x in (c, b)] + ([node.orelse] if node.orelse else [])
+    if isinstance(node, shell.Loop):
+        return [node.cond, node.body]
+    if isinstance(node, shell.Func):
+        return [node.body]
+    return []
+
+
+def relevant_units(units: list, names: frozenset[bytes]) -> list:
+    """The top-level units that can carry a test file's bytes, and those defining what they use.
+
+    Seeds name a test file (or hold a glob); what a carrying unit defines (a variable, a
+    function, a file it writes) makes every unit using it a carrier too; units defining a name a
+    carrier uses are kept to run first (``srcdir=..``, ``export i=..``), without carrying. The
+    rest of a long test script never touches test data and is not emulated."""
+    from .scripts import TOKEN
+    info = []
+    globs: dict[str, bool] = {}
+    basenames = [n.decode("latin-1") for n in names if b"." in n]
+
+    def names_a_file(pattern: str) -> bool:
+        last = re.sub(r"\$\{?\w*\}?|['\"]", "", pattern.rsplit("/", 1)[-1])
+        if last not in globs:
+            globs[last] = len(last.strip("*?")) >= 2 and any(fnmatch.fnmatchcase(b, last) for b in basenames)
+        return globs[last]
+
+    for u in units:
+        words: dict = {"all": [], "defs": set()}
+        _unit_words(u, words)
+        text = " ".join(words["all"])
+        seed = bool(set(TOKEN.findall(text.encode("latin-1", "replace"))) & names) or any(
+            names_a_file(w) for w in words["all"] if "*" in w or "?" in w)
+        info.append((seed, set(_IDENT.findall(text)) | words["defs"], words["defs"]))
+    carry = {k for k, (seed, _, _) in enumerate(info) if seed}
+    if not carry:
+        return units
+    changed = True
+    while changed:
+        changed = False
+        defs = set().union(*(info[k][2] for k in carry))
+        for k, (_, uses, _) in enumerate(info):
+            if k not in carry and uses & defs:
+                carry.add(k)
+                changed = True
+    keep = set(carry)
+    wanted = set().union(*(info[k][1] for k in carry))
+    changed = True
+    while changed:
+        changed = False
+        for k, (_, uses, defs) in enumerate(info):
+            if k not in keep and defs & wanted:
+                keep.add(k)
+                wanted |= uses
+                changed = True
+    return [u for k, u in enumerate(units) if k in keep]
+
+
 def trace_reader(path: str, data: bytes, lang: str, files: TreeFiles, budget: Budget,
-                 is_built: Callable[[str], str | None] | None = None) -> Trace:
-    """Emulate one reader over the tree; sinks reached by test data, stops, budget errors."""
+                 is_built: Callable[[str], str | None] | None = None, names: frozenset[bytes] = frozenset()) -> Trace:
+    """Emulate one reader over the tree; sinks reached by test data, stops, budget errors.
+
+    With ``names`` (test files' names and stems), a shell or build reader runs only the units
+    :func:`relevant_units` keeps."""
     text = data.decode("latin-1")
     result = Trace(path, lang)
     m = Machine(files, budget, SHELL_DEFAULTS | (CMAKE_DIRS if lang == "cmake" else {}))
     try:
         if lang == "shell":
-            m.run_script(text, path)
+            seq = shell.parse(text)
+            m.run(shell.Seq(relevant_units(seq.items, names)) if names else seq, emulate.Stream(), path)
         elif lang in ("make", "meson", "cmake"):
             units = make_recipes(text) if lang == "make" else meson_commands(text) if lang == "meson" \
                 else cmake_commands(text)
-            for line, sh in units:
-                m.run_script(sh, path, line)
+            parsed = [(line, shell.parse(sh, line)) for line, sh in units]
+            keep = {id(u) for u in relevant_units([p for _, p in parsed], names)} if names else None
+            for _, unit in parsed:
+                if keep is None or id(unit) in keep:
+                    m.run(unit, emulate.Stream(), path)
         elif lang == "python":
             from .oneliners import PyEmu
             emu = PyEmu(m, emulate.Ctx(path, 1), posixpath.basename(path), [path], emulate.Stream())
