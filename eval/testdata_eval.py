@@ -9,7 +9,9 @@ git tag they were made from::
 
 ``--mirrors`` holds ``<owner>+<name>/repo`` git directories (one per project below);
 ``--debian-dir`` holds the ``*.orig.tar.*`` files ``apt-get source --download-only``
-fetches (``xz-utils``, ``libarchive``, ``expat``, ``libzstd=1.5.4+dfsg2-5``, ``lz4``). Projects whose repository or tarball
+fetches (``xz-utils``, ``libarchive``, ``expat``, ``libzstd=1.5.4+dfsg2-5``, ``lz4``, ``file``, ``busybox``).
+``--variants`` instead plants every payload variant of ``eval/testdata_variants.py`` (one commit
+each) in a clean tree and counts how many the detector catches. Projects whose repository or tarball
 is missing are listed as skipped. Results are printed as a Markdown table plus one line
 per finding; ``--json`` also writes the full reports.
 """
@@ -49,10 +51,12 @@ RELEASES = [
     ("expat 2.5.0 Debian orig (no pairing: git keeps it in a subdirectory)", "expat_2.5.0.orig.tar.*", None, None),
     ("zstd 1.5.4 Debian orig (+dfsg) vs git v1.5.4", "libzstd_1.5.4+dfsg2.orig.tar.xz", "facebook+zstd", "v1.5.4"),
     ("lz4 1.9.4 Debian orig vs git v1.9.4", "lz4_1.9.4.orig.tar.gz", "lz4+lz4", "v1.9.4"),
+    ("file 5.44 Debian orig vs git FILE5_44", "file_5.44.orig.tar.*", "file+file", "FILE5_44"),
+    ("busybox 1.35.0 Debian orig vs git 1_35_0", "busybox_1.35.0.orig.tar.*", "mirror+busybox", "1_35_0"),
 ]
 
 
-DEBIAN_SOURCES = ["xz-utils", "libarchive", "expat", "libzstd=1.5.4+dfsg2-5", "lz4"]
+DEBIAN_SOURCES = ["xz-utils", "libarchive", "expat", "libzstd=1.5.4+dfsg2-5", "lz4", "file", "busybox"]
 
 
 def fetch_debian(dest: Path) -> None:

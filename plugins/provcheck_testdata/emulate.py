@@ -301,9 +301,7 @@ def tr(data: bytes, args: list[bytes]) -> bytes:
 def _squeeze(data: bytes, chars: set[int]) -> bytes:
     if not chars:
         return data
-    cls = re.escape(bytes(sorted(chars)))
-    return re.sub(rb"([" + b"".join(re.escape(bytes([c])) for c in sorted(chars)) + rb"])\1+", rb"\1", data) \
-        if cls else data
+    return re.sub(rb"([" + b"".join(re.escape(bytes([c])) for c in sorted(chars)) + rb"])\1+", rb"\1", data)
 
 
 # -- numbers -------------------------------------------------------------------------------------
@@ -329,9 +327,8 @@ TOOLCHAIN = frozenset({"cc", "gcc", "clang", "c++", "g++", "clang++", "ld", "ld.
                        "lld", "as", "ar", "ranlib", "libtool", "cpp", "tcc", "icc", "nvcc", "objcopy",
                        "x86_64-linux-gnu-gcc"})
 QUIET = frozenset({"cmp", "diff", "test", "[", "grep", "egrep", "fgrep", "wc", "md5sum", "sha1sum", "sha256sum",
-                   "sha512sum", "cksum", "sum", "file", "true", "false", ":", "echo_to_stderr", "sleep", "printf_err",
-                   "mkdir", "touch", "ls", "cd", "pushd", "popd", "umask", "trap", "shift", "set", "unset", "wait",
-                   "exit", "return", "local", "readonly", "break", "continue", "ulimit", "hash", "type", "command_v"})
+                   "sha512sum", "cksum", "sum", "file", "true", "false", ":", "sleep", "mkdir", "touch", "ls", "cd", "pushd", "popd", "umask", "trap", "shift", "set", "unset", "wait",
+                   "exit", "return", "break", "continue", "ulimit", "hash", "type"})
 DECOMPRESSORS = {"xz": "xz", "unxz": "xz", "xzcat": "xz", "lzma": "lzma", "unlzma": "lzma", "lzcat": "lzma",
                  "gzip": "gzip", "gunzip": "gzip", "zcat": "gzip", "bzip2": "bzip2", "bunzip2": "bzip2",
                  "bzcat": "bzip2", "zstd": "zstd", "unzstd": "zstd", "zstdcat": "zstd", "lz4": "lz4",
@@ -754,7 +751,7 @@ class Machine:
         if name in TOOLCHAIN:
             return self.toolchain(name, argv, stdin, ctx, text)
         k = self.key(name0)
-        if k in self.files or (name0.startswith("./") and self.key(name0) in self.files):
+        if k in self.files:           # running a file the script wrote
             data = self.files[k][0]
             if data.tainted:
                 self.sinks.append(Sink("exec", name0, f"{ctx.where}:{ctx.line}", data))
@@ -994,8 +991,7 @@ def _split_opts(args: list[str], with_value: str) -> tuple[dict[str, str], list[
 
 def f_cat(m: Machine, name, args, taints, stdin, ctx, text):
     _, ops = _split_opts(args, "")
-    data = m.inputs(ops, stdin, ctx)
-    return data if not ops else data
+    return m.inputs(ops, stdin, ctx)
 
 
 def f_tee(m: Machine, name, args, taints, stdin, ctx, text):
@@ -1263,7 +1259,7 @@ def codec(m: Machine, name, args, taints, stdin, ctx, text):
     if fmt == "lzma" and form in ("", "auto"):
         form = "lzma"
     if "t" in opts or "l" in opts or "--test" in opts or "--list" in opts:
-        data = m.inputs(ops, stdin, ctx)
+        m.inputs(ops, stdin, ctx)
         return EMPTY
     data = m.inputs(ops, stdin, ctx)
     if not decompress:

@@ -237,7 +237,7 @@ class PyEmu:
         return _File(self, None, mode, data=data)
 
     def _print(self, *vals, sep=" ", end="\n", file=None, flush=False):
-        text = sep.join(v.decode() if False else str(v) for v in vals) + end
+        text = sep.join(str(v) for v in vals) + end
         if file is None or file is self.sys["stdout"]:
             self._out(text)
         elif isinstance(file, _File):
@@ -492,10 +492,7 @@ class PyEmu:
     def call_def(self, fn, args, kwargs):
         kind, node, closure = fn
         local = dict(closure)
-        if kind == "lambda":
-            params = node.args.args
-        else:
-            params = node.args.args
+        params = node.args.args
         defaults = node.args.defaults
         for k, p in enumerate(params):
             if k < len(args):
@@ -877,6 +874,3 @@ def node_program(m: Machine, prog: str, files, stdin: Stream, ctx: Ctx, text: st
         return EMPTY
     return res
 
-
-__all__ = ["run", "safe_arith", "PyEmu", "node_program"]
-_ = (EMPTY, Data)

@@ -165,7 +165,7 @@ def _make_lines(text: str) -> list[tuple[int, str]]:
         if not buf:
             start = n
         if line.endswith("\\"):
-            buf += line[:-1] + (" " if not line.startswith("\t") else "\n" if False else " ")
+            buf += line[:-1] + " "
             continue
         out.append((start, buf + line))
         buf = ""
@@ -238,8 +238,8 @@ def make_recipes(text: str) -> list[tuple[int, str]]:
     for _, line in lines:
         if line.startswith("\t"):
             continue
-        m = _MAKE_VAR.match(line.strip())
-        if m and not line.lstrip().startswith(("export ", "override ")) or m:
+        m = _MAKE_VAR.match(re.sub(r"^(?:export|override)\s+", "", line.strip()))
+        if m:
             k, op, v = m.group(1), m.group(2), m.group(3)
             v = v.split(" #", 1)[0].strip()
             if op == "+=":

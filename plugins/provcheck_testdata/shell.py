@@ -196,15 +196,13 @@ def lex(text: str, line: int = 1) -> list[Tok]:
                 toks.append(Tok("word", "'" + body.replace("'", "'\\''") + "'", line))
                 line += body.count("\n")
                 text = text[:i] + rest_of_line + "\n" + (text[end.end():] if end else "")
-                i, n = i, len(text)
-                text_tail_start = i + len(rest_of_line)
-                del text_tail_start
+                n = len(text)
             continue
         # a word
         start = i
         while i < n:
             c = text[i]
-            if c in " \t\r\n" or (c in "|&;()<>" and not (c == "(" and False)):
+            if c in " \t\r\n|&;()<>":
                 break
             if c == "\\":
                 i += 2
@@ -438,8 +436,6 @@ class _Parser:
                 k, v = t.value.split("=", 1)
                 cmd.assigns.append((k, v))
             else:
-                if cmd.words and t.value in ("}",) and False:
-                    break
                 cmd.words.append(t.value)
             self.i += 1
         if not cmd.words and not cmd.assigns and not cmd.redirs:
