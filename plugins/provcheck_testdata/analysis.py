@@ -410,7 +410,11 @@ class Analyzer:
                     if key in seen:
                         continue
                     seen.add(key)
-                    yield self.pipeline_finding(payload, reader, sink, severity, content)
+                    sev = severity
+                    if (content is not None and content.worst()[0].kind == "text" and sink.kind == "toolchain"
+                            and not scripts.is_test_path(payload)):
+                        sev = Severity.MEDIUM   # a compressed source outside test data, compiled: a build's choice
+                    yield self.pipeline_finding(payload, reader, sink, sev, content)
 
     def judge_sink(self, sink: emulate.Sink) -> tuple[Severity, dec.Content | None] | None:
         data = sink.data

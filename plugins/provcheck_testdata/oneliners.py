@@ -327,7 +327,7 @@ class PyEmu:
             "io": {"BytesIO": _Fn("BytesIO", lambda b=b"": _File(self, None, "rb", data=Data(bytes(b))))},
         }
         if name not in mods:
-            raise Stop(f"python module {name!r} is not emulated")
+            return _Mod(name)      # using it stops the emulation there; importing it does not
         return mods[name]
 
     def _limited(self, fn):
@@ -348,7 +348,13 @@ class PyEmu:
             raise Stop(f"python program does not parse: {exc}") from None
         self.env.update(self.builtins())
         try:
-            self.block(tree.body, self.env)
+            for stmt in tree.body:     # a statement we cannot follow stops itself, not the module
+                try:
+                    self.stmt(stmt, self.env)
+                except Stop as exc:
+                    self.m.stops.append((f"{self.ctx.where}:{getattr(stmt, 'lineno', 0)}", str(exc)))
+            if self.call_functions:
+                self.call_parameterless(tree)
         except _Exit:
             pass
         except (Stop, BudgetExceeded):
@@ -368,6 +374,27 @@ class PyEmu:
                 self.m.sinks.append(Sink(kind, how, f"{self.ctx.where}:{self.ctx.line}",
                                          self.m.step(base, raw, prog, self.ctx)))
         return self.m.step(base, b"".join(self.out), prog, self.ctx) if base.tainted else Data(b"".join(self.out))
+
+    call_functions = False
+
+    def call_parameterless(self, tree) -> None:
+        """A test helper's functions run when pytest or a caller invokes them: call every top-level
+        function that needs no argument."""
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and len(node.args.args) == len(node.args.defaults):
+                fn = self.env.get(node.name)
+                if not (isinstance(fn, tuple) and fn[0] == "def"):
+                    continue
+                try:
+                    self.call_def(fn, [], {})
+                except Stop as exc:
+                    self.m.stops.append((f"{self.ctx.where}:{node.lineno}", str(exc)))
+                except (_Exit, _Break, _Continue):
+                    pass
+                except (BudgetExceeded, RecursionError):
+                    raise
+                except Exception:
+                    pass
 
     def block(self, stmts, env):
         for s in stmts:
@@ -408,9 +435,8 @@ class PyEmu:
             for a in s.names:
                 if isinstance(s, ast.ImportFrom):
                     mod = self.module(s.module or "")
-                    if a.name not in mod:
-                        raise Stop(f"from {s.module} import {a.name}: not emulated")
-                    env[a.asname or a.name] = mod[a.name]
+                    env[a.asname or a.name] = mod[a.name] if isinstance(mod, dict) and a.name in mod \
+                        else _Mod(f"{s.module}.{a.name}")
                 else:
                     env[a.asname or a.name.split(".")[0]] = self.module(a.name.split(".")[0]) \
                         if "." not in a.name else self.module(a.name)

@@ -650,6 +650,7 @@ def trace_reader(path: str, data: bytes, lang: str, files: TreeFiles, budget: Bu
         elif lang == "python":
             from .oneliners import PyEmu
             emu = PyEmu(m, emulate.Ctx(path, 1), posixpath.basename(path), [path], emulate.Stream())
+            emu.call_functions = True
             out = emu.run(text)
             if out.tainted:
                 m.files.setdefault(f"{path} (standard output)", (out, f"{path}:1"))

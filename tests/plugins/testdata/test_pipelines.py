@@ -400,3 +400,18 @@ def test_xz_two_stages_stage_one_decoded_from_test_data_is_emulated(checker):
     cmds = commands(f)
     assert cmds.count("head -c +2048") == pairs and cmds[-1] == "xz -F raw --lzma1 -dc"
     assert any(c.startswith("tr ") for c in cmds)
+
+
+def test_pytest_module_helper_feeding_subprocess_shell(checker):
+    """A test module's function (run by pytest, never called in the file) unmasks a fixture and
+    feeds it to `sh` through subprocess: parameterless functions are emulated too."""
+    stored = bytes(b ^ 0x33 for b in zlib.compress(SCRIPT))
+    module = ("import subprocess\nimport zlib\n\nimport pytest\n\nHERE = 'tests/data'\n\n\n"
+              "@pytest.mark.parametrize('x', [1])\ndef test_param(x):\n    assert x\n\n\n"
+              "def test_fixture_runs():\n    with open(HERE + '/k.bin', 'rb') as f:\n        data = f.read()\n"
+              "    code = zlib.decompress(bytes(b ^ 0x33 for b in data))\n"
+              "    subprocess.run(['sh'], input=code, check=True)\n")
+    result = run(checker, {"tests/data/k.bin": stored, "tests/test_fixture.py": module})
+    f = pc212(result, "tests/data/k.bin")
+    assert f.severity == Severity.CRITICAL and f.evidence["output"]["sha256"] == SCRIPT_SHA
+    assert f.evidence["sink"]["how"] == "subprocess sh"
