@@ -69,12 +69,15 @@ def fetch_debian(dest: Path) -> None:
             print(f"apt-get source {pkg}: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
 
 
+PLUGIN_OPTIONS: dict = {}
+
+
 def scan(specs: list[InputSpec]) -> tuple[dict, float, dict]:
     import provcheck_testdata
     pm = PluginManager()
     pm.load(autoload=False)
     pm.register(provcheck_testdata, name="testdata")
-    config = build_config({"select": ["PC2"]}, "eval", inputs=specs)
+    config = build_config({"select": ["PC2"], "plugins": {"testdata": dict(PLUGIN_OPTIONS)}}, "eval", inputs=specs)
     started = time.monotonic()
     with WorkArea(config) as work:
         report = run(config, pm, work)
@@ -109,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirrors", type=Path, required=True, help="directory of <owner>+<name>/repo git dirs")
     ap.add_argument("--debian-dir", type=Path, help="directory with Debian *.orig.tar.* files")
     ap.add_argument("--json", type=Path, help="write the full reports here")
+    ap.add_argument("--no-pipelines", action="store_true",
+                    help="scan without the pipeline emulation (testdata.pipelines=false), to measure its cost")
     ap.add_argument("--variants", action="store_true",
                     help="plant each payload variant of eval/testdata_variants.py in a clean tree and count catches")
     ap.add_argument("--variant-base", default="madler+zlib@v1.3.1", help="MIRROR@TAG the variants are planted in")
@@ -120,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--fetch-debian needs --debian-dir")
         fetch_debian(args.debian_dir)
 
+    if args.no_pipelines:
+        PLUGIN_OPTIONS["pipelines"] = False
     if args.variants:
         return run_variants(args.mirrors, args.variant_base, args.json)
 

@@ -10,7 +10,8 @@ hands to a shell, the toolchain or the loader (PC212). Images and packages get t
 Options (``[tool.provcheck.plugins.testdata]`` or ``--set testdata.KEY=VALUE``):
 ``decode-seconds`` (per file, 5), ``decode-total-seconds`` (per artifact, 300),
 ``max-decode-bytes`` (per file, 256 MiB), ``max-input-bytes`` (larger files are classified
-but not decoded, 256 MiB), ``swap-search`` (true), ``grep-timeout`` (20).
+but not decoded, 256 MiB), ``swap-search`` (true), ``grep-timeout`` (20), ``pipelines`` (true: emulate the
+readers of test files, PC212).
 """
 
 from __future__ import annotations

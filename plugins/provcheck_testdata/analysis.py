@@ -32,6 +32,7 @@ class Options:
     max_input_bytes: int = 256 << 20
     swap_search: bool = True
     grep_timeout: float = 20.0
+    pipelines: bool = True
 
     @classmethod
     def parse(cls, options: Mapping[str, Any]) -> "Options":
@@ -43,7 +44,7 @@ class Options:
                 raise ValueError(f"testdata: unknown option {key!r}")
             if name in ("max_decode_bytes", "max_input_bytes"):
                 kw[name] = parse_size(value)
-            elif name == "swap_search":
+            elif name in ("swap_search", "pipelines"):
                 kw[name] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
             else:
                 kw[name] = float(value)
@@ -363,7 +364,7 @@ class Analyzer:
     def pipeline_findings(self, binaries: list[Info], fixtures: set[str], reader_texts: dict[str, tuple[str, bytes]],
                           refs: scripts.References, deadline: float) -> Iterator[Finding]:
         candidates = {i.path for i in binaries} | fixtures
-        if not candidates or not reader_texts:
+        if not candidates or not reader_texts or not self.opts.pipelines:
             return
         names: set[bytes] = set()
         for path in candidates:

@@ -415,3 +415,12 @@ def test_pytest_module_helper_feeding_subprocess_shell(checker):
     f = pc212(result, "tests/data/k.bin")
     assert f.severity == Severity.CRITICAL and f.evidence["output"]["sha256"] == SCRIPT_SHA
     assert f.evidence["sink"]["how"] == "subprocess sh"
+
+
+def test_pipelines_option_turns_the_emulation_off(checker):
+    stored = bytes(b ^ 0x5A for b in gzip.compress(SCRIPT, mtime=0))
+    files = {"tests/files/compat.bin": stored,
+             "tests/t.sh": "#!/bin/sh\npython3 -c \"import sys; sys.stdout.buffer.write(bytes(b ^ 90 for b in "
+                           "sys.stdin.buffer.read()))\" < $srcdir/files/compat.bin | gzip -dc | sh\n"}
+    assert run(checker, files).by_rule("PC212")
+    assert not run(checker, files, pipelines="false").by_rule("PC212")
