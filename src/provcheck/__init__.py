@@ -25,4 +25,7 @@ def __getattr__(name: str):  # Scan and LoadContext import the plugin manager; l
     if name in ("Scan", "LoadContext"):
         from . import engine
         return getattr(engine, name)
+    if name == "sandbox":  # `from provcheck import sandbox` works without the import costing every run
+        import importlib
+        return importlib.import_module(".sandbox", __name__)
     raise AttributeError(name)
