@@ -383,7 +383,7 @@ class Machine:
             outs = []
             for item in node.items:
                 try:
-                    outs.append(self.run(item, stdin, where))
+                    outs.append(self.counted(self.run(item, stdin, where), outs))
                 except Stop as exc:       # this command cannot be followed; the next ones still run
                     if stdin.data.tainted:
                         self.stops.append((f"{where}:{getattr(item, 'line', 0)}", str(exc)))
@@ -405,7 +405,7 @@ class Machine:
             outs = []
             for value in words[:MAX_LOOP]:
                 self.env[node.var] = value
-                outs.append(self.run(node.body, stdin, where))
+                outs.append(self.counted(self.run(node.body, stdin, where), outs))
             return join(outs)
         if isinstance(node, shell.If):   # both ways: a condition decided at run time must not hide a branch
             outs = [self.run(c, stdin, where) for c, _ in node.branches]
@@ -426,6 +426,11 @@ class Machine:
         if isinstance(node, shell.Simple):
             return self.simple(node, stdin, Ctx(where, node.line))
         return EMPTY
+
+    def counted(self, out: Data, outs: list[Data]) -> Data:
+        """``out``, after checking that it and what was collected before fit the byte budget."""
+        self.budget.check_size(len(out.raw) + sum(len(o.raw) for o in outs))
+        return out
 
     # -- words ------------------------------------------------------------------------------------
     def var(self, name: str) -> tuple[str, Data | None]:

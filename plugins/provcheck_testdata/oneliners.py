@@ -87,6 +87,10 @@ def run_python_cmd(m: Machine, args, stdin: Stream, ctx: Ctx, text: str) -> Data
 
 # -- Python ---------------------------------------------------------------------------------------
 
+MAX_INT_BITS = 1 << 16
+_SIZED = frozenset({"to_bytes", "ljust", "rjust", "zfill", "center", "bytes", "bytearray", "repeat", "expandtabs"})
+
+
 class _Return(Exception):
     def __init__(self, value):
         self.value = value
@@ -507,6 +511,9 @@ class PyEmu:
     def binop(self, op, a, b):
         if isinstance(op, ast.Pow) and isinstance(b, int) and b > 4096:
             raise Stop("python: exponent too large")
+        if isinstance(op, (ast.Mult, ast.FloorDiv, ast.Mod, ast.Div)) and isinstance(a, int) and isinstance(b, int) \
+                and a.bit_length() + b.bit_length() > MAX_INT_BITS:   # XOR/AND/OR/+ of big ints stay linear
+            raise Stop("python: integer too large")
         if isinstance(op, ast.Mult) and isinstance(b, int) and isinstance(a, (bytes, bytearray, str, list)):
             self.m.budget.check_size(len(a) * b)
         if isinstance(op, ast.Mult) and isinstance(a, int) and isinstance(b, (bytes, bytearray, str, list)):
@@ -547,6 +554,9 @@ class PyEmu:
         if isinstance(fn, tuple) and fn and fn[0] in ("def", "lambda"):
             return self.call_def(fn, args, kwargs)
         if callable(fn):
+            if getattr(fn, "__name__", "") in _SIZED and any(
+                    isinstance(a, int) and a > self.m.budget.max_bytes for a in list(args) + list(kwargs.values())):
+                raise BudgetExceeded(f"python {fn.__name__}() asks for more than the byte budget")
             wrapped = [self._wrap(a) for a in args]
             return fn(*wrapped, **kwargs)
         raise Stop(f"python: calling {type(fn).__name__} is not emulated")
@@ -554,7 +564,16 @@ class PyEmu:
     def _wrap(self, a):
         if isinstance(a, tuple) and a and a[0] in ("def", "lambda"):
             return lambda *x, _f=a: self.call_def(_f, list(x), {})
+        if not isinstance(a, (bytes, bytearray, str, list, tuple, dict, set, frozenset, int, float, type(None),
+                              _File, _Mod, _Path, range)) and hasattr(a, "__next__") or isinstance(
+                a, (itertools.cycle, itertools.repeat, itertools.count)) or isinstance(a, range) and len(a) > 1 << 16:
+            return self._counted(a)    # an iterator (maybe endless): every item costs a step
         return a
+
+    def _counted(self, it):
+        for v in it:
+            self.m.budget.tick()
+            yield v
 
     def attr(self, obj, name: str):
         if name.startswith("_"):

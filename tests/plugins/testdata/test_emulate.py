@@ -160,3 +160,23 @@ def test_make_front_end_expands_variables_and_automatic_names():
     recipes = pipeline.make_recipes("FIX = $(srcdir)/fixtures\nlibhelper.o: $(FIX)/sample.txt\n"
                                     "\t$(AM_V_GEN)base64 -d $< > $@\n")
     assert recipes == [(3, "base64 -d ./fixtures/sample.txt > libhelper.o")]
+
+
+@pytest.mark.parametrize("script,error", [
+    ("python3 -c 'import itertools; print(list(itertools.repeat(0)))' < x.bin", "step budget"),
+    ("python3 -c 'import itertools, sys; sys.stdout.write(\"\".join(itertools.cycle(\"ab\")))' < x.bin", "step budget"),
+    ("python3 -c 'print(list(range(10**9)))' < x.bin", "step budget"),
+    ("python3 -c 'print((1).to_bytes(10**10, \"big\"))' < x.bin", "byte budget"),
+    ("python3 -c 'print(b\"x\" * 10**10)' < x.bin", "output budget"),
+    ("for a in 1 2 3 4 5 6 7 8; do for b in 1 2 3 4 5 6 7 8; do cat x.bin x.bin; done; done | sh", "output budget"),
+])
+def test_hostile_programs_hit_a_budget(script, error):
+    m = emulate.Machine(Files({"x.bin": b"A" * (64 << 10)}), emulate.Budget(max_bytes=1 << 20, max_steps=20000).start())
+    with pytest.raises(emulate.BudgetExceeded, match=error):
+        m.run_script(script, "t.sh")
+
+
+def test_hostile_programs_that_stop():
+    m = emulate.Machine(Files({"x.bin": b"A"}), emulate.Budget(max_steps=20000).start())
+    m.run_script("python3 -c 'x = 3\nwhile True: x = x * x' < x.bin\nf() { f; f; }; f\nf2() { eval f2; }; f2", "t.sh")
+    assert ("t.sh:1", "python: integer too large") in m.stops or any("integer too large" in r for _, r in m.stops)
