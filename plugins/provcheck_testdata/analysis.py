@@ -421,8 +421,8 @@ class Analyzer:
         data = sink.data
         if not any(not s.command.startswith(pipeline.IDENTITY) for s in data.steps):
             return None            # the file as it is: no decoding happened on the way
-        if data.stopped:
-            return Severity.MEDIUM, None
+        if data.stopped:   # not followed: a shell or loader is worth a look, a generated source much less
+            return (Severity.MEDIUM if sink.kind in ("shell", "exec", "preload") else Severity.LOW), None
         if not data.raw:
             return None
         budget = dec.Budget(max_output=self.opts.max_decode_bytes, max_total=self.opts.max_decode_bytes,

@@ -178,7 +178,8 @@ PC212 = Rule(
         "`LD_PRELOAD`, and output files the build compiles or links (`.o`, `.a`, `.so`, `.c`, or a name "
         "in `_LIBADD`/`objects:`). Critical when the emulated output is an executable, object, script, "
         "or text a shell runs or a compiler compiles; high for opaque/binary output; medium when the "
-        "emulation stopped before the sink (the evidence says at which step and why). The evidence holds "
+        "emulation stopped before a shell, an executed file or `LD_PRELOAD` (low before a build input), "
+        "the evidence saying at which step and why. The evidence holds "
         "the reader and line, every step with its input and output size, the sink, and the output's "
         "decode tree with a preview. Decoding that feeds a test program's standard input, or is "
         "compared with an expected file, is not a sink.",

@@ -424,3 +424,13 @@ def test_pipelines_option_turns_the_emulation_off(checker):
                            "sys.stdin.buffer.read()))\" < $srcdir/files/compat.bin | gzip -dc | sh\n"}
     assert run(checker, files).by_rule("PC212")
     assert not run(checker, files, pipelines="false").by_rule("PC212")
+
+
+def test_generator_program_fed_from_data_is_low(checker):
+    """`gzip -dc $< | ./gen > $@` for a compiled table: the generator is not followed (low)."""
+    files = {"data/unicode.txt.gz": gzip.compress(b"0041;LATIN CAPITAL LETTER A\n" * 50, mtime=0),
+             "src/Makefile.am": "tables.c: $(top_srcdir)/data/unicode.txt.gz gen$(EXEEXT)\n"
+                                "\tgzip -dc $(top_srcdir)/data/unicode.txt.gz | ./gen > $@\n"}
+    result = run(checker, files)
+    f = pc212(result, "data/unicode.txt.gz")
+    assert f.severity == Severity.LOW and "unknown command 'gen'" in f.evidence["stopped"]
