@@ -319,7 +319,7 @@ class Analyzer:
             return
         budget = dec.Budget(max_output=self.opts.max_decode_bytes, max_total=self.opts.max_decode_bytes,
                             seconds=self.opts.decode_seconds).start()
-        if kind is None and info.fmt != "png" and not maps and not (
+        if kind is None and info.fmt not in ("png", "pdf") and not maps and not (
                 self.opts.swap_search and info.fmt is None and info.test):
             return
         data = self.tree.read(node)

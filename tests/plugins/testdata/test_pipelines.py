@@ -267,7 +267,7 @@ def test_encoded_text_fixture_without_reader(checker, object_file, encode, fmt):
     assert leaf["format"] == "elf" and leaf["sha256"] == hashlib.sha256(object_file).hexdigest()
 
 
-@pytest.mark.parametrize("container", ["png", "zip", "gzip"])
+@pytest.mark.parametrize("container", ["png", "zip", "gzip", "pdf"])
 def test_program_after_container_end_without_reader(checker, container):
     import io
     import zipfile
@@ -279,9 +279,12 @@ def test_program_after_container_end_without_reader(checker, container):
         with zipfile.ZipFile(buf, "w") as z:
             z.writestr("a.txt", "hello\n")
         data = buf.getvalue() + appended
-    else:
+    elif container == "gzip":
         data = gzip.compress(b"hello\n", mtime=0) + appended
-    name = {"png": "logo.png", "zip": "data.zip", "gzip": "sample.gz"}[container]
+    else:
+        data = (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+                + appended)
+    name = {"png": "logo.png", "zip": "data.zip", "gzip": "sample.gz", "pdf": "manual.pdf"}[container]
     result = run(checker, {f"tests/files/{name}": data})
     f = [x for x in result.by_rule("PC201") if x.location.path == f"tests/files/{name}"][0]
     assert f.severity == Severity.CRITICAL
@@ -434,3 +437,10 @@ def test_generator_program_fed_from_data_is_low(checker):
     result = run(checker, files)
     f = pc212(result, "data/unicode.txt.gz")
     assert f.severity == Severity.LOW and "unknown command 'gen'" in f.evidence["stopped"]
+
+
+def test_opaque_output_reaching_a_shell_is_high(checker):
+    stored = lzma.compress(random.Random(4).randbytes(4096))
+    files = {"tests/files/noise.xz": stored, "tests/run.sh": "#!/bin/sh\nxz -dc $srcdir/files/noise.xz | sh\n"}
+    f = pc212(run(checker, files), "tests/files/noise.xz")
+    assert f.severity == Severity.HIGH and f.evidence["output"]["kind"] == "opaque"
