@@ -1,9 +1,10 @@
 """Every reader of a test file, the pipeline it applies, and where the result goes.
 
-``trace(readers, tree, budget)`` turns each reader (a Makefile/``Makefile.am``, a shell script, a
-``meson.build``, a ``CMakeLists.txt``, a Python, Perl or Node script) into shell text the
-:mod:`.emulate` machine runs over the tree's bytes, and returns the :class:`Trace` of each: the
-sinks test data reached, where emulation stopped, and budget errors. Nothing is executed.
+``trace_reader(path, data, language, files, budget, names=...)`` turns one reader (a Makefile or
+``Makefile.am``, a shell script, a ``meson.build``, a ``CMakeLists.txt``, a Python, Perl or Node
+script; :func:`language` says which) into shell text the :mod:`.emulate` machine runs over the
+tree's bytes (:class:`TreeFiles`), and returns its :class:`Trace`: the sinks test data reached,
+where emulation stopped, and a budget error. Nothing is executed.
 
 Paths are resolved as the build would see them from the reader's directory: ``$(srcdir)``,
 ``$(top_srcdir)``, ``${CMAKE_CURRENT_SOURCE_DIR}``, ``meson.current_source_dir()`` and friends;
