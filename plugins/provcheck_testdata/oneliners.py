@@ -756,8 +756,10 @@ def _perl_ops(prog: str) -> list[tuple[int, str, Any]]:
         ops.append((mm.start(), "tr", ([flags] if flags else []) + [mm.group(1), mm.group(2)]))
     for mm in re.finditer(r"chr\s*\(\s*ord\s*\(\s*\$\w+\s*\)\s*\^\s*" + _NUM + r"\s*\)", prog):
         ops.append((mm.start(), "xor", bytes([_int(mm.group(1)) & 0xFF])))
-    for mm in re.finditer(r"\^=?\s*\(?\s*(\"(?:[^\"\\]|\\.)*\"|'[^']*')\s*x\s*(?:length|\d+)", prog):
-        ops.append((mm.start(), "xor", _perl_str(mm.group(1))))
+    for mm in re.finditer(r"\^=?\s*\(?\s*(\"(?:[^\"\\]|\\.)*\"|'[^']*')\s*x\s*(length(?:\s*\(\s*\$_\s*\))?|\d+)",
+                          prog):
+        count = None if mm.group(2).startswith("length") else int(mm.group(2))
+        ops.append((mm.start(), "perl-xor", (_perl_str(mm.group(1)), count)))
     for mm in re.finditer(r"unpack\s*\(?\s*[\"']u[\"']", prog):
         ops.append((mm.start(), "uu", None))
     for mm in re.finditer(r"pack\s*\(?\s*[\"']H\*[\"']", prog):
@@ -775,6 +777,13 @@ def _apply(ops, raw: bytes) -> bytes:
             raw = tr(raw, [a.encode("latin-1", "replace") for a in arg])
         elif op == "xor":
             raw = _xor_key(raw, arg)
+        elif op == "perl-xor":       # Perl string ^: as long as the longer operand, its tail unchanged
+            key, count = arg
+            other = key * (len(raw) if count is None else count)
+            if len(other) > 64 << 20:
+                raise ValueError("perl: repeated key larger than the byte budget")
+            n = min(len(raw), len(other))
+            raw = _xor_key(raw[:n], other[:n]) + (raw[n:] if len(raw) > n else other[n:])
         elif op == "uu":
             out = bytearray()
             for line in raw.splitlines():

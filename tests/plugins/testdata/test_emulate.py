@@ -180,3 +180,18 @@ def test_hostile_programs_that_stop():
     m = emulate.Machine(Files({"x.bin": b"A"}), emulate.Budget(max_steps=20000).start())
     m.run_script("python3 -c 'x = 3\nwhile True: x = x * x' < x.bin\nf() { f; f; }; f\nf2() { eval f2; }; f2", "t.sh")
     assert ("t.sh:1", "python: integer too large") in m.stops or any("integer too large" in r for _, r in m.stops)
+
+
+@pytest.mark.parametrize("prog", [
+    "-0777 -pe 's/(.)/chr(ord($1)^0x21)/gse'",
+    "-0777 -pe '$_ ^= \"k3y\" x length'",
+    "-0777 -pe '$_ = $_ ^ (\"\\x5a\\x33\" x length($_))'",
+    "-pe 'tr/A-Za-z/N-ZA-Mn-za-m/'",
+    "-0777 -ne 'print unpack(\"u\", $_)'",
+])
+def test_perl_one_liners_match_perl(prog):
+    if shutil.which("perl") is None:
+        pytest.skip("perl is not installed here")
+    import binascii
+    data = TEXT if "unpack" not in prog else binascii.b2a_uu(b"uuencoded line\x00\xff")
+    assert emulate_cmd("perl " + prog, data) == real("perl " + prog, data), prog
