@@ -444,3 +444,21 @@ def test_opaque_output_reaching_a_shell_is_high(checker):
     files = {"tests/files/noise.xz": stored, "tests/run.sh": "#!/bin/sh\nxz -dc $srcdir/files/noise.xz | sh\n"}
     f = pc212(run(checker, files), "tests/files/noise.xz")
     assert f.severity == Severity.HIGH and f.evidence["output"]["kind"] == "opaque"
+
+
+def test_cli_reports_the_chain_of_a_git_commit(checker, object_file):
+    """Through the CLI on a git tree whose second commit adds the fixture and the Makefile.am rule."""
+    base = dict(HONEST)
+    payload = {"tests/fixtures/sample.txt": base64.encodebytes(object_file).decode(),
+               "tests/Makefile.am": "check_PROGRAMS = t\nt_LDADD = libhelper.o\nlibhelper.o: fixtures/sample.txt\n"
+                                    "\tbase64 -d $(srcdir)/fixtures/sample.txt > libhelper.o\n"}
+    repo = checker.gitrepo([base, {**base, **payload}], tags="v1.1")
+    cli = checker.run_cli("scan", f"git:{repo}@v1.1", "--select", "PC212", "--format", "json")
+    assert cli.exit_code == 1, cli.stderr
+    (f,) = cli.json()["findings"]
+    assert f["rule_id"] == "PC212" and f["location"]["path"] == "tests/fixtures/sample.txt"
+    assert f["evidence"]["read_at"] == "tests/Makefile.am:4"
+    assert [s["command"] for s in f["evidence"]["chain"]] == ["read tests/fixtures/sample.txt",
+                                                              "base64 -d ./fixtures/sample.txt >libhelper.o"]
+    doc = checker.run_cli("rule", "PC212")
+    assert doc.exit_code == 0 and "## What it does" in doc.stdout
