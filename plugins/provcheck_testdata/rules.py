@@ -19,7 +19,8 @@ PC201 = Rule(
     summary="A binary file in a source tree decodes to an executable, an object file or a script",
     doc=_doc(
         "Decodes every binary file of a source tree that is a compressed stream or an archive (xz, "
-        "lzma, gzip, bzip2, zstd, lz4, lzip, zip, tar; nested, within a byte and time budget) and "
+        "lzma, gzip, bzip2, zstd, lz4, lzip, zip, tar; nested, within a byte and time budget), text "
+        "files that are wholly uuencoded, base64 or hex, and data after a PNG, ZIP, PDF or gzip end, and "
         "classifies what comes out: ELF, COFF, PE or Mach-O objects, shell/awk/perl/python scripts. "
         "Critical when the file is also unreferenced by any test, named as corrupt, or read by a build "
         "script; low when a test names it (an archive reader's fixture may well hold a program). The "
