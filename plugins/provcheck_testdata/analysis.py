@@ -4,6 +4,7 @@ test scripts that read test data, and the findings. ``provcheck_detect`` runs :c
 from __future__ import annotations
 
 import posixpath
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
@@ -20,7 +21,9 @@ SWAP_ALPHABET = b"\t\n\r -_./\\\"'#:;,+=\x00\xff"
 SWAP2_ALPHABET = b"\t\n\r -_./"
 SWAP_MAX_BYTES = 1 << 20
 MAX_GREPS = 16
-HIDDEN_READER_MAX = 64 << 10   # scripts decoded from test data larger than this are not emulated
+MAX_STAGES = 4                 # scripts a shell receives, emulated in turn, per artifact
+HIDDEN_READER_MAX = 64 << 10  # scripts decoded from test data larger than this are not emulated
+_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 OPAQUE_DATA = 6.0   # decoded binary data of no known format at or above this entropy counts as opaque
 
 
@@ -386,18 +389,23 @@ class Analyzer:
             return cache[path]
 
         seen: set[tuple] = set()
-        for reader, (lang, data) in sorted(reader_texts.items()):
-            if reader not in via_refs and not set(scripts.TOKEN.findall(data[:TEXT_MAX])) & names:
+        self._stage_of: dict[str, str] = {}
+        queue: list[tuple[str, tuple[str, bytes], dict | None]] = [(r, v, None) for r, v in sorted(reader_texts.items())]
+        stages = 0
+        while queue:
+            reader, (lang, data), env = queue.pop(0)
+            staged = " (stage " in reader
+            if not staged and reader not in via_refs and not set(scripts.TOKEN.findall(data[:TEXT_MAX])) & names:
                 continue
             if time.monotonic() > deadline:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
                                              path=reader, message="decode budget spent: this reader was not emulated"))
                 continue
-            here = "" if reader.endswith(" script)") else posixpath.dirname(reader)   # decoded: runs at the top
+            here = "" if reader.endswith(")") else posixpath.dirname(reader)   # decoded or staged: runs at the top
             files = pipeline.TreeFiles(paths, read, candidates.__contains__, here)
             budget = emulate.Budget(seconds=self.opts.decode_seconds,
                                     max_bytes=min(self.opts.max_decode_bytes, 64 << 20)).start()
-            trace = pipeline.trace_reader(reader, data, lang, files, budget, names=frozen_names)
+            trace = pipeline.trace_reader(reader, data, lang, files, budget, names=frozen_names, env=env)
             if trace.error:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
                                              path=reader, message=f"pipeline emulation stopped: {trace.error}"))
@@ -406,6 +414,13 @@ class Analyzer:
                 if verdict is None:
                     continue
                 severity, content = verdict
+                leaf = content.worst()[0] if content is not None else None
+                if (sink.kind == "shell" and leaf is not None and leaf.kind in ("script", "text")
+                        and stages < MAX_STAGES and len(sink.data.raw) <= HIDDEN_READER_MAX):
+                    stages += 1      # the script a shell receives runs in turn: the next stage
+                    label = f"{reader.split(' (', 1)[0]} (stage {stages + 1} script)"
+                    self._stage_of[label] = sink.where
+                    queue.append((label, ("shell", sink.data.raw), sink.env))
                 for payload in sorted(sink.data.sources & candidates):
                     key = (payload, sink.kind, content.sha256 if content else sink.where)
                     if key in seen:
@@ -443,10 +458,11 @@ class Analyzer:
                          content: dec.Content | None) -> Finding:
         node = self.tree.get(payload)
         steps = [s.to_dict() for s in sink.data.steps]
-        origin = self.tree.get(reader.split(" (decoded ", 1)[0]) if " (decoded " in reader else None
+        origin = self.tree.get(reader.split(" (", 1)[0]) if " (" in reader else None
         if len(steps) > 48:
             steps = steps[:24] + [{"command": f"... {len(steps) - 48} more steps ...", "where": ""}] + steps[-24:]
-        names = [s.command.split(" ", 1)[0] if not s.command.startswith("read ") else "read" for s in sink.data.steps]
+        names = ["read" if s.command.startswith("read ") else
+                 next((w for w in s.command.split() if not _ASSIGNMENT.match(w)), s.command) for s in sink.data.steps]
         short = " | ".join(n for k, n in enumerate(names) if k == 0 or n != names[k - 1])
         where = sink.data.steps[0].where if sink.data.steps else sink.where
         evidence: dict[str, Any] = {
@@ -463,6 +479,8 @@ class Analyzer:
             what = f"data the emulator could not follow ({sink.data.stopped})"
         if origin is not None:
             evidence["reader_decoded_from"] = origin.path
+        if reader in getattr(self, "_stage_of", {}):
+            evidence["reader_run_by"] = self._stage_of[reader]   # the previous stage piped it to a shell
         state = self.source_state(origin.path if origin is not None else reader)
         if state is not None:
             evidence["in_source"] = {"reader": state, "payload": self.source_state(payload)}

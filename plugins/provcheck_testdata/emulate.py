@@ -116,6 +116,7 @@ class Sink:
     how: str             # the command or file name that receives the data
     where: str
     data: Data
+    env: dict[str, str] = field(default_factory=dict)   # the variables a shell sink's script inherits
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "how": dec.printable(self.how[:300]), "where": self.where}
@@ -407,11 +408,15 @@ class Machine:
                 self.env[node.var] = value
                 outs.append(self.counted(self.run(node.body, stdin, where), outs))
             return join(outs)
-        if isinstance(node, shell.If):   # both ways: a condition decided at run time must not hide a branch
+        if isinstance(node, shell.If):   # every branch: a condition decided at run time must not hide one
             outs = [self.run(c, stdin, where) for c, _ in node.branches]
-            outs += [self.run(b, stdin, where) for _, b in node.branches]
-            if node.orelse is not None:
-                outs.append(self.run(node.orelse, stdin, where))
+            before, after = dict(self.env), None
+            for body in [b for _, b in node.branches] + ([node.orelse] if node.orelse is not None else []):
+                self.env = dict(before)            # each branch starts from the same state
+                outs.append(self.run(body, stdin, where))
+                if after is None:
+                    after = self.env
+            self.env = after if after is not None else before   # the script goes on in the first branch's world
             return join(outs)
         if isinstance(node, shell.Loop):
             self.run(node.cond, Stream(), where)
@@ -426,6 +431,10 @@ class Machine:
         if isinstance(node, shell.Simple):
             return self.simple(node, stdin, Ctx(where, node.line))
         return EMPTY
+
+    def exported(self) -> dict[str, str]:
+        """The variables a child shell would see (every variable: exports are not tracked)."""
+        return {k: v for k, (v, taint) in self.env.items() if taint is None and len(v) < 1 << 16}
 
     def counted(self, out: Data, outs: list[Data]) -> Data:
         """``out``, after checking that it and what was collected before fit the byte budget."""
@@ -839,7 +848,8 @@ class Machine:
             return EMPTY   # another script of the tree: it is a reader of its own
         data = stdin.read()
         if data.tainted:
-            self.sinks.append(Sink("shell", f"{name} (standard input)", f"{ctx.where}:{ctx.line}", data))
+            self.sinks.append(Sink("shell", f"{name} (standard input)", f"{ctx.where}:{ctx.line}", data,
+                                   self.exported()))
         return EMPTY
 
     def toolchain(self, name, argv, stdin: Stream, ctx: Ctx, text: str) -> Data:

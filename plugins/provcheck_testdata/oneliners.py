@@ -851,7 +851,28 @@ def _stated(m: Machine, lang, prog, ops, files, stdin, ctx, text, sink=None) -> 
 # -- awk --------------------------------------------------------------------------------------------
 
 def run_awk(m: Machine, args, stdin: Stream, ctx: Ctx, text: str) -> Data:
-    opts, ops_ = _split_opts(args, "fvF")
+    from . import awk
+    variables: dict[str, str] = {}
+    rest, k = [], 0
+    while k < len(args):      # -v NAME=VALUE and -F SEP may repeat
+        a = args[k]
+        if a in ("-v", "-F") and k + 1 < len(args):
+            if a == "-v" and "=" in args[k + 1]:
+                name, _, value = args[k + 1].partition("=")
+                variables[name] = awk._unescape(value)
+            elif a == "-F":
+                variables["FS"] = "\t" if args[k + 1] == "t" else awk._unescape(args[k + 1])
+            k += 2
+            continue
+        if a.startswith("-F") and len(a) > 2:
+            variables["FS"] = awk._unescape(a[2:])
+        elif a.startswith("-v") and len(a) > 2 and "=" in a:
+            name, _, value = a[2:].partition("=")
+            variables[name] = awk._unescape(value)
+        else:
+            rest.append(a)
+        k += 1
+    opts, ops_ = _split_opts(rest, "f")
     if "f" in opts:
         found = m.fs.read(opts["f"])
         if found is None:
@@ -861,20 +882,20 @@ def run_awk(m: Machine, args, stdin: Stream, ctx: Ctx, text: str) -> Data:
         prog, files = ops_[0], ops_[1:]
     else:
         raise Stop("awk without a program")
-    ops: list[tuple[int, str, Any]] = []
-    for mm in re.finditer(r"\bxor\s*\(\s*[^,()]*(?:\([^()]*\))?[^,()]*,\s*" + _NUM + r"\s*\)", prog):
-        ops.append((mm.start(), "xor", bytes([_int(mm.group(1)) & 0xFF])))
-    mm = re.fullmatch(r"\s*(?:NR\s*>=?\s*(\d+)\s*&&\s*NR\s*<=?\s*(\d+)|NR\s*==\s*(\d+))\s*(?:\{\s*print\s*;?\s*\})?\s*",
-                      prog)
-    if mm:
-        a = int(mm.group(1) or mm.group(3))
-        b = int(mm.group(2) or mm.group(3))
-        ops.append((0, "lines", (a, b)))
-    elif re.fullmatch(r"\s*\{\s*print\s*(\$0)?\s*;?\s*\}\s*|\s*1\s*", prog):
-        data = m.inputs(files, stdin, ctx)
-        return m.step(data, data.raw, text, ctx)
-    return _stated(m, "awk", prog, ops, files, stdin, ctx, text,
-                   sink=re.search(r"\bsystem\s*\(|\|\s*\"(?:/bin/)?(?:ba)?sh\"", prog))
+    files = [f for f in files if "=" not in f]
+    data = m.inputs(files, stdin, ctx)
+    try:
+        out = awk.run(prog, data.raw, variables, m.budget.tick, m.budget.max_bytes)
+        return m.step(data, out, text, ctx)
+    except awk.AwkError as exc:
+        reason = str(exc)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, ZeroDivisionError, RecursionError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    sink = re.search(r"\bsystem\s*\(|\|\s*\"(?:/bin/)?(?:ba|da)?sh\"", prog)
+    if sink and data.tainted:     # the program hands its input (or what it makes of it) to a shell
+        m.sinks.append(Sink("shell", f"awk {sink.group(0)}", f"{ctx.where}:{ctx.line}", data))
+        return EMPTY
+    raise Stop(f"awk: {reason}")
 
 
 # -- Node ---------------------------------------------------------------------------------------

@@ -628,14 +628,15 @@ def relevant_units(units: list, names: frozenset[bytes]) -> list:
 
 
 def trace_reader(path: str, data: bytes, lang: str, files: TreeFiles, budget: Budget,
-                 is_built: Callable[[str], str | None] | None = None, names: frozenset[bytes] = frozenset()) -> Trace:
+                 is_built: Callable[[str], str | None] | None = None, names: frozenset[bytes] = frozenset(),
+                 env: dict[str, str] | None = None) -> Trace:
     """Emulate one reader over the tree; sinks reached by test data, stops, budget errors.
 
     With ``names`` (test files' names and stems), a shell or build reader runs only the units
     :func:`relevant_units` keeps."""
     text = data.decode("latin-1")
     result = Trace(path, lang)
-    m = Machine(files, budget, SHELL_DEFAULTS | (CMAKE_DIRS if lang == "cmake" else {}))
+    m = Machine(files, budget, SHELL_DEFAULTS | (CMAKE_DIRS if lang == "cmake" else {}) | (env or {}))
     try:
         if lang == "shell":
             seq = shell.parse(text)
