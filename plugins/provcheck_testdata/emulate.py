@@ -622,6 +622,8 @@ class Machine:
             return self.files[k][0]
         if word in ("-", "/dev/stdin"):
             raise LookupError("stdin")
+        if word == "/dev/null":
+            return EMPTY
         found = self.fs.read(word)
         if found is None:
             raise Stop(f"{word}: not a file of the tree and not written before")

