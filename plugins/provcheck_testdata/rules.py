@@ -174,7 +174,9 @@ PC212 = Rule(
         "`perl -e`, `awk` one-liners inside them), extracts the commands between reading the file and a "
         "sink, and runs them on the file's bytes in an in-process emulator (POSIX `tr`, `head`/`tail`, "
         "`dd`, `cut -b`, `rev`, `base64`/`base32`, `xxd -r`, `uudecode`, `od`, a `sed` subset, every "
-        "decompressor, XOR and rot-N as the one-liners state them, `head -c` loops, intermediate files). "
+        "decompressor, Python in a safe interpreter, awk in an awk interpreter, XOR and rot-N as Perl "
+        "and Node programs state them, `head -c` loops, intermediate files); a script a pipeline hands "
+        "to a shell is emulated in turn as the next stage. "
         "Sinks are `sh`/`bash`/`eval`/`source`, a compiler or linker, executing a written file, "
         "`LD_PRELOAD`, and output files the build compiles or links (`.o`, `.a`, `.so`, `.c`, or a name "
         "in `_LIBADD`/`objects:`). Critical when the emulated output is an executable, object, script, "
@@ -189,7 +191,10 @@ PC212 = Rule(
         "linker are that step; emulating them shows exactly what reaches the build, whatever idiom the "
         "script uses.",
         "`tests/Makefile.am` runs `base64 -d $(srcdir)/fixtures/sample.txt > libhelper.o`, which "
-        "decodes to an x86-64 ELF relocatable object that the build links.")
+        "decodes to an x86-64 ELF relocatable object that the build links. In the xz 5.6.1 git tree, "
+        "the script decoded from `bad-3-corrupt_lzma2.xz` cuts stage 2 out of "
+        "`good-large_compressed.lzma`, and stage 2 decrypts (awk RC4) and links an 88 664-byte object "
+        "from the same file.")
 )
 
 RULES = (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC212)
