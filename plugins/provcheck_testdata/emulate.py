@@ -338,7 +338,7 @@ DECOMPRESSORS = {"xz": "xz", "unxz": "xz", "xzcat": "xz", "lzma": "lzma", "unlzm
 MAX_LOOP = 1000
 _SPECIAL = re.compile(r"[$`'\"\\]")
 _EXPANDS = re.compile(r"[$`\\]")
-_WILD = re.compile(r"[*?\[]")
+_WILD = re.compile(r"[*?]|\[[^\]]+\]")   # a lone "[" (test's bracket) is no pattern
 MAX_DEPTH = 24
 
 
@@ -567,7 +567,7 @@ class Machine:
             cur = fields[-1]
             taint2 = _merge(cur[1], taint)
             if quoted or not split or taint is None and not any(ch in text for ch in " \t\n") or not text:
-                fields[-1] = (cur[0] + [text], taint2, cur[2] or (not quoted and any(ch in text for ch in "*?[")))
+                fields[-1] = (cur[0] + [text], taint2, cur[2] or (not quoted and bool(_WILD.search(text))))
                 if quoted and text == "":
                     fields[-1] = (fields[-1][0], fields[-1][1], fields[-1][2])
                 continue
@@ -577,7 +577,7 @@ class Machine:
                     fields.append(([], None, False))
                 cur = fields[-1]
                 fields[-1] = (cur[0] + [piece], _merge(cur[1], taint),
-                              cur[2] or any(ch in piece for ch in "*?["))
+                              cur[2] or bool(_WILD.search(piece)))
         out: list[tuple[str, Data | None]] = []
         had_quote = any(q for _, q, _ in segs)
         for parts, taint, wild in fields:

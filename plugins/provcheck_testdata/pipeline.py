@@ -103,6 +103,7 @@ class TreeFiles:
         self.is_data = is_data
         self.here = here
         self._by_tail: dict[str, list[str]] | None = None
+        self._globs: dict[str, list[str]] = {}
 
     def resolve(self, word: str) -> str | None:
         if not word or word.startswith(("/dev/", "/proc/")) or "\0" in word:
@@ -143,15 +144,20 @@ class TreeFiles:
         return path, data, self.is_data(path)
 
     def glob(self, pattern: str) -> list[str]:
+        if pattern in self._globs:
+            return self._globs[pattern]
         if TOP in pattern:
             pat = posixpath.normpath(pattern.split(TOP, 1)[1].lstrip("/"))
         else:
             pat = posixpath.normpath(posixpath.join(self.here, pattern))
-        hits = sorted(p for p in self.paths if fnmatch.fnmatchcase(p, pat))
+        rx = re.compile(fnmatch.translate(pat))
+        hits = sorted(p for p in self.paths if rx.match(p))
         if not hits:
             tail = posixpath.normpath(pattern).lstrip("./")
-            hits = sorted(p for p in self.paths if fnmatch.fnmatchcase(p, "*/" + tail) or fnmatch.fnmatchcase(p, tail))
-        return [TOP + "/" + p for p in hits[:200]]
+            rx = re.compile(r"(?:.*/)?" + fnmatch.translate(tail))
+            hits = sorted(p for p in self.paths if rx.match(p))
+        self._globs[pattern] = result = [TOP + "/" + p for p in hits[:200]]
+        return result
 
 
 # -- front-ends: each reader as shell text ------------------------------------------------------
