@@ -438,7 +438,8 @@ class Machine:
 
     def counted(self, out: Data, outs: list[Data]) -> Data:
         """``out``, after checking that it and what was collected before fit the byte budget."""
-        self.budget.check_size(len(out.raw) + sum(len(o.raw) for o in outs))
+        if out.raw:
+            self.budget.check_size(len(out.raw) + sum(len(o.raw) for o in outs))
         return out
 
     # -- words ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ expanded when a command runs, so a value assigned earlier in the script is used.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -444,8 +445,10 @@ class _Parser:
         return cmd
 
 
+@functools.lru_cache(maxsize=2048)
 def parse(text: str, line: int = 1) -> Seq:
-    """The commands of a shell text; what cannot be lexed or parsed is an Unsupported item."""
+    """The commands of a shell text; what cannot be lexed or parsed is an Unsupported item.
+    Cached: ``eval`` and ``$(...)`` in a loop parse the same text again (nodes are never changed)."""
     try:
         toks = lex(text, line)
     except LexError as exc:
