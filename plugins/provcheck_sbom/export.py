@@ -24,21 +24,24 @@ import datetime as dt
 import hashlib
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .elfdeps import chain_names
+
+if TYPE_CHECKING:
+    from provcheck import CommandContext
 
 
 def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifacts", nargs="+", metavar="ARTIFACT", help="image, root filesystem, archive")
 
 
-def run(args: argparse.Namespace, app: Any) -> int:
+def run(args: argparse.Namespace, ctx: CommandContext) -> int:
     from . import run_state
-    report = app.scan(args)
+    report = ctx.scan(args)
     st = run_state(report) or {"targets": {}, "advisories": []}
     doc = build(report, st, args.format)
-    with app.output(args) as (stream, _color):
+    with ctx.output(args) as (stream, _color):
         if args.format == "text":
             stream.write(doc)
         else:
