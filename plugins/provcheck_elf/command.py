@@ -30,7 +30,7 @@ KINDS = ("needed", "dlopen")
 
 def register(commands: Any) -> None:
     commands.add("linkage", help="query the ELF linkage graph of an image or tree (paths, dependents, DOT)",
-                 setup=setup, run=run, formats=("text", "json", "dot"), scan_options=True)
+                 setup=setup, run=run, formats=("text", "json", "dot", "svg", "html"), scan_options=True)
 
 
 def setup(p: argparse.ArgumentParser) -> None:
@@ -80,17 +80,23 @@ def run(args: argparse.Namespace, app: Any) -> int:
         for path, why in an.packages.failed:
             print(f"provcheck: {artifact.name}:{path}: {why}", file=sys.stderr)
         found = True
+        fmt, draw = args.format, _dot
+        if fmt in ("svg", "html"):  # drawn where the DOT writer would write
+            from .svg import Drawer
+            errors = [str(e) for e in artifact.errors] + [f"{artifact.name}:{p}: {why}"
+                                                          for p, why in [*an.errors, *an.packages.failed]]
+            fmt, draw = "dot", Drawer(args.format, artifact, _query_words(args), errors)
         with app.output(args) as (stream, _color):
             if args.who_links:
-                found = _who_links(g, args.who_links, kinds, args.format, stream)
+                found = _who_links(g, args.who_links, kinds, fmt, stream, draw)
             elif args.src and args.dst:
-                found = _paths(g, args.src, args.dst, kinds, limit, args.format, stream)
+                found = _paths(g, args.src, args.dst, kinds, limit, fmt, stream, draw)
             elif args.dst:
-                found = _who_links(g, args.dst, kinds, args.format, stream)
+                found = _who_links(g, args.dst, kinds, fmt, stream, draw)
             elif args.src:
-                found = _closure(g, args.src, kinds, args.format, stream)
+                found = _closure(g, args.src, kinds, fmt, stream, draw)
             else:
-                _whole(g, artifact, args.format, stream)
+                _whole(g, artifact, fmt, stream, draw)
         t3 = time.perf_counter()
         if args.stats:
             print(json.dumps({"load": round(t1 - t0, 3), "analyze": round(t2 - t1, 3), "query": round(t3 - t2, 3),
@@ -98,6 +104,16 @@ def run(args: argparse.Namespace, app: Any) -> int:
     if artifact.errors or an.errors or an.packages.failed:
         return 3
     return 0 if found else 1
+
+
+def _query_words(args: argparse.Namespace) -> str:
+    if args.who_links or (args.dst and not args.src):
+        return f"who links {', '.join(args.who_links or args.dst)}"
+    if args.src and args.dst:
+        return f"paths from {', '.join(args.src)} to {', '.join(args.dst)}"
+    if args.src:
+        return f"what {', '.join(args.src)} loads"
+    return "the whole linkage graph"
 
 
 def _resolve_patterns(g: graphmod.Graph, patterns: list[str], what: str) -> list[str]:
@@ -118,7 +134,7 @@ def _label(g: graphmod.Graph, path: str) -> str:
     return f"{path}  [{', '.join(bits)}]"
 
 
-def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO) -> bool:
+def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO, draw=None) -> bool:
     from .policies import hop as _hop
     sources = _resolve_patterns(g, srcs, "--from")
     targets = _resolve_patterns(g, dsts, "--to")
@@ -131,7 +147,7 @@ def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO) -> bool:
         stream.write("\n")
     elif fmt == "dot":
         edges = {(e.src, e.dst, e.kind, e.name) for p in paths for e in p}
-        _dot(g, {n for e in edges for n in e[:2]} | set(sources) | set(targets), edges, stream,
+        (draw or _dot)(g, {n for e in edges for n in e[:2]} | set(sources) | set(targets), edges, stream,
              highlight=set(sources) | set(targets))
     else:
         if not paths:
@@ -146,7 +162,7 @@ def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO) -> bool:
     return bool(paths)
 
 
-def _who_links(g, patterns, kinds, fmt, stream: TextIO) -> bool:
+def _who_links(g, patterns, kinds, fmt, stream: TextIO, draw=None) -> bool:
     from .policies import hop as _hop
     targets = _resolve_patterns(g, patterns, "--who-links")
     deps = g.dependents(targets, kinds)
@@ -169,7 +185,7 @@ def _who_links(g, patterns, kinds, fmt, stream: TextIO) -> bool:
     elif fmt == "dot":
         nodes = set(deps) | set(targets)
         edges = {(e.src, e.dst, e.kind, e.name) for s in nodes for e in g.out(s, kinds) if e.dst in nodes}
-        _dot(g, nodes, edges, stream, highlight=set(targets))
+        (draw or _dot)(g, nodes, edges, stream, highlight=set(targets))
     else:
         stream.write(f"{len(order)} file(s) link {', '.join(targets) or ' '.join(patterns)}:\n")
         for p in order:
@@ -177,7 +193,7 @@ def _who_links(g, patterns, kinds, fmt, stream: TextIO) -> bool:
     return bool(order)
 
 
-def _closure(g, patterns, kinds, fmt, stream: TextIO) -> bool:
+def _closure(g, patterns, kinds, fmt, stream: TextIO, draw=None) -> bool:
     sources = _resolve_patterns(g, patterns, "--from")
     nodes = g.reachable(sources, kinds)
     edges = {(e.src, e.dst, e.kind, e.name) for s in nodes for e in g.out(s, kinds)}
@@ -188,7 +204,7 @@ def _closure(g, patterns, kinds, fmt, stream: TextIO) -> bool:
                    "unresolved": [e.to_dict() for e in unresolved]}, stream, indent=2)
         stream.write("\n")
     elif fmt == "dot":
-        _dot(g, nodes, edges, stream, highlight=set(sources))
+        (draw or _dot)(g, nodes, edges, stream, highlight=set(sources))
     else:
         for s in sources:
             _tree(g, s, kinds, stream)
@@ -229,7 +245,7 @@ def _tree(g, root, kinds, stream) -> None:
             stack.append(children(e.dst))
 
 
-def _whole(g, artifact, fmt, stream: TextIO) -> None:
+def _whole(g, artifact, fmt, stream: TextIO, draw=None) -> None:
     if fmt == "json":
         pk = g.packages
         json.dump({"artifact": artifact.name, "libc": g.libc,
@@ -240,7 +256,7 @@ def _whole(g, artifact, fmt, stream: TextIO) -> None:
         stream.write("\n")
     elif fmt == "dot":
         edges = {(e.src, e.dst, e.kind, e.name) for s in g.edges for e in g.edges[s] if e.dst}
-        _dot(g, set(g.objects), edges, stream)
+        (draw or _dot)(g, set(g.objects), edges, stream)
     else:
         for p in sorted(g.objects):
             stream.write(f"{_label(g, p)}\n")

@@ -142,4 +142,5 @@ def detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]
         cmp = compare(release, src, k, db, dict(options))
         findings += cmp.findings
         scan.extras.setdefault("release", {})[release.name] = cmp.to_dict()
+        scan.stash.setdefault("full-diffs", {})[release.name] = cmp.diffs  # for the HTML report
     return findings

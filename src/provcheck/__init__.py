@@ -18,11 +18,17 @@ __all__ = [
     "__version__", "hookimpl", "Config", "InputSpec", "Limits", "Confidence", "Finding", "InputError",
     "Location", "ProvcheckError", "Rule", "Severity", "Suppression", "ToolError", "UsageError",
     "Artifact", "BlobStore", "Layer", "Node", "Tree", "Scan", "LoadContext", "rule_doc",
+    "write_html_page", "html_release_view", "svg_graph",
 ]
+
+_HTML = {"write_html_page": "write_page", "html_release_view": "release_view", "svg_graph": "svg_graph"}
 
 
 def __getattr__(name: str):  # Scan and LoadContext import the plugin manager; load them lazily
     if name in ("Scan", "LoadContext"):
         from . import engine
         return getattr(engine, name)
+    if name in _HTML:  # the HTML report (provcheck.report.html): commands add their views to it
+        from .report import html
+        return getattr(html, _HTML[name])
     raise AttributeError(name)

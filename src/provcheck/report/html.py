@@ -26,12 +26,12 @@ from importlib import resources
 from typing import Any, Iterable, TextIO
 
 from .. import __version__, hookimpl
-from ..model import Severity
 from . import OutputFormat
 from .graph import STYLE as GRAPH_STYLE
 from .graph import graph_from_dict, svg
 
 HASH_KEYS = ("digest", "sha256", "commit")
+FULL_DIFFS = "full-diffs"  # report.stash[FULL_DIFFS][artifact][path]: whole unified diffs for the release view
 EXIT_WORDS = {0: "clean", 1: "findings", 2: "interrupted", 3: "incomplete", 4: "usage error", 5: "input unreadable"}
 
 
@@ -117,9 +117,10 @@ def status_words(code: int, report: Any = None, detail: str = "") -> dict[str, A
 
 
 def page_data(report: Any = None, *, command: str = "scan", title: str = "", views: Iterable[dict] = (),
-              status: dict[str, Any] | None = None, subject: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
-    """The page for ``report`` (or for a command without one: ``subject`` and ``status``)."""
-    findings, rules, errors, artifacts = [], {}, [], list(subject)
+              status: dict[str, Any] | None = None, subject: Iterable[dict[str, Any]] = (),
+              default_view: str = "", errors: Iterable[str] = ()) -> dict[str, Any]:
+    """The page for ``report`` (or for a command without one: ``subject``, ``status``, ``errors``)."""
+    findings, rules, errors, artifacts = [], {}, [str(e) for e in errors], list(subject)
     if report is not None:
         findings = [finding_data(f) for f in report.findings]
         order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
@@ -129,7 +130,7 @@ def page_data(report: Any = None, *, command: str = "scan", title: str = "", vie
             if rule is not None:
                 rules[rid] = {"name": rule.name, "summary": rule.summary, "severity": str(rule.severity),
                               "doc": rule.doc}
-        errors = [str(e) for e in report.errors]
+        errors += [str(e) for e in report.errors]
         artifacts = [artifact_data(a) for a in report.artifacts] + artifacts
         status = status or status_words(report.exit_code(), report)
     names = ", ".join(a.get("name", "") for a in artifacts if a.get("role", "target") == "target") or command
@@ -137,7 +138,7 @@ def page_data(report: Any = None, *, command: str = "scan", title: str = "", vie
             "header": {"artifacts": artifacts, "tool": f"provcheck {__version__}", "time": _now(),
                        "status": status or {"code": 0, "words": "clean", "detail": ""}},
             "findings": findings, "rules": rules, "errors": errors, "views": list(views),
-            "show_findings": report is not None}
+            "show_findings": report is not None, "default_view": default_view}
 
 
 # -- rendering -------------------------------------------------------------------------------------
@@ -237,8 +238,8 @@ def write_html(report: Any, stream: TextIO, color: bool = False) -> None:
 def release_view(comparison: dict[str, Any], report: Any = None, name: str = "") -> dict[str, Any]:
     """The release view: per-file verdicts with counts, a diff for every non-identical file.
 
-    Full diffs come from ``comparison["diffs"]`` when the detector kept them, else from the
-    findings' evidence (which may be cut short: the page says so)."""
+    Whole diffs come from ``report.stash["full-diffs"][release name][path]``, where a detector
+    keeps them for this view; else from the findings' evidence (cut short: the page says so)."""
     diffs: dict[str, dict[str, Any]] = {}
     risk: dict[str, list[dict[str, Any]]] = {}
     for f in (report.findings if report is not None else ()):
@@ -247,11 +248,12 @@ def release_view(comparison: dict[str, Any], report: Any = None, name: str = "")
         ev = f.evidence
         if ev.get("indicators"):
             risk.setdefault(f.location.path, []).extend(
-                {"line": h.get("line"), "indicator": h.get("indicator"), "why": h.get("why")}
+                {"line": h.get("line"), "indicator": h.get("indicator"), "why": h.get("why"), "text": h.get("text")}
                 for h in ev["indicators"] if isinstance(h, dict))
         if isinstance(ev.get("diff"), str) and ev["diff"]:
             diffs.setdefault(f.location.path, {"diff": ev["diff"], "source": "evidence"})
-    for path, text in (comparison.get("diffs") or {}).items():
+    full = (report.stash.get(FULL_DIFFS) or {}).get(name or comparison.get("release"), {}) if report is not None else {}
+    for path, text in full.items():
         diffs[path] = {"diff": text, "source": "full"}
     prefix = comparison.get("release_prefix") or ""
     files = []
@@ -275,9 +277,15 @@ def release_view(comparison: dict[str, Any], report: Any = None, name: str = "")
             "sections": [section]}
 
 
+def svg_graph(graph: dict[str, Any], *, standalone: bool = True, title: str = "") -> str:
+    """A graph section (``{"nodes": [...], "edges": [...]}``) as SVG: ``linkage --format svg``."""
+    nodes, edges = graph_from_dict(graph)
+    return svg(nodes, edges, standalone=standalone, title=title)
+
+
 @hookimpl
 def provcheck_register_formats():
     return [OutputFormat("html", write_html, ".html")]
 
 
-__all__ = ["page_data", "render", "write_page", "write_html", "release_view", "status_words", "Severity"]
+__all__ = ["page_data", "render", "write_page", "write_html", "release_view", "status_words", "svg_graph"]

@@ -315,7 +315,7 @@ function findingsView(sec) {
 var DIFF_PAGE = 400;
 function parseDiff(text) {
   // unified diff -> side-by-side rows: [leftNo, leftText, rightNo, rightText, kind]
-  var rows = [], l = 0, r = 0, dels = [], adds = [], notes = [];
+  var rows = [], l = 0, r = 0, dels = [], adds = [], notes = [], names = ['', ''];
   function flush() {
     for (var i = 0; i < Math.max(dels.length, adds.length); i++) {
       var d = dels[i], a = adds[i];
@@ -326,7 +326,8 @@ function parseDiff(text) {
   txt(text).split('\n').forEach(function (line) {
     var m = /^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@(.*)$/.exec(line);
     if (m) { flush(); l = +m[1]; r = +m[2]; rows.push(['', line, '', '', 'hunk']); return; }
-    if (line.startsWith('--- ') || line.startsWith('+++ ')) return;
+    if (line.startsWith('--- ') && !rows.length) { names[0] = line.slice(4); return; }
+    if (line.startsWith('+++ ') && !rows.length) { names[1] = line.slice(4); return; }
     if (line.startsWith('-')) { dels.push([l++, line.slice(1)]); return; }
     if (line.startsWith('+')) { adds.push([r++, line.slice(1)]); return; }
     if (line.startsWith(' ')) { flush(); rows.push([l++, line.slice(1), r++, line.slice(1), 'same']); return; }
@@ -334,7 +335,7 @@ function parseDiff(text) {
     if (line.trim()) { flush(); notes.push(line); }
   });
   flush();
-  return {rows: rows, notes: notes};
+  return {rows: rows, notes: notes, names: names};
 }
 function sideBySide(entry, risk, path) {
   var parsed = parseDiff(entry.diff), box = el('div', {cls: 'sbs-box', 'data-path': path});
@@ -342,12 +343,13 @@ function sideBySide(entry, risk, path) {
   (risk || []).forEach(function (h) { if (h.line) (riskAt[h.line] = riskAt[h.line] || []).push(h.indicator + (h.why ? ': ' + h.why : '')); });
   var page = 0, pages = Math.max(1, Math.ceil(parsed.rows.length / DIFF_PAGE));
   var head = el('div', {cls: 'note', text: parsed.rows.length + ' diff rows' + (pages > 1 ? ', ' + DIFF_PAGE + ' per page' : '')});
-  var pg = el('div', {cls: 'pager'}), holder = el('div');
+  var pg = el('div', {cls: 'pager'}), holder = el('div', {cls: 'sbs-scroll'});
   add(box, [head, parsed.notes.length ? el('div', {cls: 'warn', text: parsed.notes.join('\n') + (entry.source === 'evidence' ? ' (the finding evidence keeps the start of the diff)' : '')}) : null, pg, holder]);
   function draw() {
     pager(pg, page, pages, parsed.rows.length, DIFF_PAGE, function (n) { page = n; draw(); });
     holder.textContent = '';
-    var t = el('table', {cls: 'sbs'}, el('colgroup', {}, el('col', {cls: 'cno'}), el('col'), el('col', {cls: 'cno'}), el('col')));
+    var t = el('table', {cls: 'sbs'}, el('colgroup', {}, el('col', {cls: 'cno'}), el('col'), el('col', {cls: 'cno'}), el('col')),
+      el('thead', {}, el('tr', {cls: 'names'}, el('th', {colspan: 2, text: parsed.names[0]}), el('th', {colspan: 2, text: parsed.names[1]}))));
     var tb = el('tbody');
     parsed.rows.slice(page * DIFF_PAGE, (page + 1) * DIFF_PAGE).forEach(function (row) {
       if (row[4] === 'hunk') { add(tb, el('tr', {cls: 'hunk'}, el('td', {colspan: 4, text: row[1]}))); return; }
@@ -374,7 +376,8 @@ function releaseDetail(sec, f) {
   add(box, kv(facts, 1));
   if (f.risk && f.risk.length) {
     add(box, [el('h4', {text: 'risk indicators'}), el('ul', {cls: 'riskl'}, f.risk.map(function (h) {
-      return el('li', {}, el('b', {text: 'line ' + txt(h.line) + ' '}), el('code', {text: h.indicator}), ' ', txt(h.why)); }))]);
+      return el('li', {}, el('b', {text: 'line ' + txt(h.line) + ' '}), el('code', {text: h.indicator}), ' ', txt(h.why),
+        h.text ? el('pre', {cls: 'block', text: h.text}) : null); }))]);
   }
   var entry = f.diff && sec.diffs[f.diff];
   if (entry) add(box, [el('h4', {text: 'diff (source left, release right)'}), sideBySide(entry, f.risk, f.path)]);
@@ -439,6 +442,10 @@ function graphView(view, sec, vi, si) {
     el('button', {type: 'button', text: 'fit', id: 'graph-fit', on: {click: function () { s = 1; tx = 0; ty = 0; apply(); }}}), zoomLbl, info);
   var box = el('div', {cls: 'graphbox', id: 'graph-box'});
   box.appendChild(svg);
+  function fitBox() {  // small graphs at their size, big ones scaled down to the width; never scaled up
+    var w = box.clientWidth || 1000;
+    box.style.height = Math.round(Math.min(window.innerHeight * 0.72, Math.max(220, H * Math.min(1, w / W) + 16))) + 'px';
+  }
   add(view, [bar, el('div', {cls: 'legend'}, el('span', {}, el('i'), 'needed'), el('span', {}, el('i', {cls: 'dl'}), 'dlopen'),
     el('span', {}, el('i', {cls: 'ip'}), 'interposition'), el('span', {}, el('b'), 'asked for (--from/--to/--who-links)'),
     el('span', {text: 'drag to pan, wheel to zoom, hover a box for its path'})), box]);
@@ -469,6 +476,7 @@ function graphView(view, sec, vi, si) {
   q.addEventListener('input', search);
   q.addEventListener('keydown', function (e) { if (e.key === 'Enter' && hits.length) { cur = (cur + 1) % hits.length; center(hits[cur]); } });
   apply();
+  requestAnimationFrame(fitBox);
 }
 
 // -- generic sections ---------------------------------------------------------------------------------
