@@ -29,7 +29,12 @@ function add(n, kid) {
 }
 function txt(v) { return v === undefined || v === null ? '' : String(v); }
 function short(h, n) { n = n || 19; h = txt(h); return h.length <= n + 2 ? h : h.slice(0, n) + '\u2026'; }
-function plural(n, w) { return n + ' ' + w + (n === 1 ? '' : 's'); }
+function plural(n, w) {
+  if (n === 1) return n + ' ' + w;
+  if (/(ch|sh|s|x)$/.test(w)) return n + ' ' + w + 'es';
+  if (/[^aeiou]y$/.test(w)) return n + ' ' + w.slice(0, -1) + 'ies';
+  return n + ' ' + w + 's';
+}
 
 function copyText(text, btn) {
   function done() { btn.textContent = 'copied'; btn.classList.add('done');
@@ -60,11 +65,13 @@ function isHopList(v) {
     return typeof h === 'string' || (h && typeof h === 'object' && !Array.isArray(h) && typeof h.path === 'string');
   }) && v.some(function (h) { return typeof h === 'object' || h.indexOf('/') >= 0; });
 }
-function chain(hops) {
+function chain(hops, compact) {
   var box = el('div', {cls: 'chain'});
   hops.forEach(function (h, i) {
     if (i) add(box, el('span', {cls: 'arrowr', text: '\u2192'}));
-    if (typeof h === 'string') { add(box, el('span', {cls: 'hop'}, el('span', {cls: 'hp', text: h}))); return; }
+    if (typeof h === 'string') {
+      add(box, el('span', {cls: 'hop', title: h}, el('span', {cls: 'hp', text: compact ? h.split('/').pop() : h}))); return;
+    }
     var sub = [];
     if (h.needed) sub.push((h.kind && h.kind !== 'needed' ? h.kind + ' ' : 'needs ') + h.needed);
     if (h.package) sub.push(h.package);
@@ -237,7 +244,7 @@ function Table(opts) {
       case 'severity': return sevBadge(v);
       case 'verdict': return verdictBadge(v);
       case 'hash': return hash(txt(v));
-      case 'chain': return Array.isArray(v) ? v.map(function (p) { return chain(p); }) : '';
+      case 'chain': return Array.isArray(v) ? v.map(function (p) { return chain(p, true); }) : '';
       case 'link': return el('a', {href: v.href, text: v.text});
       case 'list': return Array.isArray(v) ? v.join(', ') : txt(v);
       default: return txt(v);
