@@ -234,6 +234,9 @@ def _run_query(args: argparse.Namespace, app: Any) -> int:
             write_csv(result, stream)
         elif args.format == "sarif":
             app.formats["sarif"].write(sarif_report(result, app.pm.rules), stream, False)
+        elif args.format == "html":
+            from .html import query_page
+            provcheck.write_html_page(stream, None, **query_page(result, os.path.basename(args.db)))
         else:
             write_text(result, stream)
     if result["affected"]:
@@ -246,4 +249,4 @@ def provcheck_add_commands(commands: Any) -> None:
     commands.add("fleet", help="scan registries (catalogs, images) into an inventory: fleet scan SOURCE... --db FILE",
                  setup=_setup_fleet, run=_run_fleet, formats=("text", "json"))
     commands.add("query", help="which inventoried images contain a component or are hit by an OSV advisory",
-                 setup=_setup_query, run=_run_query, formats=("text", "json", "sarif", "csv"))
+                 setup=_setup_query, run=_run_query, formats=("text", "json", "sarif", "csv", "html"))

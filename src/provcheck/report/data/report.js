@@ -27,7 +27,7 @@ function add(n, kid) {
   if (Array.isArray(kid)) { kid.forEach(function (k) { add(n, k); }); return; }
   n.appendChild(typeof kid === 'object' ? kid : document.createTextNode(String(kid)));
 }
-function txt(v) { return v === undefined || v === null ? '' : String(v); }
+function txt(v) { return v === undefined || v === null ? '' : typeof v === 'object' && 'text' in v ? String(v.text) : String(v); }
 function short(h, n) { n = n || 19; h = txt(h); return h.length <= n + 2 ? h : h.slice(0, n) + '\u2026'; }
 function plural(n, w) {
   if (n === 1) return n + ' ' + w;
