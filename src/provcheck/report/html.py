@@ -131,7 +131,8 @@ def page_data(report: Any = None, *, command: str = "scan", title: str = "", vie
                 rules[rid] = {"name": rule.name, "summary": rule.summary, "severity": str(rule.severity),
                               "doc": rule.doc}
         errors += [str(e) for e in report.errors]
-        artifacts = [artifact_data(a) for a in report.artifacts] + artifacts
+        known = {a.name for a in report.artifacts}
+        artifacts = [artifact_data(a) for a in report.artifacts] + [a for a in artifacts if a.get("name") not in known]
         status = status or status_words(report.exit_code(), report)
     names = ", ".join(a.get("name", "") for a in artifacts if a.get("role", "target") == "target") or command
     return {"title": title or f"provcheck {command}: {names}", "command": command,

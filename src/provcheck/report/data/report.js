@@ -382,9 +382,13 @@ function releaseDetail(sec, f) {
   if (f.source_git_blob) facts['source git blob'] = f.source_git_blob;
   add(box, kv(facts, 1));
   if (f.risk && f.risk.length) {
-    add(box, [el('h4', {text: 'risk indicators'}), el('ul', {cls: 'riskl'}, f.risk.map(function (h) {
-      return el('li', {}, el('b', {text: 'line ' + txt(h.line) + ' '}), el('code', {text: h.indicator}), ' ', txt(h.why),
-        h.text ? el('pre', {cls: 'block', text: h.text}) : null); }))]);
+    var byLine = {}, lines = [];
+    f.risk.forEach(function (h) { var k = txt(h.line); if (!byLine[k]) { byLine[k] = []; lines.push(k); } byLine[k].push(h); });
+    add(box, [el('h4', {text: 'risk indicators'}), el('ul', {cls: 'riskl'}, lines.map(function (k) {
+      var hs = byLine[k];
+      return el('li', {}, el('b', {text: 'line ' + k + ' '}), hs.map(function (h, i) {
+        return [i ? '; ' : '', el('code', {text: h.indicator}), ' ', txt(h.why)]; }),
+        hs[0].text ? el('pre', {cls: 'block', text: hs[0].text}) : null); }))]);
   }
   var entry = f.diff && sec.diffs[f.diff];
   if (entry) add(box, [el('h4', {text: 'diff (source left, release right)'}), sideBySide(entry, f.risk, f.path)]);
