@@ -439,7 +439,8 @@ function graphView(view, sec, vi, si) {
   svg.removeAttribute('width'); svg.removeAttribute('height');
   svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
   var s = 1, tx = 0, ty = 0;
-  function apply() { vp.setAttribute('transform', 'translate(' + tx.toFixed(1) + ',' + ty.toFixed(1) + ') scale(' + s.toFixed(4) + ')'); zoomLbl.textContent = Math.round(s * 100) + '%'; }
+  function fitScale() { return Math.min((box.clientWidth || W) / W, (box.clientHeight || H) / H) || 1; }
+  function apply() { vp.setAttribute('transform', 'translate(' + tx.toFixed(1) + ',' + ty.toFixed(1) + ') scale(' + s.toFixed(4) + ')'); zoomLbl.textContent = Math.round(s * fitScale() * 100) + '%'; }
   function zoom(f, cx, cy) { cx = cx === undefined ? W / 2 : cx; cy = cy === undefined ? H / 2 : cy;
     var ns = Math.min(8, Math.max(0.05, s * f)); tx = cx - (cx - tx) * ns / s; ty = cy - (cy - ty) * ns / s; s = ns; apply(); }
   function toSvg(e) { var r = svg.getBoundingClientRect(), k = Math.max(W / r.width, H / r.height);
@@ -456,6 +457,7 @@ function graphView(view, sec, vi, si) {
   function fitBox() {  // small graphs at their size, big ones scaled down to the width; never scaled up
     var w = box.clientWidth || 1000;
     box.style.height = Math.round(Math.min(window.innerHeight * 0.72, Math.max(220, H * Math.min(1, w / W) + 16))) + 'px';
+    apply();
   }
   add(view, [bar, el('div', {cls: 'legend'}, el('span', {}, el('i'), 'needed'), el('span', {}, el('i', {cls: 'dl'}), 'dlopen'),
     el('span', {}, el('i', {cls: 'ip'}), 'interposition'), el('span', {}, el('b'), 'asked for (--from/--to/--who-links)'),
@@ -470,7 +472,7 @@ function graphView(view, sec, vi, si) {
   function center(n) {
     var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(n.getAttribute('transform')), r = n.querySelector('rect');
     var x = +m[1] + (+r.getAttribute('width')) / 2, y = +m[2] + 23;
-    s = Math.max(s, 1); tx = W / 2 - x * s; ty = H / 2 - y * s; apply();
+    s = Math.max(s, Math.min(4, 1 / fitScale())); tx = W / 2 - x * s; ty = H / 2 - y * s; apply();
   }
   function search() {
     var term = q.value.trim().toLowerCase();
