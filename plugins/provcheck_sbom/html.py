@@ -57,7 +57,7 @@ def sbom_view(report: Any, st: dict[str, Any]) -> dict[str, Any]:
         {"type": "table", "id": "sbom-advisories", "title": "Advisories", "noun": "advisory match", "rows": advisories,
          "empty": "no advisory names an installed package (or no --advisories given)",
          "columns": [{"key": "advisory", "label": "advisory", "filter": "select"},
-                     {"key": "status", "label": "status", "filter": "select"},
+                     {"key": "status", "label": "status", "kind": "verdict", "filter": "select"},
                      {"key": "name", "label": "package"}, {"key": "version", "label": "version"},
                      {"key": "detail", "label": "why"},
                      {"key": "reached_by", "label": "reached by", "kind": "chain"},

@@ -5,6 +5,7 @@
 var DATA = JSON.parse(document.getElementById('pc-data').textContent);
 var SEV = ['critical', 'high', 'medium', 'low', 'info'];
 var PAGE = 200;
+var NONE = '\u2205';  // the filter value of "(none)": '' is "any"
 var HASH_RE = /^(sha256:|sha512:|sha1:)?[0-9a-f]{32,128}$/i;
 
 function el(tag, attrs) {
@@ -79,6 +80,17 @@ function chain(hops, compact) {
     add(box, el('span', {cls: 'hop', title: txt(h.path) + (h.sha256 ? '\nsha256 ' + h.sha256 : '')},
       el('div', {cls: 'hp', text: h.path}), sub.length ? el('div', {cls: 'hs', text: sub.join(' \u00b7 ')}) : null));
   });
+  return box;
+}
+function chains(list) {  // a table cell: the first five, the rest one click away
+  var box = el('div', {cls: 'chains'});
+  function draw(n) {
+    box.textContent = '';
+    list.slice(0, n).forEach(function (p) { add(box, chain(p, true)); });
+    if (list.length > n) add(box, el('button', {type: 'button', cls: 'more', text: 'show ' + (list.length - n) + ' more',
+      on: {click: function (e) { e.stopPropagation(); draw(list.length); }}}));
+  }
+  draw(5);
   return box;
 }
 function udiff(text, risk) {
@@ -166,7 +178,7 @@ function Table(opts) {
       var keys = Object.keys(counts).sort(c.order ? function (a, b) { return c.order(a) - c.order(b); } : undefined);
       var s = el('select', {'data-filter': c.key, on: {change: function () { st.filters[c.key] = s.value; st.page = 0; update(); }}},
         el('option', {value: '', text: 'any (' + rows.length + ')'}),
-        keys.map(function (k) { return el('option', {value: k, text: (k || '(none)') + ' (' + counts[k] + ')'}); }));
+        keys.map(function (k) { return el('option', {value: k === '' ? NONE : k, text: (k || '(none)') + ' (' + counts[k] + ')'}); }));
       if (st.filters[c.key] !== undefined) s.value = st.filters[c.key];
       ctrls[c.key] = s;
       add(bar, el('label', {}, c.label, s));
@@ -184,7 +196,7 @@ function Table(opts) {
       var want = st.filters[k];
       if (want === '' || want === undefined) continue;
       var c = opts.columns.filter(function (c) { return c.key === k; })[0];
-      if (c && txt(get(c, r)) !== want) return false;
+      if (c && txt(get(c, r)) !== (want === NONE ? '' : want)) return false;
       if (!c && opts.extraFilter && !opts.extraFilter(k, want, r)) return false;
     }
     if (st.q) {
@@ -244,7 +256,7 @@ function Table(opts) {
       case 'severity': return sevBadge(v);
       case 'verdict': return verdictBadge(v);
       case 'hash': return hash(txt(v));
-      case 'chain': return Array.isArray(v) ? v.map(function (p) { return chain(p, true); }) : '';
+      case 'chain': return Array.isArray(v) ? chains(v) : '';
       case 'link': return el('a', {href: v.href, text: v.text});
       case 'list': return Array.isArray(v) ? v.join(', ') : txt(v);
       default: return txt(v);
