@@ -3,6 +3,18 @@
 // provcheck HTML report. Builds every view from the JSON block with textContent only:
 // no innerHTML, no inline handlers, nothing loaded from anywhere.
 var DATA = JSON.parse(document.getElementById('pc-data').textContent);
+DATA.findings = (function (p) {  // rows of columns; the few-valued columns index into strings
+  var packed = {};
+  p.packed.forEach(function (c) { packed[c] = 1; });
+  return p.rows.map(function (row) {
+    var f = {};
+    p.columns.forEach(function (c, i) {
+      var v = row[i];
+      if (v !== null) f[c] = packed[c] ? p.strings[v] : v;
+    });
+    return f;
+  });
+})(DATA.findings);
 var SEV = ['critical', 'high', 'medium', 'low', 'info'];
 var PAGE = 200;
 var NONE = '\u2205';  // the filter value of "(none)": '' is "any"
@@ -288,13 +300,16 @@ function findingDetail(f) {
   if (f.layer) loc.layer = f.layer;
   if (f.sha256) loc.sha256 = f.sha256;
   if (f['package']) loc['package'] = f['package'];
-  loc.fingerprint = f.fingerprint;
   var box = el('div', {cls: 'detail'},
     el('div', {cls: 'message', text: f.message}),
     f.suppressed ? el('div', {cls: 'warn', text: 'suppressed: ' + f.suppressed}) : null,
     el('h4', {text: 'location'}), kv(loc, 1));
   if (f.related) add(box, [el('h4', {text: 'related'}), objTable('related', f.related)]);
   if (f.evidence && Object.keys(f.evidence).length) add(box, [el('h4', {text: 'evidence'}), el('div', {cls: 'evidence'}, kv(f.evidence, 1))]);
+  if (f.release_diff) {
+    add(box, el('button', {type: 'button', cls: 'more', text: 'the whole diff, side by side, in the release view',
+      on: {click: function () { openReleaseFile(f.release_diff); }}}));
+  }
   add(box, [el('h4', {text: 'rule ' + f.rule + (rule.name ? ' \u00b7 ' + rule.name : '')}),
     rule.summary ? el('div', {text: rule.summary}) : null,
     rule.doc ? el('details', {cls: 'ruledoc'}, el('summary', {text: 'documentation'}), el('pre', {cls: 'doc'}, ruleDoc(rule.doc))) : null]);
@@ -407,6 +422,19 @@ function releaseDetail(sec, f) {
   else if (f.verdict !== 'identical') add(box, el('div', {cls: 'note', text: f.source_sha256 ? 'binary or too large to diff as text: compared by hash' : 'no source counterpart: nothing to diff against'}));
   return box;
 }
+var releaseTables = [];
+function openReleaseFile(path) {
+  var v = views.filter(function (v) { return v.id === 'release'; })[0];
+  if (!v) return;
+  show('release');
+  releaseTables.forEach(function (t) {
+    t.setFilter('verdict', ''); t.setFilter('changed', '');
+    if (t.openRow(function (f) { return f.path === path; })) {
+      var row = t.querySelector('tr.row.open');
+      if (row) row.scrollIntoView();
+    }
+  });
+}
 function releaseView(view, sec) {
   var order = {identical: 9};
   add(view, el('h2', {text: 'release ' + txt(sec.release) + ' vs ' + txt(sec.source)}));
@@ -437,6 +465,7 @@ function releaseView(view, sec) {
       verdictBadge(k), el('b', {text: counts[k]})));
   });
   add(chips, el('button', {type: 'button', cls: 'chip', text: 'all files', on: {click: function () { t.setFilter('verdict', ''); t.setFilter('changed', ''); }}}));
+  releaseTables.push(t);
   add(view, t);
 }
 
@@ -566,5 +595,7 @@ function route() {
 }
 window.addEventListener('hashchange', route);
 route();
+void document.body.offsetHeight;  // layout done: the first view is drawn
+document.body.setAttribute('data-ready-ms', String(Math.round(performance.now())));
 document.body.setAttribute('data-ready', '1');
 })();
