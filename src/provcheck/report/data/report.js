@@ -326,14 +326,14 @@ function findingsView(sec) {
     rowClass: function (f) { return f.suppressed ? 'sup' : ''; },
     haystack: function (f) { return [f.path, f.message, f.rule, f.artifact, f['package'], f.layer].join(' '); },
     columns: [
-      {key: 'severity', label: 'severity', kind: 'severity', filter: 'select', order: sevOrder, sortKey: function (f) { return sevOrder(f.severity); }},
-      {key: 'rule', label: 'rule', filter: 'select', cls: 'mono'},
-      {key: 'plugin', label: 'plugin', filter: 'select'},
+      {key: 'severity', label: 'severity', kind: 'severity', filter: 'select', cls: 'nw', order: sevOrder, sortKey: function (f) { return sevOrder(f.severity); }},
+      {key: 'rule', label: 'rule', filter: 'select', cls: 'mono nw'},
+      {key: 'plugin', label: 'plugin', filter: 'select', cls: 'nw'},
       {key: 'path', label: 'path', cls: 'path', render: function (v, f) { return [txt(v) || f.artifact, f.chain ? el('span', {cls: 'tag', text: 'in ' + f.chain[f.chain.length - 1]}) : null]; }},
       {key: 'layer', label: 'layer', filter: 'select', render: function (v) { return v ? el('code', {title: v, text: short(v, 15)}) : ''; }},
       {key: 'package', label: 'package', filter: 'select'},
-      {key: 'message', label: 'message', cls: 'msg'},
-      {key: 'supp', label: 'suppressed', filter: 'select'}
+      {key: 'message', label: 'message', cls: 'msg', render: function (v) { return el('div', {cls: 'clamp', text: v}); }},
+      {key: 'supp', label: 'suppressed', filter: 'select', cls: 'nw'}
     ]});
   SEV.forEach(function (s) {
     var n = fs.filter(function (f) { return f.severity === s && !f.suppressed; }).length;
