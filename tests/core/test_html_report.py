@@ -175,4 +175,11 @@ def test_release_view_of_the_xz_sample(tmp_path, browser):  # noqa: F811
     # the findings are one tab away
     page.page.click("nav#pc-tabs button[data-view=findings]")
     assert page.count("#findings-table tbody tr.row") >= 3
+    page.page.click("#findings-table tbody tr.row:has-text('build-to-host.m4') >> nth=0")  # worst first: PC105
+    assert "indicators" in page.text("#findings-table tr.detail .evidence")
+    page.shot("scan-xz-finding")
+    page.page.click("#findings-table tbody tr.row:has-text('PC104')")  # its diff is the release view's
+    assert page.count("#findings-table tr.detail button:has-text('release view')") == 1
+    page.page.click("#findings-table tr.detail button:has-text('release view')")  # back to the file's diff
+    assert page.page.is_visible("#release-table tr.detail table.sbs")
     page.assert_quiet()
