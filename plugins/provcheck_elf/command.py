@@ -68,6 +68,10 @@ def run(args: argparse.Namespace, app: Any) -> int:
         cache = open_cache(opts, config)
         try:
             an = analyze(artifact, cache)
+            interposed = []
+            if args.format in ("svg", "html"):  # drawn as interposition edges
+                from .svg import interposers
+                interposed = interposers(an, opts.sensitive)
         finally:
             if cache is not None:
                 cache.close()
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace, app: Any) -> int:
             from .svg import Drawer
             errors = [str(e) for e in artifact.errors] + [f"{artifact.name}:{p}: {why}"
                                                           for p, why in [*an.errors, *an.packages.failed]]
-            fmt, draw = "dot", Drawer(args.format, artifact, _query_words(args), errors)
+            fmt, draw = "dot", Drawer(args.format, artifact, _query_words(args), errors, interposed)
         with app.output(args) as (stream, _color):
             if args.who_links:
                 found = _who_links(g, args.who_links, kinds, fmt, stream, draw)

@@ -30,14 +30,43 @@ def graph_data(g: Any, nodes: set[str], edges: set[tuple], highlight: set[str]) 
     return {"nodes": out_nodes, "edges": out_edges}
 
 
+def interposers(an: Any, sensitive: dict[str, list[str]]) -> list[tuple[str, str, list[str]]]:
+    """(file, symbol, owner globs): files that define a security-sensitive symbol another
+    library owns (PC309's test), e.g. a liblzma defining RSA_public_decrypt."""
+    from .policies import _names_match
+    out = []
+    for path in sorted(an.graph.objects):
+        d = an.deep(path)
+        for sym in (d or {}).get("exports", ()):
+            owners = sensitive.get(sym.partition("@")[0])
+            if owners and not _names_match(an.graph.objects[path], owners):
+                out.append((path, sym.partition("@")[0], owners))
+    return out
+
+
+def add_interposition(g: Any, nodes: set[str], edges: set[tuple], interposed: list) -> None:
+    """An edge from each drawn interposer to the libraries owning its symbol (drawn too)."""
+    import fnmatch
+    for src, sym, owners in interposed:
+        if src not in nodes:
+            continue
+        for path, obj in g.objects.items():
+            if path != src and any(fnmatch.fnmatchcase(n, o) for o in owners for n in obj.names):
+                nodes.add(path)
+                edges.add((src, path, "interposition", sym))
+
+
 class Drawer:
     """Called where the DOT writer would be: ``drawer(g, nodes, edges, stream, highlight=...)``."""
 
-    def __init__(self, fmt: str, artifact: Any, query: str, errors: list[str]):
+    def __init__(self, fmt: str, artifact: Any, query: str, errors: list[str], interposed: list = ()):
         self.fmt, self.artifact, self.query, self.errors = fmt, artifact, query, errors
+        self.interposed = list(interposed)
 
     def __call__(self, g: Any, nodes: set[str], edges: set[tuple], stream: TextIO,
                  highlight: set[str] = frozenset()) -> None:
+        nodes, edges = set(nodes), set(edges)
+        add_interposition(g, nodes, edges, self.interposed)
         data = graph_data(g, nodes, edges, set(highlight))
         title = f"{self.artifact.name}: {self.query}"
         if self.fmt == "svg":

@@ -113,3 +113,27 @@ def test_hostile_names_in_the_graph(elf, gcc, other_plugins, browser):  # noqa: 
                        "-o", svg).exit_code == 0
     ET.parse(svg)  # well-formed: every name escaped
     assert "<img" not in svg.read_text() and "<script" not in svg.read_text()
+
+
+def test_interposition_edge(elf, gcc, other_plugins, browser):  # noqa: F811
+    """A liblzma that defines RSA_public_decrypt (libcrypto's) is drawn with an edge to libcrypto."""
+    crypto = gcc.lib("libcrypto.so.3", "int RSA_public_decrypt(void) { return 1; }\n", "-nostdlib")
+    lzma = gcc.lib("liblzma.so.5", "int lzma_code(void) { return 0; }\nint RSA_public_decrypt(void) { return 0; }\n",
+                   "-nostdlib")
+    app = gcc.exe("int lzma_code(void);\nvoid _start(void) { lzma_code(); for (;;) ; }\n", "-nostdlib",
+                  "liblzma.so.5", inputs={"liblzma.so.5": lzma})
+    root = elf.tree({"usr/sbin/sshd": File(app, 0o755), f"{LIBDIR}/liblzma.so.5": lzma,
+                     f"{LIBDIR}/libcrypto.so.3": crypto})
+    out = elf.base / "interpose.html"
+    res = elf.run_cli(*other_plugins, "linkage", root, "--from", "sshd", "--to", "liblzma", "--format", "html",
+                      "-o", out)
+    assert res.exit_code == 0, res.stderr
+    page = browser.open(out)
+    edge = page.page.locator("#graph-box .pc-edge.interposition")
+    assert edge.count() == 1
+    assert (edge.get_attribute("data-src"), edge.get_attribute("data-dst")) == (f"{LIBDIR}/liblzma.so.5",
+                                                                                 f"{LIBDIR}/libcrypto.so.3")
+    assert "RSA_public_decrypt" in edge.evaluate("e => e.textContent")
+    assert "interposition" in page.text("#linkage-edges")
+    page.shot("linkage-interposition")
+    page.assert_quiet()
