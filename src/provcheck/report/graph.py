@@ -12,7 +12,7 @@ from html import escape
 from typing import Any, Iterable
 
 NODE_H = 46
-RANK_GAP = 110
+RANK_GAP = 140
 ROW_GAP = 22
 CHAR_W = 7.2
 MIN_W, MAX_W = 150, 330
@@ -148,7 +148,7 @@ STYLE = """
 .pc-edge path{fill:none;stroke:#7b8597;stroke-width:1.4}
 .pc-edge.dlopen path{stroke-dasharray:6 4;stroke:#8e44ad}
 .pc-edge.interposition path{stroke:#d32f2f;stroke-width:2}
-.pc-edge text{fill:#4a5263;font-size:10.5px}
+.pc-edge text{fill:#4a5263;font-size:10.5px;paint-order:stroke;stroke:#fff;stroke-width:3px}
 .pc-edge.dim{opacity:.15}
 """
 
@@ -194,11 +194,11 @@ def svg(nodes: Iterable[GraphNode], edges: Iterable[GraphEdge], *, standalone: b
             d = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + drop:.1f} {x2:.1f},{y2 + drop:.1f} {x2:.1f},{y2:.1f}"
             lx, ly = (x1 + x2) / 2, max(y1, y2) + drop * 0.75
         marker = "pc-arrow" if kind == "needed" else f"pc-arrow-{kind}"
-        label = e.label if e.kind == "needed" else f"{e.label} ({e.kind})" if e.label else e.kind
+        label = e.label or e.kind  # the kind is the line's colour and dash; the tooltip says it in words
         parts.append(f'<g class="pc-edge {kind}" data-src="{escape(e.src)}" data-dst="{escape(e.dst)}">'
                      f'<title>{escape(e.src)} → {escape(e.dst)}: {escape(e.kind)} {escape(e.label)}</title>'
                      f'<path d="{d}" marker-end="url(#{marker})"/>'
-                     f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="middle">{escape(_trim(label, RANK_GAP + 60))}'
+                     f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="middle">{escape(_trim(label, RANK_GAP))}'
                      f'</text></g>')
     for n in nodes:
         x, y, wd = lay.nodes[n.id]

@@ -50,9 +50,10 @@ def test_sshd_to_liblzma_page(elf, sshd_image, other_plugins, browser):  # noqa:
     zoomed = page.page.get_attribute("#graph-box .pc-viewport", "transform")
     assert zoomed != before and "scale(1.25" in zoomed
     box = page.page.locator("#graph-box").bounding_box()
-    page.page.mouse.move(box["x"] + 200, box["y"] + 100)
+    mid = box["y"] + box["height"] / 2
+    page.page.mouse.move(box["x"] + 200, mid)
     page.page.mouse.down()
-    page.page.mouse.move(box["x"] + 320, box["y"] + 160)
+    page.page.mouse.move(box["x"] + 320, mid + 10)
     page.page.mouse.up()
     assert page.page.get_attribute("#graph-box .pc-viewport", "transform") != zoomed
     page.page.mouse.wheel(0, 300)

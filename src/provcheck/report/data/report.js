@@ -478,42 +478,59 @@ function graphView(view, sec, vi, si) {
   var vp = svg.querySelector('.pc-viewport');
   var W = +svg.getAttribute('width'), H = +svg.getAttribute('height');
   svg.removeAttribute('width'); svg.removeAttribute('height');
-  svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+  // the viewBox: the graph scaled down to the box when bigger, at its own size (centred) when smaller
+  var VB = {x: 0, y: 0, w: W, h: H};
   var s = 1, tx = 0, ty = 0;
-  function fitScale() { return Math.min((box.clientWidth || W) / W, (box.clientHeight || H) / H) || 1; }
-  function apply() { vp.setAttribute('transform', 'translate(' + tx.toFixed(1) + ',' + ty.toFixed(1) + ') scale(' + s.toFixed(4) + ')'); zoomLbl.textContent = Math.round(s * fitScale() * 100) + '%'; }
-  function zoom(f, cx, cy) { cx = cx === undefined ? W / 2 : cx; cy = cy === undefined ? H / 2 : cy;
-    var ns = Math.min(8, Math.max(0.05, s * f)); tx = cx - (cx - tx) * ns / s; ty = cy - (cy - ty) * ns / s; s = ns; apply(); }
-  function toSvg(e) { var r = svg.getBoundingClientRect(), k = Math.max(W / r.width, H / r.height);
-    return [(e.clientX - r.left) * k - (r.width * k - W) / 2, (e.clientY - r.top) * k - (r.height * k - H) / 2, k]; }
   var q = el('input', {type: 'search', id: 'graph-search', placeholder: 'find a file, SONAME or package\u2026'});
   var info = el('span', {cls: 'count', id: 'graph-count', text: sec.node_count + ' files, ' + sec.edge_count + ' edges'});
   var zoomLbl = el('span', {cls: 'note'});
+  var box = el('div', {cls: 'graphbox', id: 'graph-box'});
+  function pxPerUnit() { var r = box.getBoundingClientRect(); return Math.min(r.width / VB.w, r.height / VB.h) || 1; }
+  function apply() {
+    vp.setAttribute('transform', 'translate(' + tx.toFixed(1) + ',' + ty.toFixed(1) + ') scale(' + s.toFixed(4) + ')');
+    zoomLbl.textContent = Math.round(s * pxPerUnit() * 100) + '%';
+  }
+  function setViewBox() {
+    var w = box.clientWidth || W, h = box.clientHeight || H;
+    var k = Math.max(W / w, H / h, 1);  // units per pixel: >1 scales down, never up
+    VB = {w: w * k, h: h * k}; VB.x = (W - VB.w) / 2; VB.y = (H - VB.h) / 2;
+    svg.setAttribute('viewBox', VB.x.toFixed(1) + ' ' + VB.y.toFixed(1) + ' ' + VB.w.toFixed(1) + ' ' + VB.h.toFixed(1));
+  }
+  function zoom(f, cx, cy) {
+    cx = cx === undefined ? VB.x + VB.w / 2 : cx; cy = cy === undefined ? VB.y + VB.h / 2 : cy;
+    var ns = Math.min(8, Math.max(0.05, s * f)); tx = cx - (cx - tx) * ns / s; ty = cy - (cy - ty) * ns / s; s = ns; apply();
+  }
+  function toSvg(e) {
+    var r = svg.getBoundingClientRect(), k = Math.max(VB.w / r.width, VB.h / r.height);
+    return [VB.x + (e.clientX - r.left) * k - (r.width * k - VB.w) / 2, VB.y + (e.clientY - r.top) * k - (r.height * k - VB.h) / 2, k];
+  }
   var bar = el('div', {cls: 'bar'}, el('label', {}, 'search the graph', q),
     el('button', {type: 'button', text: '+', title: 'zoom in', id: 'graph-zoom-in', on: {click: function () { zoom(1.25); }}}),
     el('button', {type: 'button', text: '\u2212', title: 'zoom out', id: 'graph-zoom-out', on: {click: function () { zoom(0.8); }}}),
     el('button', {type: 'button', text: 'fit', id: 'graph-fit', on: {click: function () { s = 1; tx = 0; ty = 0; apply(); }}}), zoomLbl, info);
-  var box = el('div', {cls: 'graphbox', id: 'graph-box'});
   box.appendChild(svg);
-  function fitBox() {  // small graphs at their size, big ones scaled down to the width; never scaled up
+  function fitBox() {  // as tall as the graph needs at the box's width, at most 72% of the window
     var w = box.clientWidth || 1000;
-    box.style.height = Math.round(Math.min(window.innerHeight * 0.72, Math.max(220, H * Math.min(1, w / W) + 16))) + 'px';
-    apply();
+    box.style.height = Math.round(Math.min(window.innerHeight * 0.72, Math.max(160, H * Math.min(1, w / W) + 24))) + 'px';
+    setViewBox(); apply();
   }
   add(view, [bar, el('div', {cls: 'legend'}, el('span', {}, el('i'), 'needed'), el('span', {}, el('i', {cls: 'dl'}), 'dlopen'),
-    el('span', {}, el('i', {cls: 'ip'}), 'interposition'), el('span', {}, el('b'), 'asked for (--from/--to/--who-links)'),
+    el('span', {}, el('i', {cls: 'ip'}), 'interposition (defines a symbol another library owns)'),
+    el('span', {}, el('b'), 'asked for (--from/--to/--who-links)'),
     el('span', {text: 'drag to pan, wheel to zoom, hover a box for its path'})), box]);
   box.addEventListener('wheel', function (e) { e.preventDefault(); var p = toSvg(e); zoom(e.deltaY < 0 ? 1.15 : 1 / 1.15, p[0], p[1]); }, {passive: false});
   var drag = null;
   box.addEventListener('pointerdown', function (e) { drag = [e.clientX, e.clientY, tx, ty, toSvg(e)[2]]; box.classList.add('drag'); box.setPointerCapture(e.pointerId); });
   box.addEventListener('pointermove', function (e) { if (!drag) return; tx = drag[2] + (e.clientX - drag[0]) * drag[4]; ty = drag[3] + (e.clientY - drag[1]) * drag[4]; apply(); });
   box.addEventListener('pointerup', function () { drag = null; box.classList.remove('drag'); });
+  window.addEventListener('resize', fitBox);
   var nodes = Array.prototype.slice.call(svg.querySelectorAll('.pc-node')), edges = Array.prototype.slice.call(svg.querySelectorAll('.pc-edge'));
   var hits = [], cur = 0;
   function center(n) {
     var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(n.getAttribute('transform')), r = n.querySelector('rect');
     var x = +m[1] + (+r.getAttribute('width')) / 2, y = +m[2] + 23;
-    s = Math.max(s, Math.min(4, 1 / fitScale())); tx = W / 2 - x * s; ty = H / 2 - y * s; apply();
+    s = Math.max(s, Math.min(4, 1 / pxPerUnit()));  // readable: at least one unit per pixel
+    tx = VB.x + VB.w / 2 - x * s; ty = VB.y + VB.h / 2 - y * s; apply();
   }
   function search() {
     var term = q.value.trim().toLowerCase();
@@ -529,6 +546,7 @@ function graphView(view, sec, vi, si) {
   }
   q.addEventListener('input', search);
   q.addEventListener('keydown', function (e) { if (e.key === 'Enter' && hits.length) { cur = (cur + 1) % hits.length; center(hits[cur]); } });
+  setViewBox();
   apply();
   requestAnimationFrame(fitBox);
 }
