@@ -2,7 +2,9 @@
 # Debian tools the tests drive for real. Installs only what is missing; needs root for apt-get.
 set -euo pipefail
 pkgs=(libarchive13 git zstd xz-utils lzip bzip2 cpio binutils gcc
-      skopeo docker-registry apache2-utils openssl pax-utils gnupg gpgv rpm graphviz iproute2 chromium)
+      skopeo docker-registry apache2-utils openssl pax-utils gnupg gpgv rpm graphviz iproute2
+      bubblewrap m4 autoconf autoconf2.69 automake libtool gettext autopoint debian-archive-keyring
+      chromium)
 need=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")

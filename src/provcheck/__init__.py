@@ -31,4 +31,7 @@ def __getattr__(name: str):  # Scan and LoadContext import the plugin manager; l
     if name in _HTML:  # the HTML report (provcheck.report.html): commands add their views to it
         from .report import html
         return getattr(html, _HTML[name])
+    if name == "sandbox":  # `from provcheck import sandbox` works without the import costing every run
+        import importlib
+        return importlib.import_module(".sandbox", __name__)
     raise AttributeError(name)
