@@ -133,7 +133,10 @@ def page_data(report: Any = None, *, command: str = "scan", title: str = "", vie
         known = {a.name for a in report.artifacts}
         artifacts = [artifact_data(a) for a in report.artifacts] + [a for a in artifacts if a.get("name") not in known]
         status = status or status_words(report.exit_code(), report)
-    full = report.stash.get(FULL_DIFFS) or {} if report is not None else {}
+    views = list(views)
+    full = {}
+    if report is not None and any(v.get("id") == "release" for v in views):
+        full = report.stash.get(FULL_DIFFS) or {}
     for f in findings:  # a diff the release view shows whole is not repeated in the finding
         ev = f.get("evidence")
         if ev and isinstance(ev.get("diff"), str) and _full_diff_key(full.get(f["artifact"]) or {}, f["path"]):
@@ -143,7 +146,7 @@ def page_data(report: Any = None, *, command: str = "scan", title: str = "", vie
     return {"title": title or f"provcheck {command}: {names}", "command": command,
             "header": {"artifacts": artifacts, "tool": f"provcheck {__version__}", "time": _now(),
                        "status": status or {"code": 0, "words": "clean", "detail": ""}},
-            "findings": _pack(findings), "rules": rules, "errors": errors, "views": list(views),
+            "findings": _pack(findings), "rules": rules, "errors": errors, "views": views,
             "show_findings": report is not None, "default_view": default_view}
 
 
