@@ -22,6 +22,7 @@ spec.loader.exec_module(demo)
 
 PWN = "window.__pwned=1"
 HOSTILE_NAME = f'<img src=x onerror="{PWN}">.c'
+HOSTILE_DIR = 'src-<svg onload="window.__pwned=1">-"onerror=x'  # the source directory: in the header
 HOSTILE_LINES = [f"# </style><script>{PWN}</script>", f'x="onerror={PWN}" </script><b>bold</b>',
                  "eval \"$(printf '%s' \"$blob\" | tr 'a-z' 'n-za-m')\" | sh"]
 
@@ -92,7 +93,7 @@ def _hostile_release(checker):
     lines = "".join(f"{line}\n" for line in HOSTILE_LINES)
     big_src = "".join(f"line {i}\n" for i in range(3000))
     big_rel = "".join(f"line {i}{' changed' if i % 3 == 0 else ''}\n" for i in range(3000))
-    source = checker.tree({"build.sh": script, "src/big.c": big_src, "README": "readme\n"}, name="evil-src")
+    source = checker.tree({"build.sh": script, "src/big.c": big_src, "README": "readme\n"}, name=HOSTILE_DIR)
     release = checker.tarball({top + "build.sh": script + lines, top + "src/big.c": big_rel, top + "README": "readme\n",
                                top + HOSTILE_NAME: "int x;\n", top + "</style><h1>x</h1>.c": "int y;\n"},
                               name="evil-1.0.tar.gz")
@@ -114,6 +115,7 @@ def test_release_view_hostile_text_and_paging(checker, browser):  # noqa: F811
 
     page = browser.open(out)
     assert page.page.evaluate("window.__pwned") is None
+    assert HOSTILE_DIR in page.text("header.top") and page.count("svg[onload]") == 0
     view = "#view-release"
     assert page.page.is_visible(view)  # the release command opens on its view
     assert page.count(f"{view} .chip[data-verdict]") >= 2
