@@ -17,6 +17,8 @@ ROW_GAP = 22
 CHAR_W = 7.2
 MIN_W, MAX_W = 150, 330
 PAD = 24
+MAX_ROWS = 40   # boxes in one column before a rank wraps
+SUB_GAP = 24
 EDGE_STYLE = {"needed": "needed", "dlopen": "dlopen", "interposition": "interposition"}
 
 
@@ -116,16 +118,18 @@ def layout(nodes: list[GraphNode], edges: list[GraphEdge]) -> Layout:
                 return sum(ks) / len(ks) if ks else pos[n]
             columns[r].sort(key=bary)
     col_w = {r: max(_width(byid[n]) for n in columns[r]) for r in ranks}
-    tallest = max(len(c) for c in columns.values()) if columns else 0
+    # a rank taller than MAX_ROWS (the whole graph's hundreds of programs) wraps into sub-columns
+    chunks = {r: [columns[r][i:i + MAX_ROWS] for i in range(0, len(columns[r]), MAX_ROWS)] for r in ranks}
+    tallest = max((len(c) for r in ranks for c in chunks[r]), default=0)
     height = tallest * (NODE_H + ROW_GAP) - ROW_GAP + 2 * PAD
     out = Layout()
     x = PAD
     for r in ranks:
-        col = columns[r]
-        y0 = PAD + (tallest - len(col)) * (NODE_H + ROW_GAP) / 2
-        for k, n in enumerate(col):
-            out.nodes[n] = (x, y0 + k * (NODE_H + ROW_GAP), col_w[r])
-        x += col_w[r] + RANK_GAP
+        for i, col in enumerate(chunks[r]):
+            y0 = PAD + (tallest - len(col)) * (NODE_H + ROW_GAP) / 2
+            for k, n in enumerate(col):
+                out.nodes[n] = (x, y0 + k * (NODE_H + ROW_GAP), col_w[r])
+            x += col_w[r] + (RANK_GAP if i == len(chunks[r]) - 1 else SUB_GAP)
     out.width = max(x - RANK_GAP + PAD, 2 * PAD)
     out.height = max(height, 2 * PAD)
     return out
@@ -149,7 +153,7 @@ STYLE = """
 .pc-edge.dlopen path{stroke-dasharray:6 4;stroke:#8e44ad}
 .pc-edge.interposition path{stroke:#d32f2f;stroke-width:2}
 .pc-edge text{fill:#4a5263;font-size:10.5px;paint-order:stroke;stroke:#fff;stroke-width:3px}
-.pc-edge.dim{opacity:.15}
+.pc-edge.dim{opacity:.07}
 """
 
 

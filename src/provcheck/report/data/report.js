@@ -498,7 +498,7 @@ function graphView(view, sec, vi, si) {
   }
   function zoom(f, cx, cy) {
     cx = cx === undefined ? VB.x + VB.w / 2 : cx; cy = cy === undefined ? VB.y + VB.h / 2 : cy;
-    var ns = Math.min(8, Math.max(0.05, s * f)); tx = cx - (cx - tx) * ns / s; ty = cy - (cy - ty) * ns / s; s = ns; apply();
+    var ns = Math.min(Math.max(8, 3 / pxPerUnit()), Math.max(0.05, s * f)); tx = cx - (cx - tx) * ns / s; ty = cy - (cy - ty) * ns / s; s = ns; apply();
   }
   function toSvg(e) {
     var r = svg.getBoundingClientRect(), k = Math.max(VB.w / r.width, VB.h / r.height);
@@ -529,7 +529,7 @@ function graphView(view, sec, vi, si) {
   function center(n) {
     var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(n.getAttribute('transform')), r = n.querySelector('rect');
     var x = +m[1] + (+r.getAttribute('width')) / 2, y = +m[2] + 23;
-    s = Math.max(s, Math.min(4, 1 / pxPerUnit()));  // readable: at least one unit per pixel
+    s = Math.max(s, 1 / pxPerUnit());  // readable: at least one pixel per unit
     tx = VB.x + VB.w / 2 - x * s; ty = VB.y + VB.h / 2 - y * s; apply();
   }
   function search() {
