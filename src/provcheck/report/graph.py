@@ -107,16 +107,14 @@ def layout(nodes: list[GraphNode], edges: list[GraphEdge]) -> Layout:
             preds[e.dst].append(e.src)
             succs[e.src].append(e.dst)
     ranks = sorted(columns)
+    pos = {n: k for c in columns.values() for k, n in enumerate(c)}
     for sweep in range(4):  # barycentre ordering, down then up
         order = ranks[1:] if sweep % 2 == 0 else list(reversed(ranks[:-1]))
+        near = preds if sweep % 2 == 0 else succs
         for r in order:
-            pos = {n: k for c in columns.values() for k, n in enumerate(c)}
-            near = preds if sweep % 2 == 0 else succs
-
-            def bary(n: str) -> float:
-                ks = [pos[m] for m in near[n] if m in pos]
-                return sum(ks) / len(ks) if ks else pos[n]
-            columns[r].sort(key=bary)
+            bary = {n: (sum(pos[m] for m in near[n]) / len(near[n])) if near[n] else pos[n] for n in columns[r]}
+            columns[r].sort(key=bary.__getitem__)
+            pos.update((n, k) for k, n in enumerate(columns[r]))
     col_w = {r: max(_width(byid[n]) for n in columns[r]) for r in ranks}
     # a rank taller than MAX_ROWS (the whole graph's hundreds of programs) wraps into sub-columns
     chunks = {r: [columns[r][i:i + MAX_ROWS] for i in range(0, len(columns[r]), MAX_ROWS)] for r in ranks}
