@@ -185,3 +185,22 @@ def test_release_view_of_the_xz_sample(tmp_path, browser):  # noqa: F811
     page.page.click("#findings-table tr.detail button:has-text('release view')")  # back to the file's diff
     assert page.page.is_visible("#release-table tr.detail table.sbs")
     page.assert_quiet()
+
+
+def test_the_watch_on_requests_sees_a_load(tmp_path, browser):  # noqa: F811
+    """What assert_quiet relies on: a load the CSP blocks is reported on the console, and one
+    without the CSP is a recorded request (to a closed port on 127.0.0.1)."""
+    out = tmp_path / "report.html"
+    case, paths = demo.build_case(ROOT / "samples" / "hostile-tarball", tmp_path)
+    provcheck(*demo.command(case, paths), "--format", "html", "-o", out, cwd=tmp_path)
+    html = out.read_text()
+    bad = tmp_path / "with-image.html"
+    bad.write_text(html.replace("<main", '<img src="http://127.0.0.1:9/x.png"><main', 1))
+    page = browser.open(bad)
+    with pytest.raises(AssertionError):
+        page.assert_quiet()
+    assert any("Content Security Policy" in m for m in page.console), page.console
+    open_page = tmp_path / "without-csp.html"
+    open_page.write_text(re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", bad.read_text()))
+    page = browser.open(open_page)
+    assert "http://127.0.0.1:9/x.png" in page.requests

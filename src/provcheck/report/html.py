@@ -30,7 +30,6 @@ from . import OutputFormat
 from .graph import STYLE as GRAPH_STYLE
 from .graph import graph_from_dict, svg
 
-HASH_KEYS = ("digest", "sha256", "commit")
 FULL_DIFFS = "full-diffs"  # report.stash[FULL_DIFFS][artifact][path]: whole unified diffs for the release view
 EXIT_WORDS = {0: "clean", 1: "findings", 2: "interrupted", 3: "incomplete", 4: "usage error", 5: "input unreadable"}
 

@@ -105,7 +105,7 @@ function chains(list) {  // a table cell: the first five, the rest one click awa
   draw(5);
   return box;
 }
-function udiff(text, risk) {
+function udiff(text) {
   var box = el('div', {cls: 'udiff'});
   txt(text).split('\n').forEach(function (l) {
     var c = l.startsWith('@@') ? 'h' : l.startsWith('+') && !l.startsWith('+++') ? 'a' :
