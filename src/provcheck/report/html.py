@@ -90,7 +90,8 @@ def artifact_data(a: Any) -> dict[str, Any]:
     s = a.summary()
     md = a.metadata
     out = {"name": a.name, "role": a.role, "kind": a.kind, "files": s.get("files"),
-           "digest": md.get("digest") or md.get("manifest_digest") or "", "platform": md.get("platform") or "",
+           "digest": md.get("digest") or md.get("manifest_digest") or s.get("digest")
+           or (f"sha256:{s['sha256']}" if s.get("sha256") else ""), "platform": md.get("platform") or "",
            "commit": md.get("commit") or "", "ref": md.get("ref") or "",
            "layers": [{"digest": layer.get("digest", ""), "size": layer.get("size")} for layer in s.get("layers") or ()]}
     return {k: v for k, v in out.items() if v not in ("", None, [])}
