@@ -81,4 +81,19 @@ def test_sbom_page(checker, tampered_with_sbom, browser):  # noqa: F811
     assert page.count("#sbom-components tbody tr.row") > 10
     page.page.locator("#sbom-advisories").scroll_into_view_if_needed()
     page.shot("sbom-tampered")
+
+    # the findings tab: the ELF plugin's PC301 (sshd reaches liblzma) shows its chain hop by hop
+    page.page.click("nav#pc-tabs button[data-view=findings]")
+    page.page.select_option("#findings-table select[data-filter=rule]", "PC301")
+    page.page.click("#findings-table tbody tr.row >> nth=0")
+    hops = page.page.locator("#findings-table tr.detail .evidence .chain").first.locator(".hop .hp").all_inner_texts()
+    assert hops[0] == "usr/sbin/sshd" and hops[-1].startswith(f"{LIBDIR}/liblzma.so.5")
+    # digests are shortened, the copy button carries the whole value
+    button = page.page.locator("#findings-table tr.detail .hash button.copy").first
+    full = button.get_attribute("data-copy")
+    shown = page.page.locator("#findings-table tr.detail .hash code").first.inner_text()
+    assert len(full) >= 64 and shown.endswith("…") and full.startswith(shown[:-1])
+    button.click()
+    page.page.wait_for_function("b => b.textContent === 'copied'", arg=button.element_handle(), timeout=3000)
+    page.shot("sbom-tampered-finding")
     page.assert_quiet()

@@ -50,15 +50,16 @@ function plural(n, w) {
 }
 
 function copyText(text, btn) {
-  function done() { btn.textContent = 'copied'; btn.classList.add('done');
-    setTimeout(function () { btn.textContent = 'copy'; btn.classList.remove('done'); }, 1200); }
-  function fallback() {
-    var t = el('textarea', {readonly: true}); t.value = text; document.body.appendChild(t); t.select();
-    try { document.execCommand('copy'); } catch (e) { /* nothing to copy into */ }
-    t.remove(); done();
-  }
-  if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(text).then(done, fallback);
-  else fallback();
+  function done(word) { btn.textContent = word; btn.classList.add('done');
+    setTimeout(function () { btn.textContent = 'copy'; btn.classList.remove('done'); }, 1500); }
+  var t = el('textarea', {readonly: true, 'aria-hidden': 'true'}), ok = false;
+  t.value = text; document.body.appendChild(t); t.select();
+  try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+  t.remove();
+  if (ok) { done('copied'); return; }
+  if (navigator.clipboard && navigator.clipboard.writeText) {
+    navigator.clipboard.writeText(text).then(function () { done('copied'); }, function () { done('not allowed here'); });
+  } else done('not allowed here');
 }
 document.addEventListener('click', function (e) {
   var b = e.target.closest && e.target.closest('button.copy');
