@@ -3,7 +3,6 @@ each limit kills every process and is reported."""
 
 import os
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -122,14 +121,14 @@ def test_no_network_even_to_a_host_listener(tmp_path):
     thread.start()
     script = f"""
       if echo hello > /dev/tcp/127.0.0.1/{port}; then echo CONNECTED; fi
-      perl -MIO::Socket::INET -e 'IO::Socket::INET->new(PeerAddr=>"127.0.0.1:{port}",Timeout=>1) and print "PERL-CONNECTED\\n"'
-      ip -o link 2>/dev/null || cat /proc/net/dev
+      perl -MIO::Socket::INET -e \
+        'IO::Socket::INET->new(PeerAddr=>"127.0.0.1:{port}",Timeout=>1) and print "PERL-CONNECTED\\n"'
+      tail -n +3 /proc/net/dev | cut -d: -f1
     """
     res = sandbox.run(["/bin/bash", "-c", script], workdir=_mk(tmp_path), limits=QUICK)
     try:
         assert b"CONNECTED" not in res.stdout, res.stdout
-        # only the loopback of its own network namespace
-        assert b"eth" not in res.stdout and b"ens" not in res.stdout
+        assert res.stdout.split() == [b"lo"]    # only the loopback of its own network namespace
         # a reference connection from the host proves the listener was reachable
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
@@ -172,7 +171,7 @@ def test_fork_bomb_is_stopped(tmp_path):
     start = time.monotonic()
     res = sandbox.run(["/bin/bash", "-c", script], workdir=_mk(tmp_path),
                       limits=SandboxLimits(seconds=3, memory_bytes=256 << 20, processes=64))
-    assert res.killed in ("processes", "timeout"), res
+    assert res.killed == "processes", res
     assert res.returncode is None
     assert time.monotonic() - start < 8
     time.sleep(0.2)
@@ -267,3 +266,56 @@ def test_no_user_namespaces_means_unavailable(tmp_path):
     assert b"bwrap cannot create a sandbox here" in res.stdout, (res.stdout, res.stderr)
     assert b"SandboxUnavailable" in res.stderr and res.returncode == 1
     assert not (tmp_path / "work" / "w" / "ran").exists()
+
+
+def test_a_hard_link_to_a_file_outside_the_workdir_is_refused(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    work = _mk(tmp_path)
+    os.link(outside, work / "linked.txt")
+    with pytest.raises(ValueError, match="hard link outside"):
+        sh("echo changed > linked.txt", work)
+    assert outside.read_text() == "keep"
+    os.unlink(work / "linked.txt")
+    (work / "a").write_text("x")
+    os.link(work / "a", work / "b")      # links inside the workdir are fine
+    assert sh("cat a b", work).stdout == b"xx"
+
+
+def test_workdir_owner_is_restored_and_set_id_bits_are_cleared(tmp_path):
+    work = _mk(tmp_path)
+    before = work.stat()
+    res = sh("echo '#!/bin/sh' > tool && chmod 4755 tool && mkdir d && touch d/f", work)
+    assert res.returncode == 0, res.stderr
+    for path in (work, work / "tool", work / "d", work / "d" / "f"):
+        st = path.lstat()
+        assert (st.st_uid, st.st_gid) == (before.st_uid, before.st_gid), path
+    assert not (work / "tool").stat().st_mode & 0o6000
+
+
+def test_parallel_runs_from_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    works = []
+    for i in range(4):
+        work = tmp_path / f"w{i}"
+        work.mkdir()
+        works.append(work)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda w: sh(f"echo {w.name} > out; sleep 0.2; cat out", w), works))
+    assert [r.stdout.decode().strip() for r in results] == [w.name for w in works]
+    assert all(r.returncode == 0 for r in results)
+
+
+@pytest.mark.skipif(sandbox.seccomp_filter() is None, reason="the seccomp filter is x86_64 only")
+def test_kernel_surface_is_narrowed_but_generators_still_work(tmp_path):
+    script = """
+      unshare -U true 2>/dev/null && echo USERNS
+      unshare -r true 2>/dev/null && echo USERNS-ROOT
+      perl -e 'syscall(321, 0, 0, 0) == -1 and $! == 1 and print "bpf denied\\n"'
+      python3 -c 'import threading; t = threading.Thread(target=print, args=("thread ok",)); t.start(); t.join()'
+      (sleep 0.05 & wait) && echo fork ok
+      echo 'define(`x'"'"', `m4 ok'"'"')x' | m4
+    """
+    res = sh(script, _mk(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.decode().split("\n")[:4] == ["bpf denied", "thread ok", "fork ok", "m4 ok"], res.stdout

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import posixpath
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -37,6 +36,7 @@ from provcheck.config import Limits
 from provcheck.unpack.archive import Reader, read_package
 from provcheck.vfs import BlobStore
 
+from provcheck_release.debian_apt import download
 from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, is_aux, version_of, write_db
 
 SOURCE_PACKAGES = ["libtool", "autoconf", "automake", "automake-1.16", "gettext", "gnulib", "pkgconf",
@@ -44,56 +44,6 @@ SOURCE_PACKAGES = ["libtool", "autoconf", "automake", "automake-1.16", "gettext"
 DEFAULT_PACKAGES = ["autoconf", "automake", "autoconf-archive", "gnulib", "libtool", "libltdl-dev", "gettext",
                     "autopoint", "pkgconf", "pkg-config"]
 MAX_M4 = 1 << 20
-
-
-def system_mirror() -> str:
-    """The Debian mirror the system's apt already uses (first ``URIs:``/``deb`` entry)."""
-    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list")]
-    for path in sources:
-        try:
-            text = path.read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            parts = line.split()
-            if parts[:1] == ["URIs:"] and len(parts) > 1 and "security" not in parts[1]:
-                return parts[1]
-            if parts[:1] == ["deb"] and len(parts) > 2:
-                uri = next((p for p in parts[1:] if "://" in p), None)
-                if uri and "security" not in uri:
-                    return uri
-    raise SystemExit("harvest: no Debian mirror found in the apt sources")
-
-
-def download(packages: list[str], dest: Path, suite: str | None = None, source: bool = False) -> list[Path]:
-    """``apt-get download`` into ``dest``; with ``suite``, from that Debian suite through a
-    private apt state under ``dest`` (the system's sources and package lists are untouched)."""
-    dest = dest.resolve()
-    dest.mkdir(parents=True, exist_ok=True)
-    opts: list[str] = []
-    if suite:
-        state = dest / "apt-state"
-        for d in ("lists/partial", "cache/archives/partial"):
-            (state / d).mkdir(parents=True, exist_ok=True)
-        line = f"[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {system_mirror()} {suite} main\n"
-        (state / "sources.list").write_text(f"deb {line}deb-src {line}")
-        opts = ["-o", f"Dir::Etc::SourceList={state / 'sources.list'}", "-o", "Dir::Etc::SourceParts=/nonexistent",
-                "-o", f"Dir::State::Lists={state / 'lists'}", "-o", f"Dir::Cache={state / 'cache'}"]
-        subprocess.run(["apt-get", *opts, "update", "-qq"], check=True, capture_output=True)
-    if source:  # one by one: a source package missing from the mirror must not stop the rest
-        for pkg in packages:
-            proc = subprocess.run(["apt-get", *opts, "source", "--download-only", pkg], cwd=dest, capture_output=True,
-                                  text=True)
-            if proc.returncode:
-                print(f"harvest: {suite or 'system'}: no source for {pkg}: {proc.stderr.strip()[-200:]}",
-                      file=sys.stderr)
-        return sorted(p for p in dest.glob("*.orig.tar.*") if not p.name.endswith(".asc"))
-    for pkg in packages:  # one by one: a virtual or missing package must not stop the rest
-        proc = subprocess.run(["apt-get", *opts, "download", pkg], cwd=dest, capture_output=True, text=True)
-        if proc.returncode:
-            print(f"harvest: {suite or 'system'}: cannot download {pkg}: {proc.stderr.strip()[-200:]}",
-                  file=sys.stderr)
-    return sorted(dest.glob("*.deb"))
 
 
 def m4_files(path: Path, store: BlobStore, trusted: str):
