@@ -233,15 +233,19 @@ def render(page: dict[str, Any]) -> str:
     css = _asset("report.css") + GRAPH_STYLE
     js = _asset("report.js")
     graphs = []
+    views = []
     for vi, view in enumerate(page["views"]):
+        sections = []
         for si, section in enumerate(view.get("sections") or ()):
-            if section.get("type") == "graph":
+            if section.get("type") == "graph":  # drawn once, as SVG; the script finds it in the DOM
                 nodes, edges = graph_from_dict(section)
                 graphs.append(f'<div class="graph-src" hidden data-view="{vi}" data-section="{si}">'
                               f'{svg(nodes, edges, title=str(section.get("title") or ""))}</div>')
-                section.pop("nodes", None)  # drawn once, in the SVG; the script reads it from the DOM
-                section["node_count"], section["edge_count"] = len(nodes), len(edges)
-                section.pop("edges", None)
+                section = {k: v for k, v in section.items() if k not in ("nodes", "edges")} | {
+                    "node_count": len(nodes), "edge_count": len(edges)}
+            sections.append(section)
+        views.append(dict(view, sections=sections))
+    page = dict(page, views=views)
     csp = (f"default-src 'none'; script-src '{_sha(js)}'; style-src '{_sha(css)}'; img-src data:; "
            "base-uri 'none'; form-action 'none'")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
