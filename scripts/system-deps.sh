@@ -9,6 +9,8 @@ need=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
+# The package tests pack a real npm package (`npm pack`); any node install that has npm will do.
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 # Tests fetch real upstream release tarballs and signatures with `apt-get source --download-only`.
 src=/etc/apt/sources.list.d/debian.sources
 srcs_missing=0

@@ -47,6 +47,37 @@ def provcheck_register_rules():
 
 
 @hookimpl
+def provcheck_addhooks(pluginmanager: Any) -> None:
+    from . import hookspecs
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def provcheck_attest_verify_bundle(bundle: bytes, artifact_sha256: str | None, trusted_root: str | None):
+    """For other plugins (the release plugin's package provenance): see ``hookspecs``."""
+    from provcheck import UsageError
+    from . import intoto
+    from .sigstore_check import Policy, TrustError, check_bundle, load_trust
+    try:
+        trust = load_trust(trusted_root)
+    except TrustError as exc:
+        raise UsageError(str(exc)) from None
+    out = check_bundle(bundle, trust, Policy(), artifact_sha256)
+    statement = out.statement if out.status == "verified" else None
+    subjects, source = [], None
+    if isinstance(statement, dict):
+        for s in statement.get("subject") or []:
+            if isinstance(s, dict) and isinstance(s.get("digest"), dict):
+                subjects.append({"name": str(s.get("name", "")),
+                                 **{k: str(v).lower() for k, v in s["digest"].items() if k in ("sha256", "sha512")}})
+        source = intoto.slsa_source(statement)
+    return {"status": out.status, "detail": out.detail, "signer": out.signer, "statement": statement,
+            "predicate_type": statement.get("predicateType") if isinstance(statement, dict) else None,
+            "subjects": subjects, "slsa_source": source, "tlog": out.log,
+            "trusted_root": {"label": trust.label, "sha256": trust.sha256}}
+
+
+@hookimpl
 def provcheck_add_options(parser):
     g = parser
     g.add_argument("--attest-bundle", dest="attest.bundle", action="append", metavar="FILE",

@@ -61,4 +61,8 @@ def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provchec
     if (scan.artifact("source") is None and not options.get("source-repo")) or not scan.targets:
         return []
     from .detector import detect
-    return detect(scan, options)
+    findings = list(detect(scan, options))
+    if options.get("provenance") or options.get("provenance-history"):  # PEP 740 / npm, via the attest hook
+        from .ecosystems.provenance import check
+        findings += check(scan, options)
+    return findings

@@ -21,6 +21,10 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--knowledge", action="append", metavar="FILE",
                    help="extra build-system knowledge (TOML/JSON, format of data/buildsystems/autotools.toml)")
     p.add_argument("--all-files", action="store_true", help="text format: list every file's verdict")
+    p.add_argument("--provenance", action="append", metavar="FILE",
+                   help="PEP 740 provenance / npm attestations / Sigstore bundle of the artifact (verified offline)")
+    p.add_argument("--provenance-history", metavar="FILE", help="JSON of earlier releases' provenance signers")
+    p.add_argument("--trusted-root", metavar="FILE", help="Sigstore trusted_root.json for --provenance")
 
 
 def peek_top(path: Path) -> str:
@@ -69,9 +73,14 @@ def run(args: argparse.Namespace, app: Any) -> int:
     """The release detector only (and plugins named with ``-p``): ``provcheck scan RELEASE
     --source SOURCE`` is the command that runs every detector."""
     if not args.source:
-        raise UsageError("release: name what the release was built from with --source")
+        from .ecosystems.origin import hint
+        raise UsageError(f"{hint(Path(args.release))}; give --source (a clone of it): nothing is fetched")
     import provcheck_release
-    app.only_detectors(provcheck_release)
+    keep = [provcheck_release]
+    if getattr(args, "provenance", None):  # the plugin that verifies provenance for us stays loaded
+        hook = getattr(app.pm.hook, "provcheck_attest_verify_bundle", None)
+        keep += [impl.plugin for impl in (hook.get_hookimpls() if hook is not None else [])]
+    app.only_detectors(*keep)
     spec, ref = source_spec(args.release, args.source, getattr(args, "ref", None))
     inputs = [InputSpec.parse(args.release, "target")]
     extra = []
@@ -81,6 +90,9 @@ def run(args: argparse.Namespace, app: Any) -> int:
         inputs.append(spec)
     if getattr(args, "knowledge", None):
         extra.append(f"release.knowledge={json.dumps(args.knowledge)}")
+    for key in ("provenance", "provenance_history", "trusted_root"):
+        if getattr(args, key, None):
+            extra.append(f"release.{key.replace('_', '-')}={json.dumps(getattr(args, key))}")
     args.set = list(getattr(args, "set", None) or []) + extra
     args.source = None  # the source is read lazily by the detector, or is already in `inputs`
     config = app.config(args, inputs)

@@ -18,7 +18,7 @@ from typing import Any, Collection, Iterable
 from provcheck import Artifact, Finding, Location, Severity, Tree
 from provcheck.vfs import SYMLINK, Node, glob_regex
 
-from . import risk
+from . import ecosystems, risk
 from .knowledge import Generated, Knowledge
 from .m4db import M4Database, M4Verdict, is_aux
 from .rules import PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109
@@ -335,6 +335,7 @@ class Comparer:
         if self.sprefix and not (set(self.rfiles) & set(self.sfiles)):  # a source dir that is the project itself
             self.sprefix = ""
             self.sfiles = file_map(source, "")
+        self.rfiles = ecosystems.onto_source(self.rfiles, self.sfiles)  # a wheel's packages where the tree has them
         self.subdir_of_source()
         self.cmp = Comparison(release, source, self.rprefix, self.sprefix)
         self._all_paths: str | None = None
@@ -408,12 +409,13 @@ class Comparer:
             v.release_sha256 = r.sha256 if r is not None else None
             v.source_sha256 = s.sha256 if s is not None else None
             self.cmp.verdicts.append(v)
+        ecosystems.review(self)  # Python/npm packages: install hooks, manifests, built files
         self.summarise(source_only)
         return self.cmp
 
     def summarise(self, source_only: list[dict[str, str]]) -> None:
         counts = self.cmp.counts()
-        n_rel = len(self.rfiles)
+        n_rel = len(self.rfiles) - counts.get(ecosystems.BUILT_UNVERIFIED, 0)  # build outputs cannot overlap
         overlap = sum(counts.get(k, 0) for k in (IDENTICAL, MODIFIED, REGENERATED, RELEASE_EDIT))
         overlap += sum(1 for v in self.cmp.verdicts if v.verdict in (MISMATCH, UNVERIFIED) and v.source_sha256)
         if n_rel and overlap < max(1, n_rel // 5):

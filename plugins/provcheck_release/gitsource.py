@@ -22,6 +22,7 @@ from provcheck.unpack import git as gitmod
 from provcheck.vfs import FILE, SYMLINK
 
 from .compare import project_subdir
+from .ecosystems import onto_source
 
 
 def git_blob_id(data: bytes) -> str:
@@ -65,6 +66,7 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
     unread: dict[str, str] = {}
     ids: dict[str, str] = {}
     errors: list[ToolError] = []
+    release_files = onto_source(release_files, [path for _, otype, _, path in entries if otype == "blob"])
     sub = project_subdir(set(release_files), {path for _, otype, _, path in entries if otype == "blob"})
     cut = len(sub) + 1 if sub else 0
     for mode, otype, sha, path in entries:

@@ -73,7 +73,8 @@ class Knowledge:
             raise KnowledgeError(f"{origin}: expected a table")
         system = str(data.get("name") or origin)
         self.systems[system] = {"description": data.get("description", ""), "origin": origin,
-                                "markers": list(data.get("markers", []))}
+                                "markers": list(data.get("markers", [])),
+                                "ecosystem": data.get("ecosystem") or {}}  # read by ecosystems/
         for i, entry in enumerate(data.get("generated", [])):
             self.generated.append(parse_entry(entry, system, f"{origin}: generated[{i}]"))
         for pattern in data.get("source-only", []):

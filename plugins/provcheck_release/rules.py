@@ -127,4 +127,137 @@ PC109 = Rule(
              "of unexplained files or a silent pass.",
              "`foo-2.0.tar.gz` vs a repository whose tags stop at `v1.9`.", _REFS_TARBALL))
 
-RULES = [PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109]
+
+_REFS_PKG = ("- ultralytics 8.3.41 (PyPI, 2024-12): a miner loader in `ultralytics/utils/downloads.py`, built by a "
+             "poisoned release workflow\n- @solana/web3.js 1.95.6/1.95.7 (npm, 2024-12): key exfiltration in the built "
+             "bundles\n- nx 21.5.0 (npm, 2025-08): a `postinstall` running a new `telemetry.js`\n- @ctrl/tinycolor "
+             "4.1.1 / Shai-Hulud (npm, 2025-09): a `bundle.js` and a `postinstall`\n- ctx 0.2.2 (PyPI, 2022), "
+             "ua-parser-js 0.7.29 (npm, 2021)\n")
+
+PC120 = Rule(
+    id="PC120", name="install-time-code-changed", severity=Severity.CRITICAL,
+    summary="Code that runs when the package is installed or built differs from the tag, or is new",
+    doc=_doc("Flags, in Python sdists and wheels and npm tarballs, every piece of code the installer runs "
+             "that is not identical to the tag: `setup.py` and the modules it imports, in-tree build "
+             "backends and build hooks (hatch, pdm, poetry, `backend-path`), `.pth` files (run at every "
+             "interpreter start), npm lifecycle scripts (`preinstall`, `install`, `postinstall`, `prepare`, "
+             "...) added or changed in `package.json`, the files those scripts name, and a `binding.gyp` "
+             "(npm runs `node-gyp rebuild` for it). A `setup.py` only in the sdist that is purely "
+             "declarative (literals and one `setup()` call, as poetry writes it) is recognised instead.",
+             "Install hooks run with the installing user's rights before anyone imports the package: nx "
+             "21.5.0 and the Shai-Hulud worm needed nothing else.",
+             "`package.json` of `nx-21.5.0.tgz` adds `\"postinstall\": \"node telemetry.js\"`; "
+             "`telemetry.js` is not in the tag.", _REFS_PKG))
+
+PC121 = Rule(
+    id="PC121", name="package-manifest-change", severity=Severity.HIGH,
+    summary="The package manifest declares something the tag's manifest does not",
+    doc=_doc("Compares `package.json`, `pyproject.toml`, `setup.cfg` and a wheel's `entry_points.txt` as "
+             "data, key by key. Each changed key is graded by the ecosystem knowledge "
+             "(`[[ecosystem.manifest]]` in `data/buildsystems/*.toml`): new or changed dependencies, `bin` "
+             "entries, `main`/`exports`, console scripts and package layout are high; build hooks critical "
+             "(reported as PC120 when they run at install); version fields info; anything else low. The "
+             "evidence lists every changed key with its old and new value.",
+             "A new dependency or entry point changes what runs on the user's machine without changing "
+             "one line of reviewed code (event-stream gained `flatmap-stream` this way).",
+             "`package.json` of the release adds `dependencies.flatmap-stream`.", _REFS_PKG))
+
+PC122 = Rule(
+    id="PC122", name="version-file-content", severity=Severity.CRITICAL,
+    summary="A version file written at build time holds code, or another version than the release's",
+    doc=_doc("Version files written by setuptools-scm, hatch-vcs, versioneer, pdm or flit (`_version.py`, "
+             "the configured `write_to`/`version-file`/`versionfile_source`) are expected only in the "
+             "artifact. They are parsed, never run: they may hold only docstrings, imports from typing, "
+             "constant assignments (and versioneer's `get_versions()` returning its JSON), and every "
+             "version string in them must be the release's version. Code is critical, another version high.",
+             "A generated file is the natural place to hide code: it is absent from git by design, so a "
+             "comparison with the tag cannot show it, and it is imported with the package.",
+             "`pkg/_version.py` with `__version__ = '1.2.3'` followed by `import os; os.system(...)`.",
+             _REFS_PKG))
+
+PC123 = Rule(
+    id="PC123", name="wheel-record-mismatch", severity=Severity.HIGH,
+    summary="A wheel's RECORD does not describe the files the wheel contains",
+    doc=_doc("Checks `*.dist-info/RECORD` against the wheel: every file must be listed with its sha256 and "
+             "size, and every listed file must be present. A mismatch means the wheel was changed after it "
+             "was built (or RECORD was written to hide a file).",
+             "Installers trust RECORD to uninstall and some tools to verify; a file outside it was added by "
+             "something other than the build backend.",
+             "`pkg/__init__.py` hashes to `sha256=Zx..` but RECORD says `sha256=Ab..`.", _REFS_PKG))
+
+PC124 = Rule(
+    id="PC124", name="built-unverified", severity=Severity.LOW,
+    summary="Build output (dist/, lib/, a bundle) that cannot be compared with the source, with its facts",
+    doc=_doc("npm build outputs (`dist/`, `lib/`, minified bundles, a `.js` built from `.ts`) are "
+             "legitimately absent from git. They get the verdict `built-unverified` and one finding with "
+             "what matters: size, which entry points load them, whether they contain code whose "
+             "identifiers and strings appear in no source file, the capabilities of that code (processes, "
+             "dynamic code, network, credentials, decoding) and obfuscation signals. Low when the novel code "
+             "does nothing notable; medium with one capability or obfuscation; critical when two "
+             "capabilities (or a new endpoint and a capability) meet in code absent from every source file.",
+             "Bundles are large, unread and expected to differ: the @solana/web3.js 1.95.6 key stealer lived "
+             "only in the built `lib/` files.",
+             "`lib/index.cjs.js` (412 kB, loaded by `main`): 3 novel chunks use fetch and secretKey.",
+             _REFS_PKG))
+
+PC125 = Rule(
+    id="PC125", name="added-code-capability", severity=Severity.HIGH,
+    summary="Code only in the artifact can start processes, run built code, reach the network or read secrets",
+    doc=_doc("On the lines an artifact adds to a Python or JavaScript file (a modified module, a file only in "
+             "the artifact), looks for capabilities (`data/buildsystems/capabilities.toml`: processes, "
+             "dynamic code, network, credentials and environment, decoding) and endpoints (URLs, IP "
+             "addresses) that appear in no source file. One capability is high; two within a few lines, or a "
+             "new endpoint with any capability, critical. The lines are in the evidence.",
+             "The changed lines of ultralytics 8.3.41 started a downloaded miner with `subprocess.Popen`; "
+             "ctx 0.2.2 sent `os.environ` to a new host. What the added code can do separates a stray "
+             "edit from an attack.",
+             "`ultralytics/utils/downloads.py` adds `subprocess.Popen([path, '-o', 'pool.example:8080'])`.",
+             _REFS_PKG))
+
+PC126 = Rule(
+    id="PC126", name="compiled-extension", severity=Severity.INFO,
+    summary="A compiled extension or native binary in a package, with its facts",
+    doc=_doc("Reports native code in wheels and npm packages (`.so`, `.pyd`, `.dylib`, `.node`, `.wasm`): "
+             "format (ELF class, machine, needed libraries, `PyInit_` symbols; PE; Mach-O), which modules "
+             "import it, and whether the source holds code it could be built from (C/C++/Cython/Rust files "
+             "of that name). Info when the source has candidates, medium when it has none.",
+             "A binary cannot be compared with the tag; saying what it is and who loads it keeps it from "
+             "being an opaque pass.",
+             "`markupsafe/_speedups.cpython-312-x86_64-linux-gnu.so`: ELF64 x86-64, PyInit__speedups, "
+             "from `src/markupsafe/_speedups.c`.", _REFS_PKG))
+
+PC127 = Rule(
+    id="PC127", name="provenance-source-mismatch", severity=Severity.CRITICAL,
+    summary="Provenance does not tie the artifact to the compared tag",
+    doc=_doc("With `--provenance FILE` (a PEP 740 provenance object or attestation, an npm attestations "
+             "document or a Sigstore bundle), the signature is verified offline through the attest plugin's "
+             "hook and the attested subject, repository and commit are tied to this comparison: the subject "
+             "digest must be the artifact's, the commit the tag's commit, the repository the package's. "
+             "Any mismatch or failed verification is critical; a verified, matching provenance is reported "
+             "at info level with the signer.",
+             "Provenance only helps when it is checked against what was compared: a valid attestation of "
+             "another commit proves that the artifact was not built from the reviewed tag.",
+             "npm provenance names commit `4f1c...`, tag `v1.2.3` is `9b0e...`.", _REFS_PKG))
+
+PC128 = Rule(
+    id="PC128", name="provenance-history-change", severity=Severity.HIGH,
+    summary="No provenance where earlier releases had it, or a new signer or workflow",
+    doc=_doc("With a provenance history file (`release.provenance-history`, JSON: project -> version -> "
+             "signer identity, issuer, repository, workflow), flags a release without provenance from a project "
+             "whose earlier releases had it, and provenance from a signer identity or workflow none of the "
+             "earlier releases used. `release.record-provenance=true` adds verified, unchanged releases.",
+             "Compromised publishing credentials bypass the trusted publisher: the artifact then arrives "
+             "without provenance, or from another workflow (the ultralytics 8.3.41/42 uploads).",
+             "`pkg 2.0.1` has no provenance; 2.0.0 and 1.9.0 were attested by `release.yml`.", _REFS_PKG))
+
+PC129 = Rule(
+    id="PC129", name="provenance-verified", severity=Severity.INFO,
+    summary="Provenance verified and tied to the compared tag",
+    doc=_doc("Records a provenance whose signature verified offline and whose subject, repository and "
+             "commit match the artifact and the compared tag; the signer and workflow are in the evidence.",
+             "A clean result is evidence, not silence.",
+             "`attrs-24.2.0.tar.gz`: PEP 740 publish attestation by `python-attrs/attrs` `pypi-package.yml`, "
+             "commit of tag `24.2.0`.", _REFS_PKG))
+
+RULES = [PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109,
+         PC120, PC121, PC122, PC123, PC124, PC125, PC126, PC127, PC128, PC129]

@@ -20,6 +20,9 @@ _NAME_VERSION = re.compile(r"^(?P<name>.+?)[-_](?P<version>v?\d[\w.+~-]*)$")
 def split_name_version(text: str) -> tuple[str, str] | None:
     """``xz-5.6.1.tar.gz`` / ``xz-utils_5.4.1.orig.tar.xz`` / ``openssh-9.2p1`` -> (name, version)."""
     base = os.path.basename(text.rstrip("/"))
+    if base.endswith(".whl") and base.count("-") >= 4:  # name-version(-build)-python-abi-platform.whl
+        name, version = base[:-4].split("-")[:2]
+        return name, version
     base = _ARCHIVE_SUFFIX.sub("", base)
     m = _NAME_VERSION.match(base)
     if not m:
