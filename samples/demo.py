@@ -8,7 +8,6 @@ cases are run by ``tests/core/test_samples.py``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -18,7 +17,7 @@ import tarfile
 import tomllib
 from pathlib import Path
 
-from provcheck.testing import Checker, Dir, File, Hardlink, Symlink, compress
+from provcheck.testing import Checker, File, Symlink, compress
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE.parent / ".cache" / "demo"

@@ -31,8 +31,22 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("PROVCHECK_TEST_CACHE", ROOT / ".cache"))
 
 
+OFFLINE = "PROVCHECK_TESTS_OFFLINE"  # set by `make test-fast`
+
+
+def needs_real_data(what: str) -> None:
+    """Every use of the real-data cache passes here. ``make test-fast`` sets
+    PROVCHECK_TESTS_OFFLINE=1: a test that needs real data (a download on a fresh machine)
+    and is not marked slow then fails, so the marker stays honest."""
+    if os.environ.get(OFFLINE):
+        import pytest
+        pytest.fail(f"{what}: real data (downloaded once, cached under .cache/) in a fast run; "
+                    f"mark the test @pytest.mark.slow", pytrace=False)
+
+
 @contextmanager
 def _locked(name: str) -> Iterator[None]:
+    needs_real_data(name)
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -42,6 +56,7 @@ def _locked(name: str) -> Iterator[None]:
 def apt_get(*args: str, cwd: Path | None = None, attempts: int = 3) -> subprocess.CompletedProcess:
     """``apt-get ARGS`` with bounded retries: a failure refreshes the package lists and waits
     (5 s, then 15 s) before the next try, so a passing mirror hiccup does not fail CI."""
+    needs_real_data(f"apt-get {args[0] if args else ''}")
     delays = [5, 15]
     for attempt in range(attempts):
         proc = subprocess.run(["apt-get", *args], cwd=cwd, capture_output=True, text=True, timeout=900)
@@ -61,6 +76,7 @@ def _apt(*args: str, cwd: Path | None = None) -> str:
 
 def apt_closure(packages: Sequence[str]) -> list[str]:
     """The packages and their recursive Depends/PreDepends, real names only."""
+    needs_real_data("apt-cache depends")
     out = subprocess.run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests",
                           "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", *packages],
                          capture_output=True, text=True)

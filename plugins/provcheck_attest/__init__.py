@@ -79,28 +79,15 @@ def provcheck_attest_verify_bundle(bundle: bytes, artifact_sha256: str | None, t
 
 @hookimpl
 def provcheck_add_options(parser):
-    g = parser
-    g.add_argument("--attest-bundle", dest="attest.bundle", action="append", metavar="FILE",
-                   help="attest: a Sigstore bundle for the (single) target; sidecars X.sigstore.json are found anyway")
-    g.add_argument("--attest-cert-identity", dest="attest.cert_identity", metavar="SAN",
-                   help="attest: expected signer identity (certificate SAN)")
-    g.add_argument("--attest-cert-oidc-issuer", dest="attest.cert_oidc_issuer", metavar="URL",
-                   help="attest: expected OIDC issuer of the signer")
-    g.add_argument("--attest-trusted-root", dest="attest.trusted_root", metavar="FILE",
-                   help="attest: Sigstore trusted_root.json or trust config (default: production root in the sigstore package)")
-    g.add_argument("--attest-signature", dest="attest.signature", metavar="FILE",
-                   help="attest: detached OpenPGP signature for the (single) target")
-    g.add_argument("--attest-keyring", dest="attest.keyring", metavar="FILE",
-                   help="attest: OpenPGP keyring (armored or binary) for .asc/.sig signatures")
-    g.add_argument("--attest-history", dest="attest.history", metavar="FILE",
-                   help="attest: JSON signer history per project (PC508)")
+    from .options import add_scan_options
+    add_scan_options(parser)
 
 
 @hookimpl
 def provcheck_add_commands(commands):
     from .command import run_verify, setup_verify
     commands.add("verify", help="verify signatures, bundles and attestations of an artifact or image, offline",
-                 setup=setup_verify, run=run_verify, formats=("text", "json", "sarif"))
+                 setup=setup_verify, run=run_verify, formats=("text", "json", "sarif"), options=("config",))
 
 
 # -- detection ------------------------------------------------------------------------------
@@ -149,7 +136,7 @@ def file_sha256(scan: Any, path: Path) -> str:
     cache = scan.stash.setdefault(_STASH, {})
     key = str(path.resolve())
     if key not in cache:
-        from provcheck.unpack.archive import file_sha256 as archive_sha256
+        from provcheck import file_sha256 as archive_sha256
         cache[key] = archive_sha256(path)
     return cache[key]
 

@@ -14,61 +14,28 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from provcheck import Artifact, BlobStore, InputSpec, Tree, UsageError
-from provcheck.unpack.archive import file_sha256
+from provcheck import Artifact, CommandContext, ExitCode, InputSpec, Tree, UsageError, file_sha256
+from provcheck.formats.oci import looks_like_image_archive
+
+from .options import add_verify_options
 
 
 def setup_verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifacts", nargs="+", metavar="ARTIFACT",
                    help="a file (tarball, wheel, any blob) or an image (OCI layout directory or archive)")
-    s = p.add_argument_group("sigstore")
-    s.add_argument("--bundle", dest="attest.bundle", action="append", metavar="FILE",
-                   help="Sigstore bundle (.sigstore / .sigstore.json); repeatable")
-    s.add_argument("--cert-identity", dest="attest.cert_identity", metavar="SAN",
-                   help="expected signer identity (e-mail, URI, workflow) in the certificate SAN")
-    s.add_argument("--cert-oidc-issuer", dest="attest.cert_oidc_issuer", metavar="URL",
-                   help="expected OIDC issuer of the signer's certificate")
-    s.add_argument("--cert-source-repository", dest="attest.cert_source_repository", metavar="URL",
-                   help="CI identities: expected source repository (OWNER/REPO means GitHub)")
-    s.add_argument("--cert-source-ref", dest="attest.cert_source_ref", metavar="REF",
-                   help="CI identities: expected source ref, e.g. refs/tags/v1.0")
-    s.add_argument("--cert-source-digest", dest="attest.cert_source_digest", metavar="SHA",
-                   help="CI identities: expected source commit")
-    s.add_argument("--trusted-root", dest="attest.trusted_root", metavar="FILE",
-                   help="trusted_root.json or client trust config (default: the production root shipped in "
-                        "the sigstore package; never fetched)")
-    s.add_argument("--provenance", dest="attest.provenance", action="append", metavar="FILE",
-                   help="in-toto JSON lines (.intoto.jsonl) of Sigstore bundles")
-    g = p.add_argument_group("OpenPGP")
-    g.add_argument("--signature", dest="attest.signature", metavar="FILE", help="detached signature (.asc, .sig)")
-    g.add_argument("--keyring", dest="attest.keyring", metavar="FILE",
-                   help="public keys, armored or binary (e.g. debian/upstream/signing-key.asc), or a Debian "
-                        "*.debian.tar.* whose debian/upstream/signing-key.asc is used")
-    g.add_argument("--history", dest="attest.history", metavar="FILE",
-                   help="signer history (JSON: project -> version -> fingerprints); PC508 on a new signer")
-    g.add_argument("--project", dest="attest.project", metavar="NAME",
-                   help="project name in the history (default: from the file name)")
-    g.add_argument("--record", dest="attest.record", action="store_true", default=None,
-                   help="add this release's verified signer to the history file")
-    o = p.add_argument_group("other")
-    o.add_argument("--source", metavar="ARTIFACT",
+    add_verify_options(p)
+    p.add_argument("--source", metavar="ARTIFACT",
                    help="what the release was built from, e.g. git:REPO@TAG; SLSA provenance must name its commit")
-    o.add_argument("--config", metavar="FILE", help="config file (default: ./provcheck.toml or ./pyproject.toml)")
-    o.add_argument("--work-dir", metavar="DIR", help="work area (default: a temp dir)")
 
 
 def _is_image(path: Path) -> bool:
     if path.is_dir():
         return (path / "oci-layout").is_file() or (path / "index.json").is_file()
-    from provcheck.unpack.oci import looks_like_image_archive
     return looks_like_image_archive(path)
 
 
-def run_verify(args: argparse.Namespace, app: Any) -> int:
-    from provcheck.engine import ExitCode, WorkArea, run
-
+def run_verify(args: argparse.Namespace, ctx: CommandContext) -> int:
     from .sigstore_check import TrustError, load_trust  # not at module level: every command loads this module
 
     opts = {k: v for k, v in vars(args).items() if k.startswith("attest.")}
@@ -110,17 +77,17 @@ def run_verify(args: argparse.Namespace, app: Any) -> int:
         specs.append(InputSpec.parse(args.source, "source"))
 
     import provcheck_attest
-    app.only_detectors(provcheck_attest)  # other detectors say nothing about signatures; their failures must not decide verify's exit
-    config = app.config(args, specs)
+    # other detectors say nothing about signatures; their failures must not decide verify's exit
+    ctx.only_detectors(provcheck_attest)
+    config = ctx.config(args, specs)
     options = {k: dict(v) for k, v in config.plugin_options.items()}
     options.setdefault("attest", {})["verify_mode"] = True
     config = config.replace(select=("PC5",), plugin_options=options)
-    with WorkArea(config) as work:
-        store = BlobStore(work / "blobs")
-        prebuilt = [Artifact(name=p.name, role="target", kind="file", tree=Tree(store), source=str(p),
-                             metadata={"sha256": file_sha256(p)}) for p in blobs]
-        report = run(config, app.pm, work, artifacts=prebuilt)
-    app.write_report(report, args)
+    ctx.use(config)
+    prebuilt = [Artifact(name=p.name, role="target", kind="file", tree=Tree(ctx.store), source=str(p),
+                         metadata={"sha256": file_sha256(p)}) for p in blobs]
+    report = ctx.scan(config=config, artifacts=prebuilt)
+    ctx.write_report(report, args)
     if report.input_failed:
         return ExitCode.INPUT
     if report.errors:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import provcheck
-from provcheck import ToolError, UsageError
+from provcheck import ToolError
 
 from . import hookspecs
 from .rules import RULES
@@ -45,9 +45,10 @@ def provcheck_add_commands(commands: Any) -> None:
     command.register(commands)
 
 
-def plugin_policies(pm: Any) -> list[Mapping[str, Any]]:
-    """Forbidden-reachability policies other plugins add via ``provcheck_elf_policies``."""
-    hook = getattr(pm.hook, "provcheck_elf_policies", None)
+def plugin_policies(hooks: Any) -> list[Mapping[str, Any]]:
+    """Forbidden-reachability policies other plugins add via ``provcheck_elf_policies``
+    (``hooks``: ``scan.hook`` or ``ctx.hook``)."""
+    hook = getattr(hooks, "provcheck_elf_policies", None)
     if hook is None:
         return []
     out = []
@@ -97,7 +98,7 @@ def errors_of(an: Analysis) -> list[ToolError]:
 @provcheck.hookimpl
 def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable:
     from .policies import ALL_CHECKS, Options
-    opts = Options.parse(options, plugin_policies(scan.ctx.pm))
+    opts = Options.parse(options, plugin_policies(scan.hook))
     findings = []
     for artifact in scan.targets or scan.artifacts:
         an = analysis_for(scan, artifact, opts)
@@ -113,15 +114,23 @@ def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable:
     return findings
 
 
-def __getattr__(name: str) -> Any:
-    """The analysis and policy names this package used to import eagerly, imported on first use."""
-    if name in ("Analysis", "ParseCache", "analyze"):
-        from . import analysis
-        return getattr(analysis, name)
-    if name in ("ALL_CHECKS", "Options"):
-        from . import policies
-        return getattr(policies, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+@provcheck.hookimpl
+def provcheck_linkage(tree: Any, elf: Any, artifact: Any, scan: Any) -> list[provcheck.Link]:
+    """The graph other plugins use (the SBOM plugin's "reached by", the fleet's edges)."""
+    if scan is not None and artifact is not None:
+        from .policies import Options
+        graph = analysis_for(scan, artifact, Options.parse(scan.config.options(PLUGIN),
+                                                           plugin_policies(scan.hook))).graph
+    elif elf is not None:
+        from .graph import build
+        graph = build(tree, {k: dict(v) for k, v in elf.items()})
+    else:
+        from .analysis import analyze
+        graph = analyze(artifact or provcheck.Artifact(name="tree", role="target", kind="tree", tree=tree),
+                        None).graph
+    return [provcheck.Link(src=e.src, name=e.name, dst=e.dst, kind=e.kind)
+            for src in sorted(graph.edges) for e in graph.edges[src]]
 
 
-__all__ = ["Options", "analyze", "UsageError"]
+__all__ = ["provcheck_addhooks", "provcheck_register_rules", "provcheck_add_commands", "provcheck_detect",
+           "provcheck_linkage"]

@@ -17,9 +17,11 @@ import argparse
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from provcheck import CommandContext, Commands
+
     from . import graph as graphmod
 
 # The graph and policy modules are imported inside the functions that use them: every
@@ -28,9 +30,10 @@ if TYPE_CHECKING:
 KINDS = ("needed", "dlopen")
 
 
-def register(commands: Any) -> None:
+def register(commands: Commands) -> None:
     commands.add("linkage", help="query the ELF linkage graph of an image or tree (paths, dependents, DOT)",
-                 setup=setup, run=run, formats=("text", "json", "dot", "svg", "html"), scan_options=True)
+                 setup=setup, run=run, formats=("text", "json", "dot", "svg", "html"),
+                 options=("config", "cache", "platform", "run"))
 
 
 def setup(p: argparse.ArgumentParser) -> None:
@@ -47,64 +50,59 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", action="store_true", help="print timings and counts to stderr")
 
 
-def run(args: argparse.Namespace, app: Any) -> int:
-    from provcheck.engine import BlobStore, LoadContext, WorkArea
-    from provcheck.progress import NULL
-
+def run(args: argparse.Namespace, ctx: CommandContext) -> int:
     from . import PLUGIN, open_cache, plugin_policies
     from .analysis import analyze
     from .policies import Options
 
     t0 = time.perf_counter()
-    config = app.config(args, app.inputs(args))
+    config = ctx.config(args)
     raw = dict(config.options(PLUGIN)) or dict(config.options("provcheck_elf"))
-    opts = Options.parse(raw, plugin_policies(app.pm))
+    opts = Options.parse(raw, plugin_policies(ctx.hook))
     limit = args.max_paths or opts.max_paths
     kinds = tuple(args.kind or KINDS)
-    with WorkArea(config) as work:
-        ctx = LoadContext(app.pm, BlobStore(work / "blobs"), config, NULL)
-        artifact = ctx.load(config.inputs[0])
-        t1 = time.perf_counter()
-        cache = open_cache(opts, config)
-        try:
-            an = analyze(artifact, cache)
-            interposed = []
-            if args.format in ("svg", "html"):  # drawn as interposition edges
-                from .svg import interposers
-                interposed = interposers(an, opts.sensitive)
-        finally:
-            if cache is not None:
-                cache.close()
-        t2 = time.perf_counter()
-        g = an.graph
-        for e in artifact.errors:
-            print(f"provcheck: {e}", file=sys.stderr)
-        for path, why in an.errors:
-            print(f"provcheck: {artifact.name}:{path}: {why}", file=sys.stderr)
-        for path, why in an.packages.failed:
-            print(f"provcheck: {artifact.name}:{path}: {why}", file=sys.stderr)
-        found = True
-        fmt, draw = args.format, _dot
-        if fmt in ("svg", "html"):  # drawn where the DOT writer would write
-            from .svg import Drawer
-            errors = [str(e) for e in artifact.errors] + [f"{artifact.name}:{p}: {why}"
-                                                          for p, why in [*an.errors, *an.packages.failed]]
-            fmt, draw = "dot", Drawer(args.format, artifact, _query_words(args), errors, interposed)
-        with app.output(args) as (stream, _color):
-            if args.who_links:
-                found = _who_links(g, args.who_links, kinds, fmt, stream, draw)
-            elif args.src and args.dst:
-                found = _paths(g, args.src, args.dst, kinds, limit, fmt, stream, draw)
-            elif args.dst:
-                found = _who_links(g, args.dst, kinds, fmt, stream, draw)
-            elif args.src:
-                found = _closure(g, args.src, kinds, fmt, stream, draw)
-            else:
-                _whole(g, artifact, fmt, stream, draw)
-        t3 = time.perf_counter()
-        if args.stats:
-            print(json.dumps({"load": round(t1 - t0, 3), "analyze": round(t2 - t1, 3), "query": round(t3 - t2, 3),
-                              **an.stats}), file=sys.stderr)
+    artifact = ctx.load(config.inputs[0])
+    t1 = time.perf_counter()
+    cache = open_cache(opts, config)
+    try:
+        an = analyze(artifact, cache)
+        interposed = []
+        if args.format in ("svg", "html"):  # drawn as interposition edges
+            from .svg import interposers
+            interposed = interposers(an, opts.sensitive)
+    finally:
+        if cache is not None:
+            cache.close()
+    t2 = time.perf_counter()
+    g = an.graph
+    for e in artifact.errors:
+        print(f"provcheck: {e}", file=sys.stderr)
+    for path, why in an.errors:
+        print(f"provcheck: {artifact.name}:{path}: {why}", file=sys.stderr)
+    for path, why in an.packages.failed:
+        print(f"provcheck: {artifact.name}:{path}: {why}", file=sys.stderr)
+    found = True
+    fmt, draw = args.format, _dot
+    if fmt in ("svg", "html"):  # drawn where the DOT writer would write
+        from .svg import Drawer
+        errors = [str(e) for e in artifact.errors] + [f"{artifact.name}:{p}: {why}"
+                                                      for p, why in [*an.errors, *an.packages.failed]]
+        fmt, draw = "dot", Drawer(args.format, artifact, _query_words(args), errors, interposed)
+    with ctx.output(args) as (stream, _color):
+        if args.who_links:
+            found = _who_links(g, args.who_links, kinds, fmt, stream, draw)
+        elif args.src and args.dst:
+            found = _paths(g, args.src, args.dst, kinds, limit, fmt, stream, draw)
+        elif args.dst:
+            found = _who_links(g, args.dst, kinds, fmt, stream, draw)
+        elif args.src:
+            found = _closure(g, args.src, kinds, fmt, stream, draw)
+        else:
+            _whole(g, artifact, fmt, stream, draw)
+    t3 = time.perf_counter()
+    if args.stats:
+        print(json.dumps({"load": round(t1 - t0, 3), "analyze": round(t2 - t1, 3), "query": round(t3 - t2, 3),
+                          **an.stats}), file=sys.stderr)
     if artifact.errors or an.errors or an.packages.failed:
         return 3
     return 0 if found else 1

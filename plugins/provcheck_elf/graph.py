@@ -211,7 +211,7 @@ _RX: dict[str, re.Pattern] = {}
 def _glob_rx(pattern: str) -> re.Pattern:
     rx = _RX.get(pattern)
     if rx is None:
-        from provcheck.vfs import glob_regex
+        from provcheck import glob_regex
         rx = _RX[pattern] = glob_regex(pattern)
     return rx
 

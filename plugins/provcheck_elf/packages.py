@@ -1,4 +1,4 @@
-"""Which package owns a file: the core's package databases (:mod:`provcheck.packages`:
+"""Which package owns a file: the core's package databases (:mod:`provcheck.formats.packages`:
 dpkg, apk, rpm sqlite), reduced to what linkage evidence needs. The same reader gives the
 SBOM plugin its inventory, so a hostile database is parsed by one hardened parser."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from provcheck import packages
+from provcheck.formats import packages
 
 
 @dataclass

@@ -196,7 +196,7 @@ def check_xz(an: Any, opts: Options) -> Iterator:
         lzma = any("lzma" in n for n in obj.names)
         if opts.signature_scan == "all" or (opts.signature_scan == "lzma" and lzma):
             d = an.deep(path)
-            off = d.get("xz_signature") if d else _find(tree, obj.node, XZ_SIGNATURE)
+            off = d.get("xz_signature") if d else _find(tree, obj.node, XZ_SIGNATURE, an.errors)
             if off is not None:
                 yield PC302.finding(location=obj.node.location(name), key="xz-signature",
                                     message=f"{path} contains the xz backdoor byte signature at offset {off}",
@@ -209,7 +209,8 @@ def check_xz(an: Any, opts: Options) -> Iterator:
                     if re.fullmatch(rf"liblzma\.so\.{re.escape(v)}", n):
                         indicators.append(f"file name {n}")
             for v in XZ_BAD_VERSIONS:
-                off = _find(tree, obj.node, re.compile(rb"(?<![0-9A-Za-z.])" + re.escape(v.encode()) + rb"\0"))
+                off = _find(tree, obj.node, re.compile(rb"(?<![0-9A-Za-z.])" + re.escape(v.encode()) + rb"\0"),
+                            an.errors)
                 if off is not None:
                     indicators.append(f"version string {v!r} at offset {off}")
             if indicators:
@@ -225,9 +226,11 @@ def check_xz(an: Any, opts: Options) -> Iterator:
         try:
             if tree.read(node, 4) != b"\x7fELF":
                 continue
-        except OSError:
+        except OSError as exc:
+            an.errors.append((node.path, f"hidden file (layer {node.layer}) not scanned for the xz backdoor: "
+                                         f"cannot read it: {exc}"))
             continue
-        off = _find(tree, node, XZ_SIGNATURE)
+        off = _find(tree, node, XZ_SIGNATURE, an.errors)
         if off is not None:
             yield PC302.finding(location=node.location(name), key=f"xz-signature:hidden:{node.layer}",
                                 message=f"{node.path} (in layer {node.layer}, hidden by {node.hidden_by}) contains "
@@ -242,8 +245,9 @@ def check_xz(an: Any, opts: Options) -> Iterator:
                                 evidence={"package": pkg, "version": ver, "database": db})
 
 
-def _find(tree: Any, node: Any, needle: "bytes | re.Pattern") -> int | None:
-    """Offset of ``needle`` (bytes or a compiled bytes regex) in the file, or None."""
+def _find(tree: Any, node: Any, needle: "bytes | re.Pattern", errors: list[tuple[str, str]]) -> int | None:
+    """Offset of ``needle`` (bytes or a compiled bytes regex) in the file, or None; a file
+    that cannot be read is an entry of ``errors`` (it was not searched)."""
     if node.size < 64:
         return None
     try:
@@ -254,7 +258,8 @@ def _find(tree: Any, node: Any, needle: "bytes | re.Pattern") -> int | None:
                 return _search(f.read(), needle)
             with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m:
                 return _search(m, needle)
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        errors.append((node.path, f"not searched for the xz backdoor: cannot read it: {exc}"))
         return None
 
 

@@ -82,11 +82,6 @@ def _setup_fleet(p: argparse.ArgumentParser) -> None:
                    help="registry://HOST[:PORT] (whole catalog), registry://HOST/REPO[:TAG|@DIGEST], "
                         "or a file with one reference a line")
     p.add_argument("--db", required=True, metavar="FILE", help="the inventory (SQLite; created if missing)")
-    p.add_argument("--cache-dir", metavar="DIR",
-                   help="provcheck's cache root; layer results go to DIR/fleet (default: cache-dir from "
-                        "provcheck.toml, $PROVCHECK_CACHE_DIR, else ~/.cache/provcheck)")
-    p.add_argument("--no-cache", action="store_true", default=None,
-                   help="use a throw-away cache (layers shared within this run only)")
     p.add_argument("--mode", choices=["auto", "fast", "deep"], default="auto",
                    help="auto/fast: an attached SBOM answers without pulling layers; deep: always pull layers "
                         "and check the SBOM against them (default auto)")
@@ -98,20 +93,15 @@ def _setup_fleet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dask-send-credentials", action="store_true",
                    help="send the registry user and password given to this command with every Dask task "
                         "(default: they stay here; workers use their own Docker config)")
-    p.add_argument("--jobs", type=int, default=0, metavar="N", help="local worker processes (default: CPUs)")
-    p.add_argument("--platform", default=None, help="platform to take from image indexes (default linux/amd64)")
     p.add_argument("--all-platforms", action="store_true", help="scan every platform of an index")
     p.add_argument("--rescan", action="store_true", help="rescan images already in the inventory")
     p.add_argument("--keep-blobs", action="store_true", help="keep downloaded layer blobs in the cache")
-    p.add_argument("--fail-on", default="high", type=str.lower,
-                   choices=["info", "low", "medium", "high", "critical"],
-                   help="exit 1 when a scan finding has at least this severity (default high)")
-    p.add_argument("--progress", action="store_true", default=None, help="show progress even when not a terminal")
-    p.add_argument("--config", metavar="FILE", help="config file (default: ./provcheck.toml or ./pyproject.toml)")
     _registry_args(p.add_argument_group("registry"))
 
 
-def _run_fleet(args: argparse.Namespace, app: Any) -> int:
+def _run_fleet(args: argparse.Namespace, ctx: provcheck.CommandContext) -> int:
+    """Layer results go to CACHE/fleet (``--cache-dir``; ``--no-cache``: a throw-away cache
+    shared within this run only); ``--jobs``: local worker processes (default: CPUs)."""
     from .fleet import FleetOptions, FleetScan, SchedulerError
     from .inventory import Inventory
     from .loader import registry_options
@@ -121,7 +111,13 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
         raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
     if args.executor == "local" and (args.scheduler or args.dask_send_credentials):
         raise UsageError("--scheduler and --dask-send-credentials are for --executor dask")
-    config = app.config(args)
+    if args.executor == "dask":
+        try:
+            import distributed  # noqa: F401  (the optional extra)
+        except ImportError as exc:
+            raise UsageError(f"--executor dask needs Dask, an optional part of provcheck: "
+                             f"pip install 'provcheck[dask]' ({exc})") from None
+    config = ctx.config(args)
     values = {k: getattr(args, k, None) for k in ("plain_http", "allow_cleartext_auth", "ca_file", "username",
                                                   "docker_config")}
     values["password"] = _password(args, "password_stdin")
@@ -136,7 +132,7 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
         root = Path(throwaway)
     opts = FleetOptions(registry=registry_options(values), cache_dir=root / "fleet",
                         platform=args.platform or config.platform, all_platforms=args.all_platforms,
-                        mode=args.mode, executor=args.executor, scheduler=args.scheduler, jobs=args.jobs,
+                        mode=args.mode, executor=args.executor, scheduler=args.scheduler, jobs=args.jobs or 0,
                         scheduler_timeout=args.scheduler_timeout, send_credentials=args.dask_send_credentials,
                         limits=config.limits, rescan=args.rescan, keep_blobs=args.keep_blobs)
     try:
@@ -147,7 +143,7 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
     try:
         with FleetProgress(enabled) as progress:
             try:
-                stats = FleetScan(opts, inv, progress).run(list(args.sources))
+                stats = FleetScan(opts, inv, progress, hooks=ctx.hook).run(list(args.sources))
             except SchedulerError as exc:
                 raise provcheck.InputError(str(exc)) from None
         summary = inv.summary()
@@ -155,9 +151,12 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
         inv.close()
         if throwaway:
             shutil.rmtree(throwaway, ignore_errors=True)
+    notes = [] if ctx.hook.provcheck_linkage.get_hookimpls() else [
+        "no plugin provides the linkage graph (the elf plugin is disabled): edges come from a plain "
+        "RUNPATH and default-directory search"]
     result = {"schema": "provcheck/fleet-scan/v1", "db": str(args.db), "executor": opts.executor,
-              "stats": asdict(stats), "inventory": summary}
-    with app.output(args) as (stream, _color):
+              "stats": asdict(stats), "inventory": summary, **({"notes": notes} if notes else {})}
+    with ctx.output(args) as (stream, _color):
         if args.format == "json":
             stream.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
         else:
@@ -170,23 +169,25 @@ def _run_fleet(args: argparse.Namespace, app: Any) -> int:
                 stream.write(f"error: {e['image']}: {e['error']}\n")
             for k in s.skipped:
                 stream.write(f"skipped: {k['reason']}\n")
+            for note in notes:
+                stream.write(f"note: {note}\n")
     if stats.images_failed or stats.errors:  # failed images, unreadable references, catalog errors
         return 3
-    if stats.findings and _findings_at_or_above(args.db, args.fail_on):
+    if stats.findings and _findings_at_or_above(args.db, config.fail_on):
         return 1
     return 0
 
 
-def _findings_at_or_above(db: str, threshold: str) -> bool:
+def _findings_at_or_above(db: str, threshold: provcheck.Severity) -> bool:
     import sqlite3
-    order = ["info", "low", "medium", "high", "critical"]
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         sevs = {r[0] for r in con.execute("SELECT DISTINCT f.severity FROM findings f JOIN images i ON "
                                           "i.id = f.image_id WHERE i.scan_id = (SELECT max(id) FROM scans)")}
     finally:
         con.close()
-    return any(s in order and order.index(s) >= order.index(threshold) for s in sevs)
+    known = {str(s): s for s in provcheck.Severity}
+    return any(s in known and known[s] >= threshold for s in sevs)
 
 
 # -- provcheck query -----------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def _setup_query(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-files", type=int, default=200, metavar="N", help="files listed per component (default 200)")
 
 
-def _run_query(args: argparse.Namespace, app: Any) -> int:
+def _run_query(args: argparse.Namespace, ctx: provcheck.CommandContext) -> int:
     from .inventory import Inventory
     from .query import dumps, load_advisories, run_query, sarif_report, write_csv, write_text
 
@@ -227,13 +228,13 @@ def _run_query(args: argparse.Namespace, app: Any) -> int:
             raise UsageError(f"--versions: {exc}") from None
     finally:
         inv.close()
-    with app.output(args) as (stream, _color):
+    with ctx.output(args) as (stream, _color):
         if args.format == "json":
             stream.write(dumps(result) + "\n")
         elif args.format == "csv":
             write_csv(result, stream)
         elif args.format == "sarif":
-            app.formats["sarif"].write(sarif_report(result, app.pm.rules), stream, False)
+            ctx.formats["sarif"].write(sarif_report(result, ctx.rules), stream, False)
         elif args.format == "html":
             from .html import query_page
             provcheck.write_html_page(stream, None, **query_page(result, os.path.basename(args.db)))
@@ -247,6 +248,7 @@ def _run_query(args: argparse.Namespace, app: Any) -> int:
 @provcheck.hookimpl
 def provcheck_add_commands(commands: Any) -> None:
     commands.add("fleet", help="scan registries (catalogs, images) into an inventory: fleet scan SOURCE... --db FILE",
-                 setup=_setup_fleet, run=_run_fleet, formats=("text", "json"))
+                 setup=_setup_fleet, run=_run_fleet, formats=("text", "json"),
+                 options=("config", "cache", "platform", "fail-on", "run"))
     commands.add("query", help="which inventoried images contain a component or are hit by an OSV advisory",
                  setup=_setup_query, run=_run_query, formats=("text", "json", "sarif", "csv", "html"))

@@ -8,32 +8,14 @@ inventory from it without pulling layers.
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 from packageurl import PackageURL
 
+from provcheck.formats.inventory import Component
+from provcheck.formats.oci import MAX_SBOM, attachment_kind, cosign_tags, sbom_document, sbom_layers
+
 from .registry import Reference, RegistryClient, RegistryError
-
-SBOM_TYPES = {
-    "application/spdx+json": "spdx", "text/spdx+json": "spdx", "application/vnd.cyclonedx+json": "cyclonedx",
-    "application/vnd.cyclonedx": "cyclonedx", "text/spdx": None,
-}
-DSSE = ("application/vnd.dsse.envelope.v1+json", "application/vnd.in-toto+json")
-MAX_SBOM = 64 << 20
-
-
-def _sbom_kind(media: str | None) -> str | None:
-    media = (media or "").split(";")[0].strip().lower()
-    if media in SBOM_TYPES:
-        return SBOM_TYPES[media]
-    if "spdx" in media and "json" in media:
-        return "spdx"
-    if "cyclonedx" in media and "json" in media:
-        return "cyclonedx"
-    return None
-
 
 def discover(client: RegistryClient, ref: Reference, digest: str,
              tags: set[str] | None = None) -> list[dict[str, Any]]:
@@ -49,22 +31,23 @@ def discover(client: RegistryClient, ref: Reference, digest: str,
             continue
         out.append({"kind": "referrer", "how": how, "digest": d["digest"], "media_type": d.get("mediaType"),
                     "artifact_type": d.get("artifactType"), "tag": None})
-    hexd = digest.split(":", 1)[1]
-    for suffix in ("sig", "att", "sbom"):
-        tag = f"sha256-{hexd}.{suffix}"
+    for suffix, tag in cosign_tags(digest).items():
         if tags is not None and tag not in tags:
             continue
         got = client.manifest(ref, tag)
         if got is None:
             continue
         mdigest, media, doc, _raw = got
-        out.append({"kind": f"cosign-{suffix}", "how": "cosign-tag", "digest": mdigest, "media_type": media,
+        out.append({"kind": attachment_kind(doc, digest, tag) or f"cosign-{suffix}", "how": "cosign-tag",
+                    "digest": mdigest, "media_type": media,
                     "artifact_type": doc.get("artifactType"), "tag": tag, "manifest": doc})
     return out
 
 
-def fetch_sboms(client: RegistryClient, ref: Reference, attachments: list[dict[str, Any]]) -> list[tuple[dict, dict]]:
-    """(attachment, SBOM document) for every SBOM found; marks the attachments ``used``."""
+def fetch_sboms(client: RegistryClient, ref: Reference, attachments: list[dict[str, Any]],
+                errors: list[str] | None = None) -> list[tuple[dict, dict]]:
+    """(attachment, SBOM document) for every SBOM found; marks the attachments ``used``.
+    An SBOM layer that cannot be read (bad JSON, a broken DSSE envelope) is an entry of ``errors``."""
     found = []
     for att in attachments:
         if att["kind"] == "cosign-sig":
@@ -75,54 +58,24 @@ def fetch_sboms(client: RegistryClient, ref: Reference, attachments: list[dict[s
             if got is None:
                 continue
             doc = got[2]
-        art_kind = _sbom_kind(doc.get("artifactType") or att.get("artifact_type"))
-        for layer in doc.get("layers") or []:
-            if not isinstance(layer, dict) or not isinstance(layer.get("digest"), str):
-                continue
-            kind = _sbom_kind(layer.get("mediaType")) or art_kind
-            is_dsse = layer.get("mediaType") in DSSE
-            if kind is None and not is_dsse:
-                continue
+        if not doc.get("artifactType") and att.get("artifact_type"):
+            doc = dict(doc, artifactType=att["artifact_type"])
+        for layer in sbom_layers(doc):
             data = client.blob_bytes(ref, layer["digest"], limit=MAX_SBOM)
             try:
-                body = json.loads(data)
-            except (ValueError, UnicodeDecodeError):
+                body = sbom_document(data)
+            except ValueError as exc:
+                if errors is not None:
+                    errors.append(f"attached SBOM {layer['digest']} ({att['kind']} {att['digest']}): {exc}")
                 continue
-            if is_dsse:
-                body = _from_dsse(body)
-                if body is None:
-                    continue
-            if _looks_like_sbom(body):
+            if body is not None:
                 att["used"] = True
                 found.append((att, body))
     return found
 
 
-def _from_dsse(env: Any) -> dict | None:
-    try:
-        payload = json.loads(base64.b64decode(env["payload"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    pred = payload.get("predicate") if isinstance(payload, dict) else None
-    if isinstance(pred, dict) and "Data" in pred and isinstance(pred["Data"], (dict, str)):  # cosign attest wrapper
-        pred = pred["Data"] if isinstance(pred["Data"], dict) else _json_or_none(pred["Data"])
-    return pred if isinstance(pred, dict) else None
-
-
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def _looks_like_sbom(doc: Any) -> bool:
-    return isinstance(doc, dict) and (doc.get("spdxVersion") is not None or doc.get("bomFormat") == "CycloneDX")
-
-
 def components(doc: dict[str, Any]) -> list[Any]:
-    """Components of an SPDX 2 or CycloneDX JSON document, as SBOM-plugin Components."""
-    from provcheck_sbom.inventory import Component
+    """Components of an SPDX 2 or CycloneDX JSON document."""
     items: list[tuple[str, str, str | None]] = []  # (name, version, purl)
     if doc.get("spdxVersion"):
         for p in doc.get("packages") or []:

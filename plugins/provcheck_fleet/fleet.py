@@ -26,9 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from provcheck.config import Limits
-from provcheck.unpack.oci import parse_platform, platform_matches
-from provcheck.vfs import BlobStore
+from provcheck import BlobStore, Limits
+from provcheck.formats.oci import parse_platform, platform_matches
 
 from . import attached
 from .inventory import Inventory
@@ -71,6 +70,7 @@ class ImagePlan:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     sbom_components: list[Any] | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # attachments that could not be read
     resumed: bool = False  # already in the inventory: nothing more was fetched
 
 
@@ -125,9 +125,9 @@ def expand_sources(sources: list[str], client: RegistryClient, on_error: Callabl
         except RegistryError as exc:
             on_error(text, f"catalog: {exc}")
             continue
-        def tag_list(repo: str) -> tuple[str, list[str] | None, str]:
+        def tag_list(repo: str, registry: str = ref.registry) -> tuple[str, list[str] | None, str]:
             try:
-                return repo, client.tags(ref.registry, repo), ""
+                return repo, client.tags(registry, repo), ""
             except RegistryError as exc:
                 return repo, None, str(exc)
 
@@ -218,7 +218,7 @@ def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
         if index_digest:
             plan.attachments += [dict(a, subject="index")
                                  for a in attached.discover(client, ref, index_digest, repo_tags)]
-        sboms = attached.fetch_sboms(client, ref, plan.attachments)
+        sboms = attached.fetch_sboms(client, ref, plan.attachments, plan.errors)
         comps: dict[str, Any] = {}
         for _att, doc in sboms:
             for c in attached.components(doc):
@@ -302,7 +302,9 @@ class DaskExecutor:
 # -- the scan ------------------------------------------------------------------------------------
 
 class FleetScan:
-    def __init__(self, opts: FleetOptions, inventory: Inventory, progress: Any = None):
+    def __init__(self, opts: FleetOptions, inventory: Inventory, progress: Any = None, hooks: Any = None):
+        self.hooks = hooks  # the hook relay: the ELF plugin's linkage graph (provcheck_linkage)
+        self.has_linkage = bool(hooks is not None and hooks.provcheck_linkage.get_hookimpls())
         self.opts = opts
         self.inv = inventory
         self.progress = progress
@@ -377,6 +379,8 @@ class FleetScan:
                     self._failed(ref, None, f"internal error: {type(exc).__name__}: {exc}", scan_id)
                     continue
                 for p in got:
+                    for problem in p.errors:
+                        self.error(str(p.ref), problem)
                     key = (p.ref.registry, p.ref.repository, p.digest)
                     if p.resumed:
                         for tag in p.tags:
@@ -510,7 +514,7 @@ class FleetScan:
                                                                       in r["error"] for r in failed))
             return
         try:
-            key = image_cache_key(plan, layer_results)
+            key = image_cache_key(plan, layer_results, self.has_linkage)
             hit = self.image_cache.get(key)
             if hit is not None:
                 img = self._from_cache(plan, layer_results, hit)
@@ -533,7 +537,7 @@ class FleetScan:
         self._advance_image()
 
     def _from_cache(self, plan: ImagePlan, layer_results: list[dict[str, Any]], hit: dict[str, Any]) -> dict[str, Any]:
-        from provcheck_sbom.inventory import Component
+        from provcheck.formats.inventory import Component
         comps = [(Component(**{k: (tuple(v) if k == "files" else v) for k, v in c.items()}), "layers")
                  for c in hit["components"]]
         mode = "layers"
@@ -550,7 +554,7 @@ class FleetScan:
     def _merge(self, plan: ImagePlan, layer_results: list[dict[str, Any]]) -> dict[str, Any]:
         view = build_view(str(plan.ref), layer_results, self.meta_store)
         observe_components(view)
-        linkage(view)
+        linkage(view, self.hooks)
         comps = [(c, "layers") for c in view.components]
         findings = list(view.findings)
         for r in layer_results:
@@ -583,12 +587,14 @@ class FleetScan:
         self._advance_image()
 
 
-def image_cache_key(plan: ImagePlan, layer_results: list[dict[str, Any]]) -> str:
-    """The merged view of an image depends on its layer results (by their own cache keys) only."""
+def image_cache_key(plan: ImagePlan, layer_results: list[dict[str, Any]], graph: bool = True) -> str:
+    """The merged view of an image depends on its layer results (by their own cache keys) and
+    on whether the ELF plugin's graph resolved its edges (``graph``)."""
     import hashlib
 
     from provcheck import __version__
-    material = json.dumps([IMAGE_SCANNER_VERSION, __version__, [r.get("key") or r["digest"] for r in layer_results]])
+    material = json.dumps([IMAGE_SCANNER_VERSION, __version__, [r.get("key") or r["digest"] for r in layer_results]]
+                          + ([] if graph else ["no-linkage-hook"]))
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -605,7 +611,7 @@ def _cacheable(img: dict[str, Any]) -> dict[str, Any]:
 
 def sbom_disagreements(plan: ImagePlan, observed: list[Any]) -> list[dict[str, Any]]:
     """Deep mode: packages the layers hold that the attached SBOM omits or versions differently."""
-    from provcheck_sbom.advisories import same_version
+    from provcheck.formats.versions import same_version
 
     from .rules import PC602
     declared: dict[tuple[str, str], list[str]] = {}

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from provcheck import __version__ as PROVCHECK_VERSION
-from provcheck.config import Limits
-from provcheck.unpack.archive import Reader
-from provcheck.vfs import BlobStore
+from provcheck import BlobStore, Limits
+from provcheck.formats.archive import Reader
 
 from .registry import Reference, RegistryClient, RegistryError, RegistryOptions
 

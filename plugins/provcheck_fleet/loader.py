@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from provcheck import InputError
-from provcheck.unpack.oci import ImageLoader, ImageSource, parse_platform, platform_matches
+from provcheck.formats.oci import load_image_layout, parse_platform, platform_matches
 
 from .registry import (DIGEST_RX, INDEX_TYPES, DigestMismatch, Reference, RegistryClient, RegistryError, RegistryOptions,
                        iter_platform_manifests, platform_str)
@@ -97,7 +97,7 @@ def load_registry_image(spec: Any, ctx: Any) -> Any:
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPES[0],
                                                    "manifests": [desc]}))
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    artifact = ImageLoader(ImageSource(root=layout), str(ref), ctx, platform).load()
+    artifact = load_image_layout(layout, str(ref), ctx, platform)
     artifact.role, artifact.source = spec.role, spec.text
     artifact.metadata.update(registry=ref.registry, repository=ref.repository, tag=ref.tag,
                              index_digest=index_digest)

@@ -2,7 +2,7 @@
 
 The layers are applied with the core's OCI changeset logic (whiteouts, opaque
 directories, shadowing), on nodes without content. Package databases travel in the
-layer results (``meta``), so the SBOM plugin's ``observe()`` reads them from a small
+layer results (``meta``), so ``provcheck.formats.inventory.observe()`` reads them from a small
 private blob store exactly as it would from a fully unpacked image.
 """
 
@@ -13,9 +13,10 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from provcheck.unpack.archive import Entries
-from provcheck.unpack.oci import apply_changeset
-from provcheck.vfs import Artifact, BlobStore, Node, Tree
+from provcheck import Artifact, BlobStore, Node, Tree
+from provcheck.formats.archive import Entries
+from provcheck.formats.inventory import observe
+from provcheck.formats.oci import apply_changeset
 
 DEFAULT_LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu",
                     "usr/lib/aarch64-linux-gnu", "lib64", "usr/lib64", "lib", "usr/lib", "usr/local/lib")
@@ -81,11 +82,6 @@ def build_view(name: str, layers: list[dict[str, Any]], meta_store: BlobStore) -
 
 
 def observe_components(view: ImageView) -> None:
-    try:
-        from provcheck_sbom.inventory import observe
-    except ImportError as exc:  # the SBOM plugin is part of provcheck; be clear if it is missing
-        view.errors.append(f"component inventory unavailable: {exc}")
-        return
     errors: list[str] = []
     artifact = Artifact(name="image", role="target", kind="image", tree=view.tree)
     view.components = observe(artifact, errors)
@@ -101,7 +97,7 @@ def _search_dirs(tree: Tree, binary: str, info: dict[str, Any]) -> list[str]:
     return dirs + list(DEFAULT_LIB_DIRS)
 
 
-def linkage(view: ImageView) -> None:
+def linkage(view: ImageView, hooks: Any = None) -> None:
     """DT_NEEDED (and dlopen-note) edges between visible ELF files, resolved inside the image.
 
     With the ELF plugin's facts, its graph builder resolves them as ld.so would (RPATH,
@@ -110,19 +106,18 @@ def linkage(view: ImageView) -> None:
     infos = {n.path: view.elf[n.sha256] for n in view.tree.files()
              if n.sha256 in view.elf and view.elf[n.sha256].get("parser") != "error"}  # malformed: no edges
     if infos and all(i.get("parser", "").startswith("provcheck_elf/") for i in infos.values()):
-        try:
-            from provcheck_elf import graph as graphmod
-            g = graphmod.build(view.tree, infos)
+        try:  # the ELF plugin's graph, through the provcheck_linkage hook (None: -p no:elf)
+            links = hooks.provcheck_linkage(tree=view.tree, elf=infos, artifact=None, scan=None) if hooks else None
         except Exception as exc:  # a tree the builder cannot handle: fall back, and say so
             view.errors.append(f"linkage graph: {type(exc).__name__}: {exc}; simple resolution used")
         else:
-            for src in sorted(g.edges):
-                for e in g.edges[src]:
+            if links is not None:
+                for e in links:
                     if e.dst:
                         view.edges.append((e.src, e.dst, e.name))
                     else:
                         view.unresolved.append((e.src, e.name))
-            return
+                return
     _simple_linkage(view)
 
 

@@ -60,7 +60,7 @@ def parse_range(text: str, compare: Any = None) -> list[Bound]:
 
 
 def in_range(ctype: str, version: str, bounds: list[Bound]) -> bool:
-    from provcheck_sbom.advisories import version_compare
+    from provcheck.formats.versions import version_compare
     for b in bounds:
         v = version
         if ctype in ("deb", "rpm") and "-" not in b.version and "-" in v:
@@ -75,7 +75,7 @@ def in_range(ctype: str, version: str, bounds: list[Bound]) -> bool:
 # -- the query -----------------------------------------------------------------------------------
 
 def _component(row: sqlite3.Row) -> Any:
-    from provcheck_sbom.inventory import Component
+    from provcheck.formats.inventory import Component
     return Component(name=row["name"], version=row["version"], purl=row["purl"], type=row["type"],
                      origin=row["origin"], source=row["source"], source_version=row["source_version"], arch=row["arch"])
 
@@ -92,7 +92,7 @@ class Query:
 
     # candidates -> matches
     def by_component(self, name: str, versions: str | None) -> list[tuple[int, dict[str, Any]]]:
-        from provcheck_sbom.advisories import version_compare
+        from provcheck.formats.versions import version_compare
         rows = self.db.execute("SELECT * FROM components WHERE name=? OR source=?", (name, name)).fetchall()
         out = []
         for r in rows:
@@ -104,7 +104,7 @@ class Query:
         return out
 
     def by_advisories(self, records: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-        from provcheck_sbom.advisories import match
+        from provcheck.formats.versions import match
         names: set[str] = set()
         for rec in records:
             for a in rec.get("affected") or ():
@@ -371,7 +371,7 @@ def sarif_report(result: dict[str, Any], rules: dict[str, Any]) -> Any:
 
 
 def load_advisories(paths: Iterable[str]) -> list[dict[str, Any]]:
-    from provcheck_sbom.advisories import load
+    from provcheck.formats.versions import load
     errors: list[str] = []
     recs = load(list(paths), errors)
     if errors:

@@ -8,8 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from provcheck import InputSpec, Severity, UsageError
-from provcheck.report.text import safe_text
+from provcheck import CommandContext, InputSpec, Severity, UsageError, safe_text
 
 from .tags import find_tag, names_and_version
 
@@ -44,7 +43,7 @@ def peek_top(path: Path) -> str:
 
 def source_spec(release: str, source: str, ref: str | None) -> tuple[InputSpec, str | None]:
     """The source as an input spec, a repository resolved to the release's tag."""
-    from provcheck.unpack import git as gitmod
+    from provcheck.formats import git as gitmod
     spec = InputSpec.parse(source, "source")
     path = Path(spec.path)
     is_git = spec.type == "git" or (spec.type is None and path.is_dir() and gitmod.is_repo(path))
@@ -69,7 +68,7 @@ def source_spec(release: str, source: str, ref: str | None) -> tuple[InputSpec, 
     return InputSpec.parse(f"git:{os.fspath(path)}@{ref}", "source"), ref
 
 
-def run(args: argparse.Namespace, app: Any) -> int:
+def run(args: argparse.Namespace, ctx: CommandContext) -> int:
     """The release detector only (and plugins named with ``-p``): ``provcheck scan RELEASE
     --source SOURCE`` is the command that runs every detector."""
     if not args.source:
@@ -78,9 +77,9 @@ def run(args: argparse.Namespace, app: Any) -> int:
     import provcheck_release
     keep = [provcheck_release]
     if getattr(args, "provenance", None):  # the plugin that verifies provenance for us stays loaded
-        hook = getattr(app.pm.hook, "provcheck_attest_verify_bundle", None)
+        hook = getattr(ctx.hook, "provcheck_attest_verify_bundle", None)
         keep += [impl.plugin for impl in (hook.get_hookimpls() if hook is not None else [])]
-    app.only_detectors(*keep)
+    ctx.only_detectors(*keep)
     spec, ref = source_spec(args.release, args.source, getattr(args, "ref", None))
     inputs = [InputSpec.parse(args.release, "target")]
     extra = []
@@ -95,8 +94,8 @@ def run(args: argparse.Namespace, app: Any) -> int:
             extra.append(f"release.{key.replace('_', '-')}={json.dumps(getattr(args, key))}")
     args.set = list(getattr(args, "set", None) or []) + extra
     args.source = None  # the source is read lazily by the detector, or is already in `inputs`
-    config = app.config(args, inputs)
-    report = app.scan(args, config)
+    config = ctx.config(args, inputs)
+    report = ctx.scan(args, config)
     comparison = next(iter(report.extras.get("release", {}).values()), None)
     if args.format == "json":
         data = report.to_dict()
@@ -106,21 +105,21 @@ def run(args: argparse.Namespace, app: Any) -> int:
             del extras["release"]
             if not extras:
                 del data["extras"]
-        with app.output(args) as (stream, _):
+        with ctx.output(args) as (stream, _):
             json.dump(data, stream, indent=2, sort_keys=True, ensure_ascii=False, default=str)
             stream.write("\n")
     elif args.format == "text":
-        with app.output(args) as (stream, _):
+        with ctx.output(args) as (stream, _):
             write_text(report, comparison, stream, all_files=getattr(args, "all_files", False))
     elif args.format == "html":  # the release view first, then the findings
         from provcheck import html_release_view, write_html_page
         views = [html_release_view(comparison, report)] if comparison else []
         source = [{"name": comparison["source"], "role": "source", "commit": comparison.get("source_commit") or "",
                    "ref": comparison.get("source_ref") or ""}] if comparison else []
-        with app.output(args) as (stream, _):
+        with ctx.output(args) as (stream, _):
             write_html_page(stream, report, command="release", views=views, default_view="release", subject=source)
     else:
-        app.write_report(report, args)
+        ctx.write_report(report, args)
     return report.exit_code()
 
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, Collection, Iterable
 
 from provcheck import Artifact, Finding, Location, Severity, Tree
-from provcheck.vfs import SYMLINK, Node, glob_regex
+from provcheck import SYMLINK, Node, glob_regex
 
 from . import ecosystems, risk
 from .knowledge import Generated, Knowledge

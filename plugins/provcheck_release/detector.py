@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import provcheck
 from provcheck import InputSpec, ProvcheckError
-from provcheck.unpack import git as gitmod
+from provcheck.formats import git as gitmod
 
 from . import knowledge as _knowledge
 from .compare import compare, file_map, single_top

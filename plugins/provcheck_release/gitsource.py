@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from provcheck import Artifact, InputError, Node, ToolError, Tree
-from provcheck.unpack import git as gitmod
-from provcheck.vfs import FILE, SYMLINK
+from provcheck.formats import git as gitmod
+from provcheck import FILE, SYMLINK
 
 from .compare import project_subdir
 from .ecosystems import onto_source

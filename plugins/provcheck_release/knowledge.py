@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from provcheck.vfs import glob_regex
+from provcheck import glob_regex
 
 
 DATA_DIR = Path(__file__).with_name("data") / "buildsystems"

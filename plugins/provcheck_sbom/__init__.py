@@ -54,7 +54,7 @@ def provcheck_add_options(parser):
 def provcheck_detect(scan, options):
     from .checks import (PLUGIN, Digests, TargetState, check_library_links, check_package_files, check_sbom,
                          check_unowned, load_sboms)
-    from .inventory import observe, owners
+    from provcheck.formats.inventory import observe, owners
     st = _state(scan)
     cache = scan.stash.setdefault(("sbom", "digests"), {})
     for artifact in scan.artifacts:
@@ -75,25 +75,9 @@ def provcheck_detect(scan, options):
             yield from check_sbom(artifact, sbom, comps, state.owners, digests, state)
 
 
-def _elf_chains(findings) -> dict[str, list[list[str]]]:
-    """Linkage chains the ELF plugin put in its evidence (``chain``: hops with a ``path``),
-    by the path of the library they end in."""
-    out: dict[str, list[list[str]]] = {}
-    for f in findings:
-        if not f.rule_id.startswith("PC3") or not hasattr(f.evidence, "get"):
-            continue
-        chain = f.evidence.get("chain")
-        if not isinstance(chain, list):
-            continue
-        paths = [h.get("path") if isinstance(h, dict) else h for h in chain]
-        if len(paths) > 1 and all(isinstance(p, str) and p for p in paths) and paths not in out.get(paths[-1], []):
-            out.setdefault(paths[-1], []).append(paths)
-    return out
-
-
 @hookimpl
 def provcheck_crosscheck(scan, findings, options):
-    from . import advisories as adv
+    from provcheck.formats import versions as adv
     from .checks import PLUGIN, AdvisoryResult, check_advisories, _as_list
     st = _state(scan)
     paths = _as_list(options.get("advisories"))
@@ -104,16 +88,27 @@ def provcheck_crosscheck(scan, findings, options):
     for e in errs:
         scan.errors.append(ToolError(stage="crosscheck", plugin=PLUGIN, message=e))
     st["records"] = records
-    chains = _elf_chains(findings)
     results: list[AdvisoryResult] = st["advisories"]
     for state in st["targets"].values():
-        yield from check_advisories(state, records, chains, results)
+        links = scan.hook.provcheck_linkage(tree=state.artifact.tree, elf=None, artifact=state.artifact, scan=scan)
+        if links is None:
+            from .elfdeps import Graph
+            graph = Graph(state.artifact.tree)
+            scan.notes.append(f"sbom: {state.artifact.name}: no plugin provides the linkage graph (the elf plugin "
+                              f"is disabled); advisories are reached through a plain DT_NEEDED search")
+        else:
+            from .reach import LinkGraph
+            graph = LinkGraph(links)
+        yield from check_advisories(state, records, graph.reaching, results)
+        for path, why in sorted(getattr(graph, "unreadable", {}).items()):  # the plain search's unread files
+            scan.errors.append(ToolError(stage="crosscheck", plugin=PLUGIN, artifact=state.artifact.name, path=path,
+                                         message=f"ELF file not read, so what it reaches is unknown: {why}"))
 
 
 @hookimpl
 def provcheck_modify_findings(findings, scan):
     """Give every finding without a component the purl of the package owning its file."""
-    from provcheck.packages import canonical
+    from provcheck.formats.packages import canonical
     targets = _state(scan)["targets"]
     for i, f in enumerate(findings):
         state = targets.get(f.location.artifact)
@@ -134,6 +129,6 @@ def provcheck_add_commands(commands):
 def __getattr__(name: str) -> Any:
     """The inventory names this package exports, imported on first use."""
     if name in ("Component", "observe", "owners"):
-        from . import inventory
+        from provcheck.formats import inventory
         return getattr(inventory, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

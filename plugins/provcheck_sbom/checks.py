@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from provcheck import Finding, Location, Severity, ToolError
-from provcheck.packages import canonical
+from provcheck import SYMLINK, Finding, Location, Severity, ToolError
+from provcheck.formats.oci import MAX_MANIFEST, attachment_kind, decode_manifest, sbom_layers
+from provcheck.formats.packages import canonical
 
-from . import advisories as adv
+from provcheck.formats import versions as adv
 from .formats import DeclaredComponent, Sbom, SbomError, parse
-from .inventory import Component, soname_version
+from provcheck.formats.inventory import Component, soname_version
 from .rules import PC401, PC402, PC403, PC404, PC405, PC406, PC407, PC408, PC409
 
 PLUGIN = "sbom"
 IN_TREE = ("var/lib/db/sbom/*.spdx.json", "var/lib/db/sbom/*.cdx.json", "var/lib/db/sbom/*.json",
            "usr/share/sbom/**/*.spdx.json", "usr/share/sbom/**/*.cdx.json", "**/*.dist-info/sboms/*.json")
-SBOM_MEDIA = ("application/spdx+json", "text/spdx+json", "text/spdx", "application/vnd.cyclonedx+json",
-              "application/vnd.cyclonedx+xml", "application/vnd.cyclonedx", "application/vnd.in-toto+json",
-              "application/vnd.dsse.envelope.v1+json", "application/spdx+xml")
 OBSERVABLE = ("deb", "apk", "rpm", "pypi")
 
 
@@ -99,43 +96,33 @@ def _attached(scan: Any, artifact: Any, layout: Any, index: dict) -> list[Sbom]:
     def blob(d: str, limit: int = 256 << 20) -> bytes | None:
         return layout.read_blob(d, limit)
 
-    cosign_tags = {f"sha256-{digest.split(':', 1)[-1]}.sbom", f"sha256-{digest.split(':', 1)[-1]}.att"}
     for desc in index.get("manifests") or ():
-        if not isinstance(desc, dict):
+        if not isinstance(desc, dict) or desc.get("digest") == digest:
             continue
         tag = (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name", "")
-        if desc.get("digest") == digest:
-            continue
-        raw = blob(desc.get("digest", ""), 8 << 20)
+        raw = blob(desc.get("digest", ""), MAX_MANIFEST)
         if raw is None:
             continue
         try:
-            man = json.loads(raw)
-        except ValueError:
+            man = decode_manifest(raw, f"blobs/{desc.get('digest')}")
+        except ValueError as exc:  # it may be the SBOM's referrer: never a silent skip
+            scan.errors.append(ToolError(stage="detect", plugin=PLUGIN, artifact=artifact.name,
+                                         path=f"blobs/{desc.get('digest')}",
+                                         message=f"index entry {desc.get('digest')} cannot be read as a manifest, "
+                                                 f"so an SBOM attached through it would be missed: {exc}"))
             continue
-        if not isinstance(man, dict):
+        kind = attachment_kind(man, digest, tag)
+        if kind is None:
             continue
-        subject = (man.get("subject") or {}).get("digest")
-        is_ref = subject == digest
-        is_cosign = tag in cosign_tags or tag.rsplit(":", 1)[-1] in cosign_tags
-        if not (is_ref or is_cosign):
-            continue
-        kind = "referrer" if is_ref else "cosign"
-        for layer in man.get("layers") or ():
-            if not isinstance(layer, dict):
-                continue
-            mt = str(layer.get("mediaType", ""))
-            art = str(man.get("artifactType", "") or (man.get("config") or {}).get("mediaType", ""))
-            if not any(t in (mt, art) for t in SBOM_MEDIA) and "spdx" not in mt and "cyclonedx" not in mt:
-                continue
-            data = blob(layer.get("digest", ""))
+        for layer in sbom_layers(man):
+            data = blob(layer["digest"])
             if data is None:
                 scan.errors.append(ToolError(stage="detect", plugin=PLUGIN, artifact=artifact.name,
-                                             path=f"blobs/{layer.get('digest')}",
-                                             message=f"attached SBOM blob {layer.get('digest')} is missing or "
+                                             path=f"blobs/{layer['digest']}",
+                                             message=f"attached SBOM blob {layer['digest']} is missing or "
                                                      f"does not match its digest"))
                 continue
-            label = f"{kind}:{layer.get('digest', '')[:19]}"
+            label = f"{kind.split('-')[0]}:{layer['digest'][:19]}"
             try:
                 sbom = parse(data, label)
             except SbomError as exc:
@@ -218,6 +205,22 @@ class Digests:
                     h.update(block)
             self.cache[key] = h.hexdigest()
         return self.cache[key]
+
+
+def _followed_out_of_root(tree: Any, path: str, node: Any, owners: dict[str, Component],
+                          digests: Digests) -> Component | None:
+    """The package vouching for ``node`` when ``path`` is an absolute symlink in the tree and
+    ``node`` (where it leads inside the root) matches that package's own checksum: then an
+    SBOM generator that followed the link on the host described the host's file."""
+    link = tree.nodes.get(path)
+    if link is None or link.type != SYMLINK or not (link.link_target or "").startswith("/"):
+        return None
+    owner = owners.get(node.path)
+    expected = owner.hashes.get(node.path) if owner is not None else None
+    if not expected:
+        return None
+    algo, digest = expected
+    return owner if digests.of(node, algo) == digest else None
 
 
 def _layer_info(artifact: Any, digest: str | None) -> dict[str, Any] | None:
@@ -462,6 +465,21 @@ def check_sbom(artifact: Any, sbom: Sbom, comps: list[Component], owners: dict[s
             if got is None or got == want:
                 break
             owner = owners.get(tp)
+            outside = _followed_out_of_root(tree, tp, node, owners, digests)
+            if outside is not None:
+                yield PC406.finding(
+                    location=node.location(artifact.name), component=outside.purl, key=f"{sbom.label}|{tp}",
+                    severity=Severity.LOW,
+                    message=f"{where} gives {tp} {algo} {want[:16]}..., but {tp} is an absolute symlink "
+                            f"({tp} -> {tree.nodes[tp].link_target}) and the file it reaches in the artifact, "
+                            f"{node.path}, matches {outside.name}'s own checksums: the generator followed the "
+                            f"symlink out of the root (a generator fault, not tampering)",
+                    evidence={"sbom": sbom.label, "entry": f.ref, "declared_path": f.path, "algorithm": algo,
+                              "declared": want, "actual": got, "sha256": node.sha256,
+                              "symlink_target": tree.nodes[tp].link_target, "reached": node.path,
+                              "package": outside.purl, "package_checksum": list(outside.hashes[node.path]),
+                              "layer": _layer_info(artifact, node.layer)})
+                break
             yield PC406.finding(
                 location=node.location(artifact.name), component=owner.purl if owner else None,
                 key=f"{sbom.label}|{tp}",
@@ -524,10 +542,12 @@ def fixed_versions(record: dict[str, Any], comp: Component) -> list[str]:
     return sorted(set(out))
 
 
-def check_advisories(state: TargetState, records: list[dict[str, Any]], elf_chains: dict[str, list[list[str]]],
+def check_advisories(state: TargetState, records: list[dict[str, Any]],
+                     reaching: Callable[[list[str]], list[list[str]]],
                      results: list[AdvisoryResult]) -> Iterator[Finding]:
+    """PC408 for each affected component, with the programs that reach its libraries
+    (``reaching``: from the ELF plugin's graph, or the plain search without it)."""
     artifact = state.artifact
-    graph = None
     for c in state.components:
         for rec in records:
             if not name_matches(rec, c):
@@ -540,11 +560,7 @@ def check_advisories(state: TargetState, records: list[dict[str, Any]], elf_chai
                 continue
             libs = [p for p in c.files if ".so" in posixpath.basename(p) and p in artifact.tree.nodes
                     and artifact.tree.nodes[p].is_file]
-            chains = [ch for p in libs for ch in elf_chains.get(p, [])]  # the ELF plugin's, when it ran
-            if libs:
-                from .elfdeps import Graph
-                graph = graph or Graph(artifact.tree)
-                chains += [ch for ch in graph.reaching(libs) if ch not in chains]
+            chains = reaching(libs) if libs else []
             res.reached_by = chains
             from .elfdeps import chain_names
             sev = Severity.parse(m.severity) if m.severity in ("low", "medium", "high", "critical") else PC408.severity

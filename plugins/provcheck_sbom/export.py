@@ -24,28 +24,31 @@ import datetime as dt
 import hashlib
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .elfdeps import chain_names
+
+if TYPE_CHECKING:
+    from provcheck import CommandContext
 
 
 def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifacts", nargs="+", metavar="ARTIFACT", help="image, root filesystem, archive")
 
 
-def run(args: argparse.Namespace, app: Any) -> int:
+def run(args: argparse.Namespace, ctx: CommandContext) -> int:
     from . import run_state
-    report = app.scan(args)
+    report = ctx.scan(args)
     st = run_state(report) or {"targets": {}, "advisories": []}
     if args.format == "html":
         from provcheck import write_html_page
 
         from .html import sbom_view
-        with app.output(args) as (stream, _color):
+        with ctx.output(args) as (stream, _color):
             write_html_page(stream, report, command="sbom", views=[sbom_view(report, st)], default_view="sbom")
         return report.exit_code()
     doc = build(report, st, args.format)
-    with app.output(args) as (stream, _color):
+    with ctx.output(args) as (stream, _color):
         if args.format == "text":
             stream.write(doc)
         else:

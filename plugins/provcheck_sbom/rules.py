@@ -65,7 +65,10 @@ PC406 = Rule(id="PC406", name="sbom-file-hash-mismatch", severity=Severity.HIGH,
              summary="A file's hash in the SBOM does not match the file in the artifact",
              doc=_doc("Checks SBOM file entries (SPDX `files` checksums, CycloneDX `file` components, SPDX 3 "
                       "`verifiedUsing`) against the artifact's files, mapping `/lib/...`, `usr/lib/...` and "
-                      "merged-usr paths to the same file.",
+                      "merged-usr paths to the same file. When the declared path is an absolute symlink in the "
+                      "artifact and the file it reaches inside the root matches its package's own checksum (dpkg "
+                      "`md5sums`, apk, rpm), the generator followed the link on its own host (cdxgen does for "
+                      "`usr/bin/pager -> /etc/alternatives/pager`): the finding is low and says so.",
                       "The SBOM describes different bytes from the ones that ship.",
                       "`usr/bin/xz` SHA256 `ab12...` in the SPDX, `cd34...` in the image."))
 PC407 = Rule(id="PC407", name="sbom-subject-mismatch", severity=Severity.HIGH,

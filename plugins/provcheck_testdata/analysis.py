@@ -34,7 +34,7 @@ class Options:
 
     @classmethod
     def parse(cls, options: Mapping[str, Any]) -> "Options":
-        from provcheck.config import parse_size
+        from provcheck import parse_size
         kw: dict[str, Any] = {}
         for key, value in (options or {}).items():
             name = key.replace("-", "_")
@@ -413,7 +413,7 @@ class Analyzer:
             if decoders:
                 parts.append(f"decodes (line {decoders[0].line})")
             evidence: dict[str, Any] = {
-                "signals": [s.to_dict() | ({"matched": getattr(s, "matched")} if hasattr(s, "matched") else {})
+                "signals": [s.to_dict() | ({"matched": s.matched} if hasattr(s, "matched") else {})
                             for s in a.signals if s.kind == "content-grep" or s.kind != "sink" or s.line in
                             {x.line for x in greps + decoders + trs}][:24],
                 "matched_files": matched[:50],

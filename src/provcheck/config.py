@@ -35,7 +35,7 @@ _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 
           "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}
 
 
-def parse_size(value: Any) -> int:
+def parse_size(value: object) -> int:
     if isinstance(value, int):
         return value
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
@@ -56,14 +56,23 @@ class Limits:
     max_depth: int = 4                   # nested archives
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "Limits":
+    def from_mapping(cls, data: Mapping[str, object]) -> "Limits":
         kw = {}
         for key, value in data.items():
             name = key.replace("-", "_")
             if name not in cls.__dataclass_fields__:
                 raise UsageError(f"unknown limit {key!r}")
-            kw[name] = parse_size(value) if "bytes" in name or name == "ratio_floor" else int(value)
+            kw[name] = parse_size(value) if "bytes" in name or name == "ratio_floor" else _count(key, value)
         return cls(**kw)
+
+
+def _count(key: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value))
+    except ValueError:
+        raise UsageError(f"limit {key!r}: not a whole number: {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ class Config:
     ignore: tuple[str, ...] = ()
     severity: Mapping[str, Severity] = field(default_factory=dict)
     fail_on: Severity = Severity.HIGH
-    plugin_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    plugin_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     suppress: tuple[SuppressRule, ...] = ()
     limits: Limits = field(default_factory=Limits)
     platform: str = "linux/amd64"
@@ -140,11 +149,11 @@ class Config:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         return Path(base) / "provcheck"
 
-    def options(self, plugin: str) -> Mapping[str, Any]:
+    def options(self, plugin: str) -> Mapping[str, object]:
         return self.plugin_options.get(plugin, {})
 
-    def replace(self, **kw: Any) -> "Config":
-        return replace(self, **kw)
+    def replace(self, **kw: object) -> "Config":
+        return replace(self, **kw)  # type: ignore[arg-type]
 
 
 def read_file_config(cwd: Path | None = None, explicit: str | None = None) -> tuple[dict[str, Any], str | None]:

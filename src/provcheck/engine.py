@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import pluggy
+
 from . import __version__
 from .config import Config, InputSpec, Limits
 from .model import Finding, InputError, ProvcheckError, Rule, Severity, ToolError
-from .plugins import PluginManager
+from .plugins import PluginInfo, PluginManager
 from .progress import NULL, Progress
 from .vfs import Artifact, BlobStore, Node, Tree
 
@@ -70,11 +72,17 @@ class Scan:
         self.ctx = ctx
         self.store = ctx.store
         self.rules = rules
-        self.stash: dict[Any, Any] = {}  # plugin-private state; key by your own object
-        self.extras: dict[str, Any] = {}  # JSON-able sections for the report, by plugin name
+        self.stash: dict[object, object] = {}  # plugin-private state; key by your own object
+        self.extras: dict[str, object] = {}  # JSON-able sections for the report, by plugin name
         self.errors: list[ToolError] = []  # detectors append non-fatal errors here (exit 3)
+        self.notes: list[str] = []  # what the reader should know that is no error (a missing plugin's part)
         self.findings: list[Finding] = []  # engine findings from nested unpacking
         self._unpacked: dict[tuple[str, str], Tree | None] = {}
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """The hook relay, to call a plugin's own hooks (``scan.hook.provcheck_elf_policies()``)."""
+        return self.ctx.pm.hook
 
     @property
     def targets(self) -> list[Artifact]:
@@ -107,7 +115,8 @@ class Scan:
             tree = None
             if len(node.chain) + 1 > self.config.limits.max_depth:
                 self.errors.append(ToolError(stage="unpack", artifact=artifact.name, path=node.path,
-                                             message=f"nesting deeper than {self.config.limits.max_depth} archives; not unpacked"))
+                                             message=f"nesting deeper than {self.config.limits.max_depth} "
+                                                     f"archives; not unpacked"))
             else:
                 try:
                     tree = self.ctx.unpack(node, artifact.tree)
@@ -129,10 +138,11 @@ class Report:
     findings: list[Finding]
     errors: list[ToolError]
     rules: Mapping[str, Rule]
-    plugins: list[Any] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)  # plugin sections of the JSON report
-    stash: dict[Any, Any] = field(default_factory=dict)   # the scan's plugin state, for commands
+    plugins: list[PluginInfo] = field(default_factory=list)
+    stats: dict[str, object] = field(default_factory=dict)
+    extras: dict[str, object] = field(default_factory=dict)  # plugin sections of the JSON report
+    stash: dict[object, object] = field(default_factory=dict)   # the scan's plugin state, for commands
+    notes: list[str] = field(default_factory=list)        # e.g. what a disabled plugin would have added
     input_failed: bool = False
     schema: str = REPORT_SCHEMA
     version: str = __version__
@@ -151,7 +161,7 @@ class Report:
             return ExitCode.FINDINGS
         return ExitCode.OK
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         used = sorted({f.rule_id for f in self.findings})
         return {
             "schema": self.schema,
@@ -164,6 +174,7 @@ class Report:
             "summary": {str(s): sum(1 for f in self.active if f.severity == s) for s in Severity}
                        | {"suppressed": sum(1 for f in self.findings if f.suppression)},
             "stats": self.stats,
+            **({"notes": self.notes} if self.notes else {}),
             **({"extras": self.extras} if self.extras else {}),
         }
 
@@ -189,11 +200,12 @@ class WorkArea:
 
 
 def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL,
-        artifacts: Iterable[Artifact] = ()) -> Report:
-    """Run the whole pipeline in ``work`` (which the caller owns and removes)."""
+        artifacts: Iterable[Artifact] = (), store: BlobStore | None = None) -> Report:
+    """Run the whole pipeline in ``work`` (which the caller owns and removes); ``store`` is
+    the work area's blob store when the caller already opened it (for ``artifacts``)."""
     started = time.monotonic()
     pm.hook.provcheck_configure(config=config)
-    store = BlobStore(work / "blobs")
+    store = store if store is not None else BlobStore(work / "blobs")
     ctx = LoadContext(pm, store, config, progress)
     errors: list[ToolError] = list(pm.load_errors)
     loaded = list(artifacts)
@@ -257,11 +269,11 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
                               findings=findings, config=config, scan=scan):
         pass
     findings.sort(key=Finding.sort_key)
-    stats = {"seconds": {"load": round(t_loaded - started, 3), "total": round(time.monotonic() - started, 3),
+    stats: dict[str, object] = {"seconds": {"load": round(t_loaded - started, 3), "total": round(time.monotonic() - started, 3),
                          "plugins": {k: round(v, 3) for k, v in sorted(timings.items())}}}
     return Report(config=config, artifacts=loaded, findings=findings, errors=errors, rules=pm.rules,
                   plugins=pm.plugin_infos(), stats=stats, input_failed=input_failed, extras=scan.extras,
-                  stash=scan.stash)
+                  stash=scan.stash, notes=scan.notes)
 
 
 def _apply_severity(f: Finding, config: Config) -> Finding:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .commands import Commands
     from .config import Config, InputSpec
     from .engine import LoadContext, Scan
-    from .model import Finding, Rule
+    from .model import Finding, Link, Rule
     from .report import OutputFormat
     from .vfs import Artifact, Node, Tree
 
@@ -51,8 +51,10 @@ def provcheck_addhooks(pluginmanager: "pluggy.PluginManager") -> None:
 def provcheck_add_commands(commands: "Commands") -> None:
     """Add sub-commands to the ``provcheck`` command line.
 
-    Call ``commands.add(name, help=..., setup=fn(parser), run=fn(args, app) -> int)``.
-    Every command gets ``--format`` and ``--output`` from the core.
+    Call ``commands.add(name, help=..., setup=fn(parser), run=fn(args, ctx) -> int,
+    options=("config", "cache", ...))``: ``ctx`` is a :class:`provcheck.CommandContext`
+    (configuration, work area, ``load``, ``scan``, ``write_report``); ``options`` names the
+    shared option groups the command uses. Every command gets ``--format`` and ``--output``.
 
     :param commands: the registry of sub-commands.
     """
@@ -60,7 +62,7 @@ def provcheck_add_commands(commands: "Commands") -> None:
 
 @hookspec
 def provcheck_add_options(parser: "argparse._ArgumentGroup") -> None:
-    """Add options to ``provcheck scan`` (and the commands built on it).
+    """Add options to ``provcheck scan`` (and the commands that ask for the ``plugins`` group).
 
     Use a ``dest`` of the form ``"<plugin>.<key>"``: the value then reaches the plugin
     as ``options[key]`` in ``provcheck_detect`` and ``provcheck_crosscheck``, overriding
@@ -71,7 +73,7 @@ def provcheck_add_options(parser: "argparse._ArgumentGroup") -> None:
 
 
 @hookspec
-def provcheck_register_rules() -> "Iterable[Rule]":
+def provcheck_register_rules() -> "Iterable[Rule]":  # type: ignore[empty-body]
     """Return the rules this plugin can report. Every rule id must be unique.
 
     :return: an iterable of :class:`provcheck.Rule`.
@@ -79,7 +81,7 @@ def provcheck_register_rules() -> "Iterable[Rule]":
 
 
 @hookspec
-def provcheck_register_formats() -> "Iterable[OutputFormat]":
+def provcheck_register_formats() -> "Iterable[OutputFormat]":  # type: ignore[empty-body]
     """Return output formats (``OutputFormat(name, write)``) for ``--format``.
 
     :return: an iterable of :class:`provcheck.report.OutputFormat`.
@@ -123,6 +125,25 @@ def provcheck_unpack(node: "Node", tree: "Tree", ctx: "LoadContext") -> "Tree | 
     :param tree: the tree that holds it.
     :param ctx: the blob store, limits and progress reporter.
     :return: the nested tree, or None.
+    """
+
+
+# -- data one plugin provides to others -----------------------------------------------
+
+@hookspec(firstresult=True)
+def provcheck_linkage(tree: "Tree", elf: "Mapping[str, Mapping[str, Any]] | None", artifact: "Artifact | None",
+                      scan: "Scan | None") -> "Sequence[Link] | None":
+    """The dynamic-linkage graph of ``tree``, resolved as the loader would (RPATH, RUNPATH,
+    ld.so.conf, class and machine), as :class:`provcheck.Link` edges. The ELF plugin
+    implements it; callers (the SBOM plugin, the fleet) get None when no plugin provides
+    it (``-p no:elf``) and must say so in their output.
+
+    :param tree: the tree whose ELF files are linked.
+    :param elf: facts already read by :mod:`provcheck.formats.elf` per tree path, or None
+        to read them from ``tree``.
+    :param artifact: the artifact of ``tree`` in a scan, or None.
+    :param scan: the running scan (results computed by a detector are reused), or None.
+    :return: every edge, or None.
     """
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Mapping
 
 FINGERPRINT_VERSION = "provcheck/v1"
 
@@ -69,8 +69,8 @@ class Location:
     sha256: str | None = None
     lines: tuple[int, int] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"artifact": self.artifact, "path": self.path, "layer": self.layer}
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"artifact": self.artifact, "path": self.path, "layer": self.layer}
         if self.chain:
             d["chain"] = list(self.chain)
         if self.sha256:
@@ -79,8 +79,8 @@ class Location:
             d["lines"] = list(self.lines)
         return d
 
-    def replace(self, **changes: Any) -> "Location":
-        return replace(self, **changes)
+    def replace(self, **changes: object) -> "Location":
+        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ class Finding:
     location: Location
     confidence: Confidence = Confidence.HIGH
     related: tuple[Location, ...] = ()
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, object] = field(default_factory=dict)
     key: str = ""
     component: str | None = None
     detector: str = ""
@@ -109,15 +109,15 @@ class Finding:
         parts = (FINGERPRINT_VERSION, self.rule_id, self.location.artifact, self.location.path, self.key)
         return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
-    def replace(self, **changes: Any) -> "Finding":
-        return replace(self, **changes)
+    def replace(self, **changes: object) -> "Finding":
+        return replace(self, **changes)  # type: ignore[arg-type]
 
     def sort_key(self) -> tuple:
         loc = self.location
         return (loc.artifact, loc.path, self.rule_id, self.fingerprint)
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {
             "rule_id": self.rule_id,
             "severity": str(self.severity),
             "confidence": str(self.confidence),
@@ -159,17 +159,17 @@ class Rule:
     doc: str
     confidence: Confidence = Confidence.HIGH
 
-    def finding(self, *, location: Location, message: str, **kw: Any) -> Finding:
+    def finding(self, *, location: Location, message: str, **kw: object) -> Finding:
         kw.setdefault("severity", self.severity)
         kw.setdefault("confidence", self.confidence)
-        return Finding(rule_id=self.id, location=location, message=message, **kw)
+        return Finding(rule_id=self.id, location=location, message=message, **kw)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolError:
     """Something provcheck could not do: unreadable input, a plugin that raised, a skipped file.
 
-    Any error makes the scan incomplete (exit code 3) unless it is only a notice.
+    Any error makes the scan incomplete (exit code 3); what is no error goes to ``scan.notes``.
     """
 
     stage: str  # "load", "unpack", "detect", "crosscheck", "report", ...
@@ -177,23 +177,35 @@ class ToolError:
     artifact: str | None = None
     path: str | None = None
     plugin: str | None = None
-    detail: str | None = None  # e.g. a traceback, for --verbose and SARIF notifications
+    detail: str | None = None  # e.g. a traceback: in the JSON report and SARIF notifications
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {"stage": self.stage, "message": self.message}
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"stage": self.stage, "message": self.message}
         for k in ("artifact", "path", "plugin", "detail"):
             v = getattr(self, k)
             if v:
                 d[k] = v
         return d
 
-    def replace(self, **changes: Any) -> "ToolError":
-        return replace(self, **changes)
+    def replace(self, **changes: object) -> "ToolError":
+        return replace(self, **changes)  # type: ignore[arg-type]
 
     def __str__(self) -> str:
         where = ":".join(x for x in (self.artifact, self.path) if x)
         who = f"[{self.plugin}] " if self.plugin else ""
         return f"{who}{where + ': ' if where else ''}{self.message}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """One dynamic-linkage edge, as the ``provcheck_linkage`` hook returns them: ``src``
+    loads ``name`` (a DT_NEEDED entry or a dlopen soname), found at ``dst`` (a tree path,
+    None when the loader would not find it); ``kind`` is ``needed`` or ``dlopen``."""
+
+    src: str
+    name: str
+    dst: str | None
+    kind: str = "needed"
 
 
 class ProvcheckError(Exception):

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from typing import Any, Protocol
+
+
+class ProgressTask(Protocol):
+    """One task of a :class:`Progress`: ``advance(n)``, ``update(completed)``, ``done()``."""
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def update(self, completed: int) -> None: ...
+
+    def done(self) -> None: ...
 
 
 class _NullTask:
@@ -44,7 +54,7 @@ class Progress:
             self._rich.stop()
             self._rich = None
 
-    def task(self, description: str, total: int | None = None) -> Any:
+    def task(self, description: str, total: int | None = None) -> ProgressTask:
         if self._rich is None:
             return _NullTask()
         rich, lock = self._rich, self._lock

@@ -132,7 +132,8 @@ def seccomp_filter() -> bytes | None:
     prog += [(jeq, "enosys", 0, NR_CLONE3), (jeq, "flags", 0, NR_UNSHARE), (jeq, "flags", "allow", NR_CLONE),
              ("flags",), (ld, 0, 0, 16), (jset, "eperm", "allow", CLONE_NEWUSER),
              ("allow",), (ret, 0, 0, allow), ("eperm",), (ret, 0, 0, eperm), ("enosys",), (ret, 0, 0, enosys)]
-    labels, code = {}, []
+    labels: dict[str, int] = {}
+    code: list[tuple] = []
     for insn in prog:
         if len(insn) == 1:
             labels[insn[0]] = len(code)
@@ -398,6 +399,7 @@ def _supervise(cmd: list[str], argv: tuple[str, ...], workdir: Path, env: dict[s
     finally:
         for fd in pass_fds:
             os.close(fd)
+    assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
     out = {out_fd: bytearray(), err_fd: bytearray(), status_r: bytearray()}
     sel = selectors.DefaultSelector()
@@ -463,7 +465,7 @@ def _supervise(cmd: list[str], argv: tuple[str, ...], workdir: Path, env: dict[s
     return SandboxResult(argv, returncode, bytes(out[out_fd]), stderr, seconds, killed)
 
 
-def _child_pid(status: bytes) -> int | None:
+def _child_pid(status: bytes | bytearray) -> int | None:
     """The host pid of the sandbox's pid 1, from bwrap's ``--json-status-fd`` output."""
     for line in bytes(status).decode("utf-8", "replace").splitlines():
         try:

@@ -19,9 +19,12 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
 
 from .model import Finding, Location, ToolError
+
+if TYPE_CHECKING:
+    from .unpack.oci import ImageSource
 
 FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO, SOCKET, OTHER = (
     "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "socket", "other")
@@ -162,7 +165,7 @@ class BlobWriter:
         self._h = hashlib.sha256()
         self.size = 0
 
-    def write(self, block: bytes) -> None:
+    def write(self, block: bytes | memoryview) -> None:
         self._h.update(block)
         self._f.write(block)
         self.size += len(block)
@@ -229,11 +232,11 @@ class Node:
     def name(self) -> str:
         return posixpath.basename(self.path)
 
-    def location(self, artifact: str, **kw: Any) -> Location:
+    def location(self, artifact: str, **kw: object) -> Location:
         return Location(artifact=artifact, path=self.path, layer=self.layer, chain=self.chain,
-                        sha256=self.sha256, **kw)
+                        sha256=self.sha256, **kw)  # type: ignore[arg-type]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {"path": self.path, "type": self.type, "size": self.size, "sha256": self.sha256,
                 "mode": f"{self.mode & 0o7777:04o}", "link_target": self.link_target,
                 "layer": self.layer, "hidden_by": self.hidden_by}
@@ -315,16 +318,20 @@ class Tree:
         return None if node is None else node.path
 
     def open(self, node: Node | str) -> BinaryIO:
-        n = self._file(node)
-        return self.store.open(n.sha256)
+        return self.store.open(self._digest(node))
 
     def read(self, node: Node | str, limit: int | None = None) -> bytes:
-        n = self._file(node)
-        return self.store.read(n.sha256, limit)
+        return self.store.read(self._digest(node), limit)
 
     def host_path(self, node: Node | str) -> Path:
         """The blob's path in the work area, for tools that need a file name. Read only."""
-        return self.store.path(self._file(node).sha256)
+        return self.store.path(self._digest(node))
+
+    def _digest(self, node: Node | str) -> str:
+        n = self._file(node)
+        if n.sha256 is None:  # a file whose content was not kept (a limit, an unreadable member)
+            raise FileNotFoundError(f"{n.path}: content not stored")
+        return n.sha256
 
     def _file(self, node: Node | str) -> Node:
         n = self.resolve(node) if isinstance(node, str) else node
@@ -415,19 +422,19 @@ class Artifact:
     tree: Tree
     source: str = ""
     layers: list[Layer] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, object] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     errors: list[ToolError] = field(default_factory=list)
-    layout: Any = None  # images: the layout's files (``read_blob(digest)``), for attachments
+    layout: ImageSource | None = None  # images: the layout's files (``read_blob(digest)``), for attachments
 
-    def location(self, path: str = "", **kw: Any) -> Location:
+    def location(self, path: str = "", **kw: object) -> Location:
         node = self.tree.nodes.get(path) if path else None
         if node is not None:
             return node.location(self.name, **kw)
-        return Location(artifact=self.name, path=path, **kw)
+        return Location(artifact=self.name, path=path, **kw)  # type: ignore[arg-type]
 
-    def summary(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "role": self.role, "kind": self.kind,
+    def summary(self) -> dict[str, object]:
+        d: dict[str, object] = {"name": self.name, "role": self.role, "kind": self.kind,
                              "files": sum(1 for n in self.tree.nodes.values() if n.is_file)}
         if self.layers:
             d["layers"] = [{"digest": l.digest, "media_type": l.media_type, "size": l.size}

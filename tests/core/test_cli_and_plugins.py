@@ -101,7 +101,12 @@ def test_third_party_plugin_through_its_entry_point(checker, tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(source)], check=True, capture_output=True)
     env = dict(os.environ, PYTHONPATH=str(target))
-    tarball = checker.tarball({"etc/cron.daily/backup": File("#!/bin/sh\n", 0o777)}, name="t.tar.gz")
+    tarball = checker.tarball({"etc/cron.daily/backup": File("#!/bin/sh\n", 0o777),
+                               "usr/bin/passwd": File("\x7fELF", 0o4755), "usr/bin/ls": File("\x7fELF", 0o755),
+                               "var/lib/dpkg/status": "Package: passwd\nStatus: install ok installed\n"
+                                                      "Version: 1:4.13\nArchitecture: amd64\n\n",
+                               "var/lib/dpkg/info/passwd.list": "/usr\n/usr/bin\n/usr/bin/passwd\n"},
+                              name="t.tar.gz")
 
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "provcheck", *map(str, args)], capture_output=True, text=True,
@@ -114,6 +119,16 @@ def test_third_party_plugin_through_its_entry_point(checker, tmp_path):
     assert f["location"]["path"] == "etc/cron.daily/backup" and f["detector"] == "sample"
     assert "## Why is this bad?" in cli("rule", "SMP001").stdout
     assert "SMP001" not in cli("-p", "no:sample", "rules").stdout
+    # the plugin's own command, written against the public API alone
+    perms = cli("perms", tarball)
+    assert perms.returncode == 0, perms.stderr
+    assert perms.stdout.splitlines() == ["0777 etc/cron.daily/backup  (no package)", "4755 usr/bin/passwd  (passwd)"]
+    rows = [json.loads(line) for line in cli("perms", tarball, "--format", "json").stdout.splitlines()]
+    assert {r["path"]: r["package"] for r in rows} == {"etc/cron.daily/backup": None, "usr/bin/passwd": "passwd"}
+    missing = cli("perms", tmp_path / "nope.tar")
+    assert missing.returncode == 5 and "nope.tar" in missing.stderr and "Traceback" not in missing.stderr
+    assert "--sbom" not in cli("perms", "--help").stdout and "--platform" in cli("perms", "--help").stdout
+    assert "invalid choice: 'perms'" in cli("-p", "no:sample", "perms", tarball).stderr
 
 
 def test_readme_detector_example_runs(checker):
@@ -138,7 +153,8 @@ def test_exit_codes_and_fail_on(checker):
     checker.base.mkdir(exist_ok=True)
     clean = checker.tarball({"a.txt": "a"}, name="clean.tar")
     slip = checker.base / "slip.tar"
-    import io, tarfile
+    import io
+    import tarfile
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
         info = tarfile.TarInfo("../x")
@@ -279,7 +295,8 @@ def test_a_plugin_that_fails_to_import_is_reported_not_skipped(checker, tmp_path
 
 
 def test_text_report_never_passes_terminal_escapes_through(checker):
-    import io, tarfile
+    import io
+    import tarfile
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
         info = tarfile.TarInfo("../\x1b]0;pwned\x07\x1b[2J")
@@ -296,7 +313,7 @@ def test_focused_commands_keep_their_plugin_and_its_extensions():
     the focused plugin through its own hooks, nor one named with -p."""
     import provcheck_release
     from provcheck import hookimpl
-    from provcheck.cli import App
+    from provcheck import CommandContext
     from provcheck.plugins import PluginManager
 
     class ExtendsRelease:
@@ -318,7 +335,38 @@ def test_focused_commands_keep_their_plugin_and_its_extensions():
         pm.load(autoload=False, extra=["provcheck_release"])
         pm.register(ExtendsRelease(), name="extends")
         pm.register(OtherDetector(), name="other")
-        App(pm, requested).only_detectors(provcheck_release)
+        CommandContext(pm, requested).only_detectors(provcheck_release)
         names = {n for n, p in pm.list_name_plugin() if p is not None}
         assert "provcheck_release" in names and "provcheck.unpack.archive" in names
         assert names & {"extends", "other"} == survivors
+
+
+def test_each_command_shows_only_the_options_it_uses(checker):
+    """Options are declared once (the core's groups, attest's one table) and shown only where used."""
+    files = checker.run_cli("files", "--help").stdout
+    for absent in ("--sbom", "--attest-", "--plain-http", "--registry-username", "--advisories", "--select",
+                   "--fail-on"):
+        assert absent not in files, absent
+    assert "--platform" in files and "--cache-dir" in files
+    scan = checker.run_cli("scan", "--help").stdout
+    assert all(o in scan for o in ("--sbom", "--attest-bundle", "--attest-cert-identity", "--fail-on", "--select"))
+    verify = checker.run_cli("verify", "--help").stdout
+    assert "--bundle" in verify and "--cert-identity" in verify and "--attest-bundle" not in verify
+    fleet = checker.run_cli("fleet", "--help").stdout
+    assert len(re.findall(r"^\s+--fail-on", fleet, re.M)) == 1 and "{info,low,medium,high,critical}" in fleet
+    assert "--cache-dir" in fleet and "--jobs" in fleet and "--sbom" not in fleet
+    for cmd in ("scan", "files", "verify", "fleet", "linkage", "sbom", "release", "query"):
+        text = checker.run_cli(cmd, "--help").stdout
+        flags = re.findall(r"^\s+(--[a-z][a-z-]*)", text, re.M)
+        assert len(flags) == len(set(flags)), (cmd, flags)
+
+
+def test_a_disabled_plugin_is_really_gone_and_the_cli_says_so(checker):
+    tarball = checker.tarball({"a": "b"})
+    res = checker.run_cli("-p", "no:sbom", "scan", tarball, "--sbom", tarball)
+    assert res.exit_code == 4 and "--sbom" in res.stderr and "no:NAME: sbom" in res.stderr
+    res = checker.run_cli("-p", "no:elf", "linkage", tarball)
+    assert res.exit_code == 4 and "invalid choice: 'linkage'" in res.stderr and "elf" in res.stderr
+    plugins = {p["name"] for p in checker.run_cli("-p", "no:sbom", "-p", "no:elf", "plugins", "--format",
+                                                   "json").json()}
+    assert not plugins & {"sbom", "elf"} and "fleet" in plugins

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from provcheck.sqlite import UnreadableDatabase, table_column
+from provcheck.formats.sqlite import UnreadableDatabase, table_column
 from provcheck.testing import Symlink
 
 

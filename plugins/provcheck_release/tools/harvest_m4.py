@@ -16,7 +16,8 @@ Binary packages (``.deb``) and the generator projects' own upstream tarballs
 (``--upstream``: the Debian orig tarballs of libtool, gnulib, gettext, automake, ...) are
 the trusted base: every ``*.m4`` under ``usr/share`` of a package, every ``*.m4`` of an
 upstream tarball outside its test suites, is taken. Distributions patch some macros
-(Debian's libtool.m4 differs from upstream's at the same serial), so both are needed. Orig tarballs (``--orig``) add other *published versions* of macro files the base
+(Debian's libtool.m4 differs from upstream's at the same serial), so both are needed. Orig tarballs
+(``--orig``) add other *published versions* of macro files the base
 already knows (same file name, a serial line, a different serial) — an older gnulib copy
 vendored by a project — and never a name the base lacks or a second content for a
 serial the base already has, so one odd tarball cannot teach the database a new macro or
@@ -32,9 +33,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from provcheck.config import Limits
-from provcheck.unpack.archive import Reader, read_package
-from provcheck.vfs import BlobStore
+from provcheck import BlobStore, Limits
+from provcheck.formats.archive import Reader, read_package
 
 from provcheck_release.debian_apt import download
 from provcheck_release.m4db import DB_FORMAT, DB_PATH, hashes, is_aux, version_of, write_db

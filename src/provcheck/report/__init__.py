@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
+
+if TYPE_CHECKING:
+    from ..engine import Report
 
 
 @dataclass(frozen=True)
@@ -11,5 +14,5 @@ class OutputFormat:
     """``write(report, stream, color)`` writes one report; ``color`` is true on a terminal."""
 
     name: str
-    write: Callable[[Any, TextIO, bool], None]
+    write: Callable[["Report", TextIO, bool], None]
     suffix: str = ""

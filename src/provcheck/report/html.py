@@ -325,4 +325,7 @@ def provcheck_register_formats():
     return [OutputFormat("html", write_html, ".html")]
 
 
-__all__ = ["page_data", "render", "write_page", "write_html", "release_view", "status_words", "svg_graph"]
+write_html_page, html_release_view = write_page, release_view  # their names in the `provcheck` API
+
+__all__ = ["page_data", "render", "write_page", "write_html", "release_view", "status_words", "svg_graph",
+           "write_html_page", "html_release_view"]

@@ -62,6 +62,8 @@ def write_text(report: Any, stream: TextIO, color: bool = False) -> None:
         console.print(f"\n[bold magenta]ERRORS ({len(report.errors)}) — the scan is incomplete[/]")
         for e in report.errors:
             console.print(f"  [magenta]{escape(str(e))}[/]")
+    for note in getattr(report, "notes", ()):
+        console.print(f"\n[dim]note: {escape(note)}[/]")
     counts = ", ".join(f"{sum(1 for f in active if f.severity == s)} {s}" for s in sorted(Severity, reverse=True))
     console.print(f"\n{len(active)} findings ({counts}); {len(suppressed)} suppressed; {len(report.errors)} errors")
 

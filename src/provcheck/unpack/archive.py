@@ -27,6 +27,7 @@ from .. import hookimpl
 from ..config import InputSpec, Limits
 from ..engine_rules import PC901, PC902, PC903, PC904, PC905, PC906, PC908
 from ..model import Finding, InputError, Location, ToolError
+from ..progress import ProgressTask
 from ..vfs import (BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SOCKET, SYMLINK, Artifact, BlobStore, Node,
                    Tree, normpath)
 
@@ -80,7 +81,7 @@ class Reader:
     """
 
     def __init__(self, store: BlobStore, limits: Limits, artifact: str, *, rootfs: bool,
-                 budget: Budget | None = None, progress: Any = None, defer_links: bool = False):
+                 budget: Budget | None = None, progress: ProgressTask | None = None, defer_links: bool = False):
         self.store = store
         self.limits = limits
         self.artifact = artifact
@@ -139,7 +140,8 @@ class Reader:
                 dropped = raw.lstrip("/\\") != path or ".." in raw.replace("\\", "/").split("/")
                 out.findings.append(PC901.finding(
                     location=loc.replace(path=raw) if dropped else loc, key=raw,
-                    message=f"member {raw!r} {'climbs out of the archive; dropped' if dropped else 'has an absolute name; kept as ' + repr(path)}",
+                    message=f"member {raw!r} " + ("climbs out of the archive; dropped" if dropped
+                                                  else f"has an absolute name; kept as {path!r}"),
                     evidence={"member": raw, "archive": out.label}))
                 if dropped:
                     continue
@@ -317,7 +319,7 @@ def read_package(reader: Reader, path: str | os.PathLike, label: str, chain: tup
     for raw, node in entries.items:
         if not raw.startswith(DEB_MEMBERS) or not node.is_file:
             continue
-        inner = reader.read(reader.store.path(node.sha256), f"{label}:{raw}", layer=layer, chain=chain)
+        inner = reader.read(reader.store.path(node.sha256 or ""), f"{label}:{raw}", layer=layer, chain=chain)
         merged.findings += inner.findings
         merged.errors += inner.errors
         merged.complete &= inner.complete
@@ -369,7 +371,8 @@ def load_archive(path: Path, name: str, role: str, ctx: Any, source: str, spec: 
         from .oci import image_from_archive, is_image_tree
         if is_image_tree(tree):
             return image_from_archive(tree, spec, path, ctx, entries.findings, entries.errors)
-    meta = {"format": entries.format, "filters": entries.filters, "sha256": file_sha256(path), "path": str(path)}
+    meta: dict[str, object] = {"format": entries.format, "filters": entries.filters, "sha256": file_sha256(path),
+                               "path": str(path)}
     return Artifact(name=name, role=role, kind="archive", tree=tree, source=source, metadata=meta,
                     findings=entries.findings, errors=entries.errors)
 
@@ -393,7 +396,7 @@ def provcheck_load_input(spec: InputSpec, ctx: Any) -> Artifact | None:
 
 @hookimpl(trylast=True)
 def provcheck_unpack(node: Node, tree: Tree, ctx: Any) -> Tree | None:
-    if not node.is_file:
+    if not node.is_file or node.sha256 is None:
         return None
     blob = tree.store.path(node.sha256)
     if sniff(blob) is None:

@@ -11,12 +11,15 @@ import os
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import hookimpl
 from ..config import InputSpec
 from ..model import InputError, ToolError
 from ..vfs import DIR, FILE, SYMLINK, Artifact, Node, Tree
+
+if TYPE_CHECKING:
+    from ..engine import LoadContext
 
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_NO_REPLACE_OBJECTS": "1",
            "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
@@ -90,13 +93,16 @@ def read_git_tree(repo: Path, commit: str, name: str, ctx: Any) -> tuple[Tree, l
     return tree, errors
 
 
-def cat_blobs(repo: Path, blobs: list[tuple[str, Node]], ctx: Any) -> list[Node]:
+def cat_blobs(repo: Path, blobs: list[tuple[str, Node]], ctx: "LoadContext") -> list[Node]:
     """Read every blob into the store; returns the nodes whose object is missing."""
     env = dict(os.environ, **GIT_ENV)
     proc = subprocess.Popen(["git", *GIT_OPTS, "-C", os.fspath(repo), "cat-file", "--batch"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
 
+    assert proc.stdin is not None and proc.stdout is not None  # both are PIPEs
+
     def feed() -> None:
+        assert proc.stdin is not None
         try:
             for sha, _ in blobs:
                 proc.stdin.write(sha.encode() + b"\n")
@@ -109,7 +115,7 @@ def cat_blobs(repo: Path, blobs: list[tuple[str, Node]], ctx: Any) -> list[Node]
     total = 0
     missing = []
     try:
-        for sha, node in blobs:
+        for _sha, node in blobs:
             header = out.readline().split()
             if len(header) == 2 and header[1] == b"missing":
                 missing.append(node)

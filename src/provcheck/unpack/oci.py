@@ -20,7 +20,7 @@ import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Mapping
 
 from .. import hookimpl
 from ..config import InputSpec
@@ -51,7 +51,9 @@ class ImageSource:
             return None
         if self.tree is not None:
             node = self.tree.get(rel)
-            return self.tree.store.path(node.sha256) if node is not None and node.is_file else None
+            return self.tree.store.path(node.sha256) if node is not None and node.is_file and node.sha256 else None
+        if self.root is None:
+            return None
         path = self.root / rel
         parent = self.root
         try:
@@ -69,7 +71,7 @@ class ImageSource:
         ``limit`` or not matching. For plugins reading attachments (SBOMs, signatures)."""
         m = re.fullmatch(r"sha256:([0-9a-f]{64})", digest or "")
         host = self._host(f"blobs/sha256/{m.group(1)}") if m else None
-        if host is None:
+        if host is None or m is None:
             return None
         with open(host, "rb") as f:
             data = f.read(limit + 1)
@@ -108,7 +110,7 @@ class HashingStream:
         self.f, self.h, self.size, self.progress = f, hashlib.sha256(), 0, progress
 
     def readinto(self, buf: Any) -> int:
-        n = self.f.readinto(buf)
+        n = self.f.readinto(buf)  # type: ignore[attr-defined]  # a real file object
         if n:
             self.h.update(memoryview(buf)[:n])
             self.size += n
@@ -150,6 +152,8 @@ class ImageLoader:
                    actual: tuple[str, int] | None = None) -> None:
         digest, size = desc.get("digest", ""), desc.get("size")
         if actual is None:
+            if data_path is None:
+                raise ValueError("check_blob needs data_path or actual")
             h, n = hashlib.sha256(), 0
             with open(data_path, "rb") as f:
                 while block := f.read(1 << 20):
@@ -252,7 +256,7 @@ class ImageLoader:
         try:
             with open(host, "rb") as f:
                 stream = HashingStream(f, task)
-                entries = reader.read(stream, digest or rel, layer=digest or rel)
+                entries = reader.read(stream, digest or rel, layer=digest or rel)  # type: ignore[arg-type]
                 stream.drain()
         finally:
             task.done()
@@ -355,7 +359,7 @@ def _is_attachment(desc: dict[str, Any]) -> bool:
     return bool(desc.get("artifactType")) or (desc.get("platform") or {}).get("os") == "unknown"
 
 
-def platform_matches(platform: dict[str, Any] | None, want: dict[str, str]) -> bool:
+def platform_matches(platform: Mapping[str, object] | None, want: Mapping[str, str]) -> bool:
     if not platform:
         return False
     if platform.get("os") != want["os"] or platform.get("architecture") != want["architecture"]:

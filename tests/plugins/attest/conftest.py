@@ -81,6 +81,8 @@ def _apt_source(*packages: str) -> None:
 @pytest.fixture(scope="session")
 def debian_sources():
     """Real orig tarballs with their upstream .asc, and the upstream keys from debian/upstream/."""
+    import realdata
+    realdata.needs_real_data("debian sources")
     wanted = {XZ_ORIG: "xz-utils=5.4.1-1+deb12u1", HELLO_ORIG: "hello=2.10-3"}
     missing = [pkg for f, pkg in wanted.items() if not (DEBSRC / f).exists() or not (DEBSRC / (f + ".asc")).exists()]
     if missing:

@@ -137,7 +137,8 @@ def test_v02_bundle_with_proof_verifies(checker, tmp_path, sigstore_local):
     res.assert_rules(PC510=1)
 
 
-@pytest.mark.parametrize("garbage", [b"<html>503</html>", b"{}", b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}',
+@pytest.mark.parametrize("garbage", [b"<html>503</html>", b"{}",
+                                     b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}',
                                      b'{"mediaType": "x/y", "verificationMaterial": 5}', b"\xff\xfe" * 100,
                                      b"[" * 200000,
                                      b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", '

@@ -250,7 +250,7 @@ def test_corrupt_package_databases_are_errors_not_crashes(elf, sample):
     rng = random.Random(7)
     junk = bytes(rng.randrange(256) for _ in range(8192))
     header_bomb = struct.pack(">II", 0xFFFF, 0x7FFFFFFF) + junk
-    from provcheck import packages
+    from provcheck.formats import packages
     with pytest.raises(ValueError):
         packages.rpm_header(header_bomb)
     for _ in range(300):  # random header blobs: only ValueError/struct.error, never anything else

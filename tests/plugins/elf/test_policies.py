@@ -81,7 +81,8 @@ def test_interposing_a_sensitive_symbol_is_reported_unless_owner(elf, gcc):
     pre = next(f for f in result.by_rule("PC309") if f.key == "ld.so.preload")
     assert pre.evidence["resolved"] == {f"/{LIBC_DIR}/libhelper.so.1": f"{LIBC_DIR}/libhelper.so.1"}
     # an rtld audit library declared in the dynamic section
-    audited = gcc.exe(MAIN.replace("foo", "RSA_public_decrypt"), *NOLIBC, "libhelper.so.1", "-Wl,--audit,libspy.so", "-Wl,--depaudit,libspy2.so",
+    audited = gcc.exe(MAIN.replace("foo", "RSA_public_decrypt"), *NOLIBC, "libhelper.so.1", "-Wl,--audit,libspy.so",
+                      "-Wl,--depaudit,libspy2.so",
                       inputs={"libhelper.so.1": bad})
     keys = {f.key for f in elf.run(elf.tree({"usr/bin/a": File(audited, 0o755), f"{LIBC_DIR}/libhelper.so.1": bad}),
                                    options=opts()).by_rule("PC309")}
@@ -279,3 +280,25 @@ def test_the_fixed_really_package_is_not_the_backdoor(elf, gcc):
                      "var/lib/dpkg/status": status,
                      "var/lib/dpkg/info/liblzma5:amd64.list": "/.\n/lib/x86_64-linux-gnu/liblzma.so.5.4.5\n"})
     elf.run(root, options=opts()).assert_rules(PC302=0, PC303=0)
+
+
+def test_a_file_the_signature_scan_cannot_read_is_reported_not_skipped(elf, gcc):
+    """A hidden liblzma whose blob vanished between loading and the scan: an error naming
+    the file, never a silent 'no signature'."""
+    from provcheck import hookimpl
+    big = gcc.lib("liblzma.so.5", SIGNATURE_LIB + "__attribute__((used)) static const char pad[2 << 20] = {1};\n",
+                  *NOLIBC)
+    img = elf.oci([{f"{LIBC_DIR}/liblzma.so.5.6.1": big}, {f"{LIBC_DIR}/.wh.liblzma.so.5.6.1": ""}])
+
+    class Vandal:
+        @hookimpl(tryfirst=True)
+        def provcheck_detect(self, scan):
+            for node in scan.targets[0].tree.hidden:
+                os.unlink(scan.store.path(node.sha256))
+
+    elf.add_plugin(Vandal(), name="vandal")
+    result = elf.run(img, options=opts())
+    result.assert_rules(PC302=0)
+    [err] = [e for e in result.errors if e.plugin == "elf"]
+    assert err.path == f"{LIBC_DIR}/liblzma.so.5.6.1" and "not scanned for the xz backdoor" in err.message
+    assert result.exit_code == 3

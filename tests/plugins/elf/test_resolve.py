@@ -310,3 +310,30 @@ def test_rpm_database_ownership_and_versions(elf, gcc, linkage, tmp_path):
     f = elf.run(root, options=OPTS).only("PC303")
     assert (f.evidence["package"], f.evidence["version"]) == ("xz-libs", "5.6.1-1")
     assert f.location.path == "var/lib/rpm/rpmdb.sqlite"
+
+
+def test_hook_linkage_gives_other_plugins_the_resolved_graph(elf, gcc):
+    """Another plugin asks for the graph through ``scan.hook.provcheck_linkage`` (never an
+    import of provcheck_elf) and gets the loader's resolution: RUNPATH beats the system copy."""
+    from provcheck import Link, hookimpl
+
+    private = gcc.lib("libfoo.so.1", LIB % ("foo", 1), *NOLIBC)
+    app = gcc.exe(MAIN, *NOLIBC, "libfoo.so.1", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib",
+                  inputs={"libfoo.so.1": private})
+    root = elf.tree({"opt/app/bin/app": File(app, 0o755), "opt/app/lib/libfoo.so.1": private,
+                     "usr/lib/x86_64-linux-gnu/libfoo.so.1": private, "opt/app/bin/ghost": File(
+                         gcc.exe(MAIN, *NOLIBC, "libfoo.so.1", inputs={"libfoo.so.1": private}), 0o755)})
+    seen = {}
+
+    class Consumer:
+        @hookimpl
+        def provcheck_detect(self, scan):
+            a = scan.targets[0]
+            seen["links"] = scan.hook.provcheck_linkage(tree=a.tree, elf=None, artifact=a, scan=scan)
+
+    elf.add_plugin(Consumer(), name="consumer")
+    elf.run(root).assert_no_errors()
+    links = {(e.src, e.name): e for e in seen["links"]}
+    assert all(isinstance(e, Link) for e in links.values())
+    assert links[("opt/app/bin/app", "libfoo.so.1")].dst == "opt/app/lib/libfoo.so.1"
+    assert links[("opt/app/bin/ghost", "libfoo.so.1")].dst == "usr/lib/x86_64-linux-gnu/libfoo.so.1"

@@ -73,6 +73,7 @@ def fleet(apps: Sequence[Sequence[str]]) -> dict[str, Path]:
 
     Remembered in ``.cache/fleet-images/`` (resolving package closures with apt costs
     seconds per image even when every image is built already)."""
+    realdata.needs_real_data("fleet images")
     memo = realdata.CACHE / "fleet-images" / f"fleet-{hashlib.sha256(json.dumps(apps).encode()).hexdigest()[:12]}.json"
     try:
         known = {k: Path(v) for k, v in json.loads(memo.read_text()).items()}

@@ -153,13 +153,14 @@ class Registry:
         assert r.status_code == 201, r.text
         return "sha256:" + hashlib.sha256(raw).hexdigest()
 
-    def attach_sbom(self, repo: str, tag: str, sbom: dict[str, Any], media: str = "application/spdx+json",
+    def attach_sbom(self, repo: str, tag: str, sbom: dict[str, Any] | bytes, media: str = "application/spdx+json",
                     style: str = "cosign") -> str:
-        """Attach an SBOM the way cosign (``sha256-<hex>.sbom`` tag) or ORAS/OCI 1.1 (referrers
-        fallback tag ``sha256-<hex>`` holding an index) do."""
+        """Attach an SBOM (a document, or raw bytes) the way cosign (``sha256-<hex>.sbom`` tag)
+        or ORAS/OCI 1.1 (referrers fallback tag ``sha256-<hex>`` holding an index) do."""
         subject = self.manifest_digest(repo, tag)
+        data = sbom if isinstance(sbom, bytes) else json.dumps(sbom).encode()
         with self.client() as c:
-            layer = dict(self.put_blob(c, repo, json.dumps(sbom).encode()), mediaType=media)
+            layer = dict(self.put_blob(c, repo, data), mediaType=media)
             cfg = dict(self.put_blob(c, repo, b"{}"), mediaType="application/vnd.oci.empty.v1+json")
             man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": cfg,
                    "layers": [layer]}

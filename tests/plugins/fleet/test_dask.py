@@ -84,3 +84,17 @@ def test_dask_tasks_carry_no_password_unless_asked(tls_registry, dask_cluster, t
     assert "authentication required (401) and no usable credentials" in out["stats"]["errors"][0]["error"]
     code, out = run("sent", "--dask-send-credentials")
     assert code == 0 and out["stats"]["images_ok"] == 1, out["stats"]
+
+
+def test_without_the_dask_extra_the_executor_says_how_to_get_it(checker, tmp_path):
+    """Dask is the optional provcheck[dask]: without it, --executor dask is a usage error
+    naming the extra (simulated by a `distributed` that fails to import, as when absent)."""
+    stub = tmp_path / "no-dask" / "distributed"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError(\"No module named 'distributed'\")\n")
+    res = checker.run_cli("fleet", "scan", "registry://127.0.0.1:9/x:1", "--db", str(tmp_path / "inv.sqlite"),
+                          "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
+                          env={"PYTHONPATH": str(stub.parent)})
+    assert res.exit_code == 4, res.stderr
+    assert "pip install 'provcheck[dask]'" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "inv.sqlite").exists()

@@ -405,8 +405,11 @@ def test_interrupted_fleet_scan_resumes(checker, plain_registry, tmp_path):
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                if db.exists() and rows(db, "SELECT count(*) FROM images WHERE status='ok'")[0][0] == 2:
-                    break
+                try:  # the scan creates the file before its tables: poll until both exist
+                    if db.exists() and rows(db, "SELECT count(*) FROM images WHERE status='ok'")[0][0] == 2:
+                        break
+                except sqlite3.OperationalError:
+                    pass
                 time.sleep(0.2)
             else:
                 raise AssertionError("the two fast images never reached the inventory")
@@ -455,3 +458,22 @@ def test_corrupt_layer_archive_is_incomplete_and_not_cached(checker, fresh_regis
     assert "corrupt or truncated" in out["stats"]["errors"][0]["error"]
     assert rows(db, "SELECT status FROM images") == [("incomplete",)]
     assert not list((tmp_path / "c" / "fleet" / "layers").rglob("*.json.gz"))
+
+
+def test_unreadable_attached_sbom_and_a_disabled_elf_plugin_are_reported(checker, fresh_registry, fleet_images,
+                                                                          tmp_path):
+    """An attached SBOM with bad JSON is an error of the image (exit 3), not a silent fall-back
+    to the layers; with -p no:elf the fleet says its edges come from the plain search."""
+    repo = "sbom/broken"
+    fresh_registry.push(fleet_images["base"], f"{repo}:1")
+    layer = fresh_registry.attach_sbom(repo, "1", b'{"spdxVersion": "SPDX-2.3", "packages": [', style="referrer")
+    ref = f"registry://{fresh_registry.host}/{repo}:1"
+    code, out = scan(checker, ref, "--plain-http", "--db", str(tmp_path / "inv.sqlite"), "-p", "no:elf",
+                     cache=tmp_path / "c")
+    assert code == 3
+    [err] = out["stats"]["errors"]
+    assert err["image"].endswith(f"{repo}:1") and "attached SBOM sha256:" in err["error"] and "not JSON" in err["error"]
+    assert layer in err["error"] and out["stats"]["modes"] == {"layers": 1}
+    assert any("elf plugin is disabled" in n for n in out["notes"])
+    code, out = scan(checker, ref, "--plain-http", "--db", str(tmp_path / "inv2.sqlite"), cache=tmp_path / "c")
+    assert code == 3 and "notes" not in out

@@ -60,7 +60,8 @@ def read_tar(path: Path) -> dict[str, bytes]:
 # Files `make dist` generates for xz (and that xz's git ignores): the release adds them.
 GENERATED_FILES = {"configure", "aclocal.m4", "config.h.in", "ABOUT-NLS", "ChangeLog"}
 GENERATED = ("build-aux/", "po/", "po4a/", "doc/man/", "m4/")
-KEEP_IN_GIT = ("m4/tuklib_", "m4/ax_check_capsicum.m4", "m4/ax_pthread.m4", "m4/getopt.m4", "m4/posix-shell.m4", "m4/visibility.m4",
+KEEP_IN_GIT = ("m4/tuklib_", "m4/ax_check_capsicum.m4", "m4/ax_pthread.m4", "m4/getopt.m4", "m4/posix-shell.m4",
+               "m4/visibility.m4",
                "po/LINGUAS", "po/POTFILES.in", "po/Makevars", "po/", "po4a/po4a.conf", "po4a/update-po",
                "build-aux/manconv.sh", "build-aux/version.sh")
 
@@ -161,6 +162,7 @@ BAD_TEST_FILE = bytes.fromhex("fd377a585a000004e6d6b446") + b"\t \x00\x01corrupt
 
 def pypi_sdist(requirement: str, pattern: str) -> Path:
     """A real sdist from the Python package index (``pip download --no-binary :all:``), cached."""
+    realdata.needs_real_data(f"pip download {requirement}")
     dest = CACHE / "pypi"
     hits = sorted(dest.glob(pattern)) if dest.is_dir() else []
     if not hits:

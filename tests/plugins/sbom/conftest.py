@@ -112,3 +112,18 @@ def cdxgen_sbom(small_rootfs: Path) -> Path:
 @pytest.fixture(scope="session")
 def small_syft(small_rootfs: Path) -> dict[str, Path]:
     return _syft(f"dir:{small_rootfs}", SBOM_CACHE / small_rootfs.name)
+
+
+@pytest.fixture(scope="session")
+def pager_rootfs() -> Path:
+    """util-linux unpacked with the pager alternative its postinst registers
+    (``usr/bin/pager -> /etc/alternatives/pager -> /bin/more``; realdata runs no maintainer scripts)."""
+    base = realdata.rootfs(["base-files", "util-linux"], "pager", closure=False)
+
+    def build(dest: Path) -> str:
+        shutil.copytree(base, dest, symlinks=True)
+        (dest / "etc/alternatives").mkdir(parents=True, exist_ok=True)
+        (dest / "etc/alternatives/pager").symlink_to("/bin/more")
+        (dest / "usr/bin/pager").symlink_to("/etc/alternatives/pager")
+        return "update-alternatives --install /usr/bin/pager pager /bin/more 50"
+    return realdata.build_once(SBOM_CACHE / f"{base.name}-alternatives", "sbom-pager", build)

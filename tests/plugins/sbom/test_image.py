@@ -18,6 +18,8 @@ from provcheck_sbom import export
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sbom_helpers import LIBDIR, SAMPLES, add_layer, attach, copy_layout, image_file, manifest_digest, pc4, run
 
+pytestmark = pytest.mark.slow  # real Debian data (downloaded once, cached under .cache/)
+
 
 
 def test_clean_image_is_quiet_with_every_syft_format(checker, image, syft_sboms):

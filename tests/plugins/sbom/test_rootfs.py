@@ -16,6 +16,8 @@ import provcheck_sbom
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sbom_helpers import LIBDIR, SAMPLES, pc4, run  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real Debian data (downloaded once, cached under .cache/)
+
 
 
 def copy_rootfs(src: Path, dest: Path) -> Path:
@@ -178,3 +180,89 @@ def test_pip_installed_package_is_undeclared_and_verified_by_record(checker, sma
     modified = result.only("PC404")
     assert modified.location.path == "usr/local/lib/python3.11/dist-packages/packageurl/utils.py"
     assert modified.evidence["algorithm"] == "sha256" and modified.evidence["manifest"].endswith("/METADATA")
+
+
+def test_advisory_reach_without_the_elf_plugin_says_so(checker, small_rootfs, tmp_path):
+    """The reach of an advisory comes from the ELF plugin's graph (the provcheck_linkage hook);
+    with -p no:elf the SBOM plugin falls back to its plain DT_NEEDED search and the report
+    says so, and an ELF file that search cannot read is an error, not a silent gap."""
+    root = copy_rootfs(small_rootfs, tmp_path / "rootfs")
+    set_version(root, "liblzma5", "5.6.1-1")
+    (root / "usr/bin/broken").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(9) + b"\x03\x00\x3e\x00" + b"\xff" * 40)
+    others = [a for p in ("release", "testdata", "attest", "fleet") for a in ("-p", f"no:{p}")]
+
+    def scan(*extra):
+        res = checker.run_cli("scan", root, "--advisories", SAMPLES / "CVE-2024-3094.json", "--format", "json",
+                              *others, *extra)
+        assert "Traceback" not in res.stderr, res.stderr
+        return res.exit_code, json.loads(res.stdout)
+
+    _code, with_elf = scan()
+    _code, without = scan("-p", "no:elf")
+    for report in (with_elf, without):
+        [vuln] = [f for f in report["findings"] if f["rule_id"] == "PC408"]
+        assert f"usr/bin/xz > {LIBDIR}/liblzma.so.5.4.1" in vuln["evidence"]["reached_by"]
+    assert "notes" not in with_elf
+    assert any("elf plugin is disabled" in n for n in without["notes"])
+    assert not any(f["rule_id"].startswith("PC3") for f in without["findings"])
+    from provcheck_sbom import elfdeps
+    if "unreadable" not in Path(elfdeps.__file__).read_text():
+        pytest.skip("the plain search reports unreadable files once it reads through provcheck.formats.elf "
+                    "(branch formats-elf)")
+    assert any(e["plugin"] == "sbom" and e["path"] == "usr/bin/broken" for e in without["errors"]), without["errors"]
+
+
+def _host_file_for_pager(rootfs: Path) -> Path:
+    """What an SBOM generator reads when it follows usr/bin/pager's absolute link on this host
+    (cdxgen 12.8.4 does): the host's pager, or another host program when that is the same file."""
+    import hashlib
+    import os
+    ours = hashlib.sha1((rootfs / "usr/bin/more").read_bytes()).hexdigest()
+    for candidate in ("/usr/bin/pager", "/bin/sh", sys.executable):
+        real = Path(os.path.realpath(candidate))
+        if real.is_file() and hashlib.sha1(real.read_bytes()).hexdigest() != ours:
+            return real
+    raise AssertionError("no host file differs from the root's more")
+
+
+def _cdxgen_style(files: dict[str, bytes]) -> dict:
+    """File components as cdxgen writes them for a rootfs (SrcFile, MD5 and SHA-1)."""
+    import hashlib
+    return {"bomFormat": "CycloneDX", "specVersion": "1.6", "metadata": {"tools": {"components": [
+        {"group": "@cyclonedx", "name": "cdxgen", "version": "12.8.4", "type": "application"}]}},
+        "components": [{"name": Path(p).name, "type": "file", "purl": f"pkg:generic/{Path(p).name}",
+                        "bom-ref": f"file:{p}", "properties": [{"name": "SrcFile", "value": p}],
+                        "hashes": [{"alg": "MD5", "content": hashlib.md5(data).hexdigest()},
+                                   {"alg": "SHA-1", "content": hashlib.sha1(data).hexdigest()}]}
+                       for p, data in files.items()]}
+
+
+def test_a_generator_that_followed_an_absolute_symlink_out_of_the_root_is_low(checker, pager_rootfs, tmp_path):
+    """cdxgen on a Debian root directory follows usr/bin/pager -> /etc/alternatives/pager out of
+    the root and hashes the host's pager. The file the link reaches inside the root matches
+    util-linux's md5sums: PC406 is low and says why; a real difference stays high."""
+    host = _host_file_for_pager(pager_rootfs)
+    more = (pager_rootfs / "usr/bin/more").read_bytes()
+    sbom = tmp_path / "cdxgen.cdx.json"
+    sbom.write_text(json.dumps(_cdxgen_style({"/usr/bin/pager": host.read_bytes(), "/usr/bin/more": more})))
+    result = run(checker, pager_rootfs, sbom=[str(sbom)])
+    result.assert_no_errors()
+    f = result.only("PC406")
+    assert f.severity.name == "LOW" and f.location.path == "usr/bin/more"
+    assert "followed the symlink out of the root" in f.message and "usr/bin/pager" in f.message
+    assert f.evidence["symlink_target"] == "/etc/alternatives/pager" and f.evidence["reached"] == "usr/bin/more"
+    assert f.evidence["package"].startswith("pkg:deb/debian/util-linux@")
+    assert "PC404" not in result.rules()
+
+    # the same SBOM on a root whose `more` was replaced: the link proves nothing, high as before
+    tampered = copy_rootfs(pager_rootfs, tmp_path / "tampered")
+    (tampered / "usr/bin/more").write_bytes(more[:-16] + b"\x90" * 16)
+    result = run(checker, tampered, sbom=[str(sbom)])
+    pc406 = result.by_rule("PC406")
+    assert {x.severity.name for x in pc406} == {"HIGH"} and len(pc406) == 2  # pager and more disagree
+    assert result.only("PC404").location.path == "usr/bin/more"
+
+    # a declared path that is no symlink is never excused
+    plain = tmp_path / "plain.cdx.json"
+    plain.write_text(json.dumps(_cdxgen_style({"/usr/bin/more": host.read_bytes()})))
+    assert run(checker, pager_rootfs, sbom=[str(plain)]).only("PC406").severity.name == "HIGH"

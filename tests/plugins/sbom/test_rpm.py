@@ -13,6 +13,8 @@ import pytest
 import provcheck_sbom
 import realdata
 
+pytestmark = pytest.mark.slow  # real Debian data (downloaded once, cached under .cache/)
+
 SPEC = """Name: xz-libs
 Epoch: 1
 Version: 5.6.0

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from provcheck_sbom import advisories, formats
-from provcheck_sbom.inventory import Component
+from provcheck.formats import versions as advisories
+from provcheck_sbom import formats
+from provcheck.formats.inventory import Component
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sbom_helpers import SAMPLES  # noqa: E402
@@ -92,7 +93,7 @@ def test_purl_spelling_normalises():
 
 
 def test_rpm_header_parser_rejects_garbage():
-    from provcheck.packages import rpm_header
+    from provcheck.formats.packages import rpm_header
     with pytest.raises(ValueError):
         rpm_header(b"\0\0\0\xff\0\0\0\xff" + b"x" * 16)
     # a real-layout header: one NAME tag (string) pointing at "xz"
@@ -100,19 +101,18 @@ def test_rpm_header_parser_rejects_garbage():
     assert rpm_header(blob) == {"name": "xz"}
 
 
-def test_linkage_chains_from_the_elf_plugins_evidence():
-    from provcheck import Location, Severity
-    from provcheck.model import Finding
+def test_reach_chains_come_from_the_linkage_hooks_edges():
+    from provcheck import Link
 
-    from provcheck_sbom import _elf_chains
-    hops = [{"path": "usr/sbin/sshd"}, {"path": "usr/lib/x86_64-linux-gnu/libsystemd.so.0.35.0", "needed": "libsystemd.so.0"},
-            {"path": "usr/lib/x86_64-linux-gnu/liblzma.so.5.4.1", "needed": "liblzma.so.5"}]
-    f = Finding(rule_id="PC301", message="m", severity=Severity.MEDIUM, location=Location(artifact="a"),
-                evidence={"chain": hops})
-    other = Finding(rule_id="PC999", message="m", severity=Severity.LOW, location=Location(artifact="a"),
-                    evidence={"chain": hops})
-    got = _elf_chains([f, f, other])
-    assert got == {"usr/lib/x86_64-linux-gnu/liblzma.so.5.4.1": [[h["path"] for h in hops]]}
+    from provcheck_sbom.reach import LinkGraph
+    lzma = "usr/lib/x86_64-linux-gnu/liblzma.so.5.4.1"
+    systemd = "usr/lib/x86_64-linux-gnu/libsystemd.so.0.35.0"
+    links = [Link(src="usr/sbin/sshd", name="libsystemd.so.0", dst=systemd),
+             Link(src=systemd, name="liblzma.so.5", dst=lzma),
+             Link(src="usr/bin/xz", name="liblzma.so.5", dst=lzma),
+             Link(src="usr/bin/ls", name="libmissing.so.1", dst=None)]
+    assert LinkGraph(links).reaching([lzma]) == [["usr/sbin/sshd", systemd, lzma], ["usr/bin/xz", lzma]]
+    assert LinkGraph(links).reaching(["usr/lib/other.so"]) == []
 
 
 def test_deeply_nested_sboms_are_refused_not_crashing():
@@ -141,14 +141,14 @@ def test_a_planted_record_cannot_claim_files_outside_its_site(checker):
 
 
 def test_advisory_severity_words_of_other_databases():
-    from provcheck_sbom.advisories import _severity
+    from provcheck.formats.versions import _severity
     for word, want in (("MODERATE", "medium"), ("Important", "high"), ("unimportant", "low"), ("critical", "critical")):
         assert _severity({"database_specific": {"severity": word}}, {}) == want
 
 
 def test_advisories_name_their_distribution_and_release():
-    from provcheck_sbom.advisories import match
-    from provcheck_sbom.inventory import Component
+    from provcheck.formats.versions import match
+    from provcheck.formats.inventory import Component
     lzma = Component(name="liblzma5", version="5.6.1-1", type="deb", origin="dpkg", source="xz-utils",
                      purl="pkg:deb/debian/liblzma5@5.6.1-1?arch=amd64&distro=debian-12", files=())
 

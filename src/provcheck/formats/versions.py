@@ -20,9 +20,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from packageurl import PackageURL
+
+if TYPE_CHECKING:
+    from .inventory import Component
 
 # OSV ecosystem (before ":release") -> purl type
 ECOSYSTEMS = {
@@ -275,7 +278,7 @@ class Match:
     exact: bool = False  # matched the explicit ``versions`` list
     severity: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, (), "", False)} | {"exact": self.exact}
 
 
@@ -359,7 +362,7 @@ def _cmp_key(cmp):
     return functools.cmp_to_key(lambda a, b: -1 if a == "0" and b != "0" else 1 if b == "0" and a != "0" else cmp(a, b))
 
 
-def match(osv: Mapping[str, Any], component: Any) -> Match | None:
+def match(osv: Mapping[str, Any], component: Component) -> Match | None:
     """The first ``affected`` entry of ``osv`` that covers ``component``, or None."""
     if not isinstance(osv, Mapping):
         return None
@@ -384,13 +387,13 @@ def match(osv: Mapping[str, Any], component: Any) -> Match | None:
             ok, info = _in_range(component.type, component.version, [e for e in rng.get("events") or ()
                                                                       if isinstance(e, Mapping)])
             if ok:
-                return Match(**common, **info, exact=exact)
+                return Match(**common, **info, exact=exact)  # type: ignore[arg-type]
         if exact:
-            return Match(**common, exact=True)
+            return Match(**common, exact=True)  # type: ignore[arg-type]
     return None
 
 
-def affected(osv_record: Mapping[str, Any], component: Any) -> bool:
+def affected(osv_record: Mapping[str, Any], component: Component) -> bool:
     """True when ``component`` (an ``inventory.Component``) is in the record's affected ranges."""
     return match(osv_record, component) is not None
 

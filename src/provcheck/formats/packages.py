@@ -25,7 +25,10 @@ import re
 import struct
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+if TYPE_CHECKING:
+    from ..vfs import Tree
 
 MAX_DB = 256 << 20        # bytes of one text database file read
 MAX_RPMDB = 1 << 30       # bytes of an rpm sqlite database read
@@ -67,7 +70,7 @@ class Databases:
 _INSTALLED: "weakref.WeakKeyDictionary[Any, Databases]" = weakref.WeakKeyDictionary()
 
 
-def installed(tree: Any) -> Databases:
+def installed(tree: Tree) -> Databases:
     """Every package database of ``tree``, read once per tree (plugins share the result)."""
     try:
         return _INSTALLED[tree]
@@ -94,7 +97,7 @@ _MISS = object()
 _PARENTS: "weakref.WeakKeyDictionary[Any, dict[str, str | None]]" = weakref.WeakKeyDictionary()
 
 
-def canonical(tree: Any, path: str) -> str:
+def canonical(tree: Tree, path: str) -> str:
     """``path`` with its directory symlinks resolved inside the tree (the last part is kept)."""
     path = path.strip("/")
     if not path or path in tree.nodes:
@@ -112,7 +115,7 @@ def canonical(tree: Any, path: str) -> str:
         real = cache[parent] = None if node is None else node.path
     if real is None:
         return path
-    return posixpath.join(real, base) if real else base
+    return posixpath.join(str(real), base) if real else base
 
 
 def _is_dir(tree: Any, path: str) -> bool:

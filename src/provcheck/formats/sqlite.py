@@ -16,7 +16,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from .vfs import Node, Tree
+from ..vfs import Node, Tree
 
 
 class UnreadableDatabase(ValueError):

@@ -3,7 +3,7 @@
 ``observe(artifact)`` reads, from the artifact's tree only (nothing runs, nothing is
 extracted to the host):
 
-* dpkg, apk and rpm databases through the core's :mod:`provcheck.packages` (the reader
+* dpkg, apk and rpm databases through the core's :mod:`provcheck.formats.packages` (the reader
   the ELF plugin's ownership uses too), turned into purls here;
 * Python: ``*.dist-info/METADATA`` and ``RECORD`` (sha256 per file);
 * shared objects with a versioned file name (``liblzma.so.5.6.1``) that no package owns.
@@ -19,12 +19,15 @@ import base64
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from packageurl import PackageURL
 
-from provcheck import packages
-from provcheck.packages import canonical
+from provcheck.formats import packages
+
+if TYPE_CHECKING:
+    from provcheck.vfs import Artifact, Tree
+from provcheck.formats.packages import canonical
 
 MAX_DB = 256 << 20  # bytes of one package database file we are willing to read
 
@@ -59,8 +62,8 @@ class Component:
     def ecosystem(self) -> str:
         return self.type
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {"name": self.name, "version": self.version, "purl": self.purl, "type": self.type,
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"name": self.name, "version": self.version, "purl": self.purl, "type": self.type,
              "origin": self.origin, "layer": self.layer, "db_path": self.db_path, "files": len(self.files)}
         if self.source:
             d["source"] = self.source
@@ -81,7 +84,7 @@ def _read_text(tree: Any, node: Any, errors: list[str] | None = None) -> str | N
     return tree.read(node).decode("utf-8", "replace")
 
 
-def os_release(tree: Any) -> dict[str, str]:
+def os_release(tree: Tree) -> dict[str, str]:
     """``etc/os-release`` (or ``usr/lib/os-release``) as a dict; empty when absent."""
     for p in ("etc/os-release", "usr/lib/os-release"):
         node = tree.resolve(p)
@@ -110,7 +113,8 @@ def _distro(tree: Any, default: str) -> tuple[str, str | None]:
 
 
 def purl_for(type_: str, name: str, version: str, namespace: str | None = None,
-             qualifiers: Mapping[str, str] | None = None) -> str:
+             qualifiers: Mapping[str, str | None] | None = None) -> str:
+    """A package URL; qualifiers without a value are left out."""
     q = {k: v for k, v in (qualifiers or {}).items() if v}
     return PackageURL(type=type_, namespace=namespace or None, name=name, version=version or None,
                       qualifiers=q or None).to_string()
@@ -223,7 +227,7 @@ def _sonames(tree: Any, owned: set[str]) -> list[Component]:
 
 # -- entry point ------------------------------------------------------------------------------
 
-def observe(artifact: Any, errors: list[str] | None = None) -> list[Component]:
+def observe(artifact: Artifact, errors: list[str] | None = None) -> list[Component]:
     """Everything the artifact's package databases and files say is installed.
 
     Sorted by (type, name, version, purl). Unreadable databases are described in
