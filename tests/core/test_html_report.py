@@ -15,6 +15,8 @@ import pytest
 
 from browser import browser  # noqa: F401  (the fixture)
 
+pytestmark = pytest.mark.slow  # a real browser (and real data): seconds each
+
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("demo", ROOT / "samples/demo.py")
 demo = importlib.util.module_from_spec(spec)

@@ -121,13 +121,13 @@ def layout(nodes: list[GraphNode], edges: list[GraphEdge]) -> Layout:
     tallest = max((len(c) for r in ranks for c in chunks[r]), default=0)
     height = tallest * (NODE_H + ROW_GAP) - ROW_GAP + 2 * PAD
     out = Layout()
-    x = PAD
+    x: float = PAD
     for r in ranks:
-        for i, col in enumerate(chunks[r]):
+        for ci, col in enumerate(chunks[r]):
             y0 = PAD + (tallest - len(col)) * (NODE_H + ROW_GAP) / 2
             for k, n in enumerate(col):
                 out.nodes[n] = (x, y0 + k * (NODE_H + ROW_GAP), col_w[r])
-            x += col_w[r] + (RANK_GAP if i == len(chunks[r]) - 1 else SUB_GAP)
+            x += col_w[r] + (RANK_GAP if ci == len(chunks[r]) - 1 else SUB_GAP)
     out.width = max(x - RANK_GAP + PAD, 2 * PAD)
     out.height = max(height, 2 * PAD)
     return out
@@ -160,7 +160,6 @@ def svg(nodes: Iterable[GraphNode], edges: Iterable[GraphEdge], *, standalone: b
     """The graph as SVG markup; ``standalone`` adds the XML namespace, a style sheet and a title."""
     nodes, edges = list(nodes), list(edges)
     lay = layout(nodes, edges)
-    byid = {n.id: n for n in nodes}
     parts: list[str] = []
     w, h = lay.width, lay.height
     ns = ' xmlns="http://www.w3.org/2000/svg"' if standalone else ""
@@ -205,7 +204,8 @@ def svg(nodes: Iterable[GraphNode], edges: Iterable[GraphEdge], *, standalone: b
     for n in nodes:
         x, y, wd = lay.nodes[n.id]
         cls = "pc-node " + ("library" if n.kind == "library" else "file") + (" hl" if n.highlight else "")
-        parts.append(f'<g class="{cls}" data-id="{escape(n.id)}" data-search="{escape((n.id + " " + n.label + " " + n.sub).lower())}" '
+        search = escape(f"{n.id} {n.label} {n.sub}".lower())
+        parts.append(f'<g class="{cls}" data-id="{escape(n.id)}" data-search="{search}" '
                      f'transform="translate({x:.1f},{y:.1f})">'
                      f'<title>{escape(n.title or n.id)}</title>'
                      f'<rect width="{wd:.1f}" height="{NODE_H}" rx="6"/>'

@@ -23,12 +23,15 @@ import os
 from functools import lru_cache
 from html import escape
 from importlib import resources
-from typing import Any, Iterable, TextIO
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, TextIO
 
 from .. import __version__, hookimpl
 from . import OutputFormat
 from .graph import STYLE as GRAPH_STYLE
 from .graph import graph_from_dict, svg
+
+if TYPE_CHECKING:
+    from ..engine import Report
 
 FULL_DIFFS = "full-diffs"  # report.stash[FULL_DIFFS][artifact][path]: whole unified diffs for the release view
 EXIT_WORDS = {0: "clean", 1: "findings", 2: "interrupted", 3: "incomplete", 4: "usage error", 5: "input unreadable"}
@@ -134,9 +137,9 @@ def page_data(report: Any = None, *, command: str = "scan", title: str = "", vie
         artifacts = [artifact_data(a) for a in report.artifacts] + [a for a in artifacts if a.get("name") not in known]
         status = status or status_words(report.exit_code(), report)
     views = list(views)
-    full = {}
+    full: dict[str, dict[str, str]] = {}
     if report is not None and any(v.get("id") == "release" for v in views):
-        full = report.stash.get(FULL_DIFFS) or {}
+        full = report.stash.get(FULL_DIFFS) or {}  # type: ignore[assignment]
     for f in findings:  # a diff the release view shows whole is not repeated in the finding
         ev = f.get("evidence")
         if ev and isinstance(ev.get("diff"), str) and _full_diff_key(full.get(f["artifact"]) or {}, f["path"]):
@@ -259,9 +262,15 @@ def render(page: dict[str, Any]) -> str:
             f"<script>{js}</script></body></html>\n")
 
 
-def write_page(stream: TextIO, report: Any = None, **kwargs: Any) -> None:
-    """Write the page for ``report`` and the ``views`` a command built (see ``page_data``)."""
-    stream.write(render(page_data(report, **kwargs)))
+def write_page(stream: TextIO, report: Report | None = None, *, command: str = "scan", title: str = "",
+               views: Iterable[Mapping[str, object]] = (), status: Mapping[str, object] | None = None,
+               subject: Iterable[Mapping[str, object]] = (), default_view: str = "",
+               errors: Iterable[str] = ()) -> None:
+    """Write the page for ``report`` (or for a command without one: ``subject``, ``status``,
+    ``errors``) with the ``views`` the command built (docs/report-format.md, "The HTML report")."""
+    stream.write(render(page_data(report, command=command, title=title, views=[dict(v) for v in views],
+                                  status=dict(status) if status is not None else None,
+                                  subject=[dict(a) for a in subject], default_view=default_view, errors=errors)))
 
 
 def write_html(report: Any, stream: TextIO, color: bool = False) -> None:
@@ -272,28 +281,29 @@ def write_html(report: Any, stream: TextIO, color: bool = False) -> None:
     write_page(stream, report, command="scan", views=views)
 
 
-def release_view(comparison: dict[str, Any], report: Any = None, name: str = "") -> dict[str, Any]:
+def release_view(release: Mapping[str, object], report: Report | None = None, name: str = "") -> dict[str, object]:
     """The release view: per-file verdicts with counts, a diff for every non-identical file.
 
     Whole diffs come from ``report.stash["full-diffs"][release name][path]``, where a detector
     keeps them for this view; else from the findings' evidence (cut short: the page says so)."""
+    comparison: dict[str, Any] = dict(release)  # the release detector's comparison (JSON-shaped)
     diffs: dict[str, dict[str, Any]] = {}
     risk: dict[str, list[dict[str, Any]]] = {}
     for f in (report.findings if report is not None else ()):
         if f.location.artifact != comparison.get("release"):
             continue
-        ev = f.evidence
+        ev: dict[str, Any] = dict(f.evidence)
         if ev.get("indicators"):
             risk.setdefault(f.location.path, []).extend(
                 {"line": h.get("line"), "indicator": h.get("indicator"), "why": h.get("why"), "text": h.get("text")}
                 for h in ev["indicators"] if isinstance(h, dict))
         if isinstance(ev.get("diff"), str) and ev["diff"]:
             diffs.setdefault(f.location.path, {"diff": ev["diff"], "source": "evidence"})
-    full = (report.stash.get(FULL_DIFFS) or {}).get(name or comparison.get("release"), {}) if report is not None else {}
-    for path, text in full.items():
+    kept: dict[str, dict[str, str]] = report.stash.get(FULL_DIFFS) or {} if report is not None else {}  # type: ignore[assignment]
+    for path, text in (kept.get(name or comparison.get("release") or "") or {}).items():
         diffs[path] = {"diff": text, "source": "full"}
     prefix = comparison.get("release_prefix") or ""
-    files = []
+    files: list[dict[str, Any]] = []
     for v in comparison.get("files") or ():
         row = dict(v)
         rel = f"{prefix}/{v['path']}" if prefix else v["path"]
@@ -302,11 +312,7 @@ def release_view(comparison: dict[str, Any], report: Any = None, name: str = "")
         if hits:
             row["risk"] = hits
         files.append(row)
-    by_key = {}
-    for f in files:
-        key = f.get("diff")
-        if key:
-            by_key[key] = diffs[key]
+    by_key = {row["diff"]: diffs[row["diff"]] for row in files if row.get("diff")}
     section = {"type": "release", "release": comparison.get("release"), "source": comparison.get("source"),
                "source_commit": comparison.get("source_commit"), "source_ref": comparison.get("source_ref"),
                "counts": comparison.get("counts") or {}, "files": files, "diffs": by_key}
@@ -314,9 +320,9 @@ def release_view(comparison: dict[str, Any], report: Any = None, name: str = "")
             "sections": [section]}
 
 
-def svg_graph(graph: dict[str, Any], *, standalone: bool = True, title: str = "") -> str:
+def svg_graph(graph: Mapping[str, object], *, standalone: bool = True, title: str = "") -> str:
     """A graph section (``{"nodes": [...], "edges": [...]}``) as SVG: ``linkage --format svg``."""
-    nodes, edges = graph_from_dict(graph)
+    nodes, edges = graph_from_dict(dict(graph))
     return svg(nodes, edges, standalone=standalone, title=title)
 
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+import pytest
 from browser import browser  # noqa: F401  (the fixture)
 
 from provcheck.testing import File
+
+pytestmark = pytest.mark.slow  # a real browser (and real data): seconds each
 
 SVG = "{http://www.w3.org/2000/svg}"
 LIBDIR = "usr/lib/x86_64-linux-gnu"

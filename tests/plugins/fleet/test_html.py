@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from browser import browser  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.slow  # a real browser (and real data): seconds each
 
 XZ_BOOKWORM = {  # covers bookworm's xz-utils (5.4.1-*): a positive answer on the real images
     "id": "TEST-XZ-BOOKWORM", "summary": "test advisory covering xz-utils before 5.4.5",

@@ -12,6 +12,8 @@ import pytest
 
 from browser import browser  # noqa: F401  (the fixture)
 
+pytestmark = pytest.mark.slow  # a real browser (and real data): seconds each
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sbom_helpers import LIBDIR, SAMPLES, add_layer, copy_layout, image_file  # noqa: E402
 
