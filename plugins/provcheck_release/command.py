@@ -20,6 +20,9 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--knowledge", action="append", metavar="FILE",
                    help="extra build-system knowledge (TOML/JSON, format of data/buildsystems/autotools.toml)")
     p.add_argument("--all-files", action="store_true", help="text format: list every file's verdict")
+    p.add_argument("--regenerate", choices=("auto", "always", "never"),
+                   help="reproduce generated files in a sandbox: auto (default: whenever a toolchain can be had), "
+                        "always (unavailable = incomplete, exit 3), never")
     p.add_argument("--provenance", action="append", metavar="FILE",
                    help="PEP 740 provenance / npm attestations / Sigstore bundle of the artifact (verified offline)")
     p.add_argument("--provenance-history", metavar="FILE", help="JSON of earlier releases' provenance signers")
@@ -87,6 +90,8 @@ def run(args: argparse.Namespace, ctx: CommandContext) -> int:
         extra += [f"release.source-repo={json.dumps(os.path.abspath(spec.path))}", f"release.ref={json.dumps(ref)}"]
     else:
         inputs.append(spec)
+    if getattr(args, "regenerate", None):
+        extra.append(f"release.regenerate={json.dumps(args.regenerate)}")
     if getattr(args, "knowledge", None):
         extra.append(f"release.knowledge={json.dumps(args.knowledge)}")
     for key in ("provenance", "provenance_history", "trusted_root"):
@@ -162,6 +167,11 @@ def write_text(report: Any, comparison: dict[str, Any] | None, stream: TextIO, a
             out.write(f"  {f.rule_id} {f.message[:140]}\n")
         if len(info) > 8:
             out.write(f"  ... and {len(info) - 8} more (--format json lists them)\n")
+    regen = (comparison or {}).get("regeneration") or {}
+    if regen.get("status") not in (None, "skipped"):
+        out.write(f"\nregeneration {regen['status']}" + (f" ({regen['reason'][:200]})" if regen.get("reason") else "")
+                  + (f" with {', '.join(regen.get('toolchains') or [])}" if regen.get("toolchains") else "")
+                  + (" [cached]" if regen.get("cached") else "") + "\n")
     summary = next((f for f in report.active if f.rule_id == "PC100"), None)
     if summary:
         out.write(f"\nrecognised: {summary.message}\n")

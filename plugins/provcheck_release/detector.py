@@ -118,6 +118,14 @@ def knowledge_for(scan: Any, options: Mapping[str, Any]) -> _knowledge.Knowledge
     return _knowledge.load(options, extra)
 
 
+def _cache_dir(scan: Any) -> Path | None:
+    """The regeneration cache (``--cache-dir``/``$PROVCHECK_CACHE_DIR``; None with ``--no-cache``)."""
+    try:
+        return scan.config.cache_root()
+    except AttributeError:
+        return None
+
+
 def detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]:
     """``options``: the plugin's options merged (see the package's ``_options``)."""
     listed = _ahead(scan)
@@ -139,8 +147,14 @@ def detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]
         else:
             src, notes = resolve_source(scan, release, source, options)
         findings += notes
-        cmp = compare(release, src, k, db, dict(options))
+        cmp = compare(release, src, k, db, {**options, "_work_dir": getattr(scan.ctx, "work_dir", None),
+                                            "_cache_dir": _cache_dir(scan)})
         findings += cmp.findings
+        regen = cmp.regeneration or {}
+        if regen.get("mode") == "always" and regen.get("status") not in ("done", "skipped"):
+            scan.errors.append(provcheck.ToolError(
+                stage="detect", plugin="release", artifact=release.name,
+                message=f"--regenerate always: regeneration {regen.get('status')}: {regen.get('reason')}"))
         scan.extras.setdefault("release", {})[release.name] = cmp.to_dict()
         scan.stash.setdefault("full-diffs", {})[release.name] = cmp.diffs  # for the HTML report
     return findings

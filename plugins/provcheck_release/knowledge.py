@@ -72,8 +72,13 @@ class Knowledge:
         if not isinstance(data, Mapping):
             raise KnowledgeError(f"{origin}: expected a table")
         system = str(data.get("name") or origin)
+        regeneration = data.get("regeneration", {})
+        if not isinstance(regeneration, Mapping):
+            raise KnowledgeError(f"{origin}: 'regeneration' must be a table")
+        for i, entry in enumerate(regeneration.get("known-differences", [])):
+            check_known_difference(entry, f"{origin}: regeneration.known-differences[{i}]")
         self.systems[system] = {"description": data.get("description", ""), "origin": origin,
-                                "markers": list(data.get("markers", [])),
+                                "markers": list(data.get("markers", [])), "regeneration": regeneration,
                                 "ecosystem": data.get("ecosystem") or {}}  # read by ecosystems/
         for i, entry in enumerate(data.get("generated", [])):
             self.generated.append(parse_entry(entry, system, f"{origin}: generated[{i}]"))
@@ -121,6 +126,20 @@ def parse_entry(entry: Any, system: str, where: str) -> Generated:
     return Generated(system=system, paths=tuple(paths), inputs=tuple(map(str, inputs)), signature=rx, how=how,
                      kind=kind, max_size=entry.get("max-size"), scan_bytes=int(entry.get("scan-bytes", 65536)),
                      _rx=tuple(glob_regex(p) for p in paths))
+
+
+def check_known_difference(entry: Any, where: str) -> None:
+    """A ``[[regeneration.known-differences]]`` entry: ``files`` globs, and ``lines`` (regexes every
+    changed line must fully match) or ``variable`` (a make variable whose file lists may differ)."""
+    if not isinstance(entry, Mapping) or not entry.get("files") or not entry.get("how"):
+        raise KnowledgeError(f"{where}: needs 'files' and 'how'")
+    if bool(entry.get("lines")) == bool(entry.get("variable")):
+        raise KnowledgeError(f"{where}: give exactly one of 'lines' and 'variable'")
+    for rx in entry.get("lines", []):
+        try:
+            re.compile(str(rx))
+        except re.error as exc:
+            raise KnowledgeError(f"{where}: bad regex {rx!r}: {exc}") from None
 
 
 def builtin_files() -> list[Path]:

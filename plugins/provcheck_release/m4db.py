@@ -154,6 +154,12 @@ class M4Database:
 
     def judge(self, name: str, data: bytes) -> M4Verdict:
         sha = hashlib.sha256(data).hexdigest()
+        memo = self.__dict__.setdefault("_judged", {})  # the comparison and regeneration ask about the same files
+        if (name, sha) not in memo:
+            memo[(name, sha)] = self._judge(name, data, sha)
+        return memo[(name, sha)]
+
+    def _judge(self, name: str, data: bytes, sha: str) -> M4Verdict:
         serial = version_of(name, data)
         entries = self.files.get(name, [])
         for e in entries:

@@ -30,7 +30,9 @@ PC101 = Rule(
     summary="File only in the release that no known generator explains",
     doc=_doc("Flags files present in the release archive but not at the source tag, that no build-system "
              "knowledge (autotools, gettext, gnulib, docs, Python sdist, version stamps, project config) "
-             "recognises as generated. Code and build scripts are medium, other files low; build scripts are "
+             "recognises as generated. Code and build scripts are medium, other files low; a source file "
+             "that the release's own build compiles (named in a `_SOURCES` list of a `Makefile.am`/"
+             "`Makefile.in`, in `meson.build` or `CMakeLists.txt` of the release) is high. Build scripts are "
              "also analysed for risky constructs (PC105).",
              "Nobody reviewed such a file: it never passed through the repository. event-stream's "
              "`flatmap-stream` payload and many tarball backdoors arrived this way.",
@@ -54,7 +56,10 @@ PC103 = Rule(
     doc=_doc("Flags release files whose name says they come from a known generator but whose content does "
              "not: a vendored m4 macro file whose name and `serial` match a published version (gnulib, "
              "autoconf-archive, automake, libtool, gettext, pkg-config, ...) but whose bytes differ even "
-             "after comments are normalised away (critical); or a file named like a generator's output "
+             "after comments are normalised away (critical when the changed lines carry a risky construct, high "
+             "otherwise: a file claiming a published serial must be that copy); a build-aux script carrying a "
+             "published copy's exact version line with different code (at least high); or a file named like a "
+             "generator's output "
              "(`configure`, `Makefile.in`, `config.guess`) that lacks the generator's signature (high).",
              "Generated files are waved through by path allow-lists, so they are where an attacker hides "
              "code: the xz 5.6.x trigger was a modified `m4/build-to-host.m4` shipped only in the tarball.",
@@ -126,6 +131,26 @@ PC109 = Rule(
              "A comparison against the wrong source explains nothing; saying so is better than a report full "
              "of unexplained files or a silent pass.",
              "`foo-2.0.tar.gz` vs a repository whose tags stop at `v1.9`.", _REFS_TARBALL))
+
+PC110 = Rule(
+    id="PC110", name="reproduction-differs", severity=Severity.HIGH,
+    summary="Generated file differs from its regeneration from trusted inputs: lines no input produced",
+    doc=_doc("Rebuilds the release's autotools outputs (`aclocal.m4`, `configure`, `config.h.in`, every "
+             "`Makefile.in`, `.gmo` catalogs) in a sandbox, with the exact generator versions the files name, "
+             "from trusted inputs only: the files of the tag and release m4/build-aux files proven identical to "
+             "published copies (a release m4 file whose name is published but whose content is not is replaced by "
+             "the closest published copy). Each result is compared byte for byte with the release; hunks explained "
+             "by a version stamp or a documented toolchain difference are listed but not raised. The remaining "
+             "lines are lines no input produced: high, critical when they carry a risky construct (PC105's "
+             "indicators). When regeneration is impossible (no sandbox, no toolchain of that version, a generator "
+             "failed) one informational finding names the files and the reason (medium when the sandbox had to "
+             "stop a generator).",
+             "Recognising a generated file says nothing about its lines, and attackers read pattern rules. "
+             "Reproduction catches the whole class: whatever the injected command looks like (base64 pieces, "
+             "`printf` escapes, variables), it is a line no generator wrote. The xz 5.6.x trigger shows up as the "
+             "68 lines of `configure` that gettext's real `build-to-host.m4` does not produce.",
+             "`configure` line 16866 `gl_am_configmake=`grep -aErls ...`` not produced by autoconf 2.72 from the "
+             "tag and the published `build-to-host.m4` serial 5.", _REFS_XZ))
 
 
 _REFS_PKG = ("- ultralytics 8.3.41 (PyPI, 2024-12): a miner loader in `ultralytics/utils/downloads.py`, built by a "
@@ -259,5 +284,5 @@ PC129 = Rule(
              "`attrs-24.2.0.tar.gz`: PEP 740 publish attestation by `python-attrs/attrs` `pypi-package.yml`, "
              "commit of tag `24.2.0`.", _REFS_PKG))
 
-RULES = [PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109,
+RULES = [PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109, PC110,
          PC120, PC121, PC122, PC123, PC124, PC125, PC126, PC127, PC128, PC129]

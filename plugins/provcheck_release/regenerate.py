@@ -1,0 +1,943 @@
+"""Reproduce a release's generated files from trusted inputs, in a sandbox.
+
+Recognising a generated file (its path, its generator's signature) tells nothing about
+the lines inside it. This module rebuilds the autotools outputs of a release
+(``aclocal.m4``, ``configure``, ``config.h.in``, every ``Makefile.in``, ``.gmo`` catalogs)
+from *trusted* inputs only, with the exact generator versions named in the files, under
+:mod:`provcheck.sandbox`, and compares the results byte for byte with the release. The
+lines that differ and that neither a version stamp nor a documented toolchain difference
+explains are lines no input produced: the findings.
+
+Trusted inputs (:func:`assemble`):
+
+- ``tag``: files of the source tag;
+- ``published``: release m4/build-aux files byte-identical (or identical but for comments)
+  to a copy in the m4 database;
+- ``substituted``: a release m4 file whose name is published but whose content is not: the
+  closest published copy is used instead, so the edit shows up as lines of ``configure``
+  that no input produced (the xz 5.6.x trigger);
+- ``unverified``: a release m4 file nothing knows (no published name): used, but every
+  output that includes it stays unverified (``reproduced-unverified``);
+- ``stand-in``: release files the generators only test for existence (build-aux scripts
+  and gettext infrastructure that are not published copies, INSTALL, ChangeLog, ...): an
+  empty file, their content is never read (it is judged by the comparison itself).
+
+Release files that nothing explains are never inputs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import hashlib
+import json
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from . import risk
+from .m4db import M4Database, is_aux
+
+REPRODUCED, DIFFERS, UNVERIFIED, NOT_REPRODUCIBLE = (
+    "reproduced", "reproduction-differs", "reproduced-unverified", "not-reproducible")
+MODES = ("auto", "always", "never")
+CHAIN_VERSION = "1"          # bump when the chain or the cache layout changes
+SOURCE_DATE_EPOCH = "0"
+MAX_INPUT = 8 << 20
+CONTEXT = 3
+HUNKS_SHOWN = 12
+
+GETTEXT_INFRA = re.compile(r"(?:^|/)po/(?:Makefile\.in\.in|Rules-[\w-]+|[^/]+\.sin|[^/]+\.sed|[^/]+\.header|"
+                           r"Makevars\.template)$")
+PRESENCE_NAMES = frozenset({"INSTALL", "COPYING", "COPYING.LIB", "COPYING.LESSER", "ABOUT-NLS", "ChangeLog", "NEWS",
+                            "README", "AUTHORS", "THANKS", ".tarball-version", ".version", "config.rpath",
+                            "mkinstalldirs"})
+
+
+class RegenerationError(Exception):
+    """Regeneration could not run (no sandbox, no toolchain); str() is the reason."""
+
+
+# -- results ---------------------------------------------------------------------------------
+
+@dataclass
+class Input:
+    path: str
+    origin: str                     # tag | published | substituted | unverified | stand-in
+    sha256: str
+    how: str = ""
+    diff: str = ""                  # substituted/unverified: the release file against the copy used / nearest
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in ("", None)}
+
+
+@dataclass
+class Hunk:
+    kind: str                       # stamp | toolchain | unexplained
+    text: str                       # the unified-diff hunk (regenerated -> release)
+    release_lines: tuple[int, int]  # first and last release line of the hunk's change
+    added: list[tuple[int, str]] = field(default_factory=list)    # release lines no input produced
+    removed: list[str] = field(default_factory=list)              # regenerated lines the release lacks
+    how: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "release_lines": list(self.release_lines), "diff": self.text}
+        if self.how:
+            d["how"] = self.how
+        return d
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str
+    reason: str = ""
+    toolchain: str = ""
+    size: int = 0
+    hunks: list[Hunk] = field(default_factory=list)
+    unverified_inputs: list[str] = field(default_factory=list)
+    unverified_bytes: int = 0       # reproduced-unverified: bytes only the unverified inputs explain
+    risk: list[dict[str, Any]] = field(default_factory=list)
+
+    def unexplained(self) -> list[Hunk]:
+        return [h for h in self.hunks if h.kind == "unexplained"]
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"status": self.status}
+        if self.reason:
+            d["reason"] = self.reason
+        if self.toolchain:
+            d["toolchain"] = self.toolchain
+        if self.unverified_inputs:
+            d["unverified_inputs"] = self.unverified_inputs
+            d["unverified_bytes"] = self.unverified_bytes
+        if self.hunks:
+            d["hunks"] = {k: sum(1 for h in self.hunks if h.kind == k) for k in ("stamp", "toolchain", "unexplained")}
+        return d
+
+
+@dataclass
+class Regeneration:
+    mode: str
+    status: str = "skipped"         # done | unavailable | failed | skipped
+    reason: str = ""
+    files: dict[str, FileResult] = field(default_factory=dict)
+    inputs: list[Input] = field(default_factory=list)
+    toolchains: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    cached: bool = False
+
+    def counts(self) -> dict[str, int]:
+        out = {REPRODUCED: 0, DIFFERS: 0, UNVERIFIED: 0, NOT_REPRODUCIBLE: 0}
+        for r in self.files.values():
+            out[r.status] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything, for the result cache (:meth:`from_dict`)."""
+        import dataclasses
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Regeneration":
+        files = {}
+        for path, f in d["files"].items():
+            hunks = [Hunk(h["kind"], h["text"], tuple(h["release_lines"]), [tuple(a) for a in h["added"]],  # type: ignore[misc]
+                          h["removed"], h["how"]) for h in f.pop("hunks")]
+            files[path] = FileResult(**f, hunks=hunks)
+        return cls(**{**d, "files": files, "inputs": [Input(**i) for i in d["inputs"]]})
+
+    def to_dict(self) -> dict[str, Any]:
+        by_origin: dict[str, int] = {}
+        for i in self.inputs:
+            by_origin[i.origin] = by_origin.get(i.origin, 0) + 1
+        return {"mode": self.mode, "status": self.status, "reason": self.reason, "versions": self.versions,
+                "toolchains": self.toolchains, "counts": self.counts(), "inputs": by_origin,
+                "substituted": [i.to_dict() for i in self.inputs if i.origin == "substituted"],
+                "unverified": [i.to_dict() for i in self.inputs if i.origin == "unverified"],
+                "steps": self.steps, "seconds": round(self.seconds, 3), "cached": self.cached}
+
+
+# -- trusted inputs ----------------------------------------------------------------------------
+
+@dataclass
+class Trees:
+    """What regeneration reads: the release's and the tag's files (paths relative to the
+    top directory) and how to classify a release-only file."""
+    release: Mapping[str, Callable[[], bytes]]
+    source: Mapping[str, Callable[[], bytes | None]]
+    recognised: Callable[[str], bool]           # a release-only file some knowledge explains
+    db: M4Database
+    closest: Callable[[str, bytes], tuple[str | None, str | None]]   # (text, origin) of the nearest published copy
+
+
+@functools.lru_cache(maxsize=2048)  # inputs are hashed for the records and again for the cache key
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _text(data: bytes) -> str:
+    return data.decode("latin-1")
+
+
+def configure_ac(files: Mapping[str, Any]) -> str | None:
+    for name in ("configure.ac", "configure.in"):
+        if name in files:
+            return name
+    return None
+
+
+_MACRO_DIR = re.compile(r"AC_CONFIG_MACRO_DIRS?\(\s*\[?([^\])]+)\]?\s*\)")
+_HEADERS = re.compile(r"A[CM]_CONFIG_HEADERS?\(\s*\[?([^\],)]+)")
+_ACLOCAL_FLAGS = re.compile(r"^ACLOCAL_AMFLAGS\s*=\s*(.*(?:\\\n.*)*)", re.M)
+_AUTOMAKE = re.compile(r"\bAM_INIT_AUTOMAKE\b")
+_SAFE_DIR = re.compile(r"^[\w.+-]+(?:/[\w.+-]+)*$")
+
+
+def macro_dirs(ac: str, top_am: str) -> list[str]:
+    """The -I directories aclocal gets: AC_CONFIG_MACRO_DIR(S) and ACLOCAL_AMFLAGS (as autoreconf)."""
+    dirs: list[str] = []
+    m = _ACLOCAL_FLAGS.search(top_am)
+    if m:
+        words = m.group(1).replace("\\\n", " ").split()
+        dirs += [words[i + 1] for i, w in enumerate(words[:-1]) if w == "-I"]
+        dirs += [w[2:] for w in words if w.startswith("-I") and len(w) > 2]
+    for m in _MACRO_DIR.finditer(ac):
+        dirs += m.group(1).split()
+    out = []
+    for d in dirs:
+        d = d.strip().rstrip("/")
+        if _SAFE_DIR.match(d) and not d.startswith("..") and "/../" not in d and d not in out:
+            out.append(d)
+    return out
+
+
+def header_templates(ac: str) -> list[str]:
+    out = []
+    for m in _HEADERS.finditer(ac):
+        for word in m.group(1).split():
+            target, _, template = word.partition(":")
+            out.append(template or f"{target}.in")
+    return out
+
+
+def outputs_of(files: Iterable[str], ac: str, tree: Iterable[str]) -> set[str]:
+    """The release paths the chain writes (never taken from the release as inputs)."""
+    have = set(tree)
+    out = {"configure", "aclocal.m4"} | set(header_templates(ac))
+    out |= {p for p in files if p.endswith("Makefile.in") and p[:-3] + ".am" in have}
+    out |= {p for p in files if p.endswith(".gmo") and p[:-4] + ".po" in have}
+    return out
+
+
+def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, bytes | None]]:
+    """The input tree {path: bytes}, how each file was admitted, and for every unverified
+    input its trusted alternative (the nearest published copy, the tag's copy, or None: left
+    out), with which the chain runs a second time to tell which output lines the unverified
+    inputs contributed."""
+    files: dict[str, bytes] = {}
+    inputs: list[Input] = []
+    alternatives: dict[str, bytes | None] = {}
+    for path, read in trees.source.items():
+        data = read()
+        if data is None:
+            continue
+        files[path] = data
+    ac_name = configure_ac(files) or configure_ac(trees.release)
+    ac = _text(files.get(ac_name, b"")) if ac_name else ""
+    outputs = outputs_of(trees.release, ac, set(files) | set(trees.release))
+    for path in sorted(trees.release):
+        if path in outputs and path not in files:
+            continue
+        name = posixpath.basename(path)
+        m4, aux = name.endswith(".m4"), is_aux(name)
+        if path.endswith(".pot") and path not in files:  # msgmerge --for-msgfmt's template (xgettext at release)
+            data = trees.release[path]()
+            files[path], alternatives[path] = data, None
+            inputs.append(Input(path, "unverified", _sha(data), how="translation template made at release time"))
+            continue
+        if path.endswith(".po"):  # msgfmt's input: the release's catalog source
+            data = trees.release[path]()
+            if files.get(path) not in (None, data):
+                alternatives[path] = files[path]
+                files[path] = data
+                inputs.append(Input(path, "unverified", _sha(data), how="the release's translation differs from the "
+                                    "tag's (msgmerge at release time); the tag's is the trusted alternative"))
+                continue
+            if path not in files:
+                alternatives[path] = None
+                files[path] = data
+                inputs.append(Input(path, "unverified", _sha(data), how="translation only in the release"))
+                continue
+        if path in files:
+            if m4 or aux:  # a tag copy refreshed at release by libtoolize/gnulib-tool: the published copy wins
+                data = trees.release[path]()
+                if data != files[path] and trees.db.judge(name, data).status in ("exact", "normalised"):
+                    files[path] = data
+                    inputs.append(Input(path, "published", _sha(data), how=trees.db.judge(name, data).origin or ""))
+                    continue
+            inputs.append(Input(path, "tag", _sha(files[path])))
+            continue
+        if not (m4 or aux or GETTEXT_INFRA.search(path) or name in PRESENCE_NAMES or trees.recognised(path)):
+            continue  # unexplained: never an input
+        data = trees.release[path]()
+        if len(data) > MAX_INPUT:
+            continue
+        verdict = trees.db.judge(name, data) if (m4 or aux) else None
+        if verdict is not None and verdict.status in ("exact", "normalised"):
+            files[path] = data
+            inputs.append(Input(path, "published", _sha(data), how=verdict.origin or ""))
+        elif m4 and verdict is not None and verdict.status in ("serial-mismatch", "serial-inflated"):
+            # claims a published serial (or one above all): it must be a published copy, so the closest is used
+            text, origin = trees.closest(name, data)
+            if text is None:
+                files[path], alternatives[path] = data, None
+                inputs.append(Input(path, "unverified", _sha(data), how="published name, no text to substitute"))
+                continue
+            files[path] = text.encode("utf-8", "surrogateescape")
+            inputs.append(Input(path, "substituted", _sha(data), how=f"replaced by {origin} (serial {verdict.serial} "
+                                f"in the release: {verdict.status})", diff=_diff(text, _text(data), origin, path)))
+        elif m4:  # a serial no archive published (or an unknown name): used, but what it contributes stays unverified
+            text, origin = trees.closest(name, data) if verdict is not None and verdict.status != "unknown" else (None, None)
+            files[path] = data
+            alternatives[path] = text.encode("utf-8", "surrogateescape") if text is not None else None
+            inputs.append(Input(path, "unverified", _sha(data),
+                                how=f"serial {verdict.serial} is not published; nearest: {origin}" if text is not None
+                                else "no published copy of this name",
+                                diff=_diff(text, _text(data), origin, path) if text is not None else ""))
+        elif data.strip():  # build-aux scripts, gettext infrastructure, docs: generators only test they exist
+            files[path] = b""
+            inputs.append(Input(path, "stand-in", _sha(data), how="an empty file: generators only test existence"))
+        else:
+            files[path] = b""
+            inputs.append(Input(path, "tag" if path in trees.source else "stand-in", _sha(data)))
+    return files, inputs, alternatives
+
+
+def _diff(a: str, b: str, origin: str | None, path: str) -> str:
+    from .compare import unified
+    text, _ = unified(path, a.splitlines(), b.splitlines(), fa=f"{origin or 'published'}/{posixpath.basename(path)}")
+    return text
+
+
+# -- the chain -----------------------------------------------------------------------------------
+
+@dataclass
+class Chain:
+    """What to run, in order, in one tree."""
+    steps: list[tuple[str, list[str]]]          # (name, argv)
+    tools: list[str]                            # toolchain tools needed
+    gmo: list[str]                              # .gmo files to build with msgfmt
+
+
+def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], bytes]]) -> Chain | None:
+    ac_name = configure_ac(files)
+    if ac_name is None:
+        return None
+    release = set(release_files)
+    ac = _text(files[ac_name])
+    top_am = _text(files.get("Makefile.am", b""))
+    steps: list[tuple[str, list[str]]] = []
+    tools = ["autoconf"]
+    aclocal_in_tag = "aclocal.m4" in files and b"generated automatically by aclocal" not in files["aclocal.m4"][:4096]
+    automake = bool(_AUTOMAKE.search(ac))
+    if "aclocal.m4" in release and not aclocal_in_tag:
+        argv = ["aclocal"]
+        for d in macro_dirs(ac, top_am):
+            if any(p.startswith(d + "/") for p in files):
+                argv += ["-I", d]
+        steps.append(("aclocal", argv))
+        tools.append("automake")
+    if "configure" in release:
+        steps.append(("autoconf", ["autoconf"]))
+    if any(t in release for t in header_templates(ac)):
+        steps.append(("autoheader", ["autoheader"]))
+    if automake and any(p.endswith("Makefile.in") and p[:-3] + ".am" in files for p in release):
+        steps.append(("automake", ["automake", "--add-missing", "--copy"]))
+        if "automake" not in tools:
+            tools.append("automake")
+    gmo = sorted(p for p in release if p.endswith(".gmo") and p[:-4] + ".po" in files and _SAFE_DIR.match(p))
+    if gmo:
+        steps.append(("msgfmt", ["sh", "-c", catalog_script(gmo, files, release_files)]))
+    if not steps:
+        return None
+    return Chain(steps, tools, gmo)
+
+
+_WORD = re.compile(r"^--?[\w-]+(?:=[\w:,.%/+-]*)?$")
+
+
+def _xgettext(d: str, pot: str, files: Mapping[str, bytes]) -> str | None:
+    """gettext's ``DOMAIN.pot-update`` for the trusted run: xgettext over the tag's
+    ``POTFILES.in`` with ``XGETTEXT_OPTIONS`` from the tag's ``Makevars`` (plain options only)."""
+    makevars, potfiles = files.get(f"{d}/Makevars"), f"{d}/POTFILES.in"
+    if makevars is None or potfiles not in files or not files[potfiles].strip():
+        return None
+    options: list[str] = []
+    for m in re.finditer(r"^XGETTEXT_OPTIONS\s*\+?=(.*(?:\\\n.*)*)", _text(makevars), re.M):
+        options += [w for w in m.group(1).replace("\\\n", " ").split() if _WORD.match(w)]
+    domain = posixpath.basename(pot)[:-4]
+    if not re.fullmatch(r"[\w.+-]+", domain):
+        return None
+    up = "/".join([".."] * (d.count("/") + 1)) if d else "."
+    return (f"(cd '{d or '.'}' && xgettext --default-domain={domain} --directory={up} --add-comments=TRANSLATORS: "
+            f"--files-from=POTFILES.in {' '.join(options)} -o '{posixpath.basename(pot)}')")
+
+
+def catalog_script(gmo: list[str], files: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> str:
+    """One shell script (ours; the catalogs are the artifact's) building every ``.gmo`` as
+    gettext's ``po/Makefile.in.in`` does: through ``msgmerge --for-msgfmt`` with the domain's
+    ``.pot`` when the release's Makefile.in.in does so (gettext >= 0.19.8), else msgfmt alone."""
+    lines = []
+    for path in gmo:
+        po, d = path[:-4] + ".po", posixpath.dirname(path)
+        pots = sorted(p for p in files if p.endswith(".pot") and posixpath.dirname(p) == d and _SAFE_DIR.match(p))
+        makefile = f"{d}/Makefile.in.in" if d else "Makefile.in.in"
+        text = release[makefile]() if makefile in release else b""
+        merge = b"--for-msgfmt" in text or b"MSGMERGE_FOR_MSGFMT_OPTION" in text
+        pot = pots[0] if pots else None
+        if merge and pot is None:  # the release has none: the trusted run makes it as `make DOMAIN.pot-update` does
+            pot = next((p for p in release if p.endswith(".pot") and posixpath.dirname(p) == d and _SAFE_DIR.match(p)),
+                       None)
+        if merge and pot:
+            xgettext = _xgettext(d, pot, files)
+            if xgettext:
+                lines.append(f"test -f '{pot}' || {xgettext}")
+            lines.append(f"msgmerge --for-msgfmt -o '{po}.1po' '{po}' '{pot}' && msgfmt -c -o '{path}' '{po}.1po'; "
+                         f"rm -f '{po}.1po'")
+        else:
+            lines.append(f"msgfmt -c -o '{path}' '{po}'")
+    return "\n".join(lines) + "\n"
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """The code that decides results (this module, reproduce.py, toolchain.py, compare.py): part
+    of every cache key, so an upgraded provcheck never serves an older version's result."""
+    h = hashlib.sha256(CHAIN_VERSION.encode())
+    here = Path(__file__).parent
+    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py"):
+        try:
+            h.update((here / name).read_bytes())
+        except OSError:
+            h.update(name.encode())
+    return h.hexdigest()
+
+
+def _cache_key(files: Mapping[str, bytes], flavours: Iterable[str], chain: Chain) -> str:
+    h = hashlib.sha256(f"provcheck-regenerate/{code_digest()}\0".encode())
+    for path in sorted(files):
+        h.update(f"{path}\0{_sha(files[path])}\0".encode("utf-8", "surrogateescape"))
+    h.update(json.dumps([list(flavours), chain.steps, chain.gmo]).encode())
+    return h.hexdigest()
+
+
+class Cache:
+    """Regenerated outputs, content-addressed, and one small JSON per (inputs, toolchains)."""
+
+    def __init__(self, root: Path | None):
+        self.root = root  # None: caching is off (--no-cache)
+
+    def get(self, key: str, kind: str = "runs") -> dict[str, Any] | None:
+        if self.root is None:
+            return None
+        try:
+            return json.loads((self.root / kind / f"{key}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def blob(self, sha: str) -> bytes | None:
+        if self.root is None:
+            return None
+        try:
+            return (self.root / "blobs" / sha[:2] / sha).read_bytes()
+        except OSError:
+            return None
+
+    def put(self, key: str, record: dict[str, Any], outputs: Mapping[str, bytes], kind: str = "runs") -> None:
+        if self.root is None:
+            return
+        try:
+            for data in outputs.values():
+                sha = _sha(data)
+                target = self.root / "blobs" / sha[:2] / sha
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _atomic_write(target, data)
+            (self.root / kind).mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.root / kind / f"{key}.json", json.dumps(record).encode())
+        except OSError:
+            pass  # a cache that cannot be written only makes the next run slower
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _materialise(files: Mapping[str, bytes], root: Path) -> None:
+    for path, data in files.items():
+        target = root / path
+        if not target.resolve().is_relative_to(root.resolve()):
+            continue  # assemble() only takes tree paths; a crafted one is not written outside
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: Any, env: Mapping[str, str],
+               limits: Any) -> tuple[dict[str, bytes], list[dict[str, Any]], str | None]:
+    """Run the steps in a fresh copy of the inputs; (changed or new files, step records, failure)."""
+    from provcheck import sandbox
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    _materialise(files, workdir)
+    env = {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "TZ": "UTC", **env}
+    records: list[dict[str, Any]] = []
+    failure = None
+    for name, argv in chain.steps:
+        res = sandbox.run(argv, workdir=workdir, binds=binds, env=env, limits=limits)
+        records.append(_step_record(name, res))
+        if name == "msgfmt" and not res.killed:
+            continue  # a catalog that does not compile is missing from the outputs, and reported there
+        if res.killed or res.returncode != 0:
+            failure = f"{name} " + (f"killed ({res.killed})" if res.killed else f"exited {res.returncode}") + \
+                      f": {_tail(res.stderr)}"
+            break
+    produced: dict[str, bytes] = {}
+    for dirpath, _dirs, names in os.walk(workdir):
+        for n in names:
+            p = Path(dirpath) / n
+            if p.is_symlink() or not p.is_file():
+                continue
+            rel = p.relative_to(workdir).as_posix()
+            if rel.startswith("autom4te.cache/"):
+                continue
+            data = p.read_bytes()
+            if files.get(rel) != data:
+                produced[rel] = data
+    shutil.rmtree(workdir, ignore_errors=True)
+    return produced, records, failure
+
+
+def _tail(data: bytes, n: int = 400) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    return text[-n:]
+
+
+def _step_record(name: str, res: Any) -> dict[str, Any]:
+    return {"step": name, "argv": list(res.argv), "returncode": res.returncode, "killed": res.killed,
+            "seconds": round(res.seconds, 3), "stderr": _tail(res.stderr, 2000)}
+
+
+# -- comparison ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KnownDifference:
+    """A documented difference a toolchain flavour makes (``[[regeneration.known-differences]]``)."""
+    files: tuple[re.Pattern, ...]
+    lines: tuple[re.Pattern, ...]     # every changed line matches one of these (full match, stripped)
+    variable: str | None              # or: every changed line lies in this make variable and names files only
+    how: str
+
+    def applies(self, path: str) -> bool:
+        return any(rx.match(path) for rx in self.files)
+
+
+_FILE_WORDS = re.compile(r"^[\w./@$(){}+-]+(?:\s+[\w./@$(){}+-]+)*(?:\s*\\)?$")
+
+
+def _in_variable(lines: list[str], index: int, variable: str) -> bool:
+    """Whether line ``index`` belongs to the assignment of make variable ``variable``."""
+    head = re.compile(rf"^{re.escape(variable)}\s*[+:]?=")
+    i = index
+    while i >= 0:
+        if head.match(lines[i]):
+            return True
+        if i < index and not lines[i].endswith("\\"):
+            return False
+        i -= 1
+    return False
+
+
+def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[tuple[str, int, int, int, int]]],
+             known: list[KnownDifference]) -> list[Hunk]:
+    from .compare import _stamp_norm
+    hunks = []
+    for group in op_groups:
+        i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
+        text = [f"@@ -{i1 + 1},{i2 - i1} +{j1 + 1},{j2 - j1} @@"]
+        added: list[tuple[int, str]] = []
+        removed: list[str] = []
+        pairs_ok = True
+        for op, a1, a2, b1, b2 in group:
+            if op == "equal":
+                text += [" " + x for x in regen[a1:a2]]
+                continue
+            text += ["-" + x for x in regen[a1:a2]] + ["+" + y for y in rel[b1:b2]]
+            removed += regen[a1:a2]
+            added += [(j + 1, rel[j]) for j in range(b1, b2)]
+            old = [x for x in regen[a1:a2] if x.strip()]
+            new = [y for y in rel[b1:b2] if y.strip()]
+            if len(old) != len(new) or any(_stamp_norm(x) != _stamp_norm(y) for x, y in zip(old, new)):
+                pairs_ok = False
+        changed_rel = [j for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2)]
+        span = (min(changed_rel) + 1, max(changed_rel) + 1) if changed_rel else (j1 + 1, j1 + 1)
+        hunk = Hunk("unexplained", "\n".join(text), span, added, removed)
+        if pairs_ok and (added or removed) and len(added) <= 20:
+            hunk.kind, hunk.how = "stamp", "version/date stamp"
+        else:
+            for k in known:
+                if k.applies(path) and _known(k, group, regen, rel):
+                    hunk.kind, hunk.how = "toolchain", k.how
+                    break
+        hunks.append(hunk)
+    return hunks
+
+
+def _known(k: KnownDifference, group: list[tuple[str, int, int, int, int]], regen: list[str], rel: list[str]) -> bool:
+    changed = [(regen, i) for op, a1, a2, b1, b2 in group if op != "equal" for i in range(a1, a2)] + \
+              [(rel, j) for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2)]
+    if not changed:
+        return False
+    if k.variable:
+        return all(_in_variable(side, i, k.variable) and
+                   (_FILE_WORDS.match(side[i].strip()) or re.match(rf"^{re.escape(k.variable)}\s*[+:]?=", side[i]))
+                   for side, i in changed)
+    return bool(k.lines) and all(any(rx.fullmatch(side[i].strip()) for rx in k.lines) for side, i in changed)
+
+
+def compare_output(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
+    from .compare import matcher
+    a, b = _text(regenerated).splitlines(), _text(release).splitlines()
+    sm = matcher(a, b)
+    return classify(path, a, b, list(sm.get_grouped_opcodes(CONTEXT)), known)
+
+
+def known_differences(systems: Iterable[Mapping[str, Any]]) -> list[KnownDifference]:
+    from .knowledge import glob_regex
+    out = []
+    for table in systems:
+        for entry in (table.get("regeneration") or {}).get("known-differences", []):
+            out.append(KnownDifference(
+                files=tuple(glob_regex(str(p)) for p in entry.get("files", [])),
+                lines=tuple(re.compile(str(r)) for r in entry.get("lines", [])),
+                variable=entry.get("variable"), how=str(entry.get("how", ""))))
+    return out
+
+
+# -- driver ----------------------------------------------------------------------------------------
+
+@dataclass
+class Options:
+    mode: str = "auto"
+    work_dir: Path | None = None
+    cache: Cache | None = None      # None: no caching
+    toolchain_cache: Path | None = None
+    limits: Any = None               # sandbox.SandboxLimits
+    download: bool = True            # toolchains of other Debian releases
+    max_combinations: int = 4
+
+
+def unavailable(mode: str, reason: str, expected: Iterable[str]) -> Regeneration:
+    r = Regeneration(mode, status="unavailable", reason=reason)
+    for path in expected:
+        r.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=reason)
+    return r
+
+
+def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> Regeneration | None:
+    """The regeneration of a release's autotools outputs; None when there is nothing to regenerate."""
+    started = time.monotonic()
+    files, inputs, alternatives = assemble(trees)
+    chain = plan(files, trees.release)
+    if chain is None:
+        return None
+    ac = _text(files.get(configure_ac(files) or "", b""))
+    expected = sorted(p for p in outputs_of(trees.release, ac, set(files) | set(trees.release)) if p in trees.release)
+
+    def give_up(reason: str) -> Regeneration:
+        r = unavailable(options.mode, reason, expected)
+        r.inputs, r.seconds = inputs, time.monotonic() - started
+        return r
+    # the system's and already downloaded builds first; other Debian builds only when needed
+    fetched = not options.download
+    try:
+        combos, versions = _toolchains(trees, chain, options, download=False)
+    except RegenerationError as exc:
+        if fetched:
+            return give_up(str(exc))
+        try:
+            combos, versions = _toolchains(trees, chain, options, download=True)
+        except RegenerationError as exc2:
+            return give_up(str(exc2))
+        fetched = True
+    from provcheck import sandbox
+    why = sandbox.unavailable_reason()
+    if why is not None:
+        return give_up(f"sandbox unavailable: {why}")
+    runner = _Runner(chain, trees, options)
+    cache = options.cache or Cache(None)
+    # the same chain with every unverified input replaced by its trusted alternative
+    trusted_files = {p: d for p, d in files.items() if p not in alternatives}
+    trusted_files.update({p: d for p, d in alternatives.items() if d is not None})
+    trusted: _Outcome | None = None
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-regenerate") as pool:
+        runs = [pool.submit(runner.run, files, combo) for combo in combos]
+        early = pool.submit(runner.run, trusted_files, combos[0]) if alternatives and len(combos) == 1 else None
+        scored = [(_score(trees, expected, o.produced, known, cache), o) for o in (r.result() for r in runs)]
+        (score, per_file), best = min(scored, key=lambda so: so[0][0])
+        if score[0] == 0 and score[1] and not fetched:  # built, but differs: other Debian builds of that version too
+            try:
+                more, _ = _toolchains(trees, chain, options, download=True)
+            except RegenerationError:
+                more = []
+            tried = [[t.flavour for t in c] for c in combos]
+            more = [c for c in more if [t.flavour for t in c] not in tried]
+            scored += [(_score(trees, expected, o.produced, known, cache), o)
+                       for o in pool.map(lambda combo: runner.run(files, combo), more)]
+            (score, per_file), best = min(scored, key=lambda so: so[0][0])
+        if alternatives:
+            trusted = early.result() if early is not None and best.combo is combos[0] else \
+                runner.run(trusted_files, best.combo)
+    result = Regeneration(options.mode, inputs=inputs, versions=versions)
+    result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in best.combo]
+    result.steps = best.steps + ([{**s, "step": f"{s['step']} (trusted alternatives)"} for s in trusted.steps]
+                                 if trusted else [])
+    result.cached = best.cached and (trusted is None or trusted.cached)
+    flavour = ", ".join(result.toolchains)
+    unverified = sorted(alternatives)
+    for path in expected:
+        hunks = per_file.get(path)
+        size = len(trees.release[path]())
+        if hunks is None:
+            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=best.failure or "no step of the chain wrote it",
+                                            toolchain=flavour, size=size)
+            continue
+        status = DIFFERS if any(h.kind == "unexplained" for h in hunks) else REPRODUCED
+        fr = FileResult(path, status, toolchain=flavour, size=size, hunks=hunks)
+        if status == REPRODUCED and trusted is not None:
+            data = trusted.produced.get(path)
+            rel = trees.release[path]()
+            if data != rel:
+                extra = ([h for h in _compare(path, data, rel, known, cache) if h.kind == "unexplained"]
+                         if data is not None else None)
+                if extra is None or extra:
+                    catalog = path.endswith(".gmo")
+                    fr.status = UNVERIFIED
+                    fr.unverified_inputs = [p for p in unverified if p.endswith(".po") == catalog and
+                                            (not catalog or p == path[:-4] + ".po")] or unverified
+                    fr.unverified_bytes = size if extra is None or catalog else min(size, sum(
+                        len(t.encode("latin-1", "replace")) + 1 for h in extra for _, t in h.added))
+                    fr.hunks = extra or []  # the lines only the unverified inputs explain
+                    added = "\n".join(t for h in fr.hunks for _, t in h.added)
+                    fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
+        if fr.status == DIFFERS:
+            added = "\n".join(t for h in fr.unexplained() for _, t in h.added)
+            fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
+        result.files[path] = fr
+    result.status = "failed" if best.failure and not any(
+        f.status != NOT_REPRODUCIBLE for f in result.files.values()) else "done"
+    result.reason = best.failure or ""
+    result.seconds = time.monotonic() - started
+    return result
+
+
+@dataclass
+class _Outcome:
+    combo: list[Any]
+    produced: dict[str, bytes]
+    steps: list[dict[str, Any]]
+    failure: str | None
+    cached: bool
+
+
+class _Runner:
+    """Runs the chain over an input tree with one toolchain combination, through the cache."""
+
+    def __init__(self, chain: Chain, trees: Trees, options: Options):
+        self.chain, self.trees, self.options = chain, trees, options
+        self.cache = options.cache or Cache(None)
+
+    def run(self, files: dict[str, bytes], combo: list[Any]) -> _Outcome:
+        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}:{getattr(t, 'identity', '')}" for t in combo],
+                         self.chain)
+        hit = self.cache.get(key)
+        if hit is not None:
+            outs = {p: self.cache.blob(s) for p, s in hit["outputs"].items()}
+            if all(v is not None for v in outs.values()):
+                return _Outcome(combo, outs, hit["steps"], hit.get("failure"), True)  # type: ignore[arg-type]
+        from . import toolchain
+        binds, env = toolchain.combine(combo)
+        base = Path(tempfile.mkdtemp(prefix="regenerate-", dir=self.options.work_dir))
+        try:
+            produced, steps, failure = _run_chain(self.chain, files, base / "build", binds, env, _limits(self.options))
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        produced = {p: d for p, d in produced.items() if p in self.trees.release}
+        if not any(s.get("killed") for s in steps):  # a limit hit may be load: not remembered
+            self.cache.put(key, {"outputs": {p: _sha(d) for p, d in produced.items()}, "steps": steps,
+                                 "failure": failure, "flavours": [t.flavour for t in combo]}, produced)
+        return _Outcome(combo, produced, steps, failure, False)
+
+
+def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes], known: list[KnownDifference],
+           cache: "Cache") -> tuple[tuple[int, int], dict[str, list[Hunk]]]:
+    """(missing outputs, differing lines) and the hunks per file: lower is closer."""
+    per_file: dict[str, list[Hunk]] = {}
+    missing = lines = 0
+    for path in expected:
+        data = produced.get(path)
+        if data is None:
+            missing += 1
+            continue
+        hunks = _compare(path, data, trees.release[path](), known, cache)
+        per_file[path] = hunks
+        lines += sum(len(h.added) + len(h.removed) for h in hunks if h.kind == "unexplained")
+    return (missing, lines), per_file
+
+
+def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference],
+             cache: "Cache | None" = None) -> list[Hunk]:
+    """The classified hunks (regenerated -> release), cached by both contents and the known differences."""
+    if regenerated == release:
+        return []
+    key = hashlib.sha256(f"{code_digest()}\0{path}\0{_sha(regenerated)}\0{_sha(release)}\0{_known_digest(known)}"
+                         .encode("utf-8", "surrogateescape")).hexdigest()
+    hit = cache.get(key, "compare") if cache is not None else None
+    if hit is not None:
+        return [Hunk(h["kind"], h["diff"], tuple(h["release_lines"]), [tuple(a) for a in h["added"]],  # type: ignore[misc]
+                     h["removed"], h.get("how", "")) for h in hit["hunks"]]
+    hunks = _compare_uncached(path, regenerated, release, known)
+    if cache is not None:
+        cache.put(key, {"hunks": [{**h.to_dict(), "added": h.added, "removed": h.removed} for h in hunks]}, {},
+                  "compare")
+    return hunks
+
+
+def _known_digest(known: list[KnownDifference]) -> str:
+    return hashlib.sha256(repr([(k.how, [r.pattern for r in k.files], [r.pattern for r in k.lines], k.variable)
+                                for k in known]).encode()).hexdigest()
+
+
+def _compare_uncached(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
+    if path.endswith((".gmo", ".mo")):  # message catalogs: the messages, not msgfmt's hash-table layout
+        a, b = render_catalog(regenerated), render_catalog(release)
+        if a is not None and b is not None:
+            return [] if a == b else compare_output(path, a, b, known)
+    return compare_output(path, regenerated, release, known)
+
+
+def render_catalog(data: bytes) -> bytes | None:
+    """A GNU .mo catalog as text, one ``msgid``/``msgstr`` pair per line, sorted; None if
+    malformed. System-dependent strings (``%<PRIu32>``) are shown with their segment names;
+    the static expansions some msgfmt versions add for them are left out, so catalogs from
+    different gettext versions compare equal when their messages are."""
+    import struct
+    if len(data) < 28:
+        return None
+    order = {b"\xde\x12\x04\x95": "<", b"\x95\x04\x12\xde": ">"}.get(data[:4])
+    if order is None:
+        return None
+
+    def u32(at: int) -> int:
+        if at + 4 > len(data):
+            raise ValueError("truncated")
+        return struct.unpack(order + "I", data[at:at + 4])[0]
+
+    def string(at: int) -> bytes:
+        ln, off = u32(at), u32(at + 4)
+        if off + ln > len(data):
+            raise ValueError("truncated")
+        return data[off:off + ln]
+    try:
+        n, orig, trans = u32(8), u32(12), u32(16)
+        if n > len(data) // 8:
+            return None
+        pairs = [(string(orig + 8 * i), string(trans + 8 * i)) for i in range(n)]
+        sysdep: list[tuple[bytes, bytes]] = []
+        if u32(4) >> 16 == 0 and u32(4) & 0xFFFF >= 1 and len(data) >= 48:
+            nseg, segoff, nsys, osys, tsys = (u32(28 + 4 * k) for k in range(5))
+            if nseg > len(data) // 8 or nsys > len(data) // 4:
+                return None
+            names = [string(segoff + 8 * k).rstrip(b"\0") for k in range(nseg)]
+
+            def sysdep_string(at: int) -> bytes:
+                off, out, k = u32(at), b"", at + 4
+                for _ in range(4096):
+                    size, ref = u32(k), u32(k + 4)
+                    out += data[off:off + size]
+                    off += size
+                    if ref == 0xFFFFFFFF:
+                        return out.rstrip(b"\0")
+                    out += b"<" + (names[ref] if ref < len(names) else b"?") + b">"
+                    k += 8
+                raise ValueError("endless segment list")
+            sysdep = [(sysdep_string(u32(osys + 4 * k)), sysdep_string(u32(tsys + 4 * k))) for k in range(nsys)]
+    except (ValueError, struct.error, IndexError):
+        return None
+    expansions = [re.compile(b"".join(re.escape(part) if i % 2 == 0 else rb"[\w]+"
+                                      for i, part in enumerate(re.split(rb"<([^<>]*)>", msgid))), re.S)
+                  for msgid, _ in sysdep]
+    out = [b"msgid " + repr(m).encode() + b" msgstr " + repr(t).encode() for m, t in sysdep]
+    for msgid, msgstr in pairs:
+        if not msgid or any(rx.fullmatch(msgid) for rx in expansions):
+            continue  # the header (creation dates, versions), or a static copy of a system-dependent string
+        out.append(b"msgid " + repr(msgid).encode() + b" msgstr " + repr(msgstr).encode())
+    return b"\n".join(sorted(out)) + b"\n"
+
+
+def _limits(options: Options) -> Any:
+    if options.limits is not None:
+        return options.limits
+    from provcheck import sandbox
+    return sandbox.SandboxLimits(seconds=300.0)
+
+
+def _toolchains(trees: Trees, chain: Chain, options: Options, download: bool
+                ) -> tuple[list[list[Any]], dict[str, str]]:
+    """Every combination of the flavours of the exact generator versions (at most
+    ``max_combinations``), system flavours first; RegenerationError when one tool has none."""
+    try:
+        from . import toolchain
+    except ImportError as exc:  # pragma: no cover - the module ships with the plugin
+        raise RegenerationError(f"toolchain support unavailable: {exc}") from None
+    sample = {p: trees.release[p]() for p in ("configure", "aclocal.m4", "Makefile.in") if p in trees.release}
+    if "Makefile.in" not in sample:
+        mk = next((p for p in sorted(trees.release) if p.endswith("Makefile.in")), None)
+        if mk:
+            sample[mk] = trees.release[mk]()
+    versions = toolchain.generator_versions(sample)
+    per_tool: list[list[Any]] = []
+    for tool in chain.tools:
+        version = versions.get(tool)
+        if not version:
+            raise RegenerationError(f"the release does not say which {tool} generated it")
+        try:
+            per_tool.append(list(toolchain.flavours(tool, version, cache_dir=options.toolchain_cache,
+                                                    download=download)))
+        except toolchain.ToolchainUnavailable as exc:
+            raise RegenerationError(str(exc)) from None
+        except Exception as exc:  # a download or unpack failure is a reason, not a crash
+            raise RegenerationError(f"{tool} {version}: {exc}") from None
+        if not per_tool[-1]:
+            raise RegenerationError(f"no toolchain for {tool} {version}")
+    combos: list[list[Any]] = [[]]
+    for flavours in per_tool:
+        combos = [c + [f] for c in combos for f in flavours]
+    return combos[:options.max_combinations], versions
+
+
+__all__ = ["regenerate", "Regeneration", "FileResult", "Hunk", "Input", "Trees", "Options", "Cache",
+           "KnownDifference", "known_differences", "assemble", "plan", "macro_dirs", "MODES",
+           "REPRODUCED", "DIFFERS", "UNVERIFIED", "NOT_REPRODUCIBLE", "RegenerationError"]

@@ -1,0 +1,305 @@
+"""Regeneration inside the comparison: run it, give every generated file its reproduction
+verdict, raise PC110 on the lines no input produced, and count the verified bytes.
+
+The comparison (compare.py) calls :meth:`Reproduction.start` before it walks the files
+(the generators run in a sandbox on another thread meanwhile) and
+:meth:`Reproduction.apply` once every file has its verdict.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import posixpath
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provcheck import Location, Severity
+
+from . import regenerate as rg
+from .m4db import M4Verdict, is_aux
+from .rules import PC110
+
+if TYPE_CHECKING:
+    from .compare import Comparer
+
+GENERATED_VERDICTS = ("generated", "regenerated", "generated-mismatch", "generated-unverified")
+
+
+def mode_of(options: dict[str, Any]) -> str:
+    mode = str(options.get("regenerate") or "auto").lower()
+    if mode not in rg.MODES:
+        from provcheck import UsageError
+        raise UsageError(f"release.regenerate: {mode!r} is not one of {', '.join(rg.MODES)}")
+    return mode
+
+
+class Reproduction:
+    def __init__(self, comparer: "Comparer"):
+        self.c = comparer
+        self.mode = mode_of(comparer.options)
+        self.future: concurrent.futures.Future | None = None
+        self.result: rg.Regeneration | None = None
+
+    # -- running ------------------------------------------------------------------------------
+    def start(self) -> None:
+        c = self.c
+        if self.mode == "never" or c.source.kind == "archive":  # a known-good copy of the release: no tag to build from
+            return
+        if rg.configure_ac(c.rfiles) is None and rg.configure_ac(c.sfiles) is None:
+            return
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="provcheck-reproduce")
+        self.future = pool.submit(self._run)
+        pool.shutdown(wait=False)
+
+    def _run(self) -> rg.Regeneration | None:
+        """The regeneration, or the remembered result of the same release, tag, knowledge and options."""
+        import time
+        started = time.monotonic()
+        c = self.c
+        opts = c.options
+        root = opts.get("_cache_dir")
+        known = rg.known_differences(c.k.systems.values())
+        cache = rg.Cache(Path(root) / "regenerate" if root else None)
+        key = self._result_key(known)
+        hit = cache.get(key, "results")
+        if hit is not None:
+            try:
+                result = rg.Regeneration.from_dict(hit)
+                result.cached, result.seconds = True, time.monotonic() - started
+                return result
+            except (KeyError, TypeError, ValueError):
+                pass  # an old or damaged entry: regenerate
+        result = self._regenerate(known)
+        if result is not None and result.status == "done" and not any(s.get("killed") for s in result.steps):
+            cache.put(key, result.to_json(), {}, "results")
+        return result
+
+    def _result_key(self, known: list[rg.KnownDifference]) -> str:
+        """Everything the result depends on, known without reading a file: the release's and the
+        tag's file hashes (the engine's sha256, or the git blob id of files only in the tag), the
+        m4 database, the knowledge, the options and the chain version."""
+        import hashlib
+        import os
+        from .m4db import DB_PATH
+        c = self.c
+        unread = c.source.metadata.get("unread_blobs") or {}
+        h = hashlib.sha256(f"provcheck-regenerate-result/{rg.code_digest()}\0".encode())
+        for side, files in (("r", c.rfiles), ("s", c.sfiles)):
+            for path in sorted(files):
+                node = files[path]
+                h.update(f"{side}\0{path}\0{node.sha256 or unread.get(node.path, '')}\0{node.type}\0"
+                         .encode("utf-8", "surrogateescape"))
+        # the m4 database, and the system's packages (its toolchain is one of the flavours)
+        for path in (Path(str(c.options.get("m4-database") or DB_PATH)), Path("/var/lib/dpkg/status")):
+            try:
+                st = os.stat(path)
+                h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+            except OSError:
+                pass
+        h.update(rg._known_digest(known).encode())
+        h.update(repr([(g.system, g.paths) for g in c.k.generated]).encode())
+        h.update(repr(sorted((k, str(v)) for k, v in c.options.items() if k.startswith("regenerate"))).encode())
+        return h.hexdigest()
+
+    def _regenerate(self, known: list[rg.KnownDifference]) -> rg.Regeneration | None:
+        c = self.c
+        trees = rg.Trees(release={p: self._reader_r(p) for p, n in c.rfiles.items() if n.is_file},
+                         source=self._source_readers(), recognised=self._recognised, db=c.db, closest=self._closest)
+        opts = c.options
+        work = opts.get("_work_dir")
+        root = opts.get("_cache_dir")
+        options = rg.Options(mode=self.mode, work_dir=Path(work) if work else None,
+                             cache=rg.Cache(Path(root) / "regenerate" if root else None),
+                             toolchain_cache=Path(root) / "toolchains" if root else None,
+                             limits=_limits(opts),
+                             download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"))
+        return rg.regenerate(trees, options, known)
+
+    def _reader_r(self, path: str):
+        return lambda: self.c.read_r(path, None)
+
+    def _source_readers(self) -> dict[str, Any]:
+        c = self.c
+        unread = c.source.metadata.get("unread_blobs") or {}
+        out: dict[str, Any] = {}
+        wanted: dict[str, str] = {}
+        for path, node in c.sfiles.items():
+            if node.path in unread:
+                if re.search(r"(?:\.m4|\.am|\.ac|\.in|\.mk|\.po)$", path):
+                    wanted[path] = unread[node.path]
+                continue
+            if node.is_file:
+                out[path] = (lambda p=path: c.read_s(p, None))
+        if wanted:  # files only in the tag that a generator may read: from git, once
+            blobs = _git_blobs(c.source.metadata.get("repository"), wanted)
+            for path, data in blobs.items():
+                out[path] = (lambda d=data: d)
+        return out
+
+    def _recognised(self, path: str) -> bool:
+        """Named like a file some build system adds (it only ever enters as an empty stand-in)."""
+        return bool(self.c.k.candidates(path))
+
+    def _closest(self, name: str, data: bytes) -> tuple[str | None, str | None]:
+        db = self.c.db
+        mv = db.judge(name, data)
+        if mv.status == "unknown":
+            return None, None
+        mv = self.c.closest(M4Verdict(mv.status, mv.name, mv.serial, mv.origin, mv.max_serial, mv.closest_sha256),
+                            data)
+        if not mv.closest_sha256:
+            return None, None
+        return db.content(mv.closest_sha256), mv.origin
+
+    # -- applying -------------------------------------------------------------------------------
+    def apply(self) -> None:
+        c = self.c
+        if self.future is not None:
+            try:
+                self.result = self.future.result()
+            except Exception as exc:  # a bug or an unexpected tool failure: a reason, never silence
+                self.result = rg.Regeneration(self.mode, status="failed", reason=f"regeneration failed: {exc!r}")
+        r = self.result
+        by_path = {v.path: v for v in c.cmp.verdicts}
+        not_reproducible: list[dict[str, Any]] = []
+        if r is not None:
+            for path, fr in r.files.items():
+                v = by_path.get(path)
+                if v is None:
+                    continue
+                v.reproduction = fr.to_dict()
+                if fr.status == rg.DIFFERS or (fr.status == rg.UNVERIFIED and fr.risk):
+                    self._differs(fr, v)
+                elif fr.status == rg.NOT_REPRODUCIBLE:
+                    not_reproducible.append({"path": path, "reason": fr.reason})
+        for v in c.cmp.verdicts:  # copied files (m4, build-aux): the published copy is their reproduction
+            if v.reproduction is None:
+                v.reproduction = self._copied(v)
+        c.cmp.regeneration = self.summary(r)
+        if r is not None and (not_reproducible or r.status in ("unavailable", "failed")):
+            killed = [s for s in r.steps if s.get("killed")]
+            sev = Severity.MEDIUM if killed else Severity.INFO
+            msg = (f"{len(not_reproducible)} generated files could not be reproduced: {r.reason or not_reproducible[0]['reason']}"
+                   if not_reproducible else f"regeneration {r.status}: {r.reason}")
+            if killed:
+                msg = f"a generator was stopped by the sandbox ({killed[0]['step']}: {killed[0]['killed']}); " + msg
+            c.cmp.findings.append(PC110.finding(
+                location=Location(artifact=c.release.name), key="not-reproducible", severity=sev, message=msg[:400],
+                evidence={"files": not_reproducible[:200], "status": r.status, "reason": r.reason,
+                          "steps": r.steps, "toolchains": r.toolchains}))
+
+    def _differs(self, fr: rg.FileResult, v: Any) -> None:
+        c, r = self.c, self.result
+        assert r is not None
+        bad = fr.unexplained() if fr.status == rg.DIFFERS else fr.hunks
+        added = [(n, t) for h in bad for n, t in h.added]
+        removed = sum(len(h.removed) for h in bad)
+        lines = (min(h.release_lines[0] for h in bad), max(h.release_lines[1] for h in bad))
+        diff = "\n".join(h.text for h in bad[:rg.HUNKS_SHOWN])
+        first = next((a for a in added if a[1].strip()), added[0] if added else None)
+        what = (f"{len(added)} lines no input produced" + (f" and {removed} generated lines missing" if removed else "")
+                if added else f"{removed} generated lines missing")
+        if fr.status == rg.UNVERIFIED:  # reproduced only with unverified inputs, and what they add is risky
+            what = (f"{len(added)} lines only unverified inputs ({', '.join(fr.unverified_inputs[:4])}) produce; "
+                    "with their nearest published copies they are not there")
+        sev = Severity.CRITICAL if fr.risk else Severity.HIGH
+        ev = {"diff": diff[:12000], "hunks": [h.to_dict() for h in bad[:rg.HUNKS_SHOWN]],
+              "unexplained_hunks": len(bad), "explained_hunks": [h.to_dict() for h in fr.hunks if h.kind != "unexplained"][:8],
+              "added_lines": [[n, t[:300]] for n, t in added[:50]], "toolchain": fr.toolchain,
+              "inputs": r.to_dict()["inputs"], "substituted": [i.path for i in r.inputs if i.origin == "substituted"],
+              "unverified_inputs": fr.unverified_inputs}
+        if fr.risk:
+            ev["added_risk"] = fr.risk
+        c.add(PC110.finding(
+            location=c.loc(fr.path, lines=lines), key=fr.path, severity=sev, evidence=ev,
+            message=f"{fr.path} differs from its regeneration ({fr.toolchain}): {what}"
+                    + (f" (line {first[0]}: {first[1].strip()[:100]})" if first else "")
+                    + (f"; risky: {', '.join(sorted({h['indicator'] for h in fr.risk}))}" if fr.risk else "")), v)
+
+    def _copied(self, v: Any) -> dict[str, Any] | None:
+        name = posixpath.basename(v.path)
+        if v.verdict not in GENERATED_VERDICTS:
+            return None
+        m4, aux = v.system == "m4" or name.endswith(".m4"), is_aux(name)
+        if rg.GETTEXT_INFRA.search(v.path):
+            return {"status": rg.NOT_REPRODUCIBLE, "reason": "gettext infrastructure (autopoint's copy): the m4 "
+                                                             "database has no published copies to compare with"}
+        if not (m4 or aux):
+            return None
+        if v.verdict == "generated-mismatch":
+            return {"status": rg.DIFFERS, "reason": "differs from the published copy of its name and version"}
+        if v.verdict == "generated-unverified" or "not in the database" in v.how:
+            return {"status": rg.NOT_REPRODUCIBLE, "reason": "no published copy of this version"}
+        if "database:" in v.how:
+            return {"status": rg.REPRODUCED, "reason": v.how.split("database:", 1)[1].strip()}
+        return None
+
+    def summary(self, r: rg.Regeneration | None) -> dict[str, Any]:
+        c = self.c
+        counts = {rg.REPRODUCED: 0, rg.DIFFERS: 0, rg.UNVERIFIED: 0, rg.NOT_REPRODUCIBLE: 0}
+        generated = verified = scope = 0
+        for v in c.cmp.verdicts:
+            node = c.rfiles.get(v.path)
+            if node is None or (v.verdict not in GENERATED_VERDICTS and v.reproduction is None):
+                continue
+            size = node.size or 0
+            generated += size
+            if v.reproduction is not None:
+                scope += size
+                counts[v.reproduction["status"]] += 1
+                if v.reproduction["status"] == rg.REPRODUCED:
+                    verified += size
+                elif v.reproduction["status"] == rg.UNVERIFIED:  # what the trusted alternatives also produce
+                    verified += max(0, size - int(v.reproduction.get("unverified_bytes", size)))
+        out: dict[str, Any] = r.to_dict() if r is not None else {
+            "mode": self.mode, "status": "skipped",
+            "reason": "--regenerate never" if self.mode == "never" else
+                      "compared with another copy of the release" if c.source.kind == "archive" else
+                      "no configure.ac: nothing to regenerate"}
+        out.update({"counts": counts, "generated_bytes": generated, "verified_bytes": verified,
+                    "verified_fraction": round(verified / generated, 4) if generated else None,
+                    "regenerable_bytes": scope,
+                    "regenerable_verified_fraction": round(verified / scope, 4) if scope else None})
+        return out
+
+
+def _limits(opts: dict[str, Any]) -> Any:
+    """``release.regenerate-timeout`` (seconds per generator run) and ``regenerate-memory`` (MiB)."""
+    if not (opts.get("regenerate-timeout") or opts.get("regenerate-memory")):
+        return None
+    from provcheck import UsageError, sandbox
+    try:
+        seconds = float(opts.get("regenerate-timeout") or 300)
+        memory = int(opts.get("regenerate-memory") or 2048) << 20
+    except (TypeError, ValueError):
+        raise UsageError("release.regenerate-timeout / regenerate-memory must be numbers") from None
+    return sandbox.SandboxLimits(seconds=seconds, memory_bytes=memory)
+
+
+def _git_blobs(repo: str | None, wanted: dict[str, str]) -> dict[str, bytes]:
+    """Blobs by path from ``git cat-file --batch`` (files of the tag the release lacks)."""
+    if not repo:
+        return {}
+    import subprocess
+    ids = list(wanted.items())[:5000]
+    try:
+        proc = subprocess.run(["git", "-C", repo, "cat-file", "--batch"], input="".join(f"{b}\n" for _, b in ids).encode(),
+                              capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    out: dict[str, bytes] = {}
+    data, pos = proc.stdout, 0
+    for path, _blob in ids:
+        end = data.find(b"\n", pos)
+        if end < 0:
+            break
+        header = data[pos:end].split()
+        pos = end + 1
+        if len(header) != 3 or header[1] != b"blob":
+            continue
+        size = int(header[2])
+        if size <= rg.MAX_INPUT:
+            out[path] = data[pos:pos + size]
+        pos += size + 1
+    return out

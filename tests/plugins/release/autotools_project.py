@@ -1,0 +1,130 @@
+"""A real small autotools project, bootstrapped and ``make dist``-ed with the system's
+autotools in the test setup (trusted: the tests wrote every file), and attack variants of
+its release written the way an attacker would: after ``make dist``, or by regenerating
+``configure`` from an edited macro (as in xz 5.6.x)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from provcheck_release.m4db import default_db
+
+NAME, VERSION = "hello", "1.0"
+TOP = f"{NAME}-{VERSION}"
+
+CONFIGURE_AC = """\
+AC_INIT([hello], [1.0], [bugs@example.org])
+AC_CONFIG_SRCDIR([src/hello.c])
+AC_CONFIG_AUX_DIR([build-aux])
+AC_CONFIG_MACRO_DIR([m4])
+AC_CONFIG_HEADERS([config.h])
+AM_INIT_AUTOMAKE([foreign -Wall])
+AC_PROG_CC
+AM_PROG_AR
+LT_INIT
+HELLO_CHECK_GREETING
+gl_BUILD_TO_HOST_DATADIR
+AC_CONFIG_FILES([Makefile lib/Makefile src/Makefile])
+AC_OUTPUT
+"""
+
+TAG_FILES = {
+    "configure.ac": CONFIGURE_AC,
+    "Makefile.am": "ACLOCAL_AMFLAGS = -I m4\nSUBDIRS = lib src\nEXTRA_DIST = autogen.sh\n",
+    "autogen.sh": "#!/bin/sh\nautoreconf -fi\n",
+    ".gitignore": "/configure\nMakefile.in\n/aclocal.m4\n/config.h.in\n/build-aux/\n/m4/*\n!/m4/hello.m4\n",
+    "m4/hello.m4": """\
+# hello.m4 serial 1 (project macro, in git)
+AC_DEFUN([HELLO_CHECK_GREETING],
+[
+  AC_MSG_CHECKING([for the greeting])
+  hello_greeting="Hello"
+  AC_DEFINE_UNQUOTED([GREETING], ["$hello_greeting"], [The greeting.])
+  AC_MSG_RESULT([$hello_greeting])
+])
+""",
+    "lib/Makefile.am": "noinst_LTLIBRARIES = libgreet.la\nlibgreet_la_SOURCES = greet.c greet.h\n",
+    "lib/greet.c": '#include <config.h>\n#include "greet.h"\nconst char *greet(void) { return GREETING; }\n',
+    "lib/greet.h": "const char *greet(void);\n",
+    "src/Makefile.am": """\
+bin_PROGRAMS = hello
+hello_SOURCES = hello.c
+hello_CPPFLAGS = -I$(top_srcdir)/lib
+hello_LDADD = ../lib/libgreet.la
+
+check-local:
+\t./hello$(EXEEXT) > /dev/null
+""",
+    "src/hello.c": '#include <config.h>\n#include <stdio.h>\n#include "greet.h"\n'
+                   'int main(void) { puts(greet()); return 0; }\n',
+    "README": "hello: a test project for provcheck's regeneration.\n",
+}
+
+
+def published_build_to_host() -> bytes:
+    """gnulib's build-to-host.m4 as the database has it (a vendored, gitignored macro, as in xz)."""
+    db = default_db()
+    entry = next(e for e in db.files["build-to-host.m4"] if e["origin"].startswith("gnulib"))
+    return db.text(entry).encode()
+
+
+def _run(argv: list[str], cwd: Path) -> None:
+    env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode != 0:
+        pytest.fail(f"test setup: {' '.join(argv)} failed in {cwd}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+
+def make_dist(base: Path) -> dict[str, bytes]:
+    """Bootstrap (autoreconf -fi with the vendored macro), configure and ``make dist``; the
+    release's files by path under its top directory."""
+    tree = base / "work"
+    for path, text in TAG_FILES.items():
+        target = tree / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    (tree / "m4" / "build-to-host.m4").write_bytes(published_build_to_host())
+    _run(["autoreconf", "-fi"], tree)
+    _run(["./configure", "--quiet"], tree)
+    _run(["make", "dist-gzip"], tree)
+    return read_tarball(tree / f"{TOP}.tar.gz")
+
+
+def read_tarball(path: Path) -> dict[str, bytes]:
+    out = {}
+    with tarfile.open(path) as t:
+        for m in t.getmembers():
+            if m.isfile():
+                out[m.name.split("/", 1)[1]] = t.extractfile(m).read()
+    return out
+
+
+def regenerate_configure_with(release: dict[str, bytes], base: Path, changes: dict[str, bytes]) -> bytes:
+    """What an attacker who edits a macro and reruns autoconf ships: ``configure`` rebuilt
+    (with the system's autoconf, in the test setup) from the release plus ``changes``."""
+    tree = base / "attacker"
+    shutil.rmtree(tree, ignore_errors=True)
+    for path, data in {**release, **changes}.items():
+        target = tree / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    _run(["autoconf", "-f"], tree)
+    return (tree / "configure").read_bytes()
+
+
+def tarball_bytes(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for path, data in sorted(files.items()):
+            info = tarfile.TarInfo(f"{TOP}/{path}")
+            info.size, info.mtime = len(data), 1700000000
+            info.mode = 0o755 if path in ("configure", "autogen.sh") or path.startswith("build-aux/") else 0o644
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
