@@ -4,11 +4,14 @@
 # and for development:
 #   make lint       - the plugin import contract, ruff, mypy (core and provcheck.formats), no new Any in the API
 #   make test-fast  - the tests that download nothing (under a minute); `slow` ones need real data
+#   make fuzz       - every fuzz target of tests/fuzz for FUZZ_SECONDS each (the suite runs them for 3 s, CI 30 s)
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint system-deps bench clean
+.PHONY: demo test test-fast lint fuzz system-deps bench clean
+
+FUZZ_SECONDS ?= 600
 
 $(STAMP): pyproject.toml $(wildcard samples/*/pyproject.toml)
 	python3 -m venv $(VENV)
@@ -33,6 +36,9 @@ lint: $(STAMP)
 	$(PY) -m ruff check src plugins tests scripts samples benchmarks
 	$(PY) -m mypy
 	$(PY) scripts/check_api_types.py
+
+fuzz: $(STAMP) system-deps
+	PROVCHECK_FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -p no:xdist -q tests/fuzz
 
 bench: $(STAMP) system-deps
 	$(PY) benchmarks/unpack_image.py

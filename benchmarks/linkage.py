@@ -96,7 +96,7 @@ def main() -> int:
 
     # -- per-file parser costs ---------------------------------------------------------------
     sys.path.insert(0, str(ROOT / "plugins"))
-    from provcheck_elf import elfread
+    from provcheck.formats import elf as elfread
     n = len(files)
     t, _ = timed(lambda: [elfread.parse_file(p) for p in files], R)
     res["bulk_ms_per_elf"] = t / n * 1e3

@@ -9,7 +9,9 @@ git tag they were made from::
 
 ``--mirrors`` holds ``<owner>+<name>/repo`` git directories (one per project below);
 ``--debian-dir`` holds the ``*.orig.tar.*`` files ``apt-get source --download-only``
-fetches (``xz-utils``, ``libarchive``, ``expat``, ``libzstd=1.5.4+dfsg2-5``, ``lz4``). Projects whose repository or tarball
+fetches (``xz-utils``, ``libarchive``, ``expat``, ``libzstd=1.5.4+dfsg2-5``, ``lz4``, ``file``, ``busybox``).
+``--variants`` instead plants every payload variant of ``eval/testdata_variants.py`` (one commit
+each) in a clean tree and counts how many the detector catches. Projects whose repository or tarball
 is missing are listed as skipped. Results are printed as a Markdown table plus one line
 per finding; ``--json`` also writes the full reports.
 """
@@ -40,6 +42,7 @@ GIT_TREES = [
     ("lz4 1.10.0", "lz4+lz4", "v1.10.0", "clean"),
     ("zlib 1.3.1", "madler+zlib", "v1.3.1", "clean"),
     ("libpng 1.6.58", "pnggroup+libpng", "v1.6.58", "clean"),
+    ("busybox 1.36.1 (base64/uuencoded fixtures in test scripts)", "mirror+busybox", "1_36_1", "clean"),
 ]
 # (label, orig tarball glob, mirror dir, tag to pair with or None)
 RELEASES = [
@@ -48,10 +51,12 @@ RELEASES = [
     ("expat 2.5.0 Debian orig (no pairing: git keeps it in a subdirectory)", "expat_2.5.0.orig.tar.*", None, None),
     ("zstd 1.5.4 Debian orig (+dfsg) vs git v1.5.4", "libzstd_1.5.4+dfsg2.orig.tar.xz", "facebook+zstd", "v1.5.4"),
     ("lz4 1.9.4 Debian orig vs git v1.9.4", "lz4_1.9.4.orig.tar.gz", "lz4+lz4", "v1.9.4"),
+    ("file 5.44 Debian orig vs git FILE5_44", "file_5.44.orig.tar.*", "file+file", "FILE5_44"),
+    ("busybox 1.35.0 Debian orig vs git 1_35_0", "busybox_1.35.0.orig.tar.*", "mirror+busybox", "1_35_0"),
 ]
 
 
-DEBIAN_SOURCES = ["xz-utils", "libarchive", "expat", "libzstd=1.5.4+dfsg2-5", "lz4"]
+DEBIAN_SOURCES = ["xz-utils", "libarchive", "expat", "libzstd=1.5.4+dfsg2-5", "lz4", "file", "busybox"]
 
 
 def fetch_debian(dest: Path) -> None:
@@ -64,12 +69,15 @@ def fetch_debian(dest: Path) -> None:
             print(f"apt-get source {pkg}: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
 
 
+PLUGIN_OPTIONS: dict = {}
+
+
 def scan(specs: list[InputSpec]) -> tuple[dict, float, dict]:
     import provcheck_testdata
     pm = PluginManager()
     pm.load(autoload=False)
     pm.register(provcheck_testdata, name="testdata")
-    config = build_config({"select": ["PC2"]}, "eval", inputs=specs)
+    config = build_config({"select": ["PC2"], "plugins": {"testdata": dict(PLUGIN_OPTIONS)}}, "eval", inputs=specs)
     started = time.monotonic()
     with WorkArea(config) as work:
         report = run(config, pm, work)
@@ -104,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirrors", type=Path, required=True, help="directory of <owner>+<name>/repo git dirs")
     ap.add_argument("--debian-dir", type=Path, help="directory with Debian *.orig.tar.* files")
     ap.add_argument("--json", type=Path, help="write the full reports here")
+    ap.add_argument("--no-pipelines", action="store_true",
+                    help="scan without the pipeline emulation (testdata.pipelines=false), to measure its cost")
+    ap.add_argument("--variants", action="store_true",
+                    help="plant each payload variant of eval/testdata_variants.py in a clean tree and count catches")
+    ap.add_argument("--variant-base", default="madler+zlib@v1.3.1", help="MIRROR@TAG the variants are planted in")
     ap.add_argument("--fetch-debian", action="store_true",
                     help="first run `apt-get source --download-only` for the tarballs into --debian-dir")
     args = ap.parse_args(argv)
@@ -111,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.debian_dir:
             ap.error("--fetch-debian needs --debian-dir")
         fetch_debian(args.debian_dir)
+
+    if args.no_pipelines:
+        PLUGIN_OPTIONS["pipelines"] = False
+    if args.variants:
+        return run_variants(args.mirrors, args.variant_base, args.json)
 
     rows, details, full = [], [], {}
     jobs = []
@@ -159,6 +177,64 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nFAIL: high/critical on clean trees: {bad}; payload missed: {missed}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_variants(mirrors: Path, base: str, json_out: Path | None) -> int:
+    """Plant each variant as one commit on a clean tree (exported from its tag), scan, count."""
+    import shutil
+    import subprocess
+    import tempfile
+    sys.path.insert(0, str(Path(__file__).parent))
+    import testdata_variants as tv
+    mirror, tag = base.split("@", 1)
+    src = mirrors / mirror / "repo"
+    work = Path(tempfile.mkdtemp(prefix="pc-variants-"))
+    git = ["git", "-c", "user.name=eval", "-c", "user.email=eval@localhost", "-c", "commit.gpgsign=false"]
+    try:
+        clean = work / "clean"
+        clean.mkdir()
+        archive = subprocess.run(["git", "-C", str(src), "archive", tag], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(clean)], input=archive, check=True)
+        subprocess.run(git + ["init", "-q", str(clean)], check=True)
+        subprocess.run(git + ["-C", str(clean), "add", "-A"], check=True)
+        subprocess.run(git + ["-C", str(clean), "commit", "-qm", "base"], check=True)
+        obj = tv.object_file()
+        rows, caught, results = [], 0, {}
+        items = tv.variants(obj)
+        for name, payload, files in items:
+            repo = work / f"v{len(results)}"
+            subprocess.run(["git", "clone", "-q", str(clean), str(repo)], check=True)
+            for rel, value in files.items():
+                path = repo / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(value, str):
+                    existing = path.read_text() + "\n" if path.exists() else ""
+                    path.write_text(existing + value)
+                else:
+                    path.write_bytes(value)
+            subprocess.run(git + ["-C", str(repo), "add", "-A"], check=True)
+            subprocess.run(git + ["-C", str(repo), "commit", "-qm", "tests: add files"], check=True)
+            subprocess.run(git + ["-C", str(repo), "tag", "variant"], check=True)
+            report, seconds, _ = scan([InputSpec.parse(f"git:{repo}@variant")])
+            hits = [f for f in report["findings"] if f["location"]["path"] == payload
+                    and f["severity"] == "critical"]
+            ok = bool(hits)
+            caught += ok
+            rules = sorted({f["rule_id"] for f in hits})
+            rows.append(f"| {name} | `{payload}` | {'**caught**' if ok else 'missed'} | {', '.join(rules)} "
+                        f"| {seconds:.1f} s |")
+            results[name] = {"caught": ok, "rules": rules, "seconds": round(seconds, 2),
+                             "findings": [f for f in report["findings"] if f["location"]["path"] == payload]}
+            shutil.rmtree(repo)
+        print(f"variants planted in {mirror} {tag}: {caught}/{len(items)} caught\n")
+        print("| variant | payload | result | rules (critical on the payload) | scan time |")
+        print("|---|---|---|---|---|")
+        print("\n".join(rows))
+        if json_out:
+            json_out.write_text(json.dumps(results, indent=1, default=str))
+        return 0 if caught == len(items) else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

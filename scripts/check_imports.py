@@ -15,10 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_MODULES = ("provcheck.formats", "provcheck.sandbox")
 # Known violations being removed on another branch, each with the reason; keep this empty.
-PENDING = {
-    ("plugins/provcheck_fleet/layers.py", "provcheck_elf"):
-        "the ELF reader moves to provcheck.formats.elf (issue 14, branch formats-elf)",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def public_names() -> set[str]:

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 from contextlib import contextmanager
@@ -101,6 +102,22 @@ def download(packages: Iterable[str]) -> dict[str, Path]:
             _apt("download", "-qq", *missing, cwd=debs)
             have = {p.name.split("_")[0]: p for p in debs.glob("*.deb")}
     return {p: have[p] for p in wanted}
+
+
+def wheel(requirement: str, platform: str, python_version: str = "3.11") -> Path:
+    """A binary wheel for another platform (``pip download --platform``), cached; e.g. the
+    macOS wheel of a package with a C extension, for real Mach-O files."""
+    dest = CACHE / "wheels" / f"{platform}-{_key(requirement, python_version)}"
+
+    def build(d: Path) -> str:
+        d.mkdir(parents=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                        "--platform", platform, "--python-version", python_version, "-d", str(d), requirement],
+                       check=True, capture_output=True)
+        return requirement
+    build_once(dest, f"wheel-{dest.name}", build)
+    (found,) = dest.glob("*.whl")
+    return found
 
 
 def _unpack_deb(deb: Path, dest: Path) -> None:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import elfread, graph as graphmod, packages as pkgmod
+from provcheck.formats import elf
+
+from . import graph as graphmod, packages as pkgmod
 from .policies import XZ_SIGNATURE
 
 MISSING = object()
@@ -42,7 +44,7 @@ class ParseCache:
 
     @staticmethod
     def key(sha256: str, deep: bool) -> str:
-        return f"{sha256}:{elfread.PARSER_VERSION}:{'d' if deep else 'b'}"
+        return f"{sha256}:{elf.PARSER_VERSION}:{'d' if deep else 'b'}"
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -176,7 +178,7 @@ def _parse(tree: Any, node: Any, deep: bool = False) -> dict | None:
     try:
         with tree.open(node) as f:
             head = f.read(4)
-            if head != elfread.ELF_MAGIC:
+            if head != elf.ELF_MAGIC:
                 return None
             try:
                 fd = f.fileno()
@@ -184,13 +186,13 @@ def _parse(tree: Any, node: Any, deep: bool = False) -> dict | None:
                 data = head + f.read()
                 if len(data) < 16:
                     return {"error": f"truncated: {len(data)} bytes is shorter than an ELF identification"}
-                return _with_signature(elfread.parse_buffer(data, len(data), deep), data)
+                return _with_signature(elf.parse_buffer(data, len(data), deep), data)
             size = os.fstat(fd).st_size
             if size < 16:
                 return {"error": f"truncated: {size} bytes is shorter than an ELF identification"}
             with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
-                return _with_signature(elfread.parse_buffer(buf, size, deep), buf)
-    except elfread.ElfError as exc:
+                return _with_signature(elf.parse_buffer(buf, size, deep), buf)
+    except elf.ElfError as exc:
         return {"error": str(exc)}
     except (OSError, ValueError, OverflowError, MemoryError, RecursionError, struct.error) as exc:
         return {"error": f"unreadable ELF file ({type(exc).__name__}: {exc})"}

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import struct
 import tempfile
 import threading
 from pathlib import Path
@@ -25,17 +24,12 @@ from typing import Any
 
 from provcheck import __version__ as PROVCHECK_VERSION
 from provcheck import BlobStore, Limits
+from provcheck.formats import elf
 from provcheck.formats.archive import Reader
 
 from .registry import Reference, RegistryClient, RegistryError, RegistryOptions
 
-try:  # the ELF plugin's reader (same distribution): richer facts, the graph builder understands them
-    from provcheck_elf import elfread as _elfread
-    ELF_PARSER = f"provcheck_elf/{_elfread.PARSER_VERSION}"
-except ImportError:  # pragma: no cover - only when the ELF plugin is removed
-    _elfread = None
-    ELF_PARSER = "fleet"
-
+ELF_PARSER = f"provcheck.formats.elf/{elf.PARSER_VERSION}"
 SCANNER_VERSION = f"fleet-layer/2+{ELF_PARSER}"
 META_MAX = 64 << 20
 META_TOTAL = 256 << 20  # package-metadata bytes kept per layer
@@ -91,105 +85,21 @@ class LayerCache:
             raise
 
 
-# -- ELF: just the dynamic section (DT_NEEDED, DT_SONAME, DT_RPATH/RUNPATH) ---------------------
+# -- ELF: the linkage facts of the shared reader ------------------------------------------------
 
-DT_NEEDED, DT_STRTAB, DT_SONAME, DT_RPATH, DT_RUNPATH = 1, 5, 14, 15, 29
-PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
-
-
-def elf_dynamic(data: bytes) -> dict[str, Any] | None:
-    """Linkage facts of an ELF file, bounds-checked everywhere; None when not ELF.
-
-    Raises ValueError on a malformed file (the caller records it)."""
-    if len(data) < 52 or data[:4] != b"\x7fELF":
-        return None
-    cls, enc = data[4], data[5]
-    if cls not in (1, 2) or enc not in (1, 2):
-        raise ValueError("bad ELF class or encoding")
-    e = "<" if enc == 1 else ">"
-    is64 = cls == 2
-    if is64:
-        if len(data) < 64:
-            raise ValueError("short ELF header")
-        etype, = struct.unpack_from(e + "H", data, 16)
-        phoff, = struct.unpack_from(e + "Q", data, 32)
-        phentsize, phnum = struct.unpack_from(e + "HH", data, 54)
-    else:
-        etype, = struct.unpack_from(e + "H", data, 16)
-        phoff, = struct.unpack_from(e + "I", data, 28)
-        phentsize, phnum = struct.unpack_from(e + "HH", data, 42)
-    if phnum > 4096 or phentsize < (56 if is64 else 32):
-        raise ValueError("implausible program header table")
-    loads, dyn, interp = [], None, None
-    for i in range(phnum):
-        off = phoff + i * phentsize
-        if off + phentsize > len(data):
-            raise ValueError("program header table out of bounds")
-        if is64:
-            ptype, _flags, poff, pvaddr, _pa, pfilesz, _memsz = struct.unpack_from(e + "IIQQQQQ", data, off)
-        else:
-            ptype, poff, pvaddr, _pa, pfilesz, _memsz = struct.unpack_from(e + "IIIIII", data, off)
-        if ptype == PT_LOAD:
-            loads.append((pvaddr, poff, pfilesz))
-        elif ptype == PT_DYNAMIC:
-            dyn = (poff, pfilesz)
-        elif ptype == PT_INTERP and poff + pfilesz <= len(data):
-            interp = data[poff:poff + pfilesz].split(b"\0", 1)[0].decode("utf-8", "replace")
-    out: dict[str, Any] = {"type": {2: "exec", 3: "dyn"}.get(etype, str(etype)), "needed": [], "soname": None,
-                           "runpath": [], "interp": interp}
-    if dyn is None:
-        return out
-    entsize = 16 if is64 else 8
-    fmt = e + ("qQ" if is64 else "iI")
-    entries = []
-    off, end = dyn[0], min(dyn[0] + dyn[1], len(data))
-    while off + entsize <= end and len(entries) < 100_000:
-        tag, val = struct.unpack_from(fmt, data, off)
-        if tag == 0:
-            break
-        entries.append((tag, val))
-        off += entsize
-    strtab = next((v for t, v in entries if t == DT_STRTAB), None)
-    if strtab is None:
-        return out
-    base = next((o + (strtab - va) for va, o, sz in loads if va <= strtab < va + sz), None)
-    if base is None or base >= len(data):
-        raise ValueError("DT_STRTAB outside the loaded segments")
-
-    def string(idx: int) -> str:
-        start = base + idx
-        if idx < 0 or start >= len(data):
-            raise ValueError("dynamic string out of bounds")
-        stop = data.find(b"\0", start, start + 4096)
-        return data[start:stop if stop >= 0 else start + 4096].decode("utf-8", "replace")
-
-    for tag, val in entries:
-        if tag == DT_NEEDED:
-            out["needed"].append(string(val))
-        elif tag == DT_SONAME:
-            out["soname"] = string(val)
-        elif tag in (DT_RPATH, DT_RUNPATH):
-            out["runpath"] += [p for p in string(val).split(":") if p]
-    return out
-
-
-def parse_elf(data: bytes, path: str, problems: list[str]) -> dict[str, Any] | None:
-    """Linkage facts of one ELF file: the ELF plugin's bulk pass when available (its graph
-    builder resolves them like ld.so), else :func:`elf_dynamic`. Malformed files are noted."""
-    if _elfread is not None:
-        try:
-            info = _elfread.parse_buffer(data, len(data))
-        except Exception as exc:  # ElfError and anything a hostile file provokes
-            problems.append(f"{path}: malformed ELF ({exc})")
-            return {"type": "malformed", "needed": [], "soname": None, "runpath": [], "interp": None,
-                    "parser": "error"}
-        info["parser"] = ELF_PARSER
-        return json.loads(json.dumps(info, default=list))  # plain JSON types, as the cache holds them
+def parse_elf(data: bytes, path: str, problems: list[str]) -> dict[str, Any]:
+    """Linkage facts of one ELF file (the shared reader's bulk pass, as plain JSON types);
+    a malformed file is noted in ``problems`` and kept with no edges."""
     try:
-        return elf_dynamic(data)
-    except (ValueError, struct.error) as exc:
+        info = elf.parse_buffer(data, len(data))
+    except elf.ElfError as exc:
         problems.append(f"{path}: malformed ELF ({exc})")
-        return {"type": "malformed", "needed": [], "soname": None, "runpath": [], "interp": None}
+        return {"type": "malformed", "needed": [], "soname": None, "runpath": [], "interp": None,
+                "parser": "error"}
+    info["parser"] = ELF_PARSER
+    for reason in info["note_errors"]:
+        problems.append(f"{path}: ELF note ignored ({reason})")
+    return json.loads(json.dumps(info, default=list))  # plain JSON types, as the cache holds them
 
 
 # -- the layer scan ------------------------------------------------------------------------------
@@ -202,7 +112,7 @@ def analyse_layer(blob: Path, digest: str, limits: Limits, work: Path) -> dict[s
         store = BlobStore(tmp / "blobs")
         reader = Reader(store, limits, digest, rootfs=True, defer_links=True)
         entries = reader.read(blob, digest, layer=digest)
-        files, meta, elf, problems = [], {}, {}, []
+        files, meta, elf_infos, problems = [], {}, {}, []
         meta_bytes = 0
         seen_elf: set[str] = set()
         for _raw, n in entries.items:
@@ -225,10 +135,8 @@ def analyse_layer(blob: Path, digest: str, limits: Limits, work: Path) -> dict[s
                     if head == b"\x7fELF":
                         f.seek(0)
                         data = f.read(min(n.size, 256 << 20))
-                        info = parse_elf(data, n.path, problems)
-                        if info is not None:
-                            elf[n.sha256] = info
-        return {"digest": digest, "size": blob.stat().st_size, "files": files, "meta": meta, "elf": elf,
+                        elf_infos[n.sha256] = parse_elf(data, n.path, problems)
+        return {"digest": digest, "size": blob.stat().st_size, "files": files, "meta": meta, "elf": elf_infos,
                 "complete": entries.complete, "format": entries.format, "filters": entries.filters,
                 "findings": [f.to_dict() for f in entries.findings],
                 "errors": [str(e) for e in entries.errors] + problems}

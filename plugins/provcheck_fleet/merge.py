@@ -105,7 +105,7 @@ def linkage(view: ImageView, hooks: Any = None) -> None:
     and the standard directories is used."""
     infos = {n.path: view.elf[n.sha256] for n in view.tree.files()
              if n.sha256 in view.elf and view.elf[n.sha256].get("parser") != "error"}  # malformed: no edges
-    if infos and all(i.get("parser", "").startswith("provcheck_elf/") for i in infos.values()):
+    if infos and all(i.get("parser", "").startswith("provcheck.formats.elf/") for i in infos.values()):
         try:  # the ELF plugin's graph, through the provcheck_linkage hook (None: -p no:elf)
             links = hooks.provcheck_linkage(tree=view.tree, elf=infos, artifact=None, scan=None) if hooks else None
         except Exception as exc:  # a tree the builder cannot handle: fall back, and say so

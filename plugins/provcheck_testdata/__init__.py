@@ -1,15 +1,17 @@
-"""provcheck_testdata: hidden payloads in test data (rules PC201-PC211).
+"""provcheck_testdata: hidden payloads in test data (rules PC201-PC212).
 
 For every binary file of a source tree (git tree, release tarball, directory) it gathers
 the real format (magic) against the name's claim, the entropy profile, whether and how it
 decodes (fully, within a budget; after ``tr``-style substitutions too), what the decoded
 content is, which test or build scripts name it, and which build scripts grep, decode or
-execute test data. Images and packages get the data-directory checks (PC208-PC210).
+execute test data, and emulates every reader of a test file to see what its pipeline
+hands to a shell, the toolchain or the loader (PC212). Images and packages get the data-directory checks (PC208-PC210).
 
 Options (``[tool.provcheck.plugins.testdata]`` or ``--set testdata.KEY=VALUE``):
 ``decode-seconds`` (per file, 5), ``decode-total-seconds`` (per artifact, 300),
 ``max-decode-bytes`` (per file, 256 MiB), ``max-input-bytes`` (larger files are classified
-but not decoded, 256 MiB), ``swap-search`` (true), ``grep-timeout`` (20).
+but not decoded, 256 MiB), ``swap-search`` (true), ``grep-timeout`` (20), ``pipelines`` (true: emulate the
+readers of test files, PC212).
 """
 
 from __future__ import annotations

@@ -4,15 +4,18 @@ test scripts that read test data, and the findings. ``provcheck_detect`` runs :c
 from __future__ import annotations
 
 import posixpath
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from provcheck import Finding, Severity, ToolError
+from provcheck.formats import binary as foreign, elf
 
 from . import decode as dec
-from . import elfscan, entropy, magic, scripts
-from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211)
+from . import emulate, entropy, magic, pipeline, scripts
+from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC212,
+                    PC213)
 
 HEAD = 8192
 TEXT_MAX = 4 << 20
@@ -20,6 +23,9 @@ SWAP_ALPHABET = b"\t\n\r -_./\\\"'#:;,+=\x00\xff"
 SWAP2_ALPHABET = b"\t\n\r -_./"
 SWAP_MAX_BYTES = 1 << 20
 MAX_GREPS = 16
+MAX_STAGES = 4                 # scripts a shell receives, emulated in turn, per artifact
+HIDDEN_READER_MAX = 64 << 10  # scripts decoded from test data larger than this are not emulated
+_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 OPAQUE_DATA = 6.0   # decoded binary data of no known format at or above this entropy counts as opaque
 
 
@@ -31,6 +37,7 @@ class Options:
     max_input_bytes: int = 256 << 20
     swap_search: bool = True
     grep_timeout: float = 20.0
+    pipelines: bool = True
 
     @classmethod
     def parse(cls, options: Mapping[str, Any]) -> "Options":
@@ -42,7 +49,7 @@ class Options:
                 raise ValueError(f"testdata: unknown option {key!r}")
             if name in ("max_decode_bytes", "max_input_bytes"):
                 kw[name] = parse_size(value)
-            elif name == "swap_search":
+            elif name in ("swap_search", "pipelines"):
                 kw[name] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
             else:
                 kw[name] = float(value)
@@ -65,6 +72,7 @@ class Info:
     subst: dict | None = None                  # the substitution that made it decode
     text: bytes | None = None                  # whole content of a text file, until references are read
     note: str | None = None
+    exec_summary: dict | None = None           # a PE or Mach-O file, as LIEF reads it
 
     @property
     def path(self) -> str:
@@ -109,6 +117,7 @@ class Analyzer:
         self.infos: list[Info] = []
         self.errors = scan.errors
         self.started = time.monotonic()
+        self.foreign: foreign.Reader | None = None   # LIEF worker, started at the first PE/Mach-O
 
     def loc(self, node, **kw):
         return node.location(self.artifact.name, **kw)
@@ -125,11 +134,17 @@ class Analyzer:
                         info.binary, info.fmt = True, "uu"   # binary data in text clothing
                     elif not binary and profiles and HEAD < node.size <= TEXT_MAX:
                         info.text = head + f.read(TEXT_MAX - len(head))
+                    if not binary and profiles and node.size <= TEXT_MAX:
+                        kind = self.encoded_payload(info.text or head)
+                        if kind:
+                            info.binary, info.fmt = True, kind   # base64/hex text holding a payload
                     if binary:
                         info.fmt = magic.identify(head)
                         info.claim = magic.claimed_format(node.path)
                         if profiles:
                             info.profile = entropy.profile_file(f, node.size, head)
+                        if info.fmt in ("pe", "macho"):
+                            self.read_foreign(info, f)
             except OSError as exc:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
                                              path=node.path, message=f"cannot read: {exc}"))
@@ -137,9 +152,48 @@ class Analyzer:
             info.test = scripts.is_test_path(node.path)
             self.infos.append(info)
 
+    def read_foreign(self, info: Info, f) -> None:
+        """A Windows or macOS executable: its summary through LIEF (in a worker process). A file
+        LIEF cannot parse is described so; a LIEF crash or timeout is an error of the scan."""
+        if info.node.size > foreign.MAX_INPUT:
+            info.exec_summary = {"error": f"larger than {foreign.MAX_INPUT} bytes, not read"}
+            return
+        if self.foreign is None:
+            self.foreign = foreign.Reader()
+        f.seek(0)
+        try:
+            info.exec_summary = self.foreign.read(f.read(), info.fmt)
+        except foreign.BinaryError as exc:
+            info.exec_summary = {"error": str(exc)}
+            if not str(exc).startswith("malformed"):
+                self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
+                                             path=info.node.path,
+                                             message=f"cannot read {info.fmt.upper()} file: {exc}"))
+        finally:
+            f.seek(len(info.head))
+
+    @staticmethod
+    def encoded_payload(data: bytes) -> str | None:
+        """base64 or hex when a whole text file is that encoding of an executable, a script, a
+        compressed stream or an archive."""
+        kind = dec.encoded_kind(data)
+        if kind is None:
+            return None
+        res = dec.decode(kind, data, dec.Budget(max_output=1 << 16, max_total=1 << 16).start())
+        if res is None or not res.ok or not res.output:
+            return None
+        fmt = magic.identify(res.output[:HEAD])
+        if fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or magic.script_kind(res.output):
+            return kind
+        return None
+
     def run(self) -> Iterator[Finding]:
         rootfs = is_rootfs(self.artifact)
-        self.classify(profiles=not rootfs)
+        try:
+            self.classify(profiles=not rootfs)
+        finally:
+            if self.foreign is not None:
+                self.foreign.close()
         yield from self.data_place_checks(rootfs)
         if rootfs:
             return
@@ -156,9 +210,9 @@ class Analyzer:
                 yield PC208.finding(
                     location=self.loc(info.node),
                     message=f"{path}: name claims {ext!r} data but the content is {info.fmt.upper()} "
-                            f"({_describe_exec(info.head, info.fmt)})",
+                            f"({_describe_exec(info.head, info.fmt, info.exec_summary)})",
                     evidence={"sha256": info.node.sha256, "claimed": ext, "actual": info.fmt,
-                              "detail": _describe_exec(info.head, info.fmt)},
+                              "detail": _describe_exec(info.head, info.fmt, info.exec_summary)},
                     key=info.fmt)
             if rootfs:
                 rel = _rootfs_rel(path)
@@ -167,20 +221,25 @@ class Analyzer:
                     strict = sub in ("doc", "man", "info", "locale", "i18n", "doc-base", "common-licenses")
                     yield PC209.finding(
                         location=self.loc(info.node),
-                        message=f"{path}: {_describe_exec(info.head, info.fmt)} under /usr/share/{sub}",
+                        message=f"{path}: {_describe_exec(info.head, info.fmt, info.exec_summary)} "
+                                f"under /usr/share/{sub}",
                         severity=Severity.HIGH if strict else Severity.MEDIUM,
                         evidence={"sha256": info.node.sha256, "format": info.fmt, "directory": f"usr/share/{sub}",
-                                  "detail": _describe_exec(info.head, info.fmt)},
+                                  "detail": _describe_exec(info.head, info.fmt, info.exec_summary)},
                         key=info.fmt)
             if info.fmt == "elf":
                 f = self.elf_overlay(info)
+                if f is not None:
+                    yield f
+            elif (info.exec_summary or {}).get("overlay"):
+                f = self.foreign_overlay(info)
                 if f is not None:
                     yield f
 
     def elf_overlay(self, info: Info) -> Finding | None:
         node = info.node
         with self.tree.open(node) as f:
-            end = elfscan.described_end(f, node.size)
+            end = elf.described_end(f, node.size)
             if end is None or node.size - end < 512:
                 return None
             f.seek(end)
@@ -188,7 +247,7 @@ class Analyzer:
             f.seek(max(end, node.size - 64))
             last = f.read(64)
         extra = node.size - end
-        if last.endswith(elfscan.SIGNATURE_MARK) and extra == elfscan.module_signature_size(last):
+        if last.endswith(elf.SIGNATURE_MARK) and extra == elf.module_signature_size(last):
             return None  # a kernel module signature, and exactly that: nothing else appended
         fmt = magic.identify(tail[:HEAD])
         prof = entropy.profile_bytes(tail)
@@ -202,6 +261,27 @@ class Analyzer:
                       "appended_entropy": prof.to_dict()},
             key="overlay")
 
+    def foreign_overlay(self, info: Info) -> Finding | None:
+        node, summary = info.node, info.exec_summary or {}
+        end, extra = summary["overlay"]["offset"], summary["overlay"]["size"]
+        if extra < 512:
+            return None
+        with self.tree.open(node) as f:
+            f.seek(end)
+            tail = f.read(min(extra, 1 << 20))
+        fmt = magic.identify(tail[:HEAD])
+        prof = entropy.profile_bytes(tail)
+        if not (fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or prof.mean >= 7.0):
+            return None
+        what = f"{fmt} data" if fmt else f"high-entropy data ({prof.mean:.2f} bits/byte)"
+        return PC213.finding(
+            location=self.loc(node),
+            message=f"{node.path}: {extra} bytes of {what} after the end of the {foreign.describe(summary)} "
+                    f"(offset {end})",
+            evidence={"sha256": node.sha256, "end": end, "appended_bytes": extra, "appended_format": fmt,
+                      "appended_entropy": prof.to_dict(), "executable": foreign.brief(summary)},
+            key="overlay")
+
     # -- source trees -------------------------------------------------------------------------
     def source_checks(self) -> Iterator[Finding]:
         binaries = [i for i in self.infos if i.binary]
@@ -210,6 +290,8 @@ class Analyzer:
         refs = scripts.References(i.path for i in binaries)
         names = set(refs.by_name)
         analyses: list[scripts.ScriptAnalysis] = []
+        reader_texts: dict[str, tuple[str, bytes]] = {}
+        fixtures: set[str] = set()
         for info in self.infos:
             if info.binary or info.node.size > TEXT_MAX:
                 continue
@@ -217,6 +299,11 @@ class Analyzer:
             info.text = None
             role = scripts.role(info.path)
             refs.add_text(info.path, data, role)
+            lang = pipeline.language(info.path, data[:256])
+            if lang is not None:
+                reader_texts[info.path] = (lang, data)
+            elif pipeline.is_text_fixture(info.path, data):
+                fixtures.add(info.path)
             if role == "build":
                 analyses.append(scripts.analyze_script(info.path, data, names))
         refs.resolve_globs()
@@ -242,6 +329,8 @@ class Analyzer:
                     a = scripts.analyze_script(f"{info.path} (decoded {leaf.format} script)", data, names)
                     a.origin = info  # type: ignore[attr-defined]
                     hidden.append(a)
+                    if leaf.format == "shell" and len(data) <= HIDDEN_READER_MAX:   # a reader too
+                        reader_texts[a.path] = ("shell", data)
         extra_maps = [m for m in self.tree_maps(hidden) if m.label not in {x.label for x in maps}]
         if extra_maps:
             for info in binaries:
@@ -257,6 +346,7 @@ class Analyzer:
 
         readers = self.script_readers(analyses + hidden, binaries)
         yield from self.build_findings(analyses + hidden, readers, binaries)
+        yield from self.pipeline_findings(binaries, fixtures, reader_texts, refs, deadline)
 
         source_diff = self.compare_with_source(binaries, refs)
         for info in binaries:
@@ -288,22 +378,175 @@ class Analyzer:
             return
         budget = dec.Budget(max_output=self.opts.max_decode_bytes, max_total=self.opts.max_decode_bytes,
                             seconds=self.opts.decode_seconds).start()
-        if kind is None and info.fmt != "png" and not maps and not (
+        if kind is None and info.fmt not in ("png", "pdf") and not maps and not (
                 self.opts.swap_search and info.fmt is None and info.test):
             return
         data = self.tree.read(node)
-        if info.fmt == "png":
-            end = dec.png_end(data)
+        if info.fmt in ("png", "pdf"):
+            end = dec.container_end(info.fmt, data)
             if end is not None and end < len(data):
-                info.result = dec.Result("png", True, streams=1, trailing=len(data) - end, trailing_at=end)
+                if info.fmt == "png":
+                    info.result = dec.Result("png", True, streams=1, trailing=len(data) - end, trailing_at=end)
+                self.appended(info, data, end, budget)
             return
         if kind is not None:
             info.result = dec.decode(kind, data, budget)
             if info.result is not None and (info.result.ok or info.result.output or info.result.members):
                 info.content = self.content_of(info.result, kind, data, budget)
+            res = info.result
+            if res is not None and res.ok and res.trailing and res.trailing_at > 0:
+                self.appended(info, data, res.trailing_at, budget)
+            elif kind == "zip" and res is not None and res.ok:
+                end = dec.container_end("zip", data)
+                if end is not None and end < len(data):
+                    self.appended(info, data, end, budget)
         if info.result is None or not info.result.clean:
             if node.size <= SWAP_MAX_BYTES or maps:
                 self.try_substitutions(info, maps, budget, swaps=self.opts.swap_search, data=data)
+
+    def appended(self, info: Info, data: bytes, end: int, budget: dec.Budget) -> None:
+        """Data after a valid container's end that decodes to a program joins the file's content."""
+        import hashlib
+        tail = data[end:]
+        if len(tail) < 16:
+            return
+        child = dec.classify(tail, f"{info.fmt} appended data (offset {end})", budget, 1)
+        leaf, _ = child.worst()
+        if leaf.kind not in ("executable", "script"):
+            return
+        if info.content is None:
+            info.content = dec.Content(via="file", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                                       kind="media", format=info.fmt)
+        info.content.children.append(child)
+
+    # -- pipelines: every reader of a test file, emulated -------------------------------------------
+    def pipeline_findings(self, binaries: list[Info], fixtures: set[str], reader_texts: dict[str, tuple[str, bytes]],
+                          refs: scripts.References, deadline: float) -> Iterator[Finding]:
+        candidates = {i.path for i in binaries} | fixtures
+        if not candidates or not reader_texts or not self.opts.pipelines:
+            return
+        names: set[bytes] = set()
+        for path in candidates:
+            base = posixpath.basename(path).encode("utf-8", "surrogateescape")
+            names.add(base)
+            stem = base.rsplit(b".", 1)[0]
+            if stem != base and len(stem) >= 6:
+                names.add(stem)
+        frozen_names = frozenset(names)
+        via_refs = {r.path for i in binaries for r in refs.of(i.path)}
+        paths = {n.path for n in self.tree.files()}
+        cache: dict[str, bytes | None] = {}
+
+        def read(path: str) -> bytes | None:
+            if path not in cache:
+                node = self.tree.get(path)
+                cache[path] = (self.tree.read(node) if node is not None and node.is_file
+                               and node.size <= self.opts.max_input_bytes else None)
+            return cache[path]
+
+        seen: set[tuple] = set()
+        self._stage_of: dict[str, str] = {}
+        queue: list[tuple[str, tuple[str, bytes], dict | None]] = [(r, v, None) for r, v in sorted(reader_texts.items())]
+        stages = 0
+        while queue:
+            reader, (lang, data), env = queue.pop(0)
+            staged = " (stage " in reader
+            if not staged and reader not in via_refs and not set(scripts.TOKEN.findall(data[:TEXT_MAX])) & names:
+                continue
+            if time.monotonic() > deadline:
+                self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
+                                             path=reader, message="decode budget spent: this reader was not emulated"))
+                continue
+            here = "" if reader.endswith(")") else posixpath.dirname(reader)   # decoded or staged: runs at the top
+            files = pipeline.TreeFiles(paths, read, candidates.__contains__, here)
+            budget = emulate.Budget(seconds=self.opts.decode_seconds,
+                                    max_bytes=min(self.opts.max_decode_bytes, 64 << 20)).start()
+            trace = pipeline.trace_reader(reader, data, lang, files, budget, names=frozen_names, env=env)
+            if trace.error:
+                self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
+                                             path=reader, message=f"pipeline emulation stopped: {trace.error}"))
+            for sink in trace.sinks:
+                verdict = self.judge_sink(sink)
+                if verdict is None:
+                    continue
+                severity, content = verdict
+                leaf = content.worst()[0] if content is not None else None
+                if (sink.kind == "shell" and leaf is not None and leaf.kind in ("script", "text")
+                        and stages < MAX_STAGES and len(sink.data.raw) <= HIDDEN_READER_MAX):
+                    stages += 1      # the script a shell receives runs in turn: the next stage
+                    label = f"{reader.split(' (', 1)[0]} (stage {stages + 1} script)"
+                    self._stage_of[label] = sink.where
+                    queue.append((label, ("shell", sink.data.raw), sink.env))
+                for payload in sorted(sink.data.sources & candidates):
+                    key = (payload, sink.kind, content.sha256 if content else sink.where)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    sev = severity
+                    if (content is not None and content.worst()[0].kind == "text" and sink.kind == "toolchain"
+                            and not scripts.is_test_path(payload)):
+                        sev = Severity.MEDIUM   # a compressed source outside test data, compiled: a build's choice
+                    yield self.pipeline_finding(payload, reader, sink, sev, content)
+
+    def judge_sink(self, sink: emulate.Sink) -> tuple[Severity, dec.Content | None] | None:
+        data = sink.data
+        if not any(not s.command.startswith(pipeline.IDENTITY) for s in data.steps):
+            return None            # the file as it is: no decoding happened on the way
+        if data.stopped:   # not followed: a shell or loader is worth a look, a generated source much less
+            return (Severity.MEDIUM if sink.kind in ("shell", "exec", "preload") else Severity.LOW), None
+        if not data.raw:
+            return None
+        budget = dec.Budget(max_output=self.opts.max_decode_bytes, max_total=self.opts.max_decode_bytes,
+                            seconds=self.opts.decode_seconds).start()
+        content = dec.classify(data.raw, "pipeline output", budget)
+        leaf, _ = content.worst()
+        if leaf.kind in ("executable", "script"):
+            return Severity.CRITICAL, content
+        if leaf.kind == "text" and sink.kind in ("shell", "toolchain", "exec"):
+            return Severity.CRITICAL, content   # text a shell runs or a compiler compiles is code
+        if sink.kind == "output-file" and leaf.kind in ("text", "empty", "media"):
+            return None
+        if leaf.kind in ("opaque", "data", "compressed", "archive", "media"):
+            return Severity.HIGH, content
+        return None
+
+    def pipeline_finding(self, payload: str, reader: str, sink: emulate.Sink, severity: Severity,
+                         content: dec.Content | None) -> Finding:
+        node = self.tree.get(payload)
+        steps = [s.to_dict() for s in sink.data.steps]
+        origin = self.tree.get(reader.split(" (", 1)[0]) if " (" in reader else None
+        if len(steps) > 48:
+            steps = steps[:24] + [{"command": f"... {len(steps) - 48} more steps ...", "where": ""}] + steps[-24:]
+        names = ["read" if s.command.startswith("read ") else
+                 next((w for w in s.command.split() if not _ASSIGNMENT.match(w)), s.command) for s in sink.data.steps]
+        short = " | ".join(n for k, n in enumerate(names) if k == 0 or n != names[k - 1])
+        where = sink.data.steps[0].where if sink.data.steps else sink.where
+        evidence: dict[str, Any] = {
+            "sha256": node.sha256 if node is not None else None, "reader": reader,
+            "read_at": where, "sink": sink.to_dict(), "chain": steps,
+        }
+        if content is not None:
+            leaf, _ = content.worst()
+            evidence["output"] = content.to_dict()
+            what = _leaf_text(leaf) if leaf.kind != "text" else \
+                f"text (sha256 {leaf.sha256[:16]}..., {leaf.size} bytes): “{dec.preview(sink.data.raw)}”"
+        else:
+            evidence["stopped"] = sink.data.stopped
+            what = f"data the emulator could not follow ({sink.data.stopped})"
+        if origin is not None:
+            evidence["reader_decoded_from"] = origin.path
+        if reader in getattr(self, "_stage_of", {}):
+            evidence["reader_run_by"] = self._stage_of[reader]   # the previous stage piped it to a shell
+        state = self.source_state(origin.path if origin is not None else reader)
+        if state is not None:
+            evidence["in_source"] = {"reader": state, "payload": self.source_state(payload)}
+        sink_text = {"shell": "a shell", "toolchain": "the toolchain", "exec": "execution",
+                     "preload": "LD_PRELOAD", "output-file": "a build input"}[sink.kind]
+        return PC212.finding(
+            location=self.loc(node) if node is not None else self.artifact.location(payload),
+            message=f"{payload}: {where} reads it, decodes it ({short}) to {what}, and {sink.where} hands "
+                    f"that to {sink_text} ({dec.printable(sink.how[:120])})",
+            severity=severity, evidence=evidence, key=f"{reader}:{sink.kind}")
 
     def content_of(self, res: dec.Result, via: str, data: bytes, budget: dec.Budget) -> dec.Content:
         import hashlib
@@ -495,7 +738,7 @@ class Analyzer:
                 severity=sev, evidence=base_ev, key=leaf.sha256)
 
         elif info.fmt in magic.EXECUTABLES and info.test and (not used or readers):
-            detail = _describe_exec(info.head, info.fmt)
+            detail = _describe_exec(info.head, info.fmt, info.exec_summary)
             yield PC201.finding(
                 location=self.loc(node),
                 message=f"{info.path} is an {detail} in test data"
@@ -652,17 +895,11 @@ def _leaf_text(leaf: dec.Content) -> str:
     return f"{leaf.kind} ({leaf.format or 'unknown format'}, {leaf.size} bytes, sha256 {leaf.sha256[:16]}...)"
 
 
-_ELF_TYPES = {1: "relocatable object", 2: "executable", 3: "shared object", 4: "core file"}
-_ELF_MACHINES = {3: "i386", 62: "x86-64", 183: "aarch64", 40: "arm", 243: "riscv", 8: "mips", 20: "ppc",
-                 21: "ppc64", 22: "s390"}
-
-
-def _describe_exec(head: bytes, fmt: str) -> str:
+def _describe_exec(head: bytes, fmt: str, summary: dict | None = None) -> str:
     if fmt == "elf" and len(head) >= 20:
-        order = "little" if head[5] == 1 else "big"
-        etype = int.from_bytes(head[16:18], order)
-        machine = int.from_bytes(head[18:20], order)
-        return f"ELF {_ELF_MACHINES.get(machine, f'machine {machine}')} {_ELF_TYPES.get(etype, f'type {etype}')}"
+        return elf.describe(head)
+    if summary is not None:
+        return foreign.describe(summary)
     return {"pe": "PE executable", "coff": "COFF object", "macho": "Mach-O binary"}.get(fmt, fmt)
 
 

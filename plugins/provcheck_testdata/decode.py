@@ -23,7 +23,7 @@ from typing import Any, Callable
 from . import entropy, magic
 
 MEMLIMIT = 256 << 20   # decoder memory (dictionary) per stream; a header asking for more fails the decode
-DECODABLE = frozenset({"xz", "lzma", "gzip", "bzip2", "zstd", "lz4", "lzip", "zip", "tar", "uu"})
+DECODABLE = frozenset({"xz", "lzma", "gzip", "bzip2", "zstd", "lz4", "lzip", "zip", "tar", "uu", "base64", "hex"})
 # formats whose streams carry an integrity check: a clean decode of these is not luck
 CHECKED = frozenset({"xz", "gzip", "bzip2", "zstd", "lzip", "zip"})
 
@@ -382,10 +382,68 @@ def _uu(data: bytes, budget: Budget) -> Result:
     return Result("uu", False, bytes(out), error="no end line")
 
 
+_B64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s]+")
+_HEX_TEXT = re.compile(rb"[0-9a-fA-F\s]+")
+ENCODED_MIN = 64   # shorter text is not worth a look
+
+
+def encoded_kind(data: bytes) -> str | None:
+    """"hex" or "base64" when a whole text file is nothing but that encoding (hex first: a hex
+    dump is valid base64 alphabet too)."""
+    if len(data) < ENCODED_MIN:
+        return None
+    if not _B64_TEXT.fullmatch(data):   # linear: one character class, no backtracking
+        return None
+    compact = re.sub(rb"\s", b"", data)
+    if _HEX_TEXT.fullmatch(data) and len(compact) % 2 == 0:
+        return "hex"
+    body = compact.rstrip(b"=")
+    if (len(compact) % 4 == 0 and len(compact) - len(body) <= 2 and b"=" not in body
+            and re.search(rb"[a-z]", body) and re.search(rb"[A-Z]", body)):
+        return "base64"
+    return None
+
+
+def _base64(data: bytes, budget: Budget) -> Result:
+    try:
+        out = binascii.a2b_base64(re.sub(rb"\s", b"", data), strict_mode=True)
+    except (binascii.Error, TypeError) as exc:
+        return Result("base64", False, error=str(exc))
+    return Result("base64", True, out[:budget.room()], streams=1, truncated=len(out) > budget.room())
+
+
+def _hex(data: bytes, budget: Budget) -> Result:
+    try:
+        out = binascii.unhexlify(re.sub(rb"\s", b"", data))
+    except (binascii.Error, ValueError) as exc:
+        return Result("hex", False, error=str(exc))
+    return Result("hex", True, out[:budget.room()], streams=1, truncated=len(out) > budget.room())
+
+
 _DECODERS: dict[str, Callable[[bytes, Budget], Result]] = {
     "xz": _xz, "lzma": _lzma, "gzip": _gzip, "bzip2": _bzip2, "zstd": _zstd, "lz4": _lz4, "lzip": _lzip,
-    "zip": _zip, "tar": _tar, "uu": _uu,
+    "zip": _zip, "tar": _tar, "uu": _uu, "base64": _base64, "hex": _hex,
 }
+
+
+def container_end(fmt: str | None, data: bytes) -> int | None:
+    """Where a valid PNG, ZIP or PDF ends (what follows is appended data), or None."""
+    if fmt == "png":
+        return png_end(data)
+    if fmt == "zip":
+        at = data.rfind(b"PK\x05\x06")
+        if at < 0 or at + 22 > len(data):
+            return None
+        return at + 22 + int.from_bytes(data[at + 20:at + 22], "little")
+    if fmt == "pdf":
+        at = data.rfind(b"%%EOF")
+        if at < 0:
+            return None
+        end = at + 5
+        while end < len(data) and data[end] in b"\r\n \t\x00":
+            end += 1
+        return end
+    return None
 
 
 def png_end(data: bytes) -> int | None:

@@ -19,7 +19,8 @@ PC201 = Rule(
     summary="A binary file in a source tree decodes to an executable, an object file or a script",
     doc=_doc(
         "Decodes every binary file of a source tree that is a compressed stream or an archive (xz, "
-        "lzma, gzip, bzip2, zstd, lz4, lzip, zip, tar; nested, within a byte and time budget) and "
+        "lzma, gzip, bzip2, zstd, lz4, lzip, zip, tar; nested, within a byte and time budget), text "
+        "files that are wholly uuencoded, base64 or hex, and data after a PNG, ZIP, PDF or gzip end, and "
         "classifies what comes out: ELF, COFF, PE or Mach-O objects, shell/awk/perl/python scripts. "
         "Critical when the file is also unreferenced by any test, named as corrupt, or read by a build "
         "script; low when a test names it (an archive reader's fixture may well hold a program). The "
@@ -164,4 +165,53 @@ PC211 = Rule(
         "`xz-5.6.1/tests/files/good-large_compressed.lzma` differs from the file at tag v5.6.1.")
 )
 
-RULES = (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211)
+PC212 = Rule(
+    id="PC212", name="test-data-pipeline-reaches-sink", severity=Severity.CRITICAL,
+    summary="A script decodes a test file and hands the result to a shell, the toolchain or the loader",
+    doc=_doc(
+        "Follows every reader of a test file anywhere in the tree (Makefiles and `Makefile.am`, shell "
+        "scripts, `meson.build`, `CMakeLists.txt`, Python, Perl and Node scripts, and `python3 -c`, "
+        "`perl -e`, `awk` one-liners inside them), extracts the commands between reading the file and a "
+        "sink, and runs them on the file's bytes in an in-process emulator (POSIX `tr`, `head`/`tail`, "
+        "`dd`, `cut -b`, `rev`, `base64`/`base32`, `xxd -r`, `uudecode`, `od`, a `sed` subset, every "
+        "decompressor, Python in a safe interpreter, awk in an awk interpreter, XOR and rot-N as Perl "
+        "and Node programs state them, `head -c` loops, intermediate files); a script a pipeline hands "
+        "to a shell is emulated in turn as the next stage. "
+        "Sinks are `sh`/`bash`/`eval`/`source`, a compiler or linker, executing a written file, "
+        "`LD_PRELOAD`, and output files the build compiles or links (`.o`, `.a`, `.so`, `.c`, or a name "
+        "in `_LIBADD`/`objects:`). Critical when the emulated output is an executable, object, script, "
+        "or text a shell runs or a compiler compiles; high for opaque/binary output; medium when the "
+        "emulation stopped before a shell, an executed file or `LD_PRELOAD` (low before a build input), "
+        "the evidence saying at which step and why. The evidence holds "
+        "the reader and line, every step with its input and output size, the sink, and the output's "
+        "decode tree with a preview. Decoding that feeds a test program's standard input, or is "
+        "compared with an expected file, is not a sink.",
+        "A payload hidden in test data is harmless until something decodes it into the build. Scripts "
+        "that slice, substitute, XOR or decompress a test file and hand the result to a shell or a "
+        "linker are that step; emulating them shows exactly what reaches the build, whatever idiom the "
+        "script uses.",
+        "`tests/Makefile.am` runs `base64 -d $(srcdir)/fixtures/sample.txt > libhelper.o`, which "
+        "decodes to an x86-64 ELF relocatable object that the build links. In the xz 5.6.1 git tree, "
+        "the script decoded from `bad-3-corrupt_lzma2.xz` cuts stage 2 out of "
+        "`good-large_compressed.lzma`, and stage 2 decrypts (awk RC4) and links an 88 664-byte object "
+        "from the same file.")
+)
+
+PC213 = Rule(
+    id="PC213", name="data-appended-to-pe-or-macho", severity=Severity.HIGH,
+    summary="Compressed, archived, executable or high-entropy data after the end of a PE or Mach-O file",
+    doc=_doc(
+        "Reads Windows (PE) and macOS (Mach-O, thin or fat) executables with LIEF, in a worker "
+        "process, and computes where their headers, sections or segments, Authenticode certificate "
+        "table and code signature end (for a fat file: its last slice). Flags files with more than "
+        "512 bytes after that point whose content is compressed, an archive, an executable or "
+        "high-entropy. The finding carries the file's summary: machine, imports, signatures.",
+        "The Windows and macOS loaders ignore such an overlay, so a test file or a shipped launcher "
+        "can carry a payload that no tool reading the executable sees. Installers append archives "
+        "on purpose; in test data or a library that is rare.",
+        "`tests/files/cli-64.exe` with 40 KiB of zip data after its last section.",
+        "- Microsoft PE/COFF specification, the attribute certificate table\n"
+        "- Apple Mach-O file format reference (fat headers, LC_CODE_SIGNATURE)\n")
+)
+
+RULES = (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC212, PC213)

@@ -1,5 +1,11 @@
-"""Readers shared by every plugin, hardened for hostile input (public API, like ``provcheck``).
+"""Readers shared by every plugin, hardened for hostile input (public API, like ``provcheck``):
+a malformed file raises the reader's own error with a reason, never anything else, and costs
+at most a bounded walk over itself (docs/formats.md).
 
+* :mod:`provcheck.formats.elf`: ELF headers, dynamic section, notes, symbols (the fast and
+  deep passes), where the described content ends, the machine and type tables;
+* :mod:`provcheck.formats.binary`: Windows (PE) and macOS (Mach-O) executables, read with
+  LIEF in a worker process: imports, signatures, overlay past the last section;
 * :mod:`provcheck.formats.archive`: the archive and package reader (tar, zip, cpio, .deb,
   .rpm, .apk) into a blob store, with the limits;
 * :mod:`provcheck.formats.git`: git plumbing on a repository (refs, tags, trees, blobs);

@@ -92,12 +92,24 @@ class ImageSource:
             raise InputError(f"{rel}: larger than {MAX_JSON} bytes; not an image manifest")
         try:
             return json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InputError(f"{rel}: not valid JSON ({exc})") from None
+
+    def read_object(self, rel: str, what: str) -> dict[str, Any]:
+        """A JSON object (an index, a manifest, a config); InputError for any other JSON value."""
+        value = self.read_json(rel)
+        if not isinstance(value, dict):
+            raise InputError(f"{rel}: the {what} is a JSON {type(value).__name__}, not an object")
+        return value
+
+
+def _annotations(doc: dict[str, Any]) -> dict[str, Any]:
+    value = doc.get("annotations")
+    return value if isinstance(value, dict) else {}
 
 
 def blob_rel(digest: str) -> str:
-    m = re.fullmatch(r"([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)", digest or "")
+    m = re.fullmatch(r"([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)", digest if isinstance(digest, str) else "")
     if not m:
         raise InputError(f"malformed digest {digest!r}")
     return f"blobs/{m.group(1)}/{m.group(2)}"
@@ -175,12 +187,13 @@ class ImageLoader:
     def read_blob_json(self, desc: dict[str, Any], what: str) -> Any:
         rel = blob_rel(desc.get("digest", ""))
         self.check_blob(desc, what, self.src.path(rel))
-        return self.src.read_json(rel)
+        return self.src.read_object(rel, what)
 
     # -- manifests -----------------------------------------------------------------
     def pick_manifest(self, index: dict[str, Any], depth: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
         """(descriptor, manifest) for the wanted platform, following nested indexes."""
-        manifests = [m for m in index.get("manifests", []) if isinstance(m, dict)]
+        listed = index.get("manifests")
+        manifests = [m for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
         if not manifests:
             raise InputError(f"{self.name}: the image index lists no manifests")
         images = [m for m in manifests if not _is_attachment(m)]
@@ -200,17 +213,20 @@ class ImageLoader:
 
     def load(self) -> Artifact:
         if self.src.exists("index.json") and (self.src.exists("oci-layout") or not self.src.exists("manifest.json")):
-            index = self.src.read_json("index.json")
+            index = self.src.read_object("index.json", "image index")
             desc, manifest = self.pick_manifest(index)
             config_desc = manifest.get("config") or {}
+            if not isinstance(config_desc, dict):
+                raise InputError(f"{self.name}: the manifest's config is not a descriptor")
             config = self.read_blob_json(config_desc, "config") if config_desc.get("digest") else {}
-            layer_descs = [d for d in manifest.get("layers", []) if isinstance(d, dict)]
+            listed = manifest.get("layers")
+            layer_descs = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
             layers = [(blob_rel(d.get("digest", "")), d) for d in layer_descs]
             meta = {"manifest_digest": desc.get("digest"), "digest": desc.get("digest"),
                     "config_digest": config_desc.get("digest"),
-                    "ref": (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name"),
+                    "ref": _annotations(desc).get("org.opencontainers.image.ref.name"),
                     "media_type": manifest.get("mediaType") or desc.get("mediaType"),
-                    "annotations": manifest.get("annotations") or {},
+                    "annotations": _annotations(manifest),
                     "index": index}
         elif self.src.exists("manifest.json"):
             entries = self.src.read_json("manifest.json")
@@ -218,11 +234,13 @@ class ImageLoader:
                 raise InputError(f"{self.name}: manifest.json is not a docker save manifest")
             entry = entries[0]
             config_rel = str(entry.get("Config", ""))
-            config = self.src.read_json(config_rel)
+            config = self.src.read_object(config_rel, "config")
             config_digest = _digest_from_rel(config_rel) or self._file_digest(config_rel)
             if _digest_from_rel(config_rel):
                 self.check_blob({"digest": config_digest}, "config", self.src.path(config_rel))
-            diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+            rootfs = config.get("rootfs")
+            diff_ids = rootfs.get("diff_ids") or [] if isinstance(rootfs, dict) else []
+            diff_ids = diff_ids if isinstance(diff_ids, list) else []
             layers = []
             for i, rel in enumerate(entry.get("Layers") or []):
                 digest = _digest_from_rel(rel)
@@ -235,8 +253,12 @@ class ImageLoader:
 
         platform = {k: config.get(k) for k in ("os", "architecture", "variant") if config.get(k)}
         meta["platform"] = _platform_str(platform)
-        meta["config"] = {k: (config.get("config") or {}).get(k) for k in ("Env", "Entrypoint", "Cmd", "User", "Labels")}
-        history = [h for h in config.get("history") or [] if isinstance(h, dict) and not h.get("empty_layer")]
+        run = config.get("config")
+        run = run if isinstance(run, dict) else {}
+        meta["config"] = {k: run.get(k) for k in ("Env", "Entrypoint", "Cmd", "User", "Labels")}
+        listed = config.get("history")
+        history = [h for h in listed if isinstance(h, dict) and not h.get("empty_layer")] \
+            if isinstance(listed, list) else []
         tree, layer_infos = self.apply_layers(layers, history)
         return Artifact(name=self.name, role="target", kind="image", tree=tree, layers=layer_infos, metadata=meta,
                         findings=self.findings, errors=self.errors, layout=self.src)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from provcheck_elf import elfread
+from provcheck.formats import elf as elfread
 
 NOLIBC = ("-nostdlib",)
 OPTS = {"elf": {"cache": False}}
@@ -229,19 +229,30 @@ __asm__(".section .note.package,\"a\",@note\n.balign 4\n.long 4\n.long 8\n.long 
 """
 
 
-def test_a_malformed_note_never_hides_a_library_from_the_graph(elf, gcc, linkage):
+def fdo_note(desc: str) -> str:
+    """C source that puts an FDO package note with ``desc`` (no quotes or backslashes) in a file."""
+    size = len(desc) + 1
+    return (f'__asm__(".section .note.package,\\"a\\",@note\\n.balign 4\\n.long 4\\n.long {size}\\n'
+            f'.long 0xcafe1a7e\\n.asciz \\"FDO\\"\\n.asciz \\"{desc}\\"\\n.balign 4\\n.previous\\n");\n')
+
+
+# the second: a JSON text nesting 1,000 levels deep raised RecursionError (found by fuzzing)
+@pytest.mark.parametrize("note,reason", [(BAD_FDO_NOTE, "not valid JSON"),
+                                         (fdo_note("[" * 1000 + "]" * 1000), "nests 1000 levels deep")],
+                         ids=["bad-json", "deep-json"])
+def test_a_malformed_note_never_hides_a_library_from_the_graph(elf, gcc, linkage, note, reason):
     """The loader never reads notes: a library whose FDO package note is not JSON keeps its
     place (and its DT_NEEDED edges) in the linkage graph; the bad note is reported."""
     lzma = gcc.lib("liblzma.so.5", "int lzma_code(void) { return 0; }\n", "-nostdlib")
-    systemd = gcc.lib("libsystemd.so.0", BAD_FDO_NOTE + "int lzma_code(void);\nint sd_notify(void) { return lzma_code(); }\n",
+    systemd = gcc.lib("libsystemd.so.0", note + "int lzma_code(void);\nint sd_notify(void) { return lzma_code(); }\n",
                       "-nostdlib", "liblzma.so.5", inputs={"liblzma.so.5": lzma})
-    assert b"{bad:jso" in systemd
+    assert b"FDO\0" in systemd
     app = gcc.exe("int sd_notify(void);\nvoid _start(void) { sd_notify(); for (;;) ; }\n", "-nostdlib",
                   "libsystemd.so.0", inputs={"libsystemd.so.0": systemd})
     root = elf.tree({"usr/sbin/sshd": app, "usr/lib/x86_64-linux-gnu/libsystemd.so.0": systemd,
                      "usr/lib/x86_64-linux-gnu/liblzma.so.5": lzma})
     code, out, err = linkage(root, "--from", "sshd", "--to", "liblzma.so.5")
-    assert code == 3 and "note ignored" in err and "not valid JSON" in err, err  # incomplete: the note was not read
+    assert code == 3 and "note ignored" in err and reason in err, err  # incomplete: the note was not read
     chain = [[hop["path"] for hop in path["chain"]] for path in out["paths"]]
     assert ["usr/sbin/sshd", "usr/lib/x86_64-linux-gnu/libsystemd.so.0", "usr/lib/x86_64-linux-gnu/liblzma.so.5"] in chain
 

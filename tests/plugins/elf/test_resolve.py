@@ -7,7 +7,7 @@ import struct
 
 from provcheck.testing import File, Symlink
 
-from provcheck_elf import elfread
+from provcheck.formats import elf as elfread
 
 LIB = "int %s(void) { return %d; }\n"
 NOLIBC = ("-nostdlib",)

@@ -189,6 +189,7 @@ def test_advisory_reach_without_the_elf_plugin_says_so(checker, small_rootfs, tm
     root = copy_rootfs(small_rootfs, tmp_path / "rootfs")
     set_version(root, "liblzma5", "5.6.1-1")
     (root / "usr/bin/broken").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(9) + b"\x03\x00\x3e\x00" + b"\xff" * 40)
+    (root / "usr/bin/broken").chmod(0o755)   # a program: the plain search starts from programs
     others = [a for p in ("release", "testdata", "attest", "fleet") for a in ("-p", f"no:{p}")]
 
     def scan(*extra):

@@ -398,7 +398,7 @@ def test_plain_object_file_in_test_data(checker, honest_files, object_file):
     result.assert_no_errors()
     f = result.only("PC201")
     assert f.location.path == "tests/files/crc64_table.bin" and f.severity == Severity.MEDIUM
-    assert "x86-64 relocatable object" in f.message
+    assert "x86_64 relocatable object" in f.message
 
 
 def test_data_appended_to_an_image(checker, honest_files):
@@ -545,7 +545,7 @@ def test_a_module_signature_marker_does_not_hide_other_appended_data(checker, tm
     import os
     import subprocess
     import provcheck_testdata
-    from provcheck_testdata.elfscan import SIGNATURE_MARK
+    from provcheck.formats.elf import SIGNATURE_MARK
     src = tmp_path / "m.c"
     src.write_text("int init_module(void) { return 0; }\n")
     subprocess.run(["gcc", "-c", "-o", str(tmp_path / "m.o"), str(src)], check=True)

@@ -1,20 +1,25 @@
-"""A small, bounds-checked ELF reader in pure Python (``struct`` over ``mmap``).
+"""The ELF reader every plugin uses: small, bounds-checked, pure Python (``struct`` over ``mmap``).
 
-Two passes, chosen by measurement (see docs/plugins/elf.md):
+Two passes, chosen by measurement (see docs/formats.md):
 
-* the bulk pass (``parse_file(path)`` / ``parse_buffer(buf, size)``) reads the ELF
-  header, the program headers, the dynamic segment and the strings it names, and the
-  ``PT_NOTE`` segments: class, machine, type, interpreter, DT_NEEDED, SONAME,
+* the bulk pass (``parse_file(path)`` / ``parse_buffer(buf, size)`` / ``parse_stream(f)``)
+  reads the ELF header, the program headers, the dynamic segment and the strings it names,
+  and the ``PT_NOTE`` segments: class, machine, type, interpreter, DT_NEEDED, SONAME,
   RPATH/RUNPATH, DT_AUDIT/DT_DEPAUDIT, flags, RELRO/BIND_NOW/PIE/NX, build-id,
-  ``.note.package`` and ``.note.dlopen``. About 40-60 µs per file; all the graph needs.
+  ``.note.package`` and ``.note.dlopen``. About 40-60 µs per file; all a linkage graph needs.
 * the deep pass (``deep=True``) adds the dynamic symbol table: imported and exported
   symbols with their versions, ``STT_GNU_IFUNC`` symbols, ``*_IRELATIVE`` relocations.
-  About 0.3 ms per file; run only by the symbol rules (IFUNC, interposition, hardening),
-  once per blob, then cached.
+  About 0.3 ms per file.
+
+Also here: :func:`described_end` (where the content the headers describe ends, so that
+appended bytes show), :func:`describe` (one line for a message) and the machine and type
+tables.
 
 Every offset, size and count comes from the file and is checked against the file size
 before use; loops are bounded by the bytes that could hold them, so a hostile file
-costs at most a linear walk over itself. Problems raise :class:`ElfError` with a reason.
+costs at most a linear walk over itself. Problems raise :class:`ElfError` with a reason,
+never anything else. A malformed note never makes the file unreadable: the loader does
+not read notes, so the reason goes to ``note_errors`` and the DT_NEEDED edges stay.
 The results are plain dicts/lists (JSON-able), so they can be cached by blob sha256.
 """
 
@@ -24,13 +29,15 @@ import json
 import mmap
 import os
 import struct
-from typing import Any
+from typing import Any, BinaryIO, Literal, Union
 
-PARSER_VERSION = 8
+PARSER_VERSION = 9
 
 ELF_MAGIC = b"\x7fELF"
 
+EI_NIDENT = 16
 ET_NAMES = {0: "NONE", 1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE"}
+ET_DESCRIPTIONS = {1: "relocatable object", 2: "executable", 3: "shared object", 4: "core file"}
 MACHINES = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86_64",
             183: "aarch64", 243: "riscv", 258: "loongarch"}
 
@@ -60,8 +67,13 @@ IRELATIVE = {62: 37, 3: 42, 183: 1032, 40: 160, 22: 61, 21: 248, 20: 248, 243: 5
 
 MAX_STR = 4096          # longest string we take from a string table
 MAX_NOTE_JSON = 1 << 16
+MAX_NOTE_DEPTH = 32     # package and dlopen notes are two levels deep
 MAX_DYN_ENTRIES = 1 << 16
 MAX_SYMBOLS = 1 << 20
+
+
+Buffer = Union[bytes, bytearray, memoryview, mmap.mmap]
+Info = dict[str, object]   # JSON-able facts of one file (see the module docstring); cached as JSON
 
 
 class ElfError(Exception):
@@ -71,7 +83,9 @@ class ElfError(Exception):
 class _Reader:
     def __init__(self, buf: Any, size: int):
         self.buf = buf
-        self.size = size
+        self.size = size = min(size, len(buf))
+        if size < EI_NIDENT:
+            raise ElfError(f"truncated: {size} bytes is shorter than an ELF identification")
         ei_class, ei_data = buf[4], buf[5]
         if ei_class not in (1, 2):
             raise ElfError(f"bad ELF class byte {ei_class}")
@@ -115,17 +129,39 @@ def is_elf(head: bytes) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def parse_file(path: str | os.PathLike, deep: bool = False) -> dict[str, Any]:
+def parse_file(path: str | os.PathLike, deep: bool = False) -> Info:
     """Parse the ELF file at ``path`` (a read-only blob); :class:`ElfError` when malformed."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        if size < 16:
+        if size < EI_NIDENT:
             raise ElfError(f"truncated: {size} bytes is shorter than an ELF identification")
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             return parse_buffer(buf, size, deep)
 
 
-def parse_buffer(buf: Any, size: int, deep: bool = False) -> dict[str, Any]:
+def parse_stream(f: BinaryIO, deep: bool = False) -> Info | None:
+    """Parse an open file (a blob of a tree, a host file); None when it is not ELF.
+
+    A file with a descriptor is memory-mapped; any other stream (a blob kept in a pack)
+    is read into memory."""
+    f.seek(0)
+    head = f.read(4)
+    if head != ELF_MAGIC:
+        return None
+    try:
+        fd = f.fileno()
+    except (OSError, ValueError, AttributeError):
+        data = head + f.read()
+        return parse_buffer(data, len(data), deep)
+    size = os.fstat(fd).st_size
+    if size < EI_NIDENT:
+        raise ElfError(f"truncated: {size} bytes is shorter than an ELF identification")
+    with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
+        return parse_buffer(buf, size, deep)
+
+
+def parse_buffer(buf: Buffer, size: int, deep: bool = False) -> Info:
+    """Parse ``size`` bytes of ``buf`` (bytes, bytearray, mmap); :class:`ElfError` when malformed."""
     if bytes(buf[:4]) != ELF_MAGIC:
         raise ElfError("not an ELF file")
     r = _Reader(buf, size)
@@ -227,6 +263,9 @@ def _dynamic(r: _Reader, info: dict[str, Any], dyn: tuple[int, int], loads: list
         info["_strtab"] = (strtab, strend)
     rpath: list[str] = []
     runpath: list[str] = []
+    has_strtab = strtab is not None
+    if strtab is None:   # no entry names a string (checked above): only flags to read
+        strtab = strend = 0
     for tag, val in entries:
         if tag == DT_NEEDED:
             info["needed"].append(r.cstr(strtab + val, strend, "DT_NEEDED"))
@@ -251,7 +290,7 @@ def _dynamic(r: _Reader, info: dict[str, Any], dyn: tuple[int, int], loads: list
         info["runpath"] = ":".join(runpath)
     if info["flags"] & DF_BIND_NOW or info["flags_1"] & DF_1_NOW:
         info["bind_now"] = True
-    info["_strtab_range"] = (strtab, strend) if strtab is not None else None
+    info["_strtab_range"] = (strtab, strend) if has_strtab else None
 
 
 def _notes(r: _Reader, info: dict[str, Any], off: int, size: int, align: int) -> None:
@@ -278,11 +317,16 @@ def _notes(r: _Reader, info: dict[str, Any], off: int, size: int, align: int) ->
             info["build_id"] = desc.hex()
         elif name == b"FDO" and ntype in (NT_FDO_PACKAGING_METADATA, NT_FDO_DLOPEN_METADATA):
             text = desc.rstrip(b"\0")[:MAX_NOTE_JSON]
-            try:
-                value = json.loads(text.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError) as exc:
-                info["note_errors"].append(f"FDO note 0x{ntype:x} at offset {pos} is not valid JSON ({exc})")
-                value = None
+            value = None
+            depth = _json_depth(text)
+            if depth > MAX_NOTE_DEPTH:
+                info["note_errors"].append(f"FDO note 0x{ntype:x} at offset {pos}: its JSON nests {depth} levels "
+                                           f"deep (more than {MAX_NOTE_DEPTH}); not read")
+            else:
+                try:
+                    value = json.loads(text.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                    info["note_errors"].append(f"FDO note 0x{ntype:x} at offset {pos} is not valid JSON ({exc})")
             if ntype == NT_FDO_PACKAGING_METADATA:
                 if isinstance(value, dict):
                     info["package"] = {str(k): v for k, v in value.items() if isinstance(v, (str, int))}
@@ -299,6 +343,31 @@ def _notes(r: _Reader, info: dict[str, Any], off: int, size: int, align: int) ->
         if nxt <= pos:
             break
         pos = nxt
+
+
+def _json_depth(text: bytes) -> int:
+    """The deepest nesting of ``[``/``{`` in a JSON text (brackets inside strings skipped);
+    ``json.loads`` recurses once a level, so this is checked first."""
+    if text.count(b"[") + text.count(b"{") <= MAX_NOTE_DEPTH:
+        return 0
+    depth = top = 0
+    in_str = escaped = False
+    for c in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:
+                escaped = True
+            elif c == 0x22:
+                in_str = False
+        elif c == 0x22:
+            in_str = True
+        elif c in (0x5B, 0x7B):
+            depth += 1
+            top = max(top, depth)
+        elif c in (0x5D, 0x7D):
+            depth -= 1
+    return top
 
 
 # -- deep pass --------------------------------------------------------------------------
@@ -458,3 +527,81 @@ def _count_irelative(r: _Reader, info: dict, d: dict, loads: list) -> int:
             if rtype == want:
                 total += 1
     return total
+
+
+# -- one line for a message -------------------------------------------------------------
+
+def machine_name(machine: int) -> str:
+    return MACHINES.get(machine, f"machine {machine}")
+
+
+def describe(head: bytes) -> str:
+    """"ELF x86_64 shared object" from the first 20 bytes of a file."""
+    if len(head) < 20 or head[:4] != ELF_MAGIC:
+        return "ELF (truncated header)"
+    order: Literal["little", "big"] = "big" if head[5] == 2 else "little"
+    etype = int.from_bytes(head[16:18], order)
+    machine = int.from_bytes(head[18:20], order)
+    return f"ELF {machine_name(machine)} {ET_DESCRIPTIONS.get(etype, f'type {etype}')}"
+
+
+# -- where the described content ends ---------------------------------------------------
+
+SIGNATURE_MARK = b"~Module signature appended~\n"
+SHT_NOBITS = 8
+
+
+def module_signature_size(last: bytes) -> int:
+    """Bytes a kernel module signature takes at the end of a file whose last bytes (at least
+    40) are ``last``: signer, key id and signature, the 12-byte ``struct module_signature``
+    and the marker; -1 when ``last`` is too short."""
+    info = last[-len(SIGNATURE_MARK) - 12:-len(SIGNATURE_MARK)]
+    if len(info) < 12:
+        return -1
+    signer_len, key_id_len, sig_len = info[3], info[4], int.from_bytes(info[8:12], "big")
+    return signer_len + key_id_len + sig_len + 12 + len(SIGNATURE_MARK)
+
+
+def described_end(f: BinaryIO, size: int) -> int | None:
+    """The end of the last header table, segment or section (NOBITS excluded) of the ELF file
+    open as ``f`` (``size`` bytes); None when it is not ELF. Tables or entries that lie outside
+    the file are ignored (they describe nothing that is there)."""
+    f.seek(0)
+    hdr = f.read(64)
+    if len(hdr) < 52 or hdr[:4] != ELF_MAGIC or hdr[4] not in (1, 2) or hdr[5] not in (1, 2):
+        return None
+    is64 = hdr[4] == 2
+    e = "<" if hdr[5] == 1 else ">"
+    if is64:
+        if len(hdr) < 64:
+            return None
+        phoff, shoff = struct.unpack_from(e + "QQ", hdr, 32)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(e + "HHHH", hdr, 54)
+        ehsize = 64
+        ph, sh = (struct.Struct(e + "8xQ16xQ"), 56), (struct.Struct(e + "4xI16xQQ"), 64)
+    else:
+        phoff, shoff = struct.unpack_from(e + "II", hdr, 28)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(e + "HHHH", hdr, 42)
+        ehsize = 52
+        ph, sh = (struct.Struct(e + "4xI8xI"), 32), (struct.Struct(e + "4xI8xII"), 40)
+    end = ehsize
+    for off, num, entsize, (fmt, minsize), is_sh in ((phoff, phnum, phentsize, ph, False),
+                                                     (shoff, shnum, shentsize, sh, True)):
+        if not num or entsize < minsize or off + num * entsize > size:
+            continue
+        f.seek(off)
+        table = f.read(num * entsize)
+        if len(table) < num * entsize:
+            continue
+        end = max(end, off + num * entsize)
+        for i in range(num):
+            fields = fmt.unpack_from(table, i * entsize)
+            if is_sh:
+                sh_type, start, length = fields
+                if sh_type == SHT_NOBITS:   # occupies no file space
+                    continue
+            else:
+                start, length = fields
+            if start + length <= size:
+                end = max(end, start + length)
+    return end

@@ -1,18 +1,17 @@
-"""The layer scan's minimal ELF dynamic-section reader, checked against binutils' readelf on real files."""
+"""The shared ELF reader checked against binutils' readelf on real files of this machine."""
 
 from __future__ import annotations
 
 import random
 import re
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from provcheck_fleet.layers import elf_dynamic
+from provcheck.formats import elf
 
 REAL = [Path(sys.executable).resolve(), Path("/usr/bin/skopeo"), Path("/usr/bin/docker-registry"),
         Path("/usr/lib/x86_64-linux-gnu/libc.so.6"), Path("/usr/lib/x86_64-linux-gnu/libz.so.1"),
@@ -31,14 +30,15 @@ def readelf(path: Path) -> dict:
 @pytest.mark.skipif(shutil.which("readelf") is None, reason="binutils is a system dependency of the test suite")
 @pytest.mark.parametrize("path", [p for p in REAL if p.exists()], ids=lambda p: p.name)
 def test_matches_readelf(path):
-    got = elf_dynamic(path.read_bytes())
+    got = elf.parse_file(path)
     want = readelf(path)
-    assert got is not None
-    assert (got["needed"], got["soname"], got["runpath"]) == (want["needed"], want["soname"], want["runpath"])
+    paths = [p for r in (got["rpath"], got["runpath"]) if r for p in r.split(":") if p]
+    assert (got["needed"], got["soname"], paths) == (want["needed"], want["soname"], want["runpath"])
 
 
 def test_not_elf_and_hostile_headers():
-    assert elf_dynamic(b"#!/bin/sh\n" * 10) is None
+    with pytest.raises(elf.ElfError, match="not an ELF file"):
+        elf.parse_buffer(b"#!/bin/sh\n" * 10, 100)
     data = bytearray(Path("/usr/lib/x86_64-linux-gnu/libz.so.1").read_bytes()[:65536])
     rng = random.Random(7)
     for _ in range(400):
@@ -48,6 +48,6 @@ def test_not_elf_and_hostile_headers():
             mutated[pos] = rng.randrange(256)
         cut = bytes(mutated[: rng.choice([60, 100, 1000, 4096, len(mutated)])])
         try:
-            elf_dynamic(cut)
-        except (ValueError, struct.error):
-            pass  # reported by the layer scan as "malformed ELF", never a crash
+            elf.parse_buffer(cut, len(cut), deep=True)
+        except elf.ElfError:
+            pass  # reported by every caller as "malformed ELF", never a crash
