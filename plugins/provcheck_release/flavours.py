@@ -130,3 +130,38 @@ def explain(name: str, published: list[str], release: list[str], others: Iterabl
         elif hit not in explained_by:
             explained_by.append(hit)
     return Explanation(patched, used, explained_by, unexplained)
+
+
+def published_with_flavours(db, name: str, data: bytes, matcher) -> str | None:
+    """For a same-serial m4 or build-aux file (``db``: the m4 database): "ORIGIN with FLAVOURS"
+    when every hunk by which it differs from the closest published copy of its serial is a
+    known flavour or another published copy's lines and no changed line carries a risk
+    indicator — a published copy with published patches, so a trusted generator input; else None."""
+    from . import risk
+    verdict = db.judge(name, data)
+    if verdict.status != "serial-mismatch":
+        return None
+    text = data.decode("utf-8", "replace")
+    mine = text.splitlines()
+    mine_set = set(mine)
+    best = None
+    for e in db.same_serial(name, verdict.serial):
+        t = db.text(e)
+        if t is not None:
+            distance = len(mine_set.symmetric_difference(t.splitlines()))
+            if best is None or distance < best[0]:
+                best = (distance, e, t)
+    if best is None:
+        return None
+    _, entry, known = best
+    published = known.splitlines()
+    others = [(e["origin"], t) for e in db.files.get(name, []) if e["sha256"] != entry["sha256"]
+              for t in [db.text(e)] if t is not None]
+    ex = explain(name, published, mine, others, matcher)
+    if ex.unexplained or not (ex.flavours or ex.published):
+        return None
+    added = [mine[j] for op, i1, i2, j1, j2 in matcher(published, mine).get_opcodes() if op in ("insert", "replace")
+             for j in range(j1, j2)]
+    if risk.analyse("\n".join(added).encode("latin-1", "replace")):
+        return None
+    return f"{entry['origin']} with {', '.join(ex.names)}"
