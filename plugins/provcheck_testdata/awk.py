@@ -459,21 +459,18 @@ class Parser:
         return ("var", name)
 
     def or_(self, no_gt):
-        left = self.and_(no_gt)
-        while self.at("op", "||"):
-            self.i += 1
-            self.skip_nl()
-            right = self.and_(no_gt)
-            left = (lambda a, b: lambda s: 1 if truth(a(s)) or truth(b(s)) else 0)(left, right)
-        return left
+        return self.logical(no_gt, "||", self.and_, lambda a, b: lambda s: 1 if truth(a(s)) or truth(b(s)) else 0)
 
     def and_(self, no_gt):
-        left = self.in_(no_gt)
-        while self.at("op", "&&"):
+        return self.logical(no_gt, "&&", self.in_, lambda a, b: lambda s: 1 if truth(a(s)) and truth(b(s)) else 0)
+
+    def logical(self, no_gt, op, operand, combine):
+        """``operand (op operand)*``, left to right; a newline may follow ``op``."""
+        left = operand(no_gt)
+        while self.at("op", op):
             self.i += 1
             self.skip_nl()
-            right = self.in_(no_gt)
-            left = (lambda a, b: lambda s: 1 if truth(a(s)) and truth(b(s)) else 0)(left, right)
+            left = combine(left, operand(no_gt))
         return left
 
     def in_(self, no_gt):
