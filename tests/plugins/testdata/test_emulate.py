@@ -221,11 +221,7 @@ def test_awk_matches_mawk(prog, data):
 
 
 def test_awk_rc4_of_xz_matches_mawk():
-    from provcheck_testdata import awk  # noqa: F401  (the program is xz 5.6.1's, as in test_pipelines)
-    RC4_AWK = ('BEGIN{FS="\\n";RS="\\n";ORS="";m=256;for(i=0;i<m;i++){t[sprintf("x%c",i)]=i;c[i]=((i*7)+5)%m;}'
-               'i=0;j=0;for(l=0;l<8192;l++){i=(i+1)%m;a=c[i];j=(j+a)%m;c[i]=c[j];c[j]=a;}}'
-               '{v=t["x" (NF<1?RS:$1)];i=(i+1)%m;a=c[i];j=(j+a)%m;b=c[j];c[i]=b;c[j]=a;k=c[(a+b)%m];'
-               'printf "%c",(v+k)%m}')
+    from xz_rc4 import RC4_AWK  # xz 5.6.1's program
     data = bytes(RNG.getrandbits(8) for _ in range(2000))
     spread = real("sed 's/\\(.\\)/\\1\\n/g'", data)
     tool = "mawk" if shutil.which("mawk") else "awk"
