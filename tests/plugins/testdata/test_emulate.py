@@ -52,6 +52,7 @@ TR_CASES = [
     r"tr '\000-\377' '\377\000-\376'", r"tr 'a-f' '[x*]'", r"tr 'abc' 'x'", r"tr -c 'a-z\n' '#'",
     r"tr '[:lower:]' '[:upper:]'", r"tr 'A-Za-z' 'N-ZA-Mn-za-m'", r"tr -ds 'a' 'l'", r"tr 'a-c' '[z*2]Q'",
     r"tr '\114-\321\322-\377\35-\47\14-\34\0-\13\50-\113' '\0-\377'",
+    r"tr 'a-c' '[z*99999999999]Q'",   # a huge repeat count: set 2 is cut at set 1's length
 ]
 SLICE_CASES = [
     "head -c 100", "head -c -2990", "head -n 2", "head -3", "tail -c 50", "tail -c +2990", "tail -n 2",
@@ -227,3 +228,18 @@ def test_awk_rc4_of_xz_matches_mawk():
     tool = "mawk" if shutil.which("mawk") else "awk"
     expected = subprocess.run([tool, RC4_AWK], input=spread, capture_output=True, env={"LC_ALL": "C"}).stdout
     assert emulate_cmd(f"sed 's/\\(.\\)/\\1\\n/g' | LC_ALL=C awk '{RC4_AWK}'", data) == expected
+
+
+@pytest.mark.parametrize("cmd", ["printf '%d%%\\n' 5 6", "printf 'a%b %s\\n' x y z", "printf '%05x|%-3d|\\n' 255 7"])
+def test_printf_matches_the_shell(cmd):
+    assert emulate.Machine(Files({})).run_script(cmd, "t.sh").raw == real(cmd, b"")
+
+
+def test_printf_stops_on_what_it_cannot_follow_instead_of_failing():
+    """``%*d`` is not emulated: the command stops (reported when it carries test data), no TypeError;
+    an absurd field width is the output budget, not a gigabyte of spaces."""
+    m = emulate.Machine(Files({"in.bin": b"42"}))
+    assert m.run_script("printf '%*d' 7 \"$(cat in.bin)\"", "t.sh").raw == b""
+    assert m.stops and "not supported" in m.stops[0][1]
+    with pytest.raises(emulate.BudgetExceeded):
+        emulate.Machine(Files({})).run_script("printf '%999999999999d' 1", "t.sh")
