@@ -2,7 +2,8 @@
 expanded when a command runs, so a value assigned earlier in the script is used.
 
 ``parse(text, first_line)`` returns a :class:`Seq`; a construct it cannot parse becomes an
-:class:`Unsupported` node (the rest of the text is still parsed), never an exception.
+:class:`Unsupported` node (the rest of the text is still parsed). The one exception is
+RecursionError, for nesting deeper than Python's stack: the pipeline reports it as an error.
 """
 
 from __future__ import annotations
