@@ -678,16 +678,23 @@ def _if(cond, then, other):
     return run
 
 
+def _iteration(body, s) -> bool:
+    """Run a loop body once; False when it breaks out of the loop (``continue`` just ends it)."""
+    try:
+        body(s)
+    except _Break:
+        return False
+    except _Continue:
+        pass
+    return True
+
+
 def _while(cond, body):
     def run(s):
         while truth(cond(s)):
             s.tick()
-            try:
-                body(s)
-            except _Break:
+            if not _iteration(body, s):
                 break
-            except _Continue:
-                continue
     return run
 
 
@@ -695,12 +702,8 @@ def _do(body, cond):
     def run(s):
         while True:
             s.tick()
-            try:
-                body(s)
-            except _Break:
+            if not _iteration(body, s):
                 break
-            except _Continue:
-                pass
             if not truth(cond(s)):
                 break
     return run
@@ -712,12 +715,8 @@ def _for(init, cond, incr, body):
             init(s)
         while cond is None or truth(cond(s)):
             s.tick()
-            try:
-                body(s)
-            except _Break:
+            if not _iteration(body, s):
                 break
-            except _Continue:
-                pass
             if incr is not None:
                 incr(s)
     return run
@@ -728,12 +727,8 @@ def _for_in(var, arr, body):
         for k in list(s.arrays.get(arr, {})):
             s.tick()
             s.vars[var] = StrNum(k)
-            try:
-                body(s)
-            except _Break:
+            if not _iteration(body, s):
                 break
-            except _Continue:
-                continue
     return run
 
 

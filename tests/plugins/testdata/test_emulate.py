@@ -207,6 +207,9 @@ AWK_CASES = [
     ('{ $2 = "X"; print; print NF }', b"a b c\n"),
     ('BEGIN { FS=":" } { t[$1] += $2 } END { for (k in t) n++; print n, t["a"], t["b"] }', b"a:1\nb:2\na:3\n"),
     ('{ while (i < 3) { i++; if (i == 2) continue; printf "%d", i } } END { print "" }', b"x\n"),
+    ('BEGIN { for (i = 0; i < 9; i++) { if (i == 2) continue; if (i == 5) break; printf "%d", i }'
+     ' do { j++; if (j == 2) continue; if (j == 4) break } while (j < 9); a["x"]; a["y"];'
+     ' for (k in a) { n++; break } print "", i, j, n }', b""),
     ('{ printf "%c", $1 + 1 }', b"64\n96\n"),
 ]
 
