@@ -86,6 +86,10 @@ class Cache:
             os.utime(path)  # recently used, for LRU eviction
         return payload
 
+    def has(self, namespace: str, key: str) -> bool:
+        """Whether an entry is stored (unverified: ``get`` checks it)."""
+        return self._path(namespace, key).is_file()
+
     def put(self, namespace: str, key: str, payload: bytes, version: str = "") -> None:
         """Store ``payload`` atomically (temp file + rename); concurrent writers of one key
         write the same content-addressed result, the last rename wins."""

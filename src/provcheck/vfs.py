@@ -52,6 +52,8 @@ class BlobStore:
         self._packed: dict[str, tuple[int, int, int]] = {}  # digest -> (pack fd, offset, size)
         # digest -> a host file of a directory input, read in place, and the identity it was hashed with
         self._external: dict[str, tuple[Path, tuple[int, ...]]] = {}
+        self._providers: dict[str, _Provider] = {}  # digest -> what fills it in on first use
+        self._heads: dict[str, bytes] = {}  # digest -> its first bytes, while the content is not here
         self._local = threading.local()
         self._pack_fds: list[int] = []
         self._lock = threading.Lock()
@@ -61,8 +63,25 @@ class BlobStore:
             raise ValueError(f"not a sha256 digest: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:]
 
+    def provide(self, digests: Iterable[str], heads: dict[str, bytes], fill: Callable[[], None]) -> None:
+        """Promise blobs that are not here yet: the first ``open``/``read``/``path`` of one
+        of ``digests`` calls ``fill`` (once, for all of them), which puts them in the store;
+        ``heads`` answer short reads (``read(digest, limit)``) until then."""
+        provider = _Provider(fill)
+        with self._lock:
+            for digest in digests:
+                if digest not in self._known:
+                    self._providers[digest] = provider
+            self._heads.update(heads)
+
+    def _materialize(self, sha256: str) -> None:
+        provider = self._providers.get(sha256)
+        if provider is not None and sha256 not in self._known:
+            provider()
+
     def path(self, sha256: str) -> Path:
         """A host file with the blob's bytes (read only; packed blobs are written out once)."""
+        self._materialize(sha256)
         external = self._external.get(sha256)
         if external is not None:
             with self._open_external(*external):  # still what was hashed
@@ -139,8 +158,11 @@ class BlobStore:
             self._pack_fds.clear()
             self._packed.clear()
             self._known.clear()
+            self._providers.clear()
+            self._heads.clear()
 
     def open(self, sha256: str) -> BinaryIO:
+        self._materialize(sha256)
         packed = self._packed.get(sha256)
         if packed is not None:
             return io.BytesIO(self._pread(packed))
@@ -158,6 +180,11 @@ class BlobStore:
         return os.fdopen(fd, "rb")
 
     def read(self, sha256: str, limit: int | None = None) -> bytes:
+        if sha256 not in self._known:
+            head = self._heads.get(sha256)
+            if head is not None and limit is not None and limit <= len(head):
+                return head[:limit]
+            self._materialize(sha256)
         packed = self._packed.get(sha256)
         if packed is not None:
             fd, offset, size = packed
@@ -174,6 +201,25 @@ class BlobStore:
                 dest.parent.mkdir(exist_ok=True)
                 os.replace(tmp_path, dest)
             self._known.add(sha256)
+
+
+class _Provider:
+    """Runs ``fill`` once; a failure is raised again (as OSError) to every later reader."""
+
+    def __init__(self, fill: Callable[[], None]):
+        self.fill, self.done, self.error = fill, False, None
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self.lock:
+            if not self.done:
+                try:
+                    self.fill()
+                except Exception as exc:
+                    self.error = exc
+                self.done = True
+        if self.error is not None:
+            raise OSError(errno.EIO, str(self.error))
 
 
 def _identity(st: os.stat_result) -> tuple[int, ...]:
