@@ -207,7 +207,8 @@ class _Provider:
     """Runs ``fill`` once; a failure is raised again (as OSError) to every later reader."""
 
     def __init__(self, fill: Callable[[], None]):
-        self.fill, self.done, self.error = fill, False, None
+        self.fill, self.done = fill, False
+        self.error: Exception | None = None
         self.lock = threading.Lock()
 
     def __call__(self) -> None:
@@ -374,6 +375,7 @@ class LazyNode(Node):
     until reading it failed."""
 
     __slots__ = ("content",)
+    content: HostFile
 
     @property  # type: ignore[override]
     def sha256(self) -> str | None:

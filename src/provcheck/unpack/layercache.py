@@ -108,7 +108,8 @@ def load(cache: Cache, digest: str, limits: Limits, store: BlobStore, budget: Bu
             entries.items.append((raw, Node(path=path, type=type_, size=size, mode=mode, sha256=sha,
                                             link_target=target, layer=digest, uid=uid, gid=gid, mtime=mtime)))
         for sha, (off, size) in index["kept"].items():
-            store.put_bytes(body[off:off + size])
+            if store.put_bytes(body[off:off + size]) != sha:
+                return None
         store.provide({n.sha256 for _r, n in entries.items if n.sha256 and n.sha256 not in index["kept"]},
                       {sha: bytes(body[off:off + size]) for sha, (off, size) in index["heads"].items()}, refill)
     except (ValueError, KeyError, TypeError, struct.error):
