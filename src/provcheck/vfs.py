@@ -98,12 +98,13 @@ class BlobStore:
     def __contains__(self, sha256: str) -> bool:
         return sha256 in self._known or self._file(sha256).exists()
 
-    def hash_in_place(self, host: Path, fd: int, limit: int | None = None) -> tuple[str, int]:
+    def hash_in_place(self, host: Path, fd: int, limit: int | None = None, keep: bool = False) -> tuple[str, int]:
         """Hash a host file of a directory input (opened without following links) from ``fd``.
 
-        A file that fits one read block is kept in the store from that very read; a larger
-        one is read in place later, after checking that the host file is still the inode,
-        size, mtime and ctime that were hashed (``open`` refuses it otherwise)."""
+        With ``keep`` (the caller is about to read the content), a file that fits one read
+        block is kept in the store from that very read. Otherwise the file is read in place
+        later, after checking that it still has the inode, size, mtime and ctime that were
+        hashed (``open`` refuses it otherwise)."""
         h, size = hashlib.sha256(), 0
         first = b""
         while block := os.read(fd, CHUNK):
@@ -114,7 +115,7 @@ class BlobStore:
             if limit is not None and size > limit:
                 raise OverflowError(f"more than {limit} bytes")
         digest = h.hexdigest()
-        if size == len(first):  # read whole in one block: keep exactly those bytes
+        if keep and size == len(first):  # read whole in one block: keep exactly those bytes
             self.put_bytes(first)
             return digest, size
         st = os.fstat(fd)
@@ -249,7 +250,9 @@ class HostFile:
     def pending(self) -> bool:
         return self.sha256 is None and self.error is None
 
-    def digest(self) -> str | None:
+    def digest(self, keep: bool = False) -> str | None:
+        """The file's sha256 (None when it cannot be read); ``keep``: the caller reads the
+        content next, so a small file is kept from the descriptor it was hashed from."""
         with self._lock:
             if self.pending:
                 try:
@@ -258,7 +261,7 @@ class HostFile:
                         st = os.fstat(fd)
                         if not stat.S_ISREG(st.st_mode) or _identity(st) != self.key:
                             raise OSError(errno.ESTALE, "replaced or changed since the directory was listed")
-                        self.sha256, self.size = self.store.hash_in_place(Path(self.host), fd, self.limit)
+                        self.sha256, self.size = self.store.hash_in_place(Path(self.host), fd, self.limit, keep)
                     finally:
                         os.close(fd)
                 except (OSError, OverflowError) as exc:
@@ -477,7 +480,7 @@ class Tree:
         return None if node is None else node.path
 
     def open(self, node: Node | str) -> BinaryIO:
-        return self.store.open(self._digest(node))
+        return self.store.open(self._digest(node, keep=True))
 
     def read(self, node: Node | str, limit: int | None = None) -> bytes:
         """The file's bytes (at most ``limit``). A head read of a directory input's file not
@@ -485,14 +488,16 @@ class Tree:
         n = self._file(node)
         if limit is not None and isinstance(n, LazyNode) and n.pending:
             return n.content.head(limit)
-        return self.store.read(self._digest(n), limit)
+        return self.store.read(self._digest(n, keep=True), limit)
 
     def host_path(self, node: Node | str) -> Path:
         """The blob's path in the work area, for tools that need a file name. Read only."""
         return self.store.path(self._digest(node))
 
-    def _digest(self, node: Node | str) -> str:
+    def _digest(self, node: Node | str, keep: bool = False) -> str:
         n = self._file(node)
+        if keep and isinstance(n, LazyNode) and n.pending:  # first read: hash from the descriptor it reads
+            n.content.digest(keep=True)
         if n.sha256 is None:  # a file whose content was not kept (a limit, an unreadable member)
             raise FileNotFoundError(f"{n.path}: content not stored")
         return n.sha256
