@@ -32,7 +32,7 @@ KINDS = ("needed", "dlopen")
 
 def register(commands: Commands) -> None:
     commands.add("linkage", help="query the ELF linkage graph of an image or tree (paths, dependents, DOT)",
-                 setup=setup, run=run, formats=("text", "json", "dot"),
+                 setup=setup, run=run, formats=("text", "json", "dot", "svg", "html"),
                  options=("config", "cache", "platform", "run"))
 
 
@@ -66,6 +66,10 @@ def run(args: argparse.Namespace, ctx: CommandContext) -> int:
     cache = open_cache(opts, config)
     try:
         an = analyze(artifact, cache)
+        interposed = []
+        if args.format in ("svg", "html"):  # drawn as interposition edges
+            from .svg import interposers
+            interposed = interposers(an, opts.sensitive)
     finally:
         if cache is not None:
             cache.close()
@@ -78,17 +82,23 @@ def run(args: argparse.Namespace, ctx: CommandContext) -> int:
     for path, why in an.packages.failed:
         print(f"provcheck: {artifact.name}:{path}: {why}", file=sys.stderr)
     found = True
+    fmt, draw = args.format, _dot
+    if fmt in ("svg", "html"):  # drawn where the DOT writer would write
+        from .svg import Drawer
+        errors = [str(e) for e in artifact.errors] + [f"{artifact.name}:{p}: {why}"
+                                                      for p, why in [*an.errors, *an.packages.failed]]
+        fmt, draw = "dot", Drawer(args.format, artifact, _query_words(args), errors, interposed)
     with ctx.output(args) as (stream, _color):
         if args.who_links:
-            found = _who_links(g, args.who_links, kinds, args.format, stream)
+            found = _who_links(g, args.who_links, kinds, fmt, stream, draw)
         elif args.src and args.dst:
-            found = _paths(g, args.src, args.dst, kinds, limit, args.format, stream)
+            found = _paths(g, args.src, args.dst, kinds, limit, fmt, stream, draw)
         elif args.dst:
-            found = _who_links(g, args.dst, kinds, args.format, stream)
+            found = _who_links(g, args.dst, kinds, fmt, stream, draw)
         elif args.src:
-            found = _closure(g, args.src, kinds, args.format, stream)
+            found = _closure(g, args.src, kinds, fmt, stream, draw)
         else:
-            _whole(g, artifact, args.format, stream)
+            _whole(g, artifact, fmt, stream, draw)
     t3 = time.perf_counter()
     if args.stats:
         print(json.dumps({"load": round(t1 - t0, 3), "analyze": round(t2 - t1, 3), "query": round(t3 - t2, 3),
@@ -96,6 +106,16 @@ def run(args: argparse.Namespace, ctx: CommandContext) -> int:
     if artifact.errors or an.errors or an.packages.failed:
         return 3
     return 0 if found else 1
+
+
+def _query_words(args: argparse.Namespace) -> str:
+    if args.who_links or (args.dst and not args.src):
+        return f"who links {', '.join(args.who_links or args.dst)}"
+    if args.src and args.dst:
+        return f"paths from {', '.join(args.src)} to {', '.join(args.dst)}"
+    if args.src:
+        return f"what {', '.join(args.src)} loads"
+    return "the whole linkage graph"
 
 
 def _resolve_patterns(g: graphmod.Graph, patterns: list[str], what: str) -> list[str]:
@@ -116,7 +136,7 @@ def _label(g: graphmod.Graph, path: str) -> str:
     return f"{path}  [{', '.join(bits)}]"
 
 
-def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO) -> bool:
+def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO, draw=None) -> bool:
     from .policies import hop as _hop
     sources = _resolve_patterns(g, srcs, "--from")
     targets = _resolve_patterns(g, dsts, "--to")
@@ -129,7 +149,7 @@ def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO) -> bool:
         stream.write("\n")
     elif fmt == "dot":
         edges = {(e.src, e.dst, e.kind, e.name) for p in paths for e in p}
-        _dot(g, {n for e in edges for n in e[:2]} | set(sources) | set(targets), edges, stream,
+        (draw or _dot)(g, {n for e in edges for n in e[:2]} | set(sources) | set(targets), edges, stream,
              highlight=set(sources) | set(targets))
     else:
         if not paths:
@@ -144,7 +164,7 @@ def _paths(g, srcs, dsts, kinds, limit, fmt, stream: TextIO) -> bool:
     return bool(paths)
 
 
-def _who_links(g, patterns, kinds, fmt, stream: TextIO) -> bool:
+def _who_links(g, patterns, kinds, fmt, stream: TextIO, draw=None) -> bool:
     from .policies import hop as _hop
     targets = _resolve_patterns(g, patterns, "--who-links")
     deps = g.dependents(targets, kinds)
@@ -167,7 +187,7 @@ def _who_links(g, patterns, kinds, fmt, stream: TextIO) -> bool:
     elif fmt == "dot":
         nodes = set(deps) | set(targets)
         edges = {(e.src, e.dst, e.kind, e.name) for s in nodes for e in g.out(s, kinds) if e.dst in nodes}
-        _dot(g, nodes, edges, stream, highlight=set(targets))
+        (draw or _dot)(g, nodes, edges, stream, highlight=set(targets))
     else:
         stream.write(f"{len(order)} file(s) link {', '.join(targets) or ' '.join(patterns)}:\n")
         for p in order:
@@ -175,7 +195,7 @@ def _who_links(g, patterns, kinds, fmt, stream: TextIO) -> bool:
     return bool(order)
 
 
-def _closure(g, patterns, kinds, fmt, stream: TextIO) -> bool:
+def _closure(g, patterns, kinds, fmt, stream: TextIO, draw=None) -> bool:
     sources = _resolve_patterns(g, patterns, "--from")
     nodes = g.reachable(sources, kinds)
     edges = {(e.src, e.dst, e.kind, e.name) for s in nodes for e in g.out(s, kinds)}
@@ -186,7 +206,7 @@ def _closure(g, patterns, kinds, fmt, stream: TextIO) -> bool:
                    "unresolved": [e.to_dict() for e in unresolved]}, stream, indent=2)
         stream.write("\n")
     elif fmt == "dot":
-        _dot(g, nodes, edges, stream, highlight=set(sources))
+        (draw or _dot)(g, nodes, edges, stream, highlight=set(sources))
     else:
         for s in sources:
             _tree(g, s, kinds, stream)
@@ -227,7 +247,7 @@ def _tree(g, root, kinds, stream) -> None:
             stack.append(children(e.dst))
 
 
-def _whole(g, artifact, fmt, stream: TextIO) -> None:
+def _whole(g, artifact, fmt, stream: TextIO, draw=None) -> None:
     if fmt == "json":
         pk = g.packages
         json.dump({"artifact": artifact.name, "libc": g.libc,
@@ -238,7 +258,7 @@ def _whole(g, artifact, fmt, stream: TextIO) -> None:
         stream.write("\n")
     elif fmt == "dot":
         edges = {(e.src, e.dst, e.kind, e.name) for s in g.edges for e in g.edges[s] if e.dst}
-        _dot(g, set(g.objects), edges, stream)
+        (draw or _dot)(g, set(g.objects), edges, stream)
     else:
         for p in sorted(g.objects):
             stream.write(f"{_label(g, p)}\n")

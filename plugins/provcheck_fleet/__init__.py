@@ -235,6 +235,9 @@ def _run_query(args: argparse.Namespace, ctx: provcheck.CommandContext) -> int:
             write_csv(result, stream)
         elif args.format == "sarif":
             ctx.formats["sarif"].write(sarif_report(result, ctx.rules), stream, False)
+        elif args.format == "html":
+            from .html import query_page
+            provcheck.write_html_page(stream, None, **query_page(result, os.path.basename(args.db)))
         else:
             write_text(result, stream)
     if result["affected"]:
@@ -248,4 +251,4 @@ def provcheck_add_commands(commands: Any) -> None:
                  setup=_setup_fleet, run=_run_fleet, formats=("text", "json"),
                  options=("config", "cache", "platform", "fail-on", "run"))
     commands.add("query", help="which inventoried images contain a component or are hit by an OSV advisory",
-                 setup=_setup_query, run=_run_query, formats=("text", "json", "sarif", "csv"))
+                 setup=_setup_query, run=_run_query, formats=("text", "json", "sarif", "csv", "html"))

@@ -37,7 +37,7 @@ def provcheck_register_rules():
 def provcheck_add_commands(commands: Any) -> None:
     from .command import setup, run
     commands.add("release", help="compare a release archive with its source (git tag, directory or archive)",
-                 setup=setup, run=run, formats=("text", "json", "sarif"), scan_options=True)
+                 setup=setup, run=run, formats=("text", "json", "sarif", "html"), scan_options=True)
 
 
 def _options(config: Any, given: Mapping[str, Any] | None = None) -> dict[str, Any]:

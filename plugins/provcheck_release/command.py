@@ -116,6 +116,13 @@ def run(args: argparse.Namespace, ctx: CommandContext) -> int:
     elif args.format == "text":
         with ctx.output(args) as (stream, _):
             write_text(report, comparison, stream, all_files=getattr(args, "all_files", False))
+    elif args.format == "html":  # the release view first, then the findings
+        from provcheck import html_release_view, write_html_page
+        views = [html_release_view(comparison, report)] if comparison else []
+        source = [{"name": comparison["source"], "role": "source", "commit": comparison.get("source_commit") or "",
+                   "ref": comparison.get("source_ref") or ""}] if comparison else []
+        with ctx.output(args) as (stream, _):
+            write_html_page(stream, report, command="release", views=views, default_view="release", subject=source)
     else:
         ctx.write_report(report, args)
     return report.exit_code()

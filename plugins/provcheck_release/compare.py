@@ -72,6 +72,7 @@ class Comparison:
     source_prefix: str
     verdicts: list[Verdict] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    diffs: dict[str, str] = field(default_factory=dict)  # path -> the whole unified diff (not in to_dict)
     regeneration: dict[str, Any] | None = None
 
     def counts(self) -> dict[str, int]:
@@ -254,11 +255,14 @@ def _unified_from(sm: difflib.SequenceMatcher, a: list[str], b: list[str], fa: s
 
 
 def unified(path: str, a: list[str], b: list[str], sm: difflib.SequenceMatcher | None = None,
-            fa: str | None = None) -> tuple[str, tuple[int, int] | None]:
+            fa: str | None = None, keep: dict[str, str] | None = None) -> tuple[str, tuple[int, int] | None]:
+    """The diff cut to DIFF_LINES for evidence; the whole one goes into ``keep[path]`` (the HTML view)."""
     sm = sm or matcher(a, b)
     diff = list(_unified_from(sm, a, b, fa or f"source/{path}", f"release/{path}"))
     if len(diff) == 2:
         diff = []
+    if keep is not None and diff:
+        keep[path] = "\n".join(diff)
     first = None
     for line in diff:
         m = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", line)
@@ -552,7 +556,7 @@ class Comparer:
                 if mv.status == "serial-mismatch" and is_release_edit(ka, kb, sm):
                     return Verdict(path, REGENERATED if in_source else GENERATED, system="m4",
                                    how=f"m4 database: {mv.origin} serial {mv.serial} except version strings")
-                ev["diff"], _lines = unified(path, ka, kb, sm, fa=f"{mv.origin}/{name}")
+                ev["diff"], _lines = unified(path, ka, kb, sm, fa=f"{mv.origin}/{name}", keep=self.cmp.diffs)
                 ev["diff_against"] = mv.origin
                 sm = (sm, kb)
         if mv.status == "serial-mismatch":
@@ -649,7 +653,7 @@ class Comparer:
         grade = risk.grade(hits)
         bad = grade is not None and grade >= Severity.HIGH
         same_version = _version_line(known) is not None and _version_line(known) == _version_line(_text(data))
-        diff, lines = unified(path, ka, kb, sm, fa=f"{mv.origin}/{name}")
+        diff, lines = unified(path, ka, kb, sm, fa=f"{mv.origin}/{name}", keep=self.cmp.diffs)
         ev = {"published": mv.to_dict(), "diff": diff, "diff_against": mv.origin, "changed_lines": changed}
         if hits:
             ev["added_risk"] = [h.to_dict() for h in hits[:20]]
@@ -701,7 +705,7 @@ class Comparer:
             return v
         sm = matcher(a, b) if a is not None else None
         if a is not None and (is_release_edit(a, b, sm) or (g is not None and g.kind == "stamp")):
-            diff, lines = unified(path, a, b, sm)
+            diff, lines = unified(path, a, b, sm, keep=self.cmp.diffs)
             v = Verdict(path, RELEASE_EDIT, how="version/date stamp" if g is None else g.how,
                         system="" if g is None else g.system)
             self.add(PC107.finding(location=self.loc(path, lines=lines), key=path, related=self.related(path),
@@ -715,7 +719,7 @@ class Comparer:
                               "release_size": r.size}
         lines = None
         if a is not None:
-            ev["diff"], lines = unified(path, a, b, sm)
+            ev["diff"], lines = unified(path, a, b, sm, keep=self.cmp.diffs)
             ev["lines_added"] = sum(j2 - j1 for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace"))
             ev["lines_removed"] = sum(i2 - i1 for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("delete", "replace"))
         else:

@@ -156,4 +156,5 @@ def detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]
                 stage="detect", plugin="release", artifact=release.name,
                 message=f"--regenerate always: regeneration {regen.get('status')}: {regen.get('reason')}"))
         scan.extras.setdefault("release", {})[release.name] = cmp.to_dict()
+        scan.stash.setdefault("full-diffs", {})[release.name] = cmp.diffs  # for the HTML report
     return findings

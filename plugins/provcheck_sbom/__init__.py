@@ -123,7 +123,7 @@ def provcheck_modify_findings(findings, scan):
 def provcheck_add_commands(commands):
     from .export import setup, run
     commands.add("sbom", help="observed inventory as CycloneDX (with cross-check and advisories) or OpenVEX",
-                 setup=setup, run=run, formats=("cyclonedx", "openvex", "json", "text"), scan_options=True)
+                 setup=setup, run=run, formats=("cyclonedx", "openvex", "json", "text", "html"), scan_options=True)
 
 
 def __getattr__(name: str) -> Any:

@@ -40,6 +40,13 @@ def run(args: argparse.Namespace, ctx: CommandContext) -> int:
     from . import run_state
     report = ctx.scan(args)
     st = run_state(report) or {"targets": {}, "advisories": []}
+    if args.format == "html":
+        from provcheck import write_html_page
+
+        from .html import sbom_view
+        with ctx.output(args) as (stream, _color):
+            write_html_page(stream, report, command="sbom", views=[sbom_view(report, st)], default_view="sbom")
+        return report.exit_code()
     doc = build(report, st, args.format)
     with ctx.output(args) as (stream, _color):
         if args.format == "text":

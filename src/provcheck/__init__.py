@@ -30,6 +30,8 @@ __all__ = [
     "file_sha256",
     # the pipeline and commands
     "Cache", "Scan", "LoadContext", "Report", "ExitCode", "CommandContext", "Commands", "OutputFormat", "safe_text",
+    # the HTML report: a command's page, the release view, the standalone graph
+    "write_html_page", "html_release_view", "svg_graph",
 ]
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers
@@ -37,13 +39,15 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers
     from .commands import CommandContext, Commands
     from .engine import ExitCode, LoadContext, Report, Scan
     from .report import OutputFormat
+    from .report.html import html_release_view, svg_graph, write_html_page
     from .report.text import safe_text
     from .unpack.archive import file_sha256
 
 # Loaded on first use: they import the plugin manager, and `provcheck --version` stays fast.
 _LAZY = {"Cache": "cache", "Scan": "engine", "LoadContext": "engine", "Report": "engine", "ExitCode": "engine",
          "CommandContext": "commands", "Commands": "commands", "OutputFormat": "report",
-         "safe_text": "report.text", "file_sha256": "unpack.archive"}
+         "safe_text": "report.text", "file_sha256": "unpack.archive",
+         "write_html_page": "report.html", "html_release_view": "report.html", "svg_graph": "report.html"}
 
 
 def __getattr__(name: str) -> Any:

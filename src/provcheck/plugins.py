@@ -32,6 +32,7 @@ DEFAULT_PLUGINS = (
     "provcheck.report.text",
     "provcheck.report.json",
     "provcheck.report.sarif",
+    "provcheck.report.html",
     "provcheck.suppress",
     "provcheck.engine_rules",
 )
