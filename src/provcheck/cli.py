@@ -18,7 +18,6 @@ from .commands import CommandContext, Commands, add_option_groups
 from .engine import ExitCode
 from .model import ProvcheckError, UsageError
 from .plugins import PluginManager
-from .report.text import safe_text
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -80,6 +79,7 @@ def cmd_files(args: argparse.Namespace, ctx: CommandContext) -> int:
 def cmd_cache(args: argparse.Namespace, ctx: CommandContext) -> int:
     from .cache import Cache
     from .config import parse_size
+    from .report.text import safe_text
     config = ctx.config(args, inputs=())
     root = config.cache_root()
     if root is None:
