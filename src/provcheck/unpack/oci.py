@@ -282,6 +282,9 @@ class ImageLoader:
             warm = layercache.load(cache, digest, self.ctx.limits, self.ctx.store, reader.budget, self.name,
                                    lambda: self._refill(rel, digest))
             if warm is not None:
+                task = self.ctx.progress.task(f"layer {digest[:19]} (cached)", host.stat().st_size)
+                task.advance(host.stat().st_size)
+                task.done()
                 return warm
         entries = self._read_layer(rel, desc, reader)
         if not any(f.rule_id == PC907.id for f in self.findings if f.location.layer == digest):
