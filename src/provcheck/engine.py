@@ -98,9 +98,9 @@ class Scan:
         return [a for a in self.artifacts if a.role == role]
 
     def cache_dir(self, name: str) -> Path | None:
-        """A directory for ``name``'s results across runs, or None when caching is off.
-
-        Write entries atomically (temp file + rename) and key them by content digest plus
+        """A directory for ``name``'s files across runs (toolchains), in the root of
+        ``self.cache``; None when caching is off. Results that are bytes belong in
+        ``self.cache`` (verified, bounded). Write entries atomically (temp file + rename) and key them by content digest plus
         your plugin's version, so a stale or interrupted write is never read back."""
         root = self.config.cache_root()
         if root is None:
