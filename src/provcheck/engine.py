@@ -100,8 +100,8 @@ class Scan:
     def cache_dir(self, name: str) -> Path | None:
         """A directory for ``name``'s files across runs (toolchains), in the root of
         ``self.cache``; None when caching is off. Results that are bytes belong in
-        ``self.cache`` (verified, bounded). Write entries atomically (temp file + rename) and key them by content digest plus
-        your plugin's version, so a stale or interrupted write is never read back."""
+        ``self.cache`` (verified, bounded). Write files atomically (temp file + rename) and
+        key them by content digest plus your plugin's version."""
         root = self.config.cache_root()
         if root is None:
             return None
