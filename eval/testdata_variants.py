@@ -18,9 +18,13 @@ import random
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import zlib
 from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+from xz_rc4 import RC4_AWK, rc4_awk_encrypt  # noqa: E402  (shared with tests/plugins/testdata)
 
 SCRIPT = b"#!/bin/sh\n# harmless variant payload\necho 'second stage would run here'\n"
 
@@ -121,31 +125,8 @@ def variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]]:
         "tests/data/init.zst": __import__("zstandard").ZstdCompressor().compress(SCRIPT),
         "tests/meson.build": "r = run_command('sh', '-c', 'zstd -dc ' + meson.current_source_dir() / 'data/init.zst'"
                              " + ' | sh', check : false)\n"})
-    rc4 = ('BEGIN{FS="\\n";RS="\\n";ORS="";m=256;for(i=0;i<m;i++){t[sprintf("x%c",i)]=i;c[i]=((i*7)+5)%m;}'
-           'i=0;j=0;for(l=0;l<8192;l++){i=(i+1)%m;a=c[i];j=(j+a)%m;c[i]=c[j];c[j]=a;}}'
-           '{v=t["x" (NF<1?RS:$1)];i=(i+1)%m;a=c[i];j=(j+a)%m;b=c[j];c[i]=b;c[j]=a;k=c[(a+b)%m];printf "%c",(v+k)%m}')
     add("awk RC4 (xz's program) then xz into sh", "tests/data/enc.bin", {
-        "tests/data/enc.bin": _rc4_encrypt(lzma.compress(SCRIPT)),
+        "tests/data/enc.bin": rc4_awk_encrypt(lzma.compress(SCRIPT)),
         "tests/run_enc.sh": "#!/bin/sh\nLC_ALL=C sed 's/\\(.\\)/\\1\\n/g' $srcdir/data/enc.bin | LC_ALL=C awk '"
-                            + rc4 + "' | xz -dc | sh\n"})
+                            + RC4_AWK + "' | xz -dc | sh\n"})
     return out
-
-
-def _rc4_encrypt(data: bytes) -> bytes:
-    """The inverse of xz 5.6.1's awk decryptor (an RC4 variant that adds the key byte)."""
-    c = [(i * 7 + 5) % 256 for i in range(256)]
-    i = j = 0
-    for _ in range(8192):
-        i = (i + 1) % 256
-        a = c[i]
-        j = (j + a) % 256
-        c[i], c[j] = c[j], a
-    out = bytearray()
-    for v in data:
-        i = (i + 1) % 256
-        a = c[i]
-        j = (j + a) % 256
-        b = c[j]
-        c[i], c[j] = b, a
-        out.append((v - c[(a + b) % 256]) % 256)
-    return bytes(out)

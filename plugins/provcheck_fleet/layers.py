@@ -1,5 +1,5 @@
 """One layer, scanned once: its files with hashes, its package-database files, its ELF
-linkage facts. The result is a compact JSON-able dict, cached by layer digest.
+linkage facts. The result is a compact JSON-able dict, cached by layer digest in the core cache.
 
 A layer task runs in a worker process (local pool or Dask): it looks in the cache,
 else downloads the blob (verified against its digest before use), unpacks it with the
@@ -11,7 +11,6 @@ and the scan finished, so an interrupted or failed scan never leaves a bad entry
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import json
 import os
@@ -19,11 +18,12 @@ import re
 import shutil
 import tempfile
 import threading
+import zlib
 from pathlib import Path
 from typing import Any
 
 from provcheck import __version__ as PROVCHECK_VERSION
-from provcheck import BlobStore, Limits
+from provcheck import BlobStore, Cache, Limits
 from provcheck.formats import elf
 from provcheck.formats.archive import Reader
 
@@ -48,41 +48,31 @@ def cache_key(digest: str, limits: Limits) -> str:
 
 
 class LayerCache:
-    """``root/layers/ab/<key>.json.gz`` (and ``root/images/...`` for merged images);
-    entries are written once, atomically."""
+    """Layer (``kind="layers"``) and merged-image (``"images"``) results in the core's
+    persistent cache (``provcheck.Cache``: verified entries, atomic writes, the LRU bound,
+    ``provcheck cache``), namespace ``fleet-KIND``. ``root`` is the fleet's directory in
+    the cache root (``CACHE/fleet``, where downloaded blobs wait); the entries live in the
+    cache root itself, shared with every other command and worker process."""
 
     def __init__(self, root: str | os.PathLike, kind: str = "layers"):
         self.root = Path(root)
         self.kind = kind
-
-    def path(self, key: str) -> Path:
-        return self.root / self.kind / key[:2] / f"{key}.json.gz"
+        self.cache = Cache(self.root.parent)
+        self.namespace = f"fleet-{kind}"
 
     def get(self, key: str) -> dict[str, Any] | None:
-        p = self.path(key)
-        try:
-            with gzip.open(p, "rb") as f:
-                data = json.loads(f.read())
-        except FileNotFoundError:
+        raw = self.cache.get(self.namespace, key, SCANNER_VERSION)
+        if raw is None:
             return None
-        except (OSError, ValueError, EOFError):
-            return None  # unreadable entry: rescan (and overwrite it)
+        try:
+            data = json.loads(zlib.decompress(raw))
+        except (zlib.error, ValueError):
+            return None  # verified bytes of another writer's format: rescan and overwrite
         return data if isinstance(data, dict) and data.get("key") == key else None
 
     def put(self, key: str, result: dict[str, Any]) -> None:
-        p = self.path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) as f:
-                f.write(json.dumps(result, separators=(",", ":")).encode())
-            os.replace(tmp, p)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        self.cache.put(self.namespace, key, zlib.compress(json.dumps(result, separators=(",", ":")).encode(), 3),
+                       SCANNER_VERSION)
 
 
 # -- ELF: the linkage facts of the shared reader ------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import deque
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from provcheck.formats import elf
 
@@ -63,31 +63,38 @@ class Graph:
 
     def reaching(self, targets: Iterable[str], limit: int = 50) -> list[list[str]]:
         """Chains program -> ... -> target for every program whose closure holds a target."""
-        want = set(targets)
-        chains = []
-        for prog in sorted(self.programs(), key=lambda p: ("sbin/" not in p, p)):  # daemons before the limit bites
-            prev: dict[str, str | None] = {prog: None}
-            q = deque([prog])
-            hit = None
-            while q and hit is None:
-                cur = q.popleft()
-                for dep in self.deps(cur):
-                    if dep not in prev:
-                        prev[dep] = cur
-                        if dep in want:
-                            hit = dep
-                            break
-                        q.append(dep)
-            if hit is not None:
-                chain = [hit]
-                while prev[chain[-1]] is not None:
-                    chain.append(prev[chain[-1]])
-                chains.append(list(reversed(chain)))
-                if len(chains) >= limit:
-                    break
-        # daemons first (sshd is why liblzma mattered), then the shortest chains
-        chains.sort(key=lambda ch: ("sbin/" not in ch[0], len(ch), ch[0]))
-        return chains
+        return chains_reaching(self.programs(), self.deps, targets, limit)
+
+
+def chains_reaching(programs: Iterable[str], deps: Callable[[str], Iterable[str]], targets: Iterable[str],
+                    limit: int = 50) -> list[list[str]]:
+    """The shortest chain program -> ... -> target (breadth first over ``deps``) of every program whose
+    closure holds a target, at most ``limit`` of them: daemons first, then the shortest chains."""
+    want = set(targets)
+    chains = []
+    for prog in sorted(programs, key=lambda p: ("sbin/" not in p, p)):  # daemons before the limit bites
+        prev: dict[str, str | None] = {prog: None}
+        q = deque([prog])
+        hit = None
+        while q and hit is None:
+            cur = q.popleft()
+            for dep in deps(cur):
+                if dep not in prev:
+                    prev[dep] = cur
+                    if dep in want:
+                        hit = dep
+                        break
+                    q.append(dep)
+        if hit is not None:
+            chain = [hit]
+            while (step := prev[chain[-1]]) is not None:
+                chain.append(step)
+            chains.append(list(reversed(chain)))
+            if len(chains) >= limit:
+                break
+    # daemons first (sshd is why liblzma mattered), then the shortest chains
+    chains.sort(key=lambda ch: ("sbin/" not in ch[0], len(ch), ch[0]))
+    return chains
 
 
 def chain_names(chain: list[str]) -> str:

@@ -249,11 +249,10 @@ class Analyzer:
         extra = node.size - end
         if last.endswith(elf.SIGNATURE_MARK) and extra == elf.module_signature_size(last):
             return None  # a kernel module signature, and exactly that: nothing else appended
-        fmt = magic.identify(tail[:HEAD])
-        prof = entropy.profile_bytes(tail)
-        if not (fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or prof.mean >= 7.0):
+        payload = _payload(tail)
+        if payload is None:
             return None
-        what = f"{fmt} data" if fmt else f"high-entropy data ({prof.mean:.2f} bits/byte)"
+        fmt, prof, what = payload
         return PC210.finding(
             location=self.loc(node),
             message=f"{node.path}: {extra} bytes of {what} after the end of the ELF file (offset {end})",
@@ -269,11 +268,10 @@ class Analyzer:
         with self.tree.open(node) as f:
             f.seek(end)
             tail = f.read(min(extra, 1 << 20))
-        fmt = magic.identify(tail[:HEAD])
-        prof = entropy.profile_bytes(tail)
-        if not (fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or prof.mean >= 7.0):
+        payload = _payload(tail)
+        if payload is None:
             return None
-        what = f"{fmt} data" if fmt else f"high-entropy data ({prof.mean:.2f} bits/byte)"
+        fmt, prof, what = payload
         return PC213.finding(
             location=self.loc(node),
             message=f"{node.path}: {extra} bytes of {what} after the end of the {foreign.describe(summary)} "
@@ -910,3 +908,13 @@ def _looks_like_library(name: str) -> bool:
 
 def _rootfs_rel(path: str) -> str:
     return path[len("DEBIAN/"):] if path.startswith("DEBIAN/") else path
+
+
+def _payload(tail: bytes) -> tuple[str | None, entropy.Profile, str] | None:
+    """(format, entropy, description) of bytes appended to an executable when they look like a payload
+    (a compressed, archive or executable format, or high entropy); None for anything else."""
+    fmt = magic.identify(tail[:HEAD])
+    prof = entropy.profile_bytes(tail)
+    if not (fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or prof.mean >= 7.0):
+        return None
+    return fmt, prof, f"{fmt} data" if fmt else f"high-entropy data ({prof.mean:.2f} bits/byte)"

@@ -459,21 +459,18 @@ class Parser:
         return ("var", name)
 
     def or_(self, no_gt):
-        left = self.and_(no_gt)
-        while self.at("op", "||"):
-            self.i += 1
-            self.skip_nl()
-            right = self.and_(no_gt)
-            left = (lambda a, b: lambda s: 1 if truth(a(s)) or truth(b(s)) else 0)(left, right)
-        return left
+        return self.logical(no_gt, "||", self.and_, lambda a, b: lambda s: 1 if truth(a(s)) or truth(b(s)) else 0)
 
     def and_(self, no_gt):
-        left = self.in_(no_gt)
-        while self.at("op", "&&"):
+        return self.logical(no_gt, "&&", self.in_, lambda a, b: lambda s: 1 if truth(a(s)) and truth(b(s)) else 0)
+
+    def logical(self, no_gt, op, operand, combine):
+        """``operand (op operand)*``, left to right; a newline may follow ``op``."""
+        left = operand(no_gt)
+        while self.at("op", op):
             self.i += 1
             self.skip_nl()
-            right = self.in_(no_gt)
-            left = (lambda a, b: lambda s: 1 if truth(a(s)) and truth(b(s)) else 0)(left, right)
+            left = combine(left, operand(no_gt))
         return left
 
     def in_(self, no_gt):
@@ -681,16 +678,23 @@ def _if(cond, then, other):
     return run
 
 
+def _iteration(body, s) -> bool:
+    """Run a loop body once; False when it breaks out of the loop (``continue`` just ends it)."""
+    try:
+        body(s)
+    except _Break:
+        return False
+    except _Continue:
+        pass
+    return True
+
+
 def _while(cond, body):
     def run(s):
         while truth(cond(s)):
             s.tick()
-            try:
-                body(s)
-            except _Break:
+            if not _iteration(body, s):
                 break
-            except _Continue:
-                continue
     return run
 
 
@@ -698,12 +702,8 @@ def _do(body, cond):
     def run(s):
         while True:
             s.tick()
-            try:
-                body(s)
-            except _Break:
+            if not _iteration(body, s):
                 break
-            except _Continue:
-                pass
             if not truth(cond(s)):
                 break
     return run
@@ -715,12 +715,8 @@ def _for(init, cond, incr, body):
             init(s)
         while cond is None or truth(cond(s)):
             s.tick()
-            try:
-                body(s)
-            except _Break:
+            if not _iteration(body, s):
                 break
-            except _Continue:
-                pass
             if incr is not None:
                 incr(s)
     return run
@@ -731,12 +727,8 @@ def _for_in(var, arr, body):
         for k in list(s.arrays.get(arr, {})):
             s.tick()
             s.vars[var] = StrNum(k)
-            try:
-                body(s)
-            except _Break:
+            if not _iteration(body, s):
                 break
-            except _Continue:
-                continue
     return run
 
 

@@ -245,8 +245,8 @@ def tr_set(spec: bytes, fill_to: int | None = None) -> list[int]:
         elif isinstance(t, tuple) and t[0] == "repeat":
             if t[2] is None:
                 items.append(("fill", t[1]))  # type: ignore[arg-type]
-            else:
-                items.extend([t[1]] * t[2])
+            else:   # beyond the length of set 1 a repeat changes nothing: a hostile count costs no memory
+                items.extend([t[1]] * min(t[2], max(fill_to or 0, 256)))
         else:
             items.append(t)
         i += 1
@@ -894,11 +894,11 @@ class Machine:
         fmt = argv[0][0]
         vals = [w for w, _ in argv[1:]]
         out = bytearray()
-        pieces = re.split(r"(%[-+ #0-9.]*[sbdxoc%])", fmt)
+        pieces = re.split(r"(%[-+ #0-9.]*[sbdxoc%])", fmt)   # text, conversion, text, ...
         k = 0
         while True:
-            for p in pieces:
-                if p.startswith("%") and len(p) > 1:
+            for n, p in enumerate(pieces):
+                if n % 2:
                     conv = p[-1]
                     if conv == "%":
                         out += b"%"
@@ -912,13 +912,16 @@ class Machine:
                     elif conv == "c":
                         out += v[:1].encode("latin-1", "replace")
                     else:
+                        self.budget.check_size(_widest(p))
                         try:
                             out += (p[:-1] + conv).__mod__(int(v or "0", 0)).encode()
                         except ValueError:
                             raise Stop(f"printf: {v!r} is not a number") from None
+                elif "%" in p:
+                    raise Stop(f"printf: a conversion of {fmt[:60]!r} is not supported")
                 else:
                     out += _unescape(p)
-            if k >= len(vals) or not any(p.startswith("%") and p != "%%" for p in pieces):
+            if k >= len(vals) or not any(c != "%%" for c in pieces[1::2]):
                 break
         taints = [t for _, t in argv if t]
         raw = bytes(out)
@@ -937,6 +940,11 @@ class Machine:
 def _lines(raw: bytes) -> list[bytes]:
     """Lines as the text tools see them: split after each newline only (not at CR)."""
     return re.findall(rb"[^\n]*\n|[^\n]+\Z", raw)
+
+
+def _widest(conversion: str) -> int:
+    """The largest field width or precision in a printf conversion (a huge one for an absurd number)."""
+    return max((int(d) if len(d) < 16 else 1 << 60 for d in re.findall(r"\d+", conversion)), default=0)
 
 
 def _merge(a: Data | None, b: Data | None) -> Data | None:

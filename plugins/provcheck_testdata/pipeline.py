@@ -4,7 +4,7 @@
 ``Makefile.am``, a shell script, a ``meson.build``, a ``CMakeLists.txt``, a Python, Perl or Node
 script; :func:`language` says which) into shell text the :mod:`.emulate` machine runs over the
 tree's bytes (:class:`TreeFiles`), and returns its :class:`Trace`: the sinks test data reached,
-where emulation stopped, and a budget error. Nothing is executed.
+where emulation stopped, and why it ended early. Nothing is executed.
 
 Paths are resolved as the build would see them from the reader's directory: ``$(srcdir)``,
 ``$(top_srcdir)``, ``${CMAKE_CURRENT_SOURCE_DIR}``, ``meson.current_source_dir()`` and friends;
@@ -636,7 +636,8 @@ def relevant_units(units: list, names: frozenset[bytes]) -> list:
 def trace_reader(path: str, data: bytes, lang: str, files: TreeFiles, budget: Budget,
                  is_built: Callable[[str], str | None] | None = None, names: frozenset[bytes] = frozenset(),
                  env: dict[str, str] | None = None) -> Trace:
-    """Emulate one reader over the tree; sinks reached by test data, stops, budget errors.
+    """Emulate one reader over the tree: the sinks test data reached, where it stopped, and in
+    ``Trace.error`` why emulation ended early (budget spent, nesting too deep, an emulator failure).
 
     With ``names`` (test files' names and stems), a shell or build reader runs only the units
     :func:`relevant_units` keeps."""

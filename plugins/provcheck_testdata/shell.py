@@ -2,7 +2,8 @@
 expanded when a command runs, so a value assigned earlier in the script is used.
 
 ``parse(text, first_line)`` returns a :class:`Seq`; a construct it cannot parse becomes an
-:class:`Unsupported` node (the rest of the text is still parsed), never an exception.
+:class:`Unsupported` node (the rest of the text is still parsed). The one exception is
+RecursionError, for nesting deeper than Python's stack: the pipeline reports it as an error.
 """
 
 from __future__ import annotations
@@ -112,19 +113,13 @@ def _skip_balanced(s: str, i: int, open_: str, close: str) -> int:
             i += 2
             continue
         if c == "'":
-            j = s.find("'", i + 1)
-            if j < 0:
-                raise LexError("unterminated quote")
-            i = j + 1
+            i = _skip_quoted(s, i, "single quote")
             continue
         if c == '"':
             i = _skip_dquote(s, i + 1)
             continue
         if c == "`":
-            j = s.find("`", i + 1)
-            if j < 0:
-                raise LexError("unterminated backquote")
-            i = j + 1
+            i = _skip_quoted(s, i, "backquote")
             continue
         if c == open_:
             depth += 1
@@ -149,13 +144,18 @@ def _skip_dquote(s: str, i: int) -> int:
             i = _skip_balanced(s, i + 2, "(", ")")
             continue
         if c == "`":
-            j = s.find("`", i + 1)
-            if j < 0:
-                raise LexError("unterminated backquote")
-            i = j + 1
+            i = _skip_quoted(s, i, "backquote")
             continue
         i += 1
     raise LexError("unterminated double quote")
+
+
+def _skip_quoted(s: str, i: int, what: str) -> int:
+    """Index just past the quote closing the one at ``i`` (a single quote or a backquote: no escapes)."""
+    j = s.find(s[i], i + 1)
+    if j < 0:
+        raise LexError(f"unterminated {what}")
+    return j + 1
 
 
 def lex(text: str, line: int = 1) -> list[Tok]:
@@ -209,11 +209,9 @@ def lex(text: str, line: int = 1) -> list[Tok]:
                 i += 2
                 continue
             if c == "'":
-                j = text.find("'", i + 1)
-                if j < 0:
-                    raise LexError("unterminated single quote")
+                j = _skip_quoted(text, i, "single quote")
                 line += text.count("\n", i, j)
-                i = j + 1
+                i = j
                 continue
             if c == '"':
                 j = _skip_dquote(text, i + 1)
@@ -221,10 +219,7 @@ def lex(text: str, line: int = 1) -> list[Tok]:
                 i = j
                 continue
             if c == "`":
-                j = text.find("`", i + 1)
-                if j < 0:
-                    raise LexError("unterminated backquote")
-                i = j + 1
+                i = _skip_quoted(text, i, "backquote")
                 continue
             if c == "$" and i + 1 < n and text[i + 1] in "({":
                 j = _skip_balanced(text, i + 2, text[i + 1], ")" if text[i + 1] == "(" else "}")

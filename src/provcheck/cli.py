@@ -76,6 +76,42 @@ def cmd_files(args: argparse.Namespace, ctx: CommandContext) -> int:
     return code
 
 
+def cmd_cache(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from .cache import Cache
+    from .config import parse_size
+    from .report.text import safe_text
+    config = ctx.config(args, inputs=())
+    root = config.cache_root()
+    if root is None:
+        raise UsageError("the cache is off (--no-cache, or PROVCHECK_CACHE_DIR is empty)")
+    cache = Cache(root)
+    with ctx.output(args) as (stream, _):
+        if args.action == "clear":
+            cache.clear()
+            stream.write(f"cleared {safe_text(str(root))}\n")
+        elif args.action == "prune":
+            removed, freed = cache.prune(parse_size(args.max_size) if args.max_size else None)
+            stream.write(f"removed {removed} files, {freed} bytes\n")
+        info = cache.info()
+        if args.format == "json":
+            json.dump({"root": str(info.root), "entries": info.entries, "bytes": info.bytes,
+                       "max_bytes": info.max_bytes,
+                       "namespaces": {k: {"entries": n, "bytes": b} for k, (n, b) in info.namespaces.items()}},
+                      stream, indent=2)
+            stream.write("\n")
+        else:
+            stream.write(f"{safe_text(str(info.root))}: {info.entries} entries, {info.bytes} bytes "
+                         f"(bound {info.max_bytes})\n")
+            for name, (n, b) in sorted(info.namespaces.items()):
+                stream.write(f"  {name:24} {n:8} entries {b:14} bytes\n")
+    return ExitCode.OK
+
+
+def _cache_setup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("info", "prune", "clear"), help="show, evict to the size bound, or empty it")
+    p.add_argument("--max-size", metavar="SIZE", help="prune: the bound to evict down to (default 4G)")
+
+
 def cmd_rules(args: argparse.Namespace, ctx: CommandContext) -> int:
     rules = [ctx.pm.rules[r] for r in sorted(ctx.pm.rules)]
     with ctx.output(args) as (stream, _):
@@ -131,6 +167,8 @@ def core_commands(commands: Commands, pm: PluginManager) -> None:
                  formats=REPORT_FORMATS, scan_options=True)
     commands.add("files", help="print the unpacked tree as JSON lines", setup=artifacts("+"), run=cmd_files,
                  formats=("json", "text"), options=("config", "cache", "platform", "run"))
+    commands.add("cache", help="the persistent cache: info, prune (LRU, to its size bound), clear",
+                 setup=_cache_setup, run=cmd_cache, formats=("text", "json"), options=("config", "cache"))
     commands.add("rules", help="list every rule", setup=lambda p: None, run=cmd_rules)
     commands.add("rule", help="show one rule's documentation",
                  setup=lambda p: p.add_argument("rule_id", metavar="RULE"), run=cmd_rule)

@@ -34,6 +34,7 @@ from .model import Rule, Severity, UsageError
 if TYPE_CHECKING:  # the engine pulls in the plugin manager; commands load it when they run
     import pluggy
 
+    from .cache import Cache
     from .engine import LoadContext, Report
     from .plugins import PluginManager
     from .progress import Progress
@@ -116,6 +117,7 @@ class CommandContext:
         self._store: BlobStore | None = None
         self._loader: LoadContext | None = None
         self._progress: Progress | None = None
+        self._cache: Any = None
 
     # -- the plugins ------------------------------------------------------------------------
 
@@ -213,6 +215,18 @@ class CommandContext:
             self._store = BlobStore(self.work_dir / "blobs")
         return self._store
 
+    @property
+    def cache(self) -> "Cache | None":
+        """The persistent cache shared by every command and process (``provcheck.Cache``),
+        None with ``--no-cache``. Pruned to its size bound when the command returns."""
+        root = self._current().cache_root()
+        if root is None:
+            return None
+        if self._cache is None or self._cache.root != root:
+            from .cache import Cache
+            self._cache = Cache(root)
+        return self._cache
+
     def load(self, spec: InputSpec) -> "Artifact":
         """Load one input through the loaders (``provcheck_load_input``); raises InputError."""
         if self._loader is None:
@@ -221,7 +235,7 @@ class CommandContext:
             config = self._current()
             if self._progress is None:  # on a terminal, or with --progress
                 self._progress = Progress(None if not config.progress else True).__enter__()
-            self._loader = LoadContext(self.pm, self.store, config, self._progress)
+            self._loader = LoadContext(self.pm, self.store, config, self._progress, cache=self.cache)
         return self._loader.load(spec)
 
     def scan(self, args: argparse.Namespace | None = None, config: Config | None = None,
@@ -236,9 +250,13 @@ class CommandContext:
             config = self.config(args)
         self.use(config)
         with Progress(None if not config.progress else True) as progress:
-            return run(config, self.pm, self.work_dir, progress, artifacts=artifacts, store=self.store)
+            return run(config, self.pm, self.work_dir, progress, artifacts=artifacts, store=self.store,
+                       cache=self.cache)
 
     def close(self) -> None:
+        if self._cache is not None and self._cache.written:
+            self._cache.prune()
+            self._cache.written = 0
         if self._progress is not None:
             self._progress.__exit__(None, None, None)
             self._progress = None

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 import pluggy
 
 from . import __version__
+from .cache import Cache
 from .config import Config, InputSpec, Limits
 from .model import Finding, InputError, ProvcheckError, Rule, Severity, ToolError
 from .plugins import PluginInfo, PluginManager
@@ -39,7 +40,7 @@ class LoadContext:
     """What loaders get: the blob store, the limits, progress, and ways to recurse."""
 
     def __init__(self, pm: PluginManager, store: BlobStore, config: Config, progress: Progress = NULL,
-                 depth: int = 0):
+                 depth: int = 0, cache: Cache | None = None):
         self.pm = pm
         self.store = store
         self.config = config
@@ -47,6 +48,7 @@ class LoadContext:
         self.progress = progress
         self.depth = depth
         self.work_dir = store.root.parent
+        self.cache = cache  # the persistent cache (None with --no-cache)
 
     def load(self, spec: InputSpec) -> Artifact:
         """Load an input through ``provcheck_load_input``; InputError when no loader takes it."""
@@ -60,7 +62,7 @@ class LoadContext:
         return self.pm.hook.provcheck_unpack(node=node, tree=tree, ctx=self.nested())
 
     def nested(self) -> "LoadContext":
-        return LoadContext(self.pm, self.store, self.config, self.progress, self.depth + 1)
+        return LoadContext(self.pm, self.store, self.config, self.progress, self.depth + 1, self.cache)
 
 
 class Scan:
@@ -71,6 +73,7 @@ class Scan:
         self.artifacts = artifacts
         self.ctx = ctx
         self.store = ctx.store
+        self.cache: Cache | None = ctx.cache  # get/put by namespace, key and version; None with --no-cache
         self.rules = rules
         self.stash: dict[object, object] = {}  # plugin-private state; key by your own object
         self.extras: dict[str, object] = {}  # JSON-able sections for the report, by plugin name
@@ -95,10 +98,10 @@ class Scan:
         return [a for a in self.artifacts if a.role == role]
 
     def cache_dir(self, name: str) -> Path | None:
-        """A directory for ``name``'s results across runs, or None when caching is off.
-
-        Write entries atomically (temp file + rename) and key them by content digest plus
-        your plugin's version, so a stale or interrupted write is never read back."""
+        """A directory for ``name``'s files across runs (toolchains), in the root of
+        ``self.cache``; None when caching is off. Results that are bytes belong in
+        ``self.cache`` (verified, bounded). Write files atomically (temp file + rename) and
+        key them by content digest plus your plugin's version."""
         root = self.config.cache_root()
         if root is None:
             return None
@@ -200,13 +203,15 @@ class WorkArea:
 
 
 def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL,
-        artifacts: Iterable[Artifact] = (), store: BlobStore | None = None) -> Report:
+        artifacts: Iterable[Artifact] = (), store: BlobStore | None = None, cache: Cache | None = None) -> Report:
     """Run the whole pipeline in ``work`` (which the caller owns and removes); ``store`` is
     the work area's blob store when the caller already opened it (for ``artifacts``)."""
     started = time.monotonic()
     pm.hook.provcheck_configure(config=config)
     store = store if store is not None else BlobStore(work / "blobs")
-    ctx = LoadContext(pm, store, config, progress)
+    if cache is None and config.cache_root() is not None:
+        cache = Cache(config.cache_root())  # type: ignore[arg-type]
+    ctx = LoadContext(pm, store, config, progress, cache=cache)
     errors: list[ToolError] = list(pm.load_errors)
     loaded = list(artifacts)
     input_failed = False
@@ -227,6 +232,7 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
     for a in loaded:
         findings.extend(f.replace(detector=f.detector or "provcheck") for f in a.findings)
         errors.extend(a.errors)
+    seen_errors = [len(a.errors) for a in loaded]  # lazy reads report more while detectors run
 
     def collect(stage: str, results: Iterable[tuple[str, Any]]) -> list[Finding]:
         out = []
@@ -262,6 +268,8 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
     findings += collect("crosscheck", timed(pm.call_isolated(
         "provcheck_crosscheck", on_error("crosscheck"), config.options, scan=scan, findings=detected)))
     errors.extend(scan.errors)
+    for a, seen in zip(loaded, seen_errors):
+        errors.extend(a.errors[seen:])
 
     findings = [_apply_severity(f, config) for f in findings if config.wants(f.rule_id)]
     findings = _dedupe(findings)
@@ -269,6 +277,9 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
                               findings=findings, config=config, scan=scan):
         pass
     findings.sort(key=Finding.sort_key)
+    if cache is not None and cache.dropped:
+        scan.notes += [f"cache: {d} (rebuilt)" for d in cache.dropped]
+        cache.dropped.clear()
     stats: dict[str, object] = {"seconds": {"load": round(t_loaded - started, 3), "total": round(time.monotonic() - started, 3),
                          "plugins": {k: round(v, 3) for k, v in sorted(timings.items())}}}
     return Report(config=config, artifacts=loaded, findings=findings, errors=errors, rules=pm.rules,

@@ -10,16 +10,18 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
 import posixpath
 import re
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator
 
 from .model import Finding, Location, ToolError
 
@@ -48,7 +50,10 @@ class BlobStore:
         self._tmp.mkdir(exist_ok=True)
         self._known: set[str] = set()
         self._packed: dict[str, tuple[int, int, int]] = {}  # digest -> (pack fd, offset, size)
-        self._external: dict[str, Path] = {}  # digest -> a host file of a directory input, read in place
+        # digest -> a host file of a directory input, read in place, and the identity it was hashed with
+        self._external: dict[str, tuple[Path, tuple[int, ...]]] = {}
+        self._providers: dict[str, _Provider] = {}  # digest -> what fills it in on first use
+        self._heads: dict[str, bytes] = {}  # digest -> its first bytes, while the content is not here
         self._local = threading.local()
         self._pack_fds: list[int] = []
         self._lock = threading.Lock()
@@ -58,11 +63,29 @@ class BlobStore:
             raise ValueError(f"not a sha256 digest: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:]
 
+    def provide(self, digests: Iterable[str], heads: dict[str, bytes], fill: Callable[[], None]) -> None:
+        """Promise blobs that are not here yet: the first ``open``/``read``/``path`` of one
+        of ``digests`` calls ``fill`` (once, for all of them), which puts them in the store;
+        ``heads`` answer short reads (``read(digest, limit)``) until then."""
+        provider = _Provider(fill)
+        with self._lock:
+            for digest in digests:
+                if digest not in self._known:
+                    self._providers[digest] = provider
+            self._heads.update(heads)
+
+    def _materialize(self, sha256: str) -> None:
+        provider = self._providers.get(sha256)
+        if provider is not None and sha256 not in self._known:
+            provider()
+
     def path(self, sha256: str) -> Path:
         """A host file with the blob's bytes (read only; packed blobs are written out once)."""
+        self._materialize(sha256)
         external = self._external.get(sha256)
         if external is not None:
-            return external
+            with self._open_external(*external):  # still what was hashed
+                return external[0]
         dest = self._file(sha256)
         packed = self._packed.get(sha256)
         if packed is not None and not dest.exists():
@@ -75,20 +98,30 @@ class BlobStore:
     def __contains__(self, sha256: str) -> bool:
         return sha256 in self._known or self._file(sha256).exists()
 
-    def hash_in_place(self, host: Path, fd: int, limit: int | None = None) -> tuple[str, int]:
-        """Hash a host file (already opened without following links) and read it from
-        there later instead of copying it: for directory inputs, which must not change
-        while they are scanned."""
+    def hash_in_place(self, host: Path, fd: int, limit: int | None = None, keep: bool = False) -> tuple[str, int]:
+        """Hash a host file of a directory input (opened without following links) from ``fd``.
+
+        With ``keep`` (the caller is about to read the content), a file that fits one read
+        block is kept in the store from that very read. Otherwise the file is read in place
+        later, after checking that it still has the inode, size, mtime and ctime that were
+        hashed (``open`` refuses it otherwise)."""
         h, size = hashlib.sha256(), 0
+        first = b""
         while block := os.read(fd, CHUNK):
+            if not size:
+                first = block
             h.update(block)
             size += len(block)
             if limit is not None and size > limit:
                 raise OverflowError(f"more than {limit} bytes")
         digest = h.hexdigest()
+        if keep and size == len(first):  # read whole in one block: keep exactly those bytes
+            self.put_bytes(first)
+            return digest, size
+        st = os.fstat(fd)
         with self._lock:
             if digest not in self._known:
-                self._external[digest] = host
+                self._external[digest] = (host, _identity(st))
                 self._known.add(digest)
         return digest, size
 
@@ -126,17 +159,33 @@ class BlobStore:
             self._pack_fds.clear()
             self._packed.clear()
             self._known.clear()
+            self._providers.clear()
+            self._heads.clear()
 
     def open(self, sha256: str) -> BinaryIO:
+        self._materialize(sha256)
         packed = self._packed.get(sha256)
         if packed is not None:
             return io.BytesIO(self._pread(packed))
         external = self._external.get(sha256)
         if external is not None:
-            return os.fdopen(os.open(external, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+            return self._open_external(*external)
         return open(self._file(sha256), "rb")
 
+    @staticmethod
+    def _open_external(host: Path, identity: tuple[int, ...]) -> BinaryIO:
+        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        if _identity(os.fstat(fd)) != identity:
+            os.close(fd)
+            raise OSError(errno.ESTALE, f"{host.name}: changed on disk since it was hashed; not read")
+        return os.fdopen(fd, "rb")
+
     def read(self, sha256: str, limit: int | None = None) -> bytes:
+        if sha256 not in self._known:
+            head = self._heads.get(sha256)
+            if head is not None and limit is not None and limit <= len(head):
+                return head[:limit]
+            self._materialize(sha256)
         packed = self._packed.get(sha256)
         if packed is not None:
             fd, offset, size = packed
@@ -153,6 +202,84 @@ class BlobStore:
                 dest.parent.mkdir(exist_ok=True)
                 os.replace(tmp_path, dest)
             self._known.add(sha256)
+
+
+class _Provider:
+    """Runs ``fill`` once; a failure is raised again (as OSError) to every later reader."""
+
+    def __init__(self, fill: Callable[[], None]):
+        self.fill, self.done = fill, False
+        self.error: Exception | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self.lock:
+            if not self.done:
+                try:
+                    self.fill()
+                except Exception as exc:
+                    self.error = exc
+                self.done = True
+        if self.error is not None:
+            raise OSError(errno.EIO, str(self.error))
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class HostFile:
+    """The content of one host file of a directory input, hashed on first demand, once.
+
+    ``digest()`` opens the file without following links, checks it is still the regular
+    file that was listed (device, inode, size, mtime, ctime), and hashes it from that descriptor into the
+    store (``BlobStore.hash_in_place``). A failure is reported once through ``report``
+    and the file then has no content (``Tree.read`` raises FileNotFoundError)."""
+
+    __slots__ = ("host", "key", "limit", "store", "report", "sha256", "size", "error", "_lock")
+
+    def __init__(self, host: str, listed: os.stat_result, store: BlobStore, limit: int | None,
+                 report: Callable[[str], None]):
+        self.host, self.key, self.size = host, _identity(listed), listed.st_size
+        self.store, self.limit, self.report = store, limit, report
+        self.sha256: str | None = None
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pending(self) -> bool:
+        return self.sha256 is None and self.error is None
+
+    def digest(self, keep: bool = False) -> str | None:
+        """The file's sha256 (None when it cannot be read); ``keep``: the caller reads the
+        content next, so a small file is kept from the descriptor it was hashed from."""
+        with self._lock:
+            if self.pending:
+                try:
+                    fd = os.open(self.host, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+                    try:
+                        st = os.fstat(fd)
+                        if not stat.S_ISREG(st.st_mode) or _identity(st) != self.key:
+                            raise OSError(errno.ESTALE, "replaced or changed since the directory was listed")
+                        self.sha256, self.size = self.store.hash_in_place(Path(self.host), fd, self.limit, keep)
+                    finally:
+                        os.close(fd)
+                except (OSError, OverflowError) as exc:
+                    self.error = f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}"
+                    self.report(self.error)
+            return self.sha256
+
+    def head(self, limit: int) -> bytes:
+        """The first ``limit`` bytes without hashing the file (to sniff a format); the
+        content a detector analyses is always the hashed one (``digest`` first)."""
+        fd = os.open(self.host, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or _identity(st) != self.key:
+                raise OSError(errno.ESTALE, f"{self.host}: replaced or changed since the directory was listed")
+            return os.read(fd, limit)
+        finally:
+            os.close(fd)
 
 
 class BlobWriter:
@@ -242,6 +369,41 @@ class Node:
                 "layer": self.layer, "hidden_by": self.hidden_by}
 
 
+_NODE_SHA256 = Node.__dict__["sha256"]  # the slot LazyNode keeps a computed digest in
+
+
+class LazyNode(Node):
+    """A file of a directory input whose digest is computed on first use (``sha256``),
+    from its ``HostFile`` (shared by the hard links of one inode). ``is_file`` holds
+    until reading it failed."""
+
+    __slots__ = ("content",)
+    content: HostFile
+
+    @property  # type: ignore[override]
+    def sha256(self) -> str | None:
+        digest = _NODE_SHA256.__get__(self, Node)
+        if digest is None:
+            content = self.content
+            digest = content.digest()
+            if digest is not None:
+                _NODE_SHA256.__set__(self, digest)
+                self.size = content.size
+        return digest
+
+    @sha256.setter
+    def sha256(self, value: str | None) -> None:
+        _NODE_SHA256.__set__(self, value)
+
+    @property
+    def is_file(self) -> bool:
+        return self.type in (FILE, HARDLINK) and self.content.error is None
+
+    @property
+    def pending(self) -> bool:
+        return _NODE_SHA256.__get__(self, Node) is None and self.content.pending
+
+
 class Tree:
     """A file tree: visible nodes by path, plus hidden ones (deleted or shadowed by a layer)."""
 
@@ -318,17 +480,24 @@ class Tree:
         return None if node is None else node.path
 
     def open(self, node: Node | str) -> BinaryIO:
-        return self.store.open(self._digest(node))
+        return self.store.open(self._digest(node, keep=True))
 
     def read(self, node: Node | str, limit: int | None = None) -> bytes:
-        return self.store.read(self._digest(node), limit)
+        """The file's bytes (at most ``limit``). A head read of a directory input's file not
+        hashed yet reads the host file directly and leaves hashing to a full read."""
+        n = self._file(node)
+        if limit is not None and isinstance(n, LazyNode) and n.pending:
+            return n.content.head(limit)
+        return self.store.read(self._digest(n, keep=True), limit)
 
     def host_path(self, node: Node | str) -> Path:
         """The blob's path in the work area, for tools that need a file name. Read only."""
         return self.store.path(self._digest(node))
 
-    def _digest(self, node: Node | str) -> str:
+    def _digest(self, node: Node | str, keep: bool = False) -> str:
         n = self._file(node)
+        if keep and isinstance(n, LazyNode) and n.pending:  # first read: hash from the descriptor it reads
+            n.content.digest(keep=True)
         if n.sha256 is None:  # a file whose content was not kept (a limit, an unreadable member)
             raise FileNotFoundError(f"{n.path}: content not stored")
         return n.sha256

@@ -189,7 +189,7 @@ def _dist_info(tree: Any, errors: list[str]) -> list[Component]:
                 try:
                     hashes[p] = ("sha256", base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)).hex())
                 except ValueError:
-                    pass
+                    errors.append(f"{record.path}: {entry}: sha256 {b64[:40]!r} is not base64; the file is not verified")
         out.append(Component(name=name, version=fields["Version"], type="pypi", origin="dist-info",
                              purl=purl_for("pypi", name, fields["Version"]), files=tuple(files),
                              layer=meta.layer, db_path=meta.path, hashes=hashes))

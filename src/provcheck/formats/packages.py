@@ -202,6 +202,8 @@ def _dpkg(tree: Any, dbs: Databases) -> bool:
                 p = p.strip()
                 if re.fullmatch(r"[0-9a-f]{32}", digest) and p:
                     hashes[canonical(tree, p)] = ("md5", digest)
+                elif line.strip():
+                    dbs.errors.append((md5_node.path, f"not an md5sums line, so its file is not verified: {line[:80]!r}"))
             if not files:
                 files = sorted(hashes)
         dbs.packages.append(Package("dpkg", name, version, arch, src, src_ver, tuple(files), hashes, db_path, layer))
@@ -234,7 +236,8 @@ def _apk(tree: Any, dbs: Databases) -> bool:
                 try:
                     hashes[last] = ("sha1", base64.b64decode(v[2:]).hex())
                 except ValueError:
-                    pass
+                    dbs.errors.append((node.path, f"{rec.get('P', '?')}: {last}: checksum {v[:40]!r} is not base64; "
+                                                  f"the file is not verified"))
             elif k not in rec:
                 rec[k] = v
         if rec.get("P") and rec.get("V"):

@@ -44,14 +44,20 @@ def purl_type(ecosystem: str) -> str:
     return ECOSYSTEMS.get(e, e or "generic")
 
 
+def _num(digits: str) -> tuple[int, str]:
+    """A sort key for a run of digits of any length (``int()`` refuses more than 4300 digits)."""
+    digits = digits.lstrip("0")
+    return len(digits), digits
+
+
 # -- dpkg -------------------------------------------------------------------------------------
 
-def _deb_split(v: str) -> tuple[int, str, str]:
+def _deb_split(v: str) -> tuple[tuple[int, str], str, str]:
     v = v.strip()
-    epoch = 0
+    epoch = _num("0")
     if ":" in v:
         e, v = v.split(":", 1)
-        epoch = int(e) if e.isdigit() else 0
+        epoch = _num(e) if e.isdigit() else _num("0")
     if "-" in v:
         up, rev = v.rsplit("-", 1)
     else:
@@ -139,7 +145,7 @@ def rpmvercmp(a: str, b: str) -> int:
             if xd != yd:
                 return 1 if xd else -1
             if xd:
-                xi, yi = int(x), int(y)
+                xi, yi = _num(x), _num(y)
                 if xi != yi:
                     return -1 if xi < yi else 1
             elif x != y:
@@ -147,11 +153,11 @@ def rpmvercmp(a: str, b: str) -> int:
         i += 1
 
 
-def _rpm_split(v: str) -> tuple[int, str, str]:
-    epoch = 0
+def _rpm_split(v: str) -> tuple[tuple[int, str], str, str]:
+    epoch = _num("0")
     if ":" in v:
         e, v = v.split(":", 1)
-        epoch = int(e) if e.isdigit() else 0
+        epoch = _num(e) if e.isdigit() else _num("0")
     ver, _, rel = v.partition("-")
     return epoch, ver, rel
 
@@ -177,12 +183,12 @@ def _apk_key(v: str) -> tuple | None:
     m = _APK_RX.match(v.strip())
     if not m:
         return None
-    nums = [int(x) for x in m.group(1).split(".")]
+    nums = [_num(x) for x in m.group(1).split(".")]
     letter = m.group(2)
     sufs = []
     for s in re.findall(r"_([a-z]+)(\d*)", m.group(3)):
-        sufs.append((_APK_SUFFIX.get(s[0], 0), int(s[1] or 0)))
-    return nums, letter, sufs, int(m.group(4) or 0)
+        sufs.append((_APK_SUFFIX.get(s[0], 0), _num(s[1])))
+    return nums, letter, sufs, _num(m.group(4) or "")
 
 
 def apk_compare(a: str, b: str) -> int:
@@ -223,7 +229,7 @@ def generic_compare(a: str, b: str) -> int:
         if x == y:
             continue
         if x.isdigit() and y.isdigit():
-            return -1 if int(x) < int(y) else 1
+            return -1 if _num(x) < _num(y) else 1
         if x.isdigit() != y.isdigit():
             return 1 if x.isdigit() else -1
         return -1 if x < y else 1
@@ -238,11 +244,11 @@ def generic_compare(a: str, b: str) -> int:
 
 def pypi_compare(a: str, b: str) -> int:
     try:
-        from packaging.version import InvalidVersion, Version
+        from packaging.version import Version
         try:
             va, vb = Version(a), Version(b)
             return (va > vb) - (va < vb)
-        except InvalidVersion:
+        except ValueError:   # InvalidVersion, or a number too long for int()
             pass
     except ImportError:
         pass
@@ -282,9 +288,14 @@ class Match:
         return {k: v for k, v in self.__dict__.items() if v not in (None, (), "", False)} | {"exact": self.exact}
 
 
+def _list(value: Any) -> list | tuple:
+    """A record's array, or nothing when a hostile record has something else there."""
+    return value if isinstance(value, (list, tuple)) else ()
+
+
 def _name_matches(pkg: Mapping[str, Any], component: Any, ptype: str) -> bool:
-    names = {pkg.get("name")}
-    if pkg.get("purl"):
+    names = {pkg["name"]} if isinstance(pkg.get("name"), str) else set()
+    if isinstance(pkg.get("purl"), str):
         try:
             p = PackageURL.from_string(pkg["purl"])
             names.add(p.name)
@@ -293,7 +304,6 @@ def _name_matches(pkg: Mapping[str, Any], component: Any, ptype: str) -> bool:
             pass
     if ptype != component.type:
         return False
-    names.discard(None)
     if component.type == "pypi":
         norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()  # noqa: E731
         return norm(component.name) in {norm(n) for n in names}
@@ -366,7 +376,7 @@ def match(osv: Mapping[str, Any], component: Component) -> Match | None:
     """The first ``affected`` entry of ``osv`` that covers ``component``, or None."""
     if not isinstance(osv, Mapping):
         return None
-    for entry in osv.get("affected") or ():
+    for entry in _list(osv.get("affected")):
         if not isinstance(entry, Mapping):
             continue
         pkg = entry.get("package") or {}
@@ -376,15 +386,15 @@ def match(osv: Mapping[str, Any], component: Component) -> Match | None:
         ptype = purl_type(eco) if eco else "generic"
         if not _name_matches(pkg, component, ptype) or not _same_distribution(eco, component):
             continue
-        common = dict(advisory_id=str(osv.get("id", "")), aliases=tuple(osv.get("aliases") or ()),
+        common = dict(advisory_id=str(osv.get("id", "")), aliases=tuple(str(a) for a in _list(osv.get("aliases"))),
                       summary=str(osv.get("summary") or ""), package=str(pkg.get("name") or pkg.get("purl")),
                       ecosystem=eco or component.type, severity=_severity(osv, entry))
-        versions = [str(v) for v in entry.get("versions") or ()]
+        versions = [str(v) for v in _list(entry.get("versions"))]
         exact = any(same_version(component.type, component.version, v) for v in versions)
-        for rng in entry.get("ranges") or ():
+        for rng in _list(entry.get("ranges")):
             if not isinstance(rng, Mapping) or rng.get("type") not in ("ECOSYSTEM", "SEMVER"):
                 continue
-            ok, info = _in_range(component.type, component.version, [e for e in rng.get("events") or ()
+            ok, info = _in_range(component.type, component.version, [e for e in _list(rng.get("events"))
                                                                       if isinstance(e, Mapping)])
             if ok:
                 return Match(**common, **info, exact=exact)  # type: ignore[arg-type]
@@ -404,7 +414,7 @@ def _severity(osv: Mapping[str, Any], entry: Mapping[str, Any]) -> str | None:
         if isinstance(src, Mapping) and isinstance(src.get("severity"), str):
             word = src["severity"].strip().lower()
             return {"moderate": "medium", "important": "high", "negligible": "low", "unimportant": "low"}.get(word, word)
-    for sev in osv.get("severity") or ():
+    for sev in _list(osv.get("severity")):
         if isinstance(sev, Mapping) and str(sev.get("type", "")).startswith("CVSS"):
             score = _cvss_base(str(sev.get("score", "")))
             if score is not None:
@@ -450,7 +460,7 @@ def load(paths: Iterable[str | os.PathLike], errors: list[str] | None = None) ->
                     errs.append(f"{f}: larger than 64 MiB; skipped")
                     continue
                 doc = json.loads(f.read_bytes())
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:   # RecursionError: nested too deeply
                 errs.append(f"{f}: not an OSV JSON record ({exc})")
                 continue
             for rec in doc if isinstance(doc, list) else [doc]:

@@ -1,4 +1,8 @@
-"""A directory or root filesystem, read without following any symlink."""
+"""A directory or root filesystem, read without following any symlink.
+
+The walk only lists (``lstat``): names, types, sizes, modes, link targets. A file's
+content is hashed when something asks for it (``LazyNode``), once, from the descriptor
+its content is then read from; see ``vfs.HostFile``."""
 
 from __future__ import annotations
 
@@ -11,9 +15,13 @@ from .. import hookimpl
 from ..config import InputSpec
 from ..engine_rules import PC903, PC904
 from ..model import InputError, ToolError
-from ..vfs import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SOCKET, SYMLINK, Artifact, Node, Tree
+from ..vfs import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SOCKET, SYMLINK, Artifact, HostFile, LazyNode, Node, Tree
 
 _SPECIAL = {stat.S_IFCHR: CHAR, stat.S_IFBLK: BLOCK, stat.S_IFIFO: FIFO, stat.S_IFSOCK: SOCKET}
+
+
+def _reporter(errors: list[ToolError], name: str, rel: str):
+    return lambda why: errors.append(ToolError(stage="load", artifact=name, path=rel, message=why))
 
 
 def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[ToolError]]:
@@ -51,20 +59,20 @@ def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[To
                 stack.append((rel, e.path))
             elif fmt == stat.S_IFREG:
                 key = (st.st_dev, st.st_ino)
-                if st.st_nlink > 1 and key in inodes and inodes[key] in tree.nodes:
-                    first = tree.nodes[inodes[key]]
-                    node.type, node.link_target, node.sha256, node.size = HARDLINK, first.path, first.sha256, first.size
+                limit = ctx.limits.max_file_bytes
+                if st.st_size > limit:
+                    errors.append(ToolError(stage="load", artifact=name, path=rel,
+                                            message=f"cannot read: more than {limit} bytes"))
+                    continue
+                first = tree.nodes.get(inodes.get(key, "")) if st.st_nlink > 1 else None
+                if isinstance(first, LazyNode):
+                    node = LazyNode(path=rel, type=HARDLINK, mode=st.st_mode, uid=st.st_uid, gid=st.st_gid,
+                                    mtime=int(st.st_mtime), link_target=first.path, size=first.size)
+                    node.content = first.content
                 else:
-                    try:
-                        fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-                        try:
-                            node.sha256, node.size = ctx.store.hash_in_place(Path(e.path), fd, ctx.limits.max_file_bytes)
-                        finally:
-                            os.close(fd)
-                    except (OSError, OverflowError) as exc:
-                        why = exc.strerror if isinstance(exc, OSError) else str(exc)
-                        errors.append(ToolError(stage="load", artifact=name, path=rel, message=f"cannot read: {why}"))
-                        continue
+                    node = LazyNode(path=rel, type=FILE, mode=st.st_mode, uid=st.st_uid, gid=st.st_gid,
+                                    mtime=int(st.st_mtime), size=st.st_size)
+                    node.content = HostFile(e.path, st, ctx.store, limit, _reporter(errors, name, rel))
                     inodes[key] = rel
                 if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
                     findings.append(PC904.finding(location=node.location(name), key=rel,

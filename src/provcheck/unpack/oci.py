@@ -27,6 +27,7 @@ from ..config import InputSpec
 from ..engine_rules import PC902, PC907
 from ..model import Finding, InputError, Location, ToolError
 from ..vfs import DIR, HARDLINK, Artifact, Layer, Node, Tree
+from . import layercache
 from .archive import Budget, Entries, Reader, build_tree, sniff
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
@@ -272,6 +273,46 @@ class ImageLoader:
 
     # -- layers --------------------------------------------------------------------
     def read_layer(self, rel: str, desc: dict[str, Any], reader: Reader) -> Entries:
+        cache, digest = self.ctx.cache, desc.get("digest")
+        if cache is None or not isinstance(digest, str) or not digest.startswith("sha256:"):
+            return self._read_layer(rel, desc, reader)
+        host = self.src.path(rel)
+        if layercache.known_blob(cache, host) == digest or (
+                cache.has(layercache.NAMESPACE, layercache.layer_key(digest, self.ctx.limits)) and self._verify(host, desc)):
+            warm = layercache.load(cache, digest, self.ctx.limits, self.ctx.store, reader.budget, self.name,
+                                   lambda: self._refill(rel, digest))
+            if warm is not None:
+                task = self.ctx.progress.task(f"layer {digest[:19]} (cached)", host.stat().st_size)
+                task.advance(host.stat().st_size)
+                task.done()
+                return warm
+        entries = self._read_layer(rel, desc, reader)
+        if not any(f.rule_id == PC907.id for f in self.findings if f.location.layer == digest):
+            layercache.remember_blob(cache, host, digest)
+            layercache.save(cache, digest, self.ctx.limits, entries, self.ctx.store)
+        return entries
+
+    def _verify(self, host: Path, desc: dict[str, Any]) -> bool:
+        """Hash the layer blob (no decompression) when its identity is not on record."""
+        h, n = hashlib.sha256(), 0
+        with open(host, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+                n += len(block)
+        size = desc.get("size")
+        return f"sha256:{h.hexdigest()}" == desc.get("digest") and (not isinstance(size, int) or size == n)
+
+    def _refill(self, rel: str, digest: str) -> None:
+        """Decompress a cached layer again for the contents its entry did not keep."""
+        reader = Reader(self.ctx.store, self.ctx.limits, self.name, rootfs=True, defer_links=True)
+        with open(self.src.path(rel), "rb") as f:
+            stream = HashingStream(f)
+            entries = reader.read(stream, digest, layer=digest)  # type: ignore[arg-type]
+            stream.drain()
+        if f"sha256:{stream.h.hexdigest()}" != digest or not entries.complete:
+            raise InputError(f"{self.name}: layer {digest} changed or became unreadable since it was loaded")
+
+    def _read_layer(self, rel: str, desc: dict[str, Any], reader: Reader) -> Entries:
         host = self.src.path(rel)
         digest = desc.get("digest")
         task = self.ctx.progress.task(f"layer {(digest or rel)[:19]}", host.stat().st_size)

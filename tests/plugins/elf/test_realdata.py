@@ -86,7 +86,7 @@ def test_linkage_command_on_an_oci_image_and_its_parse_cache(elf, sshd_image, li
     assert path["chain"][0]["layer"] == layers[1]  # openssh-server came with the second layer
     assert [h.get("via") for h in path["chain"]] == [None, "default", "default"]
     # the second run over the same layers parsed nothing
-    assert first["parsed"] > 1000 and first["elf"] > 100
+    assert first["parsed"] > 100 and first["elf"] > 100  # only files with the ELF magic are parsed (and hashed)
     assert second["parsed"] == 0 and second["cached"] == first["files"] and second["elf"] == first["elf"]
     assert (cache / "parse-v1.sqlite").is_file()
 

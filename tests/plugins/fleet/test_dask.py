@@ -46,7 +46,7 @@ def test_fleet_scan_on_dask_matches_local(checker, plain_registry, dask_cluster,
     assert "Traceback" not in logs
     pids = [c for p in dask_cluster.procs for c in servers.child_pids(p.pid)]
     assert servers.listening_beyond_loopback(pids) == []
-    assert os.path.isdir(tmp_path / "cache-dask" / "fleet" / "layers")
+    assert os.path.isdir(tmp_path / "cache-dask" / "entries" / "fleet-layers")  # the core cache, shared
 
 
 def test_dask_scheduler_unreachable_is_a_clear_error(checker, plain_registry, tmp_path):

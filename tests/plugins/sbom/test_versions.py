@@ -81,6 +81,38 @@ def test_advisory_loader_reports_bad_files(tmp_path):
     assert len(errors) == 2
 
 
+@pytest.mark.parametrize("eco", ["deb", "rpm", "apk", "pypi", "generic"])
+def test_version_numbers_longer_than_int_allows_still_compare(eco):
+    """A package database is artifact content: a 5000-digit version number (int() refuses more
+    than 4300 digits) sorts by value, it does not raise."""
+    big = "1" + "0" * 5000
+    assert advisories.version_compare(eco, f"{big}.1", "9.1") == 1
+    assert advisories.version_compare(eco, "9.1", f"{big}.1") == -1
+    assert advisories.version_compare(eco, f"{big}.1", f"{big}.1") == 0
+    if eco in ("deb", "rpm"):
+        assert advisories.version_compare(eco, f"{big}:1.0-1", "7:1.0-1") == 1
+
+
+@pytest.mark.parametrize("where", ["aliases", "severity", "versions", "ranges", "events", "name"])
+@pytest.mark.parametrize("value", [1, 1.5, True, [[1]], {"a": 1}])
+def test_a_malformed_osv_record_field_is_ignored_not_raising(where, value):
+    record = json.loads(json.dumps(CVE))
+    entry = next(e for e in record["affected"] if e["package"]["ecosystem"].startswith("Debian"))
+    target = {"aliases": record, "severity": record, "versions": entry, "ranges": entry,
+              "events": entry["ranges"][0], "name": entry["package"]}[where]
+    target[where] = value
+    m = advisories.match(record, deb("5.6.1-1"))   # must not raise
+    if where in ("aliases", "severity"):           # fields that only describe: the range still matches
+        assert m is not None and m.fixed == "5.6.1+really5.4.5-1"
+
+
+def test_advisory_loader_reports_a_deeply_nested_file(tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    errors: list[str] = []
+    assert advisories.load([tmp_path], errors) == []
+    assert len(errors) == 1 and errors[0].startswith(str(tmp_path / "deep.json"))
+
+
 def test_purl_spelling_normalises():
     a = formats.component_from_purl("pkg:deb/debian/libgmp10@6.2.1%2Bdfsg1-1.1?arch=amd64&distro=debian-12.15&epoch=2",
                                     "libgmp10", "2:6.2.1+dfsg1-1.1")

@@ -52,6 +52,7 @@ TR_CASES = [
     r"tr '\000-\377' '\377\000-\376'", r"tr 'a-f' '[x*]'", r"tr 'abc' 'x'", r"tr -c 'a-z\n' '#'",
     r"tr '[:lower:]' '[:upper:]'", r"tr 'A-Za-z' 'N-ZA-Mn-za-m'", r"tr -ds 'a' 'l'", r"tr 'a-c' '[z*2]Q'",
     r"tr '\114-\321\322-\377\35-\47\14-\34\0-\13\50-\113' '\0-\377'",
+    r"tr 'a-c' '[z*99999999999]Q'",   # a huge repeat count: set 2 is cut at set 1's length
 ]
 SLICE_CASES = [
     "head -c 100", "head -c -2990", "head -n 2", "head -3", "tail -c 50", "tail -c +2990", "tail -n 2",
@@ -206,6 +207,9 @@ AWK_CASES = [
     ('{ $2 = "X"; print; print NF }', b"a b c\n"),
     ('BEGIN { FS=":" } { t[$1] += $2 } END { for (k in t) n++; print n, t["a"], t["b"] }', b"a:1\nb:2\na:3\n"),
     ('{ while (i < 3) { i++; if (i == 2) continue; printf "%d", i } } END { print "" }', b"x\n"),
+    ('BEGIN { for (i = 0; i < 9; i++) { if (i == 2) continue; if (i == 5) break; printf "%d", i }'
+     ' do { j++; if (j == 2) continue; if (j == 4) break } while (j < 9); a["x"]; a["y"];'
+     ' for (k in a) { n++; break } print "", i, j, n }', b""),
     ('{ printf "%c", $1 + 1 }', b"64\n96\n"),
 ]
 
@@ -221,13 +225,24 @@ def test_awk_matches_mawk(prog, data):
 
 
 def test_awk_rc4_of_xz_matches_mawk():
-    from provcheck_testdata import awk  # noqa: F401  (the program is xz 5.6.1's, as in test_pipelines)
-    RC4_AWK = ('BEGIN{FS="\\n";RS="\\n";ORS="";m=256;for(i=0;i<m;i++){t[sprintf("x%c",i)]=i;c[i]=((i*7)+5)%m;}'
-               'i=0;j=0;for(l=0;l<8192;l++){i=(i+1)%m;a=c[i];j=(j+a)%m;c[i]=c[j];c[j]=a;}}'
-               '{v=t["x" (NF<1?RS:$1)];i=(i+1)%m;a=c[i];j=(j+a)%m;b=c[j];c[i]=b;c[j]=a;k=c[(a+b)%m];'
-               'printf "%c",(v+k)%m}')
+    from xz_rc4 import RC4_AWK  # xz 5.6.1's program
     data = bytes(RNG.getrandbits(8) for _ in range(2000))
     spread = real("sed 's/\\(.\\)/\\1\\n/g'", data)
     tool = "mawk" if shutil.which("mawk") else "awk"
     expected = subprocess.run([tool, RC4_AWK], input=spread, capture_output=True, env={"LC_ALL": "C"}).stdout
     assert emulate_cmd(f"sed 's/\\(.\\)/\\1\\n/g' | LC_ALL=C awk '{RC4_AWK}'", data) == expected
+
+
+@pytest.mark.parametrize("cmd", ["printf '%d%%\\n' 5 6", "printf 'a%b %s\\n' x y z", "printf '%05x|%-3d|\\n' 255 7"])
+def test_printf_matches_the_shell(cmd):
+    assert emulate.Machine(Files({})).run_script(cmd, "t.sh").raw == real(cmd, b"")
+
+
+def test_printf_stops_on_what_it_cannot_follow_instead_of_failing():
+    """``%*d`` is not emulated: the command stops (reported when it carries test data), no TypeError;
+    an absurd field width is the output budget, not a gigabyte of spaces."""
+    m = emulate.Machine(Files({"in.bin": b"42"}))
+    assert m.run_script("printf '%*d' 7 \"$(cat in.bin)\"", "t.sh").raw == b""
+    assert m.stops and "not supported" in m.stops[0][1]
+    with pytest.raises(emulate.BudgetExceeded):
+        emulate.Machine(Files({})).run_script("printf '%999999999999d' 1", "t.sh")

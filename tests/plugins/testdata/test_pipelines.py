@@ -16,6 +16,7 @@ import struct
 import zlib
 
 import pytest
+from xz_rc4 import RC4_AWK, rc4_awk_encrypt
 
 import provcheck_testdata
 from provcheck import Severity
@@ -464,39 +465,13 @@ def test_cli_reports_the_chain_of_a_git_commit(checker, object_file):
     assert doc.exit_code == 0 and "## What it does" in doc.stdout
 
 
-RC4_AWK = ('BEGIN{FS="\\n";RS="\\n";ORS="";m=256;for(i=0;i<m;i++){t[sprintf("x%c",i)]=i;c[i]=((i*7)+5)%m;}'
-           'i=0;j=0;for(l=0;l<8192;l++){i=(i+1)%m;a=c[i];j=(j+a)%m;c[i]=c[j];c[j]=a;}}'
-           '{v=t["x" (NF<1?RS:$1)];i=(i+1)%m;a=c[i];j=(j+a)%m;b=c[j];c[i]=b;c[j]=a;k=c[(a+b)%m];'
-           'printf "%c",(v+k)%m}')
-
-
-def _rc4_awk_encrypt(data: bytes) -> bytes:
-    """The inverse of xz 5.6.1's awk decryptor (an RC4 variant that adds the key byte)."""
-    c = [(i * 7 + 5) % 256 for i in range(256)]
-    i = j = 0
-    for _ in range(8192):
-        i = (i + 1) % 256
-        a = c[i]
-        j = (j + a) % 256
-        c[i], c[j] = c[j], a
-    out = bytearray()
-    for v in data:
-        i = (i + 1) % 256
-        a = c[i]
-        j = (j + a) % 256
-        b = c[j]
-        c[i], c[j] = b, a
-        out.append((v - c[(a + b) % 256]) % 256)
-    return bytes(out)
-
-
 def test_xz_three_stages_object_through_awk_rc4(checker, object_file):
     """The whole xz 5.6.1 shape, harmless: stage 1 (in the "corrupt" file) pipes stage 2 (cut out
     of the "good" file) into /bin/sh; stage 2 decrypts an xz stream from the same file with the
     awk RC4 program, keeps it with head and hands the object to the compiler. Each stage is
     emulated in turn; the object's hash is in the evidence."""
     rng = random.Random(11)
-    encrypted = _rc4_awk_encrypt(lzma.compress(object_file))
+    encrypted = rc4_awk_encrypt(lzma.compress(object_file))
     stage2 = ("#!/bin/sh\nP=\"-fPIC -DPIC\"\np=\"good-large_compressed.lzma\"\nN=0\nW=0\n"
               "if test -z \"$Y\"; then\nN=0\nW=" + str(len(object_file)) + "\nelse\nN=" + str(len(object_file)) +
               "\nW=0\nfi\n"

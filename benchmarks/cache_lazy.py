@@ -1,0 +1,177 @@
+"""Benchmark for issue 13: lazy hashing of directories and the persistent layer cache.
+
+    .venv/bin/python benchmarks/cache_lazy.py [--repeat N] [--json OUT] [--baseline SRC]
+
+Data: the real Debian 12 image ``tests/realdata.py`` builds for ``benchmarks/linkage.py``
+(layer 1: libc6, bash, coreutils; layer 2: openssh-server, python3, systemd, curl; all
+dependencies) and the same packages as a merged root filesystem.
+
+Every comparison is paired: the commands of one row run alternately, ``--repeat`` times,
+and the medians are reported (the machine is shared; its load average is printed).
+``--baseline SRC`` (a checkout's ``src`` and ``plugins``, e.g. a ``git worktree`` of the
+commit before this work) adds the eager loader to the root-filesystem row.
+
+Rows: ``linkage`` on the root filesystem vs ``lddtree`` (over the same ELF files) and
+``scanelf -R``; ``linkage`` on the image with its layers cached; ``scan`` of the image
+cold (empty cache) and warm; cold unpack+hash (``files --no-cache``) vs ``gzip -dc`` of
+the layers, with peak RSS; the cache's size for the image; ``provcheck --version``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import realdata  # noqa: E402
+
+LAYERS = [["libc6", "bash", "coreutils"], ["openssh-server", "python3", "systemd", "curl"]]
+QUERY = ["--from", "sshd", "--to", "liblzma"]
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB, measured by GNU time: a child forked from this
+    process would count this interpreter's pages too) of one command."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        t = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env)
+        wall = time.perf_counter() - t
+        if proc.returncode not in (0, 1) or (proc.returncode == 1 and not proc.stdout):  # 1: findings, with output
+            raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr[-800:]!r}")
+        return wall, int(rss.read().split()[-1])
+
+
+def paired(rows: dict[str, list[str] | tuple], repeat: int, before=None) -> dict[str, dict[str, float]]:
+    """Run each command of ``rows`` once per round, ``repeat`` rounds; medians of wall and RSS.
+    ``before(name)`` runs untimed before each command (to empty a cache for a cold run)."""
+    times: dict[str, list[float]] = {k: [] for k in rows}
+    rss: dict[str, list[int]] = {k: [] for k in rows}
+    for _ in range(repeat):
+        for name, spec in rows.items():
+            cmd, env = (spec, None) if isinstance(spec, list) else spec
+            if before is not None:
+                before(name)
+            w, m = run(cmd, env)
+            times[name].append(w)
+            rss[name].append(m)
+    return {k: {"median_s": round(statistics.median(v), 3), "min_s": round(min(v), 3),
+                "rss_mib": round(statistics.median(rss[k]) / 1024, 1)} for k, v in times.items()}
+
+
+def elf_files(root: Path) -> list[str]:
+    out = []
+    for dp, _dn, fn in os.walk(root):
+        for f in fn:
+            p = Path(dp) / f
+            if p.is_symlink() or not p.is_file():
+                continue
+            with open(p, "rb") as fh:
+                if fh.read(4) == b"\x7fELF":
+                    out.append("/" + str(p.relative_to(root)))
+    return sorted(out)
+
+
+def layer_blobs(image: Path) -> list[Path]:
+    index = json.loads((image / "index.json").read_text())
+    manifest = json.loads((image / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    return [image / "blobs/sha256" / layer["digest"][7:] for layer in manifest["layers"]]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--json", metavar="OUT")
+    ap.add_argument("--baseline", metavar="SRC", help="a checkout of the eager loader (its src/ and plugins/)")
+    args = ap.parse_args()
+    R = args.repeat
+    image = realdata.image(LAYERS, "linkbench")
+    rootfs = realdata.rootfs([p for group in LAYERS for p in group], "linkbench")
+    elves = elf_files(rootfs)
+    blobs = layer_blobs(image)
+    res: dict[str, object] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
+                    "loadavg_start": [round(x, 2) for x in os.getloadavg()]},
+        "data": {"image": image.name, "layers_bytes": sum(b.stat().st_size for b in blobs), "layers": len(blobs),
+                 "rootfs_elf_files": len(elves),
+                 "rootfs_files": sum(len(f) for _d, _n, f in os.walk(rootfs))}}
+    print(json.dumps(res), flush=True)
+    work = Path(tempfile.mkdtemp(prefix="cache-bench-"))
+    try:
+        exe = [sys.executable, "-m", "provcheck"]
+        # bytecode is written and reused, as for an installed provcheck (a PYTHONDONTWRITEBYTECODE
+        # environment recompiles every module on every start: +0.3 s a command on this machine)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_") and k != "PYTHONDONTWRITEBYTECODE"}
+        env["PROVCHECK_CACHE_DIR"] = str(work / "cache")
+        subprocess.run([*exe, "--version"], env=env, capture_output=True)
+        linkage = [*exe, "linkage", "--format", "json", *QUERY]
+
+        # 1. linkage on the root filesystem (parse cache warm: a second question on the same tree)
+        rows: dict[str, list[str] | tuple] = {
+            "provcheck_linkage_rootfs": ([*linkage, str(rootfs)], env),
+            "scanelf": ["scanelf", "-R", "-n", "-q", str(rootfs)],
+        }
+        if args.baseline:
+            base_env = dict(env, PYTHONPATH=f"{args.baseline}/src:{args.baseline}/plugins")
+            subprocess.run([*exe, "--version"], env=base_env, capture_output=True)
+            rows["eager_linkage_rootfs"] = ([*linkage, str(rootfs)], base_env)
+        run([*linkage, str(rootfs)], env)  # warms the ELF parse cache once
+        res["rootfs"] = paired(rows, R)
+        res["rootfs"]["provcheck_linkage_rootfs_no_cache"] = paired(
+            {"x": ([*linkage, "--no-cache", str(rootfs)], env)}, R)["x"]
+        lddtree = shutil.which("lddtree")
+        if lddtree:  # a Python program: one run is minutes of work
+            w, _ = run([sys.executable, lddtree, "-R", str(rootfs), "--skip-non-elfs", *elves])
+            res["rootfs"]["lddtree"] = {"median_s": round(w, 3), "runs": 1}
+        print(json.dumps({"rootfs": res["rootfs"]}), flush=True)
+
+        # 2. the image: cold (empty cache) and warm, scan and linkage
+        def empty(name: str) -> None:
+            if name.endswith("cold"):
+                shutil.rmtree(work / "cache", ignore_errors=True)
+
+        res["image"] = paired({
+            "scan_cold": ([*exe, "scan", "--format", "json", str(image)], env),
+            "scan_warm": ([*exe, "scan", "--format", "json", str(image)], env),
+            "linkage_cold": ([*linkage, str(image)], env),
+            "linkage_warm": ([*linkage, str(image)], env),
+        }, R, before=empty)
+        info = subprocess.run([*exe, "cache", "info", "--format", "json"], env=env, capture_output=True, text=True)
+        res["cache_after_image"] = json.loads(info.stdout)["namespaces"]
+        print(json.dumps({"image": res["image"], "cache": res["cache_after_image"]}), flush=True)
+
+        # 3. cold unpack + hash vs a single gzip -dc of the layers
+        gz = ["sh", "-c", " && ".join(f"gzip -dc {b} >/dev/null" for b in blobs)]
+        res["unpack"] = paired({"files_no_cache": ([*exe, "files", "--no-cache", str(image)], env),
+                                "gzip_dc": gz}, R)
+        print(json.dumps({"unpack": res["unpack"]}), flush=True)
+
+        # 4. start-up, and what importing costs
+        res["startup"] = paired({"version": ([*exe, "--version"], env)}, max(R, 5))
+        imp = subprocess.run([sys.executable, "-X", "importtime", "-m", "provcheck", "--version"], env=env,
+                             capture_output=True, text=True)
+        cum = [line.split("|") for line in imp.stderr.splitlines() if line.startswith("import time:")][1:]
+        top = sorted(((int(c[1]), c[2].strip()) for c in cum if c[1].strip().isdigit()), reverse=True)[:1]
+        res["startup"]["import_us_total"] = top[0][0] if top else None
+        res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]  # type: ignore[index]
+        print(json.dumps({"startup": res["startup"], "loadavg_end": res["machine"]["loadavg_end"]}), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""The package-database readers of provcheck.formats on hostile databases: what cannot be read is
+reported, never dropped in silence."""
+
+from __future__ import annotations
+
+from provcheck.formats import inventory, packages
+
+
+def test_checksums_that_cannot_be_read_are_reported_not_dropped(checker):
+    """A file whose recorded checksum is garbage is not verified: each database says so."""
+    site = "usr/lib/python3/dist-packages"
+    root = checker.tree({
+        "var/lib/dpkg/status": "Package: foo\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n",
+        "var/lib/dpkg/info/foo.md5sums": "d41d8cd98f00b204e9800998ecf8427e  usr/bin/foo\nnot-a-digest  usr/bin/bar\n",
+        "lib/apk/db/installed": "P:baz\nV:1.0-r0\nF:usr/bin\nR:baz\nZ:Q1abc\n",
+        f"{site}/pkg-1.0.dist-info/METADATA": "Name: pkg\nVersion: 1.0\n",
+        f"{site}/pkg-1.0.dist-info/RECORD": "pkg/__init__.py,sha256=a,0\n",
+        "usr/bin/foo": "", "usr/bin/bar": "", "usr/bin/baz": "", f"{site}/pkg/__init__.py": "",
+    })
+    artifact = checker.run(root).report.artifacts[0]
+    dbs = packages.installed(artifact.tree)
+    assert {p.name for p in dbs.packages} == {"foo", "baz"}
+    assert [p.hashes for p in dbs.packages if p.name == "baz"] == [{}]
+    apk, md5 = sorted(dbs.errors)
+    assert md5[0] == "var/lib/dpkg/info/foo.md5sums" and "not-a-digest" in md5[1]
+    assert apk[0] == "lib/apk/db/installed" and "usr/bin/baz" in apk[1] and "not base64" in apk[1]
+    errors: list[str] = []
+    comps = inventory.observe(artifact, errors)
+    assert any(c.name == "pkg" and not c.hashes for c in comps)
+    assert any(e.startswith(f"{site}/pkg-1.0.dist-info/RECORD: pkg/__init__.py") for e in errors), errors
