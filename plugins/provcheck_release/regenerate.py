@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from . import risk
+from .flavours import published_with_flavours
 from .m4db import M4Database, is_aux
 
 REPRODUCED, DIFFERS, UNVERIFIED, NOT_REPRODUCIBLE = (
@@ -178,6 +179,7 @@ class Trees:
     recognised: Callable[[str], bool]           # a release-only file some knowledge explains
     db: M4Database
     closest: Callable[[str, bytes], tuple[str | None, str | None]]   # (text, origin) of the nearest published copy
+    commit: str = ""                            # the tag's full commit id (m4_esyscmd of git writes it)
 
 
 @functools.lru_cache(maxsize=2048)  # inputs are hashed for the records and again for the cache key
@@ -244,6 +246,7 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
     input its trusted alternative (the nearest published copy, the tag's copy, or None: left
     out), with which the chain runs a second time to tell which output lines the unverified
     inputs contributed."""
+    from .compare import matcher
     files: dict[str, bytes] = {}
     inputs: list[Input] = []
     alternatives: dict[str, bytes | None] = {}
@@ -297,6 +300,12 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
             files[path] = data
             inputs.append(Input(path, "published", _sha(data), how=verdict.origin or ""))
         elif m4 and verdict is not None and verdict.status in ("serial-mismatch", "serial-inflated"):
+            flavoured = published_with_flavours(trees.db, name, data, matcher) if verdict.status == "serial-mismatch" \
+                else None
+            if flavoured:  # a published copy with a distribution's published patches (flavours.py)
+                files[path] = data
+                inputs.append(Input(path, "published", _sha(data), how=flavoured))
+                continue
             # claims a published serial (or one above all): it must be a published copy, so the closest is used
             text, origin = trees.closest(name, data)
             if text is None:
@@ -320,7 +329,58 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
         else:
             files[path] = b""
             inputs.append(Input(path, "tag" if path in trees.source else "stand-in", _sha(data)))
+    if "aclocal.m4" in trees.release and ac:
+        top_am = _text(files.get("Makefile.am", b""))
+        for name, data, how in embedded_macros(_text(trees.release["aclocal.m4"]()), trees.db, files,
+                                               macro_dirs(ac, top_am)):
+            path = f"{ACLOCAL_DIR}/{name}"
+            files[path] = data
+            inputs.append(Input(path, "published", _sha(data), how=how))
     return files, inputs, alternatives
+
+
+ACLOCAL_DIR = ".provcheck-aclocal"   # in the work tree, named by ACLOCAL_PATH: after -I, before the system's
+_EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)*\.m4)\b", re.M)
+_SERIAL_LINE = re.compile(r"^#\s*serial\s+(\d+)", re.M)
+
+
+def embedded_macros(aclocal: str, db: M4Database, files: Mapping[str, bytes],
+                    dirs: list[str]) -> list[tuple[str, bytes, str]]:
+    """The third-party macro files a release's aclocal.m4 embeds (``# pkg.m4 - ...`` then
+    ``# serial 12``; not ``m4_include``d, and not in the tree's -I directories), each as the
+    published copy of that name and serial (the one aclocal.m4 carries verbatim, less its ``##``
+    lines, when the database has it): aclocal then embeds the same serial as the release's
+    did instead of the system's. (name, bytes, how) each."""
+    local = {posixpath.basename(p) for p in files if any(p.startswith(d + "/") for d in dirs)}
+    out: list[tuple[str, bytes, str]] = []
+    seen: set[str] = set()
+    for m in _EMBEDDED_HEAD.finditer(aclocal):
+        name, serial = m.group(2), m.group(1)
+        if name in seen or name in local or name == "aclocal.m4" or not db.files.get(name):
+            continue
+        if serial is None:
+            nxt = _SERIAL_LINE.search(aclocal, m.end(), m.end() + 4000)
+            serial = nxt.group(1) if nxt else None
+        candidates = db.same_serial(name, serial)
+        if not candidates:
+            continue
+        seen.add(name)
+        best = None
+        for e in candidates:
+            text = db.text(e)
+            if text is None:
+                continue
+            body = "\n".join(line for line in text.split("\n") if not line.startswith("##"))
+            score = 0 if body.strip() and body.strip() in aclocal else 1
+            if best is None or score < best[0]:
+                best = (score, e, text)
+        if best is None:
+            continue
+        score, e, text = best
+        out.append((name, text.encode("utf-8", "surrogateescape"),
+                    f"embedded in the release's aclocal.m4 at serial {serial}: {e['origin']}"
+                    + ("" if score == 0 else " (closest published copy of that serial)")))
+    return out
 
 
 def _diff(a: str, b: str, origin: str | None, path: str) -> str:
@@ -349,9 +409,14 @@ def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], by
     steps: list[tuple[str, list[str]]] = []
     tools = ["autoconf"]
     aclocal_in_tag = "aclocal.m4" in files and b"generated automatically by aclocal" not in files["aclocal.m4"][:4096]
-    automake = bool(_AUTOMAKE.search(ac))
+    makefiles_in = sorted(p for p in release if p.endswith("Makefile.in") and p[:-3] + ".am" in files)
+    # AM_INIT_AUTOMAKE, or a wrapper of it (curl's XC_AUTOMAKE): the release's Makefile.in say automake wrote them
+    automake = bool(_AUTOMAKE.search(ac)) or any(
+        b"generated by automake" in release_files[p]()[:512] for p in makefiles_in[:3])
     if "aclocal.m4" in release and not aclocal_in_tag:
         argv = ["aclocal"]
+        if any(p.startswith(ACLOCAL_DIR + "/") for p in files):
+            argv = ["env", f"ACLOCAL_PATH={ACLOCAL_DIR}", "aclocal"]
         for d in macro_dirs(ac, top_am):
             if any(p.startswith(d + "/") for p in files):
                 argv += ["-I", d]
@@ -361,8 +426,9 @@ def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], by
         steps.append(("autoconf", ["autoconf"]))
     if any(t in release for t in header_templates(ac)):
         steps.append(("autoheader", ["autoheader"]))
-    if automake and any(p.endswith("Makefile.in") and p[:-3] + ".am" in files for p in release):
-        steps.append(("automake", ["automake", "--add-missing", "--copy"]))
+    if automake and makefiles_in:
+        steps.append(("automake", ["automake", "--add-missing", "--copy",
+                                   *strictness(top_am, makefiles_in, release_files)]))
         if "automake" not in tools:
             tools.append("automake")
     gmo = sorted(p for p in release if p.endswith(".gmo") and p[:-4] + ".po" in files and _SAFE_DIR.match(p))
@@ -371,6 +437,27 @@ def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], by
     if not steps:
         return None
     return Chain(steps, tools, gmo)
+
+
+_REBUILD_STRICTNESS = re.compile(rb"\$\(AUTOMAKE\) --(foreign|gnits|gnu) [\w./+-]+/Makefile\b")
+_AUTOMAKE_OPTIONS = re.compile(r"^AUTOMAKE_OPTIONS\s*\+?=(.*)$", re.M)
+
+
+def strictness(top_am: str, makefiles_in: list[str], release_files: Mapping[str, Callable[[], bytes]]) -> list[str]:
+    """``--foreign``/``--gnits`` when the release was made that way: ``make dist`` re-runs automake
+    through the top ``am--refresh`` rule as ``$(AUTOMAKE) --foreign``, which writes that
+    strictness into every sub-directory's rebuild rule; plain automake writes ``--gnu`` there.
+    Taken when a sub-directory Makefile.in of the release says so and the tag's top
+    Makefile.am's AUTOMAKE_OPTIONS names the same strictness."""
+    options = " ".join(m.group(1) for m in _AUTOMAKE_OPTIONS.finditer(top_am)).split()
+    for p in makefiles_in:
+        if "/" not in p:
+            continue
+        m = _REBUILD_STRICTNESS.search(release_files[p]()[:1 << 20])
+        if m:
+            word = m.group(1).decode()
+            return [f"--{word}"] if word in options and word != "gnu" else []
+    return []
 
 
 _WORD = re.compile(r"^--?[\w-]+(?:=[\w:,.%/+-]*)?$")
@@ -549,6 +636,7 @@ class KnownDifference:
     lines: tuple[re.Pattern, ...]     # every changed line matches one of these (full match, stripped)
     variable: str | None              # or: every changed line lies in this make variable and names files only
     how: str
+    stamp: str | None = None          # or: each changed release line is the regenerated one with this value added
 
     def applies(self, path: str) -> bool:
         return any(rx.match(path) for rx in self.files)
@@ -610,6 +698,12 @@ def _known(k: KnownDifference, group: list[tuple[str, int, int, int, int]], rege
               [(rel, j) for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2)]
     if not changed:
         return False
+    if k.stamp:
+        # (blank lines aside: the command's output ends in a newline)
+        old = [regen[i] for op, a1, a2, b1, b2 in group if op != "equal" for i in range(a1, a2) if regen[i].strip()]
+        new = [rel[j] for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2) if rel[j].strip()]
+        return bool(old) and len(old) == len(new) and all(
+            y != x and y.replace(k.stamp, "", 1) == x for x, y in zip(old, new))
     if k.variable:
         return all(_in_variable(side, i, k.variable) and
                    (_FILE_WORDS.match(side[i].strip()) or re.match(rf"^{re.escape(k.variable)}\s*[+:]?=", side[i]))
@@ -659,6 +753,10 @@ def unavailable(mode: str, reason: str, expected: Iterable[str]) -> Regeneration
 def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> Regeneration | None:
     """The regeneration of a release's autotools outputs; None when there is nothing to regenerate."""
     started = time.monotonic()
+    if re.fullmatch(r"[0-9a-f]{40}", trees.commit or ""):
+        known = [*known, KnownDifference(files=(re.compile(r".*"),), lines=(), variable=None, stamp=trees.commit,
+                                         how=f"the tag's commit id {trees.commit[:12]}, written by m4_esyscmd of git "
+                                             "when the release was made (the sandbox tree has no .git)")]
     files, inputs, alternatives = assemble(trees)
     chain = plan(files, trees.release)
     if chain is None:
@@ -720,6 +818,8 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     for path in expected:
         hunks = per_file.get(path)
         size = len(trees.release[path]())
+        if hunks is None and files.get(path) is not None and files[path] == trees.release[path]():
+            hunks = []  # committed in the tag and identical to it: the chain left it as the tag has it
         if hunks is None:
             result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=best.failure or "no step of the chain wrote it",
                                             toolchain=flavour, size=size)
@@ -826,8 +926,8 @@ def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDif
 
 
 def _known_digest(known: list[KnownDifference]) -> str:
-    return hashlib.sha256(repr([(k.how, [r.pattern for r in k.files], [r.pattern for r in k.lines], k.variable)
-                                for k in known]).encode()).hexdigest()
+    return hashlib.sha256(repr([(k.how, [r.pattern for r in k.files], [r.pattern for r in k.lines], k.variable,
+                                 k.stamp) for k in known]).encode()).hexdigest()
 
 
 def _compare_uncached(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:

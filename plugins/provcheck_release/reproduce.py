@@ -98,6 +98,7 @@ class Reproduction:
             except OSError:
                 pass
         h.update(rg._known_digest(known).encode())
+        h.update(str(c.source.metadata.get("commit") or "").encode())
         h.update(repr([(g.system, g.paths) for g in c.k.generated]).encode())
         h.update(repr(sorted((k, str(v)) for k, v in c.options.items() if k.startswith("regenerate"))).encode())
         return h.hexdigest()
@@ -105,7 +106,8 @@ class Reproduction:
     def _regenerate(self, known: list[rg.KnownDifference]) -> rg.Regeneration | None:
         c = self.c
         trees = rg.Trees(release={p: self._reader_r(p) for p, n in c.rfiles.items() if n.is_file},
-                         source=self._source_readers(), recognised=self._recognised, db=c.db, closest=self._closest)
+                         source=self._source_readers(), recognised=self._recognised, db=c.db, closest=self._closest,
+                         commit=str(c.source.metadata.get("commit") or ""))
         opts = c.options
         work = opts.get("_work_dir")
         root = opts.get("_cache_dir")
@@ -193,7 +195,12 @@ class Reproduction:
         c, r = self.c, self.result
         assert r is not None
         bad = fr.unexplained() if fr.status == rg.DIFFERS else fr.hunks
-        added = [(n, t) for h in bad for n, t in h.added]
+        flat = [(n, t) for h in bad for n, t in h.added]   # the order the risk analysis numbered its lines in
+        risks = [{**x, "added_index": x["line"], "line": flat[x["line"] - 1][0]} if 0 < x.get("line", 0) <= len(flat)
+                 else x for x in fr.risk]
+        risky_lines = {x["line"] for x in risks}
+        bad = sorted(bad, key=lambda h: not any(n in risky_lines for n, _ in h.added))  # risky hunks first
+        added = sorted(flat, key=lambda a: a[0] not in risky_lines)                  # and risky lines
         removed = sum(len(h.removed) for h in bad)
         lines = (min(h.release_lines[0] for h in bad), max(h.release_lines[1] for h in bad))
         diff = "\n".join(h.text for h in bad[:rg.HUNKS_SHOWN])
@@ -210,7 +217,7 @@ class Reproduction:
               "inputs": r.to_dict()["inputs"], "substituted": [i.path for i in r.inputs if i.origin == "substituted"],
               "unverified_inputs": fr.unverified_inputs}
         if fr.risk:
-            ev["added_risk"] = fr.risk
+            ev["added_risk"] = risks
         c.add(PC110.finding(
             location=c.loc(fr.path, lines=lines), key=fr.path, severity=sev, evidence=ev,
             message=f"{fr.path} differs from its regeneration ({fr.toolchain}): {what}"
@@ -227,6 +234,8 @@ class Reproduction:
                                                              "database has no published copies to compare with"}
         if not (m4 or aux):
             return None
+        if "every difference is a known flavour" in v.how:  # a published copy with published patches (flavours.py)
+            return {"status": rg.REPRODUCED, "reason": v.how.split(": every difference is ", 1)[1]}
         if v.verdict == "generated-mismatch":
             return {"status": rg.DIFFERS, "reason": "differs from the published copy of its name and version"}
         if v.verdict == "generated-unverified" or "not in the database" in v.how:

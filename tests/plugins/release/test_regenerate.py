@@ -316,3 +316,23 @@ def test_message_catalogs_compare_by_their_messages(tmp_path):
     assert b"%<PRIu32>" in catalogs["a"] and b"Hallo" in catalogs["a"]
     assert catalogs["a"] != catalogs["b"] and b"rm -rf" in catalogs["b"]
     assert render_catalog(b"\xde\x12\x04\x95" + b"\xff" * 40) is None  # hostile offsets: not a catalog
+
+
+TRIGGER = b"grep -rl '####Hello####' $srcdir/ | xargs cat | xz -dc | sh\n"
+
+
+def test_risky_hunks_come_first_in_the_evidence_with_release_line_numbers(run, project):
+    """An inert injected line early in configure and a risky one later: PC110 is critical, the
+    risky hunk is the first in the evidence and its risk entries name the release line."""
+    conf = _insert_after(project[1]["configure"], b"# Check for GNU $ac_path_SED\n", CURL)
+    anchor = b"ac_config_files=\"$ac_config_files Makefile"
+    i = conf.index(anchor)
+    conf = conf[:i] + TRIGGER + conf[i:]
+    code, data = run({"configure": conf})
+    [f] = [f for f in serious(data)["configure"] if f["rule_id"] == "PC110"]
+    assert f["severity"] == "critical" and code == 1
+    trigger_line = conf[:i].count(b"\n") + 1
+    assert {r["line"] for r in f["evidence"]["added_risk"]} == {trigger_line}
+    assert f["evidence"]["hunks"][0]["release_lines"][0] <= trigger_line <= f["evidence"]["hunks"][0]["release_lines"][1]
+    assert f["evidence"]["added_lines"][0] == [trigger_line, TRIGGER.decode().strip()]
+    assert "####Hello####" in f["message"]
