@@ -31,7 +31,6 @@ mirror), ``owner+name``, ``name.git`` or ``name``. Results go to stdout as Markd
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -45,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from provcheck import file_sha256
 from provcheck_release.command import peek_top
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,14 +127,6 @@ def find_repo(repos: Path, slug: str) -> Path | None:
         if cand.is_dir():
             return cand
     return None
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def member_sizes(tarball: Path) -> dict[str, int]:
@@ -260,7 +252,7 @@ def summarise(data: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
 def run_case(package: str, tarball: Path, repo: Path, ref: str | None, regenerate: bool, repeat: int,
              prime: bool, supported: bool) -> dict[str, Any]:
     base = ["release", str(tarball), "--source", str(repo), "--format", "json"] + (["--ref", ref] if ref else [])
-    row: dict[str, Any] = {"package": package, "tarball": tarball.name, "sha256": sha256(tarball)}
+    row: dict[str, Any] = {"package": package, "tarball": tarball.name, "sha256": file_sha256(tarball)}
     sizes = member_sizes(tarball)
     row["release_toolchain"] = release_toolchain(tarball)
     plain = [provcheck(*base, *(["--regenerate", "never"] if supported else [])) for _ in range(max(1, repeat))]
@@ -447,8 +439,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             path = args.xz_originals / name
             why = None if path.is_file() else f"no {name} in {args.xz_originals}"
-            if why is None and sha256(path) != digest:
-                why = f"{name}: sha256 {sha256(path)} is not the original's {digest}"
+            if why is None and file_sha256(path) != digest:
+                why = f"{name}: sha256 {file_sha256(path)} is not the original's {digest}"
             jobs.append((label, path if why is None else None, "tukaani-project/xz", tag, why))
     results = []
     for package, tarball, slug, ref, why in jobs:

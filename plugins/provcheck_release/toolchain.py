@@ -11,7 +11,6 @@ system paths. Layout and verification: docs/sandbox.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -22,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provcheck import sandbox
+from provcheck import file_sha256, sandbox
 
 from provcheck_release import debian_apt
 
@@ -217,14 +216,6 @@ def combine(chains: Sequence[Toolchain]) -> tuple[tuple[tuple[Path, str], ...], 
 
 # ---------------------------------------------------------------- the content-addressed cache
 
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def manifest_of(root: Path) -> dict[str, str]:
     """Every entry under ``root``: ``sha256:<hex>``, ``link:<target>`` or ``dir``, by relative path."""
     out: dict[str, str] = {}
@@ -237,7 +228,7 @@ def manifest_of(root: Path) -> dict[str, str]:
             elif full.is_dir():
                 out[rel] = "dir"
             elif full.is_file():
-                out[rel] = "sha256:" + _hash_file(full)
+                out[rel] = "sha256:" + file_sha256(full)
             else:
                 out[rel] = "other"
     return out
@@ -264,13 +255,13 @@ def _unpacked(cache: Path, sha256: str, package: str, debver: str, state: Path, 
                 return entry
             _discard(entry)    # changed since unpacking: unpack again from a verified .deb
         deb = cache / "debs" / f"{sha256}.deb"
-        if not (deb.is_file() and _hash_file(deb) == sha256):
+        if not (deb.is_file() and file_sha256(deb) == sha256):
             if not download:
                 return None
             incoming = cache / "debs" / f"incoming-{os.getpid()}"
             try:
                 fetched = debian_apt.fetch(package, debver, debian_apt.suite_options(state, state.name), incoming)
-                if _hash_file(fetched) != sha256:
+                if file_sha256(fetched) != sha256:
                     raise ToolchainUnavailable(f"{fetched.name} does not match the SHA256 of the signed index")
                 os.replace(fetched, deb)
             finally:
