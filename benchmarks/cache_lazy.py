@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import realdata  # noqa: E402
+from linkage import elf_files  # noqa: E402
 
 LAYERS = [["libc6", "bash", "coreutils"], ["openssh-server", "python3", "systemd", "curl"]]
 QUERY = ["--from", "sshd", "--to", "liblzma"]
@@ -70,19 +71,6 @@ def paired(rows: dict[str, list[str] | tuple], repeat: int, before=None) -> dict
                 "rss_mib": round(statistics.median(rss[k]) / 1024, 1)} for k, v in times.items()}
 
 
-def elf_files(root: Path) -> list[str]:
-    out = []
-    for dp, _dn, fn in os.walk(root):
-        for f in fn:
-            p = Path(dp) / f
-            if p.is_symlink() or not p.is_file():
-                continue
-            with open(p, "rb") as fh:
-                if fh.read(4) == b"\x7fELF":
-                    out.append("/" + str(p.relative_to(root)))
-    return sorted(out)
-
-
 def layer_blobs(image: Path) -> list[Path]:
     index = json.loads((image / "index.json").read_text())
     manifest = json.loads((image / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
@@ -98,7 +86,7 @@ def main() -> int:
     R = args.repeat
     image = realdata.image(LAYERS, "linkbench")
     rootfs = realdata.rootfs([p for group in LAYERS for p in group], "linkbench")
-    elves = elf_files(rootfs)
+    elves = ["/" + str(p.relative_to(rootfs)) for p in elf_files(rootfs)]   # paths inside the root, for lddtree -R
     blobs = layer_blobs(image)
     res: dict[str, object] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
