@@ -71,16 +71,18 @@ class Options:
     ifunc_allow: list[str] = field(default_factory=lambda: list(DEFAULT_IFUNC_ALLOW))
     sensitive: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_SENSITIVE.items()})
     cache: bool = True
-    cache_dir: str | None = None
     max_paths: int = 20
     signature_scan: str = "all"   # "all" ELF files, "lzma" (files named liblzma*), or "off"
 
     KNOWN = {"forbid", "default-policies", "daemons", "extra-daemons", "require-hardening", "setuid-hardening",
-             "ifunc-allow", "extra-ifunc-allow", "sensitive-symbols", "cache", "cache-dir", "max-paths",
+             "ifunc-allow", "extra-ifunc-allow", "sensitive-symbols", "cache", "max-paths",
              "signature-scan"}
 
     @classmethod
     def parse(cls, options: Mapping[str, Any], extra_policies: Iterable[Mapping[str, Any]] = ()) -> "Options":
+        if "cache-dir" in options:
+            raise UsageError("[plugins.elf] cache-dir: parse results now live in provcheck's one cache; "
+                             "use --cache-dir (or cache-dir in [tool.provcheck]) instead")
         unknown = set(options) - cls.KNOWN
         if unknown:
             raise UsageError(f"[plugins.elf]: unknown option(s) {', '.join(sorted(unknown))} "
@@ -123,7 +125,6 @@ class Options:
         for sym, owners in sens.items():
             o.sensitive[str(sym)] = _strlist(owners, f"sensitive-symbols.{sym}")
         o.cache = _bool(options.get("cache", True), "cache")
-        o.cache_dir = options.get("cache-dir") or None
         try:
             o.max_paths = max(1, int(options.get("max-paths", 20)))
         except (TypeError, ValueError):

@@ -529,39 +529,38 @@ def _cache_key(files: Mapping[str, bytes], flavours: Iterable[str], chain: Chain
 
 
 class Cache:
-    """Regenerated outputs, content-addressed, and one small JSON per (inputs, toolchains)."""
+    """Regenerated outputs and results in provcheck's one cache (``provcheck.Cache``, None when
+    caching is off): one JSON entry per (inputs, toolchains) record in ``release-<kind>``, the
+    outputs content-addressed in ``release-outputs``. Every read is verified (digests), writes
+    are atomic and LRU-bounded with the rest of the cache."""
 
-    def __init__(self, root: Path | None):
-        self.root = root  # None: caching is off (--no-cache)
+    def __init__(self, store: Any = None):
+        self.store = store
 
     def get(self, key: str, kind: str = "runs") -> dict[str, Any] | None:
-        if self.root is None:
+        if self.store is None:
             return None
         try:
-            return json.loads((self.root / kind / f"{key}.json").read_text())
-        except (OSError, ValueError):
+            got = self.store.get_json(f"release-{kind}", key)
+        except ValueError:
             return None
+        return got if isinstance(got, dict) else None
 
     def blob(self, sha: str) -> bytes | None:
-        if self.root is None:
+        if self.store is None:
             return None
-        try:
-            return (self.root / "blobs" / sha[:2] / sha).read_bytes()
-        except OSError:
-            return None
+        data = self.store.get("release-outputs", sha)
+        return data if data is not None and _sha(data) == sha else None
 
     def put(self, key: str, record: dict[str, Any], outputs: Mapping[str, bytes], kind: str = "runs") -> None:
-        if self.root is None:
+        if self.store is None:
             return
         try:
             for data in outputs.values():
                 sha = _sha(data)
-                target = self.root / "blobs" / sha[:2] / sha
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    _atomic_write(target, data)
-            (self.root / kind).mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.root / kind / f"{key}.json", json.dumps(record).encode())
+                if not self.store.has("release-outputs", sha):
+                    self.store.put("release-outputs", sha, data)
+            self.store.put_json(f"release-{kind}", key, record)
         except OSError:
             pass  # a cache that cannot be written only makes the next run slower
 

@@ -73,6 +73,12 @@ class Info:
     text: bytes | None = None                  # whole content of a text file, until references are read
     note: str | None = None
     exec_summary: dict | None = None           # a PE or Mach-O file, as LIEF reads it
+    described: str | None = None               # an executable's description, from a cached run
+
+    def describe(self) -> str:
+        if self.described is None:
+            self.described = _describe_exec(self.head, self.fmt or "", self.exec_summary)
+        return self.described
 
     @property
     def path(self) -> str:
@@ -118,6 +124,7 @@ class Analyzer:
         self.errors = scan.errors
         self.started = time.monotonic()
         self.foreign: foreign.Reader | None = None   # LIEF worker, started at the first PE/Mach-O
+        self.results: Any = None  # the engine's per-file result cache (root filesystems), see run()
 
     def loc(self, node, **kw):
         return node.location(self.artifact.name, **kw)
@@ -125,6 +132,17 @@ class Analyzer:
     # -- pass 1: classify every file ----------------------------------------------------------
     def classify(self, profiles: bool = True) -> None:
         for node in self.tree.files():
+            if self.results is not None and not profiles:
+                facts = self.results.get(node)
+                if facts is not None:  # what the file's content gave on an earlier run: no read
+                    info = Info(node=node, head=b"", binary=facts["binary"], fmt=facts["fmt"],
+                                exec_summary=facts["exec"], described=facts["described"])
+                    if info.binary:
+                        info.claim = magic.claimed_format(node.path)
+                    info.test = scripts.is_test_path(node.path)
+                    self.infos.append(info)
+                    continue
+            errors = len(self.errors)
             try:
                 with self.tree.open(node) as f:
                     head = f.read(HEAD)
@@ -151,6 +169,9 @@ class Analyzer:
                 continue
             info.test = scripts.is_test_path(node.path)
             self.infos.append(info)
+            if self.results is not None and not profiles and len(self.errors) == errors:
+                self.results.put(node, {"binary": info.binary, "fmt": info.fmt, "exec": info.exec_summary,
+                                        "described": info.describe() if info.fmt in magic.EXECUTABLES else None})
 
     def read_foreign(self, info: Info, f) -> None:
         """A Windows or macOS executable: its summary through LIEF (in a worker process). A file
@@ -189,6 +210,11 @@ class Analyzer:
 
     def run(self) -> Iterator[Finding]:
         rootfs = is_rootfs(self.artifact)
+        results = getattr(self.scan, "results", None)
+        if rootfs and results is not None:
+            # the data-place checks judge a file by its content alone (format, description,
+            # appended payload); paths and names are applied to the cached facts every run
+            self.results = results("testdata", self.artifact, vars(self.opts), "data-place/1")
         try:
             self.classify(profiles=not rootfs)
         finally:
@@ -210,9 +236,9 @@ class Analyzer:
                 yield PC208.finding(
                     location=self.loc(info.node),
                     message=f"{path}: name claims {ext!r} data but the content is {info.fmt.upper()} "
-                            f"({_describe_exec(info.head, info.fmt, info.exec_summary)})",
+                            f"({info.describe()})",
                     evidence={"sha256": info.node.sha256, "claimed": ext, "actual": info.fmt,
-                              "detail": _describe_exec(info.head, info.fmt, info.exec_summary)},
+                              "detail": info.describe()},
                     key=info.fmt)
             if rootfs:
                 rel = _rootfs_rel(path)
@@ -221,11 +247,11 @@ class Analyzer:
                     strict = sub in ("doc", "man", "info", "locale", "i18n", "doc-base", "common-licenses")
                     yield PC209.finding(
                         location=self.loc(info.node),
-                        message=f"{path}: {_describe_exec(info.head, info.fmt, info.exec_summary)} "
+                        message=f"{path}: {info.describe()} "
                                 f"under /usr/share/{sub}",
                         severity=Severity.HIGH if strict else Severity.MEDIUM,
                         evidence={"sha256": info.node.sha256, "format": info.fmt, "directory": f"usr/share/{sub}",
-                                  "detail": _describe_exec(info.head, info.fmt, info.exec_summary)},
+                                  "detail": info.describe()},
                         key=info.fmt)
             if info.fmt == "elf":
                 f = self.elf_overlay(info)
@@ -236,8 +262,18 @@ class Analyzer:
                 if f is not None:
                     yield f
 
-    def elf_overlay(self, info: Info) -> Finding | None:
-        node = info.node
+    def overlay_facts(self, node: Any, part: str, compute: Any) -> dict | None:
+        """What follows the end of an executable, when it looks like a payload (cached by content)."""
+        if self.results is not None:
+            got = self.results.get(node, part)
+            if got is not None:
+                return got.get("payload")
+        payload = compute(node)
+        if self.results is not None:
+            self.results.put(node, {"payload": payload}, part)
+        return payload
+
+    def _elf_overlay(self, node: Any) -> dict | None:
         with self.tree.open(node) as f:
             end = elf.described_end(f, node.size)
             if end is None or node.size - end < 512:
@@ -253,11 +289,19 @@ class Analyzer:
         if payload is None:
             return None
         fmt, prof, what = payload
+        return {"end": end, "extra": extra, "format": fmt, "entropy": prof.to_dict(), "what": what}
+
+    def elf_overlay(self, info: Info) -> Finding | None:
+        node = info.node
+        o = self.overlay_facts(node, "elf-overlay", self._elf_overlay)
+        if o is None:
+            return None
+        end, extra = o["end"], o["extra"]
         return PC210.finding(
             location=self.loc(node),
-            message=f"{node.path}: {extra} bytes of {what} after the end of the ELF file (offset {end})",
-            evidence={"sha256": node.sha256, "elf_end": end, "appended_bytes": extra, "appended_format": fmt,
-                      "appended_entropy": prof.to_dict()},
+            message=f"{node.path}: {extra} bytes of {o['what']} after the end of the ELF file (offset {end})",
+            evidence={"sha256": node.sha256, "elf_end": end, "appended_bytes": extra, "appended_format": o["format"],
+                      "appended_entropy": o["entropy"]},
             key="overlay")
 
     def foreign_overlay(self, info: Info) -> Finding | None:
@@ -265,19 +309,24 @@ class Analyzer:
         end, extra = summary["overlay"]["offset"], summary["overlay"]["size"]
         if extra < 512:
             return None
-        with self.tree.open(node) as f:
-            f.seek(end)
-            tail = f.read(min(extra, 1 << 20))
-        payload = _payload(tail)
-        if payload is None:
+
+        def tail_payload(node: Any) -> dict | None:
+            with self.tree.open(node) as f:
+                f.seek(end)
+                tail = f.read(min(extra, 1 << 20))
+            payload = _payload(tail)
+            return None if payload is None else {"format": payload[0], "entropy": payload[1].to_dict(),
+                                                 "what": payload[2]}
+        o = self.overlay_facts(node, "foreign-overlay", tail_payload)
+        if o is None:
             return None
-        fmt, prof, what = payload
+        fmt, prof, what = o["format"], o["entropy"], o["what"]
         return PC213.finding(
             location=self.loc(node),
             message=f"{node.path}: {extra} bytes of {what} after the end of the {foreign.describe(summary)} "
                     f"(offset {end})",
             evidence={"sha256": node.sha256, "end": end, "appended_bytes": extra, "appended_format": fmt,
-                      "appended_entropy": prof.to_dict(), "executable": foreign.brief(summary)},
+                      "appended_entropy": prof, "executable": foreign.brief(summary)},
             key="overlay")
 
     # -- source trees -------------------------------------------------------------------------
