@@ -45,6 +45,14 @@ class ParseCache:
     def put(self, node: Any, deep: bool, value: Any) -> None:
         self.results.put(node, {"v": value}, "deep" if deep else "")
 
+    def found(self, node: Any, needle: str) -> Any:
+        """A search's remembered offset (None: absent), MISSING when not cached."""
+        got = self.results.get(node, f"find:{needle}")
+        return MISSING if got is None else got["v"]
+
+    def put_found(self, node: Any, needle: str, offset: int | None) -> None:
+        self.results.put(node, {"v": offset}, f"find:{needle}")
+
     def flush(self) -> None:
         self.results.flush()
 

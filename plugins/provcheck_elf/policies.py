@@ -210,8 +210,7 @@ def check_xz(an: Any, opts: Options) -> Iterator:
                     if re.fullmatch(rf"liblzma\.so\.{re.escape(v)}", n):
                         indicators.append(f"file name {n}")
             for v in XZ_BAD_VERSIONS:
-                off = _find(tree, obj.node, re.compile(rb"(?<![0-9A-Za-z.])" + re.escape(v.encode()) + rb"\0"),
-                            an.errors)
+                off = _find_cached(an, obj.node, re.compile(rb"(?<![0-9A-Za-z.])" + re.escape(v.encode()) + rb"\0"))
                 if off is not None:
                     indicators.append(f"version string {v!r} at offset {off}")
             if indicators:
@@ -231,7 +230,7 @@ def check_xz(an: Any, opts: Options) -> Iterator:
             an.errors.append((node.path, f"hidden file (layer {node.layer}) not scanned for the xz backdoor: "
                                          f"cannot read it: {exc}"))
             continue
-        off = _find(tree, node, XZ_SIGNATURE, an.errors)
+        off = _find_cached(an, node, XZ_SIGNATURE)
         if off is not None:
             yield PC302.finding(location=node.location(name), key=f"xz-signature:hidden:{node.layer}",
                                 message=f"{node.path} (in layer {node.layer}, hidden by {node.hidden_by}) contains "
@@ -244,6 +243,23 @@ def check_xz(an: Any, opts: Options) -> Iterator:
             yield PC303.finding(location=an.artifact.location(db), key=f"package:{pkg}",
                                 message=f"package {pkg} {ver} is installed (xz-utils 5.6.0/5.6.1, CVE-2024-3094)",
                                 evidence={"package": pkg, "version": ver, "database": db})
+
+
+def _find_cached(an: Any, node: Any, needle: "bytes | re.Pattern") -> int | None:
+    """``_find`` through the parse cache (by content digest and needle): a warm run does not read
+    the file again. A file that could not be read is not remembered."""
+    from .analysis import MISSING
+    cache = an.cache
+    label = (needle if isinstance(needle, bytes) else needle.pattern).hex()
+    if cache is not None:
+        got = cache.found(node, label)
+        if got is not MISSING:
+            return got
+    errors = len(an.errors)
+    off = _find(an.artifact.tree, node, needle, an.errors)
+    if cache is not None and len(an.errors) == errors:
+        cache.put_found(node, label, off)
+    return off
 
 
 def _find(tree: Any, node: Any, needle: "bytes | re.Pattern", errors: list[tuple[str, str]]) -> int | None:
