@@ -3,11 +3,13 @@ build its linkage graph."""
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import struct
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 from provcheck.formats import elf
@@ -21,6 +23,17 @@ MISSING = object()
 PARSE_VERSION = "2"  # bump when _parse or _with_signature change what they record
 
 
+@functools.lru_cache(maxsize=1)
+def _code() -> str:
+    """sha256 of the code that decides parse results (this module, the policies' searches and
+    the shared ELF reader): an edited provcheck never serves an older parse."""
+    import hashlib
+    h = hashlib.sha256()
+    for path in (__file__, str(Path(__file__).with_name("policies.py")), elf.__file__):
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()[:16]
+
+
 class ParseCache:
     """Parse results by blob sha256, in the core's persistent cache (``provcheck.FileResults``:
     verified entries, one per image layer or artifact, atomic writes, LRU bound).
@@ -31,7 +44,8 @@ class ParseCache:
 
     def __init__(self, cache: Any, group: str):
         import provcheck
-        self.results = provcheck.FileResults(cache, "elf-parse", f"{elf.PARSER_VERSION}/{PARSE_VERSION}", group)
+        self.results = provcheck.FileResults(cache, "elf-parse", f"{elf.PARSER_VERSION}/{PARSE_VERSION}/{_code()}",
+                                             group)
 
     @property
     def hits(self) -> int:

@@ -214,7 +214,7 @@ class Analyzer:
         if rootfs and results is not None:
             # the data-place checks judge a file by its content alone (format, description,
             # appended payload); paths and names are applied to the cached facts every run
-            self.results = results("testdata", self.artifact, vars(self.opts), "data-place/1")
+            self.results = results("testdata", self.artifact, vars(self.opts), "data-place/1", _lief_version())
         try:
             self.classify(profiles=not rootfs)
         finally:
@@ -948,6 +948,15 @@ def _describe_exec(head: bytes, fmt: str, summary: dict | None = None) -> str:
     if summary is not None:
         return foreign.describe(summary)
     return {"pe": "PE executable", "coff": "COFF object", "macho": "Mach-O binary"}.get(fmt, fmt)
+
+
+def _lief_version() -> str:
+    """LIEF reads PE and Mach-O files for the cached facts: its version is one of their inputs."""
+    from importlib import metadata
+    try:
+        return metadata.version("lief")
+    except metadata.PackageNotFoundError:
+        return "none"
 
 
 def _looks_like_library(name: str) -> bool:

@@ -20,6 +20,23 @@ def image():
     return realdata.image([["libc6", "bash", "coreutils"], ["openssh-server"]], "sshd")
 
 
+@pytest.fixture(scope="module")
+def cold_run(image, tmp_path_factory):
+    """One cold scan of the image: (its report, its cache), copied by each test."""
+    from provcheck.testing import Checker
+    base = tmp_path_factory.mktemp("cold")
+    checker = Checker(base / "checker")
+    report = _scan(checker, image, base / "cache", env={"HOME": str(base)})
+    return report, base / "cache"
+
+
+@pytest.fixture
+def cold(cold_run, tmp_path):
+    report, template = cold_run
+    shutil.copytree(template, tmp_path / "cache")
+    return report, tmp_path / "cache"
+
+
 def _scan(checker, target, cache, *extra, plugins=None, env=None):
     res = checker.run_cli("scan", "--format", "json", "--cache-dir", str(cache), *extra, str(target),
                           plugins=plugins, env=env)
@@ -40,10 +57,9 @@ def _entries(cache, namespace):
     return [p for p in (cache / "entries" / namespace).rglob("*") if p.is_file()]
 
 
-def test_warm_scan_of_a_real_image_is_the_cold_report_without_reading_contents(checker, image, tmp_path,
-                                                                               monkeypatch, capsys):
-    cache = tmp_path / "cache"
-    cold = _scan(checker, image, cache)
+def test_warm_scan_of_a_real_image_is_the_cold_report_without_reading_contents(checker, image, cold, monkeypatch,
+                                                                               capsys):
+    cold, cache = cold
     assert cold["findings"] and all(f["fingerprint"] for f in cold["findings"])
     for plugin in ("testdata", "sbom"):
         assert _results(cold, plugin)["misses"] > 1000, plugin  # every file judged, then kept
@@ -69,9 +85,8 @@ def test_warm_scan_of_a_real_image_is_the_cold_report_without_reading_contents(c
     assert spaces["namespaces"]["results-detect-testdata"]["entries"] == 2
 
 
-def test_a_damaged_result_entry_is_dropped_and_rebuilt(checker, image, tmp_path):
-    cache = tmp_path / "cache"
-    cold = _scan(checker, image, cache)
+def test_a_damaged_result_entry_is_dropped_and_rebuilt(checker, image, cold):
+    cold, cache = cold
     poisoned = max(_entries(cache, "results-detect-testdata"), key=lambda p: p.stat().st_size)
     data = bytearray(poisoned.read_bytes())
     i = data.index(b'"binary":false', len(data) // 2)
@@ -90,9 +105,8 @@ def test_a_damaged_result_entry_is_dropped_and_rebuilt(checker, image, tmp_path)
     _same(cold, third)
 
 
-def test_an_option_change_recomputes(checker, image, tmp_path):
-    cache = tmp_path / "cache"
-    cold = _scan(checker, image, cache)
+def test_an_option_change_recomputes(checker, image, cold):
+    cold, cache = cold
     changed = _scan(checker, image, cache, "--set", "testdata.decode-seconds=7")
     assert _results(changed, "testdata")["misses"] == _results(cold, "testdata")["misses"] > 0
     assert _results(changed, "sbom")["misses"] == 0  # sbom's digests depend on no option
@@ -158,11 +172,10 @@ def test_a_plugin_opts_in_and_its_code_or_options_invalidate(checker, tmp_path):
 sys.path.insert(0, str(HERE.parent / "plugins" / "release"))
 
 
-def test_no_plugin_keeps_a_cache_of_its_own(checker, image, tmp_path):
+def test_no_plugin_keeps_a_cache_of_its_own(checker, image, cold, tmp_path):
     """scan, linkage and release (with a real regeneration when the sandbox runs here) write only
     entries of provcheck.Cache, plus the documented toolchain directory; clear removes all."""
-    cache = tmp_path / "cache"
-    _scan(checker, image, cache)
+    _, cache = cold  # what a scan wrote
     res = checker.run_cli("linkage", str(image), "--from", "sshd", "--to", "liblzma", "--cache-dir", str(cache))
     assert res.exit_code == 0, res.stderr
     from provcheck import sandbox
