@@ -214,7 +214,8 @@ class Analyzer:
         if rootfs and results is not None:
             # the data-place checks judge a file by its content alone (format, description,
             # appended payload); paths and names are applied to the cached facts every run
-            self.results = results("testdata", self.artifact, vars(self.opts), "data-place/1", _lief_version())
+            self.results = results(__name__.rpartition(".")[0], self.artifact, vars(self.opts), "data-place/1",
+                                   _lief_version())
         try:
             self.classify(profiles=not rootfs)
         finally:

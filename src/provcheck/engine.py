@@ -103,7 +103,8 @@ class Scan:
         return [a for a in self.artifacts if a.role == role]
 
     def results(self, plugin: str, artifact: Artifact, options: Mapping[str, object], *inputs: object) -> FileResults:
-        """The detector result cache of ``plugin`` for ``artifact``: per-file values by content
+        """The detector result cache of ``plugin`` (its registered name, or its module's name:
+        the same plugin may be loaded either way) for ``artifact``: per-file values by content
         digest (``get(node)``, ``put(node, value)``, JSON-able), kept across runs in ``self.cache``.
 
         A value may depend only on the file's content and on what is declared here: the
@@ -113,6 +114,7 @@ class Scan:
         or ``repr``-able: rules from other plugins' hooks, a mode). Never the path or the
         artifact: a file's value is shared by every path, artifact and image with that content.
         Written when the detector returns (the engine flushes); off with ``--no-cache``."""
+        plugin = _plugin_name(self.ctx.pm, plugin)
         version = hashlib.sha256(json.dumps(
             [plugin, _code_digest(self.ctx.pm, plugin), sorted((str(k), repr(v)) for k, v in options.items()),
              sorted((k, repr(v)) for k, v in vars(self.config.limits).items()), [repr(i) for i in inputs]],
@@ -315,6 +317,16 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
 
 
 _CODE_DIGESTS: dict[str, str] = {}
+
+
+def _plugin_name(pm: PluginManager, name: str) -> str:
+    """The registered name of the plugin called or whose module is called ``name``."""
+    if pm.get_plugin(name) is not None:
+        return name
+    for registered, obj in pm.list_name_plugin():
+        if obj is not None and getattr(obj, "__name__", None) == name:
+            return registered
+    raise ValueError(f"no plugin named {name!r}")
 
 
 def _code_digest(pm: PluginManager, plugin: str) -> str:

@@ -130,7 +130,7 @@ def provcheck_register_rules():
 @provcheck.hookimpl
 def provcheck_detect(scan, options):
     for artifact in scan.artifacts:
-        results = scan.results("{name}", artifact, options)
+        results = scan.results(__name__, artifact, options)
         for node in artifact.tree.files():
             verdict = results.get(node)
             if verdict is None:
@@ -148,7 +148,7 @@ def test_a_plugin_opts_in_and_its_code_or_options_invalidate(checker, tmp_path):
     source = lib / "magicplug.py"
 
     def scan(version, *extra):
-        source.write_text(PLUGIN.format(version=version, name="magicplug"))
+        source.write_text(PLUGIN.format(version=version))
         shutil.rmtree(lib / "__pycache__", ignore_errors=True)
         return _scan(checker, tree, cache, *extra, plugins=["magicplug"], env={"PYTHONPATH": str(lib)})
 
@@ -205,3 +205,11 @@ def test_no_plugin_keeps_a_cache_of_its_own(checker, image, cold, tmp_path):
         assert "toolchains" in info["directories"]
     assert checker.run_cli("cache", "clear", "--cache-dir", str(cache)).exit_code == 0
     assert sorted(p.name for p in cache.iterdir()) == ["lock"]
+
+
+def test_a_plugin_loaded_by_module_name_finds_its_results(checker, tmp_path):
+    """``-p provcheck_testdata`` registers the plugin under its module's name, not "testdata"."""
+    root = checker.tree({"usr/bin/true": "x", "etc/os-release": "ID=debian\n", "usr/share/doc/a.txt": "a"})
+    reports = [_scan(checker, root, tmp_path / "cache", plugins=["provcheck_testdata"]) for _ in range(2)]
+    assert reports[0]["errors"] == [] and _results(reports[0], "provcheck_testdata")["misses"] == 3
+    assert _results(reports[1], "provcheck_testdata") == {"hits": 3, "misses": 0}
