@@ -1,6 +1,6 @@
 """Benchmark for issue 13: lazy hashing of directories and the persistent layer cache.
 
-    .venv/bin/python benchmarks/cache_lazy.py [--repeat N] [--json OUT] [--baseline SRC] [--only SECTION]
+    .venv/bin/python benchmarks/cache_lazy.py [--repeat N] [--json OUT] [--baseline SRC]
 
 Data: the real Debian 12 image ``tests/realdata.py`` builds for ``benchmarks/linkage.py``
 (layer 1: libc6, bash, coreutils; layer 2: openssh-server, python3, systemd, curl; all
@@ -13,10 +13,8 @@ commit before this work) adds the eager loader to the root-filesystem row.
 
 Rows: ``linkage`` on the root filesystem vs ``lddtree`` (over the same ELF files) and
 ``scanelf -R``; ``linkage`` on the image with its layers cached; ``scan`` of the image
-cold (empty cache) and warm (layers and detector results cached), with the per-round
-cold/warm ratios and a check that the warm report is exactly the cold one; cold
-unpack+hash (``files --no-cache``) vs ``gzip -dc`` of the layers, with peak RSS; the
-cache's size for the image; ``provcheck --version``. ``--only image`` runs one section.
+cold (empty cache) and warm; cold unpack+hash (``files --no-cache``) vs ``gzip -dc`` of
+the layers, with peak RSS; the cache's size for the image; ``provcheck --version``.
 """
 
 from __future__ import annotations
@@ -70,18 +68,7 @@ def paired(rows: dict[str, list[str] | tuple], repeat: int, before=None) -> dict
             times[name].append(w)
             rss[name].append(m)
     return {k: {"median_s": round(statistics.median(v), 3), "min_s": round(min(v), 3),
-                "runs_s": [round(x, 3) for x in v],
                 "rss_mib": round(statistics.median(rss[k]) / 1024, 1)} for k, v in times.items()}
-
-
-def ratios(rows: dict[str, dict], slow: str, fast: str) -> dict[str, object]:
-    """Per-round ratios slow/fast of two rows of one ``paired`` call, and their median."""
-    per = [a / b for a, b in zip(rows[slow]["runs_s"], rows[fast]["runs_s"])]
-    return {"median": round(statistics.median(per), 2), "rounds": [round(x, 2) for x in per]}
-
-
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def layer_blobs(image: Path) -> list[Path]:
@@ -95,10 +82,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", metavar="OUT")
     ap.add_argument("--baseline", metavar="SRC", help="a checkout of the eager loader (its src/ and plugins/)")
-    ap.add_argument("--only", choices=("rootfs", "image", "unpack", "startup"), action="append",
-                    help="run only these sections (repeatable; default all)")
     args = ap.parse_args()
-    sections = set(args.only or ("rootfs", "image", "unpack", "startup"))
     R = args.repeat
     image = realdata.image(LAYERS, "linkbench")
     rootfs = realdata.rootfs([p for group in LAYERS for p in group], "linkbench")
@@ -106,7 +90,7 @@ def main() -> int:
     blobs = layer_blobs(image)
     res: dict[str, object] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
-                    "loadavg_start": load()},
+                    "loadavg_start": [round(x, 2) for x in os.getloadavg()]},
         "data": {"image": image.name, "layers_bytes": sum(b.stat().st_size for b in blobs), "layers": len(blobs),
                  "rootfs_elf_files": len(elves),
                  "rootfs_files": sum(len(f) for _d, _n, f in os.walk(rootfs))}}
@@ -122,74 +106,54 @@ def main() -> int:
         linkage = [*exe, "linkage", "--format", "json", *QUERY]
 
         # 1. linkage on the root filesystem (parse cache warm: a second question on the same tree)
-        if "rootfs" in sections:
-            rows: dict[str, list[str] | tuple] = {
-                "provcheck_linkage_rootfs": ([*linkage, str(rootfs)], env),
-                "scanelf": ["scanelf", "-R", "-n", "-q", str(rootfs)],
-            }
-            if args.baseline:
-                base_env = dict(env, PYTHONPATH=f"{args.baseline}/src:{args.baseline}/plugins")
-                subprocess.run([*exe, "--version"], env=base_env, capture_output=True)
-                rows["eager_linkage_rootfs"] = ([*linkage, str(rootfs)], base_env)
-            run([*linkage, str(rootfs)], env)  # warms the ELF parse cache once
-            res["rootfs"] = paired(rows, R)
-            res["rootfs"]["provcheck_linkage_rootfs_no_cache"] = paired(
-                {"x": ([*linkage, "--no-cache", str(rootfs)], env)}, R)["x"]
-            lddtree = shutil.which("lddtree")
-            if lddtree:  # a Python program: one run is minutes of work
-                w, _ = run([sys.executable, lddtree, "-R", str(rootfs), "--skip-non-elfs", *elves])
-                res["rootfs"]["lddtree"] = {"median_s": round(w, 3), "runs": 1}
-            res["rootfs"]["loadavg_end"] = load()
-            print(json.dumps({"rootfs": res["rootfs"]}), flush=True)
+        rows: dict[str, list[str] | tuple] = {
+            "provcheck_linkage_rootfs": ([*linkage, str(rootfs)], env),
+            "scanelf": ["scanelf", "-R", "-n", "-q", str(rootfs)],
+        }
+        if args.baseline:
+            base_env = dict(env, PYTHONPATH=f"{args.baseline}/src:{args.baseline}/plugins")
+            subprocess.run([*exe, "--version"], env=base_env, capture_output=True)
+            rows["eager_linkage_rootfs"] = ([*linkage, str(rootfs)], base_env)
+        run([*linkage, str(rootfs)], env)  # warms the ELF parse cache once
+        res["rootfs"] = paired(rows, R)
+        res["rootfs"]["provcheck_linkage_rootfs_no_cache"] = paired(
+            {"x": ([*linkage, "--no-cache", str(rootfs)], env)}, R)["x"]
+        lddtree = shutil.which("lddtree")
+        if lddtree:  # a Python program: one run is minutes of work
+            w, _ = run([sys.executable, lddtree, "-R", str(rootfs), "--skip-non-elfs", *elves])
+            res["rootfs"]["lddtree"] = {"median_s": round(w, 3), "runs": 1}
+        print(json.dumps({"rootfs": res["rootfs"]}), flush=True)
 
-        # 2. the image: cold (empty cache) and warm, scan and linkage; the warm report must be
-        # exactly the cold one (findings, fingerprints, hashes, errors)
-        if "image" in sections:
-            def empty(name: str) -> None:
-                if name.endswith("cold"):
-                    shutil.rmtree(work / "cache", ignore_errors=True)
+        # 2. the image: cold (empty cache) and warm, scan and linkage
+        def empty(name: str) -> None:
+            if name.endswith("cold"):
+                shutil.rmtree(work / "cache", ignore_errors=True)
 
-            start = load()
-            image_rows = paired({
-                "scan_cold": ([*exe, "scan", "--format", "json", str(image)], env),
-                "scan_warm": ([*exe, "scan", "--format", "json", str(image)], env),
-                "linkage_cold": ([*linkage, str(image)], env),
-                "linkage_warm": ([*linkage, str(image)], env),
-            }, R, before=empty)
-            res["image"] = {**image_rows, "loadavg_start": start, "loadavg_end": load(),
-                            "scan_cold_over_warm": ratios(image_rows, "scan_cold", "scan_warm"),
-                            "linkage_cold_over_warm": ratios(image_rows, "linkage_cold", "linkage_warm")}
-            reports = []
-            for name in ("cold", "warm"):
-                empty(name)
-                out = subprocess.run([*exe, "scan", "--format", "json", str(image)], env=env, capture_output=True,
-                                     text=True)
-                reports.append(json.loads(out.stdout))
-            res["image"]["warm_report_equals_cold"] = all(reports[0][k] == reports[1][k]
-                                                          for k in ("findings", "errors", "artifacts", "summary"))
-            res["image"]["stats_cold"], res["image"]["stats_warm"] = reports[0]["stats"], reports[1]["stats"]
-            info = subprocess.run([*exe, "cache", "info", "--format", "json"], env=env, capture_output=True, text=True)
-            res["cache_after_image"] = json.loads(info.stdout)["namespaces"]
-            print(json.dumps({"image": res["image"], "cache": res["cache_after_image"]}), flush=True)
+        res["image"] = paired({
+            "scan_cold": ([*exe, "scan", "--format", "json", str(image)], env),
+            "scan_warm": ([*exe, "scan", "--format", "json", str(image)], env),
+            "linkage_cold": ([*linkage, str(image)], env),
+            "linkage_warm": ([*linkage, str(image)], env),
+        }, R, before=empty)
+        info = subprocess.run([*exe, "cache", "info", "--format", "json"], env=env, capture_output=True, text=True)
+        res["cache_after_image"] = json.loads(info.stdout)["namespaces"]
+        print(json.dumps({"image": res["image"], "cache": res["cache_after_image"]}), flush=True)
 
         # 3. cold unpack + hash vs a single gzip -dc of the layers
-        if "unpack" in sections:
-            gz = ["sh", "-c", " && ".join(f"gzip -dc {b} >/dev/null" for b in blobs)]
-            res["unpack"] = paired({"files_no_cache": ([*exe, "files", "--no-cache", str(image)], env),
-                                    "gzip_dc": gz}, R)
-            res["unpack"]["loadavg_end"] = load()
-            print(json.dumps({"unpack": res["unpack"]}), flush=True)
+        gz = ["sh", "-c", " && ".join(f"gzip -dc {b} >/dev/null" for b in blobs)]
+        res["unpack"] = paired({"files_no_cache": ([*exe, "files", "--no-cache", str(image)], env),
+                                "gzip_dc": gz}, R)
+        print(json.dumps({"unpack": res["unpack"]}), flush=True)
 
         # 4. start-up, and what importing costs
-        if "startup" in sections:
-            res["startup"] = paired({"version": ([*exe, "--version"], env)}, max(R, 5))
-            imp = subprocess.run([sys.executable, "-X", "importtime", "-m", "provcheck", "--version"], env=env,
-                                 capture_output=True, text=True)
-            cum = [line.split("|") for line in imp.stderr.splitlines() if line.startswith("import time:")][1:]
-            top = sorted(((int(c[1]), c[2].strip()) for c in cum if c[1].strip().isdigit()), reverse=True)[:1]
-            res["startup"]["import_us_total"] = top[0][0] if top else None
-        res["machine"]["loadavg_end"] = load()  # type: ignore[index]
-        print(json.dumps({"startup": res.get("startup"), "loadavg_end": res["machine"]["loadavg_end"]}), flush=True)
+        res["startup"] = paired({"version": ([*exe, "--version"], env)}, max(R, 5))
+        imp = subprocess.run([sys.executable, "-X", "importtime", "-m", "provcheck", "--version"], env=env,
+                             capture_output=True, text=True)
+        cum = [line.split("|") for line in imp.stderr.splitlines() if line.startswith("import time:")][1:]
+        top = sorted(((int(c[1]), c[2].strip()) for c in cum if c[1].strip().isdigit()), reverse=True)[:1]
+        res["startup"]["import_us_total"] = top[0][0] if top else None
+        res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]  # type: ignore[index]
+        print(json.dumps({"startup": res["startup"], "loadavg_end": res["machine"]["loadavg_end"]}), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
