@@ -316,7 +316,7 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
                   stash=scan.stash, notes=scan.notes)
 
 
-_CODE_DIGESTS: dict[str, str] = {}
+_CODE_DIGESTS: dict[tuple[str, int], str] = {}  # by plugin name and object
 
 
 def _plugin_name(pm: PluginManager, name: str) -> str:
@@ -332,11 +332,11 @@ def _plugin_name(pm: PluginManager, name: str) -> str:
 def _code_digest(pm: PluginManager, plugin: str) -> str:
     """sha256 of the source of ``plugin``'s package (or module) and of provcheck's own package:
     what decides a detector's results, so an edited or upgraded plugin never gets old ones."""
-    got = _CODE_DIGESTS.get(plugin)
+    obj = pm.get_plugin(plugin)
+    if obj is None:
+        raise ValueError(f"no plugin named {plugin!r}")
+    got = _CODE_DIGESTS.get((plugin, id(obj)))
     if got is None:
-        obj = pm.get_plugin(plugin)
-        if obj is None:
-            raise ValueError(f"no plugin named {plugin!r}")
         h = hashlib.sha256(pm.plugin_version(plugin).encode())
         for module in (sys.modules[__package__ or "provcheck"], obj):
             file = getattr(module, "__file__", None)
@@ -349,7 +349,7 @@ def _code_digest(pm: PluginManager, plugin: str) -> str:
             for f in files:
                 h.update(f"{f.relative_to(path.parent)}\0".encode())
                 h.update(f.read_bytes())
-        got = _CODE_DIGESTS[plugin] = h.hexdigest()
+        got = _CODE_DIGESTS[(plugin, id(obj))] = h.hexdigest()
     return got
 
 
