@@ -293,16 +293,22 @@ class FileResults:
 
     def get(self, node: _FileNode, part: str = "") -> JSONValue:
         """The value put for this content (and part) by this name and version, or None."""
-        where = self._where(node, part)
-        if where is None or self.cache is None:
+        sha = node.sha256  # inline of _where: called once per file and pass on warm runs
+        if not sha or self.cache is None:
             return None
-        group, key = where
-        value = self._load(group).get(key)
+        layer = node.layer
+        group = f"layer:{layer}" if layer else f"group:{self.group}"
+        values = self._groups.get(group)
+        if values is None:
+            values = self._load(group)
+        key = f"{sha}/{part}"
+        value = values.get(key)
         if value is None:
             self.misses += 1
             return None
         self.hits += 1
-        self._used[group].add(key)
+        if not layer:  # a layer's entry keeps all it knows; an artifact's only what was used
+            self._used[group].add(key)
         return value
 
     def put(self, node: _FileNode, value: JSONValue, part: str = "") -> None:
