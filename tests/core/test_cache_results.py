@@ -213,3 +213,20 @@ def test_a_plugin_loaded_by_module_name_finds_its_results(checker, tmp_path):
     reports = [_scan(checker, root, tmp_path / "cache", plugins=["provcheck_testdata"]) for _ in range(2)]
     assert reports[0]["errors"] == [] and _results(reports[0], "provcheck_testdata")["misses"] == 3
     assert _results(reports[1], "provcheck_testdata") == {"hits": 3, "misses": 0}
+
+
+def test_a_cache_directory_is_listed_and_cleared(checker, tmp_path):
+    from provcheck import Cache
+    root = tmp_path / "cache"
+    tree = Cache(root).directory("toolchains") / "trees" / "abc"
+    (tree / "usr" / "bin").mkdir(parents=True)
+    (tree / "usr" / "bin" / "autoconf").write_bytes(b"#!/bin/sh\n" * 100)
+    (tree / "usr" / "bin").chmod(0o555)  # unpacked packages have read-only directories
+    with pytest.raises(ValueError):
+        Cache(root).directory("../escape")
+    info = json.loads(checker.run_cli("cache", "info", "--format", "json", "--cache-dir", str(root)).stdout)
+    assert info["directories"] == {"toolchains": {"files": 1, "bytes": 1000}}
+    text = checker.run_cli("cache", "info", "--cache-dir", str(root)).stdout
+    assert "dirs/toolchains" in text and "1000 bytes" in text
+    assert checker.run_cli("cache", "clear", "--cache-dir", str(root)).exit_code == 0
+    assert sorted(p.name for p in root.iterdir()) == ["lock"]
