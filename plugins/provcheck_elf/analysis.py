@@ -51,13 +51,14 @@ class ParseCache:
     def hits(self) -> int:
         return self.results.hits
 
-    def get(self, node: Any, deep: bool) -> Any:
-        """The parse result, MISSING when not cached (None: not an ELF file)."""
-        got = self.results.get(node, "deep" if deep else "")
+    def get(self, node: Any, deep: bool, digest: str | None = None) -> Any:
+        """The parse result, MISSING when not cached (None: not an ELF file); ``digest``: the
+        node's sha256 when known without hashing it."""
+        got = self.results.get(node, "deep" if deep else "", digest)
         return MISSING if got is None else got["v"]
 
-    def put(self, node: Any, deep: bool, value: Any) -> None:
-        self.results.put(node, {"v": value}, "deep" if deep else "")
+    def put(self, node: Any, deep: bool, value: Any, digest: str | None = None) -> None:
+        self.results.put(node, {"v": value}, "deep" if deep else "", digest)
 
     def found(self, node: Any, needle: str) -> Any:
         """A search's remembered offset (None: absent), MISSING when not cached."""

@@ -284,16 +284,17 @@ class FileResults:
             self._used[group] = set()
         return values
 
-    def _where(self, node: _FileNode, part: str) -> tuple[str, str] | None:
-        sha = node.sha256
+    def _where(self, node: _FileNode, part: str, digest: str | None) -> tuple[str, str] | None:
+        sha = digest or node.sha256
         if not sha:
             return None
         layer = node.layer
         return (f"layer:{layer}" if layer else f"group:{self.group}"), f"{sha}/{part}"
 
-    def get(self, node: _FileNode, part: str = "") -> JSONValue:
-        """The value put for this content (and part) by this name and version, or None."""
-        sha = node.sha256  # inline of _where: called once per file and pass on warm runs
+    def get(self, node: _FileNode, part: str = "", digest: str | None = None) -> JSONValue:
+        """The value put for this content (and part) by this name and version, or None.
+        ``digest``: the node's sha256 when known without ``node.sha256`` (which may hash)."""
+        sha = digest or node.sha256  # inline of _where: called once per file and pass on warm runs
         if not sha or self.cache is None:
             return None
         layer = node.layer
@@ -311,8 +312,8 @@ class FileResults:
             self._used[group].add(key)
         return value
 
-    def put(self, node: _FileNode, value: JSONValue, part: str = "") -> None:
-        where = self._where(node, part)
+    def put(self, node: _FileNode, value: JSONValue, part: str = "", digest: str | None = None) -> None:
+        where = self._where(node, part, digest)
         if where is None or self.cache is None or value is None:
             return
         group, key = where
