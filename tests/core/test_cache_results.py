@@ -46,6 +46,9 @@ def _scan(checker, target, cache, *extra, plugins=None, env=None):
 
 def _same(a, b):
     for key in ("findings", "errors", "artifacts", "summary"):
+        if key == "findings":
+            for x, y in zip(a[key], b[key]):
+                assert x == y, {k: (x.get(k), y.get(k)) for k in set(x) | set(y) if x.get(k) != y.get(k)}
         assert a[key] == b[key], key
 
 
