@@ -74,6 +74,7 @@ def test_warm_scan_of_a_real_image_is_the_cold_report_without_reading_contents(c
     monkeypatch.setattr(ImageLoader, "_refill", lambda self, *a: refills.append(a) or real_refill(self, *a))
     for key in [k for k in os.environ if k.startswith("PROVCHECK_")]:
         monkeypatch.delenv(key)
+    monkeypatch.chdir(checker.base)  # as the cold run: no config file of this checkout
     main(["scan", "--format", "json", "--cache-dir", str(cache), str(image)])
     warm = json.loads(capsys.readouterr().out)
     _same(cold, warm)  # same findings (fingerprints, hashes, evidence), errors, artifacts
@@ -172,9 +173,6 @@ def test_a_plugin_opts_in_and_its_code_or_options_invalidate(checker, tmp_path):
     assert paths(changed) == ["a.bin", "b.bin", "c.txt", "d/e"] and _results(changed, "magicplug")["misses"] == 1
 
 
-sys.path.insert(0, str(HERE.parent / "plugins" / "release"))
-
-
 def test_no_plugin_keeps_a_cache_of_its_own(checker, image, cold, tmp_path):
     """scan, linkage and release (with a real regeneration when the sandbox runs here) write only
     entries of provcheck.Cache, plus the documented toolchain directory; clear removes all."""
@@ -184,6 +182,7 @@ def test_no_plugin_keeps_a_cache_of_its_own(checker, image, cold, tmp_path):
     from provcheck import sandbox
     regenerated = sandbox.unavailable_reason() is None and shutil.which("autoreconf") is not None
     if regenerated:
+        sys.path.insert(0, str(HERE.parent / "plugins" / "release"))
         import autotools_project as ap
         release = ap.make_dist(tmp_path / "project")
         repo = checker.gitrepo({k: v.encode() for k, v in ap.TAG_FILES.items()}, name="hello", tags="v1.0")
