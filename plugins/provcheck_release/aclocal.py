@@ -34,7 +34,8 @@ HEADER = """\
 # but WITHOUT ANY WARRANTY, to the extent permitted by law; without
 # even the implied warranty of MERCHANTABILITY or FITNESS FOR A
 # PARTICULAR PURPOSE.
-m4_ifndef([AC_CONFIG_MACRO_DIRS], [m4_defun([_AM_CONFIG_MACRO_DIRS], [])m4_defun([AC_CONFIG_MACRO_DIRS], [_AM_CONFIG_MACRO_DIRS($@)])])
+m4_ifndef([AC_CONFIG_MACRO_DIRS], [m4_defun([_AM_CONFIG_MACRO_DIRS], [])\
+m4_defun([AC_CONFIG_MACRO_DIRS], [_AM_CONFIG_MACRO_DIRS($@)])])
 m4_ifndef([AC_AUTOCONF_VERSION],
   [m4_copy([m4_PACKAGE_VERSION], [AC_AUTOCONF_VERSION])])dnl
 m4_if(m4_defn([AC_AUTOCONF_VERSION]), [2.71],,
@@ -55,7 +56,7 @@ def _digits(line: str) -> str:
     return _NUMBERS.sub("#", line)
 
 
-_HEADER_LINES = frozenset(_digits(line) for line in HEADER.splitlines())
+_HEADER_LINES = frozenset(_digits(line) for line in HEADER.replace("\\\n", "").splitlines())
 
 
 def body_lines(text: str) -> list[str]:

@@ -136,6 +136,7 @@ class Regeneration:
     steps: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     cached: bool = False
+    partial: dict[str, Any] = field(default_factory=dict)   # a partial chain: missing tools, steps run and not
 
     def counts(self) -> dict[str, int]:
         out = {REPRODUCED: 0, DIFFERS: 0, UNVERIFIED: 0, NOT_REPRODUCIBLE: 0}
@@ -165,7 +166,8 @@ class Regeneration:
                 "toolchains": self.toolchains, "counts": self.counts(), "inputs": by_origin,
                 "substituted": [i.to_dict() for i in self.inputs if i.origin == "substituted"],
                 "unverified": [i.to_dict() for i in self.inputs if i.origin == "unverified"],
-                "steps": self.steps, "seconds": round(self.seconds, 3), "cached": self.cached}
+                "steps": self.steps, "seconds": round(self.seconds, 3), "cached": self.cached,
+                "chain": "partial" if self.partial else "full", **({"partial": self.partial} if self.partial else {})}
 
 
 # -- trusted inputs ----------------------------------------------------------------------------
@@ -439,6 +441,20 @@ def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], by
     return Chain(steps, tools, gmo)
 
 
+AUTOMAKE_STEPS = ("aclocal", "automake")     # what a chain without automake cannot run
+
+
+def partial_plan(chain: Chain, missing: Mapping[str, str]) -> Chain | None:
+    """The part of ``chain`` that runs without the ``missing`` tools (only automake may be
+    missing: aclocal and automake are its programs); None when nothing is left."""
+    if set(missing) - {"automake"}:
+        return None
+    steps = [(name, argv) for name, argv in chain.steps if name not in AUTOMAKE_STEPS]
+    if not any(name in ("autoconf", "autoheader") for name, _ in steps):
+        return None
+    return Chain(steps, [t for t in chain.tools if t not in missing], chain.gmo)
+
+
 _REBUILD_STRICTNESS = re.compile(rb"\$\(AUTOMAKE\) --(foreign|gnits|gnu) [\w./+-]+/Makefile\b")
 _AUTOMAKE_OPTIONS = re.compile(r"^AUTOMAKE_OPTIONS\s*\+?=(.*)$", re.M)
 
@@ -512,7 +528,7 @@ def code_digest() -> str:
     of every cache key, so an upgraded provcheck never serves an older version's result."""
     h = hashlib.sha256(CHAIN_VERSION.encode())
     here = Path(__file__).parent
-    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py"):
+    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py", "aclocal.py"):
         try:
             h.update((here / name).read_bytes())
         except OSError:
@@ -770,16 +786,38 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
         return r
     # the system's and already downloaded builds first; other Debian builds only when needed
     fetched = not options.download
+    resolved: tuple[list[list[Any]], dict[str, str], dict[str, str]] | None = None
+    why = ""
     try:
-        combos, versions = _toolchains(trees, chain, options, download=False)
+        resolved = _toolchains(trees, chain, options, download=False, optional=AUTOMAKE_TOOLS)
     except RegenerationError as exc:
-        if fetched:
-            return give_up(str(exc))
+        why = str(exc)
+    if (resolved is None or resolved[2]) and not fetched:
         try:
-            combos, versions = _toolchains(trees, chain, options, download=True)
+            resolved = _toolchains(trees, chain, options, download=True, optional=AUTOMAKE_TOOLS)
         except RegenerationError as exc2:
-            return give_up(str(exc2))
+            why = str(exc2)
         fetched = True
+    if resolved is None:
+        return give_up(why)
+    combos, versions, missing = resolved
+    partial: dict[str, Any] = {}
+    not_run: dict[str, str] = {}      # outputs of the steps a partial chain leaves out, and why
+    checked: Any = None               # aclocal.AclocalCheck of the release's aclocal.m4 (a partial chain's input)
+    if missing:
+        part = partial_plan(chain, missing)
+        if part is None:
+            return give_up("; ".join(missing.values()))
+        left_out = [name for name, _ in chain.steps if name not in {n for n, _ in part.steps}]
+        reason = "; ".join(missing.values())
+        partial = {"missing": dict(missing), "ran": [n for n, _ in part.steps], "not_run": left_out}
+        for path in expected:
+            if path.endswith("Makefile.in") or path == "aclocal.m4":
+                not_run[path] = f"{reason} (partial chain: {', '.join(left_out)} not run)"
+        chain = part
+        if "aclocal.m4" in trees.release and "aclocal.m4" not in files:
+            checked = _admit_release_aclocal(trees, files, inputs, alternatives)
+            partial["aclocal"] = checked.summary()
     from provcheck import sandbox
     why = sandbox.unavailable_reason()
     if why is not None:
@@ -793,22 +831,23 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-regenerate") as pool:
         runs = [pool.submit(runner.run, files, combo) for combo in combos]
         early = pool.submit(runner.run, trusted_files, combos[0]) if alternatives and len(combos) == 1 else None
-        scored = [(_score(trees, expected, o.produced, known, cache), o) for o in (r.result() for r in runs)]
+        targets = [p for p in expected if p not in not_run]
+        scored = [(_score(trees, targets, o.produced, known, cache), o) for o in (r.result() for r in runs)]
         (score, per_file), best = min(scored, key=lambda so: so[0][0])
         if score[0] == 0 and score[1] and not fetched:  # built, but differs: other Debian builds of that version too
             try:
-                more, _ = _toolchains(trees, chain, options, download=True)
+                more, _, _ = _toolchains(trees, chain, options, download=True, optional=AUTOMAKE_TOOLS)
             except RegenerationError:
                 more = []
             tried = [[t.flavour for t in c] for c in combos]
             more = [c for c in more if [t.flavour for t in c] not in tried]
-            scored += [(_score(trees, expected, o.produced, known, cache), o)
+            scored += [(_score(trees, targets, o.produced, known, cache), o)
                        for o in pool.map(lambda combo: runner.run(files, combo), more)]
             (score, per_file), best = min(scored, key=lambda so: so[0][0])
         if alternatives:
             trusted = early.result() if early is not None and best.combo is combos[0] else \
                 runner.run(trusted_files, best.combo)
-    result = Regeneration(options.mode, inputs=inputs, versions=versions)
+    result = Regeneration(options.mode, inputs=inputs, versions=versions, partial=partial)
     result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in best.combo]
     result.steps = best.steps + ([{**s, "step": f"{s['step']} (trusted alternatives)"} for s in trusted.steps]
                                  if trusted else [])
@@ -818,6 +857,12 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     for path in expected:
         hunks = per_file.get(path)
         size = len(trees.release[path]())
+        if path == "aclocal.m4" and checked is not None:
+            result.files[path] = _aclocal_result(trees, checked, known, cache, flavour)
+            continue
+        if path in not_run and hunks is None:
+            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=not_run[path], toolchain=flavour, size=size)
+            continue
         if hunks is None and files.get(path) is not None and files[path] == trees.release[path]():
             hunks = []  # committed in the tag and identical to it: the chain left it as the tag has it
         if hunks is None:
@@ -849,8 +894,52 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     result.status = "failed" if best.failure and not any(
         f.status != NOT_REPRODUCIBLE for f in result.files.values()) else "done"
     result.reason = best.failure or ""
+    if partial and not best.failure:
+        result.reason = (f"partial chain: {', '.join(partial['ran'])} ran, {', '.join(partial['not_run'])} not: "
+                         + "; ".join(missing.values()))
     result.seconds = time.monotonic() - started
     return result
+
+
+AUTOMAKE_TOOLS = ("automake",)    # tools a chain may do without (partial_plan)
+
+
+def _admit_release_aclocal(trees: Trees, files: dict[str, bytes], inputs: list[Input],
+                           alternatives: dict[str, bytes | None]) -> Any:
+    """A partial chain's input: the release's aclocal.m4, ``published`` when every piece of it
+    is a published copy or an input, else ``unverified`` with the trusted alternative its
+    unexplained regions replaced by their nearest published copies."""
+    from . import aclocal
+    data = trees.release["aclocal.m4"]()
+    checked = aclocal.check(_text(data), trees.db, files)
+    files["aclocal.m4"] = data
+    if checked.verified:
+        inputs.append(Input("aclocal.m4", "published", _sha(data), how="every piece is a published copy or an input: "
+                            + checked.summary()))
+    else:
+        alternatives["aclocal.m4"] = checked.alternative.encode("latin-1")
+        inputs.append(Input("aclocal.m4", "unverified", _sha(data), how=checked.summary(),
+                            diff="\n".join(r.diff for r in checked.regions if r.diff)[:20000]))
+    return checked
+
+
+def _aclocal_result(trees: Trees, checked: Any, known: list[KnownDifference], cache: "Cache",
+                    flavour: str) -> FileResult:
+    """aclocal.m4's verdict when aclocal could not run: reproduced piece by piece, or unverified
+    (its unexplained regions against their nearest published copies as hunks)."""
+    data = trees.release["aclocal.m4"]()
+    text = _text(data)
+    if checked.verified:
+        return FileResult("aclocal.m4", REPRODUCED, reason="not regenerated (no aclocal of its version); every "
+                          "piece is a published copy or an input: " + checked.summary(), toolchain=flavour,
+                          size=len(data))
+    hunks = [h for h in _compare("aclocal.m4", checked.alternative.encode("latin-1"), data, known, cache)
+             if h.kind == "unexplained"]
+    fr = FileResult("aclocal.m4", UNVERIFIED, reason=checked.summary(), toolchain=flavour, size=len(data),
+                    hunks=hunks, unverified_inputs=["aclocal.m4"], unverified_bytes=checked.region_bytes(text))
+    added = "\n".join(t for h in hunks for _, t in h.added)
+    fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
+    return fr
 
 
 @dataclass
@@ -1004,10 +1093,12 @@ def _limits(options: Options) -> Any:
     return sandbox.SandboxLimits(seconds=300.0)
 
 
-def _toolchains(trees: Trees, chain: Chain, options: Options, download: bool
-                ) -> tuple[list[list[Any]], dict[str, str]]:
+def _toolchains(trees: Trees, chain: Chain, options: Options, download: bool, optional: Iterable[str] = ()
+                ) -> tuple[list[list[Any]], dict[str, str], dict[str, str]]:
     """Every combination of the flavours of the exact generator versions (at most
-    ``max_combinations``), system flavours first; RegenerationError when one tool has none."""
+    ``max_combinations``), system flavours first, the versions, and {tool: why} for each
+    ``optional`` tool that has none (left out of the combinations); RegenerationError when
+    another tool has none."""
     try:
         from . import toolchain
     except ImportError as exc:  # pragma: no cover - the module ships with the plugin
@@ -1019,23 +1110,30 @@ def _toolchains(trees: Trees, chain: Chain, options: Options, download: bool
             sample[mk] = trees.release[mk]()
     versions = toolchain.generator_versions(sample)
     per_tool: list[list[Any]] = []
+    missing: dict[str, str] = {}
     for tool in chain.tools:
         version = versions.get(tool)
-        if not version:
-            raise RegenerationError(f"the release does not say which {tool} generated it")
         try:
-            per_tool.append(list(toolchain.flavours(tool, version, cache_dir=options.toolchain_cache,
-                                                    download=download)))
-        except toolchain.ToolchainUnavailable as exc:
-            raise RegenerationError(str(exc)) from None
-        except Exception as exc:  # a download or unpack failure is a reason, not a crash
-            raise RegenerationError(f"{tool} {version}: {exc}") from None
-        if not per_tool[-1]:
-            raise RegenerationError(f"no toolchain for {tool} {version}")
+            if not version:
+                raise RegenerationError(f"the release does not say which {tool} generated it")
+            try:
+                found = list(toolchain.flavours(tool, version, cache_dir=options.toolchain_cache, download=download))
+            except toolchain.ToolchainUnavailable as exc:
+                raise RegenerationError(str(exc)) from None
+            except Exception as exc:  # a download or unpack failure is a reason, not a crash
+                raise RegenerationError(f"{tool} {version}: {exc}") from None
+            if not found:
+                raise RegenerationError(f"no toolchain for {tool} {version}")
+        except RegenerationError as exc:
+            if tool not in optional:
+                raise
+            missing[tool] = str(exc)
+            continue
+        per_tool.append(found)
     combos: list[list[Any]] = [[]]
     for flavours in per_tool:
         combos = [c + [f] for c in combos for f in flavours]
-    return combos[:options.max_combinations], versions
+    return combos[:options.max_combinations], versions, missing
 
 
 __all__ = ["regenerate", "Regeneration", "FileResult", "Hunk", "Input", "Trees", "Options", "Cache",
