@@ -84,11 +84,7 @@ class Region:
     nearest: str | None         # origin of the nearest published copy
     shared: float               # share of the region's lines the nearest copy has
     diff: str = ""
-
-    @property
-    def edited(self) -> bool:
-        """An edited copy of a published macro (rather than a macro nothing publishes)."""
-        return self.nearest is not None and self.shared >= MIN_SHARED
+    edited: bool = False        # an edited copy of a macro of the very automake version aclocal.m4 names
 
 
 @dataclass
@@ -96,7 +92,8 @@ class AclocalCheck:
     pieces: list[Piece] = field(default_factory=list)
     regions: list[Region] = field(default_factory=list)
     includes: list[str] = field(default_factory=list)
-    alternative: str = ""       # the trusted alternative (regions replaced); == the release's when verified
+    alternative: str = ""       # every region replaced by its nearest published copy: the trusted alternative
+    substituted: str = ""       # only the edited regions replaced: the input (== the release's when none is)
 
     @property
     def verified(self) -> bool:
@@ -113,8 +110,10 @@ class AclocalCheck:
                + f", {len(self.includes)} m4_include lines name inputs")
         if self.regions:
             out += "; " + "; ".join(
-                f"lines {r.first + 1}-{r.last}: no published copy" + (
-                    f" (nearest: {r.nearest}, {r.shared:.0%} of the lines shared)" if r.nearest else "")
+                f"lines {r.first + 1}-{r.last}: " + (
+                    f"an edited copy of {r.nearest} (aclocal.m4 names that automake version; replaced by it)"
+                    if r.edited else "no published copy" + (
+                        f" (nearest: {r.nearest}, {r.shared:.0%} of the lines shared)" if r.nearest else ""))
                 for r in self.regions[:6])
         return out
 
@@ -218,16 +217,25 @@ def check(text: str, db: M4Database, files: Mapping[str, bytes]) -> AclocalCheck
                 b -= 1
             out.regions.append(_region(lines, a, b, by_macro, entries, matcher, unified))
         k = j
-    alt: list[str] = []
-    at = 0
-    for r in out.regions:
-        alt += lines[at:r.first]
-        if r.nearest is not None:   # the nearest published copy (dropping it could break autoconf)
-            alt += list(next(body for origin, body in entries if origin == r.nearest))
-        at = r.last
-    alt += lines[at:]
-    out.alternative = "\n".join(alt)
+    head = re.match(r"# generated automatically by aclocal (\d+(?:\.\d+)+)", text)
+    for r in out.regions:   # automake's own macros of the version aclocal.m4 names are published: an edit
+        m = re.match(r"automake_(?:\d+:)?(\d+(?:\.\d+)+)-", r.nearest or "")
+        r.edited = bool(head and m and m.group(1) == head.group(1) and r.shared >= MIN_SHARED)
+    out.alternative = _replace(lines, out.regions, entries, lambda r: r.nearest is not None)
+    out.substituted = _replace(lines, out.regions, entries, lambda r: r.edited)
     return out
+
+
+def _replace(lines: list[str], regions: list[Region], entries: list[tuple[str, tuple[str, ...]]], which) -> str:
+    """The text with each region ``which`` selects replaced by its nearest published copy."""
+    bodies = dict(entries)
+    out: list[str] = []
+    at = 0
+    for r in regions:
+        if which(r):
+            out += lines[at:r.first] + list(bodies[r.nearest])
+            at = r.last
+    return "\n".join(out + lines[at:])
 
 
 def _region(lines: list[str], first: int, last: int, by_macro: dict[str, list[int]],

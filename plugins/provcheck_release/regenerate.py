@@ -292,6 +292,12 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
                     continue
             inputs.append(Input(path, "tag", _sha(files[path])))
             continue
+        if "/" not in path and re.search(rf"(?<![\w.-]){re.escape(path)}(?![\w.-])", ac):
+            data = trees.release[path]()
+            if _VERSION_STAMP.fullmatch(data):  # one version literal that configure.ac reads (m4_esyscmd)
+                files[path] = data
+                inputs.append(Input(path, "stamp", _sha(data), how="a version literal configure.ac reads"))
+                continue
         if not (m4 or aux or GETTEXT_INFRA.search(path) or name in PRESENCE_NAMES or trees.recognised(path)):
             continue  # unexplained: never an input
         data = trees.release[path]()
@@ -341,6 +347,8 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
     return files, inputs, alternatives
 
 
+# a release-only version file (opus' package_version, gnulib's .tarball-version): nothing but a version
+_VERSION_STAMP = re.compile(rb"(?:[A-Z_]+=)?([\"']?)v?\d+(?:\.\d+)+[\w.+~-]*\1\n?")
 ACLOCAL_DIR = ".provcheck-aclocal"   # in the work tree, named by ACLOCAL_PATH: after -I, before the system's
 _EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)*\.m4)\b", re.M)
 _SERIAL_LINE = re.compile(r"^#\s*serial\s+(\d+)", re.M)
@@ -912,14 +920,20 @@ def _admit_release_aclocal(trees: Trees, files: dict[str, bytes], inputs: list[I
     from . import aclocal
     data = trees.release["aclocal.m4"]()
     checked = aclocal.check(_text(data), trees.db, files)
-    files["aclocal.m4"] = data
+    diff = "\n".join(r.diff for r in checked.regions if r.diff)[:20000]
     if checked.verified:
+        files["aclocal.m4"] = data
         inputs.append(Input("aclocal.m4", "published", _sha(data), how="every piece is a published copy or an input: "
                             + checked.summary()))
-    else:
+        return checked
+    # edited copies of published macros are replaced (their edit shows as lines of configure no input
+    # produced); macros nothing publishes stay, as an unverified input
+    files["aclocal.m4"] = checked.substituted.encode("latin-1")
+    if any(not r.edited for r in checked.regions):
         alternatives["aclocal.m4"] = checked.alternative.encode("latin-1")
-        inputs.append(Input("aclocal.m4", "unverified", _sha(data), how=checked.summary(),
-                            diff="\n".join(r.diff for r in checked.regions if r.diff)[:20000]))
+        inputs.append(Input("aclocal.m4", "unverified", _sha(data), how=checked.summary(), diff=diff))
+    else:
+        inputs.append(Input("aclocal.m4", "substituted", _sha(data), how=checked.summary(), diff=diff))
     return checked
 
 
@@ -933,10 +947,12 @@ def _aclocal_result(trees: Trees, checked: Any, known: list[KnownDifference], ca
         return FileResult("aclocal.m4", REPRODUCED, reason="not regenerated (no aclocal of its version); every "
                           "piece is a published copy or an input: " + checked.summary(), toolchain=flavour,
                           size=len(data))
-    hunks = [h for h in _compare("aclocal.m4", checked.alternative.encode("latin-1"), data, known, cache)
-             if h.kind == "unexplained"]
-    fr = FileResult("aclocal.m4", UNVERIFIED, reason=checked.summary(), toolchain=flavour, size=len(data),
-                    hunks=hunks, unverified_inputs=["aclocal.m4"], unverified_bytes=checked.region_bytes(text))
+    edited = any(r.edited for r in checked.regions)
+    hunks = [h for h in _compare("aclocal.m4", (checked.substituted if edited else checked.alternative)
+                                 .encode("latin-1"), data, known, cache) if h.kind == "unexplained"]
+    fr = FileResult("aclocal.m4", DIFFERS if edited else UNVERIFIED, reason=checked.summary(), toolchain=flavour,
+                    size=len(data), hunks=hunks, unverified_inputs=[] if edited else ["aclocal.m4"],
+                    unverified_bytes=0 if edited else checked.region_bytes(text))
     added = "\n".join(t for h in hunks for _, t in h.added)
     fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
     return fr
