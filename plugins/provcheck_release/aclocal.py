@@ -177,8 +177,8 @@ def check(text: str, db: M4Database, files: Mapping[str, bytes]) -> AclocalCheck
         key = _digits(lines[i])
         best: tuple[int, bool, str] | None = None
         for origin, body in [*local.get(key, ()), *by_first.get(key, ())]:
-            if len(body) <= (best[0] if best else 0) or i + len(body) > n:
-                continue
+            if (len(body), False) <= ((best[0], not best[1]) if best else (0, False)) or i + len(body) > n:
+                continue   # longest first, then an exact copy before a stamped one
             exact = _equal_but_stamps(lines[i:i + len(body)], body)
             if exact is not None:
                 best = (len(body), not exact, origin)
@@ -221,19 +221,20 @@ def check(text: str, db: M4Database, files: Mapping[str, bytes]) -> AclocalCheck
     for r in out.regions:   # automake's own macros of the version aclocal.m4 names are published: an edit
         m = re.match(r"automake_(?:\d+:)?(\d+(?:\.\d+)+)-", r.nearest or "")
         r.edited = bool(head and m and m.group(1) == head.group(1) and r.shared >= MIN_SHARED)
-    out.alternative = _replace(lines, out.regions, entries, lambda r: r.nearest is not None)
+    out.alternative = _replace(lines, out.regions, entries, lambda r: True)
     out.substituted = _replace(lines, out.regions, entries, lambda r: r.edited)
     return out
 
 
 def _replace(lines: list[str], regions: list[Region], entries: list[tuple[str, tuple[str, ...]]], which) -> str:
-    """The text with each region ``which`` selects replaced by its nearest published copy."""
+    """The text with each region ``which`` selects replaced by its nearest published copy (dropped
+    when there is none)."""
     bodies = dict(entries)
     out: list[str] = []
     at = 0
     for r in regions:
         if which(r):
-            out += lines[at:r.first] + list(bodies[r.nearest])
+            out += lines[at:r.first] + (list(bodies[r.nearest]) if r.nearest is not None else [])
             at = r.last
     return "\n".join(out + lines[at:])
 
