@@ -157,9 +157,10 @@ def _equal_but_stamps(seg: list[str], body: tuple[str, ...]) -> bool | None:
     return not stamped
 
 
-def check(text: str, db: M4Database, files: Mapping[str, bytes]) -> AclocalCheck:
+def check(text: str, db: M4Database, files: Mapping[str, bytes], base: str = "") -> AclocalCheck:
     """Check ``aclocal.m4`` (``text``) against the database and the input tree ``files`` (the
-    tag's files and the admitted published copies, by path)."""
+    tag's files and the admitted published copies, by path from the top directory); ``base``:
+    the directory of this aclocal.m4 (a sub-package's), against which its m4_include paths resolve."""
     from .compare import matcher, unified
     by_first, by_macro, entries = _published(db)
     local: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
@@ -194,7 +195,8 @@ def check(text: str, db: M4Database, files: Mapping[str, bytes]) -> AclocalCheck
         if ok[k] or not line.strip():
             continue
         m = _INCLUDE.match(line)
-        if m and posixpath.normpath(m.group(1)) in files and not m.group(1).startswith(("/", "..")):
+        target = posixpath.normpath(posixpath.join(base, m.group(1))) if m else ""
+        if m and target in files and not m.group(1).startswith("/") and not target.startswith(".."):
             ok[k] = True
             out.includes.append(m.group(1))
         elif k < first_piece and _digits(line) in _HEADER_LINES:

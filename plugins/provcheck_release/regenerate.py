@@ -1010,7 +1010,7 @@ def _admit_release_aclocal(trees: Trees, files: dict[str, bytes], inputs: list[I
     from . import aclocal
     data = trees.release[path]()
     base = posixpath.dirname(path)
-    checked = aclocal.check(_text(data), trees.db, _view(files, base + "/") if base else files)
+    checked = aclocal.check(_text(data), trees.db, files, base)
     diff = "\n".join(r.diff for r in checked.regions if r.diff)[:20000]
     if checked.verified:
         files[path] = data
