@@ -49,6 +49,8 @@ _VERSIONISH = re.compile(r"\d+\.\d+|Copyright|serial")
 _INCLUDE = re.compile(r"^m4_include\(\[([^\]]+)\]\)$")
 _FILE_START = re.compile(r"^(?:#|dnl)\s.*-\*- Autoconf -\*-")
 _DEFUN = re.compile(r"\b(?:AC_DEFUN(?:_ONCE)?|AU_DEFUN|AU_ALIAS|m4_define)\(\[?([\w]+)")
+MAX_CANDIDATES = 24  # published copies compared with one region (those defining most of its macros)
+MAX_REGIONS = 200    # regions given a nearest published copy; the rest (a crafted file) have none
 MIN_SHARED = 0.5      # a region sharing this share of its lines with a published copy is an edited copy of it
 
 
@@ -120,11 +122,12 @@ class AclocalCheck:
 
 @functools.lru_cache(maxsize=2)
 def _published(db: M4Database) -> tuple[dict[str, list[tuple[str, tuple[str, ...]]]], dict[str, list[int]],
-                                        list[tuple[str, tuple[str, ...]]]]:
-    """(first line, digits collapsed) -> [(origin, body)], macro name -> entry indexes, entries."""
+                                        list[tuple[str, tuple[str, ...], frozenset[str]]]]:
+    """(first line, digits collapsed) -> [(origin, body)], macro name -> entry indexes, and the
+    entries (origin, body, the macros it defines)."""
     by_first: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     by_macro: dict[str, list[int]] = {}
-    entries: list[tuple[str, tuple[str, ...]]] = []
+    entries: list[tuple[str, tuple[str, ...], frozenset[str]]] = []
     seen: set[tuple[str, ...]] = set()
     for name, es in db.files.items():
         if not name.endswith(".m4"):
@@ -139,9 +142,10 @@ def _published(db: M4Database) -> tuple[dict[str, list[tuple[str, tuple[str, ...
             seen.add(body)
             origin = f"{e['origin']} ({name})"
             by_first.setdefault(_digits(body[0]), []).append((origin, body))
-            for m in set(_DEFUN.findall(text)):
+            defined = frozenset(_DEFUN.findall(text))
+            for m in defined:
                 by_macro.setdefault(m, []).append(len(entries))
-            entries.append((origin, body))
+            entries.append((origin, body, defined))
     return by_first, by_macro, entries
 
 
@@ -217,7 +221,10 @@ def check(text: str, db: M4Database, files: Mapping[str, bytes], base: str = "")
         for a, b in zip(starts, [*starts[1:], last]):
             while b > a and not lines[b - 1].strip():
                 b -= 1
-            out.regions.append(_region(lines, a, b, by_macro, entries, matcher, unified))
+            if len(out.regions) < MAX_REGIONS:
+                out.regions.append(_region(lines, a, b, by_macro, entries, matcher, unified))
+            else:
+                out.regions.append(Region(a, b, None, 0.0))
         k = j
     head = re.match(r"# generated automatically by aclocal (\d+(?:\.\d+)+)", text)
     for r in out.regions:   # automake's own macros of the version aclocal.m4 names are published: an edit
@@ -228,10 +235,11 @@ def check(text: str, db: M4Database, files: Mapping[str, bytes], base: str = "")
     return out
 
 
-def _replace(lines: list[str], regions: list[Region], entries: list[tuple[str, tuple[str, ...]]], which) -> str:
+def _replace(lines: list[str], regions: list[Region], entries: list[tuple[str, tuple[str, ...], frozenset[str]]],
+             which) -> str:
     """The text with each region ``which`` selects replaced by its nearest published copy (dropped
     when there is none)."""
-    bodies = dict(entries)
+    bodies = {origin: body for origin, body, _ in entries}
     out: list[str] = []
     at = 0
     for r in regions:
@@ -242,10 +250,16 @@ def _replace(lines: list[str], regions: list[Region], entries: list[tuple[str, t
 
 
 def _region(lines: list[str], first: int, last: int, by_macro: dict[str, list[int]],
-            entries: list[tuple[str, tuple[str, ...]]], matcher, unified) -> Region:
+            entries: list[tuple[str, tuple[str, ...], frozenset[str]]], matcher, unified) -> Region:
     seg = lines[first:last]
     names = set(_DEFUN.findall("\n".join(seg)))
-    candidates = {i for m in names for i in by_macro.get(m, ())}
+    shared_names: dict[int, int] = {}
+    for m in names:
+        for i in by_macro.get(m, ()):
+            shared_names[i] = shared_names.get(i, 0) + 1
+    def jaccard(i: int) -> float:   # the share of macro names in common
+        return shared_names[i] / (len(names) + len(entries[i][2]) - shared_names[i])
+    candidates = sorted(shared_names, key=lambda i: -jaccard(i))[:MAX_CANDIDATES]
     mine = [x for x in seg if x.strip()]
     best: tuple[float, int] | None = None
     for idx in candidates:
@@ -256,6 +270,6 @@ def _region(lines: list[str], first: int, last: int, by_macro: dict[str, list[in
             best = (shared, idx)
     if best is None or not mine:
         return Region(first, last, None, 0.0)
-    origin, body = entries[best[1]]
+    origin, body, _ = entries[best[1]]
     diff, _ = unified("aclocal.m4", list(body), seg, fa=f"published/{origin}")
     return Region(first, last, origin, round(best[0], 3), diff)
