@@ -167,7 +167,8 @@ class Regeneration:
                 "substituted": [i.to_dict() for i in self.inputs if i.origin == "substituted"],
                 "unverified": [i.to_dict() for i in self.inputs if i.origin == "unverified"],
                 "steps": self.steps, "seconds": round(self.seconds, 3), "cached": self.cached,
-                "chain": "partial" if self.partial else "full" if self.status in ("done", "failed") else "none", **({"partial": self.partial} if self.partial else {})}
+                "chain": "partial" if self.partial else "full" if self.status in ("done", "failed") else "none",
+                **({"partial": self.partial} if self.partial else {})}
 
 
 # -- trusted inputs ----------------------------------------------------------------------------
