@@ -105,6 +105,8 @@ def test_partial_chain_reproduces_configure_of_an_untouched_release(checker, dis
         "aclocal", "automake"}
     assert f"automake {AUTOMAKE}" in regen["partial"]["missing"]["automake"]
     assert "partial chain" in regen["reason"]
+    [summary] = [f for f in data["findings"] if f["rule_id"] == "PC100"]
+    assert "regeneration done (partial chain: autoconf, autoheader)" in summary["message"], summary["message"]
     verdicts = files(data)
     for path in ("configure", "config.h.in", "aclocal.m4"):
         assert verdicts[path]["reproduction"]["status"] == "reproduced", (path, verdicts[path]["reproduction"])
