@@ -54,6 +54,15 @@ MAX_REGIONS = 200    # regions given a nearest published copy; the rest (a craft
 MIN_SHARED = 0.5      # a region sharing this share of its lines with a published copy is an edited copy of it
 
 
+def decode(data: bytes) -> str:
+    """As the database's texts are: UTF-8 (bytes that are not stay as surrogates, round-tripping)."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _digits(line: str) -> str:
     return _NUMBERS.sub("#", line)
 
@@ -103,7 +112,7 @@ class AclocalCheck:
 
     def region_bytes(self, text: str) -> int:
         lines = text.split("\n")
-        return sum(len("\n".join(lines[r.first:r.last]).encode("latin-1", "replace")) + 1 for r in self.regions)
+        return sum(len(encode("\n".join(lines[r.first:r.last]))) + 1 for r in self.regions)
 
     def summary(self) -> str:
         stamped = sum(1 for p in self.pieces if p.stamped)
@@ -170,7 +179,7 @@ def check(text: str, db: M4Database, files: Mapping[str, bytes], base: str = "")
     local: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     for path, data in files.items():
         if path.endswith(".m4") and path != "aclocal.m4":
-            body = tuple(body_lines(data.decode("latin-1")))
+            body = tuple(body_lines(decode(data)))
             if body:
                 local.setdefault(_digits(body[0]), []).append((f"tag: {path}", body))
     lines = text.split("\n")

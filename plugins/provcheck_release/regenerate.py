@@ -1011,7 +1011,7 @@ def _admit_release_aclocal(trees: Trees, files: dict[str, bytes], inputs: list[I
     from . import aclocal
     data = trees.release[path]()
     base = posixpath.dirname(path)
-    checked = aclocal.check(_text(data), trees.db, files, base)
+    checked = aclocal.check(aclocal.decode(data), trees.db, files, base)
     diff = "\n".join(r.diff for r in checked.regions if r.diff)[:20000]
     if checked.verified:
         files[path] = data
@@ -1020,9 +1020,9 @@ def _admit_release_aclocal(trees: Trees, files: dict[str, bytes], inputs: list[I
         return checked
     # edited copies of published macros are replaced (their edit shows as lines of configure no input
     # produced); macros nothing publishes stay, as an unverified input
-    files[path] = checked.substituted.encode("latin-1")
+    files[path] = aclocal.encode(checked.substituted)
     if any(not r.edited for r in checked.regions):
-        alternatives[path] = checked.alternative.encode("latin-1")
+        alternatives[path] = aclocal.encode(checked.alternative)
         inputs.append(Input(path, "unverified", _sha(data), how=checked.summary(), diff=diff))
     else:
         inputs.append(Input(path, "substituted", _sha(data), how=checked.summary(), diff=diff))
@@ -1034,14 +1034,15 @@ def _aclocal_result(trees: Trees, path: str, checked: Any, known: list[KnownDiff
     """aclocal.m4's verdict when aclocal could not run: reproduced piece by piece, or unverified
     (its unexplained regions against their nearest published copies as hunks)."""
     data = trees.release[path]()
-    text = _text(data)
+    from . import aclocal
+    text = aclocal.decode(data)
     if checked.verified:
         return FileResult(path, REPRODUCED, reason="not regenerated (no aclocal of its version); every "
                           "piece is a published copy or an input: " + checked.summary(), toolchain=flavour,
                           size=len(data))
     edited = any(r.edited for r in checked.regions)
-    hunks = [h for h in _compare(path, (checked.substituted if edited else checked.alternative)
-                                 .encode("latin-1"), data, known, cache) if h.kind == "unexplained"]
+    against = aclocal.encode(checked.substituted if edited else checked.alternative)
+    hunks = [h for h in _compare(path, against, data, known, cache) if h.kind == "unexplained"]
     fr = FileResult(path, DIFFERS if edited else UNVERIFIED, reason=checked.summary(), toolchain=flavour,
                     size=len(data), hunks=hunks, unverified_inputs=[] if edited else [path],
                     unverified_bytes=0 if edited else checked.region_bytes(text))
