@@ -84,7 +84,7 @@ def body_lines(text: str) -> list[str]:
 class Piece:
     first: int          # 0-based line range [first, last)
     last: int
-    origin: str         # "database: ORIGIN (name)" | "tag: path"
+    origin: str         # "ORIGIN (name)" of a published copy, or "input PATH" (the tag's, an admitted copy)
     stamped: bool = False   # equal but for version/copyright-year stamps
 
 
@@ -116,7 +116,7 @@ class AclocalCheck:
 
     def summary(self) -> str:
         stamped = sum(1 for p in self.pieces if p.stamped)
-        out = (f"{len(self.pieces)} embedded macro files are published copies or the tag's"
+        out = (f"{len(self.pieces)} embedded macro files are published copies or inputs"
                + (f" ({stamped} of them but for version/copyright-year stamps)" if stamped else "")
                + f", {len(self.includes)} m4_include lines name inputs")
         if self.regions:
@@ -181,7 +181,7 @@ def check(text: str, db: M4Database, files: Mapping[str, bytes], base: str = "")
         if path.endswith(".m4") and path != "aclocal.m4":
             body = tuple(body_lines(decode(data)))
             if body:
-                local.setdefault(_digits(body[0]), []).append((f"tag: {path}", body))
+                local.setdefault(_digits(body[0]), []).append((f"input {path}", body))
     lines = text.split("\n")
     n = len(lines)
     out = AclocalCheck()
