@@ -181,7 +181,15 @@ def _make_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def expand_make(s: str, variables: dict[str, str], auto: dict[str, str], depth: int = 0) -> str:
+def placeholder(name: str) -> str:
+    """A variable the emulator expands in any quoting context (see ``emulate.Machine``)."""
+    return f"\0{name}\0"
+
+
+def expand_make(s: str, variables: dict[str, str], auto: dict[str, str], depth: int = 0,
+                shells: list[str] | None = None) -> str:
+    """Make's expansion of ``s``; with ``shells``, each ``$(shell CMD)`` becomes a placeholder for the
+    output of CMD, appended there (the caller runs them first)."""
     if depth > 12 or "$" not in s:
         return s
     out, i, n = [], 0, len(s)
@@ -206,12 +214,15 @@ def expand_make(s: str, variables: dict[str, str], auto: dict[str, str], depth: 
                     depth_p -= 1
                 j += 1
             body = s[i + 2:j - 1]
-            name = expand_make(body, variables, auto, depth + 1)
+            name = expand_make(body, variables, auto, depth + 1, shells)
             m = re.match(r"(\w[\w.-]*):([^=]*)=(.*)$", name)   # $(VAR:.c=.o)
             if m:
-                val = expand_make(variables.get(m.group(1), ""), variables, auto, depth + 1)
+                val = expand_make(variables.get(m.group(1), ""), variables, auto, depth + 1, shells)
                 out.append(" ".join(w[:-len(m.group(2))] + m.group(3) if m.group(2) and w.endswith(m.group(2))
                                     else w for w in val.split()))
+            elif name.startswith("shell ") and shells is not None:
+                shells.append(name[6:].replace("$$", "$"))
+                out.append(placeholder(f"__make_shell_{len(shells)}"))
             elif name.startswith(("wildcard ", "strip ")):
                 out.append(name.split(" ", 1)[1].strip())
             elif name.startswith(("addprefix ", "addsuffix ", "patsubst ", "subst ", "shell ", "foreach ",
@@ -220,7 +231,7 @@ def expand_make(s: str, variables: dict[str, str], auto: dict[str, str], depth: 
             elif name in auto:
                 out.append(auto[name])
             elif name in variables:
-                out.append(expand_make(variables[name], variables, auto, depth + 1))
+                out.append(expand_make(variables[name], variables, auto, depth + 1, shells))
             else:
                 out.append("")
             i = j
@@ -256,30 +267,56 @@ def make_recipes(text: str) -> list[tuple[int, str]]:
             else:
                 variables[k] = v
     out: list[tuple[int, str]] = []
-    auto: dict[str, str] = {}
+    shells: list[str] = []
+    rules: list[tuple[int, list[str], list[str], list[tuple[int, str]]]] = []   # line, targets, prereqs, recipe
     for n, line in lines:
         if line.startswith("\t"):
             cmd = line[1:].lstrip("@-+ \t")
-            if cmd:
-                sh = expand_make(cmd, variables, auto).replace("$$", "$")
-                out.append((n, sh))
+            if cmd and rules:
+                rules[-1][3].append((n, cmd))
             continue
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or _MAKE_VAR.match(stripped):
             continue
         m = _MAKE_RULE.match(stripped)
         if m:
-            targets = expand_make(m.group(1), variables, {}).split()
             rest = m.group(2)
             recipe = None
             if ";" in rest:
                 rest, recipe = rest.split(";", 1)
-            prereqs = expand_make(rest, variables, {}).split()
-            auto = {"@": targets[0] if targets else "", "<": prereqs[0] if prereqs else "",
-                    "^": " ".join(prereqs), "*": posixpath.splitext(targets[0])[0] if targets else ""}
-            if recipe and recipe.strip():
-                out.append((n, expand_make(recipe.strip(), variables, auto).replace("$$", "$")))
-    return out
+            rules.append((n, expand_make(m.group(1), variables, {}).split(), expand_make(rest, variables, {}).split(),
+                          [(n, recipe.strip())] if recipe and recipe.strip() else []))
+    mentioned = {w for v in variables.values() for w in expand_make(v, variables, {}).split()} | {
+        w for _, t, p, _ in rules for w in t + p}
+    for _, targets, prereqs, recipe in rules:
+        instances = [(targets[0] if targets else "", prereqs, None)]
+        pattern = _pattern_rule(targets, prereqs)
+        if pattern is not None:     # %.o: %.xz (or .xz.o:) made for every file of the Makefile it can make
+            target, source = pattern
+            rx = re.compile(re.escape(target).replace("%", "(.+)") + "$")
+            stems = sorted({m.group(1) for w in mentioned if (m := rx.match(w))})[:_MAX_PATTERN]
+            instances = [(target.replace("%", stem), [source.replace("%", stem)] + [p for p in prereqs[1:]
+                                                                                  if "%" not in p], stem)
+                         for stem in stems]
+        for target, pre, stem in instances:
+            auto = {"@": target, "<": pre[0] if pre else "", "^": " ".join(pre),
+                    "*": stem if stem is not None else posixpath.splitext(target)[0]}
+            for n, cmd in recipe:
+                out.append((n, expand_make(cmd, variables, auto, shells=shells).replace("$$", "$")))
+    return [(0, f"__make_shell_{k}=$({cmd})") for k, cmd in enumerate(shells, 1)] + out
+
+
+_MAX_PATTERN = 20
+_SUFFIX_RULE = re.compile(r"^(\.[\w-]+)(\.[\w-]+)$")
+
+
+def _pattern_rule(targets: list[str], prereqs: list[str]) -> tuple[str, str] | None:
+    """(target pattern, source pattern) of ``%.o: %.xz`` or the suffix rule ``.xz.o:``."""
+    if len(targets) == 1 and "%" in targets[0]:
+        return targets[0], prereqs[0] if prereqs and "%" in prereqs[0] else ""
+    if len(targets) == 1 and not prereqs and (m := _SUFFIX_RULE.match(targets[0])):
+        return "%" + m.group(2), "%" + m.group(1)
+    return None
 
 
 def _meson_to_python(stmt: str) -> str:
@@ -481,6 +518,10 @@ def cmake_commands(text: str) -> list[tuple[int, str]]:
                     text_.replace(" | ", " < " + shlex.quote(opts["INPUT_FILE"]) + " | ", 1)
             if "OUTPUT_FILE" in opts:
                 text_ += " > " + shlex.quote(opts["OUTPUT_FILE"])
+            if "OUTPUT_VARIABLE" in opts:    # ${VAR} later is this output, expanded before any shell quoting
+                var = re.sub(r"\W", "_", opts["OUTPUT_VARIABLE"])
+                text_ = f"{var}=$({text_})"
+                variables[opts["OUTPUT_VARIABLE"]] = placeholder(var)
             out.append((line, text_))
         else:
             for c in cmds:
@@ -533,11 +574,17 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OUTPUT_CMDS = frozenset({"cp", "mv", "ln", "install", "tee", "uudecode", "dd"})
 
 
+POSITIONAL = "__positional_parameters__"      # what ``set -- ...`` defines and ``for f;`` or ``$1`` uses
+_POSITIONAL = re.compile(r"\$\{?[@*1-9]")
+
+
 def _unit_words(node, out: dict) -> None:
     """Raw words of a parsed unit: all of them, and those it defines (variables, functions,
     loop variables, files it writes)."""
     if isinstance(node, shell.Simple):
         out["all"].extend(node.words)
+        if any(_POSITIONAL.search(w) for w in node.words):
+            out["all"].append(POSITIONAL)
         for k, v in node.assigns:
             out["defs"].add(k)
             out["all"].append(v)
@@ -547,6 +594,8 @@ def _unit_words(node, out: dict) -> None:
                 out["defs"].update(_IDENT.findall(target))
         if node.words:
             cmd = posixpath.basename(node.words[0])
+            if cmd == "set" and len(node.words) > 1:
+                out["defs"].add(POSITIONAL)
             if cmd in ("export", "local", "readonly", "declare", "typeset", "read"):
                 out["defs"].update(w.split("=", 1)[0] for w in node.words[1:] if _IDENT.fullmatch(w.split("=", 1)[0]))
             if cmd in _OUTPUT_CMDS or cmd.startswith("python") or cmd in ("perl", "node"):
@@ -557,11 +606,14 @@ def _unit_words(node, out: dict) -> None:
         out["defs"].add(node.name)
     if isinstance(node, shell.For):
         out["defs"].add(node.var)
-        out["all"].extend(node.words or [])
-    if isinstance(node, shell.Group):
-        for _, _, target in node.redirs:
+        out["all"].extend(node.words if node.words is not None else [POSITIONAL])
+    if isinstance(node, shell.Case):
+        out["all"].append(node.word)
+    if not isinstance(node, shell.Simple):
+        for op, _, target in getattr(node, "redirs", []):
             out["all"].append(target)
-            out["defs"].update(_IDENT.findall(target))
+            if op.startswith(">") or op == "&>":
+                out["defs"].update(_IDENT.findall(target))
     for child in _children(node):
         _unit_words(child, out)
 
@@ -575,6 +627,8 @@ def _children(node) -> list:
         return node.cmds
     if isinstance(node, (shell.Group, shell.For)):
         return [node.body]
+    if isinstance(node, shell.Case):
+        return [body for _, body in node.arms]
     if isinstance(node, shell.If):
         return [x for c, b in node.branches for x in (c, b)] + ([node.orelse] if node.orelse else [])
     if isinstance(node, shell.Loop):
@@ -660,6 +714,7 @@ def trace_reader(path: str, data: bytes, lang: str, files: TreeFiles, budget: Bu
             from .oneliners import PyEmu
             emu = PyEmu(m, emulate.Ctx(path, 1), posixpath.basename(path), [path], emulate.Stream())
             emu.call_functions = True
+            emu.env["__file__"] = posixpath.basename(path)   # paths resolve from the reader's directory
             out = emu.run(text)
             if out.tainted:
                 m.files.setdefault(f"{path} (standard output)", (out, f"{path}:1"))
