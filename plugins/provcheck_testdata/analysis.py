@@ -929,8 +929,15 @@ def _payload(tail: bytes) -> tuple[str | None, entropy.Profile, str] | None:
     return fmt, prof, f"{fmt} data" if fmt else f"high-entropy data ({prof.mean:.2f} bits/byte)"
 
 
+_COMPUTED = re.compile(rb"([A-Za-z0-9_][A-Za-z0-9_.+-]{3,})(?=\$)")
+
+
 def _names_any(text: bytes, names: frozenset[bytes]) -> bool:
-    """Whether ``text`` names one of ``names``: a token, or a token's stem (``helper.o`` for a
-    ``helper.xz`` that a ``%.o: %.xz`` rule makes)."""
+    """Whether ``text`` names one of ``names``: a token, a token's stem (``helper.o`` for a
+    ``helper.xz`` that a ``%.o: %.xz`` rule makes), or the start of a name a variable completes
+    (``chunk$i``)."""
     tokens = set(scripts.TOKEN.findall(text))
-    return bool(tokens & names) or bool({t.rsplit(b".", 1)[0] for t in tokens if b"." in t} & names)
+    if tokens & names or {t.rsplit(b".", 1)[0] for t in tokens if b"." in t} & names:
+        return True
+    prefixes = set(_COMPUTED.findall(text))
+    return any(n.startswith(p) for p in prefixes for n in names)

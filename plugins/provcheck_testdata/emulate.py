@@ -84,6 +84,20 @@ def join(parts: Iterable[Data]) -> Data:
                 next((p.stopped for p in parts if p.stopped), None))
 
 
+class Outs(list):
+    """Outputs collected in order, with their byte total kept as they are added."""
+
+    def __init__(self, items: Iterable[Data] = ()):
+        super().__init__()
+        self.total = 0
+        for item in items:
+            self.append(item)
+
+    def append(self, item: Data) -> None:
+        self.total += len(item.raw)
+        super().append(item)
+
+
 class Stream:
     """A command's standard input: commands in a group consume it in turn (``head -c`` pairs)."""
 
@@ -341,7 +355,11 @@ _SPECIAL = re.compile(r"[$`'\"\\\0]")
 _EXPANDS = re.compile(r"[$`\\\0]")
 _WILD = re.compile(r"[*?]|\[[^\]]+\]")   # a lone "[" (test's bracket) is no pattern
 MAX_DEPTH = 24
+STDOUT = frozenset({"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "-"})
 MAX_WORLDS = 16
+LOOP_ALL = 32       # a loop over more items runs only those naming or carrying test data, and LOOP_OTHERS more
+LOOP_OTHERS = 4
+MAX_INLINE_SCRIPT = 256 << 10   # a script of the tree that an emulated script runs, emulated in place
 
 
 @dataclass
@@ -371,7 +389,9 @@ class Machine:
         self.forks = 0
         self.reads = 0                    # read builtins run by a loop's condition, and whether the last hit EOF
         self.read_eof = False
+        self.last_line = ""
         self.procsubs = 0
+        self.fds: dict[int, Stream] = {}    # descriptors opened by exec N< file
 
     # -- entry points -------------------------------------------------------------------------
     def run_script(self, text: str, where: str, line: int = 1, stdin: Stream | None = None) -> Data:
@@ -391,7 +411,7 @@ class Machine:
     # -- nodes --------------------------------------------------------------------------------------
     def _run(self, node, stdin: Stream, where: str) -> Data:
         if isinstance(node, shell.Seq):
-            outs = []
+            outs = Outs()
             for k, item in enumerate(node.items):
                 try:
                     outs.append(self.counted(self.run(item, stdin, where), outs))
@@ -401,7 +421,7 @@ class Machine:
                 worlds, self.worlds = self.worlds, []
                 if worlds and k + 1 < len(node.items):   # the rest of the script, in each other branch's world
                     rest, chosen = shell.Seq(node.items[k + 1:]), self.env
-                    for env in worlds:
+                    for env in [w for w in worlds if self.matters(w, chosen, node.items[k + 1:])]:
                         if self.forks >= MAX_WORLDS:
                             self.stops.append((f"{where}:{getattr(item, 'line', 0)}",
                                                f"more than {MAX_WORLDS} branch combinations: later ones not followed"))
@@ -427,13 +447,13 @@ class Machine:
         if isinstance(node, shell.For):
             words = ([w for raw in node.words for w in self.expand(raw, Ctx(where, node.line))]
                      if node.words is not None else list(self.args))
-            outs = []
-            for value in words[:MAX_LOOP]:
+            outs = Outs()
+            for value in self.worth_iterating(words[:MAX_LOOP]):
                 self.env[node.var] = value
                 outs.append(self.counted(self.run(node.body, stdin, where), outs))
             return join(outs)
         if isinstance(node, shell.If):   # every branch: a condition decided at run time must not hide one
-            outs = [self.run(c, stdin, where) for c, _ in node.branches]
+            outs = Outs(self.run(c, stdin, where) for c, _ in node.branches)
             bodies = [b for _, b in node.branches] + [node.orelse if node.orelse is not None else shell.Seq([])]
             return self.branches(bodies, stdin, where, outs)
         if isinstance(node, shell.Case):
@@ -455,6 +475,38 @@ class Machine:
             return self.simple(node, stdin, Ctx(where, node.line))
         return EMPTY
 
+    def worth_iterating(self, items: list) -> list:
+        """A long loop's items that can matter: those carrying or naming test data, and a few others
+        (a harness looping over hundreds of test scripts runs each the same way)."""
+        if len(items) <= LOOP_ALL:
+            return items
+        keep = {k for k, (value, taint) in enumerate(items) if taint is not None or self.names_data(value)}
+        keep |= set([k for k in range(len(items)) if k not in keep][:LOOP_OTHERS])
+        return [item for k, item in enumerate(items) if k in keep]
+
+    def names_data(self, text: str) -> bool:
+        """Whether one of the first words of ``text`` is a test data file of the tree."""
+        return any(("/" in w or "." in w) and (f := self.fs.read(w)) is not None and f[2] for w in text.split()[:8])
+
+    def matters(self, world: dict, chosen: dict, rest: list) -> bool:
+        """Whether the rest of the script can reach test data differently in ``world``: a variable it
+        uses differs there and carries test data, names a file of the tree, or is a decoder or shell."""
+        used: set[str] = set()
+        for item in rest:
+            used |= _uses(item)
+        for name in used:
+            value, taint = world.get(name, ("", None))
+            if (value, taint) == chosen.get(name, ("", None)):
+                continue
+            if taint is not None:
+                return True
+            first = posixpath.basename(value.split(" ", 1)[0]) if value else ""
+            if first in FILTERS or first in DECOMPRESSORS or first in SHELLS:
+                return True
+            if self.names_data(value) or any(_WILD.search(w) and self.fs.glob(w) for w in value.split()[:8]):
+                return True
+        return False
+
     def branches(self, bodies: list, stdin: Stream, where: str, outs: list[Data]) -> Data:
         """Run every branch from the same state; the script goes on in the first branch's world and
         :attr:`worlds` keeps the other distinct ones for the enclosing sequence to follow."""
@@ -473,18 +525,20 @@ class Machine:
     def loop(self, node: shell.Loop, stdin: Stream, where: str) -> Data:
         """A ``while read`` loop runs once per line of its input; any other loop's body runs once,
         since its count is decided at run time."""
-        outs: list[Data] = []
-        for _ in range(MAX_LOOP):
+        outs = Outs()
+        for k in range(MAX_LOOP):
             self.reads = 0
             self.run(node.cond, stdin, where)
             fed = self.reads > 0
             if fed and self.read_eof and outs:
                 break
-            outs.append(self.counted(self.run(node.body, stdin, where), outs))
+            if not fed or k < LOOP_ALL or stdin.data.tainted or self.names_data(self.last_line):
+                outs.append(self.counted(self.run(node.body, stdin, where), outs))
             if not fed:
                 break
         else:
-            self.stops.append((f"{where}:{node.line}", f"loop stopped after {MAX_LOOP} rounds"))
+            if stdin.data.tainted:
+                self.stops.append((f"{where}:{node.line}", f"loop stopped after {MAX_LOOP} rounds"))
         return join(outs)
 
     def read(self, args: list[str], stdin: Stream, ctx: Ctx, ifs: tuple[str, Data | None] | None = None) -> Data:
@@ -494,6 +548,7 @@ class Machine:
         self.reads += 1
         line = stdin.read_lines(1)
         self.read_eof = not line.raw
+        self.last_line = line.raw[:4096].decode("latin-1")
         text = line.raw.decode("latin-1").rstrip("\n")
         if not raw_mode:
             text = re.sub(r"\\(.)", r"\1", text)
@@ -516,7 +571,8 @@ class Machine:
     def counted(self, out: Data, outs: list[Data]) -> Data:
         """``out``, after checking that it and what was collected before fit the byte budget."""
         if out.raw:
-            self.budget.check_size(len(out.raw) + sum(len(o.raw) for o in outs))
+            before = outs.total if isinstance(outs, Outs) else sum(len(o.raw) for o in outs)
+            self.budget.check_size(len(out.raw) + before)
         return out
 
     # -- words ------------------------------------------------------------------------------------
@@ -807,12 +863,14 @@ class Machine:
             word, _ = self.word(target, ctx)
             if op == "<" and fd == 0:
                 stdin = Stream(self.read_file(word, ctx))
+            elif op == "<&" and fd == 0 and word.isdigit() and int(word) in self.fds:
+                stdin = self.fds[int(word)]
             elif op in (">", ">>", ">|", "&>") and fd == 1:
                 out = (word, op == ">>")
         return stdin, out
 
     def _deliver(self, out: Data, sink: tuple[str, bool] | None, ctx: Ctx) -> Data:
-        if sink is None:
+        if sink is None or sink[0] in STDOUT:
             return out
         self.write_file(sink[0], out, ctx, append=sink[1])
         return EMPTY
@@ -831,6 +889,13 @@ class Machine:
                 self.stops.append((f"{ctx.where}:{ctx.line}", str(exc)))
             return replace(stdin.data, raw=b"", stopped=f"{ctx.where}:{ctx.line}: {exc}") \
                 if stdin.data.tainted else EMPTY
+        if [a for a, _ in argv] == ["exec"]:      # exec 3< file: descriptors the rest of the script reads
+            for op, fd, target in node.redirs:
+                if op == "<" and fd > 2:
+                    data = self.read_file(self.word(target, ctx)[0], ctx)
+                    self.fds[fd] = Stream(data)
+                    self.files[f"/dev/fd/{fd}"] = (data, f"{ctx.where}:{ctx.line}")
+            return EMPTY
         if not argv:
             for k, v in assigns:
                 self.env[k] = v
@@ -904,6 +969,12 @@ class Machine:
             return EMPTY
         if name == "find":
             return self.find(argv[1:], stdin, ctx, text, assigns)
+        if name in ("basename", "dirname") and len(argv) > 1:
+            path = argv[1][0].rstrip("/") or "/"
+            value = posixpath.basename(path) if name == "basename" else (posixpath.dirname(path) or ".")
+            if name == "basename" and len(argv) > 2 and value.endswith(argv[2][0]) and value != argv[2][0]:
+                value = value[:-len(argv[2][0])]
+            return Data((value + "\n").encode("latin-1", "replace"))
         if name in ("export", "readonly", "local", "declare", "typeset"):
             for a, t in argv[1:]:
                 if "=" in a and not a.startswith("-"):
@@ -965,14 +1036,10 @@ class Machine:
         # an unknown program: data that flows into it is consumed there (a test program's stdin)
         if stdin.data.tainted or taints:
             raise Stop(f"unknown command {name!r}")
-        data_args = [a for a in args if not a.startswith("-") and (f := self.fs.read(a)) is not None and f[2]]
-        if data_args:     # it reads test data in a way we cannot follow: say so, and let what it made go on
-            base = join([self.read_file(a, ctx) for a in data_args])
-            reason = f"unknown command {name!r} reads {data_args[0]}"
-            self.stops.append((f"{ctx.where}:{ctx.line}", reason))
-            return Data(b"", base.steps + (Step(text, f"{ctx.where}:{ctx.line}", len(base.raw), 0,
-                                                f"not followed: {reason}"),), base.sources,
-                        f"emulation stopped at step {len(base.steps) + 1} ({ctx.where}:{ctx.line}): {reason}")
+        data_args = [f[0] for a in args[:16] if not a.startswith("-") and ("/" in a or "." in a)
+                     and (f := self.fs.read(a)) is not None and f[2]]
+        if data_args:     # it may read test data in a way we cannot follow (or only take its name): say so
+            self.stops.append((f"{ctx.where}:{ctx.line}", f"unknown command {name!r} is given {data_args[0]}"))
         return EMPTY
 
     def xargs(self, argv, stdin: Stream, ctx: Ctx, text: str, assigns: dict) -> Data:
@@ -999,7 +1066,7 @@ class Machine:
         cmd = rest or [("echo", None)]
         taint = data if data.tainted else None
         groups = [items[k:k + per] for k in range(0, len(items), per)] if per else [items]
-        outs: list[Data] = []
+        outs = Outs()
         for group in groups[:MAX_LOOP]:
             if repl is not None:
                 args = [(a.replace(repl, group[0].strip()), taint if repl in a else t) for a, t in cmd]
@@ -1050,7 +1117,7 @@ class Machine:
                     found.append(path)
         if not execs:
             return Data(("\0" if "-print0" in words else "\n").join(found).encode("latin-1") + b"\n" if found else b"")
-        outs: list[Data] = []
+        outs = Outs()
         for cmd, batch in execs:
             runs = [found] if batch else [[p] for p in found]
             for paths in runs[:MAX_LOOP]:
@@ -1085,7 +1152,7 @@ class Machine:
                 return self.run(shell.parse(code, ctx.line), stdin, ctx.where)
             finally:
                 self.args = saved
-        if args and args[0][0] not in ("-", "/dev/stdin"):
+        if args and args[0][0] not in ("-", "--", "/dev/stdin") and "-s" not in opts:
             script = args[0][0]
             k = self.key(script)
             if k in self.files and self.files[k][0].tainted:
@@ -1097,12 +1164,33 @@ class Machine:
                 if found is not None and found[2]:     # a test data file run as a script
                     data = self.read_file(script, ctx)
                     self.sinks.append(Sink("shell", f"{name} {script}", f"{ctx.where}:{ctx.line}", data))
-            return EMPTY   # another script of the tree: it is a reader of its own
+                elif found is not None and len(found[1]) <= MAX_INLINE_SCRIPT and self.hands_data(args[1:], stdin):
+                    return self.child_script(found[1], script, args[1:], stdin, ctx)
+            return EMPTY
         data = stdin.read()
         if data.tainted:
             self.sinks.append(Sink("shell", f"{name} (standard input)", f"{ctx.where}:{ctx.line}", data,
                                    self.exported()))
         return EMPTY
+
+    def hands_data(self, args, stdin: Stream) -> bool:
+        """Whether a child script would see test data: on its input, in an argument or a variable."""
+        if stdin.data.tainted or any(t for _, t in args):
+            return True
+        if any(t for _, t in self.env.values()):
+            return True
+        values = [a for a, _ in args] + [v for v, _ in self.env.values() if len(v) < 4096]
+        return any(self.names_data(v) for v in values)
+
+    def child_script(self, text: bytes, script: str, args, stdin: Stream, ctx: Ctx) -> Data:
+        """A script of the tree that this one runs: emulated with the caller's variables (as if all
+        were exported) and its own arguments; what it assigns does not come back."""
+        saved_env, saved_args = dict(self.env), self.args
+        self.args = list(args)
+        try:
+            return self.run(shell.parse(text.decode("latin-1"), 1), stdin, f"{script} (run by {ctx.where}:{ctx.line})")
+        finally:
+            self.env, self.args = saved_env, saved_args
 
     def toolchain(self, name, argv, stdin: Stream, ctx: Ctx, text: str) -> Data:
         args = [a for a, _ in argv[1:]]
@@ -1183,6 +1271,44 @@ class Machine:
             why = is_built(k)
             if why:
                 self.sinks.append(Sink("output-file", f"{k} ({why})", where, data))
+
+
+_VAR_REF = re.compile(r"\$\{?([A-Za-z_]\w*)|\0([A-Za-z_]\w*)\0")
+_USES_CACHE: dict[int, tuple[object, frozenset[str]]] = {}
+
+
+def _uses(node) -> frozenset[str]:
+    """The variables a parsed node refers to (``$v``, ``${v...}``, make/cmake placeholders)."""
+    hit = _USES_CACHE.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    texts: list[str] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, shell.Simple):
+            texts += n.words + [v for _, v in n.assigns] + [t for _, _, t in n.redirs]
+        elif isinstance(n, shell.Seq):
+            stack += n.items
+        elif isinstance(n, shell.AndOr):
+            stack += [x for _, x in n.items]
+        elif isinstance(n, shell.Pipeline):
+            stack += n.cmds
+        elif isinstance(n, shell.If):
+            stack += [x for c, b in n.branches for x in (c, b)] + ([n.orelse] if n.orelse else [])
+        elif isinstance(n, shell.Case):
+            texts.append(n.word)
+            stack += [b for _, b in n.arms]
+        elif isinstance(n, shell.Loop):
+            stack += [n.cond, n.body]
+        elif isinstance(n, (shell.For, shell.Group, shell.Func)):
+            texts += getattr(n, "words", None) or []
+            stack.append(n.body)
+    names = frozenset(a or b for a, b in _VAR_REF.findall(" ".join(texts)))
+    if len(_USES_CACHE) > 4096:
+        _USES_CACHE.clear()
+    _USES_CACHE[id(node)] = (node, names)
+    return names
 
 
 def _lines(raw: bytes) -> list[bytes]:
@@ -1375,7 +1501,7 @@ def f_dd(m: Machine, name, args, taints, stdin, ctx, text):
     seek = number(kv.get("seek", kv.get("oseek", "0")), "dd seek")
     seek = seek if "seek_bytes" in set(kv.get("oflag", "").split(",")) else seek * obs
     out = m.step(data, b"\0" * seek + raw, text, ctx)
-    if "of" in kv:
+    if "of" in kv and kv["of"] not in STDOUT:
         m.write_file(kv["of"], out, ctx)
         return EMPTY
     return out

@@ -821,7 +821,7 @@ def run_perl(m: Machine, args, stdin: Stream, ctx: Ctx, text: str) -> Data:
     while i < len(args):
         a = args[i]
         if a.startswith("-") and len(a) > 1 and prog is None:
-            if "e" in a or "E" in a:
+            if re.fullmatch(r"-[a-zA-Z0-9]*[eE]", a) and not a.startswith(("-M", "-m", "-I", "-x")):
                 prog = args[i + 1] if i + 1 < len(args) else ""
                 i += 2
                 continue

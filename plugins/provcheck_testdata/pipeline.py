@@ -104,8 +104,17 @@ class TreeFiles:
         self.here = here
         self._by_tail: dict[str, list[str]] | None = None
         self._globs: dict[str, list[str]] = {}
+        self._resolved: dict[str, str | None] = {}
 
     def resolve(self, word: str) -> str | None:
+        if word in self._resolved:
+            return self._resolved[word]
+        if len(self._resolved) > 65536:
+            self._resolved.clear()
+        self._resolved[word] = found = self._resolve(word)
+        return found
+
+    def _resolve(self, word: str) -> str | None:
         if not word or word.startswith(("/dev/", "/proc/")) or "\0" in word:
             return None
         word = word.replace("@TOP@/", "/@TOP@/") if not word.startswith(TOP) else word
@@ -225,8 +234,9 @@ def expand_make(s: str, variables: dict[str, str], auto: dict[str, str], depth: 
                 out.append(placeholder(f"__make_shell_{len(shells)}"))
             elif name.startswith(("wildcard ", "strip ")):
                 out.append(name.split(" ", 1)[1].strip())
-            elif name.startswith(("addprefix ", "addsuffix ", "patsubst ", "subst ", "shell ", "foreach ",
-                                  "if ", "call ", "notdir ", "dir ", "basename ", "filter ", "sort ", "word ")):
+            elif (fn := name.split(" ", 1)[0]) in _MAKE_FUNCTIONS and " " in name:
+                out.append(_MAKE_FUNCTIONS[fn](name.split(" ", 1)[1]))
+            elif name.startswith(("shell ", "foreach ", "if ", "call ", "word ")):
                 out.append("$(" + name + ")")
             elif name in auto:
                 out.append(auto[name])
@@ -247,6 +257,45 @@ def expand_make(s: str, variables: dict[str, str], auto: dict[str, str], depth: 
         out.append(variables.get(nxt, ""))
         i += 2
     return "".join(out)
+
+
+def _make_pattern(pattern: str, word: str) -> str | None:
+    """The stem of ``word`` under a make ``%`` pattern (None when it does not match)."""
+    if "%" not in pattern:
+        return "" if word == pattern else None
+    pre, post = pattern.split("%", 1)
+    ok = word.startswith(pre) and word.endswith(post) and len(word) >= len(pre) + len(post)
+    return word[len(pre):len(word) - len(post)] if ok else None
+
+
+def _patsubst(args: str) -> str:
+    pat, rep, text = (a.strip() for a in (args.split(",", 2) + ["", ""])[:3])
+    return " ".join(rep.replace("%", stem, 1) if (stem := _make_pattern(pat, w)) is not None else w
+                    for w in text.split())
+
+
+def _two(args: str) -> tuple[str, list[str]]:
+    first, _, rest = args.partition(",")
+    return first.strip(), rest.split()
+
+
+_MAKE_FUNCTIONS: dict[str, Callable[[str], str]] = {   # the text functions, on already expanded arguments
+    "patsubst": _patsubst,
+    "subst": lambda a: (lambda f, t, x: x.replace(f, t) if f else x)(*(a.split(",", 2) + ["", ""])[:3]),
+    "addprefix": lambda a: " ".join(_two(a)[0] + w for w in _two(a)[1]),
+    "addsuffix": lambda a: " ".join(w + _two(a)[0] for w in _two(a)[1]),
+    "notdir": lambda a: " ".join(posixpath.basename(w) for w in a.split()),
+    "dir": lambda a: " ".join(posixpath.dirname(w) + "/" if "/" in w else "./" for w in a.split()),
+    "basename": lambda a: " ".join(posixpath.splitext(w)[0] for w in a.split()),
+    "suffix": lambda a: " ".join(posixpath.splitext(w)[1] for w in a.split() if posixpath.splitext(w)[1]),
+    "sort": lambda a: " ".join(sorted(set(a.split()))),
+    "firstword": lambda a: (a.split() or [""])[0],
+    "lastword": lambda a: (a.split() or [""])[-1],
+    "filter": lambda a: " ".join(w for w in _two(a)[1] if any(_make_pattern(p, w) is not None
+                                                             for p in _two(a)[0].split())),
+    "filter-out": lambda a: " ".join(w for w in _two(a)[1] if all(_make_pattern(p, w) is None
+                                                                 for p in _two(a)[0].split())),
+}
 
 
 def make_recipes(text: str) -> list[tuple[int, str]]:
@@ -575,6 +624,7 @@ _OUTPUT_CMDS = frozenset({"cp", "mv", "ln", "install", "tee", "uudecode", "dd"})
 
 
 POSITIONAL = "__positional_parameters__"      # what ``set -- ...`` defines and ``for f;`` or ``$1`` uses
+RUNS_SCRIPT = "__runs_a_script__"             # uses whatever the units before it define
 _POSITIONAL = re.compile(r"\$\{?[@*1-9]")
 
 
@@ -588,12 +638,19 @@ def _unit_words(node, out: dict) -> None:
         for k, v in node.assigns:
             out["defs"].add(k)
             out["all"].append(v)
-        for op, _, target in node.redirs:
+        for op, fd, target in node.redirs:
             out["all"].append(target)
             if op.startswith(">") or op == "&>":
                 out["defs"].update(_IDENT.findall(target))
+            if op == "<" and fd > 2 and node.words == ["exec"]:
+                out["defs"].add(f"__fd{fd}__")            # exec 3< file ... cat <&3
+            if op == "<&" and target.isdigit():
+                out["all"].append(f"__fd{target}__")
         if node.words:
             cmd = posixpath.basename(node.words[0])
+            if (cmd in emulate.SHELLS or cmd in ("source", ".")) and any(not w.startswith("-")
+                                                                        for w in node.words[1:]):
+                out["all"].append(RUNS_SCRIPT)            # a script it runs sees every variable
             if cmd == "set" and len(node.words) > 1:
                 out["defs"].add(POSITIONAL)
             if cmd in ("export", "local", "readonly", "declare", "typeset", "read"):
@@ -648,12 +705,14 @@ def relevant_units(units: list, names: frozenset[bytes]) -> list:
     from .scripts import TOKEN
     info = []
     globs: dict[str, bool] = {}
-    basenames = [n.decode("latin-1") for n in names if b"." in n]
+    joined = "\n".join(n.decode("latin-1") for n in names)
 
     def names_a_file(pattern: str) -> bool:
-        last = re.sub(r"\$\{?\w*\}?|['\"]", "", pattern.rsplit("/", 1)[-1])
+        last = re.sub(r"['\"]", "", re.sub(r"\$\{?\w*\}?", "*", pattern.rsplit("/", 1)[-1]))
         if last not in globs:
-            globs[last] = len(last.strip("*?")) >= 2 and any(fnmatch.fnmatchcase(b, last) for b in basenames)
+            literal = max(re.split(r"[*?\[\]]", last), key=len)
+            globs[last] = len(last.strip("*?")) >= 2 and literal in joined and bool(
+                re.search("(?m)^" + fnmatch.translate(last)[4:-3] + "$", joined))
         return globs[last]
 
     for u in units:
@@ -661,7 +720,7 @@ def relevant_units(units: list, names: frozenset[bytes]) -> list:
         _unit_words(u, words)
         text = " ".join(words["all"])
         seed = bool(set(TOKEN.findall(text.encode("latin-1", "replace"))) & names) or any(
-            names_a_file(w) for w in words["all"] if "*" in w or "?" in w)
+            names_a_file(w) for w in words["all"] if "*" in w or "?" in w or "$" in w)
         info.append((seed, set(_IDENT.findall(text)) | words["defs"], words["defs"]))
     carry = {k for k, (seed, _, _) in enumerate(info) if seed}
     if not carry:
@@ -671,7 +730,7 @@ def relevant_units(units: list, names: frozenset[bytes]) -> list:
         changed = False
         defs = set().union(*(info[k][2] for k in carry))
         for k, (_, uses, _) in enumerate(info):
-            if k not in carry and uses & defs:
+            if k not in carry and (uses & defs or RUNS_SCRIPT in uses and defs):
                 carry.add(k)
                 changed = True
     keep = set(carry)
