@@ -24,6 +24,7 @@ SWAP2_ALPHABET = b"\t\n\r -_./"
 SWAP_MAX_BYTES = 1 << 20
 MAX_GREPS = 16
 MAX_STAGES = 4                 # scripts a shell receives, emulated in turn, per artifact
+MAX_LOST_SHOWN = 12            # places where the emulator lost test data, named in the scan's notes
 HIDDEN_READER_MAX = 64 << 10  # scripts decoded from test data larger than this are not emulated
 _ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 OPAQUE_DATA = 6.0   # decoded binary data of no known format at or above this entropy counts as opaque
@@ -333,9 +334,7 @@ class Analyzer:
     # -- source trees -------------------------------------------------------------------------
     def source_checks(self) -> Iterator[Finding]:
         binaries = [i for i in self.infos if i.binary]
-        if not binaries:
-            return
-        refs = scripts.References(i.path for i in binaries)
+        refs = scripts.References(i.path for i in binaries)     # text fixtures can hide a payload too
         names = set(refs.by_name)
         analyses: list[scripts.ScriptAnalysis] = []
         reader_texts: dict[str, tuple[str, bytes]] = {}
@@ -480,6 +479,9 @@ class Analyzer:
             stem = base.rsplit(b".", 1)[0]
             if stem != base and len(stem) >= 6:
                 names.add(stem)
+            parent = posixpath.basename(posixpath.dirname(path)).encode("utf-8", "surrogateescape")
+            if len(parent) >= 4 and parent.lower() not in scripts.GENERIC_DIRS:
+                names.add(parent)      # "$srcdir/payloads/$name.gz": a file name computed in its own directory
         frozen_names = frozenset(names)
         via_refs = {r.path for i in binaries for r in refs.of(i.path)}
         paths = {n.path for n in self.tree.files()}
@@ -493,13 +495,14 @@ class Analyzer:
             return cache[path]
 
         seen: set[tuple] = set()
+        lost: list[str] = []         # where test data went into something the emulator does not follow
         self._stage_of: dict[str, str] = {}
         queue: list[tuple[str, tuple[str, bytes], dict | None]] = [(r, v, None) for r, v in sorted(reader_texts.items())]
         stages = 0
         while queue:
             reader, (lang, data), env = queue.pop(0)
             staged = " (stage " in reader
-            if not staged and reader not in via_refs and not set(scripts.TOKEN.findall(data[:TEXT_MAX])) & names:
+            if not staged and reader not in via_refs and not _names_any(data[:TEXT_MAX], frozen_names):
                 continue
             if time.monotonic() > deadline:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
@@ -513,6 +516,7 @@ class Analyzer:
             if trace.error:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
                                              path=reader, message=f"pipeline emulation stopped: {trace.error}"))
+            lost += [f"{where}: {why}" for where, why in dict.fromkeys(trace.stops)]
             for sink in trace.sinks:
                 verdict = self.judge_sink(sink)
                 if verdict is None:
@@ -535,6 +539,11 @@ class Analyzer:
                             and not scripts.is_test_path(payload)):
                         sev = Severity.MEDIUM   # a compressed source outside test data, compiled: a build's choice
                     yield self.pipeline_finding(payload, reader, sink, sev, content)
+        if lost:
+            shown = "; ".join(lost[:MAX_LOST_SHOWN]) + (f"; and {len(lost) - MAX_LOST_SHOWN} more"
+                                                         if len(lost) > MAX_LOST_SHOWN else "")
+            self.scan.notes.append(f"testdata: {self.artifact.name}: test data not followed by the pipeline "
+                                   f"emulator at {len(lost)} place(s): {shown}")
 
     def judge_sink(self, sink: emulate.Sink) -> tuple[Severity, dec.Content | None] | None:
         data = sink.data
@@ -977,3 +986,17 @@ def _payload(tail: bytes) -> tuple[str | None, entropy.Profile, str] | None:
     if not (fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or prof.mean >= 7.0):
         return None
     return fmt, prof, f"{fmt} data" if fmt else f"high-entropy data ({prof.mean:.2f} bits/byte)"
+
+
+_COMPUTED = re.compile(rb"([A-Za-z0-9_][A-Za-z0-9_.+-]{3,})(?=\$)")
+
+
+def _names_any(text: bytes, names: frozenset[bytes]) -> bool:
+    """Whether ``text`` names one of ``names``: a token, a token's stem (``helper.o`` for a
+    ``helper.xz`` that a ``%.o: %.xz`` rule makes), or the start of a name a variable completes
+    (``chunk$i``)."""
+    tokens = set(scripts.TOKEN.findall(text))
+    if tokens & names or {t.rsplit(b".", 1)[0] for t in tokens if b"." in t} & names:
+        return True
+    prefixes = set(_COMPUTED.findall(text))
+    return any(n.startswith(p) for p in prefixes for n in names)
