@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from provcheck import Location, Severity
 
 from . import regenerate as rg
-from .m4db import M4Verdict, is_aux
+from .m4db import M4Verdict, db_name, is_aux
 from .rules import PC110
 
 if TYPE_CHECKING:
@@ -229,17 +229,16 @@ class Reproduction:
         if v.verdict not in GENERATED_VERDICTS:
             return None
         m4, aux = v.system == "m4" or name.endswith(".m4"), is_aux(name)
-        if rg.GETTEXT_INFRA.search(v.path):
-            return {"status": rg.NOT_REPRODUCIBLE, "reason": "gettext infrastructure (autopoint's copy): the m4 "
-                                                             "database has no published copies to compare with"}
-        if not (m4 or aux):
+        if not (m4 or aux or is_aux(db_name(v.path))):
             return None
         if "every difference is a known flavour" in v.how:  # a published copy with published patches (flavours.py)
             return {"status": rg.REPRODUCED, "reason": v.how.split(": every difference is ", 1)[1]}
         if v.verdict == "generated-mismatch":
             return {"status": rg.DIFFERS, "reason": "differs from the published copy of its name and version"}
         if v.verdict == "generated-unverified" or "not in the database" in v.how:
-            return {"status": rg.NOT_REPRODUCIBLE, "reason": "no published copy of this version"}
+            return {"status": rg.NOT_REPRODUCIBLE, "reason": "no published copy of this version" + (
+                f" ({v.how.rsplit('; ', 1)[-1]}: no gettext release in autopoint's archive has this copy)"
+                if db_name(v.path).startswith("po/") else "")}
         if "database:" in v.how:
             return {"status": rg.REPRODUCED, "reason": v.how.split("database:", 1)[1].strip()}
         return None
