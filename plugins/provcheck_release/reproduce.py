@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provcheck import Location, Severity
 
+from . import docgen
 from . import regenerate as rg
 from .m4db import M4Verdict, db_name, is_aux
 from .rules import PC110
@@ -97,7 +98,7 @@ class Reproduction:
                 h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
             except OSError:
                 pass
-        h.update(rg._known_digest(known).encode())
+        h.update(rg._known_digest(known).encode() + docgen.digest().encode())
         h.update(str(c.source.metadata.get("commit") or "").encode())
         h.update(repr([(g.system, g.paths) for g in c.k.generated]).encode())
         h.update(repr(sorted((k, str(v)) for k, v in c.options.items() if k.startswith("regenerate"))).encode())
@@ -116,7 +117,25 @@ class Reproduction:
                              toolchain_cache=Path(root) / "toolchains" if root else None,
                              limits=_limits(opts),
                              download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"))
-        return rg.regenerate(trees, options, known)
+        result = rg.regenerate(trees, options, known)
+        if result is not None:
+            self._documentation(result, trees, options, known)
+        return result
+
+    def _documentation(self, result: rg.Regeneration, trees: rg.Trees, options: rg.Options,
+                       known: list[rg.KnownDifference]) -> None:
+        """Docs the tag's own rules generate (docgen.py): their verdicts join the regeneration's."""
+        tag = {p: d for p, read in trees.source.items() if (d := read()) is not None}
+        conf = trees.release["configure"]() if "configure" in trees.release else b""
+        m = re.search(rb"^PACKAGE_VERSION='([^'\n]*)'", conf, re.M)
+        jobs = docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "")
+        docs = docgen.run(jobs, tag, trees.release, known, repo=self.c.source.metadata.get("repository"),
+                          commit=trees.commit, work_dir=options.work_dir, limits=options.limits,
+                          skip=set(result.files))
+        result.files.update(docs.files)
+        result.steps += [{"step": f"docs: {s['step']}", "argv": [], "returncode": s.get("returncode"),
+                          "killed": s.get("killed"), "seconds": s.get("seconds", 0.0),
+                          "stderr": s.get("stderr") or s.get("skipped", "")} for s in docs.steps]
 
     def _reader_r(self, path: str):
         return lambda: self.c.read_r(path, None)
@@ -211,6 +230,8 @@ class Reproduction:
             what = (f"{len(added)} lines only unverified inputs ({', '.join(fr.unverified_inputs[:4])}) produce; "
                     "with their nearest published copies they are not there")
         sev = Severity.CRITICAL if fr.risk else Severity.HIGH
+        if docgen.is_doc(fr.path):  # read, never run by the build: prose is reviewed, risky lines are high
+            sev = Severity.HIGH if fr.risk else Severity.MEDIUM
         ev = {"diff": diff[:12000], "hunks": [h.to_dict() for h in bad[:rg.HUNKS_SHOWN]],
               "unexplained_hunks": len(bad), "explained_hunks": [h.to_dict() for h in fr.hunks if h.kind != "unexplained"][:8],
               "added_lines": [[n, t[:300]] for n, t in added[:50]], "toolchain": fr.toolchain,
