@@ -57,6 +57,8 @@ VERSION_STAMPS = (("makeinfo", re.compile(rb"produced by makeinfo version ([0-9]
                   ("texi2any", re.compile(rb"texi2any ([0-9][\w.]*)")),
                   ("po4a", re.compile(rb"po4a ([0-9][\w.]*)")))
 DOC_OUTPUT = re.compile(r"(?:\.(?:txt|html?|pdf|ps|info(?:-\d+)?|wiki|pot?|[0-9]|[1-9][a-z]*)|(?:^|/)ChangeLog)$")
+# what a job's outputs may be: docs, and the Makefiles a documentation script writes for its formatters
+JOB_OUTPUT = re.compile(DOC_OUTPUT.pattern + r"|(?:^|/)(?:doc|docs|man|manual)/(?:[^/]+/)*Makefile$")
 
 
 @dataclass
@@ -131,7 +133,7 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
                                "dist-hook", hook[1])
                 jobs.append(DocJob(f"dist-hook ({path}:{hook[0]})", d,
                                    _write(".provcheck-docs.mk", mk) + f"mkdir -p {DIST_DIR} && "
-                                   "make -f .provcheck-docs.mk dist-hook",
+                                   "make -i -f .provcheck-docs.mk dist-hook",
                                    git="git " in "\n".join(hook[1])))
             info = re.search(r"^info_TEXINFOS\s*=\s*(.+)$", text, re.M)
             for texi in (info.group(1).split() if info else []):
@@ -148,11 +150,11 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
                 if rule is None or "$(MANFMT)" not in "\n".join(rule[1]):
                     continue
                 variables = [v.replace("@srcdir@", ".").replace("@top_srcdir@", ".") for v in _variables(lines)
-                             if not v.startswith("MANFMT")]
+                             if not re.match(r"(?:MANFMT|SHELL|VPATH)\s*[:+]?=", v)]
                 scripts = []
                 for fmt in _formatters(rule[1], variables, release, d):
                     mk = _makefile([*variables, f"MANFMT = {fmt}"], defaults, m.group(1), rule[1])
-                    scripts.append(_write(".provcheck-docs.mk", mk) + f"make -f .provcheck-docs.mk {m.group(1)}")
+                    scripts.append(_write(".provcheck-docs.mk", mk) + f"make -i -f .provcheck-docs.mk {m.group(1)}")
                 if scripts:
                     jobs.append(DocJob(f"{m.group(1)} ({path}:{n}) with $(MANFMT)", d, scripts[0],
                                        alternatives=scripts[1:]))
@@ -339,7 +341,7 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
             out.steps.append(record)
             results = {}
             for p, data in produced.items():
-                if p not in release or p in skip or not DOC_OUTPUT.search(p):
+                if p not in release or p in skip or not JOB_OUTPUT.search(p):
                     continue
                 rel = release[p]()
                 if tag.get(p) != rel:  # a file identical to the tag's is verified by the tag

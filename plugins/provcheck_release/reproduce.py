@@ -194,6 +194,8 @@ class Reproduction:
                     self._differs(fr, v)
                 elif fr.status == rg.NOT_REPRODUCIBLE:
                     not_reproducible.append({"path": path, "reason": fr.reason})
+                elif fr.status == rg.REPRODUCED and v.verdict == "unexplained" and fr.toolchain:
+                    self._explained(v, fr)
         for v in c.cmp.verdicts:  # copied files (m4, build-aux): the published copy is their reproduction
             if v.reproduction is None:
                 v.reproduction = self._copied(v)
@@ -209,6 +211,13 @@ class Reproduction:
                 location=Location(artifact=c.release.name), key="not-reproducible", severity=sev, message=msg[:400],
                 evidence={"files": not_reproducible[:200], "status": r.status, "reason": r.reason,
                           "steps": r.steps, "toolchains": r.toolchains}))
+
+    def _explained(self, v: Any, fr: rg.FileResult) -> None:
+        """A release-only file no knowledge explained, written identically by a rule of the tag
+        (docgen.py: the Makefiles libarchive's doc/update.sh writes): generated, its PC101 withdrawn."""
+        c = self.c
+        c.cmp.findings[:] = [f for f in c.cmp.findings if not (f.rule_id == "PC101" and f.key == v.path)]
+        v.verdict, v.how, v.system, v.rule, v.severity = "generated", f"written by {fr.toolchain}", "docs", None, None
 
     def _differs(self, fr: rg.FileResult, v: Any) -> None:
         c, r = self.c, self.result
