@@ -137,7 +137,7 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
                                    git="git " in "\n".join(hook[1])))
             info = re.search(r"^info_TEXINFOS\s*=\s*(.+)$", text, re.M)
             for texi in (info.group(1).split() if info else []):
-                job = _info_job(posixpath.join(d, texi) if d else texi, tag, release)
+                job = _info_job(d, texi, tag, release)
                 if job is not None:
                     jobs.append(job)
         elif base == "Makefile.in" and posixpath.join(d, "Makefile.am") not in tag:
@@ -225,11 +225,15 @@ def _formatters(recipe: list[str], variables: list[str], release: Mapping[str, C
 _SET_LINE = re.compile(rb"^@set [A-Z-]+ [^\n@]*$")
 
 
-def _info_job(texi: str, tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> DocJob | None:
-    if texi not in tag:
+def _info_job(directory: str, rel: str, tag: Mapping[str, bytes],
+              release: Mapping[str, Callable[[], bytes]]) -> DocJob | None:
+    """automake's rule, run where its Makefile.am is: ``makeinfo -I DIR -o STEM.info REL`` (the
+    Info file names the input as given)."""
+    texi = posixpath.normpath(posixpath.join(directory, rel))
+    if texi not in tag or ".." in rel.split("/") or not re.fullmatch(r"[\w./+-]+", rel):
         return None
-    d, base = posixpath.dirname(texi), posixpath.basename(texi)
-    stem = base.rsplit(".", 1)[0]
+    d = posixpath.dirname(texi)
+    stem = rel.rsplit(".", 1)[0]
     extra = {}
     vt = posixpath.join(d, "version.texi") if d else "version.texi"
     if vt not in tag and vt in release:
@@ -238,8 +242,8 @@ def _info_job(texi: str, tag: Mapping[str, bytes], release: Mapping[str, Callabl
         if not lines or not all(_SET_LINE.match(x) for x in lines) or len(lines) > 8:
             return None  # only @set stamps may come from the release
         extra[vt] = data
-    return DocJob(f"makeinfo of {texi} (automake's info_TEXINFOS rule)", d,
-                  f"makeinfo --no-split -I . -o {stem}.info {base}", extra=extra)
+    return DocJob(f"makeinfo of {texi} (automake's info_TEXINFOS rule)", directory,
+                  f"makeinfo --no-split -I {posixpath.dirname(rel) or '.'} -o {stem}.info {rel}", extra=extra)
 
 
 # -- running ----------------------------------------------------------------------------------------
