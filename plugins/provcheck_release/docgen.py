@@ -111,7 +111,8 @@ def _rule(lines: list[tuple[int, str]], target: str) -> tuple[int, list[str]] | 
 
 def _makefile(variables: list[str], defaults: Mapping[str, str], target: str, recipe: list[str]) -> str:
     own = {re.match(r"^([A-Za-z_][\w.]*)", v).group(1) for v in variables}  # type: ignore[union-attr]
-    head = [f"{k} = {v}" for k, v in defaults.items() if k not in own or k in ("srcdir", "top_srcdir", "distdir")]
+    head = [f"{k} = {v}" for k, v in defaults.items() if k not in own or k in ("srcdir", "top_srcdir", "distdir",
+                                                                                "top_builddir", "builddir")]
     body = [v for v in variables if re.match(r"^([A-Za-z_][\w.]*)", v).group(1) not in  # type: ignore[union-attr]
             ("srcdir", "top_srcdir", "distdir", "top_distdir", "builddir", "top_builddir")]
     return "\n".join(["SHELL = /bin/sh", *head, *body, "", f"{target}:", *recipe, ""])
@@ -128,8 +129,10 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
         if base == "Makefile.am":
             lines = _logical_lines(text)
             hook = _rule(lines, "dist-hook")
+            top = "/".join([".."] * len(d.split("/"))) if d else "."
             if hook is not None and FORMATTERS.search("\n".join(hook[1])):
-                mk = _makefile(_variables(lines), {**defaults, "distdir": DIST_DIR, "top_distdir": DIST_DIR},
+                mk = _makefile(_variables(lines), {**defaults, "distdir": DIST_DIR, "top_distdir": DIST_DIR,
+                                                   "top_srcdir": top, "top_builddir": top},
                                "dist-hook", hook[1])
                 jobs.append(DocJob(f"dist-hook ({path}:{hook[0]})", d,
                                    _write(".provcheck-docs.mk", mk) + f"mkdir -p {DIST_DIR} && "
@@ -160,12 +163,60 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
                                        alternatives=scripts[1:]))
         elif DOC_DIRS.search(path) and FORMATTERS.search(text) and re.search(r">>?\s*Makefile\b", text):
             jobs.append(DocJob(f"documentation script {path}", d, f"sh ./{base}"))
+    jobs += _rule_jobs(tag, release, defaults)
     named = {j.name.split(" ", 2)[-1] for j in jobs}
     for script, where in _scripts_run_by_rules(tag).items():
         data = tag.get(script)
         if data is not None and script not in named and FORMATTERS.search(data.decode("utf-8", "replace")):
             d, base = posixpath.dirname(script), posixpath.basename(script)
             jobs.append(DocJob(f"script {script} (run by {where})", d, f"sh ./{base}"))
+    return jobs
+
+
+SUBSTITUTIONS = {"@PERL@": "perl", "@SED@": "sed", "@AWK@": "awk", "@GREP@": "grep", "@NROFF@": "nroff",
+                 "@SHELL@": "/bin/sh", "@MKDIR_P@": "mkdir -p"}
+
+
+def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]],
+               defaults: Mapping[str, str]) -> list[DocJob]:
+    """A rule of the tag's ``Makefile.am`` that writes a release doc from the tag's inputs
+    (maketargets.py: curl's ``libcurl-symbols.3: ... perl mksymbolsmanpage.pl``): its recipe,
+    run where the Makefile.am is, with the file's variables and includes."""
+    from .maketargets import rule_targets
+    found = rule_targets({p: (lambda p=p: tag[p]) for p in tag if posixpath.basename(p) == "Makefile.am"}, tag.keys())
+    wanted: dict[str, list[str]] = {}
+    for target, rt in sorted(found.items()):
+        if target in release and DOC_OUTPUT.search(target) and tag.get(target) != release[target]():
+            wanted.setdefault(rt.where, []).append(target)
+    jobs = []
+    for where, targets in sorted(wanted.items()):
+        mk_path, _, number = where.rpartition(":")
+        d = posixpath.dirname(mk_path)
+        lines = _logical_lines(tag[mk_path].decode("utf-8", "replace"))
+        at = next((i for i, (n, _) in enumerate(lines) if str(n) == number), None)
+        if at is None:
+            continue
+        m = re.match(r"^([^:#=]+?)\s*::?(?!=)\s*(.*)$", lines[at][1])
+        recipe = []
+        for _, follow in lines[at + 1:]:
+            if not follow.startswith("\t"):
+                break
+            recipe.append(follow)
+        if m is None or not recipe:
+            continue
+        first = (m.group(2).split() or [""])[0]
+        recipe = [r.replace("$@", m.group(1).strip()).replace("$<", first) for r in recipe]
+        top = "/".join([".."] * len(d.split("/"))) if d else "."
+        local = {**defaults, "top_srcdir": top, "top_builddir": top, "abs_builddir": "$(CURDIR)",
+                 "abs_srcdir": "$(CURDIR)"}
+        text = tag[mk_path].decode("utf-8", "replace")
+        includes = [x for x in text.split("\n") if re.match(r"^-?include\s+[\w./$()-]+\s*$", x)]
+        mk = _makefile(_variables(lines), local, "provcheck-doc-target", recipe)
+        mk = "\n".join(includes) + "\n" + mk
+        for key, value in SUBSTITUTIONS.items():
+            mk = mk.replace(key, value)
+        jobs.append(DocJob(f"rule {where} ({', '.join(targets[:3])})", d,
+                           _write(".provcheck-docs.mk", mk) + "make -i -f .provcheck-docs.mk provcheck-doc-target"))
     return jobs
 
 

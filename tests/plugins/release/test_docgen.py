@@ -52,6 +52,10 @@ greet_SOURCES = greet.c
 info_TEXINFOS = doc/greet.texi
 dist_man_MANS = doc/greet.1
 manpages = doc/greet.1
+EXTRA_DIST = doc/greet.html
+
+doc/greet.html: $(srcdir)/doc/greet.1
+\tgroff -t -mandoc -Thtml $(srcdir)/doc/greet.1 > $@
 
 # ChangeLog from the git history, the man page as plain text
 dist-hook:
@@ -175,6 +179,7 @@ def test_the_release_made_the_docs_this_test_expects(project):
     assert release["ChangeLog"].startswith(b"commit ") and b"first files" in release["ChangeLog"]
     assert b"print a greeting" in release["doc/txt/greet.txt"]
     assert b"produced by makeinfo version" in release["doc/greet.info"]
+    assert b"CreationDate:" in release["doc/greet.html"]   # a date stamp the comparison classifies
     for name in ("Makefile.in.in", "quot.sed", "Rules-quot", "remove-potcdate.sin"):
         assert f"po/{name}" in release
 
@@ -184,8 +189,9 @@ def test_untouched_release_reproduces_its_docs_and_po_infrastructure(project, ch
     serious = [f["message"] for f in data["findings"] if f["severity"] in ("medium", "high", "critical")]
     assert serious == []
     v = verdicts(data)
-    for path in ("ChangeLog", "doc/txt/greet.txt", "doc/greet.info"):
+    for path in ("ChangeLog", "doc/txt/greet.txt", "doc/greet.info", "doc/greet.html"):
         assert v[path]["reproduction"]["status"] == "reproduced", (path, v[path])
+    assert v["doc/greet.html"]["reproduction"]["toolchain"].startswith("rule Makefile.am:")  # its own rule
     assert "dist-hook (Makefile.am:" in v["ChangeLog"]["reproduction"]["toolchain"]
     assert "info_TEXINFOS" in v["doc/greet.info"]["reproduction"]["toolchain"]
     for name in ("Makefile.in.in", "quot.sed", "boldquot.sed", "Rules-quot", "insert-header.sin",
