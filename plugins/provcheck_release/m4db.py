@@ -45,7 +45,8 @@ def serial_of(data: bytes) -> str | None:
 AUX_NAMES = frozenset({"config.guess", "config.sub", "install-sh", "depcomp", "missing", "compile", "ar-lib",
                        "test-driver", "tap-driver.sh", "ltmain.sh", "mkinstalldirs", "ylwrap", "mdate-sh",
                        "texinfo.tex", "config.rpath", "py-compile", "elisp-comp", "gitlog-to-changelog",
-                       "git-version-gen", "useless-if-before-free", "vc-list-files", "announce-gen", "gnupload"})
+                       "git-version-gen", "useless-if-before-free", "vc-list-files", "announce-gen", "gnupload",
+                       "ABOUT-NLS"})
 _AUX_VERSION = re.compile(rb"""^(?:scriptversion|timestamp|\\def\\texinfoversion\{)=?['"{]?([0-9][0-9.:-]*[0-9])|"""
                           rb"""^(?:VERSION|package_revision)=['"]?([0-9][\w.]*)""", re.M)
 

@@ -49,13 +49,14 @@ MAX_M4 = 1 << 20
 
 
 GETTEXT_ARCHIVE = re.compile(r"^usr/share/gettext/archive\.dir\.tar(?:\.xz|\.gz)?$")
-_ARCHIVE_MEMBER = re.compile(r"^(?:\./)?gettext-([0-9][0-9.]*[0-9])/(m4/[^/]+\.m4|po/[^/]+)$")
+_ARCHIVE_MEMBER = re.compile(r"^(?:\./)?gettext-([0-9][0-9.]*[0-9])/(m4/[^/]+\.m4|po/[^/]+|ABOUT-NLS|config\.rpath)$")
 MAX_ARCHIVE = 64 << 20
 
 
 def gettext_archive(data: bytes, origin: str):
-    """(version, database name, bytes) of every m4 file and po/ infrastructure file of each
-    gettext release in autopoint's ``archive.dir.tar`` (read in memory, nothing extracted)."""
+    """(version, database name, bytes) of every m4 file, po/ infrastructure file, ``ABOUT-NLS`` and
+    ``config.rpath`` of each gettext release in autopoint's ``archive.dir.tar`` (read in memory,
+    nothing extracted)."""
     import io
     import tarfile
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
@@ -64,7 +65,7 @@ def gettext_archive(data: bytes, origin: str):
             if not m or not member.isfile() or member.size > MAX_M4:
                 continue
             version, rel = m.groups()
-            name = posixpath.basename(rel) if rel.startswith("m4/") else db_name(rel)
+            name = db_name(rel) if rel.startswith("po/") else posixpath.basename(rel)
             if rel.startswith("po/") and name == posixpath.basename(rel):
                 continue  # not infrastructure (a po/ file autopoint does not copy)
             f = tar.extractfile(member)
