@@ -102,11 +102,29 @@ Run @command{greet} to be greeted.
 @bye
 """,
     "po/POTFILES.in": "greet.c\n",
-    "po/LINGUAS": "",
+    "po/LINGUAS": "de\n",
+    "po/de.po": """\
+msgid ""
+msgstr ""
+"Project-Id-Version: greet 2.0\\n"
+"Report-Msgid-Bugs-To: bugs@example.org\\n"
+"POT-Creation-Date: 2024-01-01 00:00+0000\\n"
+"PO-Revision-Date: 2024-01-01 00:00+0000\\n"
+"Last-Translator: T <t@example.org>\\n"
+"Language-Team: German\\n"
+"Language: de\\n"
+"MIME-Version: 1.0\\n"
+"Content-Type: text/plain; charset=UTF-8\\n"
+"Content-Transfer-Encoding: 8bit\\n"
+
+#: greet.c:3
+msgid "Hello, reader"
+msgstr "Hallo, Leser"
+""",
     "po/Makevars": "DOMAIN = $(PACKAGE)\nsubdir = po\ntop_builddir = ..\nXGETTEXT_OPTIONS = --keyword=_\n"
                    "COPYRIGHT_HOLDER = Nobody\nMSGID_BUGS_ADDRESS = bugs@example.org\nEXTRA_LOCALE_CATEGORIES =\n"
                    "USE_MSGCTXT = no\nMSGMERGE_OPTIONS =\nMSGINIT_OPTIONS =\nPO_DEPENDS_ON_POT = no\n"
-                   "DIST_DEPENDS_ON_UPDATE_PO = no\n",
+                   "DIST_DEPENDS_ON_UPDATE_PO = yes\n",
 }
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
@@ -180,6 +198,7 @@ def test_the_release_made_the_docs_this_test_expects(project):
     assert b"print a greeting" in release["doc/txt/greet.txt"]
     assert b"produced by makeinfo version" in release["doc/greet.info"]
     assert b"CreationDate:" in release["doc/greet.html"]   # a date stamp the comparison classifies
+    assert release["po/de.po"] != TAG["po/de.po"].encode() and b'msgstr "Hallo, Leser"' in release["po/de.po"]
     for name in ("Makefile.in.in", "quot.sed", "Rules-quot", "remove-potcdate.sin"):
         assert f"po/{name}" in release
 
@@ -192,6 +211,9 @@ def test_untouched_release_reproduces_its_docs_and_po_infrastructure(project, ch
     for path in ("ChangeLog", "doc/txt/greet.txt", "doc/greet.info", "doc/greet.html"):
         assert v[path]["reproduction"]["status"] == "reproduced", (path, v[path])
     assert v["doc/greet.html"]["reproduction"]["toolchain"].startswith("rule Makefile.am:")  # its own rule
+    for path in ("po/de.po", "po/greet.pot"):  # make dist's update-po: xgettext, msgmerge (a new POT-Creation-Date)
+        assert v[path]["reproduction"]["status"] == "reproduced", (path, v[path])
+        assert v[path]["reproduction"]["toolchain"] == "update-po of po/Makefile.in.in (xgettext, msgmerge)"
     assert "dist-hook (Makefile.am:" in v["ChangeLog"]["reproduction"]["toolchain"]
     assert "info_TEXINFOS" in v["doc/greet.info"]["reproduction"]["toolchain"]
     for name in ("Makefile.in.in", "quot.sed", "boldquot.sed", "Rules-quot", "insert-header.sin",
