@@ -224,14 +224,16 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
     return jobs
 
 
-_WORD = re.compile(r"^[\w=:,.@/+-]+$")
-
-
 def _makevar(text: str, name: str) -> list[str]:
-    """The words of ``NAME =`` / ``NAME +=`` lines of a Makevars file (continuations joined)."""
+    """The shell words of ``NAME =`` / ``NAME +=`` lines of a Makevars file (continuations joined;
+    the recipe hands the value to the shell, so it is split as the shell would)."""
+    import shlex
     out: list[str] = []
     for m in re.finditer(rf"^{name}\s*(\+?)=(.*(?:\\\n.*)*)$", text, re.M):
-        words = m.group(2).replace("\\\n", " ").split()
+        try:
+            words = shlex.split(m.group(2).replace("\\\n", " "))
+        except ValueError:
+            words = []
         out = (out if m.group(1) else []) + words
     return out
 
@@ -263,20 +265,27 @@ def _po_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]
         domain = (_makevar(mv, "DOMAIN") or ["$(PACKAGE)"])[0].replace("$(PACKAGE)", package)
         holder = " ".join(_makevar(mv, "COPYRIGHT_HOLDER"))
         address = " ".join(_makevar(mv, "MSGID_BUGS_ADDRESS")) or bugs
-        xopts = [w for w in _makevar(mv, "XGETTEXT_OPTIONS") if _WORD.match(w)]
-        mopts = [w for w in _makevar(mv, "MSGMERGE") + _makevar(mv, "MSGMERGE_OPTIONS")
-                 if _WORD.match(w) and w.startswith("-")]
+        xopts = [_quote(w) for w in _makevar(mv, "XGETTEXT_OPTIONS") if "$" not in w]
+        mopts = [_quote(w) for w in _makevar(mv, "MSGMERGE") + _makevar(mv, "MSGMERGE_OPTIONS")
+                 if w.startswith("-") and "$" not in w]
+        gnu = (_makevar(mv, "PACKAGE_GNU") or [""])[0]
+        header = posixpath.join(d, f"{domain}.pot-header") in tag
         langs = [w for w in (linguas or b"").decode("utf-8", "replace").split() if re.fullmatch(r"[\w@.-]+", w)
                  and not w.startswith("#")]
         if not re.fullmatch(r"[\w.+-]+", domain):
             continue
         top = "/".join([".."] * len(d.split("/")))
-        script = (f"package_prefix=''; if LC_ALL=C grep -i {_quote('GNU ' + package)} {top}/* 2>/dev/null "
-                  f"| grep -v 'libtool:' >/dev/null; then package_prefix='GNU '; fi; "
+        prefix = ("package_prefix='GNU '; " if gnu == "yes" else "package_prefix=''; " if gnu else
+                  f"package_prefix=''; if LC_ALL=C grep -i {_quote('GNU ' + package)} {top}/* 2>/dev/null "
+                  f"| grep -v 'libtool:' >/dev/null; then package_prefix='GNU '; fi; ")
+        script = (prefix +
                   f"xgettext --default-domain={domain} --directory={top} --add-comments=TRANSLATORS: "
                   f"--files-from=POTFILES.in --copyright-holder={_quote(holder)} "
                   f"--package-name=\"${{package_prefix}}\"{_quote(package)} --package-version={_quote(version)} "
-                  f"--msgid-bugs-address={_quote(address)} {' '.join(xopts)} && mv {domain}.po {domain}.pot && "
+                  f"--msgid-bugs-address={_quote(address)} {' '.join(xopts)} && "
+                  + (f"sed -e '1,/^#$/d' < {domain}.po > {domain}.1po && cat {domain}.pot-header {domain}.1po > "
+                     f"{domain}.po && rm -f {domain}.1po && " if header else "")
+                  + f"mv {domain}.po {domain}.pot && "
                   f"for lang in {' '.join(langs)}; do test ! -f $lang.po || {{ "
                   f"msgmerge {' '.join(mopts)} {lang_opts} -o $lang.new.po $lang.po {domain}.pot && "
                   f"{{ cmp -s $lang.po $lang.new.po || mv -f $lang.new.po $lang.po; }}; rm -f $lang.new.po; }}; done")

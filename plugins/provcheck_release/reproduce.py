@@ -126,6 +126,11 @@ class Reproduction:
                        known: list[rg.KnownDifference]) -> None:
         """Docs the tag's own rules generate (docgen.py): their verdicts join the regeneration's."""
         tag = {p: d for p, read in trees.source.items() if (d := read()) is not None}
+        c = self.c  # the tag's own files the comparison did not read (scripts, headers only in git) too
+        unread = c.source.metadata.get("unread_blobs") or {}
+        missing = {p: unread[n.path] for p, n in c.sfiles.items() if p not in tag and n.path in unread}
+        if missing:
+            tag.update(_git_blobs(c.source.metadata.get("repository"), missing))
         conf = trees.release["configure"]() if "configure" in trees.release else b""
         m = re.search(rb"^PACKAGE_VERSION='([^'\n]*)'", conf, re.M)
         jobs = docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "")
