@@ -218,11 +218,13 @@ class Reproduction:
                           "steps": r.steps, "toolchains": r.toolchains}))
 
     def _explained(self, v: Any, fr: rg.FileResult) -> None:
-        """A release-only file no knowledge explained, written identically by a rule of the tag
-        (docgen.py: the Makefiles libarchive's doc/update.sh writes): generated, its PC101 withdrawn."""
+        """A release-only file no knowledge explained, reproduced byte for byte from trusted inputs
+        (the Makefiles libarchive's doc/update.sh writes; libnl3's autoheader template
+        ``lib/defs.h.in``): generated, its PC101 withdrawn."""
         c = self.c
         c.cmp.findings[:] = [f for f in c.cmp.findings if not (f.rule_id == "PC101" and f.key == v.path)]
-        v.verdict, v.how, v.system, v.rule, v.severity = "generated", f"written by {fr.toolchain}", "docs", None, None
+        v.verdict, v.how, v.rule, v.severity = "generated", f"reproduced by {fr.toolchain}", None, None
+        v.system = "docs" if docgen.is_doc(v.path) or v.path.endswith("/Makefile") else "autotools"
 
     def _differs(self, fr: rg.FileResult, v: Any) -> None:
         c, r = self.c, self.result
