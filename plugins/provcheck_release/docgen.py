@@ -126,6 +126,8 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
                 "VERSION": version, "PACKAGE_VERSION": version, "AWK": "awk", "SED": "sed", "GREP": "grep"}
     for path in sorted(tag):
         d, base = posixpath.dirname(path), posixpath.basename(path)
+        if base not in ("Makefile.am", "Makefile.in") and not DOC_DIRS.search(path):
+            continue
         text = tag[path].decode("utf-8", "replace")
         if base == "Makefile.am":
             lines = _logical_lines(text)
@@ -465,7 +467,11 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
             continue
         best: dict[str, rg.FileResult] | None = None
         for script in [job.script, *job.alternatives]:
-            produced, record = _run_one(job, script, tag, git, commit, work_dir, limits)
+            try:
+                produced, record = _run_one(job, script, tag, git, commit, work_dir, limits)
+            except Exception as exc:  # one job's failure (a sandbox error, an unwritable tree) is its reason
+                out.steps.append({"step": job.name, "skipped": f"could not run: {exc!r}"[:400]})
+                break
             out.steps.append(record)
             results = {}
             for p, data in produced.items():
