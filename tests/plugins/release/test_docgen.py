@@ -299,3 +299,22 @@ def test_harvester_reads_every_gettext_release_from_autopoint(tmp_path):
     text = db.text(quot[0]).encode()
     assert db.judge("po/quot.sed", text, "0.21").status == "exact"
     assert db.judge("po/quot.sed", text + b"s/a/b/\n", "0.21").status == "serial-mismatch"
+
+
+def test_a_rule_whose_generator_is_missing_is_not_reproducible_and_a_job_stays_in_its_sandbox(tmp_path):
+    """docgen's API on a small tree: a rule naming a formatter this machine lacks writes an empty
+    file (not-reproducible, with the shell's error, no finding); a rule that writes outside its
+    tree changes nothing outside the sandbox."""
+    outside = tmp_path / "outside.txt"
+    tag = {"Makefile.am": (b"doc/a.1: doc/a.md\n\tno-such-formatter-xyz $? > $@\n\n"
+                           b"doc/b.txt: doc/a.md\n\tcp $? $@; echo pwned > " + str(outside).encode() +
+                           b"\n"),
+           "doc/a.md": b"# a\n"}
+    release = {"doc/a.1": lambda: b".TH A 1\n", "doc/b.txt": lambda: b"# a\n"}
+    jobs = docgen.plan(tag, release, "1.0")
+    assert sorted(j.name.split(" (")[0] for j in jobs) == ["rule Makefile.am:1", "rule Makefile.am:4"]
+    out = docgen.run(jobs, tag, release, [], work_dir=tmp_path)
+    a, b = out.files["doc/a.1"], out.files["doc/b.txt"]
+    assert a.status == "not-reproducible" and "wrote an empty file" in a.reason and "no-such-formatter" in a.reason
+    assert b.status == "reproduced"          # the write outside went to the sandbox's own /tmp
+    assert not outside.exists()
