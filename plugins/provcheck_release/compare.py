@@ -667,7 +667,7 @@ class Comparer:
         added = [mine[j] for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace")
                  for j in range(j1, j2)]
         changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
-        hits = risk.analyse("\n".join(added).encode("latin-1", "replace"))
+        hits = risk.analyse("\n".join(added).encode("latin-1", "replace"), unexplained=risk.IN_PATCHED_COPIES)
         ev["changed_lines"] = changed
         if hits:
             ev["added_risk"] = [h.to_dict() for h in hits[:20]]
@@ -707,7 +707,7 @@ class Comparer:
             return Verdict(path, kind, system=g.system, how=f"{how}; database: {mv.origin} except version strings")
         added = [kb[j] for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace") for j in range(j1, j2)]
         changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
-        hits = risk.analyse("\n".join(added).encode("latin-1", "replace"))
+        hits = risk.analyse("\n".join(added).encode("latin-1", "replace"), unexplained=risk.IN_PATCHED_COPIES)
         grade = risk.grade(hits)
         bad = grade is not None and grade >= Severity.HIGH
         same_version = name.startswith("po/") or (  # po/: the gettext release its Makefile.in.in names

@@ -208,10 +208,16 @@ def _lines_with(keywords: tuple[str | re.Pattern, ...], text: str, starts: list[
     return sorted(found)
 
 
+# What a distribution's or a git snapshot's patch of a published libtool/gettext file may do
+# (libtool writes C wrappers and makes them executable), unlike lines no input explains at all.
+IN_PATCHED_COPIES = ("network-fetch", "literal-pipe-to-shell", "eval-of-output", "decode", "preload")
+
+
 def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SECONDS,
-            unexplained: bool = False) -> list[Hit]:
-    """Risky constructs in a build script, with 1-based line numbers; with ``unexplained``, lines
-    no generator produced, judged by the :data:`UNEXPLAINED` indicators too."""
+            unexplained: bool | tuple[str, ...] = False) -> list[Hit]:
+    """Risky constructs in a build script, with 1-based line numbers. ``unexplained`` judges lines
+    no generator produced by the :data:`UNEXPLAINED` indicators too (``True``: all of them; a
+    tuple: those named, e.g. :data:`IN_PATCHED_COPIES` for a diff against a published copy)."""
     deadline = time.monotonic() + seconds
     text = data[:max_bytes].decode("latin-1")
     starts = [0]
@@ -220,7 +226,8 @@ def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SEC
     lines = text.split("\n")
     hits: list[Hit] = []
     lines_with: dict[tuple[str | re.Pattern, ...], list[int]] = {}
-    for name, strength, rx, why in INDICATORS + (UNEXPLAINED if unexplained else []):
+    extra = [i for i in UNEXPLAINED if unexplained is True or (unexplained and i[0] in unexplained)]
+    for name, strength, rx, why in INDICATORS + extra:
         kw = PREFILTER.get(name) or UNEXPLAINED_PREFILTER[name]
         if kw not in lines_with:
             lines_with[kw] = _lines_with(kw, text, starts)

