@@ -15,21 +15,19 @@ import binascii
 import codecs
 import bz2
 import gzip
-import io
 import lzma
 import random
 import shutil
 import struct
 import subprocess
-import tarfile
 import sys
 import tempfile
-import zipfile
 import zlib
 from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
-from xz_rc4 import RC4_AWK, rc4_awk_encrypt  # noqa: E402  (shared with tests/plugins/testdata)
+from fixture_archives import tar_bytes, zip_bytes  # noqa: E402  (shared with tests/plugins/testdata)
+from xz_rc4 import RC4_AWK, rc4_awk_encrypt  # noqa: E402
 
 SCRIPT = b"#!/bin/sh\n# harmless variant payload\necho 'second stage would run here'\n"
 
@@ -135,22 +133,6 @@ def variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]]:
         "tests/run_enc.sh": "#!/bin/sh\nLC_ALL=C sed 's/\\(.\\)/\\1\\n/g' $srcdir/data/enc.bin | LC_ALL=C awk '"
                             + RC4_AWK + "' | xz -dc | sh\n"})
     return out
-
-
-def _tar_of(name: str, data: bytes) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _zip_of(name: str, data: bytes) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def _uuencode(data: bytes, name: str) -> str:
@@ -333,9 +315,9 @@ def heldout_variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]
         "tests/run_ap.sh": "#!/bin/bash\nparts=(\"$srcdir/data/a1.bin\" \"$srcdir/data/a2.bin\")\ncat \"${parts[@]}\" | gunzip | bash\n"})
     add("here-string of $(< file)", "tests/data/hs.b64", {"tests/data/hs.b64": b64 + "\n",
         "tests/run_hs.sh": "#!/bin/bash\ndata=$(< $srcdir/data/hs.b64)\nbase64 -d <<< \"$data\" | bash\n"})
-    add("tar -xOf member to shell", "tests/data/bundle.tar", {"tests/data/bundle.tar": _tar_of("init.sh", SCRIPT),
+    add("tar -xOf member to shell", "tests/data/bundle.tar", {"tests/data/bundle.tar": tar_bytes("init.sh", SCRIPT),
         "tests/run_tar.sh": "#!/bin/sh\ntar -xOf $srcdir/data/bundle.tar init.sh | sh\n"})
-    add("unzip -p member to shell", "tests/data/bundle.zip", {"tests/data/bundle.zip": _zip_of("init.sh", SCRIPT),
+    add("unzip -p member to shell", "tests/data/bundle.zip", {"tests/data/bundle.zip": zip_bytes("init.sh", SCRIPT),
         "tests/run_zip.sh": "#!/bin/sh\nunzip -p $srcdir/data/bundle.zip init.sh | sh\n"})
     add("gzip -d < file > tmp, bash tmp", "tests/data/tmp.gz", {"tests/data/tmp.gz": gz,
         "tests/run_tmp.sh": "#!/bin/sh\ngzip -d < $srcdir/data/tmp.gz > ${TMPDIR:-/tmp}/x.sh\nbash ${TMPDIR:-/tmp}/x.sh\n"})

@@ -13,12 +13,10 @@ from __future__ import annotations
 import base64
 import bz2
 import gzip
-import io
 import lzma
-import tarfile
-import zipfile
 
 import pytest
+from fixture_archives import tar_bytes, zip_bytes
 
 import provcheck_testdata
 from provcheck import Severity
@@ -33,22 +31,6 @@ HONEST = {
 }
 
 
-def _tar(name: str, data: bytes) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _zip(name: str, data: bytes) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def _aes_cbc(data: bytes, key: bytes, iv: bytes) -> bytes:   # what `openssl enc -aes-128-cbc -K -iv` writes
     from cryptography.hazmat.primitives import padding
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -57,7 +39,7 @@ def _aes_cbc(data: bytes, key: bytes, iv: bytes) -> bytes:   # what `openssl enc
     return enc.update(pad.update(data) + pad.finalize()) + enc.finalize()
 
 
-TAR, ZIP = _tar("init.sh", SCRIPT), _zip("init.sh", SCRIPT)
+TAR, ZIP = tar_bytes("init.sh", SCRIPT), zip_bytes("init.sh", SCRIPT)
 KEY, IV = "000102030405060708090a0b0c0d0e0f", "0f0e0d0c0b0a09080706050403020100"
 AES = _aes_cbc(SCRIPT, bytes.fromhex(KEY), bytes.fromhex(IV))
 
