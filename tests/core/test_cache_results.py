@@ -60,6 +60,7 @@ def _entries(cache, namespace):
     return [p for p in (cache / "entries" / namespace).rglob("*") if p.is_file()]
 
 
+@pytest.mark.slow
 def test_warm_scan_of_a_real_image_is_the_cold_report_without_reading_contents(checker, image, cold, monkeypatch,
                                                                                capsys):
     cold, cache = cold
@@ -89,6 +90,7 @@ def test_warm_scan_of_a_real_image_is_the_cold_report_without_reading_contents(c
     assert spaces["namespaces"]["results-detect-testdata"]["entries"] == 2
 
 
+@pytest.mark.slow
 def test_a_damaged_result_entry_is_dropped_and_rebuilt(checker, image, cold):
     cold, cache = cold
     poisoned = max(_entries(cache, "results-detect-testdata"), key=lambda p: p.stat().st_size)
@@ -109,6 +111,7 @@ def test_a_damaged_result_entry_is_dropped_and_rebuilt(checker, image, cold):
     _same(cold, third)
 
 
+@pytest.mark.slow
 def test_an_option_change_recomputes(checker, image, cold):
     cold, cache = cold
     changed = _scan(checker, image, cache, "--set", "testdata.decode-seconds=7")
@@ -173,6 +176,7 @@ def test_a_plugin_opts_in_and_its_code_or_options_invalidate(checker, tmp_path):
     assert paths(changed) == ["a.bin", "b.bin", "c.txt", "d/e"] and _results(changed, "magicplug")["misses"] == 1
 
 
+@pytest.mark.slow
 def test_no_plugin_keeps_a_cache_of_its_own(checker, image, cold, tmp_path):
     """scan, linkage and release (with a real regeneration when the sandbox runs here) write only
     entries of provcheck.Cache, plus the documented toolchain directory; clear removes all."""
