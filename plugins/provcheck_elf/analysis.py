@@ -104,8 +104,9 @@ class Analysis:
         """Symbols of one ELF file (deep pass, cached); None when it cannot be read."""
         if path in self._deep:
             return self._deep[path]
-        node = self.artifact.tree.nodes[path]
-        key = ParseCache.key(node.sha256, True)
+        tree = self.artifact.tree
+        node = tree.nodes[path]
+        key = ParseCache.key(tree.known_digest(node) or node.sha256, True)
         got = self.cache.get_many([key]).get(key) if self.cache else None
         if got is None:
             info = _parse(self.artifact.tree, node, deep=True)
@@ -121,7 +122,8 @@ class Analysis:
         """Warm the deep cache for many files with one cache query."""
         paths = [p for p in paths if p not in self._deep]
         if self.cache and paths:
-            keys = {ParseCache.key(self.artifact.tree.nodes[p].sha256, True): p for p in paths}
+            tree = self.artifact.tree
+            keys = {ParseCache.key(_digest(tree, tree.nodes[p]), True): p for p in paths}
             for k, v in self.cache.get_many(list(keys)).items():
                 self._deep[keys[k]] = v
 
@@ -130,7 +132,8 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
     tree = artifact.tree
     t0 = time.perf_counter()
     files = [n for n in tree.nodes.values() if n.is_file and n.size >= 4 and _may_be_elf(tree, n)]
-    keys = {n.path: ParseCache.key(n.sha256, False) for n in files}
+    digests = {n.path: _digest(tree, n) for n in files}
+    keys = {n.path: ParseCache.key(digests[n.path], False) for n in files}
     known = cache.get_many(list(set(keys.values()))) if cache else {}
     infos: dict[str, dict] = {}
     errors: list[tuple[str, str]] = []
@@ -140,12 +143,12 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
         k = keys[n.path]
         if k in known:
             v = known[k]
-        elif n.sha256 in by_sha:
-            v = by_sha[n.sha256]
+        elif digests[n.path] in by_sha:
+            v = by_sha[digests[n.path]]
         else:
             v = _parse(tree, n)
             parsed += 1
-            by_sha[n.sha256] = v
+            by_sha[digests[n.path]] = v
             if cache:
                 cache.put(k, v)
         if v is None:
@@ -168,6 +171,12 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
              "cached": len(files) - parsed, "seconds": {"parse": round(t1 - t0, 4), "packages": round(t2 - t1, 4),
                                                        "graph": round(t3 - t2, 4)}}
     return Analysis(artifact, g, pk, errors, stats, cache=cache)
+
+
+def _digest(tree: Any, node: Any) -> str | None:
+    """What parse results are keyed by: the digest known without reading the file (the
+    core's file-identity cache of a directory input), else the exact one."""
+    return tree.known_digest(node) or node.sha256
 
 
 def _may_be_elf(tree: Any, node: Any) -> bool:

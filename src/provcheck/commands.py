@@ -282,6 +282,8 @@ class CommandContext:
                        cache=self.cache)
 
     def close(self) -> None:
+        if self._store is not None:
+            self._store.finish()  # loaders save what they learnt (the file-identity cache) first
         if self._cache is not None and self._cache.written:
             self._cache.prune()
             self._cache.written = 0

@@ -32,6 +32,7 @@ FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO, SOCKET, OTHER = (
     "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "socket", "other")
 
 CHUNK = 1 << 20
+HEAD_BYTES = 32  # the first bytes of a file the file-identity cache keeps (format sniffing)
 
 
 class BlobStore:
@@ -57,6 +58,17 @@ class BlobStore:
         self._local = threading.local()
         self._pack_fds: list[int] = []
         self._lock = threading.Lock()
+        self._finishers: list[Callable[[], None]] = []
+
+    def at_finish(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the command is done with this store (``finish``), e.g. to save what
+        a loader learnt about its inputs in the persistent cache."""
+        self._finishers.append(fn)
+
+    def finish(self) -> None:
+        """Run the ``at_finish`` callbacks, once each (the command calls it before removing its work area)."""
+        while self._finishers:
+            self._finishers.pop(0)()
 
     def _file(self, sha256: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
@@ -98,7 +110,8 @@ class BlobStore:
     def __contains__(self, sha256: str) -> bool:
         return sha256 in self._known or self._file(sha256).exists()
 
-    def hash_in_place(self, host: Path, fd: int, limit: int | None = None, keep: bool = False) -> tuple[str, int]:
+    def hash_in_place(self, host: Path, fd: int, limit: int | None = None, keep: bool = False,
+                      heads: list[bytes] | None = None) -> tuple[str, int]:
         """Hash a host file of a directory input (opened without following links) from ``fd``.
 
         With ``keep`` (the caller is about to read the content), a file that fits one read
@@ -115,6 +128,8 @@ class BlobStore:
             if limit is not None and size > limit:
                 raise OverflowError(f"more than {limit} bytes")
         digest = h.hexdigest()
+        if heads is not None:
+            heads.append(first[:HEAD_BYTES])
         if keep and size == len(first):  # read whole in one block: keep exactly those bytes
             self.put_bytes(first)
             return digest, size
@@ -234,21 +249,37 @@ class HostFile:
     ``digest()`` opens the file without following links, checks it is still the regular
     file that was listed (device, inode, size, mtime, ctime), and hashes it from that descriptor into the
     store (``BlobStore.hash_in_place``). A failure is reported once through ``report``
-    and the file then has no content (``Tree.read`` raises FileNotFoundError)."""
+    and the file then has no content (``Tree.read`` raises FileNotFoundError).
 
-    __slots__ = ("host", "key", "limit", "store", "report", "sha256", "size", "error", "_lock")
+    ``known`` and ``known_head`` come from the file-identity cache (``unpack.directory``):
+    the digest and first bytes recorded for this very identity by an earlier run. They
+    answer ``Tree.known_digest`` and head reads; they never become ``sha256`` (what reports
+    print is hashed here). An exact digest that differs from ``known`` is reported."""
+
+    __slots__ = ("host", "key", "limit", "store", "report", "sha256", "size", "error", "known", "known_head",
+                 "first", "_lock")
 
     def __init__(self, host: str, listed: os.stat_result, store: BlobStore, limit: int | None,
-                 report: Callable[[str], None]):
+                 report: Callable[[str], None], known: str | None = None, known_head: bytes | None = None):
         self.host, self.key, self.size = host, _identity(listed), listed.st_size
         self.store, self.limit, self.report = store, limit, report
         self.sha256: str | None = None
         self.error: str | None = None
+        self.known, self.known_head = known, known_head
+        self.first: bytes | None = None  # the first HEAD_BYTES read this run
         self._lock = threading.Lock()
 
     @property
     def pending(self) -> bool:
         return self.sha256 is None and self.error is None
+
+    def _open(self) -> int:
+        fd = os.open(self.host, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or _identity(st) != self.key:
+            os.close(fd)
+            raise OSError(errno.ESTALE, "replaced or changed since the directory was listed")
+        return fd
 
     def digest(self, keep: bool = False) -> str | None:
         """The file's sha256 (None when it cannot be read); ``keep``: the caller reads the
@@ -256,30 +287,36 @@ class HostFile:
         with self._lock:
             if self.pending:
                 try:
-                    fd = os.open(self.host, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+                    fd = self._open()
                     try:
-                        st = os.fstat(fd)
-                        if not stat.S_ISREG(st.st_mode) or _identity(st) != self.key:
-                            raise OSError(errno.ESTALE, "replaced or changed since the directory was listed")
-                        self.sha256, self.size = self.store.hash_in_place(Path(self.host), fd, self.limit, keep)
+                        heads: list[bytes] = []
+                        self.sha256, self.size = self.store.hash_in_place(Path(self.host), fd, self.limit, keep, heads)
+                        self.first = heads[0]
                     finally:
                         os.close(fd)
                 except (OSError, OverflowError) as exc:
                     self.error = f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}"
                     self.report(self.error)
+                if self.known is not None and self.sha256 is not None and self.sha256 != self.known:
+                    self.report(f"content changed although device, inode, size, mtime and ctime did not "
+                                f"(cached sha256 {self.known[:16]}..., now {self.sha256[:16]}...): "
+                                f"the file-identity cache is wrong for it; rerun with --no-cache")
+                    self.known = self.known_head = None
             return self.sha256
 
     def head(self, limit: int) -> bytes:
         """The first ``limit`` bytes without hashing the file (to sniff a format); the
         content a detector analyses is always the hashed one (``digest`` first)."""
-        fd = os.open(self.host, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        cached = self.first if self.first is not None else self.known_head
+        if cached is not None and (limit <= len(cached) or self.size <= len(cached)):
+            return cached[:limit]
+        fd = self._open()
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or _identity(st) != self.key:
-                raise OSError(errno.ESTALE, f"{self.host}: replaced or changed since the directory was listed")
-            return os.read(fd, limit)
+            data = os.read(fd, max(limit, HEAD_BYTES))
         finally:
             os.close(fd)
+        self.first = data[:HEAD_BYTES]
+        return data[:limit]
 
 
 class BlobWriter:
@@ -489,6 +526,20 @@ class Tree:
         if limit is not None and isinstance(n, LazyNode) and n.pending:
             return n.content.head(limit)
         return self.store.read(self._digest(n, keep=True), limit)
+
+    def known_digest(self, node: Node) -> str | None:
+        """The file's sha256 when it is known without reading the file: already hashed, or
+        recorded by the file-identity cache of a directory input for the same device, inode,
+        size, mtime and ctime (git's index rule; see ``unpack.directory``). For keying
+        caches of derived results; what a report prints is ``node.sha256`` (exact). None
+        when unknown (``--no-cache``, a new or changed file)."""
+        if isinstance(node, LazyNode):
+            done = _NODE_SHA256.__get__(node, Node)
+            if done is not None:
+                return done  # type: ignore[no-any-return]
+            content = node.content
+            return content.sha256 or (content.known if content.error is None else None)
+        return node.sha256
 
     def host_path(self, node: Node | str) -> Path:
         """The blob's path in the work area, for tools that need a file name. Read only."""
