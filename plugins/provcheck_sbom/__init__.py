@@ -122,7 +122,8 @@ def provcheck_modify_findings(findings, scan):
 @hookimpl
 def provcheck_add_commands(commands):
     commands.add("sbom", help="observed inventory as CycloneDX (with cross-check and advisories) or OpenVEX",
-                 setup=f"{__name__}.export:setup", run=f"{__name__}.export:run", formats=("cyclonedx", "openvex", "json", "text", "html"), scan_options=True)
+                 setup=f"{__name__}.export:setup", run=f"{__name__}.export:run",
+                 formats=("cyclonedx", "openvex", "json", "text", "html"), scan_options=True)
 
 
 def __getattr__(name: str) -> Any:
