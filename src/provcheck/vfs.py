@@ -59,6 +59,7 @@ class BlobStore:
         self._pack_fds: list[int] = []
         self._lock = threading.Lock()
         self._finishers: list[Callable[[], None]] = []
+        self._memory: dict[str, memoryview] = {}  # digest -> verified bytes held in memory (put_verified)
 
     def at_finish(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the command is done with this store (``finish``), e.g. to save what
@@ -100,9 +101,10 @@ class BlobStore:
                 return external[0]
         dest = self._file(sha256)
         packed = self._packed.get(sha256)
-        if packed is not None and not dest.exists():
+        held = self._memory.get(sha256)
+        if (packed is not None or held is not None) and not dest.exists():
             tmp = self._tmp / f"{sha256}.{threading.get_ident()}"
-            tmp.write_bytes(self._pread(packed))
+            tmp.write_bytes(held if held is not None else self._pread(packed))  # type: ignore[arg-type]
             dest.parent.mkdir(exist_ok=True)
             os.replace(tmp, dest)
         return dest
@@ -163,6 +165,14 @@ class BlobStore:
             self._known.add(digest)
         return digest
 
+    def put_verified(self, sha256: str, data: memoryview) -> None:
+        """Hold a blob whose digest the caller has verified (a slice of a cache entry that
+        passed its sha256 check), in memory, without hashing or copying it again."""
+        with self._lock:
+            if sha256 not in self._known:
+                self._memory[sha256] = data
+                self._known.add(sha256)
+
     def _pread(self, packed: tuple[int, int, int]) -> bytes:
         fd, offset, size = packed
         return os.pread(fd, size, offset)
@@ -173,12 +183,16 @@ class BlobStore:
                 os.close(fd)
             self._pack_fds.clear()
             self._packed.clear()
+            self._memory.clear()
             self._known.clear()
             self._providers.clear()
             self._heads.clear()
 
     def open(self, sha256: str) -> BinaryIO:
         self._materialize(sha256)
+        held = self._memory.get(sha256)
+        if held is not None:
+            return io.BytesIO(held)
         packed = self._packed.get(sha256)
         if packed is not None:
             return io.BytesIO(self._pread(packed))
@@ -201,6 +215,9 @@ class BlobStore:
             if head is not None and limit is not None and limit <= len(head):
                 return head[:limit]
             self._materialize(sha256)
+        held = self._memory.get(sha256)
+        if held is not None:
+            return bytes(held if limit is None else held[:limit])
         packed = self._packed.get(sha256)
         if packed is not None:
             fd, offset, size = packed
