@@ -424,6 +424,7 @@ class Node:
 
 
 _NODE_SHA256 = Node.__dict__["sha256"]  # the slot LazyNode keeps a computed digest in
+_new_node = object.__new__
 
 
 class LazyNode(Node):
@@ -452,6 +453,18 @@ class LazyNode(Node):
     @property
     def is_file(self) -> bool:
         return self.type in (FILE, HARDLINK) and self.content.error is None
+
+    @classmethod
+    def listed(cls, path: str, type: str, st: os.stat_result, content: HostFile,
+               link_target: str | None = None) -> "LazyNode":
+        """The node of a directory input's file from its ``lstat`` (the walk's fast path:
+        a directory of many files makes many nodes)."""
+        n = _new_node(cls)
+        n.path, n.type, n.size, n.mode, n.link_target = path, type, st.st_size, st.st_mode, link_target
+        n.layer = n.hidden_by = None
+        n.uid, n.gid, n.mtime, n.chain, n.content = st.st_uid, st.st_gid, int(st.st_mtime), (), content
+        _NODE_SHA256.__set__(n, None)
+        return n
 
     @property
     def pending(self) -> bool:

@@ -151,13 +151,10 @@ def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[To
                     continue
                 first = inodes.get((st.st_dev, st.st_ino)) if st.st_nlink > 1 else None
                 if first is not None:
-                    node = LazyNode(path=rel, type=HARDLINK, mode=mode, uid=st.st_uid, gid=st.st_gid,
-                                    mtime=int(st.st_mtime), link_target=first.path, size=first.size)
-                    node.content = first.content
+                    node = LazyNode.listed(rel, HARDLINK, st, first.content, link_target=first.path)
                 else:
-                    node = LazyNode(path=rel, type=FILE, mode=mode, uid=st.st_uid, gid=st.st_gid,
-                                    mtime=int(st.st_mtime), size=st.st_size)
-                    content = node.content = HostFile(e.path, st, store, limit, _reporter(errors, name, rel))
+                    content = HostFile(e.path, st, store, limit, _reporter(errors, name, rel))
+                    node = LazyNode.listed(rel, FILE, st, content)
                     if index.entries:
                         content.known, content.known_head = index.known(rel, content.key)
                     index.files.append((rel, content))
