@@ -1,7 +1,7 @@
 """Benchmark for issue 13: lazy hashing of directories and the persistent layer cache.
 
     .venv/bin/python benchmarks/cache_lazy.py [--repeat N] [--json OUT] [--baseline SRC]
-        [--data linkbench|buildtools] [--only rootfs,image,unpack,startup]
+        [--data linkbench|buildtools] [--only rootfs,image,scan,unpack,startup]
 
 Data: the real Debian 12 image ``tests/realdata.py`` builds for ``benchmarks/linkage.py``
 (layer 1: libc6, bash, coreutils; layer 2: openssh-server, python3, systemd, curl; all
@@ -49,23 +49,30 @@ LAYERS = [["libc6", "bash", "coreutils"], ["openssh-server", "python3", "systemd
 QUERY = ["--from", "sshd", "--to", "liblzma"]
 
 
+CPU: dict[tuple[str, ...], list[float]] = {}  # command -> CPU seconds (user + system) of each run
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB, measured by GNU time: a child forked from this
-    process would count this interpreter's pages too) of one command."""
-    with tempfile.NamedTemporaryFile("r") as rss:
+    process would count this interpreter's pages too) of one command; its CPU seconds
+    (user + system, what load on a shared machine inflates least) go to ``CPU``."""
+    with tempfile.NamedTemporaryFile("r") as out:
         t = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd], stdout=subprocess.PIPE,
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", out.name, *cmd], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, env=env)
         wall = time.perf_counter() - t
         if proc.returncode not in (0, 1) or (proc.returncode == 1 and not proc.stdout):  # 1: findings, with output
             raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr[-800:]!r}")
-        return wall, int(rss.read().split()[-1])
+        rss, user, system = out.read().split()[-3:]
+        CPU.setdefault(tuple(cmd), []).append(float(user) + float(system))
+        return wall, int(rss)
 
 
 def paired(rows: dict[str, list[str] | tuple], repeat: int, before=None) -> dict[str, dict[str, float]]:
     """Run each command of ``rows`` once per round, ``repeat`` rounds; medians of wall and RSS.
     ``before(name)`` runs untimed before each command (to empty a cache for a cold run)."""
     times: dict[str, list[float]] = {k: [] for k in rows}
+    cpu: dict[str, list[float]] = {k: [] for k in rows}
     rss: dict[str, list[int]] = {k: [] for k in rows}
     for _ in range(repeat):
         for name, spec in rows.items():
@@ -74,8 +81,10 @@ def paired(rows: dict[str, list[str] | tuple], repeat: int, before=None) -> dict
                 before(name)
             w, m = run(cmd, env)
             times[name].append(w)
+            cpu[name].append(CPU[tuple(cmd)][-1])
             rss[name].append(m)
     return {k: {"median_s": round(statistics.median(v), 3), "min_s": round(min(v), 3),
+                "cpu_median_s": round(statistics.median(cpu[k]), 3),
                 "rss_mib": round(statistics.median(rss[k]) / 1024, 1)} for k, v in times.items()}
 
 
@@ -113,7 +122,7 @@ def main() -> int:
     ap.add_argument("--json", metavar="OUT")
     ap.add_argument("--baseline", metavar="SRC", help="a checkout of the eager loader (its src/ and plugins/)")
     ap.add_argument("--data", choices=("linkbench", "buildtools"), default="linkbench")
-    ap.add_argument("--only", default="rootfs,image,unpack,startup", help="comma-separated parts to run")
+    ap.add_argument("--only", default="rootfs,image,scan,unpack,startup", help="comma-separated parts to run")
     args = ap.parse_args()
     R = args.repeat
     parts = set(args.only.split(","))
@@ -175,12 +184,14 @@ def main() -> int:
                 if name.endswith("cold"):
                     shutil.rmtree(work / "cache", ignore_errors=True)
 
-            res["image"] = paired({
-                "scan_cold": ([*exe, "scan", "--format", "json", str(image)], env),
-                "scan_warm": ([*exe, "scan", "--format", "json", str(image)], env),
+            image_rows: dict[str, list[str] | tuple] = {
                 "linkage_cold": ([*linkage, str(image)], env),
                 "linkage_warm": ([*linkage, str(image)], env),
-            }, R, before=empty)
+            }
+            if "scan" in parts:
+                image_rows = {"scan_cold": ([*exe, "scan", "--format", "json", str(image)], env),
+                              "scan_warm": ([*exe, "scan", "--format", "json", str(image)], env), **image_rows}
+            res["image"] = paired(image_rows, R, before=empty)
             info = subprocess.run([*exe, "cache", "info", "--format", "json"], env=env, capture_output=True, text=True)
             res["cache_after_image"] = json.loads(info.stdout)["namespaces"]
             print(json.dumps({"image": res["image"], "cache": res["cache_after_image"]}), flush=True)
