@@ -17,6 +17,7 @@ sets it to the current time, and no unprivileged call sets it back):
 
 * racy entries are never stored: a file whose mtime or ctime is less than ``RACY_NS``
   before the listing began could change again within the same timestamp tick;
+* a directory of more than ``MAX_INDEX_FILES`` files keeps no index;
 * not trusted against root on the host (who can set the clock or edit the disk), nor on
   filesystems whose server reports timestamps (NFS, FUSE) when that server is not
   trusted: use ``--no-cache`` there, which neither reads nor writes the index.
@@ -41,6 +42,7 @@ _SPECIAL = {stat.S_IFCHR: CHAR, stat.S_IFBLK: BLOCK, stat.S_IFIFO: FIFO, stat.S_
 INDEX_NAMESPACE = "dir-files"
 INDEX_VERSION = "1"
 RACY_NS = 2_000_000_000  # timestamps this close to the listing are not trusted (coarse clocks, 2 s FAT)
+MAX_INDEX_FILES = 250_000  # larger directories keep no index (its JSON would cost more memory than it saves)
 
 
 def _reporter(errors: list[ToolError], name: str, rel: str) -> Callable[[str], None]:
@@ -76,7 +78,7 @@ class FileIndex:
 
     def save(self) -> None:
         """Store what is known now (kept entries and this run's digests and heads), when it changed."""
-        if self.cache is None:
+        if self.cache is None or len(self.files) > MAX_INDEX_FILES:
             return
         racy = self.listed_ns - RACY_NS
         matched = new = 0
