@@ -282,8 +282,13 @@ class CommandContext:
                        cache=self.cache)
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.finish()  # loaders save what they learnt (the file-identity cache) first
+        try:
+            if self._store is not None:
+                self._store.finish()  # loaders save what they learnt (the file-identity cache) first
+        finally:
+            self._close()
+
+    def _close(self) -> None:
         if self._cache is not None and self._cache.written:
             self._cache.prune()
             self._cache.written = 0
