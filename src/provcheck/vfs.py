@@ -256,6 +256,9 @@ class _Provider:
             raise OSError(errno.EIO, str(self.error))
 
 
+_HOST_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
 def _identity(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
@@ -273,18 +276,22 @@ class HostFile:
     answer ``Tree.known_digest`` and head reads; they never become ``sha256`` (what reports
     print is hashed here). An exact digest that differs from ``known`` is reported."""
 
-    __slots__ = ("host", "key", "limit", "store", "report", "sha256", "size", "error", "known", "known_head",
-                 "first", "_lock")
+    __slots__ = ("host", "rel", "key", "limit", "store", "report", "sha256", "size", "error", "known", "known_head",
+                 "first")
 
-    def __init__(self, host: str, listed: os.stat_result, store: BlobStore, limit: int | None,
-                 report: Callable[[str], None], known: str | None = None, known_head: bytes | None = None):
-        self.host, self.key, self.size = host, _identity(listed), listed.st_size
-        self.store, self.limit, self.report = store, limit, report
+    def __init__(self, host: str, rel: str, listed: os.stat_result, store: BlobStore, limit: int | None,
+                 report: Callable[[str, str], None], known: str | None = None, known_head: bytes | None = None):
+        self.host, self.rel, self.size = host, rel, listed.st_size
+        self.key = (listed.st_dev, listed.st_ino, listed.st_size, listed.st_mtime_ns, listed.st_ctime_ns)
+        self.store, self.limit, self.report = store, limit, report  # report(rel, why)
         self.sha256: str | None = None
         self.error: str | None = None
         self.known, self.known_head = known, known_head
         self.first: bytes | None = None  # the first HEAD_BYTES read this run
-        self._lock = threading.Lock()
+
+    @property
+    def _lock(self) -> threading.Lock:  # one of a few shared locks (a directory has many files)
+        return _HOST_LOCKS[self.key[1] % len(_HOST_LOCKS)]
 
     @property
     def pending(self) -> bool:
@@ -313,9 +320,9 @@ class HostFile:
                         os.close(fd)
                 except (OSError, OverflowError) as exc:
                     self.error = f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}"
-                    self.report(self.error)
+                    self.report(self.rel, self.error)
                 if self.known is not None and self.sha256 is not None and self.sha256 != self.known:
-                    self.report(f"content changed although device, inode, size, mtime and ctime did not "
+                    self.report(self.rel, f"content changed although device, inode, size, mtime and ctime did not "
                                 f"(cached sha256 {self.known[:16]}..., now {self.sha256[:16]}...): "
                                 f"the file-identity cache is wrong for it; rerun with --no-cache")
                     self.known = self.known_head = None

@@ -45,8 +45,8 @@ RACY_NS = 2_000_000_000  # timestamps this close to the listing are not trusted 
 MAX_INDEX_FILES = 250_000  # larger directories keep no index (its JSON would cost more memory than it saves)
 
 
-def _reporter(errors: list[ToolError], name: str, rel: str) -> Callable[[str], None]:
-    return lambda why: errors.append(ToolError(stage="load", artifact=name, path=rel, message=why))
+def _reporter(errors: list[ToolError], name: str) -> Callable[[str, str], None]:
+    return lambda rel, why: errors.append(ToolError(stage="load", artifact=name, path=rel, message=why))
 
 
 class FileIndex:
@@ -118,9 +118,11 @@ def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[To
     errors: list[ToolError] = []
     inodes: dict[tuple[int, int], LazyNode] = {}
     max_files, limit = ctx.limits.max_files, ctx.limits.max_file_bytes
+    report = _reporter(errors, name)
     index = FileIndex(getattr(ctx, "cache", None), root)
     if index.cache is not None:
         store.at_finish(index.save)
+    indexed = index.entries
     budget_files = 0
     stack = [("", os.fspath(root))]
     while stack:
@@ -155,9 +157,9 @@ def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[To
                 if first is not None:
                     node = LazyNode.listed(rel, HARDLINK, st, first.content, link_target=first.path)
                 else:
-                    content = HostFile(e.path, st, store, limit, _reporter(errors, name, rel))
+                    content = HostFile(e.path, rel, st, store, limit, report)
                     node = LazyNode.listed(rel, FILE, st, content)
-                    if index.entries:
+                    if rel in indexed:
                         content.known, content.known_head = index.known(rel, content.key)
                     index.files.append((rel, content))
                     if st.st_nlink > 1:
