@@ -272,7 +272,7 @@ class HostFile:
     and the file then has no content (``Tree.read`` raises FileNotFoundError).
 
     ``known`` and ``known_head`` come from the file-identity cache (``unpack.directory``):
-    the digest and first bytes recorded for this very identity by an earlier run. They
+    the digest and first bytes (hex) recorded for this very identity by an earlier run. They
     answer ``Tree.known_digest`` and head reads; they never become ``sha256`` (what reports
     print is hashed here). An exact digest that differs from ``known`` is reported."""
 
@@ -280,7 +280,7 @@ class HostFile:
                  "first")
 
     def __init__(self, host: str, rel: str, listed: os.stat_result, store: BlobStore, limit: int | None,
-                 report: Callable[[str, str], None], known: str | None = None, known_head: bytes | None = None):
+                 report: Callable[[str, str], None], known: str | None = None, known_head: str | None = None):
         self.host, self.rel, self.size = host, rel, listed.st_size
         self.key = (listed.st_dev, listed.st_ino, listed.st_size, listed.st_mtime_ns, listed.st_ctime_ns)
         self.store, self.limit, self.report = store, limit, report  # report(rel, why)
@@ -331,7 +331,12 @@ class HostFile:
     def head(self, limit: int) -> bytes:
         """The first ``limit`` bytes without hashing the file (to sniff a format); the
         content a detector analyses is always the hashed one (``digest`` first)."""
-        cached = self.first if self.first is not None else self.known_head
+        cached = self.first
+        if cached is None and self.known_head is not None:
+            try:
+                cached = self.first = bytes.fromhex(self.known_head)
+            except ValueError:
+                self.known_head = None
         if cached is not None and (limit <= len(cached) or self.size <= len(cached)):
             return cached[:limit]
         fd = self._open()

@@ -64,17 +64,15 @@ class FileIndex:
             if isinstance(got, dict) and isinstance(got.get("files"), dict):
                 self.entries = got["files"]
 
-    def known(self, rel: str, identity: tuple[int, ...]) -> tuple[str | None, bytes | None]:
-        """(sha256, first bytes) recorded for ``rel`` with exactly this identity, else Nones."""
+    def known(self, rel: str, identity: tuple[int, ...]) -> tuple[str | None, str | None]:
+        """(sha256, first bytes as hex) recorded for ``rel`` with exactly this identity, else Nones."""
         e = self.entries.get(rel)
-        if not isinstance(e, list) or len(e) != 7 or tuple(e[:5]) != identity:
+        if (type(e) is not list or len(e) != 7 or e[4] != identity[4] or e[3] != identity[3]  # noqa: E721
+                or e[1] != identity[1] or e[2] != identity[2] or e[0] != identity[0]):
             return None, None
         digest, head = e[5], e[6]
-        try:
-            return (digest if isinstance(digest, str) and len(digest) == 64 else None,
-                    bytes.fromhex(head) if isinstance(head, str) and head else None)
-        except ValueError:
-            return None, None
+        return (digest if type(digest) is str and len(digest) == 64 else None,  # noqa: E721
+                head if type(head) is str and head else None)  # noqa: E721
 
     def save(self) -> None:
         """Store what is known now (kept entries and this run's digests and heads), when it changed."""
@@ -98,11 +96,10 @@ class FileIndex:
             if max(mtime_ns, ctime_ns) >= racy:
                 continue  # racy: a change within the same tick would keep this identity
             digest = content.sha256 or content.known
-            head = content.first if content.first is not None else content.known_head
+            head = content.first.hex() if content.first is not None else content.known_head
             if digest is None and head is None:
                 continue
-            fresh[rel] = [dev, ino, size, mtime_ns, ctime_ns, digest,
-                          head.hex() if head is not None else ""]
+            fresh[rel] = [dev, ino, size, mtime_ns, ctime_ns, digest, head or ""]
         if fresh != self.entries:
             try:
                 self.cache.put_json(INDEX_NAMESPACE, self.key, {"files": fresh}, INDEX_VERSION)
