@@ -3,6 +3,8 @@ reported, never dropped in silence."""
 
 from __future__ import annotations
 
+import pytest
+
 from provcheck.formats import inventory, packages
 
 
@@ -30,6 +32,7 @@ def test_checksums_that_cannot_be_read_are_reported_not_dropped(checker):
     assert any(e.startswith(f"{site}/pkg-1.0.dist-info/RECORD: pkg/__init__.py") for e in errors), errors
 
 
+@pytest.mark.slow
 def test_without_hashes_the_same_packages_and_files_are_read_and_no_md5sums(checker):
     """``installed(tree, hashes=False)`` (the linkage graph's ownership) reads what the
     full read does except the ``.md5sums`` files, on a real Debian root filesystem."""
