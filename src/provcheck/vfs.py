@@ -511,10 +511,10 @@ class Tree:
         attributed to the layer of the entry that needed them."""
         nodes = self.nodes
         for path in list(nodes):
-            parent = posixpath.dirname(path)
+            parent = path.rpartition("/")[0]  # tree paths are normalised: posixpath.dirname
             while parent and parent not in nodes:
                 nodes[parent] = Node(path=parent, type=DIR, mode=0o755, layer=nodes[path].layer)
-                parent = posixpath.dirname(parent)
+                parent = parent.rpartition("/")[0]
 
     def walk(self) -> Iterator[Node]:
         """Visible nodes in path order."""

@@ -364,8 +364,7 @@ def apply_changeset(tree: Tree, entries: Entries, digest: str, findings: list[Fi
     emptied: set[str] = set()  # opaque directories, and lower directories this layer replaces
     items = []                 # with a non-directory: everything below them
     for _raw, node in entries.items:
-        base = posixpath.basename(node.path)
-        parent = posixpath.dirname(node.path)
+        parent, _, base = node.path.rpartition("/")  # tree paths are normalised: dirname, basename
         if base == OPAQUE:
             emptied.add(parent)
         elif base.startswith(WHITEOUT):
