@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
 import statistics
@@ -47,8 +48,12 @@ APPS = [["openssh-server"], ["xz-utils"], ["curl"], ["wget"], ["less"], ["nano"]
 
 def fleet_scan(sources: list[str], db: Path, cache: Path, executor: str = "local", scheduler: str | None = None,
                jobs: int = 2) -> tuple[float, dict]:
-    opts = FleetOptions(registry=RegistryOptions(plain_http=True), cache_dir=cache, executor=executor,
+    # the fleet's directory in the cache root ``cache`` (as `provcheck fleet scan` passes it):
+    # LayerCache keeps its entries in that root, so every ``cache`` is a cache of its own
+    opts = FleetOptions(registry=RegistryOptions(plain_http=True), cache_dir=cache / "dirs" / "fleet",
+                        executor=executor,
                         scheduler=scheduler, jobs=jobs, limits=Limits())
+    (cache / "dirs" / "fleet").mkdir(parents=True, exist_ok=True)
     inv = Inventory(db)
     t = time.perf_counter()
     try:
@@ -114,7 +119,9 @@ def main() -> int:
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--repeat", type=int, default=3, help="runs of the cold, warm and resumed scans (median)")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--no-singles", action="store_true", help="skip the single-image scans")
     args = ap.parse_args()
+    out_load = [round(x, 2) for x in os.getloadavg()]
     out: dict = {"machine": "2-core Debian 12 VM", "data": {}}
     t = time.perf_counter()
     layouts = images.fleet(APPS[: args.apps])
@@ -135,39 +142,41 @@ def main() -> int:
                            distinct_compressed_blob_bytes=blob_bytes)
         print(f"{len(layouts)} images pushed to {reg.host}", file=sys.stderr)
 
-        colds = []
+        # paired: each round a cold scan (empty cache, new inventory), then a warm re-scan into a
+        # new inventory with that cache, then a resumed scan (the cold run's inventory)
+        colds, warms, resumes = [], [], []
         for r in range(args.repeat):
-            keep = r == args.repeat - 1  # the last cold run's inventory and cache are used below
-            dt, cs = fleet_scan(catalog, work / ("cold.sqlite" if keep else f"cold-{r}.sqlite"),
-                                work / ("cache-cold" if keep else f"cache-cold-{r}"))
+            cache = work / f"cache-{r}"
+            dt, cs = fleet_scan(catalog, work / f"cold-{r}.sqlite", cache)
             colds.append(dt)
-            if not keep:
-                shutil.rmtree(work / f"cache-cold-{r}", ignore_errors=True)
+            dt, ws = fleet_scan(catalog, work / f"warm-{r}.sqlite", cache)
+            warms.append(dt)
+            dt, rs = fleet_scan(catalog, work / f"cold-{r}.sqlite", cache)
+            resumes.append(dt)
+            if r != args.repeat - 1:
+                shutil.rmtree(cache, ignore_errors=True)
+        shutil.copy(work / f"cold-{args.repeat - 1}.sqlite", work / "cold.sqlite")
         cold = statistics.median(colds)
         out["cold"] = {"seconds": round(cold, 2), "runs": [round(c, 2) for c in colds], "layers": cs["layers"],
                        "scanned": cs["layers_scanned"], "bytes_downloaded": cs["bytes_downloaded"],
                        "images_per_minute": round(60 * len(refs) / cold, 1)}
         print("cold", out["cold"], file=sys.stderr)
 
-        singles = []
-        for i, ref in enumerate(refs):
-            dt, _ = fleet_scan([ref], work / f"single-{i}.sqlite", work / f"cache-single-{i}")
-            singles.append(dt)
-            shutil.rmtree(work / f"cache-single-{i}", ignore_errors=True)
-        out["singles"] = {"sum_seconds": round(sum(singles), 2), "mean_seconds": round(statistics.mean(singles), 2),
-                          "ratio_sum_over_cold": round(sum(singles) / cold, 2)}
-        print("singles", out["singles"], file=sys.stderr)
+        if not args.no_singles:
+            singles = []
+            for i, ref in enumerate(refs):
+                dt, _ = fleet_scan([ref], work / f"single-{i}.sqlite", work / f"cache-single-{i}")
+                singles.append(dt)
+                shutil.rmtree(work / f"cache-single-{i}", ignore_errors=True)
+            out["singles"] = {"sum_seconds": round(sum(singles), 2), "mean_seconds": round(statistics.mean(singles), 2),
+                              "ratio_sum_over_cold": round(sum(singles) / cold, 2)}
+            print("singles", out["singles"], file=sys.stderr)
 
-        warms, resumes = [], []
-        for r in range(args.repeat):
-            dt, ws = fleet_scan(catalog, work / f"warm-{r}.sqlite", work / "cache-cold")
-            warms.append(dt)
-            dt, rs = fleet_scan(catalog, work / "cold.sqlite", work / "cache-cold")
-            resumes.append(dt)
         warm, resumed = statistics.median(warms), statistics.median(resumes)
         out["warm"] = {"seconds": round(warm, 2), "runs": [round(w, 2) for w in warms],
                        "cache_hits": ws["cache_hits"], "image_cache_hits": ws["image_cache_hits"],
-                       "scanned": ws["layers_scanned"], "speedup_vs_cold": round(cold / warm, 1)}
+                       "scanned": ws["layers_scanned"], "speedup_vs_cold": round(cold / warm, 1),
+                       "paired_ratios": [round(c / w, 1) for c, w in zip(colds, warms)]}
         out["resumed"] = {"seconds": round(resumed, 2), "runs": [round(r, 2) for r in resumes],
                           "images_resumed": rs["images_resumed"], "speedup_vs_cold": round(cold / resumed, 1)}
         print("warm", out["warm"], "resumed", out["resumed"], file=sys.stderr)
@@ -213,6 +222,7 @@ def main() -> int:
     finally:
         reg.stop()
         shutil.rmtree(work, ignore_errors=True)
+    out["load_average"] = {"start": out_load, "end": [round(x, 2) for x in os.getloadavg()]}
     text = json.dumps(out, indent=2)
     print(text)
     if args.json:

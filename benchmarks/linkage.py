@@ -135,6 +135,7 @@ def main() -> int:
                    f"{res.get('lief_import_mb', 0):.0f} MB to import)", **res), flush=True)
 
     # -- provcheck in-process on the loaded image ------------------------------------------------
+    from provcheck import Cache
     from provcheck.config import InputSpec, build_config
     from provcheck.engine import BlobStore, LoadContext, WorkArea
     from provcheck.plugins import PluginManager
@@ -158,7 +159,7 @@ def main() -> int:
             res["image_elf_files"] = an.stats["elf"]
             res["graph_edges"] = sum(len(v) for v in an.graph.edges.values())
             res["graph_breakdown_s"] = an.stats["seconds"]
-            cache = ParseCache(cache_dir / "parse.sqlite")
+            cache = ParseCache(Cache(cache_dir), artifact.name)
             analyze(artifact, cache)
             t, an = timed(lambda: analyze(artifact, cache), R)
             res["graph_warm_cache_s"] = t
@@ -194,7 +195,7 @@ def main() -> int:
         exe = [sys.executable, "-m", "provcheck", *OTHERS, "linkage"]
         q = ["--from", "sshd", "--to", "liblzma"]
         cold = [*q, "--set", "elf.cache=false"]
-        warm = [*q, "--set", f"elf.cache-dir={cache_dir}"]
+        warm = [*q, "--cache-dir", str(cache_dir)]
         res["cmd_startup_s"] = wall([sys.executable, "-m", "provcheck", *OTHERS, "rules"], R)
         res["cmd_image_cold_s"] = wall([*exe, str(image), *cold], R)
         res["cmd_image_warm_s"] = wall([*exe, str(image), *warm], R)

@@ -231,10 +231,11 @@ def summarise(data: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
         "ref": rel.get("source_ref"), "counts": rel.get("counts"), "generated_by": rel.get("generated_by"),
         "severity": {s: sev.get(s, 0) for s in SEVERITIES},
         "regeneration": {k: regen.get(k) for k in ("mode", "status", "reason", "versions", "toolchains", "counts",
-                                                    "inputs", "seconds", "cached") if k in regen},
+                                                    "inputs", "seconds", "cached", "chain", "partial") if k in regen},
         "engine_bytes": {k: regen[k] for k in ("generated_bytes", "verified_bytes", "verified_fraction",
                                                 "regenerable_bytes", "regenerable_verified_fraction") if k in regen},
-        "files": {p: {k: r.get(k) for k in ("status", "reason", "toolchain", "hunks", "unverified_inputs") if r.get(k)}
+        "files": {p: {k: r.get(k) for k in ("status", "reason", "toolchain", "hunks", "unverified_inputs",
+                                             "unverified_bytes") if r.get(k)}
                   for p, r in sorted(repro.items())},
         "reproduction": {s: status.get(s, 0) for s in REPRO_STATUSES} if regenerated else None,
         "generated_files": len(generated), "generated_bytes": gen_bytes,

@@ -200,7 +200,7 @@ def run_variants(mirrors: Path, base: str, json_out: Path | None) -> int:
         subprocess.run(git + ["-C", str(clean), "commit", "-qm", "base"], check=True)
         obj = tv.object_file()
         rows, caught, results = [], 0, {}
-        items = tv.variants(obj)
+        items = tv.variants(obj) + tv.heldout_variants(obj)
         for name, payload, files in items:
             repo = work / f"v{len(results)}"
             subprocess.run(["git", "clone", "-q", str(clean), str(repo)], check=True)

@@ -11,6 +11,8 @@ a clean tree, commits it, scans the commit and counts the catches.
 from __future__ import annotations
 
 import base64
+import binascii
+import codecs
 import bz2
 import gzip
 import lzma
@@ -129,4 +131,180 @@ def variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]]:
         "tests/data/enc.bin": rc4_awk_encrypt(lzma.compress(SCRIPT)),
         "tests/run_enc.sh": "#!/bin/sh\nLC_ALL=C sed 's/\\(.\\)/\\1\\n/g' $srcdir/data/enc.bin | LC_ALL=C awk '"
                             + RC4_AWK + "' | xz -dc | sh\n"})
+    return out
+
+
+def _uuencode(data: bytes, name: str) -> str:
+    lines = [binascii.b2a_uu(data[k:k + 45]).decode() for k in range(0, len(data), 45)]
+    return f"begin 644 {name}\n" + "".join(lines) + "`\nend\n"
+
+
+def heldout_variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]]:
+    """Three rounds of shapes written after the detector, each before looking at what it follows:
+    measured first as written, then kept as a regression set (docs/plugins/testdata.md)."""
+    gz = gzip.compress(SCRIPT, mtime=0)
+    b64 = base64.b64encode(SCRIPT).decode()
+    out: list[tuple[str, str, dict]] = []
+
+    def add(name, payload, files):
+        out.append((name, payload, files))
+
+    # round 1
+    add("case arm decodes", "tests/data/mode.gz", {
+        "tests/data/mode.gz": gz,
+        "tests/run_mode.sh": "#!/bin/sh\nmode=${1:-fast}\ncase \"$mode\" in\n  slow) echo slow ;;\n  fast|*)\n    gzip -dc \"$srcdir/data/mode.gz\" | sh ;;\nesac\n"})
+    add("while read assembles lines", "tests/data/lines.txt", {
+        "tests/data/lines.txt": base64.encodebytes(SCRIPT).decode(),
+        "tests/run_lines.sh": "#!/bin/sh\nout=\nwhile IFS= read -r l; do\n  out=\"$out$l\"\ndone < \"$srcdir/data/lines.txt\"\nprintf '%s' \"$out\" | base64 -d | sh\n"})
+    add("find -exec cat", "tests/data/blob.dat", {
+        "tests/data/blob.dat": base64.b64encode(gz).decode() + "\n",
+        "tests/run_find.sh": "#!/bin/sh\nfind \"$srcdir/data\" -name 'blob.dat' -exec cat {} \\; | base64 -d | gzip -dc | sh\n"})
+    parts = [gz[:20], gz[20:40], gz[40:]]
+    add("xargs cat of split parts", "tests/data/p1.part", {
+        "tests/data/p1.part": parts[0], "tests/data/p2.part": parts[1], "tests/data/p3.part": parts[2],
+        "tests/run_parts.sh": "#!/bin/sh\nls \"$srcdir\"/data/p*.part | sort | xargs cat | gzip -dc | sh\n"})
+    add("cat of split parts", "tests/data/q1.bin", {
+        "tests/data/q1.bin": parts[0], "tests/data/q2.bin": parts[1], "tests/data/q3.bin": parts[2],
+        "tests/run_q.sh": "#!/bin/sh\nd=$srcdir/data\ncat $d/q1.bin $d/q2.bin $d/q3.bin | gunzip | sh\n"})
+    rot = codecs.encode(base64.b64encode(SCRIPT).decode(), "rot13")
+    add("perl rot13 then base64", "tests/data/r13.txt", {
+        "tests/data/r13.txt": rot + "\n",
+        "tests/run_r13.sh": "#!/bin/sh\nperl -pe 'tr/A-Za-z/N-ZA-Mn-za-m/' $srcdir/data/r13.txt | base64 -d | sh\n"})
+    add("printf of hex escapes", "tests/data/esc.hex", {
+        "tests/data/esc.hex": SCRIPT.hex() + "\n",
+        "tests/run_esc.sh": "#!/bin/bash\nprintf \"$(sed 's/../\\\\x&/g' $srcdir/data/esc.hex)\" | bash\n"})
+    add("python script file, bz2, subprocess", "tests/data/model.bin", {
+        "tests/data/model.bin": bz2.compress(SCRIPT),
+        "tests/prep_model.py": "import bz2\nimport subprocess\nimport os\n\nHERE = os.path.dirname(__file__)\n\n\ndef load():\n    with open(os.path.join(HERE, 'data', 'model.bin'), 'rb') as f:\n        return bz2.decompress(f.read())\n\n\nif __name__ == '__main__':\n    subprocess.run(['sh'], input=load(), check=False)\n"})
+    add("shell function wraps decoder", "tests/data/fn.gz", {
+        "tests/data/fn.gz": gz,
+        "tests/run_fn.sh": "#!/bin/sh\nunpack() {\n  gzip -dc \"$1\"\n}\nunpack \"$srcdir/data/fn.gz\" | sh\n"})
+    add("if else branch names the file", "tests/data/alt.xz", {
+        "tests/data/alt.xz": lzma.compress(SCRIPT),
+        "tests/run_alt.sh": "#!/bin/sh\nif [ -n \"$USE_SYSTEM\" ]; then\n  f=/usr/share/doc/x\nelse\n  f=$srcdir/data/alt.xz\nfi\nxz -dc \"$f\" | sh\n"})
+    img = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8 + b"\xff\xd9"
+    add("tail -c + head -c after JPEG end", "tests/data/photo.jpg", {
+        "tests/data/photo.jpg": img + gz,
+        "tests/run_photo.sh": f"#!/bin/sh\ntail -c +{len(img)+1} $srcdir/data/photo.jpg | head -c {len(gz)} | gzip -dc | sh\n"})
+    add("dd blocks skip", "tests/data/disk.img", {
+        "tests/data/disk.img": bytes(1024) + lzma.compress(SCRIPT) + bytes(512),
+        "tests/run_disk.sh": "#!/bin/sh\ndd if=$srcdir/data/disk.img bs=512 skip=2 2>/dev/null | xz -dc 2>/dev/null | sh\n"})
+    add("sh -c of command substitution", "tests/data/cs.xz", {
+        "tests/data/cs.xz": lzma.compress(SCRIPT),
+        "tests/run_cs.sh": "#!/bin/sh\nsh -c \"$(xz -dc $srcdir/data/cs.xz)\"\n"})
+    add("bash process substitution", "tests/data/ps.gz", {
+        "tests/data/ps.gz": gz,
+        "tests/run_ps.sh": "#!/bin/bash\nbash <(gzip -dc \"$srcdir/data/ps.gz\")\n"})
+    add("source of decoded temp file", "tests/data/src.b64", {
+        "tests/data/src.b64": base64.encodebytes(SCRIPT).decode(),
+        "tests/run_src.sh": "#!/bin/sh\ntmp=${TMPDIR:-/tmp}/t.$$\nbase64 -d < $srcdir/data/src.b64 > $tmp\n. $tmp\nrm -f $tmp\n"})
+    add("parameter expansion builds the path", "tests/data/pe.gz", {
+        "tests/data/pe.gz": gz,
+        "tests/run_pe.sh": "#!/bin/sh\nname=run_pe.sh\nbase=${name%.sh}\nstem=${base#run_}\ngzip -dc $srcdir/data/$stem.gz | sh\n"})
+    add("tr delete junk then base64", "tests/data/junk.txt", {
+        "tests/data/junk.txt": "".join(c + "#" for c in base64.b64encode(SCRIPT).decode()) + "\n",
+        "tests/run_junk.sh": "#!/bin/sh\ntr -d '#' < $srcdir/data/junk.txt | base64 -d | sh\n"})
+    add("zlib raw via python -c", "tests/data/raw.z", {
+        "tests/data/raw.z": zlib.compress(SCRIPT),
+        "tests/run_raw.sh": "#!/bin/sh\npython3 -c 'import sys,zlib;sys.stdout.write(zlib.decompress(open(sys.argv[1],\"rb\").read()).decode())' $srcdir/data/raw.z | sh\n"})
+    add("Makefile.am variable indirection", "tests/data/mk.gz", {
+        "tests/data/mk.gz": gz,
+        "tests/Makefile.am": "FIXTURE = data/mk.gz\nDECODE = gzip -dc\ncheck-local:\n\t$(DECODE) $(srcdir)/$(FIXTURE) | $(SHELL)\n"})
+    add("xxd plain hex dump reversed", "tests/data/dump.txt", {
+        "tests/data/dump.txt": "".join(f"{i*16:08x}: " + " ".join(SCRIPT[i*16:i*16+16][j:j+2].hex() for j in range(0,16,2)) + "\n" for i in range((len(SCRIPT)+15)//16)),
+        "tests/run_dump.sh": "#!/bin/sh\nxxd -r $srcdir/data/dump.txt | sh\n"})
+    # round 2
+    add("heredoc with command substitution", "tests/data/hd.xz", {
+        "tests/data/hd.xz": lzma.compress(SCRIPT),
+        "tests/run_hd.sh": "#!/bin/sh\nsh <<EOF\n$(xz -dc $srcdir/data/hd.xz)\nEOF\n"})
+    add("awk -f program file", "tests/data/nums.txt", {
+        "tests/data/nums.txt": " ".join(str(b) for b in SCRIPT) + "\n",
+        "tests/dec.awk": "{ for (i = 1; i <= NF; i++) printf \"%c\", $i }\n",
+        "tests/run_awk.sh": "#!/bin/sh\nawk -f $srcdir/dec.awk $srcdir/data/nums.txt | sh\n"})
+    add("command in a variable", "tests/data/var.xz", {
+        "tests/data/var.xz": lzma.compress(SCRIPT),
+        "tests/run_var.sh": "#!/bin/sh\nDEC=\"xz -dc\"\nRUN=sh\n$DEC $srcdir/data/var.xz | $RUN\n"})
+    add("positional parameters loop", "tests/data/s1.bin", {
+        "tests/data/s1.bin": gz[:30], "tests/data/s2.bin": gz[30:],
+        "tests/run_pos.sh": "#!/bin/sh\nset -- $srcdir/data/s1.bin $srcdir/data/s2.bin\nfor f; do cat \"$f\"; done | gunzip | sh\n"})
+    add("cmake execute_process output variable", "tests/data/cm.gz", {
+        "tests/data/cm.gz": gz,
+        "tests/CMakeLists.txt": "execute_process(COMMAND gzip -dc ${CMAKE_CURRENT_SOURCE_DIR}/data/cm.gz OUTPUT_VARIABLE init)\nexecute_process(COMMAND sh -c \"${init}\")\n"})
+    add("make pattern rule object", "tests/data/helper.xz", {
+        "tests/data/helper.xz": lzma.compress(obj),
+        "tests/Makefile.am": "check_PROGRAMS = t\nt_LDADD = data/helper.o\n%.o: %.xz\n\txz -dc $< > $@\n"})
+    add("csv column then base64", "tests/data/table.csv", {
+        "tests/data/table.csv": "".join(f"{i},{chunk}\n" for i, chunk in enumerate(base64.encodebytes(SCRIPT).decode().split())),
+        "tests/run_csv.sh": "#!/bin/sh\ncut -d, -f2 $srcdir/data/table.csv | tr -d '\\n' | base64 -d | sh\n"})
+    add("tr rot13 then base64", "tests/data/t13.txt", {
+        "tests/data/t13.txt": codecs.encode(base64.b64encode(SCRIPT).decode(), "rot13") + "\n",
+        "tests/run_t13.sh": "#!/bin/sh\ntr 'A-Za-z' 'N-ZA-Mn-za-m' < $srcdir/data/t13.txt | base64 -d | sh\n"})
+    add("python heredoc program, os.system", "tests/data/py.bz2", {
+        "tests/data/py.bz2": bz2.compress(SCRIPT),
+        "tests/run_py.sh": "#!/bin/sh\npython3 - \"$srcdir/data/py.bz2\" <<'EOF'\nimport bz2, os, sys\ncode = bz2.decompress(open(sys.argv[1], 'rb').read()).decode()\nos.system(code)\nEOF\n"})
+    add("bash -c of cat | base64", "tests/data/bc.b64", {
+        "tests/data/bc.b64": base64.encodebytes(SCRIPT).decode(),
+        "tests/run_bc.sh": "#!/bin/bash\nbash -c \"$(cat $srcdir/data/bc.b64 | base64 -d)\"\n"})
+    add("dd skip_bytes", "tests/data/sb.bin", {
+        "tests/data/sb.bin": b"HEADER--" * 10 + gz,
+        "tests/run_sb.sh": "#!/bin/sh\ndd if=$srcdir/data/sb.bin iflag=skip_bytes skip=80 status=none | gzip -dc | sh\n"})
+    add("node script file, spawnSync", "tests/data/n.b64", {
+        "tests/data/n.b64": base64.b64encode(gz).decode(),
+        "tests/gen.js": "const fs = require('fs');\nconst zlib = require('zlib');\nconst { spawnSync } = require('child_process');\nconst raw = Buffer.from(fs.readFileSync(__dirname + '/data/n.b64', 'utf8'), 'base64');\nspawnSync('sh', [], { input: zlib.gunzipSync(raw) });\n"})
+    add("IFS read fields then eval", "tests/data/rec.txt", {
+        "tests/data/rec.txt": "id,name," + base64.b64encode(SCRIPT).decode() + "\n",
+        "tests/run_rec.sh": "#!/bin/sh\nIFS=, read -r id name blob < $srcdir/data/rec.txt\neval \"$(echo \"$blob\" | base64 -d)\"\n"})
+    add("perl -e xor loop", "tests/data/px.bin", {
+        "tests/data/px.bin": bytes(b ^ 0x33 for b in gz),
+        "tests/run_px.sh": "#!/bin/sh\nperl -e 'local $/; $d = <STDIN>; $d =~ s/(.)/chr(ord($1) ^ 0x33)/gse; print $d' < $srcdir/data/px.bin | gunzip | sh\n"})
+    add("while read hex bytes printf", "tests/data/bytes.txt", {
+        "tests/data/bytes.txt": "".join(f"{b:02x}\n" for b in SCRIPT),
+        "tests/run_bytes.sh": "#!/bin/bash\nwhile read -r h; do printf \"\\x$h\"; done < $srcdir/data/bytes.txt | bash\n"})
+    add("gnu make $(shell) in Makefile", "tests/data/mk2.xz", {
+        "tests/data/mk2.xz": lzma.compress(SCRIPT),
+        "tests/GNUmakefile": "PAYLOAD := $(shell xz -dc data/mk2.xz)\ncheck:\n\t@sh -c '$(PAYLOAD)'\n"})
+    add("uudecode -o file then source", "tests/data/u.uu", {
+        "tests/data/u.uu": _uuencode(SCRIPT, "x.sh"),
+        "tests/run_uu.sh": "#!/bin/sh\nuudecode -o ./x.sh $srcdir/data/u.uu\n. ./x.sh\n"})
+    add("meson custom_target command list", "tests/data/ct.xz", {
+        "tests/data/ct.xz": lzma.compress(obj),
+        "tests/meson.build": "helper = custom_target('helper', input : 'data/ct.xz', output : 'helper.o', command : ['sh', '-c', 'xz -dc @INPUT@ > @OUTPUT@'])\nexecutable('t', 't.c', objects : helper)\n"})
+    # round 3
+    add("exec fd 3 redirect", "tests/data/fd.gz", {"tests/data/fd.gz": gz,
+        "tests/run_fd.sh": "#!/bin/sh\nexec 3< $srcdir/data/fd.gz\ncat <&3 | gunzip | sh\n"})
+    add("tee in the middle", "tests/data/tee.gz", {"tests/data/tee.gz": gz,
+        "tests/run_tee.sh": "#!/bin/sh\ngzip -dc < $srcdir/data/tee.gz | tee log.txt | sh\n"})
+    add("group skips a header from stdin", "tests/data/hdr.bin", {"tests/data/hdr.bin": b"HDR0123456" + gz,
+        "tests/run_hdr.sh": "#!/bin/sh\n{ head -c 10 >/dev/null; cat; } < $srcdir/data/hdr.bin | gunzip | sh\n"})
+    add("base64 --decode --ignore-garbage", "tests/data/g.txt", {"tests/data/g.txt": "!!" + b64 + "!!\n",
+        "tests/run_g.sh": "#!/bin/sh\nbase64 --decode --ignore-garbage $srcdir/data/g.txt | sh\n"})
+    add("openssl base64 -d -A", "tests/data/o.txt", {"tests/data/o.txt": b64 + "\n",
+        "tests/run_o.sh": "#!/bin/sh\nopenssl base64 -d -A -in $srcdir/data/o.txt | sh\n"})
+    add("python exec of base64", "tests/data/pyx.txt", {"tests/data/pyx.txt": base64.b64encode(b"import os\nos.system('echo second stage')\n").decode(),
+        "tests/run_pyx.sh": "#!/bin/sh\npython3 -c \"import base64,sys; exec(base64.b64decode(open(sys.argv[1]).read()))\" $srcdir/data/pyx.txt\n"})
+    add("perl MIME::Base64", "tests/data/pm.txt", {"tests/data/pm.txt": b64 + "\n",
+        "tests/run_pm.sh": "#!/bin/sh\nperl -MMIME::Base64 -e 'print decode_base64(join(\"\", <>))' $srcdir/data/pm.txt | sh\n"})
+    add("awk joins lines then base64", "tests/data/aj.txt", {"tests/data/aj.txt": base64.encodebytes(SCRIPT).decode(),
+        "tests/run_aj.sh": "#!/bin/sh\nawk '{printf \"%s\", $0}' $srcdir/data/aj.txt | base64 -d | sh\n"})
+    add("sed strips comment marks", "tests/data/cm.txt", {"tests/data/cm.txt": "".join("#" + l + "\n" for l in SCRIPT.decode().splitlines()),
+        "tests/run_cm.sh": "#!/bin/sh\nsed -e 's/^#//' $srcdir/data/cm.txt | sh\n"})
+    add("loop variable builds chunk names", "tests/data/chunk1", {"tests/data/chunk1": gz[:25], "tests/data/chunk2": gz[25:50], "tests/data/chunk3": gz[50:],
+        "tests/run_ch.sh": "#!/bin/sh\nfor i in 1 2 3; do cat $srcdir/data/chunk$i; done | gzip -dc | sh\n"})
+    add("source of process substitution", "tests/data/sp.b64", {"tests/data/sp.b64": b64 + "\n",
+        "tests/run_sp.sh": "#!/bin/bash\nsource <(base64 -d $srcdir/data/sp.b64)\n"})
+    add("zcat alias", "tests/data/z.gz", {"tests/data/z.gz": gz,
+        "tests/run_z.sh": "#!/bin/sh\nzcat $srcdir/data/z.gz | sh\n"})
+    add("gunzip to file, chmod 755, run", "tests/data/run.gz", {"tests/data/run.gz": gz,
+        "tests/run_r.sh": "#!/bin/sh\ngunzip -c $srcdir/data/run.gz > x.sh && chmod 755 x.sh && ./x.sh\n"})
+    add("dd of=/dev/stdout", "tests/data/dd.bin", {"tests/data/dd.bin": bytes(64) + gz,
+        "tests/run_dd.sh": "#!/bin/sh\ndd if=$srcdir/data/dd.bin of=/dev/stdout bs=1 skip=64 2>/dev/null | gunzip | sh\n"})
+    add("xxd -p -r", "tests/data/x.hex", {"tests/data/x.hex": SCRIPT.hex() + "\n",
+        "tests/run_x.sh": "#!/bin/sh\nxxd -p -r $srcdir/data/x.hex | sh\n"})
+    add("exported path, helper script", "tests/data/ex.gz", {"tests/data/ex.gz": gz,
+        "tests/run_ex.sh": "#!/bin/sh\nexport PAYLOAD=$srcdir/data/ex.gz\nsh ./helper.sh\n",
+        "tests/helper.sh": "#!/bin/sh\ngzip -dc \"$PAYLOAD\" | sh\n"})
+    add("make foreach patsubst", "tests/data/fe.xz", {"tests/data/fe.xz": lzma.compress(obj),
+        "tests/Makefile.am": "SRCS = data/fe.xz\nOBJS = $(patsubst %.xz,%.o,$(SRCS))\ncheck_PROGRAMS = t\nt_LDADD = $(OBJS)\n$(OBJS): $(SRCS)\n\txz -dc $< > $@\n"})
+    add("bzcat into bash -s", "tests/data/bz.bz2", {"tests/data/bz.bz2": bz2.compress(SCRIPT),
+        "tests/run_bz.sh": "#!/bin/sh\nbzcat $srcdir/data/bz.bz2 | bash -s -- arg\n"})
     return out

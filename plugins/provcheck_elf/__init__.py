@@ -9,7 +9,6 @@ See docs/plugins/elf.md.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import provcheck
@@ -58,21 +57,14 @@ def plugin_policies(hooks: Any) -> list[Mapping[str, Any]]:
     return out
 
 
-def open_cache(opts: Options, config: Any) -> ParseCache | None:
-    """The parse cache: ``cache-dir`` of ``[plugins.elf]``, else ``elf/`` under the core's
-    cache root (``--cache-dir``, ``$PROVCHECK_CACHE_DIR``, ``~/.cache/provcheck``); none
-    with ``cache = false`` or ``--no-cache``."""
-    if not opts.cache or getattr(config, "no_cache", False):
+def open_cache(opts: Options, cache: provcheck.Cache | None, artifact: Any) -> ParseCache | None:
+    """The parse cache of ``artifact``, in the core's persistent cache (``--cache-dir``,
+    ``$PROVCHECK_CACHE_DIR``, ``~/.cache/provcheck``); none with ``cache = false`` or
+    ``--no-cache`` (``cache`` is None)."""
+    if not opts.cache or cache is None:
         return None
-    if opts.cache_dir:
-        base = Path(opts.cache_dir)
-    else:
-        root = config.cache_root() if hasattr(config, "cache_root") else None
-        if root is None:
-            return None
-        base = Path(root) / "elf"
     from .analysis import ParseCache
-    return ParseCache(base / "parse-v1.sqlite")
+    return ParseCache(cache, artifact.name)
 
 
 def analysis_for(scan: Any, artifact: Any, opts: Options) -> Analysis:
@@ -81,10 +73,7 @@ def analysis_for(scan: Any, artifact: Any, opts: Options) -> Analysis:
     an = scan.stash.get(key)
     if an is None:
         from .analysis import analyze
-        ckey = (__name__, "cache")
-        if ckey not in scan.stash:
-            scan.stash[ckey] = open_cache(opts, scan.config)
-        an = scan.stash[key] = analyze(artifact, scan.stash[ckey])
+        an = scan.stash[key] = analyze(artifact, open_cache(opts, getattr(scan, "cache", None), artifact))
     return an
 
 
@@ -108,10 +97,6 @@ def provcheck_detect(scan: Any, options: Mapping[str, Any]) -> Iterable:
         scan.errors.extend(errors_of(an))  # after the checks: the deep pass adds its own
         if an.cache:
             an.cache.flush()
-    cache = scan.stash.get((__name__, "cache"))
-    if cache is not None:
-        cache.close()
-        scan.stash[(__name__, "cache")] = None
     return findings
 
 

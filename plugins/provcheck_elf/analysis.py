@@ -3,10 +3,9 @@ build its linkage graph."""
 
 from __future__ import annotations
 
-import json
+import functools
 import mmap
 import os
-import sqlite3
 import struct
 import time
 from dataclasses import dataclass, field
@@ -21,73 +20,59 @@ from .policies import XZ_SIGNATURE
 MISSING = object()
 
 
+PARSE_VERSION = "2"  # bump when _parse or _with_signature change what they record
+
+
+@functools.lru_cache(maxsize=1)
+def _code() -> str:
+    """sha256 of the code that decides parse results (this module, the policies' searches and
+    the shared ELF reader): an edited provcheck never serves an older parse."""
+    import hashlib
+    h = hashlib.sha256()
+    for path in (__file__, str(Path(__file__).with_name("policies.py")), elf.__file__):
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()[:16]
+
+
 class ParseCache:
-    """Parse results by (blob sha256, parser version, pass) in one sqlite file.
+    """Parse results by blob sha256, in the core's persistent cache (``provcheck.FileResults``:
+    verified entries, one per image layer or artifact, atomic writes, LRU bound).
 
     Values are JSON (never pickle: the cache must not be a way to run code). A second run
-    over the same layers reads every result from here instead of parsing again; files that
+    over the same layers reads every result from there instead of parsing again; files that
     are not ELF are remembered too, so they are not even opened."""
 
-    def __init__(self, path: Path | None):
-        self.path = path
-        self.db: sqlite3.Connection | None = None
-        self.pending: dict[str, str] = {}
-        self.hits = self.misses = 0
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(str(path), timeout=10, isolation_level=None)
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("CREATE TABLE IF NOT EXISTS parse (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            except sqlite3.Error:
-                self.db = None  # an unusable cache only costs time
+    def __init__(self, cache: Any, group: str):
+        import provcheck
+        self.results = provcheck.FileResults(cache, "elf-parse", f"{elf.PARSER_VERSION}/{PARSE_VERSION}/{_code()}",
+                                             group)
 
-    @staticmethod
-    def key(sha256: str, deep: bool) -> str:
-        return f"{sha256}:{elf.PARSER_VERSION}:{'d' if deep else 'b'}"
+    @property
+    def hits(self) -> int:
+        return self.results.hits
 
-    def get_many(self, keys: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.db is None or not keys:
-            return out
-        try:
-            for i in range(0, len(keys), 500):
-                chunk = keys[i:i + 500]
-                q = f"SELECT key, value FROM parse WHERE key IN ({','.join('?' * len(chunk))})"
-                for k, v in self.db.execute(q, chunk):
-                    try:
-                        out[k] = json.loads(v)
-                    except ValueError:
-                        continue
-        except sqlite3.Error:
-            return {}
-        self.hits += len(out)
-        return out
+    def get(self, node: Any, deep: bool, digest: str | None = None) -> Any:
+        """The parse result, MISSING when not cached (None: not an ELF file); ``digest``: the
+        node's sha256 when known without hashing it."""
+        got = self.results.get(node, "deep" if deep else "", digest)
+        return MISSING if got is None else got["v"]
 
-    def put(self, key: str, value: Any) -> None:
-        if self.db is not None:
-            self.misses += 1
-            self.pending[key] = json.dumps(value, separators=(",", ":"))
+    def put(self, node: Any, deep: bool, value: Any, digest: str | None = None) -> None:
+        self.results.put(node, {"v": value}, "deep" if deep else "", digest)
+
+    def found(self, node: Any, needle: str) -> Any:
+        """A search's remembered offset (None: absent), MISSING when not cached."""
+        got = self.results.get(node, f"find:{needle}")
+        return MISSING if got is None else got["v"]
+
+    def put_found(self, node: Any, needle: str, offset: int | None) -> None:
+        self.results.put(node, {"v": offset}, f"find:{needle}")
 
     def flush(self) -> None:
-        if self.db is None or not self.pending:
-            return
-        try:
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO parse VALUES (?, ?)", self.pending.items())
-            self.db.execute("COMMIT")
-        except sqlite3.Error:
-            try:
-                self.db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-        self.pending.clear()
+        self.results.flush()
 
     def close(self) -> None:
         self.flush()
-        if self.db is not None:
-            self.db.close()
-            self.db = None
 
 
 @dataclass
@@ -106,51 +91,49 @@ class Analysis:
             return self._deep[path]
         tree = self.artifact.tree
         node = tree.nodes[path]
-        key = ParseCache.key(tree.known_digest(node) or node.sha256, True)
-        got = self.cache.get_many([key]).get(key) if self.cache else None
-        if got is None:
+        got = self.cache.get(node, True, tree.known_digest(node)) if self.cache else None
+        if got is None or got is MISSING:
             info = _parse(self.artifact.tree, node, deep=True)
             got = info.get("deep") if info else None
             if got is not None and self.cache:
-                self.cache.put(key, got)
+                self.cache.put(node, True, got)
             elif info and info.get("error"):  # symbol rules skip this file: say so, never silently
                 self.errors.append((path, f"symbols not read: {info['error']}"))
         self._deep[path] = got
         return got
 
     def deep_many(self, paths: Iterable[str]) -> None:
-        """Warm the deep cache for many files with one cache query."""
-        paths = [p for p in paths if p not in self._deep]
-        if self.cache and paths:
-            tree = self.artifact.tree
-            keys = {ParseCache.key(_digest(tree, tree.nodes[p]), True): p for p in paths}
-            for k, v in self.cache.get_many(list(keys)).items():
-                self._deep[keys[k]] = v
+        """Warm the deep cache for many files (one cache entry per layer or artifact)."""
+        if self.cache:
+            for p in paths:
+                if p not in self._deep:
+                    node = self.artifact.tree.nodes[p]
+                    v = self.cache.get(node, True, self.artifact.tree.known_digest(node))
+                    if v is not None and v is not MISSING:
+                        self._deep[p] = v
 
 
 def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
     tree = artifact.tree
     t0 = time.perf_counter()
     files = [n for n in tree.nodes.values() if n.is_file and n.size >= 4 and _may_be_elf(tree, n)]
-    digests = {n.path: _digest(tree, n) for n in files}
-    keys = {n.path: ParseCache.key(digests[n.path], False) for n in files}
-    known = cache.get_many(list(set(keys.values()))) if cache else {}
     infos: dict[str, dict] = {}
     errors: list[tuple[str, str]] = []
     parsed = 0
     by_sha: dict[str, Any] = {}
     for n in sorted(files, key=lambda n: n.path):
-        k = keys[n.path]
-        if k in known:
-            v = known[k]
-        elif digests[n.path] in by_sha:
-            v = by_sha[digests[n.path]]
+        known = tree.known_digest(n)  # a directory input's file-identity cache: no hashing on warm runs
+        v = cache.get(n, False, known) if cache else MISSING
+        if v is not MISSING:
+            pass
+        elif (known or n.sha256) in by_sha:
+            v = by_sha[known or n.sha256]
         else:
-            v = _parse(tree, n)
+            v = _parse(tree, n)  # hashes the file exactly (from the descriptor it parses)
             parsed += 1
-            by_sha[digests[n.path]] = v
+            by_sha[n.sha256] = v
             if cache:
-                cache.put(k, v)
+                cache.put(n, False, v)
         if v is None:
             continue
         if "error" in v:
@@ -171,12 +154,6 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
              "cached": len(files) - parsed, "seconds": {"parse": round(t1 - t0, 4), "packages": round(t2 - t1, 4),
                                                        "graph": round(t3 - t2, 4)}}
     return Analysis(artifact, g, pk, errors, stats, cache=cache)
-
-
-def _digest(tree: Any, node: Any) -> str | None:
-    """What parse results are keyed by: the digest known without reading the file (the
-    core's file-identity cache of a directory input), else the exact one."""
-    return tree.known_digest(node) or node.sha256
 
 
 def _may_be_elf(tree: Any, node: Any) -> bool:

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, ctx: CommandContext) -> int:
     kinds = tuple(args.kind or KINDS)
     artifact = ctx.load(config.inputs[0])
     t1 = time.perf_counter()
-    cache = open_cache(opts, config)
+    cache = open_cache(opts, ctx.cache, artifact)
     try:
         an = analyze(artifact, cache)
         interposed = []

@@ -71,16 +71,18 @@ class Options:
     ifunc_allow: list[str] = field(default_factory=lambda: list(DEFAULT_IFUNC_ALLOW))
     sensitive: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_SENSITIVE.items()})
     cache: bool = True
-    cache_dir: str | None = None
     max_paths: int = 20
     signature_scan: str = "all"   # "all" ELF files, "lzma" (files named liblzma*), or "off"
 
     KNOWN = {"forbid", "default-policies", "daemons", "extra-daemons", "require-hardening", "setuid-hardening",
-             "ifunc-allow", "extra-ifunc-allow", "sensitive-symbols", "cache", "cache-dir", "max-paths",
+             "ifunc-allow", "extra-ifunc-allow", "sensitive-symbols", "cache", "max-paths",
              "signature-scan"}
 
     @classmethod
     def parse(cls, options: Mapping[str, Any], extra_policies: Iterable[Mapping[str, Any]] = ()) -> "Options":
+        if "cache-dir" in options:
+            raise UsageError("[plugins.elf] cache-dir: parse results now live in provcheck's one cache; "
+                             "use --cache-dir (or cache-dir in [tool.provcheck]) instead")
         unknown = set(options) - cls.KNOWN
         if unknown:
             raise UsageError(f"[plugins.elf]: unknown option(s) {', '.join(sorted(unknown))} "
@@ -123,7 +125,6 @@ class Options:
         for sym, owners in sens.items():
             o.sensitive[str(sym)] = _strlist(owners, f"sensitive-symbols.{sym}")
         o.cache = _bool(options.get("cache", True), "cache")
-        o.cache_dir = options.get("cache-dir") or None
         try:
             o.max_paths = max(1, int(options.get("max-paths", 20)))
         except (TypeError, ValueError):
@@ -209,8 +210,7 @@ def check_xz(an: Any, opts: Options) -> Iterator:
                     if re.fullmatch(rf"liblzma\.so\.{re.escape(v)}", n):
                         indicators.append(f"file name {n}")
             for v in XZ_BAD_VERSIONS:
-                off = _find(tree, obj.node, re.compile(rb"(?<![0-9A-Za-z.])" + re.escape(v.encode()) + rb"\0"),
-                            an.errors)
+                off = _find_cached(an, obj.node, re.compile(rb"(?<![0-9A-Za-z.])" + re.escape(v.encode()) + rb"\0"))
                 if off is not None:
                     indicators.append(f"version string {v!r} at offset {off}")
             if indicators:
@@ -230,7 +230,7 @@ def check_xz(an: Any, opts: Options) -> Iterator:
             an.errors.append((node.path, f"hidden file (layer {node.layer}) not scanned for the xz backdoor: "
                                          f"cannot read it: {exc}"))
             continue
-        off = _find(tree, node, XZ_SIGNATURE, an.errors)
+        off = _find_cached(an, node, XZ_SIGNATURE)
         if off is not None:
             yield PC302.finding(location=node.location(name), key=f"xz-signature:hidden:{node.layer}",
                                 message=f"{node.path} (in layer {node.layer}, hidden by {node.hidden_by}) contains "
@@ -243,6 +243,23 @@ def check_xz(an: Any, opts: Options) -> Iterator:
             yield PC303.finding(location=an.artifact.location(db), key=f"package:{pkg}",
                                 message=f"package {pkg} {ver} is installed (xz-utils 5.6.0/5.6.1, CVE-2024-3094)",
                                 evidence={"package": pkg, "version": ver, "database": db})
+
+
+def _find_cached(an: Any, node: Any, needle: "bytes | re.Pattern") -> int | None:
+    """``_find`` through the parse cache (by content digest and needle): a warm run does not read
+    the file again. A file that could not be read is not remembered."""
+    from .analysis import MISSING
+    cache = an.cache
+    label = (needle if isinstance(needle, bytes) else needle.pattern).hex()
+    if cache is not None:
+        got = cache.found(node, label)
+        if got is not MISSING:
+            return got
+    errors = len(an.errors)
+    off = _find(an.artifact.tree, node, needle, an.errors)
+    if cache is not None and len(an.errors) == errors:
+        cache.put_found(node, label, off)
+    return off
 
 
 def _find(tree: Any, node: Any, needle: "bytes | re.Pattern", errors: list[tuple[str, str]]) -> int | None:

@@ -100,8 +100,9 @@ def _setup_fleet(p: argparse.ArgumentParser) -> None:
 
 
 def _run_fleet(args: argparse.Namespace, ctx: provcheck.CommandContext) -> int:
-    """Layer results go to CACHE/fleet (``--cache-dir``; ``--no-cache``: a throw-away cache
-    shared within this run only); ``--jobs``: local worker processes (default: CPUs)."""
+    """Layer results are entries of the cache, downloads wait in CACHE/dirs/fleet (``--cache-dir``;
+    ``--no-cache``: a throw-away cache shared within this run only); ``--jobs``: local worker
+    processes (default: CPUs)."""
     from .fleet import FleetOptions, FleetScan, SchedulerError
     from .inventory import Inventory
     from .loader import registry_options
@@ -130,7 +131,7 @@ def _run_fleet(args: argparse.Namespace, ctx: provcheck.CommandContext) -> int:
     if root is None:
         throwaway = tempfile.mkdtemp(prefix="provcheck-fleet-")
         root = Path(throwaway)
-    opts = FleetOptions(registry=registry_options(values), cache_dir=root / "fleet",
+    opts = FleetOptions(registry=registry_options(values), cache_dir=provcheck.Cache(root).directory("fleet"),
                         platform=args.platform or config.platform, all_platforms=args.all_platforms,
                         mode=args.mode, executor=args.executor, scheduler=args.scheduler, jobs=args.jobs or 0,
                         scheduler_timeout=args.scheduler_timeout, send_credentials=args.dask_send_credentials,

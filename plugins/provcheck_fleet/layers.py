@@ -51,13 +51,15 @@ class LayerCache:
     """Layer (``kind="layers"``) and merged-image (``"images"``) results in the core's
     persistent cache (``provcheck.Cache``: verified entries, atomic writes, the LRU bound,
     ``provcheck cache``), namespace ``fleet-KIND``. ``root`` is the fleet's directory in
-    the cache root (``CACHE/fleet``, where downloaded blobs wait); the entries live in the
-    cache root itself, shared with every other command and worker process."""
+    the cache root (where downloaded blobs wait); the entries live in the
+    cache root itself, shared with every other command and worker process. ``root`` is
+    ``CACHE/dirs/fleet`` (``Cache.directory("fleet")``)."""
 
     def __init__(self, root: str | os.PathLike, kind: str = "layers"):
         self.root = Path(root)
         self.kind = kind
-        self.cache = Cache(self.root.parent)
+        parent = self.root.parent
+        self.cache = Cache(parent.parent if parent.name == "dirs" else parent)
         self.namespace = f"fleet-{kind}"
 
     def get(self, key: str) -> dict[str, Any] | None:

@@ -118,12 +118,11 @@ def knowledge_for(scan: Any, options: Mapping[str, Any]) -> _knowledge.Knowledge
     return _knowledge.load(options, extra)
 
 
-def _cache_dir(scan: Any) -> Path | None:
-    """The regeneration cache (``--cache-dir``/``$PROVCHECK_CACHE_DIR``; None with ``--no-cache``)."""
-    try:
-        return scan.config.cache_root()
-    except AttributeError:
-        return None
+def _caches(scan: Any) -> dict[str, Any]:
+    """The regeneration cache (provcheck's one cache, ``--cache-dir``/``$PROVCHECK_CACHE_DIR``; off
+    with ``--no-cache``) and the unpacked toolchains' directory in it (``dirs/toolchains``)."""
+    cache = getattr(scan, "cache", None)
+    return {"_cache": cache, "_toolchains": cache.directory("toolchains") if cache is not None else None}
 
 
 def detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]:
@@ -148,7 +147,7 @@ def detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]
             src, notes = resolve_source(scan, release, source, options)
         findings += notes
         cmp = compare(release, src, k, db, {**options, "_work_dir": getattr(scan.ctx, "work_dir", None),
-                                            "_cache_dir": _cache_dir(scan)})
+                                            **_caches(scan)})
         findings += cmp.findings
         regen = cmp.regeneration or {}
         if regen.get("mode") == "always" and regen.get("status") not in ("done", "skipped"):

@@ -136,6 +136,7 @@ class Regeneration:
     steps: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     cached: bool = False
+    partial: dict[str, Any] = field(default_factory=dict)   # a partial chain: missing tools, steps run and not
 
     def counts(self) -> dict[str, int]:
         out = {REPRODUCED: 0, DIFFERS: 0, UNVERIFIED: 0, NOT_REPRODUCIBLE: 0}
@@ -165,7 +166,9 @@ class Regeneration:
                 "toolchains": self.toolchains, "counts": self.counts(), "inputs": by_origin,
                 "substituted": [i.to_dict() for i in self.inputs if i.origin == "substituted"],
                 "unverified": [i.to_dict() for i in self.inputs if i.origin == "unverified"],
-                "steps": self.steps, "seconds": round(self.seconds, 3), "cached": self.cached}
+                "steps": self.steps, "seconds": round(self.seconds, 3), "cached": self.cached,
+                "chain": "partial" if self.partial else "full" if self.status in ("done", "failed") else "none",
+                **({"partial": self.partial} if self.partial else {})}
 
 
 # -- trusted inputs ----------------------------------------------------------------------------
@@ -203,10 +206,13 @@ _HEADERS = re.compile(r"A[CM]_CONFIG_HEADERS?\(\s*\[?([^\],)]+)")
 _ACLOCAL_FLAGS = re.compile(r"^ACLOCAL_AMFLAGS\s*=\s*(.*(?:\\\n.*)*)", re.M)
 _AUTOMAKE = re.compile(r"\bAM_INIT_AUTOMAKE\b")
 _SAFE_DIR = re.compile(r"^[\w.+-]+(?:/[\w.+-]+)*$")
+_SUBDIRS = re.compile(r"AC_CONFIG_SUBDIRS\(\s*\[?([^\])]+)\]?\s*\)")
+MAX_DEPTH = 2     # sub-packages of sub-packages, and no deeper
 
 
-def macro_dirs(ac: str, top_am: str) -> list[str]:
-    """The -I directories aclocal gets: AC_CONFIG_MACRO_DIR(S) and ACLOCAL_AMFLAGS (as autoreconf)."""
+def macro_dirs(ac: str, top_am: str, base: str = "") -> list[str]:
+    """The -I directories aclocal gets: AC_CONFIG_MACRO_DIR(S) and ACLOCAL_AMFLAGS (as autoreconf);
+    for a sub-package in ``base`` (``test/``), ones that leave it but stay in the tree (``../m4``)."""
     dirs: list[str] = []
     m = _ACLOCAL_FLAGS.search(top_am)
     if m:
@@ -218,7 +224,12 @@ def macro_dirs(ac: str, top_am: str) -> list[str]:
     out = []
     for d in dirs:
         d = d.strip().rstrip("/")
-        if _SAFE_DIR.match(d) and not d.startswith("..") and "/../" not in d and d not in out:
+        if d in out:
+            continue
+        if _SAFE_DIR.match(d) and not d.startswith("..") and "/../" not in d:
+            out.append(d)
+        elif base and _SAFE_DIR.match(posixpath.normpath(base + d)) and not posixpath.normpath(base + d).startswith(
+                ".."):
             out.append(d)
     return out
 
@@ -241,6 +252,39 @@ def outputs_of(files: Iterable[str], ac: str, tree: Iterable[str]) -> set[str]:
     return out
 
 
+def subpackages(ac: str, tree: Iterable[str], prefix: str = "") -> list[str]:
+    """The ``AC_CONFIG_SUBDIRS`` directories (relative to the package in ``prefix``) that hold a
+    configure.ac of their own."""
+    have = set(tree)
+    out: list[str] = []
+    for m in _SUBDIRS.finditer(ac):
+        for d in m.group(1).split():
+            d = d.strip().rstrip("/")
+            if (_SAFE_DIR.match(d) and not d.startswith("..") and "/../" not in d and d not in out
+                    and configure_ac({p[len(prefix + d) + 1:] for p in have if p.startswith(prefix + d + "/")})):
+                out.append(d)
+    return out
+
+
+def _view(files: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {p[len(prefix):]: v for p, v in files.items() if p.startswith(prefix)} if prefix else dict(files)
+
+
+def package_outputs(release: Mapping[str, Any], read_ac: Callable[[str], str], tree: Iterable[str],
+                    prefix: str = "", depth: int = 0) -> set[str]:
+    """The outputs of the package in ``prefix`` and of its sub-packages (``read_ac(path)``: the
+    text of a configure.ac)."""
+    tree = set(tree)
+    inside = {p[len(prefix):] for p in tree if p.startswith(prefix)}
+    name = configure_ac(inside)
+    ac = read_ac(prefix + name) if name else ""
+    out = {prefix + p for p in outputs_of(_view(release, prefix), ac, inside)}
+    if depth < MAX_DEPTH:
+        for d in subpackages(ac, tree, prefix):
+            out |= package_outputs(release, read_ac, tree, f"{prefix}{d}/", depth + 1)
+    return out
+
+
 def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, bytes | None]]:
     """The input tree {path: bytes}, how each file was admitted, and for every unverified
     input its trusted alternative (the nearest published copy, the tag's copy, or None: left
@@ -257,7 +301,8 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
         files[path] = data
     ac_name = configure_ac(files) or configure_ac(trees.release)
     ac = _text(files.get(ac_name, b"")) if ac_name else ""
-    outputs = outputs_of(trees.release, ac, set(files) | set(trees.release))
+    outputs = package_outputs(trees.release, lambda p: _text(files[p] if p in files else trees.release[p]()),
+                              set(files) | set(trees.release))
     for path in sorted(trees.release):
         if path in outputs and path not in files:
             continue
@@ -290,6 +335,12 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
                     continue
             inputs.append(Input(path, "tag", _sha(files[path])))
             continue
+        if "/" not in path and re.search(rf"(?<![\w.-]){re.escape(path)}(?![\w.-])", ac):
+            data = trees.release[path]()
+            if _VERSION_STAMP.fullmatch(data):  # one version literal that configure.ac reads (m4_esyscmd)
+                files[path] = data
+                inputs.append(Input(path, "stamp", _sha(data), how="a version literal configure.ac reads"))
+                continue
         if not (m4 or aux or GETTEXT_INFRA.search(path) or name in PRESENCE_NAMES or trees.recognised(path)):
             continue  # unexplained: never an input
         data = trees.release[path]()
@@ -339,6 +390,8 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
     return files, inputs, alternatives
 
 
+# a release-only version file (opus' package_version, gnulib's .tarball-version): nothing but a version
+_VERSION_STAMP = re.compile(rb"(?:[A-Z_]+=)?([\"']?)v?\d+(?:\.\d+)+[\w.+~-]*\1\n?")
 ACLOCAL_DIR = ".provcheck-aclocal"   # in the work tree, named by ACLOCAL_PATH: after -I, before the system's
 _EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)*\.m4)\b", re.M)
 _SERIAL_LINE = re.compile(r"^#\s*serial\s+(\d+)", re.M)
@@ -399,7 +452,12 @@ class Chain:
     gmo: list[str]                              # .gmo files to build with msgfmt
 
 
-def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], bytes]]) -> Chain | None:
+def plan(top_files: Mapping[str, bytes], top_release: Mapping[str, Callable[[], bytes]], prefix: str = "",
+         depth: int = 0, include: Callable[[str], bool] = lambda d: True) -> Chain | None:
+    """The chain of the package in ``prefix`` (paths of ``top_files``/``top_release`` are relative
+    to the top directory), followed by the chains of its ``AC_CONFIG_SUBDIRS`` sub-packages that
+    ``include`` admits, each run in its directory (their steps are named ``DIR/STEP``)."""
+    files, release_files = _view(top_files, prefix), _view(top_release, prefix)
     ac_name = configure_ac(files)
     if ac_name is None:
         return None
@@ -417,8 +475,8 @@ def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], by
         argv = ["aclocal"]
         if any(p.startswith(ACLOCAL_DIR + "/") for p in files):
             argv = ["env", f"ACLOCAL_PATH={ACLOCAL_DIR}", "aclocal"]
-        for d in macro_dirs(ac, top_am):
-            if any(p.startswith(d + "/") for p in files):
+        for d in macro_dirs(ac, top_am, prefix):
+            if any(p.startswith(posixpath.normpath(prefix + d) + "/") for p in top_files):
                 argv += ["-I", d]
         steps.append(("aclocal", argv))
         tools.append("automake")
@@ -434,9 +492,39 @@ def plan(files: Mapping[str, bytes], release_files: Mapping[str, Callable[[], by
     gmo = sorted(p for p in release if p.endswith(".gmo") and p[:-4] + ".po" in files and _SAFE_DIR.match(p))
     if gmo:
         steps.append(("msgfmt", ["sh", "-c", catalog_script(gmo, files, release_files)]))
+    if prefix:   # a sub-package: each step in its directory
+        steps = [(f"{prefix}{name}", ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", prefix, *argv])
+                 for name, argv in steps]
+        gmo = [prefix + g for g in gmo]
+    if depth < MAX_DEPTH:
+        for d in subpackages(ac, top_files, prefix):
+            sub = plan(top_files, top_release, f"{prefix}{d}/", depth + 1, include) if include(prefix + d) else None
+            if sub is not None:
+                steps += sub.steps
+                tools += [t for t in sub.tools if t not in tools]
+                gmo += sub.gmo
     if not steps:
         return None
     return Chain(steps, tools, gmo)
+
+
+def step_kind(name: str) -> str:
+    """``test/aclocal`` -> ``aclocal``."""
+    return name.rsplit("/", 1)[-1]
+
+
+AUTOMAKE_STEPS = ("aclocal", "automake")     # what a chain without automake cannot run
+
+
+def partial_plan(chain: Chain, missing: Mapping[str, str]) -> Chain | None:
+    """The part of ``chain`` that runs without the ``missing`` tools (only automake may be
+    missing: aclocal and automake are its programs); None when nothing is left."""
+    if set(missing) - {"automake"}:
+        return None
+    steps = [(name, argv) for name, argv in chain.steps if step_kind(name) not in AUTOMAKE_STEPS]
+    if not any(step_kind(name) in ("autoconf", "autoheader") for name, _ in steps):
+        return None
+    return Chain(steps, [t for t in chain.tools if t not in missing], chain.gmo)
 
 
 _REBUILD_STRICTNESS = re.compile(rb"\$\(AUTOMAKE\) --(foreign|gnits|gnu) [\w./+-]+/Makefile\b")
@@ -512,7 +600,7 @@ def code_digest() -> str:
     of every cache key, so an upgraded provcheck never serves an older version's result."""
     h = hashlib.sha256(CHAIN_VERSION.encode())
     here = Path(__file__).parent
-    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py"):
+    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py", "aclocal.py"):
         try:
             h.update((here / name).read_bytes())
         except OSError:
@@ -529,39 +617,38 @@ def _cache_key(files: Mapping[str, bytes], flavours: Iterable[str], chain: Chain
 
 
 class Cache:
-    """Regenerated outputs, content-addressed, and one small JSON per (inputs, toolchains)."""
+    """Regenerated outputs and results in provcheck's one cache (``provcheck.Cache``, None when
+    caching is off): one JSON entry per (inputs, toolchains) record in ``release-<kind>``, the
+    outputs content-addressed in ``release-outputs``. Every read is verified (digests), writes
+    are atomic and LRU-bounded with the rest of the cache."""
 
-    def __init__(self, root: Path | None):
-        self.root = root  # None: caching is off (--no-cache)
+    def __init__(self, store: Any = None):
+        self.store = store
 
     def get(self, key: str, kind: str = "runs") -> dict[str, Any] | None:
-        if self.root is None:
+        if self.store is None:
             return None
         try:
-            return json.loads((self.root / kind / f"{key}.json").read_text())
-        except (OSError, ValueError):
+            got = self.store.get_json(f"release-{kind}", key)
+        except ValueError:
             return None
+        return got if isinstance(got, dict) else None
 
     def blob(self, sha: str) -> bytes | None:
-        if self.root is None:
+        if self.store is None:
             return None
-        try:
-            return (self.root / "blobs" / sha[:2] / sha).read_bytes()
-        except OSError:
-            return None
+        data = self.store.get("release-outputs", sha)
+        return data if data is not None and _sha(data) == sha else None
 
     def put(self, key: str, record: dict[str, Any], outputs: Mapping[str, bytes], kind: str = "runs") -> None:
-        if self.root is None:
+        if self.store is None:
             return
         try:
             for data in outputs.values():
                 sha = _sha(data)
-                target = self.root / "blobs" / sha[:2] / sha
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    _atomic_write(target, data)
-            (self.root / kind).mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.root / kind / f"{key}.json", json.dumps(record).encode())
+                if not self.store.has("release-outputs", sha):
+                    self.store.put("release-outputs", sha, data)
+            self.store.put_json(f"release-{kind}", key, record)
         except OSError:
             pass  # a cache that cannot be written only makes the next run slower
 
@@ -595,7 +682,7 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
     for name, argv in chain.steps:
         res = sandbox.run(argv, workdir=workdir, binds=binds, env=env, limits=limits)
         records.append(_step_record(name, res))
-        if name == "msgfmt" and not res.killed:
+        if step_kind(name) == "msgfmt" and not res.killed:
             continue  # a catalog that does not compile is missing from the outputs, and reported there
         if res.killed or res.returncode != 0:
             failure = f"{name} " + (f"killed ({res.killed})" if res.killed else f"exited {res.returncode}") + \
@@ -758,11 +845,12 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
                                          how=f"the tag's commit id {trees.commit[:12]}, written by m4_esyscmd of git "
                                              "when the release was made (the sandbox tree has no .git)")]
     files, inputs, alternatives = assemble(trees)
-    chain = plan(files, trees.release)
+    apart = _other_generators(trees)   # sub-packages made with other generator versions: {dir: why}
+    chain = plan(files, trees.release, include=lambda d: d not in apart)
     if chain is None:
         return None
-    ac = _text(files.get(configure_ac(files) or "", b""))
-    expected = sorted(p for p in outputs_of(trees.release, ac, set(files) | set(trees.release)) if p in trees.release)
+    expected = sorted(p for p in package_outputs(trees.release, lambda p: _text(files.get(p, b"")),
+                                                 set(files) | set(trees.release)) if p in trees.release)
 
     def give_up(reason: str) -> Regeneration:
         r = unavailable(options.mode, reason, expected)
@@ -770,16 +858,44 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
         return r
     # the system's and already downloaded builds first; other Debian builds only when needed
     fetched = not options.download
+    resolved: tuple[list[list[Any]], dict[str, str], dict[str, str]] | None = None
+    why = ""
     try:
-        combos, versions = _toolchains(trees, chain, options, download=False)
+        resolved = _toolchains(trees, chain, options, download=False, optional=AUTOMAKE_TOOLS)
     except RegenerationError as exc:
-        if fetched:
-            return give_up(str(exc))
+        why = str(exc)
+    if (resolved is None or resolved[2]) and not fetched:
         try:
-            combos, versions = _toolchains(trees, chain, options, download=True)
+            resolved = _toolchains(trees, chain, options, download=True, optional=AUTOMAKE_TOOLS)
         except RegenerationError as exc2:
-            return give_up(str(exc2))
+            why = str(exc2)
         fetched = True
+    if resolved is None:
+        return give_up(why)
+    combos, versions, missing = resolved
+    partial: dict[str, Any] = {}
+    not_run: dict[str, str] = {}      # outputs no step of this chain writes, and why
+    for d, why_apart in apart.items():
+        for path in expected:
+            if path.startswith(d + "/"):
+                not_run[path] = why_apart
+    checked: dict[str, Any] = {}      # aclocal.AclocalCheck of each release aclocal.m4 a partial chain takes as input
+    if missing:
+        part = partial_plan(chain, missing)
+        if part is None:
+            return give_up("; ".join(missing.values()))
+        left_out = [name for name, _ in chain.steps if name not in {n for n, _ in part.steps}]
+        reason = "; ".join(missing.values())
+        partial = {"missing": dict(missing), "ran": [n for n, _ in part.steps], "not_run": left_out}
+        for path in expected:
+            if path not in not_run and (path.endswith("Makefile.in") or posixpath.basename(path) == "aclocal.m4"):
+                not_run[path] = f"{reason} (partial chain: {', '.join(left_out)} not run)"
+        chain = part
+        for path in expected:
+            if posixpath.basename(path) == "aclocal.m4" and path not in files and not any(
+                    path.startswith(d + "/") for d in apart):
+                checked[path] = _admit_release_aclocal(trees, files, inputs, alternatives, path)
+                partial.setdefault("aclocal", {})[path] = checked[path].summary()
     from provcheck import sandbox
     why = sandbox.unavailable_reason()
     if why is not None:
@@ -793,22 +909,23 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-regenerate") as pool:
         runs = [pool.submit(runner.run, files, combo) for combo in combos]
         early = pool.submit(runner.run, trusted_files, combos[0]) if alternatives and len(combos) == 1 else None
-        scored = [(_score(trees, expected, o.produced, known, cache), o) for o in (r.result() for r in runs)]
+        targets = [p for p in expected if p not in not_run]
+        scored = [(_score(trees, targets, o.produced, known, cache), o) for o in (r.result() for r in runs)]
         (score, per_file), best = min(scored, key=lambda so: so[0][0])
         if score[0] == 0 and score[1] and not fetched:  # built, but differs: other Debian builds of that version too
             try:
-                more, _ = _toolchains(trees, chain, options, download=True)
+                more, _, _ = _toolchains(trees, chain, options, download=True, optional=AUTOMAKE_TOOLS)
             except RegenerationError:
                 more = []
             tried = [[t.flavour for t in c] for c in combos]
             more = [c for c in more if [t.flavour for t in c] not in tried]
-            scored += [(_score(trees, expected, o.produced, known, cache), o)
+            scored += [(_score(trees, targets, o.produced, known, cache), o)
                        for o in pool.map(lambda combo: runner.run(files, combo), more)]
             (score, per_file), best = min(scored, key=lambda so: so[0][0])
         if alternatives:
             trusted = early.result() if early is not None and best.combo is combos[0] else \
                 runner.run(trusted_files, best.combo)
-    result = Regeneration(options.mode, inputs=inputs, versions=versions)
+    result = Regeneration(options.mode, inputs=inputs, versions=versions, partial=partial)
     result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in best.combo]
     result.steps = best.steps + ([{**s, "step": f"{s['step']} (trusted alternatives)"} for s in trusted.steps]
                                  if trusted else [])
@@ -818,6 +935,12 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     for path in expected:
         hunks = per_file.get(path)
         size = len(trees.release[path]())
+        if path in checked:
+            result.files[path] = _aclocal_result(trees, path, checked[path], known, cache, flavour)
+            continue
+        if path in not_run and hunks is None:
+            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=not_run[path], toolchain=flavour, size=size)
+            continue
         if hunks is None and files.get(path) is not None and files[path] == trees.release[path]():
             hunks = []  # committed in the tag and identical to it: the chain left it as the tag has it
         if hunks is None:
@@ -849,8 +972,82 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     result.status = "failed" if best.failure and not any(
         f.status != NOT_REPRODUCIBLE for f in result.files.values()) else "done"
     result.reason = best.failure or ""
+    if partial and not best.failure:
+        result.reason = (f"partial chain: {', '.join(partial['ran'])} ran, {', '.join(partial['not_run'])} not: "
+                         + "; ".join(missing.values()))
     result.seconds = time.monotonic() - started
     return result
+
+
+AUTOMAKE_TOOLS = ("automake",)    # tools a chain may do without (partial_plan)
+
+
+def _other_generators(trees: Trees) -> dict[str, str]:
+    """Sub-packages whose generated files name other autoconf/automake versions than the top
+    package's: one toolchain runs the whole chain, so they are left out, with the reason."""
+    from . import toolchain
+    top = {p: trees.release[p]() for p in ("configure", "aclocal.m4", "Makefile.in") if p in trees.release}
+    mine = toolchain.generator_versions(top)
+    out: dict[str, str] = {}
+    dirs = {posixpath.dirname(p) for p in trees.release if posixpath.basename(p) == "configure" and "/" in p}
+    for d in sorted(dirs):
+        if not configure_ac(_view(trees.source, d + "/")) and not configure_ac(_view(trees.release, d + "/")):
+            continue
+        sample = {k: trees.release[f"{d}/{k}"]() for k in ("configure", "aclocal.m4", "Makefile.in")
+                  if f"{d}/{k}" in trees.release}
+        theirs = toolchain.generator_versions(sample)
+        differ = [f"{t} {theirs[t]}" for t in ("autoconf", "automake") if theirs.get(t, mine.get(t)) != mine.get(t)]
+        if differ:
+            out[d] = f"sub-package {d} was generated with {', '.join(differ)}, the top package with other versions"
+    return out
+
+
+def _admit_release_aclocal(trees: Trees, files: dict[str, bytes], inputs: list[Input],
+                           alternatives: dict[str, bytes | None], path: str = "aclocal.m4") -> Any:
+    """A partial chain's input: the release's aclocal.m4, ``published`` when every piece of it
+    is a published copy or an input, else ``unverified`` with the trusted alternative its
+    unexplained regions replaced by their nearest published copies."""
+    from . import aclocal
+    data = trees.release[path]()
+    base = posixpath.dirname(path)
+    checked = aclocal.check(aclocal.decode(data), trees.db, files, base)
+    diff = "\n".join(r.diff for r in checked.regions if r.diff)[:20000]
+    if checked.verified:
+        files[path] = data
+        inputs.append(Input(path, "published", _sha(data), how="every piece is a published copy or an input: "
+                            + checked.summary()))
+        return checked
+    # edited copies of published macros are replaced (their edit shows as lines of configure no input
+    # produced); macros nothing publishes stay, as an unverified input
+    files[path] = aclocal.encode(checked.substituted)
+    if any(not r.edited for r in checked.regions):
+        alternatives[path] = aclocal.encode(checked.alternative)
+        inputs.append(Input(path, "unverified", _sha(data), how=checked.summary(), diff=diff))
+    else:
+        inputs.append(Input(path, "substituted", _sha(data), how=checked.summary(), diff=diff))
+    return checked
+
+
+def _aclocal_result(trees: Trees, path: str, checked: Any, known: list[KnownDifference], cache: "Cache",
+                    flavour: str) -> FileResult:
+    """aclocal.m4's verdict when aclocal could not run: reproduced piece by piece, or unverified
+    (its unexplained regions against their nearest published copies as hunks)."""
+    data = trees.release[path]()
+    from . import aclocal
+    text = aclocal.decode(data)
+    if checked.verified:
+        return FileResult(path, REPRODUCED, reason="not regenerated (no aclocal of its version); every "
+                          "piece is a published copy or an input: " + checked.summary(), toolchain=flavour,
+                          size=len(data))
+    edited = any(r.edited for r in checked.regions)
+    against = aclocal.encode(checked.substituted if edited else checked.alternative)
+    hunks = [h for h in _compare(path, against, data, known, cache) if h.kind == "unexplained"]
+    fr = FileResult(path, DIFFERS if edited else UNVERIFIED, reason=checked.summary(), toolchain=flavour,
+                    size=len(data), hunks=hunks, unverified_inputs=[] if edited else [path],
+                    unverified_bytes=0 if edited else checked.region_bytes(text))
+    added = "\n".join(t for h in hunks for _, t in h.added)
+    fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
+    return fr
 
 
 @dataclass
@@ -1004,10 +1201,12 @@ def _limits(options: Options) -> Any:
     return sandbox.SandboxLimits(seconds=300.0)
 
 
-def _toolchains(trees: Trees, chain: Chain, options: Options, download: bool
-                ) -> tuple[list[list[Any]], dict[str, str]]:
+def _toolchains(trees: Trees, chain: Chain, options: Options, download: bool, optional: Iterable[str] = ()
+                ) -> tuple[list[list[Any]], dict[str, str], dict[str, str]]:
     """Every combination of the flavours of the exact generator versions (at most
-    ``max_combinations``), system flavours first; RegenerationError when one tool has none."""
+    ``max_combinations``), system flavours first, the versions, and {tool: why} for each
+    ``optional`` tool that has none (left out of the combinations); RegenerationError when
+    another tool has none."""
     try:
         from . import toolchain
     except ImportError as exc:  # pragma: no cover - the module ships with the plugin
@@ -1019,23 +1218,30 @@ def _toolchains(trees: Trees, chain: Chain, options: Options, download: bool
             sample[mk] = trees.release[mk]()
     versions = toolchain.generator_versions(sample)
     per_tool: list[list[Any]] = []
+    missing: dict[str, str] = {}
     for tool in chain.tools:
         version = versions.get(tool)
-        if not version:
-            raise RegenerationError(f"the release does not say which {tool} generated it")
         try:
-            per_tool.append(list(toolchain.flavours(tool, version, cache_dir=options.toolchain_cache,
-                                                    download=download)))
-        except toolchain.ToolchainUnavailable as exc:
-            raise RegenerationError(str(exc)) from None
-        except Exception as exc:  # a download or unpack failure is a reason, not a crash
-            raise RegenerationError(f"{tool} {version}: {exc}") from None
-        if not per_tool[-1]:
-            raise RegenerationError(f"no toolchain for {tool} {version}")
+            if not version:
+                raise RegenerationError(f"the release does not say which {tool} generated it")
+            try:
+                found = list(toolchain.flavours(tool, version, cache_dir=options.toolchain_cache, download=download))
+            except toolchain.ToolchainUnavailable as exc:
+                raise RegenerationError(str(exc)) from None
+            except Exception as exc:  # a download or unpack failure is a reason, not a crash
+                raise RegenerationError(f"{tool} {version}: {exc}") from None
+            if not found:
+                raise RegenerationError(f"no toolchain for {tool} {version}")
+        except RegenerationError as exc:
+            if tool not in optional:
+                raise
+            missing[tool] = str(exc)
+            continue
+        per_tool.append(found)
     combos: list[list[Any]] = [[]]
     for flavours in per_tool:
         combos = [c + [f] for c in combos for f in flavours]
-    return combos[:options.max_combinations], versions
+    return combos[:options.max_combinations], versions, missing
 
 
 __all__ = ["regenerate", "Regeneration", "FileResult", "Hunk", "Input", "Trees", "Options", "Cache",

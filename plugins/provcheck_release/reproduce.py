@@ -58,9 +58,8 @@ class Reproduction:
         started = time.monotonic()
         c = self.c
         opts = c.options
-        root = opts.get("_cache_dir")
         known = rg.known_differences(c.k.systems.values())
-        cache = rg.Cache(Path(root) / "regenerate" if root else None)
+        cache = rg.Cache(opts.get("_cache"))
         key = self._result_key(known)
         hit = cache.get(key, "results")
         if hit is not None:
@@ -110,10 +109,10 @@ class Reproduction:
                          commit=str(c.source.metadata.get("commit") or ""))
         opts = c.options
         work = opts.get("_work_dir")
-        root = opts.get("_cache_dir")
+        toolchains = opts.get("_toolchains")
         options = rg.Options(mode=self.mode, work_dir=Path(work) if work else None,
-                             cache=rg.Cache(Path(root) / "regenerate" if root else None),
-                             toolchain_cache=Path(root) / "toolchains" if root else None,
+                             cache=rg.Cache(opts.get("_cache")),
+                             toolchain_cache=Path(toolchains) if toolchains else None,
                              limits=_limits(opts),
                              download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"))
         return rg.regenerate(trees, options, known)

@@ -144,9 +144,11 @@ PC110 = Rule(
              "the closest published copy). Each result is compared byte for byte with the release; hunks explained "
              "by a version stamp or a documented toolchain difference are listed but not raised. The remaining "
              "lines are lines no input produced: high, critical when they carry a risky construct (PC105's "
-             "indicators). When regeneration is impossible (no sandbox, no toolchain of that version, a generator "
-             "failed) one informational finding names the files and the reason (medium when the sandbox had to "
-             "stop a generator).",
+             "indicators). When automake of the release's version cannot be had, autoconf and autoheader still run "
+             "over the release's `aclocal.m4`, checked piece by piece against published macros (a partial chain; "
+             "the `Makefile.in` stay not reproducible). When regeneration is impossible (no sandbox, no toolchain of "
+             "that version, a generator failed) one informational finding names the files and the reason (medium "
+             "when the sandbox had to stop a generator).",
              "Recognising a generated file says nothing about its lines, and attackers read pattern rules. "
              "Reproduction catches the whole class: whatever the injected command looks like (base64 pieces, "
              "`printf` escapes, variables), it is a line no generator wrote. The xz 5.6.x trigger shows up as the "

@@ -100,7 +100,7 @@ def generator_versions(tree_files: Mapping[str, bytes]) -> dict[str, str]:
 def default_cache_dir() -> Path:
     env = os.environ.get("PROVCHECK_CACHE_DIR")
     base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "provcheck"
-    return base / "toolchains"
+    return base / "dirs" / "toolchains"  # provcheck.Cache.directory("toolchains"): listed and cleared with the cache
 
 
 def upstream_version(debian_version: str) -> str:

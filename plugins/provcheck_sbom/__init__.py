@@ -66,7 +66,8 @@ def provcheck_detect(scan, options):
             scan.errors.append(ToolError(stage="detect", plugin=PLUGIN, artifact=artifact.name, message=e))
         state = TargetState(artifact=artifact, components=comps, owners=owners(comps))
         st["targets"][artifact.name] = state
-        digests = Digests(artifact.tree, cache)
+        results = getattr(scan, "results", None)  # md5/sha1 of a file depend on its content alone
+        digests = Digests(artifact.tree, cache, results(__name__, artifact, {}, "digests/1") if results else None)
         yield from check_package_files(artifact, comps, digests)
         yield from check_unowned(artifact, comps)
         yield from check_library_links(artifact, comps)

@@ -186,16 +186,21 @@ class Matcher:
 
 
 class Digests:
-    """md5/sha1/... of tree files, computed once per blob."""
+    """md5/sha1/... of tree files, computed once per blob (``results``: the engine's per-file
+    result cache, so a warm run does not read the files again)."""
 
-    def __init__(self, tree: Any, cache: dict):
-        self.tree, self.cache = tree, cache
+    def __init__(self, tree: Any, cache: dict, results: Any = None):
+        self.tree, self.cache, self.results = tree, cache, results
 
     def of(self, node: Any, algo: str) -> str | None:
         if algo == "sha256":
             return node.sha256
         key = (node.sha256, algo)
         if key not in self.cache:
+            known = self.results.get(node, algo) if self.results is not None else None
+            if isinstance(known, str):
+                self.cache[key] = known
+                return known
             try:
                 h = hashlib.new(algo)
             except ValueError:
@@ -204,6 +209,8 @@ class Digests:
                 while block := f.read(1 << 20):
                     h.update(block)
             self.cache[key] = h.hexdigest()
+            if self.results is not None:
+                self.results.put(node, self.cache[key], algo)
         return self.cache[key]
 
 

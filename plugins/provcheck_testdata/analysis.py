@@ -24,6 +24,7 @@ SWAP2_ALPHABET = b"\t\n\r -_./"
 SWAP_MAX_BYTES = 1 << 20
 MAX_GREPS = 16
 MAX_STAGES = 4                 # scripts a shell receives, emulated in turn, per artifact
+MAX_LOST_SHOWN = 12            # places where the emulator lost test data, named in the scan's notes
 HIDDEN_READER_MAX = 64 << 10  # scripts decoded from test data larger than this are not emulated
 _ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 OPAQUE_DATA = 6.0   # decoded binary data of no known format at or above this entropy counts as opaque
@@ -73,6 +74,12 @@ class Info:
     text: bytes | None = None                  # whole content of a text file, until references are read
     note: str | None = None
     exec_summary: dict | None = None           # a PE or Mach-O file, as LIEF reads it
+    described: str | None = None               # an executable's description, from a cached run
+
+    def describe(self) -> str:
+        if self.described is None:
+            self.described = _describe_exec(self.head, self.fmt or "", self.exec_summary)
+        return self.described
 
     @property
     def path(self) -> str:
@@ -118,6 +125,7 @@ class Analyzer:
         self.errors = scan.errors
         self.started = time.monotonic()
         self.foreign: foreign.Reader | None = None   # LIEF worker, started at the first PE/Mach-O
+        self.results: Any = None  # the engine's per-file result cache (root filesystems), see run()
 
     def loc(self, node, **kw):
         return node.location(self.artifact.name, **kw)
@@ -125,6 +133,17 @@ class Analyzer:
     # -- pass 1: classify every file ----------------------------------------------------------
     def classify(self, profiles: bool = True) -> None:
         for node in self.tree.files():
+            if self.results is not None and not profiles:
+                facts = self.results.get(node)
+                if facts is not None:  # what the file's content gave on an earlier run: no read
+                    info = Info(node=node, head=b"", binary=facts["binary"], fmt=facts["fmt"],
+                                exec_summary=facts["exec"], described=facts["described"])
+                    if info.binary:
+                        info.claim = magic.claimed_format(node.path)
+                    info.test = scripts.is_test_path(node.path)
+                    self.infos.append(info)
+                    continue
+            errors = len(self.errors)
             try:
                 with self.tree.open(node) as f:
                     head = f.read(HEAD)
@@ -151,6 +170,9 @@ class Analyzer:
                 continue
             info.test = scripts.is_test_path(node.path)
             self.infos.append(info)
+            if self.results is not None and not profiles and len(self.errors) == errors:
+                self.results.put(node, {"binary": info.binary, "fmt": info.fmt, "exec": info.exec_summary,
+                                        "described": info.describe() if info.fmt in magic.EXECUTABLES else None})
 
     def read_foreign(self, info: Info, f) -> None:
         """A Windows or macOS executable: its summary through LIEF (in a worker process). A file
@@ -189,6 +211,12 @@ class Analyzer:
 
     def run(self) -> Iterator[Finding]:
         rootfs = is_rootfs(self.artifact)
+        results = getattr(self.scan, "results", None)
+        if rootfs and results is not None:
+            # the data-place checks judge a file by its content alone (format, description,
+            # appended payload); paths and names are applied to the cached facts every run
+            self.results = results(__name__.rpartition(".")[0], self.artifact, vars(self.opts), "data-place/1",
+                                   _lief_version())
         try:
             self.classify(profiles=not rootfs)
         finally:
@@ -210,9 +238,9 @@ class Analyzer:
                 yield PC208.finding(
                     location=self.loc(info.node),
                     message=f"{path}: name claims {ext!r} data but the content is {info.fmt.upper()} "
-                            f"({_describe_exec(info.head, info.fmt, info.exec_summary)})",
+                            f"({info.describe()})",
                     evidence={"sha256": info.node.sha256, "claimed": ext, "actual": info.fmt,
-                              "detail": _describe_exec(info.head, info.fmt, info.exec_summary)},
+                              "detail": info.describe()},
                     key=info.fmt)
             if rootfs:
                 rel = _rootfs_rel(path)
@@ -221,11 +249,11 @@ class Analyzer:
                     strict = sub in ("doc", "man", "info", "locale", "i18n", "doc-base", "common-licenses")
                     yield PC209.finding(
                         location=self.loc(info.node),
-                        message=f"{path}: {_describe_exec(info.head, info.fmt, info.exec_summary)} "
+                        message=f"{path}: {info.describe()} "
                                 f"under /usr/share/{sub}",
                         severity=Severity.HIGH if strict else Severity.MEDIUM,
                         evidence={"sha256": info.node.sha256, "format": info.fmt, "directory": f"usr/share/{sub}",
-                                  "detail": _describe_exec(info.head, info.fmt, info.exec_summary)},
+                                  "detail": info.describe()},
                         key=info.fmt)
             if info.fmt == "elf":
                 f = self.elf_overlay(info)
@@ -236,8 +264,18 @@ class Analyzer:
                 if f is not None:
                     yield f
 
-    def elf_overlay(self, info: Info) -> Finding | None:
-        node = info.node
+    def overlay_facts(self, node: Any, part: str, compute: Any) -> dict | None:
+        """What follows the end of an executable, when it looks like a payload (cached by content)."""
+        if self.results is not None:
+            got = self.results.get(node, part)
+            if got is not None:
+                return got.get("payload")
+        payload = compute(node)
+        if self.results is not None:
+            self.results.put(node, {"payload": payload}, part)
+        return payload
+
+    def _elf_overlay(self, node: Any) -> dict | None:
         with self.tree.open(node) as f:
             end = elf.described_end(f, node.size)
             if end is None or node.size - end < 512:
@@ -253,11 +291,19 @@ class Analyzer:
         if payload is None:
             return None
         fmt, prof, what = payload
+        return {"end": end, "extra": extra, "format": fmt, "entropy": prof.to_dict(), "what": what}
+
+    def elf_overlay(self, info: Info) -> Finding | None:
+        node = info.node
+        o = self.overlay_facts(node, "elf-overlay", self._elf_overlay)
+        if o is None:
+            return None
+        end, extra = o["end"], o["extra"]
         return PC210.finding(
             location=self.loc(node),
-            message=f"{node.path}: {extra} bytes of {what} after the end of the ELF file (offset {end})",
-            evidence={"sha256": node.sha256, "elf_end": end, "appended_bytes": extra, "appended_format": fmt,
-                      "appended_entropy": prof.to_dict()},
+            message=f"{node.path}: {extra} bytes of {o['what']} after the end of the ELF file (offset {end})",
+            evidence={"sha256": node.sha256, "elf_end": end, "appended_bytes": extra, "appended_format": o["format"],
+                      "appended_entropy": o["entropy"]},
             key="overlay")
 
     def foreign_overlay(self, info: Info) -> Finding | None:
@@ -265,27 +311,30 @@ class Analyzer:
         end, extra = summary["overlay"]["offset"], summary["overlay"]["size"]
         if extra < 512:
             return None
-        with self.tree.open(node) as f:
-            f.seek(end)
-            tail = f.read(min(extra, 1 << 20))
-        payload = _payload(tail)
-        if payload is None:
+
+        def tail_payload(node: Any) -> dict | None:
+            with self.tree.open(node) as f:
+                f.seek(end)
+                tail = f.read(min(extra, 1 << 20))
+            payload = _payload(tail)
+            return None if payload is None else {"format": payload[0], "entropy": payload[1].to_dict(),
+                                                 "what": payload[2]}
+        o = self.overlay_facts(node, "foreign-overlay", tail_payload)
+        if o is None:
             return None
-        fmt, prof, what = payload
+        fmt, prof, what = o["format"], o["entropy"], o["what"]
         return PC213.finding(
             location=self.loc(node),
             message=f"{node.path}: {extra} bytes of {what} after the end of the {foreign.describe(summary)} "
                     f"(offset {end})",
             evidence={"sha256": node.sha256, "end": end, "appended_bytes": extra, "appended_format": fmt,
-                      "appended_entropy": prof.to_dict(), "executable": foreign.brief(summary)},
+                      "appended_entropy": prof, "executable": foreign.brief(summary)},
             key="overlay")
 
     # -- source trees -------------------------------------------------------------------------
     def source_checks(self) -> Iterator[Finding]:
         binaries = [i for i in self.infos if i.binary]
-        if not binaries:
-            return
-        refs = scripts.References(i.path for i in binaries)
+        refs = scripts.References(i.path for i in binaries)     # text fixtures can hide a payload too
         names = set(refs.by_name)
         analyses: list[scripts.ScriptAnalysis] = []
         reader_texts: dict[str, tuple[str, bytes]] = {}
@@ -430,6 +479,9 @@ class Analyzer:
             stem = base.rsplit(b".", 1)[0]
             if stem != base and len(stem) >= 6:
                 names.add(stem)
+            parent = posixpath.basename(posixpath.dirname(path)).encode("utf-8", "surrogateescape")
+            if len(parent) >= 4 and parent.lower() not in scripts.GENERIC_DIRS:
+                names.add(parent)      # "$srcdir/payloads/$name.gz": a file name computed in its own directory
         frozen_names = frozenset(names)
         via_refs = {r.path for i in binaries for r in refs.of(i.path)}
         paths = {n.path for n in self.tree.files()}
@@ -443,13 +495,14 @@ class Analyzer:
             return cache[path]
 
         seen: set[tuple] = set()
+        lost: list[str] = []         # where test data went into something the emulator does not follow
         self._stage_of: dict[str, str] = {}
         queue: list[tuple[str, tuple[str, bytes], dict | None]] = [(r, v, None) for r, v in sorted(reader_texts.items())]
         stages = 0
         while queue:
             reader, (lang, data), env = queue.pop(0)
             staged = " (stage " in reader
-            if not staged and reader not in via_refs and not set(scripts.TOKEN.findall(data[:TEXT_MAX])) & names:
+            if not staged and reader not in via_refs and not _names_any(data[:TEXT_MAX], frozen_names):
                 continue
             if time.monotonic() > deadline:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
@@ -463,6 +516,7 @@ class Analyzer:
             if trace.error:
                 self.errors.append(ToolError(stage="detect", plugin="testdata", artifact=self.artifact.name,
                                              path=reader, message=f"pipeline emulation stopped: {trace.error}"))
+            lost += [f"{where}: {why}" for where, why in dict.fromkeys(trace.stops)]
             for sink in trace.sinks:
                 verdict = self.judge_sink(sink)
                 if verdict is None:
@@ -485,6 +539,11 @@ class Analyzer:
                             and not scripts.is_test_path(payload)):
                         sev = Severity.MEDIUM   # a compressed source outside test data, compiled: a build's choice
                     yield self.pipeline_finding(payload, reader, sink, sev, content)
+        if lost:
+            shown = "; ".join(lost[:MAX_LOST_SHOWN]) + (f"; and {len(lost) - MAX_LOST_SHOWN} more"
+                                                         if len(lost) > MAX_LOST_SHOWN else "")
+            self.scan.notes.append(f"testdata: {self.artifact.name}: test data not followed by the pipeline "
+                                   f"emulator at {len(lost)} place(s): {shown}")
 
     def judge_sink(self, sink: emulate.Sink) -> tuple[Severity, dec.Content | None] | None:
         data = sink.data
@@ -901,6 +960,15 @@ def _describe_exec(head: bytes, fmt: str, summary: dict | None = None) -> str:
     return {"pe": "PE executable", "coff": "COFF object", "macho": "Mach-O binary"}.get(fmt, fmt)
 
 
+def _lief_version() -> str:
+    """LIEF reads PE and Mach-O files for the cached facts: its version is one of their inputs."""
+    from importlib import metadata
+    try:
+        return metadata.version("lief")
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
 def _looks_like_library(name: str) -> bool:
     import re
     return bool(re.search(r"\.so(?:\.\d+)*$|\.so\.\d", name))
@@ -918,3 +986,17 @@ def _payload(tail: bytes) -> tuple[str | None, entropy.Profile, str] | None:
     if not (fmt in magic.COMPRESSED | magic.ARCHIVES | magic.EXECUTABLES or prof.mean >= 7.0):
         return None
     return fmt, prof, f"{fmt} data" if fmt else f"high-entropy data ({prof.mean:.2f} bits/byte)"
+
+
+_COMPUTED = re.compile(rb"([A-Za-z0-9_][A-Za-z0-9_.+-]{3,})(?=\$)")
+
+
+def _names_any(text: bytes, names: frozenset[bytes]) -> bool:
+    """Whether ``text`` names one of ``names``: a token, a token's stem (``helper.o`` for a
+    ``helper.xz`` that a ``%.o: %.xz`` rule makes), or the start of a name a variable completes
+    (``chunk$i``)."""
+    tokens = set(scripts.TOKEN.findall(text))
+    if tokens & names or {t.rsplit(b".", 1)[0] for t in tokens if b"." in t} & names:
+        return True
+    prefixes = set(_COMPUTED.findall(text))
+    return any(n.startswith(p) for p in prefixes for n in names)

@@ -84,6 +84,20 @@ def join(parts: Iterable[Data]) -> Data:
                 next((p.stopped for p in parts if p.stopped), None))
 
 
+class Outs(list):
+    """Outputs collected in order, with their byte total kept as they are added."""
+
+    def __init__(self, items: Iterable[Data] = ()):
+        super().__init__()
+        self.total = 0
+        for item in items:
+            self.append(item)
+
+    def append(self, item: Data) -> None:
+        self.total += len(item.raw)
+        super().append(item)
+
+
 class Stream:
     """A command's standard input: commands in a group consume it in turn (``head -c`` pairs)."""
 
@@ -337,10 +351,15 @@ DECOMPRESSORS = {"xz": "xz", "unxz": "xz", "xzcat": "xz", "lzma": "lzma", "unlzm
                  "unlz4": "lz4", "lz4cat": "lz4", "lzip": "lzip", "pigz": "gzip", "unpigz": "gzip",
                  "pixz": "xz", "pbzip2": "bzip2", "lbzip2": "bzip2", "pzstd": "zstd"}
 MAX_LOOP = 1000
-_SPECIAL = re.compile(r"[$`'\"\\]")
-_EXPANDS = re.compile(r"[$`\\]")
+_SPECIAL = re.compile(r"[$`'\"\\\0]")
+_EXPANDS = re.compile(r"[$`\\\0]")
 _WILD = re.compile(r"[*?]|\[[^\]]+\]")   # a lone "[" (test's bracket) is no pattern
 MAX_DEPTH = 24
+STDOUT = frozenset({"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "-"})
+MAX_WORLDS = 16
+LOOP_ALL = 32       # a loop over more items runs only those naming or carrying test data, and LOOP_OTHERS more
+LOOP_OTHERS = 4
+MAX_INLINE_SCRIPT = 256 << 10   # a script of the tree that an emulated script runs, emulated in place
 
 
 @dataclass
@@ -350,7 +369,10 @@ class Ctx:
 
 
 class Machine:
-    """Runs shell text over :class:`Data`; results in ``sinks``, ``files`` and ``stops``."""
+    """Runs shell text over :class:`Data`; results in ``sinks``, ``files`` and ``stops``.
+
+    ``\\0NAME\\0`` in a word is the value of variable NAME in every quoting context: a make or
+    CMake front-end writes its own variables so, since those expand before the shell reads quotes."""
 
     def __init__(self, fs: Files, budget: Budget | None = None, env: dict[str, str] | None = None):
         self.fs = fs
@@ -363,6 +385,13 @@ class Machine:
         self.stops: list[tuple[str, str]] = []           # (where, reason) for tainted data we lost
         self.depth = 0
         self.args: list[tuple[str, Data | None]] = []
+        self.worlds: list[dict] = []      # the other branches' variables, after an if or case
+        self.forks = 0
+        self.reads = 0                    # read builtins run by a loop's condition, and whether the last hit EOF
+        self.read_eof = False
+        self.last_line = ""
+        self.procsubs = 0
+        self.fds: dict[int, Stream] = {}    # descriptors opened by exec N< file
 
     # -- entry points -------------------------------------------------------------------------
     def run_script(self, text: str, where: str, line: int = 1, stdin: Stream | None = None) -> Data:
@@ -382,13 +411,25 @@ class Machine:
     # -- nodes --------------------------------------------------------------------------------------
     def _run(self, node, stdin: Stream, where: str) -> Data:
         if isinstance(node, shell.Seq):
-            outs = []
-            for item in node.items:
+            outs = Outs()
+            for k, item in enumerate(node.items):
                 try:
                     outs.append(self.counted(self.run(item, stdin, where), outs))
                 except Stop as exc:       # this command cannot be followed; the next ones still run
                     if stdin.data.tainted:
                         self.stops.append((f"{where}:{getattr(item, 'line', 0)}", str(exc)))
+                worlds, self.worlds = self.worlds, []
+                if worlds and k + 1 < len(node.items):   # the rest of the script, in each other branch's world
+                    rest, chosen = shell.Seq(node.items[k + 1:]), self.env
+                    for env in [w for w in worlds if self.matters(w, chosen, node.items[k + 1:])]:
+                        if self.forks >= MAX_WORLDS:
+                            self.stops.append((f"{where}:{getattr(item, 'line', 0)}",
+                                               f"more than {MAX_WORLDS} branch combinations: later ones not followed"))
+                            break
+                        self.forks += 1
+                        self.env = env
+                        outs.append(self.counted(self.run(rest, stdin, where), outs))
+                    self.env = chosen
             return join(outs)
         if isinstance(node, shell.AndOr):
             return join([self.run(n, stdin, where) for _, n in node.items])
@@ -397,31 +438,32 @@ class Machine:
             for k, cmd in enumerate(node.cmds):
                 data = self.run(cmd, stdin if k == 0 else Stream(data), where)
             return data or EMPTY
+        if getattr(node, "redirs", None) and not isinstance(node, shell.Simple):   # { ...; } < f, done < f
+            ctx = Ctx(where, node.line)
+            stdin, sink = self._redirs(node.redirs, stdin, ctx)
+            return self._deliver(self.run(replace(node, redirs=[]), stdin, where), sink, ctx)
         if isinstance(node, shell.Group):
-            stdin, sink = self._redirs(node.redirs, stdin, Ctx(where, node.line))
-            out = self.run(node.body, stdin, where)
-            return self._deliver(out, sink, Ctx(where, node.line))
+            return self.run(node.body, stdin, where)
         if isinstance(node, shell.For):
             words = ([w for raw in node.words for w in self.expand(raw, Ctx(where, node.line))]
                      if node.words is not None else list(self.args))
-            outs = []
-            for value in words[:MAX_LOOP]:
+            outs = Outs()
+            for value in self.worth_iterating(words[:MAX_LOOP]):
                 self.env[node.var] = value
                 outs.append(self.counted(self.run(node.body, stdin, where), outs))
             return join(outs)
         if isinstance(node, shell.If):   # every branch: a condition decided at run time must not hide one
-            outs = [self.run(c, stdin, where) for c, _ in node.branches]
-            before, after = dict(self.env), None
-            for body in [b for _, b in node.branches] + ([node.orelse] if node.orelse is not None else []):
-                self.env = dict(before)            # each branch starts from the same state
-                outs.append(self.run(body, stdin, where))
-                if after is None:
-                    after = self.env
-            self.env = after if after is not None else before   # the script goes on in the first branch's world
-            return join(outs)
+            outs = Outs(self.run(c, stdin, where) for c, _ in node.branches)
+            bodies = [b for _, b in node.branches] + [node.orelse if node.orelse is not None else shell.Seq([])]
+            return self.branches(bodies, stdin, where, outs)
+        if isinstance(node, shell.Case):
+            self.word(node.word, Ctx(where, node.line))
+            bodies = [b for _, b in node.arms]
+            if not any(p == "*" for pats, _ in node.arms for p in pats):
+                bodies.append(shell.Seq([]))       # no arm matches
+            return self.branches(bodies, stdin, where, [])
         if isinstance(node, shell.Loop):
-            self.run(node.cond, Stream(), where)
-            return self.run(node.body, stdin, where)   # once: the loop count is decided at run time
+            return self.loop(node, stdin, where)
         if isinstance(node, shell.Func):
             self.funcs[node.name] = node.body
             return EMPTY
@@ -433,6 +475,95 @@ class Machine:
             return self.simple(node, stdin, Ctx(where, node.line))
         return EMPTY
 
+    def worth_iterating(self, items: list) -> list:
+        """A long loop's items that can matter: those carrying or naming test data, and a few others
+        (a harness looping over hundreds of test scripts runs each the same way)."""
+        if len(items) <= LOOP_ALL:
+            return items
+        keep = {k for k, (value, taint) in enumerate(items) if taint is not None or self.names_data(value)}
+        keep |= set([k for k in range(len(items)) if k not in keep][:LOOP_OTHERS])
+        return [item for k, item in enumerate(items) if k in keep]
+
+    def names_data(self, text: str) -> bool:
+        """Whether one of the first words of ``text`` is a test data file of the tree."""
+        return any(("/" in w or "." in w) and (f := self.fs.read(w)) is not None and f[2] for w in text.split()[:8])
+
+    def matters(self, world: dict, chosen: dict, rest: list) -> bool:
+        """Whether the rest of the script can reach test data differently in ``world``: a variable it
+        uses differs there and carries test data, names a file of the tree, or is a decoder or shell."""
+        used: set[str] = set()
+        for item in rest:
+            used |= _uses(item)
+        for name in used:
+            value, taint = world.get(name, ("", None))
+            if (value, taint) == chosen.get(name, ("", None)):
+                continue
+            if taint is not None:
+                return True
+            first = posixpath.basename(value.split(" ", 1)[0]) if value else ""
+            if first in FILTERS or first in DECOMPRESSORS or first in SHELLS:
+                return True
+            if self.names_data(value) or any(_WILD.search(w) and self.fs.glob(w) for w in value.split()[:8]):
+                return True
+        return False
+
+    def branches(self, bodies: list, stdin: Stream, where: str, outs: list[Data]) -> Data:
+        """Run every branch from the same state; the script goes on in the first branch's world and
+        :attr:`worlds` keeps the other distinct ones for the enclosing sequence to follow."""
+        before, after, others = dict(self.env), None, []
+        for body in bodies:
+            self.env = dict(before)
+            outs.append(self.counted(self.run(body, stdin, where), outs))
+            if after is None:
+                after = self.env
+            elif self.env != after and self.env not in others:
+                others.append(self.env)
+        self.env = after if after is not None else before
+        self.worlds = others
+        return join(outs)
+
+    def loop(self, node: shell.Loop, stdin: Stream, where: str) -> Data:
+        """A ``while read`` loop runs once per line of its input; any other loop's body runs once,
+        since its count is decided at run time."""
+        outs = Outs()
+        for k in range(MAX_LOOP):
+            self.reads = 0
+            self.run(node.cond, stdin, where)
+            fed = self.reads > 0
+            if fed and self.read_eof and outs:
+                break
+            if not fed or k < LOOP_ALL or stdin.data.tainted or self.names_data(self.last_line):
+                outs.append(self.counted(self.run(node.body, stdin, where), outs))
+            if not fed:
+                break
+        else:
+            if stdin.data.tainted:
+                self.stops.append((f"{where}:{node.line}", f"loop stopped after {MAX_LOOP} rounds"))
+        return join(outs)
+
+    def read(self, args: list[str], stdin: Stream, ctx: Ctx, ifs: tuple[str, Data | None] | None = None) -> Data:
+        """The ``read`` builtin: one line of standard input into the named variables."""
+        raw_mode = "-r" in args
+        names = [a for a in args if not a.startswith("-")] or ["REPLY"]
+        self.reads += 1
+        line = stdin.read_lines(1)
+        self.read_eof = not line.raw
+        self.last_line = line.raw[:4096].decode("latin-1")
+        text = line.raw.decode("latin-1").rstrip("\n")
+        if not raw_mode:
+            text = re.sub(r"\\(.)", r"\1", text)
+        ifs = (ifs or self.env.get("IFS", (" \t\n", None)))[0]
+        if ifs and len(names) > 1:
+            parts = re.split("[" + re.escape(ifs) + "]+", text.strip(ifs), maxsplit=len(names) - 1)
+        else:
+            parts = [text.strip(ifs) if ifs else text]
+        for k, name in enumerate(names):
+            value = parts[k] if k < len(parts) else ""
+            taint = line.then(value.encode("latin-1"), Step(f"read {name}", f"{ctx.where}:{ctx.line}",
+                                                              len(line.raw), len(value))) if line.tainted else None
+            self.env[name] = (value, taint)
+        return EMPTY
+
     def exported(self) -> dict[str, str]:
         """The variables a child shell would see (every variable: exports are not tracked)."""
         return {k: v for k, (v, taint) in self.env.items() if taint is None and len(v) < 1 << 16}
@@ -440,7 +571,8 @@ class Machine:
     def counted(self, out: Data, outs: list[Data]) -> Data:
         """``out``, after checking that it and what was collected before fit the byte budget."""
         if out.raw:
-            self.budget.check_size(len(out.raw) + sum(len(o.raw) for o in outs))
+            before = outs.total if isinstance(outs, Outs) else sum(len(o.raw) for o in outs)
+            self.budget.check_size(len(out.raw) + before)
         return out
 
     # -- words ------------------------------------------------------------------------------------
@@ -458,6 +590,12 @@ class Machine:
     def expand(self, raw: str, ctx: Ctx, split: bool = True) -> list[tuple[str, Data | None]]:
         """Words after parameter expansion, command substitution, quote removal, field splitting and
         globbing; each with the tainted data it carries (None for literal text)."""
+        if raw[:2] in ("<(", ">(") and raw.endswith(")"):     # process substitution: a file of its output
+            self.procsubs += 1
+            name = f"/dev/fd/{62 + self.procsubs}"
+            out = self.subst(raw[2:-1], ctx) if raw[0] == "<" else EMPTY
+            self.files[name] = (out, f"{ctx.where}:{ctx.line}")
+            return [(name, None)]
         if not _SPECIAL.search(raw):        # a plain word: nothing to expand
             if split and _WILD.search(raw):
                 matches = self.fs.glob(raw)
@@ -492,7 +630,9 @@ class Machine:
                 body = raw[j + 2:end - 1]
                 m = re.match(r"([A-Za-z_]\w*|\d+|[@*#?$])(?:(:?[-=+?])(.*))?$", body, re.S)
                 if not m:
-                    raise Stop(f"parameter expansion ${{{body}}} is not supported")
+                    value, taint = self.param_op(body, ctx)
+                    segs.append((value, quoted, taint))
+                    return end
                 value, taint = self.var(m.group(1))
                 if m.group(2):
                     op, alt = m.group(2), m.group(3)
@@ -520,7 +660,18 @@ class Machine:
                 flush()
                 j = raw.find("'", i + 1)
                 j = n if j < 0 else j
-                segs.append((raw[i + 1:j], True, None))
+                for k, piece in enumerate(raw[i + 1:j].split("\0")):    # make/cmake values: expanded anyway
+                    if k % 2 == 0:
+                        segs.append((piece, True, None))
+                    else:
+                        value, taint = self.var(piece)
+                        segs.append((value, True, taint))
+                i = j + 1
+            elif c == "\0" and "\0" in raw[i + 1:]:     # a make or cmake value (see Machine.PLACEHOLDER)
+                flush()
+                j = raw.index("\0", i + 1)
+                value, taint = self.var(raw[i + 1:j])
+                segs.append((value, False, taint))
                 i = j + 1
             elif c == '"':
                 flush()
@@ -532,6 +683,12 @@ class Machine:
                     elif raw[i] == "$":
                         flush(True)
                         i = dollar(i, True)
+                    elif raw[i] == "\0" and "\0" in raw[i + 1:]:
+                        flush(True)
+                        j = raw.index("\0", i + 1)
+                        value, taint = self.var(raw[i + 1:j])
+                        segs.append((value, True, taint))
+                        i = j + 1
                     elif raw[i] == "`":
                         flush(True)
                         j = raw.find("`", i + 1)
@@ -593,6 +750,46 @@ class Machine:
                     continue
             out.append((word, taint))
         return out
+
+    def param_op(self, body: str, ctx: Ctx) -> tuple[str, Data | None]:
+        """``${#v}``, ``${v#p}``, ``${v##p}``, ``${v%p}``, ``${v%%p}``, ``${v:off[:len]}``, ``${v/p/r}``,
+        ``${v//p/r}``: the value, and the variable's taint (the bytes it came from stay its sources)."""
+        m = re.match(r"#([A-Za-z_]\w*|\d+)$", body)
+        if m:
+            return str(len(self.var(m.group(1))[0])), None
+        m = re.match(r"([A-Za-z_]\w*|\d+)(##?|%%?|:|//?)(.*)$", body, re.S)
+        if not m:
+            raise Stop(f"parameter expansion ${{{body}}} is not supported")
+        value, taint = self.var(m.group(1))
+        op, arg = m.group(2), m.group(3)
+        if op == ":":
+            nums = arg.split(":", 1)
+            off = self.arith(nums[0], ctx) if nums[0].strip() else 0
+            off = max(0, len(value) + off) if off < 0 else off
+            value = value[off:off + self.arith(nums[1], ctx)] if len(nums) > 1 else value[off:]
+        elif op in ("/", "//"):
+            pat, _, rep = arg.partition("/")
+            pat = self.word(pat, ctx)[0] if pat else pat
+            rx = fnmatch.translate(pat)[4:-3] if pat else ""   # (?s:...)\Z
+            if pat:
+                value = re.sub(rx, lambda _: self.word(rep, ctx)[0] if rep else "", value,
+                               count=0 if op == "//" else 1)
+        else:
+            pat = self.word(arg, ctx)[0] if arg else ""
+            cuts = range(len(value) + 1)
+            if op.startswith("#"):
+                hits = [k for k in cuts if fnmatch.fnmatchcase(value[:k], pat)]
+                if hits:
+                    value = value[(max(hits) if op == "##" else min(hits)):]
+            else:
+                hits = [k for k in cuts if fnmatch.fnmatchcase(value[k:], pat)]
+                if hits:
+                    value = value[:(min(hits) if op == "%%" else max(hits))]
+        self.budget.tick(len(value) // 64 + 1)
+        if taint is not None:
+            taint = taint.then(value.encode("latin-1", "replace"), Step(f"${{{body}}}", f"{ctx.where}:{ctx.line}",
+                                                                      len(taint.raw), len(value)))
+        return value, taint
 
     def word(self, raw: str, ctx: Ctx) -> tuple[str, Data | None]:
         parts = self.expand(raw, ctx, split=False)
@@ -666,12 +863,14 @@ class Machine:
             word, _ = self.word(target, ctx)
             if op == "<" and fd == 0:
                 stdin = Stream(self.read_file(word, ctx))
+            elif op == "<&" and fd == 0 and word.isdigit() and int(word) in self.fds:
+                stdin = self.fds[int(word)]
             elif op in (">", ">>", ">|", "&>") and fd == 1:
                 out = (word, op == ">>")
         return stdin, out
 
     def _deliver(self, out: Data, sink: tuple[str, bool] | None, ctx: Ctx) -> Data:
-        if sink is None:
+        if sink is None or sink[0] in STDOUT:
             return out
         self.write_file(sink[0], out, ctx, append=sink[1])
         return EMPTY
@@ -690,6 +889,13 @@ class Machine:
                 self.stops.append((f"{ctx.where}:{ctx.line}", str(exc)))
             return replace(stdin.data, raw=b"", stopped=f"{ctx.where}:{ctx.line}: {exc}") \
                 if stdin.data.tainted else EMPTY
+        if [a for a, _ in argv] == ["exec"]:      # exec 3< file: descriptors the rest of the script reads
+            for op, fd, target in node.redirs:
+                if op == "<" and fd > 2:
+                    data = self.read_file(self.word(target, ctx)[0], ctx)
+                    self.fds[fd] = Stream(data)
+                    self.files[f"/dev/fd/{fd}"] = (data, f"{ctx.where}:{ctx.line}")
+            return EMPTY
         if not argv:
             for k, v in assigns:
                 self.env[k] = v
@@ -738,10 +944,10 @@ class Machine:
                 if rest[0][0].startswith("LD_PRELOAD="):
                     self._preload("LD_PRELOAD", (rest[0][0].split("=", 1)[1], None), ctx)
                 rest = rest[1:]
+            if name == "xargs":
+                return self.xargs(argv[1:], stdin, ctx, text, assigns)
             if not rest:
                 return EMPTY
-            if name == "xargs":
-                raise Stop("xargs builds commands at run time")
             return self.command(rest, stdin, ctx, text, assigns)
         if name0 in self.funcs:
             saved = self.args
@@ -750,6 +956,25 @@ class Machine:
                 return self.run(self.funcs[name0], stdin, ctx.where)
             finally:
                 self.args = saved
+        if name == "read":
+            return self.read(args, stdin, ctx, assigns.get("IFS"))
+        if name == "set":
+            ops = argv[1:]
+            while ops and ops[0][0].startswith(("-", "+")) and ops[0][0] != "--":
+                ops = ops[1:]
+            if ops and ops[0][0] == "--":
+                ops = ops[1:]
+            if ops or "--" in args:
+                self.args = list(ops)
+            return EMPTY
+        if name == "find":
+            return self.find(argv[1:], stdin, ctx, text, assigns)
+        if name in ("basename", "dirname") and len(argv) > 1:
+            path = argv[1][0].rstrip("/") or "/"
+            value = posixpath.basename(path) if name == "basename" else (posixpath.dirname(path) or ".")
+            if name == "basename" and len(argv) > 2 and value.endswith(argv[2][0]) and value != argv[2][0]:
+                value = value[:-len(argv[2][0])]
+            return Data((value + "\n").encode("latin-1", "replace"))
         if name in ("export", "readonly", "local", "declare", "typeset"):
             for a, t in argv[1:]:
                 if "=" in a and not a.startswith("-"):
@@ -811,7 +1036,97 @@ class Machine:
         # an unknown program: data that flows into it is consumed there (a test program's stdin)
         if stdin.data.tainted or taints:
             raise Stop(f"unknown command {name!r}")
+        data_args = [f[0] for a in args[:16] if not a.startswith("-") and ("/" in a or "." in a)
+                     and (f := self.fs.read(a)) is not None and f[2]]
+        if data_args:     # it may read test data in a way we cannot follow (or only take its name): say so
+            self.stops.append((f"{ctx.where}:{ctx.line}", f"unknown command {name!r} is given {data_args[0]}"))
         return EMPTY
+
+    def xargs(self, argv, stdin: Stream, ctx: Ctx, text: str, assigns: dict) -> Data:
+        """``xargs [-0] [-n N] [-I R] CMD ARGS``: words of standard input appended to (or put into) CMD."""
+        rest, per, repl, nul = list(argv), 0, None, False
+        while rest and rest[0][0].startswith("-"):
+            opt = rest.pop(0)[0]
+            if opt in ("-0", "--null"):
+                nul = True
+            elif opt in ("-n", "-L", "-I") and rest:
+                value = rest.pop(0)[0]
+                repl, per = (value, 1) if opt == "-I" else (repl, number(value, "xargs -n"))
+            elif re.fullmatch(r"-[nL]\d+", opt):
+                per = int(opt[2:])
+            elif opt.startswith("-I") and len(opt) > 2:
+                repl, per = opt[2:], 1
+            elif opt in ("-r", "--no-run-if-empty", "-t", "-x"):
+                continue
+            else:
+                raise Stop(f"xargs option {opt} is not supported")
+        data = stdin.read()
+        raw = data.raw.decode("latin-1")
+        items = [w for w in (raw.split("\0") if nul else raw.split("\n" if repl else None)) if w.strip()]
+        cmd = rest or [("echo", None)]
+        taint = data if data.tainted else None
+        groups = [items[k:k + per] for k in range(0, len(items), per)] if per else [items]
+        outs = Outs()
+        for group in groups[:MAX_LOOP]:
+            if repl is not None:
+                args = [(a.replace(repl, group[0].strip()), taint if repl in a else t) for a, t in cmd]
+            else:
+                args = cmd + [(w, taint) for w in group]
+            outs.append(self.counted(self.command(args, Stream(), ctx, text, assigns), outs))
+        return join(outs)
+
+    def find(self, argv, stdin: Stream, ctx: Ctx, text: str, assigns: dict) -> Data:
+        """``find DIR... [-type f] [-name|-path|-iname PAT]... [-exec CMD {} ;|+] [-print]``: the tree's
+        files under DIR that match, printed or handed to CMD."""
+        words = [w for w, _ in argv]
+        k = 0
+        roots = []
+        while k < len(words) and not words[k].startswith(("-", "(", "!")):
+            roots.append(words[k])
+            k += 1
+        tests: list[tuple[str, str]] = []
+        execs: list[tuple[list, bool]] = []
+        while k < len(words):
+            w = words[k]
+            if w in ("-name", "-iname", "-path", "-wholename", "-type", "-maxdepth", "-mindepth", "-newer",
+                     "-size", "-perm", "-user", "-group", "-mtime") and k + 1 < len(words):
+                tests.append((w, words[k + 1]))
+                k += 2
+            elif w in ("-exec", "-execdir", "-ok"):
+                end = k + 1
+                while end < len(words) and words[end] not in (";", "\\;", "+"):
+                    end += 1
+                execs.append((argv[k + 1:end], end < len(words) and words[end] == "+"))
+                k = end + 1
+            elif w in ("-print", "-print0", "-o", "-a", "-and", "(", ")", "-delete", "-quit", "-follow", "-L",
+                       "-xdev", "-depth"):
+                k += 1
+            elif w in ("!", "-not"):
+                k += 2 if k + 2 <= len(words) and words[k + 1].startswith("-") else 1
+                k += 1 if k < len(words) and not words[k].startswith("-") else 0
+            else:
+                raise Stop(f"find expression {w} is not supported")
+        found = []
+        for root in roots or ["."]:
+            for path in self.fs.glob(root.rstrip("/") + "/**"):
+                name = posixpath.basename(path)
+                if all(fnmatch.fnmatchcase(name, v) if t == "-name" else
+                       fnmatch.fnmatchcase(name.lower(), v.lower()) if t == "-iname" else
+                       fnmatch.fnmatchcase(path.split("@TOP@/", 1)[-1], "*" + v.lstrip(".")) if t in ("-path", "-wholename")
+                       else True for t, v in tests):
+                    found.append(path)
+        if not execs:
+            return Data(("\0" if "-print0" in words else "\n").join(found).encode("latin-1") + b"\n" if found else b"")
+        outs = Outs()
+        for cmd, batch in execs:
+            runs = [found] if batch else [[p] for p in found]
+            for paths in runs[:MAX_LOOP]:
+                args: list[tuple[str, Data | None]] = []
+                for a, t in cmd:
+                    args.extend([(p, None) for p in paths] if a == "{}" else [(a.replace("{}", paths[0]), t)])
+                if args:
+                    outs.append(self.counted(self.command(args, Stream(), ctx, text, assigns), outs))
+        return join(outs)
 
     def shell_cmd(self, name, argv, stdin: Stream, ctx: Ctx, text: str) -> Data:
         args = argv[1:]
@@ -837,7 +1152,7 @@ class Machine:
                 return self.run(shell.parse(code, ctx.line), stdin, ctx.where)
             finally:
                 self.args = saved
-        if args and args[0][0] not in ("-", "/dev/stdin"):
+        if args and args[0][0] not in ("-", "--", "/dev/stdin") and "-s" not in opts:
             script = args[0][0]
             k = self.key(script)
             if k in self.files and self.files[k][0].tainted:
@@ -849,12 +1164,33 @@ class Machine:
                 if found is not None and found[2]:     # a test data file run as a script
                     data = self.read_file(script, ctx)
                     self.sinks.append(Sink("shell", f"{name} {script}", f"{ctx.where}:{ctx.line}", data))
-            return EMPTY   # another script of the tree: it is a reader of its own
+                elif found is not None and len(found[1]) <= MAX_INLINE_SCRIPT and self.hands_data(args[1:], stdin):
+                    return self.child_script(found[1], script, args[1:], stdin, ctx)
+            return EMPTY
         data = stdin.read()
         if data.tainted:
             self.sinks.append(Sink("shell", f"{name} (standard input)", f"{ctx.where}:{ctx.line}", data,
                                    self.exported()))
         return EMPTY
+
+    def hands_data(self, args, stdin: Stream) -> bool:
+        """Whether a child script would see test data: on its input, in an argument or a variable."""
+        if stdin.data.tainted or any(t for _, t in args):
+            return True
+        if any(t for _, t in self.env.values()):
+            return True
+        values = [a for a, _ in args] + [v for v, _ in self.env.values() if len(v) < 4096]
+        return any(self.names_data(v) for v in values)
+
+    def child_script(self, text: bytes, script: str, args, stdin: Stream, ctx: Ctx) -> Data:
+        """A script of the tree that this one runs: emulated with the caller's variables (as if all
+        were exported) and its own arguments; what it assigns does not come back."""
+        saved_env, saved_args = dict(self.env), self.args
+        self.args = list(args)
+        try:
+            return self.run(shell.parse(text.decode("latin-1"), 1), stdin, f"{script} (run by {ctx.where}:{ctx.line})")
+        finally:
+            self.env, self.args = saved_env, saved_args
 
     def toolchain(self, name, argv, stdin: Stream, ctx: Ctx, text: str) -> Data:
         args = [a for a, _ in argv[1:]]
@@ -935,6 +1271,44 @@ class Machine:
             why = is_built(k)
             if why:
                 self.sinks.append(Sink("output-file", f"{k} ({why})", where, data))
+
+
+_VAR_REF = re.compile(r"\$\{?([A-Za-z_]\w*)|\0([A-Za-z_]\w*)\0")
+_USES_CACHE: dict[int, tuple[object, frozenset[str]]] = {}
+
+
+def _uses(node) -> frozenset[str]:
+    """The variables a parsed node refers to (``$v``, ``${v...}``, make/cmake placeholders)."""
+    hit = _USES_CACHE.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    texts: list[str] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, shell.Simple):
+            texts += n.words + [v for _, v in n.assigns] + [t for _, _, t in n.redirs]
+        elif isinstance(n, shell.Seq):
+            stack += n.items
+        elif isinstance(n, shell.AndOr):
+            stack += [x for _, x in n.items]
+        elif isinstance(n, shell.Pipeline):
+            stack += n.cmds
+        elif isinstance(n, shell.If):
+            stack += [x for c, b in n.branches for x in (c, b)] + ([n.orelse] if n.orelse else [])
+        elif isinstance(n, shell.Case):
+            texts.append(n.word)
+            stack += [b for _, b in n.arms]
+        elif isinstance(n, shell.Loop):
+            stack += [n.cond, n.body]
+        elif isinstance(n, (shell.For, shell.Group, shell.Func)):
+            texts += getattr(n, "words", None) or []
+            stack.append(n.body)
+    names = frozenset(a or b for a, b in _VAR_REF.findall(" ".join(texts)))
+    if len(_USES_CACHE) > 4096:
+        _USES_CACHE.clear()
+    _USES_CACHE[id(node)] = (node, names)
+    return names
 
 
 def _lines(raw: bytes) -> list[bytes]:
@@ -1127,7 +1501,7 @@ def f_dd(m: Machine, name, args, taints, stdin, ctx, text):
     seek = number(kv.get("seek", kv.get("oseek", "0")), "dd seek")
     seek = seek if "seek_bytes" in set(kv.get("oflag", "").split(",")) else seek * obs
     out = m.step(data, b"\0" * seek + raw, text, ctx)
-    if "of" in kv:
+    if "of" in kv and kv["of"] not in STDOUT:
         m.write_file(kv["of"], out, ctx)
         return EMPTY
     return out
@@ -1148,19 +1522,29 @@ def _ranges(spec: str) -> list[tuple[int, int | None]]:
 
 def f_cut(m: Machine, name, args, taints, stdin, ctx, text):
     opts, ops = _split_opts(args, "bcfd")
-    spec = opts.get("b", opts.get("c"))
+    spec = opts.get("b", opts.get("c", opts.get("f")))
     if spec is None:
-        raise Stop("cut: only -b/-c byte lists are emulated")
+        raise Stop("cut: a -b, -c or -f list is needed")
     rngs = _ranges(spec)
     complement = "--complement" in opts
+    delim = (opts.get("d") or "\t").encode("latin-1")[:1]
     data = m.inputs(ops, stdin, ctx)
     out = bytearray()
     for line in _lines(data.raw):
         nl = line.endswith(b"\n")
         body = line[:-1] if nl else line
-        keep = [any(a <= i + 1 <= (b if b is not None else len(body)) for a, b in rngs) != complement
-                for i in range(len(body))]
-        out += bytes(c for c, k in zip(body, keep) if k) + b"\n"
+        if "f" in opts:
+            if delim not in body:
+                out += (b"" if "s" in opts else body + b"\n")
+                continue
+            fields = body.split(delim)
+            keep = [any(a <= i + 1 <= (b if b is not None else len(fields)) for a, b in rngs) != complement
+                    for i in range(len(fields))]
+            out += delim.join(f for f, k in zip(fields, keep) if k) + b"\n"
+        else:
+            keep = [any(a <= i + 1 <= (b if b is not None else len(body)) for a, b in rngs) != complement
+                    for i in range(len(body))]
+            out += bytes(c for c, k in zip(body, keep) if k) + b"\n"
         m.budget.tick()
     return m.step(data, bytes(out), text, ctx)
 
@@ -1171,6 +1555,36 @@ def f_rev(m: Machine, name, args, taints, stdin, ctx, text):
     out = b"".join(ln[:-1][::-1] + b"\n" if ln.endswith(b"\n") else ln[::-1]
                    for ln in _lines(data.raw))
     return m.step(data, out, text, ctx)
+
+
+def f_sort(m: Machine, name, args, taints, stdin, ctx, text):
+    opts, ops = _split_opts(args, "ktSoT")
+    if set(opts) - set("urnVsfh"):
+        raise Stop(f"sort -{''.join(opts)} is not supported")
+    data = m.inputs(ops, stdin, ctx)
+    lines = [ln if ln.endswith(b"\n") else ln + b"\n" for ln in _lines(data.raw)]
+    if "n" in opts:
+        key = (lambda ln: float(re.match(rb"\s*(-?\d*\.?\d*)", ln).group(1) or 0))  # type: ignore[union-attr]
+        lines.sort(key=key)
+    else:
+        lines.sort(key=(lambda ln: ln.lower()) if "f" in opts else None)
+    if "u" in opts:
+        lines = list(dict.fromkeys(lines))
+    if "r" in opts:
+        lines.reverse()
+    return m.step(data, b"".join(lines), text, ctx) if data.tainted else Data(b"".join(lines))
+
+
+def f_ls(m: Machine, name, args, taints, stdin, ctx, text):
+    """The names ``ls`` prints for files and directories of the tree (one a line, sorted)."""
+    _, ops = _split_opts(args, "")
+    names: list[str] = []
+    for op in ops or ["."]:
+        if m.fs.read(op) is not None:
+            names.append(op)
+        else:
+            names += [posixpath.basename(p) for p in m.fs.glob(op.rstrip("/") + "/*")]
+    return Data("".join(n + "\n" for n in sorted(names)).encode("latin-1", "replace"))
 
 
 def f_base(m: Machine, name, args, taints, stdin, ctx, text):
@@ -1595,7 +2009,7 @@ def f_interp(m: Machine, name, args, taints, stdin, ctx, text):
 FILTERS: dict[str, Callable] = {
     "cat": f_cat, "tee": f_tee, "tr": f_tr, "head": f_head, "tail": f_tail, "dd": f_dd, "cut": f_cut, "rev": f_rev,
     "base64": f_base, "base32": f_base, "basenc": f_base, "xxd": f_xxd, "od": f_od, "uudecode": f_uudecode,
-    "sed": f_sed, "gsed": f_sed, "openssl": f_openssl,
+    "sed": f_sed, "gsed": f_sed, "openssl": f_openssl, "sort": f_sort, "ls": f_ls,
 }
 for _n in ("python", "python2", "python3", "perl", "awk", "gawk", "mawk", "nawk", "busybox-awk", "node", "nodejs"):
     FILTERS[_n] = f_interp

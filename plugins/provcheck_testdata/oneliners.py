@@ -24,6 +24,7 @@ import gzip
 import itertools
 import lzma
 import operator
+import posixpath
 import re
 import zlib
 from typing import Any
@@ -75,13 +76,18 @@ def run_python_cmd(m: Machine, args, stdin: Stream, ctx: Ctx, text: str) -> Data
         code, argv = (args[i + 1] if i + 1 < len(args) else ""), ["-c"] + args[i + 2:]
     elif i < len(args) and args[i] == "-m":
         raise Stop(f"python -m {args[i + 1] if i + 1 < len(args) else ''}: modules are not emulated")
-    elif i < len(args):
+    elif i < len(args) and args[i] != "-":
         found = m.fs.read(args[i])
         if found is None:
             raise Stop(f"python script {args[i]} is not in the tree")
         code, argv = found[1].decode("utf-8", "replace"), args[i:]
-    else:
-        code, argv = stdin.read().raw.decode("utf-8", "replace"), ["-"]
+    else:   # the program is standard input: test data run as a program is a sink, a here-document is emulated
+        program = stdin.read()
+        if program.tainted:
+            m.sinks.append(Sink("shell", "python (program on standard input)", f"{ctx.where}:{ctx.line}", program))
+            return EMPTY
+        code, argv = program.raw.decode("utf-8", "replace"), ["-"] + args[i + 1:]
+        stdin = Stream()
     return PyEmu(m, ctx, text, argv, stdin).run(code)
 
 
@@ -317,9 +323,12 @@ class PyEmu:
             "struct": {"unpack": __import__("struct").unpack, "pack": __import__("struct").pack,
                        "unpack_from": __import__("struct").unpack_from, "calcsize": __import__("struct").calcsize},
             "os": {"system": _Fn("system", lambda c: self._sink("shell", "os.system", c)),
-                   "environ": {}, "path": {"join": lambda *p: "/".join(p), "dirname": lambda p: p.rsplit("/", 1)[0],
-                                           "basename": lambda p: p.rsplit("/", 1)[-1],
-                                           "abspath": lambda p: p},
+                   "environ": {}, "path": {"join": lambda *p: posixpath.join(*map(str, p)),
+                                           "dirname": lambda p: posixpath.dirname(str(p)),
+                                           "basename": lambda p: posixpath.basename(str(p)),
+                                           "abspath": lambda p: p, "realpath": lambda p: p,
+                                           "normpath": lambda p: posixpath.normpath(str(p)),
+                                           "exists": lambda p: self.m.fs.read(str(p)) is not None},
                    "chmod": _Fn("chmod", lambda p, mode: self.m.modes.add(str(p))),
                    "execv": _Fn("execv", lambda p, a: self._sink("exec", str(p), b"")),
                    "getcwd": lambda: "."},
@@ -812,7 +821,7 @@ def run_perl(m: Machine, args, stdin: Stream, ctx: Ctx, text: str) -> Data:
     while i < len(args):
         a = args[i]
         if a.startswith("-") and len(a) > 1 and prog is None:
-            if "e" in a or "E" in a:
+            if re.fullmatch(r"-[a-zA-Z0-9]*[eE]", a) and not a.startswith(("-M", "-m", "-I", "-x")):
                 prog = args[i + 1] if i + 1 < len(args) else ""
                 i += 2
                 continue
@@ -922,6 +931,26 @@ def run_node(m: Machine, args, stdin: Stream, ctx: Ctx, text: str) -> Data:
     return node_program(m, prog, files, stdin, ctx, text)
 
 
+def _node_reads(prog: str) -> list[str]:
+    """The paths ``readFileSync`` reads: a literal, ``__dirname + '/x'`` or ``path.join(__dirname, 'a', 'x')``
+    (relative to the script's directory, as the emulator resolves them)."""
+    out = []
+    for mm in re.finditer(r"readFileSync\(", prog):
+        depth, k = 1, mm.end()
+        while k < len(prog) and depth and k - mm.end() < 400:
+            depth += {"(": 1, ")": -1}.get(prog[k], 0)
+            if depth == 1 and prog[k] == ",":
+                break
+            k += 1
+        arg = prog[mm.end():k]
+        parts = [p[1:-1] for p in re.findall(r"'[^']*'|\"[^\"]*\"", arg)]
+        if not parts:
+            continue
+        path = posixpath.join(*parts) if re.search(r"\b(?:path\.)?(?:join|resolve)\s*\(", arg) else "".join(parts)
+        out.append(path.lstrip("/") if "__dirname" in arg else path)
+    return out
+
+
 def node_program(m: Machine, prog: str, files, stdin: Stream, ctx: Ctx, text: str) -> Data:
     ops: list[tuple[int, str, Any]] = []
     consts = {mm.group(1): mm.group(2) for mm in re.finditer(
@@ -939,8 +968,7 @@ def node_program(m: Machine, prog: str, files, stdin: Stream, ctx: Ctx, text: st
         ops.append((mm.start(), "zlib", {"gunzipSync": 31, "inflateSync": 15, "inflateRawSync": -15,
                                          "unzipSync": 47}[mm.group(1)]))
     ops.sort(key=lambda o: o[0])
-    reads = re.findall(r"readFileSync\(\s*(['\"])([^'\"]+)\1", prog)
-    all_files = list(files) + [r[1] for r in reads]
+    all_files = list(files) + _node_reads(prog)
     sink = re.search(r"\beval\s*\(|new\s+Function\s*\(|child_process|\bexecSync\b|\bspawnSync\b", prog)
     res = _stated(m, "node", prog, ops, all_files, stdin, ctx, text, sink=sink)
     out = re.search(r"writeFileSync\(\s*(['\"])([^'\"]+)\1", prog)

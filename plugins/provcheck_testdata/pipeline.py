@@ -104,8 +104,17 @@ class TreeFiles:
         self.here = here
         self._by_tail: dict[str, list[str]] | None = None
         self._globs: dict[str, list[str]] = {}
+        self._resolved: dict[str, str | None] = {}
 
     def resolve(self, word: str) -> str | None:
+        if word in self._resolved:
+            return self._resolved[word]
+        if len(self._resolved) > 65536:
+            self._resolved.clear()
+        self._resolved[word] = found = self._resolve(word)
+        return found
+
+    def _resolve(self, word: str) -> str | None:
         if not word or word.startswith(("/dev/", "/proc/")) or "\0" in word:
             return None
         word = word.replace("@TOP@/", "/@TOP@/") if not word.startswith(TOP) else word
@@ -181,7 +190,15 @@ def _make_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def expand_make(s: str, variables: dict[str, str], auto: dict[str, str], depth: int = 0) -> str:
+def placeholder(name: str) -> str:
+    """A variable the emulator expands in any quoting context (see ``emulate.Machine``)."""
+    return f"\0{name}\0"
+
+
+def expand_make(s: str, variables: dict[str, str], auto: dict[str, str], depth: int = 0,
+                shells: list[str] | None = None) -> str:
+    """Make's expansion of ``s``; with ``shells``, each ``$(shell CMD)`` becomes a placeholder for the
+    output of CMD, appended there (the caller runs them first)."""
     if depth > 12 or "$" not in s:
         return s
     out, i, n = [], 0, len(s)
@@ -206,21 +223,25 @@ def expand_make(s: str, variables: dict[str, str], auto: dict[str, str], depth: 
                     depth_p -= 1
                 j += 1
             body = s[i + 2:j - 1]
-            name = expand_make(body, variables, auto, depth + 1)
+            name = expand_make(body, variables, auto, depth + 1, shells)
             m = re.match(r"(\w[\w.-]*):([^=]*)=(.*)$", name)   # $(VAR:.c=.o)
             if m:
-                val = expand_make(variables.get(m.group(1), ""), variables, auto, depth + 1)
+                val = expand_make(variables.get(m.group(1), ""), variables, auto, depth + 1, shells)
                 out.append(" ".join(w[:-len(m.group(2))] + m.group(3) if m.group(2) and w.endswith(m.group(2))
                                     else w for w in val.split()))
+            elif name.startswith("shell ") and shells is not None:
+                shells.append(name[6:].replace("$$", "$"))
+                out.append(placeholder(f"__make_shell_{len(shells)}"))
             elif name.startswith(("wildcard ", "strip ")):
                 out.append(name.split(" ", 1)[1].strip())
-            elif name.startswith(("addprefix ", "addsuffix ", "patsubst ", "subst ", "shell ", "foreach ",
-                                  "if ", "call ", "notdir ", "dir ", "basename ", "filter ", "sort ", "word ")):
+            elif (fn := name.split(" ", 1)[0]) in _MAKE_FUNCTIONS and " " in name:
+                out.append(_MAKE_FUNCTIONS[fn](name.split(" ", 1)[1]))
+            elif name.startswith(("shell ", "foreach ", "if ", "call ", "word ")):
                 out.append("$(" + name + ")")
             elif name in auto:
                 out.append(auto[name])
             elif name in variables:
-                out.append(expand_make(variables[name], variables, auto, depth + 1))
+                out.append(expand_make(variables[name], variables, auto, depth + 1, shells))
             else:
                 out.append("")
             i = j
@@ -236,6 +257,45 @@ def expand_make(s: str, variables: dict[str, str], auto: dict[str, str], depth: 
         out.append(variables.get(nxt, ""))
         i += 2
     return "".join(out)
+
+
+def _make_pattern(pattern: str, word: str) -> str | None:
+    """The stem of ``word`` under a make ``%`` pattern (None when it does not match)."""
+    if "%" not in pattern:
+        return "" if word == pattern else None
+    pre, post = pattern.split("%", 1)
+    ok = word.startswith(pre) and word.endswith(post) and len(word) >= len(pre) + len(post)
+    return word[len(pre):len(word) - len(post)] if ok else None
+
+
+def _patsubst(args: str) -> str:
+    pat, rep, text = (a.strip() for a in (args.split(",", 2) + ["", ""])[:3])
+    return " ".join(rep.replace("%", stem, 1) if (stem := _make_pattern(pat, w)) is not None else w
+                    for w in text.split())
+
+
+def _two(args: str) -> tuple[str, list[str]]:
+    first, _, rest = args.partition(",")
+    return first.strip(), rest.split()
+
+
+_MAKE_FUNCTIONS: dict[str, Callable[[str], str]] = {   # the text functions, on already expanded arguments
+    "patsubst": _patsubst,
+    "subst": lambda a: (lambda f, t, x: x.replace(f, t) if f else x)(*(a.split(",", 2) + ["", ""])[:3]),
+    "addprefix": lambda a: " ".join(_two(a)[0] + w for w in _two(a)[1]),
+    "addsuffix": lambda a: " ".join(w + _two(a)[0] for w in _two(a)[1]),
+    "notdir": lambda a: " ".join(posixpath.basename(w) for w in a.split()),
+    "dir": lambda a: " ".join(posixpath.dirname(w) + "/" if "/" in w else "./" for w in a.split()),
+    "basename": lambda a: " ".join(posixpath.splitext(w)[0] for w in a.split()),
+    "suffix": lambda a: " ".join(posixpath.splitext(w)[1] for w in a.split() if posixpath.splitext(w)[1]),
+    "sort": lambda a: " ".join(sorted(set(a.split()))),
+    "firstword": lambda a: (a.split() or [""])[0],
+    "lastword": lambda a: (a.split() or [""])[-1],
+    "filter": lambda a: " ".join(w for w in _two(a)[1] if any(_make_pattern(p, w) is not None
+                                                             for p in _two(a)[0].split())),
+    "filter-out": lambda a: " ".join(w for w in _two(a)[1] if all(_make_pattern(p, w) is None
+                                                                 for p in _two(a)[0].split())),
+}
 
 
 def make_recipes(text: str) -> list[tuple[int, str]]:
@@ -256,30 +316,56 @@ def make_recipes(text: str) -> list[tuple[int, str]]:
             else:
                 variables[k] = v
     out: list[tuple[int, str]] = []
-    auto: dict[str, str] = {}
+    shells: list[str] = []
+    rules: list[tuple[int, list[str], list[str], list[tuple[int, str]]]] = []   # line, targets, prereqs, recipe
     for n, line in lines:
         if line.startswith("\t"):
             cmd = line[1:].lstrip("@-+ \t")
-            if cmd:
-                sh = expand_make(cmd, variables, auto).replace("$$", "$")
-                out.append((n, sh))
+            if cmd and rules:
+                rules[-1][3].append((n, cmd))
             continue
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or _MAKE_VAR.match(stripped):
             continue
         m = _MAKE_RULE.match(stripped)
         if m:
-            targets = expand_make(m.group(1), variables, {}).split()
             rest = m.group(2)
             recipe = None
             if ";" in rest:
                 rest, recipe = rest.split(";", 1)
-            prereqs = expand_make(rest, variables, {}).split()
-            auto = {"@": targets[0] if targets else "", "<": prereqs[0] if prereqs else "",
-                    "^": " ".join(prereqs), "*": posixpath.splitext(targets[0])[0] if targets else ""}
-            if recipe and recipe.strip():
-                out.append((n, expand_make(recipe.strip(), variables, auto).replace("$$", "$")))
-    return out
+            rules.append((n, expand_make(m.group(1), variables, {}).split(), expand_make(rest, variables, {}).split(),
+                          [(n, recipe.strip())] if recipe and recipe.strip() else []))
+    mentioned = {w for v in variables.values() for w in expand_make(v, variables, {}).split()} | {
+        w for _, t, p, _ in rules for w in t + p}
+    for _, targets, prereqs, recipe in rules:
+        instances = [(targets[0] if targets else "", prereqs, None)]
+        pattern = _pattern_rule(targets, prereqs)
+        if pattern is not None:     # %.o: %.xz (or .xz.o:) made for every file of the Makefile it can make
+            target, source = pattern
+            rx = re.compile(re.escape(target).replace("%", "(.+)") + "$")
+            stems = sorted({m.group(1) for w in mentioned if (m := rx.match(w))})[:_MAX_PATTERN]
+            instances = [(target.replace("%", stem), [source.replace("%", stem)] + [p for p in prereqs[1:]
+                                                                                  if "%" not in p], stem)
+                         for stem in stems]
+        for target, pre, stem in instances:
+            auto = {"@": target, "<": pre[0] if pre else "", "^": " ".join(pre),
+                    "*": stem if stem is not None else posixpath.splitext(target)[0]}
+            for n, cmd in recipe:
+                out.append((n, expand_make(cmd, variables, auto, shells=shells).replace("$$", "$")))
+    return [(0, f"__make_shell_{k}=$({cmd})") for k, cmd in enumerate(shells, 1)] + out
+
+
+_MAX_PATTERN = 20
+_SUFFIX_RULE = re.compile(r"^(\.[\w-]+)(\.[\w-]+)$")
+
+
+def _pattern_rule(targets: list[str], prereqs: list[str]) -> tuple[str, str] | None:
+    """(target pattern, source pattern) of ``%.o: %.xz`` or the suffix rule ``.xz.o:``."""
+    if len(targets) == 1 and "%" in targets[0]:
+        return targets[0], prereqs[0] if prereqs and "%" in prereqs[0] else ""
+    if len(targets) == 1 and not prereqs and (m := _SUFFIX_RULE.match(targets[0])):
+        return "%" + m.group(2), "%" + m.group(1)
+    return None
 
 
 def _meson_to_python(stmt: str) -> str:
@@ -481,6 +567,10 @@ def cmake_commands(text: str) -> list[tuple[int, str]]:
                     text_.replace(" | ", " < " + shlex.quote(opts["INPUT_FILE"]) + " | ", 1)
             if "OUTPUT_FILE" in opts:
                 text_ += " > " + shlex.quote(opts["OUTPUT_FILE"])
+            if "OUTPUT_VARIABLE" in opts:    # ${VAR} later is this output, expanded before any shell quoting
+                var = re.sub(r"\W", "_", opts["OUTPUT_VARIABLE"])
+                text_ = f"{var}=$({text_})"
+                variables[opts["OUTPUT_VARIABLE"]] = placeholder(var)
             out.append((line, text_))
         else:
             for c in cmds:
@@ -533,20 +623,36 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OUTPUT_CMDS = frozenset({"cp", "mv", "ln", "install", "tee", "uudecode", "dd"})
 
 
+POSITIONAL = "__positional_parameters__"      # what ``set -- ...`` defines and ``for f;`` or ``$1`` uses
+RUNS_SCRIPT = "__runs_a_script__"             # uses whatever the units before it define
+_POSITIONAL = re.compile(r"\$\{?[@*1-9]")
+
+
 def _unit_words(node, out: dict) -> None:
     """Raw words of a parsed unit: all of them, and those it defines (variables, functions,
     loop variables, files it writes)."""
     if isinstance(node, shell.Simple):
         out["all"].extend(node.words)
+        if any(_POSITIONAL.search(w) for w in node.words):
+            out["all"].append(POSITIONAL)
         for k, v in node.assigns:
             out["defs"].add(k)
             out["all"].append(v)
-        for op, _, target in node.redirs:
+        for op, fd, target in node.redirs:
             out["all"].append(target)
             if op.startswith(">") or op == "&>":
                 out["defs"].update(_IDENT.findall(target))
+            if op == "<" and fd > 2 and node.words == ["exec"]:
+                out["defs"].add(f"__fd{fd}__")            # exec 3< file ... cat <&3
+            if op == "<&" and target.isdigit():
+                out["all"].append(f"__fd{target}__")
         if node.words:
             cmd = posixpath.basename(node.words[0])
+            if (cmd in emulate.SHELLS or cmd in ("source", ".")) and any(not w.startswith("-")
+                                                                        for w in node.words[1:]):
+                out["all"].append(RUNS_SCRIPT)            # a script it runs sees every variable
+            if cmd == "set" and len(node.words) > 1:
+                out["defs"].add(POSITIONAL)
             if cmd in ("export", "local", "readonly", "declare", "typeset", "read"):
                 out["defs"].update(w.split("=", 1)[0] for w in node.words[1:] if _IDENT.fullmatch(w.split("=", 1)[0]))
             if cmd in _OUTPUT_CMDS or cmd.startswith("python") or cmd in ("perl", "node"):
@@ -557,11 +663,14 @@ def _unit_words(node, out: dict) -> None:
         out["defs"].add(node.name)
     if isinstance(node, shell.For):
         out["defs"].add(node.var)
-        out["all"].extend(node.words or [])
-    if isinstance(node, shell.Group):
-        for _, _, target in node.redirs:
+        out["all"].extend(node.words if node.words is not None else [POSITIONAL])
+    if isinstance(node, shell.Case):
+        out["all"].append(node.word)
+    if not isinstance(node, shell.Simple):
+        for op, _, target in getattr(node, "redirs", []):
             out["all"].append(target)
-            out["defs"].update(_IDENT.findall(target))
+            if op.startswith(">") or op == "&>":
+                out["defs"].update(_IDENT.findall(target))
     for child in _children(node):
         _unit_words(child, out)
 
@@ -575,6 +684,8 @@ def _children(node) -> list:
         return node.cmds
     if isinstance(node, (shell.Group, shell.For)):
         return [node.body]
+    if isinstance(node, shell.Case):
+        return [body for _, body in node.arms]
     if isinstance(node, shell.If):
         return [x for c, b in node.branches for x in (c, b)] + ([node.orelse] if node.orelse else [])
     if isinstance(node, shell.Loop):
@@ -594,12 +705,14 @@ def relevant_units(units: list, names: frozenset[bytes]) -> list:
     from .scripts import TOKEN
     info = []
     globs: dict[str, bool] = {}
-    basenames = [n.decode("latin-1") for n in names if b"." in n]
+    joined = "\n".join(n.decode("latin-1") for n in names)
 
     def names_a_file(pattern: str) -> bool:
-        last = re.sub(r"\$\{?\w*\}?|['\"]", "", pattern.rsplit("/", 1)[-1])
+        last = re.sub(r"['\"]", "", re.sub(r"\$\{?\w*\}?", "*", pattern.rsplit("/", 1)[-1]))
         if last not in globs:
-            globs[last] = len(last.strip("*?")) >= 2 and any(fnmatch.fnmatchcase(b, last) for b in basenames)
+            literal = max(re.split(r"[*?\[\]]", last), key=len)
+            globs[last] = len(last.strip("*?")) >= 2 and literal in joined and bool(
+                re.search("(?m)^" + fnmatch.translate(last)[4:-3] + "$", joined))
         return globs[last]
 
     for u in units:
@@ -607,7 +720,7 @@ def relevant_units(units: list, names: frozenset[bytes]) -> list:
         _unit_words(u, words)
         text = " ".join(words["all"])
         seed = bool(set(TOKEN.findall(text.encode("latin-1", "replace"))) & names) or any(
-            names_a_file(w) for w in words["all"] if "*" in w or "?" in w)
+            names_a_file(w) for w in words["all"] if "*" in w or "?" in w or "$" in w)
         info.append((seed, set(_IDENT.findall(text)) | words["defs"], words["defs"]))
     carry = {k for k, (seed, _, _) in enumerate(info) if seed}
     if not carry:
@@ -617,7 +730,7 @@ def relevant_units(units: list, names: frozenset[bytes]) -> list:
         changed = False
         defs = set().union(*(info[k][2] for k in carry))
         for k, (_, uses, _) in enumerate(info):
-            if k not in carry and uses & defs:
+            if k not in carry and (uses & defs or RUNS_SCRIPT in uses and defs):
                 carry.add(k)
                 changed = True
     keep = set(carry)
@@ -660,6 +773,7 @@ def trace_reader(path: str, data: bytes, lang: str, files: TreeFiles, budget: Bu
             from .oneliners import PyEmu
             emu = PyEmu(m, emulate.Ctx(path, 1), posixpath.basename(path), [path], emulate.Stream())
             emu.call_functions = True
+            emu.env["__file__"] = posixpath.basename(path)   # paths resolve from the reader's directory
             out = emu.run(text)
             if out.tainted:
                 m.files.setdefault(f"{path} (standard output)", (out, f"{path}:1"))

@@ -57,6 +57,7 @@ class For:
     words: list[str] | None
     body: Seq
     line: int = 0
+    redirs: list = field(default_factory=list)
 
 
 @dataclass
@@ -64,6 +65,15 @@ class If:
     branches: list       # [(cond Seq, body Seq)]
     orelse: Seq | None
     line: int = 0
+    redirs: list = field(default_factory=list)
+
+
+@dataclass
+class Case:                # which arm runs is decided at run time
+    word: str
+    arms: list           # [(patterns, body Seq)]
+    line: int = 0
+    redirs: list = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +81,7 @@ class Loop:                # while / until: its condition is decided at run time
     cond: Seq
     body: Seq
     line: int = 0
+    redirs: list = field(default_factory=list)
 
 
 @dataclass
@@ -179,6 +190,12 @@ def lex(text: str, line: int = 1) -> list[Tok]:
             j = text.find("\n", i)
             i = n if j < 0 else j
             continue
+        if c in "<>" and text.startswith("(", i + 1):    # process substitution: a word
+            j = _skip_balanced(text, i + 2, "(", ")")
+            toks.append(Tok("word", text[i:j], line))
+            line += text.count("\n", i, j)
+            i = j
+            continue
         op = next((o for o in _OPS if text.startswith(o, i)), None)
         if op is not None:
             toks.append(Tok("op", op, line))
@@ -194,7 +211,10 @@ def lex(text: str, line: int = 1) -> list[Tok]:
                 rest_of_line = text[i + m.end():nl]
                 end = re.compile(r"(?m)^[\t]*" + re.escape(delim) + r"[ \t]*$").search(text, nl + 1)
                 body = text[nl + 1:end.start() if end else n]
-                toks.append(Tok("word", "'" + body.replace("'", "'\\''") + "'", line))
+                if m.group(1):      # a quoted delimiter: the body is literal
+                    toks.append(Tok("word", "'" + body.replace("'", "'\\''") + "'", line))
+                else:               # otherwise it is expanded like a double-quoted word
+                    toks.append(Tok("word", '"' + re.sub(r'(?<!\\)"', '\\"', body) + '"', line))
                 line += body.count("\n")
                 text = text[:i] + rest_of_line + "\n" + (text[end.end():] if end else "")
                 n = len(text)
@@ -366,8 +386,7 @@ class _Parser:
             self.expect_word("do")
             body = self.seq()
             self.expect_word("done")
-            self.redirs()
-            return For(var, words, body, line)
+            return For(var, words, body, line, self.redirs())
         if t.value == "if":
             self.i += 1
             branches = []
@@ -387,27 +406,38 @@ class _Parser:
                 else:
                     break
             self.expect_word("fi")
-            self.redirs()
-            return If(branches, orelse, line)
+            return If(branches, orelse, line, self.redirs())
         if t.value in ("while", "until"):
             self.i += 1
             cond = self.seq()
             self.expect_word("do")
             body = self.seq()
             self.expect_word("done")
-            self.redirs()
-            return Loop(cond, body, line)
+            return Loop(cond, body, line, self.redirs())
         if t.value == "case":
-            depth = 0
-            while (u := self.peek()) is not None:
+            self.i += 1
+            word = self.next().value
+            self.skip_nl_only()
+            self.expect_word("in")
+            arms = []
+            while True:
+                self.skip_nl()
+                if self.at_word("esac"):
+                    self.i += 1
+                    break
+                if self.peek() is not None and self.peek().value == "(":
+                    self.i += 1
+                patterns = [self.next().value]
+                while (u := self.peek()) is not None and u.kind == "op" and u.value == "|":
+                    self.i += 1
+                    patterns.append(self.next().value)
+                if not (self.peek() and self.peek().value == ")"):
+                    raise ParseError(f"case pattern without ')' at line {line}")
                 self.i += 1
-                if u.kind == "word" and u.value == "case":
-                    depth += 1
-                elif u.kind == "word" and u.value == "esac":
-                    depth -= 1
-                    if depth == 0:
-                        break
-            return Unsupported("case statement", line)
+                arms.append((patterns, self.seq()))
+                if self.peek() is not None and self.peek().value == ";;":
+                    self.i += 1
+            return Case(word, arms, line, self.redirs())
         # function definition: name () { ... }
         if (self.i + 2 < len(self.toks) and self.toks[self.i + 1].value == "(" and
                 self.toks[self.i + 2].value == ")" and re.match(r"^[A-Za-z_][\w.-]*$", t.value)):

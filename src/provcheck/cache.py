@@ -1,9 +1,16 @@
 """The persistent cache every command and process shares: content-addressed, verified, bounded.
 
 ``Cache(root)`` keeps entries under ``root/entries/NAMESPACE/ab/KEY`` (``root`` is
-``Config.cache_root()``: ``$XDG_CACHE_HOME/provcheck`` by default, shared with plugins'
-own directories such as the release plugin's toolchains). An entry is one file: a header
-line (JSON: namespace, key, version, payload size and sha256) and the payload.
+``Config.cache_root()``: ``$XDG_CACHE_HOME/provcheck`` by default). An entry is one file:
+a header line (JSON: namespace, key, version, payload size and sha256) and the payload.
+What must stay a directory tree (the release plugin's unpacked toolchains, bound into a
+sandbox) lives under ``root/dirs/NAME`` (``Cache.directory``): counted by ``info``,
+removed by ``clear``, never evicted by ``prune`` (its owner keeps it consistent with its
+own locks). Nothing else is written under ``root``.
+
+``FileResults`` keeps per-file results (a parser's facts, a detector's judgement) keyed by
+the file's content digest, in one entry per group of files (an image layer, or an
+artifact), so a warm run reads a few entries, not one per file.
 
 * Writes go to a temp file in the entry's directory and are renamed into place, so a
   reader sees a whole entry or none; a killed writer leaves only a temp file, which
@@ -26,9 +33,9 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Protocol
 
 DEFAULT_MAX_BYTES = 4 << 30
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -42,6 +49,7 @@ class CacheInfo:
     bytes: int
     max_bytes: int
     namespaces: dict[str, tuple[int, int]]  # namespace -> (entries, bytes)
+    directories: dict[str, tuple[int, int]] = field(default_factory=dict)  # ``dirs/NAME`` -> (files, bytes)
 
 
 class Cache:
@@ -146,14 +154,30 @@ class Cache:
                     with contextlib.suppress(OSError):
                         yield ns.name, Path(e.path), e.stat(follow_symlinks=False)
 
+    def directory(self, name: str) -> Path:
+        """``root/dirs/NAME``, created: for what must be a directory tree across runs (files
+        bound into a sandbox). Results that are bytes belong in entries (verified, bounded).
+        Write into it atomically (temp name + rename) under your own lock; ``clear`` removes it."""
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"bad cache directory name {name!r}")
+        path = self.root / "dirs" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def info(self) -> CacheInfo:
         spaces: dict[str, tuple[int, int]] = {}
         for ns, path, st in self._entries():
             if not path.name.startswith(".tmp-"):
                 n, b = spaces.get(ns, (0, 0))
                 spaces[ns] = (n + 1, b + st.st_size)
+        dirs: dict[str, tuple[int, int]] = {}
+        base = self.root / "dirs"
+        if base.is_dir():
+            for d in sorted(os.scandir(base), key=lambda e: e.name):
+                if d.is_dir(follow_symlinks=False):
+                    dirs[d.name] = _tree_size(Path(d.path))
         return CacheInfo(self.root, sum(n for n, _ in spaces.values()), sum(b for _, b in spaces.values()),
-                         self.max_bytes, spaces)
+                         self.max_bytes, spaces, dirs)
 
     def prune(self, max_bytes: int | None = None) -> tuple[int, int]:
         """Evict least recently used entries until the cache fits ``max_bytes``, and remove
@@ -180,5 +204,130 @@ class Cache:
         return removed, freed
 
     def clear(self) -> None:
+        """Remove every entry and every ``directory``."""
         with self._lock(fcntl.LOCK_EX):
             shutil.rmtree(self.root / "entries", ignore_errors=True)
+            _rmtree_writable(self.root / "dirs")
+
+
+def _tree_size(path: Path) -> tuple[int, int]:
+    files = size = 0
+    for dirpath, _dirs, names in os.walk(path):
+        for n in names:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, n))
+                files, size = files + 1, size + st.st_size
+    return files, size
+
+
+def _rmtree_writable(path: Path) -> None:
+    """rmtree that also removes read-only directories (unpacked packages have some)."""
+    def retry(func: Any, p: str, _exc: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(p), 0o700)
+            if os.path.isdir(p) and not os.path.islink(p):
+                os.chmod(p, 0o700)
+            func(p)
+    if path.is_dir():
+        shutil.rmtree(path, onerror=retry)
+
+
+class _FileNode(Protocol):
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def layer(self) -> str | None: ...
+
+
+RESULTS_PREFIX = "results-"  # FileResults of NAME are in namespace results-NAME
+JSONValue = dict[str, "JSONValue"] | list["JSONValue"] | str | int | float | bool | None
+
+
+class FileResults:
+    """Per-file results of one computation, by the file's content digest.
+
+    ``name`` and ``version`` say what computed them: a value is only ever served to the same
+    name and version, so the version must change whenever anything the computation depends on
+    does (code, options, rules). ``get(node)``/``put(node, value)`` take any node with a
+    ``sha256`` (and ``layer``); values are JSON-able (never pickled: the cache must not be a
+    way to run code). ``part`` tells apart several results per file (a cheap and a deep pass).
+
+    Values are stored per group of files: the node's image layer (shared by every image built
+    on it), else ``group`` (e.g. the artifact's name). A group's entry is read on the first
+    ``get`` of one of its files and written by ``flush`` when something new was put: for a
+    layer, everything known of it; otherwise only the values this run used, so a changed
+    directory does not keep its old files' values. The group is only a locality hint: every
+    value is looked up by content digest, so a stale group never serves a wrong result.
+    With ``cache=None`` (``--no-cache``) nothing is read or written."""
+
+    def __init__(self, cache: Cache | None, name: str, version: str, group: str = ""):
+        if not _NAME.fullmatch(RESULTS_PREFIX + name):
+            raise ValueError(f"bad result name {name!r}")
+        self.namespace = RESULTS_PREFIX + name
+        self.cache, self.name, self.version, self.group = cache, name, version, group
+        self._groups: dict[str, dict[str, JSONValue]] = {}  # group -> {sha/part: value}
+        self._used: dict[str, set[str]] = {}
+        self._dirty: set[str] = set()
+        self.hits = self.misses = 0
+
+    def _key(self, group: str) -> str:
+        return json.dumps([self.version, group], separators=(",", ":"))
+
+    def _load(self, group: str) -> dict[str, JSONValue]:
+        values = self._groups.get(group)
+        if values is None:
+            got = None
+            if self.cache is not None:
+                with contextlib.suppress(ValueError):
+                    got = self.cache.get_json(self.namespace, self._key(group))
+            values = self._groups[group] = got if isinstance(got, dict) else {}
+            self._used[group] = set()
+        return values
+
+    def _where(self, node: _FileNode, part: str, digest: str | None) -> tuple[str, str] | None:
+        sha = digest or node.sha256
+        if not sha:
+            return None
+        layer = node.layer
+        return (f"layer:{layer}" if layer else f"group:{self.group}"), f"{sha}/{part}"
+
+    def get(self, node: _FileNode, part: str = "", digest: str | None = None) -> JSONValue:
+        """The value put for this content (and part) by this name and version, or None.
+        ``digest``: the node's sha256 when known without ``node.sha256`` (which may hash)."""
+        sha = digest or node.sha256  # inline of _where: called once per file and pass on warm runs
+        if not sha or self.cache is None:
+            return None
+        layer = node.layer
+        group = f"layer:{layer}" if layer else f"group:{self.group}"
+        values = self._groups.get(group)
+        if values is None:
+            values = self._load(group)
+        key = f"{sha}/{part}"
+        value = values.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        if not layer:  # a layer's entry keeps all it knows; an artifact's only what was used
+            self._used[group].add(key)
+        return value
+
+    def put(self, node: _FileNode, value: JSONValue, part: str = "", digest: str | None = None) -> None:
+        where = self._where(node, part, digest)
+        if where is None or self.cache is None or value is None:
+            return
+        group, key = where
+        self._load(group)[key] = value
+        self._used[group].add(key)
+        self._dirty.add(group)
+
+    def flush(self) -> None:
+        """Write the groups that got new values (atomically, verified on read like every entry)."""
+        if self.cache is None:
+            return
+        for group in sorted(self._dirty):
+            values = self._groups[group]
+            if not group.startswith("layer:"):
+                values = {k: v for k, v in values.items() if k in self._used[group]}
+            self.cache.put_json(self.namespace, self._key(group), values)
+        self._dirty.clear()

@@ -96,7 +96,8 @@ def cmd_cache(args: argparse.Namespace, ctx: CommandContext) -> int:
         if args.format == "json":
             json.dump({"root": str(info.root), "entries": info.entries, "bytes": info.bytes,
                        "max_bytes": info.max_bytes,
-                       "namespaces": {k: {"entries": n, "bytes": b} for k, (n, b) in info.namespaces.items()}},
+                       "namespaces": {k: {"entries": n, "bytes": b} for k, (n, b) in info.namespaces.items()},
+                       "directories": {k: {"files": n, "bytes": b} for k, (n, b) in info.directories.items()}},
                       stream, indent=2)
             stream.write("\n")
         else:
@@ -104,6 +105,8 @@ def cmd_cache(args: argparse.Namespace, ctx: CommandContext) -> int:
                          f"(bound {info.max_bytes})\n")
             for name, (n, b) in sorted(info.namespaces.items()):
                 stream.write(f"  {name:24} {n:8} entries {b:14} bytes\n")
+            for name, (n, b) in sorted(info.directories.items()):
+                stream.write(f"  dirs/{name:19} {n:8} files   {b:14} bytes (not evicted; removed by clear)\n")
     return ExitCode.OK
 
 

@@ -6,7 +6,11 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
+import re
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -17,7 +21,7 @@ from typing import Any, Iterable, Mapping
 import pluggy
 
 from . import __version__
-from .cache import Cache
+from .cache import Cache, FileResults
 from .config import Config, InputSpec, Limits
 from .model import Finding, InputError, ProvcheckError, Rule, Severity, ToolError
 from .plugins import PluginInfo, PluginManager
@@ -81,6 +85,7 @@ class Scan:
         self.notes: list[str] = []  # what the reader should know that is no error (a missing plugin's part)
         self.findings: list[Finding] = []  # engine findings from nested unpacking
         self._unpacked: dict[tuple[str, str], Tree | None] = {}
+        self._results: dict[tuple[object, ...], FileResults] = {}
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -97,17 +102,38 @@ class Scan:
     def by_role(self, role: str) -> list[Artifact]:
         return [a for a in self.artifacts if a.role == role]
 
-    def cache_dir(self, name: str) -> Path | None:
-        """A directory for ``name``'s files across runs (toolchains), in the root of
-        ``self.cache``; None when caching is off. Results that are bytes belong in
-        ``self.cache`` (verified, bounded). Write files atomically (temp file + rename) and
-        key them by content digest plus your plugin's version."""
-        root = self.config.cache_root()
-        if root is None:
-            return None
-        path = root / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    def results(self, plugin: str, artifact: Artifact, options: Mapping[str, object], *inputs: object) -> FileResults:
+        """The detector result cache of ``plugin`` (its registered name, or its module's name:
+        the same plugin may be loaded either way) for ``artifact``: per-file values by content
+        digest (``get(node)``, ``put(node, value)``, JSON-able), kept across runs in ``self.cache``.
+
+        A value may depend only on the file's content and on what is declared here: the
+        plugin's code (every source file of its package and of provcheck is digested, so a
+        new version or an edit invalidates), ``options`` (this plugin's options as the hook
+        got them), the limits, and ``inputs`` (anything else the value depends on, JSON-able
+        or ``repr``-able: rules from other plugins' hooks, a mode). Never the path or the
+        artifact: a file's value is shared by every path, artifact and image with that content.
+        Written when the detector returns (the engine flushes); off with ``--no-cache``."""
+        plugin = _plugin_name(self.ctx.pm, plugin)
+        version = hashlib.sha256(json.dumps(
+            [plugin, _code_digest(self.ctx.pm, plugin), sorted((str(k), repr(v)) for k, v in options.items()),
+             sorted((k, repr(v)) for k, v in vars(self.config.limits).items()), [repr(i) for i in inputs]],
+            separators=(",", ":")).encode()).hexdigest()
+        key = (plugin, version, artifact.name, id(artifact))
+        got = self._results.get(key)
+        if got is None:
+            got = self._results[key] = FileResults(self.cache, f"detect-{_slug(plugin)}", version, group=artifact.name)
+        return got
+
+    def flush_results(self) -> dict[str, dict[str, int]]:
+        """Write new detector results; their hits and misses per plugin, for the report's stats."""
+        counts: dict[str, dict[str, int]] = {}
+        for (plugin, *_), results in self._results.items():
+            results.flush()
+            c = counts.setdefault(str(plugin), {"hits": 0, "misses": 0})
+            c["hits"] += results.hits
+            c["misses"] += results.misses
+        return counts
 
     def unpack(self, artifact: Artifact, node: Node) -> Tree | None:
         """The tree inside a nested archive (cached), or None when it is not one we read.
@@ -277,14 +303,58 @@ def run(config: Config, pm: PluginManager, work: Path, progress: Progress = NULL
                               findings=findings, config=config, scan=scan):
         pass
     findings.sort(key=Finding.sort_key)
+    cached_results = scan.flush_results()
     if cache is not None and cache.dropped:
         scan.notes += [f"cache: {d} (rebuilt)" for d in cache.dropped]
         cache.dropped.clear()
     stats: dict[str, object] = {"seconds": {"load": round(t_loaded - started, 3), "total": round(time.monotonic() - started, 3),
                          "plugins": {k: round(v, 3) for k, v in sorted(timings.items())}}}
+    if cached_results:
+        stats["cached_results"] = cached_results
     return Report(config=config, artifacts=loaded, findings=findings, errors=errors, rules=pm.rules,
                   plugins=pm.plugin_infos(), stats=stats, input_failed=input_failed, extras=scan.extras,
                   stash=scan.stash, notes=scan.notes)
+
+
+_CODE_DIGESTS: dict[tuple[str, int], str] = {}  # by plugin name and object
+
+
+def _plugin_name(pm: PluginManager, name: str) -> str:
+    """The registered name of the plugin called or whose module is called ``name``."""
+    if pm.get_plugin(name) is not None:
+        return name
+    for registered, obj in pm.list_name_plugin():
+        if obj is not None and getattr(obj, "__name__", None) == name:
+            return registered
+    raise ValueError(f"no plugin named {name!r}")
+
+
+def _code_digest(pm: PluginManager, plugin: str) -> str:
+    """sha256 of the source of ``plugin``'s package (or module) and of provcheck's own package:
+    what decides a detector's results, so an edited or upgraded plugin never gets old ones."""
+    obj = pm.get_plugin(plugin)
+    if obj is None:
+        raise ValueError(f"no plugin named {plugin!r}")
+    got = _CODE_DIGESTS.get((plugin, id(obj)))
+    if got is None:
+        h = hashlib.sha256(pm.plugin_version(plugin).encode())
+        for module in (sys.modules[__package__ or "provcheck"], obj):
+            file = getattr(module, "__file__", None)
+            if file is None:  # a plugin object, not a module: its class's module
+                file = getattr(sys.modules.get(type(module).__module__), "__file__", None)
+            if file is None:
+                raise ValueError(f"plugin {plugin!r} has no source file to digest")
+            path = Path(file)
+            files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+            for f in files:
+                h.update(f"{f.relative_to(path.parent)}\0".encode())
+                h.update(f.read_bytes())
+        got = _CODE_DIGESTS[(plugin, id(obj))] = h.hexdigest()
+    return got
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:48]
 
 
 def _apply_severity(f: Finding, config: Config) -> Finding:

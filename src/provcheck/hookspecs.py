@@ -160,8 +160,14 @@ def provcheck_detect(scan: "Scan", options: "Mapping[str, Any]") -> "Iterable[Fi
     plugin, the scan goes on and exits 3 (incomplete). Findings must use rule ids this
     plugin registered.
 
+    A detector whose judgement of a file depends on the file's content alone (plus its
+    code and options) keeps it in ``scan.results(plugin, artifact, options, *inputs)``:
+    ``get(node)``/``put(node, value)`` by content digest, so a warm scan does not read
+    the file again. Paths, names and the rest of the tree are applied every run.
+
     :param scan: the artifacts of this run, with ``scan.artifact(role)``, ``scan.targets``,
-        ``scan.unpack(...)``, ``scan.cache_dir(name)``, ``scan.stash`` for plugin state (also
+        ``scan.unpack(...)``, ``scan.results(...)`` (per-file results across runs),
+        ``scan.cache`` (the persistent cache), ``scan.stash`` for plugin state (also
         on the report, for a plugin's own command), ``scan.extras[plugin]`` for a JSON-able
         section of the report, and ``scan.errors`` to append non-fatal ``ToolError`` values.
     :param options: this plugin's options (config table merged with command-line values).

@@ -140,12 +140,16 @@ class PluginManager(pluggy.PluginManager):
                 continue
             yield impl.plugin_name, result
 
+    def plugin_version(self, name: str) -> str:
+        """The version of the distribution that installed ``name`` (or its ``__version__``)."""
+        return self._versions.get(name, getattr(self.get_plugin(name), "__version__", __version__))
+
     def plugin_infos(self) -> list[PluginInfo]:
         infos = []
         for name, plugin in sorted(self.list_name_plugin(), key=lambda x: x[0]):
             if plugin is None:
                 continue
-            version = self._versions.get(name, getattr(plugin, "__version__", __version__))
+            version = self.plugin_version(name)
             hooks = tuple(sorted(c.name for c in self.get_hookcallers(plugin) or ()))
             rules = tuple(sorted(r for r, owner in self.rule_owner.items() if owner == name))
             infos.append(PluginInfo(name=name, version=version, module=getattr(plugin, "__name__", repr(plugin)),

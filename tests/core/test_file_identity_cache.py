@@ -52,7 +52,7 @@ def test_a_warm_run_gives_the_no_cache_output_and_reads_only_what_it_prints(chec
         regular = [n for n in tree.nodes.values() if n.type == "file"]
         known = {n.path: tree.known_digest(n) for n in regular}
         assert all(known.values())
-        parse_cache = open_cache(Options.parse({}, []), Config(cache_dir=checker.base / "cache"))
+        parse_cache = open_cache(Options.parse({}, []), ctx.cache, artifact)
         try:
             an = analyze(artifact, parse_cache)
         finally:

@@ -277,10 +277,10 @@ def test_faults_retries_resume_and_digest_mismatch(checker, plain_registry, tmp_
             "\n".join(map(str, [r for r in proxy.requests if "blobs" in r[1]]))
         # the corrupt layer left no cache entry and no blob; the good ones are cached
         from provcheck.config import Limits
-        lc = LayerCache(cache / "fleet")
+        lc = LayerCache(cache / "dirs" / "fleet")
         assert lc.get(cache_key(sshd_top, Limits())) is None
         assert lc.get(cache_key(base_layer, Limits())) is not None
-        assert not (cache / "fleet" / "blobs" / "sha256" / sshd_top[7:]).exists()
+        assert not (cache / "dirs" / "fleet" / "blobs" / "sha256" / sshd_top[7:]).exists()
         assert rows(db, "SELECT i.repository, f.rule_id FROM findings f JOIN images i ON i.id = f.image_id "
                         "WHERE f.rule_id = 'PC603'") == [("apps/sshd", "PC603")]
         [(key, evidence)] = rows(db, "SELECT key, evidence FROM findings WHERE rule_id = 'PC603'")
@@ -423,7 +423,7 @@ def test_interrupted_fleet_scan_resumes(checker, plain_registry, tmp_path):
             except ProcessLookupError:
                 pass
         assert sorted(rows(db, "SELECT repository FROM images WHERE status='ok'")) == [("apps/xz",), ("base",)]
-        assert not list((cache / "fleet" / "layers").rglob(".tmp-*")), "no half-written cache entries"
+        assert not list((cache / "entries").rglob(".tmp-*")), "no half-written cache entries"
         proxy.faults = {}
         code, out = scan(checker, str(refs), "--plain-http", "--db", str(db), cache=cache)
         s = out["stats"]

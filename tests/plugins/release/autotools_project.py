@@ -82,6 +82,9 @@ def _run(argv: list[str], cwd: Path) -> None:
         pytest.fail(f"test setup: {' '.join(argv)} failed in {cwd}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
 
 
+run_setup = _run
+
+
 def make_dist(base: Path) -> dict[str, bytes]:
     """Bootstrap (autoreconf -fi with the vendored macro), configure and ``make dist``; the
     release's files by path under its top directory."""

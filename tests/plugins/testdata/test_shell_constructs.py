@@ -1,0 +1,150 @@
+"""The pipeline emulator follows the constructs a reader uses to reach test data, not idioms.
+
+Each case hides the same harmless script in test data and reaches it through one construct
+(a ``case`` arm, a ``while read`` loop, ``find -exec``, ``xargs``, a later ``if`` branch,
+process substitution, parameter expansion, an expanded here-document, positional parameters,
+a CMake output variable, a make pattern rule or ``$(shell)``, a Python program on standard
+input or in a file, a Node script using ``__dirname``, ``IFS=, read``, ``cut -f``). The scan
+must give a critical PC212 on the payload file, with the construct's commands in the chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import gzip
+import lzma
+
+import pytest
+
+import provcheck_testdata
+from provcheck import Severity
+
+SCRIPT = b"#!/bin/sh\n# harmless stand-in\necho 'payload would run here'\n"
+GZ = gzip.compress(SCRIPT, mtime=0)
+B64 = base64.b64encode(SCRIPT).decode()
+HONEST = {
+    "README": "demo library\n",
+    "configure.ac": "AC_INIT([demo], [1.0])\nAM_INIT_AUTOMAKE\nAC_PROG_CC\nAC_OUTPUT\n",
+    "src/demo.c": "int demo(void) { return 1; }\n",
+}
+
+
+def run(checker, files):
+    checker.add_plugin(provcheck_testdata)
+    return checker.run(checker.tree({**HONEST, **files}), select=["PC2"])
+
+
+CASES = {
+    "case arm": ("tests/data/mode.gz", {
+        "tests/data/mode.gz": GZ,
+        "tests/run.sh": "#!/bin/sh\ncase \"${1:-fast}\" in\n  slow) echo slow ;;\n  fast|*)\n"
+                        "    gzip -dc \"$srcdir/data/mode.gz\" | sh ;;\nesac\n"}),
+    "while read assembles lines": ("tests/data/lines.txt", {
+        "tests/data/lines.txt": base64.encodebytes(SCRIPT).decode(),
+        "tests/run.sh": "#!/bin/sh\nout=\nwhile IFS= read -r l; do\n  out=\"$out$l\"\ndone < \"$srcdir/data/lines.txt\"\n"
+                        "printf '%s' \"$out\" | base64 -d | sh\n"}),
+    "while read hex bytes, printf": ("tests/data/bytes.txt", {
+        "tests/data/bytes.txt": "".join(f"{b:02x}\n" for b in SCRIPT),
+        "tests/run.sh": "#!/bin/bash\nwhile read -r h; do printf \"\\x$h\"; done < $srcdir/data/bytes.txt | bash\n"}),
+    "find -exec": ("tests/data/blob.dat", {
+        "tests/data/blob.dat": base64.b64encode(GZ).decode() + "\n",
+        "tests/run.sh": "#!/bin/sh\nfind \"$srcdir/data\" -name 'blob.dat' -exec cat {} \\; | base64 -d | gzip -dc | sh\n"}),
+    "ls | sort | xargs cat of parts": ("tests/data/p1.part", {
+        "tests/data/p1.part": GZ[:20], "tests/data/p2.part": GZ[20:40], "tests/data/p3.part": GZ[40:],
+        "tests/run.sh": "#!/bin/sh\nls \"$srcdir\"/data/p*.part | sort | xargs cat | gzip -dc | sh\n"}),
+    "later if branch names the file": ("tests/data/alt.xz", {
+        "tests/data/alt.xz": lzma.compress(SCRIPT),
+        "tests/run.sh": "#!/bin/sh\nif [ -n \"$USE_SYSTEM\" ]; then\n  f=/usr/share/doc/x\nelse\n"
+                        "  f=$srcdir/data/alt.xz\nfi\nxz -dc \"$f\" | sh\n"}),
+    "process substitution": ("tests/data/ps.gz", {
+        "tests/data/ps.gz": GZ,
+        "tests/run.sh": "#!/bin/bash\nbash <(gzip -dc \"$srcdir/data/ps.gz\")\n"}),
+    "parameter expansion builds the path": ("tests/payloads/pe.gz", {
+        "tests/payloads/pe.gz": GZ,
+        "tests/run_pe.sh": "#!/bin/sh\nname=run_pe.sh\nbase=${name%.sh}\nstem=${base#run_}\n"
+                           "gzip -dc $srcdir/payloads/$stem.gz | sh\n"}),
+    "here-document with command substitution": ("tests/data/hd.xz", {
+        "tests/data/hd.xz": lzma.compress(SCRIPT),
+        "tests/run.sh": "#!/bin/sh\nsh <<EOF\n$(xz -dc $srcdir/data/hd.xz)\nEOF\n"}),
+    "positional parameters": ("tests/data/s1.bin", {
+        "tests/data/s1.bin": GZ[:30], "tests/data/s2.bin": GZ[30:],
+        "tests/run.sh": "#!/bin/sh\nset -- $srcdir/data/s1.bin $srcdir/data/s2.bin\n"
+                        "for f; do cat \"$f\"; done | gunzip | sh\n"}),
+    "cmake output variable": ("tests/data/cm.gz", {
+        "tests/data/cm.gz": GZ,
+        "tests/CMakeLists.txt": "execute_process(COMMAND gzip -dc ${CMAKE_CURRENT_SOURCE_DIR}/data/cm.gz "
+                                "OUTPUT_VARIABLE init)\nexecute_process(COMMAND sh -c \"${init}\")\n"}),
+    "make $(shell) in a variable": ("tests/data/mk.xz", {
+        "tests/data/mk.xz": lzma.compress(SCRIPT),
+        "tests/GNUmakefile": "PAYLOAD := $(shell xz -dc data/mk.xz)\ncheck:\n\t@sh -c '$(PAYLOAD)'\n"}),
+    "python program in a here-document": ("tests/data/py.bz2", {
+        "tests/data/py.bz2": bz2.compress(SCRIPT),
+        "tests/run.sh": "#!/bin/sh\npython3 - \"$srcdir/data/py.bz2\" <<'EOF'\nimport bz2, os, sys\n"
+                        "code = bz2.decompress(open(sys.argv[1], 'rb').read()).decode()\nos.system(code)\nEOF\n"}),
+    "python script using __file__": ("tests/data/model.bin", {
+        "tests/data/model.bin": bz2.compress(SCRIPT),
+        "tests/prep_model.py": "import bz2\nimport os\nimport subprocess\n\nHERE = os.path.dirname(__file__)\n\n\n"
+                               "def load():\n    with open(os.path.join(HERE, 'data', 'model.bin'), 'rb') as f:\n"
+                               "        return bz2.decompress(f.read())\n\n\nif __name__ == '__main__':\n"
+                               "    subprocess.run(['sh'], input=load(), check=False)\n"}),
+    "node script using __dirname": ("tests/data/n.b64", {
+        "tests/data/n.b64": base64.b64encode(GZ).decode(),
+        "tests/gen.js": "const fs = require('fs');\nconst zlib = require('zlib');\n"
+                        "const { spawnSync } = require('child_process');\n"
+                        "const raw = Buffer.from(fs.readFileSync(__dirname + '/data/n.b64', 'utf8'), 'base64');\n"
+                        "spawnSync('sh', [], { input: zlib.gunzipSync(raw) });\n"}),
+    "IFS=, read fields then eval": ("tests/data/rec.txt", {
+        "tests/data/rec.txt": "id,name," + B64 + "\n",
+        "tests/run.sh": "#!/bin/sh\nIFS=, read -r id name blob < $srcdir/data/rec.txt\n"
+                        "eval \"$(echo \"$blob\" | base64 -d)\"\n"}),
+    "cut -d -f column": ("tests/data/table.csv", {
+        "tests/data/table.csv": "".join(f"{i},{c}\n" for i, c in enumerate(base64.encodebytes(SCRIPT).decode().split())),
+        "tests/run.sh": "#!/bin/sh\ncut -d, -f2 $srcdir/data/table.csv | tr -d '\\n' | base64 -d | sh\n"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_construct_is_followed_to_the_shell(checker, name):
+    payload, files = CASES[name]
+    result = run(checker, files)
+    hits = [f for f in result.by_rule("PC212") if f.location.path == payload]
+    assert hits, [(f.rule_id, f.location.path, f.message) for f in result.findings]
+    assert hits[0].severity == Severity.CRITICAL
+    assert hits[0].evidence["output"]["kind"] in ("script", "text", "compressed")
+
+
+def test_object_made_by_a_make_pattern_rule_is_a_build_input(checker, object_file):
+    files = {"tests/data/helper.xz": lzma.compress(object_file),
+             "tests/Makefile.am": "check_PROGRAMS = t\nt_LDADD = data/helper.o\n%.o: %.xz\n\txz -dc $< > $@\n"}
+    f = [f for f in run(checker, files).by_rule("PC212") if f.location.path == "tests/data/helper.xz"][0]
+    assert f.severity == Severity.CRITICAL
+    assert f.evidence["sink"]["kind"] == "output-file" and "data/helper.o" in f.evidence["sink"]["how"]
+    assert "xz -dc data/helper.xz" in " ".join(s["command"] for s in f.evidence["chain"])
+
+
+def test_where_test_data_is_lost_is_reported_in_the_notes(checker):
+    files = {"tests/data/x.bin": GZ,
+             "tests/run.sh": "#!/bin/sh\n./tests/mydecoder $srcdir/data/x.bin > out.txt\n"}
+    result = run(checker, files)
+    notes = [n for n in result.report.notes if n.startswith("testdata:")]
+    assert notes and "tests/run.sh:2: unknown command 'mydecoder' is given tests/data/x.bin" in notes[0], result.report.notes
+
+
+def test_branch_combinations_are_bounded_and_reported(checker):
+    ifs = "".join(f"if [ -n \"$A{k}\" ]; then v{k}=/dev/null; else v{k}=$srcdir/data/x.gz; fi\n" for k in range(8))
+    files = {"tests/data/x.gz": GZ,
+             "tests/run.sh": "#!/bin/sh\n" + ifs + "gzip -dc $srcdir/data/x.gz $v0 $v1 $v2 $v3 $v4 $v5 $v6 $v7"
+                             " > /dev/null\n"}
+    result = run(checker, files)
+    result.assert_no_errors()
+    notes = " ".join(result.report.notes)
+    assert "branch combinations" in notes
+
+
+def test_decoding_for_a_comparison_inside_a_loop_stays_quiet(checker):
+    files = {"tests/data/a.gz": GZ, "tests/data/b.gz": GZ,
+             "tests/run.sh": "#!/bin/sh\nfor f in $srcdir/data/*.gz; do\n  case $f in\n    *a.gz) gzip -dc $f | cmp - "
+                             "$srcdir/expected ;;\n    *) gzip -dc $f > /dev/null ;;\n  esac\ndone\n"}
+    result = run(checker, files)
+    assert not result.by_rule("PC212"), [f.message for f in result.findings]
