@@ -26,7 +26,8 @@ import zlib
 from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
-from xz_rc4 import RC4_AWK, rc4_awk_encrypt  # noqa: E402  (shared with tests/plugins/testdata)
+from fixture_archives import tar_bytes, zip_bytes  # noqa: E402  (shared with tests/plugins/testdata)
+from xz_rc4 import RC4_AWK, rc4_awk_encrypt  # noqa: E402
 
 SCRIPT = b"#!/bin/sh\n# harmless variant payload\necho 'second stage would run here'\n"
 
@@ -140,7 +141,7 @@ def _uuencode(data: bytes, name: str) -> str:
 
 
 def heldout_variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]]:
-    """Three rounds of shapes written after the detector, each before looking at what it follows:
+    """Four rounds of shapes written after the detector, each before looking at what it follows:
     measured first as written, then kept as a regression set (docs/plugins/testdata.md)."""
     gz = gzip.compress(SCRIPT, mtime=0)
     b64 = base64.b64encode(SCRIPT).decode()
@@ -307,4 +308,37 @@ def heldout_variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]
         "tests/Makefile.am": "SRCS = data/fe.xz\nOBJS = $(patsubst %.xz,%.o,$(SRCS))\ncheck_PROGRAMS = t\nt_LDADD = $(OBJS)\n$(OBJS): $(SRCS)\n\txz -dc $< > $@\n"})
     add("bzcat into bash -s", "tests/data/bz.bz2", {"tests/data/bz.bz2": bz2.compress(SCRIPT),
         "tests/run_bz.sh": "#!/bin/sh\nbzcat $srcdir/data/bz.bz2 | bash -s -- arg\n"})
+    # round 4
+    add("mapfile array then printf", "tests/data/arr.txt", {"tests/data/arr.txt": base64.encodebytes(SCRIPT).decode(),
+        "tests/run_arr.sh": "#!/bin/bash\nmapfile -t lines < $srcdir/data/arr.txt\nprintf '%s\\n' \"${lines[@]}\" | base64 -d | bash\n"})
+    add("bash array of parts", "tests/data/a1.bin", {"tests/data/a1.bin": gz[:30], "tests/data/a2.bin": gz[30:],
+        "tests/run_ap.sh": "#!/bin/bash\nparts=(\"$srcdir/data/a1.bin\" \"$srcdir/data/a2.bin\")\ncat \"${parts[@]}\" | gunzip | bash\n"})
+    add("here-string of $(< file)", "tests/data/hs.b64", {"tests/data/hs.b64": b64 + "\n",
+        "tests/run_hs.sh": "#!/bin/bash\ndata=$(< $srcdir/data/hs.b64)\nbase64 -d <<< \"$data\" | bash\n"})
+    add("tar -xOf member to shell", "tests/data/bundle.tar", {"tests/data/bundle.tar": tar_bytes("init.sh", SCRIPT),
+        "tests/run_tar.sh": "#!/bin/sh\ntar -xOf $srcdir/data/bundle.tar init.sh | sh\n"})
+    add("unzip -p member to shell", "tests/data/bundle.zip", {"tests/data/bundle.zip": zip_bytes("init.sh", SCRIPT),
+        "tests/run_zip.sh": "#!/bin/sh\nunzip -p $srcdir/data/bundle.zip init.sh | sh\n"})
+    add("gzip -d < file > tmp, bash tmp", "tests/data/tmp.gz", {"tests/data/tmp.gz": gz,
+        "tests/run_tmp.sh": "#!/bin/sh\ngzip -d < $srcdir/data/tmp.gz > ${TMPDIR:-/tmp}/x.sh\nbash ${TMPDIR:-/tmp}/x.sh\n"})
+    add("awk getline from ARGV", "tests/data/gl.txt", {"tests/data/gl.txt": base64.encodebytes(SCRIPT).decode(),
+        "tests/run_gl.sh": "#!/bin/sh\nawk 'BEGIN { while ((getline l < ARGV[1]) > 0) printf \"%s\", l }' $srcdir/data/gl.txt | base64 -d | sh\n"})
+    add("python lzma.open", "tests/data/lo.xz", {"tests/data/lo.xz": lzma.compress(SCRIPT),
+        "tests/run_lo.sh": "#!/bin/sh\npython3 -c \"import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())\" $srcdir/data/lo.xz | sh\n"})
+    add("perl hex pairs to chr", "tests/data/ph.txt", {"tests/data/ph.txt": SCRIPT.hex() + "\n",
+        "tests/run_ph.sh": "#!/bin/sh\nperl -pe 's/([0-9a-f]{2})/chr(hex($1))/ge' $srcdir/data/ph.txt | sh\n"})
+    add("sh -c of tr -d newlines base64", "tests/data/sc.txt", {"tests/data/sc.txt": base64.encodebytes(SCRIPT).decode(),
+        "tests/run_sc.sh": "#!/bin/sh\nsh -c \"$(cat $srcdir/data/sc.txt | tr -d '\\n' | base64 -d)\"\n"})
+    add("decoder chosen by command -v", "tests/data/cv.xz", {"tests/data/cv.xz": lzma.compress(SCRIPT),
+        "tests/run_cv.sh": "#!/bin/sh\nif command -v xz >/dev/null 2>&1; then XZ=xz; else XZ=unxz; fi\n$XZ -dc $srcdir/data/cv.xz | sh\n"})
+    add("sed -n line print", "tests/data/ln.txt", {"tests/data/ln.txt": "alpha\nbeta\ngamma\n" + b64 + "\nomega\n",
+        "tests/run_ln.sh": "#!/bin/sh\nsed -n '4p' $srcdir/data/ln.txt | base64 -d | sh\n"})
+    add("head -n | tail -n 1", "tests/data/ht.txt", {"tests/data/ht.txt": "x\ny\n" + b64 + "\nz\n",
+        "tests/run_ht.sh": "#!/bin/sh\nhead -n 3 $srcdir/data/ht.txt | tail -n 1 | base64 -d | sh\n"})
+    add("case in function in loop", "tests/data/cf.gz", {"tests/data/cf.gz": gz,
+        "tests/run_cf.sh": "#!/bin/sh\nrun_one() {\n  case $1 in\n    *.gz) gzip -dc \"$1\" | sh ;;\n    *) cat \"$1\" ;;\n  esac\n}\nfor f in $srcdir/data/cf.gz $srcdir/README; do run_one \"$f\"; done\n"})
+    add("Makefile.am variable list + foreach", "tests/data/fo.xz", {"tests/data/fo.xz": lzma.compress(SCRIPT),
+        "tests/Makefile.am": "FIXTURES = data/fo.xz\ncheck-local:\n\tfor f in $(FIXTURES); do xz -dc $(srcdir)/$$f | $(SHELL); done\n"})
+    add("openssl enc aes with literal key", "tests/data/enc.aes", {"tests/data/enc.aes": bytes.fromhex("e05a6a990476ae541843da02797fa58fcd97aae69f76ef0d7ffc066ab7a81b1d869ffd5761b90d477b187375837dc950dd0d776e35a1e0e33a3b5d9d9b3431db91ca9e9d7524169e50c82bd598c408c5"),
+        "tests/run_aes.sh": "#!/bin/sh\nopenssl enc -d -aes-128-cbc -K 000102030405060708090a0b0c0d0e0f -iv 0f0e0d0c0b0a09080706050403020100 -in $srcdir/data/enc.aes | sh\n"})
     return out

@@ -20,7 +20,7 @@ from provcheck import SYMLINK, Node, glob_regex
 
 from . import ecosystems, flavours, risk
 from .knowledge import Generated, Knowledge
-from .m4db import M4Database, M4Verdict, is_aux
+from .m4db import M4Database, M4Verdict, db_name, gettext_origin, is_aux
 from .rules import PC100, PC101, PC102, PC103, PC104, PC105, PC106, PC107, PC108, PC109
 
 IDENTICAL, ONLY_SOURCE, GENERATED, REGENERATED, RELEASE_EDIT = (
@@ -494,7 +494,7 @@ class Comparer:
             return self.m4(path, data, g, inp, in_source=False)
         if g is not None:
             how = g.how + (f" (from {inp})" if inp else "") + (" ; signature matched" if g.signature else "")
-            if is_aux(posixpath.basename(path)):
+            if is_aux(db_name(path)):
                 return self.aux(path, data, g, how, in_source=False)
             v = Verdict(path, GENERATED, how=how, system=g.system)
             self.risk(path, data, v, generated=True)
@@ -667,7 +667,7 @@ class Comparer:
         added = [mine[j] for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace")
                  for j in range(j1, j2)]
         changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
-        hits = risk.analyse("\n".join(added).encode("latin-1", "replace"))
+        hits = risk.analyse("\n".join(added).encode("latin-1", "replace"), unexplained=risk.IN_PATCHED_COPIES)
         ev["changed_lines"] = changed
         if hits:
             ev["added_risk"] = [h.to_dict() for h in hits[:20]]
@@ -683,9 +683,9 @@ class Comparer:
         Versions of these scripts are many (config.guess changes monthly), so an unknown
         version is only noted; a published version with different code is graded by what
         the changed lines do."""
-        name = posixpath.basename(path)
+        name = db_name(path)
         kind = REGENERATED if in_source else GENERATED
-        mv = self.db.judge(name, data)
+        mv = self.db.judge(name, data, self.gettext_version(path, name))
         if mv.status in ("exact", "normalised"):
             return Verdict(path, kind, system=g.system,
                            how=f"{how}; database: {'identical to' if mv.status == 'exact' else 'same code as'} "
@@ -707,10 +707,11 @@ class Comparer:
             return Verdict(path, kind, system=g.system, how=f"{how}; database: {mv.origin} except version strings")
         added = [kb[j] for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace") for j in range(j1, j2)]
         changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
-        hits = risk.analyse("\n".join(added).encode("latin-1", "replace"))
+        hits = risk.analyse("\n".join(added).encode("latin-1", "replace"), unexplained=risk.IN_PATCHED_COPIES)
         grade = risk.grade(hits)
         bad = grade is not None and grade >= Severity.HIGH
-        same_version = _version_line(known) is not None and _version_line(known) == _version_line(_text(data))
+        same_version = name.startswith("po/") or (  # po/: the gettext release its Makefile.in.in names
+            _version_line(known) is not None and _version_line(known) == _version_line(_text(data)))
         diff, lines = unified(path, ka, kb, sm, fa=f"{mv.origin}/{name}", keep=self.cmp.diffs)
         ev = {"published": mv.to_dict(), "diff": diff, "diff_against": mv.origin, "changed_lines": changed}
         if hits:
@@ -731,6 +732,15 @@ class Comparer:
                                        f"{mv.origin}: {why}"), v)
         self.risk(path, data, v, generated=True)
         return v
+
+    def gettext_version(self, path: str, name: str) -> str | None:
+        """The gettext version of a po/ infrastructure file: the ``Origin`` of its directory's
+        ``Makefile.in.in`` in the release (the other po/ files carry none)."""
+        if not name.startswith("po/") or name == "po/Makefile.in.in":
+            return None
+        sibling = posixpath.join(posixpath.dirname(path), "Makefile.in.in")
+        node = self.rfiles.get(sibling)
+        return gettext_origin(self.read_r(sibling)[:4096]) if node is not None and node.is_file else None
 
     # in both ------------------------------------------------------------------------------
     def both(self, path: str, r: Node, s: Node) -> Verdict:
@@ -760,7 +770,7 @@ class Comparer:
         # against a known-good copy of the release itself (an archive), generated files must be identical too
         regenerable = self.source.kind != "archive"
         if regenerable and g is not None and g.kind != "stamp" and (g.signature is not None or g.system == "project"):
-            if is_aux(posixpath.basename(path)):
+            if is_aux(db_name(path)):
                 return self.aux(path, rdata, g, f"{g.how} (committed copy replaced at release)", in_source=True)
             v = Verdict(path, REGENERATED, how=f"{g.how} (committed copy regenerated at release)", system=g.system)
             self.risk(path, rdata, v, generated=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 import zipfile
 from dataclasses import dataclass
@@ -44,17 +45,41 @@ def serial_of(data: bytes) -> str | None:
 AUX_NAMES = frozenset({"config.guess", "config.sub", "install-sh", "depcomp", "missing", "compile", "ar-lib",
                        "test-driver", "tap-driver.sh", "ltmain.sh", "mkinstalldirs", "ylwrap", "mdate-sh",
                        "texinfo.tex", "config.rpath", "py-compile", "elisp-comp", "gitlog-to-changelog",
-                       "git-version-gen", "useless-if-before-free", "vc-list-files", "announce-gen", "gnupload"})
+                       "git-version-gen", "useless-if-before-free", "vc-list-files", "announce-gen", "gnupload",
+                       "ABOUT-NLS"})
 _AUX_VERSION = re.compile(rb"""^(?:scriptversion|timestamp|\\def\\texinfoversion\{)=?['"{]?([0-9][0-9.:-]*[0-9])|"""
                           rb"""^(?:VERSION|package_revision)=['"]?([0-9][\w.]*)""", re.M)
 
 
+# gettext's po/ infrastructure (copied by autopoint/gettextize), keyed ``po/NAME`` in the database:
+# the versions come from autopoint's archive of every gettext release's infrastructure.
+PO_INFRA = re.compile(r"(?:^|/)po/(Makefile\.in\.in|Rules-[\w-]+|[^/]+\.sin|[^/]+\.sed|[^/]+\.header|"
+                      r"Makevars\.template)$")
+_GETTEXT_ORIGIN = re.compile(rb"^# Origin: gettext-([0-9][0-9.]*[0-9])", re.M)
+
+
+def db_name(path: str) -> str:
+    """The database key of a release path: ``po/NAME`` for gettext infrastructure, else the base name."""
+    m = PO_INFRA.search(path)
+    return f"po/{m.group(1)}" if m else posixpath.basename(path)
+
+
+def gettext_origin(data: bytes) -> str | None:
+    """The gettext version a ``po/Makefile.in.in`` names (``# Origin: gettext-0.21``)."""
+    m = _GETTEXT_ORIGIN.search(data[:4096])
+    return m.group(1).decode() if m else None
+
+
 def is_aux(name: str) -> bool:
-    return name in AUX_NAMES
+    return name in AUX_NAMES or name.startswith("po/")
 
 
 def version_of(name: str, data: bytes) -> str | None:
-    """The serial of an m4 file, or the scriptversion/timestamp/VERSION of a build-aux script."""
+    """The serial of an m4 file, or the scriptversion/timestamp/VERSION of a build-aux script
+    (the ``Origin`` gettext version of ``po/Makefile.in.in``; None for the other po/ files,
+    whose version is their ``Makefile.in.in``'s)."""
+    if name.startswith("po/"):
+        return gettext_origin(data) if name == "po/Makefile.in.in" else None
     if not is_aux(name):
         return serial_of(data)
     m = _AUX_VERSION.search(data[:1 << 16])
@@ -152,19 +177,21 @@ class M4Database:
     def __len__(self) -> int:
         return sum(len(v) for v in self.files.values())
 
-    def judge(self, name: str, data: bytes) -> M4Verdict:
+    def judge(self, name: str, data: bytes, version: str | None = None) -> M4Verdict:
+        """``version``: the version the file belongs to when it carries none itself (gettext's
+        po/ files: their ``Makefile.in.in``'s ``Origin``)."""
         sha = hashlib.sha256(data).hexdigest()
         memo = self.__dict__.setdefault("_judged", {})  # the comparison and regeneration ask about the same files
-        if (name, sha) not in memo:
-            memo[(name, sha)] = self._judge(name, data, sha)
-        return memo[(name, sha)]
+        if (name, sha, version) not in memo:
+            memo[(name, sha, version)] = self._judge(name, data, sha, version)
+        return memo[(name, sha, version)]
 
-    def _judge(self, name: str, data: bytes, sha: str) -> M4Verdict:
-        serial = version_of(name, data)
+    def _judge(self, name: str, data: bytes, sha: str, version: str | None = None) -> M4Verdict:
+        serial = version or version_of(name, data)
         entries = self.files.get(name, [])
-        for e in entries:
-            if e["sha256"] == sha:
-                return M4Verdict("exact", name, serial, origin=e["origin"])
+        exact = sorted((e for e in entries if e["sha256"] == sha), key=lambda e: e.get("serial") != serial)
+        if exact:  # the copy of the file's own version first (gettext's po/ files repeat across versions)
+            return M4Verdict("exact", name, serial, origin=exact[0]["origin"])
         norm = hashlib.sha256(normalise(data)).hexdigest()  # only when the exact bytes are not published
         for e in entries:
             if e["norm"] == norm:

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from provcheck import Location, Severity
 
+from . import docgen
 from . import regenerate as rg
-from .m4db import M4Verdict, is_aux
+from .m4db import M4Verdict, db_name, is_aux
 from .rules import PC110
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class Reproduction:
                 h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
             except OSError:
                 pass
-        h.update(rg._known_digest(known).encode())
+        h.update(rg._known_digest(known).encode() + docgen.digest().encode())
         h.update(str(c.source.metadata.get("commit") or "").encode())
         h.update(repr([(g.system, g.paths) for g in c.k.generated]).encode())
         h.update(repr(sorted((k, str(v)) for k, v in c.options.items() if k.startswith("regenerate"))).encode())
@@ -115,7 +116,30 @@ class Reproduction:
                              toolchain_cache=Path(toolchains) if toolchains else None,
                              limits=_limits(opts),
                              download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"))
-        return rg.regenerate(trees, options, known)
+        result = rg.regenerate(trees, options, known)
+        if result is not None:
+            self._documentation(result, trees, options, known)
+        return result
+
+    def _documentation(self, result: rg.Regeneration, trees: rg.Trees, options: rg.Options,
+                       known: list[rg.KnownDifference]) -> None:
+        """Docs the tag's own rules generate (docgen.py): their verdicts join the regeneration's."""
+        tag = {p: d for p, read in trees.source.items() if (d := read()) is not None}
+        c = self.c  # the tag's own files the comparison did not read (scripts, headers only in git) too
+        unread = c.source.metadata.get("unread_blobs") or {}
+        missing = {p: unread[n.path] for p, n in c.sfiles.items() if p not in tag and n.path in unread}
+        if missing:
+            tag.update(_git_blobs(c.source.metadata.get("repository"), missing))
+        conf = trees.release["configure"]() if "configure" in trees.release else b""
+        m = re.search(rb"^PACKAGE_VERSION='([^'\n]*)'", conf, re.M)
+        jobs = docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "")
+        docs = docgen.run(jobs, tag, trees.release, known, repo=self.c.source.metadata.get("repository"),
+                          commit=trees.commit, work_dir=options.work_dir, limits=options.limits,
+                          skip=set(result.files))
+        result.files.update(docs.files)
+        result.steps += [{"step": f"docs: {s['step']}", "argv": [], "returncode": s.get("returncode"),
+                          "killed": s.get("killed"), "seconds": s.get("seconds", 0.0),
+                          "stderr": s.get("stderr") or s.get("skipped", "")} for s in docs.steps]
 
     def _reader_r(self, path: str):
         return lambda: self.c.read_r(path, None)
@@ -174,6 +198,8 @@ class Reproduction:
                     self._differs(fr, v)
                 elif fr.status == rg.NOT_REPRODUCIBLE:
                     not_reproducible.append({"path": path, "reason": fr.reason})
+                elif fr.status == rg.REPRODUCED and v.verdict == "unexplained" and fr.toolchain:
+                    self._explained(v, fr)
         for v in c.cmp.verdicts:  # copied files (m4, build-aux): the published copy is their reproduction
             if v.reproduction is None:
                 v.reproduction = self._copied(v)
@@ -189,6 +215,15 @@ class Reproduction:
                 location=Location(artifact=c.release.name), key="not-reproducible", severity=sev, message=msg[:400],
                 evidence={"files": not_reproducible[:200], "status": r.status, "reason": r.reason,
                           "steps": r.steps, "toolchains": r.toolchains}))
+
+    def _explained(self, v: Any, fr: rg.FileResult) -> None:
+        """A release-only file no knowledge explained, reproduced byte for byte from trusted inputs
+        (the Makefiles libarchive's doc/update.sh writes; libnl3's autoheader template
+        ``lib/defs.h.in``): generated, its PC101 withdrawn."""
+        c = self.c
+        c.cmp.findings[:] = [f for f in c.cmp.findings if not (f.rule_id == "PC101" and f.key == v.path)]
+        v.verdict, v.how, v.rule, v.severity = "generated", f"reproduced by {fr.toolchain}", None, None
+        v.system = "docs" if docgen.is_doc(v.path) or v.path.endswith("/Makefile") else "autotools"
 
     def _differs(self, fr: rg.FileResult, v: Any) -> None:
         c, r = self.c, self.result
@@ -210,6 +245,8 @@ class Reproduction:
             what = (f"{len(added)} lines only unverified inputs ({', '.join(fr.unverified_inputs[:4])}) produce; "
                     "with their nearest published copies they are not there")
         sev = Severity.CRITICAL if fr.risk else Severity.HIGH
+        if docgen.is_doc(fr.path):  # read, never run by the build: prose is reviewed, risky lines are high
+            sev = Severity.HIGH if fr.risk else Severity.MEDIUM
         ev = {"diff": diff[:12000], "hunks": [h.to_dict() for h in bad[:rg.HUNKS_SHOWN]],
               "unexplained_hunks": len(bad), "explained_hunks": [h.to_dict() for h in fr.hunks if h.kind != "unexplained"][:8],
               "added_lines": [[n, t[:300]] for n, t in added[:50]], "toolchain": fr.toolchain,
@@ -228,17 +265,16 @@ class Reproduction:
         if v.verdict not in GENERATED_VERDICTS:
             return None
         m4, aux = v.system == "m4" or name.endswith(".m4"), is_aux(name)
-        if rg.GETTEXT_INFRA.search(v.path):
-            return {"status": rg.NOT_REPRODUCIBLE, "reason": "gettext infrastructure (autopoint's copy): the m4 "
-                                                             "database has no published copies to compare with"}
-        if not (m4 or aux):
+        if not (m4 or aux or is_aux(db_name(v.path))):
             return None
         if "every difference is a known flavour" in v.how:  # a published copy with published patches (flavours.py)
             return {"status": rg.REPRODUCED, "reason": v.how.split(": every difference is ", 1)[1]}
         if v.verdict == "generated-mismatch":
             return {"status": rg.DIFFERS, "reason": "differs from the published copy of its name and version"}
         if v.verdict == "generated-unverified" or "not in the database" in v.how:
-            return {"status": rg.NOT_REPRODUCIBLE, "reason": "no published copy of this version"}
+            return {"status": rg.NOT_REPRODUCIBLE, "reason": "no published copy of this version" + (
+                f" ({v.how.rsplit('; ', 1)[-1]}: no gettext release in autopoint's archive has this copy)"
+                if db_name(v.path).startswith("po/") else "")}
         if "database:" in v.how:
             return {"status": rg.REPRODUCED, "reason": v.how.split("database:", 1)[1].strip()}
         return None

@@ -59,9 +59,44 @@ INDICATORS: list[tuple[str, str, re.Pattern, str]] = [
      "behaves differently when built by a distribution (debian/rules, $RPM_ARCH)"),
 ]
 
+_SINK_HINT = re.compile(r"\|\s*(?:eval|(?:/bin/|/usr/bin/)?(?:ba|da|z|k)?sh\b|\$\{?(?:SHELL|CONFIG_SHELL))")
+
+# Lines that no generator produced (PC110's unexplained hunks) have no legitimate origin at all, so
+# anything in them that fetches, decodes into execution or rewrites the build is a risk too; these
+# are too common in whole clean scripts to count there.
+UNEXPLAINED: list[tuple[str, str, re.Pattern, str]] = [
+    ("network-fetch", STRONG, re.compile(r"(?:^|[\s;&|(`\"'])(?:curl|wget|nc|ncat|socat|telnet|ftp|tftp)\s|"
+                                         r"/dev/(?:tcp|udp)/"),
+     "fetches from the network"),
+    ("literal-pipe-to-shell", STRONG,
+     re.compile(r"\|\s*(?:(?:/bin/|/usr/bin/)?(?:ba|da|k|z)?sh|\$\{?(?:SHELL|CONFIG_SHELL)\}?)\b(?![.\w/-])"),
+     "pipes text into a shell"),
+    ("eval-of-output", STRONG, re.compile(r"\beval\s+[\"']?(?:\$\(|`)|\bsource\s+<\(|\.\s+<\("),
+     "evaluates the output of a command"),
+    ("decode", STRONG, re.compile(r"\bbase(?:64|32)\s+(?:-\w*d|--decode)|\bxxd\s+(?:-\w+\s+)*-r|\bopenssl\s+(?:enc|base64)\b|"
+                                  r"\buudecode\b|\bprintf\s+[\"']?(?:%b|\\x[0-9a-fA-F])|\bb64decode\b"),
+     "decodes encoded data"),
+    ("writes-build-input", STRONG,
+     re.compile(r">>?\s*[\"']?(?!\$\{?(?:ac_)?tmp|conf|\$\{?ac_file|\$\{?CONFIG_)[^\s\"';|&>]+"
+                r"\.(?:c|h|cc|cpp|S|s|o|lo|a|so|la|m4|am)[\"']?(?![.\w])|\bsed\s+(?:-\w+\s+)*-i\b"),
+     "writes or edits a source, object or build file"),
+    ("make-executable", STRONG, re.compile(r"\bchmod\s+(?:-\w+\s+)*(?:[ugoa]*\+[rw]*x|[0-7]*[1357][0-7]?\b)"),
+     "makes a file executable"),
+    ("preload", STRONG, re.compile(r"\bLD_PRELOAD\b|\bLD_LIBRARY_PATH\s*=|/etc/ld\.so\.preload"),
+     "changes what the dynamic loader loads"),
+]
+UNEXPLAINED_PREFILTER: dict[str, tuple[str | re.Pattern, ...]] = {
+    "network-fetch": ("curl", "wget", "nc ", "ncat", "socat", "telnet", "ftp", "/dev/tcp", "/dev/udp"),
+    "literal-pipe-to-shell": (_SINK_HINT,),
+    "eval-of-output": ("eval", "<("),
+    "decode": ("base64", "base32", "xxd", "openssl", "uudecode", "printf", "b64decode"),
+    "writes-build-input": (">", "sed "),
+    "make-executable": ("chmod",),
+    "preload": ("LD_PRELOAD", "LD_LIBRARY_PATH", "ld.so.preload"),
+}
+
 _READERS_RX = re.compile(_READERS)
 _NEWLINE = re.compile("\n")
-_SINK_HINT = re.compile(r"\|\s*(?:eval|(?:/bin/|/usr/bin/)?(?:ba|da|z|k)?sh\b|\$\{?(?:SHELL|CONFIG_SHELL))")
 
 # What a line must hold for an indicator's regex to be worth running on it: literals (found
 # with str.find, several times faster than a regex alternation) or one regex pass.
@@ -173,8 +208,16 @@ def _lines_with(keywords: tuple[str | re.Pattern, ...], text: str, starts: list[
     return sorted(found)
 
 
-def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SECONDS) -> list[Hit]:
-    """Risky constructs in a build script, with 1-based line numbers."""
+# What a distribution's or a git snapshot's patch of a published libtool/gettext file may do
+# (libtool writes C wrappers and makes them executable), unlike lines no input explains at all.
+IN_PATCHED_COPIES = ("network-fetch", "literal-pipe-to-shell", "eval-of-output", "decode", "preload")
+
+
+def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SECONDS,
+            unexplained: bool | tuple[str, ...] = False) -> list[Hit]:
+    """Risky constructs in a build script, with 1-based line numbers. ``unexplained`` judges lines
+    no generator produced by the :data:`UNEXPLAINED` indicators too (``True``: all of them; a
+    tuple: those named, e.g. :data:`IN_PATCHED_COPIES` for a diff against a published copy)."""
     deadline = time.monotonic() + seconds
     text = data[:max_bytes].decode("latin-1")
     starts = [0]
@@ -183,8 +226,9 @@ def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SEC
     lines = text.split("\n")
     hits: list[Hit] = []
     lines_with: dict[tuple[str | re.Pattern, ...], list[int]] = {}
-    for name, strength, rx, why in INDICATORS:
-        kw = PREFILTER[name]
+    extra = [i for i in UNEXPLAINED if unexplained is True or (unexplained and i[0] in unexplained)]
+    for name, strength, rx, why in INDICATORS + extra:
+        kw = PREFILTER.get(name) or UNEXPLAINED_PREFILTER[name]
         if kw not in lines_with:
             lines_with[kw] = _lines_with(kw, text, starts)
         for idx in lines_with[kw]:

@@ -355,6 +355,7 @@ _SPECIAL = re.compile(r"[$`'\"\\\0]")
 _EXPANDS = re.compile(r"[$`\\\0]")
 _WILD = re.compile(r"[*?]|\[[^\]]+\]")   # a lone "[" (test's bracket) is no pattern
 MAX_DEPTH = 24
+ELEMENTS = "\x01"    # joins an array's elements inside one expansion, split into words at its end
 STDOUT = frozenset({"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "-"})
 MAX_WORLDS = 16
 LOOP_ALL = 32       # a loop over more items runs only those naming or carrying test data, and LOOP_OTHERS more
@@ -392,6 +393,7 @@ class Machine:
         self.last_line = ""
         self.procsubs = 0
         self.fds: dict[int, Stream] = {}    # descriptors opened by exec N< file
+        self.arrays: dict[str, list[tuple[str, Data | None]]] = {}
 
     # -- entry points -------------------------------------------------------------------------
     def run_script(self, text: str, where: str, line: int = 1, stdin: Stream | None = None) -> Data:
@@ -483,6 +485,11 @@ class Machine:
         keep = {k for k, (value, taint) in enumerate(items) if taint is not None or self.names_data(value)}
         keep |= set([k for k in range(len(items)) if k not in keep][:LOOP_OTHERS])
         return [item for k, item in enumerate(items) if k in keep]
+
+    def data_files(self, args: list[str]) -> list[str]:
+        """The test data files of the tree among a command's first arguments."""
+        return [f[0] for a in args[:16] if not a.startswith("-") and ("/" in a or "." in a)
+                and (f := self.fs.read(a)) is not None and f[2]]
 
     def names_data(self, text: str) -> bool:
         """Whether one of the first words of ``text`` is a test data file of the tree."""
@@ -622,12 +629,21 @@ class Machine:
                 return end + (1 if raw[end - 1:end + 1] == "))" else 0)
             if raw.startswith("$(", j):
                 end = shell._skip_balanced(raw, j + 2, "(", ")")
+                inner = raw[j + 2:end - 1].strip()
+                if inner.startswith("<") and not inner.startswith("<<") and " " not in inner[1:].strip():
+                    out = self.read_file(self.word(inner[1:].strip(), ctx)[0], ctx)     # $(< file)
+                    segs.append((out.raw.decode("latin-1").rstrip("\n"), quoted, out if out.tainted else None))
+                    return end
                 out = self.subst(raw[j + 2:end - 1], ctx)
                 segs.append((out.raw.decode("latin-1").rstrip("\n"), quoted, out if out.tainted else None))
                 return end
             if raw.startswith("${", j):
                 end = shell._skip_balanced(raw, j + 2, "{", "}")
                 body = raw[j + 2:end - 1]
+                elem = self.element(body)
+                if elem is not None:
+                    segs.append((elem[0], quoted, elem[1]))
+                    return end
                 m = re.match(r"([A-Za-z_]\w*|\d+|[@*#?$])(?:(:?[-=+?])(.*))?$", body, re.S)
                 if not m:
                     value, taint = self.param_op(body, ctx)
@@ -748,8 +764,37 @@ class Machine:
                 if matches:
                     out.extend((m, None) for m in matches)
                     continue
+            if ELEMENTS in word:      # "${a[@]}": one word an element
+                out.extend((w, taint) for w in word.split(ELEMENTS))
+                continue
             out.append((word, taint))
         return out
+
+    def array(self, name: str, value: str, ctx: Ctx) -> tuple[str, Data | None]:
+        """``name=(a b c)``: the elements (expanded and split as words); the scalar is the first."""
+        items: list[tuple[str, Data | None]] = []
+        for tok in shell.lex(value[1:-1], ctx.line):
+            if tok.kind == "word":
+                items.extend(self.expand(tok.value, ctx))
+        self.arrays[name] = items[:MAX_LOOP]
+        return items[0] if items else ("", None)
+
+    def element(self, body: str) -> tuple[str, Data | None] | None:
+        """``${a[@]}``, ``${a[*]}``, ``${a[N]}``, ``${#a[@]}``: None when ``body`` is no array reference."""
+        m = re.fullmatch(r"(#?)([A-Za-z_]\w*)\[([^\]]+)\]", body)
+        if not m:
+            return None
+        items = self.arrays.get(m.group(2)) or ([self.env[m.group(2)]] if m.group(2) in self.env else [])
+        if m.group(1):
+            return str(len(items)), None
+        if m.group(3) in ("@", "*"):
+            taints = [t for _, t in items if t is not None]
+            return ELEMENTS.join(v for v, _ in items), (join(taints) if taints else None)
+        try:
+            k = int(m.group(3))
+        except ValueError:
+            raise Stop(f"array index {m.group(3)} is not supported") from None
+        return items[k] if -len(items) <= k < len(items) else ("", None)
 
     def param_op(self, body: str, ctx: Ctx) -> tuple[str, Data | None]:
         """``${#v}``, ``${v#p}``, ``${v##p}``, ``${v%p}``, ``${v%%p}``, ``${v:off[:len]}``, ``${v/p/r}``,
@@ -860,6 +905,12 @@ class Machine:
                 text, taint = self.word(target, ctx)
                 stdin = Stream(taint or Data(text.encode("latin-1", "replace")))
                 continue
+            if op == "<<<":      # here-string: the word and a newline
+                text, taint = self.word(target, ctx)
+                raw = text.encode("latin-1", "replace") + b"\n"
+                stdin = Stream(taint.then(raw, Step("<<<", f"{ctx.where}:{ctx.line}", len(taint.raw), len(raw)))
+                               if taint is not None else Data(raw))
+                continue
             word, _ = self.word(target, ctx)
             if op == "<" and fd == 0:
                 stdin = Stream(self.read_file(word, ctx))
@@ -878,7 +929,8 @@ class Machine:
     # -- commands ---------------------------------------------------------------------------------
     def simple(self, node: shell.Simple, stdin: Stream, ctx: Ctx) -> Data:
         self.budget.tick()
-        assigns = [(k, self.word(v, ctx)) for k, v in node.assigns]
+        assigns = [(k, self.array(k, v, ctx) if v.startswith("(") and v.endswith(")") else self.word(v, ctx))
+                   for k, v in node.assigns]
         argv: list[tuple[str, Data | None]] = []
         try:
             for raw in node.words:
@@ -908,9 +960,11 @@ class Machine:
             out = self.command(argv, stdin, ctx, text, dict(assigns))
         except Stop as exc:
             data = stdin.data
-            tainted = data.tainted or any(t for _, t in argv)
+            named = [] if data.tainted or any(t for _, t in argv) else self.data_files([a for a, _ in argv[1:]])
+            tainted = data.tainted or any(t for _, t in argv) or bool(named)
             if tainted:
-                base = data if data.tainted else join([t for _, t in argv if t])
+                base = data if data.tainted else join([t for _, t in argv if t] or
+                                                      [self.read_file(a, ctx) for a in named])
                 n = len(base.steps) + 1
                 reason = f"emulation stopped at step {n} ({ctx.where}:{ctx.line}): {exc}"
                 self.stops.append((f"{ctx.where}:{ctx.line}", str(exc)))
@@ -958,6 +1012,15 @@ class Machine:
                 self.args = saved
         if name == "read":
             return self.read(args, stdin, ctx, assigns.get("IFS"))
+        if name in ("mapfile", "readarray"):
+            strip = "-t" in args
+            target = next((a for a in reversed(args) if not a.startswith("-")), "MAPFILE")
+            data = stdin.read()
+            lines = _lines(data.raw)[:MAX_LOOP]
+            self.arrays[target] = [(ln.rstrip(b"\n").decode("latin-1") if strip else ln.decode("latin-1"),
+                                    data.then(ln, Step(f"{name} {target}", f"{ctx.where}:{ctx.line}", len(data.raw),
+                                                       len(ln))) if data.tainted else None) for ln in lines]
+            return EMPTY
         if name == "set":
             ops = argv[1:]
             while ops and ops[0][0].startswith(("-", "+")) and ops[0][0] != "--":
@@ -1036,8 +1099,7 @@ class Machine:
         # an unknown program: data that flows into it is consumed there (a test program's stdin)
         if stdin.data.tainted or taints:
             raise Stop(f"unknown command {name!r}")
-        data_args = [f[0] for a in args[:16] if not a.startswith("-") and ("/" in a or "." in a)
-                     and (f := self.fs.read(a)) is not None and f[2]]
+        data_args = self.data_files(args)
         if data_args:     # it may read test data in a way we cannot follow (or only take its name): say so
             self.stops.append((f"{ctx.where}:{ctx.line}", f"unknown command {name!r} is given {data_args[0]}"))
         return EMPTY
@@ -1991,14 +2053,110 @@ def _nth_sub(rx, rep, ln, nth):
 def f_openssl(m: Machine, name, args, taints, stdin, ctx, text):
     if args and args[0] in ("base64", "enc"):
         rest = args[1:]
-        if args[0] == "enc" and not any(a in ("-a", "-base64", "-A") for a in rest):
-            raise Stop("openssl enc with a cipher: the key is a run-time value")
         infile = next((rest[k + 1] for k, a in enumerate(rest[:-1]) if a == "-in"), None)
         data = m.read_file(infile, ctx) if infile else stdin.read()
+        if args[0] == "enc" and any(re.fullmatch(r"-(?:aes|des|bf|camellia|chacha|sm4|aria)\S*", a) for a in rest):
+            if "-d" not in rest:
+                raise Stop("openssl enc: encryption is not emulated")
+            return _openssl_decrypt(m, rest, data, ctx, text)
         if "-d" in rest:
             return m.step(data, base64.b64decode(re.sub(rb"\s", b"", data.raw)), text, ctx)
         return m.step(data, base64.b64encode(data.raw) + b"\n", text, ctx)
     raise Stop("openssl: only base64 is emulated")
+
+
+def f_tar(m: Machine, name, args, taints, stdin, ctx, text):
+    """``tar -xOf ARCHIVE [MEMBER...]`` (also ``-O -xf``, ``xOf``, ``-z``/``-J``/``-j``): members to
+    standard output, in archive order."""
+    import io
+    import tarfile
+    flags = "".join(a.lstrip("-") for a in args if a.startswith("-") or (a is args[0] and re.fullmatch(r"[a-zA-Z]+", a)))
+    if "x" not in flags or "O" not in flags and "--to-stdout" not in args:
+        raise Stop("tar: only extraction to standard output (-xO) is emulated")
+    ops = [a for k, a in enumerate(args) if not a.startswith("-") and not (k == 0 and re.fullmatch(r"[a-zA-Z]+", a))]
+    archive = ops[0] if "f" in flags and ops else "-"
+    data = m.read_file(archive, ctx) if archive != "-" else stdin.read()
+    members = set(ops[1:])
+    out = bytearray()
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data.raw), mode="r:*") as tf:
+            for info in tf:
+                m.budget.tick()
+                if info.isfile() and (not members or info.name in members or info.name.lstrip("./") in members):
+                    m.budget.check_size(len(out) + info.size)
+                    out += tf.extractfile(info).read()   # type: ignore[union-attr]
+    except tarfile.TarError as exc:
+        raise Stop(f"tar: {exc}") from None
+    return m.step(data, bytes(out), text, ctx)
+
+
+def f_unzip(m: Machine, name, args, taints, stdin, ctx, text):
+    """``unzip -p ARCHIVE [MEMBER...]``: members to standard output."""
+    import io
+    import zipfile
+    opts, ops = _split_opts(args, "dPx")
+    if "p" not in opts and "c" not in opts:
+        raise Stop("unzip: only -p/-c (to standard output) is emulated")
+    if not ops:
+        raise Stop("unzip without an archive")
+    data = m.read_file(ops[0], ctx)
+    out = bytearray()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data.raw)) as zf:
+            for info in zf.infolist():
+                m.budget.tick()
+                if not info.is_dir() and (len(ops) == 1 or info.filename in ops[1:]):
+                    m.budget.check_size(len(out) + info.file_size)
+                    out += zf.read(info)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:   # bad archive, method, encryption
+        raise Stop(f"unzip: {exc}") from None
+    return m.step(data, bytes(out), text, ctx)
+
+
+def _evp_bytes_to_key(password: bytes, salt: bytes, key_len: int, iv_len: int, md: str) -> tuple[bytes, bytes]:
+    out, block = b"", b""
+    while len(out) < key_len + iv_len:
+        block = hashlib.new(md, block + password + salt).digest()
+        out += block
+    return out[:key_len], out[key_len:key_len + iv_len]
+
+
+def _openssl_decrypt(m: Machine, rest: list[str], data: Data, ctx: Ctx, text: str) -> Data:
+    """``openssl enc -d -aes-{128,192,256}-{cbc,ctr,ecb}`` with ``-K``/``-iv`` or a literal password."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    cipher = next((a[1:] for a in rest if re.fullmatch(r"-aes-(?:128|192|256)-(?:cbc|ctr|ecb)", a)), None)
+    if cipher is None:
+        raise Stop(f"openssl enc: cipher {next((a for a in rest if a.startswith('-aes') or a.startswith('-des')), '?')}"
+                   " is not emulated")
+    bits, mode = int(cipher.split("-")[1]), cipher.split("-")[2]
+    opt = {rest[k]: rest[k + 1] for k in range(len(rest) - 1) if rest[k] in ("-K", "-iv", "-k", "-pass", "-md", "-iter")}
+    raw = data.raw
+    if "-a" in rest or "-base64" in rest or "-A" in rest:
+        raw = base64.b64decode(re.sub(rb"\s", b"", raw))
+    if "-K" in opt:
+        key, iv = bytes.fromhex(opt["-K"]), bytes.fromhex(opt.get("-iv", "00" * 16).ljust(32, "0"))
+    else:
+        password = opt.get("-k") or (opt.get("-pass", "")[5:] if opt.get("-pass", "").startswith("pass:") else None)
+        if password is None:
+            raise Stop("openssl enc: the key or password is a run-time value")
+        salt = raw[8:16] if raw[:8] == b"Salted__" else b""
+        raw = raw[16:] if salt else raw
+        md = opt.get("-md", "sha256")
+        if "-pbkdf2" in rest or "-iter" in opt:
+            derived = hashlib.pbkdf2_hmac(md, password.encode(), salt, int(opt.get("-iter", "10000")), bits // 8 + 16)
+            key, iv = derived[:bits // 8], derived[bits // 8:]
+        else:
+            key, iv = _evp_bytes_to_key(password.encode(), salt, bits // 8, 16, md)
+    if len(key) != bits // 8:
+        raise Stop(f"openssl enc: a {len(key) * 8}-bit key for {cipher}")
+    algo = algorithms.AES(key)
+    dec = Cipher(algo, modes.CBC(iv) if mode == "cbc" else modes.CTR(iv) if mode == "ctr" else modes.ECB()).decryptor()
+    out = dec.update(raw) + dec.finalize()
+    if mode != "ctr" and "-nopad" not in rest:
+        unpad = padding.PKCS7(128).unpadder()
+        out = unpad.update(out) + unpad.finalize()
+    return m.step(data, out, text, ctx, f"{cipher} decryption with the key the command names")
 
 
 def f_interp(m: Machine, name, args, taints, stdin, ctx, text):
@@ -2009,7 +2167,8 @@ def f_interp(m: Machine, name, args, taints, stdin, ctx, text):
 FILTERS: dict[str, Callable] = {
     "cat": f_cat, "tee": f_tee, "tr": f_tr, "head": f_head, "tail": f_tail, "dd": f_dd, "cut": f_cut, "rev": f_rev,
     "base64": f_base, "base32": f_base, "basenc": f_base, "xxd": f_xxd, "od": f_od, "uudecode": f_uudecode,
-    "sed": f_sed, "gsed": f_sed, "openssl": f_openssl, "sort": f_sort, "ls": f_ls,
+    "sed": f_sed, "gsed": f_sed, "openssl": f_openssl, "sort": f_sort, "ls": f_ls, "tar": f_tar, "bsdtar": f_tar,
+    "unzip": f_unzip,
 }
 for _n in ("python", "python2", "python3", "perl", "awk", "gawk", "mawk", "nawk", "busybox-awk", "node", "nodejs"):
     FILTERS[_n] = f_interp

@@ -29,7 +29,7 @@ import re
 import zlib
 from typing import Any
 
-from .emulate import EMPTY, BudgetExceeded, Ctx, Data, Machine, Sink, Stop, Stream, join, _split_opts, tr
+from .emulate import EMPTY, BudgetExceeded, Ctx, Data, Machine, Sink, Step, Stop, Stream, join, _split_opts, tr
 
 # -- arithmetic (shell $((...))) ------------------------------------------------------------------
 
@@ -311,11 +311,12 @@ class PyEmu:
             "binascii": {"unhexlify": binascii.unhexlify, "a2b_hex": binascii.a2b_hex, "a2b_base64": binascii.a2b_base64,
                          "a2b_uu": binascii.a2b_uu, "hexlify": binascii.hexlify, "crc32": binascii.crc32},
             "zlib": {"decompress": self._limited(zlib.decompress), "crc32": zlib.crc32, "MAX_WBITS": zlib.MAX_WBITS},
-            "gzip": {"decompress": self._limited(gzip.decompress)},
-            "lzma": {"decompress": self._limited(lzma.decompress), "FORMAT_ALONE": lzma.FORMAT_ALONE,
+            "gzip": {"decompress": self._limited(gzip.decompress), "open": self._opener(gzip.decompress)},
+            "lzma": {"decompress": self._limited(lzma.decompress), "open": self._opener(lzma.decompress),
+                     "FORMAT_ALONE": lzma.FORMAT_ALONE,
                      "FORMAT_XZ": lzma.FORMAT_XZ, "FORMAT_AUTO": lzma.FORMAT_AUTO, "FORMAT_RAW": lzma.FORMAT_RAW,
                      "FILTER_LZMA1": lzma.FILTER_LZMA1, "FILTER_LZMA2": lzma.FILTER_LZMA2},
-            "bz2": {"decompress": self._limited(bz2.decompress)},
+            "bz2": {"decompress": self._limited(bz2.decompress), "open": self._opener(bz2.decompress)},
             "codecs": {"decode": _rot13, "encode": _rot13},
             "itertools": {"cycle": itertools.cycle, "islice": itertools.islice, "count": itertools.count,
                           "chain": itertools.chain, "repeat": itertools.repeat},
@@ -342,6 +343,19 @@ class PyEmu:
         if name not in mods:
             return _Mod(name)      # using it stops the emulation there; importing it does not
         return mods[name]
+
+    def _opener(self, decompress):
+        """``lzma.open(path)`` and friends, for reading: the file's bytes, decompressed."""
+        def open_(path, mode="rb", *a, **k):
+            if any(c in str(mode) for c in "wax"):
+                return _File(self, str(path), str(mode))
+            f = self._open(path, "rb")
+            data = f.data if f.data is not None else Data(f.read())
+            raw = self._limited(decompress)(data.raw)
+            return _File(self, None, "rb" if "t" not in str(mode) else "r",
+                         data=data.then(raw, Step(f"python {decompress.__module__}.open", f"{self.ctx.where}:"
+                                                  f"{self.ctx.line}", len(data.raw), len(raw))))
+        return _Fn("open", open_)
 
     def _limited(self, fn):
         limit = self.m.budget.max_bytes
@@ -771,7 +785,7 @@ def _perl_ops(prog: str) -> list[tuple[int, str, Any]]:
         ops.append((mm.start(), "perl-xor", (_perl_str(mm.group(1)), count)))
     for mm in re.finditer(r"unpack\s*\(?\s*[\"']u[\"']", prog):
         ops.append((mm.start(), "uu", None))
-    for mm in re.finditer(r"pack\s*\(?\s*[\"']H\*[\"']", prog):
+    for mm in re.finditer(r"chr\s*\(\s*hex\s*\(\s*\$\w+\s*\)\s*\)|\bpack\s*\(?\s*[\"']H\*?[\"']", prog):
         ops.append((mm.start(), "hex", None))
     for mm in re.finditer(r"\bdecode_base64\b", prog):
         ops.append((mm.start(), "base64", None))

@@ -653,6 +653,8 @@ def _unit_words(node, out: dict) -> None:
                 out["all"].append(RUNS_SCRIPT)            # a script it runs sees every variable
             if cmd == "set" and len(node.words) > 1:
                 out["defs"].add(POSITIONAL)
+            if cmd in ("mapfile", "readarray"):
+                out["defs"].update(w for w in node.words[1:] if _IDENT.fullmatch(w))
             if cmd in ("export", "local", "readonly", "declare", "typeset", "read"):
                 out["defs"].update(w.split("=", 1)[0] for w in node.words[1:] if _IDENT.fullmatch(w.split("=", 1)[0]))
             if cmd in _OUTPUT_CMDS or cmd.startswith("python") or cmd in ("perl", "node"):

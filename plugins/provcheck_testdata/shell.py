@@ -99,7 +99,7 @@ class Unsupported:
 
 # -- lexer -------------------------------------------------------------------------------------
 
-_OPS = ("&&", "||", ";;", ">>", "<<-", "<<", ">&", "<&", ">|", "&>", "|", ";", "&", "(", ")", "<", ">")
+_OPS = ("&&", "||", ";;", ">>", "<<<", "<<-", "<<", ">&", "<&", ">|", "&>", "|", ";", "&", "(", ")", "<", ">")
 
 
 @dataclass
@@ -169,6 +169,9 @@ def _skip_quoted(s: str, i: int, what: str) -> int:
     return j + 1
 
 
+_ARRAY_ASSIGN = re.compile(r"[A-Za-z_]\w*\+?=")
+
+
 def lex(text: str, line: int = 1) -> list[Tok]:
     toks: list[Tok] = []
     i, n = 0, len(text)
@@ -223,6 +226,11 @@ def lex(text: str, line: int = 1) -> list[Tok]:
         start = i
         while i < n:
             c = text[i]
+            if c == "(" and _ARRAY_ASSIGN.fullmatch(text, start, i):    # name=( ... ): one word
+                j = _skip_balanced(text, i + 1, "(", ")")
+                line += text.count("\n", i, j)
+                i = j
+                continue
             if c in " \t\r\n|&;()<>":
                 break
             if c == "\\":
@@ -260,7 +268,7 @@ def lex(text: str, line: int = 1) -> list[Tok]:
 # -- parser ------------------------------------------------------------------------------------
 
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_REDIR = frozenset({"<", ">", ">>", ">|", "<&", ">&", "&>", "<<", "<<-"})
+_REDIR = frozenset({"<", ">", ">>", ">|", "<&", ">&", "&>", "<<", "<<-", "<<<"})
 _END_WORDS = frozenset({"then", "else", "elif", "fi", "do", "done", "esac", "}"})
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import posixpath
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -38,7 +39,7 @@ from provcheck import BlobStore, Limits
 from provcheck.formats.archive import Reader, read_package
 
 from provcheck_release.debian_apt import download
-from provcheck_release.m4db import DB_FORMAT, DB_PATH, M4Database, hashes, is_aux, version_of, write_db
+from provcheck_release.m4db import DB_FORMAT, DB_PATH, M4Database, db_name, hashes, is_aux, version_of, write_db
 
 SOURCE_PACKAGES = ["libtool", "autoconf", "automake", "automake-1.16", "gettext", "gnulib", "pkgconf",
                    "autoconf-archive"]
@@ -47,20 +48,50 @@ DEFAULT_PACKAGES = ["autoconf", "automake", "autoconf-archive", "gnulib", "libto
 MAX_M4 = 1 << 20
 
 
+GETTEXT_ARCHIVE = re.compile(r"^usr/share/gettext/archive\.dir\.tar(?:\.xz|\.gz)?$")
+_ARCHIVE_MEMBER = re.compile(r"^(?:\./)?gettext-([0-9][0-9.]*[0-9])/(m4/[^/]+\.m4|po/[^/]+|ABOUT-NLS|config\.rpath)$")
+MAX_ARCHIVE = 64 << 20
+
+
+def gettext_archive(data: bytes, origin: str):
+    """(version, database name, bytes) of every m4 file, po/ infrastructure file, ``ABOUT-NLS`` and
+    ``config.rpath`` of each gettext release in autopoint's ``archive.dir.tar`` (read in memory,
+    nothing extracted)."""
+    import io
+    import tarfile
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        for member in tar:
+            m = _ARCHIVE_MEMBER.match(member.name)
+            if not m or not member.isfile() or member.size > MAX_M4:
+                continue
+            version, rel = m.groups()
+            name = db_name(rel) if rel.startswith("po/") else posixpath.basename(rel)
+            if rel.startswith("po/") and name == posixpath.basename(rel):
+                continue  # not infrastructure (a po/ file autopoint does not copy)
+            f = tar.extractfile(member)
+            if f is not None:
+                yield version, name, f.read(MAX_M4 + 1)
+
+
 def m4_files(path: Path, store: BlobStore, trusted: str):
+    """(member path, database name, serial or None for the file's own, bytes)."""
     reader = Reader(store, Limits(), path.name, rootfs=path.name.endswith(".deb"))
     entries = read_package(reader, path, path.name)
     for err in entries.errors:
         print(f"harvest: {path.name}: {err.message}", file=sys.stderr)
     for _raw, node in entries.items:
         base = posixpath.basename(node.path)
+        if node.is_file and trusted == "package" and GETTEXT_ARCHIVE.match(node.path) and node.size <= MAX_ARCHIVE:
+            for version, name, data in gettext_archive(store.read(node.sha256), origin_of(path)):
+                yield f"{node.path}:gettext-{version}", name, version, data
+            continue
         if not node.is_file or not (base.endswith(".m4") or is_aux(base)) or node.size > MAX_M4:
             continue
         if trusted == "package" and not node.path.startswith("usr/share/"):
             continue
         if trusted == "upstream" and any(p in ("tests", "testsuite", "test") for p in node.path.split("/")):
             continue
-        yield node.path, store.read(node.sha256)
+        yield node.path, base, None, store.read(node.sha256)
 
 
 def origin_of(path: Path) -> str:
@@ -82,29 +113,32 @@ def harvest(debs: list[Path], origs: list[Path], upstream: list[Path] = (), base
     if base is not None:
         for name, entries in base.files.items():
             files[name] = [{**e, **({"text": t} if (t := base.text(e)) is not None else {})} for e in entries]
-            seen.update((name, e["sha256"]) for e in entries)
+            seen.update((name, e["sha256"], e["serial"]) if name.startswith("po/") else (name, e["sha256"])
+                        for e in entries)
     with tempfile.TemporaryDirectory(prefix="harvest-m4-") as tmp:
         store = BlobStore(Path(tmp) / "blobs")
         for trusted, group in (("package", debs), ("upstream", list(upstream)), ("", origs)):
             for path in group:
                 origin = origin_of(path)
-                for member, data in m4_files(path, store, trusted):
-                    name = posixpath.basename(member)
+                for member, name, version, data in m4_files(path, store, trusted):
                     sha, norm = hashes(data)
-                    if (name, sha) in seen:
+                    serial = version_of(name, data) or version
+                    # gettext's po/ files carry no version: one entry per gettext release, even when identical
+                    key = (name, sha, serial) if name.startswith("po/") else (name, sha)
+                    if key in seen:
                         continue
-                    serial = version_of(name, data)
                     known = files.get(name, [])
                     if not trusted:
                         if not known or serial is None or any(e["serial"] == serial for e in known):
                             continue
-                    seen.add((name, sha))
+                    seen.add(key)
+                    origin_here = f"{origin} archive gettext-{version}" if version else origin
                     try:
                         text = data.decode("utf-8")
                     except UnicodeDecodeError:
                         text = data.decode("latin-1")
                     files.setdefault(name, []).append({"serial": serial, "sha256": sha, "norm": norm,
-                                                       "origin": origin, "path": member, "text": text})
+                                                       "origin": origin_here, "path": member, "text": text})
     for entries in files.values():
         entries.sort(key=lambda e: (e["serial"] or "", e["origin"], e["sha256"]))
     sources = {origin_of(p) for p in [*debs, *upstream, *origs]} | set(base.sources if base is not None else ())

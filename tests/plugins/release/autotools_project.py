@@ -131,3 +131,29 @@ def tarball_bytes(files: dict[str, bytes]) -> bytes:
             info.mode = 0o755 if path in ("configure", "autogen.sh") or path.startswith("build-aux/") else 0o644
             t.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def release_offline(checker, tag: dict[str, bytes], release: dict[str, bytes]) -> dict:
+    """``provcheck release`` of ``release`` against a git repository of ``tag``, as a user runs it,
+    with an empty cache and no toolchain downloads (only the system's tools): the JSON report."""
+    import json
+    import sys
+    repo = checker.gitrepo(tag, name="hello", tags="v1.0")
+    tarball = checker.base / "hello-1.0.tar.gz"
+    tarball.write_bytes(tarball_bytes(release))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
+    env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(checker.base / "cache"))
+    proc = subprocess.run([sys.executable, "-m", "provcheck", "-p", "provcheck_release", "release", str(tarball),
+                           "--source", str(repo), "--format", "json", "--set", "release.regenerate-download=false"],
+                          capture_output=True, text=True, env=env, cwd=checker.base, timeout=600)
+    assert proc.stdout, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def serious(data: dict) -> dict[str, list[dict]]:
+    """High and critical findings by path (without the tarball's top directory)."""
+    out: dict[str, list[dict]] = {}
+    for f in data["findings"]:
+        if f["severity"] in ("high", "critical"):
+            out.setdefault((f["location"].get("path") or "").split("/", 1)[-1], []).append(f)
+    return out

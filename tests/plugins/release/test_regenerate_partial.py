@@ -9,8 +9,6 @@ then runs with an empty toolchain cache and downloads off, so only the system's 
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -70,31 +68,15 @@ def debian_automake() -> str | None:
 
 
 def check(checker, project, release_changes=None):
-    tag, release, base = project
-    release = {**release, **(release_changes or {})}
-    repo = checker.gitrepo(tag, name="hello", tags="v1.0")
-    tarball = checker.base / "hello-1.0.tar.gz"
-    tarball.write_bytes(ap.tarball_bytes(release))
-    cache = checker.base / "cache"   # empty: no toolchain but the system's
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
-    env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(cache))
-    proc = subprocess.run([sys.executable, "-m", "provcheck", "-p", "provcheck_release", "release", str(tarball),
-                           "--source", str(repo), "--format", "json", "--set", "release.regenerate-download=false"],
-                          capture_output=True, text=True, env=env, cwd=checker.base, timeout=600)
-    assert proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
+    tag, release, _ = project
+    return ap.release_offline(checker, tag, {**release, **(release_changes or {})})
 
 
 def files(data) -> dict[str, dict]:
     return {v["path"]: v for v in data["release"]["files"]}
 
 
-def serious(data) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for f in data["findings"]:
-        if f["severity"] in ("high", "critical"):
-            out.setdefault((f["location"].get("path") or "").split("/", 1)[-1], []).append(f)
-    return out
+serious = ap.serious
 
 
 def test_partial_chain_reproduces_configure_of_an_untouched_release(checker, dist117):

@@ -5,10 +5,7 @@ regenerated with its own chain in its directory and judged like the top package'
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -67,28 +64,14 @@ def project(tmp_path_factory):
 
 def check(checker, project, release_changes=None):
     tag, release = project
-    repo = checker.gitrepo(tag, name="hello", tags="v1.0")
-    tarball = checker.base / "hello-1.0.tar.gz"
-    tarball.write_bytes(ap.tarball_bytes({**release, **(release_changes or {})}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
-    env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(checker.base / "cache"))
-    proc = subprocess.run([sys.executable, "-m", "provcheck", "-p", "provcheck_release", "release", str(tarball),
-                           "--source", str(repo), "--format", "json", "--set", "release.regenerate-download=false"],
-                          capture_output=True, text=True, env=env, cwd=checker.base, timeout=600)
-    assert proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
+    return ap.release_offline(checker, tag, {**release, **(release_changes or {})})
 
 
 def reproduction(data) -> dict[str, dict]:
     return {v["path"]: v.get("reproduction") or {} for v in data["release"]["files"]}
 
 
-def serious(data) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for f in data["findings"]:
-        if f["severity"] in ("high", "critical"):
-            out.setdefault((f["location"].get("path") or "").split("/", 1)[-1], []).append(f)
-    return out
+serious = ap.serious
 
 
 def test_subpackage_is_regenerated_with_its_own_chain(checker, project):

@@ -16,6 +16,7 @@ import gzip
 import lzma
 
 import pytest
+from fixture_archives import tar_bytes, zip_bytes
 
 import provcheck_testdata
 from provcheck import Severity
@@ -28,6 +29,19 @@ HONEST = {
     "configure.ac": "AC_INIT([demo], [1.0])\nAM_INIT_AUTOMAKE\nAC_PROG_CC\nAC_OUTPUT\n",
     "src/demo.c": "int demo(void) { return 1; }\n",
 }
+
+
+def _aes_cbc(data: bytes, key: bytes, iv: bytes) -> bytes:   # what `openssl enc -aes-128-cbc -K -iv` writes
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    pad = padding.PKCS7(128).padder()
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return enc.update(pad.update(data) + pad.finalize()) + enc.finalize()
+
+
+TAR, ZIP = tar_bytes("init.sh", SCRIPT), zip_bytes("init.sh", SCRIPT)
+KEY, IV = "000102030405060708090a0b0c0d0e0f", "0f0e0d0c0b0a09080706050403020100"
+AES = _aes_cbc(SCRIPT, bytes.fromhex(KEY), bytes.fromhex(IV))
 
 
 def run(checker, files):
@@ -101,6 +115,33 @@ CASES = {
     "cut -d -f column": ("tests/data/table.csv", {
         "tests/data/table.csv": "".join(f"{i},{c}\n" for i, c in enumerate(base64.encodebytes(SCRIPT).decode().split())),
         "tests/run.sh": "#!/bin/sh\ncut -d, -f2 $srcdir/data/table.csv | tr -d '\\n' | base64 -d | sh\n"}),
+    "mapfile array": ("tests/data/arr.txt", {
+        "tests/data/arr.txt": base64.encodebytes(SCRIPT).decode(),
+        "tests/run.sh": "#!/bin/bash\nmapfile -t lines < $srcdir/data/arr.txt\n"
+                        "printf '%s\\n' \"${lines[@]}\" | base64 -d | bash\n"}),
+    "bash array of parts": ("tests/data/a1.bin", {
+        "tests/data/a1.bin": GZ[:30], "tests/data/a2.bin": GZ[30:],
+        "tests/run.sh": "#!/bin/bash\nparts=(\"$srcdir/data/a1.bin\" \"$srcdir/data/a2.bin\")\n"
+                        "cat \"${parts[@]}\" | gunzip | bash\n"}),
+    "here-string of $(< file)": ("tests/data/hs.b64", {
+        "tests/data/hs.b64": B64 + "\n",
+        "tests/run.sh": "#!/bin/bash\ndata=$(< $srcdir/data/hs.b64)\nbase64 -d <<< \"$data\" | bash\n"}),
+    "tar -xOf member": ("tests/data/bundle.tar", {
+        "tests/data/bundle.tar": TAR,
+        "tests/run.sh": "#!/bin/sh\ntar -xOf $srcdir/data/bundle.tar init.sh | sh\n"}),
+    "unzip -p member": ("tests/data/bundle.zip", {
+        "tests/data/bundle.zip": ZIP,
+        "tests/run.sh": "#!/bin/sh\nunzip -p $srcdir/data/bundle.zip init.sh | sh\n"}),
+    "python lzma.open": ("tests/data/lo.xz", {
+        "tests/data/lo.xz": lzma.compress(SCRIPT),
+        "tests/run.sh": "#!/bin/sh\npython3 -c \"import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())\""
+                        " $srcdir/data/lo.xz | sh\n"}),
+    "perl hex pairs to chr": ("tests/data/ph.txt", {
+        "tests/data/ph.txt": SCRIPT.hex() + "\n",
+        "tests/run.sh": "#!/bin/sh\nperl -pe 's/([0-9a-f]{2})/chr(hex($1))/ge' $srcdir/data/ph.txt | sh\n"}),
+    "openssl enc -d -aes-128-cbc with -K/-iv": ("tests/data/enc.aes", {
+        "tests/data/enc.aes": AES,
+        "tests/run.sh": f"#!/bin/sh\nopenssl enc -d -aes-128-cbc -K {KEY} -iv {IV} -in $srcdir/data/enc.aes | sh\n"}),
 }
 
 
@@ -148,3 +189,30 @@ def test_decoding_for_a_comparison_inside_a_loop_stays_quiet(checker):
                              "$srcdir/expected ;;\n    *) gzip -dc $f > /dev/null ;;\n  esac\ndone\n"}
     result = run(checker, files)
     assert not result.by_rule("PC212"), [f.message for f in result.findings]
+
+
+def test_a_real_openssl_ciphertext_is_decrypted(checker):
+    """The ciphertext comes from the real openssl, with a password (EVP_BytesToKey and PBKDF2)."""
+    import shutil
+    import subprocess
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is required (scripts/system-deps.sh installs it)")
+    for extra in ([], ["-pbkdf2"]):
+        enc = subprocess.run(["openssl", "enc", "-aes-256-cbc", "-salt", "-pass", "pass:s3cret", *extra],
+                             input=SCRIPT, capture_output=True, check=True).stdout
+        files = {"tests/data/p.enc": enc,
+                 "tests/run.sh": "#!/bin/sh\nopenssl enc -d -aes-256-cbc -pass pass:s3cret " + " ".join(extra)
+                                 + " -in $srcdir/data/p.enc | sh\n"}
+        hits = [f for f in run(checker, files).by_rule("PC212") if f.location.path == "tests/data/p.enc"]
+        assert hits and hits[0].severity == Severity.CRITICAL, extra
+
+
+@pytest.mark.parametrize("reader,payload", [
+    ("tar -xOf $srcdir/data/x.tar a | sh", b"not a tar archive at all" * 40),
+    ("unzip -p $srcdir/data/x.tar a | sh", b"PK\x03\x04" + b"\xff" * 300),
+    ("openssl enc -d -aes-128-cbc -K 00 -iv 00 -in $srcdir/data/x.tar | sh", b"\x01" * 33),
+])
+def test_hostile_archives_and_ciphertexts_stop_with_a_reason(checker, reader, payload):
+    result = run(checker, {"tests/data/x.tar": payload, "tests/run.sh": "#!/bin/sh\n" + reader + "\n"})
+    assert not [e for e in result.errors if "emulator failed" in e.message], [e.message for e in result.errors]
+    assert any("tests/run.sh:2" in n for n in result.report.notes), result.report.notes
