@@ -1,20 +1,27 @@
 """Benchmark for issue 13: lazy hashing of directories and the persistent layer cache.
 
     .venv/bin/python benchmarks/cache_lazy.py [--repeat N] [--json OUT] [--baseline SRC]
+        [--data linkbench|buildtools] [--only rootfs,image,scan,unpack,startup]
 
 Data: the real Debian 12 image ``tests/realdata.py`` builds for ``benchmarks/linkage.py``
 (layer 1: libc6, bash, coreutils; layer 2: openssh-server, python3, systemd, curl; all
-dependencies) and the same packages as a merged root filesystem.
+dependencies) and the same packages as a merged root filesystem; ``--data buildtools``:
+the issue's build-tools image of ``benchmarks/buildtools_data.py`` (build-essential, gcc,
+g++, python3, perl, openssh-server, systemd, curl) and its root filesystem.
 
 Every comparison is paired: the commands of one row run alternately, ``--repeat`` times,
 and the medians are reported (the machine is shared; its load average is printed).
 ``--baseline SRC`` (a checkout's ``src`` and ``plugins``, e.g. a ``git worktree`` of the
 commit before this work) adds the eager loader to the root-filesystem row.
 
-Rows: ``linkage`` on the root filesystem vs ``lddtree`` (over the same ELF files) and
-``scanelf -R``; ``linkage`` on the image with its layers cached; ``scan`` of the image
-cold (empty cache) and warm; cold unpack+hash (``files --no-cache``) vs ``gzip -dc`` of
-the layers, with peak RSS; the cache's size for the image; ``provcheck --version``.
+Rows: ``linkage`` on the root filesystem (warm: the file-identity and parse caches
+filled by an earlier run; ``parse cache only``: the file-identity cache emptied before
+each run, so every ELF file is sniffed and hashed; ``--no-cache``) vs ``lddtree`` (over
+the same ELF files) and ``scanelf -R``; ``linkage`` on the image with its layers cached;
+``scan`` of the image cold (empty cache) and warm; cold unpack+hash (``files --no-cache``)
+vs ``gzip -dc`` of the layers, with peak RSS; the cache's size for the image;
+``provcheck --version`` and its import-time budget (``-X importtime``: the top-level
+imports, cumulative, largest first).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import realdata  # noqa: E402
 from linkage import elf_files  # noqa: E402
@@ -41,23 +49,30 @@ LAYERS = [["libc6", "bash", "coreutils"], ["openssh-server", "python3", "systemd
 QUERY = ["--from", "sshd", "--to", "liblzma"]
 
 
+CPU: dict[tuple[str, ...], list[float]] = {}  # command -> CPU seconds (user + system) of each run
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB, measured by GNU time: a child forked from this
-    process would count this interpreter's pages too) of one command."""
-    with tempfile.NamedTemporaryFile("r") as rss:
+    process would count this interpreter's pages too) of one command; its CPU seconds
+    (user + system, what load on a shared machine inflates least) go to ``CPU``."""
+    with tempfile.NamedTemporaryFile("r") as out:
         t = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd], stdout=subprocess.PIPE,
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", out.name, *cmd], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, env=env)
         wall = time.perf_counter() - t
         if proc.returncode not in (0, 1) or (proc.returncode == 1 and not proc.stdout):  # 1: findings, with output
             raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr[-800:]!r}")
-        return wall, int(rss.read().split()[-1])
+        rss, user, system = out.read().split()[-3:]
+        CPU.setdefault(tuple(cmd), []).append(float(user) + float(system))
+        return wall, int(rss)
 
 
 def paired(rows: dict[str, list[str] | tuple], repeat: int, before=None) -> dict[str, dict[str, float]]:
     """Run each command of ``rows`` once per round, ``repeat`` rounds; medians of wall and RSS.
     ``before(name)`` runs untimed before each command (to empty a cache for a cold run)."""
     times: dict[str, list[float]] = {k: [] for k in rows}
+    cpu: dict[str, list[float]] = {k: [] for k in rows}
     rss: dict[str, list[int]] = {k: [] for k in rows}
     for _ in range(repeat):
         for name, spec in rows.items():
@@ -66,8 +81,10 @@ def paired(rows: dict[str, list[str] | tuple], repeat: int, before=None) -> dict
                 before(name)
             w, m = run(cmd, env)
             times[name].append(w)
+            cpu[name].append(CPU[tuple(cmd)][-1])
             rss[name].append(m)
     return {k: {"median_s": round(statistics.median(v), 3), "min_s": round(min(v), 3),
+                "cpu_median_s": round(statistics.median(cpu[k]), 3),
                 "rss_mib": round(statistics.median(rss[k]) / 1024, 1)} for k, v in times.items()}
 
 
@@ -77,15 +94,44 @@ def layer_blobs(image: Path) -> list[Path]:
     return [image / "blobs/sha256" / layer["digest"][7:] for layer in manifest["layers"]]
 
 
+def import_budget(env: dict[str, str], rounds: int = 5) -> dict[str, float]:
+    """Milliseconds ``provcheck --version`` spends importing: every top-level import
+    (cumulative, so a plugin's count includes what it pulls in), medians of ``rounds``
+    runs, the largest first, and ``total``."""
+    per: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        imp = subprocess.run([sys.executable, "-X", "importtime", "-m", "provcheck", "--version"], env=env,
+                             capture_output=True, text=True)
+        seen: dict[str, float] = {}
+        for line in imp.stderr.splitlines():
+            if not line.startswith("import time:"):
+                continue
+            _self, cum, name = line[len("import time:"):].split("|")
+            if cum.strip().isdigit() and not name.startswith("  "):  # top level: the name follows one space
+                seen[name.strip()] = seen.get(name.strip(), 0.0) + int(cum) / 1000
+        seen["total"] = sum(seen.values())
+        for k, v in seen.items():
+            per.setdefault(k, []).append(v)
+    med = {k: round(statistics.median(v), 1) for k, v in per.items() if len(v) == rounds}
+    return dict(sorted(med.items(), key=lambda kv: -kv[1])[:12])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", metavar="OUT")
     ap.add_argument("--baseline", metavar="SRC", help="a checkout of the eager loader (its src/ and plugins/)")
+    ap.add_argument("--data", choices=("linkbench", "buildtools"), default="linkbench")
+    ap.add_argument("--only", default="rootfs,image,scan,unpack,startup", help="comma-separated parts to run")
     args = ap.parse_args()
     R = args.repeat
-    image = realdata.image(LAYERS, "linkbench")
-    rootfs = realdata.rootfs([p for group in LAYERS for p in group], "linkbench")
+    parts = set(args.only.split(","))
+    if args.data == "buildtools":
+        import buildtools_data
+        image, rootfs = buildtools_data.image(), buildtools_data.rootfs()
+    else:
+        image = realdata.image(LAYERS, "linkbench")
+        rootfs = realdata.rootfs([p for group in LAYERS for p in group], "linkbench")
     elves = ["/" + str(p.relative_to(rootfs)) for p in elf_files(rootfs)]   # paths inside the root, for lddtree -R
     blobs = layer_blobs(image)
     res: dict[str, object] = {
@@ -105,55 +151,70 @@ def main() -> int:
         subprocess.run([*exe, "--version"], env=env, capture_output=True)
         linkage = [*exe, "linkage", "--format", "json", *QUERY]
 
-        # 1. linkage on the root filesystem (parse cache warm: a second question on the same tree)
-        rows: dict[str, list[str] | tuple] = {
-            "provcheck_linkage_rootfs": ([*linkage, str(rootfs)], env),
-            "scanelf": ["scanelf", "-R", "-n", "-q", str(rootfs)],
-        }
-        if args.baseline:
-            base_env = dict(env, PYTHONPATH=f"{args.baseline}/src:{args.baseline}/plugins")
-            subprocess.run([*exe, "--version"], env=base_env, capture_output=True)
-            rows["eager_linkage_rootfs"] = ([*linkage, str(rootfs)], base_env)
-        run([*linkage, str(rootfs)], env)  # warms the ELF parse cache once
-        res["rootfs"] = paired(rows, R)
-        res["rootfs"]["provcheck_linkage_rootfs_no_cache"] = paired(
-            {"x": ([*linkage, "--no-cache", str(rootfs)], env)}, R)["x"]
-        lddtree = shutil.which("lddtree")
-        if lddtree:  # a Python program: one run is minutes of work
-            w, _ = run([sys.executable, lddtree, "-R", str(rootfs), "--skip-non-elfs", *elves])
-            res["rootfs"]["lddtree"] = {"median_s": round(w, 3), "runs": 1}
-        print(json.dumps({"rootfs": res["rootfs"]}), flush=True)
+        # 1. linkage on the root filesystem (caches warm: a second question on the same tree)
+        if "rootfs" in parts:
+            rows: dict[str, list[str] | tuple] = {
+                "provcheck_linkage_rootfs": ([*linkage, str(rootfs)], env),
+                "provcheck_linkage_rootfs_parse_cache_only": ([*linkage, str(rootfs)], env),
+                "scanelf": ["scanelf", "-R", "-n", "-q", str(rootfs)],
+            }
+            if args.baseline:
+                base_env = dict(env, PYTHONPATH=f"{args.baseline}/src:{args.baseline}/plugins")
+                subprocess.run([*exe, "--version"], env=base_env, capture_output=True)
+                rows["eager_linkage_rootfs"] = ([*linkage, str(rootfs)], base_env)
+            run([*linkage, str(rootfs)], env)  # fills the ELF parse cache and the file-identity cache once
 
-        # 2. the image: cold (empty cache) and warm, scan and linkage
-        def empty(name: str) -> None:
-            if name.endswith("cold"):
-                shutil.rmtree(work / "cache", ignore_errors=True)
+            def identity_cache(name: str) -> None:
+                if name.endswith("parse_cache_only"):  # forget the files (this run writes them again)
+                    shutil.rmtree(work / "cache" / "entries" / "dir-files", ignore_errors=True)
 
-        res["image"] = paired({
-            "scan_cold": ([*exe, "scan", "--format", "json", str(image)], env),
-            "scan_warm": ([*exe, "scan", "--format", "json", str(image)], env),
-            "linkage_cold": ([*linkage, str(image)], env),
-            "linkage_warm": ([*linkage, str(image)], env),
-        }, R, before=empty)
-        info = subprocess.run([*exe, "cache", "info", "--format", "json"], env=env, capture_output=True, text=True)
-        res["cache_after_image"] = json.loads(info.stdout)["namespaces"]
-        print(json.dumps({"image": res["image"], "cache": res["cache_after_image"]}), flush=True)
+            res["rootfs"] = paired(rows, R, before=identity_cache)
+            res["rootfs"]["provcheck_linkage_rootfs_no_cache"] = paired(
+                {"x": ([*linkage, "--no-cache", str(rootfs)], env)}, R)["x"]
+            lddtree = shutil.which("lddtree")
+            if lddtree:  # a Python program: one run is minutes of work
+                w, _ = run([sys.executable, lddtree, "-R", str(rootfs), "--skip-non-elfs", *elves])
+                res["rootfs"]["lddtree"] = {"median_s": round(w, 3), "runs": 1}
+            res["rootfs"]["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+            print(json.dumps({"rootfs": res["rootfs"]}), flush=True)
 
-        # 3. cold unpack + hash vs a single gzip -dc of the layers
-        gz = ["sh", "-c", " && ".join(f"gzip -dc {b} >/dev/null" for b in blobs)]
-        res["unpack"] = paired({"files_no_cache": ([*exe, "files", "--no-cache", str(image)], env),
-                                "gzip_dc": gz}, R)
-        print(json.dumps({"unpack": res["unpack"]}), flush=True)
+        if "image" in parts:
+            # 2. the image: cold (empty cache) and warm, scan and linkage
+            def empty(name: str) -> None:
+                if name.endswith("cold"):
+                    shutil.rmtree(work / "cache", ignore_errors=True)
+
+            image_rows: dict[str, list[str] | tuple] = {
+                "linkage_cold": ([*linkage, str(image)], env),
+                "linkage_warm": ([*linkage, str(image)], env),
+            }
+            if "scan" in parts:
+                image_rows = {"scan_cold": ([*exe, "scan", "--format", "json", str(image)], env),
+                              "scan_warm": ([*exe, "scan", "--format", "json", str(image)], env), **image_rows}
+            res["image"] = paired(image_rows, R, before=empty)
+            info = subprocess.run([*exe, "cache", "info", "--format", "json"], env=env, capture_output=True, text=True)
+            res["cache_after_image"] = json.loads(info.stdout)["namespaces"]
+            print(json.dumps({"image": res["image"], "cache": res["cache_after_image"]}), flush=True)
+            res["image_loadavg"] = [round(x, 2) for x in os.getloadavg()]
+
+        if "unpack" in parts:
+            # 3. cold unpack + hash vs a single gzip -dc of the layers
+            gz = ["sh", "-c", " && ".join(f"gzip -dc {b} >/dev/null" for b in blobs)]
+            res["unpack"] = paired({"files_no_cache": ([*exe, "files", "--no-cache", str(image)], env),
+                                    "gzip_dc": gz}, R)
+            print(json.dumps({"unpack": res["unpack"]}), flush=True)
 
         # 4. start-up, and what importing costs
-        res["startup"] = paired({"version": ([*exe, "--version"], env)}, max(R, 5))
-        imp = subprocess.run([sys.executable, "-X", "importtime", "-m", "provcheck", "--version"], env=env,
-                             capture_output=True, text=True)
-        cum = [line.split("|") for line in imp.stderr.splitlines() if line.startswith("import time:")][1:]
-        top = sorted(((int(c[1]), c[2].strip()) for c in cum if c[1].strip().isdigit()), reverse=True)[:1]
-        res["startup"]["import_us_total"] = top[0][0] if top else None
+        if "startup" in parts:
+            script = shutil.which("provcheck", path=os.path.dirname(sys.executable))
+            rows = {"version": ([*exe, "--version"], env), "python_bare": ([sys.executable, "-c", "pass"], env)}
+            if script:
+                rows["version_script"] = ([script, "--version"], env)
+            res["startup"] = paired(rows, max(R, 5))
+            res["startup"]["import_budget_ms"] = import_budget(env)
+            res["startup"]["loadavg"] = [round(x, 2) for x in os.getloadavg()]
         res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]  # type: ignore[index]
-        print(json.dumps({"startup": res["startup"], "loadavg_end": res["machine"]["loadavg_end"]}), flush=True)
+        print(json.dumps({"startup": res.get("startup"), "loadavg_end": res["machine"]["loadavg_end"]}), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:

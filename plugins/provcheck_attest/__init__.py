@@ -85,9 +85,9 @@ def provcheck_add_options(parser):
 
 @hookimpl
 def provcheck_add_commands(commands):
-    from .command import run_verify, setup_verify
     commands.add("verify", help="verify signatures, bundles and attestations of an artifact or image, offline",
-                 setup=setup_verify, run=run_verify, formats=("text", "json", "sarif"), options=("config",))
+                 setup=f"{__name__}.command:setup_verify", run=f"{__name__}.command:run_verify",
+                 formats=("text", "json", "sarif"), options=("config",))
 
 
 # -- detection ------------------------------------------------------------------------------

@@ -40,8 +40,9 @@ def provcheck_register_rules() -> list:
 
 @provcheck.hookimpl
 def provcheck_add_commands(commands: Any) -> None:
-    from . import command
-    command.register(commands)
+    commands.add("linkage", help="query the ELF linkage graph of an image or tree (paths, dependents, DOT)",
+                 setup=f"{__name__}.command:setup", run=f"{__name__}.command:run",
+                 formats=("text", "json", "dot", "svg", "html"), options=("config", "cache", "platform", "run"))
 
 
 def plugin_policies(hooks: Any) -> list[Mapping[str, Any]]:

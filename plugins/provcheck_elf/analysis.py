@@ -89,8 +89,9 @@ class Analysis:
         """Symbols of one ELF file (deep pass, cached); None when it cannot be read."""
         if path in self._deep:
             return self._deep[path]
-        node = self.artifact.tree.nodes[path]
-        got = self.cache.get(node, True) if self.cache else None
+        tree = self.artifact.tree
+        node = tree.nodes[path]
+        got = self.cache.get(node, True, tree.known_digest(node)) if self.cache else None
         if got is None or got is MISSING:
             info = _parse(self.artifact.tree, node, deep=True)
             got = info.get("deep") if info else None
@@ -106,7 +107,8 @@ class Analysis:
         if self.cache:
             for p in paths:
                 if p not in self._deep:
-                    v = self.cache.get(self.artifact.tree.nodes[p], True)
+                    node = self.artifact.tree.nodes[p]
+                    v = self.cache.get(node, True, self.artifact.tree.known_digest(node))
                     if v is not None and v is not MISSING:
                         self._deep[p] = v
 
@@ -120,13 +122,14 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
     parsed = 0
     by_sha: dict[str, Any] = {}
     for n in sorted(files, key=lambda n: n.path):
-        v = cache.get(n, False) if cache else MISSING
+        known = tree.known_digest(n)  # a directory input's file-identity cache: no hashing on warm runs
+        v = cache.get(n, False, known) if cache else MISSING
         if v is not MISSING:
             pass
-        elif n.sha256 in by_sha:
-            v = by_sha[n.sha256]
+        elif (known or n.sha256) in by_sha:
+            v = by_sha[known or n.sha256]
         else:
-            v = _parse(tree, n)
+            v = _parse(tree, n)  # hashes the file exactly (from the descriptor it parses)
             parsed += 1
             by_sha[n.sha256] = v
             if cache:

@@ -20,20 +20,14 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from provcheck import CommandContext, Commands
+    from provcheck import CommandContext
 
     from . import graph as graphmod
 
-# The graph and policy modules are imported inside the functions that use them: every
-# provcheck command registers this one at start-up.
+# Imported only when ``linkage`` runs (the plugin registers it by name); the graph and
+# policy modules are imported inside the functions that use them.
 
 KINDS = ("needed", "dlopen")
-
-
-def register(commands: Commands) -> None:
-    commands.add("linkage", help="query the ELF linkage graph of an image or tree (paths, dependents, DOT)",
-                 setup=setup, run=run, formats=("text", "json", "dot", "svg", "html"),
-                 options=("config", "cache", "platform", "run"))
 
 
 def setup(p: argparse.ArgumentParser) -> None:

@@ -435,8 +435,13 @@ def _already_loaded(g: Graph) -> None:
     the executable already loaded, and say so."""
     for _ in range(4):  # newly resolved edges can reveal more
         changed = False
+        unresolved = {p for p, edges in g.edges.items() if any(e.dst is None and e.kind == NEEDED for e in edges)}
+        if not unresolved:
+            break  # the usual case: nothing for a loaded object to stand in for
         for exe in sorted((o for o in g.objects.values() if o.info.get("interp")), key=lambda o: o.path):
             reach = g.reachable([exe.path], (NEEDED,))
+            if reach.isdisjoint(unresolved):
+                continue
             pending = [(p, i) for p in sorted(reach) for i, e in enumerate(g.edges.get(p, ()))
                        if e.dst is None and e.kind == NEEDED]
             if not pending:

@@ -23,7 +23,7 @@ class Packages:
 def read_packages(tree: Any, wanted: Iterable[str]) -> Packages:
     """Ownership of the ``wanted`` real paths (only those are kept)."""
     wanted = set(wanted)
-    dbs = packages.installed(tree)
+    dbs = packages.installed(tree, hashes=False)
     pk = Packages(databases=list(dbs.read), unread=list(dbs.unread), failed=list(dbs.errors))
     for p in dbs.packages:
         pk.versions.setdefault(p.name, p.version)

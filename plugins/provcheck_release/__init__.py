@@ -35,9 +35,9 @@ def provcheck_register_rules():
 
 @hookimpl
 def provcheck_add_commands(commands: Any) -> None:
-    from .command import setup, run
     commands.add("release", help="compare a release archive with its source (git tag, directory or archive)",
-                 setup=setup, run=run, formats=("text", "json", "sarif", "html"), scan_options=True)
+                 setup=f"{__name__}.command:setup", run=f"{__name__}.command:run",
+                 formats=("text", "json", "sarif", "html"), scan_options=True)
 
 
 def _options(config: Any, given: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -122,9 +122,9 @@ def provcheck_modify_findings(findings, scan):
 
 @hookimpl
 def provcheck_add_commands(commands):
-    from .export import setup, run
     commands.add("sbom", help="observed inventory as CycloneDX (with cross-check and advisories) or OpenVEX",
-                 setup=setup, run=run, formats=("cyclonedx", "openvex", "json", "text", "html"), scan_options=True)
+                 setup=f"{__name__}.export:setup", run=f"{__name__}.export:run",
+                 formats=("cyclonedx", "openvex", "json", "text", "html"), scan_options=True)
 
 
 def __getattr__(name: str) -> Any:

@@ -198,7 +198,20 @@ def _take_plugin_args(argv: list[str]) -> tuple[list[str], list[str]]:
     return rest, plugins
 
 
-def build_parser(pm: PluginManager, commands: Commands, report_formats: Sequence[str]) -> ArgumentParser:
+def _chosen(argv: Sequence[str], commands: Commands) -> str | None:
+    """The command ``argv`` runs (its first word that is not an option), if any."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in commands.commands else None
+    return None
+
+
+def build_parser(pm: PluginManager, commands: Commands, report_formats: Sequence[str],
+                 only: str | None = None) -> ArgumentParser:
+    """The whole command line; with ``only``, the other commands are listed by name and help
+    but their options are not built (nor their modules imported)."""
     parser = ArgumentParser(prog="provcheck", description="What ships, checked against what was reviewed.")
     parser.add_argument("--version", action="version", version=f"provcheck {__version__}")
     parser.add_argument("-p", dest="_plugins", metavar="NAME", action="append",
@@ -206,14 +219,16 @@ def build_parser(pm: PluginManager, commands: Commands, report_formats: Sequence
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for cmd in commands.commands.values():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
-        cmd.setup(p)
+        if only is not None and cmd.name != only:
+            continue
+        cmd.setup_function()(p)
         add_option_groups(p, cmd.options, pm)
         formats = cmd.formats
         if formats == REPORT_FORMATS:
             formats = tuple(dict.fromkeys([*REPORT_FORMATS, *sorted(report_formats)]))
         p.add_argument("--format", default=formats[0], choices=formats, help=f"output format (default {formats[0]})")
         p.add_argument("--output", "-o", metavar="FILE", help="write output to FILE instead of stdout")
-        p.set_defaults(_run=cmd.run)
+        p.set_defaults(_run=cmd.run_function())
     return parser
 
 
@@ -231,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pm.hook.provcheck_add_commands(commands=commands)
         ArgumentParser.disabled = tuple(p[3:] for p in plugin_args if p.startswith("no:"))
         with CommandContext(pm, [p for p in plugin_args if not p.startswith("no:")]) as ctx:
-            parser = build_parser(pm, commands, list(ctx.formats))
+            parser = build_parser(pm, commands, list(ctx.formats), only=_chosen(argv, commands) or "")
             args = parser.parse_args(argv)
             if not getattr(args, "_run", None):
                 parser.print_help(sys.stderr)

@@ -44,24 +44,52 @@ if TYPE_CHECKING:  # the engine pulls in the plugin manager; commands load it wh
 OPTION_GROUPS = ("config", "cache", "platform", "fail-on", "run", "rules", "inputs", "plugins")
 
 
+Setup = Callable[[argparse.ArgumentParser], object]
+Run = Callable[[argparse.Namespace, "CommandContext"], int]
+
+
 @dataclass(frozen=True)
 class Command:
+    """One sub-command. ``setup`` and ``run`` are callables or ``"module:function"`` names,
+    imported only when this command is the one that runs (every command is registered at
+    start-up; importing each one's module would cost every run)."""
+
     name: str
     help: str
-    setup: Callable[[argparse.ArgumentParser], object]
-    run: Callable[[argparse.Namespace, "CommandContext"], int]
+    setup: Setup | str
+    run: Run | str
     formats: tuple[str, ...] = ("text", "json")
     options: tuple[str, ...] = ()  # shared option groups (OPTION_GROUPS) this command uses
+
+    def setup_function(self) -> Setup:
+        return _resolve(self.setup, self.name)  # type: ignore[return-value]
+
+    def run_function(self) -> Run:
+        return _resolve(self.run, self.name)  # type: ignore[return-value]
+
+
+def _resolve(target: object, command: str) -> Callable[..., object]:
+    if callable(target):
+        return target
+    import importlib
+    module, sep, attr = str(target).partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"command {command!r}: {target!r} is neither a callable nor 'module:function'")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
 class Commands:
     def __init__(self) -> None:
         self.commands: dict[str, Command] = {}
 
-    def add(self, name: str, *, help: str, setup: Callable[[argparse.ArgumentParser], object],
-            run: Callable[[argparse.Namespace, "CommandContext"], int], formats: tuple[str, ...] = ("text", "json"),
-            options: Sequence[str] = (), scan_options: bool = False) -> None:
-        """Add a command. ``options`` names the shared groups it uses; ``scan_options`` is all of them."""
+    def add(self, name: str, *, help: str, setup: Setup | str, run: Run | str,
+            formats: tuple[str, ...] = ("text", "json"), options: Sequence[str] = (),
+            scan_options: bool = False) -> None:
+        """Add a command. ``setup``/``run``: callables or ``"module:function"`` (imported when
+        the command runs). ``options`` names the shared groups it uses; ``scan_options`` is all of them."""
+        for target in (setup, run):
+            if not callable(target) and (not isinstance(target, str) or target.count(":") != 1):
+                raise ValueError(f"command {name!r}: {target!r} is neither a callable nor 'module:function'")
         if name in self.commands:
             raise ValueError(f"command {name!r} is already defined")
         unknown = set(options) - set(OPTION_GROUPS)
@@ -254,6 +282,13 @@ class CommandContext:
                        cache=self.cache)
 
     def close(self) -> None:
+        try:
+            if self._store is not None:
+                self._store.finish()  # loaders save what they learnt (the file-identity cache) first
+        finally:
+            self._close()
+
+    def _close(self) -> None:
         if self._cache is not None and self._cache.written:
             self._cache.prune()
             self._cache.written = 0

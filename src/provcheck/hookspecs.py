@@ -55,6 +55,9 @@ def provcheck_add_commands(commands: "Commands") -> None:
     options=("config", "cache", ...))``: ``ctx`` is a :class:`provcheck.CommandContext`
     (configuration, work area, ``load``, ``scan``, ``write_report``); ``options`` names the
     shared option groups the command uses. Every command gets ``--format`` and ``--output``.
+    ``setup`` and ``run`` may be ``"module:function"`` names instead of functions: the module
+    is imported only when that command runs (every command is registered on every start-up,
+    so a plugin keeps its command module out of ``provcheck --version`` and other commands).
 
     :param commands: the registry of sub-commands.
     """

@@ -32,6 +32,7 @@ FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO, SOCKET, OTHER = (
     "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "socket", "other")
 
 CHUNK = 1 << 20
+HEAD_BYTES = 32  # the first bytes of a file the file-identity cache keeps (format sniffing)
 
 
 class BlobStore:
@@ -57,6 +58,18 @@ class BlobStore:
         self._local = threading.local()
         self._pack_fds: list[int] = []
         self._lock = threading.Lock()
+        self._finishers: list[Callable[[], None]] = []
+        self._memory: dict[str, memoryview] = {}  # digest -> verified bytes held in memory (put_verified)
+
+    def at_finish(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the command is done with this store (``finish``), e.g. to save what
+        a loader learnt about its inputs in the persistent cache."""
+        self._finishers.append(fn)
+
+    def finish(self) -> None:
+        """Run the ``at_finish`` callbacks, once each (the command calls it before removing its work area)."""
+        while self._finishers:
+            self._finishers.pop(0)()
 
     def _file(self, sha256: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
@@ -88,9 +101,10 @@ class BlobStore:
                 return external[0]
         dest = self._file(sha256)
         packed = self._packed.get(sha256)
-        if packed is not None and not dest.exists():
+        held = self._memory.get(sha256)
+        if (packed is not None or held is not None) and not dest.exists():
             tmp = self._tmp / f"{sha256}.{threading.get_ident()}"
-            tmp.write_bytes(self._pread(packed))
+            tmp.write_bytes(held if held is not None else self._pread(packed))  # type: ignore[arg-type]
             dest.parent.mkdir(exist_ok=True)
             os.replace(tmp, dest)
         return dest
@@ -98,7 +112,8 @@ class BlobStore:
     def __contains__(self, sha256: str) -> bool:
         return sha256 in self._known or self._file(sha256).exists()
 
-    def hash_in_place(self, host: Path, fd: int, limit: int | None = None, keep: bool = False) -> tuple[str, int]:
+    def hash_in_place(self, host: Path, fd: int, limit: int | None = None, keep: bool = False,
+                      heads: list[bytes] | None = None) -> tuple[str, int]:
         """Hash a host file of a directory input (opened without following links) from ``fd``.
 
         With ``keep`` (the caller is about to read the content), a file that fits one read
@@ -115,6 +130,8 @@ class BlobStore:
             if limit is not None and size > limit:
                 raise OverflowError(f"more than {limit} bytes")
         digest = h.hexdigest()
+        if heads is not None:
+            heads.append(first[:HEAD_BYTES])
         if keep and size == len(first):  # read whole in one block: keep exactly those bytes
             self.put_bytes(first)
             return digest, size
@@ -148,6 +165,14 @@ class BlobStore:
             self._known.add(digest)
         return digest
 
+    def put_verified(self, sha256: str, data: memoryview) -> None:
+        """Hold a blob whose digest the caller has verified (a slice of a cache entry that
+        passed its sha256 check), in memory, without hashing or copying it again."""
+        with self._lock:
+            if sha256 not in self._known:
+                self._memory[sha256] = data
+                self._known.add(sha256)
+
     def _pread(self, packed: tuple[int, int, int]) -> bytes:
         fd, offset, size = packed
         return os.pread(fd, size, offset)
@@ -158,12 +183,16 @@ class BlobStore:
                 os.close(fd)
             self._pack_fds.clear()
             self._packed.clear()
+            self._memory.clear()
             self._known.clear()
             self._providers.clear()
             self._heads.clear()
 
     def open(self, sha256: str) -> BinaryIO:
         self._materialize(sha256)
+        held = self._memory.get(sha256)
+        if held is not None:
+            return io.BytesIO(held)
         packed = self._packed.get(sha256)
         if packed is not None:
             return io.BytesIO(self._pread(packed))
@@ -186,6 +215,9 @@ class BlobStore:
             if head is not None and limit is not None and limit <= len(head):
                 return head[:limit]
             self._materialize(sha256)
+        held = self._memory.get(sha256)
+        if held is not None:
+            return bytes(held if limit is None else held[:limit])
         packed = self._packed.get(sha256)
         if packed is not None:
             fd, offset, size = packed
@@ -224,6 +256,9 @@ class _Provider:
             raise OSError(errno.EIO, str(self.error))
 
 
+_HOST_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
 def _identity(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
@@ -234,21 +269,41 @@ class HostFile:
     ``digest()`` opens the file without following links, checks it is still the regular
     file that was listed (device, inode, size, mtime, ctime), and hashes it from that descriptor into the
     store (``BlobStore.hash_in_place``). A failure is reported once through ``report``
-    and the file then has no content (``Tree.read`` raises FileNotFoundError)."""
+    and the file then has no content (``Tree.read`` raises FileNotFoundError).
 
-    __slots__ = ("host", "key", "limit", "store", "report", "sha256", "size", "error", "_lock")
+    ``known`` and ``known_head`` come from the file-identity cache (``unpack.directory``):
+    the digest and first bytes (hex) recorded for this very identity by an earlier run. They
+    answer ``Tree.known_digest`` and head reads; they never become ``sha256`` (what reports
+    print is hashed here). An exact digest that differs from ``known`` is reported."""
 
-    def __init__(self, host: str, listed: os.stat_result, store: BlobStore, limit: int | None,
-                 report: Callable[[str], None]):
-        self.host, self.key, self.size = host, _identity(listed), listed.st_size
-        self.store, self.limit, self.report = store, limit, report
+    __slots__ = ("host", "rel", "key", "limit", "store", "report", "sha256", "size", "error", "known", "known_head",
+                 "first")
+
+    def __init__(self, host: str, rel: str, listed: os.stat_result, store: BlobStore, limit: int | None,
+                 report: Callable[[str, str], None], known: str | None = None, known_head: str | None = None):
+        self.host, self.rel, self.size = host, rel, listed.st_size
+        self.key = (listed.st_dev, listed.st_ino, listed.st_size, listed.st_mtime_ns, listed.st_ctime_ns)
+        self.store, self.limit, self.report = store, limit, report  # report(rel, why)
         self.sha256: str | None = None
         self.error: str | None = None
-        self._lock = threading.Lock()
+        self.known, self.known_head = known, known_head
+        self.first: bytes | None = None  # the first HEAD_BYTES read this run
+
+    @property
+    def _lock(self) -> threading.Lock:  # one of a few shared locks (a directory has many files)
+        return _HOST_LOCKS[self.key[1] % len(_HOST_LOCKS)]
 
     @property
     def pending(self) -> bool:
         return self.sha256 is None and self.error is None
+
+    def _open(self) -> int:
+        fd = os.open(self.host, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or _identity(st) != self.key:
+            os.close(fd)
+            raise OSError(errno.ESTALE, "replaced or changed since the directory was listed")
+        return fd
 
     def digest(self, keep: bool = False) -> str | None:
         """The file's sha256 (None when it cannot be read); ``keep``: the caller reads the
@@ -256,30 +311,41 @@ class HostFile:
         with self._lock:
             if self.pending:
                 try:
-                    fd = os.open(self.host, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+                    fd = self._open()
                     try:
-                        st = os.fstat(fd)
-                        if not stat.S_ISREG(st.st_mode) or _identity(st) != self.key:
-                            raise OSError(errno.ESTALE, "replaced or changed since the directory was listed")
-                        self.sha256, self.size = self.store.hash_in_place(Path(self.host), fd, self.limit, keep)
+                        heads: list[bytes] = []
+                        self.sha256, self.size = self.store.hash_in_place(Path(self.host), fd, self.limit, keep, heads)
+                        self.first = heads[0]
                     finally:
                         os.close(fd)
                 except (OSError, OverflowError) as exc:
                     self.error = f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}"
-                    self.report(self.error)
+                    self.report(self.rel, self.error)
+                if self.known is not None and self.sha256 is not None and self.sha256 != self.known:
+                    self.report(self.rel, f"content changed although device, inode, size, mtime and ctime did not "
+                                f"(cached sha256 {self.known[:16]}..., now {self.sha256[:16]}...): "
+                                f"the file-identity cache is wrong for it; rerun with --no-cache")
+                    self.known = self.known_head = None
             return self.sha256
 
     def head(self, limit: int) -> bytes:
         """The first ``limit`` bytes without hashing the file (to sniff a format); the
         content a detector analyses is always the hashed one (``digest`` first)."""
-        fd = os.open(self.host, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        cached = self.first
+        if cached is None and self.known_head is not None:
+            try:
+                cached = self.first = bytes.fromhex(self.known_head)
+            except ValueError:
+                self.known_head = None
+        if cached is not None and (limit <= len(cached) or self.size <= len(cached)):
+            return cached[:limit]
+        fd = self._open()
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or _identity(st) != self.key:
-                raise OSError(errno.ESTALE, f"{self.host}: replaced or changed since the directory was listed")
-            return os.read(fd, limit)
+            data = os.read(fd, max(limit, HEAD_BYTES))
         finally:
             os.close(fd)
+        self.first = data[:HEAD_BYTES]
+        return data[:limit]
 
 
 class BlobWriter:
@@ -370,6 +436,7 @@ class Node:
 
 
 _NODE_SHA256 = Node.__dict__["sha256"]  # the slot LazyNode keeps a computed digest in
+_new_node = object.__new__
 
 
 class LazyNode(Node):
@@ -398,6 +465,18 @@ class LazyNode(Node):
     @property
     def is_file(self) -> bool:
         return self.type in (FILE, HARDLINK) and self.content.error is None
+
+    @classmethod
+    def listed(cls, path: str, type: str, st: os.stat_result, content: HostFile,
+               link_target: str | None = None) -> "LazyNode":
+        """The node of a directory input's file from its ``lstat`` (the walk's fast path:
+        a directory of many files makes many nodes)."""
+        n = _new_node(cls)
+        n.path, n.type, n.size, n.mode, n.link_target = path, type, st.st_size, st.st_mode, link_target
+        n.layer = n.hidden_by = None
+        n.uid, n.gid, n.mtime, n.chain, n.content = st.st_uid, st.st_gid, int(st.st_mtime), (), content
+        _NODE_SHA256.__set__(n, None)
+        return n
 
     @property
     def pending(self) -> bool:
@@ -432,10 +511,10 @@ class Tree:
         attributed to the layer of the entry that needed them."""
         nodes = self.nodes
         for path in list(nodes):
-            parent = posixpath.dirname(path)
+            parent = path.rpartition("/")[0]  # tree paths are normalised: posixpath.dirname
             while parent and parent not in nodes:
                 nodes[parent] = Node(path=parent, type=DIR, mode=0o755, layer=nodes[path].layer)
-                parent = posixpath.dirname(parent)
+                parent = parent.rpartition("/")[0]
 
     def walk(self) -> Iterator[Node]:
         """Visible nodes in path order."""
@@ -485,10 +564,28 @@ class Tree:
     def read(self, node: Node | str, limit: int | None = None) -> bytes:
         """The file's bytes (at most ``limit``). A head read of a directory input's file not
         hashed yet reads the host file directly and leaves hashing to a full read."""
+        if limit is not None and type(node) is LazyNode:  # the sniffing fast path (every file of a tree)
+            content = node.content
+            if content.sha256 is None and content.error is None and _NODE_SHA256.__get__(node, Node) is None:
+                return content.head(limit)
         n = self._file(node)
         if limit is not None and isinstance(n, LazyNode) and n.pending:
             return n.content.head(limit)
         return self.store.read(self._digest(n, keep=True), limit)
+
+    def known_digest(self, node: Node) -> str | None:
+        """The file's sha256 when it is known without reading the file: already hashed, or
+        recorded by the file-identity cache of a directory input for the same device, inode,
+        size, mtime and ctime (git's index rule; see ``unpack.directory``). For keying
+        caches of derived results; what a report prints is ``node.sha256`` (exact). None
+        when unknown (``--no-cache``, a new or changed file)."""
+        if isinstance(node, LazyNode):
+            done = _NODE_SHA256.__get__(node, Node)
+            if done is not None:
+                return done  # type: ignore[no-any-return]
+            content = node.content
+            return content.sha256 or (content.known if content.error is None else None)
+        return node.sha256
 
     def host_path(self, node: Node | str) -> Path:
         """The blob's path in the work area, for tools that need a file name. Read only."""

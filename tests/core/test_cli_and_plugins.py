@@ -370,3 +370,32 @@ def test_a_disabled_plugin_is_really_gone_and_the_cli_says_so(checker):
     plugins = {p["name"] for p in checker.run_cli("-p", "no:sbom", "-p", "no:elf", "plugins", "--format",
                                                    "json").json()}
     assert not plugins & {"sbom", "elf"} and "fleet" in plugins
+
+
+def test_start_up_imports_no_command_module_and_the_chosen_command_still_works(checker):
+    """Commands register by ``module:function``: ``--version`` and ``--help`` with every
+    plugin loaded import none of their modules; running one imports only its own."""
+    probe = ("import sys\nfrom provcheck.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith('provcheck_') and m.count('.')))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
+    loaded = {}
+    for args in (["--version"], ["--help"], ["linkage", "--help"]):
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env)
+        loaded[args[0]] = out.stdout.strip().splitlines()[-1]
+        if args == ["--help"]:
+            for name in ("linkage", "release", "sbom", "verify", "fleet", "query", "scan", "files"):
+                assert name in out.stdout, name
+    assert loaded["--version"] == loaded["--help"]
+    for module in ("provcheck_elf.command", "provcheck_release.command", "provcheck_sbom.export",
+                   "provcheck_attest.command"):
+        assert module not in loaded["--help"], module
+    assert "provcheck_elf.command" in loaded["linkage"] and "provcheck_release.command" not in loaded["linkage"]
+    res = checker.run_cli("linkage", "--help")
+    assert res.exit_code == 0 and "--who-links" in res.stdout
+
+
+def test_a_command_target_must_be_callable_or_module_function():
+    from provcheck import Commands
+    with pytest.raises(ValueError, match="module:function"):
+        Commands().add("x", help="x", setup="no_colon", run=lambda a, c: 0)

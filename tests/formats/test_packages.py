@@ -3,6 +3,8 @@ reported, never dropped in silence."""
 
 from __future__ import annotations
 
+import pytest
+
 from provcheck.formats import inventory, packages
 
 
@@ -28,3 +30,24 @@ def test_checksums_that_cannot_be_read_are_reported_not_dropped(checker):
     comps = inventory.observe(artifact, errors)
     assert any(c.name == "pkg" and not c.hashes for c in comps)
     assert any(e.startswith(f"{site}/pkg-1.0.dist-info/RECORD: pkg/__init__.py") for e in errors), errors
+
+
+@pytest.mark.slow
+def test_without_hashes_the_same_packages_and_files_are_read_and_no_md5sums(checker):
+    """``installed(tree, hashes=False)`` (the linkage graph's ownership) reads what the
+    full read does except the ``.md5sums`` files, on a real Debian root filesystem."""
+    import realdata
+    from provcheck import CommandContext, Config, InputSpec
+    root = realdata.rootfs(["openssh-server"], "sshd")
+    ctx = CommandContext(checker.plugin_manager())
+    ctx.use(Config(work_dir=checker.base / "work", no_cache=True))
+    with ctx:
+        tree = ctx.load(InputSpec.parse(str(root), "target")).tree
+        lean = packages.installed(tree, hashes=False)
+        md5 = [n for n in tree.nodes.values() if n.path.endswith(".md5sums")]
+        assert len(md5) > 50 and all(n.pending for n in md5)  # never opened
+        full = packages.installed(tree)
+        assert full is not lean and packages.installed(tree, hashes=False) is full  # the full read serves both
+    assert [(p.name, p.version, p.files) for p in lean.packages] == [(p.name, p.version, p.files) for p in full.packages]
+    assert len(lean.packages) > 50 and not any(p.hashes for p in lean.packages)
+    assert sum(len(p.hashes) for p in full.packages) > 1000

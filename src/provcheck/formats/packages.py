@@ -67,25 +67,32 @@ class Databases:
     errors: list[tuple[str, str]] = field(default_factory=list)       # (database path, why)
 
 
-_INSTALLED: "weakref.WeakKeyDictionary[Any, Databases]" = weakref.WeakKeyDictionary()
+_INSTALLED: "weakref.WeakKeyDictionary[Any, dict[bool, Databases]]" = weakref.WeakKeyDictionary()
 
 
-def installed(tree: Tree) -> Databases:
-    """Every package database of ``tree``, read once per tree (plugins share the result)."""
+def installed(tree: Tree, hashes: bool = True) -> Databases:
+    """Every package database of ``tree``, read once per tree (plugins share the result).
+
+    ``hashes=False``: the caller needs names, versions and files, not the per-file
+    digests, so dpkg's ``.md5sums`` files are not read (``Package.hashes`` is empty unless
+    a full read was already made) and their errors are not reported."""
     try:
-        return _INSTALLED[tree]
+        done = _INSTALLED[tree]
     except (KeyError, TypeError):
-        pass
+        done = {}
+    found = done.get(True) or done.get(hashes)
+    if found is not None:
+        return found
     dbs = Databases()
     for manager, reader in (("dpkg", _dpkg), ("apk", _apk), ("rpm", _rpm)):
         try:
-            if reader(tree, dbs):
+            if reader(tree, dbs, hashes) if reader is _dpkg else reader(tree, dbs):
                 dbs.read.append(manager)
         except Exception as exc:  # hostile database content never stops the scan
             dbs.errors.append((manager, f"{manager} database: {type(exc).__name__}: {exc}"))
     dbs.unread += [p for p in RPM_UNREAD if tree.resolve(p) is not None]
     try:
-        _INSTALLED[tree] = dbs
+        _INSTALLED.setdefault(tree, {})[hashes] = dbs
     except TypeError:  # not weak-referenceable: not cached
         pass
     return dbs
@@ -156,13 +163,15 @@ def paragraphs(text: str) -> Iterator[dict[str, str]]:
 
 # -- dpkg ---------------------------------------------------------------------------------
 
-def _dpkg(tree: Any, dbs: Databases) -> bool:
+def _dpkg(tree: Any, dbs: Databases, with_hashes: bool = True) -> bool:
     entries: list[tuple[dict[str, str], str, str | None]] = []  # (paragraph, db path, layer)
     status = tree.resolve("var/lib/dpkg/status")
     text = _text(tree, status, dbs)
     if text:
         entries += [(p, status.path, status.layer) for p in paragraphs(text)]
-    for node in tree.glob("var/lib/dpkg/status.d/*"):  # distroless
+    prefix = "var/lib/dpkg/status.d/"  # distroless; the tree's paths in order, without sorting all of them
+    for path in sorted(p for p in tree.nodes if p.startswith(prefix) and "/" not in p[len(prefix):]):
+        node = tree.nodes[path]
         if node.is_file and "." not in node.name:
             entries += [(p, node.path, node.layer) for p in paragraphs(_text(tree, node, dbs) or "")]
     info = "var/lib/dpkg/info"
@@ -196,7 +205,7 @@ def _dpkg(tree: Any, dbs: Databases) -> bool:
         md5_node = next((n for s in stems if (n := tree.get(f"{info}/{s}.md5sums")) is not None), None)
         if md5_node is None and db_path.startswith("var/lib/dpkg/status.d/"):
             md5_node = tree.get(db_path + ".md5sums")
-        if md5_node is not None:
+        if md5_node is not None and (with_hashes or not files):  # without a .list, md5sums name the files
             for line in (_text(tree, md5_node, dbs) or "").splitlines():
                 digest, _, p = line.strip().partition(" ")
                 p = p.strip()

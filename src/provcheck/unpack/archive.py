@@ -10,7 +10,6 @@ engine findings (PC9xx), never writes to the host.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import stat
@@ -18,10 +17,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
-
-import libarchive
-from libarchive import ffi
-from libarchive.exception import ArchiveError
 
 from .. import hookimpl
 from ..config import InputSpec, Limits
@@ -32,6 +27,21 @@ from ..vfs import (BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SOCKET, SYMLINK, Arti
                    Tree, normpath)
 
 BLOCK_SIZE = 1 << 20
+
+# libarchive-c, imported on first use (``_need``): loading the C library would cost every
+# start-up, and most commands never open an archive.
+libarchive: Any = None
+ffi: Any = None
+ArchiveError: Any = None
+
+
+def _need() -> None:
+    global libarchive, ffi, ArchiveError
+    if ArchiveError is None:
+        import libarchive as la
+        from libarchive import ffi as la_ffi
+        from libarchive.exception import ArchiveError as la_error
+        libarchive, ffi, ArchiveError = la, la_ffi, la_error
 
 
 class LimitExceeded(Exception):
@@ -94,6 +104,7 @@ class Reader:
     def read(self, source: str | os.PathLike | BinaryIO, label: str, *, layer: str | None = None,
              chain: tuple[str, ...] = ()) -> Entries:
         out = Entries(label=label)
+        _need()
         try:
             if isinstance(source, (str, os.PathLike)):
                 ctx = libarchive.file_reader(os.fspath(source), block_size=BLOCK_SIZE)
@@ -117,6 +128,7 @@ class Reader:
         return out
 
     def _read_all(self, archive: Any, out: Entries, layer: str | None, chain: tuple[str, ...]) -> None:
+        import ctypes
         archive_p = archive._pointer
         buf = ctypes.create_string_buffer(BLOCK_SIZE)
         view = memoryview(buf).cast("B")
@@ -238,6 +250,7 @@ class Reader:
     def _spare(self) -> Any:
         spare = getattr(self._local, "spare", None)
         if spare is None:
+            import ctypes
             spare = self._local.spare = ctypes.create_string_buffer(BLOCK_SIZE)
         return spare
 
@@ -290,7 +303,7 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _archive_msg(exc: ArchiveError) -> str:
+def _archive_msg(exc: Exception) -> str:
     msg = exc.msg if hasattr(exc, "msg") else str(exc)
     return msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
 
@@ -344,6 +357,7 @@ def file_sha256(path: Path) -> str:
 
 def sniff(path: Path) -> tuple[str, list[str]] | None:
     """(format, filters) when libarchive reads ``path`` as an archive, else None."""
+    _need()
     try:
         with libarchive.file_reader(str(path)) as archive:
             for _entry in archive:

@@ -107,9 +107,11 @@ def load(cache: Cache, digest: str, limits: Limits, store: BlobStore, budget: Bu
                 budget.add_bytes(size)
             entries.items.append((raw, Node(path=path, type=type_, size=size, mode=mode, sha256=sha,
                                             link_target=target, layer=digest, uid=uid, gid=gid, mtime=mtime)))
-        for sha, (off, size) in index["kept"].items():
-            if store.put_bytes(body[off:off + size]) != sha:
+        for sha, (off, size) in index["kept"].items():  # the entry's sha256 was checked by cache.get
+            if not (isinstance(sha, str) and isinstance(off, int) and isinstance(size, int)
+                    and 0 <= off <= off + size <= len(body)):
                 return None
+            store.put_verified(sha, body[off:off + size])
         store.provide({n.sha256 for _r, n in entries.items if n.sha256 and n.sha256 not in index["kept"]},
                       {sha: bytes(body[off:off + size]) for sha, (off, size) in index["heads"].items()}, refill)
     except (ValueError, KeyError, TypeError, struct.error):

@@ -18,7 +18,6 @@ import os
 import posixpath
 import re
 import stat
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Mapping
 
@@ -338,6 +337,7 @@ class ImageLoader:
         budget = Budget(self.ctx.limits)
         reader = Reader(self.ctx.store, self.ctx.limits, self.name, rootfs=True, budget=budget, defer_links=True)
         jobs = self.ctx.config.jobs or min(4, os.cpu_count() or 1)
+        from concurrent.futures import ThreadPoolExecutor  # not at import: every start-up imports this loader
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             results = list(pool.map(lambda item: self.read_layer(item[0], item[1], reader), layers))
         tree = Tree(self.ctx.store)
@@ -364,8 +364,7 @@ def apply_changeset(tree: Tree, entries: Entries, digest: str, findings: list[Fi
     emptied: set[str] = set()  # opaque directories, and lower directories this layer replaces
     items = []                 # with a non-directory: everything below them
     for _raw, node in entries.items:
-        base = posixpath.basename(node.path)
-        parent = posixpath.dirname(node.path)
+        parent, _, base = node.path.rpartition("/")  # tree paths are normalised: dirname, basename
         if base == OPAQUE:
             emptied.add(parent)
         elif base.startswith(WHITEOUT):

@@ -1,0 +1,135 @@
+"""The file-identity cache of directory inputs (git's index rule, ``provcheck.unpack.directory``):
+a warm run answers from it exactly as ``--no-cache`` does, reads no file it need not read,
+and a file changed in place (even with its mtime put back) is never taken from it."""
+
+import hashlib
+import json
+import os
+import time
+
+import pytest
+
+from provcheck import CommandContext, Config, InputSpec
+from provcheck.testing import File
+from provcheck.unpack import directory
+
+
+def _load(checker, root, **config):
+    ctx = CommandContext(checker.plugin_manager())
+    ctx.use(Config(work_dir=checker.base / "work", cache_dir=checker.base / "cache", **config))
+    return ctx, ctx.load(InputSpec.parse(str(root), "target"))
+
+
+@pytest.fixture
+def quick_racy(monkeypatch):
+    """Entries count as racy for 0.1 s instead of 2 s (a test's files are seconds old)."""
+    monkeypatch.setattr(directory, "RACY_NS", 100_000_000)
+
+
+@pytest.mark.slow
+def test_a_warm_run_gives_the_no_cache_output_and_reads_only_what_it_prints(checker):
+    import realdata
+    root = realdata.rootfs(["openssh-server"], "sshd")
+    query = ["linkage", str(root), "--from", "sshd", "--to", "liblzma", "--format", "json"]
+    cold, warm, exact = (checker.run_cli(*query), checker.run_cli(*query), checker.run_cli(*query, "--no-cache"))
+    assert cold.exit_code == warm.exit_code == exact.exit_code == 0, (cold.stderr, warm.stderr, exact.stderr)
+    assert cold.stdout == warm.stdout == exact.stdout
+    hops = [h for p in json.loads(exact.stdout)["paths"] for h in p["chain"]]
+    assert [h["path"].rsplit("/", 1)[-1] for h in hops][:1] == ["sshd"] and all(len(h["sha256"]) == 64 for h in hops)
+    for hop in hops:  # each printed digest is the file's
+        assert hop["sha256"] == hashlib.sha256((root / hop["path"]).read_bytes()).hexdigest()
+    files = [checker.run_cli("files", str(root)), checker.run_cli("files", "--no-cache", str(root))]
+    assert files[0].exit_code == files[1].exit_code == 0 and files[0].stdout == files[1].stdout
+
+    # in-process, warm: every file's digest and head come from the cache; answering the
+    # question hashes only the files the report prints
+    from provcheck_elf import open_cache
+    from provcheck_elf.analysis import analyze
+    from provcheck_elf.policies import Options
+    ctx, artifact = _load(checker, root)
+    with ctx:
+        tree = artifact.tree
+        regular = [n for n in tree.nodes.values() if n.type == "file"]
+        known = {n.path: tree.known_digest(n) for n in regular}
+        assert all(known.values())
+        parse_cache = open_cache(Options.parse({}, []), ctx.cache, artifact)
+        try:
+            an = analyze(artifact, parse_cache)
+        finally:
+            parse_cache.close()
+        assert an.stats["elf"] > 50 and an.stats["parsed"] == 0 and not an.errors
+        # hashed (read whole): the package database, and the setuid files a PC904 finding names
+        read = {n.path for n in regular if not n.pending}
+        assert read and all(p.startswith("var/lib/dpkg/") or tree.nodes[p].mode & 0o6000 for p in read)
+        paths, _ = an.graph.paths(an.graph.match("sshd"), an.graph.match("liblzma"))
+        assert paths and all(tree.nodes[e.dst].sha256 == known[e.dst] for e in paths[0])
+        assert {n.path for n in regular if not n.pending} - read == {e.dst for e in paths[0]}
+
+
+def test_a_file_changed_in_place_with_its_mtime_restored_is_hashed_again(checker, quick_racy):
+    root = checker.tree({"a": "alpha", "b": File(b"\x7fELF" + b"\0" * 60), "c": "gamma"})
+    time.sleep(0.15)
+    ctx, artifact = _load(checker, root)
+    with ctx:
+        old = {p: artifact.tree.get(p).sha256 for p in ("a", "b", "c")}
+    st = os.stat(root / "a")
+    with open(root / "a", "r+b") as f:  # same size, mtime put back: only ctime tells
+        f.write(b"ALPHA")
+    os.utime(root / "a", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(root / "a").st_mtime_ns == st.st_mtime_ns and os.stat(root / "a").st_size == st.st_size
+    ctx, artifact = _load(checker, root)
+    with ctx:
+        tree = artifact.tree
+        assert tree.known_digest(tree.get("b")) == old["b"] and tree.read("b", 4) == b"\x7fELF"
+        assert tree.known_digest(tree.get("a")) is None  # its ctime moved: not taken from the cache
+        assert tree.read("a") == b"ALPHA" and tree.get("a").sha256 == hashlib.sha256(b"ALPHA").hexdigest()
+        assert not artifact.errors
+    warm, exact = checker.run_cli("files", str(root)), checker.run_cli("files", "--no-cache", str(root))
+    assert warm.stdout == exact.stdout and hashlib.sha256(b"ALPHA").hexdigest() in warm.stdout
+
+
+def test_racy_files_are_not_stored(checker, quick_racy):
+    root = checker.tree({"old": "o"})
+    time.sleep(0.15)
+    (root / "fresh").write_text("f")  # changed just before the listing: could change again unseen
+    ctx, artifact = _load(checker, root)
+    with ctx:
+        assert artifact.tree.get("old").sha256 and artifact.tree.get("fresh").sha256
+    ctx, artifact = _load(checker, root)
+    with ctx:
+        tree = artifact.tree
+        assert tree.known_digest(tree.get("old")) and tree.known_digest(tree.get("fresh")) is None
+
+
+def test_a_wrong_cached_digest_is_caught_when_the_file_is_hashed(checker, quick_racy):
+    """An entry that lies (same identity, other digest: what a changed disk or clock could
+    give) never reaches a report: the printed digest is hashed, and the difference is an error."""
+    root = checker.tree({"lib": "library bytes"})
+    time.sleep(0.15)
+    ctx, artifact = _load(checker, root)
+    with ctx:
+        true = artifact.tree.get("lib").sha256
+        cache = ctx.cache
+    key = directory.FileIndex(None, root).key
+    stored = cache.get_json(directory.INDEX_NAMESPACE, key, directory.INDEX_VERSION)
+    stored["files"]["lib"][5] = "0" * 64
+    cache.put_json(directory.INDEX_NAMESPACE, key, stored, directory.INDEX_VERSION)
+    ctx, artifact = _load(checker, root)
+    with ctx:
+        node = artifact.tree.get("lib")
+        assert artifact.tree.known_digest(node) == "0" * 64
+        assert node.sha256 == true
+        assert any("file-identity cache is wrong" in e.message for e in artifact.errors)
+        assert artifact.tree.known_digest(node) == true
+
+
+def test_no_cache_neither_reads_nor_writes_the_index(checker, quick_racy):
+    root = checker.tree({"a": "alpha"})
+    time.sleep(0.15)
+    ctx, artifact = _load(checker, root, no_cache=True)
+    with ctx:
+        assert artifact.tree.get("a").sha256
+    assert not (checker.base / "cache").exists() or not list((checker.base / "cache").rglob("*dir-files*"))
+    ctx, artifact = _load(checker, root)
+    with ctx:
+        assert artifact.tree.known_digest(artifact.tree.get("a")) is None
