@@ -187,11 +187,13 @@ def test_output_flood_is_cut_and_reported(tmp_path):
 
 def test_filling_the_disk_is_stopped(tmp_path):
     work = _mk(tmp_path)
-    res = sh("for i in $(seq 1 100); do head -c 1048576 /dev/zero > f$i || exit 3; done; echo full",
-             work, SandboxLimits(seconds=5, disk_bytes=4 << 20))
+    res = sh("for i in $(seq 1 400); do head -c 1048576 /dev/zero > f$i || exit 3; done; echo full",
+             work, SandboxLimits(seconds=10, disk_bytes=4 << 20))
     assert res.killed == "disk" and res.returncode is None, res
     assert b"full" not in res.stdout
-    assert sandbox.disk_usage(work) < 64 << 20
+    # the limit is watched (every 2 * POLL_SECONDS): a loaded machine lets a fast writer overshoot it by
+    # tens of MB (80 MB seen at load 5), never by the 400 MB the script would write
+    assert sandbox.disk_usage(work) < 200 << 20
 
 
 def test_one_huge_file_is_stopped_by_the_file_size_limit(tmp_path):

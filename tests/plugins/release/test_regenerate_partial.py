@@ -40,7 +40,7 @@ def dist117(tmp_path_factory):
     if system == AUTOMAKE:
         pytest.skip(f"the system's automake is {AUTOMAKE}: it would not be unobtainable")
     try:
-        flavours = toolchain.flavours("automake", AUTOMAKE, cache_dir=ROOT / ".cache" / "toolchains")
+        flavours = toolchain.flavours("automake", AUTOMAKE, cache_dir=ROOT / ".cache" / "dirs" / "toolchains")
     except toolchain.ToolchainUnavailable as exc:
         pytest.skip(f"automake {AUTOMAKE} cannot be had here: {exc}")
     chain = next(f for f in flavours if f.flavour != "system")

@@ -26,7 +26,7 @@ CONFIGURE_AC = "AC_INIT([demo],[1.0])\nAC_CONFIG_HEADERS([config.h])\nAC_CHECK_H
 def cache(monkeypatch) -> Path:
     """The test cache's toolchains (downloaded once per machine, shared by the tests)."""
     monkeypatch.setenv("PROVCHECK_CACHE_DIR", str(ROOT / ".cache"))
-    return ROOT / ".cache" / "toolchains"
+    return ROOT / ".cache" / "dirs" / "toolchains"   # provcheck.Cache.directory("toolchains")
 
 
 def run_in(chain_binds, env, work: Path, script: str) -> sandbox.SandboxResult:
