@@ -1101,7 +1101,8 @@ class Machine:
             raise Stop(f"unknown command {name!r}")
         data_args = self.data_files(args)
         if data_args:     # it may read test data in a way we cannot follow (or only take its name): say so
-            self.stops.append((f"{ctx.where}:{ctx.line}", f"unknown command {name!r} is given {data_args[0]}"))
+            what = f"unknown command {name!r}" if name else f"{text.split()[0]} expands to no command (unset)"
+            self.stops.append((f"{ctx.where}:{ctx.line}", f"{what}; it is given {data_args[0]}"))
         return EMPTY
 
     def xargs(self, argv, stdin: Stream, ctx: Ctx, text: str, assigns: dict) -> Data:

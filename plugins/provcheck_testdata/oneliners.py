@@ -367,6 +367,10 @@ class PyEmu:
             return out
         return call
 
+    def tainted(self) -> bool:
+        """Whether test data has reached the program (so a statement it cannot follow loses it)."""
+        return bool(self.sources) or self.stdin.data.tainted
+
     # -- interpreter ------------------------------------------------------------------------------
     def run(self, code: str) -> Data:
         try:
@@ -379,7 +383,8 @@ class PyEmu:
                 try:
                     self.stmt(stmt, self.env)
                 except Stop as exc:
-                    self.m.stops.append((f"{self.ctx.where}:{getattr(stmt, 'lineno', 0)}", str(exc)))
+                    if self.tainted():
+                        self.m.stops.append((f"{self.ctx.where}:{getattr(stmt, 'lineno', 0)}", str(exc)))
             if self.call_functions:
                 self.call_parameterless(tree)
         except _Exit:
@@ -415,7 +420,8 @@ class PyEmu:
                 try:
                     self.call_def(fn, [], {})
                 except Stop as exc:
-                    self.m.stops.append((f"{self.ctx.where}:{node.lineno}", str(exc)))
+                    if self.tainted():
+                        self.m.stops.append((f"{self.ctx.where}:{node.lineno}", str(exc)))
                 except (_Exit, _Break, _Continue):
                     pass
                 except (BudgetExceeded, RecursionError):

@@ -169,7 +169,7 @@ def test_where_test_data_is_lost_is_reported_in_the_notes(checker):
              "tests/run.sh": "#!/bin/sh\n./tests/mydecoder $srcdir/data/x.bin > out.txt\n"}
     result = run(checker, files)
     notes = [n for n in result.report.notes if n.startswith("testdata:")]
-    assert notes and "tests/run.sh:2: unknown command 'mydecoder' is given tests/data/x.bin" in notes[0], result.report.notes
+    assert notes and "tests/run.sh:2: unknown command 'mydecoder'; it is given tests/data/x.bin" in notes[0], result.report.notes
 
 
 def test_branch_combinations_are_bounded_and_reported(checker):
