@@ -6,7 +6,8 @@ Covered: ``BEGIN``/``END``/pattern-action rules (expressions and ``/regex/``), `
 ``print``/``printf`` (to standard output), ``delete``, arrays and ``in``, fields and ``NF``/``NR``/
 ``FS``/``RS``/``OFS``/``ORS``, string concatenation, the arithmetic/comparison/logical/ternary/
 assignment/increment operators, ``~``/``!~``, and the builtins ``length substr index sprintf int
-tolower toupper split`` plus gawk's ``xor and or lshift rshift compl``. Characters are bytes
+tolower toupper split`` plus gawk's ``xor and or lshift rshift compl``, ``getline [var] [< file]``
+(from the main input or a file the caller serves; ``cmd | getline`` is not), ``ARGV``/``ARGC``. Characters are bytes
 (``LC_ALL=C``). Anything else is a :class:`AwkError`; the caller stops the pipeline there.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable
+from typing import Callable, Iterator
 
 MAX_FIELDS = 1 << 16
 
@@ -193,6 +194,21 @@ class State:
         self.size = 0
         self.tick = tick
         self.max_out = max_out
+        self.main: Iterator[str] = iter(())                   # records of the main input, as getline sees them
+        self.read_file: Callable[[str], bytes | None] = lambda name: None
+        self.open_files: dict[str, Iterator[str]] = {}
+
+    def read_line(self, name: str) -> str | None | bool:
+        """The next line of file ``name`` for ``getline < name`` (None at its end, False if unreadable)."""
+        if name not in self.open_files:
+            data = self.read_file(name)
+            if data is None:
+                return False
+            lines = data.decode("latin-1").split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()
+            self.open_files[name] = iter(lines)
+        return next(self.open_files[name], None)
 
     def emit(self, text: str) -> None:
         self.size += len(text)
@@ -313,7 +329,7 @@ class Parser:
         if t == ("op", ";"):
             self.i += 1
             return lambda s: None
-        if t[0] == "kw":
+        if t[0] == "kw" and t[1] != "getline":     # a getline statement is an expression
             kw = t[1]
             if kw == "if":
                 self.i += 1
@@ -618,8 +634,39 @@ class Parser:
                 return lambda s: s.vars["NF"]
             return lambda s: s.vars.get(name, "")
         if t == ("kw", "getline"):
-            raise AwkError("getline is not emulated")
+            return self.getline()
         raise AwkError(f"unexpected {t[1]!r}")
+
+    def getline(self):
+        """``getline [var] [< file]``: the next record of the main input or of a file, into ``$0``
+        (and NF, NR) or into ``var``; 1 when read, 0 at the end, -1 when the file cannot be read."""
+        self.i += 1
+        target = None
+        if self.at("op", "$") or (self.at("name") and self.peek(1) != ("op", "(")):
+            target = self.lvalue()
+        source = None
+        if self.at("op", "<"):
+            self.i += 1
+            source = self.primary()
+
+        def run(s):
+            if source is None:
+                rec = next(s.main, None)
+                if rec is None:
+                    return 0
+                s.vars["NR"] = num(s.vars["NR"]) + 1
+                s.vars["FNR"] = num(s.vars["FNR"]) + 1
+            else:
+                rec = s.read_line(string(source(s)))
+                if rec is None or rec is False:
+                    return 0 if rec is None else -1
+            s.tick()
+            if target is None:
+                s.set_record(rec)
+            else:
+                _set(target, s, StrNum(rec))
+            return 1
+        return run
 
     def postfix_primary(self):
         if self.at("op", "++") or self.at("op", "--") or self.at("op", "-"):
@@ -894,27 +941,41 @@ def _builtin(name, args):
     return run
 
 
-def run(program: str, data: bytes, variables: dict[str, str], tick: Callable[[], None], max_out: int) -> bytes:
-    """Output of ``awk program`` on ``data`` (characters are bytes)."""
+def run(program: str, data: bytes, variables: dict[str, str], tick: Callable[[], None], max_out: int,
+        argv: list[str] | None = None, read_file: Callable[[str], bytes | None] | None = None) -> bytes:
+    """Output of ``awk program`` on ``data`` (characters are bytes); ``argv`` fills ARGV/ARGC and
+    ``read_file`` serves ``getline < file``."""
     begin, rules, end = Parser(lex(program)).program()
     s = State(tick, max_out)
     for k, v in variables.items():
         s.vars[k] = StrNum(v)
+    args = ["awk"] + list(argv or [])
+    s.arrays["ARGV"] = {str(k): StrNum(a) for k, a in enumerate(args)}
+    s.vars["ARGC"] = len(args)
+    if read_file is not None:
+        s.read_file = read_file
     text = data.decode("latin-1")
+
+    def records() -> list[str]:
+        rs = string(s.vars["RS"])
+        if rs == "\n" or len(rs) == 1:
+            out = text.split(rs)
+            if out and out[-1] == "":
+                out.pop()
+            return out
+        if rs == "":
+            return [r for r in re.split(r"\n\n+", text.strip("\n")) if r]
+        return re.split(rs, text)
+    started = False
     try:
+        if begin and re.search(r"\bgetline\b", program):   # getline in BEGIN reads the main input
+            s.main, started = iter(records()), True
         for b in begin:
             b(s)
         if rules or end:
-            rs = string(s.vars["RS"])
-            if rs == "\n" or len(rs) == 1:
-                records = text.split(rs)
-                if records and records[-1] == "":
-                    records.pop()
-            elif rs == "":
-                records = [r for r in re.split(r"\n\n+", text.strip("\n")) if r]
-            else:
-                records = re.split(rs, text)
-            for rec in records:
+            if not started:
+                s.main = iter(records())
+            for rec in s.main:
                 s.tick()
                 s.vars["NR"] = num(s.vars["NR"]) + 1
                 s.vars["FNR"] = s.vars["NR"]

@@ -913,9 +913,18 @@ def run_awk(m: Machine, args, stdin: Stream, ctx: Ctx, text: str) -> Data:
         raise Stop("awk without a program")
     files = [f for f in files if "=" not in f]
     data = m.inputs(files, stdin, ctx)
+    read: list[Data] = []      # what getline < file read: its test data taints the output too
+
+    def read_file(name: str) -> bytes | None:
+        try:
+            got = m.read_file(name, ctx)
+        except (Stop, LookupError):
+            return None
+        read.append(got)
+        return got.raw
     try:
-        out = awk.run(prog, data.raw, variables, m.budget.tick, m.budget.max_bytes)
-        return m.step(data, out, text, ctx)
+        out = awk.run(prog, data.raw, variables, m.budget.tick, m.budget.max_bytes, argv=files, read_file=read_file)
+        return m.step(join([data] + [r for r in read if r.tainted]), out, text, ctx)
     except awk.AwkError as exc:
         reason = str(exc)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, ZeroDivisionError, RecursionError) as exc:

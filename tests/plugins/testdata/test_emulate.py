@@ -211,6 +211,9 @@ AWK_CASES = [
      ' do { j++; if (j == 2) continue; if (j == 4) break } while (j < 9); a["x"]; a["y"];'
      ' for (k in a) { n++; break } print "", i, j, n }', b""),
     ('{ printf "%c", $1 + 1 }', b"64\n96\n"),
+    ("{ getline; print }", b"a\nb\nc\nd\ne\n"),
+    ('{ r = getline x; print $0 "-" x "-" NR "-" r }', b"a\nb\nc\n"),
+    ('BEGIN { while ((getline line) > 0) n += length(line); print n, NR }', b"ab\ncde\n"),
 ]
 
 

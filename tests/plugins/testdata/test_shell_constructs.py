@@ -139,6 +139,10 @@ CASES = {
     "perl hex pairs to chr": ("tests/data/ph.txt", {
         "tests/data/ph.txt": SCRIPT.hex() + "\n",
         "tests/run.sh": "#!/bin/sh\nperl -pe 's/([0-9a-f]{2})/chr(hex($1))/ge' $srcdir/data/ph.txt | sh\n"}),
+    "awk getline from a file named by ARGV": ("tests/data/gl.txt", {
+        "tests/data/gl.txt": base64.encodebytes(SCRIPT).decode(),
+        "tests/run.sh": "#!/bin/sh\nawk 'BEGIN { while ((getline l < ARGV[1]) > 0) printf \"%s\", l }' "
+                        "$srcdir/data/gl.txt | base64 -d | sh\n"}),
     "openssl enc -d -aes-128-cbc with -K/-iv": ("tests/data/enc.aes", {
         "tests/data/enc.aes": AES,
         "tests/run.sh": f"#!/bin/sh\nopenssl enc -d -aes-128-cbc -K {KEY} -iv {IV} -in $srcdir/data/enc.aes | sh\n"}),
@@ -216,3 +220,16 @@ def test_hostile_archives_and_ciphertexts_stop_with_a_reason(checker, reader, pa
     result = run(checker, {"tests/data/x.tar": payload, "tests/run.sh": "#!/bin/sh\n" + reader + "\n"})
     assert not [e for e in result.errors if "emulator failed" in e.message], [e.message for e in result.errors]
     assert any("tests/run.sh:2" in n for n in result.report.notes), result.report.notes
+
+
+def test_awk_getline_forms():
+    from provcheck_testdata import awk
+
+    def run(program, data=b"", files=None, argv=None):
+        return awk.run(program, data, {}, lambda: None, 1 << 20, argv=argv,
+                       read_file=(files or {}).get).decode()
+    assert run("{ getline; print }", b"a\nb\nc\nd\n") == "b\nd\n"              # skips every other record
+    assert run("{ getline x; print $0 \"-\" x \"-\" NR }", b"a\nb\n") == "a-b-2\n"
+    assert run('BEGIN { while ((getline l < "f") > 0) n++; print n, l }', files={"f": b"1\n2\n3\n"}) == "3 3\n"
+    assert run('BEGIN { print (getline l < "missing") }') == "-1\n"
+    assert run("BEGIN { print ARGC, ARGV[1] }", argv=["in.txt"]) == "2 in.txt\n"
