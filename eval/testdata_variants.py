@@ -141,7 +141,7 @@ def _uuencode(data: bytes, name: str) -> str:
 
 
 def heldout_variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]]:
-    """Four rounds of shapes written after the detector, each before looking at what it follows:
+    """Five rounds of shapes written after the detector, each before looking at what it follows:
     measured first as written, then kept as a regression set (docs/plugins/testdata.md)."""
     gz = gzip.compress(SCRIPT, mtime=0)
     b64 = base64.b64encode(SCRIPT).decode()
@@ -341,4 +341,33 @@ def heldout_variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]
         "tests/Makefile.am": "FIXTURES = data/fo.xz\ncheck-local:\n\tfor f in $(FIXTURES); do xz -dc $(srcdir)/$$f | $(SHELL); done\n"})
     add("openssl enc aes with literal key", "tests/data/enc.aes", {"tests/data/enc.aes": bytes.fromhex("e05a6a990476ae541843da02797fa58fcd97aae69f76ef0d7ffc066ab7a81b1d869ffd5761b90d477b187375837dc950dd0d776e35a1e0e33a3b5d9d9b3431db91ca9e9d7524169e50c82bd598c408c5"),
         "tests/run_aes.sh": "#!/bin/sh\nopenssl enc -d -aes-128-cbc -K 000102030405060708090a0b0c0d0e0f -iv 0f0e0d0c0b0a09080706050403020100 -in $srcdir/data/enc.aes | sh\n"})
+    # round 5
+    add("gzip -dc with stdin redirect in a subshell", "tests/data/sub.gz", {"tests/data/sub.gz": gz,
+        "tests/run_sub.sh": "#!/bin/sh\n( cd $srcdir/data && gzip -dc < sub.gz ) | sh\n"})
+    add("cd then relative path", "tests/data/rel.xz", {"tests/data/rel.xz": lzma.compress(SCRIPT),
+        "tests/run_rel.sh": "#!/bin/sh\ncd \"$srcdir/data\" || exit 1\nxz -dc rel.xz | sh\n"})
+    add("pushd/popd", "tests/data/pd.gz", {"tests/data/pd.gz": gz,
+        "tests/run_pd.sh": "#!/bin/bash\npushd $srcdir/data >/dev/null\nzcat pd.gz | bash\npopd >/dev/null\n"})
+    add("python base64 + zlib.decompressobj", "tests/data/zo.txt", {"tests/data/zo.txt": base64.b64encode(zlib.compress(SCRIPT)).decode(),
+        "tests/run_zo.sh": "#!/bin/sh\npython3 -c 'import base64,sys,zlib; d=zlib.decompressobj(); sys.stdout.write(d.decompress(base64.b64decode(open(sys.argv[1]).read())).decode())' $srcdir/data/zo.txt | sh\n"})
+    add("python bytes.fromhex", "tests/data/fh.txt", {"tests/data/fh.txt": SCRIPT.hex(),
+        "tests/run_fh.sh": "#!/bin/sh\npython3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(open(sys.argv[1]).read().strip()))' $srcdir/data/fh.txt | sh\n"})
+    add("cat - with heredoc prefix", "tests/data/hp.b64", {"tests/data/hp.b64": b64 + "\n",
+        "tests/run_hp.sh": "#!/bin/sh\n{ cat $srcdir/data/hp.b64; } | base64 --decode | sh\n"})
+    add("variable holds whole pipeline, eval", "tests/data/ep.gz", {"tests/data/ep.gz": gz,
+        "tests/run_ep.sh": "#!/bin/sh\nP=\"gzip -dc $srcdir/data/ep.gz | sh\"\neval \"$P\"\n"})
+    add("function returns path via echo", "tests/data/fp.xz", {"tests/data/fp.xz": lzma.compress(SCRIPT),
+        "tests/run_fp.sh": "#!/bin/sh\nfixture() { echo \"$srcdir/data/$1\"; }\nxz -dc \"$(fixture fp.xz)\" | sh\n"})
+    add("bzip2 -dc -k with stdout", "tests/data/bk.bz2", {"tests/data/bk.bz2": bz2.compress(SCRIPT),
+        "tests/run_bk.sh": "#!/bin/sh\nbzip2 -dck $srcdir/data/bk.bz2 | sh\n"})
+    add("lz4 -dc", "tests/data/l4.lz4", {"tests/data/l4.lz4": __import__('lz4.frame', fromlist=['compress']).compress(SCRIPT),
+        "tests/run_l4.sh": "#!/bin/sh\nlz4 -dc $srcdir/data/l4.lz4 | sh\n"})
+    add("sed y/// transliteration", "tests/data/sy.txt", {"tests/data/sy.txt": b64.translate(str.maketrans("ABCabc", "CBAcba")) + "\n",
+        "tests/run_sy.sh": "#!/bin/sh\nsed 'y/ABCabc/CBAcba/' $srcdir/data/sy.txt | base64 -d | sh\n"})
+    add("dd with conv=swab", "tests/data/sw.bin", {"tests/data/sw.bin": bytes(b for i in range(0, len(gz) + len(gz) % 2, 2) for b in ((gz + b"\0")[i+1], (gz + b"\0")[i])),
+        "tests/run_sw.sh": "#!/bin/sh\ndd if=$srcdir/data/sw.bin conv=swab 2>/dev/null | gzip -dc 2>/dev/null | sh\n"})
+    add("Makefile.am check-local with shell function", "tests/data/mf.gz", {"tests/data/mf.gz": gz,
+        "tests/Makefile.am": "check-local:\n\t@unpack() { gzip -dc \"$$1\"; }; unpack $(srcdir)/data/mf.gz | $(SHELL)\n"})
+    add("meson custom_target with python -c", "tests/data/mp.b64", {"tests/data/mp.b64": base64.b64encode(obj).decode(),
+        "tests/meson.build": "py = find_program('python3')\nhelper = custom_target('h', input : 'data/mp.b64', output : 'h.o', command : [py, '-c', 'import base64,sys; open(sys.argv[2],\"wb\").write(base64.b64decode(open(sys.argv[1]).read()))', '@INPUT@', '@OUTPUT@'])\nexecutable('t', 't.c', objects : helper)\n"})
     return out

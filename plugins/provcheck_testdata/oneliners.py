@@ -132,6 +132,23 @@ class _Fn:
         return self.fn(*a, **k)
 
 
+class _Decompressor:
+    """``zlib.decompressobj()``, with its output bounded by the byte budget."""
+
+    def __init__(self, d, limit: int):
+        self.d, self.limit, self.total = d, limit, 0
+
+    def decompress(self, data, max_length: int = 0):
+        out = self.d.decompress(data, max_length or self.limit - self.total + 1)
+        self.total += len(out)
+        if self.total > self.limit:
+            raise BudgetExceeded("python zlib output exceeds the byte budget")
+        return out
+
+    def flush(self, *a):
+        return self.d.flush()
+
+
 class _File:
     def __init__(self, emu: "PyEmu", word: str | None, mode: str, data: Data | None = None, stream=None):
         self.emu, self.word, self.mode = emu, word, mode
@@ -221,6 +238,8 @@ class PyEmu:
                     "stderr": _Mod("sys.stderr"), "exit": _Fn("exit", self._exit), "byteorder": "little"}
         self.stdout_write = stdout
         self.env: dict[str, Any] = {"__name__": "__main__"}
+        self.constructors: dict[Any, type] = {}
+        self.opened: list[_File] = []
         self.sink_hits: list[tuple[str, bytes]] = []
 
     # -- I/O hooks ------------------------------------------------------------------------------
@@ -237,6 +256,7 @@ class PyEmu:
         word = str(path)
         if any(c in mode for c in "wax"):
             f = _File(self, word, mode)
+            self.opened.append(f)      # closed at exit, as the interpreter does, if the program does not
             return f
         try:
             data = self.m.read_file(word, self.ctx)
@@ -286,6 +306,7 @@ class PyEmu:
             if a and isinstance(a[0], int):
                 self.m.budget.check_size(a[0])
             return bytearray(*a)
+        self.constructors = {_bytes: bytes, _bytearray: bytearray}
         b = {
             "bytes": _bytes, "bytearray": _bytearray, "len": len, "range": range, "enumerate": enumerate,
             "zip": zip, "ord": ord, "chr": chr, "int": int, "str": str, "list": list, "tuple": tuple, "dict": dict,
@@ -310,7 +331,9 @@ class PyEmu:
                        "standard_b64decode": base64.standard_b64decode},
             "binascii": {"unhexlify": binascii.unhexlify, "a2b_hex": binascii.a2b_hex, "a2b_base64": binascii.a2b_base64,
                          "a2b_uu": binascii.a2b_uu, "hexlify": binascii.hexlify, "crc32": binascii.crc32},
-            "zlib": {"decompress": self._limited(zlib.decompress), "crc32": zlib.crc32, "MAX_WBITS": zlib.MAX_WBITS},
+            "zlib": {"decompress": self._limited(zlib.decompress), "crc32": zlib.crc32, "MAX_WBITS": zlib.MAX_WBITS,
+                     "decompressobj": lambda wbits=zlib.MAX_WBITS, *a: _Decompressor(
+                         zlib.decompressobj(wbits), self.m.budget.max_bytes)},
             "gzip": {"decompress": self._limited(gzip.decompress), "open": self._opener(gzip.decompress)},
             "lzma": {"decompress": self._limited(lzma.decompress), "open": self._opener(lzma.decompress),
                      "FORMAT_ALONE": lzma.FORMAT_ALONE,
@@ -396,6 +419,9 @@ class PyEmu:
         except Exception as exc:   # the program itself fails (bad input): as Python would, it stops here
             if not self.out and not self.written:
                 raise Stop(f"python program raised {type(exc).__name__}: {str(exc)[:120]}") from None
+        for f in self.opened:
+            if f.word not in self.written:
+                f.close()
         base = join(self.sources + ([self.stdin.data] if self.stdin.data.tainted and not self.sources else []))
         prog = self.text if len(self.text) < 300 else self.text[:297] + "..."
         for word, raw in self.written.items():
@@ -630,6 +656,10 @@ class PyEmu:
                 return bytes.maketrans if isinstance(obj, (bytes, bytearray)) else str.maketrans
             return getattr(obj, name)
         if obj in (bytes, bytearray, int, str) and name in ("fromhex", "maketrans", "from_bytes", "join"):
+            return getattr(obj, name)
+        if obj in self.constructors and name in ("fromhex", "maketrans"):   # bytes/bytearray as the program sees them
+            return getattr(self.constructors[obj], name)
+        if isinstance(obj, _Decompressor) and name in ("decompress", "flush"):
             return getattr(obj, name)
         raise Stop(f"python attribute .{name} of {type(obj).__name__} is not emulated")
 

@@ -14,6 +14,7 @@ import base64
 import bz2
 import gzip
 import lzma
+import zlib
 
 import pytest
 from fixture_archives import tar_bytes, zip_bytes
@@ -143,6 +144,14 @@ CASES = {
         "tests/data/gl.txt": base64.encodebytes(SCRIPT).decode(),
         "tests/run.sh": "#!/bin/sh\nawk 'BEGIN { while ((getline l < ARGV[1]) > 0) printf \"%s\", l }' "
                         "$srcdir/data/gl.txt | base64 -d | sh\n"}),
+    "python bytes.fromhex": ("tests/data/fh.txt", {
+        "tests/data/fh.txt": SCRIPT.hex(),
+        "tests/run.sh": "#!/bin/sh\npython3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(open(sys.argv[1])"
+                        ".read().strip()))' $srcdir/data/fh.txt | sh\n"}),
+    "python zlib.decompressobj": ("tests/data/zo.txt", {
+        "tests/data/zo.txt": base64.b64encode(zlib.compress(SCRIPT)).decode(),
+        "tests/run.sh": "#!/bin/sh\npython3 -c 'import base64,sys,zlib; d=zlib.decompressobj(); sys.stdout.write("
+                        "d.decompress(base64.b64decode(open(sys.argv[1]).read())).decode())' $srcdir/data/zo.txt | sh\n"}),
     "openssl enc -d -aes-128-cbc with -K/-iv": ("tests/data/enc.aes", {
         "tests/data/enc.aes": AES,
         "tests/run.sh": f"#!/bin/sh\nopenssl enc -d -aes-128-cbc -K {KEY} -iv {IV} -in $srcdir/data/enc.aes | sh\n"}),
@@ -233,3 +242,14 @@ def test_awk_getline_forms():
     assert run('BEGIN { while ((getline l < "f") > 0) n++; print n, l }', files={"f": b"1\n2\n3\n"}) == "3 3\n"
     assert run('BEGIN { print (getline l < "missing") }') == "-1\n"
     assert run("BEGIN { print ARGC, ARGV[1] }", argv=["in.txt"]) == "2 in.txt\n"
+
+
+def test_a_file_python_never_closes_is_written_at_exit(checker, object_file):
+    """meson's custom_target runs ``python3 -c`` that opens its output and never closes it."""
+    files = {"tests/data/mp.b64": base64.b64encode(object_file).decode(),
+             "tests/meson.build": "py = find_program('python3')\nhelper = custom_target('h', input : 'data/mp.b64', "
+                                  "output : 'h.o', command : [py, '-c', 'import base64,sys; open(sys.argv[2],\"wb\")"
+                                  ".write(base64.b64decode(open(sys.argv[1]).read()))', '@INPUT@', '@OUTPUT@'])\n"
+                                  "executable('t', 't.c', objects : helper)\n"}
+    hits = [f for f in run(checker, files).by_rule("PC212") if f.location.path == "tests/data/mp.b64"]
+    assert hits and hits[0].severity == Severity.CRITICAL and hits[0].evidence["sink"]["kind"] == "output-file"
