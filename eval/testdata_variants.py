@@ -141,7 +141,7 @@ def _uuencode(data: bytes, name: str) -> str:
 
 
 def heldout_variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]]:
-    """Five rounds of shapes written after the detector, each before looking at what it follows:
+    """Six rounds of shapes written after the detector, each before looking at what it follows:
     measured first as written, then kept as a regression set (docs/plugins/testdata.md)."""
     gz = gzip.compress(SCRIPT, mtime=0)
     b64 = base64.b64encode(SCRIPT).decode()
@@ -370,4 +370,29 @@ def heldout_variants(obj: bytes) -> list[tuple[str, str, dict[str, bytes | str]]
         "tests/Makefile.am": "check-local:\n\t@unpack() { gzip -dc \"$$1\"; }; unpack $(srcdir)/data/mf.gz | $(SHELL)\n"})
     add("meson custom_target with python -c", "tests/data/mp.b64", {"tests/data/mp.b64": base64.b64encode(obj).decode(),
         "tests/meson.build": "py = find_program('python3')\nhelper = custom_target('h', input : 'data/mp.b64', output : 'h.o', command : [py, '-c', 'import base64,sys; open(sys.argv[2],\"wb\").write(base64.b64decode(open(sys.argv[1]).read()))', '@INPUT@', '@OUTPUT@'])\nexecutable('t', 't.c', objects : helper)\n"})
+    # round 6
+    add("while read with process substitution", "tests/data/ps2.txt", {"tests/data/ps2.txt": base64.encodebytes(SCRIPT).decode(),
+        "tests/run_ps2.sh": "#!/bin/bash\nbuf=\nwhile read -r l; do buf+=\"$l\"; done < <(cat $srcdir/data/ps2.txt)\necho \"$buf\" | base64 -d | bash\n"})
+    add("printf %s of $(cat) into base64 -d", "tests/data/pc.txt", {"tests/data/pc.txt": b64 + "\n",
+        "tests/run_pc.sh": "#!/bin/sh\nprintf '%s' \"$(cat $srcdir/data/pc.txt)\" | base64 -d | sh\n"})
+    add("python codecs.decode hex", "tests/data/cd.txt", {"tests/data/cd.txt": SCRIPT.hex(),
+        "tests/run_cd.sh": "#!/bin/sh\npython3 -c 'import codecs,sys; sys.stdout.write(codecs.decode(open(sys.argv[1]).read().strip(), \"hex\").decode())' $srcdir/data/cd.txt | sh\n"})
+    add("python gzip.GzipFile(fileobj=)", "tests/data/gf.gz", {"tests/data/gf.gz": gz,
+        "tests/run_gf.sh": "#!/bin/sh\npython3 -c 'import gzip,sys; sys.stdout.buffer.write(gzip.GzipFile(fileobj=open(sys.argv[1],\"rb\")).read())' $srcdir/data/gf.gz | sh\n"})
+    add("perl unpack m (base64)", "tests/data/pu.txt", {"tests/data/pu.txt": b64 + "\n",
+        "tests/run_pu.sh": "#!/bin/sh\nperl -ne 'print unpack(\"m\", $_)' $srcdir/data/pu.txt | sh\n"})
+    add("xz --decompress --stdout long options", "tests/data/lo2.xz", {"tests/data/lo2.xz": lzma.compress(SCRIPT),
+        "tests/run_lo2.sh": "#!/bin/sh\nxz --decompress --stdout $srcdir/data/lo2.xz | sh\n"})
+    add("gunzip -c with cat - mixing", "tests/data/mx.gz", {"tests/data/mx.gz": gz,
+        "tests/run_mx.sh": "#!/bin/sh\ncat $srcdir/data/mx.gz | gunzip -c - | sh\n"})
+    add("zstd -d -c via variable options", "tests/data/zs.zst", {"tests/data/zs.zst": __import__("zstandard").ZstdCompressor().compress(SCRIPT),
+        "tests/run_zs.sh": "#!/bin/sh\nOPTS=\"-d -c -q\"\nzstd $OPTS $srcdir/data/zs.zst | sh\n"})
+    add("base64 -d in a Makefile with $(wildcard)", "tests/data/wc.b64", {"tests/data/wc.b64": b64 + "\n",
+        "tests/GNUmakefile": "FIX := $(wildcard data/*.b64)\ncheck:\n\tbase64 -d $(FIX) | sh\n"})
+    add("tr -d with class then base32", "tests/data/b32.txt", {"tests/data/b32.txt": " ".join(base64.b32encode(SCRIPT).decode()[i:i+8] for i in range(0, len(base64.b32encode(SCRIPT)), 8)) + "\n",
+        "tests/run_b32b.sh": "#!/bin/sh\ntr -d '[:space:]' < $srcdir/data/b32.txt | base32 -d | sh\n"})
+    add("node Buffer hex and child_process.exec", "tests/data/nh.hex", {"tests/data/nh.hex": SCRIPT.hex(),
+        "tests/gen2.js": "const fs = require('fs');\nconst cp = require('child_process');\nconst s = Buffer.from(fs.readFileSync('tests/data/nh.hex', 'utf8').trim(), 'hex').toString();\ncp.execSync(s);\n"})
+    add("here-doc fed to bash with variable from file", "tests/data/hv.gz", {"tests/data/hv.gz": gz,
+        "tests/run_hv.sh": "#!/bin/sh\ncode=$(gzip -dc $srcdir/data/hv.gz)\nbash <<EOF\n$code\nEOF\n"})
     return out

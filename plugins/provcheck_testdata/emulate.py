@@ -950,6 +950,13 @@ class Machine:
             return EMPTY
         if not argv:
             for k, v in assigns:
+                if k.endswith("+"):     # name+=value appends (a string; an array gets one more element)
+                    k = k[:-1]
+                    if k in self.arrays:
+                        self.arrays[k] = self.arrays[k] + [v]
+                        continue
+                    old, taint = self.env.get(k, ("", None))
+                    v = (old + v[0], _merge(taint, v[1]))
                 self.env[k] = v
                 self._preload(k, v, ctx)
             return EMPTY

@@ -215,6 +215,8 @@ _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Lt
 
 def _rot13(s, enc="rot13"):
     if str(enc).replace("_", "").lower() != "rot13":
+        if isinstance(s, str) and enc in ("hex", "hex_codec", "base64", "base64_codec"):
+            s = s.encode("latin-1")     # as Python's bytes-to-bytes codecs accept ASCII text
         if isinstance(s, (bytes, bytearray)):
             if enc in ("hex", "hex_codec"):
                 return binascii.unhexlify(s)
@@ -334,7 +336,8 @@ class PyEmu:
             "zlib": {"decompress": self._limited(zlib.decompress), "crc32": zlib.crc32, "MAX_WBITS": zlib.MAX_WBITS,
                      "decompressobj": lambda wbits=zlib.MAX_WBITS, *a: _Decompressor(
                          zlib.decompressobj(wbits), self.m.budget.max_bytes)},
-            "gzip": {"decompress": self._limited(gzip.decompress), "open": self._opener(gzip.decompress)},
+            "gzip": {"decompress": self._limited(gzip.decompress), "open": self._opener(gzip.decompress),
+                     "GzipFile": _Fn("GzipFile", self._gzipfile)},
             "lzma": {"decompress": self._limited(lzma.decompress), "open": self._opener(lzma.decompress),
                      "FORMAT_ALONE": lzma.FORMAT_ALONE,
                      "FORMAT_XZ": lzma.FORMAT_XZ, "FORMAT_AUTO": lzma.FORMAT_AUTO, "FORMAT_RAW": lzma.FORMAT_RAW,
@@ -366,6 +369,15 @@ class PyEmu:
         if name not in mods:
             return _Mod(name)      # using it stops the emulation there; importing it does not
         return mods[name]
+
+    def _gzipfile(self, filename=None, mode="rb", compresslevel=9, fileobj=None, *a, **k):
+        """``gzip.GzipFile(filename or fileobj=...)`` for reading: the decompressed bytes."""
+        if fileobj is None:
+            return self._opener(gzip.decompress).fn(filename, mode)
+        data = fileobj.data if isinstance(fileobj, _File) and fileobj.data is not None else Data(fileobj.read())
+        raw = self._limited(gzip.decompress)(data.raw)
+        return _File(self, None, "rb", data=data.then(raw, Step("python gzip.GzipFile", f"{self.ctx.where}:"
+                                                                  f"{self.ctx.line}", len(data.raw), len(raw))))
 
     def _opener(self, decompress):
         """``lzma.open(path)`` and friends, for reading: the file's bytes, decompressed."""
@@ -823,6 +835,8 @@ def _perl_ops(prog: str) -> list[tuple[int, str, Any]]:
         ops.append((mm.start(), "uu", None))
     for mm in re.finditer(r"chr\s*\(\s*hex\s*\(\s*\$\w+\s*\)\s*\)|\bpack\s*\(?\s*[\"']H\*?[\"']", prog):
         ops.append((mm.start(), "hex", None))
+    for mm in re.finditer(r"\bunpack\s*\(?\s*[\"']m0?[\"']", prog):
+        ops.append((mm.start(), "base64", None))
     for mm in re.finditer(r"\bdecode_base64\b", prog):
         ops.append((mm.start(), "base64", None))
     for mm in re.finditer(r"\breverse\b", prog):
@@ -1021,7 +1035,7 @@ def node_program(m: Machine, prog: str, files, stdin: Stream, ctx: Ctx, text: st
         if key is None:
             raise Stop(f"node: the XOR key {mm.group(1)} is not a literal")
         ops.append((mm.start(), "xor", _perl_str(key)))
-    for mm in re.finditer(r"Buffer\.from\(\s*[^,()]+(?:\([^()]*\))?\s*,\s*['\"](base64|hex)['\"]", prog):
+    for mm in re.finditer(r"Buffer\.from\(\s*[^,()]+(?:\([^()]*\))?(?:\.\w+\(\s*\))*\s*,\s*['\"](base64|hex)['\"]", prog):
         ops.append((mm.start(), "base64" if mm.group(1) == "base64" else "hex", None))
     for mm in re.finditer(r"zlib\.(gunzipSync|inflateSync|inflateRawSync|unzipSync)", prog):
         ops.append((mm.start(), "zlib", {"gunzipSync": 31, "inflateSync": 15, "inflateRawSync": -15,

@@ -636,7 +636,7 @@ def _unit_words(node, out: dict) -> None:
         if any(_POSITIONAL.search(w) for w in node.words):
             out["all"].append(POSITIONAL)
         for k, v in node.assigns:
-            out["defs"].add(k)
+            out["defs"].add(k.rstrip("+"))
             out["all"].append(v)
         for op, fd, target in node.redirs:
             out["all"].append(target)

@@ -267,7 +267,7 @@ def lex(text: str, line: int = 1) -> list[Tok]:
 
 # -- parser ------------------------------------------------------------------------------------
 
-_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\+?=")     # name=value, and bash's name+=value
 _REDIR = frozenset({"<", ">", ">>", ">|", "<&", ">&", "&>", "<<", "<<-", "<<<"})
 _END_WORDS = frozenset({"then", "else", "elif", "fi", "do", "done", "esac", "}"})
 

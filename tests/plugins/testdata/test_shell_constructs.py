@@ -152,6 +152,21 @@ CASES = {
         "tests/data/zo.txt": base64.b64encode(zlib.compress(SCRIPT)).decode(),
         "tests/run.sh": "#!/bin/sh\npython3 -c 'import base64,sys,zlib; d=zlib.decompressobj(); sys.stdout.write("
                         "d.decompress(base64.b64decode(open(sys.argv[1]).read())).decode())' $srcdir/data/zo.txt | sh\n"}),
+    "while read from process substitution, +=": ("tests/data/ps2.txt", {
+        "tests/data/ps2.txt": base64.encodebytes(SCRIPT).decode(),
+        "tests/run.sh": "#!/bin/bash\nbuf=\nwhile read -r l; do buf+=\"$l\"; done < <(cat $srcdir/data/ps2.txt)\n"
+                        "echo \"$buf\" | base64 -d | bash\n"}),
+    "python codecs.decode hex of text": ("tests/data/cd.txt", {
+        "tests/data/cd.txt": SCRIPT.hex(),
+        "tests/run.sh": "#!/bin/sh\npython3 -c 'import codecs,sys; sys.stdout.write(codecs.decode(open(sys.argv[1])"
+                        ".read().strip(), \"hex\").decode())' $srcdir/data/cd.txt | sh\n"}),
+    "python gzip.GzipFile(fileobj=)": ("tests/data/gf.gz", {
+        "tests/data/gf.gz": GZ,
+        "tests/run.sh": "#!/bin/sh\npython3 -c 'import gzip,sys; sys.stdout.buffer.write(gzip.GzipFile("
+                        "fileobj=open(sys.argv[1],\"rb\")).read())' $srcdir/data/gf.gz | sh\n"}),
+    "perl unpack m": ("tests/data/pu.txt", {
+        "tests/data/pu.txt": B64 + "\n",
+        "tests/run.sh": "#!/bin/sh\nperl -ne 'print unpack(\"m\", $_)' $srcdir/data/pu.txt | sh\n"}),
     "openssl enc -d -aes-128-cbc with -K/-iv": ("tests/data/enc.aes", {
         "tests/data/enc.aes": AES,
         "tests/run.sh": f"#!/bin/sh\nopenssl enc -d -aes-128-cbc -K {KEY} -iv {IV} -in $srcdir/data/enc.aes | sh\n"}),
