@@ -416,7 +416,7 @@ class Machine:
             outs = Outs()
             for k, item in enumerate(node.items):
                 try:
-                    outs.append(self.counted(self.run(item, stdin, where), outs))
+                    self.collect(outs, self.run(item, stdin, where))
                 except Stop as exc:       # this command cannot be followed; the next ones still run
                     if stdin.data.tainted:
                         self.stops.append((f"{where}:{getattr(item, 'line', 0)}", str(exc)))
@@ -430,7 +430,7 @@ class Machine:
                             break
                         self.forks += 1
                         self.env = env
-                        outs.append(self.counted(self.run(rest, stdin, where), outs))
+                        self.collect(outs, self.run(rest, stdin, where))
                     self.env = chosen
             return join(outs)
         if isinstance(node, shell.AndOr):
@@ -452,7 +452,7 @@ class Machine:
             outs = Outs()
             for value in self.worth_iterating(words[:MAX_LOOP]):
                 self.env[node.var] = value
-                outs.append(self.counted(self.run(node.body, stdin, where), outs))
+                self.collect(outs, self.run(node.body, stdin, where))
             return join(outs)
         if isinstance(node, shell.If):   # every branch: a condition decided at run time must not hide one
             outs = Outs(self.run(c, stdin, where) for c, _ in node.branches)
@@ -463,7 +463,7 @@ class Machine:
             bodies = [b for _, b in node.arms]
             if not any(p == "*" for pats, _ in node.arms for p in pats):
                 bodies.append(shell.Seq([]))       # no arm matches
-            return self.branches(bodies, stdin, where, [])
+            return self.branches(bodies, stdin, where, Outs())
         if isinstance(node, shell.Loop):
             return self.loop(node, stdin, where)
         if isinstance(node, shell.Func):
@@ -514,13 +514,13 @@ class Machine:
                 return True
         return False
 
-    def branches(self, bodies: list, stdin: Stream, where: str, outs: list[Data]) -> Data:
+    def branches(self, bodies: list, stdin: Stream, where: str, outs: Outs) -> Data:
         """Run every branch from the same state; the script goes on in the first branch's world and
         :attr:`worlds` keeps the other distinct ones for the enclosing sequence to follow."""
         before, after, others = dict(self.env), None, []
         for body in bodies:
             self.env = dict(before)
-            outs.append(self.counted(self.run(body, stdin, where), outs))
+            self.collect(outs, self.run(body, stdin, where))
             if after is None:
                 after = self.env
             elif self.env != after and self.env not in others:
@@ -540,7 +540,7 @@ class Machine:
             if fed and self.read_eof and outs:
                 break
             if not fed or k < LOOP_ALL or stdin.data.tainted or self.names_data(self.last_line):
-                outs.append(self.counted(self.run(node.body, stdin, where), outs))
+                self.collect(outs, self.run(node.body, stdin, where))
             if not fed:
                 break
         else:
@@ -548,7 +548,7 @@ class Machine:
                 self.stops.append((f"{where}:{node.line}", f"loop stopped after {MAX_LOOP} rounds"))
         return join(outs)
 
-    def read(self, args: list[str], stdin: Stream, ctx: Ctx, ifs: tuple[str, Data | None] | None = None) -> Data:
+    def read(self, args: list[str], stdin: Stream, ctx: Ctx, ifs_assign: tuple[str, Data | None] | None = None) -> Data:
         """The ``read`` builtin: one line of standard input into the named variables."""
         raw_mode = "-r" in args
         names = [a for a in args if not a.startswith("-")] or ["REPLY"]
@@ -559,7 +559,7 @@ class Machine:
         text = line.raw.decode("latin-1").rstrip("\n")
         if not raw_mode:
             text = re.sub(r"\\(.)", r"\1", text)
-        ifs = (ifs or self.env.get("IFS", (" \t\n", None)))[0]
+        ifs = (ifs_assign or self.env.get("IFS", (" \t\n", None)))[0]     # IFS=, read: for this read only
         if ifs and len(names) > 1:
             parts = re.split("[" + re.escape(ifs) + "]+", text.strip(ifs), maxsplit=len(names) - 1)
         else:
@@ -575,12 +575,11 @@ class Machine:
         """The variables a child shell would see (every variable: exports are not tracked)."""
         return {k: v for k, (v, taint) in self.env.items() if taint is None and len(v) < 1 << 16}
 
-    def counted(self, out: Data, outs: list[Data]) -> Data:
-        """``out``, after checking that it and what was collected before fit the byte budget."""
+    def collect(self, outs: Outs, out: Data) -> None:
+        """Add ``out`` to ``outs`` once it and what was collected before fit the byte budget."""
         if out.raw:
-            before = outs.total if isinstance(outs, Outs) else sum(len(o.raw) for o in outs)
-            self.budget.check_size(len(out.raw) + before)
-        return out
+            self.budget.check_size(len(out.raw) + outs.total)
+        outs.append(out)
 
     # -- words ------------------------------------------------------------------------------------
     def var(self, name: str) -> tuple[str, Data | None]:
@@ -620,6 +619,12 @@ class Machine:
             if lit:
                 segs.append(("".join(lit), quoted, None))
                 lit.clear()
+
+        def placeholder(j: int, quoted: bool) -> int:
+            end = raw.index("\0", j + 1)
+            value, taint = self.var(raw[j + 1:end])
+            segs.append((value, quoted, taint))
+            return end + 1
 
         def dollar(j: int, quoted: bool) -> int:
             if raw.startswith("$((", j):
@@ -683,12 +688,9 @@ class Machine:
                         value, taint = self.var(piece)
                         segs.append((value, True, taint))
                 i = j + 1
-            elif c == "\0" and "\0" in raw[i + 1:]:     # a make or cmake value (see Machine.PLACEHOLDER)
+            elif c == "\0" and "\0" in raw[i + 1:]:     # a make or cmake value (the class docstring)
                 flush()
-                j = raw.index("\0", i + 1)
-                value, taint = self.var(raw[i + 1:j])
-                segs.append((value, False, taint))
-                i = j + 1
+                i = placeholder(i, False)
             elif c == '"':
                 flush()
                 i += 1
@@ -701,10 +703,7 @@ class Machine:
                         i = dollar(i, True)
                     elif raw[i] == "\0" and "\0" in raw[i + 1:]:
                         flush(True)
-                        j = raw.index("\0", i + 1)
-                        value, taint = self.var(raw[i + 1:j])
-                        segs.append((value, True, taint))
-                        i = j + 1
+                        i = placeholder(i, True)
                     elif raw[i] == "`":
                         flush(True)
                         j = raw.find("`", i + 1)
@@ -1142,7 +1141,7 @@ class Machine:
                 args = [(a.replace(repl, group[0].strip()), taint if repl in a else t) for a, t in cmd]
             else:
                 args = cmd + [(w, taint) for w in group]
-            outs.append(self.counted(self.command(args, Stream(), ctx, text, assigns), outs))
+            self.collect(outs, self.command(args, Stream(), ctx, text, assigns))
         return join(outs)
 
     def find(self, argv, stdin: Stream, ctx: Ctx, text: str, assigns: dict) -> Data:
@@ -1195,7 +1194,7 @@ class Machine:
                 for a, t in cmd:
                     args.extend([(p, None) for p in paths] if a == "{}" else [(a.replace("{}", paths[0]), t)])
                 if args:
-                    outs.append(self.counted(self.command(args, Stream(), ctx, text, assigns), outs))
+                    self.collect(outs, self.command(args, Stream(), ctx, text, assigns))
         return join(outs)
 
     def shell_cmd(self, name, argv, stdin: Stream, ctx: Ctx, text: str) -> Data:
@@ -2078,10 +2077,11 @@ def f_tar(m: Machine, name, args, taints, stdin, ctx, text):
     standard output, in archive order."""
     import io
     import tarfile
-    flags = "".join(a.lstrip("-") for a in args if a.startswith("-") or (a is args[0] and re.fullmatch(r"[a-zA-Z]+", a)))
+    bundled = bool(args) and re.fullmatch(r"[a-zA-Z]+", args[0]) is not None     # tar xOf ...
+    flags = "".join(a.lstrip("-") for k, a in enumerate(args) if a.startswith("-") or (k == 0 and bundled))
     if "x" not in flags or "O" not in flags and "--to-stdout" not in args:
         raise Stop("tar: only extraction to standard output (-xO) is emulated")
-    ops = [a for k, a in enumerate(args) if not a.startswith("-") and not (k == 0 and re.fullmatch(r"[a-zA-Z]+", a))]
+    ops = [a for k, a in enumerate(args) if not a.startswith("-") and not (k == 0 and bundled)]
     archive = ops[0] if "f" in flags and ops else "-"
     data = m.read_file(archive, ctx) if archive != "-" else stdin.read()
     members = set(ops[1:])
