@@ -342,8 +342,7 @@ def make_recipes(text: str) -> list[tuple[int, str]]:
         pattern = _pattern_rule(targets, prereqs)
         if pattern is not None:     # %.o: %.xz (or .xz.o:) made for every file of the Makefile it can make
             target, source = pattern
-            rx = re.compile(re.escape(target).replace("%", "(.+)") + "$")
-            stems = sorted({m.group(1) for w in mentioned if (m := rx.match(w))})[:_MAX_PATTERN]
+            stems = sorted({stem for w in mentioned if (stem := _make_pattern(target, w))})[:_MAX_PATTERN]
             instances = [(target.replace("%", stem), [source.replace("%", stem)] + [p for p in prereqs[1:]
                                                                                   if "%" not in p], stem)
                          for stem in stems]
