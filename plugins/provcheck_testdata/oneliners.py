@@ -370,26 +370,29 @@ class PyEmu:
             return _Mod(name)      # using it stops the emulation there; importing it does not
         return mods[name]
 
+    def _decompressed(self, source, decompress, mode: str, what: str) -> "_File":
+        """A file object reading ``source`` (an open file) decompressed, its taint and step kept."""
+        data = source.data if isinstance(source, _File) and source.data is not None else Data(source.read())
+        raw = self._limited(decompress)(data.raw)
+        step = Step(what, f"{self.ctx.where}:{self.ctx.line}", len(data.raw), len(raw))
+        return _File(self, None, "r" if "t" in mode else "rb", data=data.then(raw, step))
+
     def _gzipfile(self, filename=None, mode="rb", compresslevel=9, fileobj=None, *a, **k):
         """``gzip.GzipFile(filename or fileobj=...)`` for reading: the decompressed bytes."""
-        if fileobj is None:
-            return self._opener(gzip.decompress).fn(filename, mode)
-        data = fileobj.data if isinstance(fileobj, _File) and fileobj.data is not None else Data(fileobj.read())
-        raw = self._limited(gzip.decompress)(data.raw)
-        return _File(self, None, "rb", data=data.then(raw, Step("python gzip.GzipFile", f"{self.ctx.where}:"
-                                                                  f"{self.ctx.line}", len(data.raw), len(raw))))
+        if any(c in str(mode) for c in "wax"):
+            if filename is None:
+                raise Stop("python gzip.GzipFile writing to a file object is not emulated")
+            return _File(self, str(filename), str(mode))
+        source = fileobj if fileobj is not None else self._open(filename, "rb")
+        return self._decompressed(source, gzip.decompress, str(mode), "python gzip.GzipFile")
 
     def _opener(self, decompress):
         """``lzma.open(path)`` and friends, for reading: the file's bytes, decompressed."""
         def open_(path, mode="rb", *a, **k):
             if any(c in str(mode) for c in "wax"):
                 return _File(self, str(path), str(mode))
-            f = self._open(path, "rb")
-            data = f.data if f.data is not None else Data(f.read())
-            raw = self._limited(decompress)(data.raw)
-            return _File(self, None, "rb" if "t" not in str(mode) else "r",
-                         data=data.then(raw, Step(f"python {decompress.__module__}.open", f"{self.ctx.where}:"
-                                                  f"{self.ctx.line}", len(data.raw), len(raw))))
+            return self._decompressed(self._open(path, "rb"), decompress, str(mode),
+                                      f"python {decompress.__module__}.open")
         return _Fn("open", open_)
 
     def _limited(self, fn):
