@@ -157,3 +157,13 @@ def serious(data: dict) -> dict[str, list[dict]]:
         if f["severity"] in ("high", "critical"):
             out.setdefault((f["location"].get("path") or "").split("/", 1)[-1], []).append(f)
     return out
+
+
+def pc110_on_exactly(data: dict, path: str, line: bytes) -> dict:
+    """The PC110 finding when ``path`` is the only file with a high or critical finding and the
+    injected ``line`` is in its diff."""
+    hits = serious(data)
+    assert set(hits) == {path}, {k: [f["message"] for f in v] for k, v in hits.items()}
+    [finding] = [f for f in hits[path] if f["rule_id"] == "PC110"]
+    assert line.decode().strip() in finding["evidence"]["diff"]
+    return finding

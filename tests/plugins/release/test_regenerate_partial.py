@@ -107,10 +107,7 @@ def test_partial_chain_catches_lines_injected_into_configure(checker, dist117):
     anchor = b"# Check for GNU $ac_path_SED\n"
     assert anchor in release["configure"]
     data = check(checker, dist117, {"configure": release["configure"].replace(anchor, anchor + CURL, 1)})
-    hits = serious(data)
-    assert set(hits) == {"configure"}, {k: [f["message"] for f in v] for k, v in hits.items()}
-    [finding] = [f for f in hits["configure"] if f["rule_id"] == "PC110"]
-    assert CURL.decode().strip() in finding["evidence"]["diff"]
+    finding = ap.pc110_on_exactly(data, "configure", CURL)
     assert any(CURL.decode().strip() in t for _, t in finding["evidence"]["added_lines"])
     assert files(data)["configure"]["reproduction"]["status"] == "reproduction-differs"
 

@@ -91,8 +91,5 @@ def test_lines_injected_into_a_subpackage_configure_are_caught_there(checker, pr
     line = b'hello_fetch=`printf %s aGk= | base64 -d`; eval "$hello_fetch"\n'
     assert anchor in release["sub/configure"]
     data = check(checker, project, {"sub/configure": release["sub/configure"].replace(anchor, anchor + line, 1)})
-    hits = serious(data)
-    assert set(hits) == {"sub/configure"}, {k: [f["message"] for f in v] for k, v in hits.items()}
-    [finding] = [f for f in hits["sub/configure"] if f["rule_id"] == "PC110"]
-    assert line.decode().strip() in finding["evidence"]["diff"]
+    ap.pc110_on_exactly(data, "sub/configure", line)
     assert reproduction(data)["configure"]["status"] == "reproduced"
