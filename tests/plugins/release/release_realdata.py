@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import realdata
 
-from provcheck_release.m4db import default_db
+from provcheck_release.m4db import M4Database, default_db
 from provcheck_release.tools.harvest_m4 import download
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -45,6 +45,15 @@ def binary_deb(package: str, pattern: str) -> Path:
     if not hits:
         pytest.fail(f"could not download {package} ({pattern})")
     return hits[-1]
+
+
+def harvest(deb: Path, out: Path) -> M4Database:
+    """The m4 database ``tools/harvest_m4.py`` writes from ``deb``, run as its user runs it."""
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "provcheck_release.tools.harvest_m4", str(deb), "--output", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return M4Database.load(out)
 
 
 def read_tar(path: Path) -> dict[str, bytes]:
