@@ -956,25 +956,24 @@ def run(program: str, data: bytes, variables: dict[str, str], tick: Callable[[],
         s.read_file = read_file
     text = data.decode("latin-1")
 
-    def records() -> list[str]:
+    def records() -> Iterator[str]:
+        """The main input's records, split by RS as it is at the first read (after BEGIN set it, or
+        at a getline inside BEGIN); the rules and getline take them in turn."""
         rs = string(s.vars["RS"])
         if rs == "\n" or len(rs) == 1:
             out = text.split(rs)
             if out and out[-1] == "":
                 out.pop()
-            return out
-        if rs == "":
-            return [r for r in re.split(r"\n\n+", text.strip("\n")) if r]
-        return re.split(rs, text)
-    started = False
+        elif rs == "":
+            out = [r for r in re.split(r"\n\n+", text.strip("\n")) if r]
+        else:
+            out = re.split(rs, text)
+        yield from out
+    s.main = records()
     try:
-        if begin and re.search(r"\bgetline\b", program):   # getline in BEGIN reads the main input
-            s.main, started = iter(records()), True
         for b in begin:
             b(s)
         if rules or end:
-            if not started:
-                s.main = iter(records())
             for rec in s.main:
                 s.tick()
                 s.vars["NR"] = num(s.vars["NR"]) + 1

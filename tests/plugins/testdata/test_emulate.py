@@ -214,6 +214,7 @@ AWK_CASES = [
     ("{ getline; print }", b"a\nb\nc\nd\ne\n"),
     ('{ r = getline x; print $0 "-" x "-" NR "-" r }', b"a\nb\nc\n"),
     ('BEGIN { while ((getline line) > 0) n += length(line); print n, NR }', b"ab\ncde\n"),
+    ('BEGIN { RS = ";" } { print NR ": " $0 }', b"a;b;c"),
 ]
 
 
