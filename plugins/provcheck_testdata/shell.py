@@ -169,7 +169,7 @@ def _skip_quoted(s: str, i: int, what: str) -> int:
     return j + 1
 
 
-_ARRAY_ASSIGN = re.compile(r"[A-Za-z_]\w*\+?=")
+_ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")     # name=value, and bash's name+=value (matched from the start)
 
 
 def lex(text: str, line: int = 1) -> list[Tok]:
@@ -226,7 +226,7 @@ def lex(text: str, line: int = 1) -> list[Tok]:
         start = i
         while i < n:
             c = text[i]
-            if c == "(" and _ARRAY_ASSIGN.fullmatch(text, start, i):    # name=( ... ): one word
+            if c == "(" and _ASSIGN.fullmatch(text, start, i):    # name=( ... ): one word
                 j = _skip_balanced(text, i + 1, "(", ")")
                 line += text.count("\n", i, j)
                 i = j
@@ -267,7 +267,6 @@ def lex(text: str, line: int = 1) -> list[Tok]:
 
 # -- parser ------------------------------------------------------------------------------------
 
-_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\+?=")     # name=value, and bash's name+=value
 _REDIR = frozenset({"<", ">", ">>", ">|", "<&", ">&", "&>", "<<", "<<-", "<<<"})
 _END_WORDS = frozenset({"then", "else", "elif", "fi", "do", "done", "esac", "}"})
 
