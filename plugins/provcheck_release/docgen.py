@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import regenerate as rg
-from . import risk
 
 WORK_GIT = "/provcheck-git-objects"          # where the source repository's objects appear in the sandbox
 DIST_DIR = ".provcheck-dist"                 # distdir of a dist-hook run (inside the work tree)
@@ -437,7 +436,7 @@ def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[r
     fr = rg.FileResult(path, status, toolchain=job, size=size, hunks=hunks)
     if status == rg.DIFFERS:
         added = "\n".join(t for h in fr.unexplained() for _, t in h.added)
-        fr.risk = [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"))[:20]]
+        fr.risk = rg.added_risk(added, unexplained=False)   # a document is not run: a build script's indicators only
     return fr
 
 

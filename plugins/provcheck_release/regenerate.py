@@ -964,10 +964,10 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
                         len(t.encode("latin-1", "replace")) + 1 for h in extra for _, t in h.added))
                     fr.hunks = extra or []  # the lines only the unverified inputs explain
                     added = "\n".join(t for h in fr.hunks for _, t in h.added)
-                    fr.risk = _added_risk(added, unexplained=False)   # an unverified input explains them
+                    fr.risk = added_risk(added, unexplained=False)   # an unverified input explains them
         if fr.status == DIFFERS:
             added = "\n".join(t for h in fr.unexplained() for _, t in h.added)
-            fr.risk = _added_risk(added)
+            fr.risk = added_risk(added)
         result.files[path] = fr
     result.status = "failed" if best.failure and not any(
         f.status != NOT_REPRODUCIBLE for f in result.files.values()) else "done"
@@ -1046,7 +1046,7 @@ def _aclocal_result(trees: Trees, path: str, checked: Any, known: list[KnownDiff
                     size=len(data), hunks=hunks, unverified_inputs=[] if edited else [path],
                     unverified_bytes=0 if edited else checked.region_bytes(text))
     added = "\n".join(t for h in hunks for _, t in h.added)
-    fr.risk = _added_risk(added, unexplained=edited)
+    fr.risk = added_risk(added, unexplained=edited)
     return fr
 
 
@@ -1122,7 +1122,7 @@ def _compare(path: str, regenerated: bytes, release: bytes, known: list[KnownDif
     return hunks
 
 
-def _added_risk(added: str, unexplained: bool = True) -> list[dict[str, Any]]:
+def added_risk(added: str, unexplained: bool = True) -> list[dict[str, Any]]:
     """Risk indicators in added lines (up to 20); lines no input produced are ``unexplained``."""
     return [h.to_dict() for h in risk.analyse(added.encode("latin-1", "replace"), unexplained=unexplained)[:20]]
 
