@@ -156,6 +156,38 @@ def test_injected_lines_are_caught_on_the_changed_file(run, project, kind):
         assert files(data)["build-aux/ltmain.sh"]["reproduction"]["status"] == "reproduction-differs"
 
 
+def _distribution_build(ltmain: bytes) -> bytes:
+    """ltmain.sh as another Debian revision of the same libtool ships it (the version line names a
+    build no suite serves any more, like curl 7.88.1's ``Debian-2.4.7-5``), with one line of its own."""
+    line = next(x for x in ltmain.splitlines(keepends=True) if x.startswith(b"VERSION="))
+    out = ltmain.replace(line, b'VERSION="2.4.7 Debian-2.4.7-5"\n', 1)
+    return _insert_after(out, next(x for x in out.splitlines(keepends=True) if x.startswith(b"package_revision=")),
+                         b": ${_G_HAVE_DISTRO_PATCH=yes}\n")
+
+
+@pytest.mark.parametrize("injected", [False, True])
+def test_distribution_build_of_ltmain_is_not_reproducible_but_graded(run, project, injected):
+    """No published copy is that build: ``not-reproducible`` (unobtainable, out of the obtainable
+    bytes), its diff against the nearest published copy the PC103 evidence; an injected line in it
+    is still high or critical."""
+    lt = _distribution_build(project[1]["build-aux/ltmain.sh"])
+    if injected:
+        lt = _insert_after(lt, b": ${_G_HAVE_DISTRO_PATCH=yes}\n", LTMAIN)
+    code, data = run({"build-aux/ltmain.sh": lt})
+    repro = files(data)["build-aux/ltmain.sh"]["reproduction"]
+    assert repro["status"] == "not-reproducible" and repro["unobtainable"], repro
+    assert "Debian-2.4.7-5" in repro["reason"]
+    regen = data["release"]["regeneration"]
+    assert regen["obtainable_bytes"] == regen["generated_bytes"] - len(lt)
+    pc103 = [f for f in data["findings"] if f["rule_id"] == "PC103" and f["location"]["path"].endswith("ltmain.sh")]
+    assert len(pc103) == 1 and "_G_HAVE_DISTRO_PATCH" in pc103[0]["evidence"]["diff"]
+    if injected:
+        assert set(serious(data)) == {"build-aux/ltmain.sh"} and code == 1, [f["message"] for f in pc103]
+        assert json.dumps(LTMAIN.strip().decode())[1:-1] in json.dumps(pc103[0]["evidence"])
+    else:
+        assert medium_or_more(data) == [], [f["message"] for f in medium_or_more(data)]
+
+
 EDITED_MACRO_LINES = b"""  gl_hello_k=`echo "$srcdir" | cksum | cut -c1-4`
   gl_hello_v="$gl_hello_k"
 """
