@@ -603,7 +603,8 @@ def code_digest() -> str:
     of every cache key, so an upgraded provcheck never serves an older version's result."""
     h = hashlib.sha256(CHAIN_VERSION.encode())
     here = Path(__file__).parent
-    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py", "aclocal.py"):
+    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py", "aclocal.py",
+                 "history.py"):
         try:
             h.update((here / name).read_bytes())
         except OSError:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provcheck import Location, Severity
 
-from . import docgen
+from . import docgen, history
 from . import regenerate as rg
 from .m4db import M4Verdict, db_name, is_aux
 from .rules import PC110
@@ -137,9 +137,13 @@ class Reproduction:
                           commit=trees.commit, work_dir=options.work_dir, limits=options.limits,
                           skip=set(result.files))
         result.files.update(docs.files)
+        logs, log_steps = history.reproduce(history.candidates(trees.release, tag, set(result.files)),
+                                            c.source.metadata.get("repository"), trees.commit, options.work_dir,
+                                            options.limits)
+        result.files.update(logs)
         result.steps += [{"step": f"docs: {s['step']}", "argv": [], "returncode": s.get("returncode"),
                           "killed": s.get("killed"), "seconds": s.get("seconds", 0.0),
-                          "stderr": s.get("stderr") or s.get("skipped", "")} for s in docs.steps]
+                          "stderr": s.get("stderr") or s.get("skipped", "")} for s in docs.steps + log_steps]
 
     def _reader_r(self, path: str):
         return lambda: self.c.read_r(path, None)

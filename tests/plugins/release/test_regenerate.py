@@ -41,10 +41,10 @@ class Run:
         self.checker, (self.tag, self.release, self.base) = checker, project
         self.cache = self.base / "regen-cache"
 
-    def __call__(self, release_changes=None, *extra, tag_changes=None, name="hello-1.0.tar.gz"):
+    def __call__(self, release_changes=None, *extra, tag_changes=None, name="hello-1.0.tar.gz", history=()):
         release = {**self.release, **(release_changes or {})}
         tag = {**self.tag, **(tag_changes or {})}
-        repo = self.checker.gitrepo({k: v for k, v in tag.items()}, name="hello", tags="v1.0")
+        repo = self.checker.gitrepo([*history, tag], name="hello", tags="v1.0")
         tarball = self.checker.base / name
         tarball.write_bytes(ap.tarball_bytes(release))
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
@@ -186,6 +186,27 @@ def test_distribution_build_of_ltmain_is_not_reproducible_but_graded(run, projec
         assert json.dumps(LTMAIN.strip().decode())[1:-1] in json.dumps(pc103[0]["evidence"])
     else:
         assert medium_or_more(data) == [], [f["message"] for f in medium_or_more(data)]
+
+
+HISTORY = [{"README": "hello\n"}, {"README": "hello, world\n", "NEWS": "1.0: first\n"}]
+
+
+def test_changelog_written_from_the_tags_history_is_reproduced(run, checker):
+    """openssh's way: the release's ChangeLog is ``git log`` of the tag's history, run by a
+    release process no rule names; ``git log`` under the sandbox gives it byte for byte. One
+    edited line and it is not reproduced (nor a finding: it is prose)."""
+    repo = checker.gitrepo([*HISTORY, {k: v.decode() for k, v in run.tag.items()}], name="hello-log", tags="v1.0")
+    log = subprocess.run(["git", "-C", str(repo), "log", "--no-merges", "--stat", "v1.0"], capture_output=True,
+                         check=True, env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull}).stdout
+    assert log.count(b"\ncommit ") == 2
+    code, data = run({"ChangeLog": log}, history=HISTORY)
+    repro = files(data)["ChangeLog"]["reproduction"]
+    assert repro["status"] == "reproduced" and repro["toolchain"].startswith("git log -n 3 "), repro
+    assert "--stat" in repro["toolchain"] and medium_or_more(data) == []
+    edited = log.replace(b"    commit 1\n", b"    commit 1 (see https://example.invalid/x)\n", 1)
+    code, data = run({"ChangeLog": edited}, history=HISTORY)
+    assert files(data)["ChangeLog"].get("reproduction", {}).get("status") != "reproduced"
+    assert serious(data) == {}
 
 
 EDITED_MACRO_LINES = b"""  gl_hello_k=`echo "$srcdir" | cksum | cut -c1-4`
