@@ -209,6 +209,34 @@ def test_changelog_written_from_the_tags_history_is_reproduced(run, checker):
     assert serious(data) == {}
 
 
+RELEASE_SCRIPT = {
+    "dist.sh": "#!/bin/sh\nset -e\nautoreconf -fi\ngit log --date=short --decorate=full | ./scripts/cl.sh > ChangeLog.dist\n"
+               "make dist\n",
+    "scripts/cl.sh": "#!/bin/sh\n# ChangeLog from git log: tag headings, dates, messages\n"
+                       "sed -n -e 's/^commit [0-9a-f]* (.*tag: refs\\/tags\\/\\([^,)]*\\).*/Release \\1/p' "
+                       "-e 's/^Date: *\\(.*\\)/\\1/p' -e 's/^    \\(..*\\)/  * \\1/p'\n",
+}
+
+
+def test_file_a_release_script_writes_from_the_history_is_reproduced(run, checker):
+    """curl's way: a release script of the tag pipes ``git log`` through a formatter of the tag into
+    a file the release ships under another name; the pipeline runs in the sandbox over a copy of
+    the tag with its history and tags, and its output is matched by content."""
+    tag = {**{k: v.decode() for k, v in run.tag.items()}, **RELEASE_SCRIPT}
+    repo = checker.gitrepo([*HISTORY, tag], name="hello-script", tags="v1.0")
+    (repo / "scripts/cl.sh").chmod(0o755)
+    log = subprocess.run("git log --date=short --decorate=full | ./scripts/cl.sh", shell=True, cwd=repo,
+                         capture_output=True, check=True, env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull}).stdout
+    assert log.startswith(b"Release v1.0\n") and log.count(b"  * commit") == 3, log
+    code, data = run({"ChangeLog": log}, tag_changes={k: v.encode() for k, v in RELEASE_SCRIPT.items()},
+                     history=HISTORY)
+    repro = files(data)["ChangeLog"].get("reproduction")
+    assert repro == {"status": "reproduced", "toolchain": "dist.sh:4 (git log --date=short --decorate=full | "
+                                                          "./scripts/cl.sh > ChangeLog.dist)"}, [
+        x["stderr"] for x in data["release"]["regeneration"]["steps"] if "dist.sh" in x["step"]]
+    assert medium_or_more(data) == []
+
+
 EDITED_MACRO_LINES = b"""  gl_hello_k=`echo "$srcdir" | cksum | cut -c1-4`
   gl_hello_v="$gl_hello_k"
 """
