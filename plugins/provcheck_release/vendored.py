@@ -1,0 +1,280 @@
+"""Published history of projects whose files releases vendor (gnulib, autoconf-archive).
+
+``data/history/NAME.zip`` (built by ``tools/harvest_history.py`` from a clone of the project)
+holds, for every path under the copied directories, the digest of every version that path
+ever had in the project's git history (the first ``DIGEST_BYTES`` of the SHA-256 of the raw
+bytes) and the first commit that had it. No content: a release file whose bytes are in the
+set is a published copy; one whose name the project has but whose bytes are not is an
+edited copy (or a copy of a private fork).
+
+``index.json``: ``{"format", "project", "head", "refs", "dirs", "paths": [...],
+"counts": [n per path], "commits": ["SHORTID YYYY-MM-DD", ...]}``; ``digests.bin``: the
+digests, path by path, in history order; ``commits.bin``: each digest's commit (uint32);
+``code.bin``: for C sources under ``lib/``, the digest of their ``code_form`` (comments and
+whitespace dropped, gnulib-tool's ``config-h`` rewrite applied), zeros for other files.
+gnulib-tool rewrote the license notices of library files (``--lgpl``) until June 2021 and
+rewrites ``#ifdef HAVE_CONFIG_H`` to ``#if 1`` with the ``config-h`` module: such a copy has the
+code of a published version, not its bytes.
+"""
+
+from __future__ import annotations
+
+import array
+import hashlib
+import json
+import posixpath
+import re
+import sys
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable
+
+FORMAT = "provcheck-history/1"
+DIGEST_BYTES = 12
+HISTORY_DIR = Path(__file__).with_name("data") / "history"
+
+
+_C_TOKENS = re.compile(rb"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S)
+_CONFIG_H = re.compile(rb"^[ \t]*#[ \t]*ifdef[ \t]+HAVE_CONFIG_H[ \t]*$", re.M)
+CODE_EXT = re.compile(r"\.(?:c|h|y|gperf)$")
+
+
+def is_code_path(path: str) -> bool:
+    """A C source of the copied library (the files gnulib-tool's sed transforms touched)."""
+    return path.startswith("lib/") and bool(CODE_EXT.search(path))
+
+
+def code_form(data: bytes) -> bytes:
+    """C code without its comments and layout: comments (outside string and character
+    literals) become one space, each line's whitespace collapses, blank lines go, and the
+    ``config-h`` rewrite (``#ifdef HAVE_CONFIG_H`` -> ``#if 1``) is applied. Equal forms mean
+    equal code: only what the compiler drops differs."""
+    data = _CONFIG_H.sub(b"#if 1", data.replace(b"\r\n", b"\n"))
+    data = _C_TOKENS.sub(lambda m: b" " if m.group(0)[:2] in (b"//", b"/*") else m.group(0), data)
+    lines = (b" ".join(line.split()) for line in data.split(b"\n"))
+    return b"\n".join(line for line in lines if line)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A release file's bytes found in a project's history."""
+
+    project: str
+    path: str        # the project's path that had these bytes
+    commit: str      # first commit that had them (short id)
+    date: str
+    code_only: bool = False  # the same code (code_form), not the same bytes
+
+    def describe(self) -> str:
+        what = "same code as" if self.code_only else "identical to"
+        return f"{self.project} history: {what} {self.path} as of {self.date} (commit {self.commit})"
+
+
+class History:
+    """One project's published history: digest -> the (path, first commit) that had it."""
+
+    def __init__(self, index: dict, digests: bytes, commits: bytes, code: bytes = b""):
+        if index.get("format") != FORMAT:
+            raise ValueError(f"not a history set ({index.get('format')!r})")
+        self.project: str = index["project"]
+        self.head: str = index.get("head", "")
+        self.paths: list[str] = index["paths"]
+        self.commits: list[str] = index["commits"]
+        ids = array.array("I")
+        ids.frombytes(commits)
+        if sys.byteorder != "little":
+            ids.byteswap()
+        self._by_digest: dict[bytes, list[tuple[int, int]]] = {}
+        self._by_code: dict[bytes, list[tuple[int, int]]] = {}
+        zero = bytes(DIGEST_BYTES)
+        self.names: dict[str, set[str]] = {}  # base name -> the project's paths of that name
+        k = 0
+        for p, (path, n) in enumerate(zip(self.paths, index["counts"])):
+            self.names.setdefault(posixpath.basename(path), set()).add(path)
+            for _ in range(n):
+                d = digests[k * DIGEST_BYTES:(k + 1) * DIGEST_BYTES]
+                self._by_digest.setdefault(d, []).append((p, ids[k]))
+                f = code[k * DIGEST_BYTES:(k + 1) * DIGEST_BYTES]
+                if f and f != zero:
+                    self._by_code.setdefault(f, []).append((p, ids[k]))
+                k += 1
+        self.path_set = frozenset(self.paths)
+
+    @classmethod
+    def load(cls, path: Path) -> "History":
+        with zipfile.ZipFile(path) as z:
+            code = z.read("code.bin") if "code.bin" in z.namelist() else b""
+            return cls(json.loads(z.read("index.json")), z.read("digests.bin"), z.read("commits.bin"), code)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_digest.values())
+
+    @staticmethod
+    def digest(data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()[:DIGEST_BYTES]
+
+    def find(self, data: bytes, accept: Callable[[str], bool]) -> Published | None:
+        """The first published version of these bytes under a path ``accept`` takes; for a C
+        source, else the first with the same code (``code_form``)."""
+        for p, c in self._by_digest.get(self.digest(data), ()):
+            path = self.paths[p]
+            if accept(path):
+                commit, _, day = self.commits[c].partition(" ")
+                return Published(self.project, path, commit, day)
+        if self._by_code and b"\0" not in data[:8192]:
+            for p, c in self._by_code.get(self.digest(code_form(data)), ()):
+                path = self.paths[p]
+                if accept(path):
+                    commit, _, day = self.commits[c].partition(" ")
+                    return Published(self.project, path, commit, day, code_only=True)
+        return None
+
+    def match_name(self, name: str, data: bytes) -> Published | None:
+        """These bytes under a path of this base name (m4 and build-aux files, judged by name)."""
+        return self.find(data, lambda path: posixpath.basename(path) == name)
+
+    def match_paths(self, candidates: Iterable[str], data: bytes) -> Published | None:
+        """These bytes under one of ``candidates`` (the project's paths a release path maps to),
+        else under any path of the same base name (a file the project moved)."""
+        wanted = set(candidates)
+        hit = self.find(data, wanted.__contains__)
+        if hit is None and wanted:
+            names = {posixpath.basename(c) for c in wanted}
+            hit = self.find(data, lambda path: posixpath.basename(path) in names)
+        return hit
+
+    def has_name(self, candidates: Iterable[str]) -> str | None:
+        """The first of ``candidates`` the project ever had, else a path of the same base name."""
+        cands = list(candidates)
+        for c in cands:
+            if c in self.path_set:
+                return c
+        for c in cands:
+            same = self.names.get(posixpath.basename(c))
+            if same:
+                return sorted(same)[0]
+        return None
+
+
+@lru_cache(maxsize=4)
+def histories(directory: str = str(HISTORY_DIR)) -> dict[str, History]:
+    """Every shipped history set, by project (unreadable ones are skipped and reported on stderr)."""
+    out: dict[str, History] = {}
+    for path in sorted(Path(directory).glob("*.zip")):
+        try:
+            h = History.load(path)
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            print(f"provcheck_release: history set {path.name}: {exc}", file=sys.stderr)
+            continue
+        out[h.project] = h
+    return out
+
+
+# -- where gnulib-tool puts what ----------------------------------------------------------
+
+# gnulib's directories and where gnulib-tool copies them (its sed_rewrite_new_files):
+# build-aux/ -> auxdir, doc/ -> docbase, lib/ -> sourcebase, m4/ -> m4base, tests/ and
+# tests=lib/ -> testsbase, top/ -> the package's top directory.
+DEFAULT_BASES = {"source": "lib", "m4": "m4", "tests": "tests", "doc": "doc", "aux": "build-aux"}
+_CACHE_MACROS = {"gl_SOURCE_BASE": "source", "gl_M4_BASE": "m4", "gl_TESTS_BASE": "tests", "gl_DOC_BASE": "doc",
+                 "gl_LOCAL_DIR": "local"}
+_CONF_VARS = {"source_base": "source", "m4_base": "m4", "tests_base": "tests", "doc_base": "doc",
+              "local_gl_dir": "local", "local_gl_path": "local"}
+_CONF_OPTS = {"--source-base": "source", "--m4-base": "m4", "--tests-base": "tests", "--doc-base": "doc",
+              "--aux-dir": "aux", "--local-dir": "local"}
+
+
+@dataclass
+class Layout:
+    """Where one gnulib-tool run put gnulib's files, relative to the release's top."""
+
+    top: str                      # the package directory gnulib-tool ran in ('' = the release's top)
+    bases: dict[str, str]
+    local: list[str]              # --local-dir directories (their lib/, m4/, tests/ override gnulib's)
+    origin: str                   # the file it was read from
+
+    def candidates(self, path: str) -> list[str]:
+        """gnulib paths that gnulib-tool copies to release path ``path``."""
+        rel = path
+        if self.top:
+            if not path.startswith(self.top + "/"):
+                return []
+            rel = path[len(self.top) + 1:]
+        out = []
+        for kind, prefixes in (("source", ["lib/"]), ("m4", ["m4/"]), ("tests", ["tests/", "lib/"]),
+                               ("doc", ["doc/"]), ("aux", ["build-aux/"])):
+            base = self.bases.get(kind, "").strip("/")
+            if not base or base == ".":
+                continue
+            if rel.startswith(base + "/"):
+                rest = rel[len(base) + 1:]
+                out += [p + rest for p in prefixes]
+        if "/" not in rel:
+            out.append("top/" + rel)
+        return out
+
+    def local_copies(self, path: str) -> list[str]:
+        """Tag paths of the --local-dir files gnulib-tool would copy to ``path``."""
+        rel = path[len(self.top) + 1:] if self.top and path.startswith(self.top + "/") else path
+        out = []
+        for cand in self.candidates(path):
+            for d in self.local:
+                out.append(posixpath.normpath(posixpath.join(self.top, d, cand)))
+        del rel
+        return out
+
+
+def _dequote(value: str) -> str:
+    return value.strip().strip("[]'\"").strip()
+
+
+def layouts(files: dict[str, Callable[[], bytes | None]], aux_dir: str | None = None) -> list[Layout]:
+    """Every gnulib-tool run a tree records: its ``gnulib-cache.m4`` files (``gl_SOURCE_BASE``
+    ...) and its top ``bootstrap.conf`` (``source_base=``, ``--tests-base=`` in
+    ``gnulib_tool_option_extras``). Nothing when the tree has neither (no gnulib)."""
+    out: list[Layout] = []
+    for path in sorted(p for p in files if p.endswith("gnulib-cache.m4")):
+        data = files[path]() or b""
+        text = data.decode("utf-8", "replace")
+        bases = dict(DEFAULT_BASES)
+        local: list[str] = []
+        for macro, kind in _CACHE_MACROS.items():
+            m = re.search(rf"^\s*{macro}\(\[?([^\])\n]*)\]?\)", text, re.M)
+            if m and kind == "local":
+                local = [d for d in _dequote(m.group(1)).split(":") if d]
+            elif m:
+                bases[kind] = _dequote(m.group(1))
+        m4dir = posixpath.dirname(path)
+        top = m4dir[:-len(bases["m4"])].rstrip("/") if bases["m4"] and (m4dir == bases["m4"] or m4dir.endswith(
+            "/" + bases["m4"])) else posixpath.dirname(m4dir)
+        if aux_dir and not top:
+            bases["aux"] = aux_dir
+        out.append(Layout(top, bases, local, path))
+    conf = files.get("bootstrap.conf")
+    if conf is not None and not any(lay.top == "" for lay in out):
+        text = (conf() or b"").decode("utf-8", "replace")
+        bases = dict(DEFAULT_BASES)
+        local = []
+        for var, kind in _CONF_VARS.items():
+            m = re.search(rf"^\s*{var}=(\S+)", text, re.M)
+            if m and kind == "local":
+                local = [d for d in _dequote(m.group(1)).split(":") if d]
+            elif m:
+                bases[kind] = _dequote(m.group(1))
+        for opt, kind in _CONF_OPTS.items():
+            m = re.search(rf"{opt}=([\w./-]+)", text)
+            if m and kind == "local":
+                local.append(m.group(1))
+            elif m:
+                bases[kind] = m.group(1)
+        if aux_dir and "--aux-dir" not in text:
+            bases["aux"] = aux_dir
+        if not local and "gl" in {p.split("/", 1)[0] for p in files if p.startswith("gl/modules/")}:
+            local = ["gl"]
+        out.append(Layout("", bases, local, "bootstrap.conf"))
+    return out
+
+
+__all__ = ["History", "Published", "Layout", "layouts", "histories", "FORMAT", "DIGEST_BYTES", "HISTORY_DIR"]
