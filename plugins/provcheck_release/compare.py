@@ -489,6 +489,9 @@ class Comparer:
                                    evidence={"link_target": node.link_target}), v)
             return v
         data = self.read_r(path)
+        copied = self.vendored(path, data, in_source=False)
+        if copied is not None:
+            return copied
         g, failed, inp = self.recognise(path, data)
         if g is not None and g.kind == "m4":
             return self.m4(path, data, g, inp, in_source=False)
@@ -557,6 +560,122 @@ class Comparer:
             self._build_refs = build_references({p: (lambda p=p: self.read_r(p)) for p in self.rfiles
                                                  if self.rfiles[p].is_file})
         return self._build_refs.get(path, [])
+
+    # files copied from a project's published history (gnulib-tool) -------------------------
+    def layouts(self) -> list[Any]:
+        """Where the release's gnulib-tool runs put gnulib's files (vendored.layouts): from its
+        ``gnulib-cache.m4`` files and the tag's ``bootstrap.conf``; none without gnulib."""
+        if not hasattr(self, "_layouts"):
+            from .vendored import layouts
+            files: dict[str, Any] = {}
+            for tree, read in ((self.sfiles, self.read_s), (self.rfiles, self.read_r)):
+                for p, node in tree.items():
+                    if p.startswith("gl/modules/") or (node.is_file and (p.endswith("gnulib-cache.m4") or
+                                                                         p == "bootstrap.conf")):
+                        files.setdefault(p, (lambda p=p, read=read: read(p, 1 << 20)))
+            aux = None
+            for name in ("configure.ac", "configure.in"):
+                if name in self.sfiles and self.sfiles[name].is_file:
+                    m = re.search(rb"^\s*AC_CONFIG_AUX_DIR\(\[?([\w./-]+)", self.read_s(name), re.M)
+                    aux = m.group(1).decode() if m else None
+                    break
+            self._layouts = layouts(files, aux)
+        return self._layouts
+
+    def vendored(self, path: str, data: bytes, in_source: bool) -> Verdict | None:
+        """A file gnulib-tool copies (lib/, gnulib-tests/, GNUmakefile, maint.mk, doc/, by the
+        tree's layout) judged against every version the project's history ever had: the same
+        bytes (or, for a library C file, the same code) is a published copy; a name the project
+        has with bytes it never had is PC103. m4 and build-aux files are judged by m4(), aux()."""
+        name = db_name(path)
+        if name.endswith(".m4") or is_aux(name) or not self.layouts():
+            return None
+        histories = self.db.histories
+        if not histories:
+            return None
+        kind = REGENERATED if in_source else GENERATED
+        known: tuple[Any, str, Any] | None = None
+        for lay in self.layouts():
+            cands = lay.candidates(path)
+            if not cands:
+                continue
+            for h in histories.values():
+                hit = h.match_paths(cands, data)
+                if hit is not None:
+                    return Verdict(path, kind, system=h.project, how=f"copied by gnulib-tool: {hit.describe()}",
+                                   reproduction={"status": "reproduced", "reason": hit.describe()})
+            for local in lay.local_copies(path):
+                if self.same_as_tag(local, data):
+                    why = f"identical to the tag's {local} (gnulib-tool --local-dir {lay.local[0]})"
+                    return Verdict(path, kind, system="gnulib", how=f"copied by gnulib-tool: {why}",
+                                   reproduction={"status": "reproduced", "reason": why})
+            if known is None and not self.generated_elsewhere(path, data):
+                for h in histories.values():
+                    had = h.has_name(cands)
+                    if had is not None:
+                        known = (h, had, lay)
+                        break
+        if known is None:
+            return None
+        return self.unpublished_copy(path, data, in_source, *known)
+
+    def same_as_tag(self, path: str, data: bytes) -> bool:
+        """The tag's ``path`` has exactly these bytes (a file only in the tag is compared by its
+        git blob id: it is listed, not read)."""
+        node = self.sfiles.get(path)
+        if node is None:
+            return False
+        blob = (self.source.metadata.get("unread_blobs") or {}).get(node.path)
+        if blob:
+            import hashlib
+            return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == blob
+        return node.is_file and self.read_s(path) == data
+
+    def generated_elsewhere(self, path: str, data: bytes) -> bool:
+        """Another generator than gnulib-tool's copy explains the file (automake's
+        ``gnulib-tests/Makefile.in``, gperf's ``lib/iconv_open-aix.h``): not a copy."""
+        for g in self.k.candidates(path):
+            if "gnulib-tool" in g.how or g.signature is None or g.input_for(path, self.exists) is None:
+                continue
+            if g.signature.search(data[:g.scan_bytes].decode("latin-1")):
+                return True
+        return False
+
+    def unpublished_copy(self, path: str, data: bytes, in_source: bool, history: Any, had: str, lay: Any) -> Verdict:
+        """A release file at a path where gnulib-tool puts ``had``, whose bytes no version of
+        ``had`` in the project's history ever had. With no published text to diff against,
+        the grade is what the file can do: critical when it carries a risk indicator (PC105's),
+        high for code the build compiles or runs (C, shell, make), low for documentation and
+        data; medium when the tag carries a local ``.diff`` gnulib-tool applies to it."""
+        node = self.rfiles.get(path)
+        diffs = [d + ".diff" for d in lay.local_copies(path) if d + ".diff" in self.sfiles]
+        hits = risk.analyse(data) if not is_binary(data) else []
+        grade = risk.grade(hits)
+        code = bool(CODE_EXT.search(path)) or risk.is_build_file(path, data[:2]) or bool(node and node.mode & 0o111)
+        if grade is not None and grade >= Severity.HIGH:
+            sev, why = Severity.CRITICAL, "and it carries " + ", ".join(sorted({h.indicator for h in hits}))
+        elif diffs:
+            sev, why = Severity.MEDIUM, f"the tag's {diffs[0]} is a local patch gnulib-tool applies to it (not verified)"
+        elif code:
+            sev, why = Severity.HIGH, "code the build compiles or runs must be a published copy"
+        else:
+            sev, why = Severity.LOW, "documentation or data"
+        what = f"no version of {history.project}'s {had} in its history (to {history.head[:12]}) has these bytes"
+        v = Verdict(path, MISMATCH, system=history.project, how=what,
+                    reproduction={"status": "reproduction-differs", "reason": what})
+        ev: dict[str, Any] = {"project": history.project, "published_path": had, "history_head": history.head,
+                              "sha256": node.sha256 if node is not None else None, "size": len(data),
+                              "layout": lay.origin}
+        if diffs:
+            ev["local_diff"] = diffs[0]
+        if hits:
+            ev["indicators"] = [h.to_dict() for h in hits[:20]]
+        lines = (min(h.line for h in hits), max(h.line for h in hits)) if hits else None
+        self.add(PC103.finding(location=self.loc(path, lines=lines), key=path, severity=sev, evidence=ev,
+                               related=self.related(path),
+                               message=f"{path} is where gnulib-tool copies {history.project}'s {had}, but {what}: "
+                                       f"{why}"), v)
+        return v
 
     # m4 --------------------------------------------------------------------------------
     def m4(self, path: str, data: bytes, g: Generated, inp: str, in_source: bool) -> Verdict:
@@ -769,6 +888,9 @@ class Comparer:
             a, b = _text(sdata).splitlines(), _text(rdata).splitlines()
         else:
             a = b = None
+        copied = self.vendored(path, rdata, in_source=True) if self.source.kind != "archive" else None
+        if copied is not None:
+            return copied
         g, _failed, inp = self.recognise(path, rdata)
         if g is not None and g.kind == "m4":
             return self.m4(path, rdata, g, inp, in_source=True)

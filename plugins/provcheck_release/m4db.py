@@ -157,6 +157,24 @@ class M4Database:
         self._by_norm = {e["norm"]: (name, e) for name, es in self.files.items() for e in es}
         self._archive = archive
         self._groups: dict[str, dict[str, str]] = {}
+        self._histories: dict[str, Any] | None = None
+
+    @property
+    def histories(self) -> dict[str, Any]:
+        """The published-history sets (vendored.py: gnulib, autoconf-archive), loaded on first use."""
+        if self._histories is None:
+            from .vendored import histories
+            self._histories = histories()
+        return self._histories
+
+    def in_history(self, name: str, data: bytes) -> Any:
+        """The first published version (vendored.Published) of these bytes under a path of this
+        base name in a project's history, or None."""
+        for history in self.histories.values():
+            hit = history.match_name(name, data)
+            if hit is not None and not hit.code_only:
+                return hit
+        return None
 
     @classmethod
     def load(cls, path: Path = DB_PATH) -> "M4Database":
@@ -192,6 +210,9 @@ class M4Database:
         exact = sorted((e for e in entries if e["sha256"] == sha), key=lambda e: e.get("serial") != serial)
         if exact:  # the copy of the file's own version first (gettext's po/ files repeat across versions)
             return M4Verdict("exact", name, serial, origin=exact[0]["origin"])
+        hit = self.in_history(name, data)  # a version in gnulib's or autoconf-archive's git history (gnulib
+        if hit is not None:                # does not always bump a serial; releases vendor unreleased snapshots)
+            return M4Verdict("exact", name, serial, origin=hit.origin())
         norm = hashlib.sha256(normalise(data)).hexdigest()  # only when the exact bytes are not published
         for e in entries:
             if e["norm"] == norm:

@@ -67,6 +67,11 @@ class Published:
     date: str
     code_only: bool = False  # the same code (code_form), not the same bytes
 
+    def origin(self) -> str:
+        """For m4 verdicts: ``gnulib history m4/foo.m4 (commit 1a2b3c4d5e6f, 2022-01-03)``."""
+        code = ", same code" if self.code_only else ""
+        return f"{self.project} history {self.path} (commit {self.commit}, {self.date}{code})"
+
     def describe(self) -> str:
         what = "same code as" if self.code_only else "identical to"
         return f"{self.project} history: {what} {self.path} as of {self.date} (commit {self.commit})"
@@ -132,7 +137,10 @@ class History:
         return None
 
     def match_name(self, name: str, data: bytes) -> Published | None:
-        """These bytes under a path of this base name (m4 and build-aux files, judged by name)."""
+        """These bytes under a path of this base name (m4 and build-aux files, judged by name;
+        ``po/Makefile.in.in`` under any ``.../po/``: gnulib keeps gettext's in ``build-aux/po/``)."""
+        if "/" in name:
+            return self.find(data, lambda path: path == name or path.endswith("/" + name))
         return self.find(data, lambda path: posixpath.basename(path) == name)
 
     def match_paths(self, candidates: Iterable[str], data: bytes) -> Published | None:
@@ -146,15 +154,17 @@ class History:
         return hit
 
     def has_name(self, candidates: Iterable[str]) -> str | None:
-        """The first of ``candidates`` the project ever had, else a path of the same base name."""
+        """The first of ``candidates`` the project ever had, else a path of the same base name
+        under the same top directory (``lib/x.c`` for ``lib/sub/x.c``; ``top/`` files exactly)."""
         cands = list(candidates)
         for c in cands:
             if c in self.path_set:
                 return c
         for c in cands:
-            same = self.names.get(posixpath.basename(c))
-            if same:
-                return sorted(same)[0]
+            root = c.split("/", 1)[0]
+            same = sorted(p for p in self.names.get(posixpath.basename(c), ()) if p.split("/", 1)[0] == root)
+            if same and root != "top":
+                return same[0]
         return None
 
 
@@ -177,7 +187,7 @@ def histories(directory: str = str(HISTORY_DIR)) -> dict[str, History]:
 # gnulib's directories and where gnulib-tool copies them (its sed_rewrite_new_files):
 # build-aux/ -> auxdir, doc/ -> docbase, lib/ -> sourcebase, m4/ -> m4base, tests/ and
 # tests=lib/ -> testsbase, top/ -> the package's top directory.
-DEFAULT_BASES = {"source": "lib", "m4": "m4", "tests": "tests", "doc": "doc", "aux": "build-aux"}
+DEFAULT_BASES = {"source": "lib", "m4": "m4", "doc": "doc", "aux": "build-aux"}  # tests: only when asked for
 _CACHE_MACROS = {"gl_SOURCE_BASE": "source", "gl_M4_BASE": "m4", "gl_TESTS_BASE": "tests", "gl_DOC_BASE": "doc",
                  "gl_LOCAL_DIR": "local"}
 _CONF_VARS = {"source_base": "source", "m4_base": "m4", "tests_base": "tests", "doc_base": "doc",
@@ -216,14 +226,10 @@ class Layout:
         return out
 
     def local_copies(self, path: str) -> list[str]:
-        """Tag paths of the --local-dir files gnulib-tool would copy to ``path``."""
-        rel = path[len(self.top) + 1:] if self.top and path.startswith(self.top + "/") else path
-        out = []
-        for cand in self.candidates(path):
-            for d in self.local:
-                out.append(posixpath.normpath(posixpath.join(self.top, d, cand)))
-        del rel
-        return out
+        """Tag paths of the --local-dir files gnulib-tool would copy to ``path`` (a local
+        ``X.diff`` is a patch gnulib-tool applies to gnulib's ``X``)."""
+        return [posixpath.normpath(posixpath.join(self.top, d, cand))
+                for cand in self.candidates(path) for d in self.local]
 
 
 def _dequote(value: str) -> str:
@@ -246,6 +252,8 @@ def layouts(files: dict[str, Callable[[], bytes | None]], aux_dir: str | None = 
                 local = [d for d in _dequote(m.group(1)).split(":") if d]
             elif m:
                 bases[kind] = _dequote(m.group(1))
+        if not re.search(r"^\s*gl_WITH_TESTS\b", text, re.M):
+            bases.pop("tests", None)  # gl_TESTS_BASE is recorded even when no tests are copied
         m4dir = posixpath.dirname(path)
         top = m4dir[:-len(bases["m4"])].rstrip("/") if bases["m4"] and (m4dir == bases["m4"] or m4dir.endswith(
             "/" + bases["m4"])) else posixpath.dirname(m4dir)
@@ -269,6 +277,8 @@ def layouts(files: dict[str, Callable[[], bytes | None]], aux_dir: str | None = 
                 local.append(m.group(1))
             elif m:
                 bases[kind] = m.group(1)
+        if "tests" not in bases and "--with-tests" in text:
+            bases["tests"] = "tests"
         if aux_dir and "--aux-dir" not in text:
             bases["aux"] = aux_dir
         if not local and "gl" in {p.split("/", 1)[0] for p in files if p.startswith("gl/modules/")}:
