@@ -644,12 +644,13 @@ class Comparer:
     def unpublished_copy(self, path: str, data: bytes, in_source: bool, history: Any, had: str, lay: Any) -> Verdict:
         """A release file at a path where gnulib-tool puts ``had``, whose bytes no version of
         ``had`` in the project's history ever had. With no published text to diff against,
-        the grade is what the file can do: critical when it carries a risk indicator (PC105's),
+        the grade is what the file can do: critical when its indicators grade high (PC105's, and
+        those of lines in patched copies: fetching, piping to a shell, decoding, preloading),
         high for code the build compiles or runs (C, shell, make), low for documentation and
         data; medium when the tag carries a local ``.diff`` gnulib-tool applies to it."""
         node = self.rfiles.get(path)
         diffs = [d + ".diff" for d in lay.local_copies(path) if d + ".diff" in self.sfiles]
-        hits = risk.analyse(data) if not is_binary(data) else []
+        hits = risk.analyse(data, unexplained=risk.IN_PATCHED_COPIES) if not is_binary(data) else []
         grade = risk.grade(hits)
         code = bool(CODE_EXT.search(path)) or risk.is_build_file(path, data[:2]) or bool(node and node.mode & 0o111)
         if grade is not None and grade >= Severity.HIGH:
