@@ -91,7 +91,9 @@ class Reproduction:
                 h.update(f"{side}\0{path}\0{node.sha256 or unread.get(node.path, '')}\0{node.type}\0"
                          .encode("utf-8", "surrogateescape"))
         # the m4 database, and the system's packages (its toolchain is one of the flavours)
-        for path in (Path(str(c.options.get("m4-database") or DB_PATH)), Path("/var/lib/dpkg/status")):
+        from .vendored import HISTORY_DIR  # the published-history sets decide which inputs are published too
+        for path in (Path(str(c.options.get("m4-database") or DB_PATH)), Path("/var/lib/dpkg/status"),
+                     *sorted(HISTORY_DIR.glob("*.zip"))):
             try:
                 st = os.stat(path)
                 h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())

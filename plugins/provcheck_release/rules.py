@@ -62,8 +62,12 @@ PC103 = Rule(
              "another published copy); a build-aux script carrying a "
              "published copy's exact version line with different code (at least high; a build no published "
              "copy is, such as `2.4.7-dirty` or a distribution revision no suite serves, is low, high when its "
-             "changed lines carry a risky construct); or a file named like a "
-             "generator's output "
+             "changed lines carry a risky construct); a file where gnulib-tool puts a gnulib file (`lib/`, "
+             "the tests base, `GNUmakefile`, `maint.mk`, by the tree's `bootstrap.conf`/`gnulib-cache.m4`) "
+             "whose bytes, and for a library C file whose code, no version of that file in gnulib's git "
+             "history ever had (data/history/gnulib.zip: high for code the build compiles or runs, critical "
+             "with risk indicators, medium when the tag carries a local `.diff` for it, low for documentation); "
+             "or a file named like a generator's output "
              "(`configure`, `Makefile.in`, `config.guess`) that lacks the generator's signature (high).",
              "Generated files are waved through by path allow-lists, so they are where an attacker hides "
              "code: the xz 5.6.x trigger was a modified `m4/build-to-host.m4` shipped only in the tarball.",
