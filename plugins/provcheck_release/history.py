@@ -11,8 +11,8 @@ a history file in a format no option set gives is not evidence of anything).
 
 A release script of the tag may also pipe the history through a script of its own (curl's
 ``maketgz``: ``git log --pretty=fuller ... -1000 | ./scripts/log2changes.pl > CHANGES.dist``).
-Every such line of a shell script of the tag (``git log ... [| ...] > FILE``, no variables,
-no command substitution) runs as it is, in the script's directory of a copy of the tag, and
+Every such command of a script of the tag (``git log ... [| ...] > FILE`` as a shell line or
+inside perl's backticks; no variables, no command substitution) runs as it is, in the script's directory of a copy of the tag, and
 whatever it writes is matched *by content* against the release-only files: equal bytes are a
 reproduction, whatever name the release process gave the file later (``CHANGES``).
 
@@ -132,17 +132,20 @@ def reproduce(found: list[Candidate], repo: str | None, commit: str, work_dir: P
     return files, [step]
 
 
-_PIPELINE = re.compile(r"^[ \t]*(git[ \t]+log\b[^\n`$;&<>|]*(?:\|[^\n`$;&<>|]+)*)>[ \t]*([\w.+/-]+)[ \t]*$", re.M)
+# a shell line, or the command of a backtick / system() / open() of another script language
+_PIPELINE = re.compile(r"""(?:^|[`"'(])[ \t]*(git[ \t]+log\b[^\n`$;&<>|"']*(?:\|[^\n`$;&<>|"']+)*)>[ \t]*"""
+                       r"""([\w.+/-]+)[ \t]*(?=[`"')]|$)""", re.M)
 MAX_SCRIPT = 1 << 20
 
 
 def script_jobs(tag: Mapping[str, bytes]) -> list[docgen.DocJob]:
-    """``git log ... > FILE`` lines of the tag's shell scripts, each a job run where its script is."""
+    """``git log ... > FILE`` commands of the tag's scripts (a shell line; perl's or python's
+    backticks, ``system``, ``open``), each a job run by ``/bin/sh`` where its script is."""
     jobs = []
     for path in sorted(tag):
         data = tag[path]
         first = data[:128].split(b"\n", 1)[0]
-        if len(data) > MAX_SCRIPT or not (path.endswith(".sh") or (first.startswith(b"#!") and b"sh" in first)):
+        if len(data) > MAX_SCRIPT or not (path.endswith(".sh") or first.startswith(b"#!")):
             continue
         text = data.decode("utf-8", "replace")
         d = posixpath.dirname(path)

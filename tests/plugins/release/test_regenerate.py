@@ -156,6 +156,31 @@ def test_injected_lines_are_caught_on_the_changed_file(run, project, kind):
         assert files(data)["build-aux/ltmain.sh"]["reproduction"]["status"] == "reproduction-differs"
 
 
+def test_a_script_of_the_tag_that_autoconf_runs_is_executable_in_the_sandbox(run, project):
+    """GNU's ``AC_INIT([pkg], m4_esyscmd([build-aux/git-version-gen .tarball-version]))``: m4 runs a
+    script of the tree, which must be executable there as git keeps it."""
+    tag, release, base = project
+    conf = tag["configure.ac"].replace(b"AC_INIT([hello], [1.0],", b"AC_INIT([hello], m4_esyscmd_s([./version.sh]),")
+    script = b"#!/bin/sh\necho 1.0\n"
+    configure = ap.regenerate_configure_with(release, base, {"configure.ac": conf, "version.sh": script})
+    code, data = run({"configure.ac": conf, "version.sh": script, "configure": configure},
+                     tag_changes={"configure.ac": conf, "version.sh": script})
+    assert files(data)["configure"]["reproduction"]["status"] == "reproduced", files(data)["configure"]
+    assert medium_or_more(data) == [], [f["message"] for f in medium_or_more(data)]
+
+
+def test_what_a_failing_generator_wrote_is_not_compared(run, project):
+    """autoconf writes ``configure`` and then fails on a possibly undefined macro: that output is
+    no reproduction, so ``configure`` is ``not-reproducible`` with the failure, never PC110."""
+    tag, release, base = project
+    conf = tag["configure.ac"].replace(b"AC_CONFIG_SRCDIR(", b"AC_HELLO_UNDEFINED_THING\nAC_CONFIG_SRCDIR(")
+    code, data = run(tag_changes={"configure.ac": conf})
+    repro = files(data)["configure"]["reproduction"]
+    assert repro["status"] == "not-reproducible" and "autoconf exited 1" in repro["reason"], repro
+    assert "AC_HELLO_UNDEFINED_THING" in repro["reason"]
+    assert not [f for f in data["findings"] if f["rule_id"] == "PC110" and f["location"]["path"].endswith("/configure")]
+
+
 def _distribution_build(ltmain: bytes) -> bytes:
     """ltmain.sh as another Debian revision of the same libtool ships it (the version line names a
     build no suite serves any more, like curl 7.88.1's ``Debian-2.4.7-5``), with one line of its own."""
