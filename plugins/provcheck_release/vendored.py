@@ -120,21 +120,27 @@ class History:
     def digest(data: bytes) -> bytes:
         return hashlib.sha256(data).digest()[:DIGEST_BYTES]
 
-    def find(self, data: bytes, accept: Callable[[str], bool]) -> Published | None:
-        """The first published version of these bytes under a path ``accept`` takes; for a C
-        source, else the first with the same code (``code_form``)."""
-        for p, c in self._by_digest.get(self.digest(data), ()):
-            path = self.paths[p]
-            if accept(path):
-                commit, _, day = self.commits[c].partition(" ")
-                return Published(self.project, path, commit, day)
-        if self._by_code and b"\0" not in data[:8192]:
-            for p, c in self._by_code.get(self.digest(code_form(data)), ()):
-                path = self.paths[p]
-                if accept(path):
-                    commit, _, day = self.commits[c].partition(" ")
-                    return Published(self.project, path, commit, day, code_only=True)
+    def find(self, data: bytes, accept: Callable[[str], bool], *more: Callable[[str], bool]) -> Published | None:
+        """The first published version of these bytes under a path ``accept`` takes (else one
+        of ``more`` takes, in order); for a C source, else the first with the same code
+        (``code_form``). Each digest is computed once."""
+        rows = self._by_digest.get(self.digest(data), ())
+        coded: tuple[tuple[int, int], ...] | list[tuple[int, int]] | None = None
+        for test in (accept, *more):
+            for p, c in rows:
+                if test(self.paths[p]):
+                    return self._published(p, c)
+            if coded is None:
+                coded = self._by_code.get(self.digest(code_form(data)), ()) if (
+                    self._by_code and b"\0" not in data[:8192]) else ()
+            for p, c in coded:
+                if test(self.paths[p]):
+                    return self._published(p, c, code_only=True)
         return None
+
+    def _published(self, p: int, c: int, code_only: bool = False) -> Published:
+        commit, _, day = self.commits[c].partition(" ")
+        return Published(self.project, self.paths[p], commit, day, code_only)
 
     def match_name(self, name: str, data: bytes) -> Published | None:
         """These bytes under a path of this base name (m4 and build-aux files, judged by name;
@@ -147,11 +153,8 @@ class History:
         """These bytes under one of ``candidates`` (the project's paths a release path maps to),
         else under any path of the same base name (a file the project moved)."""
         wanted = set(candidates)
-        hit = self.find(data, wanted.__contains__)
-        if hit is None and wanted:
-            names = {posixpath.basename(c) for c in wanted}
-            hit = self.find(data, lambda path: posixpath.basename(path) in names)
-        return hit
+        names = {posixpath.basename(c) for c in wanted}
+        return self.find(data, wanted.__contains__, lambda path: posixpath.basename(path) in names)
 
     def has_name(self, candidates: Iterable[str]) -> str | None:
         """The first of ``candidates`` the project ever had, else a path of the same base name
