@@ -45,12 +45,13 @@ def main() -> int:
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cpus, python {sys.version.split()[0]}")
     for path in sorted(HISTORY_DIR.glob("*.zip")):
         h = History.load(path)
-        secs = median_time(lambda: History.load(path), args.repeat)
+        secs = median_time(lambda path=path: History.load(path), args.repeat)
         print(f"load {path.name}: {secs * 1000:.0f} ms ({len(h)} versions, {path.stat().st_size / 1e6:.2f} MB)")
         data = b"/* a library file */\n" + b"int f (int x) { return x + 1; }\n" * 300  # about 10 KB: a miss
         paths = h.paths[:2000]
         n = len(paths)
-        secs = median_time(lambda: [h.match_paths([p], data) for p in paths], args.repeat)
+        secs = median_time(lambda h=h, data=data, paths=paths: [h.match_paths([p], data) for p in paths],
+                           args.repeat)
         print(f"  {n / secs:,.0f} misses/s on 10 KB files (byte digest + code form)")
     if args.release and args.source:
         cmd = [sys.executable, "-m", "provcheck", "release", args.release, "--source", args.source,
