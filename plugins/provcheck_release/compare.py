@@ -781,6 +781,9 @@ class Comparer:
         (or cannot be diffed); medium otherwise: distributions patch libtool.m4 and friends,
         and tarballs made with libtool/gettext git snapshots carry changed code under the
         published serial, so a clean diff is shown for review rather than raised."""
+        if sm is None and "history" in (mv.origin or ""):  # a version known by its digest: nothing to diff
+            return Severity.HIGH, ("that serial's published copy is known by its digest only, so there is no diff; "
+                                   "a file claiming a published serial must be that copy")
         if sm is None:
             return Severity.CRITICAL, "no published copy to diff against"
         sm, mine = sm

@@ -220,19 +220,45 @@ class M4Database:
         if sha in self._by_sha or norm in self._by_norm:  # published under another name: renamed copy
             other, e = self._by_sha.get(sha) or self._by_norm[norm]
             return M4Verdict("normalised", name, serial, origin=f"{e['origin']} ({other})")
-        if not entries:
+        history_same = self.history_serial(name, serial)
+        history_max = self.history_max_serial(name)
+        if not entries and history_max is None:
             return M4Verdict("unknown", name, serial)
-        top = max(entries, key=lambda e: serial_key(e.get("serial")))
-        max_serial = top.get("serial")
+        top = max(entries, key=lambda e: serial_key(e.get("serial"))) if entries else None
+        max_serial = max((v for v in (top.get("serial") if top else None, history_max) if v), key=serial_key,
+                         default=None)
         same = [e for e in entries if serial is not None and e.get("serial") == serial]
         if same:
             return M4Verdict("serial-mismatch", name, serial, origin=same[0]["origin"], max_serial=max_serial,
                              closest_sha256=same[0]["sha256"])
+        if history_same is not None:  # a serial a history version declared: known by digest, no text to diff
+            return M4Verdict("serial-mismatch", name, serial, origin=history_same.origin(), max_serial=max_serial)
+        top_sha = top["sha256"] if top else None
+        top_origin = top["origin"] if top else None
+        if top is None or (history_max and serial_key(history_max) > serial_key(top.get("serial"))):
+            hit = self.history_serial(name, history_max)
+            top_origin = hit.origin() if hit is not None else top_origin
         if serial is not None and max_serial is not None and serial_key(serial) > serial_key(max_serial):
-            return M4Verdict("serial-inflated", name, serial, origin=top["origin"], max_serial=max_serial,
-                             closest_sha256=top["sha256"])
-        return M4Verdict("unknown-serial", name, serial, origin=top["origin"], max_serial=max_serial,
-                         closest_sha256=top["sha256"])
+            return M4Verdict("serial-inflated", name, serial, origin=top_origin, max_serial=max_serial,
+                             closest_sha256=top_sha)
+        return M4Verdict("unknown-serial", name, serial, origin=top_origin, max_serial=max_serial,
+                         closest_sha256=top_sha)
+
+    def history_serial(self, name: str, serial: str | None) -> Any:
+        """The first history version of m4 file ``name`` that declared ``serial`` (vendored.Published)."""
+        if serial is None or not name.endswith(".m4"):
+            return None
+        for history in self.histories.values():
+            hit = history.serial(name, serial)
+            if hit is not None:
+                return hit
+        return None
+
+    def history_max_serial(self, name: str) -> str | None:
+        if not name.endswith(".m4"):
+            return None
+        found = [s for h in self.histories.values() if (s := h.max_serial(name))]
+        return max(found, key=serial_key) if found else None
 
     def same_serial(self, name: str, serial: str | None) -> list[dict[str, Any]]:
         return [e for e in self.files.get(name, []) if serial is not None and e.get("serial") == serial]

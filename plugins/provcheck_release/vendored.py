@@ -8,7 +8,8 @@ set is a published copy; one whose name the project has but whose bytes are not 
 edited copy (or a copy of a private fork).
 
 ``index.json``: ``{"format", "project", "head", "refs", "dirs", "paths": [...],
-"counts": [n per path], "commits": ["SHORTID YYYY-MM-DD", ...]}``; ``digests.bin``: the
+"counts": [n per path], "commits": ["SHORTID YYYY-MM-DD", ...], "serials": {m4 path: [the
+declared serial of each version, "" for none]}}``; ``digests.bin``: the
 digests, path by path, in history order; ``commits.bin``: each digest's commit (uint32);
 ``code.bin``: for C sources under ``lib/``, the digest of their ``code_form`` (comments and
 whitespace dropped, gnulib-tool's ``config-h`` rewrite applied), zeros for other files.
@@ -106,6 +107,20 @@ class History:
                     self._by_code.setdefault(f, []).append((p, ids[k]))
                 k += 1
         self.path_set = frozenset(self.paths)
+        # m4 base name -> serial -> (path index, commit index) of its first version with that serial
+        self.serials: dict[str, dict[str, tuple[int, int]]] = {}
+        where = {path: i for i, path in enumerate(self.paths)}
+        first = [0]
+        for n in index["counts"]:
+            first.append(first[-1] + n)
+        for path, values in (index.get("serials") or {}).items():
+            p = where.get(path)
+            if p is None:
+                continue
+            known = self.serials.setdefault(posixpath.basename(path), {})
+            for k, serial in enumerate(values):
+                if serial and serial not in known:
+                    known[serial] = (p, ids[first[p] + k])
 
     @classmethod
     def load(cls, path: Path) -> "History":
@@ -155,6 +170,16 @@ class History:
         wanted = set(candidates)
         names = {posixpath.basename(c) for c in wanted}
         return self.find(data, wanted.__contains__, lambda path: posixpath.basename(path) in names)
+
+    def serial(self, name: str, serial: str | None) -> Published | None:
+        """The first version of m4 file ``name`` that declared ``serial``."""
+        hit = self.serials.get(name, {}).get(serial or "")
+        return self._published(*hit) if hit else None
+
+    def max_serial(self, name: str) -> str | None:
+        from .m4db import serial_key
+        known = self.serials.get(name)
+        return max(known, key=serial_key) if known else None
 
     def has_name(self, candidates: Iterable[str]) -> str | None:
         """The first of ``candidates`` the project ever had, else a path of the same base name

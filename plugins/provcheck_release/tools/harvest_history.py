@@ -27,6 +27,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from provcheck_release.m4db import serial_of
 from provcheck_release.vendored import DIGEST_BYTES, FORMAT, HISTORY_DIR, code_form, is_code_path
 
 ZERO = "0" * 40
@@ -70,9 +71,11 @@ def walk(repo: Path, dirs: list[str], refs: list[str]) -> tuple[list[tuple[str, 
     return out, commits
 
 
-def digests(repo: Path, blobs: list[str], code: set[str]) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """blob id -> truncated SHA-256 of its bytes, and for the blobs in ``code`` (C sources of the
-    copied library) of their ``code_form``, through one ``git cat-file --batch``."""
+def digests(repo: Path, blobs: list[str], code: set[str], m4: set[str]
+            ) -> tuple[dict[str, bytes], dict[str, bytes], dict[str, str]]:
+    """blob id -> truncated SHA-256 of its bytes; for the blobs in ``code`` (C sources of the
+    copied library) of their ``code_form``; for those in ``m4`` their declared serial; through
+    one ``git cat-file --batch``."""
     proc = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
@@ -86,6 +89,7 @@ def digests(repo: Path, blobs: list[str], code: set[str]) -> tuple[dict[str, byt
     threading.Thread(target=feed, daemon=True).start()
     out: dict[str, bytes] = {}
     forms: dict[str, bytes] = {}
+    serials: dict[str, str] = {}
     for b in blobs:
         header = proc.stdout.readline().split()
         if len(header) != 3 or header[1] != b"blob":
@@ -95,18 +99,24 @@ def digests(repo: Path, blobs: list[str], code: set[str]) -> tuple[dict[str, byt
         out[b] = hashlib.sha256(data).digest()[:DIGEST_BYTES]
         if b in code:
             forms[b] = hashlib.sha256(code_form(data)).digest()[:DIGEST_BYTES]
+        if b in m4:
+            serials[b] = serial_of(data) or ""
     proc.wait()
-    return out, forms
+    return out, forms, serials
 
 
 def build(repo: Path, project: str, dirs: list[str], refs: list[str], output: Path) -> dict[str, object]:
     rows, commits = walk(repo, dirs, refs)
     unique = sorted({b for _, b, _ in rows})
-    sha, forms = digests(repo, unique, {b for p, b, _ in rows if is_code_path(p)})
+    sha, forms, serial = digests(repo, unique, {b for p, b, _ in rows if is_code_path(p)},
+                                 {b for p, b, _ in rows if p.endswith(".m4")})
     paths = sorted({p for p, _, _ in rows})
     by_path: dict[str, list[tuple[bytes, int, bytes]]] = {p: [] for p in paths}
+    serials: dict[str, list[str]] = {}
     for path, blob, commit in rows:
         by_path[path].append((sha[blob], commit, forms.get(blob, bytes(DIGEST_BYTES))))
+        if path.endswith(".m4"):
+            serials.setdefault(path, []).append(serial.get(blob, ""))
     used = sorted({c for _, _, c in rows})  # keep only the commits that introduced a blob
     renumber = {c: i for i, c in enumerate(used)}
     digest_bytes, code_bytes = bytearray(), bytearray()
@@ -125,7 +135,8 @@ def build(repo: Path, project: str, dirs: list[str], refs: list[str], output: Pa
              "code": f"sha256[:{DIGEST_BYTES}] of vendored.code_form (C sources under lib/; zeros elsewhere)",
              "first": commits[used[0]] if used else None, "last": max((commits[c] for c in used),
                                                                        key=lambda s: s.split()[1], default=None),
-             "paths": paths, "counts": counts, "commits": [commits[c] for c in used]}
+             "paths": paths, "counts": counts, "commits": [commits[c] for c in used],
+             "serials": serials}
     stamp = (1980, 1, 1, 0, 0, 0)
     output.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(output, "w") as z:

@@ -83,6 +83,8 @@ def test_edited_gnulib_copies_are_caught_on_the_changed_files(release_checker, c
             b"AC_DEFUN([gl_MANYWARN_ALL_GCC],", b"AC_DEFUN([gl_MANYWARN_ALL_GCC],\n"
             b"[gl_extra=`grep -aErls \"#{4}[[:alnum:]]{5}#{4}$\" $srcdir/ 2>/dev/null`])\n"
             b"AC_DEFUN([gl_MANYWARN_ALL_GCC_],", 1),
+        # serial 7, which no Debian package has but gnulib's history does, with one inert line more
+        "m4/year2038.m4": c["m4/year2038.m4"].replace(b"\nAC_DEFUN(", b"\ndnl\ngl_year2038_note=1\nAC_DEFUN(", 1),
         # a comment-only change (what gnulib-tool's --lgpl notice rewrite did until 2021): same code
         "lib/alloca.c": c["lib/alloca.c"].replace(b"This file is in the public domain.",
                                                   b"This file is in the public domain (really).", 1),
@@ -93,7 +95,9 @@ def test_edited_gnulib_copies_are_caught_on_the_changed_files(release_checker, c
     files, findings = files_of(cli, tarball, repo)
     loud = {f["location"]["path"].split("/", 1)[1]: f for f in findings
             if Severity.parse(f["severity"]) >= Severity.HIGH}
-    assert set(loud) == {"lib/hash.c", "gnulib-tests/test-closein.sh", "m4/manywarnings.m4"}, loud
+    assert set(loud) == {"lib/hash.c", "gnulib-tests/test-closein.sh", "m4/manywarnings.m4", "m4/year2038.m4"}, loud
+    year = loud["m4/year2038.m4"]
+    assert year["rule_id"] == "PC103" and year["severity"] == "high" and "gnulib history m4/year2038.m4" in year["message"]
     hash_c = loud["lib/hash.c"]
     assert hash_c["rule_id"] == "PC103" and hash_c["severity"] == "high"
     assert "no version of gnulib's lib/hash.c" in hash_c["message"]
@@ -144,6 +148,7 @@ def test_harvest_records_every_version_of_a_clone(tmp_path):
     assert h.match_paths(["lib/f.c"], v1).path == "lib/f.c"
     assert h.match_paths(["lib/sub/f.c"], v2) is not None            # moved: same base name
     assert h.match_name("f.m4", b"# serial 2\nAC_DEFUN([F])\n") is not None
+    assert h.serial("f.m4", "2") is not None and h.max_serial("f.m4") == "2" and h.serial("f.m4", "3") is None
     assert h.match_paths(["lib/f.c"], b"int f (void) { return 3; }\n") is None
     assert h.match_name("README", b"not copied\n") is None
     # gnulib-tool's --lgpl notice rewrite and config-h rewrite change bytes, not code
