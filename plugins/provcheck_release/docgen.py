@@ -30,6 +30,7 @@ compared with their creation dates, document ids and cross-reference offsets bla
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import posixpath
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import regenerate as rg
+from .maketargets import Line, MakeRule, consistent, expand, logical_lines, make_rules
 
 WORK_GIT = "/provcheck-git-objects"          # where the source repository's objects appear in the sandbox
 DIST_DIR = ".provcheck-dist"                 # distdir of a dist-hook run (inside the work tree)
@@ -69,6 +71,9 @@ class DocJob:
     git: bool = False            # needs the tag's git history
     extra: dict[str, bytes] = field(default_factory=dict)   # release files admitted as inputs (stamps only)
     alternatives: list[str] = field(default_factory=list)   # other scripts for the same outputs (formatters)
+    names: list[str] = field(default_factory=list)          # the toolchain of script and each alternative
+    outputs: tuple[str, ...] = ()    # release files the job writes besides docs (a rule's targets)
+    needs: tuple[str, ...] = ()      # release-only inputs: the job runs once an earlier job reproduced them
 
 
 @dataclass
@@ -178,51 +183,84 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
 
 SUBSTITUTIONS = {"@PERL@": "perl", "@SED@": "sed", "@AWK@": "awk", "@GREP@": "grep", "@NROFF@": "nroff",
                  "@SHELL@": "/bin/sh", "@MKDIR_P@": "mkdir -p"}
+# configure substitutions with several values configure may choose: each is an alternative
+CHOICES = {"MANOPT": ("-man", "-mandoc")}
+# what configure substitutes in every Makefile.in (a recipe of the Makefile.am may use them)
+RULE_DEFAULTS = {"PERL": "perl", "NROFF": "nroff", "EXEEXT": "", "LN_S": "ln -s",
+                 "abs_builddir": "$(CURDIR)", "abs_srcdir": "$(CURDIR)"}
+
+
+def _in_tag(path: str, tag: Mapping[str, bytes]) -> bool:
+    return path in tag or (any(c in path for c in "*?[") and bool(fnmatch.filter(tag, path)))
 
 
 def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]],
                defaults: Mapping[str, str]) -> list[DocJob]:
-    """A rule of the tag's ``Makefile.am`` that writes a release doc from the tag's inputs
-    (maketargets.py: curl's ``libcurl-symbols.3: ... perl mksymbolsmanpage.pl``): its recipe,
-    run where the Makefile.am is, with the file's variables and includes."""
-    from .maketargets import rule_targets
-    found = rule_targets({p: (lambda p=p: tag[p]) for p in tag if posixpath.basename(p) == "Makefile.am"}, tag.keys())
-    wanted: dict[str, list[str]] = {}
-    for target, rt in sorted(found.items()):
-        if target in release and DOC_OUTPUT.search(target) and tag.get(target) != release[target]():
-            wanted.setdefault(rt.where, []).append(target)
+    """Rules of the tag's ``Makefile.am`` that write a release-only file (a doc or generated
+    code: curl's ``$(HUGE): $(MANPAGE) $(MKHELP)`` writes ``src/tool_hugehelp.c``) from the
+    tag's files and release files an earlier job reproduced (``needs``). Every rule for the
+    same target in the other automake-conditional branches, and every value of a configure
+    choice (``@MANOPT@``), is an alternative; each runs the rule's own recipe where the
+    Makefile.am is, with the variables of its branch and the file's ``include``s."""
     jobs = []
-    for where, targets in sorted(wanted.items()):
-        mk_path, _, number = where.rpartition(":")
-        d = posixpath.dirname(mk_path)
-        lines = _logical_lines(tag[mk_path].decode("utf-8", "replace"))
-        at = next((i for i, (n, _) in enumerate(lines) if str(n) == number), None)
-        if at is None:
-            continue
-        m = re.match(r"^([^:#=]+?)\s*::?(?!=)\s*(.*)$", lines[at][1])
-        recipe = []
-        for _, follow in lines[at + 1:]:
-            if not follow.startswith("\t"):
-                break
-            recipe.append(follow)
-        if m is None or not recipe:
-            continue
-        first = (m.group(2).split() or [""])[0]
-        prereqs = m.group(2).strip()
-        recipe = [r.replace("$@", m.group(1).strip()).replace("$<", first).replace("$?", prereqs)
-                  .replace("$^", prereqs) for r in recipe]
-        top = "/".join([".."] * len(d.split("/"))) if d else "."
-        local = {**defaults, "top_srcdir": top, "top_builddir": top, "abs_builddir": "$(CURDIR)",
-                 "abs_srcdir": "$(CURDIR)"}
-        text = tag[mk_path].decode("utf-8", "replace")
-        includes = [x for x in text.split("\n") if re.match(r"^-?include\s+[\w./$()-]+\s*$", x)]
-        mk = _makefile(_variables(lines), local, "provcheck-doc-target", recipe)
-        mk = "\n".join(includes) + "\n" + mk
-        for key, value in SUBSTITUTIONS.items():
-            mk = mk.replace(key, value)
-        jobs.append(DocJob(f"rule {where} ({', '.join(targets[:3])})", d,
-                           _write(".provcheck-docs.mk", mk) + "make -i -f .provcheck-docs.mk provcheck-doc-target"))
+    for mk_path in sorted(p for p in tag if posixpath.basename(p) == "Makefile.am"):
+        rules = make_rules(mk_path, tag[mk_path])
+        wanted: dict[str, list[MakeRule]] = {}
+        for rule in rules:
+            for t in rule.targets:
+                if t in release and t not in tag:
+                    wanted.setdefault(t, []).append(rule)
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for target, found in sorted(wanted.items()):
+            if any(_in_tag(p, tag) for r in found for p in r.inputs):   # not written from nothing of the tag
+                groups.setdefault(tuple(r.where for r in found), []).append(target)
+        lines = logical_lines(tag[mk_path].decode("utf-8", "replace"))
+        for wheres, targets in sorted(groups.items()):
+            found = sorted((r for r in rules if r.where in wheres),
+                           key=lambda r: -sum(1 for p in r.inputs if _in_tag(p, tag) or p in release))
+            needs = sorted({p for r in found for p in r.inputs
+                            if p in release and not _in_tag(p, tag) and p not in targets})
+            names, scripts = [], []
+            for rule in found:
+                for name, script in _rule_scripts(mk_path, lines, rule, tag[mk_path], defaults):
+                    names.append(name)
+                    scripts.append(script)
+            jobs.append(DocJob(names[0], posixpath.dirname(mk_path), scripts[0], alternatives=scripts[1:],
+                               names=names, outputs=tuple(targets), needs=tuple(needs)))
     return jobs
+
+
+def _rule_scripts(mk_path: str, lines: list[Line], rule: MakeRule, text: bytes,
+                  defaults: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(name, shell) of one rule: its recipe in a makefile of the variables of its conditional
+    branch, once per value of each configure choice it uses."""
+    d = posixpath.dirname(mk_path)
+    first = (rule.prerequisites.split() or [""])[0]
+    recipe = [r.replace("$@", rule.target).replace("$<", first).replace("$?", rule.prerequisites)
+              .replace("$^", rule.prerequisites) for r in rule.recipe]
+    top = "/".join([".."] * len(d.split("/"))) if d else "."
+    local = {**defaults, **RULE_DEFAULTS, "top_srcdir": top, "top_builddir": top,
+             "abs_top_builddir": f"$(abspath $(CURDIR)/{top})", "abs_top_srcdir": f"$(abspath $(CURDIR)/{top})"}
+    mine = [(ln.number, ln.text) for ln in lines if consistent(rule.conditions, ln.conditions)]
+    includes = [x for x in text.decode("utf-8", "replace").split("\n")
+                if re.match(r"^-?include\s+[\w./$()-]+\s*$", x)]
+    mk = "\n".join(includes) + "\n" + _makefile(_variables(mine), local, "provcheck-doc-target", recipe)
+    for key, value in SUBSTITUTIONS.items():
+        mk = mk.replace(key, value)
+    wide = expand("\n".join(rule.recipe), lines, rule.conditions)
+    used = [(k, v) for k, v in CHOICES.items() if f"@{k}@" in wide or f"$({k})" in wide]
+    settings: list[list[tuple[str, str]]] = [[]]
+    for key, values in used:
+        settings = [[*s, (key, v)] for s in settings for v in values]
+    out = []
+    for setting in settings:
+        text_mk = mk
+        for key, value in setting:
+            text_mk = text_mk.replace(f"@{key}@", value).replace("SHELL = /bin/sh\n", f"SHELL = /bin/sh\n{key} = {value}\n", 1)
+        name = f"rule {rule.where} ({rule.target})" + (
+            " with " + ", ".join(f"{k}={v}" for k, v in setting) if setting else "")
+        out.append((name, _write(".provcheck-docs.mk", text_mk) + "make -i -f .provcheck-docs.mk provcheck-doc-target"))
+    return out
 
 
 def _makevar(text: str, name: str) -> list[str]:
@@ -417,7 +455,7 @@ def pdf_normalise(data: bytes) -> bytes:
 
 
 def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[rg.KnownDifference]) -> rg.FileResult:
-    """The reproduction verdict of one documentation file."""
+    """The reproduction verdict of one file a job wrote (a doc, or code a rule generates)."""
     size = len(release)
     if regenerated == release:
         return rg.FileResult(path, rg.REPRODUCED, toolchain=job, size=size)
@@ -436,7 +474,8 @@ def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[r
     fr = rg.FileResult(path, status, toolchain=job, size=size, hunks=hunks)
     if status == rg.DIFFERS:
         added = "\n".join(t for h in fr.unexplained() for _, t in h.added)
-        fr.risk = rg.added_risk(added, unexplained=False)   # a document is not run: a build script's indicators only
+        # a document is not run: a build script's indicators only; generated code is judged as the chain's outputs
+        fr.risk = rg.added_risk(added, unexplained=not is_doc(path))
     return fr
 
 
@@ -445,106 +484,225 @@ def _pdf_text(data: bytes) -> bytes:
     return b"\n".join(x[:200] for x in pdf_normalise(data).split(b"\n"))
 
 
+# a recipe that failed here: its output says nothing about the release's
+_FAILED = re.compile(r"Error \d+ \(ignored\)|: not found|command not found|No such file or directory|"
+                     r"Can't (?:open|locate)|Permission denied|cannot open")
+
+
+def _failure(record: dict[str, Any]) -> str | None:
+    err = str(record.get("stderr") or "")
+    if record.get("killed") or record.get("returncode") not in (0, None) or _FAILED.search(err):
+        return (f"killed: {record['killed']}" if record.get("killed") else err.strip()[-200:] or
+                f"exit status {record.get('returncode')}")
+    return None
+
+
+def _distance(outputs: Mapping[str, tuple[bytes, bytes]]) -> tuple[int, int]:
+    """How close an alternative's outputs are to the release's: (files identical, minus the lines
+    in only one of each pair), cheap enough to rank alternatives before judging the closest."""
+    from collections import Counter
+    same = lines = 0
+    for data, rel in outputs.values():
+        if data == rel:
+            same += 1
+            continue
+        a, b = Counter(data.split(b"\n")), Counter(rel.split(b"\n"))
+        lines += sum((a - b).values()) + sum((b - a).values())
+    return same, -lines
+
+
 def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]],
         known: list[rg.KnownDifference], *, repo: str | None = None, commit: str = "",
-        work_dir: Path | None = None, limits: Any = None, skip: set[str] | frozenset[str] = frozenset()) -> DocResult:
+        work_dir: Path | None = None, limits: Any = None, skip: set[str] | frozenset[str] = frozenset(),
+        reproduced: set[str] | frozenset[str] = frozenset()) -> DocResult:
     """Run every job in its own sandboxed copy of the tag and judge the release files each writes
-    (files of the tag, and ``skip``, are left out: they have their verdicts)."""
+    (files of the tag, and ``skip``, are left out: they have their verdicts). Jobs run in rounds:
+    a job whose ``needs`` are release files runs once each is ``reproduced`` (by the chain, or by
+    a job of an earlier round), with the release's copies of them as inputs; never before."""
     from provcheck import sandbox
     out = DocResult()
     if not jobs:
         return out
     why = sandbox.unavailable_reason()
     git = _git_dir(repo) if any(j.git for j in jobs) else None
-    for job in jobs:
-        if why is not None:
-            out.steps.append({"step": job.name, "skipped": f"sandbox unavailable: {why}"})
-            continue
-        if job.git and (git is None or not re.fullmatch(r"[0-9a-f]{40}", commit)):
-            out.steps.append({"step": job.name, "skipped": "needs the tag's git history: no repository with the "
-                                                           "full history (a shallow clone, or no --source repository)"})
-            continue
-        best: dict[str, rg.FileResult] | None = None
-        for script in [job.script, *job.alternatives]:
-            try:
-                produced, record = _run_one(job, script, tag, git, commit, work_dir, limits)
-            except Exception as exc:  # one job's failure (a sandbox error, an unwritable tree) is its reason
-                out.steps.append({"step": job.name, "skipped": f"could not run: {exc!r}"[:400]})
-                break
-            out.steps.append(record)
-            results = {}
-            for p, data in produced.items():
-                if p not in release or p in skip or not JOB_OUTPUT.search(p):
-                    continue
-                rel = release[p]()
-                if tag.get(p) == rel:  # a file identical to the tag's is verified by the tag
-                    continue
-                if not data.strip() and rel.strip():  # the generator is missing or failed: nothing to compare
-                    results[p] = rg.FileResult(p, rg.NOT_REPRODUCIBLE, toolchain=job.name, size=len(rel),
-                                               reason=f"{job.name} wrote an empty file: "
-                                                      f"{(record.get('stderr') or '').strip()[-200:]}")
-                    continue
-                results[p] = judge(p, data, rel, job.name, known)
-            good = sum(1 for r in results.values() if r.status == rg.REPRODUCED)
-            if best is None or good > sum(1 for r in best.values() if r.status == rg.REPRODUCED):
-                best = results
-            if results and good == len(results):
-                break
-        for p, r in (best or {}).items():
-            out.files.setdefault(p, r)
+    trusted = set(reproduced)
+    pending = list(jobs)
+    while pending:
+        ready = [j for j in pending if all(n in trusted for n in j.needs)]
+        if not ready:
+            break
+        pending = [j for j in pending if j not in ready]
+        for job in ready:
+            _run_job(job, tag, release, known, git, commit, work_dir, limits, skip, why, trusted, out)
+    for job in pending:
+        missing = [n for n in job.needs if n not in trusted]
+        out.steps.append({"step": job.name, "skipped": f"needs {', '.join(missing[:3])}: only in the release and "
+                                                       "not reproduced, so never an input"})
     return out
 
 
-def _run_one(job: DocJob, script: str, tag: Mapping[str, bytes], git: Path | None, commit: str,
-             work_dir: Path | None, limits: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
-    from provcheck import sandbox
-    base = Path(tempfile.mkdtemp(prefix="docgen-", dir=work_dir))
-    root = base / "build"
+def _run_job(job: DocJob, tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]],
+             known: list[rg.KnownDifference], git: Path | None, commit: str, work_dir: Path | None, limits: Any,
+             skip: set[str] | frozenset[str], why: str | None, trusted: set[str], out: DocResult) -> None:
+    if why is not None:
+        out.steps.append({"step": job.name, "skipped": f"sandbox unavailable: {why}"})
+        return
+    if job.git and (git is None or not re.fullmatch(r"[0-9a-f]{40}", commit)):
+        out.steps.append({"step": job.name, "skipped": "needs the tag's git history: no repository with the "
+                                                       "full history (a shallow clone, or no --source repository)"})
+        return
+    files = {**tag, **job.extra, **{n: release[n]() for n in job.needs}}
+    base = Path(tempfile.mkdtemp(prefix="docgen-tree-", dir=work_dir))
     try:
-        root.mkdir()
-        files = {**tag, **job.extra}
-        total = 0
-        for path, data in files.items():
-            total += len(data)
-            if total > MAX_TREE:
-                break
-            target = root / path
-            if not target.resolve().is_relative_to(root.resolve()):
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        # the formatters' own configuration is part of the toolchain (Debian's groff man.local: no SGR escapes)
-        binds: list[tuple[Path, str]] = [(Path(c), c) for c in FORMATTER_CONFIG if Path(c).is_dir()]
-        env = {"SOURCE_DATE_EPOCH": rg.SOURCE_DATE_EPOCH, "TZ": "UTC", "LC_ALL": "C.UTF-8", "GIT_PAGER": "cat",
-               "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory",
-               "GIT_CONFIG_VALUE_0": "*"}
-        if job.git and git is not None:
-            _fake_git(root, commit)
-            binds.append((git / "objects", WORK_GIT))
-        cwd = root / job.directory if job.directory else root
-        cwd.mkdir(parents=True, exist_ok=True)
-        rel = job.directory or "."
-        res = sandbox.run(["/bin/sh", "-c", f"cd {_quote(rel)} && {script}"], workdir=root, binds=binds, env=env,
-                          limits=limits or sandbox.SandboxLimits(seconds=300.0))
-        record = {"step": job.name, "returncode": res.returncode, "killed": res.killed,
-                  "seconds": round(res.seconds, 3), "stderr": rg._tail(res.stderr, 1000)}
-        produced: dict[str, bytes] = {}
-        for dirpath, dirs, names in os.walk(root):
-            dirs[:] = [x for x in dirs if not (dirpath == str(root) and x == ".git")]
-            for n in names:
-                p = Path(dirpath) / n
-                if p.is_symlink() or not p.is_file():
-                    continue
-                r = p.relative_to(root).as_posix()
-                if f"/{DIST_DIR}/" in f"/{r}":  # a dist-hook's distdir is the top of the release
-                    head, _, tail = f"/{r}".partition(f"/{DIST_DIR}/")
-                    r = posixpath.join(head.strip("/"), tail) if head.strip("/") else tail
-                data = p.read_bytes()
-                if files.get(r) != data:
-                    produced[r] = data
-        return produced, record
+        _judge_job(job, files, base, release, known, git, commit, work_dir, limits, skip, trusted, out)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Mapping[str, Callable[[], bytes]],
+               known: list[rg.KnownDifference], git: Path | None, commit: str, work_dir: Path | None, limits: Any,
+               skip: set[str] | frozenset[str], trusted: set[str], out: DocResult) -> None:
+    """Each of the job's scripts in turn until one reproduces every output; the closest is judged."""
+    tag = files
+    tree = base / "tree"
+    written: dict[str, tuple[int, int]] = {}
+    best: dict[str, rg.FileResult] | None = None
+    best_key: tuple[int, int] | None = None
+    failed: list[str] = []
+    scripts = [job.script, *job.alternatives]
+    for i, script in enumerate(scripts):
+        name = job.names[i] if i < len(job.names) else job.name
+        try:
+            if not written:
+                shutil.rmtree(tree, ignore_errors=True)
+                tree.mkdir()
+                written = _materialise(files, tree)
+            produced, record, clean = _run_one(job, script, tree, written, files, git, commit, limits)
+            if not clean:
+                written = {}
+        except Exception as exc:  # one job's failure (a sandbox error, an unwritable tree) is its reason
+            out.steps.append({"step": name, "skipped": f"could not run: {exc!r}"[:400]})
+            break
+        record["step"] = name
+        out.steps.append(record)
+        failure = _failure(record)
+        if failure:
+            failed.append(f"{name}: {failure}")
+        outputs = {}
+        for p, data in produced.items():
+            if p not in release or p in skip or not (JOB_OUTPUT.search(p) or p in job.outputs):
+                continue
+            rel = release[p]()
+            if tag.get(p) != rel:  # a file identical to the tag's is verified by the tag
+                outputs[p] = (data, rel)
+        key = _distance(outputs)
+        if best_key is not None and key <= best_key:  # no closer than one judged already
+            continue
+        results = {}
+        for p, (data, rel) in outputs.items():
+            if not data.strip() and rel.strip():  # the generator is missing or failed: nothing to compare
+                results[p] = rg.FileResult(p, rg.NOT_REPRODUCIBLE, toolchain=name, size=len(rel),
+                                           reason=f"{name} wrote an empty file: "
+                                                  f"{(record.get('stderr') or '').strip()[-200:]}")
+                continue
+            results[p] = judge(p, data, rel, name, known)
+        best, best_key = results, key
+        if results and all(r.status == rg.REPRODUCED for r in results.values()):
+            break
+    best = best or {}
+    if failed and any(r.status != rg.REPRODUCED for r in best.values()):
+        for p, r in best.items():  # a failed alternative may be the right one: code is not judged by the others
+            if r.status == rg.DIFFERS and not is_doc(p):
+                best[p] = rg.FileResult(p, rg.NOT_REPRODUCIBLE, toolchain=r.toolchain, size=r.size,
+                                        reason=f"a rule that writes it failed here ({failed[0][:300]}); "
+                                               "not compared")
+    for p, r in best.items():
+        out.files.setdefault(p, r)
+        if r.status == rg.REPRODUCED:
+            trusted.add(p)
+
+
+def _materialise(files: Mapping[str, bytes], root: Path) -> dict[str, tuple[int, int]]:
+    """Write the job's input tree once: {path: (size, mtime_ns)} of what was written."""
+    total = 0
+    top = root.resolve()
+    for path, data in files.items():
+        total += len(data)
+        if total > MAX_TREE:
+            break
+        target = root / path
+        if not target.resolve().is_relative_to(top):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    out = {}
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            st = os.lstat(os.path.join(dirpath, n))
+            out[os.path.relpath(os.path.join(dirpath, n), root).replace(os.sep, "/")] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _run_one(job: DocJob, script: str, root: Path, written: dict[str, tuple[int, int]],
+             files: Mapping[str, bytes], git: Path | None, commit: str,
+             limits: Any) -> tuple[dict[str, bytes], dict[str, Any], bool]:
+    """One script over the job's input tree ``root`` (``written``: what it holds): the files it
+    changed or added, its record, and whether the tree was put back as it was (else it is
+    written anew: the script left a symlink or a changed directory behind)."""
+    from provcheck import sandbox
+    # the formatters' own configuration is part of the toolchain (Debian's groff man.local: no SGR escapes)
+    binds: list[tuple[Path, str]] = [(Path(c), c) for c in FORMATTER_CONFIG if Path(c).is_dir()]
+    env = {"SOURCE_DATE_EPOCH": rg.SOURCE_DATE_EPOCH, "TZ": "UTC", "LC_ALL": "C.UTF-8", "GIT_PAGER": "cat",
+           "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory",
+           "GIT_CONFIG_VALUE_0": "*"}
+    if job.git and git is not None:
+        _fake_git(root, commit)
+        binds.append((git / "objects", WORK_GIT))
+    cwd = root / job.directory if job.directory else root
+    cwd.mkdir(parents=True, exist_ok=True)
+    rel = job.directory or "."
+    res = sandbox.run(["/bin/sh", "-c", f"cd {_quote(rel)} && {script}"], workdir=root, binds=binds, env=env,
+                      limits=limits or sandbox.SandboxLimits(seconds=300.0))
+    record = {"step": job.name, "returncode": res.returncode, "killed": res.killed,
+              "seconds": round(res.seconds, 3), "stderr": rg._tail(res.stderr, 1000)}
+    produced: dict[str, bytes] = {}
+    touched: list[str] = []
+    seen: set[str] = set()
+    clean = True
+    for dirpath, dirs, names in os.walk(root):
+        dirs[:] = [x for x in dirs if not (dirpath == str(root) and x == ".git")]
+        clean = clean and not any(os.path.islink(os.path.join(dirpath, x)) for x in dirs)
+        for n in names:
+            p = Path(dirpath) / n
+            st = p.lstat()
+            r = p.relative_to(root).as_posix()
+            seen.add(r)
+            if written.get(r) == (st.st_size, st.st_mtime_ns) and p.is_file() and not p.is_symlink():
+                continue  # an input, untouched
+            touched.append(r)
+            if p.is_symlink() or not p.is_file():
+                clean = False
+                continue
+            if f"/{DIST_DIR}/" in f"/{r}":  # a dist-hook's distdir is the top of the release
+                head, _, tail = f"/{r}".partition(f"/{DIST_DIR}/")
+                r = posixpath.join(head.strip("/"), tail) if head.strip("/") else tail
+            data = p.read_bytes()
+            if files.get(r) != data:
+                produced[r] = data
+    if clean:  # put the inputs back for the next script
+        try:
+            for r in touched:
+                (root / r).unlink()
+            for r in [*touched, *(x for x in written if x not in seen)]:
+                if r in written:
+                    target = root / r
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(files[r])
+                    st = target.lstat()
+                    written[r] = (st.st_size, st.st_mtime_ns)
+        except OSError:  # a directory became a file: the next script gets a tree written anew
+            clean = False
+    return produced, record, clean
 
 
 def _quote(s: str) -> str:

@@ -8,6 +8,10 @@ Such a release-only file is explained when the rule also names an input that the
 (a prerequisite, or a ``$(srcdir)``/``$(top_srcdir)`` path in the recipe). Simple variables
 (``NAME = value`` on one line) are expanded; automake conditionals are ignored (either branch
 may write the file). Only the tag's files are read, so a release cannot add rules.
+
+:func:`make_rules` gives every rule of one ``Makefile.am`` with its recipe and the automake
+conditionals around it (``if USE_MANUAL`` ... ``else`` ... ``endif``): the branches are
+alternatives, and docgen.py runs each (curl's three ``$(HUGE)`` rules).
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ _RULE = re.compile(r"^([^\s#=:][^#=:]*?)\s*::?(?!=)\s*(.*?)\s*$")
 _REF = re.compile(r"\$[({]([A-Za-z_][\w.]*)[)}]")
 _PATHISH = re.compile(r"\$[({](?:top_srcdir|srcdir|abs_top_srcdir|abs_srcdir)[)}]/[^\s;|&<>()'\"`]+")
 MAX_MAKEFILE = 2 << 20
+_IF = re.compile(r"^[ ]*if[ \t]+(!?)([A-Za-z_]\w*)[ \t]*(?:#.*)?$")
+_ELSE = re.compile(r"^[ ]*else\b[^#]*(?:#.*)?$")
+_ENDIF = re.compile(r"^[ ]*endif\b[^#]*(?:#.*)?$")
+
+Conditions = tuple[tuple[str, bool], ...]     # (("USE_MANUAL", True), ("HAVE_LIBZ", False))
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,9 @@ def _expand(text: str, variables: Mapping[str, str], depth: int = 0) -> str:
 def _resolve(word: str, base: str) -> str | None:
     """A make word as a path from the top of the tree, or None when it is not a plain path."""
     for prefix, root in (("$(top_srcdir)/", ""), ("$(top_builddir)/", ""), ("$(srcdir)/", base),
-                         ("$(builddir)/", base), ("${top_srcdir}/", ""), ("${srcdir}/", base)):
+                         ("$(builddir)/", base), ("${top_srcdir}/", ""), ("${srcdir}/", base),
+                         ("$(abs_top_srcdir)/", ""), ("$(abs_top_builddir)/", ""), ("$(abs_srcdir)/", base),
+                         ("$(abs_builddir)/", base)):
         if word.startswith(prefix):
             word, base = word[len(prefix):], root
             break
@@ -96,4 +107,116 @@ def rule_targets(makefiles: Mapping[str, Callable[[], bytes]], tag_files: Collec
             for t in targets:
                 if t is not None and t not in tag and "%" not in t and t not in out:
                     out[t] = RuleTarget(f"{mk_path}:{numbers[i]}", tuple(inputs))
+    return out
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int                 # where the logical line starts (1-based)
+    text: str                   # continuations kept ("\\\n"), as make reads them
+    conditions: Conditions      # the automake conditionals around it
+
+
+@dataclass(frozen=True)
+class MakeRule:
+    where: str                  # "src/Makefile.am:117"
+    target: str                 # the target words as written ("$(HUGE)")
+    prerequisites: str          # as written ("$(MANPAGE) $(MKHELP)")
+    targets: tuple[str, ...]    # the paths they name from the top of the tree (expanded, resolved)
+    inputs: tuple[str, ...]     # paths the rule reads: prerequisites and $(srcdir) paths of its recipe
+    recipe: tuple[str, ...]     # the recipe lines as written (tab-led, continuations kept)
+    conditions: Conditions
+
+
+def logical_lines(text: str) -> list[Line]:
+    """A ``Makefile.am``'s logical lines with the automake conditionals each sits in; the
+    ``if``/``else``/``endif`` lines themselves are left out."""
+    out: list[Line] = []
+    stack: list[tuple[str, bool]] = []
+    pending: tuple[int, str] | None = None
+    for n, raw in enumerate(text.split("\n"), 1):
+        if pending is not None:
+            pending = (pending[0], pending[1] + "\n" + raw)
+        else:
+            pending = (n, raw)
+        if raw.endswith("\\"):
+            continue
+        number, line = pending
+        pending = None
+        if not line.startswith("\t"):
+            m = _IF.match(line)
+            if m:
+                stack.append((m.group(2), not m.group(1)))
+                continue
+            if _ELSE.match(line) and stack:
+                name, value = stack.pop()
+                stack.append((name, not value))
+                continue
+            if _ENDIF.match(line) and stack:
+                stack.pop()
+                continue
+        out.append(Line(number, line, tuple(stack)))
+    if pending is not None:
+        out.append(Line(pending[0], pending[1], tuple(stack)))
+    return out
+
+
+def consistent(a: Conditions, b: Conditions) -> bool:
+    """Whether one configuration can hold both sets of conditionals."""
+    values = dict(a)
+    return all(values.get(name, value) == value for name, value in b)
+
+
+def expand(text: str, lines: list[Line], conditions: Conditions = ()) -> str:
+    """``text`` with the simple variables of the lines a configuration with ``conditions`` reads
+    (the last definition wins, as in make)."""
+    variables: dict[str, str] = {}
+    for line in lines:
+        m = _VAR_DEF.match(line.text.replace("\\\n", " "))
+        if m and not line.text.startswith("\t") and consistent(conditions, line.conditions):
+            variables[m.group(1)] = m.group(2)
+    return _expand(text, variables)
+
+
+def make_rules(mk_path: str, data: bytes) -> list[MakeRule]:
+    """Every rule with a recipe of one ``Makefile.am``, its targets and inputs resolved from the
+    top of the tree with the file's simple variables (all branches' definitions: the first wins)."""
+    if len(data) > MAX_MAKEFILE:
+        return []
+    base = posixpath.dirname(mk_path)
+    lines = logical_lines(data.decode("utf-8", "replace"))
+    variables: dict[str, str] = {}
+    for line in lines:
+        m = _VAR_DEF.match(line.text.replace("\\\n", " "))
+        if m and not line.text.startswith("\t"):
+            variables.setdefault(m.group(1), m.group(2))
+    out = []
+    for i, line in enumerate(lines):
+        flat = line.text.replace("\\\n", " ")
+        m = _RULE.match(flat)
+        if not m or flat.startswith("\t"):
+            continue
+        recipe = []
+        for follow in lines[i + 1:]:
+            if follow.conditions != line.conditions:   # an else/endif ends the recipe
+                break
+            if not follow.text.startswith("\t"):
+                if follow.text.strip() and not follow.text.lstrip().startswith("#"):
+                    break
+                continue
+            recipe.append(follow.text)
+        if not recipe:
+            continue
+        targets = tuple(p for w in _expand(m.group(1), variables).split()
+                        if (p := _resolve(w, base)) is not None and "%" not in p)
+        words = _expand(m.group(2), variables).split()
+        words += [w for r in recipe for w in _PATHISH.findall(_expand(r.replace("\\\n", " "), variables))]
+        inputs: list[str] = []
+        for w in words:
+            p = _resolve(w, base)
+            if p is not None and p not in inputs and p not in targets:   # globs stay patterns
+                inputs.append(p)
+        if targets:
+            out.append(MakeRule(f"{mk_path}:{line.number}", m.group(1).strip(), m.group(2).strip(), targets,
+                                tuple(inputs), tuple(recipe), line.conditions))
     return out
