@@ -106,6 +106,7 @@ class FileResult:
     unverified_inputs: list[str] = field(default_factory=list)
     unverified_bytes: int = 0       # reproduced-unverified: bytes only the unverified inputs explain
     risk: list[dict[str, Any]] = field(default_factory=list)
+    unobtainable: bool = False      # not-reproducible because its generator's version can be had nowhere
 
     def unexplained(self) -> list[Hunk]:
         return [h for h in self.hunks if h.kind == "unexplained"]
@@ -119,6 +120,8 @@ class FileResult:
         if self.unverified_inputs:
             d["unverified_inputs"] = self.unverified_inputs
             d["unverified_bytes"] = self.unverified_bytes
+        if self.unobtainable:
+            d["unobtainable"] = True
         if self.hunks:
             d["hunks"] = {k: sum(1 for h in self.hunks if h.kind == k) for k in ("stamp", "toolchain", "unexplained")}
         return d
@@ -600,7 +603,8 @@ def code_digest() -> str:
     of every cache key, so an upgraded provcheck never serves an older version's result."""
     h = hashlib.sha256(CHAIN_VERSION.encode())
     here = Path(__file__).parent
-    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py", "aclocal.py"):
+    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py", "aclocal.py",
+                 "history.py"):
         try:
             h.update((here / name).read_bytes())
         except OSError:
@@ -830,10 +834,10 @@ class Options:
     max_combinations: int = 4
 
 
-def unavailable(mode: str, reason: str, expected: Iterable[str]) -> Regeneration:
+def unavailable(mode: str, reason: str, expected: Iterable[str], unobtainable: bool = False) -> Regeneration:
     r = Regeneration(mode, status="unavailable", reason=reason)
     for path in expected:
-        r.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=reason)
+        r.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=reason, unobtainable=unobtainable)
     return r
 
 
@@ -852,8 +856,8 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     expected = sorted(p for p in package_outputs(trees.release, lambda p: _text(files.get(p, b"")),
                                                  set(files) | set(trees.release)) if p in trees.release)
 
-    def give_up(reason: str) -> Regeneration:
-        r = unavailable(options.mode, reason, expected)
+    def give_up(reason: str, unobtainable: bool = True) -> Regeneration:
+        r = unavailable(options.mode, reason, expected, unobtainable)
         r.inputs, r.seconds = inputs, time.monotonic() - started
         return r
     # the system's and already downloaded builds first; other Debian builds only when needed
@@ -899,7 +903,7 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     from provcheck import sandbox
     why = sandbox.unavailable_reason()
     if why is not None:
-        return give_up(f"sandbox unavailable: {why}")
+        return give_up(f"sandbox unavailable: {why}", unobtainable=False)
     runner = _Runner(chain, trees, options)
     cache = options.cache or Cache(None)
     # the same chain with every unverified input replaced by its trusted alternative
@@ -939,7 +943,8 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             result.files[path] = _aclocal_result(trees, path, checked[path], known, cache, flavour)
             continue
         if path in not_run and hunks is None:
-            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=not_run[path], toolchain=flavour, size=size)
+            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=not_run[path], toolchain=flavour, size=size,
+                                            unobtainable=True)
             continue
         if hunks is None and files.get(path) is not None and files[path] == trees.release[path]():
             hunks = []  # committed in the tag and identical to it: the chain left it as the tag has it
