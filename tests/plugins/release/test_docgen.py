@@ -1,7 +1,9 @@
 """Documentation and gettext infrastructure in regeneration (issue 12): a real autotools
 project whose own make rules write a ChangeLog from ``git log``, a text rendering of its man
-page (``dist-hook``) and an Info manual (``info_TEXINFOS``), with gettext's po/ infrastructure
-copied by autopoint; ``make dist``-ed once in the test setup from a clone of its git tag.
+page (``dist-hook``) and an Info manual (``info_TEXINFOS``), and C source from the manual (as
+curl's ``tool_hugehelp.c``: ``nroff`` into a release-only text, that text through the tag's
+``mkhelp.sh`` into ``help.c``), with gettext's po/ infrastructure copied by autopoint;
+``make dist``-ed once in the test setup from a clone of its git tag.
 The untouched release reproduces them; an edited generated doc is caught on exactly that
 file with the diff; po/ files identical to gettext's published copies are verified, an
 edited one is flagged."""
