@@ -245,7 +245,7 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
                     wanted.setdefault(t, []).append(rule)
         groups: dict[tuple[str, ...], list[str]] = {}
         for target, found in sorted(wanted.items()):
-            if any(_in_tag(p, tag) for r in found for p in r.inputs):   # not written from nothing of the tag
+            if any(_in_tag(p, tag) or (p in release and p != target) for r in found for p in r.inputs):
                 groups.setdefault(tuple(r.where for r in found), []).append(target)
         lines = logical_lines(tag[mk_path].decode("utf-8", "replace"))
         for wheres, targets in sorted(groups.items()):
@@ -588,6 +588,8 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
             break
         pending = [j for j in pending if j not in ready]
         for job in ready:
+            if job.outputs and all(o in skip for o in job.outputs):
+                continue  # its targets have the chain's verdicts (a rule remaking configure)
             _run_job(job, tag, release, known, git, commit, work_dir, limits, skip, why, trusted, out)
     for job in pending:
         missing = [n for n in job.needs if n not in trusted]
