@@ -247,7 +247,7 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
         for target, found in sorted(wanted.items()):
             if any(_in_tag(p, tag) or (p in release and p != target) for r in found for p in r.inputs):
                 groups.setdefault(tuple(r.where for r in found), []).append(target)
-        lines = logical_lines(tag[mk_path].decode("utf-8", "replace"))
+        lines = logical_lines(tag[mk_path].decode("utf-8", "replace")) if groups else []
         for wheres, targets in sorted(groups.items()):
             found = sorted((r for r in rules if r.where in wheres),
                            key=lambda r: -sum(1 for p in r.inputs if _in_tag(p, tag) or p in release))
@@ -775,8 +775,9 @@ def _quote(s: str) -> str:
 
 
 def digest() -> str:
-    """This module's code, for the result cache key."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    """This module's code and the make-rule reader it plans with, for the result cache key."""
+    here = Path(__file__)
+    return hashlib.sha256(here.read_bytes() + here.with_name("maketargets.py").read_bytes()).hexdigest()
 
 
 def is_doc(path: str) -> bool:
