@@ -561,6 +561,9 @@ def _distance(outputs: Mapping[str, tuple[bytes, bytes]]) -> tuple[int, int]:
         if data == rel:
             same += 1
             continue
+        if not data.strip():  # an empty output is no alternative at all
+            lines += 1 << 30
+            continue
         a, b = Counter(data.split(b"\n")), Counter(rel.split(b"\n"))
         lines += sum((a - b).values()) + sum((b - a).values())
     return same, -lines
@@ -735,8 +738,8 @@ def _run_one(job: DocJob, script: str, root: Path, written: dict[str, tuple[int,
     seen: set[str] = set()
     clean = True
     for dirpath, dirs, names in os.walk(root):
+        clean = clean and not any(os.path.islink(os.path.join(dirpath, x)) for x in dirs)  # .git too
         dirs[:] = [x for x in dirs if not (dirpath == str(root) and x == ".git")]
-        clean = clean and not any(os.path.islink(os.path.join(dirpath, x)) for x in dirs)
         for n in names:
             p = Path(dirpath) / n
             st = p.lstat()

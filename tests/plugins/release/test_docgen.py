@@ -379,6 +379,30 @@ endif
     assert r.status == "not-reproducible" and "formatter" in r.reason and r.hunks
 
 
+def test_a_failed_alternative_leaves_code_uncompared_and_cannot_redirect_the_next_one(tmp_path):
+    """One branch's recipe fails here and swaps a directory of its tree for a symlink out of it:
+    the next alternative runs in a tree written anew (it reads the tag's file, nothing outside
+    is written); code that differs from every alternative, while one failed, is
+    not-reproducible with the failure, never a finding."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "in.txt").write_text("int evil;\n")
+    tag = {"Makefile.am": (b"if A\nout.c: sub/in.txt\n\trm -rf sub; ln -s " + str(outside).encode() +
+                           b" sub; no-such-tool-xyz > out.c\nelse\nout.c: sub/in.txt\n"
+                           b"\t(echo '/* from */'; cat sub/in.txt) > out.c\nendif\n"),
+           "sub/in.txt": b"int x;\n"}
+    for release, status in ((b"/* from */\nint x;\n", "reproduced"), (b"/* from */\nint y;\n", "not-reproducible")):
+        rel = {"out.c": lambda d=release: d}
+        jobs = docgen.plan(tag, rel, "1.0")
+        assert [j.names for j in jobs] == [["rule Makefile.am:2 (out.c)", "rule Makefile.am:5 (out.c)"]]
+        out = docgen.run(jobs, tag, rel, [], work_dir=tmp_path)
+        r = out.files["out.c"]
+        assert r.status == status and r.toolchain == "rule Makefile.am:5 (out.c)", (r, out.steps)
+        assert sorted(p.name for p in outside.iterdir()) == ["in.txt"]
+        assert (outside / "in.txt").read_text() == "int evil;\n"
+    assert "failed here" in r.reason and "no-such-tool-xyz" in r.reason
+
+
 def test_pdfs_compare_without_dates_and_ids(tmp_path):
     if not (shutil.which("groff") and shutil.which("ps2pdf")):
         pytest.skip("groff/ghostscript not installed (scripts/system-deps.sh)")
