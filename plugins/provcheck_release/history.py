@@ -9,14 +9,23 @@ the formats the file's own lines point to (``--pretty=fuller``, ``--date=iso``, 
 byte for byte. Then it is ``reproduced``; otherwise it keeps the verdict it had (no finding:
 a history file in a format no option set gives is not evidence of anything).
 
+A release script of the tag may also pipe the history through a script of its own (curl's
+``maketgz``: ``git log --pretty=fuller ... -1000 | ./scripts/log2changes.pl > CHANGES.dist``).
+Every such command of a script of the tag (``git log ... [| ...] > FILE`` as a shell line or
+inside perl's backticks; no variables, no command substitution) runs as it is, in the script's directory of a copy of the tag, and
+whatever it writes is matched *by content* against the release-only files: equal bytes are a
+reproduction, whatever name the release process gave the file later (``CHANGES``).
+
 ``git`` runs under :mod:`provcheck.sandbox` over a ``.git`` whose objects are the source
 repository's (bound read-only) and whose ``HEAD`` is the tag's commit, with no system or user
-configuration: nothing of the repository's own configuration (aliases, pagers, hooks) is read.
+configuration: nothing of the repository's own configuration (aliases, pagers, hooks) is read;
+a release script's pipeline also sees the repository's tags (``--decorate`` names them).
 """
 
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 import shutil
 import tempfile
@@ -123,4 +132,83 @@ def reproduce(found: list[Candidate], repo: str | None, commit: str, work_dir: P
     return files, [step]
 
 
-__all__ = ["Candidate", "candidates", "option_sets", "reproduce"]
+# a shell line, or the command of a backtick / system() / open() of another script language
+_PIPELINE = re.compile(r"""(?:^|[`"'(])[ \t]*(git[ \t]+log\b[^\n`$;&<>|"']*(?:\|[^\n`$;&<>|"']+)*)>[ \t]*"""
+                       r"""([\w.+/-]+)[ \t]*(?=[`"')]|$)""", re.M)
+MAX_SCRIPT = 1 << 20
+
+
+def script_jobs(tag: Mapping[str, bytes]) -> list[docgen.DocJob]:
+    """``git log ... > FILE`` commands of the tag's scripts (a shell line; perl's or python's
+    backticks, ``system``, ``open``), each a job run by ``/bin/sh`` where its script is."""
+    jobs = []
+    for path in sorted(tag):
+        data = tag[path]
+        first = data[:128].split(b"\n", 1)[0]
+        if len(data) > MAX_SCRIPT or not (path.endswith(".sh") or first.startswith(b"#!")):
+            continue
+        text = data.decode("utf-8", "replace")
+        d = posixpath.dirname(path)
+        for m in _PIPELINE.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            pipeline, out = m.group(1).strip(), m.group(2)
+            # the tag's copy has no modes: its scripts a stage runs as ./path are made executable, as git has them
+            stages = [w.split()[0] for w in pipeline.split("|")[1:] if w.split()]
+            run = [x for x in stages if x.startswith("./") and tag.get(posixpath.normpath(posixpath.join(d, x)),
+                                                                         b"")[:2] == b"#!"]
+            chmod = f"chmod +x {' '.join(docgen._quote(x) for x in run)} && " if run else ""
+            jobs.append(docgen.DocJob(f"{path}:{line} ({pipeline[:100]} > {out})", d,
+                                      f"{chmod}{pipeline} > {docgen._quote(out)}", git=True))
+    return jobs
+
+
+def run_scripts(jobs: list[docgen.DocJob], tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]],
+                sizes: Mapping[str, int], repo: str | None, commit: str, work_dir: Path | None = None,
+                limits: Any = None) -> tuple[dict[str, rg.FileResult], list[dict[str, Any]]]:
+    """({release path: reproduced}, steps): each job's outputs matched by content against the
+    release files of ``sizes`` (those without a verdict yet) that the tag lacks or has otherwise."""
+    from provcheck import sandbox
+    files: dict[str, rg.FileResult] = {}
+    if not jobs or not sizes:
+        return files, []
+    git = docgen._git_dir(repo)
+    why = sandbox.unavailable_reason() or (
+        None if git is not None and re.fullmatch(r"[0-9a-f]{40}", commit) else
+        "needs the tag's git history: no repository with the full history")
+    if why is not None:
+        return files, [{"step": j.name, "skipped": why} for j in jobs]
+    assert git is not None
+    refs = _tag_refs(repo)
+    by_size: dict[int, list[str]] = {}
+    for path, size in sizes.items():
+        by_size.setdefault(size, []).append(path)
+    steps = []
+    for job in jobs:
+        job.extra = {".git/packed-refs": refs}
+        try:
+            produced, record = docgen._run_one(job, job.script, tag, git, commit, work_dir, limits)
+        except Exception as exc:  # one job's failure (a sandbox error, an unwritable tree) is its reason
+            steps.append({"step": job.name, "skipped": f"could not run: {exc!r}"[:400]})
+            continue
+        steps.append(record)
+        for data in produced.values():
+            for path in by_size.get(len(data), []):
+                if path not in files and data and tag.get(path) != data and release[path]() == data:
+                    files[path] = rg.FileResult(path, rg.REPRODUCED, size=len(data), toolchain=job.name)
+    return files, steps
+
+
+def _tag_refs(repo: str | None) -> bytes:
+    """The repository's tags as a ``packed-refs`` file (``git log --decorate`` names them)."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "-C", str(repo), "for-each-ref", "--format=%(objectname) %(refname)",
+                              "refs/tags"], capture_output=True, timeout=60,
+                             env={"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.TimeoutExpired):
+        return b""
+    lines = [x for x in out.stdout.splitlines()[:50000] if re.fullmatch(rb"[0-9a-f]{40} refs/tags/[!-~]+", x)]
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
+__all__ = ["Candidate", "candidates", "option_sets", "reproduce", "script_jobs", "run_scripts"]

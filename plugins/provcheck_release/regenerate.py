@@ -671,6 +671,8 @@ def _materialise(files: Mapping[str, bytes], root: Path) -> None:
             continue  # assemble() only takes tree paths; a crafted one is not written outside
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        if data[:2] == b"#!":  # the mapping has no modes: scripts are executable, as git keeps them
+            target.chmod(0o755)
 
 
 def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: Any, env: Mapping[str, str],
@@ -683,7 +685,9 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
     env = {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "TZ": "UTC", **env}
     records: list[dict[str, Any]] = []
     failure = None
+    unfinished: set[str] = set()   # what a failed step wrote: never compared (autoconf writes before it fails)
     for name, argv in chain.steps:
+        before = _states(workdir)
         res = sandbox.run(argv, workdir=workdir, binds=binds, env=env, limits=limits)
         records.append(_step_record(name, res))
         if step_kind(name) == "msgfmt" and not res.killed:
@@ -691,6 +695,7 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
         if res.killed or res.returncode != 0:
             failure = f"{name} " + (f"killed ({res.killed})" if res.killed else f"exited {res.returncode}") + \
                       f": {_tail(res.stderr)}"
+            unfinished = {rel for rel, state in _states(workdir).items() if before.get(rel) != state}
             break
     produced: dict[str, bytes] = {}
     for dirpath, _dirs, names in os.walk(workdir):
@@ -699,13 +704,26 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
             if p.is_symlink() or not p.is_file():
                 continue
             rel = p.relative_to(workdir).as_posix()
-            if rel.startswith("autom4te.cache/"):
+            if rel.startswith("autom4te.cache/") or rel in unfinished:
                 continue
             data = p.read_bytes()
             if files.get(rel) != data:
                 produced[rel] = data
     shutil.rmtree(workdir, ignore_errors=True)
     return produced, records, failure
+
+
+def _states(root: Path) -> dict[str, tuple[int, int, int]]:
+    """(inode, size, mtime) of every file under ``root``: what a step changed."""
+    out = {}
+    for dirpath, _dirs, names in os.walk(root):
+        for n in names:
+            try:
+                st = os.lstat(os.path.join(dirpath, n))
+            except OSError:
+                continue
+            out[os.path.relpath(os.path.join(dirpath, n), root)] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return out
 
 
 def _tail(data: bytes, n: int = 400) -> str:

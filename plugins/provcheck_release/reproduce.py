@@ -142,6 +142,12 @@ class Reproduction:
                                             c.source.metadata.get("repository"), trees.commit, options.work_dir,
                                             options.limits)
         result.files.update(logs)
+        left = {p: n.size or 0 for p, n in c.rfiles.items() if n.is_file and p not in result.files}
+        scripted, script_steps = history.run_scripts(history.script_jobs(tag), tag, trees.release, left,
+                                                     c.source.metadata.get("repository"), trees.commit,
+                                                     options.work_dir, options.limits)
+        result.files.update(scripted)
+        log_steps += script_steps
         result.steps += [{"step": f"docs: {s['step']}", "argv": [], "returncode": s.get("returncode"),
                           "killed": s.get("killed"), "seconds": s.get("seconds", 0.0),
                           "stderr": s.get("stderr") or s.get("skipped", "")} for s in docs.steps + log_steps]

@@ -156,6 +156,31 @@ def test_injected_lines_are_caught_on_the_changed_file(run, project, kind):
         assert files(data)["build-aux/ltmain.sh"]["reproduction"]["status"] == "reproduction-differs"
 
 
+def test_a_script_of_the_tag_that_autoconf_runs_is_executable_in_the_sandbox(run, project):
+    """GNU's ``AC_INIT([pkg], m4_esyscmd([build-aux/git-version-gen .tarball-version]))``: m4 runs a
+    script of the tree, which must be executable there as git keeps it."""
+    tag, release, base = project
+    conf = tag["configure.ac"].replace(b"AC_INIT([hello], [1.0],", b"AC_INIT([hello], m4_esyscmd_s([./version.sh]),")
+    script = b"#!/bin/sh\necho 1.0\n"
+    configure = ap.regenerate_configure_with(release, base, {"configure.ac": conf, "version.sh": script})
+    code, data = run({"configure.ac": conf, "version.sh": script, "configure": configure},
+                     tag_changes={"configure.ac": conf, "version.sh": script})
+    assert files(data)["configure"]["reproduction"]["status"] == "reproduced", files(data)["configure"]
+    assert medium_or_more(data) == [], [f["message"] for f in medium_or_more(data)]
+
+
+def test_what_a_failing_generator_wrote_is_not_compared(run, project):
+    """autoconf writes ``configure`` and then fails on a possibly undefined macro: that output is
+    no reproduction, so ``configure`` is ``not-reproducible`` with the failure, never PC110."""
+    tag, release, base = project
+    conf = tag["configure.ac"].replace(b"AC_CONFIG_SRCDIR(", b"AC_HELLO_UNDEFINED_THING\nAC_CONFIG_SRCDIR(")
+    code, data = run(tag_changes={"configure.ac": conf})
+    repro = files(data)["configure"]["reproduction"]
+    assert repro["status"] == "not-reproducible" and "autoconf exited 1" in repro["reason"], repro
+    assert "AC_HELLO_UNDEFINED_THING" in repro["reason"]
+    assert not [f for f in data["findings"] if f["rule_id"] == "PC110" and f["location"]["path"].endswith("/configure")]
+
+
 def _distribution_build(ltmain: bytes) -> bytes:
     """ltmain.sh as another Debian revision of the same libtool ships it (the version line names a
     build no suite serves any more, like curl 7.88.1's ``Debian-2.4.7-5``), with one line of its own."""
@@ -207,6 +232,34 @@ def test_changelog_written_from_the_tags_history_is_reproduced(run, checker):
     code, data = run({"ChangeLog": edited}, history=HISTORY)
     assert files(data)["ChangeLog"].get("reproduction", {}).get("status") != "reproduced"
     assert serious(data) == {}
+
+
+RELEASE_SCRIPT = {
+    "dist.sh": "#!/bin/sh\nset -e\nautoreconf -fi\ngit log --date=short --decorate=full | ./scripts/cl.sh > ChangeLog.dist\n"
+               "make dist\n",
+    "scripts/cl.sh": "#!/bin/sh\n# ChangeLog from git log: tag headings, dates, messages\n"
+                       "sed -n -e 's/^commit [0-9a-f]* (.*tag: refs\\/tags\\/\\([^,)]*\\).*/Release \\1/p' "
+                       "-e 's/^Date: *\\(.*\\)/\\1/p' -e 's/^    \\(..*\\)/  * \\1/p'\n",
+}
+
+
+def test_file_a_release_script_writes_from_the_history_is_reproduced(run, checker):
+    """curl's way: a release script of the tag pipes ``git log`` through a formatter of the tag into
+    a file the release ships under another name; the pipeline runs in the sandbox over a copy of
+    the tag with its history and tags, and its output is matched by content."""
+    tag = {**{k: v.decode() for k, v in run.tag.items()}, **RELEASE_SCRIPT}
+    repo = checker.gitrepo([*HISTORY, tag], name="hello-script", tags="v1.0")
+    (repo / "scripts/cl.sh").chmod(0o755)
+    log = subprocess.run("git log --date=short --decorate=full | ./scripts/cl.sh", shell=True, cwd=repo,
+                         capture_output=True, check=True, env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull}).stdout
+    assert log.startswith(b"Release v1.0\n") and log.count(b"  * commit") == 3, log
+    code, data = run({"ChangeLog": log}, tag_changes={k: v.encode() for k, v in RELEASE_SCRIPT.items()},
+                     history=HISTORY)
+    repro = files(data)["ChangeLog"].get("reproduction")
+    assert repro == {"status": "reproduced", "toolchain": "dist.sh:4 (git log --date=short --decorate=full | "
+                                                          "./scripts/cl.sh > ChangeLog.dist)"}, [
+        x["stderr"] for x in data["release"]["regeneration"]["steps"] if "dist.sh" in x["step"]]
+    assert medium_or_more(data) == []
 
 
 EDITED_MACRO_LINES = b"""  gl_hello_k=`echo "$srcdir" | cksum | cut -c1-4`
