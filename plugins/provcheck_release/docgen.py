@@ -213,7 +213,7 @@ SUBSTITUTIONS = {"@PERL@": "perl", "@SED@": "sed", "@AWK@": "awk", "@GREP@": "gr
 # configure substitutions with several values configure may choose: each is an alternative
 CHOICES = {"MANOPT": ("-man", "-mandoc")}
 # what configure substitutes in every Makefile.in (a recipe of the Makefile.am may use them)
-RULE_DEFAULTS = {"PERL": "perl", "NROFF": "nroff", "EXEEXT": "", "LN_S": "ln -s",
+RULE_DEFAULTS = {"PERL": "perl", "NROFF": "nroff", "GPERF": "gperf", "EXEEXT": "", "LN_S": "ln -s",
                  "abs_builddir": "$(CURDIR)", "abs_srcdir": "$(CURDIR)"}
 
 
@@ -690,6 +690,12 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
             trusted.add(p)
 
 
+def _write_input(target: Path, data: bytes) -> None:
+    target.write_bytes(data)
+    if data[:2] == b"#!":  # the mapping has no modes: scripts are executable, as git keeps them
+        target.chmod(0o755)
+
+
 def _materialise(files: Mapping[str, bytes], root: Path) -> dict[str, tuple[int, int]]:
     """Write the job's input tree once: {path: (size, mtime_ns)} of what was written."""
     total = 0
@@ -702,7 +708,7 @@ def _materialise(files: Mapping[str, bytes], root: Path) -> dict[str, tuple[int,
         if not target.resolve().is_relative_to(top):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        _write_input(target, data)
     out = {}
     for dirpath, _, names in os.walk(root):
         for n in names:
@@ -765,7 +771,7 @@ def _run_one(job: DocJob, script: str, root: Path, written: dict[str, tuple[int,
                 if r in written:
                     target = root / r
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(files[r])
+                    _write_input(target, files[r])
                     st = target.lstat()
                     written[r] = (st.st_size, st.st_mtime_ns)
         except OSError:  # a directory became a file: the next script gets a tree written anew
