@@ -638,7 +638,7 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
                 shutil.rmtree(tree, ignore_errors=True)
                 tree.mkdir()
                 written = _materialise(files, tree)
-            produced, record, clean = _run_one(job, script, tree, written, files, git, commit, limits)
+            produced, record, clean = _run_in(job, script, tree, written, files, git, commit, limits)
             if not clean:
                 written = {}
         except Exception as exc:  # one job's failure (a sandbox error, an unwritable tree) is its reason
@@ -717,7 +717,22 @@ def _materialise(files: Mapping[str, bytes], root: Path) -> dict[str, tuple[int,
     return out
 
 
-def _run_one(job: DocJob, script: str, root: Path, written: dict[str, tuple[int, int]],
+def _run_one(job: DocJob, script: str, tag: Mapping[str, bytes], git: Path | None, commit: str,
+             work_dir: Path | None, limits: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """One script in its own fresh copy of the tag (and the job's extra inputs): the files it
+    wrote and its record (history.py's release-script jobs run this way)."""
+    base = Path(tempfile.mkdtemp(prefix="docgen-", dir=work_dir))
+    try:
+        files = {**tag, **job.extra}
+        (base / "build").mkdir()
+        written = _materialise(files, base / "build")
+        produced, record, _ = _run_in(job, script, base / "build", written, files, git, commit, limits)
+        return produced, record
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _run_in(job: DocJob, script: str, root: Path, written: dict[str, tuple[int, int]],
              files: Mapping[str, bytes], git: Path | None, commit: str,
              limits: Any) -> tuple[dict[str, bytes], dict[str, Any], bool]:
     """One script over the job's input tree ``root`` (``written``: what it holds): the files it
