@@ -403,6 +403,17 @@ def test_a_failed_alternative_leaves_code_uncompared_and_cannot_redirect_the_nex
     assert "failed here" in r.reason and "no-such-tool-xyz" in r.reason
 
 
+def test_one_script_runs_in_a_fresh_copy_of_the_tag(tmp_path):
+    """docgen._run_one, as history.py's release-script jobs call it: a fresh copy of the tag
+    per call, scripts executable (the mapping has no modes), only what the script wrote back."""
+    tag = {"gen.sh": b"#!/bin/sh\necho generated > out.txt\n", "keep.txt": b"kept\n"}
+    job = docgen.DocJob("test", "", "./gen.sh")
+    for _ in range(2):
+        produced, record = docgen._run_one(job, job.script, tag, None, "", tmp_path, None)
+        assert produced == {"out.txt": b"generated\n"} and record["returncode"] == 0, record
+    assert not any(tmp_path.iterdir())   # nothing left behind
+
+
 def test_pdfs_compare_without_dates_and_ids(tmp_path):
     if not (shutil.which("groff") and shutil.which("ps2pdf")):
         pytest.skip("groff/ghostscript not installed (scripts/system-deps.sh)")
