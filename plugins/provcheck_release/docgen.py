@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import regenerate as rg
-from .maketargets import Line, MakeRule, consistent, expand, logical_lines, make_rules
+from .maketargets import Line, MakeRule, consistent, expand, logical_lines, make_rules, with_includes
 
 WORK_GIT = "/provcheck-git-objects"          # where the source repository's objects appear in the sandbox
 DIST_DIR = ".provcheck-dist"                 # distdir of a dist-hook run (inside the work tree)
@@ -239,7 +239,8 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
     Makefile.am is, with the variables of its branch and the file's ``include``s."""
     jobs = []
     for mk_path in sorted(p for p in tag if posixpath.basename(p) == "Makefile.am"):
-        rules = make_rules(mk_path, tag[mk_path])
+        text, origins = with_includes(mk_path, tag.get)   # automake inlines coreutils' src/local.mk
+        rules = make_rules(mk_path, text, origins)
         wanted: dict[str, list[MakeRule]] = {}
         for rule in rules:
             for t in rule.targets:
@@ -249,7 +250,7 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
         for target, found in sorted(wanted.items()):
             if any(_in_tag(p, tag) or (p in release and p != target) for r in found for p in r.inputs):
                 groups.setdefault(tuple(r.where for r in found), []).append(target)
-        lines = logical_lines(tag[mk_path].decode("utf-8", "replace")) if groups else []
+        lines = logical_lines(text.decode("utf-8", "replace")) if groups else []
         for wheres, targets in sorted(groups.items()):
             found = sorted((r for r in rules if r.where in wheres),
                            key=lambda r: -sum(1 for p in r.inputs if _in_tag(p, tag) or p in release))
@@ -259,7 +260,7 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
             for rule in found:
                 wide = expand("\n".join(rule.recipe), lines, rule.conditions)
                 runs_formatter = bool(FORMATTERS.search(_substituted(wide)))
-                for name, script in _rule_scripts(mk_path, lines, rule, tag[mk_path], defaults):
+                for name, script in _rule_scripts(mk_path, lines, rule, text, defaults):
                     names.append(name)
                     scripts.append(script)
                     if runs_formatter:
@@ -281,9 +282,9 @@ def _rule_scripts(mk_path: str, lines: list[Line], rule: MakeRule, text: bytes,
     local = {**defaults, **RULE_DEFAULTS, "top_srcdir": top, "top_builddir": top,
              "abs_top_builddir": f"$(abspath $(CURDIR)/{top})", "abs_top_srcdir": f"$(abspath $(CURDIR)/{top})"}
     mine = [(ln.number, ln.text) for ln in lines if consistent(rule.conditions, ln.conditions)]
-    includes = [x for x in text.decode("utf-8", "replace").split("\n")
-                if re.match(r"^-?include\s+[\w./$()-]+\s*$", x)]
-    mk = "\n".join(includes) + "\n" + _makefile(_variables(mine), local, "provcheck-doc-target", recipe)
+    # ``text`` has the tag's includes inlined (maketargets.with_includes); what is left names files
+    # the tag lacks (coreutils' generated src/single-binary.mk): never read
+    mk = _makefile(_variables(mine), local, "provcheck-doc-target", recipe)
     mk = _substituted(mk)
     wide = expand("\n".join(rule.recipe), lines, rule.conditions)
     used = [(k, v) for k, v in CHOICES.items() if f"@{k}@" in wide or f"$({k})" in wide]

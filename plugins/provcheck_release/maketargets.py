@@ -40,6 +40,31 @@ class RuleTarget:
     inputs: tuple[str, ...]     # tag files the rule reads
 
 
+_INCLUDE = re.compile(r"^-?include[ \t]+(\S+)[ \t]*$")
+
+
+def with_includes(mk_path: str, read: Callable[[str], bytes | None], depth: int = 0) -> tuple[bytes, list[str]]:
+    """A ``Makefile.am`` as automake reads it: each ``include`` of a file of the tree replaced by
+    that file (coreutils' ``include $(srcdir)/src/local.mk``), and where every line came from
+    (``"src/local.mk:12"``). Included paths are relative to the Makefile.am, as automake has them."""
+    data = read(mk_path) or b""
+    base = posixpath.dirname(mk_path)
+    out: list[bytes] = []
+    origins: list[str] = []
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        m = _INCLUDE.match(raw.decode("utf-8", "replace"))
+        target = _resolve(m.group(1), base) if m and depth < 4 else None
+        inner = read(target) if target is not None else None
+        if target is not None and inner is not None and len(inner) + sum(map(len, out)) <= MAX_MAKEFILE:
+            text, where = with_includes(target, read, depth + 1)
+            out.append(text)
+            origins += where
+            continue
+        out.append(raw)
+        origins.append(f"{mk_path}:{n}")
+    return b"\n".join(out), origins
+
+
 def _expand(text: str, variables: Mapping[str, str], depth: int = 0) -> str:
     if depth > 8 or "$" not in text:
         return text
@@ -61,13 +86,17 @@ def _resolve(word: str, base: str) -> str | None:
     return None if path.startswith("..") or path == "." else path
 
 
-def rule_targets(makefiles: Mapping[str, Callable[[], bytes]], tag_files: Collection[str]) -> dict[str, RuleTarget]:
+def rule_targets(makefiles: Mapping[str, Callable[[], bytes]], tag_files: Collection[str],
+                 include: Callable[[str], bytes | None] | None = None) -> dict[str, RuleTarget]:
     """{path: RuleTarget} for every file a rule of the given ``Makefile.am`` files writes from
-    an input of the tag (``tag_files``: the tag's paths)."""
+    an input of the tag (``tag_files``: the tag's paths; ``include`` reads the tag's files their
+    ``include`` lines name)."""
     out: dict[str, RuleTarget] = {}
     tag = set(tag_files)
     for mk_path, read in sorted(makefiles.items()):
-        data = read()
+        def reader(p: str, top: str = mk_path, read: Callable[[], bytes] = read) -> bytes | None:
+            return read() if p == top else include(p) if include is not None and p in tag else None
+        data, origins = with_includes(mk_path, reader)
         if len(data) > MAX_MAKEFILE:
             continue
         base = posixpath.dirname(mk_path)
@@ -106,7 +135,8 @@ def rule_targets(makefiles: Mapping[str, Callable[[], bytes]], tag_files: Collec
                 continue
             for t in targets:
                 if t is not None and t not in tag and "%" not in t and t not in out:
-                    out[t] = RuleTarget(f"{mk_path}:{numbers[i]}", tuple(inputs))
+                    out[t] = RuleTarget(origins[numbers[i] - 1] if numbers[i] <= len(origins) else
+                                        f"{mk_path}:{numbers[i]}", tuple(inputs))
     return out
 
 
@@ -178,9 +208,10 @@ def expand(text: str, lines: list[Line], conditions: Conditions = ()) -> str:
     return _expand(text, variables)
 
 
-def make_rules(mk_path: str, data: bytes) -> list[MakeRule]:
+def make_rules(mk_path: str, data: bytes, origins: list[str] | None = None) -> list[MakeRule]:
     """Every rule with a recipe of one ``Makefile.am``, its targets and inputs resolved from the
-    top of the tree with the file's simple variables (all branches' definitions: the first wins)."""
+    top of the tree with the file's simple variables (all branches' definitions: the first wins);
+    ``origins`` (:func:`with_includes`) name where each line came from."""
     if len(data) > MAX_MAKEFILE:
         return []
     base = posixpath.dirname(mk_path)
@@ -217,6 +248,7 @@ def make_rules(mk_path: str, data: bytes) -> list[MakeRule]:
             if p is not None and p not in inputs and p not in targets:   # globs stay patterns
                 inputs.append(p)
         if targets:
-            out.append(MakeRule(f"{mk_path}:{line.number}", m.group(1).strip(), m.group(2).strip(), targets,
+            where = origins[line.number - 1] if origins and line.number <= len(origins) else f"{mk_path}:{line.number}"
+            out.append(MakeRule(where, m.group(1).strip(), m.group(2).strip(), targets,
                                 tuple(inputs), tuple(recipe), line.conditions))
     return out

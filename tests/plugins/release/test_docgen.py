@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 import autotools_project as ap  # noqa: E402
 
 from provcheck import sandbox  # noqa: E402
-from provcheck_release import docgen  # noqa: E402
+from provcheck_release import docgen, maketargets  # noqa: E402
 
 TOOLS = ("autoreconf", "autopoint", "make", "makeinfo", "groff", "col", "git", "xgettext")
 WHY_NOT = sandbox.unavailable_reason() or next(
@@ -329,6 +329,27 @@ def test_edited_po_infrastructure_is_flagged_against_the_published_copy(project,
     v = verdicts(data)
     assert v["po/Makefile.in.in"]["reproduction"]["status"] == "reproduction-differs"
     assert v["po/Rules-quot"]["reproduction"]["status"] == "reproduced"
+
+
+def test_rules_of_an_included_makefile_fragment_run_where_automake_puts_them(tmp_path):
+    """coreutils' non-recursive build: ``include $(srcdir)/src/local.mk`` in the top Makefile.am,
+    its paths relative to the top. The fragment's rule is found (named by its own file and line)
+    and runs from the top of a copy of the tag; an include of a file the tag lacks is never read."""
+    tag = {"Makefile.am": b"include $(srcdir)/src/local.mk\ninclude $(srcdir)/src/generated.mk\n",
+           "src/local.mk": b"BUILT_SOURCES = src/colors.h\n\nsrc/colors.h: src/dcgen src/colors.hin\n"
+                           b"\t$(AM_V_GEN)sh $(srcdir)/src/dcgen $(srcdir)/src/colors.hin > $@-t && mv $@-t $@\n",
+           "src/dcgen": b"#!/bin/sh\nsed 's/^\\(.*\\)$/  \"\\1\",/' \"$1\"\n",
+           "src/colors.hin": b"NORMAL 00\nDIR 01;34\n"}
+    text, origins = maketargets.with_includes("Makefile.am", tag.get)
+    assert b"src/colors.h: src/dcgen" in text and b"include $(srcdir)/src/generated.mk" in text
+    [rule] = [r for r in maketargets.make_rules("Makefile.am", text, origins) if r.targets == ("src/colors.h",)]
+    assert rule.where == "src/local.mk:3" and rule.inputs == ("src/dcgen", "src/colors.hin")
+    good = b'  "NORMAL 00",\n  "DIR 01;34",\n'
+    for release, status in ((good, "reproduced"), (good + b'  "EVIL",\n', "reproduction-differs")):
+        rel = {"src/colors.h": lambda d=release: d, "src/generated.mk": lambda: b"all:\n\ttouch /tmp/x\n"}
+        out = docgen.run(docgen.plan(tag, rel, "1.0"), tag, rel, [], work_dir=tmp_path)
+        r = out.files["src/colors.h"]
+        assert (r.status, r.toolchain) == (status, "rule src/local.mk:3 (src/colors.h)"), (r, out.steps)
 
 
 def test_conditional_rules_and_configure_choices_are_alternatives(tmp_path):
