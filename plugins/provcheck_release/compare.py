@@ -829,6 +829,10 @@ class Comparer:
         sm = matcher(ka, kb)
         if is_release_edit(ka, kb, sm):
             return Verdict(path, kind, system=g.system, how=f"{how}; database: {mv.origin} except version strings")
+        for where, lines in self.tag_appends(path):
+            if kb == ka + lines:
+                return Verdict(path, kind, system=g.system,
+                               how=f"{how}; database: {mv.origin} with the {len(lines)} lines {where} appends")
         added = [kb[j] for op, i1, i2, j1, j2 in sm.get_opcodes() if op in ("insert", "replace") for j in range(j1, j2)]
         changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
         hits = risk.analyse("\n".join(added).encode("latin-1", "replace"), unexplained=risk.IN_PATCHED_COPIES)
@@ -861,6 +865,28 @@ class Comparer:
                                        f"{mv.origin}: {why}"), v)
         self.risk(path, data, v, generated=True)
         return v
+
+    def tag_appends(self, path: str) -> list[tuple[str, list[str]]]:
+        """Lines a script of the tag appends to release file ``path`` after copying it in:
+        ``printf 'FORMAT' ARGS... >> path`` / ``echo 'TEXT' >> path`` lines of the tag's
+        ``bootstrap.conf`` (coreutils' ``bootstrap_post_import_hook`` appends
+        ``install-{dvi,ps,pdf,html}:;`` to gettext's ``po/Makefile.in.in``), as (where, lines)."""
+        if not hasattr(self, "_appends"):
+            self._appends: dict[str, list[tuple[str, list[str]]]] = {}
+            node = self.sfiles.get("bootstrap.conf")
+            text = _text(self.read_s("bootstrap.conf")) if node is not None and node.is_file else ""
+            for number, line in enumerate(text.splitlines(), 1):
+                m = _APPEND.match(line)
+                if m is None:
+                    continue
+                if m.group("printf") is not None:
+                    out = _printf(m.group("printf"), m.group("args").split())
+                else:
+                    out = m.group("echo") + "\n"
+                if out is not None and out.endswith("\n"):
+                    self._appends.setdefault(m.group("target"), []).append(
+                        (f"bootstrap.conf:{number}", out[:-1].split("\n")))
+        return self._appends.get(path, [])
 
     def gettext_version(self, path: str, name: str) -> str | None:
         """The gettext version of a po/ infrastructure file: the ``Origin`` of its directory's
@@ -956,6 +982,27 @@ class Comparer:
         self.cmp.findings.append(f)
         if v.severity is None or Severity.parse(v.severity) < sev:
             v.rule, v.severity = f.rule_id, str(sev)
+
+
+_APPEND = re.compile(r"""^\s*(?:printf\s+'(?P<printf>[^'%]*(?:%s[^'%]*)*)'(?P<args>(?:\s+[\w.+-]+)*)|"""
+                     r"""echo\s+'(?P<echo>[^'\\]*)')\s*>>\s*(?P<target>[\w./-]+)\s*$""")
+
+
+def _printf(fmt: str, args: list[str]) -> str | None:
+    """The shell's ``printf FORMAT ARGS...`` for a format of ``%s`` and ``\\n`` only (the format
+    is reused until the arguments are used up)."""
+    fmt = fmt.replace("\\n", "\n")
+    if "\\" in fmt:
+        return None
+    k = fmt.count("%s")
+    if not k:
+        return fmt
+    out = []
+    for i in range(0, max(len(args), 1), k):
+        group = args[i:i + k] + [""] * (k - len(args[i:i + k]))
+        parts = fmt.split("%s")
+        out.append("".join(part + (group[n] if n < k else "") for n, part in enumerate(parts)))
+    return "".join(out)
 
 
 _VERSION_LINE = re.compile(r"^(?:scriptversion|timestamp|VERSION|package_revision)=.*$", re.M)

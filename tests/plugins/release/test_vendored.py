@@ -21,7 +21,7 @@ TOP = "coreutils-9.1"
 GNULIB_COPIES = ["lib/alloca.c", "lib/hash.c", "gnulib-tests/test-closein.sh", "gnulib-tests/test-binary-io.sh",
                  "gnulib-tests/init.sh", "m4/manywarnings.m4", "m4/year2038.m4", "GNUmakefile", "maint.mk",
                  "build-aux/gitlog-to-changelog"]
-TAG_FILES = ["bootstrap.conf", "configure.ac", "README", "NEWS", "src/cat.c", "src/comm.c", "src/chmod.c",
+TAG_FILES = ["bootstrap.conf", "configure.ac", "po/POTFILES.in", "README", "NEWS", "src/cat.c", "src/comm.c", "src/chmod.c",
              "src/cksum.c", "src/basename.c", "src/chown.c", "src/chroot.c", "src/copy.c", "src/cp.c", "src/date.c"]
 
 
@@ -40,7 +40,8 @@ def build(checker, coreutils: dict[str, bytes], changes: dict[str, bytes] | None
     release = {**{p: coreutils[p] for p in TAG_FILES + GNULIB_COPIES},
                "lib/xdectoimax.c": coreutils["lib/xdectoimax.c"],
                "lib/iconv_open-aix.gperf": coreutils["lib/iconv_open-aix.gperf"],
-               "lib/iconv_open-aix.h": coreutils["lib/iconv_open-aix.h"], **(changes or {})}
+               "lib/iconv_open-aix.h": coreutils["lib/iconv_open-aix.h"],
+               "po/Makefile.in.in": coreutils["po/Makefile.in.in"], **(changes or {})}
     repo = checker.gitrepo(tag, name="coreutils", tags="v9.1")
     tarball = checker.tarball({f"{TOP}/{k}": v for k, v in sorted(release.items())}, name=f"{TOP}.tar.gz")
     return repo, tarball
@@ -66,6 +67,9 @@ def test_gnulib_copies_of_a_real_release_are_published_copies(release_checker, c
     assert "tests/test-closein.sh" in files["gnulib-tests/test-closein.sh"]["how"]  # tests/ -> --tests-base
     assert "gl/lib/xdectoimax.c" in files["lib/xdectoimax.c"]["how"]            # --local-dir gl
     assert "gperf" in files["lib/iconv_open-aix.h"]["how"]
+    # gettext 0.19's copy with the four lines bootstrap.conf's post-import hook appends (printf ... >>)
+    po = files["po/Makefile.in.in"]
+    assert po["verdict"] == "generated" and "lines bootstrap.conf:410 appends" in po["how"], po
 
 
 @pytest.mark.slow
@@ -85,6 +89,8 @@ def test_edited_gnulib_copies_are_caught_on_the_changed_files(release_checker, c
             b"AC_DEFUN([gl_MANYWARN_ALL_GCC_],", 1),
         # serial 7, which no Debian package has but gnulib's history does, with one inert line more
         "m4/year2038.m4": c["m4/year2038.m4"].replace(b"\nAC_DEFUN(", b"\ndnl\ngl_year2038_note=1\nAC_DEFUN(", 1),
+        # one line more than the tag's bootstrap.conf appends
+        "po/Makefile.in.in": c["po/Makefile.in.in"] + b"install-data-hook:; @true\n",
         # a comment-only change (what gnulib-tool's --lgpl notice rewrite did until 2021): same code
         "lib/alloca.c": c["lib/alloca.c"].replace(b"This file is in the public domain.",
                                                   b"This file is in the public domain (really).", 1),
@@ -95,7 +101,8 @@ def test_edited_gnulib_copies_are_caught_on_the_changed_files(release_checker, c
     files, findings = files_of(cli, tarball, repo)
     loud = {f["location"]["path"].split("/", 1)[1]: f for f in findings
             if Severity.parse(f["severity"]) >= Severity.HIGH}
-    assert set(loud) == {"lib/hash.c", "gnulib-tests/test-closein.sh", "m4/manywarnings.m4", "m4/year2038.m4"}, loud
+    assert set(loud) == {"lib/hash.c", "gnulib-tests/test-closein.sh", "m4/manywarnings.m4", "m4/year2038.m4",
+                         "po/Makefile.in.in"}, loud
     year = loud["m4/year2038.m4"]
     assert year["rule_id"] == "PC103" and year["severity"] == "high" and "gnulib history m4/year2038.m4" in year["message"]
     hash_c = loud["lib/hash.c"]
