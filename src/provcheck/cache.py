@@ -17,7 +17,9 @@ artifact), so a warm run reads a few entries, not one per file.
   ``prune`` removes.
 * Every read checks the header against the namespace, key and version asked for and the
   payload against its size and sha256: a truncated or changed entry is deleted and the
-  caller rebuilds it; nothing unverified is returned.
+  caller rebuilds it; nothing unverified is returned. An entry of parts (``put_parts``:
+  a head and content-addressed parts, for large entries of which a run reads little) has
+  its head and length checked on open and each part checked by its sha256 when read.
 * ``prune`` (after each command that wrote, and ``provcheck cache prune``) evicts the least
   recently used entries until the cache fits ``max_bytes``; reads mark use with the mtime.
   Eviction and clearing take an exclusive ``flock`` on ``root/lock``; writers take it shared.
@@ -35,7 +37,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, BinaryIO, Iterable, Iterator, Protocol
 
 DEFAULT_MAX_BYTES = 4 << 30
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -104,19 +106,73 @@ class Cache:
         path = self._path(namespace, key)
         header = json.dumps({"namespace": namespace, "key": key, "version": version, "size": len(payload),
                              "sha256": hashlib.sha256(payload).hexdigest()}, separators=(",", ":"))
+        self._write(path, [header.encode() + b"\n", payload])
+        self.written += len(payload)
+
+    def _write(self, path: Path, chunks: list[bytes | memoryview]) -> None:
         with self._lock(fcntl.LOCK_SH):
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as f:
-                    f.write(header.encode() + b"\n")
-                    f.write(payload)
+                    for chunk in chunks:
+                        f.write(chunk)
                 os.replace(tmp, path)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
                 raise
-        self.written += len(payload)
+
+    def put_parts(self, namespace: str, key: str, head: bytes, parts: Iterable[bytes | memoryview],
+                  version: str = "") -> None:
+        """Store an entry of ``head`` (verified whole on every open) and content-addressed
+        ``parts`` (verified one by one when read: ``Parts.read`` takes the part's sha256,
+        which the caller keeps in ``head``). For large entries of which a run reads little."""
+        blobs = list(parts)
+        size = len(head) + sum(len(b) for b in blobs)
+        header = json.dumps({"namespace": namespace, "key": key, "version": version, "size": size,
+                             "sha256": hashlib.sha256(head).hexdigest(), "head": len(head)}, separators=(",", ":"))
+        self._write(self._path(namespace, key), [header.encode() + b"\n", head, *blobs])
+        self.written += size
+
+    def open_parts(self, namespace: str, key: str, version: str = "") -> "Parts | None":
+        """The entry ``put_parts`` stored: its head verified (and the file's length checked),
+        its parts read and verified on demand. None when absent, damaged or another version."""
+        path = self._path(namespace, key)
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._drop(path, f"unreadable ({exc.strerror})")
+            return None
+        try:
+            header_line = f.readline(_HEADER_MAX)
+            try:
+                header = json.loads(header_line)
+                ok = isinstance(header, dict) and header.get("namespace") == namespace and header.get("key") == key
+            except ValueError:
+                ok = False
+            if ok and header.get("version") != version:
+                f.close()
+                return None  # another version's entry: the next put replaces it
+            head_size = header.get("head") if ok else None
+            if isinstance(head_size, int) and isinstance(header.get("size"), int) \
+                    and 0 <= head_size <= header["size"] == os.fstat(f.fileno()).st_size - len(header_line):
+                head = f.read(head_size)
+            else:
+                head_size, head = 0, None
+            if head is None or hashlib.sha256(head).hexdigest() != header.get("sha256"):
+                f.close()
+                self._drop(path, "damaged (header, length or digest does not match)")
+                return None
+        except OSError as exc:
+            f.close()
+            self._drop(path, f"unreadable ({exc.strerror})")
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used, for LRU eviction
+        return Parts(self, path, f, head, len(header_line) + head_size)
 
     def get_json(self, namespace: str, key: str, version: str = "") -> object | None:
         data = self.get(namespace, key, version)
@@ -208,6 +264,39 @@ class Cache:
         with self._lock(fcntl.LOCK_EX):
             shutil.rmtree(self.root / "entries", ignore_errors=True)
             _rmtree_writable(self.root / "dirs")
+
+
+class Parts:
+    """An open ``put_parts`` entry: ``head`` (verified) and ``read`` of one part by offset,
+    size and sha256. A part whose bytes do not match drops the whole entry (``Cache.dropped``
+    says so; the caller rebuilds it) and reads as None; the file stays open until ``close``
+    (a concurrent replace or prune of the entry does not disturb this reader)."""
+
+    def __init__(self, cache: Cache, path: Path, f: BinaryIO, head: bytes, body: int):
+        self.cache, self.path, self.head = cache, path, head
+        self._f, self._body = f, body
+        self.damaged = False
+        self.read_bytes = 0  # part bytes read and verified so far
+
+    def read(self, offset: int, size: int, sha256: str) -> bytes | None:
+        """The part at ``offset`` (from the end of the head) if its sha256 matches, else None."""
+        try:
+            data = os.pread(self._f.fileno(), size, self._body + offset) if offset >= 0 and size >= 0 else b""
+        except (OSError, ValueError):  # closed, or unreadable
+            data = b""
+        if len(data) == size and hashlib.sha256(data).hexdigest() == sha256:
+            self.read_bytes += size
+            return data
+        if not self.damaged and not self._f.closed:
+            self.damaged = True
+            with contextlib.suppress(OSError):  # not an entry another process has written since
+                if os.stat(self.path).st_ino != os.fstat(self._f.fileno()).st_ino:
+                    return None
+            self.cache._drop(self.path, f"damaged (a part's sha256 {sha256[:16]}... does not match)")
+        return None
+
+    def close(self) -> None:
+        self._f.close()
 
 
 def _tree_size(path: Path) -> tuple[int, int]:

@@ -310,6 +310,9 @@ class ImageLoader:
             stream.drain()
         if f"sha256:{stream.h.hexdigest()}" != digest or not entries.complete:
             raise InputError(f"{self.name}: layer {digest} changed or became unreadable since it was loaded")
+        cache = self.ctx.cache
+        if cache is not None and not cache.has(layercache.NAMESPACE, layercache.layer_key(digest, self.ctx.limits)):
+            layercache.save(cache, digest, self.ctx.limits, entries, self.ctx.store)  # dropped as damaged: rebuilt
 
     def _read_layer(self, rel: str, desc: dict[str, Any], reader: Reader) -> Entries:
         host = self.src.path(rel)
