@@ -547,8 +547,9 @@ class Tree:
 
     def glob(self, pattern: str) -> Iterator[Node]:
         """fnmatch over whole paths; ``**/`` also matches zero directories."""
-        rx = glob_regex(pattern)
-        return (n for n in self.walk() if rx.match(n.path))
+        match = glob_regex(pattern).match
+        nodes = self.nodes
+        return (nodes[p] for p in sorted(p for p in nodes if match(p)))  # sort the matches, not the tree
 
     def resolve(self, path: str, follow_last: bool = True) -> Node | None:
         """Resolve symlinks inside the tree, chroot-style; None when missing or looping."""

@@ -251,3 +251,44 @@ def test_kept_contents_are_verified_when_read_not_at_load(checker, tmp_path):
     third = _scan(checker, image, cache)
     _same(cold, third)
     assert third.get("notes") is None  # rebuilt, verified
+
+
+def test_prune_evicts_directory_units_least_recently_used_never_in_use(checker, tmp_path):
+    """``cache prune`` evicts the units an area's owner declares (one unpacked toolchain), with
+    the entries, oldest use first; a unit whose lock is held or that was used within the grace
+    period stays, and an area without units is only counted (``cache info`` says which is which)."""
+    import fcntl
+    root = tmp_path / "cache"
+    cache = Cache(root)
+    area = cache.directory("toolchains", units=("trees/*", "debs/*"))
+    cache.directory("other")
+    now = time.time()
+    for name, age in (("busy", 9000), ("old", 7200), ("mid", 3600), ("new", 1800), ("fresh", 0)):
+        bindir = area / "trees" / name / "tree" / "usr" / "bin"
+        bindir.mkdir(parents=True)
+        (bindir / "tool").write_bytes(b"x" * 1000)
+        bindir.chmod(0o555)  # unpacked packages have read-only directories
+        (area / "trees" / f"{name}.lock").touch()
+        os.utime(area / "trees" / name, (now - age, now - age))
+    (area / "apt" / "bookworm").mkdir(parents=True)
+    (area / "apt" / "bookworm" / "index.json").write_bytes(b"{}" * 500)  # not a declared unit
+    cache.put("ns", "entry", bytes(1000))
+    os.utime(cache._path("ns", "entry"), (now - 5000, now - 5000))
+    info = json.loads(checker.run_cli("cache", "info", "--format", "json", "--cache-dir", str(root)).stdout)
+    total = info["bytes"] + sum(d["bytes"] for d in info["directories"].values())
+    assert info["directories"]["toolchains"]["evicted"] == ["debs/*", "trees/*"]
+    text = checker.run_cli("cache", "info", "--cache-dir", str(root)).stdout
+    assert "prune evicts debs/*, trees/* by last use" in text and "dirs/other" in text and "not evicted" in text
+    with open(area / "trees" / "busy.lock") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a run is using it
+        res = checker.run_cli("cache", "prune", "--max-size", str(total - 2000), "--cache-dir", str(root))
+        assert res.exit_code == 0, res.stderr
+        assert sorted(p.name for p in (area / "trees").iterdir() if not p.name.endswith(".lock")) == \
+            ["busy", "fresh", "mid", "new"]  # the oldest free unit went, then the entry: enough
+        assert cache.get("ns", "entry") is None and "removed 2 entries and directory units" in res.stdout
+        checker.run_cli("cache", "prune", "--max-size", "0", "--cache-dir", str(root))
+        assert sorted(p.name for p in (area / "trees").iterdir() if not p.name.endswith(".lock")) == \
+            ["busy", "fresh"]  # in use, and used within the grace period
+    assert (area / "apt" / "bookworm" / "index.json").exists() and not list(area.rglob(".trash-*"))
+    checker.run_cli("cache", "prune", "--max-size", "0", "--cache-dir", str(root))
+    assert sorted(p.name for p in (area / "trees").iterdir() if not p.name.endswith(".lock")) == ["fresh"]

@@ -231,7 +231,7 @@ def test_a_cache_directory_is_listed_and_cleared(checker, tmp_path):
     with pytest.raises(ValueError):
         Cache(root).directory("../escape")
     info = json.loads(checker.run_cli("cache", "info", "--format", "json", "--cache-dir", str(root)).stdout)
-    assert info["directories"] == {"toolchains": {"files": 1, "bytes": 1000}}
+    assert info["directories"] == {"toolchains": {"files": 1, "bytes": 1000, "evicted": []}}
     text = checker.run_cli("cache", "info", "--cache-dir", str(root)).stdout
     assert "dirs/toolchains" in text and "1000 bytes" in text
     assert checker.run_cli("cache", "clear", "--cache-dir", str(root)).exit_code == 0

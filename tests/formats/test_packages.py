@@ -51,3 +51,28 @@ def test_without_hashes_the_same_packages_and_files_are_read_and_no_md5sums(chec
     assert [(p.name, p.version, p.files) for p in lean.packages] == [(p.name, p.version, p.files) for p in full.packages]
     assert len(lean.packages) > 50 and not any(p.hashes for p in lean.packages)
     assert sum(len(p.hashes) for p in full.packages) > 1000
+
+
+def test_a_read_with_hashes_after_one_without_parses_the_database_once(checker, monkeypatch):
+    """Whichever plugin asks first (the ELF graph without hashes, the SBOM with them), the
+    status file and the file lists are parsed once per tree; the hashes are the same."""
+    files = {"var/lib/dpkg/status": "".join(f"Package: p{i}\nStatus: install ok installed\nVersion: 1.{i}\n"
+                                            f"Architecture: amd64\n\n" for i in range(3)),
+             "var/lib/dpkg/info/p0:amd64.list": "/usr\n/usr/bin\n/usr/bin/p0\n",
+             "var/lib/dpkg/info/p0:amd64.md5sums": "d41d8cd98f00b204e9800998ecf8427e  usr/bin/p0\n",
+             "var/lib/dpkg/info/p1.md5sums": "d41d8cd98f00b204e9800998ecf8427e  usr/bin/p1\nbad line\n",
+             "usr/bin/p0": "", "usr/bin/p1": ""}
+    trees = [checker.run(checker.tree(files, name=f"t{i}")).report.artifacts[0].tree for i in range(2)]
+    parsed = []
+    real = packages.paragraphs
+    monkeypatch.setattr(packages, "paragraphs", lambda text: parsed.append(1) or real(text))
+    lean = packages.installed(trees[0], hashes=False)
+    full = packages.installed(trees[0])
+    assert len(parsed) == 1 and packages.installed(trees[0], hashes=False) is full
+    fresh = packages.installed(trees[1])
+    assert len(parsed) == 2
+    summary = [[(p.name, p.files, dict(p.hashes)) for p in d.packages] for d in (full, fresh)]
+    assert summary[0] == summary[1] and full.errors == fresh.errors
+    assert summary[0][0] == ("p0", ("usr/bin/p0",), {"usr/bin/p0": ("md5", "d41d8cd98f00b204e9800998ecf8427e")})
+    assert summary[0][1][1] == ("usr/bin/p1",)  # no .list: its md5sums name the files, also without hashes
+    assert [p.hashes for p in lean.packages][0] == {} and any("bad line" in why for _, why in full.errors)

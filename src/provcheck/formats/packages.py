@@ -20,6 +20,7 @@ a merged-usr system is ``usr/lib/x``). A database that cannot be read is an entr
 from __future__ import annotations
 
 import base64
+import dataclasses
 import posixpath
 import re
 import struct
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 if TYPE_CHECKING:
-    from ..vfs import Tree
+    from ..vfs import Node, Tree
 
 MAX_DB = 256 << 20        # bytes of one text database file read
 MAX_RPMDB = 1 << 30       # bytes of an rpm sqlite database read
@@ -65,6 +66,8 @@ class Databases:
     read: list[str] = field(default_factory=list)                     # managers whose database was read
     unread: list[str] = field(default_factory=list)                   # present, in a format not read
     errors: list[tuple[str, str]] = field(default_factory=list)       # (database path, why)
+    # dpkg packages whose .md5sums a read without hashes left for later: (index in packages, node)
+    md5sums_pending: list[tuple[int, Node]] = field(default_factory=list, repr=False, compare=False)
 
 
 _INSTALLED: "weakref.WeakKeyDictionary[Any, dict[bool, Databases]]" = weakref.WeakKeyDictionary()
@@ -75,7 +78,9 @@ def installed(tree: Tree, hashes: bool = True) -> Databases:
 
     ``hashes=False``: the caller needs names, versions and files, not the per-file
     digests, so dpkg's ``.md5sums`` files are not read (``Package.hashes`` is empty unless
-    a full read was already made) and their errors are not reported."""
+    a full read was already made) and their errors are not reported. A read with hashes
+    is that read plus the ``.md5sums`` files, so whichever plugin asks first, the status
+    file and the file lists are parsed once per tree."""
     try:
         done = _INSTALLED[tree]
     except (KeyError, TypeError):
@@ -83,19 +88,35 @@ def installed(tree: Tree, hashes: bool = True) -> Databases:
     found = done.get(True) or done.get(hashes)
     if found is not None:
         return found
-    dbs = Databases()
-    for manager, reader in (("dpkg", _dpkg), ("apk", _apk), ("rpm", _rpm)):
-        try:
-            if reader(tree, dbs, hashes) if reader is _dpkg else reader(tree, dbs):
-                dbs.read.append(manager)
-        except Exception as exc:  # hostile database content never stops the scan
-            dbs.errors.append((manager, f"{manager} database: {type(exc).__name__}: {exc}"))
-    dbs.unread += [p for p in RPM_UNREAD if tree.resolve(p) is not None]
+    base = done.get(False)
+    if base is None:
+        base = Databases()
+        for manager, reader in (("dpkg", _dpkg), ("apk", _apk), ("rpm", _rpm)):
+            try:
+                if reader(tree, base):
+                    base.read.append(manager)
+            except Exception as exc:  # hostile database content never stops the scan
+                base.errors.append((manager, f"{manager} database: {type(exc).__name__}: {exc}"))
+        base.unread += [p for p in RPM_UNREAD if tree.resolve(p) is not None]
+        _remember(tree, False, base)
+    if not hashes:
+        return base
+    dbs = Databases(list(base.packages), list(base.read), list(base.unread), list(base.errors))
+    try:
+        for i, md5_node in base.md5sums_pending:
+            pkg = dbs.packages[i]
+            dbs.packages[i] = dataclasses.replace(pkg, hashes=_md5sums(tree, md5_node, dbs))
+    except Exception as exc:  # hostile database content never stops the scan
+        dbs.errors.append(("dpkg", f"dpkg database: {type(exc).__name__}: {exc}"))
+    _remember(tree, True, dbs)
+    return dbs
+
+
+def _remember(tree: Tree, hashes: bool, dbs: Databases) -> None:
     try:
         _INSTALLED.setdefault(tree, {})[hashes] = dbs
     except TypeError:  # not weak-referenceable: not cached
         pass
-    return dbs
 
 
 # -- paths and text -----------------------------------------------------------------------
@@ -163,7 +184,26 @@ def paragraphs(text: str) -> Iterator[dict[str, str]]:
 
 # -- dpkg ---------------------------------------------------------------------------------
 
-def _dpkg(tree: Any, dbs: Databases, with_hashes: bool = True) -> bool:
+_MD5 = re.compile(r"[0-9a-f]{32}")
+_SOURCE = re.compile(r"(\S+)(?:\s*\((\S+)\))?")
+_BIN_NMU = re.compile(r"\+b\d+$")
+
+
+def _md5sums(tree: Any, node: Any, dbs: Databases) -> dict[str, tuple[str, str]]:
+    hashes: dict[str, tuple[str, str]] = {}
+    for line in (_text(tree, node, dbs) or "").splitlines():
+        digest, _, p = line.strip().partition(" ")
+        p = p.strip()
+        if _MD5.fullmatch(digest) and p:
+            hashes[canonical(tree, p)] = ("md5", digest)
+        elif line.strip():
+            dbs.errors.append((node.path, f"not an md5sums line, so its file is not verified: {line[:80]!r}"))
+    return hashes
+
+
+def _dpkg(tree: Any, dbs: Databases) -> bool:
+    """Packages with their files; ``.md5sums`` are read only for packages without a
+    ``.list`` (they name the files), the others are left in ``dbs.md5sums_pending``."""
     entries: list[tuple[dict[str, str], str, str | None]] = []  # (paragraph, db path, layer)
     status = tree.resolve("var/lib/dpkg/status")
     text = _text(tree, status, dbs)
@@ -184,11 +224,11 @@ def _dpkg(tree: Any, dbs: Databases, with_hashes: bool = True) -> bool:
             continue
         arch = para.get("Architecture")
         src, src_ver = name, None
-        m = re.match(r"(\S+)(?:\s*\((\S+)\))?", para.get("Source", ""))
+        m = _SOURCE.match(para.get("Source", ""))
         if m:
             src, src_ver = m.group(1), m.group(2)
         if src_ver is None:
-            src_ver = re.sub(r"\+b\d+$", "", version)  # a binary-only rebuild keeps its source's version
+            src_ver = _BIN_NMU.sub("", version)  # a binary-only rebuild keeps its source's version
         stems = [f"{name}:{arch}", name] if arch else [name]
         files: list[str] = []
         hashes: dict[str, tuple[str, str]] = {}
@@ -205,15 +245,11 @@ def _dpkg(tree: Any, dbs: Databases, with_hashes: bool = True) -> bool:
         md5_node = next((n for s in stems if (n := tree.get(f"{info}/{s}.md5sums")) is not None), None)
         if md5_node is None and db_path.startswith("var/lib/dpkg/status.d/"):
             md5_node = tree.get(db_path + ".md5sums")
-        if md5_node is not None and (with_hashes or not files):  # without a .list, md5sums name the files
-            for line in (_text(tree, md5_node, dbs) or "").splitlines():
-                digest, _, p = line.strip().partition(" ")
-                p = p.strip()
-                if re.fullmatch(r"[0-9a-f]{32}", digest) and p:
-                    hashes[canonical(tree, p)] = ("md5", digest)
-                elif line.strip():
-                    dbs.errors.append((md5_node.path, f"not an md5sums line, so its file is not verified: {line[:80]!r}"))
-            if not files:
+        if md5_node is not None:
+            if files:
+                dbs.md5sums_pending.append((len(dbs.packages), md5_node))
+            else:  # without a .list, md5sums name the files
+                hashes = _md5sums(tree, md5_node, dbs)
                 files = sorted(hashes)
         dbs.packages.append(Package("dpkg", name, version, arch, src, src_ver, tuple(files), hashes, db_path, layer))
     return bool(entries)
