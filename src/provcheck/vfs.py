@@ -548,8 +548,10 @@ class Tree:
     def glob(self, pattern: str) -> Iterator[Node]:
         """fnmatch over whole paths; ``**/`` also matches zero directories."""
         match = glob_regex(pattern).match
+        # the longest run of the pattern without wildcards is in every path it matches ("**/" may be empty)
+        required = max(_WILDCARDS.split(pattern.strip("/").replace("**/", "*")), key=len)
         nodes = self.nodes
-        return (nodes[p] for p in sorted(p for p in nodes if match(p)))  # sort the matches, not the tree
+        return (nodes[p] for p in sorted(p for p in nodes if required in p and match(p)))  # sort the matches only
 
     def resolve(self, path: str, follow_last: bool = True) -> Node | None:
         """Resolve symlinks inside the tree, chroot-style; None when missing or looping."""
@@ -628,6 +630,9 @@ class Tree:
         if n is None or not n.is_file:
             raise FileNotFoundError(node if isinstance(node, str) else node.path)
         return n
+
+
+_WILDCARDS = re.compile(r"\*|\?|\[.[^]]*\]")  # as glob_regex reads them: a class is "[", a character, up to "]"
 
 
 def glob_regex(pattern: str) -> re.Pattern:

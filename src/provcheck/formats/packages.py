@@ -191,11 +191,13 @@ _BIN_NMU = re.compile(r"\+b\d+$")
 
 def _md5sums(tree: Any, node: Any, dbs: Databases) -> dict[str, tuple[str, str]]:
     hashes: dict[str, tuple[str, str]] = {}
+    nodes, md5 = tree.nodes, _MD5.fullmatch
     for line in (_text(tree, node, dbs) or "").splitlines():
         digest, _, p = line.strip().partition(" ")
         p = p.strip()
-        if _MD5.fullmatch(digest) and p:
-            hashes[canonical(tree, p)] = ("md5", digest)
+        if md5(digest) and p:
+            p = p.strip("/")
+            hashes[p if p in nodes else canonical(tree, p)] = ("md5", digest)
         elif line.strip():
             dbs.errors.append((node.path, f"not an md5sums line, so its file is not verified: {line[:80]!r}"))
     return hashes
@@ -236,11 +238,17 @@ def _dpkg(tree: Any, dbs: Databases) -> bool:
         list_node = next((n for s in stems if (n := tree.get(f"{info}/{s}.list")) is not None), None)
         if list_node is not None:
             layer = list_node.layer or layer
+            nodes = tree.nodes
             for line in (_text(tree, list_node, dbs) or "").splitlines():
                 line = line.strip()
                 if line and line not in ("/.", "/"):
-                    p = canonical(tree, line)
-                    if not _is_dir(tree, p):
+                    p = line.strip("/")
+                    node = nodes.get(p)  # canonical() and _is_dir() inlined for the common case: in the tree
+                    if node is None:
+                        p = canonical(tree, p)
+                        if not _is_dir(tree, p):
+                            files.append(p)
+                    elif node.type != "dir" and (node.type != "symlink" or not _is_dir(tree, p)):
                         files.append(p)
         md5_node = next((n for s in stems if (n := tree.get(f"{info}/{s}.md5sums")) is not None), None)
         if md5_node is None and db_path.startswith("var/lib/dpkg/status.d/"):
