@@ -592,6 +592,8 @@ class Tree:
             content = node.content
             if content.sha256 is None and content.error is None and _NODE_SHA256.__get__(node, Node) is None:
                 return content.head(limit)
+        if type(node) is Node and node.type == FILE and node.sha256 is not None:  # an image's or archive's file
+            return self.store.read(node.sha256, limit)
         n = self._file(node)
         if limit is not None and isinstance(n, LazyNode) and n.pending:
             return n.content.head(limit)

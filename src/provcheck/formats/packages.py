@@ -147,8 +147,14 @@ def canonical(tree: Tree, path: str) -> str:
 
 
 def _is_dir(tree: Any, path: str) -> bool:
-    node = tree.nodes.get(path)
+    nodes = tree.nodes
+    node = nodes.get(path)
     if node is not None and node.type == "symlink":
+        target = node.link_target or ""
+        if target and "/" not in target and target not in (".", ".."):  # a file beside it (libx.so.1 -> libx.so.1.2)
+            beside = nodes.get(f"{path.rpartition('/')[0]}/{target}" if "/" in path else target)
+            if beside is not None and beside.type == "file":
+                return False
         node = tree.resolve(path)
     return node is not None and node.type == "dir"
 
