@@ -517,6 +517,9 @@ class Tree:
         self.hidden: list[Node] = list(hidden)
         self.findings: list[Finding] = []   # engine findings of a nested unpack
         self.errors: list[ToolError] = []
+        # a digest that fixes every node and content of this tree (an image's verified layers and
+        # the limits), set by its loader; results derived from the whole tree may be cached by it
+        self.identity: str | None = None
 
     def __len__(self) -> int:
         return len(self.nodes)

@@ -191,7 +191,10 @@ def test_processes_share_the_cache_on_a_real_image(checker, tmp_path):
 DPKG = {"var/lib/dpkg/status": "".join(f"Package: pkg{i}\nStatus: install ok installed\nVersion: 1.{i}\n"
                                        f"Architecture: amd64\nDescription: package number {i}\n\n" for i in range(40)),
         "var/lib/dpkg/info/pkg1:amd64.list": "/.\n/usr\n/usr/share\n/usr/share/doc/notes.txt\n",
-        "usr/share/doc/notes.txt": "plain notes, never read again once judged\n" * 40}
+        "usr/share/doc/notes.txt": "plain notes, never read again once judged\n" * 40,
+        "etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\n'
+                          'VERSION="12 (bookworm)"\nVERSION_CODENAME=bookworm\nID=debian\n'
+                          'HOME_URL="https://www.debian.org/"\n'}
 
 
 def _layer_parts(cache):
@@ -221,14 +224,15 @@ def _flip(path, offset):
 
 def test_kept_contents_are_verified_when_read_not_at_load(checker, tmp_path):
     """A warm run verifies a kept content (a part of the layer's entry) when it reads it: a
-    damaged part it does not read changes nothing; one it reads (the dpkg database) is caught,
-    the entry dropped, said so, decompressed from the layer and rebuilt in the same run."""
+    damaged part it does not read changes nothing; one it reads (os-release, for the SBOM's
+    distro) is caught, the entry dropped, said so, decompressed from the layer and rebuilt in
+    the same run."""
     image = checker.oci([BASE, DPKG])
     cache = tmp_path / "cache"
     cold = _scan(checker, image, cache)
     assert cold["artifacts"][0]["files"] >= 7 and not cold.get("notes")
     parts = _layer_parts(cache)
-    assert {"var/lib/dpkg/status", "usr/share/doc/notes.txt"} <= set(parts)
+    assert {"etc/os-release", "var/lib/dpkg/status", "usr/share/doc/notes.txt"} <= set(parts)
     # a part the warm run does not read (its detector results are cached): not even opened
     entry, offset, size = parts["usr/share/doc/notes.txt"]
     _flip(entry, offset + size // 2)
@@ -242,7 +246,7 @@ def test_kept_contents_are_verified_when_read_not_at_load(checker, tmp_path):
     assert [n for n in again.get("notes", []) if "part's sha256" in n and "dropped" in n], again.get("notes")
     # rebuilt in that run: whole again, and a part every warm run reads is caught the same way
     parts = _layer_parts(cache)
-    entry, offset, size = parts["var/lib/dpkg/status"]
+    entry, offset, size = parts["etc/os-release"]
     assert _scan(checker, image, cache).get("notes") is None
     _flip(entry, offset + size // 2)
     damaged = _scan(checker, image, cache)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
+import hashlib
 import posixpath
 import re
 import struct
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 if TYPE_CHECKING:
+    from ..cache import Cache
     from ..vfs import Node, Tree
 
 MAX_DB = 256 << 20        # bytes of one text database file read
@@ -71,16 +74,21 @@ class Databases:
 
 
 _INSTALLED: "weakref.WeakKeyDictionary[Any, dict[bool, Databases]]" = weakref.WeakKeyDictionary()
+_LOOKED_UP: "weakref.WeakSet[Any]" = weakref.WeakSet()  # trees whose kept read was looked for in the cache
 
 
-def installed(tree: Tree, hashes: bool = True) -> Databases:
+def installed(tree: Tree, hashes: bool = True, cache: Cache | None = None) -> Databases:
     """Every package database of ``tree``, read once per tree (plugins share the result).
 
     ``hashes=False``: the caller needs names, versions and files, not the per-file
     digests, so dpkg's ``.md5sums`` files are not read (``Package.hashes`` is empty unless
     a full read was already made) and their errors are not reported. A read with hashes
     is that read plus the ``.md5sums`` files, so whichever plugin asks first, the status
-    file and the file lists are parsed once per tree."""
+    file and the file lists are parsed once per tree.
+
+    ``cache`` (``provcheck.Cache``): a tree with an ``identity`` (an image's verified
+    layers) keeps its full read there, by that identity and this reader's source, so a
+    warm run parses nothing; a read with any error is not kept."""
     try:
         done = _INSTALLED[tree]
     except (KeyError, TypeError):
@@ -88,6 +96,13 @@ def installed(tree: Tree, hashes: bool = True) -> Databases:
     found = done.get(True) or done.get(hashes)
     if found is not None:
         return found
+    key = getattr(tree, "identity", None) if cache is not None else None
+    if key is not None and tree not in _LOOKED_UP:
+        _LOOKED_UP.add(tree)
+        kept = _decoded(cache.get_json(CACHE_NAMESPACE, key, _reader_version()))  # type: ignore[union-attr]
+        if kept is not None:
+            _remember(tree, True, kept)
+            return kept
     base = done.get(False)
     if base is None:
         base = Databases()
@@ -109,7 +124,44 @@ def installed(tree: Tree, hashes: bool = True) -> Databases:
     except Exception as exc:  # hostile database content never stops the scan
         dbs.errors.append(("dpkg", f"dpkg database: {type(exc).__name__}: {exc}"))
     _remember(tree, True, dbs)
+    if key is not None and not dbs.errors:
+        cache.put_json(CACHE_NAMESPACE, key, _encoded(dbs), _reader_version())  # type: ignore[union-attr]
     return dbs
+
+
+CACHE_NAMESPACE = "packages"
+
+
+@functools.lru_cache(maxsize=None)
+def _reader_version() -> str:
+    """This reader's source (and the sqlite reader's): another parser is another cache version."""
+    from . import sqlite
+    h = hashlib.sha256()
+    for module in (__file__, sqlite.__file__):
+        with open(module, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def _encoded(dbs: Databases) -> dict[str, Any]:
+    return {"packages": [[p.manager, p.name, p.version, p.arch, p.source, p.source_version, list(p.files),
+                          {k: list(v) for k, v in p.hashes.items()}, p.db_path, p.layer, dict(p.extra)]
+                         for p in dbs.packages],
+            "read": dbs.read, "unread": dbs.unread}
+
+
+def _decoded(value: object) -> Databases | None:
+    """A kept full read (verified bytes: still checked for shape, None when it is not one)."""
+    try:
+        assert isinstance(value, dict)
+        out = Databases(read=[str(m) for m in value["read"]], unread=[str(u) for u in value["unread"]])
+        for manager, name, version, arch, source, source_version, files, hashes, db_path, layer, extra \
+                in value["packages"]:
+            out.packages.append(Package(manager, name, version, arch, source, source_version, tuple(files),
+                                        {k: (v[0], v[1]) for k, v in hashes.items()}, db_path, layer, extra))
+        return out
+    except (AssertionError, KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def _remember(tree: Tree, hashes: bool, dbs: Databases) -> None:
