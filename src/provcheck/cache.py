@@ -7,7 +7,8 @@ What must stay a directory tree (the release plugin's unpacked toolchains, bound
 sandbox) lives under ``root/dirs/NAME`` (``Cache.directory``): counted by ``info`` and by
 the size bound, removed by ``clear``; ``prune`` evicts the units its owner declares
 (``directory(name, units=...)``, e.g. one unpacked toolchain), least recently used first
-with the entries, never one in use (its lock held, or used within ``UNIT_GRACE``). Nothing else is written under ``root``.
+with the entries, never one in use (its lock held, or used within ``UNIT_GRACE``).
+Nothing else is written under ``root``.
 
 ``FileResults`` keeps per-file results (a parser's facts, a detector's judgement) keyed by
 the file's content digest, in one entry per group of files (an image layer, or an
@@ -258,11 +259,15 @@ class Cache:
         for area in sorted(os.scandir(base), key=lambda e: e.name):
             if not area.is_dir(follow_symlinks=False):
                 continue
+            real = os.path.realpath(area.path)
             for pattern in self._units(Path(area.path)) or ():
                 for unit in sorted(Path(area.path).glob(pattern)):
                     name = unit.name
                     if name.startswith(".") or name.endswith(".lock") or unit.is_symlink():
                         continue  # in progress (an owner's temp names), lock files, links
+                    expected = os.path.normpath(os.path.join(real, os.path.relpath(unit.parent, area.path)))
+                    if os.path.realpath(unit.parent) != expected:
+                        continue  # reached through a symlinked directory: never evict outside the area
                     with contextlib.suppress(OSError):
                         st = unit.lstat()
                         size = _tree_size(unit)[1] if unit.is_dir() else st.st_size

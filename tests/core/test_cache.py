@@ -274,6 +274,11 @@ def test_prune_evicts_directory_units_least_recently_used_never_in_use(checker, 
         bindir.chmod(0o555)  # unpacked packages have read-only directories
         (area / "trees" / f"{name}.lock").touch()
         os.utime(area / "trees" / name, (now - age, now - age))
+    outside = tmp_path / "outside"  # a symlinked directory in the area: never followed out of it
+    (outside / "precious").mkdir(parents=True)
+    (outside / "precious" / "data").write_bytes(b"y" * 5000)
+    os.utime(outside / "precious", (now - 99999, now - 99999))
+    (area / "debs").symlink_to(outside)
     (area / "apt" / "bookworm").mkdir(parents=True)
     (area / "apt" / "bookworm" / "index.json").write_bytes(b"{}" * 500)  # not a declared unit
     cache.put("ns", "entry", bytes(1000))
@@ -294,5 +299,6 @@ def test_prune_evicts_directory_units_least_recently_used_never_in_use(checker, 
         assert sorted(p.name for p in (area / "trees").iterdir() if not p.name.endswith(".lock")) == \
             ["busy", "fresh"]  # in use, and used within the grace period
     assert (area / "apt" / "bookworm" / "index.json").exists() and not list(area.rglob(".trash-*"))
+    assert (outside / "precious" / "data").exists()
     checker.run_cli("cache", "prune", "--max-size", "0", "--cache-dir", str(root))
     assert sorted(p.name for p in (area / "trees").iterdir() if not p.name.endswith(".lock")) == ["fresh"]
