@@ -90,6 +90,10 @@ CASES = [
     Case("libvorbis", "libvorbis_1.3.7*.orig.tar.gz", "xiph/vorbis", new=True),
     Case("opus", "opus_1.3.1*.orig.tar.gz", "xiph/opus", new=True),
     Case("libnl3", "libnl3_3.7.0*.orig.tar.gz", "thom311/libnl", new=True),
+    # added 2026-12-06 (afternoon): autoconf without automake, made with upstream autoconf 2.69; and a
+    # GNU release (gnulib, non-recursive automake with included fragments, git-version-gen)
+    Case("libpcap", "libpcap_1.10.3*.orig.tar.gz", "the-tcpdump-group/libpcap", ref="libpcap-1.10.3", new=True),
+    Case("coreutils", "coreutils_9.1*.orig.tar.*", "coreutils/coreutils", ref="v9.1", new=True),
 ]
 # The original xz release tarballs (public archives of xz releases hold them) and their sha256.
 XZ_ORIGINALS = {
