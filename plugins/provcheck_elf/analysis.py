@@ -142,7 +142,7 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
             infos[n.path] = v
             errors += [(n.path, f"note ignored, the file is linked without it: {why}") for why in v.get("note_errors", ())]
     t1 = time.perf_counter()
-    pk = pkgmod.read_packages(tree, infos)
+    pk = pkgmod.read_packages(tree, infos, cache.results.cache if cache is not None else None)
     t2 = time.perf_counter()
     g = graphmod.build(tree, infos, pk.owner)
     g.errors = errors

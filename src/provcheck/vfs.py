@@ -59,7 +59,9 @@ class BlobStore:
         self._pack_fds: list[int] = []
         self._lock = threading.Lock()
         self._finishers: list[Callable[[], None]] = []
-        self._memory: dict[str, memoryview] = {}  # digest -> verified bytes held in memory (put_verified)
+        self._memory: dict[str, memoryview | bytes] = {}  # digest -> verified bytes held in memory (put_verified)
+        # digest -> (read_kept, offset, size): a part of a cache entry, read and verified on first use
+        self._kept: dict[str, tuple[Callable[[int, int, str], bytes | None], int, int]] = {}
 
     def at_finish(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the command is done with this store (``finish``), e.g. to save what
@@ -76,20 +78,38 @@ class BlobStore:
             raise ValueError(f"not a sha256 digest: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:]
 
-    def provide(self, digests: Iterable[str], heads: dict[str, bytes], fill: Callable[[], None]) -> None:
+    def provide(self, digests: Iterable[str], heads: dict[str, bytes], fill: Callable[[], None],
+                kept: dict[str, tuple[int, int]] | None = None,
+                read_kept: Callable[[int, int, str], bytes | None] | None = None) -> None:
         """Promise blobs that are not here yet: the first ``open``/``read``/``path`` of one
         of ``digests`` calls ``fill`` (once, for all of them), which puts them in the store;
-        ``heads`` answer short reads (``read(digest, limit)``) until then."""
+        ``heads`` answer short reads (``read(digest, limit)``) until then. A digest of
+        ``kept`` (digest -> offset, size) is read with ``read_kept(offset, size, digest)``
+        instead, which returns the bytes only if their sha256 is the digest (a cache entry's
+        part, verified when used, once); when it returns None, ``fill`` provides it."""
         provider = _Provider(fill)
         with self._lock:
             for digest in digests:
                 if digest not in self._known:
                     self._providers[digest] = provider
+            if kept and read_kept is not None:
+                for digest, (offset, size) in kept.items():
+                    if digest not in self._known:
+                        self._kept[digest] = (read_kept, offset, size)
+                        self._providers.setdefault(digest, provider)
             self._heads.update(heads)
 
     def _materialize(self, sha256: str) -> None:
+        if sha256 in self._known:
+            return
+        kept = self._kept.get(sha256)
+        if kept is not None:
+            data = kept[0](kept[1], kept[2], sha256)
+            if data is not None:
+                self.put_verified(sha256, data)
+                return
         provider = self._providers.get(sha256)
-        if provider is not None and sha256 not in self._known:
+        if provider is not None:
             provider()
 
     def path(self, sha256: str) -> Path:
@@ -110,7 +130,7 @@ class BlobStore:
         return dest
 
     def __contains__(self, sha256: str) -> bool:
-        return sha256 in self._known or self._file(sha256).exists()
+        return sha256 in self._known or sha256 in self._kept or self._file(sha256).exists()
 
     def hash_in_place(self, host: Path, fd: int, limit: int | None = None, keep: bool = False,
                       heads: list[bytes] | None = None) -> tuple[str, int]:
@@ -165,9 +185,9 @@ class BlobStore:
             self._known.add(digest)
         return digest
 
-    def put_verified(self, sha256: str, data: memoryview) -> None:
-        """Hold a blob whose digest the caller has verified (a slice of a cache entry that
-        passed its sha256 check), in memory, without hashing or copying it again."""
+    def put_verified(self, sha256: str, data: memoryview | bytes) -> None:
+        """Hold a blob whose digest the caller has verified (bytes of a cache entry that
+        passed their sha256 check), in memory, without hashing or copying it again."""
         with self._lock:
             if sha256 not in self._known:
                 self._memory[sha256] = data
@@ -184,6 +204,7 @@ class BlobStore:
             self._pack_fds.clear()
             self._packed.clear()
             self._memory.clear()
+            self._kept.clear()
             self._known.clear()
             self._providers.clear()
             self._heads.clear()
@@ -496,6 +517,9 @@ class Tree:
         self.hidden: list[Node] = list(hidden)
         self.findings: list[Finding] = []   # engine findings of a nested unpack
         self.errors: list[ToolError] = []
+        # a digest that fixes every node and content of this tree (an image's verified layers and
+        # the limits), set by its loader; results derived from the whole tree may be cached by it
+        self.identity: str | None = None
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -526,8 +550,11 @@ class Tree:
 
     def glob(self, pattern: str) -> Iterator[Node]:
         """fnmatch over whole paths; ``**/`` also matches zero directories."""
-        rx = glob_regex(pattern)
-        return (n for n in self.walk() if rx.match(n.path))
+        match = glob_regex(pattern).match
+        # the longest run of the pattern without wildcards is in every path it matches ("**/" may be empty)
+        required = max(_WILDCARDS.split(pattern.strip("/").replace("**/", "*")), key=len)
+        nodes = self.nodes
+        return (nodes[p] for p in sorted(p for p in nodes if required in p and match(p)))  # sort the matches only
 
     def resolve(self, path: str, follow_last: bool = True) -> Node | None:
         """Resolve symlinks inside the tree, chroot-style; None when missing or looping."""
@@ -568,6 +595,8 @@ class Tree:
             content = node.content
             if content.sha256 is None and content.error is None and _NODE_SHA256.__get__(node, Node) is None:
                 return content.head(limit)
+        if type(node) is Node and node.type == FILE and node.sha256 is not None:  # an image's or archive's file
+            return self.store.read(node.sha256, limit)
         n = self._file(node)
         if limit is not None and isinstance(n, LazyNode) and n.pending:
             return n.content.head(limit)
@@ -606,6 +635,9 @@ class Tree:
         if n is None or not n.is_file:
             raise FileNotFoundError(node if isinstance(node, str) else node.path)
         return n
+
+
+_WILDCARDS = re.compile(r"\*|\?|\[.[^]]*\]")  # as glob_regex reads them: a class is "[", a character, up to "]"
 
 
 def glob_regex(pattern: str) -> re.Pattern:
