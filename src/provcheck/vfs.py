@@ -21,7 +21,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, Protocol
 
 from .model import Finding, Location, ToolError
 
@@ -442,10 +442,27 @@ _new_node = object.__new__
 class LazyNode(Node):
     """A file of a directory input whose digest is computed on first use (``sha256``),
     from its ``HostFile`` (shared by the hard links of one inode). ``is_file`` holds
-    until reading it failed."""
+    until reading it failed.
 
-    __slots__ = ("content",)
-    content: HostFile
+    The walk makes no ``HostFile`` per file: ``content`` is made on first use by the
+    node's ``source`` (``make_content(node)``, from the ``lstat`` kept in ``listed_stat``),
+    so a question that reads few files costs little per file it does not read."""
+
+    __slots__ = ("_content", "listed_stat", "source")
+    _content: HostFile | None
+    listed_stat: os.stat_result
+    source: ContentSource
+
+    @property
+    def content(self) -> HostFile:
+        content = self._content
+        if content is None:
+            content = self.source.make_content(self)
+        return content
+
+    @content.setter
+    def content(self, value: HostFile) -> None:
+        self._content = value
 
     @property  # type: ignore[override]
     def sha256(self) -> str | None:
@@ -464,23 +481,37 @@ class LazyNode(Node):
 
     @property
     def is_file(self) -> bool:
-        return self.type in (FILE, HARDLINK) and self.content.error is None
+        content = self._content
+        return self.type in (FILE, HARDLINK) and (content is None or content.error is None)
 
     @classmethod
-    def listed(cls, path: str, type: str, st: os.stat_result, content: HostFile,
-               link_target: str | None = None) -> "LazyNode":
+    def listed(cls, path: str, type: str, st: os.stat_result, source: ContentSource,
+               content: HostFile | None = None, link_target: str | None = None) -> "LazyNode":
         """The node of a directory input's file from its ``lstat`` (the walk's fast path:
-        a directory of many files makes many nodes)."""
+        a directory of many files makes many nodes); ``content`` when already made (hard links)."""
         n = _new_node(cls)
         n.path, n.type, n.size, n.mode, n.link_target = path, type, st.st_size, st.st_mode, link_target
         n.layer = n.hidden_by = None
-        n.uid, n.gid, n.mtime, n.chain, n.content = st.st_uid, st.st_gid, int(st.st_mtime), (), content
+        n.uid, n.gid, n.mtime, n.chain = st.st_uid, st.st_gid, int(st.st_mtime), ()
+        n._content, n.listed_stat, n.source = content, st, source
         _NODE_SHA256.__set__(n, None)
         return n
 
     @property
     def pending(self) -> bool:
-        return _NODE_SHA256.__get__(self, Node) is None and self.content.pending
+        if _NODE_SHA256.__get__(self, Node) is not None:
+            return False
+        content = self._content
+        return content is None or content.pending
+
+
+class ContentSource(Protocol):
+    """Makes a directory input's ``HostFile`` for a ``LazyNode`` on first use (``unpack.directory``)."""
+
+    def make_content(self, node: LazyNode) -> HostFile: ...
+
+    def known_head(self, node: LazyNode) -> bytes | None:
+        """The first bytes recorded for the node's exact identity, without making its content."""
 
 
 class Tree:
@@ -565,7 +596,12 @@ class Tree:
         """The file's bytes (at most ``limit``). A head read of a directory input's file not
         hashed yet reads the host file directly and leaves hashing to a full read."""
         if limit is not None and type(node) is LazyNode:  # the sniffing fast path (every file of a tree)
-            content = node.content
+            content = node._content
+            if content is None:  # not asked for yet: the file-identity cache's head, else a head read
+                head = node.source.known_head(node)
+                if head is not None and (limit <= len(head) or node.size <= len(head)):
+                    return head[:limit]
+                content = node.content
             if content.sha256 is None and content.error is None and _NODE_SHA256.__get__(node, Node) is None:
                 return content.head(limit)
         n = self._file(node)
