@@ -123,6 +123,7 @@ class Graph:
         pat = pattern.strip("/")
         out = []
         globby = any(c in pat for c in "*?[")
+        dotted = pat + "."  # a plain word also matches word.*; without a wildcard, fnmatch is ==
         for path, obj in self.objects.items():
             if "/" in pat:
                 cands = [path, *obj.aliases]
@@ -130,8 +131,8 @@ class Graph:
                     out.append(path)
             else:
                 names = obj.names
-                if pat in names or any(fnmatch.fnmatchcase(n, pat) for n in names) or (
-                        not globby and any(n.startswith(pat + ".") for n in names)):
+                if pat in names or (any(fnmatch.fnmatchcase(n, pat) for n in names) if globby
+                                    else any(n.startswith(dotted) for n in names)):
                     out.append(path)
         return sorted(out)
 

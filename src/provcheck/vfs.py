@@ -609,6 +609,31 @@ class Tree:
             return n.content.head(limit)
         return self.store.read(self._digest(n, keep=True), limit)
 
+    def starting_with(self, magic: bytes) -> list[Node]:
+        """The visible files whose content starts with ``magic`` (format sniffing over a whole
+        tree), and those whose first bytes cannot be read (the caller's parser reports why).
+        A directory input's files answer from the file-identity cache when it knows their
+        identity, without being opened."""
+        n = len(magic)
+        out: list[Node] = []
+        for node in self.nodes.values():
+            if node.size < n or (node.type != FILE and node.type != HARDLINK):
+                continue
+            if type(node) is LazyNode and node._content is None:
+                head = node.source.known_head(node)
+                if head is not None and len(head) >= n:
+                    if head.startswith(magic):
+                        out.append(node)
+                    continue
+            if not node.is_file:
+                continue
+            try:
+                if self.read(node, n) == magic:
+                    out.append(node)
+            except (OSError, ValueError):
+                out.append(node)
+        return out
+
     def known_digest(self, node: Node) -> str | None:
         """The file's sha256 when it is known without reading the file: already hashed, or
         recorded by the file-identity cache of a directory input for the same device, inode,

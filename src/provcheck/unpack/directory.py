@@ -132,6 +132,7 @@ class Listing:
         self.root, self.store, self.limit, self.report, self.index = root, store, limit, report, index
         self.made: list[HostFile] = []
         self._lock = threading.Lock()
+        self._entries: dict[str, list[Any]] | None = None
 
     def make_content(self, node: LazyNode) -> HostFile:
         with self._lock:
@@ -145,7 +146,10 @@ class Listing:
             return content
 
     def known_head(self, node: LazyNode) -> bytes | None:
-        e = self.index.entries.get(node.path)
+        entries = self._entries
+        if entries is None:
+            entries = self._entries = self.index.entries
+        e = entries.get(node.path)
         if e is None or not _same_identity(e, node.listed_stat) or type(e[6]) is not str or not e[6]:  # noqa: E721
             return None
         try:
