@@ -395,7 +395,12 @@ class Loader:
 
 
 def _musl_loaders(tree: Any) -> list[str]:
-    return [n.path for n in tree.glob("lib/ld-musl-*.so.1")] if tree.get("lib") is not None else []
+    """``lib/ld-musl-*.so.1`` (the glob, without sorting and matching every path of the tree)."""
+    if tree.get("lib") is None:
+        return []
+    head, tail = "lib/ld-musl-", ".so.1"
+    return sorted(p for p in tree.nodes if p.startswith(head) and p.endswith(tail)
+                  and len(p) >= len(head) + len(tail) and "/" not in p[len(head):])
 
 
 def build(tree: Any, infos: dict[str, dict[str, Any]], packages: dict[str, str] | None = None) -> Graph:

@@ -388,8 +388,11 @@ def normpath(name: str) -> tuple[str, bool]:
     above the root with ``..``; the returned path is then clamped inside the tree.
     """
     unsafe = name.startswith("/") or name.startswith("\\")
+    split = name.replace("\\", "/").split("/")
+    if "" not in split and "." not in split and ".." not in split:  # already normal (the usual case)
+        return "/".join(split), unsafe
     parts: list[str] = []
-    for part in name.replace("\\", "/").split("/"):
+    for part in split:
         if part in ("", "."):
             continue
         if part == "..":
@@ -563,13 +566,15 @@ class Tree:
     def resolve(self, path: str, follow_last: bool = True) -> Node | None:
         """Resolve symlinks inside the tree, chroot-style; None when missing or looping."""
         path, _ = normpath(path)
+        nodes = self.nodes
         hops = 0
-        done: list[str] = []
+        cur = ""  # the resolved part, as a tree path
         todo = path.split("/") if path else []
+        todo.reverse()  # the parts still to walk, the next one last
         while todo:
-            part = todo.pop(0)
-            cur = "/".join(done + [part])
-            node = self.nodes.get(cur)
+            part = todo.pop()
+            nxt = f"{cur}/{part}" if cur else part
+            node = nodes.get(nxt)
             if node is None:
                 return None
             if node.type == SYMLINK and (todo or follow_last):
@@ -577,13 +582,13 @@ class Tree:
                 if hops > self.MAX_LINKS:
                     return None
                 target = node.link_target or ""
-                base = [] if target.startswith("/") else done
-                newpath, _ = normpath("/".join(base + [target]))
-                done = []
-                todo = (newpath.split("/") if newpath else []) + todo
+                newpath, _ = normpath(f"{cur}/{target}" if cur and not target.startswith("/") else target)
+                cur = ""
+                if newpath:
+                    todo.extend(reversed(newpath.split("/")))
                 continue
-            done.append(part)
-        return self.nodes.get("/".join(done)) if done else Node(path="", type=DIR)
+            cur = nxt
+        return nodes.get(cur) if cur else Node(path="", type=DIR)
 
     def realpath(self, path: str) -> str | None:
         node = self.resolve(path)

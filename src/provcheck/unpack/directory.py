@@ -150,10 +150,17 @@ class Listing:
         if entries is None:
             entries = self._entries = self.index.entries
         e = entries.get(node.path)
-        if e is None or not _same_identity(e, node.listed_stat) or type(e[6]) is not str or not e[6]:  # noqa: E721
+        if e is None:
+            return None
+        st = node.listed_stat  # _same_identity, inlined: called for every file a format is sniffed of
+        if (type(e) is not list or len(e) != 7 or e[4] != st.st_ctime_ns or e[3] != st.st_mtime_ns  # noqa: E721
+                or e[1] != st.st_ino or e[2] != st.st_size or e[0] != st.st_dev):
+            return None
+        head = e[6]
+        if type(head) is not str or not head:  # noqa: E721
             return None
         try:
-            return bytes.fromhex(e[6])
+            return bytes.fromhex(head)
         except ValueError:
             return None
 
