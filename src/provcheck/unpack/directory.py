@@ -168,6 +168,8 @@ class Listing:
         self.index.save(self.made)
 
 
+_IFREG, _IFDIR, _IFLNK, _IFMT = stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK, 0o170000
+_SETID = stat.S_ISUID | stat.S_ISGID
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 _name = operator.attrgetter("name")
 
@@ -220,9 +222,9 @@ def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[To
                     errors.append(ToolError(stage="load", artifact=name, path=rel, message=f"cannot stat: {exc.strerror}"))
                     continue
                 mode = st.st_mode
-                fmt = mode & 0o170000
+                fmt = mode & _IFMT
                 node: Node
-                if fmt == stat.S_IFREG:
+                if fmt == _IFREG:
                     if st.st_size > limit:
                         errors.append(ToolError(stage="load", artifact=name, path=rel,
                                                 message=f"cannot read: more than {limit} bytes"))
@@ -238,14 +240,14 @@ def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[To
                     else:
                         node = listed(rel, FILE, st, listing)
                         files.append(node)
-                    if mode & (stat.S_ISUID | stat.S_ISGID):
+                    if mode & _SETID:
                         findings.append(PC904.finding(location=node.location(name), key=rel,
                                                       message=f"setuid/setgid file {rel!r} (mode {mode & 0o7777:04o})",
                                                       evidence={"mode": f"{mode & 0o7777:04o}", "uid": st.st_uid}))
-                elif fmt == stat.S_IFDIR:
+                elif fmt == _IFDIR:
                     node = Node(path=rel, type=DIR, mode=mode, uid=st.st_uid, gid=st.st_gid, mtime=int(st.st_mtime))
                     stack.append((rel, f"{host_dir}/{e.name}"))
-                elif fmt == stat.S_IFLNK:
+                elif fmt == _IFLNK:
                     try:
                         target = os.readlink(e.name, dir_fd=fd)
                     except OSError as exc:
