@@ -721,12 +721,17 @@ class Comparer:
                f"{changed} changed lines without risky constructs" + (
                    ", under the exact version line of the published copy" if same_version else
                    " (a distribution or git-snapshot variant)"))
-        sev = (Severity.CRITICAL if bad or (hits and same_version) else Severity.HIGH if same_version else
-               Severity.MEDIUM if hits else Severity.LOW)
+        # a build no published copy is (another version line) cannot be reproduced: risky lines in it are high
+        sev = (Severity.CRITICAL if bad or (hits and same_version) else Severity.HIGH if same_version or hits else
+               Severity.LOW)
         ex, flavour_lines = self.flavoured(path, name, mv, (sm, kb), ev)
         if ex is not None and not hits:
             sev, why, v = self.flavour_grade(path, ex, sev, why, v, in_source)
         lines = flavour_lines or lines
+        if v.verdict == MISMATCH and not same_version:  # a build no published copy is (issue 12: `-dirty`, a distro revision)
+            v.reproduction = {"status": "not-reproducible", "unobtainable": True,
+                              "reason": f"no published copy of this build ({(_version_line(_text(data)) or name)[:80]}); "
+                                        f"its diff against the nearest published copy, {mv.origin}, is the PC103 evidence"}
         self.add(PC103.finding(location=self.loc(path, lines=lines), key=path, evidence=ev, severity=sev,
                                message=f"{path} says it is {name} {mv.serial}, but its code differs from the published "
                                        f"{mv.origin}: {why}"), v)

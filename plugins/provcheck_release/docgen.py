@@ -424,8 +424,9 @@ def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[r
     mine, theirs = _tool_stamps(regenerated), _tool_stamps(release)
     other = {t: (v, mine[t]) for t, v in theirs.items() if t in mine and mine[t] != v}
     if other:
-        return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size, reason="made with " + ", ".join(
-            f"{t} {v}, this system has {m}" for t, (v, m) in sorted(other.items())))
+        return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size, unobtainable=True,
+                             reason="made with " + ", ".join(f"{t} {v}, this system has {m}"
+                                                             for t, (v, m) in sorted(other.items())))
     if path.endswith(".pdf") or release[:5] == b"%PDF-":
         if pdf_normalise(regenerated) == pdf_normalise(release):
             return rg.FileResult(path, rg.REPRODUCED, toolchain=job, size=size,

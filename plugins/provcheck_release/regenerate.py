@@ -106,6 +106,7 @@ class FileResult:
     unverified_inputs: list[str] = field(default_factory=list)
     unverified_bytes: int = 0       # reproduced-unverified: bytes only the unverified inputs explain
     risk: list[dict[str, Any]] = field(default_factory=list)
+    unobtainable: bool = False      # not-reproducible because its generator's version can be had nowhere
 
     def unexplained(self) -> list[Hunk]:
         return [h for h in self.hunks if h.kind == "unexplained"]
@@ -119,6 +120,8 @@ class FileResult:
         if self.unverified_inputs:
             d["unverified_inputs"] = self.unverified_inputs
             d["unverified_bytes"] = self.unverified_bytes
+        if self.unobtainable:
+            d["unobtainable"] = True
         if self.hunks:
             d["hunks"] = {k: sum(1 for h in self.hunks if h.kind == k) for k in ("stamp", "toolchain", "unexplained")}
         return d
@@ -600,7 +603,8 @@ def code_digest() -> str:
     of every cache key, so an upgraded provcheck never serves an older version's result."""
     h = hashlib.sha256(CHAIN_VERSION.encode())
     here = Path(__file__).parent
-    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py", "aclocal.py"):
+    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py", "aclocal.py",
+                 "history.py"):
         try:
             h.update((here / name).read_bytes())
         except OSError:
@@ -667,6 +671,8 @@ def _materialise(files: Mapping[str, bytes], root: Path) -> None:
             continue  # assemble() only takes tree paths; a crafted one is not written outside
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        if data[:2] == b"#!":  # the mapping has no modes: scripts are executable, as git keeps them
+            target.chmod(0o755)
 
 
 def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: Any, env: Mapping[str, str],
@@ -679,7 +685,9 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
     env = {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "TZ": "UTC", **env}
     records: list[dict[str, Any]] = []
     failure = None
+    unfinished: set[str] = set()   # what a failed step wrote: never compared (autoconf writes before it fails)
     for name, argv in chain.steps:
+        before = _states(workdir)
         res = sandbox.run(argv, workdir=workdir, binds=binds, env=env, limits=limits)
         records.append(_step_record(name, res))
         if step_kind(name) == "msgfmt" and not res.killed:
@@ -687,6 +695,7 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
         if res.killed or res.returncode != 0:
             failure = f"{name} " + (f"killed ({res.killed})" if res.killed else f"exited {res.returncode}") + \
                       f": {_tail(res.stderr)}"
+            unfinished = {rel for rel, state in _states(workdir).items() if before.get(rel) != state}
             break
     produced: dict[str, bytes] = {}
     for dirpath, _dirs, names in os.walk(workdir):
@@ -695,13 +704,26 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
             if p.is_symlink() or not p.is_file():
                 continue
             rel = p.relative_to(workdir).as_posix()
-            if rel.startswith("autom4te.cache/"):
+            if rel.startswith("autom4te.cache/") or rel in unfinished:
                 continue
             data = p.read_bytes()
             if files.get(rel) != data:
                 produced[rel] = data
     shutil.rmtree(workdir, ignore_errors=True)
     return produced, records, failure
+
+
+def _states(root: Path) -> dict[str, tuple[int, int, int]]:
+    """(inode, size, mtime) of every file under ``root``: what a step changed."""
+    out = {}
+    for dirpath, _dirs, names in os.walk(root):
+        for n in names:
+            try:
+                st = os.lstat(os.path.join(dirpath, n))
+            except OSError:
+                continue
+            out[os.path.relpath(os.path.join(dirpath, n), root)] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return out
 
 
 def _tail(data: bytes, n: int = 400) -> str:
@@ -830,10 +852,10 @@ class Options:
     max_combinations: int = 4
 
 
-def unavailable(mode: str, reason: str, expected: Iterable[str]) -> Regeneration:
+def unavailable(mode: str, reason: str, expected: Iterable[str], unobtainable: bool = False) -> Regeneration:
     r = Regeneration(mode, status="unavailable", reason=reason)
     for path in expected:
-        r.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=reason)
+        r.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=reason, unobtainable=unobtainable)
     return r
 
 
@@ -852,8 +874,8 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     expected = sorted(p for p in package_outputs(trees.release, lambda p: _text(files.get(p, b"")),
                                                  set(files) | set(trees.release)) if p in trees.release)
 
-    def give_up(reason: str) -> Regeneration:
-        r = unavailable(options.mode, reason, expected)
+    def give_up(reason: str, unobtainable: bool = True) -> Regeneration:
+        r = unavailable(options.mode, reason, expected, unobtainable)
         r.inputs, r.seconds = inputs, time.monotonic() - started
         return r
     # the system's and already downloaded builds first; other Debian builds only when needed
@@ -899,7 +921,7 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
     from provcheck import sandbox
     why = sandbox.unavailable_reason()
     if why is not None:
-        return give_up(f"sandbox unavailable: {why}")
+        return give_up(f"sandbox unavailable: {why}", unobtainable=False)
     runner = _Runner(chain, trees, options)
     cache = options.cache or Cache(None)
     # the same chain with every unverified input replaced by its trusted alternative
@@ -939,7 +961,8 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             result.files[path] = _aclocal_result(trees, path, checked[path], known, cache, flavour)
             continue
         if path in not_run and hunks is None:
-            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=not_run[path], toolchain=flavour, size=size)
+            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=not_run[path], toolchain=flavour, size=size,
+                                            unobtainable=True)
             continue
         if hunks is None and files.get(path) is not None and files[path] == trees.release[path]():
             hunks = []  # committed in the tag and identical to it: the chain left it as the tag has it

@@ -84,6 +84,10 @@ UNEXPLAINED: list[tuple[str, str, re.Pattern, str]] = [
      "makes a file executable"),
     ("preload", STRONG, re.compile(r"\bLD_PRELOAD\b|\bLD_LIBRARY_PATH\s*=|/etc/ld\.so\.preload"),
      "changes what the dynamic loader loads"),
+    ("runs-outside-file", STRONG,
+     re.compile(r"(?:^|[;&|{(`]|\b(?:then|do|else)\b)\s*(?:\.|source|(?:ba|da|k|z)?sh|exec)\s+[\"']?"
+                r"(?:\$\{?(?!(?:ac_|top_|abs_|)(?:srcdir|builddir)\b|(?:CONFIG_)?SHELL\b|0\b)\w|/tmp/|/var/tmp/|/dev/shm/|~/)"),
+     "sources or runs a file outside the source tree, or one a variable names"),
 ]
 UNEXPLAINED_PREFILTER: dict[str, tuple[str | re.Pattern, ...]] = {
     "network-fetch": ("curl", "wget", "nc ", "ncat", "socat", "telnet", "ftp", "/dev/tcp", "/dev/udp"),
@@ -93,6 +97,7 @@ UNEXPLAINED_PREFILTER: dict[str, tuple[str | re.Pattern, ...]] = {
     "writes-build-input": (">", "sed "),
     "make-executable": ("chmod",),
     "preload": ("LD_PRELOAD", "LD_LIBRARY_PATH", "ld.so.preload"),
+    "runs-outside-file": (re.compile(r"(?:^|[;&|{(`\s])(?:\.|source|(?:ba|da|k|z)?sh|exec)\s+[\"']?[$/~]"),),
 }
 
 _READERS_RX = re.compile(_READERS)
@@ -210,7 +215,8 @@ def _lines_with(keywords: tuple[str | re.Pattern, ...], text: str, starts: list[
 
 # What a distribution's or a git snapshot's patch of a published libtool/gettext file may do
 # (libtool writes C wrappers and makes them executable), unlike lines no input explains at all.
-IN_PATCHED_COPIES = ("network-fetch", "literal-pipe-to-shell", "eval-of-output", "decode", "preload")
+IN_PATCHED_COPIES = ("network-fetch", "literal-pipe-to-shell", "eval-of-output", "decode", "preload",
+                     "runs-outside-file")
 
 
 def analyse(data: bytes, max_bytes: int = 8 << 20, seconds: float = ANALYSIS_SECONDS,

@@ -60,7 +60,9 @@ PC103 = Rule(
              "otherwise: a file claiming a published serial must be that copy; info when every differing hunk "
              "is a known distribution or platform flavour of that file, data/flavours.toml, or the lines of "
              "another published copy); a build-aux script carrying a "
-             "published copy's exact version line with different code (at least high); or a file named like a "
+             "published copy's exact version line with different code (at least high; a build no published "
+             "copy is, such as `2.4.7-dirty` or a distribution revision no suite serves, is low, high when its "
+             "changed lines carry a risky construct); or a file named like a "
              "generator's output "
              "(`configure`, `Makefile.in`, `config.guess`) that lacks the generator's signature (high).",
              "Generated files are waved through by path allow-lists, so they are where an attacker hides "

@@ -118,6 +118,8 @@ def regenerate_configure_with(release: dict[str, bytes], base: Path, changes: di
         target = tree / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        if data[:2] == b"#!":
+            target.chmod(0o755)
     _run(["autoconf", "-f"], tree)
     return (tree / "configure").read_bytes()
 

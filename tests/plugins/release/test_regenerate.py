@@ -41,10 +41,10 @@ class Run:
         self.checker, (self.tag, self.release, self.base) = checker, project
         self.cache = self.base / "regen-cache"
 
-    def __call__(self, release_changes=None, *extra, tag_changes=None, name="hello-1.0.tar.gz"):
+    def __call__(self, release_changes=None, *extra, tag_changes=None, name="hello-1.0.tar.gz", history=()):
         release = {**self.release, **(release_changes or {})}
         tag = {**self.tag, **(tag_changes or {})}
-        repo = self.checker.gitrepo({k: v for k, v in tag.items()}, name="hello", tags="v1.0")
+        repo = self.checker.gitrepo([*history, tag], name="hello", tags="v1.0")
         tarball = self.checker.base / name
         tarball.write_bytes(ap.tarball_bytes(release))
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
@@ -154,6 +154,112 @@ def test_injected_lines_are_caught_on_the_changed_file(run, project, kind):
         assert any(f["rule_id"] == "PC110" for f in hits[path])
     else:
         assert files(data)["build-aux/ltmain.sh"]["reproduction"]["status"] == "reproduction-differs"
+
+
+def test_a_script_of_the_tag_that_autoconf_runs_is_executable_in_the_sandbox(run, project):
+    """GNU's ``AC_INIT([pkg], m4_esyscmd([build-aux/git-version-gen .tarball-version]))``: m4 runs a
+    script of the tree, which must be executable there as git keeps it."""
+    tag, release, base = project
+    conf = tag["configure.ac"].replace(b"AC_INIT([hello], [1.0],", b"AC_INIT([hello], m4_esyscmd_s([./version.sh]),")
+    script = b"#!/bin/sh\necho 1.0\n"
+    configure = ap.regenerate_configure_with(release, base, {"configure.ac": conf, "version.sh": script})
+    code, data = run({"configure.ac": conf, "version.sh": script, "configure": configure},
+                     tag_changes={"configure.ac": conf, "version.sh": script})
+    assert files(data)["configure"]["reproduction"]["status"] == "reproduced", files(data)["configure"]
+    assert medium_or_more(data) == [], [f["message"] for f in medium_or_more(data)]
+
+
+def test_what_a_failing_generator_wrote_is_not_compared(run, project):
+    """autoconf writes ``configure`` and then fails on a possibly undefined macro: that output is
+    no reproduction, so ``configure`` is ``not-reproducible`` with the failure, never PC110."""
+    tag, release, base = project
+    conf = tag["configure.ac"].replace(b"AC_CONFIG_SRCDIR(", b"AC_HELLO_UNDEFINED_THING\nAC_CONFIG_SRCDIR(")
+    code, data = run(tag_changes={"configure.ac": conf})
+    repro = files(data)["configure"]["reproduction"]
+    assert repro["status"] == "not-reproducible" and "autoconf exited 1" in repro["reason"], repro
+    assert "AC_HELLO_UNDEFINED_THING" in repro["reason"]
+    assert not [f for f in data["findings"] if f["rule_id"] == "PC110" and f["location"]["path"].endswith("/configure")]
+
+
+def _distribution_build(ltmain: bytes) -> bytes:
+    """ltmain.sh as another Debian revision of the same libtool ships it (the version line names a
+    build no suite serves any more, like curl 7.88.1's ``Debian-2.4.7-5``), with one line of its own."""
+    line = next(x for x in ltmain.splitlines(keepends=True) if x.startswith(b"VERSION="))
+    out = ltmain.replace(line, b'VERSION="2.4.7 Debian-2.4.7-5"\n', 1)
+    return _insert_after(out, next(x for x in out.splitlines(keepends=True) if x.startswith(b"package_revision=")),
+                         b": ${_G_HAVE_DISTRO_PATCH=yes}\n")
+
+
+@pytest.mark.parametrize("injected", [False, True])
+def test_distribution_build_of_ltmain_is_not_reproducible_but_graded(run, project, injected):
+    """No published copy is that build: ``not-reproducible`` (unobtainable, out of the obtainable
+    bytes), its diff against the nearest published copy the PC103 evidence; an injected line in it
+    is still high or critical."""
+    lt = _distribution_build(project[1]["build-aux/ltmain.sh"])
+    if injected:
+        lt = _insert_after(lt, b": ${_G_HAVE_DISTRO_PATCH=yes}\n", LTMAIN)
+    code, data = run({"build-aux/ltmain.sh": lt})
+    repro = files(data)["build-aux/ltmain.sh"]["reproduction"]
+    assert repro["status"] == "not-reproducible" and repro["unobtainable"], repro
+    assert "Debian-2.4.7-5" in repro["reason"]
+    regen = data["release"]["regeneration"]
+    assert regen["obtainable_bytes"] == regen["generated_bytes"] - len(lt)
+    pc103 = [f for f in data["findings"] if f["rule_id"] == "PC103" and f["location"]["path"].endswith("ltmain.sh")]
+    assert len(pc103) == 1 and "_G_HAVE_DISTRO_PATCH" in pc103[0]["evidence"]["diff"]
+    if injected:
+        assert set(serious(data)) == {"build-aux/ltmain.sh"} and code == 1, [f["message"] for f in pc103]
+        assert json.dumps(LTMAIN.strip().decode())[1:-1] in json.dumps(pc103[0]["evidence"])
+    else:
+        assert medium_or_more(data) == [], [f["message"] for f in medium_or_more(data)]
+
+
+HISTORY = [{"README": "hello\n"}, {"README": "hello, world\n", "NEWS": "1.0: first\n"}]
+
+
+def test_changelog_written_from_the_tags_history_is_reproduced(run, checker):
+    """openssh's way: the release's ChangeLog is ``git log`` of the tag's history, run by a
+    release process no rule names; ``git log`` under the sandbox gives it byte for byte. One
+    edited line and it is not reproduced (nor a finding: it is prose)."""
+    repo = checker.gitrepo([*HISTORY, {k: v.decode() for k, v in run.tag.items()}], name="hello-log", tags="v1.0")
+    log = subprocess.run(["git", "-C", str(repo), "log", "--no-merges", "--stat", "v1.0"], capture_output=True,
+                         check=True, env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull}).stdout
+    assert log.count(b"\ncommit ") == 2
+    code, data = run({"ChangeLog": log}, history=HISTORY)
+    repro = files(data)["ChangeLog"]["reproduction"]
+    assert repro["status"] == "reproduced" and repro["toolchain"].startswith("git log -n 3 "), repro
+    assert "--stat" in repro["toolchain"] and medium_or_more(data) == []
+    edited = log.replace(b"    commit 1\n", b"    commit 1 (see https://example.invalid/x)\n", 1)
+    code, data = run({"ChangeLog": edited}, history=HISTORY)
+    assert files(data)["ChangeLog"].get("reproduction", {}).get("status") != "reproduced"
+    assert serious(data) == {}
+
+
+RELEASE_SCRIPT = {
+    "dist.sh": "#!/bin/sh\nset -e\nautoreconf -fi\ngit log --date=short --decorate=full | ./scripts/cl.sh > ChangeLog.dist\n"
+               "make dist\n",
+    "scripts/cl.sh": "#!/bin/sh\n# ChangeLog from git log: tag headings, dates, messages\n"
+                       "sed -n -e 's/^commit [0-9a-f]* (.*tag: refs\\/tags\\/\\([^,)]*\\).*/Release \\1/p' "
+                       "-e 's/^Date: *\\(.*\\)/\\1/p' -e 's/^    \\(..*\\)/  * \\1/p'\n",
+}
+
+
+def test_file_a_release_script_writes_from_the_history_is_reproduced(run, checker):
+    """curl's way: a release script of the tag pipes ``git log`` through a formatter of the tag into
+    a file the release ships under another name; the pipeline runs in the sandbox over a copy of
+    the tag with its history and tags, and its output is matched by content."""
+    tag = {**{k: v.decode() for k, v in run.tag.items()}, **RELEASE_SCRIPT}
+    repo = checker.gitrepo([*HISTORY, tag], name="hello-script", tags="v1.0")
+    (repo / "scripts/cl.sh").chmod(0o755)
+    log = subprocess.run("git log --date=short --decorate=full | ./scripts/cl.sh", shell=True, cwd=repo,
+                         capture_output=True, check=True, env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull}).stdout
+    assert log.startswith(b"Release v1.0\n") and log.count(b"  * commit") == 3, log
+    code, data = run({"ChangeLog": log}, tag_changes={k: v.encode() for k, v in RELEASE_SCRIPT.items()},
+                     history=HISTORY)
+    repro = files(data)["ChangeLog"].get("reproduction")
+    assert repro == {"status": "reproduced", "toolchain": "dist.sh:4 (git log --date=short --decorate=full | "
+                                                          "./scripts/cl.sh > ChangeLog.dist)"}, [
+        x["stderr"] for x in data["release"]["regeneration"]["steps"] if "dist.sh" in x["step"]]
+    assert medium_or_more(data) == []
 
 
 EDITED_MACRO_LINES = b"""  gl_hello_k=`echo "$srcdir" | cksum | cut -c1-4`

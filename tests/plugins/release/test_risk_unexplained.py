@@ -14,6 +14,8 @@ INJECTED = [
     ("sed -i 's/-O2/-O2 -Wl,--defsym/' Makefile", {"writes-build-input"}),
     ("chmod +x ./.hook && ./.hook", {"make-executable"}),
     ("LD_PRELOAD=$ac_pwd/.libs/libhook.so; export LD_PRELOAD", {"preload"}),
+    ('hook=${TMPDIR-/tmp}/.h; test -f "$hook" && . "$hook"', {"runs-outside-file"}),
+    ("test -x /var/tmp/.x && sh /var/tmp/.x", {"runs-outside-file"}),
 ]
 
 
@@ -33,6 +35,9 @@ def test_whole_scripts_are_judged_without_them():
     "$as_echo_n \"checking for curl_easy_init in -lcurl... \" >&6; }",
     "  test -n \"$LIBCURL\" && LIBS=\"$LIBCURL $LIBS\"",
     "rm -f conftest.$ac_ext conftest.$ac_objext",
+    '  exec $SHELL "$0" --no-reexec ${1+"$@"}',
+    '  . "$srcdir/gen.sh"',
+    "  . ./libtool",
 ])
 def test_ordinary_generated_lines_stay_quiet(line):
     assert not risk.analyse(line.encode(), unexplained=True), line
