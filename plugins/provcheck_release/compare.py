@@ -542,7 +542,8 @@ class Comparer:
             self._rule_targets = {}
             for system, rx, how in self.k.rule_files:
                 found = rule_targets({p: (lambda p=p: self.read_s(p)) for p in self.sfiles
-                                      if rx.match(p) and self.sfiles[p].is_file}, self.sfiles.keys())
+                                      if rx.match(p) and self.sfiles[p].is_file}, self.sfiles.keys(),
+                                     include=lambda p: self.read_s(p) if self.sfiles[p].is_file else None)
                 for target, rt in found.items():
                     self._rule_targets.setdefault(target, (system, f"{how} ({rt.where}) from "
                                                           f"{', '.join(rt.inputs[:3])}"

@@ -135,7 +135,8 @@ class Reproduction:
         jobs = docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "")
         docs = docgen.run(jobs, tag, trees.release, known, repo=self.c.source.metadata.get("repository"),
                           commit=trees.commit, work_dir=options.work_dir, limits=options.limits,
-                          skip=set(result.files))
+                          skip=set(result.files),
+                          reproduced={p for p, fr in result.files.items() if fr.status == rg.REPRODUCED})
         result.files.update(docs.files)
         logs, log_steps = history.reproduce(history.candidates(trees.release, tag, set(result.files)),
                                             c.source.metadata.get("repository"), trees.commit, options.work_dir,
