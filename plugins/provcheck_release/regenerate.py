@@ -391,9 +391,7 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
             files[path] = b""
             inputs.append(Input(path, "tag" if path in trees.source else "stand-in", _sha(data)))
     if "aclocal.m4" in trees.release and ac:
-        top_am = _text(files.get("Makefile.am", b""))
-        for name, data, how in embedded_macros(_text(trees.release["aclocal.m4"]()), trees.db, files,
-                                               macro_dirs(ac, top_am)):
+        for name, data, how in embedded_macros(_text(trees.release["aclocal.m4"]()), trees.db):
             path = f"{ACLOCAL_DIR}/{name}"
             files[path] = data
             inputs.append(Input(path, "published", _sha(data), how=how))
@@ -407,19 +405,19 @@ _EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)
 _SERIAL_LINE = re.compile(r"^#\s*serial\s+(\d+)", re.M)
 
 
-def embedded_macros(aclocal: str, db: M4Database, files: Mapping[str, bytes],
-                    dirs: list[str]) -> list[tuple[str, bytes, str]]:
+def embedded_macros(aclocal: str, db: M4Database) -> list[tuple[str, bytes, str]]:
     """The third-party macro files a release's aclocal.m4 embeds (``# pkg.m4 - ...`` then
-    ``# serial 12``; not ``m4_include``d, and not in the tree's -I directories), each as the
-    published copy of that name and serial (the one aclocal.m4 carries verbatim, less its ``##``
-    lines, when the database has it): aclocal then embeds the same serial as the release's
-    did instead of the system's. (name, bytes, how) each."""
-    local = {posixpath.basename(p) for p in files if any(p.startswith(d + "/") for d in dirs)}
+    ``# serial 12``; aclocal ``m4_include``s what it takes from the tree's -I directories, so an
+    embedded copy came from the maker's system, even beside a tree copy of that name whose
+    macros are fewer: util-linux's ``m4/pkg.m4``), each as the published copy of that name and
+    serial (the one aclocal.m4 carries verbatim, less its ``##`` lines, when the database has it):
+    aclocal then embeds the same serial as the release's did instead of the system's. (name,
+    bytes, how) each."""
     out: list[tuple[str, bytes, str]] = []
     seen: set[str] = set()
     for m in _EMBEDDED_HEAD.finditer(aclocal):
         name, serial = m.group(2), m.group(1)
-        if name in seen or name in local or name == "aclocal.m4" or not db.files.get(name):
+        if name in seen or name == "aclocal.m4" or not db.files.get(name):
             continue
         if serial is None:
             nxt = _SERIAL_LINE.search(aclocal, m.end(), m.end() + 4000)

@@ -25,9 +25,11 @@ def test_macros_embedded_in_aclocal_m4_are_taken_at_their_serial_from_the_databa
     text = db.text(entry)
     body = "\n".join(line for line in text.split("\n") if not line.startswith("##"))
     aclocal = "# generated automatically by aclocal 1.16.5 -*- Autoconf -*-\n\n" + body + "\nm4_include([m4/ax.m4])\n"
-    [(name, data, how)] = embedded_macros(aclocal, db, {"configure.ac": b""}, ["m4"])
+    [(name, data, how)] = embedded_macros(aclocal, db)
     assert name == "pkg.m4" and data.decode() == text and "serial 12: pkg-config_0.29.2-1" in how
-    assert embedded_macros(aclocal, db, {"m4/pkg.m4": b""}, ["m4"]) == []    # the tree's own -I copy wins
+    # aclocal m4_includes what it takes from -I: an embedded copy came from the maker's system even
+    # beside a tree m4/pkg.m4 with fewer macros (util-linux 2.38.1); ACLOCAL_PATH comes after -I
+    assert embedded_macros(aclocal + "m4_include([m4/pkg.m4])\n", db) == [(name, data, how)]
     assert ACLOCAL_DIR.startswith(".")
 
 
