@@ -17,7 +17,9 @@ commit before this work) adds the eager loader to the root-filesystem row.
 Rows: ``linkage`` on the root filesystem (warm: the file-identity and parse caches
 filled by an earlier run; ``parse cache only``: the file-identity cache emptied before
 each run, so every ELF file is sniffed and hashed; ``--no-cache``) vs ``lddtree`` (over
-the same ELF files) and ``scanelf -R``; ``linkage`` on the image with its layers cached;
+the same ELF files) and ``scanelf -R``, paired with what is left of it: ``python -c pass``,
+``provcheck --version`` (imports, every plugin) and a bare Python walk of the tree with one
+``lstat`` per entry; ``linkage`` on the image with its layers cached;
 ``scan`` of the image cold (empty cache) and warm; cold unpack+hash (``files --no-cache``)
 vs ``gzip -dc`` of the layers, with peak RSS; the cache's size for the image;
 ``provcheck --version`` and its import-time budget (``-X importtime``: the top-level
@@ -43,11 +45,23 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import realdata  # noqa: E402
-from linkage import elf_files  # noqa: E402
+from linkage import elf_files, lddtree_seconds  # noqa: E402
 
 LAYERS = [["libc6", "bash", "coreutils"], ["openssh-server", "python3", "systemd", "curl"]]
 QUERY = ["--from", "sshd", "--to", "liblzma"]
 
+
+# the floor of any Python walk that checks every file's identity: scandir and one lstat per entry
+LSTAT_WALK = """import os, sys
+stack = [sys.argv[1]]
+while stack:
+    d = stack.pop()
+    with os.scandir(d) as it:
+        for e in sorted(it, key=lambda e: e.name):
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+            e.stat(follow_symlinks=False)
+"""
 
 CPU: dict[tuple[str, ...], list[float]] = {}  # command -> CPU seconds (user + system) of each run
 
@@ -157,6 +171,11 @@ def main() -> int:
                 "provcheck_linkage_rootfs": ([*linkage, str(rootfs)], env),
                 "provcheck_linkage_rootfs_parse_cache_only": ([*linkage, str(rootfs)], env),
                 "scanelf": ["scanelf", "-R", "-n", "-q", str(rootfs)],
+                # what is left, paired with the rows above: the interpreter, provcheck's start-up
+                # (imports and every plugin), and a bare Python walk with one lstat per entry
+                "python_bare": ([sys.executable, "-c", "pass"], env),
+                "provcheck_version": ([*exe, "--version"], env),
+                "python_lstat_walk": ([sys.executable, "-c", LSTAT_WALK, str(rootfs)], env),
             }
             if args.baseline:
                 base_env = dict(env, PYTHONPATH=f"{args.baseline}/src:{args.baseline}/plugins")
@@ -171,10 +190,8 @@ def main() -> int:
             res["rootfs"] = paired(rows, R, before=identity_cache)
             res["rootfs"]["provcheck_linkage_rootfs_no_cache"] = paired(
                 {"x": ([*linkage, "--no-cache", str(rootfs)], env)}, R)["x"]
-            lddtree = shutil.which("lddtree")
-            if lddtree:  # a Python program: one run is minutes of work
-                w, _ = run([sys.executable, lddtree, "-R", str(rootfs), "--skip-non-elfs", *elves])
-                res["rootfs"]["lddtree"] = {"median_s": round(w, 3), "runs": 1}
+            if shutil.which("lddtree"):  # a Python program: one run is seconds to minutes of work
+                res["rootfs"]["lddtree"] = {"median_s": round(lddtree_seconds(rootfs, elves), 3), "runs": 1}
             res["rootfs"]["loadavg"] = [round(x, 2) for x in os.getloadavg()]
             print(json.dumps({"rootfs": res["rootfs"]}), flush=True)
 

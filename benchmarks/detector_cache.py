@@ -7,8 +7,9 @@ packages, 2 layers; ``tests/realdata.py`` builds it); ``--image`` takes any OCI 
 build-tools image of ``benchmarks/buildtools_data.py``, for one).
 
 Paired: each round runs the cold scan (the cache emptied first) and then the warm scan, so
-both see the same load; the per-round ratios and their median are reported with the load
-average before and after (the machine is shared). Whole commands, wall time, bytecode
+both see the same load; the per-round ratios and their median are reported, of wall time and of
+CPU time (user + system, which a shared machine's load inflates least), with the load average
+before and after. Whole commands, wall time, bytecode
 cached. After the rounds, one more cold/warm pair checks that the warm report is exactly
 the cold one (findings with fingerprints and hashes, errors, artifacts, summary) and keeps
 both reports' ``stats`` (seconds per plugin, detector-result hits and misses).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -53,26 +55,40 @@ def main() -> int:
     scan = [sys.executable, "-m", "provcheck", "scan", "--format", "json", str(image)]
     res: dict[str, object] = {"image": image.name, "cpus": os.cpu_count(), "loadavg_start": load()}
 
+    cpu: list[float] = []  # CPU seconds (user + system) of each run, what load inflates least
+
     def once() -> tuple[float, dict]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         proc = subprocess.run(scan, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if proc.returncode not in (0, 1):
             raise RuntimeError(f"scan failed ({proc.returncode}): {proc.stderr[-800:]}")
         return wall, json.loads(proc.stdout)
 
     try:
         subprocess.run([sys.executable, "-m", "provcheck", "--version"], env=env, capture_output=True)
-        cold, warm = [], []
+        cold, warm, cold_cpu, warm_cpu = [], [], [], []
         for _ in range(args.repeat):
             shutil.rmtree(work / "cache", ignore_errors=True)
             cold.append(once()[0])
+            cold_cpu.append(cpu[-1])
             warm.append(once()[0])
+            warm_cpu.append(cpu[-1])
         ratios = [c / w for c, w in zip(cold, warm)]
+        cpu_ratios = [c / w for c, w in zip(cold_cpu, warm_cpu)]
         res.update(cold_s={"median": round(statistics.median(cold), 3), "runs": [round(x, 3) for x in cold]},
                    warm_s={"median": round(statistics.median(warm), 3), "runs": [round(x, 3) for x in warm]},
                    cold_over_warm={"median": round(statistics.median(ratios), 2),
                                    "rounds": [round(x, 2) for x in ratios]},
+                   cold_cpu_s={"median": round(statistics.median(cold_cpu), 3),
+                               "runs": [round(x, 3) for x in cold_cpu]},
+                   warm_cpu_s={"median": round(statistics.median(warm_cpu), 3),
+                               "runs": [round(x, 3) for x in warm_cpu]},
+                   cold_over_warm_cpu={"median": round(statistics.median(cpu_ratios), 2),
+                                       "rounds": [round(x, 2) for x in cpu_ratios]},
                    loadavg_end=load())
         shutil.rmtree(work / "cache", ignore_errors=True)
         (_, a), (_, b) = once(), once()

@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(libarchive13 git zstd xz-utils lzip bzip2 cpio binutils gcc
       skopeo docker-registry apache2-utils openssl pax-utils gnupg gpgv rpm graphviz iproute2
       bubblewrap m4 autoconf autoconf2.69 automake libtool gettext autopoint debian-archive-keyring xxd
-      groff ghostscript texinfo po4a mandoc gperf swig
+      groff ghostscript texinfo po4a mandoc gperf swig gawk
       chromium)
 need=()
 for pkg in "${pkgs[@]}"; do
@@ -29,4 +29,9 @@ if [ ${#need[@]} -gt 0 ] || [ $srcs_missing = 1 ]; then
     echo "system-deps: installing ${need[*]}" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
+fi
+# gawk is there for rules that name it (strace's gen_bpf_attr_m4.sh); `awk` stays Debian's default, mawk,
+# which installing gawk would otherwise replace (the test-data emulator is checked against mawk)
+if [ "$(id -u)" = 0 ] && [ -x /usr/bin/mawk ] && [ "$(readlink -f /usr/bin/awk)" != /usr/bin/mawk ]; then
+  update-alternatives --quiet --set awk /usr/bin/mawk
 fi

@@ -116,7 +116,7 @@ class Analysis:
 def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
     tree = artifact.tree
     t0 = time.perf_counter()
-    files = [n for n in tree.nodes.values() if n.is_file and n.size >= 4 and _may_be_elf(tree, n)]
+    files = tree.starting_with(elf.ELF_MAGIC)  # a directory input then hashes only its ELF files
     infos: dict[str, dict] = {}
     errors: list[tuple[str, str]] = []
     parsed = 0
@@ -142,7 +142,7 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
             infos[n.path] = v
             errors += [(n.path, f"note ignored, the file is linked without it: {why}") for why in v.get("note_errors", ())]
     t1 = time.perf_counter()
-    pk = pkgmod.read_packages(tree, infos)
+    pk = pkgmod.read_packages(tree, infos, cache.results.cache if cache is not None else None)
     t2 = time.perf_counter()
     g = graphmod.build(tree, infos, pk.owner)
     g.errors = errors
@@ -154,15 +154,6 @@ def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
              "cached": len(files) - parsed, "seconds": {"parse": round(t1 - t0, 4), "packages": round(t2 - t1, 4),
                                                        "graph": round(t3 - t2, 4)}}
     return Analysis(artifact, g, pk, errors, stats, cache=cache)
-
-
-def _may_be_elf(tree: Any, node: Any) -> bool:
-    """Sniff the magic first: a directory input then hashes only its ELF files. An
-    unreadable file stays in (``_parse`` reports why)."""
-    try:
-        return tree.read(node, 4) == elf.ELF_MAGIC
-    except (OSError, ValueError):
-        return True
 
 
 def _parse(tree: Any, node: Any, deep: bool = False) -> dict | None:

@@ -123,6 +123,7 @@ class Graph:
         pat = pattern.strip("/")
         out = []
         globby = any(c in pat for c in "*?[")
+        dotted = pat + "."  # a plain word also matches word.*; without a wildcard, fnmatch is ==
         for path, obj in self.objects.items():
             if "/" in pat:
                 cands = [path, *obj.aliases]
@@ -130,8 +131,8 @@ class Graph:
                     out.append(path)
             else:
                 names = obj.names
-                if pat in names or any(fnmatch.fnmatchcase(n, pat) for n in names) or (
-                        not globby and any(n.startswith(pat + ".") for n in names)):
+                if pat in names or (any(fnmatch.fnmatchcase(n, pat) for n in names) if globby
+                                    else any(n.startswith(dotted) for n in names)):
                     out.append(path)
         return sorted(out)
 
@@ -394,7 +395,12 @@ class Loader:
 
 
 def _musl_loaders(tree: Any) -> list[str]:
-    return [n.path for n in tree.glob("lib/ld-musl-*.so.1")] if tree.get("lib") is not None else []
+    """``lib/ld-musl-*.so.1`` (the glob, without sorting and matching every path of the tree)."""
+    if tree.get("lib") is None:
+        return []
+    head, tail = "lib/ld-musl-", ".so.1"
+    return sorted(p for p in tree.nodes if p.startswith(head) and p.endswith(tail)
+                  and len(p) >= len(head) + len(tail) and "/" not in p[len(head):])
 
 
 def build(tree: Any, infos: dict[str, dict[str, Any]], packages: dict[str, str] | None = None) -> Graph:

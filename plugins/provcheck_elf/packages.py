@@ -20,10 +20,11 @@ class Packages:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why): present, but unreadable
 
 
-def read_packages(tree: Any, wanted: Iterable[str]) -> Packages:
-    """Ownership of the ``wanted`` real paths (only those are kept)."""
+def read_packages(tree: Any, wanted: Iterable[str], cache: Any = None) -> Packages:
+    """Ownership of the ``wanted`` real paths (only those are kept); ``cache``: provcheck's cache,
+    where an image's package databases are kept once read (``packages.installed``)."""
     wanted = set(wanted)
-    dbs = packages.installed(tree, hashes=False)
+    dbs = packages.installed(tree, hashes=False, cache=cache)
     pk = Packages(databases=list(dbs.read), unread=list(dbs.unread), failed=list(dbs.errors))
     for p in dbs.packages:
         pk.versions.setdefault(p.name, p.version)

@@ -429,12 +429,14 @@ def check_ifunc(an: Any, opts: Options) -> Iterator:
 def check_interposition(an: Any, opts: Options) -> Iterator:
     g, tree, name = an.graph, an.artifact.tree, an.artifact.name
     sensitive = opts.sensitive
+    # exports named like a sensitive symbol (with or without a version), found by one C-level scan per object
+    named = re.compile("(?:" + "|".join(map(re.escape, sensitive)) + r")(?:@|\Z)").match if sensitive else None
     for path in sorted(g.objects):
         obj = g.objects[path]
         d = an.deep(path)
-        if not d:
+        if not d or named is None:
             continue
-        for sym in d.get("exports", ()):
+        for sym in filter(named, d.get("exports", ())):
             base, _, ver = sym.partition("@")
             owners = sensitive.get(base)
             if owners is None or _names_match(obj, owners):

@@ -31,6 +31,7 @@ from provcheck import UsageError
 from .rules import RULES
 
 REGISTRY_TYPES = ("registry", "docker")  # input types this plugin loads (registry://, docker://)
+FLEET_UNITS = ("blobs/sha256/*",)  # what the cache's prune may evict: one kept layer blob (--keep-blobs)
 
 __all__ = ["provcheck_register_rules", "provcheck_load_input", "provcheck_add_options", "provcheck_add_commands"]
 
@@ -131,7 +132,7 @@ def _run_fleet(args: argparse.Namespace, ctx: provcheck.CommandContext) -> int:
     if root is None:
         throwaway = tempfile.mkdtemp(prefix="provcheck-fleet-")
         root = Path(throwaway)
-    opts = FleetOptions(registry=registry_options(values), cache_dir=provcheck.Cache(root).directory("fleet"),
+    opts = FleetOptions(registry=registry_options(values), cache_dir=provcheck.Cache(root).directory("fleet", units=FLEET_UNITS),
                         platform=args.platform or config.platform, all_platforms=args.all_platforms,
                         mode=args.mode, executor=args.executor, scheduler=args.scheduler, jobs=args.jobs or 0,
                         scheduler_timeout=args.scheduler_timeout, send_credentials=args.dask_send_credentials,

@@ -171,6 +171,8 @@ def scan_layer_task(task: dict[str, Any]) -> dict[str, Any]:
         fetched = not blob.exists()
         if fetched:
             _client(options).fetch_blob(ref, task["desc"], blob, root / "partial")
+        else:
+            os.utime(blob)  # used now: the cache's prune evicts the least recently used blobs
         work = root / "tmp"
         work.mkdir(parents=True, exist_ok=True)
         result = analyse_layer(blob, digest, limits, work)

@@ -521,6 +521,9 @@ class Comparer:
                           "size": len(data), "max_size": failed.max_size}), v)
             self.risk(path, data, v, generated=False)
             return v
+        copied = self.copy_of_tag_file(data) if data.strip() else None
+        if copied is not None:  # strace's bootstrap copies tests/*.c into tests-m32/: reviewed bytes, another path
+            return Verdict(path, GENERATED, how=f"a copy of the tag's {copied}", system="copy")
         v = Verdict(path, UNEXPLAINED)
         code = bool(CODE_EXT.search(path)) or risk.is_build_file(path, data[:2]) or bool(node.mode & 0o111)
         sev = Severity.MEDIUM if code and data.strip() else Severity.LOW
@@ -536,6 +539,20 @@ class Comparer:
                                          "binary": is_binary(data), **({"built_by": built} if built else {})}), v)
         self.risk(path, data, v, generated=False)
         return v
+
+    def copy_of_tag_file(self, data: bytes) -> str | None:
+        """The tag's file with exactly these bytes, at whatever path (its sha256, or the git blob id
+        of a tag file the comparison did not read)."""
+        if not hasattr(self, "_tag_digests"):
+            unread = self.source.metadata.get("unread_blobs") or {}
+            self._tag_digests: dict[str, str] = {}
+            for p, n in sorted(self.sfiles.items()):
+                digest = unread.get(n.path) or (n.sha256 if n.is_file else None)
+                if digest:
+                    self._tag_digests.setdefault(digest, p)
+        import hashlib
+        return (self._tag_digests.get(hashlib.sha256(data).hexdigest())
+                or self._tag_digests.get(hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()))
 
     def made_by_tag_rule(self, path: str) -> tuple[str, str] | None:
         """(system, how) when a make rule of the tag writes ``path`` from an input of the tag

@@ -118,11 +118,19 @@ def knowledge_for(scan: Any, options: Mapping[str, Any]) -> _knowledge.Knowledge
     return _knowledge.load(options, extra)
 
 
+TOOLCHAIN_UNITS = ("trees/*", "debs/*", "apt/*")  # what the cache's prune may evict: one tree, .deb, suite index
+
+
 def _caches(scan: Any) -> dict[str, Any]:
     """The regeneration cache (provcheck's one cache, ``--cache-dir``/``$PROVCHECK_CACHE_DIR``; off
-    with ``--no-cache``) and the unpacked toolchains' directory in it (``dirs/toolchains``)."""
+    with ``--no-cache``) and the unpacked toolchains' directory in it (``dirs/toolchains``); with
+    ``--no-cache``, a directory of this run's work area (removed with it), never the cache's."""
     cache = getattr(scan, "cache", None)
-    return {"_cache": cache, "_toolchains": cache.directory("toolchains") if cache is not None else None}
+    if cache is not None:
+        return {"_cache": cache, "_toolchains": cache.directory("toolchains", units=TOOLCHAIN_UNITS)}
+    toolchains = Path(scan.ctx.work_dir) / "toolchains"
+    toolchains.mkdir(parents=True, exist_ok=True)
+    return {"_cache": None, "_toolchains": toolchains}
 
 
 def detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]:

@@ -344,6 +344,13 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
                 files[path] = data
                 inputs.append(Input(path, "stamp", _sha(data), how="a version literal configure.ac reads"))
                 continue
+        if path.endswith(".am") and len(trees.release[path]()) <= MAX_INPUT:
+            # an automake input a release script wrote (strace's bootstrap: src/mpers.am, tests-m32/Makefile.am):
+            # used, but what it contributes stays unverified, and without it the trusted run has nothing
+            data = trees.release[path]()
+            files[path], alternatives[path] = data, None
+            inputs.append(Input(path, "unverified", _sha(data), how="an automake input only in the release"))
+            continue
         if not (m4 or aux or GETTEXT_INFRA.search(path) or name in PRESENCE_NAMES or trees.recognised(path)):
             continue  # unexplained: never an input
         data = trees.release[path]()
@@ -384,9 +391,7 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
             files[path] = b""
             inputs.append(Input(path, "tag" if path in trees.source else "stand-in", _sha(data)))
     if "aclocal.m4" in trees.release and ac:
-        top_am = _text(files.get("Makefile.am", b""))
-        for name, data, how in embedded_macros(_text(trees.release["aclocal.m4"]()), trees.db, files,
-                                               macro_dirs(ac, top_am)):
+        for name, data, how in embedded_macros(_text(trees.release["aclocal.m4"]()), trees.db):
             path = f"{ACLOCAL_DIR}/{name}"
             files[path] = data
             inputs.append(Input(path, "published", _sha(data), how=how))
@@ -400,19 +405,19 @@ _EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)
 _SERIAL_LINE = re.compile(r"^#\s*serial\s+(\d+)", re.M)
 
 
-def embedded_macros(aclocal: str, db: M4Database, files: Mapping[str, bytes],
-                    dirs: list[str]) -> list[tuple[str, bytes, str]]:
+def embedded_macros(aclocal: str, db: M4Database) -> list[tuple[str, bytes, str]]:
     """The third-party macro files a release's aclocal.m4 embeds (``# pkg.m4 - ...`` then
-    ``# serial 12``; not ``m4_include``d, and not in the tree's -I directories), each as the
-    published copy of that name and serial (the one aclocal.m4 carries verbatim, less its ``##``
-    lines, when the database has it): aclocal then embeds the same serial as the release's
-    did instead of the system's. (name, bytes, how) each."""
-    local = {posixpath.basename(p) for p in files if any(p.startswith(d + "/") for d in dirs)}
+    ``# serial 12``; aclocal ``m4_include``s what it takes from the tree's -I directories, so an
+    embedded copy came from the maker's system, even beside a tree copy of that name whose
+    macros are fewer: util-linux's ``m4/pkg.m4``), each as the published copy of that name and
+    serial (the one aclocal.m4 carries verbatim, less its ``##`` lines, when the database has it):
+    aclocal then embeds the same serial as the release's did instead of the system's. (name,
+    bytes, how) each."""
     out: list[tuple[str, bytes, str]] = []
     seen: set[str] = set()
     for m in _EMBEDDED_HEAD.finditer(aclocal):
         name, serial = m.group(2), m.group(1)
-        if name in seen or name in local or name == "aclocal.m4" or not db.files.get(name):
+        if name in seen or name == "aclocal.m4" or not db.files.get(name):
             continue
         if serial is None:
             nxt = _SERIAL_LINE.search(aclocal, m.end(), m.end() + 4000)
@@ -604,7 +609,7 @@ def code_digest() -> str:
     h = hashlib.sha256(CHAIN_VERSION.encode())
     here = Path(__file__).parent
     for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py", "aclocal.py",
-                 "history.py"):
+                 "history.py", "bootstrap.py"):
         try:
             h.update((here / name).read_bytes())
         except OSError:
@@ -786,7 +791,8 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
             added += [(j + 1, rel[j]) for j in range(b1, b2)]
             old = [x for x in regen[a1:a2] if x.strip()]
             new = [y for y in rel[b1:b2] if y.strip()]
-            if len(old) != len(new) or any(_stamp_norm(x) != _stamp_norm(y) for x, y in zip(old, new)):
+            if len(old) != len(new) or any(_stamp_norm(x) != _stamp_norm(y) and not _invocation_paths(x, y)
+                                           for x, y in zip(old, new)):
                 pairs_ok = False
         changed_rel = [j for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2)]
         span = (min(changed_rel) + 1, max(changed_rel) + 1) if changed_rel else (j1 + 1, j1 + 1)
@@ -800,6 +806,16 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
                     break
         hunks.append(hunk)
     return hunks
+
+
+_COMMENT = re.compile(r"^\s*(?:/\*|\*|//|#|dnl\b)")
+_DOT_SLASH = re.compile(r"(?<![\w./-])\./")
+
+
+def _invocation_paths(x: str, y: str) -> bool:
+    """Two comment lines that differ only in how the generator was invoked (strace's ``Generated by
+    ./gen_bpf_attr_check.sh from ./bpf_attr.h`` when make's ``$<`` kept the ``./``): a stamp."""
+    return bool(_COMMENT.match(x) and _COMMENT.match(y)) and _DOT_SLASH.sub("", x) == _DOT_SLASH.sub("", y)
 
 
 def _known(k: KnownDifference, group: list[tuple[str, int, int, int, int]], regen: list[str], rel: list[str]) -> bool:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provcheck import Location, Severity
 
-from . import docgen, history
+from . import bootstrap, docgen, history
 from . import regenerate as rg
 from .m4db import M4Verdict, db_name, is_aux
 from .rules import PC110
@@ -150,6 +150,13 @@ class Reproduction:
                                                      options.work_dir, options.limits)
         result.files.update(scripted)
         log_steps += script_steps
+        left = {p: n.size or 0 for p, n in c.rfiles.items() if n.is_file and p not in result.files}
+        booted, boot_steps = history.run_scripts(bootstrap.jobs(tag), tag, trees.release, left,
+                                                 c.source.metadata.get("repository"), trees.commit,
+                                                 options.work_dir, options.limits)
+        result.files.update(booted)
+        bootstrap.upgrade(result.files, booted)
+        log_steps += boot_steps
         result.steps += [{"step": f"docs: {s['step']}", "argv": [], "returncode": s.get("returncode"),
                           "killed": s.get("killed"), "seconds": s.get("seconds", 0.0),
                           "stderr": s.get("stderr") or s.get("skipped", "")} for s in docs.steps + log_steps]

@@ -12,6 +12,7 @@ system paths. Layout and verification: docs/sandbox.md.
 from __future__ import annotations
 
 import json
+import contextlib
 import os
 import re
 import shutil
@@ -146,6 +147,9 @@ def flavours(tool: str, version: str, *, cache_dir: Path | None = None, download
         except (debian_apt.AptError, OSError) as exc:
             problems.append(str(exc))
             continue
+        if index is not None:
+            with contextlib.suppress(OSError):
+                os.utime(state)  # used now (see _unpacked)
         for rec in index or ():
             package, debver = rec["Package"], rec["Version"]
             if package not in PACKAGES[tool]:
@@ -252,6 +256,7 @@ def _unpacked(cache: Path, sha256: str, package: str, debver: str, state: Path, 
         if entry.is_dir():
             if verify(entry):
                 os.chmod(entry, 0o755)    # the sandbox user must reach it
+                os.utime(entry)           # used now: the cache's prune evicts the least recently used
                 return entry
             _discard(entry)    # changed since unpacking: unpack again from a verified .deb
         deb = cache / "debs" / f"{sha256}.deb"

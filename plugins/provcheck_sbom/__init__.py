@@ -61,7 +61,7 @@ def provcheck_detect(scan, options):
         if artifact.role == "source":
             continue
         errs: list[str] = []
-        comps = observe(artifact, errs)
+        comps = observe(artifact, errs, getattr(scan, "cache", None))
         for e in errs:
             scan.errors.append(ToolError(stage="detect", plugin=PLUGIN, artifact=artifact.name, message=e))
         state = TargetState(artifact=artifact, components=comps, owners=owners(comps))

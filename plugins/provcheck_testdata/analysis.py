@@ -3,8 +3,10 @@ test scripts that read test data, and the findings. ``provcheck_detect`` runs :c
 
 from __future__ import annotations
 
+import importlib.util
 import posixpath
 import re
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
@@ -12,10 +14,31 @@ from typing import Any, Iterator, Mapping
 from provcheck import Finding, Severity, ToolError
 from provcheck.formats import binary as foreign, elf
 
-from . import decode as dec
-from . import emulate, entropy, magic, pipeline, scripts
+from . import entropy, magic, scripts
 from .rules import (PC201, PC202, PC203, PC204, PC205, PC206, PC207, PC208, PC209, PC210, PC211, PC212,
                     PC213)
+
+
+
+def _on_first_use(name: str) -> Any:
+    """The module ``name`` of this package, executed when first used: a warm scan of a root
+    filesystem (every file's facts cached) needs neither the decoders nor the emulator."""
+    full = f"{__package__}.{name}"
+    if full in sys.modules:
+        return sys.modules[full]
+    spec = importlib.util.find_spec(full)
+    if spec is None or spec.loader is None:
+        raise ImportError(full)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[full] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+dec = _on_first_use("decode")
+emulate = _on_first_use("emulate")
+pipeline = _on_first_use("pipeline")
 
 HEAD = 8192
 TEXT_MAX = 4 << 20
@@ -136,6 +159,8 @@ class Analyzer:
             if self.results is not None and not profiles:
                 facts = self.results.get(node)
                 if facts is not None:  # what the file's content gave on an earlier run: no read
+                    if not facts["binary"] or facts["fmt"] not in magic.EXECUTABLES:
+                        continue  # a root filesystem's checks look at executables only (data_place_checks)
                     info = Info(node=node, head=b"", binary=facts["binary"], fmt=facts["fmt"],
                                 exec_summary=facts["exec"], described=facts["described"])
                     if info.binary:

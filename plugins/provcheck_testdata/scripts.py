@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import posixpath
 import re
 import shutil
@@ -63,8 +64,14 @@ def find_globs(data: bytes) -> set[bytes]:
 
 
 def is_test_path(path: str) -> bool:
-    parts = path.split("/")[:-1]
-    return any(p.lower() in TEST_DIRS or p.lower().startswith(("test", "fuzz")) for p in parts)
+    """Whether a directory of ``path`` is a test directory (its name, not its file's)."""
+    return _test_dir(path.rpartition("/")[0])
+
+
+@functools.lru_cache(maxsize=4096)  # a tree has far fewer directories than files
+def _test_dir(directory: str) -> bool:
+    return bool(directory) and any(p.lower() in TEST_DIRS or p.lower().startswith(("test", "fuzz"))
+                                   for p in directory.split("/"))
 
 
 def role(path: str) -> str:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 import re
@@ -338,19 +339,32 @@ def _code_digest(pm: PluginManager, plugin: str) -> str:
     got = _CODE_DIGESTS.get((plugin, id(obj)))
     if got is None:
         h = hashlib.sha256(pm.plugin_version(plugin).encode())
-        for module in (sys.modules[__package__ or "provcheck"], obj):
-            file = getattr(module, "__file__", None)
-            if file is None:  # a plugin object, not a module: its class's module
-                file = getattr(sys.modules.get(type(module).__module__), "__file__", None)
-            if file is None:
-                raise ValueError(f"plugin {plugin!r} has no source file to digest")
-            path = Path(file)
-            files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
-            for f in files:
-                h.update(f"{f.relative_to(path.parent)}\0".encode())
-                h.update(f.read_bytes())
+        h.update(_core_digest(sys.modules[__package__ or "provcheck"].__file__ or ""))
+        file = getattr(obj, "__file__", None)
+        if file is None:  # a plugin object, not a module: its class's module
+            file = getattr(sys.modules.get(type(obj).__module__), "__file__", None)
+        if file is None:
+            raise ValueError(f"plugin {plugin!r} has no source file to digest")
+        h.update(_source_digest(file))
         got = _CODE_DIGESTS[(plugin, id(obj))] = h.hexdigest()
     return got
+
+
+@functools.lru_cache(maxsize=None)
+def _core_digest(file: str) -> bytes:
+    """provcheck's own package: part of every plugin's digest, hashed once per process."""
+    return _source_digest(file)
+
+
+def _source_digest(file: str) -> bytes:
+    """sha256 over a module's source, or over every ``.py`` file of a package (by ``__init__.py``)."""
+    h = hashlib.sha256()
+    path = Path(file)
+    files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+    for f in files:
+        h.update(f"{f.relative_to(path.parent)}\0".encode())
+        h.update(f.read_bytes())
+    return h.digest()
 
 
 def _slug(name: str) -> str:

@@ -55,7 +55,7 @@ class PluginManager(pluggy.PluginManager):
         self.rules: dict[str, Rule] = {}
         self.rule_owner: dict[str, str] = {}
         self._builtin: set[str] = set()
-        self._versions: dict[str, str] = {}
+        self._dists: dict[str, Any] = {}  # plugin name -> the distribution that installed it
         self.load_errors: list[ToolError] = []
         self.hook.provcheck_addhooks.call_historic(kwargs={"pluginmanager": self})
 
@@ -80,8 +80,8 @@ class PluginManager(pluggy.PluginManager):
                                                       detail=traceback.format_exc()))
                     continue
                 self.register(plugin, name=ep.name)
-                if ep.dist is not None:
-                    self._versions[ep.name] = ep.dist.version
+                if ep.dist is not None:  # its version is read when asked for (it parses the metadata)
+                    self._dists[ep.name] = ep.dist
         for modname in extra:
             if self.get_plugin(modname) is None and not self.is_blocked(modname):
                 self.register(_import(modname), name=modname)
@@ -142,7 +142,10 @@ class PluginManager(pluggy.PluginManager):
 
     def plugin_version(self, name: str) -> str:
         """The version of the distribution that installed ``name`` (or its ``__version__``)."""
-        return self._versions.get(name, getattr(self.get_plugin(name), "__version__", __version__))
+        dist = self._dists.get(name)
+        if dist is not None:
+            return str(dist.version)
+        return str(getattr(self.get_plugin(name), "__version__", __version__))
 
     def plugin_infos(self) -> list[PluginInfo]:
         infos = []

@@ -21,7 +21,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, Protocol
 
 from .model import Finding, Location, ToolError
 
@@ -59,7 +59,9 @@ class BlobStore:
         self._pack_fds: list[int] = []
         self._lock = threading.Lock()
         self._finishers: list[Callable[[], None]] = []
-        self._memory: dict[str, memoryview] = {}  # digest -> verified bytes held in memory (put_verified)
+        self._memory: dict[str, memoryview | bytes] = {}  # digest -> verified bytes held in memory (put_verified)
+        # digest -> (read_kept, offset, size): a part of a cache entry, read and verified on first use
+        self._kept: dict[str, tuple[Callable[[int, int, str], bytes | None], int, int]] = {}
 
     def at_finish(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the command is done with this store (``finish``), e.g. to save what
@@ -76,20 +78,38 @@ class BlobStore:
             raise ValueError(f"not a sha256 digest: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:]
 
-    def provide(self, digests: Iterable[str], heads: dict[str, bytes], fill: Callable[[], None]) -> None:
+    def provide(self, digests: Iterable[str], heads: dict[str, bytes], fill: Callable[[], None],
+                kept: dict[str, tuple[int, int]] | None = None,
+                read_kept: Callable[[int, int, str], bytes | None] | None = None) -> None:
         """Promise blobs that are not here yet: the first ``open``/``read``/``path`` of one
         of ``digests`` calls ``fill`` (once, for all of them), which puts them in the store;
-        ``heads`` answer short reads (``read(digest, limit)``) until then."""
+        ``heads`` answer short reads (``read(digest, limit)``) until then. A digest of
+        ``kept`` (digest -> offset, size) is read with ``read_kept(offset, size, digest)``
+        instead, which returns the bytes only if their sha256 is the digest (a cache entry's
+        part, verified when used, once); when it returns None, ``fill`` provides it."""
         provider = _Provider(fill)
         with self._lock:
             for digest in digests:
                 if digest not in self._known:
                     self._providers[digest] = provider
+            if kept and read_kept is not None:
+                for digest, (offset, size) in kept.items():
+                    if digest not in self._known:
+                        self._kept[digest] = (read_kept, offset, size)
+                        self._providers.setdefault(digest, provider)
             self._heads.update(heads)
 
     def _materialize(self, sha256: str) -> None:
+        if sha256 in self._known:
+            return
+        kept = self._kept.get(sha256)
+        if kept is not None:
+            data = kept[0](kept[1], kept[2], sha256)
+            if data is not None:
+                self.put_verified(sha256, data)
+                return
         provider = self._providers.get(sha256)
-        if provider is not None and sha256 not in self._known:
+        if provider is not None:
             provider()
 
     def path(self, sha256: str) -> Path:
@@ -110,7 +130,7 @@ class BlobStore:
         return dest
 
     def __contains__(self, sha256: str) -> bool:
-        return sha256 in self._known or self._file(sha256).exists()
+        return sha256 in self._known or sha256 in self._kept or self._file(sha256).exists()
 
     def hash_in_place(self, host: Path, fd: int, limit: int | None = None, keep: bool = False,
                       heads: list[bytes] | None = None) -> tuple[str, int]:
@@ -165,9 +185,9 @@ class BlobStore:
             self._known.add(digest)
         return digest
 
-    def put_verified(self, sha256: str, data: memoryview) -> None:
-        """Hold a blob whose digest the caller has verified (a slice of a cache entry that
-        passed its sha256 check), in memory, without hashing or copying it again."""
+    def put_verified(self, sha256: str, data: memoryview | bytes) -> None:
+        """Hold a blob whose digest the caller has verified (bytes of a cache entry that
+        passed their sha256 check), in memory, without hashing or copying it again."""
         with self._lock:
             if sha256 not in self._known:
                 self._memory[sha256] = data
@@ -184,6 +204,7 @@ class BlobStore:
             self._pack_fds.clear()
             self._packed.clear()
             self._memory.clear()
+            self._kept.clear()
             self._known.clear()
             self._providers.clear()
             self._heads.clear()
@@ -388,8 +409,11 @@ def normpath(name: str) -> tuple[str, bool]:
     above the root with ``..``; the returned path is then clamped inside the tree.
     """
     unsafe = name.startswith("/") or name.startswith("\\")
+    split = name.replace("\\", "/").split("/")
+    if "" not in split and "." not in split and ".." not in split:  # already normal (the usual case)
+        return "/".join(split), unsafe
     parts: list[str] = []
-    for part in name.replace("\\", "/").split("/"):
+    for part in split:
         if part in ("", "."):
             continue
         if part == "..":
@@ -442,10 +466,27 @@ _new_node = object.__new__
 class LazyNode(Node):
     """A file of a directory input whose digest is computed on first use (``sha256``),
     from its ``HostFile`` (shared by the hard links of one inode). ``is_file`` holds
-    until reading it failed."""
+    until reading it failed.
 
-    __slots__ = ("content",)
-    content: HostFile
+    The walk makes no ``HostFile`` per file: ``content`` is made on first use by the
+    node's ``source`` (``make_content(node)``, from the ``lstat`` kept in ``listed_stat``),
+    so a question that reads few files costs little per file it does not read."""
+
+    __slots__ = ("_content", "listed_stat", "source")
+    _content: HostFile | None
+    listed_stat: os.stat_result
+    source: ContentSource
+
+    @property
+    def content(self) -> HostFile:
+        content = self._content
+        if content is None:
+            content = self.source.make_content(self)
+        return content
+
+    @content.setter
+    def content(self, value: HostFile) -> None:
+        self._content = value
 
     @property  # type: ignore[override]
     def sha256(self) -> str | None:
@@ -464,23 +505,37 @@ class LazyNode(Node):
 
     @property
     def is_file(self) -> bool:
-        return self.type in (FILE, HARDLINK) and self.content.error is None
+        content = self._content
+        return self.type in (FILE, HARDLINK) and (content is None or content.error is None)
 
     @classmethod
-    def listed(cls, path: str, type: str, st: os.stat_result, content: HostFile,
-               link_target: str | None = None) -> "LazyNode":
+    def listed(cls, path: str, type: str, st: os.stat_result, source: ContentSource,
+               content: HostFile | None = None, link_target: str | None = None) -> "LazyNode":
         """The node of a directory input's file from its ``lstat`` (the walk's fast path:
-        a directory of many files makes many nodes)."""
+        a directory of many files makes many nodes); ``content`` when already made (hard links)."""
         n = _new_node(cls)
         n.path, n.type, n.size, n.mode, n.link_target = path, type, st.st_size, st.st_mode, link_target
         n.layer = n.hidden_by = None
-        n.uid, n.gid, n.mtime, n.chain, n.content = st.st_uid, st.st_gid, int(st.st_mtime), (), content
+        n.uid, n.gid, n.mtime, n.chain = st.st_uid, st.st_gid, int(st.st_mtime), ()
+        n._content, n.listed_stat, n.source = content, st, source
         _NODE_SHA256.__set__(n, None)
         return n
 
     @property
     def pending(self) -> bool:
-        return _NODE_SHA256.__get__(self, Node) is None and self.content.pending
+        if _NODE_SHA256.__get__(self, Node) is not None:
+            return False
+        content = self._content
+        return content is None or content.pending
+
+
+class ContentSource(Protocol):
+    """Makes a directory input's ``HostFile`` for a ``LazyNode`` on first use (``unpack.directory``)."""
+
+    def make_content(self, node: LazyNode) -> HostFile: ...
+
+    def known_head(self, node: LazyNode) -> bytes | None:
+        """The first bytes recorded for the node's exact identity, without making its content."""
 
 
 class Tree:
@@ -496,6 +551,9 @@ class Tree:
         self.hidden: list[Node] = list(hidden)
         self.findings: list[Finding] = []   # engine findings of a nested unpack
         self.errors: list[ToolError] = []
+        # a digest that fixes every node and content of this tree (an image's verified layers and
+        # the limits), set by its loader; results derived from the whole tree may be cached by it
+        self.identity: str | None = None
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -526,19 +584,24 @@ class Tree:
 
     def glob(self, pattern: str) -> Iterator[Node]:
         """fnmatch over whole paths; ``**/`` also matches zero directories."""
-        rx = glob_regex(pattern)
-        return (n for n in self.walk() if rx.match(n.path))
+        match = glob_regex(pattern).match
+        # the longest run of the pattern without wildcards is in every path it matches ("**/" may be empty)
+        required = max(_WILDCARDS.split(pattern.strip("/").replace("**/", "*")), key=len)
+        nodes = self.nodes
+        return (nodes[p] for p in sorted(p for p in nodes if required in p and match(p)))  # sort the matches only
 
     def resolve(self, path: str, follow_last: bool = True) -> Node | None:
         """Resolve symlinks inside the tree, chroot-style; None when missing or looping."""
         path, _ = normpath(path)
+        nodes = self.nodes
         hops = 0
-        done: list[str] = []
+        cur = ""  # the resolved part, as a tree path
         todo = path.split("/") if path else []
+        todo.reverse()  # the parts still to walk, the next one last
         while todo:
-            part = todo.pop(0)
-            cur = "/".join(done + [part])
-            node = self.nodes.get(cur)
+            part = todo.pop()
+            nxt = f"{cur}/{part}" if cur else part
+            node = nodes.get(nxt)
             if node is None:
                 return None
             if node.type == SYMLINK and (todo or follow_last):
@@ -546,13 +609,13 @@ class Tree:
                 if hops > self.MAX_LINKS:
                     return None
                 target = node.link_target or ""
-                base = [] if target.startswith("/") else done
-                newpath, _ = normpath("/".join(base + [target]))
-                done = []
-                todo = (newpath.split("/") if newpath else []) + todo
+                newpath, _ = normpath(f"{cur}/{target}" if cur and not target.startswith("/") else target)
+                cur = ""
+                if newpath:
+                    todo.extend(reversed(newpath.split("/")))
                 continue
-            done.append(part)
-        return self.nodes.get("/".join(done)) if done else Node(path="", type=DIR)
+            cur = nxt
+        return nodes.get(cur) if cur else Node(path="", type=DIR)
 
     def realpath(self, path: str) -> str | None:
         node = self.resolve(path)
@@ -565,13 +628,45 @@ class Tree:
         """The file's bytes (at most ``limit``). A head read of a directory input's file not
         hashed yet reads the host file directly and leaves hashing to a full read."""
         if limit is not None and type(node) is LazyNode:  # the sniffing fast path (every file of a tree)
-            content = node.content
+            content = node._content
+            if content is None:  # not asked for yet: the file-identity cache's head, else a head read
+                head = node.source.known_head(node)
+                if head is not None and (limit <= len(head) or node.size <= len(head)):
+                    return head[:limit]
+                content = node.content
             if content.sha256 is None and content.error is None and _NODE_SHA256.__get__(node, Node) is None:
                 return content.head(limit)
+        if type(node) is Node and node.type == FILE and node.sha256 is not None:  # an image's or archive's file
+            return self.store.read(node.sha256, limit)
         n = self._file(node)
         if limit is not None and isinstance(n, LazyNode) and n.pending:
             return n.content.head(limit)
         return self.store.read(self._digest(n, keep=True), limit)
+
+    def starting_with(self, magic: bytes) -> list[Node]:
+        """The visible files whose content starts with ``magic`` (format sniffing over a whole
+        tree), and those whose first bytes cannot be read (the caller's parser reports why).
+        A directory input's files answer from the file-identity cache when it knows their
+        identity, without being opened."""
+        n = len(magic)
+        out: list[Node] = []
+        for node in self.nodes.values():
+            if node.size < n or (node.type != FILE and node.type != HARDLINK):
+                continue
+            if type(node) is LazyNode and node._content is None:
+                head = node.source.known_head(node)
+                if head is not None and len(head) >= n:
+                    if head.startswith(magic):
+                        out.append(node)
+                    continue
+            if not node.is_file:
+                continue
+            try:
+                if self.read(node, n) == magic:
+                    out.append(node)
+            except (OSError, ValueError):
+                out.append(node)
+        return out
 
     def known_digest(self, node: Node) -> str | None:
         """The file's sha256 when it is known without reading the file: already hashed, or
@@ -606,6 +701,9 @@ class Tree:
         if n is None or not n.is_file:
             raise FileNotFoundError(node if isinstance(node, str) else node.path)
         return n
+
+
+_WILDCARDS = re.compile(r"\*|\?|\[.[^]]*\]")  # as glob_regex reads them: a class is "[", a character, up to "]"
 
 
 def glob_regex(pattern: str) -> re.Pattern:

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -45,6 +46,32 @@ def test_entries_are_verified_and_damaged_ones_dropped(tmp_path):
     path.write_bytes(data[:-3])  # truncated
     assert cache.get("ns", "k1", "v1") is None and not path.exists()
     assert len(cache.dropped) == 2 and all("dropped" in d for d in cache.dropped)
+
+
+def test_an_entry_of_parts_verifies_its_head_on_open_and_each_part_on_read(tmp_path):
+    import hashlib
+    cache = Cache(tmp_path / "c")
+    one, two = b"first part " * 10, b"second part " * 10
+    sha = [hashlib.sha256(p).hexdigest() for p in (one, two)]
+    cache.put_parts("ns", "k", b"the head", [one, two], "v1")
+    (path,) = _entries(tmp_path / "c")
+    data = path.read_bytes()
+    assert cache.open_parts("ns", "k", "v2") is None and path.exists()  # another version: a miss
+    parts = cache.open_parts("ns", "k", "v1")
+    assert parts.head == b"the head" and parts.read(len(one), len(two), sha[1]) == two
+    assert parts.read(0, len(one), sha[1]) is None  # not the bytes that digest names: the entry is dropped
+    assert not path.exists() and len(cache.dropped) == 1
+    assert parts.read(0, len(one), sha[0]) == one  # each part is still verified on its own
+    parts.close()
+    path.write_bytes(data.replace(b"second part", b"second p4rt", 1))  # a part changed on disk
+    parts = cache.open_parts("ns", "k", "v1")
+    assert parts.read(0, len(one), sha[0]) == one and path.exists()
+    assert parts.read(len(one), len(two), sha[1]) is None and not path.exists()
+    parts.close()
+    for damaged in (data[:-1], data.replace(b"the head", b"the hea_")):  # truncated; head changed
+        path.write_bytes(damaged)
+        assert cache.open_parts("ns", "k", "v1") is None and not path.exists()
+    assert len(cache.dropped) == 4
 
 
 def test_lru_bound_and_the_cache_command(checker, tmp_path):
@@ -159,3 +186,119 @@ def test_processes_share_the_cache_on_a_real_image(checker, tmp_path):
     assert not list(cache.rglob(".tmp-*"))
     info = json.loads(checker.run_cli("cache", "info", "--format", "json", "--cache-dir", str(cache)).stdout)
     assert info["namespaces"]["image-layers"]["entries"] == 2
+
+
+DPKG = {"var/lib/dpkg/status": "".join(f"Package: pkg{i}\nStatus: install ok installed\nVersion: 1.{i}\n"
+                                       f"Architecture: amd64\nDescription: package number {i}\n\n" for i in range(40)),
+        "var/lib/dpkg/info/pkg1:amd64.list": "/.\n/usr\n/usr/share\n/usr/share/doc/notes.txt\n",
+        "usr/share/doc/notes.txt": "plain notes, never read again once judged\n" * 40,
+        "etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\n'
+                          'VERSION="12 (bookworm)"\nVERSION_CODENAME=bookworm\nID=debian\n'
+                          'HOME_URL="https://www.debian.org/"\n'}
+
+
+def _layer_parts(cache):
+    """{path: (entry file, absolute offset, size)} of every kept content stored as a part."""
+    out = {}
+    for entry in (cache / "entries" / "image-layers").glob("*/*"):
+        data = entry.read_bytes()
+        header_line = data[:data.index(b"\n") + 1]
+        head_size = json.loads(header_line)["head"]
+        (n,) = struct.unpack(">Q", data[len(header_line):len(header_line) + 8])
+        index = json.loads(data[len(header_line) + 8:len(header_line) + 8 + n])
+        body = len(header_line) + head_size
+        for item in index["items"]:
+            if item[5] in index["kept"]:
+                off, size = index["kept"][item[5]]
+                out[item[1]] = (entry, body + off, size)
+    return out
+
+
+def _flip(path, offset):
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0x20]))
+
+
+def test_kept_contents_are_verified_when_read_not_at_load(checker, tmp_path):
+    """A warm run verifies a kept content (a part of the layer's entry) when it reads it: a
+    damaged part it does not read changes nothing; one it reads (os-release, for the SBOM's
+    distro) is caught, the entry dropped, said so, decompressed from the layer and rebuilt in
+    the same run."""
+    image = checker.oci([BASE, DPKG])
+    cache = tmp_path / "cache"
+    cold = _scan(checker, image, cache)
+    assert cold["artifacts"][0]["files"] >= 7 and not cold.get("notes")
+    parts = _layer_parts(cache)
+    assert {"etc/os-release", "var/lib/dpkg/status", "usr/share/doc/notes.txt"} <= set(parts)
+    # a part the warm run does not read (its detector results are cached): not even opened
+    entry, offset, size = parts["usr/share/doc/notes.txt"]
+    _flip(entry, offset + size // 2)
+    warm = _scan(checker, image, cache)
+    _same(cold, warm)
+    assert not warm.get("notes") and entry.exists()
+    # when a run does need it (another option: the detector reads every file again), it is caught
+    option = ("--set", "testdata.swap-search=false")
+    again = _scan(checker, image, cache, *option)
+    _same(_scan(checker, image, tmp_path / "other", "--no-cache", *option), again)
+    assert [n for n in again.get("notes", []) if "part's sha256" in n and "dropped" in n], again.get("notes")
+    # rebuilt in that run: whole again, and a part every warm run reads is caught the same way
+    parts = _layer_parts(cache)
+    entry, offset, size = parts["etc/os-release"]
+    assert _scan(checker, image, cache).get("notes") is None
+    _flip(entry, offset + size // 2)
+    damaged = _scan(checker, image, cache)
+    _same(cold, damaged)
+    assert [n for n in damaged.get("notes", []) if "part's sha256" in n], damaged.get("notes")
+    third = _scan(checker, image, cache)
+    _same(cold, third)
+    assert third.get("notes") is None  # rebuilt, verified
+
+
+def test_prune_evicts_directory_units_least_recently_used_never_in_use(checker, tmp_path):
+    """``cache prune`` evicts the units an area's owner declares (one unpacked toolchain), with
+    the entries, oldest use first; a unit whose lock is held or that was used within the grace
+    period stays, and an area without units is only counted (``cache info`` says which is which)."""
+    import fcntl
+    root = tmp_path / "cache"
+    cache = Cache(root)
+    area = cache.directory("toolchains", units=("trees/*", "debs/*"))
+    cache.directory("other")
+    now = time.time()
+    for name, age in (("busy", 9000), ("old", 7200), ("mid", 3600), ("new", 1800), ("fresh", 0)):
+        bindir = area / "trees" / name / "tree" / "usr" / "bin"
+        bindir.mkdir(parents=True)
+        (bindir / "tool").write_bytes(b"x" * 1000)
+        bindir.chmod(0o555)  # unpacked packages have read-only directories
+        (area / "trees" / f"{name}.lock").touch()
+        os.utime(area / "trees" / name, (now - age, now - age))
+    outside = tmp_path / "outside"  # a symlinked directory in the area: never followed out of it
+    (outside / "precious").mkdir(parents=True)
+    (outside / "precious" / "data").write_bytes(b"y" * 5000)
+    os.utime(outside / "precious", (now - 99999, now - 99999))
+    (area / "debs").symlink_to(outside)
+    (area / "apt" / "bookworm").mkdir(parents=True)
+    (area / "apt" / "bookworm" / "index.json").write_bytes(b"{}" * 500)  # not a declared unit
+    cache.put("ns", "entry", bytes(1000))
+    os.utime(cache._path("ns", "entry"), (now - 5000, now - 5000))
+    info = json.loads(checker.run_cli("cache", "info", "--format", "json", "--cache-dir", str(root)).stdout)
+    total = info["bytes"] + sum(d["bytes"] for d in info["directories"].values())
+    assert info["directories"]["toolchains"]["evicted"] == ["debs/*", "trees/*"]
+    text = checker.run_cli("cache", "info", "--cache-dir", str(root)).stdout
+    assert "prune evicts debs/*, trees/* by last use" in text and "dirs/other" in text and "not evicted" in text
+    with open(area / "trees" / "busy.lock") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a run is using it
+        res = checker.run_cli("cache", "prune", "--max-size", str(total - 2000), "--cache-dir", str(root))
+        assert res.exit_code == 0, res.stderr
+        assert sorted(p.name for p in (area / "trees").iterdir() if not p.name.endswith(".lock")) == \
+            ["busy", "fresh", "mid", "new"]  # the oldest free unit went, then the entry: enough
+        assert cache.get("ns", "entry") is None and "removed 2 entries and directory units" in res.stdout
+        checker.run_cli("cache", "prune", "--max-size", "0", "--cache-dir", str(root))
+        assert sorted(p.name for p in (area / "trees").iterdir() if not p.name.endswith(".lock")) == \
+            ["busy", "fresh"]  # in use, and used within the grace period
+    assert (area / "apt" / "bookworm" / "index.json").exists() and not list(area.rglob(".trash-*"))
+    assert (outside / "precious" / "data").exists()
+    checker.run_cli("cache", "prune", "--max-size", "0", "--cache-dir", str(root))
+    assert sorted(p.name for p in (area / "trees").iterdir() if not p.name.endswith(".lock")) == ["fresh"]

@@ -231,8 +231,41 @@ def test_a_cache_directory_is_listed_and_cleared(checker, tmp_path):
     with pytest.raises(ValueError):
         Cache(root).directory("../escape")
     info = json.loads(checker.run_cli("cache", "info", "--format", "json", "--cache-dir", str(root)).stdout)
-    assert info["directories"] == {"toolchains": {"files": 1, "bytes": 1000}}
+    assert info["directories"] == {"toolchains": {"files": 1, "bytes": 1000, "evicted": []}}
     text = checker.run_cli("cache", "info", "--cache-dir", str(root)).stdout
     assert "dirs/toolchains" in text and "1000 bytes" in text
     assert checker.run_cli("cache", "clear", "--cache-dir", str(root)).exit_code == 0
     assert sorted(p.name for p in root.iterdir()) == ["lock"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("autoreconf") is None, reason="autoreconf is not installed")
+def test_no_cache_resolves_toolchains_in_the_runs_work_area(checker, tmp_path, monkeypatch, capsys):
+    """``release --no-cache`` with a real regeneration: the toolchains are looked up and unpacked
+    in the run's own work area (removed with it), never in the persistent cache."""
+    from provcheck import sandbox
+    if sandbox.unavailable_reason() is not None:
+        pytest.skip(sandbox.unavailable_reason())
+    sys.path.insert(0, str(HERE.parent / "plugins" / "release"))
+    import autotools_project as ap
+    from provcheck.cli import main
+    from provcheck_release import toolchain
+    release = ap.make_dist(tmp_path / "project")
+    repo = checker.gitrepo({k: v.encode() for k, v in ap.TAG_FILES.items()}, name="hello", tags="v1.0")
+    tarball = checker.base / "hello-1.0.tar.gz"
+    tarball.write_bytes(ap.tarball_bytes(release))
+    persistent = tmp_path / "persistent"
+    for key in [k for k in os.environ if k.startswith("PROVCHECK_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("PROVCHECK_CACHE_DIR", str(persistent))
+    monkeypatch.chdir(checker.base)
+    where = []
+    real = toolchain.flavours
+    monkeypatch.setattr(toolchain, "flavours", lambda *a, **kw: where.append(kw.get("cache_dir")) or real(*a, **kw))
+    main(["release", str(tarball), "--source", str(repo), "--format", "json", "--no-cache",
+          "--set", "release.regenerate-download=false"])
+    regen = json.loads(capsys.readouterr().out)["release"]["regeneration"]
+    assert regen["status"] == "done" and regen["toolchains"], regen
+    assert where and all(d is not None and d.name == "toolchains" and persistent not in d.parents for d in where)
+    assert not any(d.exists() for d in where)  # removed with the work area
+    assert not persistent.exists()

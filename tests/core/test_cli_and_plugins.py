@@ -12,6 +12,7 @@ import pytest
 
 import provcheck
 from provcheck import Location, Rule, Severity, hookimpl, hookspecs
+from provcheck.cli import main
 from provcheck.plugins import PluginManager
 from provcheck.testing import File
 
@@ -399,3 +400,21 @@ def test_a_command_target_must_be_callable_or_module_function():
     from provcheck import Commands
     with pytest.raises(ValueError, match="module:function"):
         Commands().add("x", help="x", setup="no_colon", run=lambda a, c: 0)
+
+
+def test_the_program_exits_with_mains_code_after_atexit_handlers_and_all_output(tmp_path, capsys):
+    """``provcheck`` (``cli.console``) leaves without tearing the interpreter down, but only
+    after the ``atexit`` handlers ran and the output was flushed, with ``main``'s exit code."""
+    (tmp_path / "exitplug.py").write_text(
+        "import atexit, pathlib\n"
+        "atexit.register(lambda: pathlib.Path(__file__).with_name('ran').write_text('yes'))\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+
+    def program(*args):
+        return subprocess.run([sys.executable, "-m", "provcheck", "-p", "exitplug", *args], capture_output=True,
+                              text=True, env=env, cwd=tmp_path)
+    res = program("rules", "--format", "json")
+    assert res.returncode == 0 and (tmp_path / "ran").read_text() == "yes"
+    assert main(["rules", "--format", "json"]) == 0  # the same rules: exitplug adds none
+    assert res.stdout == capsys.readouterr().out and len(res.stdout) > 10_000  # every byte, not a buffer's worth
+    assert program("linkage").returncode == 4  # a usage error keeps its code

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from provcheck import CommandContext, Config, InputSpec
-from provcheck.testing import File
+from provcheck.testing import File, Hardlink, Symlink
 from provcheck.unpack import directory
 
 
@@ -86,6 +86,42 @@ def test_a_file_changed_in_place_with_its_mtime_restored_is_hashed_again(checker
         assert not artifact.errors
     warm, exact = checker.run_cli("files", str(root)), checker.run_cli("files", "--no-cache", str(root))
     assert warm.stdout == exact.stdout and hashlib.sha256(b"ALPHA").hexdigest() in warm.stdout
+
+
+ELF = b"\x7fELF" + b"\0" * 60
+
+
+def test_sniffing_a_tree_answers_from_the_index_and_equals_reading_it(checker, quick_racy):
+    """``Tree.starting_with`` (how the ELF plugin finds its files) gives what reading every
+    file's first bytes gives, cold and warm; warm, it opens no file the index knows, and a
+    file changed since is read again."""
+    root = checker.tree({"bin/a": ELF, "bin/a2": Hardlink("bin/a"), "lib/b": File(ELF, 0o755), "c": "text",
+                         "tiny": b"\x7fE", "empty": b"", "s": Symlink("bin/a"), "d/e": "x" * 100})
+    time.sleep(0.15)
+
+    def by_reading(tree):
+        return sorted(n.path for n in tree.nodes.values()
+                      if n.is_file and n.size >= 4 and tree.read(n, 4) == b"\x7fELF")
+
+    for run in ("cold", "warm"):
+        ctx, artifact = _load(checker, root)
+        with ctx:
+            tree = artifact.tree
+            found = sorted(n.path for n in tree.starting_with(b"\x7fELF"))
+            assert found == ["bin/a", "bin/a2", "lib/b"], run
+            if run == "warm":  # answered from the index: no content made but the hard links' (one, shared)
+                assert [n.path for n in tree.nodes.values() if getattr(n, "_content", None) is not None] == ["bin/a", "bin/a2"]
+            assert found == by_reading(tree)
+    st = os.stat(root / "lib/b")
+    (root / "lib/b").write_bytes(b"not ELF any more" + b"\0" * 52)  # same size, mtime put back
+    os.utime(root / "lib/b", ns=(st.st_atime_ns, st.st_mtime_ns))
+    ctx, artifact = _load(checker, root)
+    with ctx:
+        assert sorted(n.path for n in artifact.tree.starting_with(b"\x7fELF")) == ["bin/a", "bin/a2"]
+    ctx, artifact = _load(checker, root, no_cache=True)
+    with ctx:
+        assert sorted(n.path for n in artifact.tree.starting_with(b"\x7fELF")) == ["bin/a", "bin/a2"]
+        assert by_reading(artifact.tree) == ["bin/a", "bin/a2"]
 
 
 def test_racy_files_are_not_stored(checker, quick_racy):

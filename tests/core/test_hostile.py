@@ -231,3 +231,20 @@ def test_globs_from_hostile_patterns_match_in_linear_time():
     from provcheck.vfs import glob_regex
     assert glob_regex("*a*a*a*a*a*a*a*a*a*a*a*a*ab").match("a" * 80) is None  # hours with plain [^/]*
     assert glob_regex("x*y*z").match("xAyBz") and not glob_regex("x*y*z").match("xA/yBz")
+
+
+def test_tree_glob_is_the_glob_regex_over_every_path(tmp_path):
+    """``Tree.glob`` filters paths by the pattern's literal part before the regex: the same matches,
+    in path order, for classes, ``**/`` matching no directory, and brackets that are not classes."""
+    from provcheck.vfs import BlobStore, Node, Tree, glob_regex
+    paths = ["var/lib/db/sbom/a.spdx.json", "usr/share/sbom/x/y/b.cdx.json", "usr/share/sbom/c.spdx.json",
+             "a.dist-info/sboms/x.json", "usr/lib/python3/x.dist-info/sboms/y.json", "foo", "usr/foo", "x/[a]/b",
+             "x/ab/b", "x/bb/b", "x/]b/b", "lib/x.so.1", "usr/lib/**", "a[b", "x/[]]/b", "x/a]b/b"]
+    tree = Tree(BlobStore(tmp_path / "blobs"), [Node(path=p, type="file") for p in paths])
+    for pattern in ("usr/share/sbom/**/*.cdx.json", "**/*.dist-info/sboms/*.json", "**/foo", "x/[a]/b", "x/[ab]b/b",
+                    "**", "*", "**/*.so.*", "usr/lib/**", "/usr/*/", "a[b", "x/[]]/b", "x/[!a]b/b", "x/[]a]b/b",
+                    "?/*/b", "**/b"):
+        rx = glob_regex(pattern)
+        assert [n.path for n in tree.glob(pattern)] == [p for p in sorted(paths) if rx.match(p)], pattern
+    assert [n.path for n in tree.glob("**/*.dist-info/sboms/*.json")] == [
+        "a.dist-info/sboms/x.json", "usr/lib/python3/x.dist-info/sboms/y.json"]

@@ -26,6 +26,7 @@ from packageurl import PackageURL
 from provcheck.formats import packages
 
 if TYPE_CHECKING:
+    from provcheck.cache import Cache
     from provcheck.vfs import Artifact, Tree
 from provcheck.formats.packages import canonical
 
@@ -125,8 +126,8 @@ def purl_for(type_: str, name: str, version: str, namespace: str | None = None,
 PURL_TYPES = {"dpkg": ("deb", "debian"), "apk": ("apk", "alpine"), "rpm": ("rpm", "redhat")}
 
 
-def _packages(tree: Any, errors: list[str]) -> list[Component]:
-    dbs = packages.installed(tree)
+def _packages(tree: Any, errors: list[str], cache: Cache | None = None) -> list[Component]:
+    dbs = packages.installed(tree, cache=cache)
     errors += [f"{path}: {why}" for path, why in dbs.errors]
     distro: dict[str, tuple[str, str | None]] = {}
     out = []
@@ -227,18 +228,19 @@ def _sonames(tree: Any, owned: set[str]) -> list[Component]:
 
 # -- entry point ------------------------------------------------------------------------------
 
-def observe(artifact: Artifact, errors: list[str] | None = None) -> list[Component]:
+def observe(artifact: Artifact, errors: list[str] | None = None, cache: Cache | None = None) -> list[Component]:
     """Everything the artifact's package databases and files say is installed.
 
     Sorted by (type, name, version, purl). Unreadable databases are described in
-    ``errors`` (when given) instead of raising.
+    ``errors`` (when given) instead of raising. ``cache``: where the package databases'
+    read may be kept (``packages.installed``).
     """
     errs: list[str] = [] if errors is None else errors
     tree = artifact.tree
     comps: list[Component] = []
     for reader in (_packages, _dist_info):
         try:
-            comps += reader(tree, errs)
+            comps += reader(tree, errs, cache) if reader is _packages else reader(tree, errs)
         except Exception as exc:  # hostile database content never stops the scan
             errs.append(f"{reader.__name__.strip('_')} database: {type(exc).__name__}: {exc}")
     owned = {p for c in comps for p in c.files}

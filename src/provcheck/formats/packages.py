@@ -20,6 +20,9 @@ a merged-usr system is ``usr/lib/x``). A database that cannot be read is an entr
 from __future__ import annotations
 
 import base64
+import dataclasses
+import functools
+import hashlib
 import posixpath
 import re
 import struct
@@ -28,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 if TYPE_CHECKING:
-    from ..vfs import Tree
+    from ..cache import Cache
+    from ..vfs import Node, Tree
 
 MAX_DB = 256 << 20        # bytes of one text database file read
 MAX_RPMDB = 1 << 30       # bytes of an rpm sqlite database read
@@ -65,17 +69,26 @@ class Databases:
     read: list[str] = field(default_factory=list)                     # managers whose database was read
     unread: list[str] = field(default_factory=list)                   # present, in a format not read
     errors: list[tuple[str, str]] = field(default_factory=list)       # (database path, why)
+    # dpkg packages whose .md5sums a read without hashes left for later: (index in packages, node)
+    md5sums_pending: list[tuple[int, Node]] = field(default_factory=list, repr=False, compare=False)
 
 
 _INSTALLED: "weakref.WeakKeyDictionary[Any, dict[bool, Databases]]" = weakref.WeakKeyDictionary()
+_LOOKED_UP: "weakref.WeakSet[Any]" = weakref.WeakSet()  # trees whose kept read was looked for in the cache
 
 
-def installed(tree: Tree, hashes: bool = True) -> Databases:
+def installed(tree: Tree, hashes: bool = True, cache: Cache | None = None) -> Databases:
     """Every package database of ``tree``, read once per tree (plugins share the result).
 
     ``hashes=False``: the caller needs names, versions and files, not the per-file
     digests, so dpkg's ``.md5sums`` files are not read (``Package.hashes`` is empty unless
-    a full read was already made) and their errors are not reported."""
+    a full read was already made) and their errors are not reported. A read with hashes
+    is that read plus the ``.md5sums`` files, so whichever plugin asks first, the status
+    file and the file lists are parsed once per tree.
+
+    ``cache`` (``provcheck.Cache``): a tree with an ``identity`` (an image's verified
+    layers) keeps its full read there, by that identity and this reader's source, so a
+    warm run parses nothing; a read with any error is not kept."""
     try:
         done = _INSTALLED[tree]
     except (KeyError, TypeError):
@@ -83,19 +96,79 @@ def installed(tree: Tree, hashes: bool = True) -> Databases:
     found = done.get(True) or done.get(hashes)
     if found is not None:
         return found
-    dbs = Databases()
-    for manager, reader in (("dpkg", _dpkg), ("apk", _apk), ("rpm", _rpm)):
-        try:
-            if reader(tree, dbs, hashes) if reader is _dpkg else reader(tree, dbs):
-                dbs.read.append(manager)
-        except Exception as exc:  # hostile database content never stops the scan
-            dbs.errors.append((manager, f"{manager} database: {type(exc).__name__}: {exc}"))
-    dbs.unread += [p for p in RPM_UNREAD if tree.resolve(p) is not None]
+    key = getattr(tree, "identity", None) if cache is not None else None
+    if key is not None and tree not in _LOOKED_UP:
+        _LOOKED_UP.add(tree)
+        kept = _decoded(cache.get_json(CACHE_NAMESPACE, key, _reader_version()))  # type: ignore[union-attr]
+        if kept is not None:
+            _remember(tree, True, kept)
+            return kept
+    base = done.get(False)
+    if base is None:
+        base = Databases()
+        for manager, reader in (("dpkg", _dpkg), ("apk", _apk), ("rpm", _rpm)):
+            try:
+                if reader(tree, base):
+                    base.read.append(manager)
+            except Exception as exc:  # hostile database content never stops the scan
+                base.errors.append((manager, f"{manager} database: {type(exc).__name__}: {exc}"))
+        base.unread += [p for p in RPM_UNREAD if tree.resolve(p) is not None]
+        _remember(tree, False, base)
+    if not hashes:
+        return base
+    dbs = Databases(list(base.packages), list(base.read), list(base.unread), list(base.errors))
+    try:
+        for i, md5_node in base.md5sums_pending:
+            pkg = dbs.packages[i]
+            dbs.packages[i] = dataclasses.replace(pkg, hashes=_md5sums(tree, md5_node, dbs))
+    except Exception as exc:  # hostile database content never stops the scan
+        dbs.errors.append(("dpkg", f"dpkg database: {type(exc).__name__}: {exc}"))
+    _remember(tree, True, dbs)
+    if key is not None and not dbs.errors:
+        cache.put_json(CACHE_NAMESPACE, key, _encoded(dbs), _reader_version())  # type: ignore[union-attr]
+    return dbs
+
+
+CACHE_NAMESPACE = "packages"
+
+
+@functools.lru_cache(maxsize=None)
+def _reader_version() -> str:
+    """This reader's source (and the sqlite reader's): another parser is another cache version."""
+    from . import sqlite
+    h = hashlib.sha256()
+    for module in (__file__, sqlite.__file__):
+        with open(module, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def _encoded(dbs: Databases) -> dict[str, Any]:
+    return {"packages": [[p.manager, p.name, p.version, p.arch, p.source, p.source_version, list(p.files),
+                          {k: list(v) for k, v in p.hashes.items()}, p.db_path, p.layer, dict(p.extra)]
+                         for p in dbs.packages],
+            "read": dbs.read, "unread": dbs.unread}
+
+
+def _decoded(value: object) -> Databases | None:
+    """A kept full read (verified bytes: still checked for shape, None when it is not one)."""
+    try:
+        assert isinstance(value, dict)
+        out = Databases(read=[str(m) for m in value["read"]], unread=[str(u) for u in value["unread"]])
+        for manager, name, version, arch, source, source_version, files, hashes, db_path, layer, extra \
+                in value["packages"]:
+            out.packages.append(Package(manager, name, version, arch, source, source_version, tuple(files),
+                                        {k: (v[0], v[1]) for k, v in hashes.items()}, db_path, layer, extra))
+        return out
+    except (AssertionError, KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _remember(tree: Tree, hashes: bool, dbs: Databases) -> None:
     try:
         _INSTALLED.setdefault(tree, {})[hashes] = dbs
     except TypeError:  # not weak-referenceable: not cached
         pass
-    return dbs
 
 
 # -- paths and text -----------------------------------------------------------------------
@@ -126,8 +199,14 @@ def canonical(tree: Tree, path: str) -> str:
 
 
 def _is_dir(tree: Any, path: str) -> bool:
-    node = tree.nodes.get(path)
+    nodes = tree.nodes
+    node = nodes.get(path)
     if node is not None and node.type == "symlink":
+        target = node.link_target or ""
+        if target and "/" not in target and target not in (".", ".."):  # a file beside it (libx.so.1 -> libx.so.1.2)
+            beside = nodes.get(f"{path.rpartition('/')[0]}/{target}" if "/" in path else target)
+            if beside is not None and beside.type == "file":
+                return False
         node = tree.resolve(path)
     return node is not None and node.type == "dir"
 
@@ -163,7 +242,28 @@ def paragraphs(text: str) -> Iterator[dict[str, str]]:
 
 # -- dpkg ---------------------------------------------------------------------------------
 
-def _dpkg(tree: Any, dbs: Databases, with_hashes: bool = True) -> bool:
+_MD5 = re.compile(r"[0-9a-f]{32}")
+_SOURCE = re.compile(r"(\S+)(?:\s*\((\S+)\))?")
+_BIN_NMU = re.compile(r"\+b\d+$")
+
+
+def _md5sums(tree: Any, node: Any, dbs: Databases) -> dict[str, tuple[str, str]]:
+    hashes: dict[str, tuple[str, str]] = {}
+    nodes, md5 = tree.nodes, _MD5.fullmatch
+    for line in (_text(tree, node, dbs) or "").splitlines():
+        digest, _, p = line.strip().partition(" ")
+        p = p.strip()
+        if md5(digest) and p:
+            p = p.strip("/")
+            hashes[p if p in nodes else canonical(tree, p)] = ("md5", digest)
+        elif line.strip():
+            dbs.errors.append((node.path, f"not an md5sums line, so its file is not verified: {line[:80]!r}"))
+    return hashes
+
+
+def _dpkg(tree: Any, dbs: Databases) -> bool:
+    """Packages with their files; ``.md5sums`` are read only for packages without a
+    ``.list`` (they name the files), the others are left in ``dbs.md5sums_pending``."""
     entries: list[tuple[dict[str, str], str, str | None]] = []  # (paragraph, db path, layer)
     status = tree.resolve("var/lib/dpkg/status")
     text = _text(tree, status, dbs)
@@ -184,11 +284,11 @@ def _dpkg(tree: Any, dbs: Databases, with_hashes: bool = True) -> bool:
             continue
         arch = para.get("Architecture")
         src, src_ver = name, None
-        m = re.match(r"(\S+)(?:\s*\((\S+)\))?", para.get("Source", ""))
+        m = _SOURCE.match(para.get("Source", ""))
         if m:
             src, src_ver = m.group(1), m.group(2)
         if src_ver is None:
-            src_ver = re.sub(r"\+b\d+$", "", version)  # a binary-only rebuild keeps its source's version
+            src_ver = _BIN_NMU.sub("", version)  # a binary-only rebuild keeps its source's version
         stems = [f"{name}:{arch}", name] if arch else [name]
         files: list[str] = []
         hashes: dict[str, tuple[str, str]] = {}
@@ -196,24 +296,26 @@ def _dpkg(tree: Any, dbs: Databases, with_hashes: bool = True) -> bool:
         list_node = next((n for s in stems if (n := tree.get(f"{info}/{s}.list")) is not None), None)
         if list_node is not None:
             layer = list_node.layer or layer
+            nodes = tree.nodes
             for line in (_text(tree, list_node, dbs) or "").splitlines():
                 line = line.strip()
                 if line and line not in ("/.", "/"):
-                    p = canonical(tree, line)
-                    if not _is_dir(tree, p):
+                    p = line.strip("/")
+                    node = nodes.get(p)  # canonical() and _is_dir() inlined for the common case: in the tree
+                    if node is None:
+                        p = canonical(tree, p)
+                        if not _is_dir(tree, p):
+                            files.append(p)
+                    elif node.type != "dir" and (node.type != "symlink" or not _is_dir(tree, p)):
                         files.append(p)
         md5_node = next((n for s in stems if (n := tree.get(f"{info}/{s}.md5sums")) is not None), None)
         if md5_node is None and db_path.startswith("var/lib/dpkg/status.d/"):
             md5_node = tree.get(db_path + ".md5sums")
-        if md5_node is not None and (with_hashes or not files):  # without a .list, md5sums name the files
-            for line in (_text(tree, md5_node, dbs) or "").splitlines():
-                digest, _, p = line.strip().partition(" ")
-                p = p.strip()
-                if re.fullmatch(r"[0-9a-f]{32}", digest) and p:
-                    hashes[canonical(tree, p)] = ("md5", digest)
-                elif line.strip():
-                    dbs.errors.append((md5_node.path, f"not an md5sums line, so its file is not verified: {line[:80]!r}"))
-            if not files:
+        if md5_node is not None:
+            if files:
+                dbs.md5sums_pending.append((len(dbs.packages), md5_node))
+            else:  # without a .list, md5sums name the files
+                hashes = _md5sums(tree, md5_node, dbs)
                 files = sorted(hashes)
         dbs.packages.append(Package("dpkg", name, version, arch, src, src_ver, tuple(files), hashes, db_path, layer))
     return bool(entries)

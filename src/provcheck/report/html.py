@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, TextIO
 
 from .. import __version__, hookimpl
 from . import OutputFormat
-from .graph import STYLE as GRAPH_STYLE
-from .graph import graph_from_dict, svg
+
+# The SVG graph module (``.graph``) is imported when a page is drawn: this module is a core
+# plugin, imported by every command at start-up.
 
 if TYPE_CHECKING:
     from ..engine import Report
@@ -233,6 +234,8 @@ def _header_html(page: dict[str, Any]) -> str:
 
 
 def render(page: dict[str, Any]) -> str:
+    from .graph import STYLE as GRAPH_STYLE
+    from .graph import graph_from_dict, svg
     css = _asset("report.css") + GRAPH_STYLE
     js = _asset("report.js")
     graphs = []
@@ -322,6 +325,7 @@ def release_view(release: Mapping[str, object], report: Report | None = None, na
 
 def svg_graph(graph: Mapping[str, object], *, standalone: bool = True, title: str = "") -> str:
     """A graph section (``{"nodes": [...], "edges": [...]}``) as SVG: ``linkage --format svg``."""
+    from .graph import graph_from_dict, svg
     nodes, edges = graph_from_dict(dict(graph))
     return svg(nodes, edges, standalone=standalone, title=title)
 

@@ -63,6 +63,15 @@ class Budget:
             if self.files > self.limits.max_files:
                 raise LimitExceeded(f"more than {self.limits.max_files} members (limit max-files)")
 
+    def take(self, files: int, nbytes: int) -> bool:
+        """Count ``files`` members of ``nbytes`` at once if they fit the limits (else count nothing)."""
+        with self._lock:
+            if self.files + files > self.limits.max_files or self.bytes + nbytes > self.limits.max_total_bytes:
+                return False
+            self.files += files
+            self.bytes += nbytes
+            return True
+
     def add_bytes(self, n: int) -> None:
         with self._lock:
             self.bytes += n

@@ -25,8 +25,10 @@ sets it to the current time, and no unprivileged call sets it back):
 
 from __future__ import annotations
 
+import operator
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -49,47 +51,61 @@ def _reporter(errors: list[ToolError], name: str) -> Callable[[str, str], None]:
     return lambda rel, why: errors.append(ToolError(stage="load", artifact=name, path=rel, message=why))
 
 
+def _same_identity(entry: Any, st: os.stat_result) -> bool:
+    """Whether an index entry was recorded for exactly this ``lstat`` (ctime and mtime first:
+    they are what changes)."""
+    return (type(entry) is list and len(entry) == 7 and entry[4] == st.st_ctime_ns  # noqa: E721
+            and entry[3] == st.st_mtime_ns and entry[1] == st.st_ino and entry[2] == st.st_size
+            and entry[0] == st.st_dev)
+
+
 class FileIndex:
-    """The file-identity cache of one directory input (see the module docstring)."""
+    """The file-identity cache of one directory input (see the module docstring). Read
+    when a file is first asked about, not before."""
 
     def __init__(self, cache: Any, root: Path):
         st = os.stat(root)
         self.cache = cache
         self.key = f"{os.path.realpath(root)}\0{st.st_dev}\0{st.st_ino}"
         self.listed_ns = time.time_ns()
-        self.files: list[tuple[str, HostFile]] = []
-        self.entries: dict[str, list[Any]] = {}
-        if cache is not None:
-            got = cache.get_json(INDEX_NAMESPACE, self.key, INDEX_VERSION)
-            if isinstance(got, dict) and isinstance(got.get("files"), dict):
-                self.entries = got["files"]
+        self.files: list[LazyNode] = []  # the walk's file nodes, one per inode
+        self._entries: dict[str, list[Any]] | None = None if cache is not None else {}
 
-    def known(self, rel: str, identity: tuple[int, ...]) -> tuple[str | None, str | None]:
+    @property
+    def entries(self) -> dict[str, list[Any]]:
+        if self._entries is None:
+            got = self.cache.get_json(INDEX_NAMESPACE, self.key, INDEX_VERSION)
+            self._entries = got["files"] if isinstance(got, dict) and isinstance(got.get("files"), dict) else {}
+        return self._entries
+
+    def known(self, rel: str, st: os.stat_result) -> tuple[str | None, str | None]:
         """(sha256, first bytes as hex) recorded for ``rel`` with exactly this identity, else Nones."""
         e = self.entries.get(rel)
-        if (type(e) is not list or len(e) != 7 or e[4] != identity[4] or e[3] != identity[3]  # noqa: E721
-                or e[1] != identity[1] or e[2] != identity[2] or e[0] != identity[0]):
+        if not _same_identity(e, st):
             return None, None
-        digest, head = e[5], e[6]
+        digest, head = e[5], e[6]  # type: ignore[index]
         return (digest if type(digest) is str and len(digest) == 64 else None,  # noqa: E721
                 head if type(head) is str and head else None)  # noqa: E721
 
-    def save(self) -> None:
-        """Store what is known now (kept entries and this run's digests and heads), when it changed."""
+    def save(self, made: list[HostFile]) -> None:
+        """Store what is known now (kept entries and this run's digests and heads) when this
+        run learnt something (``made``: the contents files were asked for). Entries of files
+        that changed or went are dropped then; until then they stay, never matching."""
         if self.cache is None or len(self.files) > MAX_INDEX_FILES:
             return
         racy = self.listed_ns - RACY_NS
-        matched = new = 0
-        for _rel, c in self.files:
-            if c.known is not None or c.known_head is not None:
-                matched += 1
-            if ((c.sha256 is not None and c.known is None) or (c.first is not None and c.known_head is None)) \
-                    and max(c.key[3], c.key[4]) < racy:
-                new += 1
-        if not new and matched == len(self.entries):
-            return  # every entry was used as it is, and nothing new was learnt
+        if not any(((c.sha256 is not None and c.known is None) or (c.first is not None and c.known_head is None))
+                   and max(c.key[3], c.key[4]) < racy for c in made):
+            return  # nothing new was learnt
+        entries = self.entries
         fresh: dict[str, list[Any]] = {}
-        for rel, content in self.files:
+        for node in self.files:
+            rel, content = node.path, node._content
+            if content is None:  # not asked about this run: keep its entry while it holds
+                e = entries.get(rel)
+                if e is not None and _same_identity(e, node.listed_stat):
+                    fresh[rel] = e
+                continue
             if content.error is not None:
                 continue
             dev, ino, size, mtime_ns, ctime_ns = content.key
@@ -100,14 +116,67 @@ class FileIndex:
             if digest is None and head is None:
                 continue
             fresh[rel] = [dev, ino, size, mtime_ns, ctime_ns, digest, head or ""]
-        if fresh != self.entries:
+        if fresh != entries:
             try:
                 self.cache.put_json(INDEX_NAMESPACE, self.key, {"files": fresh}, INDEX_VERSION)
             except OSError:
                 pass  # an unwritable cache only costs time on the next run
 
 
+class Listing:
+    """What the walk's file nodes share: makes a node's ``HostFile`` on first use (with what
+    the index knows of it), and answers head reads from the index without making one."""
+
+    def __init__(self, root: str, store: Any, limit: int | None, report: Callable[[str, str], None],
+                 index: FileIndex):
+        self.root, self.store, self.limit, self.report, self.index = root, store, limit, report, index
+        self.made: list[HostFile] = []
+        self._lock = threading.Lock()
+        self._entries: dict[str, list[Any]] | None = None
+
+    def make_content(self, node: LazyNode) -> HostFile:
+        with self._lock:
+            content = node._content
+            if content is None:
+                rel, st = node.path, node.listed_stat
+                known, head = self.index.known(rel, st)
+                content = node._content = HostFile(f"{self.root}/{rel}", rel, st, self.store, self.limit,
+                                                   self.report, known, head)
+                self.made.append(content)
+            return content
+
+    def known_head(self, node: LazyNode) -> bytes | None:
+        entries = self._entries
+        if entries is None:
+            entries = self._entries = self.index.entries
+        e = entries.get(node.path)
+        if e is None:
+            return None
+        st = node.listed_stat  # _same_identity, inlined: called for every file a format is sniffed of
+        if (type(e) is not list or len(e) != 7 or e[4] != st.st_ctime_ns or e[3] != st.st_mtime_ns  # noqa: E721
+                or e[1] != st.st_ino or e[2] != st.st_size or e[0] != st.st_dev):
+            return None
+        head = e[6]
+        if type(head) is not str or not head:  # noqa: E721
+            return None
+        try:
+            return bytes.fromhex(head)
+        except ValueError:
+            return None
+
+    def save(self) -> None:
+        self.index.save(self.made)
+
+
+_IFREG, _IFDIR, _IFLNK, _IFMT = stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK, 0o170000
+_SETID = stat.S_ISUID | stat.S_ISGID
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+_name = operator.attrgetter("name")
+
+
 def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[ToolError]]:
+    """The tree of ``root``: one ``lstat`` per entry (relative to its directory's descriptor),
+    a node per entry, and nothing per file beyond that until the file is asked about."""
     store = ctx.store
     tree = Tree(store)
     nodes = tree.nodes
@@ -117,73 +186,85 @@ def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[To
     max_files, limit = ctx.limits.max_files, ctx.limits.max_file_bytes
     report = _reporter(errors, name)
     index = FileIndex(getattr(ctx, "cache", None), root)
+    listing = Listing(os.fspath(root), store, limit, report, index)
     if index.cache is not None:
-        store.at_finish(index.save)
-    indexed = index.entries
+        store.at_finish(listing.save)
+    files = index.files
+    listed = LazyNode.listed
     budget_files = 0
     stack = [("", os.fspath(root))]
     while stack:
         rel_dir, host_dir = stack.pop()
-        try:
-            with os.scandir(host_dir) as it:
-                entries = sorted(it, key=lambda e: e.name)
+        try:  # a directory that became a symlink since it was listed is not followed
+            fd = os.open(host_dir, _DIR_FLAGS | (os.O_NOFOLLOW if rel_dir else 0))
         except OSError as exc:
             errors.append(ToolError(stage="load", artifact=name, path=rel_dir or ".", message=f"cannot list: {exc.strerror}"))
             continue
-        for e in entries:
-            rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
-            budget_files += 1
-            if budget_files > max_files:
-                errors.append(ToolError(stage="load", artifact=name, path=rel,
-                                        message=f"more than {max_files} entries (limit max-files); rest not read"))
-                return tree, findings, errors
+        try:
             try:
-                st = e.stat(follow_symlinks=False)
+                with os.scandir(fd) as it:
+                    entries = sorted(it, key=_name)
             except OSError as exc:
-                errors.append(ToolError(stage="load", artifact=name, path=rel, message=f"cannot stat: {exc.strerror}"))
+                errors.append(ToolError(stage="load", artifact=name, path=rel_dir or ".",
+                                        message=f"cannot list: {exc.strerror}"))
                 continue
-            mode = st.st_mode
-            fmt = stat.S_IFMT(mode)
-            node: Node
-            if fmt == stat.S_IFREG:
-                if st.st_size > limit:
+            prefix = f"{rel_dir}/" if rel_dir else ""
+            for e in entries:
+                rel = prefix + e.name
+                budget_files += 1
+                if budget_files > max_files:
                     errors.append(ToolError(stage="load", artifact=name, path=rel,
-                                            message=f"cannot read: more than {limit} bytes"))
-                    continue
-                first = inodes.get((st.st_dev, st.st_ino)) if st.st_nlink > 1 else None
-                if first is not None:
-                    node = LazyNode.listed(rel, HARDLINK, st, first.content, link_target=first.path)
-                else:
-                    content = HostFile(e.path, rel, st, store, limit, report)
-                    node = LazyNode.listed(rel, FILE, st, content)
-                    if rel in indexed:
-                        content.known, content.known_head = index.known(rel, content.key)
-                    index.files.append((rel, content))
-                    if st.st_nlink > 1:
-                        inodes[(st.st_dev, st.st_ino)] = node
-                if mode & (stat.S_ISUID | stat.S_ISGID):
-                    findings.append(PC904.finding(location=node.location(name), key=rel,
-                                                  message=f"setuid/setgid file {rel!r} (mode {mode & 0o7777:04o})",
-                                                  evidence={"mode": f"{mode & 0o7777:04o}", "uid": st.st_uid}))
-            elif fmt == stat.S_IFDIR:
-                node = Node(path=rel, type=DIR, mode=mode, uid=st.st_uid, gid=st.st_gid, mtime=int(st.st_mtime))
-                stack.append((rel, e.path))
-            elif fmt == stat.S_IFLNK:
+                                            message=f"more than {max_files} entries (limit max-files); rest not read"))
+                    return tree, findings, errors
                 try:
-                    target = os.readlink(e.path)
+                    st = e.stat(follow_symlinks=False)  # fstatat on the directory's descriptor
                 except OSError as exc:
-                    errors.append(ToolError(stage="load", artifact=name, path=rel,
-                                            message=f"cannot read link: {exc.strerror}"))
+                    errors.append(ToolError(stage="load", artifact=name, path=rel, message=f"cannot stat: {exc.strerror}"))
                     continue
-                node = Node(path=rel, type=SYMLINK, mode=mode, uid=st.st_uid, gid=st.st_gid, mtime=int(st.st_mtime),
-                            link_target=target)
-            else:
-                node = Node(path=rel, type=_SPECIAL.get(fmt, "other"), mode=mode, uid=st.st_uid, gid=st.st_gid,
-                            mtime=int(st.st_mtime))
-                findings.append(PC903.finding(location=node.location(name), key=rel,
-                                              message=f"{node.type} special file {rel!r} (recorded, no content)",
-                                              evidence={"type": node.type}))
-            nodes[rel] = node
+                mode = st.st_mode
+                fmt = mode & _IFMT
+                node: Node
+                if fmt == _IFREG:
+                    if st.st_size > limit:
+                        errors.append(ToolError(stage="load", artifact=name, path=rel,
+                                                message=f"cannot read: more than {limit} bytes"))
+                        continue
+                    if st.st_nlink > 1:
+                        first = inodes.get((st.st_dev, st.st_ino))
+                        if first is not None:
+                            node = listed(rel, HARDLINK, st, listing, first.content, first.path)
+                        else:
+                            node = inodes[(st.st_dev, st.st_ino)] = listed(rel, FILE, st, listing)
+                            listing.make_content(node)  # shared by its hard links
+                            files.append(node)
+                    else:
+                        node = listed(rel, FILE, st, listing)
+                        files.append(node)
+                    if mode & _SETID:
+                        findings.append(PC904.finding(location=node.location(name), key=rel,
+                                                      message=f"setuid/setgid file {rel!r} (mode {mode & 0o7777:04o})",
+                                                      evidence={"mode": f"{mode & 0o7777:04o}", "uid": st.st_uid}))
+                elif fmt == _IFDIR:
+                    node = Node(path=rel, type=DIR, mode=mode, uid=st.st_uid, gid=st.st_gid, mtime=int(st.st_mtime))
+                    stack.append((rel, f"{host_dir}/{e.name}"))
+                elif fmt == _IFLNK:
+                    try:
+                        target = os.readlink(e.name, dir_fd=fd)
+                    except OSError as exc:
+                        errors.append(ToolError(stage="load", artifact=name, path=rel,
+                                                message=f"cannot read link: {exc.strerror}"))
+                        continue
+                    node = Node(path=rel, type=SYMLINK, mode=mode, uid=st.st_uid, gid=st.st_gid, mtime=int(st.st_mtime),
+                                link_target=target)
+                else:
+                    node = Node(path=rel, type=_SPECIAL.get(fmt, "other"), mode=mode, uid=st.st_uid, gid=st.st_gid,
+                                mtime=int(st.st_mtime))
+                    findings.append(PC903.finding(location=node.location(name), key=rel,
+                                                  message=f"{node.type} special file {rel!r} (recorded, no content)",
+                                                  evidence={"type": node.type}))
+                nodes[rel] = node
+        finally:
+            os.close(fd)
     return tree, findings, errors
 
 

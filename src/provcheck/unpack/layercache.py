@@ -1,11 +1,14 @@
 """Image layers in the persistent cache: a warm run does not decompress a layer again.
 
-One entry per layer, keyed by its compressed digest, the limits and ``LOADER_VERSION``:
-the decompressed file index (every member with its sha256), the layer's findings, and
-the contents worth keeping (small files, package databases and the first bytes of every
-other file, enough to sniff a format). A file whose content was not kept is read by
-decompressing the layer again on first demand (``BlobStore.provide``), verified against
-the layer digest as on a cold run.
+One entry per layer, keyed by its compressed digest, the limits and ``LOADER_VERSION``
+(``Cache.put_parts``): its head holds the decompressed file index (every member with its
+sha256), the layer's findings and the first ``HEAD`` bytes of every file (enough to sniff
+a format), verified whenever the entry is opened; the contents worth keeping (small files,
+package databases) are parts, content-addressed, each read and verified by its sha256 only
+when a run uses it (``BlobStore.provide``), so a warm run reads the few it needs. A file
+whose content was not kept, or whose part does not match (the entry is then dropped and
+rebuilt), is read by decompressing the layer again on first demand, verified against the
+layer digest as on a cold run.
 
 Only whole, verified layers without errors are stored. The layer blob of a layout is
 still checked on a warm run: by its file identity (device, inode, size, mtime, ctime)
@@ -27,7 +30,7 @@ from ..model import Confidence, Finding, Location, Severity
 from ..vfs import BlobStore, Node
 from .archive import Budget, Entries
 
-LOADER_VERSION = f"layer-index/1+provcheck/{__version__}"
+LOADER_VERSION = f"layer-index/2+provcheck/{__version__}"
 KEEP_SMALL = 64 << 10       # every file up to this size
 KEEP_META = 16 << 20        # package databases and loader configuration up to this size
 KEEP_TOTAL = 96 << 20       # content bytes kept per layer
@@ -60,62 +63,92 @@ def remember_blob(cache: Cache, path: str | os.PathLike, digest: str) -> None:
 
 
 def save(cache: Cache, digest: str, limits: Limits, entries: Entries, store: BlobStore) -> None:
+    """One entry for the layer (``Cache.put_parts``): the head holds the file index, the
+    findings and the first ``HEAD`` bytes of every file (verified whenever the entry is
+    opened); each kept content is a part, verified by its own sha256 when a run reads it."""
     if not entries.complete or entries.errors or any(f.related or f.component for f in entries.findings):
         return
-    blobs: list[bytes] = []
-    offset = kept_bytes = 0
+    parts: list[bytes] = []
+    firsts: list[bytes] = []
+    offset = first_offset = kept_bytes = 0
     kept: dict[str, tuple[int, int]] = {}
     heads: dict[str, tuple[int, int]] = {}
+    whole: list[str] = []  # files no longer than their head
     items = []
     for raw, n in entries.items:
         items.append([raw, n.path, n.type, n.size, n.mode, n.sha256, n.link_target, n.uid, n.gid, n.mtime])
         sha = n.sha256
-        if n.type != "file" or sha is None or sha in kept or sha in heads:
+        if n.type != "file" or sha is None or sha in heads:
             continue
-        whole = n.size <= KEEP_SMALL or (n.size <= KEEP_META and META_RX.match(n.path) is not None)
-        if whole and kept_bytes + n.size <= KEEP_TOTAL:
+        first = store.read(sha, HEAD)
+        heads[sha] = (first_offset, len(first))
+        firsts.append(first)
+        first_offset += len(first)
+        if len(first) == n.size:
+            whole.append(sha)
+            continue
+        if (n.size <= KEEP_SMALL or (n.size <= KEEP_META and META_RX.match(n.path) is not None)) \
+                and kept_bytes + n.size <= KEEP_TOTAL:
             data = store.read(sha)
             kept[sha] = (offset, len(data))
             kept_bytes += len(data)
-        else:
-            data = store.read(sha, HEAD)
-            heads[sha] = (offset, len(data))
-        blobs.append(data)
-        offset += len(data)
+            parts.append(data)
+            offset += len(data)
     index = {"format": entries.format, "filters": entries.filters, "items": items, "kept": kept, "heads": heads,
-             "findings": [_finding(f) for f in entries.findings]}
+             "whole": whole, "findings": [_finding(f) for f in entries.findings]}
     head = json.dumps(index, separators=(",", ":")).encode()
-    cache.put(NAMESPACE, layer_key(digest, limits), struct.pack(">Q", len(head)) + head + b"".join(blobs),
-              LOADER_VERSION)
+    cache.put_parts(NAMESPACE, layer_key(digest, limits), struct.pack(">Q", len(head)) + head + b"".join(firsts),
+                    parts, LOADER_VERSION)
 
 
 def load(cache: Cache, digest: str, limits: Limits, store: BlobStore, budget: Budget, artifact: str,
          refill: Callable[[], None]) -> Entries | None:
-    """The layer's entries from the cache (its kept contents put into ``store``), or None."""
-    payload = cache.get(NAMESPACE, layer_key(digest, limits), LOADER_VERSION)
-    if payload is None:
+    """The layer's entries from the cache, or None. Nothing of the kept contents is read
+    here: ``store`` reads and verifies each part when it is first used, and a part that
+    does not match (the entry is then dropped) is decompressed from the layer by ``refill``."""
+    parts = cache.open_parts(NAMESPACE, layer_key(digest, limits), LOADER_VERSION)
+    if parts is None:
         return None
     try:
-        (n,) = struct.unpack(">Q", payload[:8])
-        index = json.loads(payload[8:8 + n])
-        body = memoryview(payload)[8 + n:]
+        head = parts.head
+        (n,) = struct.unpack(">Q", head[:8])
+        index = json.loads(head[8:8 + n])
+        firsts = memoryview(head)[8 + n:]
         entries = Entries(label=digest, format=index["format"], filters=index["filters"])
         entries.findings = [_unfinding(d, artifact) for d in index["findings"]]
+        files = 0
+        total = 0
+        nodes = entries.items
+        new = object.__new__
         for raw, path, type_, size, mode, sha, target, uid, gid, mtime in index["items"]:
-            budget.add_file()
+            node = new(Node)  # Node(...) without the dataclass __init__: a layer has many files
+            node.path, node.type, node.size, node.mode, node.sha256, node.link_target = path, type_, size, mode, sha, target
+            node.layer, node.hidden_by, node.uid, node.gid, node.mtime, node.chain = digest, None, uid, gid, mtime, ()
+            nodes.append((raw, node))
+            files += 1
             if type_ == "file":
-                budget.add_bytes(size)
-            entries.items.append((raw, Node(path=path, type=type_, size=size, mode=mode, sha256=sha,
-                                            link_target=target, layer=digest, uid=uid, gid=gid, mtime=mtime)))
-        for sha, (off, size) in index["kept"].items():  # the entry's sha256 was checked by cache.get
-            if not (isinstance(sha, str) and isinstance(off, int) and isinstance(size, int)
-                    and 0 <= off <= off + size <= len(body)):
-                return None
-            store.put_verified(sha, body[off:off + size])
-        store.provide({n.sha256 for _r, n in entries.items if n.sha256 and n.sha256 not in index["kept"]},
-                      {sha: bytes(body[off:off + size]) for sha, (off, size) in index["heads"].items()}, refill)
+                total += size
+        if not budget.take(files, total):
+            parts.close()
+            return None  # over a limit with the layers before it: read it, and say so as a cold run does
+        heads: dict[str, bytes] = {}
+        for sha, (off, size) in index["heads"].items():
+            if not (isinstance(off, int) and isinstance(size, int) and 0 <= off <= off + size <= len(firsts)):
+                raise ValueError("head out of range")
+            heads[sha] = bytes(firsts[off:off + size])
+        for sha in index["whole"]:
+            store.put_verified(sha, heads.pop(sha))  # verified with the head
+        kept = {}
+        for sha, (off, size) in index["kept"].items():
+            if not (isinstance(off, int) and isinstance(size, int) and off >= 0 and size >= 0):
+                raise ValueError("part out of range")
+            kept[sha] = (off, size)
+        store.provide({n.sha256 for _r, n in nodes if n.sha256 and n.sha256 not in kept}, heads, refill,
+                      kept, parts.read)
     except (ValueError, KeyError, TypeError, struct.error):
+        parts.close()
         return None  # verified bytes of an older layout: read the layer instead
+    store.at_finish(parts.close)
     return entries
 
 

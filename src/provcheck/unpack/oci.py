@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Callable, Mapping
 
 from .. import hookimpl
 from ..config import InputSpec
-from ..engine_rules import PC902, PC907
+from ..engine_rules import PC902, PC906, PC907
 from ..model import Finding, InputError, Location, ToolError
 from ..vfs import DIR, HARDLINK, Artifact, Layer, Node, Tree
 from . import layercache
@@ -260,6 +260,12 @@ class ImageLoader:
         history = [h for h in listed if isinstance(h, dict) and not h.get("empty_layer")] \
             if isinstance(listed, list) else []
         tree, layer_infos = self.apply_layers(layers, history)
+        digests = [info.digest for info in layer_infos]
+        if not self.errors and all(d.startswith("sha256:") for d in digests) \
+                and not any(f.rule_id in (PC906.id, PC907.id) for f in self.findings):
+            # every layer read whole and matching its digest: the tree is a function of these
+            tree.identity = hashlib.sha256(json.dumps(["image-tree", layercache.LOADER_VERSION, digests,
+                                                       sorted(vars(self.ctx.limits).items())]).encode()).hexdigest()
         return Artifact(name=self.name, role="target", kind="image", tree=tree, layers=layer_infos, metadata=meta,
                         findings=self.findings, errors=self.errors, layout=self.src)
 
@@ -310,6 +316,9 @@ class ImageLoader:
             stream.drain()
         if f"sha256:{stream.h.hexdigest()}" != digest or not entries.complete:
             raise InputError(f"{self.name}: layer {digest} changed or became unreadable since it was loaded")
+        cache = self.ctx.cache
+        if cache is not None and not cache.has(layercache.NAMESPACE, layercache.layer_key(digest, self.ctx.limits)):
+            layercache.save(cache, digest, self.ctx.limits, entries, self.ctx.store)  # dropped as damaged: rebuilt
 
     def _read_layer(self, rel: str, desc: dict[str, Any], reader: Reader) -> Entries:
         host = self.src.path(rel)

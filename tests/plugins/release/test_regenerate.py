@@ -181,6 +181,19 @@ def test_what_a_failing_generator_wrote_is_not_compared(run, project):
     assert not [f for f in data["findings"] if f["rule_id"] == "PC110" and f["location"]["path"].endswith("/configure")]
 
 
+def test_release_only_copies_of_tag_files_are_explained_and_an_edited_copy_is_not(run, project):
+    """strace's bootstrap copies tests/*.c into tests-m32/: bytes the tag has, at another path,
+    are a copy (no finding); one changed line makes the file release-only code again."""
+    greet = project[0]["lib/greet.c"]
+    code, data = run({"lib-m32/greet.c": greet}, "--regenerate", "never")
+    assert files(data)["lib-m32/greet.c"]["verdict"] == "generated"
+    assert files(data)["lib-m32/greet.c"]["how"] == "a copy of the tag's lib/greet.c"
+    assert medium_or_more(data) == []
+    code, data = run({"lib-m32/greet.c": greet + b"int hook;\n"}, "--regenerate", "never")
+    assert files(data)["lib-m32/greet.c"]["verdict"] == "unexplained"
+    assert [f["rule_id"] for f in medium_or_more(data)] == ["PC101"]
+
+
 def _distribution_build(ltmain: bytes) -> bytes:
     """ltmain.sh as another Debian revision of the same libtool ships it (the version line names a
     build no suite serves any more, like curl 7.88.1's ``Debian-2.4.7-5``), with one line of its own."""

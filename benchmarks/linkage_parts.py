@@ -1,0 +1,123 @@
+"""Where a warm ``linkage ROOTFS --from sshd --to liblzma`` spends its CPU, part by part.
+
+    .venv/bin/python benchmarks/linkage_parts.py [--data linkbench|buildtools] [--repeat N]
+
+Each round loads the root filesystem afresh in-process (caches warm: one run fills them
+first), then times each part of the linkage analysis on it, as ``provcheck_elf.analysis``
+does them: the walk (``ctx.load``), sniffing for ELF files (``Tree.starting_with``), the
+parse results (the cache entry and one lookup per ELF file), package ownership, the graph,
+the query and hashing the printed hops. A bare ``os.scandir`` + ``lstat`` walk of the same
+tree is timed alongside: the floor of any walk that checks every file's identity. CPU
+seconds (``time.process_time``), best and median of ``--repeat`` rounds, in milliseconds;
+the load average is printed. Start-up (interpreter, imports, plugins) is not in here:
+``benchmarks/cache_lazy.py`` times ``provcheck --version`` paired with the whole command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def bare_walk(root: str) -> int:
+    n, stack = 0, [root]
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for e in sorted(it, key=lambda e: e.name):
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                e.stat(follow_symlinks=False)
+                n += 1
+    return n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", choices=("linkbench", "buildtools"), default="linkbench")
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+    if args.data == "buildtools":
+        import buildtools_data
+        rootfs = buildtools_data.rootfs()
+    else:
+        import realdata
+        from cache_lazy import LAYERS
+        rootfs = realdata.rootfs([p for group in LAYERS for p in group], "linkbench")
+
+    from provcheck import CommandContext, Config, InputSpec
+    from provcheck.plugins import PluginManager
+    from provcheck_elf import graph as graphmod, open_cache, packages
+    from provcheck_elf.policies import Options
+
+    pm = PluginManager()
+    pm.load()
+    parts: dict[str, list[float]] = {}
+    clock = time.process_time
+    loadavg = [round(x, 2) for x in os.getloadavg()]
+    with tempfile.TemporaryDirectory(prefix="linkage-parts-") as cache_dir:
+        for round_ in range(args.repeat + 1):  # round 0 fills the caches
+            t = clock()
+            bare_walk(str(rootfs))
+            bare = clock() - t
+            ctx = CommandContext(pm)
+            ctx.use(Config(cache_dir=Path(cache_dir)))
+            with ctx:
+                times: dict[str, float] = {"bare scandir + lstat walk": bare}
+                t = clock()
+                artifact = ctx.load(InputSpec.parse(str(rootfs), "target"))
+                times["walk (ctx.load)"] = clock() - t
+                tree = artifact.tree
+                t = clock()
+                files = sorted(tree.starting_with(b"\x7fELF"), key=lambda n: n.path)
+                times["sniffing (Tree.starting_with)"] = clock() - t
+                cache = open_cache(Options.parse({}, []), ctx.cache, artifact)
+                assert cache is not None
+                t = clock()
+                infos = {}
+                for node in files:
+                    value = cache.get(node, False, tree.known_digest(node))
+                    if round_ == 0 and not isinstance(value, dict):  # fill the parse cache
+                        from provcheck_elf.analysis import _parse
+                        value = _parse(tree, node)
+                        cache.put(node, False, value)
+                    if isinstance(value, dict) and "error" not in value:
+                        infos[node.path] = value
+                times["parse results (cache entry, lookups)"] = clock() - t
+                cache.close()
+                t = clock()
+                owners = packages.read_packages(tree, infos)
+                times["package ownership"] = clock() - t
+                t = clock()
+                graph = graphmod.build(tree, infos, owners.owner)
+                times["graph"] = clock() - t
+                t = clock()
+                paths, _ = graph.paths(graph.match("sshd"), graph.match("liblzma"))
+                for e in paths[0]:
+                    assert graph.objects[e.dst].node.sha256
+                assert graph.objects[paths[0][0].src].node.sha256
+                times["query, hashing the printed hops"] = clock() - t
+            if round_:
+                for k, v in times.items():
+                    parts.setdefault(k, []).append(v * 1000)
+    out = {"data": args.data, "files": len(tree.nodes), "elf": len(infos), "loadavg_start": loadavg,
+           "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+           "cpu_ms": {k: {"best": round(min(v), 1), "median": round(statistics.median(v), 1)} for k, v in parts.items()}}
+    out["cpu_ms_sum_of_best_without_bare_walk"] = round(sum(
+        v["best"] for k, v in out["cpu_ms"].items() if not k.startswith("bare")), 1)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
