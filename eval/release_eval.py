@@ -94,6 +94,11 @@ CASES = [
     # GNU release (gnulib, non-recursive automake with included fragments, git-version-gen)
     Case("libpcap", "libpcap_1.10.3*.orig.tar.gz", "the-tcpdump-group/libpcap", ref="libpcap-1.10.3", new=True),
     Case("coreutils", "coreutils_9.1*.orig.tar.*", "coreutils/coreutils", ref="v9.1", new=True),
+    # a bootstrap that generates thousands of files (strace), non-recursive automake with gtk-doc and a
+    # Fedora-built automake (util-linux), a repacked orig (shadow)
+    Case("strace", "strace_6.1*.orig.tar.*", "strace/strace", ref="v6.1", new=True),
+    Case("util-linux", "util-linux_2.38.1*.orig.tar.*", "util-linux/util-linux", ref="v2.38.1", new=True),
+    Case("shadow", "shadow_4.13*.orig.tar.*", "shadow-maint/shadow", ref="4.13", new=True),
 ]
 # The original xz release tarballs (public archives of xz releases hold them) and their sha256.
 XZ_ORIGINALS = {
