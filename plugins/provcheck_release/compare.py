@@ -523,7 +523,8 @@ class Comparer:
             return v
         copied = self.copy_of_tag_file(data) if data.strip() else None
         if copied is not None:  # strace's bootstrap copies tests/*.c into tests-m32/: reviewed bytes, another path
-            return Verdict(path, GENERATED, how=f"a copy of the tag's {copied}", system="copy")
+            return Verdict(path, GENERATED, how=f"a copy of the tag's {copied}", system="copy",
+                           reproduction={"status": "reproduced", "reason": f"identical to the tag's {copied}"})
         v = Verdict(path, UNEXPLAINED)
         code = bool(CODE_EXT.search(path)) or risk.is_build_file(path, data[:2]) or bool(node.mode & 0o111)
         sev = Severity.MEDIUM if code and data.strip() else Severity.LOW

@@ -255,7 +255,7 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
             found = sorted((r for r in rules if r.where in wheres),
                            key=lambda r: -sum(1 for p in r.inputs if _in_tag(p, tag) or p in release))
             needs = sorted({p for r in found for p in r.inputs
-                            if p in release and not _in_tag(p, tag) and p not in targets})
+                            if p in release and not _in_tag(p, tag) and p not in targets and _reads(r, p, lines)})
             names, scripts, formatted = [], [], []
             for rule in found:
                 wide = expand("\n".join(rule.recipe), lines, rule.conditions)
@@ -265,9 +265,28 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
                     scripts.append(script)
                     if runs_formatter:
                         formatted.append(name)
+            recipes = "\n".join(expand("\n".join(r.recipe), lines, r.conditions) for r in found)
             jobs.append(DocJob(names[0], posixpath.dirname(mk_path), scripts[0], alternatives=scripts[1:],
-                               names=names, outputs=tuple(targets), needs=tuple(needs), formatted=tuple(formatted)))
+                               names=names, outputs=tuple(targets), needs=tuple(needs), formatted=tuple(formatted),
+                               git=bool(_GIT.search(recipes))))
     return jobs
+
+
+_GIT = re.compile(r"(?<![\w-])git(?:[ \t]|log-to-changelog\b|-version-gen\b)")
+
+
+def _reads(rule: MakeRule, path: str, lines: list[Line]) -> bool:
+    """Whether ``rule``'s recipe reads ``path``: it names the file, or hands it over as ``$<``
+    (the first prerequisite) or ``$^``/``$+``/``$?`` (all of them). A prerequisite that only
+    makes the target stale (strace's ChangeLog rule lists ``.version`` and ``Makefile.in``)
+    is not read, so a release-only one need not be reproduced first."""
+    recipe = expand("\n".join(rule.recipe), lines, rule.conditions)
+    if re.search(r"\$[\^+?]|\$\([\^+?]\)", recipe):
+        return True
+    first = next((p for p in rule.inputs), None)
+    if re.search(r"\$<|\$\(<\)", recipe) and path == first:
+        return True
+    return posixpath.basename(path) in recipe
 
 
 def _rule_scripts(mk_path: str, lines: list[Line], rule: MakeRule, text: bytes,
@@ -585,7 +604,7 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
     if not jobs:
         return out
     why = sandbox.unavailable_reason()
-    git = _git_dir(repo) if any(j.git for j in jobs) else None
+    git = _git_dir(repo)   # every job sees the tag's history when there is one (a rule's script may run git)
     trusted = set(reproduced)
     pending = list(jobs)
     while pending:
@@ -747,7 +766,7 @@ def _run_in(job: DocJob, script: str, root: Path, written: dict[str, tuple[int, 
     env = {"SOURCE_DATE_EPOCH": rg.SOURCE_DATE_EPOCH, "TZ": "UTC", "LC_ALL": "C.UTF-8", "GIT_PAGER": "cat",
            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory",
            "GIT_CONFIG_VALUE_0": "*"}
-    if job.git and git is not None:
+    if git is not None and re.fullmatch(r"[0-9a-f]{40}", commit):
         _fake_git(root, commit)
         binds.append((git / "objects", WORK_GIT))
     cwd = root / job.directory if job.directory else root

@@ -352,6 +352,24 @@ def test_rules_of_an_included_makefile_fragment_run_where_automake_puts_them(tmp
         assert (r.status, r.toolchain) == (status, "rule src/local.mk:3 (src/colors.h)"), (r, out.steps)
 
 
+def test_a_prerequisite_the_recipe_never_reads_is_not_a_needed_input(tmp_path):
+    """strace's ``$(srcdir)/ChangeLog: ... $(srcdir)/Makefile.in $(srcdir)/.version`` only makes the
+    target stale on those release-only files; the recipe reads the tag's script, so the job runs
+    without waiting for them. One that the recipe names (or hands over as ``$<``) is needed."""
+    tag = {"Makefile.am": b"$(srcdir)/NEWS.txt: $(srcdir)/gen-news $(srcdir)/Makefile.in $(srcdir)/.version\n"
+                          b"\t(cd $(srcdir); sh ./gen-news) > $@-t && mv $@-t $@\n"
+                          b"$(srcdir)/AUTHORS.txt: $(srcdir)/.version $(srcdir)/gen-news\n"
+                          b"\tsh $(srcdir)/gen-news $< > $@\n",
+           "gen-news": b"echo news\n"}
+    rel = {"NEWS.txt": lambda: b"news\n", "AUTHORS.txt": lambda: b"news\n", "Makefile.in": lambda: b"x\n",
+           ".version": lambda: b"1.0\n"}
+    jobs = {j.outputs: j for j in docgen.plan(tag, rel, "1.0") if j.outputs}
+    assert jobs[("NEWS.txt",)].needs == ()
+    assert jobs[("AUTHORS.txt",)].needs == (".version",)
+    out = docgen.run(list(jobs.values()), tag, rel, [], work_dir=tmp_path)
+    assert out.files["NEWS.txt"].status == "reproduced" and "AUTHORS.txt" not in out.files
+
+
 def test_conditional_rules_and_configure_choices_are_alternatives(tmp_path):
     """docgen's API on a curl-like Makefile.am: the branches of ``if USE_MANUAL`` / ``if
     HAVE_LIBZ`` and the values configure may give ``@MANOPT@`` are alternatives of one job;

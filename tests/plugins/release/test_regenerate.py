@@ -188,6 +188,7 @@ def test_release_only_copies_of_tag_files_are_explained_and_an_edited_copy_is_no
     code, data = run({"lib-m32/greet.c": greet}, "--regenerate", "never")
     assert files(data)["lib-m32/greet.c"]["verdict"] == "generated"
     assert files(data)["lib-m32/greet.c"]["how"] == "a copy of the tag's lib/greet.c"
+    assert files(data)["lib-m32/greet.c"]["reproduction"]["status"] == "reproduced"
     assert medium_or_more(data) == []
     code, data = run({"lib-m32/greet.c": greet + b"int hook;\n"}, "--regenerate", "never")
     assert files(data)["lib-m32/greet.c"]["verdict"] == "unexplained"
