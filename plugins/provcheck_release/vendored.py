@@ -260,6 +260,15 @@ class Layout:
                 for cand in self.candidates(path) for d in self.local]
 
 
+def _setting(bases: dict[str, str], local: list[str], kind: str, value: str) -> list[str]:
+    """One gnulib-tool destination setting: a base directory into ``bases``, or the new
+    ``--local-dir`` list (returned; ``local`` otherwise)."""
+    if kind == "local":
+        return [d for d in _dequote(value).split(":") if d]
+    bases[kind] = _dequote(value)
+    return local
+
+
 def _dequote(value: str) -> str:
     return value.strip().strip("[]'\"").strip()
 
@@ -276,10 +285,8 @@ def layouts(files: dict[str, Callable[[], bytes | None]], aux_dir: str | None = 
         local: list[str] = []
         for macro, kind in _CACHE_MACROS.items():
             m = re.search(rf"^\s*{macro}\(\[?([^\])\n]*)\]?\)", text, re.M)
-            if m and kind == "local":
-                local = [d for d in _dequote(m.group(1)).split(":") if d]
-            elif m:
-                bases[kind] = _dequote(m.group(1))
+            if m:
+                local = _setting(bases, local, kind, m.group(1))
         if not re.search(r"^\s*gl_WITH_TESTS\b", text, re.M):
             bases.pop("tests", None)  # gl_TESTS_BASE is recorded even when no tests are copied
         m4dir = posixpath.dirname(path)
@@ -295,10 +302,8 @@ def layouts(files: dict[str, Callable[[], bytes | None]], aux_dir: str | None = 
         local = []
         for var, kind in _CONF_VARS.items():
             m = re.search(rf"^\s*{var}=(\S+)", text, re.M)
-            if m and kind == "local":
-                local = [d for d in _dequote(m.group(1)).split(":") if d]
-            elif m:
-                bases[kind] = _dequote(m.group(1))
+            if m:
+                local = _setting(bases, local, kind, m.group(1))
         for opt, kind in _CONF_OPTS.items():
             m = re.search(rf"{opt}=([\w./-]+)", text)
             if m and kind == "local":

@@ -78,12 +78,13 @@ class Cache:
     def get(self, namespace: str, key: str, version: str = "") -> bytes | None:
         """The payload stored for (namespace, key, version), verified; None when absent or damaged."""
         path = self._path(namespace, key)
+        f = self._open(path)
+        if f is None:
+            return None
         try:
-            with open(path, "rb") as f:
+            with f:
                 header_line = f.readline(_HEADER_MAX)
                 payload = f.read()
-        except FileNotFoundError:
-            return None
         except OSError as exc:
             self._drop(path, f"unreadable ({exc.strerror})")
             return None
@@ -145,12 +146,8 @@ class Cache:
         """The entry ``put_parts`` stored: its head verified (and the file's length checked),
         its parts read and verified on demand. None when absent, damaged or another version."""
         path = self._path(namespace, key)
-        try:
-            f = open(path, "rb")
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            self._drop(path, f"unreadable ({exc.strerror})")
+        f = self._open(path)
+        if f is None:
             return None
         try:
             header_line = f.readline(_HEADER_MAX)
@@ -186,6 +183,16 @@ class Cache:
 
     def put_json(self, namespace: str, key: str, value: object, version: str = "") -> None:
         self.put(namespace, key, json.dumps(value, separators=(",", ":")).encode(), version)
+
+    def _open(self, path: Path) -> BinaryIO | None:
+        """An entry's file, open for reading; None when absent, or unreadable (then dropped)."""
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._drop(path, f"unreadable ({exc.strerror})")
+            return None
 
     def _drop(self, path: Path, why: str) -> None:
         with contextlib.suppress(OSError):
