@@ -523,6 +523,9 @@ def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[r
         return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size, unobtainable=True,
                              reason="made with " + ", ".join(f"{t} {v}, this system has {m}"
                                                              for t, (v, m) in sorted(other.items())))
+    if is_prose(path, release) and sorted(regenerated.split(b"\n")) == sorted(release.split(b"\n")):
+        return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size,
+                             reason="the same lines in another order: the maker's locale collates them otherwise")
     if path.endswith(".pdf") or release[:5] == b"%PDF-":
         if pdf_normalise(regenerated) == pdf_normalise(release):
             return rg.FileResult(path, rg.REPRODUCED, toolchain=job, size=size,
@@ -831,4 +834,12 @@ def is_doc(path: str) -> bool:
     return bool(DOC_OUTPUT.search(path)) and not path.endswith((".sh", ".py", ".pl"))
 
 
-__all__ = ["DocJob", "DocResult", "plan", "run", "judge", "pdf_normalise", "is_doc", "digest"]
+def is_prose(path: str, data: bytes = b"") -> bool:
+    """Text the build neither compiles nor runs: documentation, or a file like ``THANKS`` or
+    ``AUTHORS`` that is no code, build file or script by its name and first bytes."""
+    from .compare import CODE_EXT
+    from .risk import is_build_file
+    return is_doc(path) or not (CODE_EXT.search(path) or is_build_file(path, data[:2]) or data[:2] == b"#!")
+
+
+__all__ = ["DocJob", "DocResult", "plan", "run", "judge", "pdf_normalise", "is_doc", "is_prose", "digest"]

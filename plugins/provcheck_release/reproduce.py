@@ -265,7 +265,7 @@ class Reproduction:
             what = (f"{len(added)} lines only unverified inputs ({', '.join(fr.unverified_inputs[:4])}) produce; "
                     "with their nearest published copies they are not there")
         sev = Severity.CRITICAL if fr.risk else Severity.HIGH
-        if docgen.is_doc(fr.path):  # read, never run by the build: prose is reviewed, risky lines are high
+        if docgen.is_prose(fr.path, c.read_r(fr.path, 64)):  # read, never run by the build: risky lines are high
             sev = Severity.HIGH if fr.risk else Severity.MEDIUM
         ev = {"diff": diff[:12000], "hunks": [h.to_dict() for h in bad[:rg.HUNKS_SHOWN]],
               "unexplained_hunks": len(bad), "explained_hunks": [h.to_dict() for h in fr.hunks if h.kind != "unexplained"][:8],

@@ -370,6 +370,17 @@ def test_a_prerequisite_the_recipe_never_reads_is_not_a_needed_input(tmp_path):
     assert out.files["NEWS.txt"].status == "reproduced" and "AUTHORS.txt" not in out.files
 
 
+def test_prose_sorted_in_another_locale_is_not_reproducible_and_code_reordered_differs():
+    """coreutils' THANKS, made by a rule that sorts names: the maker's locale collated "AIDA" after
+    "Adrian"; the same lines in another order are no finding in prose, but reordered code is."""
+    mine, theirs = b"AIDA Shinra\nAdam Klein\nAdrian Bunk\n", b"Adam Klein\nAdrian Bunk\nAIDA Shinra\n"
+    r = docgen.judge("THANKS", mine, theirs, "rule Makefile.am:157 (THANKS)", [])
+    assert r.status == "not-reproducible" and "another order" in r.reason
+    code = docgen.judge("src/list.h", b"int a;\nint b;\n", b"int b;\nint a;\n", "rule", [])
+    assert code.status == "reproduction-differs"
+    assert docgen.is_prose("THANKS", theirs) and not docgen.is_prose("gen", b"#!/bin/sh\n")
+
+
 def test_conditional_rules_and_configure_choices_are_alternatives(tmp_path):
     """docgen's API on a curl-like Makefile.am: the branches of ``if USE_MANUAL`` / ``if
     HAVE_LIBZ`` and the values configure may give ``@MANOPT@`` are alternatives of one job;
