@@ -11,8 +11,9 @@ what it writes is matched *by content* with the release files that have no verdi
 (history.run_scripts). A script that stops half-way (a gnulib ``bootstrap`` wants the
 network) still explains what it wrote before.
 
-A ``reproduced-unverified`` output of the chain whose every unverified input this run
-reproduced from the tag is ``reproduced``: its inputs are the tag's, after all.
+A ``reproduced-unverified`` output of the chain whose every unverified input these runs (or
+a release script's, history.script_jobs) reproduced from the tag is ``reproduced``: its inputs
+are the tag's, after all.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import hashlib
 import posixpath
 import re
 from collections import Counter
@@ -551,9 +552,8 @@ class Comparer:
                 digest = unread.get(n.path) or (n.sha256 if n.is_file else None)
                 if digest:
                     self._tag_digests.setdefault(digest, p)
-        import hashlib
-        return (self._tag_digests.get(hashlib.sha256(data).hexdigest())
-                or self._tag_digests.get(hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()))
+        from .gitsource import git_blob_id  # gitsource imports this module
+        return self._tag_digests.get(hashlib.sha256(data).hexdigest()) or self._tag_digests.get(git_blob_id(data))
 
     def made_by_tag_rule(self, path: str) -> tuple[str, str] | None:
         """(system, how) when a make rule of the tag writes ``path`` from an input of the tag
@@ -646,8 +646,8 @@ class Comparer:
             return False
         blob = (self.source.metadata.get("unread_blobs") or {}).get(node.path)
         if blob:
-            import hashlib
-            return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == blob
+            from .gitsource import git_blob_id  # gitsource imports this module
+            return git_blob_id(data) == blob
         return node.is_file and self.read_s(path) == data
 
     def generated_elsewhere(self, path: str, data: bytes) -> bool:

@@ -283,8 +283,7 @@ def _reads(rule: MakeRule, path: str, lines: list[Line]) -> bool:
     recipe = expand("\n".join(rule.recipe), lines, rule.conditions)
     if re.search(r"\$[\^+?]|\$\([\^+?]\)", recipe):
         return True
-    first = next((p for p in rule.inputs), None)
-    if re.search(r"\$<|\$\(<\)", recipe) and path == first:
+    if re.search(r"\$<|\$\(<\)", recipe) and rule.inputs and path == rule.inputs[0]:
         return True
     return posixpath.basename(path) in recipe
 

@@ -54,15 +54,19 @@ class Candidate:
 
 
 def candidates(release: Mapping[str, Callable[[], bytes]], tag: Mapping[str, bytes],
-               skip: set[str] | frozenset[str] = frozenset()) -> list[Candidate]:
-    """Release-only files that start like ``git log`` output, each with the option sets to try."""
+               skip: set[str] | frozenset[str] = frozenset(),
+               head: Callable[[str], bytes] | None = None) -> list[Candidate]:
+    """Release-only files that start like ``git log`` output, each with the option sets to try
+    (``head`` reads a file's first 256 bytes: only a candidate is read whole)."""
     out = []
     for path in sorted(release):
         if path in tag or path in skip:
             continue
+        m = _FIRST.match((head(path) if head is not None else release[path]())[:256])
+        if m is None:
+            continue
         data = release[path]()
-        m = _FIRST.match(data[:256])
-        if m is None or len(data) > MAX_SIZE:
+        if len(data) > MAX_SIZE:
             continue
         out.append(Candidate(path, len(data), hashlib.sha256(data).hexdigest(), m.group(1).decode(),
                              len(_COMMIT.findall(data)), option_sets(data)))

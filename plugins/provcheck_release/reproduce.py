@@ -140,26 +140,21 @@ class Reproduction:
                           skip=set(result.files),
                           reproduced={p for p, fr in result.files.items() if fr.status == rg.REPRODUCED})
         result.files.update(docs.files)
-        logs, log_steps = history.reproduce(history.candidates(trees.release, tag, set(result.files)),
-                                            c.source.metadata.get("repository"), trees.commit, options.work_dir,
-                                            options.limits)
+        repo = c.source.metadata.get("repository")
+        found = history.candidates(trees.release, tag, set(result.files), head=lambda p: c.read_r(p, 256))
+        logs, log_steps = history.reproduce(found, repo, trees.commit, options.work_dir, options.limits)
         result.files.update(logs)
+        # release scripts' git log pipelines, then the bootstrap script: what each writes, matched by content
         left = {p: n.size or 0 for p, n in c.rfiles.items() if n.is_file and p not in result.files}
-        scripted, script_steps = history.run_scripts(history.script_jobs(tag), tag, trees.release, left,
-                                                     c.source.metadata.get("repository"), trees.commit,
-                                                     options.work_dir, options.limits)
+        scripted, script_steps = history.run_scripts(history.script_jobs(tag) + bootstrap.jobs(tag), tag,
+                                                     trees.release, left, repo, trees.commit, options.work_dir,
+                                                     options.limits)
         result.files.update(scripted)
-        log_steps += script_steps
-        left = {p: n.size or 0 for p, n in c.rfiles.items() if n.is_file and p not in result.files}
-        booted, boot_steps = history.run_scripts(bootstrap.jobs(tag), tag, trees.release, left,
-                                                 c.source.metadata.get("repository"), trees.commit,
-                                                 options.work_dir, options.limits)
-        result.files.update(booted)
-        bootstrap.upgrade(result.files, booted)
-        log_steps += boot_steps
+        bootstrap.upgrade(result.files, scripted)
         result.steps += [{"step": f"docs: {s['step']}", "argv": [], "returncode": s.get("returncode"),
                           "killed": s.get("killed"), "seconds": s.get("seconds", 0.0),
-                          "stderr": s.get("stderr") or s.get("skipped", "")} for s in docs.steps + log_steps]
+                          "stderr": s.get("stderr") or s.get("skipped", "")}
+                         for s in docs.steps + log_steps + script_steps]
 
     def _reader_r(self, path: str):
         return lambda: self.c.read_r(path, None)
