@@ -181,6 +181,37 @@ def test_what_a_failing_generator_wrote_is_not_compared(run, project):
     assert not [f for f in data["findings"] if f["rule_id"] == "PC110" and f["location"]["path"].endswith("/configure")]
 
 
+BOOTSTRAP = {
+    "bootstrap": "#!/bin/sh\nset -e\n./lib/gen-names.sh > lib/names.h\nautoreconf -fi\n./configure \"$@\"\n",
+    "lib/gen-names.sh": "#!/bin/sh\nsed -n 's/^\\([a-z]*\\) .*/  \"\\1\",/p' \"$(dirname \"$0\")/names.in\"\n",
+    "lib/names.in": "hello a greeting\nbye a farewell\n",
+}
+
+
+def test_what_the_tags_bootstrap_script_writes_is_reproduced_and_a_hostile_one_is_contained(run, project, tmp_path):
+    """strace's way: ``bootstrap`` generates sources from the tree, then runs autoreconf. It runs
+    in the sandbox with the autotools as no-ops; the release's copy of what it wrote is reproduced
+    (its PC101 withdrawn), an edited copy is not. A bootstrap that loops and tries to write
+    outside is stopped by the limits and reported, and nothing leaves the sandbox."""
+    tag = {k: v.encode() for k, v in BOOTSTRAP.items()}
+    names = b'  "hello",\n  "bye",\n'
+    code, data = run({"lib/names.h": names}, tag_changes=tag)
+    v = files(data)["lib/names.h"]
+    assert v["reproduction"]["status"] == "reproduced", v
+    assert v["reproduction"]["toolchain"] == "bootstrap of the tag, the autotools as no-ops"
+    assert medium_or_more(data) == [], [f["message"] for f in medium_or_more(data)]
+    code, data = run({"lib/names.h": names + b'  "evil",\n'}, tag_changes=tag)
+    assert "reproduction" not in files(data)["lib/names.h"]
+    assert [f["rule_id"] for f in medium_or_more(data)] == ["PC101"]
+    outside = tmp_path / "escaped"
+    hostile = {**tag, "bootstrap": f"#!/bin/sh\necho pwned > {outside}\nwhile :; do :; done\n".encode()}
+    code, data = run({"lib/names.h": names}, "--set", "release.regenerate-timeout=3", tag_changes=hostile)
+    assert not outside.exists()
+    steps = [s for s in data["release"]["regeneration"]["steps"] if "bootstrap of the tag" in s["step"]]
+    assert [s["killed"] for s in steps] == ["timeout"], steps
+    assert "reproduction" not in files(data)["lib/names.h"]
+
+
 def test_release_only_copies_of_tag_files_are_explained_and_an_edited_copy_is_not(run, project):
     """strace's bootstrap copies tests/*.c into tests-m32/: bytes the tag has, at another path,
     are a copy (no finding); one changed line makes the file release-only code again."""
