@@ -200,7 +200,6 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
         elif DOC_DIRS.search(path) and FORMATTERS.search(text) and re.search(r">>?\s*Makefile\b", text):
             jobs.append(DocJob(f"documentation script {path}", d, f"sh ./{base}"))
     jobs += _rule_jobs(tag, release, defaults)
-    jobs += _po_jobs(tag, release)
     named = {j.name.split(" ", 2)[-1] for j in jobs}
     for script, where in _scripts_run_by_rules(tag).items():
         data = tag.get(script)
@@ -320,7 +319,7 @@ def _rule_scripts(mk_path: str, lines: list[Line], rule: MakeRule, text: bytes,
     return out
 
 
-def _makevar(text: str, name: str) -> list[str]:
+def makevar(text: str, name: str) -> list[str]:
     """The shell words of ``NAME =`` / ``NAME +=`` lines of a Makevars file (continuations joined;
     the recipe hands the value to the shell, so it is split as the shell would)."""
     import shlex
@@ -334,59 +333,9 @@ def _makevar(text: str, name: str) -> list[str]:
     return out
 
 
-def _configure_value(conf: bytes, name: str) -> str | None:
+def configure_value(conf: bytes, name: str) -> str | None:
     m = re.search(rb"^[ \t]*" + name.encode() + rb"='([^'\n$`]*)'", conf, re.M)
     return m.group(1).decode("latin-1") if m else None
-
-
-def _po_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> list[DocJob]:
-    """gettext's ``update-po`` (``make dist`` runs it): xgettext over the tag's ``POTFILES.in``
-    into ``DOMAIN.pot``, then ``msgmerge --lang=LL [--previous] -o LL.new.po`` of each of the
-    tag's catalogs, kept when it differs, as the release's ``po/Makefile.in.in`` says (its
-    ``.nop.po-update`` recipe decides ``--previous``), with ``Makevars``' options. Package name, version and bug
-    address are the release's ``configure``'s (stamps in the headers)."""
-    conf = release["configure"]() if "configure" in release else b""
-    package, version = _configure_value(conf, "PACKAGE"), _configure_value(conf, "VERSION")
-    bugs = _configure_value(conf, "PACKAGE_BUGREPORT") or ""
-    jobs = []
-    for mk in sorted(p for p in release if posixpath.basename(p) == "Makefile.in.in"):
-        d = posixpath.dirname(mk)
-        makevars, potfiles, linguas = (tag.get(posixpath.join(d, n)) for n in ("Makevars", "POTFILES.in", "LINGUAS"))
-        recipe = release[mk]()
-        lang_opts = ("--lang=$lang --previous" if b"--lang=$$lang --previous -o $$tmpdir/$$lang.new.po" in recipe else
-                     "--lang=$lang" if b"--lang=$$lang -o $$tmpdir/$$lang.new.po" in recipe else None)
-        if makevars is None or potfiles is None or not package or not version or not d or lang_opts is None:
-            continue
-        mv = makevars.decode("utf-8", "replace")
-        domain = (_makevar(mv, "DOMAIN") or ["$(PACKAGE)"])[0].replace("$(PACKAGE)", package)
-        holder = " ".join(_makevar(mv, "COPYRIGHT_HOLDER"))
-        address = " ".join(_makevar(mv, "MSGID_BUGS_ADDRESS")) or bugs
-        xopts = [_quote(w) for w in _makevar(mv, "XGETTEXT_OPTIONS") if "$" not in w]
-        mopts = [_quote(w) for w in _makevar(mv, "MSGMERGE") + _makevar(mv, "MSGMERGE_OPTIONS")
-                 if w.startswith("-") and "$" not in w]
-        gnu = (_makevar(mv, "PACKAGE_GNU") or [""])[0]
-        header = posixpath.join(d, f"{domain}.pot-header") in tag
-        langs = [w for w in (linguas or b"").decode("utf-8", "replace").split() if re.fullmatch(r"[\w@.-]+", w)
-                 and not w.startswith("#")]
-        if not re.fullmatch(r"[\w.+-]+", domain):
-            continue
-        top = "/".join([".."] * len(d.split("/")))
-        prefix = ("package_prefix='GNU '; " if gnu == "yes" else "package_prefix=''; " if gnu else
-                  f"package_prefix=''; if LC_ALL=C grep -i {_quote('GNU ' + package)} {top}/* 2>/dev/null "
-                  f"| grep -v 'libtool:' >/dev/null; then package_prefix='GNU '; fi; ")
-        script = (prefix +
-                  f"xgettext --default-domain={domain} --directory={top} --add-comments=TRANSLATORS: "
-                  f"--files-from=POTFILES.in --copyright-holder={_quote(holder)} "
-                  f"--package-name=\"${{package_prefix}}\"{_quote(package)} --package-version={_quote(version)} "
-                  f"--msgid-bugs-address={_quote(address)} {' '.join(xopts)} && "
-                  + (f"sed -e '1,/^#$/d' < {domain}.po > {domain}.1po && cat {domain}.pot-header {domain}.1po > "
-                     f"{domain}.po && rm -f {domain}.1po && " if header else "")
-                  + f"mv {domain}.po {domain}.pot && "
-                  f"for lang in {' '.join(langs)}; do test ! -f $lang.po || {{ "
-                  f"msgmerge {' '.join(mopts)} {lang_opts} -o $lang.new.po $lang.po {domain}.pot && "
-                  f"{{ cmp -s $lang.po $lang.new.po || mv -f $lang.new.po $lang.po; }}; rm -f $lang.new.po; }}; done")
-        jobs.append(DocJob(f"update-po of {mk} (xgettext, msgmerge)", d, script))
-    return jobs
 
 
 _SH_IN_DIR = re.compile(r"""cd\s+["']?\$[({]srcdir[)}]/([\w./-]+?)["']?\s*&&\s*(?:\$\(SHELL\)|sh)\s+(?:\./)?([\w.-]+)""")

@@ -604,16 +604,11 @@ def catalog_script(gmo: list[str], files: Mapping[str, bytes], release: Mapping[
 
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """The code that decides results (this module, reproduce.py, toolchain.py, compare.py): part
-    of every cache key, so an upgraded provcheck never serves an older version's result."""
+    """Every module of this plugin (the code that decides results): part of every cache key, so
+    an upgraded provcheck never serves an older version's result."""
     h = hashlib.sha256(CHAIN_VERSION.encode())
-    here = Path(__file__).parent
-    for name in ("regenerate.py", "reproduce.py", "toolchain.py", "compare.py", "m4db.py", "risk.py", "aclocal.py",
-                 "history.py", "bootstrap.py"):
-        try:
-            h.update((here / name).read_bytes())
-        except OSError:
-            h.update(name.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 

@@ -1,0 +1,71 @@
+"""Translation catalogs ``make dist`` refreshes, reproduced in the sandbox.
+
+gettext's ``po/Makefile.in.in`` (``update-po``) runs xgettext over the sources that
+``POTFILES.in`` lists and merges each of the tag's catalogs with the new template. A release
+ships the merged catalogs; they differ from the tag's by every moved reference and every new
+or changed message. Each job is a :class:`docgen.DocJob` run and judged like the other
+documentation jobs.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Callable, Mapping
+
+from . import docgen
+
+_q = docgen._quote
+
+
+def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> list[docgen.DocJob]:
+    """gettext's ``update-po`` (``make dist`` runs it): xgettext over the tag's ``POTFILES.in``
+    into ``DOMAIN.pot``, then ``msgmerge --lang=LL [--previous] -o LL.new.po`` of each of the
+    tag's catalogs, kept when it differs, as the release's ``po/Makefile.in.in`` says (its
+    ``.nop.po-update`` recipe decides ``--previous``), with ``Makevars``' options. Package name, version and bug
+    address are the release's ``configure``'s (stamps in the headers)."""
+    conf = release["configure"]() if "configure" in release else b""
+    package, version = docgen.configure_value(conf, "PACKAGE"), docgen.configure_value(conf, "VERSION")
+    bugs = docgen.configure_value(conf, "PACKAGE_BUGREPORT") or ""
+    jobs = []
+    for mk in sorted(p for p in release if posixpath.basename(p) == "Makefile.in.in"):
+        d = posixpath.dirname(mk)
+        makevars, potfiles, linguas = (tag.get(posixpath.join(d, n)) for n in ("Makevars", "POTFILES.in", "LINGUAS"))
+        recipe = release[mk]()
+        lang_opts = ("--lang=$lang --previous" if b"--lang=$$lang --previous -o $$tmpdir/$$lang.new.po" in recipe else
+                     "--lang=$lang" if b"--lang=$$lang -o $$tmpdir/$$lang.new.po" in recipe else None)
+        if makevars is None or potfiles is None or not package or not version or not d or lang_opts is None:
+            continue
+        mv = makevars.decode("utf-8", "replace")
+        domain = (docgen.makevar(mv, "DOMAIN") or ["$(PACKAGE)"])[0].replace("$(PACKAGE)", package)
+        holder = " ".join(docgen.makevar(mv, "COPYRIGHT_HOLDER"))
+        address = " ".join(docgen.makevar(mv, "MSGID_BUGS_ADDRESS")) or bugs
+        xopts = [_q(w) for w in docgen.makevar(mv, "XGETTEXT_OPTIONS") if "$" not in w]
+        mopts = [_q(w) for w in docgen.makevar(mv, "MSGMERGE") + docgen.makevar(mv, "MSGMERGE_OPTIONS")
+                 if w.startswith("-") and "$" not in w]
+        gnu = (docgen.makevar(mv, "PACKAGE_GNU") or [""])[0]
+        header = posixpath.join(d, f"{domain}.pot-header") in tag
+        langs = [w for w in (linguas or b"").decode("utf-8", "replace").split() if re.fullmatch(r"[\w@.-]+", w)
+                 and not w.startswith("#")]
+        if not re.fullmatch(r"[\w.+-]+", domain):
+            continue
+        top = "/".join([".."] * len(d.split("/")))
+        prefix = ("package_prefix='GNU '; " if gnu == "yes" else "package_prefix=''; " if gnu else
+                  f"package_prefix=''; if LC_ALL=C grep -i {_q('GNU ' + package)} {top}/* 2>/dev/null "
+                  f"| grep -v 'libtool:' >/dev/null; then package_prefix='GNU '; fi; ")
+        script = (prefix +
+                  f"xgettext --default-domain={domain} --directory={top} --add-comments=TRANSLATORS: "
+                  f"--files-from=POTFILES.in --copyright-holder={_q(holder)} "
+                  f"--package-name=\"${{package_prefix}}\"{_q(package)} --package-version={_q(version)} "
+                  f"--msgid-bugs-address={_q(address)} {' '.join(xopts)} && "
+                  + (f"sed -e '1,/^#$/d' < {domain}.po > {domain}.1po && cat {domain}.pot-header {domain}.1po > "
+                     f"{domain}.po && rm -f {domain}.1po && " if header else "")
+                  + f"mv {domain}.po {domain}.pot && "
+                  f"for lang in {' '.join(langs)}; do test ! -f $lang.po || {{ "
+                  f"msgmerge {' '.join(mopts)} {lang_opts} -o $lang.new.po $lang.po {domain}.pot && "
+                  f"{{ cmp -s $lang.po $lang.new.po || mv -f $lang.new.po $lang.po; }}; rm -f $lang.new.po; }}; done")
+        jobs.append(docgen.DocJob(f"update-po of {mk} (xgettext, msgmerge)", d, script))
+    return jobs
+
+
+__all__ = ["jobs"]
