@@ -68,7 +68,45 @@ def with_includes(mk_path: str, read: Callable[[str], bytes | None], depth: int 
 def _expand(text: str, variables: Mapping[str, str], depth: int = 0) -> str:
     if depth > 8 or "$" not in text:
         return text
-    return _expand(_REF.sub(lambda m: variables.get(m.group(1), m.group(0)), text), variables, depth + 1)
+    out = _REF.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+    out = _FUNCTION.sub(_call, out)
+    return out if out == text else _expand(out, variables, depth + 1)
+
+
+# make's text functions, on arguments with no variable reference left (``$(patsubst %,$(srcdir)/%.po,$(LINGUAS))``)
+_FUNCTION = re.compile(r"\$\((patsubst|subst|addprefix|addsuffix|notdir|dir|basename|strip|sort) ([^$()]*)\)")
+
+
+def _pattern(pattern: str, replacement: str, word: str) -> str:
+    head, pct, tail = pattern.partition("%")
+    if not pct:
+        return replacement if word == pattern else word
+    if word.startswith(head) and word.endswith(tail) and len(word) >= len(head) + len(tail):
+        return replacement.replace("%", word[len(head):len(word) - len(tail)], 1)
+    return word
+
+
+def _call(m: re.Match[str]) -> str:
+    name, args = m.group(1), m.group(2)
+    if name in ("notdir", "dir", "basename", "strip", "sort"):
+        words = args.split()
+        if name == "notdir":
+            return " ".join(posixpath.basename(w) for w in words)
+        if name == "dir":
+            return " ".join(posixpath.dirname(w) + "/" if "/" in w else "./" for w in words)
+        if name == "basename":
+            return " ".join(w.rsplit(".", 1)[0] if "." in posixpath.basename(w) else w for w in words)
+        return " ".join(sorted(set(words)) if name == "sort" else words)
+    parts = args.split(",", 2 if name in ("patsubst", "subst") else 1)
+    if len(parts) != (3 if name in ("patsubst", "subst") else 2):
+        return m.group(0)
+    if name == "subst":
+        return parts[2].replace(parts[0], parts[1])
+    if name == "patsubst":
+        return " ".join(_pattern(parts[0].strip(), parts[1].strip(), w) for w in parts[2].split())
+    if name == "addprefix":
+        return " ".join(parts[0].strip() + w for w in parts[1].split())
+    return " ".join(w + parts[0].strip() for w in parts[1].split())
 
 
 def _resolve(word: str, base: str) -> str | None:

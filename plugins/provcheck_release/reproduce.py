@@ -138,7 +138,9 @@ class Reproduction:
         docs = docgen.run(jobs, tag, trees.release, known, repo=self.c.source.metadata.get("repository"),
                           commit=trees.commit, work_dir=options.work_dir, limits=options.limits,
                           skip=set(result.files),
-                          reproduced={p for p, fr in result.files.items() if fr.status == rg.REPRODUCED})
+                          reproduced={p for p, fr in result.files.items() if fr.status == rg.REPRODUCED} |
+                          {i.path for i in result.inputs if i.origin == "published"},
+                          stand_ins={i.path for i in result.inputs if i.origin == "stand-in"})
         result.files.update(docs.files)
         repo = c.source.metadata.get("repository")
         found = history.candidates(trees.release, tag, set(result.files), head=lambda p: c.read_r(p, 256))
