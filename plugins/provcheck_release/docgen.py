@@ -74,7 +74,8 @@ DIST_DIR = ".provcheck-dist"                 # distdir of a dist-hook run (insid
 MAX_TREE = 256 << 20                         # bytes of tag files one job materialises
 FORMATTERS = re.compile(r"\b(?:groff|nroff|troff|mandoc|makeinfo|texi2any|ps2pdf|po4a|pod2man|mdoc2man|git log)\b")
 DOC_DIRS = re.compile(r"(?:^|/)(?:doc|docs|man|manual)/[^/]+\.sh$")
-X
+# groff's man.local; the XML catalog and the DocBook DTD's entity files it points to (xsltproc --nonet, itstool)
+FORMATTER_CONFIG = ("/etc/groff", "/etc/xml", "/etc/sgml")
 # generator version stamps inside outputs: a regeneration naming another version is not comparable
 VERSION_STAMPS = (("makeinfo", re.compile(rb"produced by makeinfo version ([0-9][\w.]*)")),
                   ("groff", re.compile(rb"groff version ([0-9][\w.]*)")),
