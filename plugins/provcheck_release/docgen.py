@@ -671,11 +671,7 @@ class _Configured:
             self.out.steps.append({"step": job.name, "skipped": self.failure})
             return None
         from dataclasses import replace
-        from .makerules import TARGETS
-        names = " ".join(_quote(n) for n in left.values())
-        return replace(job, script=job.script.replace(TARGETS, names),
-                       alternatives=[a.replace(TARGETS, names) for a in job.alternatives],
-                       extra={**self.inputs(), **self.files, **job.extra}, outputs=tuple(left))
+        return replace(job, extra={**self.inputs(), **self.files, **job.extra}, outputs=tuple(left), targets=left)
 
 
 # generators whose version the system can tell without running a job: {tool: (argv, version regex)}
@@ -754,6 +750,12 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
     scripts = [job.script, *job.alternatives]
     for i, script in enumerate(scripts):
         name = job.names[i] if i < len(job.names) else job.name
+        if job.targets:  # a make job: each alternative makes only the targets no earlier one reproduced
+            from .makerules import TARGETS
+            todo = [t for t in job.targets if best is None or t not in best or best[t].status != rg.REPRODUCED]
+            if not todo:
+                break
+            script = script.replace(TARGETS, " ".join(_quote(job.targets[t]) for t in todo))
         try:
             if not written:
                 shutil.rmtree(tree, ignore_errors=True)
@@ -777,6 +779,16 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
             rel = release[p]()
             if tag.get(p) != rel:  # a file identical to the tag's is verified by the tag
                 outputs[p] = (data, rel)
+        if job.targets:  # per target, the first alternative that reproduces it (all are made from the tag)
+            merged = dict(best or {})
+            for p, (data, rel) in outputs.items():
+                if p not in merged or merged[p].status != rg.REPRODUCED:
+                    r = judge(p, data, rel, name, known) if data.strip() or not rel.strip() else rg.FileResult(
+                        p, rg.NOT_REPRODUCIBLE, toolchain=name, size=len(rel), reason=f"{name} wrote an empty file")
+                    if p not in merged or r.status == rg.REPRODUCED:
+                        merged[p] = r
+            best, last = merged, {**last, **outputs}
+            continue
         key = _distance(outputs)
         if best_key is not None and key <= best_key:  # no closer than one judged already
             continue

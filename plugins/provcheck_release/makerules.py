@@ -167,23 +167,6 @@ def _pattern_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], b
         if not patterns:
             continue
 
-        def made_from_tag(rel: str, depth: int = 0) -> list[Line] | None:
-            """The rules (outermost first) that make ``rel`` (relative to ``d``) from a tag file."""
-            for line, target, prereqs in patterns:
-                stem = _stem(target, rel)
-                if stem is None:
-                    continue
-                for p in prereqs:
-                    src = p.replace("%", stem)
-                    path = _resolve(src, d)
-                    if path is not None and path in tag:
-                        return [line]
-                    if depth < MAX_DEPTH and path is not None and path not in release:
-                        chain = made_from_tag(posixpath.relpath(path, d or "."), depth + 1)
-                        if chain is not None:
-                            return [line, *chain]
-            return None
-
         wanted: dict[str, str] = {}
         used: list[Line] = []
         prefix = f"{d}/" if d else ""
@@ -191,7 +174,7 @@ def _pattern_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], b
             if not path.startswith(prefix) or path in tag or path.endswith((".in", ".am", "Makefile")):
                 continue
             rel = path[len(prefix):]
-            chain = made_from_tag(rel)
+            chain = _made_from_tag(rel, patterns, d, tag, release)
             if chain is not None:
                 wanted[path] = rel
                 used += [x for x in chain if x not in used]
@@ -202,7 +185,7 @@ def _pattern_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], b
         recipe_vars = _recipe_variables(lines, used)
         flips = sorted({name for ln in lines for name, _ in ln.conditions
                         if name not in forced and _defines(ln, recipe_vars)})
-        text_rules = make_rules(mk, raw, origins)
+        text_rules = make_rules(mk, raw.replace(b"$(CURDIR)", variables["CURDIR"].encode()), origins)
         needs = sorted({p for r in text_rules for p in r.inputs if p not in wanted and "*" not in p
                         and _differs(p, tag, release)})
         # a tool configure looks for only when asked (shadow's XSLTPROC with --enable-man): its own name
@@ -221,6 +204,25 @@ def _pattern_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], b
         out.append(docgen.DocJob(names[0], "", scripts[0], alternatives=scripts[1:], names=names, configured=True,
                                  outputs=tuple(sorted(wanted)), needs=tuple(needs), targets=dict(wanted)))
     return out
+
+
+def _made_from_tag(rel: str, patterns: list[tuple[Line, str, list[str]]], d: str, tag: Mapping[str, bytes],
+                   release: Mapping[str, Callable[[], bytes]], depth: int = 0) -> list[Line] | None:
+    """The rules (outermost first) that make ``rel`` (relative to ``d``) from a file of the tag,
+    through intermediate files neither the tag nor the release has."""
+    for line, target, prereqs in patterns:
+        stem = _stem(target, rel)
+        if stem is None:
+            continue
+        for p in prereqs:
+            path = _resolve(p.replace("%", stem), d)
+            if path is not None and path in tag:
+                return [line]
+            if depth < MAX_DEPTH and path is not None and path not in release:
+                chain = _made_from_tag(posixpath.relpath(path, d or "."), patterns, d, tag, release, depth + 1)
+                if chain is not None:
+                    return [line, *chain]
+    return None
 
 
 def _recipe_variables(lines: list[Line], used: list[Line]) -> set[str]:

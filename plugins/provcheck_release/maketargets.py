@@ -43,12 +43,15 @@ class RuleTarget:
 _INCLUDE = re.compile(r"^-?include[ \t]+(\S+)[ \t]*$")
 
 
-def with_includes(mk_path: str, read: Callable[[str], bytes | None], depth: int = 0) -> tuple[bytes, list[str]]:
+def with_includes(mk_path: str, read: Callable[[str], bytes | None], depth: int = 0,
+                  base: str | None = None) -> tuple[bytes, list[str]]:
     """A ``Makefile.am`` as automake reads it: each ``include`` of a file of the tree replaced by
     that file (coreutils' ``include $(srcdir)/src/local.mk``), and where every line came from
-    (``"src/local.mk:12"``). Included paths are relative to the Makefile.am, as automake has them."""
+    (``"src/local.mk:12"``). Included paths are relative to the Makefile.am, as automake has them,
+    in nested includes too (shadow's ``man/de/Makefile.am`` includes ``../generate_translations.mak``,
+    which includes ``../generate_mans.mak``: ``man/generate_mans.mak``)."""
     data = read(mk_path) or b""
-    base = posixpath.dirname(mk_path)
+    base = posixpath.dirname(mk_path) if base is None else base
     out: list[bytes] = []
     origins: list[str] = []
     for n, raw in enumerate(data.split(b"\n"), 1):
@@ -56,7 +59,7 @@ def with_includes(mk_path: str, read: Callable[[str], bytes | None], depth: int 
         target = _resolve(m.group(1), base) if m and depth < 4 else None
         inner = read(target) if target is not None else None
         if target is not None and inner is not None and len(inner) + sum(map(len, out)) <= MAX_MAKEFILE:
-            text, where = with_includes(target, read, depth + 1)
+            text, where = with_includes(target, read, depth + 1, base)
             out.append(text)
             origins += where
             continue
