@@ -671,7 +671,9 @@ class _Configured:
             self.out.steps.append({"step": job.name, "skipped": self.failure})
             return None
         from dataclasses import replace
-        return replace(job, extra={**self.inputs(), **self.files, **job.extra}, outputs=tuple(left), targets=left)
+        # a target is never an input (a stand-in of the chain would make it look up to date)
+        extra = {p: d for p, d in {**self.inputs(), **self.files, **job.extra}.items() if p not in left}
+        return replace(job, extra=extra, outputs=tuple(left), targets=left)
 
 
 # generators whose version the system can tell without running a job: {tool: (argv, version regex)}
