@@ -609,7 +609,8 @@ class _Configured:
     def inputs(self) -> dict[str, bytes]:
         """The reproduced release files the tag lacks (read once per size of the trusted set)."""
         if self._inputs[0] != len(self.trusted):
-            files = {p: self.release[p]() for p in sorted(self.trusted) if p in self.release and p not in self.tag}
+            files = {p: d for p in sorted(self.trusted) if p in self.release
+                     for d in [self.release[p]()] if self.tag.get(p) != d}   # reproduced: the release's copy
             # the chain's stand-ins (gettext's po/Makefile.in.in, build-aux scripts no published copy
             # matches) enter empty as there: config.status only instantiates from them
             files.update({p: b"" for p in sorted(self.stand_ins) if p not in files and p not in self.tag})

@@ -169,15 +169,18 @@ def _pattern_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], b
 
         wanted: dict[str, str] = {}
         used: list[Line] = []
+        sources: set[str] = set()     # the tag files the chains start from
         prefix = f"{d}/" if d else ""
         for path in sorted(release):
-            if not path.startswith(prefix) or path in tag or path.endswith((".in", ".am", "Makefile")):
-                continue
+            if not path.startswith(prefix) or path in tag or not docgen.JOB_OUTPUT.search(path) \
+                    or path.endswith("Makefile"):
+                continue  # docs only: generated code of a configured build may carry the build host's values
             rel = path[len(prefix):]
-            chain = _made_from_tag(rel, patterns, d, tag, release)
-            if chain is not None:
+            found = _made_from_tag(rel, patterns, d, tag, release)
+            if found is not None:
                 wanted[path] = rel
-                used += [x for x in chain if x not in used]
+                used += [x for x in found[0] if x not in used]
+                sources.add(found[1])
         if not wanted:
             continue
         conditions = {c for x in used for c in x.conditions}          # the rules' own: held true
@@ -186,8 +189,8 @@ def _pattern_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], b
         flips = sorted({name for ln in lines for name, _ in ln.conditions
                         if name not in forced and _defines(ln, recipe_vars)})
         text_rules = make_rules(mk, raw.replace(b"$(CURDIR)", variables["CURDIR"].encode()), origins)
-        needs = sorted({p for r in text_rules for p in r.inputs if p not in wanted and "*" not in p
-                        and _differs(p, tag, release)})
+        needs = sorted({p for p in [*sources, *(p for r in text_rules for p in r.inputs)]
+                        if p not in wanted and "*" not in p and _differs(p, tag, release)})
         # a tool configure looks for only when asked (shadow's XSLTPROC with --enable-man): its own name
         tools = "".join(f"{_q(f'{v}={v.lower()}')} " for v in sorted(recipe_vars)
                         if re.fullmatch(r"[A-Z][A-Z0-9_]*", v) and shutil.which(v.lower()))
@@ -207,9 +210,9 @@ def _pattern_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], b
 
 
 def _made_from_tag(rel: str, patterns: list[tuple[Line, str, list[str]]], d: str, tag: Mapping[str, bytes],
-                   release: Mapping[str, Callable[[], bytes]], depth: int = 0) -> list[Line] | None:
+                   release: Mapping[str, Callable[[], bytes]], depth: int = 0) -> tuple[list[Line], str] | None:
     """The rules (outermost first) that make ``rel`` (relative to ``d``) from a file of the tag,
-    through intermediate files neither the tag nor the release has."""
+    through intermediate files neither the tag nor the release has, and that file."""
     for line, target, prereqs in patterns:
         stem = _stem(target, rel)
         if stem is None:
@@ -217,11 +220,11 @@ def _made_from_tag(rel: str, patterns: list[tuple[Line, str, list[str]]], d: str
         for p in prereqs:
             path = _resolve(p.replace("%", stem), d)
             if path is not None and path in tag:
-                return [line]
+                return [line], path
             if depth < MAX_DEPTH and path is not None and path not in release:
-                chain = _made_from_tag(posixpath.relpath(path, d or "."), patterns, d, tag, release, depth + 1)
-                if chain is not None:
-                    return [line, *chain]
+                inner = _made_from_tag(posixpath.relpath(path, d or "."), patterns, d, tag, release, depth + 1)
+                if inner is not None:
+                    return [line, *inner[0]], inner[1]
     return None
 
 

