@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import traceback
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -90,6 +91,19 @@ class PluginManager(pluggy.PluginManager):
             self.enable_tracing()
         self.check_pending()
         self._collect_rules()
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        """pluggy's answer, without ``inspect.getattr_static`` for a plain module's own
+        attributes: a function carries its marker itself, and nothing but a function,
+        static or class method or bound method can be a hook (about 700 lookups a start)."""
+        if type(plugin) is types.ModuleType:
+            value = plugin.__dict__.get(name)
+            if type(value) is types.FunctionType:
+                opts = getattr(value, "provcheck_impl", None)
+                return opts if isinstance(opts, dict) else None
+            if not isinstance(value, (staticmethod, classmethod, types.MethodType)):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
 
     def is_builtin(self, name: str) -> bool:
         return name in self._builtin
