@@ -53,7 +53,7 @@ def jobs(tag: Mapping[str, bytes]) -> list[docgen.DocJob]:
 
 def upgrade(files: dict[str, rg.FileResult], reproduced: Mapping[str, rg.FileResult]) -> None:
     """``reproduced-unverified`` outputs whose every unverified input is in ``reproduced``
-    (made from the tag by a script of the tag) become ``reproduced``, in place."""
+    (made from the tag by a script or rule of the tag) become ``reproduced``, in place."""
     for path, fr in list(files.items()):
         if fr.status == rg.UNVERIFIED and fr.unverified_inputs and not fr.risk and all(
                 reproduced.get(p) is not None and reproduced[p].status == rg.REPRODUCED for p in fr.unverified_inputs):

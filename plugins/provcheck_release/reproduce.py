@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provcheck import Location, Severity
 
-from . import bootstrap, docgen, history, translations
+from . import bootstrap, docgen, history, tagrepo, translations
 from . import regenerate as rg
 from .m4db import M4Verdict, db_name, is_aux
 from .rules import PC110
@@ -109,7 +109,8 @@ class Reproduction:
         c = self.c
         trees = rg.Trees(release={p: self._reader_r(p) for p, n in c.rfiles.items() if n.is_file},
                          source=self._source_readers(), recognised=self._recognised, db=c.db, closest=self._closest,
-                         commit=str(c.source.metadata.get("commit") or ""))
+                         commit=str(c.source.metadata.get("commit") or ""),
+                         git=tagrepo.git_dir(c.source.metadata.get("repository")))
         opts = c.options
         work = opts.get("_work_dir")
         toolchains = opts.get("_toolchains")
@@ -150,7 +151,8 @@ class Reproduction:
         found = history.candidates(trees.release, tag, set(result.files), head=lambda p: c.read_r(p, 256))
         logs, log_steps = history.reproduce(found, repo, trees.commit, options.work_dir, options.limits)
         result.files.update(logs)
-        bootstrap.upgrade(result.files, scripted)
+        # what the jobs reproduced from the tag (scripts, rules, update-po) verifies the outputs made from it
+        bootstrap.upgrade(result.files, {**docs.files, **logs, **scripted})
         result.steps += [{"step": f"docs: {s['step']}", "argv": [], "returncode": s.get("returncode"),
                           "killed": s.get("killed"), "seconds": s.get("seconds", 0.0),
                           "stderr": s.get("stderr") or s.get("skipped", "")}

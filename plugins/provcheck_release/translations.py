@@ -35,11 +35,16 @@ def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -
         recipe = release[mk]()
         lang_opts = ("--lang=$lang --previous" if b"--lang=$$lang --previous -o $$tmpdir/$$lang.new.po" in recipe else
                      "--lang=$lang" if b"--lang=$$lang -o $$tmpdir/$$lang.new.po" in recipe else None)
-        # a POTFILES.in only in the release (written by the bootstrap: util-linux) is an input once reproduced
-        needs = () if potfiles is not None else (posixpath.join(d, "POTFILES.in"),)
-        if makevars is None or (needs and needs[0] not in release) or not package or not version or not d \
-                or lang_opts is None:
+        # a POTFILES.in only in the release (written by the bootstrap: util-linux), and the generated sources it
+        # lists (libgpg-error's src/err-sources.h), are inputs once reproduced
+        listed = potfiles if potfiles is not None else release[posixpath.join(d, "POTFILES.in")]() \
+            if posixpath.join(d, "POTFILES.in") in release else None
+        if makevars is None or listed is None or not package or not version or not d or lang_opts is None:
             continue
+        top_dir = posixpath.dirname(d)
+        needs = tuple([posixpath.join(d, "POTFILES.in")] if potfiles is None else []) + tuple(
+            p for p in (posixpath.normpath(posixpath.join(top_dir, w)) for w in _listed(listed))
+            if p not in tag and p in release)
         mv = makevars.decode("utf-8", "replace")
         domain = (docgen.makevar(mv, "DOMAIN") or ["$(PACKAGE)"])[0].replace("$(PACKAGE)", package)
         holder = " ".join(docgen.makevar(mv, "COPYRIGHT_HOLDER"))
@@ -70,6 +75,12 @@ def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -
                   f"{{ cmp -s $lang.po $lang.new.po || mv -f $lang.new.po $lang.po; }}; rm -f $lang.new.po; }}; done")
         jobs.append(docgen.DocJob(f"update-po of {mk} (xgettext, msgmerge)", d, script, needs=needs))
     return jobs
+
+
+def _listed(potfiles: bytes) -> list[str]:
+    """The source names a POTFILES.in lists (comments and blank lines left out)."""
+    return [line.strip() for line in potfiles.decode("utf-8", "replace").split("\n")
+            if line.strip() and not line.lstrip().startswith("#")][:20000]
 
 
 __all__ = ["jobs"]
