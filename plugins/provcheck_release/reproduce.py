@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provcheck import Location, Severity
 
-from . import bootstrap, docgen, history, translations
+from . import bootstrap, docgen, history, parsers, translations
 from . import regenerate as rg
 from .m4db import M4Verdict, db_name, is_aux
 from .rules import PC110
@@ -134,7 +134,8 @@ class Reproduction:
             tag.update(_git_blobs(c.source.metadata.get("repository"), missing))
         conf = trees.release["configure"]() if "configure" in trees.release else b""
         m = re.search(rb"^PACKAGE_VERSION='([^'\n]*)'", conf, re.M)
-        jobs = docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "") + translations.jobs(tag, trees.release)
+        jobs = (docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "")
+                + translations.jobs(tag, trees.release) + parsers.jobs(tag, trees.release))
         docs = docgen.run(jobs, tag, trees.release, known, repo=self.c.source.metadata.get("repository"),
                           commit=trees.commit, work_dir=options.work_dir, limits=options.limits,
                           skip=set(result.files),
