@@ -219,9 +219,9 @@ def _job(g: Grammar, data: bytes, tag: Mapping[str, bytes], conf: bytes) -> docg
 
 
 def _version_gate(tool: str, version: str, output: str, out_name: str, run: str) -> str:
-    why = f"not reproducible: {output} names {tool} {version}; this system has {tool} $have"
+    why = _q(f"not reproducible: {output} names {tool} {version}; this system has {tool} ")
     return (f"have=$({VERSION_OF[tool]}); if [ \"$have\" = {_q(version)} ]; then {run}; "
-            f"else echo \"{why}\" >&2; : > {_q(out_name)}; fi")
+            f"else echo {why}\"${{have:-none}}\" >&2; : > {_q(out_name)}; fi")
 
 
 def _unavailable(why: str, out_name: str) -> str:
