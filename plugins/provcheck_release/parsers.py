@@ -91,10 +91,13 @@ def grammars(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]
         if tag.get(output) == data:
             continue  # the tag's own copy: verified by the tag
         where = _listed_in(src, output, makefiles)
-        if where is None:
-            continue  # no automake rule makes it (a rule of its own: docgen's rule jobs)
-        mk, text = where
+        if where is RULE:
+            continue  # a rule of its own writes it: docgen's rule jobs run that
         lex = m.group(1) in ("l", "ll")
+        if where is None:  # no Makefile.am of the tag lists it (gnulib-tool's release-only gnulib.mk)
+            found.append(Grammar(src, output, None, lex, posixpath.dirname(src), posixpath.basename(src), [], ""))
+            continue
+        mk, text = where
         mkdir = posixpath.dirname(mk)
         directory, named = _where_make_ran(src, data, mkdir)
         header = output[:-len(C_OF[m.group(1)])] + H_OF[C_OF[m.group(1)]]
@@ -104,9 +107,12 @@ def grammars(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]
     return found
 
 
+RULE = ("", "")   # the output has a rule of its own
+
+
 def _listed_in(src: str, output: str, makefiles: Mapping[str, str]) -> tuple[str, str] | None:
-    """The Makefile.am (includes inlined) that lists the grammar, when no explicit rule of it
-    writes the output (a rule of its own is docgen's to run)."""
+    """(path, text) of the Makefile.am (includes inlined) that lists the grammar; :data:`RULE`
+    when an explicit rule of it writes the output (docgen's to run); None when none lists it."""
     for mk, text in makefiles.items():
         d = posixpath.dirname(mk)
         if d and not src.startswith(d + "/"):
@@ -117,7 +123,7 @@ def _listed_in(src: str, output: str, makefiles: Mapping[str, str]) -> tuple[str
         if not words.search(text):
             continue
         if re.search(rf"^(?:\$\(srcdir\)/)?{re.escape(out_rel)}\s*:(?!=)", text, re.M):
-            return None
+            return RULE
         return mk, text
     return None
 
@@ -184,6 +190,14 @@ def _job(g: Grammar, data: bytes, tag: Mapping[str, bytes], conf: bytes) -> docg
     outputs = (g.output,) + ((g.header,) if g.header else ())
     needs = () if g.source in tag else (g.source,)
     name = f"{tool} of {g.source} (automake's {'lex' if g.lex else 'yacc'} rule via ylwrap, {g.makefile})"
+    if not g.makefile:  # its flags would be a release file's: never taken; only the version can be told
+        name = f"{tool} of {g.source} (listed in no Makefile.am of the tag)"
+        why = (f"no Makefile.am of the tag lists {g.source}: the rule and flags that made {g.output} "
+               "are a release file's, never an input")
+        if version is None or tool == "yacc":
+            return docgen.DocJob(name, d, _unavailable(why, out_name), outputs=outputs, names=[name])
+        return docgen.DocJob(name, d, _version_gate(tool, version, g.output, out_name, _unavailable(why, out_name)),
+                             outputs=outputs, names=[name])
     if version is None or tool == "yacc":
         why = (f"{g.output} names no {tool} version" if version is None else
                f"{g.output} was made by Berkeley yacc {version} (no patch level: a BSD system's yacc), "

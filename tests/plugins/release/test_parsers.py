@@ -214,3 +214,22 @@ def test_a_hostile_grammar_runs_only_in_the_sandbox(project, checker):
     # the skeleton's command ran, inside: its output is in the regeneration, not in the release
     [finding] = [f for f in data["findings"] if f["rule_id"] == "PC110" and f["key"] == "src/parse.c"]
     assert "contained-by-the-sandbox" in finding["evidence"]["diff"] and "escaped" not in finding["evidence"]["diff"]
+
+
+def test_a_grammar_no_makefile_am_of_the_tag_lists_is_judged_by_version_only(project, tmp_path):
+    """gnulib-tool lists coreutils' lib/parse-datetime.y in a release-only gnulib.mk: its
+    flags are never taken from the release, so the output is not reproducible, saying why."""
+    from provcheck_release import docgen
+    _, release, _ = project
+    tag = {p: t.encode() for p, t in TAG.items()}
+    tag["Makefile.am"] = tag["Makefile.am"].replace(b" src/parse.y", b"")
+    have = subprocess.run(["bison", "--version"], capture_output=True, text=True).stdout.split("\n")[0].split()[-1]
+    older = release["src/parse.c"].replace(f"made by GNU Bison {have}.".encode(), b"made by GNU Bison 3.7.4.")
+    for parser, reason in ((release["src/parse.c"], "no Makefile.am of the tag lists src/parse.y"),
+                           (older, f"src/parse.c names bison 3.7.4; this system has bison {have}")):
+        files = {**release, "src/parse.c": parser}
+        reader = {p: (lambda d=d: d) for p, d in files.items()}
+        jobs = [j for j in parsers.jobs(tag, reader) if "src/parse.y" in j.name]
+        assert [j.name for j in jobs] == ["bison of src/parse.y (listed in no Makefile.am of the tag)"]
+        r = docgen.run(jobs, tag, reader, [], work_dir=tmp_path).files["src/parse.c"]
+        assert r.status == "not-reproducible" and reason in r.reason, r
