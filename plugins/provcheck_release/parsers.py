@@ -77,13 +77,15 @@ def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -
 
 def grammars(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> list[Grammar]:
     """The release files automake's built-in yacc/lex rules made (not identical to the tag's)."""
+    candidates = sorted(p for p in {*tag, *release} if GRAMMAR.search(p))
+    if not candidates:
+        return []
     makefiles = {p: with_includes(p, tag.get)[0].decode("utf-8", "replace")
                  for p in sorted(tag) if posixpath.basename(p) == "Makefile.am"}
     found = []
-    for src in sorted({*tag, *release}):
+    for src in candidates:
         m = GRAMMAR.search(src)
-        if not m:
-            continue
+        assert m is not None
         output = src[:m.start()] + C_OF[m.group(1)]
         if output not in release:
             continue
@@ -122,7 +124,8 @@ def _listed_in(src: str, output: str, makefiles: Mapping[str, str]) -> tuple[str
         words = re.compile(rf"(?:^|[\s=])(?:\$\(srcdir\)/|\./)?{re.escape(rel)}(?=\s|$|\\)", re.M)
         if not words.search(text):
             continue
-        if re.search(rf"^(?:\$\(srcdir\)/)?{re.escape(out_rel)}\s*:(?!=)", text, re.M):
+        target = rf"(?:\$\(srcdir\)/)?{re.escape(out_rel)}"
+        if re.search(rf"^(?:[^\s:#=]+[ \t]+)*{target}(?:[ \t]+[^\s:#=]+)*[ \t]*:(?!=)", text, re.M):
             return RULE
         return mk, text
     return None
