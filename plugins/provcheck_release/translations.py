@@ -19,7 +19,8 @@ _q = docgen._quote
 
 
 def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> list[docgen.DocJob]:
-    """gettext's ``update-po`` (``make dist`` runs it): xgettext over the tag's ``POTFILES.in``
+    """gettext's ``update-po`` (``make dist`` runs it): xgettext over ``POTFILES.in`` (the tag's, or the
+    release's once a script of the tag reproduced it)
     into ``DOMAIN.pot``, then ``msgmerge --lang=LL [--previous] -o LL.new.po`` of each of the
     tag's catalogs, kept when it differs, as the release's ``po/Makefile.in.in`` says (its
     ``.nop.po-update`` recipe decides ``--previous``), with ``Makevars``' options. Package name, version and bug
@@ -34,7 +35,10 @@ def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -
         recipe = release[mk]()
         lang_opts = ("--lang=$lang --previous" if b"--lang=$$lang --previous -o $$tmpdir/$$lang.new.po" in recipe else
                      "--lang=$lang" if b"--lang=$$lang -o $$tmpdir/$$lang.new.po" in recipe else None)
-        if makevars is None or potfiles is None or not package or not version or not d or lang_opts is None:
+        # a POTFILES.in only in the release (written by the bootstrap: util-linux) is an input once reproduced
+        needs = () if potfiles is not None else (posixpath.join(d, "POTFILES.in"),)
+        if makevars is None or (needs and needs[0] not in release) or not package or not version or not d \
+                or lang_opts is None:
             continue
         mv = makevars.decode("utf-8", "replace")
         domain = (docgen.makevar(mv, "DOMAIN") or ["$(PACKAGE)"])[0].replace("$(PACKAGE)", package)
@@ -64,7 +68,7 @@ def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -
                   f"for lang in {' '.join(langs)}; do test ! -f $lang.po || {{ "
                   f"msgmerge {' '.join(mopts)} {lang_opts} -o $lang.new.po $lang.po {domain}.pot && "
                   f"{{ cmp -s $lang.po $lang.new.po || mv -f $lang.new.po $lang.po; }}; rm -f $lang.new.po; }}; done")
-        jobs.append(docgen.DocJob(f"update-po of {mk} (xgettext, msgmerge)", d, script))
+        jobs.append(docgen.DocJob(f"update-po of {mk} (xgettext, msgmerge)", d, script, needs=needs))
     return jobs
 
 
