@@ -21,8 +21,8 @@ name their version only in ``#define``s, so the job checks the version inside th
 first and, when it is not the one installed, writes nothing but an empty output and the
 reason: ``not-reproducible`` ("src/scan.c names flex 2.6.0; this system has flex 2.6.4").
 
-``AC_PROG_YACC`` chooses ``bison -y`` (autoconf 2.69) or ``bison -o y.tab.c`` (2.70 and
-later); both are tried, the release's ``configure`` naming the first. A header the release
+``AC_PROG_YACC`` chooses ``bison -y`` (autoconf 2.71 and earlier) or ``bison -o y.tab.c``
+(later releases); both are tried, the release's ``configure`` naming the first. A header the release
 ships beside the parser (``X.h``) is an output too, and ``-d`` is tried when ``AM_YFLAGS``
 lacks it (the maintainer's ``YFLAGS``). Grammars run only in the sandbox: a bison skeleton is
 m4, which can run commands.
@@ -208,7 +208,7 @@ def _job(g: Grammar, data: bytes, tag: Mapping[str, bytes], conf: bytes) -> docg
         return docgen.DocJob(name, d, _unavailable(why, out_name), outputs=outputs, needs=needs, names=[name])
     commands = ([["flex"]] if g.lex else [["byacc"]] if tool == "byacc" else
                 [["bison", "-y"], ["bison", "-o", "y.tab.c"]])
-    if tool == "bison" and b"`bison -o y.tab.c'" in conf:   # autoconf 2.70 and later: the first choice
+    if tool == "bison" and b"`bison -o y.tab.c'" in conf:   # newer autoconf: the first choice
         commands.reverse()
     flag_sets = [g.flags]
     if g.header and not any(f in ("-d", "--defines", "--header") or f.startswith(("--defines=", "--header="))
