@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provcheck import Location, Severity
 
-from . import bootstrap, docgen, history, tagrepo, translations
+from . import bootstrap, docgen, history, parsers, tagrepo, translations
 from . import regenerate as rg
 from .m4db import M4Verdict, db_name, is_aux
 from .rules import PC110
@@ -143,7 +143,8 @@ class Reproduction:
                                                      trees.release, left, repo, trees.commit, options.work_dir,
                                                      options.limits)
         result.files.update(scripted)
-        jobs = docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "") + translations.jobs(tag, trees.release)
+        jobs = (docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "")
+                + translations.jobs(tag, trees.release) + parsers.jobs(tag, trees.release))
         docs = docgen.run(jobs, tag, trees.release, known, repo=repo, commit=trees.commit, work_dir=options.work_dir,
                           limits=options.limits, skip=set(result.files),
                           reproduced={p for p, fr in result.files.items() if fr.status == rg.REPRODUCED})
