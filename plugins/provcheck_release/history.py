@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import docgen
+from . import docgen, tagrepo
 from . import regenerate as rg
 
 MAX_SIZE = 64 << 20
@@ -97,7 +97,7 @@ def reproduce(found: list[Candidate], repo: str | None, commit: str, work_dir: P
     if not found:
         return files, []
     name = f"git log of the tag's history ({', '.join(c.path for c in found[:3])})"
-    git = docgen._git_dir(repo)
+    git = tagrepo.git_dir(repo)
     why = sandbox.unavailable_reason() or (
         None if git is not None and re.fullmatch(r"[0-9a-f]{40}", commit) else
         "needs the tag's git history: no repository with the full history")
@@ -113,12 +113,12 @@ def reproduce(found: list[Candidate], repo: str | None, commit: str, work_dir: P
                      f"done; rm -f out.{i}")
     base = Path(tempfile.mkdtemp(prefix="history-", dir=work_dir))
     try:
-        docgen._fake_git(base, commit)
+        tagrepo.fake_git(base, commit)
         env = {"TZ": "UTC", "LC_ALL": "C.UTF-8", "GIT_PAGER": "cat", "GIT_CONFIG_NOSYSTEM": "1",
                "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "safe.directory",
                "GIT_CONFIG_VALUE_0": "*", "GIT_CONFIG_KEY_1": "mailmap.blob", "GIT_CONFIG_VALUE_1": "HEAD:.mailmap"}
         res = sandbox.run(["/bin/sh", "-c", "\n".join(lines)], workdir=base, env=env,
-                          binds=[(git / "objects", docgen.WORK_GIT)],
+                          binds=[(git / "objects", tagrepo.WORK_GIT)],
                           limits=limits or sandbox.SandboxLimits(seconds=300.0))
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -175,14 +175,14 @@ def run_scripts(jobs: list[docgen.DocJob], tag: Mapping[str, bytes], release: Ma
     files: dict[str, rg.FileResult] = {}
     if not jobs or not sizes:
         return files, []
-    git = docgen._git_dir(repo)
+    git = tagrepo.git_dir(repo)
     why = sandbox.unavailable_reason() or (
         None if git is not None and re.fullmatch(r"[0-9a-f]{40}", commit) else
         "needs the tag's git history: no repository with the full history")
     if why is not None:
         return files, [{"step": j.name, "skipped": why} for j in jobs]
     assert git is not None
-    refs = _tag_refs(repo)
+    refs = tagrepo.tag_refs(git)
     by_size: dict[int, list[str]] = {}
     for path, size in sizes.items():
         by_size.setdefault(size, []).append(path)
@@ -251,19 +251,6 @@ def maintainer_locale(work_dir: Path | None) -> dict[str, bytes]:
         return {}
     finally:
         shutil.rmtree(out, ignore_errors=True)
-
-
-def _tag_refs(repo: str | None) -> bytes:
-    """The repository's tags as a ``packed-refs`` file (``git log --decorate`` names them)."""
-    import subprocess
-    try:
-        out = subprocess.run(["git", "-C", str(repo), "for-each-ref", "--format=%(objectname) %(refname)",
-                              "refs/tags"], capture_output=True, timeout=60,
-                             env={"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin"})
-    except (OSError, subprocess.TimeoutExpired):
-        return b""
-    lines = [x for x in out.stdout.splitlines()[:50000] if re.fullmatch(rb"[0-9a-f]{40} refs/tags/[!-~]+", x)]
-    return b"\n".join(lines) + b"\n" if lines else b""
 
 
 __all__ = ["Candidate", "candidates", "option_sets", "reproduce", "script_jobs", "run_scripts"]
