@@ -111,7 +111,7 @@ def installed(tree: Tree, hashes: bool = True, cache: Cache | None = None) -> Da
     base = done.get(False)
     if base is None:
         shape = _shape(tree) if cache is not None and key is None else None
-        base = _kept_base(tree, cache, shape) if shape is not None else None
+        base = _kept_base(tree, cache, shape) if cache is not None and shape is not None else None
         if base is None:
             base = Databases()
             for manager, reader in (("dpkg", _dpkg), ("apk", _apk), ("rpm", _rpm)):
@@ -121,8 +121,8 @@ def installed(tree: Tree, hashes: bool = True, cache: Cache | None = None) -> Da
                 except Exception as exc:  # hostile database content never stops the scan
                     base.errors.append((manager, f"{manager} database: {type(exc).__name__}: {exc}"))
             base.unread += [p for p in RPM_UNREAD if tree.resolve(p) is not None]
-            if shape is not None:
-                _keep_base(tree, cache, shape, base)  # type: ignore[arg-type]
+            if cache is not None and shape is not None:
+                _keep_base(tree, cache, shape, base)
         _remember(tree, False, base)
     if not hashes:
         return base
