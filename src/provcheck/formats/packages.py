@@ -23,6 +23,7 @@ import base64
 import dataclasses
 import functools
 import hashlib
+import os
 import posixpath
 import re
 import struct
@@ -188,10 +189,10 @@ def _keep_base(tree: Tree, cache: Cache, shape: str, dbs: Databases) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _reader_version() -> str:
-    """This reader's source (and the sqlite reader's): another parser is another cache version."""
-    from . import sqlite
+    """This reader's source (and the sqlite reader's, not imported for it): another parser is
+    another cache version."""
     h = hashlib.sha256()
-    for module in (__file__, sqlite.__file__):
+    for module in (__file__, os.path.join(os.path.dirname(__file__), "sqlite.py")):
         with open(module, "rb") as f:
             h.update(f.read())
     return h.hexdigest()
