@@ -444,7 +444,11 @@ def _already_loaded(g: Graph) -> None:
         unresolved = {p for p, edges in g.edges.items() if any(e.dst is None and e.kind == NEEDED for e in edges)}
         if not unresolved:
             break  # the usual case: nothing for a loaded object to stand in for
-        for exe in sorted((o for o in g.objects.values() if o.info.get("interp")), key=lambda o: o.path):
+        # only executables that reach an unresolved object (one walk back from them) can
+        # change; an edge this pass resolves starts at one of those objects, so it adds none
+        reaching = _needed_by(g, unresolved)
+        for exe in sorted((o for o in g.objects.values() if o.path in reaching and o.info.get("interp")),
+                          key=lambda o: o.path):
             reach = g.reachable([exe.path], (NEEDED,))
             if reach.isdisjoint(unresolved):
                 continue
@@ -470,6 +474,23 @@ def _already_loaded(g: Graph) -> None:
                 changed = True
         if not changed:
             break
+
+
+def _needed_by(g: Graph, targets: set[str]) -> set[str]:
+    """``targets`` and every object that reaches one of them by NEEDED edges."""
+    back: dict[str, list[str]] = {}
+    for src, edges in g.edges.items():
+        for e in edges:
+            if e.dst is not None and e.kind == NEEDED:
+                back.setdefault(e.dst, []).append(src)
+    seen = set(targets)
+    todo = list(targets)
+    while todo:
+        for src in back.get(todo.pop(), ()):
+            if src not in seen:
+                seen.add(src)
+                todo.append(src)
+    return seen
 
 
 def _inherit_rpath(g: Graph, loader: Loader) -> None:
