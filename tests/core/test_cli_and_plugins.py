@@ -202,6 +202,28 @@ def test_config_is_never_read_from_the_scanned_input(checker):
     assert [f["rule_id"] for f in report["findings"]] == ["PC904"]
 
 
+def test_a_pyproject_that_does_not_name_provcheck_is_not_parsed(tmp_path):
+    """Another project's pyproject.toml in the working directory costs no TOML parse (not even
+    the import); one that names provcheck, or could spell it with an escape, is read."""
+    from provcheck.config import read_file_config
+    from provcheck.model import UsageError
+    cases = {'[tool.black]\nline-length = 99\n[broken': ({}, None),
+             '[tool.provcheck]\nignore = ["PC9"]\n': ({"ignore": ["PC9"]}, "pyproject.toml"),
+             '[tool."provchec\\u006b"]\nignore = ["PC9"]\n': ({"ignore": ["PC9"]}, "pyproject.toml"),
+             '[tool.black]\nline-length = 99\n': ({}, None)}
+    for text, (table, source) in cases.items():
+        (tmp_path / "pyproject.toml").write_text(text)
+        got = read_file_config(tmp_path)
+        assert got == (table, source and str(tmp_path / source)), text
+    (tmp_path / "pyproject.toml").write_text("[tool.provcheck\n")
+    with pytest.raises(UsageError, match="cannot read config"):
+        read_file_config(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.black]\nline-length = 99\n")
+    probe = "import sys; from provcheck.config import read_file_config; read_file_config(); print('tomllib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_fingerprints_are_stable_across_runs_and_edits(checker):
     checker.add_plugin(MarkerPlugin())
     first = checker.tarball({"src/a.c": "MARKER\n"}, name="r-1.0.tar.gz")
