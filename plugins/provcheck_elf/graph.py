@@ -60,9 +60,11 @@ class Obj:
 
     @property
     def names(self) -> set[str]:
-        out = {posixpath.basename(self.path)} | {posixpath.basename(a) for a in self.aliases}
-        if self.soname:
-            out.add(self.soname)
+        out = {self.path.rpartition("/")[2]}  # posixpath.basename, without a call per name
+        out.update([a.rpartition("/")[2] for a in self.aliases])
+        soname = self.info.get("soname")
+        if soname:
+            out.add(soname)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,11 +131,15 @@ class Graph:
                 cands = [path, *obj.aliases]
                 if any(_glob(pat, c) for c in cands):
                     out.append(path)
-            else:
+            elif globby:
                 names = obj.names
-                if pat in names or (any(fnmatch.fnmatchcase(n, pat) for n in names) if globby
-                                    else any(n.startswith(dotted) for n in names)):
+                if pat in names or any(fnmatch.fnmatchcase(n, pat) for n in names):
                     out.append(path)
+            else:
+                for n in obj.names:
+                    if n == pat or n.startswith(dotted):
+                        out.append(path)
+                        break
         return sorted(out)
 
     def reachable(self, start: Iterable[str], kinds: Iterable[str] = (NEEDED, DLOPEN)) -> set[str]:
