@@ -64,6 +64,9 @@ while stack:
 """
 
 CPU: dict[tuple[str, ...], list[float]] = {}  # command -> CPU seconds (user + system) of each run
+# every command runs in an empty working directory: no provcheck.toml or pyproject.toml of
+# this checkout is read, as for a user who runs provcheck elsewhere (set by main)
+CWD: dict[str, Path] = {}
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
@@ -73,7 +76,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     with tempfile.NamedTemporaryFile("r") as out:
         t = time.perf_counter()
         proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", out.name, *cmd], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env)
+                              stderr=subprocess.PIPE, env=env, cwd=CWD.get("dir"))
         wall = time.perf_counter() - t
         if proc.returncode not in (0, 1) or (proc.returncode == 1 and not proc.stdout):  # 1: findings, with output
             raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr[-800:]!r}")
@@ -166,6 +169,8 @@ def main() -> int:
                  "rootfs_files": sum(len(f) for _d, _n, f in os.walk(rootfs))}}
     print(json.dumps(res), flush=True)
     work = Path(tempfile.mkdtemp(prefix="cache-bench-"))
+    CWD["dir"] = work / "cwd"
+    CWD["dir"].mkdir()
     try:
         exe = [sys.executable, "-m", "provcheck"]
         # bytecode is written and reused, as for an installed provcheck (a PYTHONDONTWRITEBYTECODE
