@@ -863,6 +863,16 @@ def _known(k: KnownDifference, group: list[tuple[str, int, int, int, int]], rege
     return bool(k.lines) and all(any(rx.fullmatch(side[i].strip()) for rx in k.lines) for side, i in changed)
 
 
+_PO_CONTINUATION = re.compile(rb'"\n(?:#~ |#\| |#~\| )?"')
+
+
+def po_unwrapped(data: bytes) -> bytes:
+    """A PO file with every string's continuation lines joined: gettext releases wrap long
+    strings at different places (``msgmerge``'s line width and escape handling), which changes
+    no string. Stamps are left for the comparison (``POT-Creation-Date``)."""
+    return _PO_CONTINUATION.sub(b"", data)
+
+
 def compare_output(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
     from .compare import matcher
     a, b = _text(regenerated).splitlines(), _text(release).splitlines()
