@@ -1,0 +1,259 @@
+"""Hunks of ``configure`` that are another published autoconf's code at that spot.
+
+Release makers run distribution builds of autoconf that carry code of other autoconf
+releases (ALT Linux's 2.69 backports 2.70's ``# Sanitize IFS.`` and ``unsigned short int
+ascii_mm[]``). Regenerated with the version the file names, such a hunk looks like lines no
+input produced. Here the same tree is run through every *other* published autoconf (each
+version the Debian archive serves, and the other builds of the used version the chain
+already ran), and a hunk is a toolchain difference, "code of autoconf 2.72", when:
+
+- its release side, one non-blank context line each side included and compared
+  whitespace-normalised, is a contiguous run of that version's ``configure`` *at the same
+  spot*: between the two lines nearest the hunk that the used version's output and that
+  version's output have in common (the spot is at most :data:`SPOT_SLACK` lines wider than
+  the block, else there is no definite spot);
+- none of its added lines carries a risk indicator (``risk.analyse``, unexplained set);
+- none of its added lines is text of the tree's own autoconf inputs (``configure.ac``, the
+  ``*.m4`` files): what a version-dependent branch of the project's macros emits must come
+  from the version the release names.
+
+Everything else stays unexplained: a distribution's own patch (ALT's ``__need_GNU_STUBS_H``)
+is in no published autoconf's output. The other versions run autoconf only, over the same
+inputs and the same regenerated ``aclocal.m4``, in the sandbox, through the run cache.
+"""
+
+from __future__ import annotations
+
+import bisect
+import concurrent.futures
+import contextlib
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from . import risk
+
+if TYPE_CHECKING:
+    from .regenerate import Chain, Hunk, Options, Trees, _Outcome
+
+SPOT_SLACK = 400          # lines the spot may be wider than the release's block
+MAX_RUNS = 6              # other autoconf builds tried at most
+OWN_TEXT_MIN = 16         # shorter lines ("fi", "else") are everybody's text
+TOOL = "autoconf"
+
+
+def _norm(line: str) -> str:
+    return " ".join(line.split())
+
+
+@dataclass
+class Alternative:
+    label: str                # "autoconf 2.72 (debian:trixie:autoconf=2.72-3.1)"
+    version: str
+    outputs: Mapping[str, bytes]
+
+
+def is_configure(path: str) -> bool:
+    return posixpath.basename(path) == "configure"
+
+
+def published_versions(cache_dir: Path | None, download: bool) -> list[str]:
+    """Every autoconf version some Debian suite the archive serves has (``toolchain.PACKAGES``)."""
+    from . import debian_apt, toolchain
+    cache = Path(cache_dir) if cache_dir else toolchain.default_cache_dir()
+    every = [p for pkgs in toolchain.PACKAGES.values() for p in pkgs]
+    found: set[str] = set()
+    for suite in debian_apt.SUITES:
+        try:
+            index = debian_apt.suite_index(cache / "apt" / suite, suite, every, download)
+        except (debian_apt.AptError, OSError):
+            continue
+        for rec in index or ():
+            if rec.get("Package") in toolchain.PACKAGES[TOOL]:
+                found.add(toolchain.upstream_version(rec["Version"]))
+    system = debian_apt.installed_version(toolchain.PACKAGES[TOOL][0])
+    if system:
+        found.add(toolchain.upstream_version(system))
+    return sorted(v for v in found if toolchain.RELEASED.fullmatch(v))
+
+
+def explain(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", best: "_Outcome",
+            others: Iterable["_Outcome"], per_file: Mapping[str, list["Hunk"]], options: "Options",
+            ) -> list[dict[str, Any]]:
+    """Mark each unexplained, risk-free hunk of a ``configure`` that another published autoconf
+    emits at that spot as ``toolchain`` (``how`` names the version); the steps run."""
+    todo = {p: hs for p, hs in per_file.items() if is_configure(p) and p in best.produced and
+            any(h.kind == "unexplained" for h in hs)}
+    if not todo:
+        return []
+    own = _own_text(files)
+    candidates = {p: [h for h in hs if h.kind == "unexplained" and _admissible(h, own)] for p, hs in todo.items()}
+    if not any(candidates.values()):
+        return []
+    used = next((t for t in best.combo if t.tool == TOOL), None)
+    steps: list[dict[str, Any]] = []
+    seen = {used.flavour} if used else set()
+    alternatives = []
+    for o in others:   # the other builds of the used version the chain ran already
+        flavour = next((t.flavour for t in o.combo if t.tool == TOOL), None)
+        if flavour is not None and flavour not in seen:
+            seen.add(flavour)
+            alternatives.append(Alternative(_label(o.combo), used.version if used else "", o.produced))
+    _apply(_pending(candidates), trees, best.produced, alternatives)
+    if _pending(candidates):
+        for alt, run_steps in _other_versions(trees, files, chain, best, options, used):
+            steps += [{**s, "step": f"{s['step']} ({alt.label}, other published autoconf)"} for s in run_steps]
+            _apply(_pending(candidates), trees, best.produced, [alt])
+            if not _pending(candidates):
+                break
+    return steps
+
+
+def _pending(candidates: Mapping[str, list["Hunk"]]) -> dict[str, list["Hunk"]]:
+    return {p: hs for p, hs in candidates.items() if any(h.kind == "unexplained" for h in hs)}
+
+
+def _label(combo: Iterable[Any]) -> str:
+    return ", ".join(f"{t.tool} {t.version} ({t.flavour})" for t in combo if t.tool == TOOL)
+
+
+def _admissible(hunk: "Hunk", own: set[str]) -> bool:
+    added = [t for _, t in hunk.added]
+    if risk.analyse("\n".join(added).encode("latin-1", "replace"), unexplained=True):
+        return False
+    return not any(len(k) >= OWN_TEXT_MIN and k in own for k in map(_own_key, added))
+
+
+def _own_key(line: str) -> str:
+    return _norm(line.replace("[", "").replace("]", ""))
+
+
+def _own_text(files: Mapping[str, bytes]) -> set[str]:
+    """The lines of the tree's own autoconf inputs (m4 quotes dropped, whitespace normalised)."""
+    out: set[str] = set()
+    for path, data in files.items():
+        name = posixpath.basename(path)
+        if name in ("configure.ac", "configure.in") or name.endswith(".m4") and name != "aclocal.m4":
+            out.update(_own_key(x) for x in data.decode("latin-1").splitlines())
+    return out
+
+
+def _other_versions(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", best: "_Outcome",
+                    options: "Options", used: Any) -> Iterable[tuple[Alternative, list[dict[str, Any]]]]:
+    """autoconf alone, with each other published version (one build each, then the others' further
+    builds, at most :data:`MAX_RUNS`), over the inputs and the regenerated aclocal.m4; two at a time."""
+    from . import regenerate as rg
+    from . import toolchain
+    steps = [(n, argv) for n, argv in chain.steps if rg.step_kind(n) == TOOL]
+    if not steps or used is None:
+        return
+    inputs = dict(files)
+    inputs.update({p: d for p, d in best.produced.items() if posixpath.basename(p) == "aclocal.m4"})
+    firsts: list[Any] = []
+    rest: list[Any] = []
+    for version in published_versions(options.toolchain_cache, options.download):
+        if version == used.version:
+            continue
+        with contextlib.suppress(Exception):  # a version that cannot be had here is simply not compared
+            found = toolchain.flavours(TOOL, version, cache_dir=options.toolchain_cache, download=options.download)
+            firsts += found[:1]
+            rest += found[1:]
+    builds = (firsts + rest)[:MAX_RUNS]
+    if not builds:
+        return
+    runner = rg._Runner(rg.Chain(steps, [TOOL], []), trees, options)
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-acversions") as pool:
+        for at in range(0, len(builds), 2):   # two at a time; the caller stops once every hunk is explained
+            for outcome in pool.map(lambda t: runner.run(inputs, [t]), builds[at:at + 2]):
+                yield Alternative(_label(outcome.combo), outcome.combo[0].version, outcome.produced), outcome.steps
+
+
+def _apply(todo: Mapping[str, list["Hunk"]], trees: "Trees", produced: Mapping[str, bytes],
+           alternatives: list[Alternative]) -> None:
+    for path, hunks in todo.items():
+        regen, rel = _lines(produced[path]), _lines(trees.release[path]())
+        groups = _groups(regen, rel)
+        for alt in alternatives:
+            data = alt.outputs.get(path)
+            if data is None:
+                continue
+            spot = _Spots(regen, _lines(data))
+            for hunk in hunks:
+                if hunk.kind != "unexplained":
+                    continue
+                group = groups.get(hunk.release_lines)
+                found = spot.find(group, rel) if group else None
+                if found is not None:
+                    hunk.kind = "toolchain"
+                    hunk.how = (f"code of autoconf {alt.version}: the release's lines {found[0]}-{found[1]} are, "
+                                f"whitespace aside, lines {found[2]}-{found[3]} of configure regenerated at this spot "
+                                f"with {alt.label}")
+
+
+def _lines(data: bytes) -> list[str]:
+    return data.decode("latin-1").splitlines()
+
+
+def _groups(regen: list[str], rel: list[str]) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    """Each hunk's changed ranges (regenerated i1:i2, release j1:j2), keyed by its release lines,
+    exactly as ``regenerate.classify`` cut them."""
+    from .compare import matcher
+    from .regenerate import CONTEXT
+    out = {}
+    for group in matcher(regen, rel).get_grouped_opcodes(CONTEXT):
+        ops = [g for g in group if g[0] != "equal"]
+        if not ops:
+            continue
+        i1, i2, j1, j2 = ops[0][1], ops[-1][2], ops[0][3], ops[-1][4]
+        changed = [j for op in ops for j in range(op[3], op[4])]
+        span = (min(changed) + 1, max(changed) + 1) if changed else (group[0][3] + 1, group[0][3] + 1)
+        out[span] = (i1, i2, j1, j2)
+    return out
+
+
+class _Spots:
+    """Where a place of the regenerated configure is in another version's configure: the lines
+    both outputs share (whitespace-normalised) anchor the alignment."""
+
+    def __init__(self, regen: list[str], alt: list[str]):
+        from .compare import matcher
+        self.alt = alt
+        self.alt_norm = [_norm(x) for x in alt]
+        self.regen_len = len(regen)
+        self.map: dict[int, int] = {}
+        for i, j, n in matcher([_norm(x) for x in regen], self.alt_norm).get_matching_blocks():
+            for k in range(n):
+                if self.alt_norm[j + k]:
+                    self.map[i + k] = j + k
+        self.keys = sorted(self.map)
+
+    def find(self, group: tuple[int, int, int, int], rel: list[str]) -> tuple[int, int, int, int] | None:
+        """(first, last release line, first, last line of the other output), 1-based, when the
+        release's block with one non-blank context line each side is a contiguous run of the
+        other output between the anchors around the hunk."""
+        i1, i2, j1, j2 = group
+        lo, hi = j1 - 1, j2
+        while lo >= 0 and not rel[lo].strip():
+            lo -= 1
+        while hi < len(rel) and not rel[hi].strip():
+            hi += 1
+        block = [(j, _norm(rel[j])) for j in range(max(lo, 0), min(hi + 1, len(rel))) if rel[j].strip()]
+        if not block:
+            return None
+        k = bisect.bisect_left(self.keys, i1) - 1
+        a_lo = self.map[self.keys[k]] if k >= 0 else 0
+        k = bisect.bisect_left(self.keys, i2)
+        a_hi = self.map[self.keys[k]] if k < len(self.keys) else len(self.alt) - 1
+        if a_hi < a_lo or a_hi - a_lo > len(block) + SPOT_SLACK:
+            return None
+        window = [(j, self.alt_norm[j]) for j in range(a_lo, a_hi + 1) if self.alt_norm[j]]
+        want = [t for _, t in block]
+        texts = [t for _, t in window]
+        for s in range(len(texts) - len(want) + 1):
+            if texts[s:s + len(want)] == want:
+                return block[0][0] + 1, block[-1][0] + 1, window[s][0] + 1, window[s + len(want) - 1][0] + 1
+        return None
+
+
+__all__ = ["explain", "published_versions", "is_configure", "SPOT_SLACK", "MAX_RUNS"]
