@@ -7,11 +7,12 @@ input produced. Here the same tree is run through every *other* published autoco
 version the Debian archive serves, and the other builds of the used version the chain
 already ran), and a hunk is a toolchain difference, "code of autoconf 2.72", when:
 
-- its release side, one non-blank context line each side included and compared
-  whitespace-normalised, is a contiguous run of that version's ``configure`` *at the same
-  spot*: between the two lines nearest the hunk that the used version's output and that
-  version's output have in common (the spot is at most :data:`SPOT_SLACK` lines wider than
-  the block, else there is no definite spot);
+- each change of the hunk (a run of replaced, added or removed lines), its release side with
+  one non-blank context line each side and compared whitespace-normalised, is a contiguous
+  run of that version's ``configure`` *at the same spot*: between the two lines nearest the
+  change that the used version's output and that version's output have in common (at most
+  :data:`SPOT_SLACK` lines wider than the block, else there is no definite spot), the
+  changes in order; the unchanged lines between two changes are the used version's own;
 - none of its added lines carries a risk indicator (``risk.analyse``, unexplained set);
 - none of its added lines is text of the tree's own autoconf inputs (``configure.ac``, the
   ``*.m4`` files): what a version-dependent branch of the project's macros emits must come
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import bisect
 import concurrent.futures
-import contextlib
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +102,10 @@ def explain(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", best: "_
             alternatives.append(Alternative(_label(o.combo), used.version if used else "", o.produced))
     _apply(_pending(candidates), trees, best.produced, alternatives)
     if _pending(candidates):
-        for alt, run_steps in _other_versions(trees, files, chain, best, options, used):
+        for alt, run_steps in _other_versions(trees, files, chain, best, options, used, seen):
+            if alt is None:
+                steps += run_steps
+                continue
             steps += [{**s, "step": f"{s['step']} ({alt.label}, other published autoconf)"} for s in run_steps]
             _apply(_pending(candidates), trees, best.produced, [alt])
             if not _pending(candidates):
@@ -140,9 +143,10 @@ def _own_text(files: Mapping[str, bytes]) -> set[str]:
 
 
 def _other_versions(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", best: "_Outcome",
-                    options: "Options", used: Any) -> Iterable[tuple[Alternative, list[dict[str, Any]]]]:
-    """autoconf alone, with each other published version (one build each, then the others' further
-    builds, at most :data:`MAX_RUNS`), over the inputs and the regenerated aclocal.m4; two at a time."""
+                    options: "Options", used: Any, tried: set[str]) -> Iterable[tuple[Alternative | None, list[dict[str, Any]]]]:
+    """autoconf alone, over the inputs and the regenerated aclocal.m4, with one build of each other
+    published version, then the used version's builds not ``tried`` yet, then the others' further
+    builds (at most :data:`MAX_RUNS`), two at a time; a version that cannot be had is a step record."""
     from . import regenerate as rg
     from . import toolchain
     steps = [(n, argv) for n, argv in chain.steps if rg.step_kind(n) == TOOL]
@@ -151,15 +155,21 @@ def _other_versions(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", 
     inputs = dict(files)
     inputs.update({p: d for p, d in best.produced.items() if posixpath.basename(p) == "aclocal.m4"})
     firsts: list[Any] = []
+    same: list[Any] = []
     rest: list[Any] = []
     for version in published_versions(options.toolchain_cache, options.download):
-        if version == used.version:
-            continue
-        with contextlib.suppress(Exception):  # a version that cannot be had here is simply not compared
+        try:
             found = toolchain.flavours(TOOL, version, cache_dir=options.toolchain_cache, download=options.download)
+        except Exception as exc:  # a download or unpack failure: reported, the other versions still compared
+            yield None, [{"step": f"autoconf {version} (other published autoconf)", "argv": [], "returncode": None,
+                          "killed": None, "seconds": 0.0, "stderr": f"not compared: {exc}"[:400]}]
+            continue
+        if version == used.version:
+            same += [t for t in found if t.flavour not in tried]
+        else:
             firsts += found[:1]
             rest += found[1:]
-    builds = (firsts + rest)[:MAX_RUNS]
+    builds = (firsts + same + rest)[:MAX_RUNS]
     if not builds:
         return
     runner = rg._Runner(rg.Chain(steps, [TOOL], []), trees, options)
@@ -182,33 +192,35 @@ def _apply(todo: Mapping[str, list["Hunk"]], trees: "Trees", produced: Mapping[s
             for hunk in hunks:
                 if hunk.kind != "unexplained":
                     continue
-                group = groups.get(hunk.release_lines)
-                found = spot.find(group, rel) if group else None
+                changes = groups.get(hunk.release_lines)
+                found = spot.find(changes, rel) if changes else None
                 if found is not None:
                     hunk.kind = "toolchain"
-                    hunk.how = (f"code of autoconf {alt.version}: the release's lines {found[0]}-{found[1]} are, "
-                                f"whitespace aside, lines {found[2]}-{found[3]} of configure regenerated at this spot "
-                                f"with {alt.label}")
+                    where = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in found)
+                    hunk.how = (f"code of autoconf {alt.version}: each change of this hunk, with a line of context "
+                                f"each side, is (whitespace aside) lines {where} of configure regenerated at this "
+                                f"spot with {alt.label}")
 
 
 def _lines(data: bytes) -> list[str]:
     return data.decode("latin-1").splitlines()
 
 
-def _groups(regen: list[str], rel: list[str]) -> dict[tuple[int, int], tuple[int, int, int, int]]:
-    """Each hunk's changed ranges (regenerated i1:i2, release j1:j2), keyed by its release lines,
-    exactly as ``regenerate.classify`` cut them."""
+Change = tuple[int, int, int, int]    # regenerated i1:i2 replaced by release j1:j2
+
+
+def _groups(regen: list[str], rel: list[str]) -> dict[tuple[int, int], list[Change]]:
+    """Each hunk's changes, keyed by its release lines, exactly as ``regenerate.classify`` cut them."""
     from .compare import matcher
     from .regenerate import CONTEXT
     out = {}
     for group in matcher(regen, rel).get_grouped_opcodes(CONTEXT):
-        ops = [g for g in group if g[0] != "equal"]
+        ops = [(i1, i2, j1, j2) for op, i1, i2, j1, j2 in group if op != "equal"]
         if not ops:
             continue
-        i1, i2, j1, j2 = ops[0][1], ops[-1][2], ops[0][3], ops[-1][4]
-        changed = [j for op in ops for j in range(op[3], op[4])]
+        changed = [j for _, _, j1, j2 in ops for j in range(j1, j2)]
         span = (min(changed) + 1, max(changed) + 1) if changed else (group[0][3] + 1, group[0][3] + 1)
-        out[span] = (i1, i2, j1, j2)
+        out[span] = ops
     return out
 
 
@@ -218,9 +230,7 @@ class _Spots:
 
     def __init__(self, regen: list[str], alt: list[str]):
         from .compare import matcher
-        self.alt = alt
         self.alt_norm = [_norm(x) for x in alt]
-        self.regen_len = len(regen)
         self.map: dict[int, int] = {}
         for i, j, n in matcher([_norm(x) for x in regen], self.alt_norm).get_matching_blocks():
             for k in range(n):
@@ -228,32 +238,34 @@ class _Spots:
                     self.map[i + k] = j + k
         self.keys = sorted(self.map)
 
-    def find(self, group: tuple[int, int, int, int], rel: list[str]) -> tuple[int, int, int, int] | None:
-        """(first, last release line, first, last line of the other output), 1-based, when the
-        release's block with one non-blank context line each side is a contiguous run of the
-        other output between the anchors around the hunk."""
-        i1, i2, j1, j2 = group
-        lo, hi = j1 - 1, j2
-        while lo >= 0 and not rel[lo].strip():
-            lo -= 1
-        while hi < len(rel) and not rel[hi].strip():
-            hi += 1
-        block = [(j, _norm(rel[j])) for j in range(max(lo, 0), min(hi + 1, len(rel))) if rel[j].strip()]
-        if not block:
-            return None
-        k = bisect.bisect_left(self.keys, i1) - 1
-        a_lo = self.map[self.keys[k]] if k >= 0 else 0
-        k = bisect.bisect_left(self.keys, i2)
-        a_hi = self.map[self.keys[k]] if k < len(self.keys) else len(self.alt) - 1
-        if a_hi < a_lo or a_hi - a_lo > len(block) + SPOT_SLACK:
-            return None
-        window = [(j, self.alt_norm[j]) for j in range(a_lo, a_hi + 1) if self.alt_norm[j]]
-        want = [t for _, t in block]
-        texts = [t for _, t in window]
-        for s in range(len(texts) - len(want) + 1):
-            if texts[s:s + len(want)] == want:
-                return block[0][0] + 1, block[-1][0] + 1, window[s][0] + 1, window[s + len(want) - 1][0] + 1
-        return None
+    def find(self, changes: list[Change], rel: list[str]) -> list[tuple[int, int]] | None:
+        """For every change, in order, the other output's lines (1-based first, last) that its release
+        block with one non-blank context line each side is, contiguously, between the anchors around
+        the change and after the previous change's; None when one is not there."""
+        out: list[tuple[int, int]] = []
+        after = 0
+        for i1, i2, j1, j2 in changes:
+            lo, hi = j1 - 1, j2
+            while lo >= 0 and not rel[lo].strip():
+                lo -= 1
+            while hi < len(rel) and not rel[hi].strip():
+                hi += 1
+            want = [_norm(rel[j]) for j in range(max(lo, 0), min(hi + 1, len(rel))) if rel[j].strip()]
+            k = bisect.bisect_left(self.keys, i1) - 1
+            a_lo = max(self.map[self.keys[k]] if k >= 0 else 0, after)
+            k = bisect.bisect_left(self.keys, i2)
+            a_hi = self.map[self.keys[k]] if k < len(self.keys) else len(self.alt_norm) - 1
+            if not want or a_hi < a_lo or a_hi - a_lo > len(want) + SPOT_SLACK:
+                return None
+            window = [(j, t) for j in range(a_lo, a_hi + 1) if (t := self.alt_norm[j])]
+            texts = [t for _, t in window]
+            at = next((s for s in range(len(texts) - len(want) + 1) if texts[s:s + len(want)] == want), None)
+            if at is None:
+                return None
+            first, last = window[at][0], window[at + len(want) - 1][0]
+            out.append((first + 1, last + 1))
+            after = last   # the next change's block may share this one's closing context line
+        return out
 
 
 __all__ = ["explain", "published_versions", "is_configure", "SPOT_SLACK", "MAX_RUNS"]
