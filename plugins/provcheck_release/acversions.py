@@ -14,9 +14,10 @@ already ran), and a hunk is a toolchain difference, "code of autoconf 2.72", whe
   :data:`SPOT_SLACK` lines wider than the block, else there is no definite spot), the
   changes in order; the unchanged lines between two changes are the used version's own;
 - none of its added lines carries a risk indicator (``risk.analyse``, unexplained set);
-- none of its added lines is text of the tree's own autoconf inputs (``configure.ac``, the
-  ``*.m4`` files): what a version-dependent branch of the project's macros emits must come
-  from the version the release names.
+- none of its added lines that the used version writes nowhere in the file is text of the
+  tree's autoconf inputs (``configure.ac``, every ``*.m4`` input: the tag's, published and
+  unverified copies, a partial chain's ``aclocal.m4``; a substring, m4 quotes dropped): what a
+  version-dependent branch of a macro emits must come from the version the release names.
 
 Everything else stays unexplained: a distribution's own patch (ALT's ``__need_GNU_STUBS_H``)
 is in no published autoconf's output. The other versions run autoconf only, over the same
@@ -88,7 +89,10 @@ def explain(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", best: "_
     if not todo:
         return []
     own = _own_text(files)
-    candidates = {p: [h for h in hs if h.kind == "unexplained" and _admissible(h, own)] for p, hs in todo.items()}
+    candidates = {}
+    for path, hs in todo.items():
+        regenerated = {_norm(x) for x in _lines(best.produced[path])}   # lines the used version writes anyway
+        candidates[path] = [h for h in hs if h.kind == "unexplained" and _admissible(h, own, regenerated)]
     if not any(candidates.values()):
         return []
     used = next((t for t in best.combo if t.tool == TOOL), None)
@@ -121,25 +125,24 @@ def _label(combo: Iterable[Any]) -> str:
     return ", ".join(f"{t.tool} {t.version} ({t.flavour})" for t in combo if t.tool == TOOL)
 
 
-def _admissible(hunk: "Hunk", own: set[str]) -> bool:
+def _admissible(hunk: "Hunk", own: str, regenerated: set[str]) -> bool:
     added = [t for _, t in hunk.added]
     if risk.analyse("\n".join(added).encode("latin-1", "replace"), unexplained=True):
         return False
-    return not any(len(k) >= OWN_TEXT_MIN and k in own for k in map(_own_key, added))
+    return not any(len(k) >= OWN_TEXT_MIN and _norm(t) not in regenerated and k in own
+                   for t, k in zip(added, map(_own_key, added)))
 
 
 def _own_key(line: str) -> str:
     return _norm(line.replace("[", "").replace("]", ""))
 
 
-def _own_text(files: Mapping[str, bytes]) -> set[str]:
-    """The lines of the tree's own autoconf inputs (m4 quotes dropped, whitespace normalised)."""
-    out: set[str] = set()
-    for path, data in files.items():
-        name = posixpath.basename(path)
-        if name in ("configure.ac", "configure.in") or name.endswith(".m4") and name != "aclocal.m4":
-            out.update(_own_key(x) for x in data.decode("latin-1").splitlines())
-    return out
+def _own_text(files: Mapping[str, bytes]) -> str:
+    """The tree's autoconf inputs (m4 quotes dropped, whitespace normalised), one text: a line a
+    macro writes may sit inside a longer one (``m4_if(..., [], [LINE])``)."""
+    return "\n".join(_own_key(x) for path, data in files.items()
+                     if (name := posixpath.basename(path)) in ("configure.ac", "configure.in") or name.endswith(".m4")
+                     for x in data.decode("latin-1").splitlines())
 
 
 def _other_versions(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", best: "_Outcome",

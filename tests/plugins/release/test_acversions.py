@@ -143,3 +143,40 @@ def test_the_block_at_another_place_is_not_that_versions_code_there(checker, bac
     data = _release(checker, tag, {**release, "configure": moved})
     finding = ap.pc110_on_exactly(data, "configure", new[0].encode("latin-1"))
     assert {t for _, t in finding["evidence"]["added_lines"]} == set(new)
+
+
+def test_another_versions_branch_of_the_trees_own_macros_is_not_explained(checker, tmp_path):
+    """configure.ac emits a line under every autoconf but the one the release names; that line
+    spliced into the release is the other branch of the tag's own text: PC110, not "code of autoconf"."""
+    used = re.search(rb"\(GNU Autoconf\) (\S+)", subprocess.run(["autoconf", "--version"], capture_output=True).stdout
+                     ).group(1).decode()   # the system's, which make_dist runs
+    line = 'hello_other_autoconf_branch="made by another autoconf"'
+    configure_ac = ap.CONFIGURE_AC.replace(
+        "AC_PROG_CC\n", f"AC_PROG_CC\nm4_if(m4_defn([AC_AUTOCONF_VERSION]), [{used}], [], [{line}])\n")
+    tag_files = {**ap.TAG_FILES, "configure.ac": configure_ac}
+    saved, ap.TAG_FILES = ap.TAG_FILES, tag_files
+    try:
+        release = ap.make_dist(tmp_path)
+    finally:
+        ap.TAG_FILES = saved
+    assert line.encode() not in release["configure"]
+    other = _other_autoconf(used)
+    tree = tmp_path / "other"
+    for path, data in release.items():
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_bytes(data)
+    binds, env = toolchain.combine([other])
+    res = sandbox.run(["autoconf", "-f"], workdir=tree, binds=binds, env={**env, "LC_ALL": "C", "TZ": "UTC"},
+                      limits=sandbox.SandboxLimits(seconds=300))
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    ours = release["configure"].decode("latin-1").split("\n")
+    theirs = (tree / "configure").read_bytes().decode("latin-1").split("\n")
+    [(i1, i2, j1, j2)] = [op[1:] for op in difflib.SequenceMatcher(None, ours, theirs, autojunk=False).get_opcodes()
+                          if op[0] != "equal" and line in theirs[op[3]:op[4]]]
+    spliced = "\n".join(ours[:i1] + theirs[j1:j2] + ours[i2:]).encode("latin-1")
+    tag = {k: v.encode() for k, v in tag_files.items()}
+    data = _release(checker, tag, {**release, "configure": spliced})
+    finding = ap.pc110_on_exactly(data, "configure", line.encode())
+    assert finding["severity"] == "high"
+    assert not any(h["how"].startswith("code of autoconf") for h in _configure(data)["reproduction"].get(
+        "toolchain_hunks", []))
