@@ -147,7 +147,8 @@ def _own_text(files: Mapping[str, bytes]) -> str:
 
 def _other_versions(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", best: "_Outcome",
                     options: "Options", used: Any, tried: set[str]) -> Iterable[tuple[Alternative | None, list[dict[str, Any]]]]:
-    """autoconf alone, over the inputs and the regenerated aclocal.m4, with one build of each other
+    """autoconf alone, over the inputs and the regenerated aclocal.m4 (and the tag's history when the
+    chain's best run had it), with one build of each other
     published version, then the used version's builds not ``tried`` yet, then the others' further
     builds (at most :data:`MAX_RUNS`), two at a time; a version that cannot be had is a step record."""
     from . import regenerate as rg
@@ -178,7 +179,7 @@ def _other_versions(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", 
     runner = rg._Runner(rg.Chain(steps, [TOOL], []), trees, options)
     with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="provcheck-acversions") as pool:
         for at in range(0, len(builds), 2):   # two at a time; the caller stops once every hunk is explained
-            for outcome in pool.map(lambda t: runner.run(inputs, [t]), builds[at:at + 2]):
+            for outcome in pool.map(lambda t: runner.run(inputs, [t], best.with_git), builds[at:at + 2]):
                 yield Alternative(_label(outcome.combo), outcome.combo[0].version, outcome.produced), outcome.steps
 
 

@@ -189,6 +189,7 @@ class Trees:
     db: M4Database
     closest: Callable[[str, bytes], tuple[str | None, str | None]]   # (text, origin) of the nearest published copy
     commit: str = ""                            # the tag's full commit id (m4_esyscmd of git writes it)
+    git: Path | None = None                     # the source repository's git directory (full history), if any
 
 
 @functools.lru_cache(maxsize=2048)  # inputs are hashed for the records and again for the cache key
@@ -404,7 +405,7 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
 # a release-only version file (opus' package_version, gnulib's .tarball-version): nothing but a version
 _VERSION_STAMP = re.compile(rb"(?:[A-Z_]+=)?([\"']?)v?\d+(?:\.\d+)+[\w.+~-]*\1\n?")
 ACLOCAL_DIR = ".provcheck-aclocal"   # in the work tree, named by ACLOCAL_PATH: after -I, before the system's
-_EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)*\.m4)\b", re.M)
+_EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)*\.m4)\b(?:\s+serial\s+(\d+))?", re.M)
 _SERIAL_LINE = re.compile(r"^#\s*serial\s+(\d+)", re.M)
 
 
@@ -419,7 +420,7 @@ def embedded_macros(aclocal: str, db: M4Database) -> list[tuple[str, bytes, str]
     out: list[tuple[str, bytes, str]] = []
     seen: set[str] = set()
     for m in _EMBEDDED_HEAD.finditer(aclocal):
-        name, serial = m.group(2), m.group(1)
+        name, serial = m.group(2), m.group(1) or m.group(3)   # "# serial 12 pkg.m4" or "# intlmacosx.m4 serial 5"
         if name in seen or name == "aclocal.m4" or not db.files.get(name):
             continue
         if serial is None:
@@ -660,6 +661,17 @@ class Cache:
             pass  # a cache that cannot be written only makes the next run slower
 
 
+def _asks_git(files: Mapping[str, bytes]) -> bool:
+    """Whether a ``configure.ac`` of the inputs runs git at autoconf time (tagrepo.generators_ask_git)."""
+    from . import tagrepo
+    for path, data in files.items():
+        if posixpath.basename(path) in ("configure.ac", "configure.in"):
+            top = posixpath.dirname(path)
+            if tagrepo.generators_ask_git(data, lambda p, top=top: files.get(posixpath.join(top, p))):
+                return True
+    return False
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(fd, "wb") as f:
@@ -679,13 +691,20 @@ def _materialise(files: Mapping[str, bytes], root: Path) -> None:
 
 
 def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: Any, env: Mapping[str, str],
-               limits: Any) -> tuple[dict[str, bytes], list[dict[str, Any]], str | None]:
-    """Run the steps in a fresh copy of the inputs; (changed or new files, step records, failure)."""
+               limits: Any, git: tuple[Path, str, bytes] | None = None
+               ) -> tuple[dict[str, bytes], list[dict[str, Any]], str | None]:
+    """Run the steps in a fresh copy of the inputs; (changed or new files, step records, failure).
+    ``git``: (git directory, commit, tags): the tree gets the tag's history (tagrepo.py)."""
     from provcheck import sandbox
+    from . import tagrepo
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     _materialise(files, workdir)
     env = {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "TZ": "UTC", **env}
+    if git is not None:
+        tagrepo.fake_git(workdir, git[1], git[2])
+        binds = (*binds, (git[0] / "objects", tagrepo.WORK_GIT))
+        env = {**env, **tagrepo.GIT_ENV}
     records: list[dict[str, Any]] = []
     failure = None
     unfinished: set[str] = set()   # what a failed step wrote: never compared (autoconf writes before it fails)
@@ -707,7 +726,7 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
             if p.is_symlink() or not p.is_file():
                 continue
             rel = p.relative_to(workdir).as_posix()
-            if rel.startswith("autom4te.cache/") or rel in unfinished:
+            if rel.startswith(("autom4te.cache/", ".git/")) or rel in unfinished:
                 continue
             data = p.read_bytes()
             if files.get(rel) != data:
@@ -959,9 +978,12 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             scored += [(_score(trees, targets, o.produced, known, cache), o)
                        for o in pool.map(lambda combo: runner.run(files, combo), more)]
             (score, per_file), best = min(scored, key=lambda so: so[0][0])
+        if score[1] and trees.git is not None and _asks_git(files):  # the maker's checkout had the history
+            scored.append((_score(trees, targets, (o := runner.run(files, best.combo, True)).produced, known, cache), o))
+            (score, per_file), best = min(scored, key=lambda so: so[0][0])
         if alternatives:
             trusted = early.result() if early is not None and best.combo is combos[0] else \
-                runner.run(trusted_files, best.combo)
+                runner.run(trusted_files, best.combo, best.with_git)
     other_steps: list[dict[str, Any]] = []
     if options.other_versions:
         from . import acversions
@@ -969,6 +991,8 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
                                          per_file, options)
     result = Regeneration(options.mode, inputs=inputs, versions=versions, partial=partial)
     result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in best.combo]
+    if best.with_git:
+        result.toolchains.append("the tag's git history (configure.ac runs git)")
     result.steps = best.steps + ([{**s, "step": f"{s['step']} (trusted alternatives)"} for s in trusted.steps]
                                  if trusted else []) + other_steps
     result.cached = best.cached and (trusted is None or trusted.cached)
@@ -1107,6 +1131,7 @@ class _Outcome:
     steps: list[dict[str, Any]]
     failure: str | None
     cached: bool
+    with_git: bool = False
 
 
 class _Runner:
@@ -1116,26 +1141,32 @@ class _Runner:
         self.chain, self.trees, self.options = chain, trees, options
         self.cache = options.cache or Cache(None)
 
-    def run(self, files: dict[str, bytes], combo: list[Any]) -> _Outcome:
-        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}:{getattr(t, 'identity', '')}" for t in combo],
-                         self.chain)
+    def run(self, files: dict[str, bytes], combo: list[Any], with_git: bool = False) -> _Outcome:
+        """``with_git``: the tree has the tag's history (for generators that ask git)."""
+        from . import tagrepo
+        git = (self.trees.git, self.trees.commit, tagrepo.tag_refs(self.trees.git)) \
+            if with_git and self.trees.git is not None else None
+        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}:{getattr(t, 'identity', '')}" for t in combo]
+                         + ([f"git={git[1]}:{_sha(git[2])}"] if git else []), self.chain)
         hit = self.cache.get(key)
         if hit is not None:
             outs = {p: self.cache.blob(s) for p, s in hit["outputs"].items()}
             if all(v is not None for v in outs.values()):
-                return _Outcome(combo, outs, hit["steps"], hit.get("failure"), True)  # type: ignore[arg-type]
+                return _Outcome(combo, outs, hit["steps"], hit.get("failure"), True,  # type: ignore[arg-type]
+                                git is not None)
         from . import toolchain
         binds, env = toolchain.combine(combo)
         base = Path(tempfile.mkdtemp(prefix="regenerate-", dir=self.options.work_dir))
         try:
-            produced, steps, failure = _run_chain(self.chain, files, base / "build", binds, env, _limits(self.options))
+            produced, steps, failure = _run_chain(self.chain, files, base / "build", binds, env, _limits(self.options),
+                                                  git)
         finally:
             shutil.rmtree(base, ignore_errors=True)
         produced = {p: d for p, d in produced.items() if p in self.trees.release}
         if not any(s.get("killed") for s in steps):  # a limit hit may be load: not remembered
             self.cache.put(key, {"outputs": {p: _sha(d) for p, d in produced.items()}, "steps": steps,
                                  "failure": failure, "flavours": [t.flavour for t in combo]}, produced)
-        return _Outcome(combo, produced, steps, failure, False)
+        return _Outcome(combo, produced, steps, failure, False, git is not None)
 
 
 def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes], known: list[KnownDifference],

@@ -24,7 +24,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -166,6 +165,7 @@ def read_file_config(cwd: Path | None = None, explicit: str | None = None) -> tu
             if explicit:
                 raise UsageError(f"{path}: config file not found")
             continue
+        import tomllib  # only when there is a config file to read
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

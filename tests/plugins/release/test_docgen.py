@@ -331,6 +331,40 @@ def test_edited_po_infrastructure_is_flagged_against_the_published_copy(project,
     assert v["po/Rules-quot"]["reproduction"]["status"] == "reproduced"
 
 
+def test_a_file_list_the_bootstrap_sorts_in_the_makers_locale_feeds_update_po(project, checker, tmp_path):
+    """util-linux's way: ``po/POTFILES.in`` is not in git; ``autogen.sh`` writes it with ``sort``,
+    which orders by the maker's locale (``greet.c`` before ``Util.c`` in en_US.UTF-8, after it in
+    C). The sandbox's C order is a permutation of the release's list, so the script runs again in
+    en_US.UTF-8: the list is reproduced, and update-po's catalogs are made from it. A list with
+    one more name is not reproduced, so it is never an input and the catalogs stay unverified."""
+    repo, release, _ = project
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True, capture_output=True)
+    (clone / "autogen.sh").write_text("#!/bin/sh\nset -e\nls *.c | sort > po/POTFILES.in\nautopoint --force\n"
+                                      "autoreconf -fi\n")
+    (clone / "Util.c").write_text("int util(void) { return 0; }\n")
+    _git(clone, "rm", "-q", "po/POTFILES.in")
+    _git(clone, "add", "-A")
+    _git(clone, "commit", "-q", "-m", "POTFILES.in from autogen.sh")
+    _git(clone, "tag", "-f", "-a", "v2.0", "-m", "v2.0")
+    util = {"Util.c": (clone / "Util.c").read_bytes(), "autogen.sh": (clone / "autogen.sh").read_bytes()}
+    data = run((clone, release, tmp_path), checker, {**util, "po/POTFILES.in": b"greet.c\nUtil.c\n"})
+    v = verdicts(data)
+    assert v["po/POTFILES.in"]["reproduction"] == {
+        "status": "reproduced", "toolchain": "autogen.sh of the tag, the autotools as no-ops in en_US.UTF-8"}
+    for path in ("po/de.po", "po/greet.pot"):
+        assert v[path]["reproduction"]["status"] == "reproduced", (path, v[path])
+    # (the release's ChangeLog is the history before this test's commit: it differs, and nothing else does)
+    assert {f["location"]["path"].split("/", 1)[1] for f in data["findings"]
+            if f["severity"] in ("medium", "high", "critical")} == {"ChangeLog"}
+    data = run((clone, release, tmp_path), checker, {**util, "po/POTFILES.in": b"greet.c\nUtil.c\nhelp.c\n"})
+    v = verdicts(data)
+    assert "reproduction" not in v["po/POTFILES.in"] and "reproduction" not in v["po/de.po"]
+    assert [f["rule_id"] for f in findings_on(data, "po/POTFILES.in")] == ["PC101"]
+    step, = [s for s in data["release"]["regeneration"]["steps"] if s["step"].startswith("docs: update-po")]
+    assert "needs po/POTFILES.in" in step["stderr"]
+
+
 def test_rules_of_an_included_makefile_fragment_run_where_automake_puts_them(tmp_path):
     """coreutils' non-recursive build: ``include $(srcdir)/src/local.mk`` in the top Makefile.am,
     its paths relative to the top. The fragment's rule is found (named by its own file and line)

@@ -33,6 +33,22 @@ def test_macros_embedded_in_aclocal_m4_are_taken_at_their_serial_from_the_databa
     assert ACLOCAL_DIR.startswith(".")
 
 
+def test_an_embedded_macro_naming_its_serial_on_its_first_line_is_taken_at_that_serial():
+    """gettext's and gnulib's files start ``# intlmacosx.m4 serial 5 (gettext-0.18.2)``:
+    libgpg-error 1.46's aclocal.m4 embeds that one from the maker's system, where this system
+    has serial 8; the published serial-5 copy goes first on ACLOCAL_PATH."""
+    from provcheck_release.m4db import default_db
+    from provcheck_release.regenerate import embedded_macros
+    db = default_db()
+    entry = next(e for e in db.files["intlmacosx.m4"] if "0.18.2" in e["origin"] and db.text(e))
+    text = db.text(entry)
+    assert text.startswith("# intlmacosx.m4 serial 5 ")
+    later = "# serial 9 something.m4\n"   # another file's serial line further down must not be taken for it
+    aclocal = "# generated automatically by aclocal 1.16.3 -*- Autoconf -*-\n\n" + text + later
+    [(name, data, how)] = embedded_macros(aclocal, db)
+    assert name == "intlmacosx.m4" and b"serial 5 " in data.split(b"\n", 1)[0] and "serial 5:" in how
+
+
 def test_the_tags_commit_id_written_by_m4_esyscmd_is_a_stamp():
     import re
     from provcheck_release.regenerate import KnownDifference, compare_output
