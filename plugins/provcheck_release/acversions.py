@@ -97,13 +97,13 @@ def explain(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", best: "_
         return []
     used = next((t for t in best.combo if t.tool == TOOL), None)
     steps: list[dict[str, Any]] = []
-    seen = {used.flavour} if used else set()
+    seen = {t.flavour for o in (best, *others) for t in o.combo if t.tool == TOOL}
+    combos = {tuple(t.flavour for t in best.combo)}
     alternatives = []
-    for o in others:   # the other builds of the used version the chain ran already
-        flavour = next((t.flavour for t in o.combo if t.tool == TOOL), None)
-        if flavour is not None and flavour not in seen:
-            seen.add(flavour)
-            alternatives.append(Alternative(_label(o.combo), used.version if used else "", o.produced))
+    for o in others:   # the other builds of the used versions the chain ran already (whole combination named)
+        if tuple(t.flavour for t in o.combo) not in combos:
+            combos.add(tuple(t.flavour for t in o.combo))
+            alternatives.append(Alternative(_label(o.combo, every=True), used.version if used else "", o.produced))
     _apply(_pending(candidates), trees, best.produced, alternatives)
     if _pending(candidates):
         for alt, run_steps in _other_versions(trees, files, chain, best, options, used, seen):
@@ -121,8 +121,8 @@ def _pending(candidates: Mapping[str, list["Hunk"]]) -> dict[str, list["Hunk"]]:
     return {p: hs for p, hs in candidates.items() if any(h.kind == "unexplained" for h in hs)}
 
 
-def _label(combo: Iterable[Any]) -> str:
-    return ", ".join(f"{t.tool} {t.version} ({t.flavour})" for t in combo if t.tool == TOOL)
+def _label(combo: Iterable[Any], every: bool = False) -> str:
+    return ", ".join(f"{t.tool} {t.version} ({t.flavour})" for t in combo if every or t.tool == TOOL)
 
 
 def _admissible(hunk: "Hunk", own: str, regenerated: set[str]) -> bool:
