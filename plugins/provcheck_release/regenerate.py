@@ -405,7 +405,9 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
 # a release-only version file (opus' package_version, gnulib's .tarball-version): nothing but a version
 _VERSION_STAMP = re.compile(rb"(?:[A-Z_]+=)?([\"']?)v?\d+(?:\.\d+)+[\w.+~-]*\1\n?")
 ACLOCAL_DIR = ".provcheck-aclocal"   # in the work tree, named by ACLOCAL_PATH: after -I, before the system's
-_EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)*\.m4)\b(?:\s+serial\s+(\d+))?", re.M)
+_EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)*\.m4)\b(?:\s+serial\s+(\d+))?"
+                            # autoconf-archive's files start with their page: "# https://.../ax_pthread.html"
+                            r"|^#\s+https?://www\.gnu\.org/software/autoconf-archive/()(\w+)\.html$", re.M)
 _SERIAL_LINE = re.compile(r"^#\s*serial\s+(\d+)", re.M)
 
 
@@ -419,12 +421,14 @@ def embedded_macros(aclocal: str, db: M4Database) -> list[tuple[str, bytes, str]
     bytes, how) each."""
     out: list[tuple[str, bytes, str]] = []
     seen: set[str] = set()
+    lines = set(aclocal.split("\n"))
     for m in _EMBEDDED_HEAD.finditer(aclocal):
-        name, serial = m.group(2), m.group(1) or m.group(3)   # "# serial 12 pkg.m4" or "# intlmacosx.m4 serial 5"
+        # "# serial 12 pkg.m4", "# intlmacosx.m4 serial 5", or an autoconf-archive page (its "#serial 31" below)
+        name, serial = m.group(2) or f"{m.group(5)}.m4", m.group(1) or m.group(3)
         if name in seen or name == "aclocal.m4" or not db.files.get(name):
             continue
         if serial is None:
-            nxt = _SERIAL_LINE.search(aclocal, m.end(), m.end() + 4000)
+            nxt = _SERIAL_LINE.search(aclocal, m.end(), m.end() + (8000 if m.group(5) else 4000))
             serial = nxt.group(1) if nxt else None
         candidates = db.same_serial(name, serial)
         if not candidates:
@@ -436,7 +440,9 @@ def embedded_macros(aclocal: str, db: M4Database) -> list[tuple[str, bytes, str]
             if text is None:
                 continue
             body = "\n".join(line for line in text.split("\n") if not line.startswith("##"))
-            score = 0 if body.strip() and body.strip() in aclocal else 1
+            # the copy aclocal.m4 carries verbatim, else the one sharing most lines with it (pkg-config's
+            # and pkgconf's pkg.m4 both say serial 12; a non-ASCII byte may keep either from being verbatim)
+            score = (0, 0) if body.strip() and body.strip() in aclocal else (1, -len(set(body.split("\n")) & lines))
             if best is None or score < best[0]:
                 best = (score, e, text)
         if best is None:
@@ -444,7 +450,7 @@ def embedded_macros(aclocal: str, db: M4Database) -> list[tuple[str, bytes, str]
         score, e, text = best
         out.append((name, text.encode("utf-8", "surrogateescape"),
                     f"embedded in the release's aclocal.m4 at serial {serial}: {e['origin']}"
-                    + ("" if score == 0 else " (closest published copy of that serial)")))
+                    + ("" if score == (0, 0) else " (closest published copy of that serial)")))
     return out
 
 
@@ -791,7 +797,7 @@ def _in_variable(lines: list[str], index: int, variable: str) -> bool:
 
 def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[tuple[str, int, int, int, int]]],
              known: list[KnownDifference]) -> list[Hunk]:
-    from .compare import _stamp_norm
+    from .compare import VCS_KEYWORD, _stamp_norm
     hunks = []
     for group in op_groups:
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
@@ -809,6 +815,7 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
             old = [x for x in regen[a1:a2] if x.strip()]
             new = [y for y in rel[b1:b2] if y.strip()]
             if len(old) != len(new) or any(_stamp_norm(x) != _stamp_norm(y) and not _invocation_paths(x, y)
+                                           and VCS_KEYWORD.sub(r"$\1$", x) != VCS_KEYWORD.sub(r"$\1$", y)
                                            for x, y in zip(old, new)):
                 pairs_ok = False
         changed_rel = [j for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2)]
@@ -816,6 +823,9 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
         hunk = Hunk("unexplained", "\n".join(text), span, added, removed)
         if pairs_ok and (added or removed) and len(added) <= 20:
             hunk.kind, hunk.how = "stamp", "version/date stamp"
+        elif (added or removed) and all(_LINE_DIRECTIVE.match(x) for x in [*removed, *(t for _, t in added)]
+                                        if x.strip()):
+            hunk.kind, hunk.how = "toolchain", "#line directives only: the generator build's line numbering"
         else:
             for k in known:
                 if k.applies(path) and _known(k, group, regen, rel):
@@ -826,13 +836,16 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
 
 
 _COMMENT = re.compile(r"^\s*(?:/\*|\*|//|#|dnl\b)")
-_DOT_SLASH = re.compile(r"(?<![\w./-])\./")
+# ./ of a relative path, or the system directory of a program configure found (AC_PATH_PROG: /usr/bin/gperf)
+_INVOKED = re.compile(r"(?<![\w./-])(?:\./|(?:/usr(?:/local)?)?/s?bin/(?=[\w.+-]+\s))")
+_LINE_DIRECTIVE = re.compile(r'^#line \d+ "[^"\n]*"$')
 
 
 def _invocation_paths(x: str, y: str) -> bool:
     """Two comment lines that differ only in how the generator was invoked (strace's ``Generated by
-    ./gen_bpf_attr_check.sh from ./bpf_attr.h`` when make's ``$<`` kept the ``./``): a stamp."""
-    return bool(_COMMENT.match(x) and _COMMENT.match(y)) and _DOT_SLASH.sub("", x) == _DOT_SLASH.sub("", y)
+    ./gen_bpf_attr_check.sh from ./bpf_attr.h`` when make's ``$<`` kept the ``./``; tinyproxy's
+    ``Command-line: /usr/bin/gperf conf-tokens.gperf`` from configure's path to gperf): a stamp."""
+    return bool(_COMMENT.match(x) and _COMMENT.match(y)) and _INVOKED.sub("", x) == _INVOKED.sub("", y)
 
 
 def _known(k: KnownDifference, group: list[tuple[str, int, int, int, int]], regen: list[str], rel: list[str]) -> bool:
@@ -851,6 +864,16 @@ def _known(k: KnownDifference, group: list[tuple[str, int, int, int, int]], rege
                    (_FILE_WORDS.match(side[i].strip()) or re.match(rf"^{re.escape(k.variable)}\s*[+:]?=", side[i]))
                    for side, i in changed)
     return bool(k.lines) and all(any(rx.fullmatch(side[i].strip()) for rx in k.lines) for side, i in changed)
+
+
+_PO_CONTINUATION = re.compile(rb'"\n(?:#~ |#\| |#~\| )?"')
+
+
+def po_unwrapped(data: bytes) -> bytes:
+    """A PO file with every string's continuation lines joined: gettext releases wrap long
+    strings at different places (``msgmerge``'s line width and escape handling), which changes
+    no string. Stamps are left for the comparison (``POT-Creation-Date``)."""
+    return _PO_CONTINUATION.sub(b"", data)
 
 
 def compare_output(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
@@ -1008,8 +1031,13 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=not_run[path], toolchain=flavour, size=size,
                                             unobtainable=True)
             continue
-        if hunks is None and files.get(path) is not None and files[path] == trees.release[path]():
-            hunks = []  # committed in the tag and identical to it: the chain left it as the tag has it
+        if path in trees.source and files.get(path) is not None and files[path] == trees.release[path]():
+            # committed in the tag and shipped as committed: what reviewers read, whatever the chain makes of it now
+            # (e2fsprogs' stale po/*.gmo)
+            result.files[path] = FileResult(path, REPRODUCED, toolchain=flavour, size=size, reason="identical to the "
+                                            "tag's committed copy" + ("" if hunks is None or not hunks else
+                                                                     "; the chain makes it otherwise today"))
+            continue
         if hunks is None:
             result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=best.failure or "no step of the chain wrote it",
                                             toolchain=flavour, size=size)

@@ -34,7 +34,10 @@ def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -
         makevars, potfiles, linguas = (tag.get(posixpath.join(d, n)) for n in ("Makevars", "POTFILES.in", "LINGUAS"))
         recipe = release[mk]()
         lang_opts = ("--lang=$lang --previous" if b"--lang=$$lang --previous -o $$tmpdir/$$lang.new.po" in recipe else
-                     "--lang=$lang" if b"--lang=$$lang -o $$tmpdir/$$lang.new.po" in recipe else None)
+                     "--lang=$lang" if b"--lang=$$lang -o $$tmpdir/$$lang.new.po" in recipe else
+                     # gettext 0.17's recipe (GnuPG's, whose own MSGMERGE line adds --previous)
+                     "" if b"$(MSGMERGE) $$lang.po $(DOMAIN).pot -o $$tmpdir/$$lang.new.po" in recipe else None)
+        own = re.search(rb"^MSGMERGE\s*=\s*msgmerge((?:[ \t]+--?[\w-]+)*)[ \t]*$", recipe, re.M)
         # a POTFILES.in only in the release (written by the bootstrap: util-linux), and the generated sources it
         # lists (libgpg-error's src/err-sources.h), are inputs once reproduced
         listed = potfiles if potfiles is not None else release[posixpath.join(d, "POTFILES.in")]() \
@@ -51,7 +54,7 @@ def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -
         address = " ".join(docgen.makevar(mv, "MSGID_BUGS_ADDRESS")) or bugs
         xopts = [_q(w) for w in docgen.makevar(mv, "XGETTEXT_OPTIONS") if "$" not in w]
         mopts = [_q(w) for w in docgen.makevar(mv, "MSGMERGE") + docgen.makevar(mv, "MSGMERGE_OPTIONS")
-                 if w.startswith("-") and "$" not in w]
+                 + (own.group(1).decode().split() if own else []) if w.startswith("-") and "$" not in w]
         gnu = (docgen.makevar(mv, "PACKAGE_GNU") or [""])[0]
         header = posixpath.join(d, f"{domain}.pot-header") in tag
         langs = [w for w in (linguas or b"").decode("utf-8", "replace").split() if re.fullmatch(r"[\w@.-]+", w)

@@ -550,3 +550,40 @@ def test_a_rule_whose_generator_is_missing_is_not_reproducible_and_a_job_stays_i
     assert a.status == "not-reproducible" and "wrote an empty file" in a.reason and "no-such-formatter" in a.reason
     assert b.status == "reproduced"          # the write outside went to the sandbox's own /tmp
     assert not outside.exists()
+
+
+def test_makevars_continued_over_lines_are_read_whole():
+    """GnuPG's ``XGETTEXT_OPTIONS = \\`` then 35 ``--flag=...`` lines: all of them are options."""
+    text = "DOMAIN = gnupg2\nXGETTEXT_OPTIONS = \\\n  --keyword=_ --keyword=N_ \\\n  --flag=log_info:1:c-format\n" \
+           "XGETTEXT_OPTIONS += --keyword=L_\n"
+    assert docgen.makevar(text, "XGETTEXT_OPTIONS") == ["--keyword=_", "--keyword=N_", "--flag=log_info:1:c-format",
+                                                         "--keyword=L_"]
+
+
+def test_a_catalog_wrapped_by_another_msgmerge_is_reproduced_and_a_changed_string_is_not():
+    """gettext releases wrap long strings at other places; the strings are the same."""
+    regen = (b'#: a.c:1\n#, fuzzy\n#| msgid "a long previous string that was wrapped at "\n#| "one place"\n'
+             b'msgid ""\n"Do you really want to delete the key identified by keygrip%%0A  %s%%0A  "\n"%%C%%0A?"\n'
+             b'msgstr ""\n"M\xc3\xb6chten Sie den Schl\xc3\xbcssel wirklich "\n"entfernen?"\n')
+    wrapped = (b'#: a.c:1\n#, fuzzy\n#| msgid "a long previous string that was wrapped at one "\n#| "place"\n'
+               b'msgid ""\n"Do you really want to delete the key identified by keygrip%%0A  %s%%0A  %%C"\n"%%0A?"\n'
+               b'msgstr ""\n"M\xc3\xb6chten Sie den Schl\xc3\xbcssel "\n"wirklich entfernen?"\n')
+    r = docgen.judge("po/de.po", regen, wrapped, "update-po", [])
+    assert r.status == "reproduced" and "wrapped" in r.reason
+    changed = wrapped.replace(b"wirklich entfernen", b"sofort entfernen")
+    assert docgen.judge("po/de.po", regen, changed, "update-po", []).status == "reproduction-differs"
+
+
+def test_gettext_017s_update_po_recipe_is_run_with_its_own_msgmerge_options():
+    """GnuPG's po/Makefile.in.in is gettext 0.17's: ``$(MSGMERGE) $$lang.po $(DOMAIN).pot -o ...``
+    with ``MSGMERGE = msgmerge --previous`` of its own, and no ``--lang``."""
+    from provcheck_release import translations
+    recipe = (b"GETTEXT_MACRO_VERSION = 0.17\nMSGMERGE = msgmerge --previous\n"
+              b"\tif $(MSGMERGE) $$lang.po $(DOMAIN).pot -o $$tmpdir/$$lang.new.po; then \\\n")
+    tag = {"po/Makevars": b"DOMAIN = gnupg2\nXGETTEXT_OPTIONS = --keyword=_\n", "po/POTFILES.in": b"a.c\n",
+           "po/LINGUAS": b"de\n"}
+    release = {"po/Makefile.in.in": lambda: recipe,
+               "configure": lambda: b"PACKAGE='gnupg'\nVERSION='2.2.40'\nPACKAGE_BUGREPORT='x@example.org'\n"}
+    [job] = translations.jobs(tag, release)
+    assert "msgmerge '--previous'  -o $lang.new.po $lang.po gnupg2.pot" in job.script
+    assert "--keyword=_" in job.script and "--lang" not in job.script
