@@ -124,6 +124,9 @@ class FileResult:
             d["unobtainable"] = True
         if self.hunks:
             d["hunks"] = {k: sum(1 for h in self.hunks if h.kind == k) for k in ("stamp", "toolchain", "unexplained")}
+            toolchain = [{"release_lines": list(h.release_lines), "how": h.how} for h in self.hunks if h.kind == "toolchain"]
+            if toolchain:   # which documented difference or other published autoconf explains each
+                d["toolchain_hunks"] = toolchain[:20]
         return d
 
 
@@ -903,6 +906,7 @@ class Options:
     limits: Any = None               # sandbox.SandboxLimits
     download: bool = True            # toolchains of other Debian releases
     max_combinations: int = 4
+    other_versions: bool = True      # configure hunks that another published autoconf emits (acversions.py)
 
 
 def unavailable(mode: str, reason: str, expected: Iterable[str], unobtainable: bool = False) -> Regeneration:
@@ -1003,12 +1007,17 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
         if alternatives:
             trusted = early.result() if early is not None and best.combo is combos[0] else \
                 runner.run(trusted_files, best.combo, best.with_git)
+    other_steps: list[dict[str, Any]] = []
+    if options.other_versions:
+        from . import acversions
+        other_steps = acversions.explain(trees, files, chain, best, [o for _, o in scored if o is not best],
+                                         per_file, options)
     result = Regeneration(options.mode, inputs=inputs, versions=versions, partial=partial)
     result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in best.combo]
     if best.with_git:
         result.toolchains.append("the tag's git history (configure.ac runs git)")
     result.steps = best.steps + ([{**s, "step": f"{s['step']} (trusted alternatives)"} for s in trusted.steps]
-                                 if trusted else [])
+                                 if trusted else []) + other_steps
     result.cached = best.cached and (trusted is None or trusted.cached)
     flavour = ", ".join(result.toolchains)
     unverified = sorted(alternatives)
@@ -1039,8 +1048,8 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             data = trusted.produced.get(path)
             rel = trees.release[path]()
             if data != rel:
-                extra = ([h for h in _compare(path, data, rel, known, cache) if h.kind == "unexplained"]
-                         if data is not None else None)
+                extra = ([h for h in _compare(path, data, rel, known, cache) if h.kind == "unexplained"
+                          and not _within_explained(h, hunks)] if data is not None else None)
                 if extra is None or extra:
                     catalog = path.endswith(".gmo")
                     fr.status = UNVERIFIED
@@ -1066,6 +1075,13 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
 
 
 AUTOMAKE_TOOLS = ("automake",)    # tools a chain may do without (partial_plan)
+
+
+def _within_explained(hunk: Hunk, hunks: list[Hunk]) -> bool:
+    """Every release line ``hunk`` adds lies in a hunk the first run explained as another published
+    autoconf's code (acversions.py): the trusted run's comparison does not raise it again."""
+    spans = [h.release_lines for h in hunks if h.kind == "toolchain" and h.how.startswith("code of autoconf ")]
+    return bool(hunk.added) and all(any(a <= n <= b for a, b in spans) for n, _ in hunk.added)
 
 
 def _other_generators(trees: Trees) -> dict[str, str]:

@@ -118,7 +118,9 @@ class Reproduction:
                              cache=rg.Cache(opts.get("_cache")),
                              toolchain_cache=Path(toolchains) if toolchains else None,
                              limits=_limits(opts),
-                             download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"))
+                             download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"),
+                             other_versions=str(opts.get("regenerate-other-versions", "true")).lower()
+                             not in ("0", "false", "no"))
         result = rg.regenerate(trees, options, known)
         if result is not None:
             self._documentation(result, trees, options, known)
