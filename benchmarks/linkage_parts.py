@@ -96,7 +96,7 @@ def main() -> int:
                 times["parse results (cache entry, lookups)"] = clock() - t
                 cache.close()
                 t = clock()
-                owners = packages.read_packages(tree, infos)
+                owners = packages.read_packages(tree, infos, ctx.cache)
                 times["package ownership"] = clock() - t
                 t = clock()
                 graph = graphmod.build(tree, infos, owners.owner)

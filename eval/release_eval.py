@@ -99,6 +99,18 @@ CASES = [
     Case("strace", "strace_6.1*.orig.tar.*", "strace/strace", ref="v6.1", new=True),
     Case("util-linux", "util-linux_2.38.1*.orig.tar.*", "util-linux/util-linux", ref="v2.38.1", new=True),
     Case("shadow", "shadow_4.13*.orig.tar.*", "shadow-maint/shadow", ref="4.13", new=True),
+    # added 2026-12-06 (evening), tried as a new user first: GnuPG's version from `git describe` in
+    # configure.ac's m4_esyscmd, gettext macros embedded from the maker's system; pkgconf
+    Case("libgpg-error", "libgpg-error_1.46*.orig.tar.*", "gpg/libgpg-error", ref="libgpg-error-1.46", new=True),
+    Case("libassuan", "libassuan_2.5.5*.orig.tar.*", "gpg/libassuan", ref="libassuan-2.5.5", new=True),
+    Case("pkgconf", "pkgconf_1.8.1*.orig.tar.*", "pkgconf/pkgconf", ref="pkgconf-1.8.1", new=True),
+    # a sweep of 21 releases never seen before (2026-12-06 evening): those its fixes are about, and two clean ones
+    Case("gnupg2", "gnupg2_2.2.40*.orig.tar.*", "gpg/gnupg", ref="gnupg-2.2.40", new=True),
+    Case("e2fsprogs", "e2fsprogs_1.47.0*.orig.tar.*", "tytso/e2fsprogs", ref="v1.47.0", new=True),
+    Case("smartmontools", "smartmontools_7.3*.orig.tar.*", "smartmontools/smartmontools", ref="RELEASE_7_3",
+         new=True),
+    Case("memcached", "memcached_1.6.18*.orig.tar.*", "memcached/memcached", ref="1.6.18", new=True),
+    Case("tcpdump", "tcpdump_4.99.3*.orig.tar.*", "the-tcpdump-group/tcpdump", ref="tcpdump-4.99.3", new=True),
 ]
 # The original xz release tarballs (public archives of xz releases hold them) and their sha256.
 XZ_ORIGINALS = {

@@ -4,7 +4,9 @@ set -euo pipefail
 pkgs=(libarchive13 git zstd xz-utils lzip bzip2 cpio binutils gcc
       skopeo docker-registry apache2-utils openssl pax-utils gnupg gpgv rpm graphviz iproute2
       bubblewrap m4 autoconf autoconf2.69 automake libtool gettext autopoint debian-archive-keyring xxd
-      groff ghostscript texinfo po4a mandoc gperf swig gawk xsltproc docbook-xsl docbook-xml itstool asciidoctor
+      groff ghostscript texinfo po4a mandoc gperf swig gawk bison flex byacc
+      xsltproc docbook-xsl docbook-xml itstool asciidoctor
+      locales
       chromium)
 need=()
 for pkg in "${pkgs[@]}"; do

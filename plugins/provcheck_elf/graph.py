@@ -60,9 +60,11 @@ class Obj:
 
     @property
     def names(self) -> set[str]:
-        out = {posixpath.basename(self.path)} | {posixpath.basename(a) for a in self.aliases}
-        if self.soname:
-            out.add(self.soname)
+        out = {self.path.rpartition("/")[2]}  # posixpath.basename, without a call per name
+        out.update([a.rpartition("/")[2] for a in self.aliases])
+        soname = self.info.get("soname")
+        if soname:
+            out.add(soname)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,11 +131,15 @@ class Graph:
                 cands = [path, *obj.aliases]
                 if any(_glob(pat, c) for c in cands):
                     out.append(path)
-            else:
+            elif globby:
                 names = obj.names
-                if pat in names or (any(fnmatch.fnmatchcase(n, pat) for n in names) if globby
-                                    else any(n.startswith(dotted) for n in names)):
+                if pat in names or any(fnmatch.fnmatchcase(n, pat) for n in names):
                     out.append(path)
+            else:
+                for n in obj.names:
+                    if n == pat or n.startswith(dotted):
+                        out.append(path)
+                        break
         return sorted(out)
 
     def reachable(self, start: Iterable[str], kinds: Iterable[str] = (NEEDED, DLOPEN)) -> set[str]:
@@ -444,7 +450,11 @@ def _already_loaded(g: Graph) -> None:
         unresolved = {p for p, edges in g.edges.items() if any(e.dst is None and e.kind == NEEDED for e in edges)}
         if not unresolved:
             break  # the usual case: nothing for a loaded object to stand in for
-        for exe in sorted((o for o in g.objects.values() if o.info.get("interp")), key=lambda o: o.path):
+        # only executables that reach an unresolved object (one walk back from them) can
+        # change; an edge this pass resolves starts at one of those objects, so it adds none
+        reaching = _needed_by(g, unresolved)
+        for exe in sorted((o for o in g.objects.values() if o.path in reaching and o.info.get("interp")),
+                          key=lambda o: o.path):
             reach = g.reachable([exe.path], (NEEDED,))
             if reach.isdisjoint(unresolved):
                 continue
@@ -470,6 +480,23 @@ def _already_loaded(g: Graph) -> None:
                 changed = True
         if not changed:
             break
+
+
+def _needed_by(g: Graph, targets: set[str]) -> set[str]:
+    """``targets`` and every object that reaches one of them by NEEDED edges."""
+    back: dict[str, list[str]] = {}
+    for src, edges in g.edges.items():
+        for e in edges:
+            if e.dst is not None and e.kind == NEEDED:
+                back.setdefault(e.dst, []).append(src)
+    seen = set(targets)
+    todo = list(targets)
+    while todo:
+        for src in back.get(todo.pop(), ()):
+            if src not in seen:
+                seen.add(src)
+                todo.append(src)
+    return seen
 
 
 def _inherit_rpath(g: Graph, loader: Loader) -> None:

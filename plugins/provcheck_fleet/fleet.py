@@ -165,11 +165,12 @@ def expand_sources(sources: list[str], client: RegistryClient, on_error: Callabl
 
 def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
                tags_of: Callable[[], set[str] | None] | None = None,
-               known: frozenset = frozenset()) -> list[ImagePlan]:
+               known: frozenset = frozenset(), configs: LayerCache | None = None) -> list[ImagePlan]:
     """Manifests, config and attachments of one reference (one plan per platform taken).
 
     Images whose manifest digest is in ``known`` (already in the inventory) cost one
-    manifest request: their plan is marked ``resumed`` and nothing else is fetched."""
+    manifest request: their plan is marked ``resumed`` and nothing else is fetched.
+    ``configs``: where the platform read from a config is kept by the config's digest."""
     got = client.manifest(ref)
     if got is None:
         raise RegistryError(f"{ref}: no such manifest (404)")
@@ -205,9 +206,7 @@ def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
                              f"image; skipped")
         platform = ""
         if isinstance(config_desc.get("digest"), str):
-            config = json.loads(client.blob_bytes(ref, config_desc["digest"]))
-            if isinstance(config, dict):
-                platform = platform_str(config)
+            platform = config_platform(client, ref, config_desc["digest"], configs)
         layers = [d for d in manifest.get("layers") or [] if isinstance(d, dict)]
         if not all(isinstance(d.get("digest"), str) for d in layers):
             raise RegistryError(f"{ref}: manifest {mdigest} has a layer without a digest")
@@ -227,6 +226,22 @@ def plan_image(client: RegistryClient, ref: Reference, opts: FleetOptions,
             plan.sbom_components = list(comps.values())
         plans.append(plan)
     return plans
+
+
+def config_platform(client: RegistryClient, ref: Reference, digest: str, configs: LayerCache | None) -> str:
+    """The platform an image config names (``os/arch[/variant]``). Kept by the config's digest
+    (the registry's bytes were verified against it, so the digest fixes the answer): a warm
+    scan does not fetch the config again."""
+    import hashlib
+    key = hashlib.sha256(f"config-platform/1\0{digest}".encode()).hexdigest()
+    hit = configs.get(key) if configs is not None else None
+    if hit is not None and isinstance(hit.get("platform"), str):
+        return hit["platform"]
+    config = json.loads(client.blob_bytes(ref, digest))
+    platform = platform_str(config) if isinstance(config, dict) else ""
+    if configs is not None:
+        configs.put(key, {"key": key, "platform": platform})
+    return platform
 
 
 # -- executors -----------------------------------------------------------------------------------
@@ -311,6 +326,7 @@ class FleetScan:
         self.stats = Stats()
         self.cache = LayerCache(opts.cache_dir)
         self.image_cache = LayerCache(opts.cache_dir, "images")
+        self.config_cache = LayerCache(opts.cache_dir, "configs")
         self.meta_store: BlobStore | None = None  # package-database files of the layers, for merging
         self._lock = threading.Lock()
         self._known: frozenset = frozenset()
@@ -403,7 +419,7 @@ class FleetScan:
         return list(merged.values())
 
     def _plan_one(self, client: RegistryClient, ref: Reference) -> list[ImagePlan]:
-        return plan_image(client, ref, self.opts, lambda: self._tags(client, ref), self._known)
+        return plan_image(client, ref, self.opts, lambda: self._tags(client, ref), self._known, self.config_cache)
 
     def _tags(self, client: RegistryClient, ref: Reference) -> set[str] | None:
         """The repository's tags (listed once per repository), to find attachment tags without
@@ -478,11 +494,18 @@ class FleetScan:
                          "keep_blobs": opts.keep_blobs})
         waiting = {id(p): p for p in plans}
 
-        def ready() -> None:
+        def ready() -> None:  # the images whose layers are all in, written in one transaction
+            done = []
             for key, p in list(waiting.items()):
                 if all(d["digest"] in results for d in p.layers):
                     del waiting[key]
-                    self._finish(p, [results[d["digest"]] for d in p.layers], scan_id)
+                    img = self._image(p, [results[d["digest"]] for d in p.layers], scan_id)
+                    if img is not None:
+                        done.append((p, img))
+            if done:
+                self.inv.write_images([img for _p, img in done], scan_id)
+                for p, img in done:
+                    self._written(p, img)
 
         ready()
         if todo:
@@ -506,13 +529,14 @@ class FleetScan:
                 executor.close()
         ready()
 
-    def _finish(self, plan: ImagePlan, layer_results: list[dict[str, Any]], scan_id: int) -> None:
+    def _image(self, plan: ImagePlan, layer_results: list[dict[str, Any]], scan_id: int) -> dict[str, Any] | None:
+        """The inventory record of an image whose layers are in (None: it failed, and that is written)."""
         failed = [r for r in layer_results if r.get("error")]
         if failed:
             msg = "; ".join(f"layer {r.get('digest')}: {r['error']}" for r in failed)
             self._failed(plan.ref, plan, msg, scan_id, mismatch=any("hashes to" in r["error"] or "descriptor says"
                                                                       in r["error"] for r in failed))
-            return
+            return None
         try:
             key = image_cache_key(plan, layer_results, self.has_linkage)
             hit = self.image_cache.get(key)
@@ -525,8 +549,10 @@ class FleetScan:
                     self.image_cache.put(key, {"key": key, **_cacheable(img)})
         except Exception as exc:
             self._failed(plan.ref, plan, f"internal error merging layers: {type(exc).__name__}: {exc}", scan_id)
-            return
-        self.inv.write_image(img, scan_id)
+            return None
+        return img
+
+    def _written(self, plan: ImagePlan, img: dict[str, Any]) -> None:
         self.stats.images += 1
         self.stats.images_ok += img["status"] == "ok"
         self.stats.images_failed += img["status"] != "ok"

@@ -91,6 +91,11 @@ class Inventory:
             self._check()
         self._paths: dict[str, int] = {}
         self._with_files: set[int] = set()
+        # every path with an id up to this one is in ``_paths`` (-1: not known), so interning
+        # into an inventory only this connection wrote needs no lookups
+        self._complete_to = -1 if readonly else self.db.execute("SELECT coalesce(max(id), 0) FROM paths").fetchone()[0]
+        if self._complete_to:
+            self._complete_to = -1
 
     def _check(self) -> None:
         try:
@@ -111,18 +116,29 @@ class Inventory:
                                   "RETURNING id", (path,))
             pid = cur.fetchone()[0]
             self._paths[path] = pid
+            if pid == self._complete_to + 1 and self._complete_to >= 0:
+                self._complete_to = pid
         return pid
 
     def intern(self, paths: Iterable[str]) -> None:
-        """Path ids for many paths at once (bulk insert, then one lookup per 500)."""
+        """Path ids for many paths at once. Called inside a write transaction (the caller
+        wrote first), so no other writer can add paths until it commits."""
         new = sorted({p for p in paths if p not in self._paths})
         if not new:
             return
-        self.db.executemany("INSERT OR IGNORE INTO paths (path) VALUES (?)", [(p,) for p in new])
-        for chunk in iter_chunks(new):
-            marks = ",".join("?" * len(chunk))
-            self._paths.update({p: i for i, p in self.db.execute(
-                f"SELECT id, path FROM paths WHERE path IN ({marks})", chunk)})
+        top = self.db.execute("SELECT coalesce(max(id), 0) FROM paths").fetchone()[0]
+        complete = top == self._complete_to
+        if not complete:  # paths other scans wrote: look them up (one query per 500)
+            for chunk in iter_chunks(new):
+                marks = ",".join("?" * len(chunk))
+                self._paths.update({p: i for i, p in self.db.execute(
+                    f"SELECT id, path FROM paths WHERE path IN ({marks})", chunk)})
+            new = [p for p in new if p not in self._paths]
+        rows = list(enumerate(new, top + 1))
+        self.db.executemany("INSERT INTO paths (id, path) VALUES (?,?)", rows)
+        self._paths.update((p, i) for i, p in rows)
+        if complete:
+            self._complete_to = top + len(rows)
 
     def start_scan(self, sources: list[str], executor: str) -> int:
         cur = self.db.execute("INSERT INTO scans (started, provcheck_version, sources, executor) VALUES (?,?,?,?)",
@@ -159,8 +175,9 @@ class Inventory:
                                                        len(files), int(bool(res.get("complete", True))), time.time()))
         lid = cur.lastrowid
         self.intern(f[0] for f in files)
-        self.db.executemany("INSERT OR REPLACE INTO layer_files VALUES (?,?,?,?,?,?,?)",
-                            [(lid, self.path_id(p), t, s, z, m, lt) for p, t, s, z, m, lt in files])
+        paths = self._paths
+        rows = {paths[p]: (lid, paths[p], t, s, z, m, lt) for p, t, s, z, m, lt in files}  # a path twice: the last
+        self.db.executemany("INSERT INTO layer_files VALUES (?,?,?,?,?,?,?)", [rows[k] for k in sorted(rows)])
         self.db.executemany("INSERT OR IGNORE INTO elf VALUES (?,?,?,?,?,?)",
                             [(sha, i.get("type"), i.get("soname"), json.dumps(i.get("needed") or []),
                               json.dumps(_split(i.get("runpath")) + _split(i.get("rpath"))), i.get("interp"))
@@ -197,47 +214,60 @@ class Inventory:
 
     def write_image(self, img: dict[str, Any], scan_id: int) -> int:
         """Replace the inventory's record of one image (all in one transaction)."""
+        return self.write_images([img], scan_id)[0]
+
+    def write_images(self, imgs: list[dict[str, Any]], scan_id: int) -> list[int]:
+        """Replace the inventory's records of these images, all in one transaction."""
+        try:
+            with self.db:
+                return [self._write_image(img, scan_id) for img in imgs]
+        except BaseException:  # rolled back: ids learnt in the transaction may not exist
+            self._paths.clear()
+            self._with_files.clear()
+            self._complete_to = -1
+            raise
+
+    def _write_image(self, img: dict[str, Any], scan_id: int) -> int:
         db = self.db
-        with db:
-            old = db.execute("SELECT id FROM images WHERE registry=? AND repository=? AND digest IS ?",
-                             (img["registry"], img["repository"], img.get("digest"))).fetchone()
-            stale = [old[0]] if old is not None else []
-            if img["status"] == "ok":  # earlier failures of this reference are superseded
-                stale += [r[0] for r in db.execute(
-                    "SELECT i.id FROM images i WHERE i.registry=? AND i.repository=? AND i.status!='ok' AND "
-                    "(i.digest IS NULL OR i.digest=?)", (img["registry"], img["repository"], img.get("digest")))]
-            for sid in sorted(set(stale)):
-                for table in ("tags", "image_layers", "image_components", "attestations", "findings"):
-                    db.execute(f"DELETE FROM {table} WHERE image_id=?", (sid,))
-                db.execute("DELETE FROM images WHERE id=?", (sid,))
-            layer_ids = [self.layer_id(res) for res in img.get("layers") or ()]
-            gid = self.graph_id(img.get("edges") or [])
-            cur = db.execute(
-                "INSERT INTO images (registry, repository, digest, index_digest, platform, config_digest, mode, "
-                "status, error, scanned_at, provcheck_version, scan_id, graph_id, files, components) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (img["registry"], img["repository"], img.get("digest"), img.get("index_digest"), img.get("platform"),
-                 img.get("config_digest"), img.get("mode"), img["status"], img.get("error"), time.time(),
-                 PROVCHECK_VERSION, scan_id, gid, img.get("files"), len(img.get("components") or ())))
-            iid = cur.lastrowid
-            for tag in img.get("tags") or ():
-                db.execute("DELETE FROM tags WHERE registry=? AND repository=? AND tag=?",
-                           (img["registry"], img["repository"], tag))
-                db.execute("INSERT OR IGNORE INTO tags VALUES (?,?,?,?)", (img["registry"], img["repository"], tag, iid))
-            db.executemany("INSERT INTO image_layers VALUES (?,?,?)", [(iid, i, lid) for i, lid in enumerate(layer_ids)])
-            by_digest = {res["digest"]: lid for res, lid in zip(img.get("layers") or (), layer_ids)}
-            rows = []
-            for c, answered_by in img.get("components") or ():
-                rows.append((iid, self.component_id(c), by_digest.get(c.layer), c.db_path, answered_by))
-            db.executemany("INSERT OR IGNORE INTO image_components VALUES (?,?,?,?,?)", rows)
-            db.executemany("INSERT INTO attestations VALUES (?,?,?,?,?,?,?,?)",
-                           [(iid, a.get("kind"), a.get("how"), a.get("digest"), a.get("media_type"),
-                             a.get("artifact_type"), a.get("tag"), int(bool(a.get("used"))))
-                            for a in img.get("attestations") or ()])
-            db.executemany("INSERT INTO findings VALUES (?,?,?,?,?,?,?,?)",
-                           [(iid, f["rule_id"], f.get("severity"), f.get("message"), f.get("path"), f.get("layer"),
-                             f.get("key"), json.dumps(f.get("evidence") or {}, default=str))
-                            for f in img.get("findings") or ()])
+        old = db.execute("SELECT id FROM images WHERE registry=? AND repository=? AND digest IS ?",
+                         (img["registry"], img["repository"], img.get("digest"))).fetchone()
+        stale = [old[0]] if old is not None else []
+        if img["status"] == "ok":  # earlier failures of this reference are superseded
+            stale += [r[0] for r in db.execute(
+                "SELECT i.id FROM images i WHERE i.registry=? AND i.repository=? AND i.status!='ok' AND "
+                "(i.digest IS NULL OR i.digest=?)", (img["registry"], img["repository"], img.get("digest")))]
+        for sid in sorted(set(stale)):
+            for table in ("tags", "image_layers", "image_components", "attestations", "findings"):
+                db.execute(f"DELETE FROM {table} WHERE image_id=?", (sid,))
+            db.execute("DELETE FROM images WHERE id=?", (sid,))
+        layer_ids = [self.layer_id(res) for res in img.get("layers") or ()]
+        gid = self.graph_id(img.get("edges") or [])
+        cur = db.execute(
+            "INSERT INTO images (registry, repository, digest, index_digest, platform, config_digest, mode, "
+            "status, error, scanned_at, provcheck_version, scan_id, graph_id, files, components) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (img["registry"], img["repository"], img.get("digest"), img.get("index_digest"), img.get("platform"),
+             img.get("config_digest"), img.get("mode"), img["status"], img.get("error"), time.time(),
+             PROVCHECK_VERSION, scan_id, gid, img.get("files"), len(img.get("components") or ())))
+        iid = cur.lastrowid
+        for tag in img.get("tags") or ():
+            db.execute("DELETE FROM tags WHERE registry=? AND repository=? AND tag=?",
+                       (img["registry"], img["repository"], tag))
+            db.execute("INSERT OR IGNORE INTO tags VALUES (?,?,?,?)", (img["registry"], img["repository"], tag, iid))
+        db.executemany("INSERT INTO image_layers VALUES (?,?,?)", [(iid, i, lid) for i, lid in enumerate(layer_ids)])
+        by_digest = {res["digest"]: lid for res, lid in zip(img.get("layers") or (), layer_ids)}
+        rows = []
+        for c, answered_by in img.get("components") or ():
+            rows.append((iid, self.component_id(c), by_digest.get(c.layer), c.db_path, answered_by))
+        db.executemany("INSERT OR IGNORE INTO image_components VALUES (?,?,?,?,?)", rows)
+        db.executemany("INSERT INTO attestations VALUES (?,?,?,?,?,?,?,?)",
+                       [(iid, a.get("kind"), a.get("how"), a.get("digest"), a.get("media_type"),
+                         a.get("artifact_type"), a.get("tag"), int(bool(a.get("used"))))
+                        for a in img.get("attestations") or ()])
+        db.executemany("INSERT INTO findings VALUES (?,?,?,?,?,?,?,?)",
+                       [(iid, f["rule_id"], f.get("severity"), f.get("message"), f.get("path"), f.get("layer"),
+                         f.get("key"), json.dumps(f.get("evidence") or {}, default=str))
+                        for f in img.get("findings") or ()])
         return iid
 
     # -- reading -------------------------------------------------------------------------

@@ -29,10 +29,16 @@ NO_OPS = ("autoreconf", "aclocal", "autoconf", "autoheader", "automake", "autom4
 SHIMS = ".provcheck-no-ops"
 
 
+def _shim(name: str) -> str:
+    """A no-op that answers ``--version`` as the real tool does (scripts check versions before
+    running them: util-linux's ``autogen.sh`` stops without a ``libtoolize`` 2.x), for printf."""
+    return (f"#!/bin/sh\\ncase \"$1\" in --version|-V) test -x /usr/bin/{name} && exec /usr/bin/{name} --version; "
+            f"echo \"{name} (GNU {name}) 2.99\";; esac\\nexit 0\\n")
+
+
 def jobs(tag: Mapping[str, bytes]) -> list[docgen.DocJob]:
     """One job per bootstrap script at the top of the tag."""
-    shims = "".join(f"printf '#!/bin/sh\\nexit 0\\n' > {SHIMS}/{name} && chmod +x {SHIMS}/{name} && "
-                    for name in NO_OPS)
+    shims = "".join(f"printf '{_shim(name)}' > {SHIMS}/{name} && chmod +x {SHIMS}/{name} && " for name in NO_OPS)
     out = []
     for name in SCRIPTS:
         data = tag.get(name)
@@ -47,7 +53,7 @@ def jobs(tag: Mapping[str, bytes]) -> list[docgen.DocJob]:
 
 def upgrade(files: dict[str, rg.FileResult], reproduced: Mapping[str, rg.FileResult]) -> None:
     """``reproduced-unverified`` outputs whose every unverified input is in ``reproduced``
-    (made from the tag by a script of the tag) become ``reproduced``, in place."""
+    (made from the tag by a script or rule of the tag) become ``reproduced``, in place."""
     for path, fr in list(files.items()):
         if fr.status == rg.UNVERIFIED and fr.unverified_inputs and not fr.risk and all(
                 reproduced.get(p) is not None and reproduced[p].status == rg.REPRODUCED for p in fr.unverified_inputs):

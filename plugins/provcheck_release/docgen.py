@@ -332,7 +332,7 @@ def makevar(text: str, name: str) -> list[str]:
     the recipe hands the value to the shell, so it is split as the shell would)."""
     import shlex
     out: list[str] = []
-    for m in re.finditer(rf"^{name}\s*(\+?)=(.*(?:\\\n.*)*)$", text, re.M):
+    for m in re.finditer(rf"^{name}\s*(\+?)=((?:[^\n]*\\\n)*[^\n]*)$", text, re.M):  # continued lines first
         try:
             words = shlex.split(m.group(2).replace("\\\n", " "))
         except ValueError:
@@ -482,6 +482,11 @@ def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[r
     if is_prose(path, release) and sorted(regenerated.split(b"\n")) == sorted(release.split(b"\n")):
         return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size,
                              reason="the same lines in another order: the maker's locale collates them otherwise")
+    if path.endswith((".po", ".pot")) and not any(
+            h.kind == "unexplained" for h in rg.compare_output(path, rg.po_unwrapped(regenerated),
+                                                               rg.po_unwrapped(release), known)):
+        return rg.FileResult(path, rg.REPRODUCED, toolchain=job, size=size,
+                             reason="the same strings, wrapped at other places (another gettext's msgmerge)")
     if path.endswith(".pdf") or release[:5] == b"%PDF-":
         if pdf_normalise(regenerated) == pdf_normalise(release):
             return rg.FileResult(path, rg.REPRODUCED, toolchain=job, size=size,

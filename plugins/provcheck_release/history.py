@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import docgen
+from . import docgen, tagrepo
 from . import regenerate as rg
 
 MAX_SIZE = 64 << 20
@@ -97,7 +97,7 @@ def reproduce(found: list[Candidate], repo: str | None, commit: str, work_dir: P
     if not found:
         return files, []
     name = f"git log of the tag's history ({', '.join(c.path for c in found[:3])})"
-    git = docgen._git_dir(repo)
+    git = tagrepo.git_dir(repo)
     why = sandbox.unavailable_reason() or (
         None if git is not None and re.fullmatch(r"[0-9a-f]{40}", commit) else
         "needs the tag's git history: no repository with the full history")
@@ -113,12 +113,12 @@ def reproduce(found: list[Candidate], repo: str | None, commit: str, work_dir: P
                      f"done; rm -f out.{i}")
     base = Path(tempfile.mkdtemp(prefix="history-", dir=work_dir))
     try:
-        docgen._fake_git(base, commit)
+        tagrepo.fake_git(base, commit)
         env = {"TZ": "UTC", "LC_ALL": "C.UTF-8", "GIT_PAGER": "cat", "GIT_CONFIG_NOSYSTEM": "1",
                "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "safe.directory",
                "GIT_CONFIG_VALUE_0": "*", "GIT_CONFIG_KEY_1": "mailmap.blob", "GIT_CONFIG_VALUE_1": "HEAD:.mailmap"}
         res = sandbox.run(["/bin/sh", "-c", "\n".join(lines)], workdir=base, env=env,
-                          binds=[(git / "objects", docgen.WORK_GIT)],
+                          binds=[(git / "objects", tagrepo.WORK_GIT)],
                           limits=limits or sandbox.SandboxLimits(seconds=300.0))
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -175,44 +175,82 @@ def run_scripts(jobs: list[docgen.DocJob], tag: Mapping[str, bytes], release: Ma
     files: dict[str, rg.FileResult] = {}
     if not jobs or not sizes:
         return files, []
-    git = docgen._git_dir(repo)
+    git = tagrepo.git_dir(repo)
     why = sandbox.unavailable_reason() or (
         None if git is not None and re.fullmatch(r"[0-9a-f]{40}", commit) else
         "needs the tag's git history: no repository with the full history")
     if why is not None:
         return files, [{"step": j.name, "skipped": why} for j in jobs]
     assert git is not None
-    refs = _tag_refs(repo)
+    refs = tagrepo.tag_refs(git)
     by_size: dict[int, list[str]] = {}
     for path, size in sizes.items():
         by_size.setdefault(size, []).append(path)
-    steps = []
+    steps: list[dict[str, Any]] = []
+    locale: dict[str, bytes] | None = None
     for job in jobs:
         job.extra = {".git/packed-refs": refs}
-        try:
-            produced, record = docgen._run_one(job, job.script, tag, git, commit, work_dir, limits)
-        except Exception as exc:  # one job's failure (a sandbox error, an unwritable tree) is its reason
-            steps.append({"step": job.name, "skipped": f"could not run: {exc!r}"[:400]})
-            continue
-        steps.append(record)
-        for data in produced.values():
-            for path in by_size.get(len(data), []):
-                if path not in files and data and tag.get(path) != data and release[path]() == data:
-                    files[path] = rg.FileResult(path, rg.REPRODUCED, size=len(data), toolchain=job.name)
+        produced = _run_and_match(job, job.script, tag, release, by_size, git, commit, work_dir, limits, files, steps)
+        # a list the maker's ``sort`` ordered in their locale (util-linux's po/POTFILES.in): the same job again
+        # in en_US.UTF-8, when an output is a permutation of the lines of the release file of its name
+        if any(p in sizes and p not in files and _permutation(data, release[p]()) for p, data in produced.items()):
+            if locale is None:
+                locale = maintainer_locale(work_dir)
+            if not locale:
+                steps.append({"step": f"{job.name} in {MAINTAINER_LOCALE}", "skipped": "localedef could not "
+                              f"compile {MAINTAINER_LOCALE} (Debian package locales)"})
+                continue
+            up = "/".join([".."] * len(job.directory.split("/"))) + "/" if job.directory else ""
+            job.extra = {**job.extra, **locale}
+            job.name = f"{job.name} in {MAINTAINER_LOCALE}"
+            _run_and_match(job, f'LOCPATH="$PWD/{up}{LOCALE_DIR}" LC_ALL={MAINTAINER_LOCALE} && '
+                                f"export LOCPATH LC_ALL && {job.script}", tag, release, by_size, git, commit,
+                           work_dir, limits, files, steps)
     return files, steps
 
 
-def _tag_refs(repo: str | None) -> bytes:
-    """The repository's tags as a ``packed-refs`` file (``git log --decorate`` names them)."""
-    import subprocess
+def _run_and_match(job: docgen.DocJob, script: str, tag: Mapping[str, bytes],
+                   release: Mapping[str, Callable[[], bytes]], by_size: Mapping[int, list[str]], git: Path,
+                   commit: str, work_dir: Path | None, limits: Any, files: dict[str, rg.FileResult],
+                   steps: list[dict[str, Any]]) -> dict[str, bytes]:
+    """Run one job; what it wrote that equals a release file is ``reproduced`` (into ``files``)."""
     try:
-        out = subprocess.run(["git", "-C", str(repo), "for-each-ref", "--format=%(objectname) %(refname)",
-                              "refs/tags"], capture_output=True, timeout=60,
-                             env={"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin"})
+        produced, record = docgen._run_one(job, script, tag, git, commit, work_dir, limits)
+    except Exception as exc:  # one job's failure (a sandbox error, an unwritable tree) is its reason
+        steps.append({"step": job.name, "skipped": f"could not run: {exc!r}"[:400]})
+        return {}
+    steps.append(record)
+    for data in produced.values():
+        for path in by_size.get(len(data), []):
+            if path not in files and data and tag.get(path) != data and release[path]() == data:
+                files[path] = rg.FileResult(path, rg.REPRODUCED, size=len(data), toolchain=job.name)
+    return produced
+
+
+def _permutation(a: bytes, b: bytes) -> bool:
+    return a != b and len(a) == len(b) and sorted(a.split(b"\n")) == sorted(b.split(b"\n"))
+
+
+MAINTAINER_LOCALE = "en_US.UTF-8"
+LOCALE_DIR = ".provcheck-locale"
+
+
+def maintainer_locale(work_dir: Path | None) -> dict[str, bytes]:
+    """{path in a job's tree: bytes} of en_US.UTF-8 compiled by the system's ``localedef`` (a
+    system tool over the system's locale sources; nothing of the release is read), for
+    ``LOCPATH``; empty when it cannot be compiled."""
+    import subprocess
+    out = Path(tempfile.mkdtemp(prefix="locale-", dir=work_dir))
+    try:
+        target = out / MAINTAINER_LOCALE
+        subprocess.run(["localedef", "-i", "en_US", "-f", "UTF-8", str(target)], capture_output=True, timeout=120,
+                       env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
+        return {f"{LOCALE_DIR}/{p.relative_to(out).as_posix()}": p.read_bytes()
+                for p in sorted(target.rglob("*")) if p.is_file()} if (target / "LC_COLLATE").is_file() else {}
     except (OSError, subprocess.TimeoutExpired):
-        return b""
-    lines = [x for x in out.stdout.splitlines()[:50000] if re.fullmatch(rb"[0-9a-f]{40} refs/tags/[!-~]+", x)]
-    return b"\n".join(lines) + b"\n" if lines else b""
+        return {}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 __all__ = ["Candidate", "candidates", "option_sets", "reproduce", "script_jobs", "run_scripts"]

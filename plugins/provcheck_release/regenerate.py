@@ -124,6 +124,9 @@ class FileResult:
             d["unobtainable"] = True
         if self.hunks:
             d["hunks"] = {k: sum(1 for h in self.hunks if h.kind == k) for k in ("stamp", "toolchain", "unexplained")}
+            toolchain = [{"release_lines": list(h.release_lines), "how": h.how} for h in self.hunks if h.kind == "toolchain"]
+            if toolchain:   # which documented difference or other published autoconf explains each
+                d["toolchain_hunks"] = toolchain[:20]
         return d
 
 
@@ -186,6 +189,7 @@ class Trees:
     db: M4Database
     closest: Callable[[str, bytes], tuple[str | None, str | None]]   # (text, origin) of the nearest published copy
     commit: str = ""                            # the tag's full commit id (m4_esyscmd of git writes it)
+    git: Path | None = None                     # the source repository's git directory (full history), if any
 
 
 @functools.lru_cache(maxsize=2048)  # inputs are hashed for the records and again for the cache key
@@ -401,7 +405,9 @@ def assemble(trees: Trees) -> tuple[dict[str, bytes], list[Input], dict[str, byt
 # a release-only version file (opus' package_version, gnulib's .tarball-version): nothing but a version
 _VERSION_STAMP = re.compile(rb"(?:[A-Z_]+=)?([\"']?)v?\d+(?:\.\d+)+[\w.+~-]*\1\n?")
 ACLOCAL_DIR = ".provcheck-aclocal"   # in the work tree, named by ACLOCAL_PATH: after -I, before the system's
-_EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)*\.m4)\b", re.M)
+_EMBEDDED_HEAD = re.compile(r"^#\s+(?:serial\s+(\d+)\s+)?([\w~+-]+(?:\.[\w~+-]+)*\.m4)\b(?:\s+serial\s+(\d+))?"
+                            # autoconf-archive's files start with their page: "# https://.../ax_pthread.html"
+                            r"|^#\s+https?://www\.gnu\.org/software/autoconf-archive/()(\w+)\.html$", re.M)
 _SERIAL_LINE = re.compile(r"^#\s*serial\s+(\d+)", re.M)
 
 
@@ -415,12 +421,14 @@ def embedded_macros(aclocal: str, db: M4Database) -> list[tuple[str, bytes, str]
     bytes, how) each."""
     out: list[tuple[str, bytes, str]] = []
     seen: set[str] = set()
+    lines = set(aclocal.split("\n"))
     for m in _EMBEDDED_HEAD.finditer(aclocal):
-        name, serial = m.group(2), m.group(1)
+        # "# serial 12 pkg.m4", "# intlmacosx.m4 serial 5", or an autoconf-archive page (its "#serial 31" below)
+        name, serial = m.group(2) or f"{m.group(5)}.m4", m.group(1) or m.group(3)
         if name in seen or name == "aclocal.m4" or not db.files.get(name):
             continue
         if serial is None:
-            nxt = _SERIAL_LINE.search(aclocal, m.end(), m.end() + 4000)
+            nxt = _SERIAL_LINE.search(aclocal, m.end(), m.end() + (8000 if m.group(5) else 4000))
             serial = nxt.group(1) if nxt else None
         candidates = db.same_serial(name, serial)
         if not candidates:
@@ -432,7 +440,9 @@ def embedded_macros(aclocal: str, db: M4Database) -> list[tuple[str, bytes, str]
             if text is None:
                 continue
             body = "\n".join(line for line in text.split("\n") if not line.startswith("##"))
-            score = 0 if body.strip() and body.strip() in aclocal else 1
+            # the copy aclocal.m4 carries verbatim, else the one sharing most lines with it (pkg-config's
+            # and pkgconf's pkg.m4 both say serial 12; a non-ASCII byte may keep either from being verbatim)
+            score = (0, 0) if body.strip() and body.strip() in aclocal else (1, -len(set(body.split("\n")) & lines))
             if best is None or score < best[0]:
                 best = (score, e, text)
         if best is None:
@@ -440,7 +450,7 @@ def embedded_macros(aclocal: str, db: M4Database) -> list[tuple[str, bytes, str]
         score, e, text = best
         out.append((name, text.encode("utf-8", "surrogateescape"),
                     f"embedded in the release's aclocal.m4 at serial {serial}: {e['origin']}"
-                    + ("" if score == 0 else " (closest published copy of that serial)")))
+                    + ("" if score == (0, 0) else " (closest published copy of that serial)")))
     return out
 
 
@@ -657,6 +667,17 @@ class Cache:
             pass  # a cache that cannot be written only makes the next run slower
 
 
+def _asks_git(files: Mapping[str, bytes]) -> bool:
+    """Whether a ``configure.ac`` of the inputs runs git at autoconf time (tagrepo.generators_ask_git)."""
+    from . import tagrepo
+    for path, data in files.items():
+        if posixpath.basename(path) in ("configure.ac", "configure.in"):
+            top = posixpath.dirname(path)
+            if tagrepo.generators_ask_git(data, lambda p, top=top: files.get(posixpath.join(top, p))):
+                return True
+    return False
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(fd, "wb") as f:
@@ -676,13 +697,20 @@ def _materialise(files: Mapping[str, bytes], root: Path) -> None:
 
 
 def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: Any, env: Mapping[str, str],
-               limits: Any) -> tuple[dict[str, bytes], list[dict[str, Any]], str | None]:
-    """Run the steps in a fresh copy of the inputs; (changed or new files, step records, failure)."""
+               limits: Any, git: tuple[Path, str, bytes] | None = None
+               ) -> tuple[dict[str, bytes], list[dict[str, Any]], str | None]:
+    """Run the steps in a fresh copy of the inputs; (changed or new files, step records, failure).
+    ``git``: (git directory, commit, tags): the tree gets the tag's history (tagrepo.py)."""
     from provcheck import sandbox
+    from . import tagrepo
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     _materialise(files, workdir)
     env = {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "TZ": "UTC", **env}
+    if git is not None:
+        tagrepo.fake_git(workdir, git[1], git[2])
+        binds = (*binds, (git[0] / "objects", tagrepo.WORK_GIT))
+        env = {**env, **tagrepo.GIT_ENV}
     records: list[dict[str, Any]] = []
     failure = None
     unfinished: set[str] = set()   # what a failed step wrote: never compared (autoconf writes before it fails)
@@ -704,7 +732,7 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
             if p.is_symlink() or not p.is_file():
                 continue
             rel = p.relative_to(workdir).as_posix()
-            if rel.startswith("autom4te.cache/") or rel in unfinished:
+            if rel.startswith(("autom4te.cache/", ".git/")) or rel in unfinished:
                 continue
             data = p.read_bytes()
             if files.get(rel) != data:
@@ -769,7 +797,7 @@ def _in_variable(lines: list[str], index: int, variable: str) -> bool:
 
 def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[tuple[str, int, int, int, int]]],
              known: list[KnownDifference]) -> list[Hunk]:
-    from .compare import _stamp_norm
+    from .compare import VCS_KEYWORD, _stamp_norm
     hunks = []
     for group in op_groups:
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
@@ -787,6 +815,7 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
             old = [x for x in regen[a1:a2] if x.strip()]
             new = [y for y in rel[b1:b2] if y.strip()]
             if len(old) != len(new) or any(_stamp_norm(x) != _stamp_norm(y) and not _invocation_paths(x, y)
+                                           and VCS_KEYWORD.sub(r"$\1$", x) != VCS_KEYWORD.sub(r"$\1$", y)
                                            for x, y in zip(old, new)):
                 pairs_ok = False
         changed_rel = [j for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2)]
@@ -794,6 +823,9 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
         hunk = Hunk("unexplained", "\n".join(text), span, added, removed)
         if pairs_ok and (added or removed) and len(added) <= 20:
             hunk.kind, hunk.how = "stamp", "version/date stamp"
+        elif (added or removed) and all(_LINE_DIRECTIVE.match(x) for x in [*removed, *(t for _, t in added)]
+                                        if x.strip()):
+            hunk.kind, hunk.how = "toolchain", "#line directives only: the generator build's line numbering"
         else:
             for k in known:
                 if k.applies(path) and _known(k, group, regen, rel):
@@ -804,13 +836,16 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
 
 
 _COMMENT = re.compile(r"^\s*(?:/\*|\*|//|#|dnl\b)")
-_DOT_SLASH = re.compile(r"(?<![\w./-])\./")
+# ./ of a relative path, or the system directory of a program configure found (AC_PATH_PROG: /usr/bin/gperf)
+_INVOKED = re.compile(r"(?<![\w./-])(?:\./|(?:/usr(?:/local)?)?/s?bin/(?=[\w.+-]+\s))")
+_LINE_DIRECTIVE = re.compile(r'^#line \d+ "[^"\n]*"$')
 
 
 def _invocation_paths(x: str, y: str) -> bool:
     """Two comment lines that differ only in how the generator was invoked (strace's ``Generated by
-    ./gen_bpf_attr_check.sh from ./bpf_attr.h`` when make's ``$<`` kept the ``./``): a stamp."""
-    return bool(_COMMENT.match(x) and _COMMENT.match(y)) and _DOT_SLASH.sub("", x) == _DOT_SLASH.sub("", y)
+    ./gen_bpf_attr_check.sh from ./bpf_attr.h`` when make's ``$<`` kept the ``./``; tinyproxy's
+    ``Command-line: /usr/bin/gperf conf-tokens.gperf`` from configure's path to gperf): a stamp."""
+    return bool(_COMMENT.match(x) and _COMMENT.match(y)) and _INVOKED.sub("", x) == _INVOKED.sub("", y)
 
 
 def _known(k: KnownDifference, group: list[tuple[str, int, int, int, int]], regen: list[str], rel: list[str]) -> bool:
@@ -829,6 +864,16 @@ def _known(k: KnownDifference, group: list[tuple[str, int, int, int, int]], rege
                    (_FILE_WORDS.match(side[i].strip()) or re.match(rf"^{re.escape(k.variable)}\s*[+:]?=", side[i]))
                    for side, i in changed)
     return bool(k.lines) and all(any(rx.fullmatch(side[i].strip()) for rx in k.lines) for side, i in changed)
+
+
+_PO_CONTINUATION = re.compile(rb'"\n(?:#~ |#\| |#~\| )?"')
+
+
+def po_unwrapped(data: bytes) -> bytes:
+    """A PO file with every string's continuation lines joined: gettext releases wrap long
+    strings at different places (``msgmerge``'s line width and escape handling), which changes
+    no string. Stamps are left for the comparison (``POT-Creation-Date``)."""
+    return _PO_CONTINUATION.sub(b"", data)
 
 
 def compare_output(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
@@ -861,6 +906,7 @@ class Options:
     limits: Any = None               # sandbox.SandboxLimits
     download: bool = True            # toolchains of other Debian releases
     max_combinations: int = 4
+    other_versions: bool = True      # configure hunks that another published autoconf emits (acversions.py)
 
 
 def unavailable(mode: str, reason: str, expected: Iterable[str], unobtainable: bool = False) -> Regeneration:
@@ -955,13 +1001,23 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             scored += [(_score(trees, targets, o.produced, known, cache), o)
                        for o in pool.map(lambda combo: runner.run(files, combo), more)]
             (score, per_file), best = min(scored, key=lambda so: so[0][0])
+        if score[1] and trees.git is not None and _asks_git(files):  # the maker's checkout had the history
+            scored.append((_score(trees, targets, (o := runner.run(files, best.combo, True)).produced, known, cache), o))
+            (score, per_file), best = min(scored, key=lambda so: so[0][0])
         if alternatives:
             trusted = early.result() if early is not None and best.combo is combos[0] else \
-                runner.run(trusted_files, best.combo)
+                runner.run(trusted_files, best.combo, best.with_git)
+    other_steps: list[dict[str, Any]] = []
+    if options.other_versions:
+        from . import acversions
+        other_steps = acversions.explain(trees, files, chain, best, [o for _, o in scored if o is not best],
+                                         per_file, options)
     result = Regeneration(options.mode, inputs=inputs, versions=versions, partial=partial)
     result.toolchains = [f"{t.tool} {t.version} ({t.flavour})" for t in best.combo]
+    if best.with_git:
+        result.toolchains.append("the tag's git history (configure.ac runs git)")
     result.steps = best.steps + ([{**s, "step": f"{s['step']} (trusted alternatives)"} for s in trusted.steps]
-                                 if trusted else [])
+                                 if trusted else []) + other_steps
     result.cached = best.cached and (trusted is None or trusted.cached)
     flavour = ", ".join(result.toolchains)
     unverified = sorted(alternatives)
@@ -975,8 +1031,13 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=not_run[path], toolchain=flavour, size=size,
                                             unobtainable=True)
             continue
-        if hunks is None and files.get(path) is not None and files[path] == trees.release[path]():
-            hunks = []  # committed in the tag and identical to it: the chain left it as the tag has it
+        if path in trees.source and files.get(path) is not None and files[path] == trees.release[path]():
+            # committed in the tag and shipped as committed: what reviewers read, whatever the chain makes of it now
+            # (e2fsprogs' stale po/*.gmo)
+            result.files[path] = FileResult(path, REPRODUCED, toolchain=flavour, size=size, reason="identical to the "
+                                            "tag's committed copy" + ("" if hunks is None or not hunks else
+                                                                     "; the chain makes it otherwise today"))
+            continue
         if hunks is None:
             result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=best.failure or "no step of the chain wrote it",
                                             toolchain=flavour, size=size)
@@ -987,8 +1048,8 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
             data = trusted.produced.get(path)
             rel = trees.release[path]()
             if data != rel:
-                extra = ([h for h in _compare(path, data, rel, known, cache) if h.kind == "unexplained"]
-                         if data is not None else None)
+                extra = ([h for h in _compare(path, data, rel, known, cache) if h.kind == "unexplained"
+                          and not _within_explained(h, hunks)] if data is not None else None)
                 if extra is None or extra:
                     catalog = path.endswith(".gmo")
                     fr.status = UNVERIFIED
@@ -1014,6 +1075,13 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
 
 
 AUTOMAKE_TOOLS = ("automake",)    # tools a chain may do without (partial_plan)
+
+
+def _within_explained(hunk: Hunk, hunks: list[Hunk]) -> bool:
+    """Every release line ``hunk`` adds lies in a hunk the first run explained as another published
+    autoconf's code (acversions.py): the trusted run's comparison does not raise it again."""
+    spans = [h.release_lines for h in hunks if h.kind == "toolchain" and h.how.startswith("code of autoconf ")]
+    return bool(hunk.added) and all(any(a <= n <= b for a, b in spans) for n, _ in hunk.added)
 
 
 def _other_generators(trees: Trees) -> dict[str, str]:
@@ -1091,6 +1159,7 @@ class _Outcome:
     steps: list[dict[str, Any]]
     failure: str | None
     cached: bool
+    with_git: bool = False
 
 
 class _Runner:
@@ -1100,26 +1169,32 @@ class _Runner:
         self.chain, self.trees, self.options = chain, trees, options
         self.cache = options.cache or Cache(None)
 
-    def run(self, files: dict[str, bytes], combo: list[Any]) -> _Outcome:
-        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}:{getattr(t, 'identity', '')}" for t in combo],
-                         self.chain)
+    def run(self, files: dict[str, bytes], combo: list[Any], with_git: bool = False) -> _Outcome:
+        """``with_git``: the tree has the tag's history (for generators that ask git)."""
+        from . import tagrepo
+        git = (self.trees.git, self.trees.commit, tagrepo.tag_refs(self.trees.git)) \
+            if with_git and self.trees.git is not None else None
+        key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}:{getattr(t, 'identity', '')}" for t in combo]
+                         + ([f"git={git[1]}:{_sha(git[2])}"] if git else []), self.chain)
         hit = self.cache.get(key)
         if hit is not None:
             outs = {p: self.cache.blob(s) for p, s in hit["outputs"].items()}
             if all(v is not None for v in outs.values()):
-                return _Outcome(combo, outs, hit["steps"], hit.get("failure"), True)  # type: ignore[arg-type]
+                return _Outcome(combo, outs, hit["steps"], hit.get("failure"), True,  # type: ignore[arg-type]
+                                git is not None)
         from . import toolchain
         binds, env = toolchain.combine(combo)
         base = Path(tempfile.mkdtemp(prefix="regenerate-", dir=self.options.work_dir))
         try:
-            produced, steps, failure = _run_chain(self.chain, files, base / "build", binds, env, _limits(self.options))
+            produced, steps, failure = _run_chain(self.chain, files, base / "build", binds, env, _limits(self.options),
+                                                  git)
         finally:
             shutil.rmtree(base, ignore_errors=True)
         produced = {p: d for p, d in produced.items() if p in self.trees.release}
         if not any(s.get("killed") for s in steps):  # a limit hit may be load: not remembered
             self.cache.put(key, {"outputs": {p: _sha(d) for p, d in produced.items()}, "steps": steps,
                                  "failure": failure, "flavours": [t.flavour for t in combo]}, produced)
-        return _Outcome(combo, produced, steps, failure, False)
+        return _Outcome(combo, produced, steps, failure, False, git is not None)
 
 
 def _score(trees: Trees, expected: list[str], produced: Mapping[str, bytes], known: list[KnownDifference],

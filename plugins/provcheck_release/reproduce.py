@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provcheck import Location, Severity
 
-from . import bootstrap, docgen, history, translations
+from . import bootstrap, docgen, history, parsers, tagrepo, translations
 from . import regenerate as rg
 from .m4db import M4Verdict, db_name, is_aux
 from .rules import PC110
@@ -109,7 +109,8 @@ class Reproduction:
         c = self.c
         trees = rg.Trees(release={p: self._reader_r(p) for p, n in c.rfiles.items() if n.is_file},
                          source=self._source_readers(), recognised=self._recognised, db=c.db, closest=self._closest,
-                         commit=str(c.source.metadata.get("commit") or ""))
+                         commit=str(c.source.metadata.get("commit") or ""),
+                         git=tagrepo.git_dir(c.source.metadata.get("repository")))
         opts = c.options
         work = opts.get("_work_dir")
         toolchains = opts.get("_toolchains")
@@ -117,7 +118,9 @@ class Reproduction:
                              cache=rg.Cache(opts.get("_cache")),
                              toolchain_cache=Path(toolchains) if toolchains else None,
                              limits=_limits(opts),
-                             download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"))
+                             download=str(opts.get("regenerate-download", "true")).lower() not in ("0", "false", "no"),
+                             other_versions=str(opts.get("regenerate-other-versions", "true")).lower()
+                             not in ("0", "false", "no"))
         result = rg.regenerate(trees, options, known)
         if result is not None:
             self._documentation(result, trees, options, known)
@@ -134,29 +137,31 @@ class Reproduction:
             tag.update(_git_blobs(c.source.metadata.get("repository"), missing))
         conf = trees.release["configure"]() if "configure" in trees.release else b""
         m = re.search(rb"^PACKAGE_VERSION='([^'\n]*)'", conf, re.M)
-        jobs = docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "") + translations.jobs(tag, trees.release)
-        docs = docgen.run(jobs, tag, trees.release, known, repo=self.c.source.metadata.get("repository"),
-                          commit=trees.commit, work_dir=options.work_dir, limits=options.limits,
-                          skip=set(result.files),
-                          reproduced={p for p, fr in result.files.items() if fr.status == rg.REPRODUCED} |
-                          {i.path for i in result.inputs if i.origin == "published"},
-                          stand_ins={i.path for i in result.inputs if i.origin == "stand-in"})
-        result.files.update(docs.files)
         repo = c.source.metadata.get("repository")
-        found = history.candidates(trees.release, tag, set(result.files), head=lambda p: c.read_r(p, 256))
-        logs, log_steps = history.reproduce(found, repo, trees.commit, options.work_dir, options.limits)
-        result.files.update(logs)
         # release scripts' git log pipelines, then the bootstrap script: what each writes, matched by content
+        # (first: what they reproduce, po/POTFILES.in say, is a trusted input of the rule jobs)
         left = {p: n.size or 0 for p, n in c.rfiles.items() if n.is_file and p not in result.files}
         scripted, script_steps = history.run_scripts(history.script_jobs(tag) + bootstrap.jobs(tag), tag,
                                                      trees.release, left, repo, trees.commit, options.work_dir,
                                                      options.limits)
         result.files.update(scripted)
-        bootstrap.upgrade(result.files, scripted)
+        jobs = (docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "")
+                + translations.jobs(tag, trees.release) + parsers.jobs(tag, trees.release))
+        docs = docgen.run(jobs, tag, trees.release, known, repo=repo, commit=trees.commit, work_dir=options.work_dir,
+                          limits=options.limits, skip=set(result.files),
+                          reproduced={p for p, fr in result.files.items() if fr.status == rg.REPRODUCED} |
+                          {i.path for i in result.inputs if i.origin == "published"},
+                          stand_ins={i.path for i in result.inputs if i.origin == "stand-in"})
+        result.files.update(docs.files)
+        found = history.candidates(trees.release, tag, set(result.files), head=lambda p: c.read_r(p, 256))
+        logs, log_steps = history.reproduce(found, repo, trees.commit, options.work_dir, options.limits)
+        result.files.update(logs)
+        # what the jobs reproduced from the tag (scripts, rules, update-po) verifies the outputs made from it
+        bootstrap.upgrade(result.files, {**docs.files, **logs, **scripted})
         result.steps += [{"step": f"docs: {s['step']}", "argv": [], "returncode": s.get("returncode"),
                           "killed": s.get("killed"), "seconds": s.get("seconds", 0.0),
                           "stderr": s.get("stderr") or s.get("skipped", "")}
-                         for s in docs.steps + log_steps + script_steps]
+                         for s in script_steps + docs.steps + log_steps]
 
     def _reader_r(self, path: str):
         return lambda: self.c.read_r(path, None)

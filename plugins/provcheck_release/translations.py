@@ -19,7 +19,8 @@ _q = docgen._quote
 
 
 def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> list[docgen.DocJob]:
-    """gettext's ``update-po`` (``make dist`` runs it): xgettext over the tag's ``POTFILES.in``
+    """gettext's ``update-po`` (``make dist`` runs it): xgettext over ``POTFILES.in`` (the tag's, or the
+    release's once a script of the tag reproduced it)
     into ``DOMAIN.pot``, then ``msgmerge --lang=LL [--previous] -o LL.new.po`` of each of the
     tag's catalogs, kept when it differs, as the release's ``po/Makefile.in.in`` says (its
     ``.nop.po-update`` recipe decides ``--previous``), with ``Makevars``' options. Package name, version and bug
@@ -33,16 +34,27 @@ def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -
         makevars, potfiles, linguas = (tag.get(posixpath.join(d, n)) for n in ("Makevars", "POTFILES.in", "LINGUAS"))
         recipe = release[mk]()
         lang_opts = ("--lang=$lang --previous" if b"--lang=$$lang --previous -o $$tmpdir/$$lang.new.po" in recipe else
-                     "--lang=$lang" if b"--lang=$$lang -o $$tmpdir/$$lang.new.po" in recipe else None)
-        if makevars is None or potfiles is None or not package or not version or not d or lang_opts is None:
+                     "--lang=$lang" if b"--lang=$$lang -o $$tmpdir/$$lang.new.po" in recipe else
+                     # gettext 0.17's recipe (GnuPG's, whose own MSGMERGE line adds --previous)
+                     "" if b"$(MSGMERGE) $$lang.po $(DOMAIN).pot -o $$tmpdir/$$lang.new.po" in recipe else None)
+        own = re.search(rb"^MSGMERGE\s*=\s*msgmerge((?:[ \t]+--?[\w-]+)*)[ \t]*$", recipe, re.M)
+        # a POTFILES.in only in the release (written by the bootstrap: util-linux), and the generated sources it
+        # lists (libgpg-error's src/err-sources.h), are inputs once reproduced
+        listed = potfiles if potfiles is not None else release[posixpath.join(d, "POTFILES.in")]() \
+            if posixpath.join(d, "POTFILES.in") in release else None
+        if makevars is None or listed is None or not package or not version or not d or lang_opts is None:
             continue
+        top_dir = posixpath.dirname(d)
+        needs = tuple([posixpath.join(d, "POTFILES.in")] if potfiles is None else []) + tuple(
+            p for p in (posixpath.normpath(posixpath.join(top_dir, w)) for w in _listed(listed))
+            if p not in tag and p in release)
         mv = makevars.decode("utf-8", "replace")
         domain = (docgen.makevar(mv, "DOMAIN") or ["$(PACKAGE)"])[0].replace("$(PACKAGE)", package)
         holder = " ".join(docgen.makevar(mv, "COPYRIGHT_HOLDER"))
         address = " ".join(docgen.makevar(mv, "MSGID_BUGS_ADDRESS")) or bugs
         xopts = [_q(w) for w in docgen.makevar(mv, "XGETTEXT_OPTIONS") if "$" not in w]
         mopts = [_q(w) for w in docgen.makevar(mv, "MSGMERGE") + docgen.makevar(mv, "MSGMERGE_OPTIONS")
-                 if w.startswith("-") and "$" not in w]
+                 + (own.group(1).decode().split() if own else []) if w.startswith("-") and "$" not in w]
         gnu = (docgen.makevar(mv, "PACKAGE_GNU") or [""])[0]
         header = posixpath.join(d, f"{domain}.pot-header") in tag
         langs = [w for w in (linguas or b"").decode("utf-8", "replace").split() if re.fullmatch(r"[\w@.-]+", w)
@@ -64,8 +76,14 @@ def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -
                   f"for lang in {' '.join(langs)}; do test ! -f $lang.po || {{ "
                   f"msgmerge {' '.join(mopts)} {lang_opts} -o $lang.new.po $lang.po {domain}.pot && "
                   f"{{ cmp -s $lang.po $lang.new.po || mv -f $lang.new.po $lang.po; }}; rm -f $lang.new.po; }}; done")
-        jobs.append(docgen.DocJob(f"update-po of {mk} (xgettext, msgmerge)", d, script))
+        jobs.append(docgen.DocJob(f"update-po of {mk} (xgettext, msgmerge)", d, script, needs=needs))
     return jobs
+
+
+def _listed(potfiles: bytes) -> list[str]:
+    """The source names a POTFILES.in lists (comments and blank lines left out)."""
+    return [line.strip() for line in potfiles.decode("utf-8", "replace").split("\n")
+            if line.strip() and not line.lstrip().startswith("#")][:20000]
 
 
 __all__ = ["jobs"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -167,10 +166,18 @@ def read_file_config(cwd: Path | None = None, explicit: str | None = None) -> tu
                 raise UsageError(f"{path}: config file not found")
             continue
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"{path}: cannot read config: {exc}") from None
-        if path.name == "pyproject.toml" and not explicit:
+        implicit_pyproject = path.name == "pyproject.toml" and not explicit
+        if implicit_pyproject and "provcheck" not in text and "\\" not in text:
+            continue  # another project's file: [tool.provcheck] needs its name, or an escape to spell it
+        import tomllib  # only when there is a config file to read
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{path}: cannot read config: {exc}") from None
+        if implicit_pyproject:
             data = data.get("tool", {}).get("provcheck")
             if data is None:
                 continue

@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
+import types
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Callable, Iterable, Iterator
 
 import pluggy
@@ -80,7 +81,7 @@ class PluginManager(pluggy.PluginManager):
                                                       detail=traceback.format_exc()))
                     continue
                 self.register(plugin, name=ep.name)
-                if ep.dist is not None:  # its version is read when asked for (it parses the metadata)
+                if ep.dist is not None:  # its version is read when asked for
                     self._dists[ep.name] = ep.dist
         for modname in extra:
             if self.get_plugin(modname) is None and not self.is_blocked(modname):
@@ -90,6 +91,19 @@ class PluginManager(pluggy.PluginManager):
             self.enable_tracing()
         self.check_pending()
         self._collect_rules()
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        """pluggy's answer, without ``inspect.getattr_static`` for a plain module's own
+        attributes: a function carries its marker itself, and nothing but a function,
+        static or class method or bound method can be a hook (about 700 lookups a start)."""
+        if type(plugin) is types.ModuleType:
+            value = plugin.__dict__.get(name)
+            if type(value) is types.FunctionType:
+                opts = getattr(value, "provcheck_impl", None)
+                return opts if isinstance(opts, dict) else None
+            if not isinstance(value, (staticmethod, classmethod, types.MethodType)):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
 
     def is_builtin(self, name: str) -> bool:
         return name in self._builtin
@@ -160,8 +174,123 @@ class PluginManager(pluggy.PluginManager):
         return infos
 
 
-def _entry_points() -> list[metadata.EntryPoint]:
+class EntryPoint:
+    """A ``provcheck`` entry point: ``name = module[:attr]``, from the distribution at ``dist``
+    (its ``.dist-info``/``.egg-info`` directory), as ``importlib.metadata.EntryPoint`` has them."""
+
+    __slots__ = ("name", "value", "path", "_version")
+    _VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
+
+    def __init__(self, name: str, value: str, path: str | None):
+        self.name, self.value, self.path = name, value, path
+        self._version: str | None = None
+
+    @property
+    def dist(self) -> "EntryPoint | None":
+        """What knows the distribution's ``version`` (as ``importlib.metadata``'s ``dist``)."""
+        return self if self.path is not None else None
+
+    @property
+    def version(self) -> str:
+        """The distribution's version, read when first asked."""
+        if self._version is None:
+            self._version = _dist_version(self.path or "")
+        return self._version
+
+    def load(self) -> Any:
+        import importlib
+        match = self._VALUE.match(self.value)
+        if match is None:
+            raise ValueError(f"not an entry point: {self.value!r}")
+        obj = importlib.import_module(match.group("module"))
+        for attr in filter(None, (match.group("attr") or "").split(".")):
+            obj = getattr(obj, attr)
+        return obj
+
+
+def _entry_points() -> list[Any]:
+    """The ``provcheck`` entry points, as ``importlib.metadata.entry_points(group=...)`` finds
+    them (the first distribution of a name on ``sys.path`` wins), read without importing
+    ``importlib.metadata``: it imports the email package, a third of provcheck's start-up.
+    Anything that search does not cover (zip files and eggs on ``sys.path``, distribution
+    finders of other importers) is left to ``importlib.metadata`` itself."""
+    from importlib.machinery import PathFinder
+    if any(getattr(f, "find_distributions", None) is not None and f is not PathFinder for f in sys.meta_path):
+        return _metadata_entry_points()
+    seen: set[str] = set()
+    found: list[EntryPoint] = []
+    for entry in sys.path:
+        if not isinstance(entry, str):
+            continue
+        try:
+            children = os.listdir(entry or ".")
+        except OSError:
+            if os.path.isfile(entry or "."):  # a zip file on the path
+                return _metadata_entry_points()
+            continue
+        if entry.lower().endswith(".egg"):
+            return _metadata_entry_points()
+        groups: dict[str, list[str]] = {}  # normalized name -> metadata directories, in listing order
+        for child in children:
+            low = child.lower()
+            if low.endswith((".dist-info", ".egg-info")):
+                if not child.endswith((".dist-info", ".egg-info")):  # its name then comes from its METADATA
+                    return _metadata_entry_points()
+                groups.setdefault(_normalize(low.rpartition(".")[0].partition("-")[0]), []).append(child)
+        for name, dirs in groups.items():
+            for child in dirs:
+                if name in seen:
+                    continue
+                seen.add(name)
+                path = os.path.join(entry, child)
+                try:
+                    with open(os.path.join(path, "entry_points.txt"), encoding="utf-8") as f:
+                        text = f.read()
+                except OSError:
+                    continue
+                found += [EntryPoint(n, v, path) for n, v in _group_pairs(text, ENTRY_POINT_GROUP)]
+    return sorted(found, key=lambda ep: ep.name)
+
+
+def _metadata_entry_points() -> list[Any]:
+    from importlib import metadata
     return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
+
+
+def _group_pairs(text: str, group: str) -> Iterator[tuple[str, str]]:
+    """``name = value`` lines of the ``[group]`` section of an ``entry_points.txt``."""
+    section = None
+    for line in map(str.strip, text.splitlines()):
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line.strip("[]")
+        elif section == group and "=" in line:
+            name, value = line.split("=", 1)
+            yield name.strip(), value.strip()
+
+
+def _dist_version(path: str) -> str:
+    """The ``Version`` header of a distribution's METADATA (PKG-INFO for ``.egg-info``)."""
+    for fname in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(path, fname), encoding="utf-8") as f:
+                text = f.read(1 << 20)
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if not line.strip():  # the headers end at the first empty line
+                break
+            key, sep, value = line.partition(":")
+            if sep and key.strip().lower() == "version":
+                return value.strip()
+        break
+    from importlib import metadata  # no usable METADATA: let importlib.metadata say what it finds
+    return str(metadata.PathDistribution(__import__("pathlib").Path(path)).version)
 
 
 def _import(modname: str) -> Any:

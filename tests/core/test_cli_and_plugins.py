@@ -202,6 +202,28 @@ def test_config_is_never_read_from_the_scanned_input(checker):
     assert [f["rule_id"] for f in report["findings"]] == ["PC904"]
 
 
+def test_a_pyproject_that_does_not_name_provcheck_is_not_parsed(tmp_path):
+    """Another project's pyproject.toml in the working directory costs no TOML parse (not even
+    the import); one that names provcheck, or could spell it with an escape, is read."""
+    from provcheck.config import read_file_config
+    from provcheck.model import UsageError
+    cases = {'[tool.black]\nline-length = 99\n[broken': ({}, None),
+             '[tool.provcheck]\nignore = ["PC9"]\n': ({"ignore": ["PC9"]}, "pyproject.toml"),
+             '[tool."provchec\\u006b"]\nignore = ["PC9"]\n': ({"ignore": ["PC9"]}, "pyproject.toml"),
+             '[tool.black]\nline-length = 99\n': ({}, None)}
+    for text, (table, source) in cases.items():
+        (tmp_path / "pyproject.toml").write_text(text)
+        got = read_file_config(tmp_path)
+        assert got == (table, source and str(tmp_path / source)), text
+    (tmp_path / "pyproject.toml").write_text("[tool.provcheck\n")
+    with pytest.raises(UsageError, match="cannot read config"):
+        read_file_config(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.black]\nline-length = 99\n")
+    probe = "import sys; from provcheck.config import read_file_config; read_file_config(); print('tomllib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_fingerprints_are_stable_across_runs_and_edits(checker):
     checker.add_plugin(MarkerPlugin())
     first = checker.tarball({"src/a.c": "MARKER\n"}, name="r-1.0.tar.gz")
@@ -418,3 +440,44 @@ def test_the_program_exits_with_mains_code_after_atexit_handlers_and_all_output(
     assert main(["rules", "--format", "json"]) == 0  # the same rules: exitplug adds none
     assert res.stdout == capsys.readouterr().out and len(res.stdout) > 10_000  # every byte, not a buffer's worth
     assert program("linkage").returncode == 4  # a usage error keeps its code
+
+
+def test_entry_points_are_found_as_importlib_metadata_finds_them_without_importing_it(tmp_path, monkeypatch):
+    """provcheck reads the ``provcheck`` entry points itself (importlib.metadata imports the
+    email package: a third of start-up); what it finds must be what importlib.metadata finds."""
+    from importlib import metadata
+
+    from provcheck import plugins
+
+    def dist(where: Path, dirname: str, entry_points: str, meta: str = "METADATA", version: str = "1.0") -> None:
+        d = where / dirname
+        d.mkdir(parents=True)
+        (d / "entry_points.txt").write_text(entry_points)
+        (d / meta).write_text(f"Metadata-Version: 2.1\nName: {dirname.split('-')[0]}\nVersion: {version}\n\n"
+                              "Version: 0 (the body, not a header)\n")
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    dist(a, "foo-1.0.dist-info", "# comment\n[console_scripts]\nfoo = foo:main\n\n[provcheck]\n"
+                                 "zeta = foo_plugin\n alpha =  foo.sub:obj.attr  \n", version="1.0")
+    dist(a, "Other_Name-2.0.dist-info", "[provcheck]\nother = other_mod\n", version="2.0")
+    dist(b, "foo-9.0.dist-info", "[provcheck]\nshadowed = never\n", version="9.0")  # foo is found first in a
+    dist(b, "legacy.egg-info", "[provcheck]\nlegacy = legacy_mod:thing\n", meta="PKG-INFO", version="0.3")
+    dist(b, "other.name-3.0.dist-info", "[provcheck]\nalso_shadowed = x\n", version="3.0")  # other_name again
+    (b / "notes.txt").write_text("not a distribution")
+    monkeypatch.setattr(sys, "path", [str(a), str(tmp_path / "missing"), str(b)])
+
+    ours = [(ep.name, ep.value, ep.dist.version) for ep in plugins._entry_points()]
+    theirs = [(ep.name, ep.value, ep.dist.version)
+              for ep in sorted(metadata.entry_points(group="provcheck"), key=lambda ep: ep.name)]
+    assert ours == theirs == [("alpha", "foo.sub:obj.attr", "1.0"), ("legacy", "legacy_mod:thing", "0.3"),
+                              ("other", "other_mod", "2.0"), ("zeta", "foo_plugin", "1.0")]
+
+    # the real environment: the same plugins, and start-up never imports importlib.metadata
+    monkeypatch.undo()
+    assert [(ep.name, ep.value, ep.dist.version) for ep in plugins._entry_points()] == \
+        [(ep.name, ep.value, ep.dist.version) for ep in plugins._metadata_entry_points()]
+    probe = ("import sys\nfrom provcheck.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('importlib.metadata', 'email'))))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

@@ -58,9 +58,10 @@ def test_a_warm_run_gives_the_no_cache_output_and_reads_only_what_it_prints(chec
         finally:
             parse_cache.close()
         assert an.stats["elf"] > 50 and an.stats["parsed"] == 0 and not an.errors
-        # hashed (read whole): the package database, and the setuid files a PC904 finding names
+        # hashed (read whole): only the setuid files a PC904 finding names; the package
+        # database's read is kept by the tree's shape and its files' digests (not read)
         read = {n.path for n in regular if not n.pending}
-        assert read and all(p.startswith("var/lib/dpkg/") or tree.nodes[p].mode & 0o6000 for p in read)
+        assert all(tree.nodes[p].mode & 0o6000 for p in read)
         paths, _ = an.graph.paths(an.graph.match("sshd"), an.graph.match("liblzma"))
         assert paths and all(tree.nodes[e.dst].sha256 == known[e.dst] for e in paths[0])
         assert {n.path for n in regular if not n.pending} - read == {e.dst for e in paths[0]}
@@ -169,3 +170,41 @@ def test_no_cache_neither_reads_nor_writes_the_index(checker, quick_racy):
     ctx, artifact = _load(checker, root)
     with ctx:
         assert artifact.tree.known_digest(artifact.tree.get("a")) is None
+
+
+def test_a_directory_keeps_its_package_read_until_a_database_file_or_the_shape_changes(checker, quick_racy):
+    """A warm run takes the dpkg read from the cache without opening a database file; a
+    changed ``.list`` (its identity) or a changed shape (a listed directory that became a
+    file) is read again, and every read equals ``--no-cache``'s."""
+    from provcheck.formats import packages
+    status = "Package: foo\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n"
+    listed = "/.\n/usr\n/usr/bin/foo\n/usr/lib/foo\n"
+    root = checker.tree({"var/lib/dpkg/status": status, "var/lib/dpkg/info/foo:amd64.list": listed, "usr/bin/foo": "x"})
+    (root / "usr/lib/foo").mkdir(parents=True)  # empty: the same paths when it becomes a file
+    time.sleep(0.15)
+
+    def files(**config):
+        ctx, artifact = _load(checker, root, **config)
+        with ctx:
+            tree = artifact.tree
+            dbs = packages.installed(tree, hashes=False, cache=ctx.cache)
+            opened = sorted(n.path for n in tree.nodes.values() if n.type == "file" and not n.pending)
+            assert not dbs.errors and dbs.read == ["dpkg"]
+            return [(p.name, p.version, p.files) for p in dbs.packages], opened
+
+    cold, opened = files()
+    assert cold == [("foo", "1.0", ("usr/bin/foo",))] and "var/lib/dpkg/status" in opened
+    assert files() == (cold, [])  # warm: kept, nothing opened
+    assert files(no_cache=True)[0] == cold
+    with open(root / "var/lib/dpkg/info/foo:amd64.list", "a") as f:
+        f.write("/usr/bin/foo2\n")
+    time.sleep(0.15)
+    changed = [("foo", "1.0", ("usr/bin/foo", "usr/bin/foo2"))]
+    assert files()[0] == changed == files(no_cache=True)[0]
+    assert files() == (changed, [])
+    (root / "usr/lib/foo").rmdir()
+    (root / "usr/lib/foo").write_text("now a file")
+    time.sleep(0.15)
+    changed = [("foo", "1.0", ("usr/bin/foo", "usr/lib/foo", "usr/bin/foo2"))]
+    assert files()[0] == changed == files(no_cache=True)[0]
+    assert files() == (changed, [])

@@ -23,6 +23,7 @@ import base64
 import dataclasses
 import functools
 import hashlib
+import os
 import posixpath
 import re
 import struct
@@ -71,6 +72,7 @@ class Databases:
     errors: list[tuple[str, str]] = field(default_factory=list)       # (database path, why)
     # dpkg packages whose .md5sums a read without hashes left for later: (index in packages, node)
     md5sums_pending: list[tuple[int, Node]] = field(default_factory=list, repr=False, compare=False)
+    sources: list[Node] = field(default_factory=list, repr=False, compare=False)  # the files read
 
 
 _INSTALLED: "weakref.WeakKeyDictionary[Any, dict[bool, Databases]]" = weakref.WeakKeyDictionary()
@@ -88,7 +90,11 @@ def installed(tree: Tree, hashes: bool = True, cache: Cache | None = None) -> Da
 
     ``cache`` (``provcheck.Cache``): a tree with an ``identity`` (an image's verified
     layers) keeps its full read there, by that identity and this reader's source, so a
-    warm run parses nothing; a read with any error is not kept."""
+    warm run parses nothing; a read with any error is not kept. Any other tree (a
+    directory input) keeps its read without hashes by its shape (:func:`_shape`) with the
+    sha256 of every database file it read: a warm run uses it when each of those files
+    still has that digest as ``Tree.known_digest`` gives it (for a directory input, the
+    file-identity cache: no database file is opened)."""
     try:
         done = _INSTALLED[tree]
     except (KeyError, TypeError):
@@ -105,14 +111,19 @@ def installed(tree: Tree, hashes: bool = True, cache: Cache | None = None) -> Da
             return kept
     base = done.get(False)
     if base is None:
-        base = Databases()
-        for manager, reader in (("dpkg", _dpkg), ("apk", _apk), ("rpm", _rpm)):
-            try:
-                if reader(tree, base):
-                    base.read.append(manager)
-            except Exception as exc:  # hostile database content never stops the scan
-                base.errors.append((manager, f"{manager} database: {type(exc).__name__}: {exc}"))
-        base.unread += [p for p in RPM_UNREAD if tree.resolve(p) is not None]
+        shape = _shape(tree) if cache is not None and key is None else None
+        base = _kept_base(tree, cache, shape) if cache is not None and shape is not None else None
+        if base is None:
+            base = Databases()
+            for manager, reader in (("dpkg", _dpkg), ("apk", _apk), ("rpm", _rpm)):
+                try:
+                    if reader(tree, base):
+                        base.read.append(manager)
+                except Exception as exc:  # hostile database content never stops the scan
+                    base.errors.append((manager, f"{manager} database: {type(exc).__name__}: {exc}"))
+            base.unread += [p for p in RPM_UNREAD if tree.resolve(p) is not None]
+            if cache is not None and shape is not None:
+                _keep_base(tree, cache, shape, base)
         _remember(tree, False, base)
     if not hashes:
         return base
@@ -130,14 +141,58 @@ def installed(tree: Tree, hashes: bool = True, cache: Cache | None = None) -> Da
 
 
 CACHE_NAMESPACE = "packages"
+SHAPE_NAMESPACE = "packages-by-shape"  # reads without hashes of trees without an identity
+
+
+def _shape(tree: Tree) -> str:
+    """A digest of everything the readers look at without reading a file: every path, its
+    type and link target (which files exist, which are directories, how paths resolve).
+    With the content of the files they read, it fixes what they return."""
+    nodes = tree.nodes
+    h = hashlib.sha256("\0".join(nodes).encode())
+    h.update("\0".join([n.type for n in nodes.values()]).encode())
+    h.update("\0".join([f"{p}\0{n.link_target}" for p, n in nodes.items() if n.link_target is not None]).encode())
+    return h.hexdigest()
+
+
+def _kept_base(tree: Tree, cache: Cache, shape: str) -> Databases | None:
+    """The read without hashes kept for this shape, when every file it read is unchanged."""
+    value = cache.get_json(SHAPE_NAMESPACE, shape, _reader_version())
+    try:
+        assert isinstance(value, dict)
+        nodes = tree.nodes
+        for path, digest, layer in value["sources"]:
+            node = nodes.get(path)
+            if node is None or node.layer != layer or tree.known_digest(node) != digest:
+                return None
+        dbs = _decoded(value)
+        if dbs is not None:
+            dbs.md5sums_pending = [(int(i), nodes[path]) for i, path in value["md5sums_pending"]]
+        return dbs
+    except (AssertionError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _keep_base(tree: Tree, cache: Cache, shape: str, dbs: Databases) -> None:
+    """Keep a read without errors, with the digest of each file it read (exact: they were read)."""
+    sources = [[n.path, tree.known_digest(n), n.layer] for n in dbs.sources]
+    if dbs.errors or any(digest is None for _, digest, _ in sources):
+        return
+    value = _encoded(dbs)
+    value["sources"] = sources
+    value["md5sums_pending"] = [[i, n.path] for i, n in dbs.md5sums_pending]
+    try:
+        cache.put_json(SHAPE_NAMESPACE, shape, value, _reader_version())
+    except OSError:
+        pass  # an unwritable cache only costs time on the next run
 
 
 @functools.lru_cache(maxsize=None)
 def _reader_version() -> str:
-    """This reader's source (and the sqlite reader's): another parser is another cache version."""
-    from . import sqlite
+    """This reader's source (and the sqlite reader's, not imported for it): another parser is
+    another cache version."""
     h = hashlib.sha256()
-    for module in (__file__, sqlite.__file__):
+    for module in (__file__, os.path.join(os.path.dirname(__file__), "sqlite.py")):
         with open(module, "rb") as f:
             h.update(f.read())
     return h.hexdigest()
@@ -217,6 +272,7 @@ def _text(tree: Any, node: Any, dbs: Databases) -> str | None:
     if node.size > MAX_DB:
         dbs.errors.append((node.path, f"{node.size} bytes, larger than {MAX_DB}; not read"))
         return None
+    dbs.sources.append(node)
     return tree.read(node).decode("utf-8", "replace")
 
 
@@ -406,6 +462,7 @@ def _rpm(tree: Any, dbs: Databases) -> bool:
         dbs.errors.append((node.path, f"rpm database of {node.size} bytes, larger than {MAX_RPMDB}; not read"))
         return False
     from .sqlite import UnreadableDatabase, table_column
+    dbs.sources += [n for n in (node, tree.resolve(node.path + "-wal")) if n is not None and n.is_file]
     try:
         rows = table_column(tree, node, "Packages", "blob")
     except UnreadableDatabase as exc:

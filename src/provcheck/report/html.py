@@ -15,14 +15,10 @@ The page data (documented in docs/report-format.md, "HTML report"):
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import hashlib
 import json
 import os
 from functools import lru_cache
-from html import escape
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, TextIO
 
 from .. import __version__, hookimpl
@@ -40,10 +36,12 @@ EXIT_WORDS = {0: "clean", 1: "findings", 2: "interrupted", 3: "incomplete", 4: "
 
 @lru_cache(maxsize=None)
 def _asset(name: str) -> str:
+    from importlib import resources  # this, base64 and datetime when a page is written, not at every start
     return resources.files(__package__).joinpath("data", name).read_text(encoding="utf-8")
 
 
 def _sha(text: str) -> str:
+    import base64
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
 
@@ -53,7 +51,9 @@ def _clean(text: Any) -> str:
 
 
 def _e(text: Any) -> str:
-    return escape(_clean(text), quote=True)
+    """``html.escape(text, quote=True)`` (the html package costs its entity table at every start)."""
+    return (_clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+            .replace("'", "&#x27;"))
 
 
 def _json_for_script(data: Any) -> str:
@@ -62,6 +62,7 @@ def _json_for_script(data: Any) -> str:
 
 
 def _now() -> str:
+    import datetime as dt
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     t = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch and epoch.isdigit() else \
         dt.datetime.now(dt.timezone.utc)

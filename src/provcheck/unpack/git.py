@@ -8,7 +8,6 @@ and system's git config are ignored, so a hostile repository cannot change what 
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ GIT_OPTS = ["-c", "safe.directory=*", "-c", "core.fsmonitor=false", "-c", "core.
 
 def git(repo: str | os.PathLike, *args: str, input: bytes | None = None) -> bytes:
     """Run git on ``repo`` with the safe environment; InputError on failure."""
+    import subprocess  # when git runs: not at every start
     env = dict(os.environ, **GIT_ENV)
     try:
         proc = subprocess.run(["git", *GIT_OPTS, "-C", os.fspath(repo), *args], input=input,
@@ -95,6 +95,7 @@ def read_git_tree(repo: Path, commit: str, name: str, ctx: Any) -> tuple[Tree, l
 
 def cat_blobs(repo: Path, blobs: list[tuple[str, Node]], ctx: "LoadContext") -> list[Node]:
     """Read every blob into the store; returns the nodes whose object is missing."""
+    import subprocess
     env = dict(os.environ, **GIT_ENV)
     proc = subprocess.Popen(["git", *GIT_OPTS, "-C", os.fspath(repo), "cat-file", "--batch"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)

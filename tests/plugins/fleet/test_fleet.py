@@ -62,6 +62,39 @@ def rows(db: Path, sql: str, *params) -> list[tuple]:
         con.close()
 
 
+INVENTORY_ROWS = {  # every table of an inventory, with ids replaced by what they name
+    "paths": "SELECT path FROM paths",
+    "layers": "SELECT digest, size, media_type, files, complete FROM layers",
+    "layer_files": "SELECT l.digest, p.path, f.type, f.sha256, f.size, f.mode, f.link_target FROM layer_files f "
+                   "JOIN layers l ON l.id = f.layer_id JOIN paths p ON p.id = f.path_id",
+    "elf": "SELECT * FROM elf",
+    "images": "SELECT registry, repository, digest, index_digest, platform, config_digest, mode, status, error, "
+              "provcheck_version, g.hash, files, components FROM images i LEFT JOIN graphs g ON g.id = i.graph_id",
+    "tags": "SELECT t.registry, t.repository, tag, i.digest FROM tags t JOIN images i ON i.id = t.image_id",
+    "image_layers": "SELECT i.digest, idx, l.digest FROM image_layers il JOIN images i ON i.id = il.image_id "
+                    "JOIN layers l ON l.id = il.layer_id",
+    "components": "SELECT purl, type, name, version, source, source_version, arch, origin FROM components",
+    "component_files": "SELECT c.purl, p.path FROM component_files cf JOIN components c ON c.id = cf.component_id "
+                       "JOIN paths p ON p.id = cf.path_id",
+    "image_components": "SELECT i.digest, c.purl, l.digest, db_path, answered_by FROM image_components ic "
+                        "JOIN images i ON i.id = ic.image_id JOIN components c ON c.id = ic.component_id "
+                        "LEFT JOIN layers l ON l.id = ic.layer_id",
+    "graphs": "SELECT hash, edges FROM graphs",
+    "edges": "SELECT g.hash, s.path, d.path, soname FROM edges e JOIN graphs g ON g.id = e.graph_id "
+             "JOIN paths s ON s.id = e.src_id JOIN paths d ON d.id = e.dst_id",
+    "attestations": "SELECT i.digest, kind, how, a.digest, media_type, artifact_type, tag, used FROM attestations a "
+                    "JOIN images i ON i.id = a.image_id",
+    "findings": "SELECT i.digest, rule_id, severity, message, path, layer, key, evidence FROM findings f "
+                "JOIN images i ON i.id = f.image_id",
+}
+
+
+def inventory_rows(db: Path) -> dict[str, list[tuple]]:
+    tables = {t for (t,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == set(INVENTORY_ROWS) | {"meta", "scans"}, "a new table: compare it too"
+    return {t: sorted(rows(db, sql), key=repr) for t, sql in INVENTORY_ROWS.items()}
+
+
 NO_DETECTORS = [a for p in ("elf", "sbom", "attest", "release", "testdata") for a in ("-p", f"no:{p}")]
 
 
@@ -144,11 +177,15 @@ def test_catalog_scan_inventory_and_queries(checker, plain_registry, tmp_path):
     # resume: a second scan into the same inventory skips finished images
     code, again = scan(checker, f"registry://{plain_registry.host}", "--plain-http", "--db", str(db), cache=cache)
     assert code == 0 and again["stats"]["images_resumed"] == 3 and again["stats"]["layers"] == 0
-    # warm: a new inventory from the same cache downloads and scans no layer
+    # warm: a new inventory from the same cache downloads and scans no layer, fetches no config
+    # again (kept by its digest), and holds exactly what the cold scan wrote
     code, warm = scan(checker, f"registry://{plain_registry.host}", "--plain-http", "--db", str(tmp_path / "w.sqlite"),
                       cache=cache)
     assert code == 0 and warm["stats"]["cache_hits"] == 3 and warm["stats"]["layers_scanned"] == 0
-    assert warm["stats"]["image_cache_hits"] == 3
+    assert warm["stats"]["image_cache_hits"] == 3 and warm["stats"]["bytes_downloaded"] == 0
+    cold_rows, warm_rows = inventory_rows(db), inventory_rows(tmp_path / "w.sqlite")
+    assert len(cold_rows["layer_files"]) > 1000 and cold_rows["edges"] and cold_rows["component_files"]
+    assert warm_rows == cold_rows
     again = query(checker, tmp_path / "w.sqlite", "--component", "liblzma5").json()
     assert [(a["image"], a["tags"], a["files"], a["reached_by"]) for a in again["affected"]] == \
         [(a["image"], a["tags"], a["files"], a["reached_by"]) for a in ans["affected"]]

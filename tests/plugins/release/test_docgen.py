@@ -331,6 +331,40 @@ def test_edited_po_infrastructure_is_flagged_against_the_published_copy(project,
     assert v["po/Rules-quot"]["reproduction"]["status"] == "reproduced"
 
 
+def test_a_file_list_the_bootstrap_sorts_in_the_makers_locale_feeds_update_po(project, checker, tmp_path):
+    """util-linux's way: ``po/POTFILES.in`` is not in git; ``autogen.sh`` writes it with ``sort``,
+    which orders by the maker's locale (``greet.c`` before ``Util.c`` in en_US.UTF-8, after it in
+    C). The sandbox's C order is a permutation of the release's list, so the script runs again in
+    en_US.UTF-8: the list is reproduced, and update-po's catalogs are made from it. A list with
+    one more name is not reproduced, so it is never an input and the catalogs stay unverified."""
+    repo, release, _ = project
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True, capture_output=True)
+    (clone / "autogen.sh").write_text("#!/bin/sh\nset -e\nls *.c | sort > po/POTFILES.in\nautopoint --force\n"
+                                      "autoreconf -fi\n")
+    (clone / "Util.c").write_text("int util(void) { return 0; }\n")
+    _git(clone, "rm", "-q", "po/POTFILES.in")
+    _git(clone, "add", "-A")
+    _git(clone, "commit", "-q", "-m", "POTFILES.in from autogen.sh")
+    _git(clone, "tag", "-f", "-a", "v2.0", "-m", "v2.0")
+    util = {"Util.c": (clone / "Util.c").read_bytes(), "autogen.sh": (clone / "autogen.sh").read_bytes()}
+    data = run((clone, release, tmp_path), checker, {**util, "po/POTFILES.in": b"greet.c\nUtil.c\n"})
+    v = verdicts(data)
+    assert v["po/POTFILES.in"]["reproduction"] == {
+        "status": "reproduced", "toolchain": "autogen.sh of the tag, the autotools as no-ops in en_US.UTF-8"}
+    for path in ("po/de.po", "po/greet.pot"):
+        assert v[path]["reproduction"]["status"] == "reproduced", (path, v[path])
+    # (the release's ChangeLog is the history before this test's commit: it differs, and nothing else does)
+    assert {f["location"]["path"].split("/", 1)[1] for f in data["findings"]
+            if f["severity"] in ("medium", "high", "critical")} == {"ChangeLog"}
+    data = run((clone, release, tmp_path), checker, {**util, "po/POTFILES.in": b"greet.c\nUtil.c\nhelp.c\n"})
+    v = verdicts(data)
+    assert "reproduction" not in v["po/POTFILES.in"] and "reproduction" not in v["po/de.po"]
+    assert [f["rule_id"] for f in findings_on(data, "po/POTFILES.in")] == ["PC101"]
+    step, = [s for s in data["release"]["regeneration"]["steps"] if s["step"].startswith("docs: update-po")]
+    assert "needs po/POTFILES.in" in step["stderr"]
+
+
 def test_rules_of_an_included_makefile_fragment_run_where_automake_puts_them(tmp_path):
     """coreutils' non-recursive build: ``include $(srcdir)/src/local.mk`` in the top Makefile.am,
     its paths relative to the top. The fragment's rule is found (named by its own file and line)
@@ -516,3 +550,40 @@ def test_a_rule_whose_generator_is_missing_is_not_reproducible_and_a_job_stays_i
     assert a.status == "not-reproducible" and "wrote an empty file" in a.reason and "no-such-formatter" in a.reason
     assert b.status == "reproduced"          # the write outside went to the sandbox's own /tmp
     assert not outside.exists()
+
+
+def test_makevars_continued_over_lines_are_read_whole():
+    """GnuPG's ``XGETTEXT_OPTIONS = \\`` then 35 ``--flag=...`` lines: all of them are options."""
+    text = "DOMAIN = gnupg2\nXGETTEXT_OPTIONS = \\\n  --keyword=_ --keyword=N_ \\\n  --flag=log_info:1:c-format\n" \
+           "XGETTEXT_OPTIONS += --keyword=L_\n"
+    assert docgen.makevar(text, "XGETTEXT_OPTIONS") == ["--keyword=_", "--keyword=N_", "--flag=log_info:1:c-format",
+                                                         "--keyword=L_"]
+
+
+def test_a_catalog_wrapped_by_another_msgmerge_is_reproduced_and_a_changed_string_is_not():
+    """gettext releases wrap long strings at other places; the strings are the same."""
+    regen = (b'#: a.c:1\n#, fuzzy\n#| msgid "a long previous string that was wrapped at "\n#| "one place"\n'
+             b'msgid ""\n"Do you really want to delete the key identified by keygrip%%0A  %s%%0A  "\n"%%C%%0A?"\n'
+             b'msgstr ""\n"M\xc3\xb6chten Sie den Schl\xc3\xbcssel wirklich "\n"entfernen?"\n')
+    wrapped = (b'#: a.c:1\n#, fuzzy\n#| msgid "a long previous string that was wrapped at one "\n#| "place"\n'
+               b'msgid ""\n"Do you really want to delete the key identified by keygrip%%0A  %s%%0A  %%C"\n"%%0A?"\n'
+               b'msgstr ""\n"M\xc3\xb6chten Sie den Schl\xc3\xbcssel "\n"wirklich entfernen?"\n')
+    r = docgen.judge("po/de.po", regen, wrapped, "update-po", [])
+    assert r.status == "reproduced" and "wrapped" in r.reason
+    changed = wrapped.replace(b"wirklich entfernen", b"sofort entfernen")
+    assert docgen.judge("po/de.po", regen, changed, "update-po", []).status == "reproduction-differs"
+
+
+def test_gettext_017s_update_po_recipe_is_run_with_its_own_msgmerge_options():
+    """GnuPG's po/Makefile.in.in is gettext 0.17's: ``$(MSGMERGE) $$lang.po $(DOMAIN).pot -o ...``
+    with ``MSGMERGE = msgmerge --previous`` of its own, and no ``--lang``."""
+    from provcheck_release import translations
+    recipe = (b"GETTEXT_MACRO_VERSION = 0.17\nMSGMERGE = msgmerge --previous\n"
+              b"\tif $(MSGMERGE) $$lang.po $(DOMAIN).pot -o $$tmpdir/$$lang.new.po; then \\\n")
+    tag = {"po/Makevars": b"DOMAIN = gnupg2\nXGETTEXT_OPTIONS = --keyword=_\n", "po/POTFILES.in": b"a.c\n",
+           "po/LINGUAS": b"de\n"}
+    release = {"po/Makefile.in.in": lambda: recipe,
+               "configure": lambda: b"PACKAGE='gnupg'\nVERSION='2.2.40'\nPACKAGE_BUGREPORT='x@example.org'\n"}
+    [job] = translations.jobs(tag, release)
+    assert "msgmerge '--previous'  -o $lang.new.po $lang.po gnupg2.pot" in job.script
+    assert "--keyword=_" in job.script and "--lang" not in job.script

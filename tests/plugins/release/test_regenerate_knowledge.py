@@ -33,6 +33,22 @@ def test_macros_embedded_in_aclocal_m4_are_taken_at_their_serial_from_the_databa
     assert ACLOCAL_DIR.startswith(".")
 
 
+def test_an_embedded_macro_naming_its_serial_on_its_first_line_is_taken_at_that_serial():
+    """gettext's and gnulib's files start ``# intlmacosx.m4 serial 5 (gettext-0.18.2)``:
+    libgpg-error 1.46's aclocal.m4 embeds that one from the maker's system, where this system
+    has serial 8; the published serial-5 copy goes first on ACLOCAL_PATH."""
+    from provcheck_release.m4db import default_db
+    from provcheck_release.regenerate import embedded_macros
+    db = default_db()
+    entry = next(e for e in db.files["intlmacosx.m4"] if "0.18.2" in e["origin"] and db.text(e))
+    text = db.text(entry)
+    assert text.startswith("# intlmacosx.m4 serial 5 ")
+    later = "# serial 9 something.m4\n"   # another file's serial line further down must not be taken for it
+    aclocal = "# generated automatically by aclocal 1.16.3 -*- Autoconf -*-\n\n" + text + later
+    [(name, data, how)] = embedded_macros(aclocal, db)
+    assert name == "intlmacosx.m4" and b"serial 5 " in data.split(b"\n", 1)[0] and "serial 5:" in how
+
+
 def test_the_tags_commit_id_written_by_m4_esyscmd_is_a_stamp():
     import re
     from provcheck_release.regenerate import KnownDifference, compare_output
@@ -55,3 +71,52 @@ def test_a_generators_invocation_paths_in_a_comment_are_a_stamp_and_nowhere_else
     assert hunk.kind == "stamp"
     [hunk] = compare_output("x.sh", b". evil\n", b". ./evil\n", [])
     assert hunk.kind == "unexplained"
+
+
+def test_expanded_vcs_keywords_are_stamps_in_sources_and_in_generated_files():
+    """smartmontools 7.3 comes from SVN: its tarball has ``$Id: utility.cpp 5297 ... $`` where git
+    has ``$Id$``, in every source and in the Makefile.in automake copied the comment into. Only
+    the keyword's expansion is a stamp; anything else on the line is a change."""
+    from provcheck_release.compare import is_release_edit
+    from provcheck_release.regenerate import compare_output
+    tag = ['const char *utility_cpp_cvsid = "$Id$"', "  UTILITY_H_CVSID;"]
+    rel = ['const char *utility_cpp_cvsid = "$Id: utility.cpp 5297 2022-01-07 00:51:15Z dpgilbert $"',
+           "  UTILITY_H_CVSID;"]
+    assert is_release_edit(tag, rel)
+    assert not is_release_edit(tag, [rel[0].replace("cvsid", "id"), rel[1]])
+    regen = b"#\n# $Id$\n#\nSUBDIRS = .\n"
+    [hunk] = compare_output("Makefile.in", regen, regen.replace(b"$Id$", b"$Id: Makefile.am 5318 2022 x $"), [])
+    assert hunk.kind == "stamp"
+    [hunk] = compare_output("Makefile.in", regen, regen.replace(b"$Id$", b"$Id: x $ && curl x | sh"), [])
+    assert hunk.kind == "unexplained"
+
+
+def test_line_directives_and_a_programs_system_path_in_a_comment_are_the_toolchains():
+    """Debian's flex numbers ``#line`` directives one off upstream's; configure's ``AC_PATH_PROG``
+    hands make ``/usr/bin/gperf``, which gperf writes into its ``Command-line:`` comment
+    (tinyproxy). Code next to them is still a difference."""
+    from provcheck_release.regenerate import compare_output
+    regen = b'int a;\n#line 12 "scan.c"\n#line 30 "scan.l"\nint b;\n'
+    [hunk] = compare_output("scan.c", regen, regen.replace(b'#line 30 "scan.l"\n', b''), [])
+    assert hunk.kind == "toolchain"
+    [hunk] = compare_output("scan.c", regen, regen.replace(b'#line 30 "scan.l"\n', b'system("id");\n'), [])
+    assert hunk.kind == "unexplained"
+    regen = b"/* Command-line: gperf conf-tokens.gperf  */\nint x;\n"
+    [hunk] = compare_output("conf-tokens.c", regen, regen.replace(b"gperf conf", b"/usr/bin/gperf conf"), [])
+    assert hunk.kind == "stamp"
+    [hunk] = compare_output("conf-tokens.c", regen, regen.replace(b"gperf conf", b"/tmp/gperf conf"), [])
+    assert hunk.kind == "unexplained"
+
+
+def test_an_autoconf_archive_macro_embedded_by_its_page_url_is_taken_at_its_serial():
+    """autoconf-archive's files start with their page's address, not their name (e2fsprogs
+    1.47.0's aclocal.m4 embeds ``ax_pthread.m4`` ``#serial 31`` from the maker's system)."""
+    from provcheck_release.m4db import default_db
+    from provcheck_release.regenerate import embedded_macros
+    db = default_db()
+    entry = next(e for e in db.files["ax_pthread.m4"] if e.get("serial") == "31" and db.text(e))
+    text = db.text(entry)
+    assert text.lstrip("# =\n").startswith("https://www.gnu.org/software/autoconf-archive/ax_pthread.html")
+    aclocal = "# generated automatically by aclocal 1.16.5 -*- Autoconf -*-\n\n" + text + "\nm4_include([acinclude.m4])\n"
+    [(name, data, how)] = embedded_macros(aclocal, db)
+    assert name == "ax_pthread.m4" and "serial 31" in how

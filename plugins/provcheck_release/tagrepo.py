@@ -1,0 +1,82 @@
+"""The tag's git history inside the sandbox: a ``.git`` whose ``HEAD`` is the tag's commit.
+
+Release makers run their generators in a git checkout, and some generators ask git:
+GnuPG's ``configure.ac`` takes its version from ``m4_esyscmd([./autogen.sh --find-version ...])``,
+which runs ``git describe`` (``1.46`` at the tag, ``1.46-unknown`` without a ``.git``); a
+``dist-hook`` writes ``git log`` into the ``ChangeLog``. The sandbox tree gets a ``.git``
+whose objects are the source repository's (bound read-only at :data:`WORK_GIT`), whose
+``HEAD`` is the tag's commit and whose ``packed-refs`` name the repository's tags; nothing of
+the repository's own configuration (aliases, hooks, pagers) is copied.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+WORK_GIT = "/provcheck-git-objects"          # where the source repository's objects appear in the sandbox
+GIT_ENV = {"GIT_PAGER": "cat", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_COUNT": "1",
+           "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+_SAFE = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin"}
+
+
+def git_dir(repo: str | None) -> Path | None:
+    """The source repository's git directory, when it has the full history."""
+    if not repo:
+        return None
+    try:
+        out = subprocess.run(["git", "-C", repo, "rev-parse", "--absolute-git-dir"], capture_output=True, text=True,
+                             timeout=30, env=_SAFE)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    git = Path(out.stdout.strip())
+    return None if (git / "shallow").exists() or not (git / "objects").is_dir() else git
+
+
+def tag_refs(git: Path | None) -> bytes:
+    """The repository's tags as a ``packed-refs`` file (``git describe`` and ``--decorate`` name them)."""
+    if git is None:
+        return b""
+    try:
+        out = subprocess.run(["git", "--git-dir", str(git), "for-each-ref", "--format=%(objectname) %(refname)",
+                              "refs/tags"], capture_output=True, timeout=60, env=_SAFE)
+    except (OSError, subprocess.TimeoutExpired):
+        return b""
+    lines = [x for x in out.stdout.splitlines()[:50000] if re.fullmatch(rb"[0-9a-f]{40} refs/tags/[!-~]+", x)]
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
+def fake_git(root: Path, commit: str, refs: bytes = b"") -> None:
+    """Write ``root/.git`` at the tag's commit; its objects are at :data:`WORK_GIT` in the sandbox."""
+    git = root / ".git"
+    for d in ("objects/info", "refs/heads", "refs/tags"):
+        (git / d).mkdir(parents=True, exist_ok=True)
+    (git / "HEAD").write_text(commit + "\n")
+    (git / "config").write_text("[core]\n\trepositoryformatversion = 0\n\tbare = false\n")
+    (git / "objects/info/alternates").write_text(WORK_GIT + "\n")
+    if refs:
+        (git / "packed-refs").write_bytes(refs)
+
+
+_ESYSCMD = re.compile(rb"esyscmd\(\s*\[?([^\]\)\n]*)")
+
+
+def generators_ask_git(configure_ac: bytes, tag_file) -> bool:
+    """Whether ``configure.ac`` runs git at autoconf time: an ``m4_esyscmd`` whose command names
+    git, or runs a script of the tag (``tag_file(path)`` gives its bytes) that does."""
+    for m in _ESYSCMD.finditer(configure_ac):
+        command = m.group(1)
+        if re.search(rb"\bgit\b", command):
+            return True
+        words = command.split()
+        script = words[0].decode("latin-1").removeprefix("./") if words else ""
+        data = tag_file(script) if script else None
+        if data and re.search(rb"(?m)^[^#\n]*\bgit\s+(?:describe|rev-parse|log|rev-list|show)\b", data):
+            return True
+    return False
+
+
+__all__ = ["WORK_GIT", "GIT_ENV", "git_dir", "tag_refs", "fake_git", "generators_ask_git"]

@@ -1,0 +1,245 @@
+"""Parsers and scanners in regeneration (issue 12): a real autotools project with a bison
+grammar and a flex scanner in its ``_SOURCES`` (automake's yacc/lex rules via ``ylwrap``,
+``AM_YFLAGS = -d``), ``make dist``-ed once in the test setup from a clone of its git tag.
+The untouched release reproduces ``parse.c``, ``parse.h`` and ``scan.c``; a line injected
+into the generated parser is caught on exactly that file; a scanner naming a flex version
+this system lacks is not reproducible, saying which; a hostile grammar whose bison skeleton
+runs a command stays in the sandbox."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import autotools_project as ap  # noqa: E402
+
+from provcheck import sandbox  # noqa: E402
+from provcheck_release import parsers  # noqa: E402
+
+TOOLS = ("autoreconf", "make", "cc", "bison", "flex", "git")
+WHY_NOT = sandbox.unavailable_reason() or next(
+    (f"{t} not installed (scripts/system-deps.sh)" for t in TOOLS if not shutil.which(t)), None)
+pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=f"cannot run here: {WHY_NOT}")
+
+TOP = "calc-1.0"
+TAG = {
+    "configure.ac": """\
+AC_INIT([calc], [1.0], [bugs@example.org])
+AC_CONFIG_SRCDIR([src/main.c])
+AC_CONFIG_AUX_DIR([build-aux])
+AM_INIT_AUTOMAKE([foreign subdir-objects -Wall])
+AC_PROG_CC
+AC_PROG_YACC
+AC_PROG_LEX([noyywrap])
+AC_CONFIG_FILES([Makefile])
+AC_OUTPUT
+""",
+    # non-recursive: make runs ylwrap from the top on src/parse.y (the #line directives say so)
+    "Makefile.am": """\
+bin_PROGRAMS = calc
+calc_SOURCES = src/main.c src/parse.y src/scan.l
+AM_YFLAGS = -d
+BUILT_SOURCES = src/parse.h
+# bison called directly by a rule of its own (docgen's rule job runs it)
+EXTRA_DIST = src/expr.y src/expr.c
+src/expr.c: $(srcdir)/src/expr.y
+\tbison -o $@ $(srcdir)/src/expr.y
+""",
+    "src/expr.y": "%define api.prefix {expr}\n%{\nint exprlex(void);\nvoid exprerror(const char *s);\n%}\n"
+                  "%%\nlist: %empty | list 'x' ;\n%%\n",
+    "src/main.c": "int yyparse(void);\nint main(void) { return yyparse(); }\n",
+    "src/parse.y": """\
+%{
+#include <stdio.h>
+int yylex(void);
+void yyerror(const char *s);
+%}
+%token NUM
+%left '+' '-'
+%%
+input: %empty | input line ;
+line: '\\n' | expr '\\n' { printf("%d\\n", $1); } ;
+expr: NUM | expr '+' expr { $$ = $1 + $3; } | expr '-' expr { $$ = $1 - $3; } ;
+%%
+void yyerror(const char *s) { fprintf(stderr, "%s\\n", s); }
+""",
+    "src/scan.l": """\
+%option noyywrap nounput noinput
+%{
+#include <stdlib.h>
+#include "parse.h"
+%}
+%%
+[0-9]+  { yylval = atoi(yytext); return NUM; }
+[-+\\n]  { return yytext[0]; }
+[ \\t]   ;
+.       { return yytext[0]; }
+%%
+""",
+}
+# a grammar whose skeleton (m4, which bison runs) tries to write outside its work tree
+EVIL_SKELETON = """\
+m4_include(b4_skeletonsdir/[yacc.c])
+m4_divert_push(0)dnl
+/* hostile: m4_esyscmd([touch '@OUTSIDE@' 2>/dev/null && echo escaped || echo contained-by-the-sandbox]) */
+m4_divert_pop(0)dnl
+"""
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+           "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z"}
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env={**os.environ, **GIT_ENV})
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory):
+    """(repository with tags v1.0 and hostile, release files, base): ``make dist`` in a clone of v1.0."""
+    base = tmp_path_factory.mktemp("parsers-project")
+    repo = base / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _write(repo, TAG)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "calc")
+    _git(repo, "tag", "-a", "v1.0", "-m", "v1.0")
+    work = base / "work"
+    subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True, capture_output=True)
+    ap._run(["autoreconf", "-fi"], work)
+    ap._run(["./configure", "--quiet"], work)
+    ap._run(["make", "dist-gzip"], work)
+    release = ap.read_tarball(work / f"{TOP}.tar.gz")
+    # the hostile tag: the same project, its grammar naming a skeleton of the tree
+    _write(repo, {"src/parse.y": '%skeleton "./evil.m4"\n' + TAG["src/parse.y"],
+                  "src/evil.m4": EVIL_SKELETON.replace("@OUTSIDE@", str(base / "escaped"))})
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "hostile grammar")
+    _git(repo, "tag", "-a", "hostile", "-m", "hostile")
+    return repo, release, base
+
+
+def run(project, checker, changes: dict[str, bytes] | None = None, ref: str = "v1.0") -> dict:
+    repo, release, base = project
+    files = {**release, **(changes or {})}
+    tarball = checker.base / f"{TOP}.tar.gz"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for path, data in sorted(files.items()):
+            info = tarfile.TarInfo(f"{TOP}/{path}")
+            info.size, info.mtime = len(data), 1700000000
+            info.mode = 0o755 if path == "configure" or path.startswith("build-aux/") else 0o644
+            t.addfile(info, io.BytesIO(data))
+    tarball.write_bytes(buf.getvalue())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
+    env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(base / "cache"))
+    proc = subprocess.run([sys.executable, "-m", "provcheck", "-p", "provcheck_release", "release", str(tarball),
+                           "--source", str(repo), "--ref", ref, "--format", "json",
+                           "--set", "release.regenerate-download=false"],
+                          capture_output=True, text=True, env=env, cwd=checker.base, timeout=600)
+    assert proc.stdout, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def verdicts(data) -> dict[str, dict]:
+    return {v["path"]: v for v in data["release"]["files"]}
+
+
+def test_the_release_ships_the_generated_parser_and_scanner(project):
+    _, release, _ = project
+    assert b"made by GNU Bison" in release["src/parse.c"] and b'#line 1 "src/parse.y"' in release["src/parse.c"]
+    assert b"YY_FLEX_MAJOR_VERSION" in release["src/scan.c"] and "src/parse.h" in release
+    tag = {p: t.encode() for p, t in TAG.items()}
+    found = {g.output: g for g in parsers.grammars(tag, {p: (lambda d=d: d) for p, d in release.items()})}
+    assert set(found) == {"src/parse.c", "src/scan.c"}
+    assert (found["src/parse.c"].directory, found["src/parse.c"].named, found["src/parse.c"].flags,
+            found["src/parse.c"].header) == ("", "src/parse.y", ["-d"], "src/parse.h")
+
+
+def test_untouched_release_reproduces_parser_header_and_scanner(project, checker):
+    data = run(project, checker)
+    serious = [f["message"] for f in data["findings"] if f["severity"] in ("medium", "high", "critical")]
+    assert serious == []
+    v = verdicts(data)
+    for path in ("src/parse.c", "src/parse.h", "src/scan.c", "src/expr.c"):
+        assert v[path]["reproduction"]["status"] == "reproduced", (path, v[path])
+    assert v["src/expr.c"]["reproduction"]["toolchain"].startswith("rule Makefile.am:")  # its own rule
+    # the YACC the release's configure names first (autoconf 2.71: `bison -y`; 2.72: `bison -o y.tab.c`)
+    yacc = "bison -o y.tab.c" if b"`bison -o y.tab.c'" in project[1]["configure"] else "bison -y"
+    assert v["src/parse.c"]["reproduction"]["toolchain"] == (
+        f"{yacc} -d of src/parse.y (automake's yacc rule via ylwrap, Makefile.am)")
+    assert v["src/scan.c"]["reproduction"]["toolchain"].startswith("flex of src/scan.l")
+
+
+def test_a_line_injected_into_the_generated_parser_is_caught_on_that_file(project, checker):
+    _, release, _ = project
+    line = b'  if (getenv("CALC_DEBUG")) system("sh -c \\"$CALC_DEBUG\\"");\n'
+    marker = b"  yychar = YYEMPTY; /* Cause a token to be read.  */\n"
+    assert marker in release["src/parse.c"]
+    data = run(project, checker, {"src/parse.c": release["src/parse.c"].replace(marker, marker + line, 1)})
+    finding = ap.pc110_on_exactly(data, "src/parse.c", line)
+    assert finding["evidence"]["added_lines"][0][1] == line.decode().rstrip("\n")
+    v = verdicts(data)
+    assert v["src/parse.c"]["reproduction"]["status"] == "reproduction-differs"
+    assert v["src/scan.c"]["reproduction"]["status"] == "reproduced"
+
+
+def test_a_scanner_naming_another_flex_is_not_reproducible_with_the_version(project, checker):
+    _, release, _ = project
+    have = subprocess.run(["flex", "--version"], capture_output=True, text=True).stdout.split()[-1]
+    sub = have.rsplit(".", 1)[1]
+    other = release["src/scan.c"].replace(b"#define YY_FLEX_SUBMINOR_VERSION %s" % sub.encode(),
+                                          b"#define YY_FLEX_SUBMINOR_VERSION 99")
+    assert other != release["src/scan.c"]
+    data = run(project, checker, {"src/scan.c": other})
+    r = verdicts(data)["src/scan.c"]["reproduction"]
+    assert r["status"] == "not-reproducible", r
+    assert f"names flex {have.rsplit('.', 1)[0]}.99; this system has flex {have}" in r["reason"]
+    assert not [f for f in data["findings"] if f["severity"] in ("high", "critical")]
+
+
+def test_a_hostile_grammar_runs_only_in_the_sandbox(project, checker):
+    _, _, base = project
+    data = run(project, checker, ref="hostile")
+    assert not (base / "escaped").exists()
+    steps = [s for s in data["release"]["regeneration"]["steps"] if "of src/parse.y" in s["step"]]
+    assert steps and all(s["killed"] is None for s in steps)
+    # the skeleton's command ran, inside: its output is in the regeneration, not in the release
+    [finding] = [f for f in data["findings"] if f["rule_id"] == "PC110" and f["key"] == "src/parse.c"]
+    assert "contained-by-the-sandbox" in finding["evidence"]["diff"] and "escaped" not in finding["evidence"]["diff"]
+
+
+def test_a_grammar_no_makefile_am_of_the_tag_lists_is_judged_by_version_only(project, tmp_path):
+    """gnulib-tool lists coreutils' lib/parse-datetime.y in a release-only gnulib.mk: its
+    flags are never taken from the release, so the output is not reproducible, saying why."""
+    from provcheck_release import docgen
+    _, release, _ = project
+    tag = {p: t.encode() for p, t in TAG.items()}
+    tag["Makefile.am"] = tag["Makefile.am"].replace(b" src/parse.y", b"")
+    have = subprocess.run(["bison", "--version"], capture_output=True, text=True).stdout.split("\n")[0].split()[-1]
+    older = release["src/parse.c"].replace(f"made by GNU Bison {have}.".encode(), b"made by GNU Bison 3.7.4.")
+    for parser, reason in ((release["src/parse.c"], "no Makefile.am of the tag lists src/parse.y"),
+                           (older, f"src/parse.c names bison 3.7.4; this system has bison {have}")):
+        files = {**release, "src/parse.c": parser}
+        reader = {p: (lambda d=d: d) for p, d in files.items()}
+        jobs = [j for j in parsers.jobs(tag, reader) if "src/parse.y" in j.name]
+        assert [j.name for j in jobs] == ["bison of src/parse.y (listed in no Makefile.am of the tag)"]
+        r = docgen.run(jobs, tag, reader, [], work_dir=tmp_path).files["src/parse.c"]
+        assert r.status == "not-reproducible" and reason in r.reason, r
