@@ -109,6 +109,7 @@ class DocJob:
     formatted: tuple[str, ...] = ()  # the names whose recipe pipes a formatter (nroff) into what it writes
     configured: bool = False     # runs after the release's reproduced configure, over every reproduced file
     targets: dict[str, str] = field(default_factory=dict)   # path: make target, for makerules.TARGETS
+    batches: list[tuple[str, ...]] = field(default_factory=list)   # the targets each script makes
 
 
 @dataclass
@@ -594,6 +595,7 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
 
 
 CONFIGURE_STEP = "configure (the release's own, reproduced) for the tag's make rules"
+MAKE_BATCH = 24   # targets one sandboxed make of a make job makes (shadow's 40 translated pages: two runs)
 
 
 class _Configured:
@@ -679,7 +681,14 @@ class _Configured:
         from dataclasses import replace
         # a target is never an input (a stand-in of the chain would make it look up to date)
         extra = {p: d for p, d in {**self.inputs(), **self.files, **job.extra}.items() if p not in left}
-        return replace(job, extra=extra, outputs=tuple(left), targets=left)
+        # each alternative in batches of targets: one sandbox run (and its time limit) per batch
+        order = list(left)
+        batches = [tuple(order[k:k + MAKE_BATCH]) for k in range(0, len(order), MAKE_BATCH)]
+        scripts = [s for s in [job.script, *job.alternatives] for _ in batches]
+        names = [n for n in (job.names or [job.name]) for _ in batches]
+        return replace(job, extra=extra, outputs=tuple(left), targets=left, script=scripts[0],
+                       alternatives=scripts[1:], names=names, batches=[b for _ in [job.script, *job.alternatives]
+                                                                       for b in batches])
 
 
 # generators whose version the system can tell without running a job: {tool: (argv, version regex)}
@@ -760,9 +769,10 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
         name = job.names[i] if i < len(job.names) else job.name
         if job.targets:  # a make job: each alternative makes only the targets no earlier one reproduced
             from .makerules import TARGETS
-            todo = [t for t in job.targets if best is None or t not in best or best[t].status != rg.REPRODUCED]
+            todo = [t for t in (job.batches[i] if i < len(job.batches) else job.targets)
+                    if best is None or t not in best or best[t].status != rg.REPRODUCED]
             if not todo:
-                break
+                continue
             script = script.replace(TARGETS, " ".join(_quote(job.targets[t]) for t in todo))
         try:
             if not written:

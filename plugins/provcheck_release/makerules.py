@@ -140,6 +140,8 @@ def _stem(pattern: str, word: str) -> str | None:
 
 def _pattern_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> list[docgen.DocJob]:
     out = []
+    m = re.search(rb"^ac_subst_vars='([^']*)'", release["configure"](), re.M)
+    substituted = set(m.group(1).decode("latin-1").split()) if m else set()   # what configure may set
     for mk in sorted(p for p in tag if posixpath.basename(p) == "Makefile.am"):
         d = posixpath.dirname(mk)
         raw, origins = with_includes(mk, lambda p: tag.get(p))
@@ -192,8 +194,10 @@ def _pattern_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], b
         needs = sorted({p for p in [*sources, *(p for r in text_rules for p in r.inputs)]
                         if p not in wanted and "*" not in p and _differs(p, tag, release)})
         # a tool configure looks for only when asked (shadow's XSLTPROC with --enable-man): its own name
-        tools = "".join(f"{_q(f'{v}={v.lower()}')} " for v in sorted(recipe_vars)
-                        if re.fullmatch(r"[A-Z][A-Z0-9_]*", v) and shutil.which(v.lower()))
+        defined = {m.group(1) for ln in lines if not ln.text.startswith("\t")
+                   for m in [re.match(r"^([A-Za-z_][\w.]*)\s*[:+]?=", ln.text)] if m}
+        tools = "".join(f"{_q(f'{v}={v.lower()}')} " for v in sorted(recipe_vars - defined)
+                        if v in substituted and re.fullmatch(r"[A-Z][A-Z0-9_]*", v) and shutil.which(v.lower()))
         scripts, names = [], []
         for flip in [None, *flips]:
             setting = dict(forced)
@@ -269,12 +273,11 @@ def _conditions_script(d: str, setting: Mapping[str, object]) -> str:
     for name, value in sorted(setting.items()):
         if not re.fullmatch(r"[A-Za-z_]\w*", name):
             continue
-        if value == "flip":   # swap the two substitutions
-            edits.append(f"-e 's/^S\\[\"{name}_TRUE\"\\]=\"\\(#*\\)\"$/S[\"{name}_TRUE\"]=\"PROVCHECK\\1\"/' "
-                         f"-e 's/^S\\[\"{name}_FALSE\"\\]=\"#\"$/S[\"{name}_FALSE\"]=\"\"/' "
-                         f"-e 's/^S\\[\"{name}_FALSE\"\\]=\"\"$/S[\"{name}_FALSE\"]=\"#\"/' "
-                         f"-e 's/^S\\[\"{name}_TRUE\"\\]=\"PROVCHECK#\"$/S[\"{name}_TRUE\"]=\"\"/' "
-                         f"-e 's/^S\\[\"{name}_TRUE\"\\]=\"PROVCHECK\"$/S[\"{name}_TRUE\"]=\"#\"/'")
+        if value == "flip":   # swap the two substitutions (each marked first: sed runs every -e on a line)
+            edits += [f"-e 's/^S\\[\"{name}_{half}\"\\]=\"\\(#*\\)\"$/S[\"{name}_{half}\"]=\"PROVCHECK\\1\"/' "
+                      f"-e 's/^S\\[\"{name}_{half}\"\\]=\"PROVCHECK#\"$/S[\"{name}_{half}\"]=\"\"/' "
+                      f"-e 's/^S\\[\"{name}_{half}\"\\]=\"PROVCHECK\"$/S[\"{name}_{half}\"]=\"#\"/'"
+                      for half in ("TRUE", "FALSE")]
         else:
             on, off = ("", "#") if value else ("#", "")
             edits.append(f"-e 's/^S\\[\"{name}_TRUE\"\\]=.*$/S[\"{name}_TRUE\"]=\"{on}\"/' "

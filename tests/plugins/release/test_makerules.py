@@ -39,6 +39,8 @@ AC_INIT([tiny], [1.0], [bugs@example.org])
 AM_INIT_AUTOMAKE([foreign -Wall])
 AC_ARG_ENABLE([shout], [AS_HELP_STRING([--enable-shout], [upper-case manual])])
 AM_CONDITIONAL([SHOUT], [test "x$enable_shout" = xyes])
+AC_ARG_ENABLE([frame], [AS_HELP_STRING([--disable-frame], [bare HTML])])
+AM_CONDITIONAL([FRAME], [test "x$enable_frame" != xno])
 AC_CONFIG_FILES([Makefile doc/Makefile notes/Makefile web/Makefile doc/conf.sed])
 AC_OUTPUT
 """,
@@ -74,7 +76,14 @@ SUFFIXES = .8.adoc .8 .txt .html
 .8.adoc.8:
 \tsed -e 's/^= \\(.*\\)/.TH \\1/' $< > $@
 .txt.html:
-\t( echo '<html><body><pre>'; sed -e 's/&/\\&amp;/g' -e 's/</\\&lt;/g' $<; echo '</pre></body></html>' ) > $@
+\t( echo '$(OPEN)'; sed -e 's/&/\\&amp;/g' -e 's/</\\&lt;/g' $<; echo '$(CLOSE)' ) > $@
+if FRAME
+OPEN = <html><body><pre>
+CLOSE = </pre></body></html>
+else
+OPEN = <pre>
+CLOSE = </pre>
+endif
 """,
     "doc/conf.sed.in": "s/[@]VERSION[@]/@VERSION@/g\ns/[@]PACKAGE_BUGREPORT[@]/@PACKAGE_BUGREPORT@/g\n",
     "doc/tiny.1.src": """\
@@ -146,7 +155,8 @@ def project(tmp_path_factory):
     work = base / "work"
     subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True, capture_output=True)
     ap._run(["autoreconf", "-fi"], work)
-    ap._run(["./configure", "--quiet", "--enable-shout"], work)   # not configure's default: an alternative
+    # not configure's defaults (one conditional off by default, one on): each is an alternative
+    ap._run(["./configure", "--quiet", "--enable-shout", "--disable-frame"], work)
     ap._run(["make", "dist-gzip"], work)
     return repo, ap.read_tarball(work / f"{TOP}.tar.gz"), base
 
@@ -189,6 +199,7 @@ def test_the_release_made_the_outputs_this_test_expects(project):
     assert b'.TH TINY 1 "" "TINY 1.0"' in release["doc/tiny.1"] and "doc/tiny.1" not in TAG
     assert b"BUGS@EXAMPLE.ORG" in release["doc/tiny.1"]           # configure's value, through conf.sed
     assert b"tiny 1.0" in release["web/NOTES.html"] and "web/NOTES.html" not in TAG
+    assert release["doc/guide.html"].startswith(b"<pre>\n")
     assert release["doc/tinyd.8"].startswith(b".TH TINYD 8\n")
     assert b"&lt; input &gt;" not in release["doc/guide.html"] and b"&lt; input" in release["doc/guide.html"]
     assert release["notes/NOTES.txt"] == b"Release notes of tiny 1.0\n\n- first release\n"
@@ -204,7 +215,7 @@ def test_untouched_release_reproduces_pattern_suffix_and_handwritten_rule_output
         assert r["status"] == "reproduced", (path, v[path])
     # made with SHOUT, which configure does not choose by default: the flipped conditional reproduces it
     assert "(pattern rules of doc/Makefile.am, configured, SHOUT=flipped)" in v["doc/tiny.1"]["reproduction"]["toolchain"]
-    assert "(pattern rules of doc/Makefile.am, configured)" in v["doc/guide.html"]["reproduction"]["toolchain"]
+    assert "(pattern rules of doc/Makefile.am, configured, FRAME=flipped)" in v["doc/guide.html"]["reproduction"]["toolchain"]
     assert "notes/Makefile.in, hand-written, configured" in v["notes/NOTES.txt"]["reproduction"]["toolchain"]
     # the page names a generator version this system lacks: never made, not-reproducible naming it
     r = v["doc/tinyd.8"]["reproduction"]
