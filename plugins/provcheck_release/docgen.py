@@ -38,6 +38,12 @@ release ships is compared byte for byte with it:
   the failed alternative may be the right one. Only trusted inputs decide whether a rule
   fails, so a release cannot make its own file uncomparable.
 
+- pattern and suffix rules of the tag's ``Makefile.am`` and rules of a hand-written
+  ``Makefile.in`` (makerules.py: shadow's DocBook pages and ``man/po`` catalogs, util-linux's
+  asciidoctor pages): run by ``make`` itself in a copy of the tag configured by the release's
+  reproduced ``configure`` (:class:`_Configured`, run once per release), in batches of
+  :data:`MAKE_BATCH` targets, each alternative for the targets no earlier one reproduced.
+
 The generator versions matter: an output naming a generator version (``produced by makeinfo
 version 6.8``, ``groff version 1.22.4``, ``GPL Ghostscript 10.00.0``) different from the one
 the regeneration names is ``not-reproducible`` with both versions, never compared (code
