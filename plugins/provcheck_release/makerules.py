@@ -56,7 +56,7 @@ def _make(d: str, extra: str = "") -> str:
 
 def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> list[docgen.DocJob]:
     """The make jobs of the tag: hand-written ``Makefile.in`` rules and pattern/suffix rules."""
-    if "configure" not in release or "configure.ac" not in tag:
+    if "configure" not in release or ("configure.ac" not in tag and "configure.in" not in tag):
         return []
     found = _handwritten(tag, release) + _pattern_jobs(tag, release)
     # a job waits only for the files another job writes (man/de's pages for man/po's de.po); what no
