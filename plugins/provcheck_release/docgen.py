@@ -73,9 +73,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import regenerate as rg
+from . import tagrepo
 from .maketargets import Line, MakeRule, consistent, expand, logical_lines, make_rules, with_includes
 
-WORK_GIT = "/provcheck-git-objects"          # where the source repository's objects appear in the sandbox
 DIST_DIR = ".provcheck-dist"                 # distdir of a dist-hook run (inside the work tree)
 MAX_TREE = 256 << 20                         # bytes of tag files one job materialises
 FORMATTERS = re.compile(r"\b(?:groff|nroff|troff|mandoc|makeinfo|texi2any|ps2pdf|po4a|pod2man|mdoc2man|git log)\b")
@@ -432,31 +432,6 @@ def _info_job(directory: str, rel: str, tag: Mapping[str, bytes],
 
 # -- running ----------------------------------------------------------------------------------------
 
-def _git_dir(repo: str | None) -> Path | None:
-    """The source repository's git directory, when it has the full history."""
-    if not repo:
-        return None
-    try:
-        out = subprocess.run(["git", "-C", repo, "rev-parse", "--absolute-git-dir"], capture_output=True, text=True,
-                             timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    git = Path(out.stdout.strip())
-    return None if (git / "shallow").exists() or not (git / "objects").is_dir() else git
-
-
-def _fake_git(root: Path, commit: str) -> None:
-    """A ``.git`` at the tag's commit whose objects are the repository's, bound read-only."""
-    git = root / ".git"
-    for d in ("objects/info", "refs/heads", "refs/tags"):
-        (git / d).mkdir(parents=True, exist_ok=True)
-    (git / "HEAD").write_text(commit + "\n")
-    (git / "config").write_text("[core]\n\trepositoryformatversion = 0\n\tbare = false\n")
-    (git / "objects/info/alternates").write_text(WORK_GIT + "\n")
-
-
 def _tool_stamps(data: bytes) -> dict[str, str]:
     head = data[:4096] + data[-8192:] if len(data) > 12288 else data
     return {tool: m.group(1).decode("latin-1") for tool, rx in VERSION_STAMPS for m in [rx.search(head)] if m}
@@ -576,7 +551,7 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
     if not jobs:
         return out
     why = sandbox.unavailable_reason()
-    git = _git_dir(repo)   # every job sees the tag's history when there is one (a rule's script may run git)
+    git = tagrepo.git_dir(repo)   # every job sees the tag's history when there is one (a rule's script may run git)
     trusted = set(reproduced)
     configured = _Configured(tag, release, trusted, git, commit, work_dir, limits, why, out, stand_ins)
     pending = list(jobs)
@@ -902,8 +877,8 @@ def _run_in(job: DocJob, script: str, root: Path, written: dict[str, tuple[int, 
            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory",
            "GIT_CONFIG_VALUE_0": "*"}
     if git is not None and re.fullmatch(r"[0-9a-f]{40}", commit):
-        _fake_git(root, commit)
-        binds.append((git / "objects", WORK_GIT))
+        tagrepo.fake_git(root, commit)
+        binds.append((git / "objects", tagrepo.WORK_GIT))
     cwd = root / job.directory if job.directory else root
     cwd.mkdir(parents=True, exist_ok=True)
     rel = job.directory or "."
