@@ -540,12 +540,16 @@ def _distance(outputs: Mapping[str, tuple[bytes, bytes]]) -> tuple[int, int]:
 def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]],
         known: list[rg.KnownDifference], *, repo: str | None = None, commit: str = "",
         work_dir: Path | None = None, limits: Any = None, skip: set[str] | frozenset[str] = frozenset(),
-        reproduced: set[str] | frozenset[str] = frozenset(), stand_ins: set[str] | frozenset[str] = frozenset()
-        ) -> DocResult:
+        reproduced: set[str] | frozenset[str] = frozenset(), stand_ins: set[str] | frozenset[str] = frozenset(),
+        make_seconds: float | None = None) -> DocResult:
     """Run every job in its own sandboxed copy of the tag and judge the release files each writes
     (files of the tag, and ``skip``, are left out: they have their verdicts). Jobs run in rounds:
     a job whose ``needs`` are release files runs once each is ``reproduced`` (by the chain, or by
-    a job of an earlier round), with the release's copies of them as inputs; never before."""
+    a job of an earlier round), with the release's copies of them as inputs; never before.
+    ``make_seconds``: the wall-clock budget of the make jobs together (``configure`` included);
+    the targets of a make job that would start after it was spent are ``not-reproducible``,
+    saying so (shadow's 342 translated DocBook pages take minutes)."""
+    import time
     from provcheck import sandbox
     out = DocResult()
     if not jobs:
@@ -564,6 +568,11 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
             if job.outputs and all(o in skip for o in job.outputs):
                 continue  # its targets have the chain's verdicts (a rule remaking configure)
             if job.configured:
+                if make_seconds is not None and configured.started is not None \
+                        and time.monotonic() - configured.started > make_seconds:
+                    _over_budget(job, release, skip, make_seconds, out)
+                    continue
+                configured.started = configured.started or time.monotonic()
                 job = configured.prepare(job, skip)
                 if job is None:
                     continue
@@ -573,6 +582,17 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
         out.steps.append({"step": job.name, "skipped": f"needs {', '.join(missing[:3])}: only in the release and "
                                                        "not reproduced, so never an input"})
     return out
+
+
+def _over_budget(job: DocJob, release: Mapping[str, Callable[[], bytes]], skip: set[str] | frozenset[str],
+                 seconds: float, out: DocResult) -> None:
+    why = (f"not made: the make jobs' time budget ({seconds:g} s, release.regenerate-make-seconds) was spent "
+           "before this job")
+    out.steps.append({"step": job.name, "skipped": why})
+    for p in job.targets:
+        if p in release and p not in skip:
+            out.files.setdefault(p, rg.FileResult(p, rg.NOT_REPRODUCIBLE, toolchain=job.name, reason=why,
+                                                  size=len(release[p]())))
 
 
 CONFIGURE_STEP = "configure (the release's own, reproduced) for the tag's make rules"
@@ -590,6 +610,7 @@ class _Configured:
         self.tag, self.release, self.trusted, self.out, self.stand_ins = tag, release, trusted, out, stand_ins
         self.git, self.commit, self.work_dir, self.limits, self.why = git, commit, work_dir, limits, why
         self.files: dict[str, bytes] | None = None
+        self.started: float | None = None   # when the first make job started (the budget's clock)
         self.failure = ""
         self.done = False
         self._inputs: tuple[int, dict[str, bytes]] = (-1, {})

@@ -151,7 +151,8 @@ class Reproduction:
                           limits=options.limits, skip=set(result.files),
                           reproduced={p for p, fr in result.files.items() if fr.status == rg.REPRODUCED} |
                           {i.path for i in result.inputs if i.origin == "published"},
-                          stand_ins={i.path for i in result.inputs if i.origin == "stand-in"})
+                          stand_ins={i.path for i in result.inputs if i.origin == "stand-in"},
+                          make_seconds=_make_seconds(c.options))
         result.files.update(docs.files)
         found = history.candidates(trees.release, tag, set(result.files), head=lambda p: c.read_r(p, 256))
         logs, log_steps = history.reproduce(found, repo, trees.commit, options.work_dir, options.limits)
@@ -333,6 +334,16 @@ class Reproduction:
                     "obtainable_verified_fraction": round(verified / (generated - unobtainable), 4)
                     if generated > unobtainable else None})
         return out
+
+
+def _make_seconds(opts: dict[str, Any]) -> float | None:
+    """``release.regenerate-make-seconds``: the make jobs' wall-clock budget (default 300; 0: none)."""
+    from provcheck import UsageError
+    try:
+        seconds = float(opts.get("regenerate-make-seconds", 300))
+    except (TypeError, ValueError):
+        raise UsageError("release.regenerate-make-seconds must be a number") from None
+    return seconds or None
 
 
 def _limits(opts: dict[str, Any]) -> Any:

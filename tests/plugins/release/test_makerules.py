@@ -161,7 +161,7 @@ def project(tmp_path_factory):
     return repo, ap.read_tarball(work / f"{TOP}.tar.gz"), base
 
 
-def run(project, checker, changes: dict[str, bytes] | None = None) -> dict:
+def run(project, checker, changes: dict[str, bytes] | None = None, *extra: str) -> dict:
     repo, release, base = project
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
@@ -176,7 +176,7 @@ def run(project, checker, changes: dict[str, bytes] | None = None) -> dict:
     env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(checker.base / "cache"))
     proc = subprocess.run([sys.executable, "-m", "provcheck", "-p", "provcheck_release", "release", str(tarball),
                            "--source", str(repo), "--ref", "v1.0", "--format", "json",
-                           "--set", "release.regenerate-download=false"],
+                           "--set", "release.regenerate-download=false", *extra],
                           capture_output=True, text=True, env=env, cwd=checker.base, timeout=600)
     assert proc.stdout, proc.stderr
     return json.loads(proc.stdout)
@@ -244,3 +244,15 @@ def test_edited_rule_outputs_are_caught_on_exactly_those_files(project, checker)
     v = verdicts(data)
     for path in ("doc/tiny.1", "notes/NOTES.txt", "doc/guide.html"):
         assert v[path]["reproduction"]["status"] == "reproduction-differs", v[path]
+
+
+def test_make_jobs_past_their_time_budget_are_not_run_and_say_so(project, checker):
+    """The make jobs share a wall-clock budget (``release.regenerate-make-seconds``): with almost
+    none, the first job runs and every later one is skipped, its targets ``not-reproducible``
+    naming the budget; nothing is a finding."""
+    data = run(project, checker, None, "--set", "release.regenerate-make-seconds=0.001")
+    skipped = [s for s in data["release"]["regeneration"]["steps"] if "time budget" in (s.get("stderr") or "")]
+    assert skipped, data["release"]["regeneration"]["steps"]
+    over = [p for p, v in verdicts(data).items() if "time budget" in v.get("reproduction", {}).get("reason", "")]
+    assert over and all(verdicts(data)[p]["reproduction"]["status"] == "not-reproducible" for p in over)
+    assert serious(data) == {}
