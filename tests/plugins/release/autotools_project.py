@@ -124,32 +124,50 @@ def regenerate_configure_with(release: dict[str, bytes], base: Path, changes: di
     return (tree / "configure").read_bytes()
 
 
-def tarball_bytes(files: dict[str, bytes]) -> bytes:
+def tarball_bytes(files: dict[str, bytes], top: str = TOP) -> bytes:
+    """A release tarball of ``files`` under ``top``; scripts (``#!``, ``configure``, build-aux) executable."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
         for path, data in sorted(files.items()):
-            info = tarfile.TarInfo(f"{TOP}/{path}")
+            info = tarfile.TarInfo(f"{top}/{path}")
             info.size, info.mtime = len(data), 1700000000
-            info.mode = 0o755 if path in ("configure", "autogen.sh") or path.startswith("build-aux/") else 0o644
+            info.mode = 0o755 if path in ("configure", "autogen.sh") or path.startswith("build-aux/") \
+                or data[:2] == b"#!" else 0o644
             t.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
-def release_offline(checker, tag: dict[str, bytes], release: dict[str, bytes]) -> dict:
-    """``provcheck release`` of ``release`` against a git repository of ``tag``, as a user runs it,
-    with an empty cache and no toolchain downloads (only the system's tools): the JSON report."""
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+
+
+def git(repo: Path, *args: str, date: str = "2024-01-01T00:00:00Z") -> None:
+    """git in a test's own repository, with a fixed identity and date."""
+    env = {**os.environ, **GIT_ENV, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
+
+
+def release_cli(checker, repo: Path, files: dict[str, bytes], top: str, ref: str, cache: Path, *extra: str) -> dict:
+    """``provcheck release`` of a tarball of ``files`` against ``repo`` at ``ref``, as a user runs it,
+    without toolchain downloads (only the system's tools): the JSON report."""
     import json
     import sys
-    repo = checker.gitrepo(tag, name="hello", tags="v1.0")
-    tarball = checker.base / "hello-1.0.tar.gz"
-    tarball.write_bytes(tarball_bytes(release))
+    tarball = checker.base / f"{top}.tar.gz"
+    tarball.write_bytes(tarball_bytes(files, top))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
-    env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(checker.base / "cache"))
+    env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(cache))
     proc = subprocess.run([sys.executable, "-m", "provcheck", "-p", "provcheck_release", "release", str(tarball),
-                           "--source", str(repo), "--format", "json", "--set", "release.regenerate-download=false"],
+                           "--source", str(repo), "--ref", ref, "--format", "json",
+                           "--set", "release.regenerate-download=false", *extra],
                           capture_output=True, text=True, env=env, cwd=checker.base, timeout=600)
     assert proc.stdout, proc.stderr
     return json.loads(proc.stdout)
+
+
+def release_offline(checker, tag: dict[str, bytes], release: dict[str, bytes]) -> dict:
+    """``provcheck release`` of ``release`` against a git repository of ``tag``, with an empty cache."""
+    repo = checker.gitrepo(tag, name="hello", tags="v1.0")
+    return release_cli(checker, repo, release, TOP, "v1.0", checker.base / "cache")
 
 
 def serious(data: dict) -> dict[str, list[dict]]:

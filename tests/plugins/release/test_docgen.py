@@ -10,7 +10,6 @@ edited one is flagged."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -159,31 +158,22 @@ msgstr "Hallo, Leser"
                    "USE_MSGCTXT = no\nMSGMERGE_OPTIONS =\nMSGINIT_OPTIONS =\nPO_DEPENDS_ON_POT = no\n"
                    "DIST_DEPENDS_ON_UPDATE_PO = yes\n",
 }
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
-
-
-def _git(repo: Path, *args: str, date: str = "2024-01-01T00:00:00Z") -> None:
-    env = {**os.environ, **GIT_ENV, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
-
-
 @pytest.fixture(scope="session")
 def project(tmp_path_factory):
     """(repository with tag v2.0, release files): two commits, then ``make dist`` in a clone."""
     base = tmp_path_factory.mktemp("docgen-project")
     repo = base / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    ap.git(repo, "init", "-q", "-b", "main")
     for i, (path, text) in enumerate(sorted(TAG.items())):
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text(text)
         if i == 3:  # a history of two commits, so the ChangeLog has a --stat per commit
-            _git(repo, "add", "-A")
-            _git(repo, "commit", "-q", "-m", "first files")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "the rest", date="2024-02-01T12:00:00Z")
-    _git(repo, "tag", "-a", "v2.0", "-m", "v2.0")
+            ap.git(repo, "add", "-A")
+            ap.git(repo, "commit", "-q", "-m", "first files")
+    ap.git(repo, "add", "-A")
+    ap.git(repo, "commit", "-q", "-m", "the rest", date="2024-02-01T12:00:00Z")
+    ap.git(repo, "tag", "-a", "v2.0", "-m", "v2.0")
     work = base / "work"
     subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True, capture_output=True)
     ap._run(["autoreconf", "-fi"], work)
@@ -195,26 +185,7 @@ def project(tmp_path_factory):
 
 def run(project, checker, changes: dict[str, bytes] | None = None) -> dict:
     repo, release, base = project
-    files = {**release, **(changes or {})}
-    tarball = checker.base / f"{TOP}.tar.gz"
-    import io
-    import tarfile
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        for path, data in sorted(files.items()):
-            info = tarfile.TarInfo(f"{TOP}/{path}")
-            info.size, info.mtime = len(data), 1700000000
-            info.mode = 0o755 if path in ("configure",) or path.startswith("build-aux/") else 0o644
-            t.addfile(info, io.BytesIO(data))
-    tarball.write_bytes(buf.getvalue())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
-    env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(base / "cache"))
-    proc = subprocess.run([sys.executable, "-m", "provcheck", "-p", "provcheck_release", "release", str(tarball),
-                           "--source", str(repo), "--ref", "v2.0", "--format", "json",
-                           "--set", "release.regenerate-download=false"],
-                          capture_output=True, text=True, env=env, cwd=checker.base, timeout=600)
-    assert proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
+    return ap.release_cli(checker, repo, {**release, **(changes or {})}, TOP, "v2.0", base / "cache")
 
 
 def verdicts(data) -> dict[str, dict]:
@@ -343,10 +314,10 @@ def test_a_file_list_the_bootstrap_sorts_in_the_makers_locale_feeds_update_po(pr
     (clone / "autogen.sh").write_text("#!/bin/sh\nset -e\nls *.c | sort > po/POTFILES.in\nautopoint --force\n"
                                       "autoreconf -fi\n")
     (clone / "Util.c").write_text("int util(void) { return 0; }\n")
-    _git(clone, "rm", "-q", "po/POTFILES.in")
-    _git(clone, "add", "-A")
-    _git(clone, "commit", "-q", "-m", "POTFILES.in from autogen.sh")
-    _git(clone, "tag", "-f", "-a", "v2.0", "-m", "v2.0")
+    ap.git(clone, "rm", "-q", "po/POTFILES.in")
+    ap.git(clone, "add", "-A")
+    ap.git(clone, "commit", "-q", "-m", "POTFILES.in from autogen.sh")
+    ap.git(clone, "tag", "-f", "-a", "v2.0", "-m", "v2.0")
     util = {"Util.c": (clone / "Util.c").read_bytes(), "autogen.sh": (clone / "autogen.sh").read_bytes()}
     data = run((clone, release, tmp_path), checker, {**util, "po/POTFILES.in": b"greet.c\nUtil.c\n"})
     v = verdicts(data)

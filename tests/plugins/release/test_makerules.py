@@ -9,13 +9,9 @@ diff; an output naming a generator version this system lacks is ``not-reproducib
 
 from __future__ import annotations
 
-import io
-import json
-import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -130,28 +126,19 @@ distdir:
     "notes/NOTES.in": "Release notes of @PACKAGE@ @VERSION@\n\n- first release\n",
     "notes/NOTES.txt": "Release notes of tiny 0.9\n\n- not released yet\n",
 }
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-           "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z"}
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env={**os.environ, **GIT_ENV})
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """(repository with tag v1.0, release files): the tag, then ``make dist`` in a clone."""
     base = tmp_path_factory.mktemp("makerules-project")
     repo = base / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    ap.git(repo, "init", "-q", "-b", "main")
     for path, text in TAG.items():
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text(text)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "tiny")
-    _git(repo, "tag", "-a", "v1.0", "-m", "v1.0")
+    ap.git(repo, "add", "-A")
+    ap.git(repo, "commit", "-q", "-m", "tiny")
+    ap.git(repo, "tag", "-a", "v1.0", "-m", "v1.0")
     work = base / "work"
     subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True, capture_output=True)
     ap._run(["autoreconf", "-fi"], work)
@@ -162,24 +149,8 @@ def project(tmp_path_factory):
 
 
 def run(project, checker, changes: dict[str, bytes] | None = None, *extra: str) -> dict:
-    repo, release, base = project
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        for path, data in sorted({**release, **(changes or {})}.items()):
-            info = tarfile.TarInfo(f"{TOP}/{path}")
-            info.size, info.mtime = len(data), 1700000000
-            info.mode = 0o755 if data[:2] == b"#!" else 0o644
-            t.addfile(info, io.BytesIO(data))
-    tarball = checker.base / f"{TOP}.tar.gz"
-    tarball.write_bytes(buf.getvalue())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
-    env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(checker.base / "cache"))
-    proc = subprocess.run([sys.executable, "-m", "provcheck", "-p", "provcheck_release", "release", str(tarball),
-                           "--source", str(repo), "--ref", "v1.0", "--format", "json",
-                           "--set", "release.regenerate-download=false", *extra],
-                          capture_output=True, text=True, env=env, cwd=checker.base, timeout=600)
-    assert proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
+    repo, release, _ = project
+    return ap.release_cli(checker, repo, {**release, **(changes or {})}, TOP, "v1.0", checker.base / "cache", *extra)
 
 
 def verdicts(data) -> dict[str, dict]:

@@ -8,13 +8,9 @@ runs a command stays in the sandbox."""
 
 from __future__ import annotations
 
-import io
-import json
-import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -95,15 +91,6 @@ m4_divert_push(0)dnl
 /* hostile: m4_esyscmd([touch '@OUTSIDE@' 2>/dev/null && echo escaped || echo contained-by-the-sandbox]) */
 m4_divert_pop(0)dnl
 """
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-           "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z"}
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env={**os.environ, **GIT_ENV})
-
-
 def _write(root: Path, files: dict[str, str]) -> None:
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -116,11 +103,11 @@ def project(tmp_path_factory):
     base = tmp_path_factory.mktemp("parsers-project")
     repo = base / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    ap.git(repo, "init", "-q", "-b", "main")
     _write(repo, TAG)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "calc")
-    _git(repo, "tag", "-a", "v1.0", "-m", "v1.0")
+    ap.git(repo, "add", "-A")
+    ap.git(repo, "commit", "-q", "-m", "calc")
+    ap.git(repo, "tag", "-a", "v1.0", "-m", "v1.0")
     work = base / "work"
     subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True, capture_output=True)
     ap._run(["autoreconf", "-fi"], work)
@@ -130,32 +117,15 @@ def project(tmp_path_factory):
     # the hostile tag: the same project, its grammar naming a skeleton of the tree
     _write(repo, {"src/parse.y": '%skeleton "./evil.m4"\n' + TAG["src/parse.y"],
                   "src/evil.m4": EVIL_SKELETON.replace("@OUTSIDE@", str(base / "escaped"))})
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "hostile grammar")
-    _git(repo, "tag", "-a", "hostile", "-m", "hostile")
+    ap.git(repo, "add", "-A")
+    ap.git(repo, "commit", "-q", "-m", "hostile grammar")
+    ap.git(repo, "tag", "-a", "hostile", "-m", "hostile")
     return repo, release, base
 
 
 def run(project, checker, changes: dict[str, bytes] | None = None, ref: str = "v1.0") -> dict:
     repo, release, base = project
-    files = {**release, **(changes or {})}
-    tarball = checker.base / f"{TOP}.tar.gz"
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        for path, data in sorted(files.items()):
-            info = tarfile.TarInfo(f"{TOP}/{path}")
-            info.size, info.mtime = len(data), 1700000000
-            info.mode = 0o755 if path == "configure" or path.startswith("build-aux/") else 0o644
-            t.addfile(info, io.BytesIO(data))
-    tarball.write_bytes(buf.getvalue())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
-    env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(base / "cache"))
-    proc = subprocess.run([sys.executable, "-m", "provcheck", "-p", "provcheck_release", "release", str(tarball),
-                           "--source", str(repo), "--ref", ref, "--format", "json",
-                           "--set", "release.regenerate-download=false"],
-                          capture_output=True, text=True, env=env, cwd=checker.base, timeout=600)
-    assert proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
+    return ap.release_cli(checker, repo, {**release, **(changes or {})}, TOP, ref, base / "cache")
 
 
 def verdicts(data) -> dict[str, dict]:

@@ -5,8 +5,6 @@ chain runs again over a ``.git`` at the tag's commit, and ``configure`` is repro
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -45,15 +43,7 @@ def test_a_configure_whose_version_comes_from_git_describe_is_reproduced_with_th
     ap.run_setup(["make", "dist-gzip"], work)
     release = ap.read_tarball(work / "gv-1.3.tar.gz")
     assert b"PACKAGE_VERSION='1.3'" in release["configure"]   # made in the checkout: git describe said v1.3
-    tarball = checker.base / "gv-1.3.tar.gz"
-    tarball.write_bytes(ap.tarball_bytes(release))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHECK_")}
-    env.update(PROVCHECK_DISABLE_PLUGIN_AUTOLOAD="1", PROVCHECK_CACHE_DIR=str(checker.base / "cache"))
-    proc = subprocess.run([sys.executable, "-m", "provcheck", "-p", "provcheck_release", "release", str(tarball),
-                           "--source", str(repo), "--ref", "v1.3", "--format", "json",
-                           "--set", "release.regenerate-download=false"],
-                          capture_output=True, text=True, env=env, cwd=checker.base, timeout=600)
-    data = json.loads(proc.stdout)
+    data = ap.release_cli(checker, repo, release, "gv-1.3", "v1.3", checker.base / "cache")
     verdicts = {v["path"]: v for v in data["release"]["files"]}
     assert verdicts["configure"]["reproduction"]["status"] == "reproduced", verdicts["configure"]
     assert "the tag's git history (configure.ac runs git)" in data["release"]["regeneration"]["toolchains"]
