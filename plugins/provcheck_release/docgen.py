@@ -426,8 +426,11 @@ def _info_job(directory: str, rel: str, tag: Mapping[str, bytes],
         if not lines or not all(_SET_LINE.match(x) for x in lines) or len(lines) > 8:
             return None  # only @set stamps may come from the release
         extra[vt] = data
+    # automake's rule lets makeinfo split a big manual (X.info, X.info-1, ...): split only when the release is
+    split = posixpath.normpath(posixpath.join(directory, f"{stem}.info-1")) in release
     return DocJob(f"makeinfo of {texi} (automake's info_TEXINFOS rule)", directory,
-                  f"makeinfo --no-split -I {posixpath.dirname(rel) or '.'} -o {stem}.info {rel}", extra=extra)
+                  f"makeinfo {'' if split else '--no-split '}-I {posixpath.dirname(rel) or '.'} -o {stem}.info {rel}",
+                  extra=extra)
 
 
 # -- running ----------------------------------------------------------------------------------------

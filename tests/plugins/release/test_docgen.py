@@ -558,3 +558,15 @@ def test_gettext_017s_update_po_recipe_is_run_with_its_own_msgmerge_options():
     [job] = translations.jobs(tag, release)
     assert "msgmerge '--previous'  -o $lang.new.po $lang.po gnupg2.pot" in job.script
     assert "--keyword=_" in job.script and "--lang" not in job.script
+
+
+def test_a_manual_the_release_ships_split_is_made_split():
+    """automake's rule lets makeinfo split a big manual (gnupg.info, gnupg.info-1, -2): the job does
+    so only when the release has the parts, so every part gets a verdict."""
+    tag = {"doc/Makefile.am": b"info_TEXINFOS = gnupg.texi\n", "doc/gnupg.texi": b"\\input texinfo\n@bye\n"}
+    whole = {"doc/gnupg.info": lambda: b"x"}
+    [job] = [j for j in docgen.plan(tag, whole, "2.2.40") if j.name.startswith("makeinfo")]
+    assert "--no-split" in job.script
+    split = {**whole, "doc/gnupg.info-1": lambda: b"x"}
+    [job] = [j for j in docgen.plan(tag, split, "2.2.40") if j.name.startswith("makeinfo")]
+    assert "--no-split" not in job.script and "-o gnupg.info gnupg.texi" in job.script
