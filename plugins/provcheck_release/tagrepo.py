@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 WORK_GIT = "/provcheck-git-objects"          # where the source repository's objects appear in the sandbox
 GIT_ENV = {"GIT_PAGER": "cat", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_COUNT": "1",
@@ -64,7 +65,7 @@ def fake_git(root: Path, commit: str, refs: bytes = b"") -> None:
 _ESYSCMD = re.compile(rb"esyscmd\(\s*\[?([^\]\)\n]*)")
 
 
-def generators_ask_git(configure_ac: bytes, tag_file) -> bool:
+def generators_ask_git(configure_ac: bytes, tag_file: Callable[[str], bytes | None]) -> bool:
     """Whether ``configure.ac`` runs git at autoconf time: an ``m4_esyscmd`` whose command names
     git, or runs a script of the tag (``tag_file(path)`` gives its bytes) that does."""
     for m in _ESYSCMD.finditer(configure_ac):

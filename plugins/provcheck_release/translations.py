@@ -19,12 +19,12 @@ _q = docgen._quote
 
 
 def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -> list[docgen.DocJob]:
-    """gettext's ``update-po`` (``make dist`` runs it): xgettext over ``POTFILES.in`` (the tag's, or the
-    release's once a script of the tag reproduced it)
-    into ``DOMAIN.pot``, then ``msgmerge --lang=LL [--previous] -o LL.new.po`` of each of the
-    tag's catalogs, kept when it differs, as the release's ``po/Makefile.in.in`` says (its
-    ``.nop.po-update`` recipe decides ``--previous``), with ``Makevars``' options. Package name, version and bug
-    address are the release's ``configure``'s (stamps in the headers)."""
+    """gettext's ``update-po`` (``make dist`` runs it): xgettext over ``POTFILES.in`` (the tag's,
+    or the release's once a script of the tag reproduced it) into ``DOMAIN.pot``, then
+    ``msgmerge [--lang=LL] [--previous] -o LL.new.po`` of each of the tag's catalogs, kept when
+    it differs, as the release's ``po/Makefile.in.in`` says (its ``.nop.po-update`` recipe,
+    gettext 0.17's included), with ``Makevars``' options. Package name, version and bug address
+    are the release's ``configure``'s (stamps in the headers)."""
     conf = release["configure"]() if "configure" in release else b""
     package, version = docgen.configure_value(conf, "PACKAGE"), docgen.configure_value(conf, "VERSION")
     bugs = docgen.configure_value(conf, "PACKAGE_BUGREPORT") or ""
