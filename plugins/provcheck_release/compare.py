@@ -294,8 +294,8 @@ def is_release_edit(a: list[str], b: list[str], sm: difflib.SequenceMatcher | No
             return False
         for x, y in zip(old, new):
             changed += 1
-            if VCS_KEYWORD.sub(r"$\1$", x) == VCS_KEYWORD.sub(r"$\1$", y):
-                continue  # an RCS/CVS/SVN keyword the maker's checkout expanded ($Id$ -> $Id: f.c 5297 ... $)
+            if same_but_vcs_keywords(x, y):
+                continue
             if not (STAMP_WORDS.search(x) or STAMP_WORDS.search(y)):
                 return False
             if _stamp_norm(x) != _stamp_norm(y) and not _value_stamped(x, y):
@@ -305,6 +305,14 @@ def is_release_edit(a: list[str], b: list[str], sm: difflib.SequenceMatcher | No
 
 VCS_KEYWORD = re.compile(r"\$(Id|Revision|Rev|Date|LastChangedDate|LastChangedRevision|LastChangedBy|Author|Header|"
                          r"HeadURL|URL|Source|RCSfile|Name|State|Locker)(?::[^$\n]*)?\$")
+
+
+def same_but_vcs_keywords(x: str, y: str) -> bool:
+    """Two lines that differ only in RCS/CVS/SVN keywords the maker's checkout expanded
+    (``$Id$`` -> ``$Id: f.c 5297 2022-01-07 ... $``)."""
+    return VCS_KEYWORD.sub(r"$\1$", x) == VCS_KEYWORD.sub(r"$\1$", y)
+
+
 VERSION_LITERAL = re.compile(r"""^["']?v?\d+(?:\.\d+)+[\w.+~-]*["']?[;,)]*$""")
 
 

@@ -897,9 +897,7 @@ def _run_in(job: DocJob, script: str, root: Path, written: dict[str, tuple[int, 
     from provcheck import sandbox
     # the formatters' own configuration is part of the toolchain (Debian's groff man.local: no SGR escapes)
     binds: list[tuple[Path, str]] = [(Path(c), c) for c in FORMATTER_CONFIG if Path(c).is_dir()]
-    env = {"SOURCE_DATE_EPOCH": rg.SOURCE_DATE_EPOCH, "TZ": "UTC", "LC_ALL": "C.UTF-8", "GIT_PAGER": "cat",
-           "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory",
-           "GIT_CONFIG_VALUE_0": "*"}
+    env = {"SOURCE_DATE_EPOCH": rg.SOURCE_DATE_EPOCH, "TZ": "UTC", "LC_ALL": "C.UTF-8", **tagrepo.GIT_ENV}
     if git is not None and re.fullmatch(r"[0-9a-f]{40}", commit):
         tagrepo.fake_git(root, commit)
         binds.append((git / "objects", tagrepo.WORK_GIT))

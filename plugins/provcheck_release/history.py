@@ -29,7 +29,7 @@ import posixpath
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -201,10 +201,9 @@ def run_scripts(jobs: list[docgen.DocJob], tag: Mapping[str, bytes], release: Ma
                               f"compile {MAINTAINER_LOCALE} (Debian package locales)"})
                 continue
             up = "/".join([".."] * len(job.directory.split("/"))) + "/" if job.directory else ""
-            job.extra = {**job.extra, **locale}
-            job.name = f"{job.name} in {MAINTAINER_LOCALE}"
-            _run_and_match(job, f'LOCPATH="$PWD/{up}{LOCALE_DIR}" LC_ALL={MAINTAINER_LOCALE} && '
-                                f"export LOCPATH LC_ALL && {job.script}", tag, release, by_size, git, commit,
+            again = replace(job, name=f"{job.name} in {MAINTAINER_LOCALE}", extra={**job.extra, **locale})
+            _run_and_match(again, f'LOCPATH="$PWD/{up}{LOCALE_DIR}" LC_ALL={MAINTAINER_LOCALE} && '
+                                  f"export LOCPATH LC_ALL && {job.script}", tag, release, by_size, git, commit,
                            work_dir, limits, files, steps)
     return files, steps
 

@@ -797,7 +797,7 @@ def _in_variable(lines: list[str], index: int, variable: str) -> bool:
 
 def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[tuple[str, int, int, int, int]]],
              known: list[KnownDifference]) -> list[Hunk]:
-    from .compare import VCS_KEYWORD, _stamp_norm
+    from .compare import _stamp_norm, same_but_vcs_keywords
     hunks = []
     for group in op_groups:
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
@@ -815,7 +815,7 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
             old = [x for x in regen[a1:a2] if x.strip()]
             new = [y for y in rel[b1:b2] if y.strip()]
             if len(old) != len(new) or any(_stamp_norm(x) != _stamp_norm(y) and not _invocation_paths(x, y)
-                                           and VCS_KEYWORD.sub(r"$\1$", x) != VCS_KEYWORD.sub(r"$\1$", y)
+                                           and not same_but_vcs_keywords(x, y)
                                            for x, y in zip(old, new)):
                 pairs_ok = False
         changed_rel = [j for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2)]

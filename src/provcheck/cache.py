@@ -242,10 +242,7 @@ class Cache:
         marker = path / UNITS_FILE
         with contextlib.suppress(OSError):
             if units and (not marker.is_file() or marker.read_bytes() != declared):
-                fd, tmp = tempfile.mkstemp(dir=path, prefix=".tmp-")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(declared)
-                os.replace(tmp, marker)
+                self._write(marker, [declared])
         return path
 
     def _units(self, area: Path) -> list[str] | None:
