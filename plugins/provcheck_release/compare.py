@@ -304,7 +304,10 @@ def is_release_edit(a: list[str], b: list[str], sm: difflib.SequenceMatcher | No
 
 
 VCS_KEYWORD = re.compile(r"\$(Id|Revision|Rev|Date|LastChangedDate|LastChangedRevision|LastChangedBy|Author|Header|"
-                         r"HeadURL|URL|Source|RCSfile|Name|State|Locker)(?::[^$\n]*)?\$")
+                         r"HeadURL|URL|Source|RCSfile|Name|State|Locker)"
+                         # what RCS/CVS/SVN write there: names, paths, numbers, dates, users (no quotes or
+                         # shell syntax: an "expansion" that closes a string and runs a command is no stamp)
+                         r"(?::[\w .,:/+@~()-]*)?\$")
 
 
 def same_but_vcs_keywords(x: str, y: str) -> bool:

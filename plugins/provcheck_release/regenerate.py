@@ -835,7 +835,7 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
     return hunks
 
 
-_COMMENT = re.compile(r"^\s*(?:/\*|\*|//|#|dnl\b)")
+_COMMENT = re.compile(r"^\s*(?:/\*|\*(?=\s|/|$)|//|#|dnl\b)")   # not a shell case arm's "*)"
 # ./ of a relative path, or the system directory of a program configure found (AC_PATH_PROG: /usr/bin/gperf)
 _INVOKED = re.compile(r"(?<![\w./-])(?:\./|(?:/usr(?:/local)?)?/s?bin/(?=[\w.+-]+\s))")
 _LINE_DIRECTIVE = re.compile(r'^#line \d+ "[^"\n]*"$')

