@@ -1168,11 +1168,14 @@ class _Runner:
     def __init__(self, chain: Chain, trees: Trees, options: Options):
         self.chain, self.trees, self.options = chain, trees, options
         self.cache = options.cache or Cache(None)
+        self._refs: bytes | None = None
 
     def run(self, files: dict[str, bytes], combo: list[Any], with_git: bool = False) -> _Outcome:
         """``with_git``: the tree has the tag's history (for generators that ask git)."""
         from . import tagrepo
-        git = (self.trees.git, self.trees.commit, tagrepo.tag_refs(self.trees.git)) \
+        if with_git and self.trees.git is not None and self._refs is None:
+            self._refs = tagrepo.tag_refs(self.trees.git)   # once per release: the best and the trusted run
+        git = (self.trees.git, self.trees.commit, self._refs or b"") \
             if with_git and self.trees.git is not None else None
         key = _cache_key(files, [f"{t.tool}={t.version}:{t.flavour}:{getattr(t, 'identity', '')}" for t in combo]
                          + ([f"git={git[1]}:{_sha(git[2])}"] if git else []), self.chain)

@@ -11,6 +11,7 @@ the repository's own configuration (aliases, hooks, pagers) is copied.
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -22,6 +23,7 @@ GIT_ENV = {"GIT_PAGER": "cat", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_COUNT": "
 _SAFE = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin"}
 
 
+@functools.lru_cache(maxsize=16)   # asked by the chain, the rule jobs, the history files and the scripts
 def git_dir(repo: str | None) -> Path | None:
     """The source repository's git directory, when it has the full history."""
     if not repo:
