@@ -392,7 +392,7 @@ def new_c_file(rel: Release) -> Variant | None:
             if path in rel.files or j is None or path.startswith(".."):
                 continue
 
-            def listed(lines: list[str], at: int) -> list[str]:
+            def listed(lines: list[str], at: int, name: str = name) -> list[str]:
                 out = list(lines)
                 body = out[at].rstrip("\n")
                 out[at] = (body[:-1].rstrip() + f" {name} \\" if body.endswith("\\") else f"{body} {name}") + "\n"
@@ -444,9 +444,7 @@ def po_edit(rel: Release) -> Variant | None:
 def gmo_edit(rel: Release) -> Variant | None:
     for path in sorted(p for p in rel.files if p.endswith(".gmo")):
         data = bytearray(rel.files[path])
-        m = None
-        for m in re.finditer(rb"[a-z]{8,}", bytes(data[len(data) // 2:])):
-            break
+        m = re.search(rb"[a-z]{8,}", bytes(data[len(data) // 2:]))
         if m:
             at = len(data) // 2 + m.start()
             word = bytes(data[at:at + 8])
