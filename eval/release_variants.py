@@ -33,6 +33,7 @@ import io
 import json
 import posixpath
 import re
+import struct
 import subprocess
 import sys
 import tarfile
@@ -441,15 +442,52 @@ def po_edit(rel: Release) -> Variant | None:
     return None
 
 
+def mo_strings(data: bytes) -> list[tuple[bytes, int, int]] | None:
+    """(msgid, offset, length) of each translation of a GNU .mo catalog; None if not one."""
+    order = {b"\xde\x12\x04\x95": "<", b"\x95\x04\x12\xde": ">"}.get(data[:4])
+    if order is None or len(data) < 28:
+        return None
+    n, orig_at, trans_at = struct.unpack(order + "3I", data[8:20])
+    out = []
+    for i in range(n):
+        oln, ooff = struct.unpack(order + "2I", data[orig_at + 8 * i:orig_at + 8 * i + 8])
+        tln, toff = struct.unpack(order + "2I", data[trans_at + 8 * i:trans_at + 8 * i + 8])
+        out.append((data[ooff:ooff + oln], toff, tln))
+    return out
+
+
 def gmo_edit(rel: Release) -> Variant | None:
+    """A translation in a compiled catalog changed (same length, so the tables stay valid)."""
     for path in sorted(p for p in rel.files if p.endswith(".gmo")):
         data = bytearray(rel.files[path])
-        m = re.search(rb"[a-z]{8,}", bytes(data[len(data) // 2:]))
-        if m:
-            at = len(data) // 2 + m.start()
-            word = bytes(data[at:at + 8])
-            data[at:at + 8] = word[::-1]
+        cands = [(off, ln) for msgid, off, ln in mo_strings(bytes(data)) or [] if msgid
+                 and re.search(rb"[a-z]{6,}", bytes(data[off:off + ln]))]
+        if cands:
+            off, ln = cands[len(cands) // 2]
+            m = re.search(rb"[a-z]{6,}", bytes(data[off:off + ln]))
+            assert m is not None
+            at = off + m.start()
+            word = bytes(data[at:at + len(m.group())])
+            data[at:at + len(word)] = word[::-1]
             return Variant("gmo-edit", path, f"{path}: `{word.decode()}` reversed in a translation",
+                           {path: bytes(data)}, [])
+    return None
+
+
+def gmo_header(rel: Release) -> Variant | None:
+    """The plural-forms expression of a compiled catalog's header inverted (`!=` -> `==`):
+    gettext evaluates it at run time to pick a translation."""
+    for path in sorted(p for p in rel.files if p.endswith(".gmo")):
+        data = bytearray(rel.files[path])
+        head = next(((off, ln) for msgid, off, ln in mo_strings(bytes(data)) or [] if not msgid), None)
+        if head is None:
+            continue
+        text = bytes(data[head[0]:head[0] + head[1]])
+        m = re.search(rb"plural=[^;\n]*!=", text)
+        if m:
+            at = head[0] + m.end() - 2
+            data[at:at + 2] = b"=="
+            return Variant("gmo-header", path, f"{path}: plural expression `!=` -> `==` in the header",
                            {path: bytes(data)}, [])
     return None
 
@@ -488,6 +526,7 @@ CLASSES: dict[str, Callable[[Release], Variant | None]] = {
     "release-only-blob": release_only_blob,
     "po-edit": po_edit,
     "gmo-edit": gmo_edit,
+    "gmo-header": gmo_header,
     "doc-edit": doc_edit,
 }
 
