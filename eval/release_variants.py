@@ -229,6 +229,21 @@ def configure_edit(rel: Release) -> Variant | None:
                    {"configure": joined(lines)}, [lines[i].strip()])
 
 
+def configure_number(rel: Release) -> Variant | None:
+    """Only digits changed: config.status's private directory made with umask 000 instead of
+    077 (world-writable, so another user can swap the files configure writes there)."""
+    if not rel.reproduced("configure"):
+        return None
+    lines = text_lines(rel.files["configure"])
+    hits = [k for k, line in enumerate(lines) if "(umask 077 && m" in line]
+    if not hits:
+        return None
+    for k in hits:
+        lines[k] = lines[k].replace("umask 077", "umask 000")
+    return Variant("configure-number", "configure", f"configure lines {', '.join(str(k + 1) for k in hits)}: "
+                   "umask 077 -> 000", {"configure": joined(lines)}, [lines[k].strip() for k in hits])
+
+
 DEFINE_LINE = re.compile(r'^\s*(?:printf "%s\\n" |\$as_echo )"#define (HAVE_\w+) 1" >>confdefs\.h$')
 
 
@@ -277,6 +292,19 @@ def makefile_variable(rel: Release) -> Variant | None:
             lines[i] = (body[:-2] + extra + " \\" if body.endswith(" \\") else body + extra) + "\n"
             return Variant("makefile-variable", path, f"{path}: `{extra.strip()}` added to {body.split(' =')[0]}",
                            {path: joined(lines)}, [lines[i].strip().removesuffix("\\").strip()])
+    return None
+
+
+def makefile_number(rel: Release) -> Variant | None:
+    """Only digits changed in a variable: the mode of installed data files 644 -> 666."""
+    for path in reproduced_makefile_ins(rel):
+        lines = text_lines(rel.files[path])
+        i = next((k for k, line in enumerate(lines) if line.startswith("install_sh_DATA = ")
+                  and line.rstrip().endswith("-m 644")), None)
+        if i is not None:
+            lines[i] = lines[i].replace("-m 644", "-m 666")
+            return Variant("makefile-number", path, f"{path}:{i + 1}: install_sh_DATA mode 644 -> 666",
+                           {path: joined(lines)}, [lines[i].strip()])
     return None
 
 
@@ -420,6 +448,26 @@ def source_edit(rel: Release) -> Variant | None:
     return None
 
 
+VERSION_BOUND = re.compile(r"(?i)(?:version|release|build|date|time).*?[<>]=?\s*(\d+)\b")
+
+
+def source_number(rel: Release) -> Variant | None:
+    """A compiled source file of the tag changed in the release in a number only, on a line that
+    names a version (what a version bump looks like): a bound on a format version raised."""
+    cands = sorted((p for p in rel.files if p.endswith((".c", ".h")) and p in rel.tag_files
+                    and rel.verdict(p) == "identical" and not re.match(r"(tests?|examples?|doc|debug)/", p)),
+                   key=lambda p: (p.count("/"), p))
+    for path in cands:
+        lines = text_lines(rel.files[path])
+        for k, line in enumerate(lines):
+            m = VERSION_BOUND.search(line)
+            if m and not line.lstrip().startswith(("#", "/*", "*", "//")):
+                lines[k] = line[:m.start(1)] + str(int(m.group(1)) * 16 + 1) + line[m.end(1):]
+                return Variant("source-number", path, f"{path}:{k + 1}: `{line.strip()[:60]}` bound "
+                               f"{m.group(1)} -> {int(m.group(1)) * 16 + 1}", {path: joined(lines)}, [lines[k].strip()])
+    return None
+
+
 def release_only_blob(rel: Release) -> Variant | None:
     where = next((d for d in ("tests/files", "tests/data", "tests", "test") if any(p.startswith(d + "/")
                                                                                   for p in rel.files)), "")
@@ -514,8 +562,10 @@ CLASSES: dict[str, Callable[[Release], Variant | None]] = {
     "configure-edit": configure_edit,
     "configure-delete": configure_delete,
     "configure-encoded": configure_encoded,
+    "configure-number": configure_number,
     "makefile-recipe": makefile_recipe,
     "makefile-variable": makefile_variable,
+    "makefile-number": makefile_number,
     "ltmain-edit": ltmain_edit,
     "aux-edit": aux_edit,
     "m4-serial": m4_serial,
@@ -523,6 +573,7 @@ CLASSES: dict[str, Callable[[Release], Variant | None]] = {
     "config-h-in": config_h_in,
     "new-c-file": new_c_file,
     "source-edit": source_edit,
+    "source-number": source_number,
     "release-only-blob": release_only_blob,
     "po-edit": po_edit,
     "gmo-edit": gmo_edit,
