@@ -448,7 +448,8 @@ def source_edit(rel: Release) -> Variant | None:
     return None
 
 
-VERSION_BOUND = re.compile(r"(?i)(?:version|release|build|date|time).*?[<>]=?\s*(\d+)\b")
+STAMP_WORD = re.compile(r"(?i)version|release|build|date|time|serial")
+BOUND = re.compile(r"(?:[<>]=?|==|!=)\s*(\d+)\b")
 
 
 def source_number(rel: Release) -> Variant | None:
@@ -460,7 +461,7 @@ def source_number(rel: Release) -> Variant | None:
     for path in cands:
         lines = text_lines(rel.files[path])
         for k, line in enumerate(lines):
-            m = VERSION_BOUND.search(line)
+            m = BOUND.search(line) if STAMP_WORD.search(line) else None
             if m and not line.lstrip().startswith(("#", "/*", "*", "//")):
                 lines[k] = line[:m.start(1)] + str(int(m.group(1)) * 16 + 1) + line[m.end(1):]
                 return Variant("source-number", path, f"{path}:{k + 1}: `{line.strip()[:60]}` bound "
