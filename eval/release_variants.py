@@ -333,6 +333,22 @@ def aux_edit(rel: Release) -> Variant | None:
     return None
 
 
+def aux_version_bump(rel: Release) -> Variant | None:
+    """The setuid edit of aux-edit, with the script's version stamp moved on by one, so that
+    no published copy has its version."""
+    v = aux_edit(rel)
+    if v is None:
+        return None
+    text = v.changes[v.target].decode("latin-1")
+    m = re.search(r"(?m)^scriptversion=(\S+?)\.(\d+)(;.*)?$", text)
+    if m is None:
+        return None
+    bumped = f"{m.group(1)}.{int(m.group(2)) + 1:02d}"
+    text = text[:m.start(1)] + bumped + text[m.end(2):]
+    return Variant("aux-version-bump", v.target, v.what + f", scriptversion -> {bumped}",
+                   {v.target: text.encode("latin-1")}, v.lines)
+
+
 M4_PREFERRED = ["visibility.m4", "lib-link.m4", "gettext.m4", "iconv.m4", "libtool.m4", "pkg.m4", "ax_pthread.m4"]
 ASSIGN_IN_M4 = re.compile(r"^(\s+)[A-Za-z_]+=\S.*[^\\\[,(]$")
 
@@ -355,6 +371,20 @@ def m4_serial(rel: Release) -> Variant | None:
         return Variant("m4-serial", path, f"{path}: a shell line in a macro body, serial unchanged (line {i + 2})",
                        {path: joined(lines)}, [new.strip()])
     return None
+
+
+def m4_serial_bump(rel: Release) -> Variant | None:
+    """The m4-serial edit with the file's serial moved on by one (a version no one published)."""
+    v = m4_serial(rel)
+    if v is None:
+        return None
+    text = v.changes[v.target].decode("latin-1")
+    m = re.search(r"(?m)^(#.*serial )(\d+)", text)
+    if m is None:
+        return None
+    text = text[:m.start(2)] + str(int(m.group(2)) + 1) + text[m.end(2):]
+    return Variant("m4-serial-bump", v.target, v.what.replace("serial unchanged", f"serial {m.group(2)} -> "
+                   f"{int(m.group(2)) + 1}"), {v.target: text.encode("latin-1")}, v.lines)
 
 
 def aclocal_edit(rel: Release) -> Variant | None:
@@ -569,7 +599,9 @@ CLASSES: dict[str, Callable[[Release], Variant | None]] = {
     "makefile-number": makefile_number,
     "ltmain-edit": ltmain_edit,
     "aux-edit": aux_edit,
+    "aux-version-bump": aux_version_bump,
     "m4-serial": m4_serial,
+    "m4-serial-bump": m4_serial_bump,
     "aclocal-edit": aclocal_edit,
     "config-h-in": config_h_in,
     "new-c-file": new_c_file,
