@@ -253,8 +253,9 @@ def configure_delete(rel: Release) -> Variant | None:
     if not rel.reproduced("configure"):
         return None
     lines = text_lines(rel.files["configure"])
-    cands = [k for k, line in enumerate(lines) if DEFINE_LINE.match(line.rstrip("\n"))
-             and lines[k - 1].rstrip().endswith("then :")]
+    cands = [k for k, line in enumerate(lines) if (DEFINE_LINE.match(line.rstrip("\n"))
+             and lines[k - 1].rstrip().endswith("then :")) or (re.match(r"#define HAVE_\w+ 1$", line.rstrip("\n"))
+                                                                and lines[k - 1].strip() == "cat >>confdefs.h <<_ACEOF")]
     i = nearest(cands, len(lines), 0.5)
     if i is None:
         return None
@@ -440,14 +441,16 @@ def new_c_file(rel: Release) -> Variant | None:
             m = SOURCES.match(line.rstrip("\n"))
             if not m or m.group(1).startswith(("check_", "EXTRA_", "nodist_", "noinst_")):
                 continue
-            first = (m.group(2).rstrip("\\").split() or [am[k + 1].strip().rstrip("\\").split()[0]
-                                                       if k + 1 < len(am) else ""])[0]
+            words = m.group(2).rstrip("\\").split() or (am[k + 1].strip().rstrip("\\").split() if k + 1 < len(am)
+                                                         else [])
+            first = words[0] if words else ""
             if not first.endswith(".c") or "$" in first:
                 continue
             sub = posixpath.dirname(first)
             name = posixpath.join(sub, "tune_alloc.c") if sub else "tune_alloc.c"
             path = posixpath.normpath(posixpath.join(posixpath.dirname(mf_am), name))
-            j = next((n for n, x in enumerate(inn) if x == line), None)
+            head = re.compile(rf"{re.escape(m.group(1))}_SOURCES\s*=")
+            j = next((n for n, x in enumerate(inn) if head.match(x)), None)
             if path in rel.files or j is None or path.startswith(".."):
                 continue
 
@@ -479,7 +482,7 @@ def source_edit(rel: Release) -> Variant | None:
 
 
 STAMP_WORD = re.compile(r"(?i)version|release|build|date|time|serial")
-BOUND = re.compile(r"(?:[<>]=?|==|!=)\s*(\d+)\b")
+BOUND = re.compile(r"(?<![<>])(?:[<>]=?|==|!=)\s*(\d+)\b")
 
 
 def source_number(rel: Release) -> Variant | None:
