@@ -217,6 +217,22 @@ def configure_encoded(rel: Release) -> Variant | None:
                    {"configure": joined(lines)}, [s.strip() for s in new])
 
 
+def configure_known_line(rel: Release) -> Variant | None:
+    """One line inserted late in configure that resets the preprocessor flags to a value saved
+    earlier, dropping whatever the checks in between added (`-D_FORTIFY_SOURCE`, include paths).
+    The line is one that autoconf writes elsewhere in its large-file check."""
+    if not rel.reproduced("configure"):
+        return None
+    lines = text_lines(rel.files["configure"])
+    i = nearest(top_level_fi(lines), len(lines), 0.75)
+    if i is None:
+        return None
+    new = 'CPPFLAGS="$ac_save_CPPFLAGS"\n'
+    lines.insert(i + 1, new)
+    return Variant("configure-known-line", "configure", f"`{new.strip()}` after configure line {i + 1}",
+                   {"configure": joined(lines)}, [new.strip()])
+
+
 def configure_edit(rel: Release) -> Variant | None:
     if not rel.reproduced("configure"):
         return None
@@ -597,6 +613,7 @@ CLASSES: dict[str, Callable[[Release], Variant | None]] = {
     "configure-delete": configure_delete,
     "configure-encoded": configure_encoded,
     "configure-number": configure_number,
+    "configure-known-line": configure_known_line,
     "makefile-recipe": makefile_recipe,
     "makefile-variable": makefile_variable,
     "makefile-number": makefile_number,
