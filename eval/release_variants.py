@@ -325,6 +325,19 @@ def makefile_number(rel: Release) -> Variant | None:
     return None
 
 
+def makefile_substitution(rel: Release) -> Variant | None:
+    """One configure substitution swapped for another: the compiler flags configure found
+    (the distribution's hardening flags) replaced by the preprocessor flags."""
+    for path in reproduced_makefile_ins(rel):
+        lines = text_lines(rel.files[path])
+        i = next((k for k, line in enumerate(lines) if line == "CFLAGS = @CFLAGS@\n"), None)
+        if i is not None:
+            lines[i] = "CFLAGS = @CPPFLAGS@\n"
+            return Variant("makefile-substitution", path, f"{path}:{i + 1}: CFLAGS = @CFLAGS@ -> @CPPFLAGS@",
+                           {path: joined(lines)}, [lines[i].strip()])
+    return None
+
+
 def ltmain_edit(rel: Release) -> Variant | None:
     for path in by_basename(rel, "ltmain.sh"):
         lines = text_lines(rel.files[path])
@@ -617,6 +630,7 @@ CLASSES: dict[str, Callable[[Release], Variant | None]] = {
     "makefile-recipe": makefile_recipe,
     "makefile-variable": makefile_variable,
     "makefile-number": makefile_number,
+    "makefile-substitution": makefile_substitution,
     "ltmain-edit": ltmain_edit,
     "aux-edit": aux_edit,
     "aux-version-bump": aux_version_bump,
