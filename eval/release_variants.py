@@ -105,7 +105,7 @@ def read_release(tarball: Path) -> tuple[str, list[tarfile.TarInfo], dict[str, b
 
 def write_variant(rel: Release, changes: dict[str, bytes], out: Path) -> None:
     """The release re-packed with the same members, order, metadata and compression, with
-    ``changes`` applied (paths not in the release are added after their directory's files)."""
+    ``changes`` applied (a path not in the release is added after the first file of its directory)."""
     mode = {".xz": "w:xz", ".gz": "w:gz", ".bz2": "w:bz2", ".tgz": "w:gz"}.get(rel.tarball.suffix, "w")
     kwargs: dict[str, Any] = {"preset": 1} if mode == "w:xz" else {"compresslevel": 6} if mode != "w" else {}
     new = {p: c for p, c in changes.items() if p not in rel.files}
