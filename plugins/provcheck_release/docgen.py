@@ -70,7 +70,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from . import regenerate as rg
 from . import tagrepo
@@ -78,7 +78,8 @@ from .maketargets import Line, MakeRule, consistent, expand, logical_lines, make
 
 DIST_DIR = ".provcheck-dist"                 # distdir of a dist-hook run (inside the work tree)
 MAX_TREE = 256 << 20                         # bytes of tag files one job materialises
-FORMATTERS = re.compile(r"\b(?:groff|nroff|troff|mandoc|makeinfo|texi2any|ps2pdf|po4a|pod2man|mdoc2man|git log)\b")
+FORMATTERS = re.compile(r"\b(?:groff|nroff|troff|mandoc|makeinfo|texi2any|ps2pdf|po4a|pod2man|mdoc2man|git log|"
+                        r"gitlog-to-changelog)\b")
 DOC_DIRS = re.compile(r"(?:^|/)(?:doc|docs|man|manual)/[^/]+\.sh$")
 # groff's man.local; the XML catalog and the DocBook DTD's entity files it points to (xsltproc --nonet, itstool)
 FORMATTER_CONFIG = ("/etc/groff", "/etc/xml", "/etc/sgml")
@@ -116,6 +117,22 @@ class DocJob:
     configured: bool = False     # runs after the release's reproduced configure, over every reproduced file
     targets: dict[str, str] = field(default_factory=dict)   # path: make target, for makerules.TARGETS
     batches: list[tuple[str, ...]] = field(default_factory=list)   # the targets each script makes
+
+
+@dataclass(frozen=True)
+class Build:
+    """Another build of a generator a job runs (a Debian package's), bound over the system's."""
+    label: str                                   # "bison 3.7.5 (debian:bullseye:bison=2:3.7.5+dfsg-1)"
+    version: str
+    binds: tuple[tuple[Path, str], ...]
+    env: Mapping[str, str]
+
+
+# (tool, version) -> that version's builds, else the nearest published ones of its series (reproduce.py)
+Builds = Callable[[str, str], list[Build]]
+# generators whose version stamp (VERSION_STAMPS' name) may name another build than the system's:
+# their other published builds run when an output names a version this system lacks
+OTHER_BUILDS = {"Bison": "bison"}
 
 
 @dataclass
@@ -156,13 +173,60 @@ def _rule(lines: list[tuple[int, str]], target: str) -> tuple[int, list[str]] | 
     return None
 
 
-def _makefile(variables: list[str], defaults: Mapping[str, str], target: str, recipe: list[str]) -> str:
+def _hook_rules(lines: list[tuple[int, str]], target: str, depth: int = 3) -> list[tuple[str, str, list[str]]]:
+    """The rule of ``target`` and, to ``depth``, those of its prerequisites this makefile defines
+    (gnupg's ``dist-hook: gen-ChangeLog``, whose recipe runs ``gitlog-to-changelog`` into
+    ``$(distdir)``), as (target, prerequisites, recipe); none when ``target`` has no rule."""
+    rules: list[tuple[str, str, list[str]]] = []
+    todo, seen = [target], set()
+    while todo and depth >= 0:
+        names, todo, depth = todo, [], depth - 1
+        for name in names:
+            if name in seen:
+                continue
+            seen.add(name)
+            for i, (_n, line) in enumerate(lines):
+                m = re.match(rf"^{re.escape(name)}\s*:(?!=)(.*)$", line)
+                if m is None:
+                    continue
+                prereqs = m.group(1).split("#", 1)[0].replace("\\\n", " ").strip()
+                recipe = []
+                for _, follow in lines[i + 1:]:
+                    if not follow.startswith("\t"):
+                        if follow.strip() and not follow.lstrip().startswith("#"):
+                            break
+                        continue
+                    recipe.append(follow)
+                rules.append((name, prereqs, recipe))
+                todo += [w for w in prereqs.split() if re.fullmatch(r"[\w.-]+", w)]
+                break
+    return rules
+
+
+def _aux_programs(recipes: str, tag: Mapping[str, bytes], top: str) -> str:
+    """Shell commands that put the tag's ``build-aux`` scripts on the PATH when a recipe runs one by
+    its bare name and the system lacks it (gnupg's ``GITLOG_TO_CHANGELOG=gitlog-to-changelog``, run
+    from its maker's PATH): the tag's copy is the one to run, executable as git keeps it (the
+    mapping has no modes). Appended to the PATH: system programs win. Empty when none is needed."""
+    words = set(re.findall(r"(?<![\w./$-])([A-Za-z][\w.-]*)(?![\w./-])", recipes))
+    found = sorted(p for p in tag if posixpath.basename(posixpath.dirname(p)) == "build-aux"
+                   and posixpath.basename(p) in words and shutil.which(posixpath.basename(p)) is None)
+    if not found:
+        return ""
+    aux = posixpath.dirname(found[0])
+    return (f"chmod +x {' '.join(_quote(posixpath.join(top, p)) for p in found if p.startswith(aux + '/'))} && "
+            f"PATH=\"$PATH:$(cd {_quote(top)} && pwd)/{aux}\" ")
+
+
+def _makefile(variables: list[str], defaults: Mapping[str, str], target: str, recipe: list[str],
+              more: Sequence[tuple[str, str, list[str]]] = (), prereqs: str = "") -> str:
     own = {re.match(r"^([A-Za-z_][\w.]*)", v).group(1) for v in variables}  # type: ignore[union-attr]
     head = [f"{k} = {v}" for k, v in defaults.items() if k not in own or k in ("srcdir", "top_srcdir", "distdir",
                                                                                 "top_builddir", "builddir")]
     body = [v for v in variables if re.match(r"^([A-Za-z_][\w.]*)", v).group(1) not in  # type: ignore[union-attr]
             ("srcdir", "top_srcdir", "distdir", "top_distdir", "builddir", "top_builddir")]
-    return "\n".join(["SHELL = /bin/sh", *head, *body, "", f"{target}:", *recipe, ""])
+    rules = [line for name, prereqs, rule in more for line in ("", f"{name}: {prereqs}", *rule)]
+    return "\n".join(["SHELL = /bin/sh", *head, *body, "", f"{target}: {prereqs}".rstrip(), *recipe, *rules, ""])
 
 
 def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], version: str) -> list[DocJob]:
@@ -177,16 +241,24 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
         text = tag[path].decode("utf-8", "replace")
         if base == "Makefile.am":
             lines = _logical_lines(text)
-            hook = _rule(lines, "dist-hook")
+            hook = _hook_rules(lines, "dist-hook")
             top = "/".join([".."] * len(d.split("/"))) if d else "."
-            if hook is not None and FORMATTERS.search("\n".join(hook[1])):
-                mk = _makefile(_variables(lines), {**defaults, "distdir": DIST_DIR, "top_distdir": DIST_DIR,
-                                                   "top_srcdir": top, "top_builddir": top},
-                               "dist-hook", hook[1])
-                jobs.append(DocJob(f"dist-hook ({path}:{hook[0]})", d,
+            variables = _variables(lines)
+            recipes = "\n".join(line for _, _, recipe in hook for line in recipe)
+            # what the recipes run, their make variables expanded once (GITLOG_TO_CHANGELOG=gitlog-to-changelog)
+            runs = recipes + "\n" + "\n".join(v for v in variables
+                                              if re.search(rf"\$[({{]{re.escape(v.split('=')[0].strip(' :+'))}[)}}]",
+                                                           recipes))
+            if recipes and FORMATTERS.search(runs):
+                n = next(n for n, line in lines if re.match(r"^dist-hook\s*:(?!=)", line))
+                mk = _makefile(variables, {**defaults, "distdir": DIST_DIR, "top_distdir": DIST_DIR,
+                                           "top_srcdir": top, "top_builddir": top},
+                               "dist-hook", hook[0][2], hook[1:], hook[0][1])
+                path_env = _aux_programs(runs, tag, top)
+                jobs.append(DocJob(f"dist-hook ({path}:{n})", d,
                                    _write(".provcheck-docs.mk", mk) + f"mkdir -p {DIST_DIR} && "
-                                   "make -i -f .provcheck-docs.mk dist-hook",
-                                   git="git " in "\n".join(hook[1])))
+                                   f"{path_env}make -i -f .provcheck-docs.mk dist-hook",
+                                   git=bool(_GIT.search(runs))))
             info = re.search(r"^info_TEXINFOS\s*=\s*(.+)$", text, re.M)
             for texi in (info.group(1).split() if info else []):
                 job = _info_job(d, texi, tag, release)
@@ -453,14 +525,16 @@ def pdf_normalise(data: bytes) -> bytes:
     return re.sub(rb"startxref\s+\d+", b"startxref", data)
 
 
-def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[rg.KnownDifference]) -> rg.FileResult:
-    """The reproduction verdict of one file a job wrote (a doc, or code a rule generates)."""
+def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[rg.KnownDifference],
+          other_version: bool = False) -> rg.FileResult:
+    """The reproduction verdict of one file a job wrote (a doc, or code a rule generates);
+    ``other_version``: the generator's version may differ (its stamps are stamps)."""
     size = len(release)
     if regenerated == release:
         return rg.FileResult(path, rg.REPRODUCED, toolchain=job, size=size)
     mine, theirs = _tool_stamps(regenerated), _tool_stamps(release)
     other = {t: (v, mine[t]) for t, v in theirs.items() if t in mine and mine[t] != v}
-    if other:
+    if other and not other_version:
         return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size, unobtainable=True,
                              reason="made with " + ", ".join(f"{t} {v}, this system has {m}"
                                                              for t, (v, m) in sorted(other.items())))
@@ -544,7 +618,7 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
         known: list[rg.KnownDifference], *, repo: str | None = None, commit: str = "",
         work_dir: Path | None = None, limits: Any = None, skip: set[str] | frozenset[str] = frozenset(),
         reproduced: set[str] | frozenset[str] = frozenset(), stand_ins: set[str] | frozenset[str] = frozenset(),
-        make_seconds: float | None = None) -> DocResult:
+        make_seconds: float | None = None, builds: Builds | None = None) -> DocResult:
     """Run every job in its own sandboxed copy of the tag and judge the release files each writes
     (files of the tag, and ``skip``, are left out: they have their verdicts). Jobs run in rounds:
     a job whose ``needs`` are release files runs once each is ``reproduced`` (by the chain, or by
@@ -579,7 +653,7 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
                 job = configured.prepare(job, skip)
                 if job is None:
                     continue
-            _run_job(job, tag, release, known, git, commit, work_dir, limits, skip, why, trusted, out)
+            _run_job(job, tag, release, known, git, commit, work_dir, limits, skip, why, trusted, out, builds)
     for job in pending:
         missing = [n for n in job.needs if n not in trusted]
         out.steps.append({"step": job.name, "skipped": f"needs {', '.join(missing[:3])}: only in the release and "
@@ -742,7 +816,8 @@ def pinned(path: str, data: bytes, job: str) -> rg.FileResult | None:
 
 def _run_job(job: DocJob, tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]],
              known: list[rg.KnownDifference], git: Path | None, commit: str, work_dir: Path | None, limits: Any,
-             skip: set[str] | frozenset[str], why: str | None, trusted: set[str], out: DocResult) -> None:
+             skip: set[str] | frozenset[str], why: str | None, trusted: set[str], out: DocResult,
+             builds: Builds | None = None) -> None:
     if why is not None:
         out.steps.append({"step": job.name, "skipped": f"sandbox unavailable: {why}"})
         return
@@ -753,43 +828,40 @@ def _run_job(job: DocJob, tag: Mapping[str, bytes], release: Mapping[str, Callab
     files = {**tag, **job.extra, **{n: release[n]() for n in job.needs}}
     base = Path(tempfile.mkdtemp(prefix="docgen-tree-", dir=work_dir))
     try:
-        _judge_job(job, files, base, release, known, git, commit, work_dir, limits, skip, trusted, out)
+        _judge_job(job, files, base, release, known, git, commit, work_dir, limits, skip, trusted, out, builds)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
 def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Mapping[str, Callable[[], bytes]],
                known: list[rg.KnownDifference], git: Path | None, commit: str, work_dir: Path | None, limits: Any,
-               skip: set[str] | frozenset[str], trusted: set[str], out: DocResult) -> None:
+               skip: set[str] | frozenset[str], trusted: set[str], out: DocResult, builds: Builds | None = None) -> None:
     """Each of the job's scripts in turn until one reproduces every output; the closest is judged."""
     tag = files
     tree = base / "tree"
     written: dict[str, tuple[int, int]] = {}
     best: dict[str, rg.FileResult] | None = None
     best_key: tuple[int, int] | None = None
+    best_script: tuple[str, str] | None = None
     last: dict[str, tuple[bytes, bytes]] = {}     # the judged alternative's (output, release) pairs
     failed: list[str] = []
-    scripts = [job.script, *job.alternatives]
-    for i, script in enumerate(scripts):
-        name = job.names[i] if i < len(job.names) else job.name
-        if job.targets:  # a make job: each alternative makes only the targets no earlier one reproduced
-            from .makerules import TARGETS
-            todo = [t for t in (job.batches[i] if i < len(job.batches) else job.targets)
-                    if best is None or t not in best or best[t].status != rg.REPRODUCED]
-            if not todo:
-                continue
-            script = script.replace(TARGETS, " ".join(_quote(job.targets[t]) for t in todo))
+
+    def run(script: str, name: str, build: Build | None = None
+            ) -> tuple[dict[str, tuple[bytes, bytes]], dict[str, Any]] | None:
+        """The script's outputs that are release files differing from the tag's, (output, release),
+        and its step record; None when it could not run."""
+        nonlocal written
         try:
             if not written:
                 shutil.rmtree(tree, ignore_errors=True)
                 tree.mkdir()
                 written = _materialise(files, tree)
-            produced, record, clean = _run_in(job, script, tree, written, files, git, commit, limits)
+            produced, record, clean = _run_in(job, script, tree, written, files, git, commit, limits, build)
             if not clean:
                 written = {}
         except Exception as exc:  # one job's failure (a sandbox error, an unwritable tree) is its reason
             out.steps.append({"step": name, "skipped": f"could not run: {exc!r}"[:400]})
-            break
+            return None
         record["step"] = name
         out.steps.append(record)
         failure = _failure(record)
@@ -802,6 +874,24 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
             rel = release[p]()
             if tag.get(p) != rel:  # a file identical to the tag's is verified by the tag
                 outputs[p] = (data, rel)
+        return outputs, record
+
+    scripts = [(s, job.names[i] if i < len(job.names) else job.name) for i, s in enumerate([job.script, *job.alternatives])]
+    if job.git:  # generators that print local dates (gitlog-to-changelog): also in the maker's time zones
+        scripts += [(f"TZ={zone}; export TZ; {job.script}", f"{job.name} in TZ={zone}")
+                    for zone in tagrepo.maker_zones(git, commit)]
+    for i, (script, name) in enumerate(scripts):
+        if job.targets:  # a make job: each alternative makes only the targets no earlier one reproduced
+            from .makerules import TARGETS
+            todo = [t for t in (job.batches[i] if i < len(job.batches) else job.targets)
+                    if best is None or t not in best or best[t].status != rg.REPRODUCED]
+            if not todo:
+                continue
+            script = script.replace(TARGETS, " ".join(_quote(job.targets[t]) for t in todo))
+        got = run(script, name)
+        if got is None:
+            break
+        outputs, record = got
         if job.targets:  # per target, the first alternative that reproduces it (all are made from the tag)
             merged = dict(best or {})
             for p, (data, rel) in outputs.items():
@@ -823,10 +913,12 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
                                                   f"{(record.get('stderr') or '').strip()[-200:]}")
                 continue
             results[p] = judge(p, data, rel, name, known)
-        best, best_key, last = results, key, outputs
+        best, best_key, last, best_script = results, key, outputs, (script, name)
         if results and all(r.status == rg.REPRODUCED for r in results.values()):
             break
     best = best or {}
+    if builds is not None and best_script is not None:
+        _other_builds(best, last, best_script, run, builds, known)
     if failed and any(r.status != rg.REPRODUCED for r in best.values()):
         for p, r in best.items():  # a failed alternative may be the right one: code is not judged by the others
             if r.status == rg.DIFFERS and not is_doc(p):
@@ -844,6 +936,54 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
         out.files.setdefault(p, r)
         if r.status == rg.REPRODUCED:
             trusted.add(p)
+
+
+def _other_builds(best: dict[str, rg.FileResult], last: Mapping[str, tuple[bytes, bytes]],
+                  script: tuple[str, str], run: Callable[..., Any],
+                  builds: Builds, known: list[rg.KnownDifference]) -> None:
+    """Outputs that name a version of a generator (:data:`OTHER_BUILDS`) this system lacks: the
+    judged script again with each published build of that version, else of the nearest published
+    versions of its series (unbound 1.17.1's parser names bison 3.7.6; Debian serves 3.7.5 and
+    3.8.2). The exact version's output is judged as any; otherwise the closest output is, and a
+    hunk that another of those versions (or the system's) writes at that spot is the toolchain's
+    (``acversions.mark``): what is left are lines no bison wrote."""
+    from .acversions import Alternative, mark
+    wanted: dict[tuple[str, str, str], list[str]] = {}   # (tool, the release's version, the system's): paths
+    for p, r in best.items():
+        if r.status != rg.NOT_REPRODUCIBLE or not r.unobtainable or p not in last:
+            continue
+        mine, theirs = _tool_stamps(last[p][0]), _tool_stamps(last[p][1])
+        for stamp, tool in OTHER_BUILDS.items():
+            if stamp in mine and stamp in theirs and mine[stamp] != theirs[stamp]:
+                wanted.setdefault((tool, theirs[stamp], mine[stamp]), []).append(p)
+    for (tool, version, system), paths in wanted.items():
+        runs = []
+        for build in builds(tool, version):
+            got = run(script[0], f"{script[1]} with {build.label}", build)
+            if got is None:
+                break
+            runs.append((build, got[0]))
+        for p in paths:
+            made = [(b, o[p]) for b, o in runs if p in o and o[p][0].strip()]
+            if not made:
+                continue
+            exact = [(b, pair) for b, pair in made if b.version == version]
+            b, (data, rel) = (exact or sorted(made, key=lambda m: _distance({p: m[1]})))[0]
+            r = judge(p, data, rel, f"{script[1]} with {b.label}", known, other_version=not exact)
+            if r.status == rg.DIFFERS and not exact:
+                others = [Alternative(x.label, x.version, {p: pair[0]}) for x, pair in made if x is not b]
+                others.append(Alternative(f"{tool} {system} (system)", system, {p: last[p][0]}))
+                mark(p, tool, r.hunks, data, rel, others)
+                if not r.unexplained():
+                    r = rg.FileResult(p, rg.REPRODUCED, toolchain=r.toolchain, size=r.size, hunks=r.hunks)
+                else:
+                    r.risk = rg.added_risk("\n".join(t for h in r.unexplained() for _, t in h.added))
+            if not exact:
+                r.reason = (f"made with {tool} {version}, which no Debian release serves: compared with the nearest "
+                            f"published {tool}s ({', '.join(x.version for x, _ in made)}), "
+                            + ("every difference a version stamp or another one's code" if r.status == rg.REPRODUCED
+                               else "lines none of them wrote"))
+            best[p] = r
 
 
 def _write_input(target: Path, data: bytes) -> None:
@@ -890,14 +1030,18 @@ def _run_one(job: DocJob, script: str, tag: Mapping[str, bytes], git: Path | Non
 
 def _run_in(job: DocJob, script: str, root: Path, written: dict[str, tuple[int, int]],
              files: Mapping[str, bytes], git: Path | None, commit: str,
-             limits: Any) -> tuple[dict[str, bytes], dict[str, Any], bool]:
+             limits: Any, build: Build | None = None) -> tuple[dict[str, bytes], dict[str, Any], bool]:
     """One script over the job's input tree ``root`` (``written``: what it holds): the files it
     changed or added, its record, and whether the tree was put back as it was (else it is
-    written anew: the script left a symlink or a changed directory behind)."""
+    written anew: the script left a symlink or a changed directory behind). ``build``: another
+    build of a generator, bound over the system's."""
     from provcheck import sandbox
     # the formatters' own configuration is part of the toolchain (Debian's groff man.local: no SGR escapes)
     binds: list[tuple[Path, str]] = [(Path(c), c) for c in FORMATTER_CONFIG if Path(c).is_dir()]
     env = {"SOURCE_DATE_EPOCH": rg.SOURCE_DATE_EPOCH, "TZ": "UTC", "LC_ALL": "C.UTF-8", **tagrepo.GIT_ENV}
+    if build is not None:
+        binds += build.binds
+        env.update(build.env)
     if git is not None and re.fullmatch(r"[0-9a-f]{40}", commit):
         tagrepo.fake_git(root, commit)
         binds.append((git / "objects", tagrepo.WORK_GIT))
