@@ -540,6 +540,22 @@ def release_only_blob(rel: Release) -> Variant | None:
                    {path: blob}, [])
 
 
+def po_makefile(rel: Release) -> Variant | None:
+    """gettext's `po/Makefile.in.in` (copied by autopoint/gettextize, run by `make install`): a
+    recipe line in `install-data-yes`."""
+    path = "po/Makefile.in.in"
+    if path not in rel.files:
+        return None
+    lines = text_lines(rel.files[path])
+    i = next((k for k, line in enumerate(lines) if line.startswith("install-data-yes:")), None)
+    if i is None:
+        return None
+    new = "\t@chmod -R g+w $(DESTDIR)$(localedir) 2>/dev/null || :\n"
+    lines.insert(i + 1, new)
+    return Variant("po-makefile", path, f"{path}: a recipe line in install-data-yes (line {i + 2})",
+                   {path: joined(lines)}, [new.strip()])
+
+
 def po_edit(rel: Release) -> Variant | None:
     for path in sorted(p for p in rel.files if p.endswith(".po")):
         lines = text_lines(rel.files[path])
@@ -642,6 +658,7 @@ CLASSES: dict[str, Callable[[Release], Variant | None]] = {
     "source-edit": source_edit,
     "source-number": source_number,
     "release-only-blob": release_only_blob,
+    "po-makefile": po_makefile,
     "po-edit": po_edit,
     "gmo-edit": gmo_edit,
     "gmo-header": gmo_header,
