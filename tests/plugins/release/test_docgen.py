@@ -645,3 +645,18 @@ def test_rules_run_the_programs_configure_finds_for_their_variables(tmp_path):
     rel = {"skel.c": lambda: b"int n = 42;\n", "consts.py": lambda: b"K = 42\n"}
     out = docgen.run(docgen.plan(tag, rel, "1.0"), tag, rel, [], work_dir=tmp_path)
     assert {p: r.status for p, r in out.files.items()} == {"skel.c": "reproduced", "consts.py": "reproduced"}, out.steps
+
+
+def test_a_file_its_job_did_not_write_gets_a_verdict_saying_why(tmp_path):
+    """gnupg's manual: makeinfo fails on ``@include defs.inc`` (written by a compiled program) and
+    writes no Info file; the release's ``gnupg.info`` and its split parts were left without a
+    verdict. Every file a job was to write and did not is ``not-reproducible``, with the failure."""
+    tag = {"Makefile.am": b"info_TEXINFOS = doc/m.texi\n",
+           "doc/m.texi": b"\\input texinfo\n@setfilename m.info\n@include defs.inc\n@bye\n"}
+    rel = {"doc/m.info": lambda: b"This is m.info\n", "doc/m.info-1": lambda: b"part 1\n"}
+    [job] = [j for j in docgen.plan(tag, rel, "1.0") if j.name.startswith("makeinfo")]
+    assert set(job.outputs) == {"doc/m.info", "doc/m.info-1"}
+    out = docgen.run([job], tag, rel, [], work_dir=tmp_path)
+    for path in ("doc/m.info", "doc/m.info-1"):
+        r = out.files[path]
+        assert r.status == "not-reproducible" and "did not write it" in r.reason and "defs.inc" in r.reason, r
