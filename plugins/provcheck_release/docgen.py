@@ -305,6 +305,72 @@ RULE_DEFAULTS = {"PERL": "perl", "NROFF": "nroff", "GPERF": "gperf", "EXEEXT": "
                  "abs_builddir": "$(CURDIR)", "abs_srcdir": "$(CURDIR)"}
 
 
+_PROGRAM_MACRO = re.compile(r"\b(AC_PATH_PROGS_FEATURE_CHECK|AC_(?:PATH|CHECK)_(?:PROG|TOOL)S?|AM_PATH_PYTHON)\(")
+# macros that look for a program without naming the variable: (variable, the commands tried)
+PROGRAM_MACROS = {"AM_PATH_PYTHON": ("PYTHON", ("python3", "python")), "AC_PROG_LEX": ("LEX", ("flex",)),
+                  "AC_PROG_YACC": ("YACC", ("bison -y",))}
+ALIASES = {"python": "python3"}   # what a bare ``python`` is on today's systems (python-is-python3)
+
+
+def _m4_args(text: str, start: int) -> list[str]:
+    """The arguments of the m4 call whose ``(`` is just before ``start``, quotes ``[]`` dropped."""
+    args, depth, quote, cur = [], 0, 0, []
+    for ch in text[start:start + 4096]:
+        if ch == "[":
+            quote += 1
+            if quote == 1:
+                continue
+        elif ch == "]" and quote:
+            quote -= 1
+            if quote == 0:
+                continue
+        elif not quote and ch == "(":
+            depth += 1
+        elif not quote and ch == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif not quote and depth == 0 and ch == ",":
+            args.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    args.append("".join(cur).strip())
+    return args
+
+
+def configure_programs(configure_ac: bytes) -> dict[str, str]:
+    """``VAR``: the program the tag's ``configure.ac`` would find for it (``AC_PATH_PROG(S)``,
+    ``AC_CHECK_PROG(S)``, ``..._TOOL(S)``, ``AC_PATH_PROGS_FEATURE_CHECK``, ``AM_PATH_PYTHON``,
+    ``AC_PROG_LEX``/``YACC``): the first candidate on the sandbox's PATH, by its path for the
+    ``PATH`` macros. What rule recipes read as ``$(VAR)`` or ``@VAR@`` (flex's ``m4 = @M4@``,
+    libxml2's ``$(PYTHON) generator.py``); a program the system lacks is left unset."""
+    from provcheck import sandbox
+    text = configure_ac.decode("utf-8", "replace")
+    wanted = [(var, list(commands), None, False) for macro, (var, commands) in PROGRAM_MACROS.items()
+              if re.search(rf"\b{macro}\b", text)]
+    for m in _PROGRAM_MACRO.finditer(text):
+        args = _m4_args(text, m.end())
+        if m.group(1) == "AM_PATH_PYTHON" or len(args) < 2 or not re.fullmatch(r"[A-Za-z_]\w*", args[0]):
+            continue
+        value = args[2] if m.group(1) == "AC_CHECK_PROG" and len(args) > 2 and args[2] else None
+        wanted.append((args[0], args[1].split(), value, m.group(1).startswith("AC_PATH_")))
+    out: dict[str, str] = {}
+    for var, candidates, value, by_path in wanted:
+        if var in out:
+            continue
+        for command in candidates:
+            word, _, rest = command.partition(" ")
+            for name in dict.fromkeys((word, ALIASES.get(word, word))):
+                path = shutil.which(name, path=sandbox.PATH) if re.fullmatch(r"[\w.+-]+", name) else None
+                if path:
+                    out[var] = value or " ".join(filter(None, (path if by_path else name, rest)))
+                    break
+            if var in out:
+                break
+    return out
+
+
 def _substituted(text: str) -> str:
     for key, value in SUBSTITUTIONS.items():
         text = text.replace(key, value)
@@ -324,6 +390,7 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
     choice (``@MANOPT@``), is an alternative; each runs the rule's own recipe where the
     Makefile.am is, with the variables of its branch and the file's ``include``s."""
     jobs = []
+    programs = configure_programs(tag.get("configure.ac") or tag.get("configure.in") or b"")
     for mk_path in sorted(p for p in tag if posixpath.basename(p) == "Makefile.am"):
         text, origins = with_includes(mk_path, tag.get)   # automake inlines coreutils' src/local.mk
         rules = make_rules(mk_path, text, origins)
@@ -346,7 +413,7 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
             for rule in found:
                 wide = expand("\n".join(rule.recipe), lines, rule.conditions)
                 runs_formatter = bool(FORMATTERS.search(_substituted(wide)))
-                for name, script in _rule_scripts(mk_path, lines, rule, text, defaults):
+                for name, script in _rule_scripts(mk_path, lines, rule, text, defaults, programs):
                     names.append(name)
                     scripts.append(script)
                     if runs_formatter:
@@ -375,21 +442,24 @@ def _reads(rule: MakeRule, path: str, lines: list[Line]) -> bool:
 
 
 def _rule_scripts(mk_path: str, lines: list[Line], rule: MakeRule, text: bytes,
-                  defaults: Mapping[str, str]) -> list[tuple[str, str]]:
+                  defaults: Mapping[str, str], programs: Mapping[str, str] = {}) -> list[tuple[str, str]]:
     """(name, shell) of one rule: its recipe in a makefile of the variables of its conditional
-    branch, once per value of each configure choice it uses."""
+    branch (``programs``: what configure finds, :func:`configure_programs`), once per value of
+    each configure choice it uses."""
     d = posixpath.dirname(mk_path)
     first = (rule.prerequisites.split() or [""])[0]
     recipe = [r.replace("$@", rule.target).replace("$<", first).replace("$?", rule.prerequisites)
               .replace("$^", rule.prerequisites) for r in rule.recipe]
     top = "/".join([".."] * len(d.split("/"))) if d else "."
-    local = {**defaults, **RULE_DEFAULTS, "top_srcdir": top, "top_builddir": top,
+    local = {**defaults, **RULE_DEFAULTS, **programs, "top_srcdir": top, "top_builddir": top,
              "abs_top_builddir": f"$(abspath $(CURDIR)/{top})", "abs_top_srcdir": f"$(abspath $(CURDIR)/{top})"}
     mine = [(ln.number, ln.text) for ln in lines if consistent(rule.conditions, ln.conditions)]
     # ``text`` has the tag's includes inlined (maketargets.with_includes); what is left names files
     # the tag lacks (coreutils' generated src/single-binary.mk): never read
     mk = _makefile(_variables(mine), local, "provcheck-doc-target", recipe)
     mk = _substituted(mk)
+    for var, program in programs.items():
+        mk = mk.replace(f"@{var}@", program)
     wide = expand("\n".join(rule.recipe), lines, rule.conditions)
     used = [(k, v) for k, v in CHOICES.items() if f"@{k}@" in wide or f"$({k})" in wide]
     settings: list[list[tuple[str, str]]] = [[]]
@@ -499,10 +569,12 @@ def _info_job(directory: str, rel: str, tag: Mapping[str, bytes],
             return None  # only @set stamps may come from the release
         extra[vt] = data
     # automake's rule lets makeinfo split a big manual (X.info, X.info-1, ...): split only when the release is
-    split = posixpath.normpath(posixpath.join(directory, f"{stem}.info-1")) in release
+    info = posixpath.normpath(posixpath.join(directory, f"{stem}.info"))
+    split = f"{info}-1" in release
+    outputs = tuple(p for p in release if p == info or re.fullmatch(re.escape(info) + r"-\d+", p))
     return DocJob(f"makeinfo of {texi} (automake's info_TEXINFOS rule)", directory,
                   f"makeinfo {'' if split else '--no-split '}-I {posixpath.dirname(rel) or '.'} -o {stem}.info {rel}",
-                  extra=extra)
+                  extra=extra, outputs=outputs)
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -541,6 +613,10 @@ def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[r
     if is_prose(path, release) and sorted(regenerated.split(b"\n")) == sorted(release.split(b"\n")):
         return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size,
                              reason="the same lines in another order: the maker's locale collates them otherwise")
+    if _top_level_blocks_reordered(regenerated, release):
+        return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size,
+                             reason="the same top-level blocks in another order: the generator walks a hash "
+                                    "table (Python 2's dicts, Perl's hashes), whose order this run cannot have")
     if path.endswith((".po", ".pot")) and not any(
             h.kind == "unexplained" for h in rg.compare_output(path, rg.po_unwrapped(regenerated),
                                                                rg.po_unwrapped(release), known)):
@@ -559,6 +635,32 @@ def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[r
         # a document is not run: a build script's indicators only; generated code is judged as the chain's outputs
         fr.risk = rg.added_risk(added, unexplained=not is_doc(path))
     return fr
+
+
+def _blocks(data: bytes) -> list[bytes]:
+    out, cur = [], []
+    for line in data.split(b"\n"):
+        if line.strip():
+            cur.append(line)
+        elif cur:
+            out.append(b"\n".join(cur))
+            cur = []
+    if cur:
+        out.append(b"\n".join(cur))
+    return out
+
+
+def _top_level_blocks_reordered(regenerated: bytes, release: bytes) -> bool:
+    """Whether the two hold the same blocks (runs of lines between blank lines), each whole, in
+    another order, and every block that moved starts unindented: top-level definitions that a
+    generator wrote walking a hash table (libxml2's python bindings: one block per enum). A
+    block inside a function (indented) that moved, or any line changed, is a difference."""
+    a, b = _blocks(regenerated), _blocks(release)
+    if a == b or sorted(a) != sorted(b):
+        return False
+    from .compare import matcher
+    moved = [blk for op, _, _, j1, j2 in matcher(a, b).get_opcodes() if op != "equal" for blk in b[j1:j2]]
+    return all(not blk[:1].isspace() for blk in moved)
 
 
 def _pdf_text(data: bytes) -> bytes:
@@ -919,6 +1021,10 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
     best = best or {}
     if builds is not None and best_script is not None:
         _other_builds(best, last, best_script, run, builds, known)
+    for p in job.outputs:  # what the job was to write and did not: said, never left without a verdict
+        if p in release and p not in best and p not in skip and tag.get(p) != (rel := release[p]()):
+            best[p] = rg.FileResult(p, rg.NOT_REPRODUCIBLE, toolchain=job.name, size=len(rel),
+                                    reason=f"{job.name} did not write it" + (f" ({failed[0][:300]})" if failed else ""))
     if failed and any(r.status != rg.REPRODUCED for r in best.values()):
         for p, r in best.items():  # a failed alternative may be the right one: code is not judged by the others
             if r.status == rg.DIFFERS and not is_doc(p):

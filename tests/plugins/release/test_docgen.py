@@ -134,7 +134,7 @@ Run @command{greet} to be greeted.
 @bye
 """,
     "po/POTFILES.in": "greet.c\n",
-    "po/LINGUAS": "de\n",
+    "po/LINGUAS": "de en@quot\n",
     "po/de.po": """\
 msgid ""
 msgstr ""
@@ -203,6 +203,8 @@ def test_the_release_made_the_docs_this_test_expects(project):
     assert b"produced by makeinfo version" in release["doc/greet.info"]
     assert b"CreationDate:" in release["doc/greet.html"]   # a date stamp the comparison classifies
     assert release["po/de.po"] != TAG["po/de.po"].encode() and b'msgstr "Hallo, Leser"' in release["po/de.po"]
+    assert "po/en@quot.po" not in TAG and b"English translations" in release["po/en@quot.po"]
+    assert "po/en@quot.gmo" in release
     for name in ("Makefile.in.in", "quot.sed", "Rules-quot", "remove-potcdate.sin"):
         assert f"po/{name}" in release
     assert b"print a greeting" in release["doc/greet-help.txt"] and "help.c" not in TAG
@@ -217,9 +219,10 @@ def test_untouched_release_reproduces_its_docs_and_po_infrastructure(project, ch
     for path in ("ChangeLog", "doc/txt/greet.txt", "doc/greet.info", "doc/greet.html"):
         assert v[path]["reproduction"]["status"] == "reproduced", (path, v[path])
     assert v["doc/greet.html"]["reproduction"]["toolchain"].startswith("rule Makefile.am:")  # its own rule
-    for path in ("po/de.po", "po/greet.pot"):  # make dist's update-po: xgettext, msgmerge (a new POT-Creation-Date)
+    # make dist's update-po: xgettext, msgmerge (a new POT-Creation-Date), and Rules-quot's English catalog
+    for path in ("po/de.po", "po/greet.pot", "po/en@quot.po", "po/en@quot.gmo"):
         assert v[path]["reproduction"]["status"] == "reproduced", (path, v[path])
-        assert v[path]["reproduction"]["toolchain"] == "update-po of po/Makefile.in.in (xgettext, msgmerge)"
+        assert v[path]["reproduction"]["toolchain"] == "update-po of po/Makefile.in.in (xgettext, msgmerge, Rules-quot)"
     assert "dist-hook (Makefile.am:" in v["ChangeLog"]["reproduction"]["toolchain"]
     assert "info_TEXINFOS" in v["doc/greet.info"]["reproduction"]["toolchain"]
     for name in ("Makefile.in.in", "quot.sed", "boldquot.sed", "Rules-quot", "insert-header.sin",
@@ -383,6 +386,15 @@ def test_prose_sorted_in_another_locale_is_not_reproducible_and_code_reordered_d
     assert r.status == "not-reproducible" and "another order" in r.reason
     code = docgen.judge("src/list.h", b"int a;\nint b;\n", b"int b;\nint a;\n", "rule", [])
     assert code.status == "reproduction-differs"
+    # libxml2's python bindings: one top-level block per enum, in the order of a Python 2 dict
+    enums = [b"# xlinkShow\nXLINK_SHOW_NONE = 0\n", b"# xlinkType\nXLINK_TYPE_NONE = 0\n", b"# htmlStatus\nHTML_NA = 0\n"]
+    r = docgen.judge("python/libxml2class.py", b"\n".join(enums), b"\n".join(enums[::-1]), "rule", [])
+    assert r.status == "not-reproducible" and "hash table" in r.reason
+    body = b"def f():\n    check()\n\n    act()\n"   # blocks of a function body moved: a difference
+    r = docgen.judge("gen.py", body, b"def f():\n    act()\n\n    check()\n", "rule", [])
+    assert r.status == "reproduction-differs"
+    r = docgen.judge("gen.py", b"\n".join(enums), b"\n".join(enums[::-1]).replace(b"= 0", b"= 1", 1), "rule", [])
+    assert r.status == "reproduction-differs"
     assert docgen.is_prose("THANKS", theirs) and not docgen.is_prose("gen", b"#!/bin/sh\n")
 
 
@@ -616,3 +628,35 @@ def test_a_dist_hooks_prerequisite_runs_the_tags_changelog_script_in_the_makers_
         assert r.status == status, (r, out.steps)
         if status == "reproduced":
             assert r.toolchain.startswith("dist-hook (Makefile.am:3) in TZ=Europe/"), r.toolchain
+
+
+def test_rules_run_the_programs_configure_finds_for_their_variables(tmp_path):
+    """flex's ``m4 = @M4@`` (``AC_PATH_PROGS_FEATURE_CHECK([M4], [gm4 gnum4 m4], ...)``) and
+    libxml2's ``$(PYTHON) generator.py`` (``AC_PATH_PROG(PYTHON, python ...)``): a recipe gets
+    the program the tag's configure.ac would find here, by its path for the PATH macros (a bare
+    ``python`` is python3 today); without it, ``@M4@`` runs as a command and nothing is made."""
+    tag = {"configure.ac": b"AC_INIT([p], [1.0])\nAC_PATH_PROGS_FEATURE_CHECK([M4], [gm4 gnum4 m4], [:])\n"
+                           b"AC_PATH_PROG(PYTHON, python python2.7)\nAC_CHECK_PROG([HAVE_NOTHING], [no-such-tool], [yes])\n",
+           "Makefile.am": b"m4 = @M4@\nskel.c: skel.m4\n\t$(m4) skel.m4 > $@\n"
+                          b"consts.py: gen.py\n\t$(PYTHON) gen.py > $@\n",
+           "skel.m4": b"define(`N', `42')dnl\nint n = N;\n",
+           "gen.py": b"import sys\nprint('K = %d' % (6 * 7))\n"}
+    assert docgen.configure_programs(tag["configure.ac"]) == {"M4": "/usr/bin/m4", "PYTHON": "/usr/bin/python3"}
+    rel = {"skel.c": lambda: b"int n = 42;\n", "consts.py": lambda: b"K = 42\n"}
+    out = docgen.run(docgen.plan(tag, rel, "1.0"), tag, rel, [], work_dir=tmp_path)
+    assert {p: r.status for p, r in out.files.items()} == {"skel.c": "reproduced", "consts.py": "reproduced"}, out.steps
+
+
+def test_a_file_its_job_did_not_write_gets_a_verdict_saying_why(tmp_path):
+    """gnupg's manual: makeinfo fails on ``@include defs.inc`` (written by a compiled program) and
+    writes no Info file; the release's ``gnupg.info`` and its split parts were left without a
+    verdict. Every file a job was to write and did not is ``not-reproducible``, with the failure."""
+    tag = {"Makefile.am": b"info_TEXINFOS = doc/m.texi\n",
+           "doc/m.texi": b"\\input texinfo\n@setfilename m.info\n@include defs.inc\n@bye\n"}
+    rel = {"doc/m.info": lambda: b"This is m.info\n", "doc/m.info-1": lambda: b"part 1\n"}
+    [job] = [j for j in docgen.plan(tag, rel, "1.0") if j.name.startswith("makeinfo")]
+    assert set(job.outputs) == {"doc/m.info", "doc/m.info-1"}
+    out = docgen.run([job], tag, rel, [], work_dir=tmp_path)
+    for path in ("doc/m.info", "doc/m.info-1"):
+        r = out.files[path]
+        assert r.status == "not-reproducible" and "did not write it" in r.reason and "defs.inc" in r.reason, r
