@@ -138,26 +138,41 @@ def test_racy_files_are_not_stored(checker, quick_racy):
         assert tree.known_digest(tree.get("old")) and tree.known_digest(tree.get("fresh")) is None
 
 
-def test_a_wrong_cached_digest_is_caught_when_the_file_is_hashed(checker, quick_racy):
+@pytest.mark.parametrize("liar", ["index", "tree record"])
+def test_a_wrong_cached_digest_is_caught_when_the_file_is_hashed(checker, quick_racy, liar):
     """An entry that lies (same identity, other digest: what a changed disk or clock could
-    give) never reaches a report: the printed digest is hashed, and the difference is an error."""
+    give) never reaches a report: the printed digest is hashed, and the difference is an error.
+    Either store may lie: the file-identity index, or the record kept by the tree's identity."""
     root = checker.tree({"lib": "library bytes"})
     time.sleep(0.15)
     ctx, artifact = _load(checker, root)
     with ctx:
         true = artifact.tree.get("lib").sha256
+        identity = artifact.tree.identity
         cache = ctx.cache
-    key = directory.FileIndex(None, root).key
-    stored = cache.get_json(directory.INDEX_NAMESPACE, key, directory.INDEX_VERSION)
-    stored["files"]["lib"][5] = "0" * 64
-    cache.put_json(directory.INDEX_NAMESPACE, key, stored, directory.INDEX_VERSION)
+    assert identity
+    if liar == "index":  # no record: the index answers
+        key = directory.FileIndex(None, root).key
+        stored = cache.get_json(directory.INDEX_NAMESPACE, key, directory.INDEX_VERSION)
+        stored["files"]["lib"][5] = "0" * 64
+        cache.put_json(directory.INDEX_NAMESPACE, key, stored, directory.INDEX_VERSION)
+        cache._path(directory.TREE_NAMESPACE, identity).unlink()
+    else:
+        stored = cache.get_json(directory.TREE_NAMESPACE, identity, directory.INDEX_VERSION)
+        assert stored["files"]["lib"][0] == true
+        stored["files"]["lib"][0] = "0" * 64
+        cache.put_json(directory.TREE_NAMESPACE, identity, stored, directory.INDEX_VERSION)
     ctx, artifact = _load(checker, root)
     with ctx:
         node = artifact.tree.get("lib")
+        assert artifact.tree.identity == identity
         assert artifact.tree.known_digest(node) == "0" * 64
         assert node.sha256 == true
         assert any("file-identity cache is wrong" in e.message for e in artifact.errors)
         assert artifact.tree.known_digest(node) == true
+    ctx, artifact = _load(checker, root)  # the run that caught it stored the true digest
+    with ctx:
+        assert artifact.tree.known_digest(artifact.tree.get("lib")) == true and not artifact.errors
 
 
 def test_no_cache_neither_reads_nor_writes_the_index(checker, quick_racy):
