@@ -141,7 +141,7 @@ class FileIndex:
 
 class TreeRecord:
     """What runs learnt about a directory tree with one ``identity`` (see the module docstring):
-    the sha256 and first bytes (hex) of the files they asked about, and whole-tree answers
+    the sha256 and first bytes (hex) of the files they hashed or found in the index, and whole-tree answers
     (``vfs.TreeAnswers``). Read on first use; saved when a run learnt something new."""
 
     def __init__(self, cache: Any, identity: str):
@@ -159,14 +159,14 @@ class TreeRecord:
         return self._files
 
     def known(self, rel: str) -> tuple[str | None, str | None] | None:
-        """(sha256, first bytes as hex) recorded for ``rel``, None when nothing is."""
+        """(sha256, first bytes as hex) recorded for ``rel`` (either may be None), None when
+        the record has no entry for it."""
         e = self.files.get(rel)
         if type(e) is not list or len(e) != 2:  # noqa: E721
             return None
         digest, head = e
-        digest = digest if type(digest) is str and len(digest) == 64 else None  # noqa: E721
-        head = head if type(head) is str and head else None  # noqa: E721
-        return None if digest is None and head is None else (digest, head)
+        return (digest if type(digest) is str and len(digest) == 64 else None,  # noqa: E721
+                head if type(head) is str and head else None)  # noqa: E721
 
     def recall(self, question: str) -> list[str] | None:
         self.files  # noqa: B018 (loads the record)
@@ -179,16 +179,19 @@ class TreeRecord:
             self._answers[question] = paths
             self.changed = True
 
-    def save(self, made: list[HostFile]) -> None:
-        """Add what this run learnt of its files (``made``) and answers, if anything, and store it."""
+    def save(self, made: list[HostFile], loaded: set[str]) -> None:
+        """Add what this run learnt of its files (``made``) and answers, if anything, and store
+        it: the files with a digest, and those the load itself makes (``loaded``: hard-linked
+        inodes), so that loading never needs the index; a file only sniffed is left to the
+        index (the answers hold what sniffing found)."""
         files = self.files
         for c in made:
             if c.error is not None:
                 continue
             digest = c.sha256 or c.known
-            head = c.first.hex() if c.first is not None else c.known_head
-            if digest is None and head is None:
+            if digest is None and c.rel not in loaded:
                 continue
+            head = c.first.hex() if c.first is not None else c.known_head
             entry = [digest or "", head or ""]
             if files.get(c.rel) != entry:
                 files[c.rel] = entry
@@ -211,6 +214,7 @@ class Listing:
         self.root, self.store, self.limit, self.report, self.index = root, store, limit, report, index
         self.made: list[HostFile] = []
         self.record: TreeRecord | None = None  # set when the tree has an identity
+        self.loaded: set[str] = set()  # files whose content the load itself makes (hard-linked inodes)
         self._lock = threading.Lock()
         self._entries: dict[str, list[Any]] | None = None
 
@@ -256,7 +260,7 @@ class Listing:
     def save(self) -> None:
         self.index.save(self.made)
         if self.record is not None:
-            self.record.save(self.made)
+            self.record.save(self.made, self.loaded)
 
 
 # the identity of one entry: its type and git's index fields (the tree's identity covers every entry)
@@ -315,6 +319,7 @@ def read_directory(root: Path, name: str, ctx: Any) -> tuple[Tree, list, list[To
             tree.identity = identity
             tree.answers = listing.record = TreeRecord(index.cache, identity)
     for node, first in shared:  # one content per inode, made once the record is known
+        listing.loaded.add(first.path)
         node._content = listing.make_content(first)
     for i, node in setid:
         mode = node.mode
