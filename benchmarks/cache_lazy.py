@@ -15,9 +15,11 @@ and the medians are reported (the machine is shared; its load average is printed
 commit before this work) adds the eager loader to the root-filesystem row.
 
 Rows: ``linkage`` on the root filesystem (warm: the file-identity and parse caches
-filled by an earlier run; ``parse cache only``: the file-identity cache and the tree
-records (``dir-files``, ``dir-tree``) emptied before each run, so every ELF file is
-sniffed and hashed; ``--no-cache``) vs ``lddtree`` (over
+filled by an earlier run; ``parse cache only``: a tree seen for the first time, with the
+file-identity cache and everything kept by the tree's identity (``dir-files``,
+``dir-tree``, ``elf-analysis``, ``packages-by-shape``) emptied before each run, so every
+file is sniffed, every ELF file hashed and the analysis built from the parse results;
+``--no-cache``; ``--baseline``'s warm run, with a cache of its own) vs ``lddtree`` (over
 the same ELF files) and ``scanelf -R``, paired with what is left of it: ``python -c pass``,
 ``provcheck --version`` (imports, every plugin) and a bare Python walk of the tree with one
 ``lstat`` per entry; ``linkage`` on the image with its layers cached;
@@ -212,14 +214,17 @@ def main() -> int:
                 "python_lstat_walk": ([sys.executable, "-c", LSTAT_WALK, str(rootfs)], env),
             }
             if args.baseline:
-                base_env = dict(env, PYTHONPATH=f"{args.baseline}/src:{args.baseline}/plugins")
+                base_env = dict(env, PYTHONPATH=f"{args.baseline}/src:{args.baseline}/plugins",
+                                PROVCHECK_CACHE_DIR=str(work / "cache-baseline"))  # its own, always warm
                 subprocess.run([*exe, "--version"], env=base_env, capture_output=True)
                 rows["eager_linkage_rootfs"] = ([*linkage, str(rootfs)], base_env)
             run([*linkage, str(rootfs)], env)  # fills the ELF parse cache and the file-identity cache once
+            if args.baseline:  # and the baseline's own entries (its code is another cache version)
+                run([*linkage, str(rootfs)], base_env)
 
             def identity_cache(name: str) -> None:
-                if name.endswith("parse_cache_only"):  # forget the files and the tree (this run writes them again)
-                    for namespace in ("dir-files", "dir-tree"):
+                if name.endswith("parse_cache_only"):  # a tree seen for the first time (this run writes them again)
+                    for namespace in ("dir-files", "dir-tree", "elf-analysis", "packages-by-shape"):
                         shutil.rmtree(work / "cache" / "entries" / namespace, ignore_errors=True)
 
             res["rootfs"] = paired(rows, R, before=identity_cache)
