@@ -16,7 +16,7 @@ from provcheck.formats import git as gitmod
 
 from . import knowledge as _knowledge
 from .compare import compare, file_map, single_top
-from .gitsource import Listing, list_tree, load_git_against
+from .gitsource import Listing, closer_commit, list_tree, load_git_against
 from .m4db import default_db
 from .rules import PC109
 from .tags import find_tag, names_and_version
@@ -71,9 +71,29 @@ def git_source(scan: Any, release: provcheck.Artifact, repo: Path, ref: str,
     """The tag's tree, reading from git only the blobs that differ from the release."""
     key = (STASH_KEY, "source", str(repo), ref, release.name)
     if key not in scan.stash:
-        top = single_top(release.tree)
-        scan.stash[key] = load_git_against(repo, ref, file_map(release, top), release.tree, scan.ctx, listed)
+        files, ids = file_map(release, single_top(release.tree)), {}
+        source = load_git_against(repo, ref, files, release.tree, scan.ctx, listed, ids)
+        differing = source.metadata["differing"]
+        closer = closer_commit(repo, ref, len(differing), files, release.tree, ids) if len(differing) >= 2 else None
+        if closer is not None:  # made from another commit than the tag: compared with that one, and said so
+            source = load_git_against(repo, closer[0], files, release.tree, scan.ctx, None, ids)
+            source.metadata["made_from"] = {"tag": ref, "tag_differing": len(differing), "commit": closer[0],
+                                            "differing": closer[1], "differ_from_tag": differing[:50]}
+        scan.stash[key] = source
     return scan.stash[key]
+
+
+def made_from_note(release: provcheck.Artifact, source: provcheck.Artifact) -> list[provcheck.Finding]:
+    """PC109 when the release matches a commit near the tag far better than the tag itself."""
+    made = source.metadata.get("made_from")
+    if not made:
+        return []
+    return [PC109.finding(
+        location=provcheck.Location(artifact=release.name), key="other-commit",
+        message=f"the release was made from {made['commit']} ({source.metadata['commit'][:12]}), not from "
+                f"{made['tag']}: {made['tag_differing']} files it shares with the tag differ (it lacks the tag's "
+                f"changes to them), {made['differing']} with that commit; compared with that commit",
+        evidence={**made, "commit_id": source.metadata["commit"]})]
 
 
 # -- reading ahead --------------------------------------------------------------------------
@@ -153,7 +173,7 @@ def detect(scan: Any, options: Mapping[str, Any]) -> Iterable[provcheck.Finding]
             scan.errors.extend(src.errors)
         else:
             src, notes = resolve_source(scan, release, source, options)
-        findings += notes
+        findings += notes + made_from_note(release, src)
         cmp = compare(release, src, k, db, {**options, "_work_dir": getattr(scan.ctx, "work_dir", None),
                                             **_caches(scan)})
         findings += cmp.findings

@@ -70,7 +70,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from . import regenerate as rg
 from . import tagrepo
@@ -78,7 +78,8 @@ from .maketargets import Line, MakeRule, consistent, expand, logical_lines, make
 
 DIST_DIR = ".provcheck-dist"                 # distdir of a dist-hook run (inside the work tree)
 MAX_TREE = 256 << 20                         # bytes of tag files one job materialises
-FORMATTERS = re.compile(r"\b(?:groff|nroff|troff|mandoc|makeinfo|texi2any|ps2pdf|po4a|pod2man|mdoc2man|git log)\b")
+FORMATTERS = re.compile(r"\b(?:groff|nroff|troff|mandoc|makeinfo|texi2any|ps2pdf|po4a|pod2man|mdoc2man|git log|"
+                        r"gitlog-to-changelog)\b")
 DOC_DIRS = re.compile(r"(?:^|/)(?:doc|docs|man|manual)/[^/]+\.sh$")
 # groff's man.local; the XML catalog and the DocBook DTD's entity files it points to (xsltproc --nonet, itstool)
 FORMATTER_CONFIG = ("/etc/groff", "/etc/xml", "/etc/sgml")
@@ -156,13 +157,60 @@ def _rule(lines: list[tuple[int, str]], target: str) -> tuple[int, list[str]] | 
     return None
 
 
-def _makefile(variables: list[str], defaults: Mapping[str, str], target: str, recipe: list[str]) -> str:
+def _hook_rules(lines: list[tuple[int, str]], target: str, depth: int = 3) -> list[tuple[str, str, list[str]]]:
+    """The rule of ``target`` and, to ``depth``, those of its prerequisites this makefile defines
+    (gnupg's ``dist-hook: gen-ChangeLog``, whose recipe runs ``gitlog-to-changelog`` into
+    ``$(distdir)``), as (target, prerequisites, recipe); none when ``target`` has no rule."""
+    rules: list[tuple[str, str, list[str]]] = []
+    todo, seen = [target], set()
+    while todo and depth >= 0:
+        names, todo, depth = todo, [], depth - 1
+        for name in names:
+            if name in seen:
+                continue
+            seen.add(name)
+            for i, (_n, line) in enumerate(lines):
+                m = re.match(rf"^{re.escape(name)}\s*:(?!=)(.*)$", line)
+                if m is None:
+                    continue
+                prereqs = m.group(1).split("#", 1)[0].replace("\\\n", " ").strip()
+                recipe = []
+                for _, follow in lines[i + 1:]:
+                    if not follow.startswith("\t"):
+                        if follow.strip() and not follow.lstrip().startswith("#"):
+                            break
+                        continue
+                    recipe.append(follow)
+                rules.append((name, prereqs, recipe))
+                todo += [w for w in prereqs.split() if re.fullmatch(r"[\w.-]+", w)]
+                break
+    return rules
+
+
+def _aux_programs(recipes: str, tag: Mapping[str, bytes], top: str) -> str:
+    """Shell commands that put the tag's ``build-aux`` scripts on the PATH when a recipe runs one by
+    its bare name and the system lacks it (gnupg's ``GITLOG_TO_CHANGELOG=gitlog-to-changelog``, run
+    from its maker's PATH): the tag's copy is the one to run, executable as git keeps it (the
+    mapping has no modes). Appended to the PATH: system programs win. Empty when none is needed."""
+    words = set(re.findall(r"(?<![\w./$-])([A-Za-z][\w.-]*)(?![\w./-])", recipes))
+    found = sorted(p for p in tag if posixpath.basename(posixpath.dirname(p)) == "build-aux"
+                   and posixpath.basename(p) in words and shutil.which(posixpath.basename(p)) is None)
+    if not found:
+        return ""
+    aux = posixpath.dirname(found[0])
+    return (f"chmod +x {' '.join(_quote(posixpath.join(top, p)) for p in found if p.startswith(aux + '/'))} && "
+            f"PATH=\"$PATH:$(cd {_quote(top)} && pwd)/{aux}\" ")
+
+
+def _makefile(variables: list[str], defaults: Mapping[str, str], target: str, recipe: list[str],
+              more: Sequence[tuple[str, str, list[str]]] = (), prereqs: str = "") -> str:
     own = {re.match(r"^([A-Za-z_][\w.]*)", v).group(1) for v in variables}  # type: ignore[union-attr]
     head = [f"{k} = {v}" for k, v in defaults.items() if k not in own or k in ("srcdir", "top_srcdir", "distdir",
                                                                                 "top_builddir", "builddir")]
     body = [v for v in variables if re.match(r"^([A-Za-z_][\w.]*)", v).group(1) not in  # type: ignore[union-attr]
             ("srcdir", "top_srcdir", "distdir", "top_distdir", "builddir", "top_builddir")]
-    return "\n".join(["SHELL = /bin/sh", *head, *body, "", f"{target}:", *recipe, ""])
+    rules = [line for name, prereqs, rule in more for line in ("", f"{name}: {prereqs}", *rule)]
+    return "\n".join(["SHELL = /bin/sh", *head, *body, "", f"{target}: {prereqs}".rstrip(), *recipe, *rules, ""])
 
 
 def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], version: str) -> list[DocJob]:
@@ -177,16 +225,24 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
         text = tag[path].decode("utf-8", "replace")
         if base == "Makefile.am":
             lines = _logical_lines(text)
-            hook = _rule(lines, "dist-hook")
+            hook = _hook_rules(lines, "dist-hook")
             top = "/".join([".."] * len(d.split("/"))) if d else "."
-            if hook is not None and FORMATTERS.search("\n".join(hook[1])):
-                mk = _makefile(_variables(lines), {**defaults, "distdir": DIST_DIR, "top_distdir": DIST_DIR,
-                                                   "top_srcdir": top, "top_builddir": top},
-                               "dist-hook", hook[1])
-                jobs.append(DocJob(f"dist-hook ({path}:{hook[0]})", d,
+            variables = _variables(lines)
+            recipes = "\n".join(line for _, _, recipe in hook for line in recipe)
+            # what the recipes run, their make variables expanded once (GITLOG_TO_CHANGELOG=gitlog-to-changelog)
+            runs = recipes + "\n" + "\n".join(v for v in variables
+                                              if re.search(rf"\$[({{]{re.escape(v.split('=')[0].strip(' :+'))}[)}}]",
+                                                           recipes))
+            if recipes and FORMATTERS.search(runs):
+                n = next(n for n, line in lines if re.match(r"^dist-hook\s*:(?!=)", line))
+                mk = _makefile(variables, {**defaults, "distdir": DIST_DIR, "top_distdir": DIST_DIR,
+                                           "top_srcdir": top, "top_builddir": top},
+                               "dist-hook", hook[0][2], hook[1:], hook[0][1])
+                path_env = _aux_programs(runs, tag, top)
+                jobs.append(DocJob(f"dist-hook ({path}:{n})", d,
                                    _write(".provcheck-docs.mk", mk) + f"mkdir -p {DIST_DIR} && "
-                                   "make -i -f .provcheck-docs.mk dist-hook",
-                                   git="git " in "\n".join(hook[1])))
+                                   f"{path_env}make -i -f .provcheck-docs.mk dist-hook",
+                                   git=bool(_GIT.search(runs))))
             info = re.search(r"^info_TEXINFOS\s*=\s*(.+)$", text, re.M)
             for texi in (info.group(1).split() if info else []):
                 job = _info_job(d, texi, tag, release)
@@ -769,9 +825,11 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
     best_key: tuple[int, int] | None = None
     last: dict[str, tuple[bytes, bytes]] = {}     # the judged alternative's (output, release) pairs
     failed: list[str] = []
-    scripts = [job.script, *job.alternatives]
-    for i, script in enumerate(scripts):
-        name = job.names[i] if i < len(job.names) else job.name
+    scripts = [(s, job.names[i] if i < len(job.names) else job.name) for i, s in enumerate([job.script, *job.alternatives])]
+    if job.git:  # generators that print local dates (gitlog-to-changelog): also in the maker's time zones
+        scripts += [(f"TZ={zone}; export TZ; {job.script}", f"{job.name} in TZ={zone}")
+                    for zone in tagrepo.maker_zones(git, commit)]
+    for i, (script, name) in enumerate(scripts):
         if job.targets:  # a make job: each alternative makes only the targets no earlier one reproduced
             from .makerules import TARGETS
             todo = [t for t in (job.batches[i] if i < len(job.batches) else job.targets)

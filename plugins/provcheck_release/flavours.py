@@ -63,7 +63,7 @@ def load(path: str = str(FLAVOURS_PATH)) -> tuple[Flavour, ...]:
                  for f in data.get("flavour", []))
 
 
-def _find(seq: list[str], block: tuple[str, ...] | list[str], start: int = 0) -> int:
+def find_block(seq: list[str], block: tuple[str, ...] | list[str], start: int = 0) -> int:
     """Index of the first contiguous occurrence of ``block`` in ``seq`` at or after ``start``, or -1."""
     if not block:
         return -1
@@ -108,13 +108,13 @@ def explain(name: str, published: list[str], release: list[str], others: Iterabl
             continue
         applied = False
         for h in flavour.hunks:
-            if _find(release, h.new) < 0:
+            if find_block(release, h.new) < 0:
                 continue
-            at = _find(patched, h.old)
+            at = find_block(patched, h.old)
             while at >= 0:
                 patched[at:at + len(h.old)] = h.new
                 applied = True
-                at = _find(patched, h.old, at + len(h.new))
+                at = find_block(patched, h.old, at + len(h.new))
         if applied:
             used.append(flavour)
     ops = [op for op in matcher(patched, release).get_opcodes() if op[0] != "equal"]
@@ -124,7 +124,7 @@ def explain(name: str, published: list[str], release: list[str], others: Iterabl
     for op in ops:
         _tag, _i1, _i2, j1, j2 = op
         window = release[max(j1 - 1, 0):j2 + 1]
-        hit = next((origin for origin, lines in copies if _find(lines, window) >= 0), None)
+        hit = next((origin for origin, lines in copies if find_block(lines, window) >= 0), None)
         if hit is None:
             unexplained.append(op)
         elif hit not in explained_by:

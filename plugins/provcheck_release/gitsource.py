@@ -15,7 +15,7 @@ import hashlib
 import os
 import posixpath
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from provcheck import Artifact, InputError, Node, ToolError, Tree
 from provcheck.formats import git as gitmod
@@ -51,11 +51,36 @@ def list_tree(repo: Path, ref: str) -> Listing:
     return commit, gitmod.ls_tree(repo, commit)
 
 
+def _pairs(entries: list[tuple[str, str, str, str]], release_files: dict[str, Node]) -> Iterator[
+        tuple[str, str, str, str, Node | None]]:
+    """Each ``ls-tree`` entry with the release file at its path (None when the release lacks it)."""
+    blobs = [path for _, otype, _, path in entries if otype == "blob"]
+    release_files = onto_source(release_files, blobs)
+    sub = project_subdir(set(release_files), set(blobs))
+    cut = len(sub) + 1 if sub else 0
+    for mode, otype, sha, path in entries:
+        r = release_files.get(path[cut:]) if not sub or path.startswith(sub + "/") else None
+        yield mode, otype, sha, path, r
+
+
+def _same(otype_file: bool, sha: str, r: Node, release_tree: Tree, ids: dict[str | None, str]) -> bool:
+    """Whether the release file ``r`` is the blob ``sha`` (a file, or a symlink's target)."""
+    if not otype_file:
+        return r.type == SYMLINK and git_blob_id((r.link_target or "").encode("utf-8", "surrogateescape")) == sha
+    if not r.is_file:
+        return False
+    blob_id = ids.get(r.sha256)
+    if blob_id is None:
+        blob_id = ids[r.sha256] = git_blob_id_of(release_tree, r)
+    return blob_id == sha
+
+
 def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], release_tree: Tree,
-                     ctx: Any, listed: Listing | None = None) -> Artifact:
+                     ctx: Any, listed: Listing | None = None, ids: dict[str | None, str] | None = None) -> Artifact:
     """The tree of ``repo`` at ``ref``; files identical to ``release_files`` (paths already
     relative to the release's top directory) are not read from git. ``listed`` is
-    :func:`list_tree`'s result when it was read ahead."""
+    :func:`list_tree`'s result when it was read ahead; ``ids``: release files' git blob ids by
+    sha256, kept across calls. ``metadata["differing"]``: the paths both have that differ."""
     commit, entries = listed or list_tree(repo, ref)
     name = (repo.resolve().name.removesuffix(".git") or "repo")
     if name == "repo" and repo.resolve().parent.name:  # a mirror layout: owner+name/repo
@@ -64,32 +89,25 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
     tree = Tree(ctx.store)
     need: list[tuple[str, Node]] = []
     unread: dict[str, str] = {}
-    ids: dict[str, str] = {}
+    ids = {} if ids is None else ids
     errors: list[ToolError] = []
-    release_files = onto_source(release_files, [path for _, otype, _, path in entries if otype == "blob"])
-    sub = project_subdir(set(release_files), {path for _, otype, _, path in entries if otype == "blob"})
-    cut = len(sub) + 1 if sub else 0
-    for mode, otype, sha, path in entries:
+    differing: list[str] = []
+    for mode, otype, sha, path, r in _pairs(entries, release_files):
         node = tree.nodes[path] = gitmod.entry_node(mode, otype, sha, path, label, errors)
         if otype != "blob":
             continue
-        r = release_files.get(path[cut:]) if not sub or path.startswith(sub + "/") else None
         if r is None and posixpath.basename(path) != ".gitattributes":
             unread[path] = sha  # only in the source: its path decides the verdict, its content nothing
             continue
+        if r is not None and node.type in (FILE, SYMLINK) and _same(node.type == FILE, sha, r, release_tree, ids):
+            if node.type == SYMLINK:
+                node.link_target = r.link_target
+                node.sha256 = hashlib.sha256((r.link_target or "").encode("utf-8", "surrogateescape")).hexdigest()
+            else:
+                node.sha256, node.size = r.sha256, r.size
+            continue
         if r is not None:
-            if node.type == SYMLINK and r.type == SYMLINK:
-                if git_blob_id((r.link_target or "").encode("utf-8", "surrogateescape")) == sha:
-                    node.link_target = r.link_target
-                    node.sha256 = hashlib.sha256((r.link_target or "").encode("utf-8", "surrogateescape")).hexdigest()
-                    continue
-            elif node.type == FILE and r.is_file:
-                blob_id = ids.get(r.sha256)
-                if blob_id is None:
-                    blob_id = ids[r.sha256] = git_blob_id_of(release_tree, r)
-                if blob_id == sha:
-                    node.sha256, node.size = r.sha256, r.size
-                    continue
+            differing.append(path)
         need.append((sha, node))
     if len(tree.nodes) > ctx.limits.max_files:
         raise InputError(f"{label}: {len(tree.nodes)} entries, more than the limit max-files={ctx.limits.max_files}")
@@ -99,4 +117,30 @@ def load_git_against(repo: Path, ref: str, release_files: dict[str, Node], relea
                                 message="blob missing from the repository (partial or damaged clone); not compared"))
     return Artifact(name=label, role="source", kind="git", tree=tree, source=f"git:{os.fspath(repo)}@{ref}",
                     metadata={"commit": commit, "ref": ref, "repository": str(repo.resolve()),
-                              "blobs_read": len(need), "unread_blobs": unread}, errors=errors)
+                              "blobs_read": len(need), "unread_blobs": unread, "differing": differing},
+                    errors=errors)
+
+
+# where else a release may have been made from: the tag's first-parent ancestors, a merge's other
+# parent (libconfig 1.5's tag is a merge made after the release, which equals the merge's first parent)
+NEARBY = ("~1", "^2", "~2", "~3", "~4", "~5", "~6", "~7", "~8")
+
+
+def closer_commit(repo: Path, ref: str, differing: int, release_files: dict[str, Node], release_tree: Tree,
+                  ids: dict[str | None, str]) -> tuple[str, int] | None:
+    """A commit near ``ref`` (:data:`NEARBY`, as ``REF~N``/``REF^2``) whose files the release
+    matches far better: at most half as many shared files differ, and two fewer at least; the
+    first of the fewest. None when ``ref`` is as good (or no such commit exists)."""
+    best: tuple[str, int] | None = None
+    for suffix in NEARBY:
+        try:
+            listed = list_tree(repo, ref + suffix)
+        except InputError:
+            continue
+        count = sum(1 for mode, otype, sha, path, r in _pairs(listed[1], release_files)
+                    if otype == "blob" and r is not None
+                    and not (mode in ("100644", "100755", "120000")
+                             and _same(mode != "120000", sha, r, release_tree, ids)))
+        if count * 2 <= differing and count <= differing - 2 and (best is None or count < best[1]):
+            best = (ref + suffix, count)
+    return best

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from provcheck import glob_regex
+from .flavours import parse_hunk
 
 
 DATA_DIR = Path(__file__).with_name("data") / "buildsystems"
@@ -137,11 +138,17 @@ def parse_entry(entry: Any, system: str, where: str) -> Generated:
 
 def check_known_difference(entry: Any, where: str) -> None:
     """A ``[[regeneration.known-differences]]`` entry: ``files`` globs, and ``lines`` (regexes every
-    changed line must fully match) or ``variable`` (a make variable whose file lists may differ)."""
+    changed line must fully match), ``variable`` (a make variable whose file lists may differ) or
+    ``hunks`` (patches in unified-diff form that the toolchain applies)."""
     if not isinstance(entry, Mapping) or not entry.get("files") or not entry.get("how"):
         raise KnowledgeError(f"{where}: needs 'files' and 'how'")
-    if bool(entry.get("lines")) == bool(entry.get("variable")):
-        raise KnowledgeError(f"{where}: give exactly one of 'lines' and 'variable'")
+    if sum(bool(entry.get(k)) for k in ("lines", "variable", "hunks")) != 1:
+        raise KnowledgeError(f"{where}: give exactly one of 'lines', 'variable' and 'hunks'")
+    for hunk in entry.get("hunks", []):
+        try:
+            parse_hunk(str(hunk))
+        except ValueError as exc:
+            raise KnowledgeError(f"{where}: bad hunk: {exc}") from None
     for rx in entry.get("lines", []):
         try:
             re.compile(str(rx))

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from . import risk
-from .flavours import published_with_flavours
+from .flavours import Hunk as FlavourHunk, find_block, parse_hunk, published_with_flavours
 from .m4db import M4Database, is_aux
 
 REPRODUCED, DIFFERS, UNVERIFIED, NOT_REPRODUCIBLE = (
@@ -774,6 +774,7 @@ class KnownDifference:
     variable: str | None              # or: every changed line lies in this make variable and names files only
     how: str
     stamp: str | None = None          # or: each changed release line is the regenerated one with this value added
+    hunks: tuple["FlavourHunk", ...] = ()  # or: each changed line lies in one of these patches, applied where it fits
 
     def applies(self, path: str) -> bool:
         return any(rx.match(path) for rx in self.files)
@@ -859,11 +860,32 @@ def _known(k: KnownDifference, group: list[tuple[str, int, int, int, int]], rege
         new = [rel[j] for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2) if rel[j].strip()]
         return bool(old) and len(old) == len(new) and all(
             y != x and y.replace(k.stamp, "", 1) == x for x, y in zip(old, new))
+    if k.hunks:
+        return _in_patches(k.hunks, group, regen, rel)
     if k.variable:
         return all(_in_variable(side, i, k.variable) and
                    (_FILE_WORDS.match(side[i].strip()) or re.match(rf"^{re.escape(k.variable)}\s*[+:]?=", side[i]))
                    for side, i in changed)
     return bool(k.lines) and all(any(rx.fullmatch(side[i].strip()) for rx in k.lines) for side, i in changed)
+
+
+def _in_patches(patches: tuple[FlavourHunk, ...], group: list[tuple[str, int, int, int, int]], regen: list[str],
+                rel: list[str]) -> bool:
+    """Whether every change of ``group`` lies where one of ``patches`` fits: its old lines
+    (context included) around the regenerated lines it removes, its new lines around the
+    release lines it adds, the two places overlapping the group."""
+    lo_a, hi_a = group[0][1], group[-1][2]
+    lo_b, hi_b = group[0][3], group[-1][4]
+    old_left = {i for op, a1, a2, b1, b2 in group if op != "equal" for i in range(a1, a2)}
+    new_left = {j for op, a1, a2, b1, b2 in group if op != "equal" for j in range(b1, b2)}
+    for h in patches:
+        a = find_block(regen, h.old, max(lo_a - len(h.old), 0))
+        b = find_block(rel, h.new, max(lo_b - len(h.new), 0))
+        if a < 0 or b < 0 or a > hi_a or b > hi_b:
+            continue
+        old_left -= set(range(a, a + len(h.old)))
+        new_left -= set(range(b, b + len(h.new)))
+    return not old_left and not new_left
 
 
 _PO_CONTINUATION = re.compile(rb'"\n(?:#~ |#\| |#~\| )?"')
@@ -891,7 +913,8 @@ def known_differences(systems: Iterable[Mapping[str, Any]]) -> list[KnownDiffere
             out.append(KnownDifference(
                 files=tuple(glob_regex(str(p)) for p in entry.get("files", [])),
                 lines=tuple(re.compile(str(r)) for r in entry.get("lines", [])),
-                variable=entry.get("variable"), how=str(entry.get("how", ""))))
+                variable=entry.get("variable"), how=str(entry.get("how", "")),
+                hunks=tuple(parse_hunk(str(h)) for h in entry.get("hunks", []))))
     return out
 
 
@@ -1241,7 +1264,7 @@ def added_risk(added: str, unexplained: bool = True) -> list[dict[str, Any]]:
 
 def _known_digest(known: list[KnownDifference]) -> str:
     return hashlib.sha256(repr([(k.how, [r.pattern for r in k.files], [r.pattern for r in k.lines], k.variable,
-                                 k.stamp) for k in known]).encode()).hexdigest()
+                                 k.stamp, k.hunks) for k in known]).encode()).hexdigest()
 
 
 def _compare_uncached(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:

@@ -132,10 +132,13 @@ PC108 = Rule(
 
 PC109 = Rule(
     id="PC109", name="release-source-unmatched", severity=Severity.MEDIUM,
-    summary="The release could not be compared: no source tag found, or the trees barely overlap",
+    summary="The release could not be compared with its tag: no tag found, the trees barely overlap, or "
+            "it was made from another commit",
     doc=_doc("Flags a release whose source could not be resolved (no tag spelling matched the release "
-             "version) or whose files mostly do not appear in the source, which usually means the wrong "
-             "tag or repository.",
+             "version), whose files mostly do not appear in the source, which usually means the wrong "
+             "tag or repository, or whose files match a commit next to the tag (`TAG~1`, a merge's "
+             "`TAG^2`) far better than the tag: it lacks the tag's changes to the files listed, and is "
+             "compared with that commit.",
              "A comparison against the wrong source explains nothing; saying so is better than a report full "
              "of unexplained files or a silent pass.",
              "`foo-2.0.tar.gz` vs a repository whose tags stop at `v1.9`.", _REFS_TARBALL))

@@ -82,4 +82,49 @@ def generators_ask_git(configure_ac: bytes, tag_file: Callable[[str], bytes | No
     return False
 
 
-__all__ = ["WORK_GIT", "GIT_ENV", "git_dir", "tag_refs", "fake_git", "generators_ask_git"]
+__all__ = ["WORK_GIT", "GIT_ENV", "git_dir", "tag_refs", "fake_git", "generators_ask_git", "maker_zones"]
+
+
+MAX_ZONES = 3
+
+
+@functools.lru_cache(maxsize=16)
+def maker_zones(git: Path | None, commit: str) -> tuple[str, ...]:
+    """Time zones the release's maker may have worked in, for generators that print local dates
+    (``gitlog-to-changelog`` writes each entry's date in the maker's zone: gnupg's ChangeLog has a
+    Japanese committer's entries on Berlin's dates). The zones whose UTC offset at the tag
+    commit's commit time is its committer's offset, one per distinct rule set (the offsets around
+    the usual DST changes of that year and of ten years earlier), the largest groups first."""
+    import datetime
+    import zoneinfo
+    if git is None or not re.fullmatch(r"[0-9a-f]{40}", commit):
+        return ()
+    try:
+        out = subprocess.run(["git", "--git-dir", str(git), "log", "-1", "--format=%ct %ci", commit],
+                             capture_output=True, text=True, timeout=30, env=_SAFE).stdout.split()
+        when, offset = int(out[0]), out[-1]
+        sign = -1 if offset.startswith("-") else 1
+        seconds = sign * (int(offset[1:3]) * 3600 + int(offset[3:5]) * 60)
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return ()
+    at = datetime.datetime.fromtimestamp(when, datetime.timezone.utc)
+    probes = [datetime.datetime(y, m, d, 12, tzinfo=datetime.timezone.utc)  # around the usual DST changes
+              for y in (at.year, at.year - 10) for m in (1, 3, 4, 7, 9, 10, 11) for d in (1, 8, 15, 22, 29)]
+    groups: dict[tuple[float, ...], list[str]] = {}
+    for name in sorted(zoneinfo.available_timezones()):
+        if not re.fullmatch(r"[A-Z][A-Za-z_]+/[A-Za-z_/-]+", name):  # places, not aliases such as CET or Etc/GMT-2
+            continue
+        try:
+            zone = zoneinfo.ZoneInfo(name)
+            if at.astimezone(zone).utcoffset() != datetime.timedelta(seconds=seconds):
+                continue
+            rules = tuple(p.astimezone(zone).utcoffset().total_seconds() for p in probes)  # type: ignore[union-attr]
+        except (OSError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+            continue
+        groups.setdefault(rules, []).append(name)
+    ranked = sorted(groups.values(), key=lambda names: (-len(names), names[0]))
+
+    def label(names: list[str]) -> str:  # a name of the group's most common region (Europe/..., not Asia/Beirut)
+        regions = [n.split("/")[0] for n in names]
+        return next(n for n in names if n.startswith(max(regions, key=regions.count) + "/"))
+    return tuple(label(names) for names in ranked[:MAX_ZONES])

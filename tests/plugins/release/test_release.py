@@ -217,6 +217,32 @@ def test_no_tag_is_a_usage_error_and_ref_overrides(checker, cli):
     assert code == 1 and [f["rule_id"] for f in data["findings"] if f["severity"] == "high"] == ["PC102"]
 
 
+def test_a_release_made_from_the_commit_before_the_tag_is_compared_with_that_commit(checker, cli):
+    """libconfig 1.5: the tag is a merge made after the release, which equals the merge's first
+    parent. Compared with that commit (said as PC109, medium, with the files whose tag changes the
+    release lacks), not with the tag (twelve PC102 highs); a line added to the release on top of
+    that commit is still high; one file differing is not enough to look elsewhere."""
+    old = {"a.c": "int a;\n", "b.c": "int b;\n", "c.c": "int c;\n", "README": "p\n"}
+    new = {"a.c": "long a;\n", "b.c": "long b;\n", "c.c": "long c;\n"}
+    repo = checker.gitrepo([old, new], name="proj", tags=[None, "v1.5"])
+    tarball = checker.tarball({f"proj-1.5/{k}": v for k, v in old.items()}, name="proj-1.5.tar.gz")
+    code, data = cli.json("release", tarball, "--source", repo)
+    assert code == 0, data
+    [note] = [f for f in data["findings"] if f["rule_id"] == "PC109"]
+    assert note["severity"] == "medium" and "made from v1.5~1" in note["message"], note
+    assert sorted(note["evidence"]["differ_from_tag"]) == ["a.c", "b.c", "c.c"]
+    assert data["release"]["source_ref"] == "v1.5~1" and data["release"]["counts"] == {"identical": 4}
+    tampered = {**old, "b.c": "int b;\nvoid b2(void) { system(\"id\"); }\n"}
+    tarball = checker.tarball({f"proj-1.5/{k}": v for k, v in tampered.items()}, name="proj-1.5.tar.gz")
+    code, data = cli.json("release", tarball, "--source", repo)
+    assert [(f["rule_id"], f["location"]["path"]) for f in data["findings"] if f["severity"] in HIGH] == \
+        [("PC102", "proj-1.5/b.c")]
+    one = checker.tarball({"proj-1.5/a.c": "int a;\n", **{f"proj-1.5/{k}": v for k, v in new.items() if k != "a.c"}},
+                          name="proj-1.5.tar.gz")
+    code, data = cli.json("release", one, "--source", repo)
+    assert data["release"]["source_ref"] == "v1.5" and not [f for f in data["findings"] if f["rule_id"] == "PC109"]
+
+
 def test_scan_runs_the_detector_when_a_source_is_given(checker, cli):
     repo = checker.gitrepo({"configure.ac": "AC_INIT([p], [1.0])\n", "p.c": "int p;\n"}, name="p", tags="v1.0")
     tarball = checker.tarball({"p-1.0/configure.ac": "AC_INIT([p], [1.0])\n", "p-1.0/p.c": "int p;\n",
