@@ -36,13 +36,13 @@ index.
 
 from __future__ import annotations
 
-import array
 import hashlib
 import itertools
 import json
 import operator
 import os
 import stat
+import struct
 import threading
 import time
 from pathlib import Path
@@ -184,6 +184,8 @@ class TreeRecord:
         it: the files with a digest, and those the load itself makes (``loaded``: hard-linked
         inodes), so that loading never needs the index; a file only sniffed is left to the
         index (the answers hold what sniffing found)."""
+        if self._files is None and not made:
+            return  # nothing asked, nothing learnt: not even read
         files = self.files
         for c in made:
             if c.error is not None:
@@ -265,6 +267,7 @@ class Listing:
 
 # the identity of one entry: its type and git's index fields (the tree's identity covers every entry)
 _entry_identity = operator.attrgetter("st_mode", "st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+_pack_identity = struct.Struct("=6Q").pack
 _mtime_ns, _ctime_ns = operator.attrgetter("st_mtime_ns"), operator.attrgetter("st_ctime_ns")
 
 
@@ -278,15 +281,15 @@ def tree_identity(key: str, limits: list[int], paths: list[str], links: list[str
     if stats and (max(map(_ctime_ns, stats)) >= racy or max(map(_mtime_ns, stats)) >= racy):
         return None
     try:
-        fields = array.array("Q", itertools.chain.from_iterable(map(_entry_identity, stats)))
-    except OverflowError:
+        fields = b"".join(itertools.starmap(_pack_identity, map(_entry_identity, stats)))
+    except struct.error:  # a field below 0 or above 2**64 - 1 (a time before 1970)
         return None
     names = "\0".join(paths).encode("utf-8", "surrogateescape")
     targets = "\0".join(links).encode("utf-8", "surrogateescape")
     h = hashlib.sha256(json.dumps(["dir-tree", INDEX_VERSION, key, limits, len(names), len(targets)]).encode())
     h.update(names)
     h.update(targets)
-    h.update(fields.tobytes())
+    h.update(fields)
     return h.hexdigest()
 
 
