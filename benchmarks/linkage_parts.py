@@ -47,7 +47,7 @@ def bare_walk(root: str) -> int:
 
 
 def listing(root: str) -> tuple[list[str], list[str], list[os.stat_result]]:
-    """Every path, symlink ("path\0target") and ``lstat`` of the tree, in the walk's order."""
+    """Every path, symlink ("path\\0target") and ``lstat`` of the tree, in the walk's order."""
     paths: list[str] = []
     links: list[str] = []
     stats: list[os.stat_result] = []

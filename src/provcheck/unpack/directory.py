@@ -273,7 +273,7 @@ _mtime_ns, _ctime_ns = operator.attrgetter("st_mtime_ns"), operator.attrgetter("
 
 def tree_identity(key: str, limits: list[int], paths: list[str], links: list[str],
                   stats: list[os.stat_result], listed_ns: int) -> str | None:
-    """The digest of a listing (every path, ``links``: "path\0target" of every symlink, and
+    """The digest of a listing (every path, ``links``: "path\\0target" of every symlink, and
     the ``lstat`` of every entry, in path order), the root's ``key`` and the ``limits``;
     None when an entry is racy (changed within ``RACY_NS`` of ``listed_ns``) or a field
     does not fit 64 bits (a time before 1970)."""
@@ -336,7 +336,7 @@ def _walk(root: Path, name: str, ctx: Any, tree: Tree, listing: Listing, finding
           stats: list[os.stat_result], links: list[str], shared: list[tuple[LazyNode, LazyNode]],
           setid: list[tuple[int, LazyNode]]) -> bool:
     """List ``root`` into ``tree`` (see ``read_directory``); ``stats`` gets every node's
-    ``lstat``, ``links`` every symlink's "path\0target"; False when a limit stopped it."""
+    ``lstat``, ``links`` every symlink's "path\\0target"; False when a limit stopped it."""
     nodes = tree.nodes
     inodes: dict[tuple[int, int], LazyNode] = {}
     max_files, limit = ctx.limits.max_files, ctx.limits.max_file_bytes
