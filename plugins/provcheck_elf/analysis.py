@@ -174,9 +174,13 @@ def _kept_analysis(artifact: Any, cache: ParseCache | None, value: Any) -> Analy
         g = graphmod.Graph()
         objects, Obj = g.objects, graphmod.Obj
         for path, info, package, aliases in value["objects"]:
+            if type(info) is not dict:  # noqa: E721
+                raise TypeError("not a parse result")
             objects[path] = Obj(path, info, nodes[path], package, set(aliases))
         add, Edge = g.add_edge, graphmod.Edge
         for src, name, kind, dst, via, found_as, searched in value["edges"]:
+            if src not in objects or (dst is not None and dst not in objects):
+                raise KeyError("an edge of an object not kept")
             add(Edge(src, name, kind, dst, via, found_as, tuple(searched)))
         g.libc = value["libc"]
         owner, versions, databases, where, unread = value["packages"]

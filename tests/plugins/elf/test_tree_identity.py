@@ -70,3 +70,34 @@ def test_a_warm_linkage_follows_every_change_of_the_tree(elf, gcc, linkage, monk
     (root / "var/lib/dpkg/info/libfoo1:amd64.list").write_text(LISTED.replace("libfoo.so.1", "libfoo.so.2"))
     unowned = answers("package list changed")
     assert [o["package"] for o in unowned[0][1]["objects"] if o["path"] == lib] == [None]
+
+
+def test_a_kept_analysis_is_verified_and_one_with_errors_is_not_kept(elf, gcc, linkage, monkeypatch):
+    """A damaged kept analysis (its bytes changed on disk) is dropped and the analysis built
+    again, with the same output; a tree with an unreadable ELF file keeps no analysis (its error
+    is reported on every run, as with ``--no-cache``)."""
+    monkeypatch.setattr(directory, "RACY_NS", 100_000_000)
+    foo = gcc.lib("libfoo.so.1", LIB % ("foo", 1), *NOLIBC)
+    app = gcc.exe(MAIN, *NOLIBC, "libfoo.so.1", inputs={"libfoo.so.1": foo})
+    root = elf.tree({"usr/bin/app": File(app, 0o755), "usr/lib/x86_64-linux-gnu/libfoo.so.1": foo})
+    cache = elf.base / "linkage-cache"
+    kept = cache / "entries" / "elf-analysis"
+    time.sleep(0.15)
+    exact = linkage(root, "--no-cache", cache=True)
+    assert linkage(root, "--cache-dir", cache, cache=True) == exact
+    (entry,) = [p for p in kept.rglob("*") if p.is_file()]
+    data = entry.read_bytes()
+    entry.write_bytes(data.replace(b"libfoo.so.1", b"libfoo.so.7"))  # same size, other content
+    assert entry.read_bytes() != data
+    assert linkage(root, "--cache-dir", cache, cache=True) == exact  # dropped, built again
+    assert entry.read_bytes() == data  # and kept again
+    assert linkage(root, "--cache-dir", cache, cache=True) == exact
+
+    broken = elf.tree({"usr/bin/app": File(app, 0o755), "usr/lib/x86_64-linux-gnu/libfoo.so.1": foo,
+                       "usr/lib/x86_64-linux-gnu/libbad.so": b"\x7fELF\x02\x01\x01"})
+    time.sleep(0.15)
+    exact = linkage(broken, "--no-cache", cache=True)
+    assert exact[0] == 3 and "libbad.so" in exact[2]
+    for _ in range(2):
+        assert linkage(broken, "--cache-dir", cache, cache=True) == exact
+    assert len([p for p in kept.rglob("*") if p.is_file()]) == 1  # only the first tree's
