@@ -59,8 +59,8 @@ def is_configure(path: str) -> bool:
     return posixpath.basename(path) == "configure"
 
 
-def published_versions(cache_dir: Path | None, download: bool) -> list[str]:
-    """Every autoconf version some Debian suite the archive serves has (``toolchain.PACKAGES``)."""
+def published_versions(cache_dir: Path | None, download: bool, tool: str = TOOL) -> list[str]:
+    """Every version of ``tool`` some Debian suite the archive serves has (``toolchain.PACKAGES``)."""
     from . import debian_apt, toolchain
     cache = Path(cache_dir) if cache_dir else toolchain.default_cache_dir()
     every = [p for pkgs in toolchain.PACKAGES.values() for p in pkgs]
@@ -71,9 +71,9 @@ def published_versions(cache_dir: Path | None, download: bool) -> list[str]:
         except (debian_apt.AptError, OSError):
             continue
         for rec in index or ():
-            if rec.get("Package") in toolchain.PACKAGES[TOOL]:
+            if rec.get("Package") in toolchain.PACKAGES[tool]:
                 found.add(toolchain.upstream_version(rec["Version"]))
-    system = debian_apt.installed_version(toolchain.PACKAGES[TOOL][0])
+    system = debian_apt.installed_version(toolchain.PACKAGES[tool][0])
     if system:
         found.add(toolchain.upstream_version(system))
     return sorted(v for v in found if toolchain.RELEASED.fullmatch(v))
@@ -186,24 +186,31 @@ def _other_versions(trees: "Trees", files: Mapping[str, bytes], chain: "Chain", 
 def _apply(todo: Mapping[str, list["Hunk"]], trees: "Trees", produced: Mapping[str, bytes],
            alternatives: list[Alternative]) -> None:
     for path, hunks in todo.items():
-        regen, rel = _lines(produced[path]), _lines(trees.release[path]())
-        groups = _groups(regen, rel)
-        for alt in alternatives:
-            data = alt.outputs.get(path)
-            if data is None:
+        mark(path, TOOL, hunks, produced[path], trees.release[path](), alternatives)
+
+
+def mark(path: str, tool: str, hunks: list["Hunk"], produced: bytes, release: bytes,
+         alternatives: list[Alternative]) -> None:
+    """Mark each unexplained hunk (of ``release`` against ``produced``) that another version of
+    ``tool`` writes at that spot (``alternatives``: its outputs, by path) as ``toolchain``."""
+    regen, rel = _lines(produced), _lines(release)
+    groups = _groups(regen, rel)
+    for alt in alternatives:
+        data = alt.outputs.get(path)
+        if data is None:
+            continue
+        spot = _Spots(regen, _lines(data))
+        for hunk in hunks:
+            if hunk.kind != "unexplained":
                 continue
-            spot = _Spots(regen, _lines(data))
-            for hunk in hunks:
-                if hunk.kind != "unexplained":
-                    continue
-                changes = groups.get(hunk.release_lines)
-                found = spot.find(changes, rel) if changes else None
-                if found is not None:
-                    hunk.kind = "toolchain"
-                    where = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in found)
-                    hunk.how = (f"code of autoconf {alt.version}: each change of this hunk, with a line of context "
-                                f"each side, is (whitespace aside) lines {where} of configure regenerated at this "
-                                f"spot with {alt.label}")
+            changes = groups.get(hunk.release_lines)
+            found = spot.find(changes, rel) if changes else None
+            if found is not None:
+                hunk.kind = "toolchain"
+                where = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in found)
+                hunk.how = (f"code of {tool} {alt.version}: each change of this hunk, with a line of context "
+                            f"each side, is (whitespace aside) lines {where} of {posixpath.basename(path)} "
+                            f"regenerated at this spot with {alt.label}")
 
 
 def _lines(data: bytes) -> list[str]:

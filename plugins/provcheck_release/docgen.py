@@ -119,6 +119,22 @@ class DocJob:
     batches: list[tuple[str, ...]] = field(default_factory=list)   # the targets each script makes
 
 
+@dataclass(frozen=True)
+class Build:
+    """Another build of a generator a job runs (a Debian package's), bound over the system's."""
+    label: str                                   # "bison 3.7.5 (debian:bullseye:bison=2:3.7.5+dfsg-1)"
+    version: str
+    binds: tuple[tuple[Path, str], ...]
+    env: Mapping[str, str]
+
+
+# (tool, version) -> that version's builds, else the nearest published ones of its series (reproduce.py)
+Builds = Callable[[str, str], list[Build]]
+# generators whose version stamp (VERSION_STAMPS' name) may name another build than the system's:
+# their other published builds run when an output names a version this system lacks
+OTHER_BUILDS = {"Bison": "bison"}
+
+
 @dataclass
 class DocResult:
     files: dict[str, rg.FileResult] = field(default_factory=dict)
@@ -289,6 +305,72 @@ RULE_DEFAULTS = {"PERL": "perl", "NROFF": "nroff", "GPERF": "gperf", "EXEEXT": "
                  "abs_builddir": "$(CURDIR)", "abs_srcdir": "$(CURDIR)"}
 
 
+_PROGRAM_MACRO = re.compile(r"\b(AC_PATH_PROGS_FEATURE_CHECK|AC_(?:PATH|CHECK)_(?:PROG|TOOL)S?|AM_PATH_PYTHON)\(")
+# macros that look for a program without naming the variable: (variable, the commands tried)
+PROGRAM_MACROS = {"AM_PATH_PYTHON": ("PYTHON", ("python3", "python")), "AC_PROG_LEX": ("LEX", ("flex",)),
+                  "AC_PROG_YACC": ("YACC", ("bison -y",))}
+ALIASES = {"python": "python3"}   # what a bare ``python`` is on today's systems (python-is-python3)
+
+
+def _m4_args(text: str, start: int) -> list[str]:
+    """The arguments of the m4 call whose ``(`` is just before ``start``, quotes ``[]`` dropped."""
+    args, depth, quote, cur = [], 0, 0, []
+    for ch in text[start:start + 4096]:
+        if ch == "[":
+            quote += 1
+            if quote == 1:
+                continue
+        elif ch == "]" and quote:
+            quote -= 1
+            if quote == 0:
+                continue
+        elif not quote and ch == "(":
+            depth += 1
+        elif not quote and ch == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif not quote and depth == 0 and ch == ",":
+            args.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    args.append("".join(cur).strip())
+    return args
+
+
+def configure_programs(configure_ac: bytes) -> dict[str, str]:
+    """``VAR``: the program the tag's ``configure.ac`` would find for it (``AC_PATH_PROG(S)``,
+    ``AC_CHECK_PROG(S)``, ``..._TOOL(S)``, ``AC_PATH_PROGS_FEATURE_CHECK``, ``AM_PATH_PYTHON``,
+    ``AC_PROG_LEX``/``YACC``): the first candidate on the sandbox's PATH, by its path for the
+    ``PATH`` macros. What rule recipes read as ``$(VAR)`` or ``@VAR@`` (flex's ``m4 = @M4@``,
+    libxml2's ``$(PYTHON) generator.py``); a program the system lacks is left unset."""
+    from provcheck import sandbox
+    text = configure_ac.decode("utf-8", "replace")
+    wanted = [(var, list(commands), None, False) for macro, (var, commands) in PROGRAM_MACROS.items()
+              if re.search(rf"\b{macro}\b", text)]
+    for m in _PROGRAM_MACRO.finditer(text):
+        args = _m4_args(text, m.end())
+        if m.group(1) == "AM_PATH_PYTHON" or len(args) < 2 or not re.fullmatch(r"[A-Za-z_]\w*", args[0]):
+            continue
+        value = args[2] if m.group(1) == "AC_CHECK_PROG" and len(args) > 2 and args[2] else None
+        wanted.append((args[0], args[1].split(), value, m.group(1).startswith("AC_PATH_")))
+    out: dict[str, str] = {}
+    for var, candidates, value, by_path in wanted:
+        if var in out:
+            continue
+        for command in candidates:
+            word, _, rest = command.partition(" ")
+            for name in dict.fromkeys((word, ALIASES.get(word, word))):
+                path = shutil.which(name, path=sandbox.PATH) if re.fullmatch(r"[\w.+-]+", name) else None
+                if path:
+                    out[var] = value or " ".join(filter(None, (path if by_path else name, rest)))
+                    break
+            if var in out:
+                break
+    return out
+
+
 def _substituted(text: str) -> str:
     for key, value in SUBSTITUTIONS.items():
         text = text.replace(key, value)
@@ -308,6 +390,7 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
     choice (``@MANOPT@``), is an alternative; each runs the rule's own recipe where the
     Makefile.am is, with the variables of its branch and the file's ``include``s."""
     jobs = []
+    programs = configure_programs(tag.get("configure.ac") or tag.get("configure.in") or b"")
     for mk_path in sorted(p for p in tag if posixpath.basename(p) == "Makefile.am"):
         text, origins = with_includes(mk_path, tag.get)   # automake inlines coreutils' src/local.mk
         rules = make_rules(mk_path, text, origins)
@@ -330,7 +413,7 @@ def _rule_jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], byte
             for rule in found:
                 wide = expand("\n".join(rule.recipe), lines, rule.conditions)
                 runs_formatter = bool(FORMATTERS.search(_substituted(wide)))
-                for name, script in _rule_scripts(mk_path, lines, rule, text, defaults):
+                for name, script in _rule_scripts(mk_path, lines, rule, text, defaults, programs):
                     names.append(name)
                     scripts.append(script)
                     if runs_formatter:
@@ -359,21 +442,24 @@ def _reads(rule: MakeRule, path: str, lines: list[Line]) -> bool:
 
 
 def _rule_scripts(mk_path: str, lines: list[Line], rule: MakeRule, text: bytes,
-                  defaults: Mapping[str, str]) -> list[tuple[str, str]]:
+                  defaults: Mapping[str, str], programs: Mapping[str, str] = {}) -> list[tuple[str, str]]:
     """(name, shell) of one rule: its recipe in a makefile of the variables of its conditional
-    branch, once per value of each configure choice it uses."""
+    branch (``programs``: what configure finds, :func:`configure_programs`), once per value of
+    each configure choice it uses."""
     d = posixpath.dirname(mk_path)
     first = (rule.prerequisites.split() or [""])[0]
     recipe = [r.replace("$@", rule.target).replace("$<", first).replace("$?", rule.prerequisites)
               .replace("$^", rule.prerequisites) for r in rule.recipe]
     top = "/".join([".."] * len(d.split("/"))) if d else "."
-    local = {**defaults, **RULE_DEFAULTS, "top_srcdir": top, "top_builddir": top,
+    local = {**defaults, **RULE_DEFAULTS, **programs, "top_srcdir": top, "top_builddir": top,
              "abs_top_builddir": f"$(abspath $(CURDIR)/{top})", "abs_top_srcdir": f"$(abspath $(CURDIR)/{top})"}
     mine = [(ln.number, ln.text) for ln in lines if consistent(rule.conditions, ln.conditions)]
     # ``text`` has the tag's includes inlined (maketargets.with_includes); what is left names files
     # the tag lacks (coreutils' generated src/single-binary.mk): never read
     mk = _makefile(_variables(mine), local, "provcheck-doc-target", recipe)
     mk = _substituted(mk)
+    for var, program in programs.items():
+        mk = mk.replace(f"@{var}@", program)
     wide = expand("\n".join(rule.recipe), lines, rule.conditions)
     used = [(k, v) for k, v in CHOICES.items() if f"@{k}@" in wide or f"$({k})" in wide]
     settings: list[list[tuple[str, str]]] = [[]]
@@ -509,20 +595,26 @@ def pdf_normalise(data: bytes) -> bytes:
     return re.sub(rb"startxref\s+\d+", b"startxref", data)
 
 
-def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[rg.KnownDifference]) -> rg.FileResult:
-    """The reproduction verdict of one file a job wrote (a doc, or code a rule generates)."""
+def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[rg.KnownDifference],
+          other_version: bool = False) -> rg.FileResult:
+    """The reproduction verdict of one file a job wrote (a doc, or code a rule generates);
+    ``other_version``: the generator's version may differ (its stamps are stamps)."""
     size = len(release)
     if regenerated == release:
         return rg.FileResult(path, rg.REPRODUCED, toolchain=job, size=size)
     mine, theirs = _tool_stamps(regenerated), _tool_stamps(release)
     other = {t: (v, mine[t]) for t, v in theirs.items() if t in mine and mine[t] != v}
-    if other:
+    if other and not other_version:
         return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size, unobtainable=True,
                              reason="made with " + ", ".join(f"{t} {v}, this system has {m}"
                                                              for t, (v, m) in sorted(other.items())))
     if is_prose(path, release) and sorted(regenerated.split(b"\n")) == sorted(release.split(b"\n")):
         return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size,
                              reason="the same lines in another order: the maker's locale collates them otherwise")
+    if _top_level_blocks_reordered(regenerated, release):
+        return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size,
+                             reason="the same top-level blocks in another order: the generator walks a hash "
+                                    "table (Python 2's dicts, Perl's hashes), whose order this run cannot have")
     if path.endswith((".po", ".pot")) and not any(
             h.kind == "unexplained" for h in rg.compare_output(path, rg.po_unwrapped(regenerated),
                                                                rg.po_unwrapped(release), known)):
@@ -541,6 +633,32 @@ def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[r
         # a document is not run: a build script's indicators only; generated code is judged as the chain's outputs
         fr.risk = rg.added_risk(added, unexplained=not is_doc(path))
     return fr
+
+
+def _blocks(data: bytes) -> list[bytes]:
+    out, cur = [], []
+    for line in data.split(b"\n"):
+        if line.strip():
+            cur.append(line)
+        elif cur:
+            out.append(b"\n".join(cur))
+            cur = []
+    if cur:
+        out.append(b"\n".join(cur))
+    return out
+
+
+def _top_level_blocks_reordered(regenerated: bytes, release: bytes) -> bool:
+    """Whether the two hold the same blocks (runs of lines between blank lines), each whole, in
+    another order, and every block that moved starts unindented: top-level definitions that a
+    generator wrote walking a hash table (libxml2's python bindings: one block per enum). A
+    block inside a function (indented) that moved, or any line changed, is a difference."""
+    a, b = _blocks(regenerated), _blocks(release)
+    if a == b or sorted(a) != sorted(b):
+        return False
+    from .compare import matcher
+    moved = [blk for op, _, _, j1, j2 in matcher(a, b).get_opcodes() if op != "equal" for blk in b[j1:j2]]
+    return all(not blk[:1].isspace() for blk in moved)
 
 
 def _pdf_text(data: bytes) -> bytes:
@@ -600,7 +718,7 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
         known: list[rg.KnownDifference], *, repo: str | None = None, commit: str = "",
         work_dir: Path | None = None, limits: Any = None, skip: set[str] | frozenset[str] = frozenset(),
         reproduced: set[str] | frozenset[str] = frozenset(), stand_ins: set[str] | frozenset[str] = frozenset(),
-        make_seconds: float | None = None) -> DocResult:
+        make_seconds: float | None = None, builds: Builds | None = None) -> DocResult:
     """Run every job in its own sandboxed copy of the tag and judge the release files each writes
     (files of the tag, and ``skip``, are left out: they have their verdicts). Jobs run in rounds:
     a job whose ``needs`` are release files runs once each is ``reproduced`` (by the chain, or by
@@ -635,7 +753,7 @@ def run(jobs: list[DocJob], tag: Mapping[str, bytes], release: Mapping[str, Call
                 job = configured.prepare(job, skip)
                 if job is None:
                     continue
-            _run_job(job, tag, release, known, git, commit, work_dir, limits, skip, why, trusted, out)
+            _run_job(job, tag, release, known, git, commit, work_dir, limits, skip, why, trusted, out, builds)
     for job in pending:
         missing = [n for n in job.needs if n not in trusted]
         out.steps.append({"step": job.name, "skipped": f"needs {', '.join(missing[:3])}: only in the release and "
@@ -798,7 +916,8 @@ def pinned(path: str, data: bytes, job: str) -> rg.FileResult | None:
 
 def _run_job(job: DocJob, tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]],
              known: list[rg.KnownDifference], git: Path | None, commit: str, work_dir: Path | None, limits: Any,
-             skip: set[str] | frozenset[str], why: str | None, trusted: set[str], out: DocResult) -> None:
+             skip: set[str] | frozenset[str], why: str | None, trusted: set[str], out: DocResult,
+             builds: Builds | None = None) -> None:
     if why is not None:
         out.steps.append({"step": job.name, "skipped": f"sandbox unavailable: {why}"})
         return
@@ -809,45 +928,40 @@ def _run_job(job: DocJob, tag: Mapping[str, bytes], release: Mapping[str, Callab
     files = {**tag, **job.extra, **{n: release[n]() for n in job.needs}}
     base = Path(tempfile.mkdtemp(prefix="docgen-tree-", dir=work_dir))
     try:
-        _judge_job(job, files, base, release, known, git, commit, work_dir, limits, skip, trusted, out)
+        _judge_job(job, files, base, release, known, git, commit, work_dir, limits, skip, trusted, out, builds)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
 def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Mapping[str, Callable[[], bytes]],
                known: list[rg.KnownDifference], git: Path | None, commit: str, work_dir: Path | None, limits: Any,
-               skip: set[str] | frozenset[str], trusted: set[str], out: DocResult) -> None:
+               skip: set[str] | frozenset[str], trusted: set[str], out: DocResult, builds: Builds | None = None) -> None:
     """Each of the job's scripts in turn until one reproduces every output; the closest is judged."""
     tag = files
     tree = base / "tree"
     written: dict[str, tuple[int, int]] = {}
     best: dict[str, rg.FileResult] | None = None
     best_key: tuple[int, int] | None = None
+    best_script: tuple[str, str] | None = None
     last: dict[str, tuple[bytes, bytes]] = {}     # the judged alternative's (output, release) pairs
     failed: list[str] = []
-    scripts = [(s, job.names[i] if i < len(job.names) else job.name) for i, s in enumerate([job.script, *job.alternatives])]
-    if job.git:  # generators that print local dates (gitlog-to-changelog): also in the maker's time zones
-        scripts += [(f"TZ={zone}; export TZ; {job.script}", f"{job.name} in TZ={zone}")
-                    for zone in tagrepo.maker_zones(git, commit)]
-    for i, (script, name) in enumerate(scripts):
-        if job.targets:  # a make job: each alternative makes only the targets no earlier one reproduced
-            from .makerules import TARGETS
-            todo = [t for t in (job.batches[i] if i < len(job.batches) else job.targets)
-                    if best is None or t not in best or best[t].status != rg.REPRODUCED]
-            if not todo:
-                continue
-            script = script.replace(TARGETS, " ".join(_quote(job.targets[t]) for t in todo))
+
+    def run(script: str, name: str, build: Build | None = None
+            ) -> tuple[dict[str, tuple[bytes, bytes]], dict[str, Any]] | None:
+        """The script's outputs that are release files differing from the tag's, (output, release),
+        and its step record; None when it could not run."""
+        nonlocal written
         try:
             if not written:
                 shutil.rmtree(tree, ignore_errors=True)
                 tree.mkdir()
                 written = _materialise(files, tree)
-            produced, record, clean = _run_in(job, script, tree, written, files, git, commit, limits)
+            produced, record, clean = _run_in(job, script, tree, written, files, git, commit, limits, build)
             if not clean:
                 written = {}
         except Exception as exc:  # one job's failure (a sandbox error, an unwritable tree) is its reason
             out.steps.append({"step": name, "skipped": f"could not run: {exc!r}"[:400]})
-            break
+            return None
         record["step"] = name
         out.steps.append(record)
         failure = _failure(record)
@@ -860,6 +974,24 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
             rel = release[p]()
             if tag.get(p) != rel:  # a file identical to the tag's is verified by the tag
                 outputs[p] = (data, rel)
+        return outputs, record
+
+    scripts = [(s, job.names[i] if i < len(job.names) else job.name) for i, s in enumerate([job.script, *job.alternatives])]
+    if job.git:  # generators that print local dates (gitlog-to-changelog): also in the maker's time zones
+        scripts += [(f"TZ={zone}; export TZ; {job.script}", f"{job.name} in TZ={zone}")
+                    for zone in tagrepo.maker_zones(git, commit)]
+    for i, (script, name) in enumerate(scripts):
+        if job.targets:  # a make job: each alternative makes only the targets no earlier one reproduced
+            from .makerules import TARGETS
+            todo = [t for t in (job.batches[i] if i < len(job.batches) else job.targets)
+                    if best is None or t not in best or best[t].status != rg.REPRODUCED]
+            if not todo:
+                continue
+            script = script.replace(TARGETS, " ".join(_quote(job.targets[t]) for t in todo))
+        got = run(script, name)
+        if got is None:
+            break
+        outputs, record = got
         if job.targets:  # per target, the first alternative that reproduces it (all are made from the tag)
             merged = dict(best or {})
             for p, (data, rel) in outputs.items():
@@ -881,10 +1013,12 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
                                                   f"{(record.get('stderr') or '').strip()[-200:]}")
                 continue
             results[p] = judge(p, data, rel, name, known)
-        best, best_key, last = results, key, outputs
+        best, best_key, last, best_script = results, key, outputs, (script, name)
         if results and all(r.status == rg.REPRODUCED for r in results.values()):
             break
     best = best or {}
+    if builds is not None and best_script is not None:
+        _other_builds(best, last, best_script, run, builds, known)
     if failed and any(r.status != rg.REPRODUCED for r in best.values()):
         for p, r in best.items():  # a failed alternative may be the right one: code is not judged by the others
             if r.status == rg.DIFFERS and not is_doc(p):
@@ -902,6 +1036,54 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
         out.files.setdefault(p, r)
         if r.status == rg.REPRODUCED:
             trusted.add(p)
+
+
+def _other_builds(best: dict[str, rg.FileResult], last: Mapping[str, tuple[bytes, bytes]],
+                  script: tuple[str, str], run: Callable[..., Any],
+                  builds: Builds, known: list[rg.KnownDifference]) -> None:
+    """Outputs that name a version of a generator (:data:`OTHER_BUILDS`) this system lacks: the
+    judged script again with each published build of that version, else of the nearest published
+    versions of its series (unbound 1.17.1's parser names bison 3.7.6; Debian serves 3.7.5 and
+    3.8.2). The exact version's output is judged as any; otherwise the closest output is, and a
+    hunk that another of those versions (or the system's) writes at that spot is the toolchain's
+    (``acversions.mark``): what is left are lines no bison wrote."""
+    from .acversions import Alternative, mark
+    wanted: dict[tuple[str, str, str], list[str]] = {}   # (tool, the release's version, the system's): paths
+    for p, r in best.items():
+        if r.status != rg.NOT_REPRODUCIBLE or not r.unobtainable or p not in last:
+            continue
+        mine, theirs = _tool_stamps(last[p][0]), _tool_stamps(last[p][1])
+        for stamp, tool in OTHER_BUILDS.items():
+            if stamp in mine and stamp in theirs and mine[stamp] != theirs[stamp]:
+                wanted.setdefault((tool, theirs[stamp], mine[stamp]), []).append(p)
+    for (tool, version, system), paths in wanted.items():
+        runs = []
+        for build in builds(tool, version):
+            got = run(script[0], f"{script[1]} with {build.label}", build)
+            if got is None:
+                break
+            runs.append((build, got[0]))
+        for p in paths:
+            made = [(b, o[p]) for b, o in runs if p in o and o[p][0].strip()]
+            if not made:
+                continue
+            exact = [(b, pair) for b, pair in made if b.version == version]
+            b, (data, rel) = (exact or sorted(made, key=lambda m: _distance({p: m[1]})))[0]
+            r = judge(p, data, rel, f"{script[1]} with {b.label}", known, other_version=not exact)
+            if r.status == rg.DIFFERS and not exact:
+                others = [Alternative(x.label, x.version, {p: pair[0]}) for x, pair in made if x is not b]
+                others.append(Alternative(f"{tool} {system} (system)", system, {p: last[p][0]}))
+                mark(p, tool, r.hunks, data, rel, others)
+                if not r.unexplained():
+                    r = rg.FileResult(p, rg.REPRODUCED, toolchain=r.toolchain, size=r.size, hunks=r.hunks)
+                else:
+                    r.risk = rg.added_risk("\n".join(t for h in r.unexplained() for _, t in h.added))
+            if not exact:
+                r.reason = (f"made with {tool} {version}, which no Debian release serves: compared with the nearest "
+                            f"published {tool}s ({', '.join(x.version for x, _ in made)}), "
+                            + ("every difference a version stamp or another one's code" if r.status == rg.REPRODUCED
+                               else "lines none of them wrote"))
+            best[p] = r
 
 
 def _write_input(target: Path, data: bytes) -> None:
@@ -948,14 +1130,18 @@ def _run_one(job: DocJob, script: str, tag: Mapping[str, bytes], git: Path | Non
 
 def _run_in(job: DocJob, script: str, root: Path, written: dict[str, tuple[int, int]],
              files: Mapping[str, bytes], git: Path | None, commit: str,
-             limits: Any) -> tuple[dict[str, bytes], dict[str, Any], bool]:
+             limits: Any, build: Build | None = None) -> tuple[dict[str, bytes], dict[str, Any], bool]:
     """One script over the job's input tree ``root`` (``written``: what it holds): the files it
     changed or added, its record, and whether the tree was put back as it was (else it is
-    written anew: the script left a symlink or a changed directory behind)."""
+    written anew: the script left a symlink or a changed directory behind). ``build``: another
+    build of a generator, bound over the system's."""
     from provcheck import sandbox
     # the formatters' own configuration is part of the toolchain (Debian's groff man.local: no SGR escapes)
     binds: list[tuple[Path, str]] = [(Path(c), c) for c in FORMATTER_CONFIG if Path(c).is_dir()]
     env = {"SOURCE_DATE_EPOCH": rg.SOURCE_DATE_EPOCH, "TZ": "UTC", "LC_ALL": "C.UTF-8", **tagrepo.GIT_ENV}
+    if build is not None:
+        binds += build.binds
+        env.update(build.env)
     if git is not None and re.fullmatch(r"[0-9a-f]{40}", commit):
         tagrepo.fake_git(root, commit)
         binds.append((git / "objects", tagrepo.WORK_GIT))

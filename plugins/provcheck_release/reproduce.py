@@ -152,7 +152,7 @@ class Reproduction:
                           reproduced={p for p, fr in result.files.items() if fr.status == rg.REPRODUCED} |
                           {i.path for i in result.inputs if i.origin == "published"},
                           stand_ins={i.path for i in result.inputs if i.origin == "stand-in"},
-                          make_seconds=_make_seconds(c.options))
+                          make_seconds=_make_seconds(c.options), builds=_builds(options))
         result.files.update(docs.files)
         found = history.candidates(trees.release, tag, set(result.files), head=lambda p: c.read_r(p, 256))
         logs, log_steps = history.reproduce(found, repo, trees.commit, options.work_dir, options.limits)
@@ -334,6 +334,36 @@ class Reproduction:
                     "obtainable_verified_fraction": round(verified / (generated - unobtainable), 4)
                     if generated > unobtainable else None})
         return out
+
+
+def _builds(options: rg.Options) -> docgen.Builds:
+    """Other published builds of a generator a job ran (docgen.OTHER_BUILDS): those of ``version``,
+    else one of each other version of its series (``3.7.5`` for ``3.7.6``) the Debian archive
+    serves; never the system's (already run)."""
+    from . import toolchain
+    from .acversions import published_versions
+
+    def of(chain: Any) -> docgen.Build:
+        binds, env = toolchain.combine([chain])
+        return docgen.Build(f"{chain.tool} {chain.version} ({chain.flavour})", chain.version, binds, env)
+
+    def builds(tool: str, version: str) -> list[docgen.Build]:
+        def flavours(v: str) -> list[Any]:
+            try:
+                return [t for t in toolchain.flavours(tool, v, cache_dir=options.toolchain_cache,
+                                                      download=options.download) if t.flavour != "system"]
+            except toolchain.ToolchainUnavailable:
+                return []
+            except Exception:  # a download or unpack failure: that version is not compared
+                return []
+        exact = flavours(version)
+        if exact:
+            return [of(t) for t in exact]
+        series = version.rsplit(".", 1)[0] + "."
+        near = [v for v in published_versions(options.toolchain_cache, options.download, tool)
+                if v.startswith(series) and v != version]
+        return [of(found[0]) for v in near if (found := flavours(v))]
+    return builds
 
 
 def _make_seconds(opts: dict[str, Any]) -> float | None:

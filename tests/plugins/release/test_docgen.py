@@ -383,6 +383,15 @@ def test_prose_sorted_in_another_locale_is_not_reproducible_and_code_reordered_d
     assert r.status == "not-reproducible" and "another order" in r.reason
     code = docgen.judge("src/list.h", b"int a;\nint b;\n", b"int b;\nint a;\n", "rule", [])
     assert code.status == "reproduction-differs"
+    # libxml2's python bindings: one top-level block per enum, in the order of a Python 2 dict
+    enums = [b"# xlinkShow\nXLINK_SHOW_NONE = 0\n", b"# xlinkType\nXLINK_TYPE_NONE = 0\n", b"# htmlStatus\nHTML_NA = 0\n"]
+    r = docgen.judge("python/libxml2class.py", b"\n".join(enums), b"\n".join(enums[::-1]), "rule", [])
+    assert r.status == "not-reproducible" and "hash table" in r.reason
+    body = b"def f():\n    check()\n\n    act()\n"   # blocks of a function body moved: a difference
+    r = docgen.judge("gen.py", body, b"def f():\n    act()\n\n    check()\n", "rule", [])
+    assert r.status == "reproduction-differs"
+    r = docgen.judge("gen.py", b"\n".join(enums), b"\n".join(enums[::-1]).replace(b"= 0", b"= 1", 1), "rule", [])
+    assert r.status == "reproduction-differs"
     assert docgen.is_prose("THANKS", theirs) and not docgen.is_prose("gen", b"#!/bin/sh\n")
 
 
@@ -616,3 +625,20 @@ def test_a_dist_hooks_prerequisite_runs_the_tags_changelog_script_in_the_makers_
         assert r.status == status, (r, out.steps)
         if status == "reproduced":
             assert r.toolchain.startswith("dist-hook (Makefile.am:3) in TZ=Europe/"), r.toolchain
+
+
+def test_rules_run_the_programs_configure_finds_for_their_variables(tmp_path):
+    """flex's ``m4 = @M4@`` (``AC_PATH_PROGS_FEATURE_CHECK([M4], [gm4 gnum4 m4], ...)``) and
+    libxml2's ``$(PYTHON) generator.py`` (``AC_PATH_PROG(PYTHON, python ...)``): a recipe gets
+    the program the tag's configure.ac would find here, by its path for the PATH macros (a bare
+    ``python`` is python3 today); without it, ``@M4@`` runs as a command and nothing is made."""
+    tag = {"configure.ac": b"AC_INIT([p], [1.0])\nAC_PATH_PROGS_FEATURE_CHECK([M4], [gm4 gnum4 m4], [:])\n"
+                           b"AC_PATH_PROG(PYTHON, python python2.7)\nAC_CHECK_PROG([HAVE_NOTHING], [no-such-tool], [yes])\n",
+           "Makefile.am": b"m4 = @M4@\nskel.c: skel.m4\n\t$(m4) skel.m4 > $@\n"
+                          b"consts.py: gen.py\n\t$(PYTHON) gen.py > $@\n",
+           "skel.m4": b"define(`N', `42')dnl\nint n = N;\n",
+           "gen.py": b"import sys\nprint('K = %d' % (6 * 7))\n"}
+    assert docgen.configure_programs(tag["configure.ac"]) == {"M4": "/usr/bin/m4", "PYTHON": "/usr/bin/python3"}
+    rel = {"skel.c": lambda: b"int n = 42;\n", "consts.py": lambda: b"K = 42\n"}
+    out = docgen.run(docgen.plan(tag, rel, "1.0"), tag, rel, [], work_dir=tmp_path)
+    assert {p: r.status for p, r in out.files.items()} == {"skel.c": "reproduced", "consts.py": "reproduced"}, out.steps

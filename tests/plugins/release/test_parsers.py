@@ -213,3 +213,68 @@ def test_a_grammar_no_makefile_am_of_the_tag_lists_is_judged_by_version_only(pro
         assert [j.name for j in jobs] == ["bison of src/parse.y (listed in no Makefile.am of the tag)"]
         r = docgen.run(jobs, tag, reader, [], work_dir=tmp_path).files["src/parse.c"]
         assert r.status == "not-reproducible" and reason in r.reason, r
+
+
+OLDER_BISON = "3.7.5"   # Debian bullseye's; the system's is bookworm's 3.8.2
+
+
+@pytest.fixture(scope="session")
+def older_bison_release(project):
+    """The release's parser and header as bison 3.7.5 (Debian's package, in the sandbox) makes
+    them with the same rule: a release made on a system with another bison than this one."""
+    from provcheck_release import toolchain
+    _, release, base = project
+    try:
+        [build, *_] = toolchain.flavours("bison", OLDER_BISON, cache_dir=HERE.parents[2] / ".cache" / "dirs" / "toolchains")
+    except toolchain.ToolchainUnavailable as exc:
+        pytest.fail(f"bison {OLDER_BISON} from the Debian archive: {exc}")
+    binds, env = toolchain.combine([build])
+    tree = base / "older-bison"
+    for path, data in release.items():
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_bytes(data)
+    yacc = "bison -o y.tab.c" if b"`bison -o y.tab.c'" in release["configure"] else "bison -y"
+    res = sandbox.run(["/bin/sh", "-c", "rm -f src/parse.c src/parse.h && SHELL=/bin/sh sh build-aux/ylwrap "
+                       "src/parse.y y.tab.c src/parse.c y.tab.h src/parse.h y.output src/parse.output -- "
+                       f"{yacc} -d"], workdir=tree, binds=binds, env=env)
+    assert res.returncode == 0, res.stderr
+    made = {p: (tree / p).read_bytes() for p in ("src/parse.c", "src/parse.h")}
+    assert b"made by GNU Bison 3.7.5" in made["src/parse.c"]
+    return made
+
+
+def _with_download(project, checker, changes: dict[str, bytes]) -> dict:
+    repo, release, base = project
+    return ap.release_cli(checker, repo, {**release, **changes}, TOP, "v1.0", base / "cache",
+                          "--set", "release.regenerate-download=true")
+
+
+def test_a_parser_made_by_another_published_bison_is_reproduced_with_that_build(project, checker,
+                                                                                 older_bison_release):
+    """The parser names bison 3.7.5, this system has 3.8.2: Debian's 3.7.5 is fetched (apt's signed
+    indexes) and run in the sandbox over the same grammar, and reproduces it byte for byte."""
+    data = _with_download(project, checker, older_bison_release)
+    r = verdicts(data)["src/parse.c"]["reproduction"]
+    assert r["status"] == "reproduced" and "bison 3.7.5 (debian:" in r["toolchain"], r
+    assert not [f for f in data["findings"] if f["severity"] in ("medium", "high", "critical")]
+
+
+def test_a_parser_of_an_unpublished_bison_is_compared_with_the_nearest_and_injected_lines_show(
+        project, checker, older_bison_release):
+    """The parser names bison 3.7.6, which no Debian release serves (unbound 1.17.1's does): the
+    nearest published bison of that series (3.7.5) runs; its version stamps aside the outputs are
+    the same, so the file is reproduced, saying so. A line injected into that parser is none of
+    the published bisons' code: PC110 on exactly that file, with the line."""
+    unpublished = {p: d.replace(b"Bison 3.7.5", b"Bison 3.7.6").replace(b"30705", b"30706")
+                   .replace(b'"3.7.5"', b'"3.7.6"') for p, d in older_bison_release.items()}
+    data = _with_download(project, checker, unpublished)
+    r = verdicts(data)["src/parse.c"]["reproduction"]
+    assert r["status"] == "reproduced" and "bison 3.7.5 (debian:" in r["toolchain"], r
+    assert "made with bison 3.7.6, which no Debian release serves" in r["reason"], r
+    line = b'  if (getenv("CALC_TRACE")) calc_trace_hook();\n'
+    marker = b"  yychar = YYEMPTY; /* Cause a token to be read.  */\n"
+    assert marker in unpublished["src/parse.c"]
+    data = _with_download(project, checker, {
+        **unpublished, "src/parse.c": unpublished["src/parse.c"].replace(marker, marker + line, 1)})
+    finding = ap.pc110_on_exactly(data, "src/parse.c", line)
+    assert verdicts(data)["src/parse.c"]["reproduction"]["status"] == "reproduction-differs", finding
