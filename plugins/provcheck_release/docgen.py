@@ -569,10 +569,12 @@ def _info_job(directory: str, rel: str, tag: Mapping[str, bytes],
             return None  # only @set stamps may come from the release
         extra[vt] = data
     # automake's rule lets makeinfo split a big manual (X.info, X.info-1, ...): split only when the release is
-    split = posixpath.normpath(posixpath.join(directory, f"{stem}.info-1")) in release
+    info = posixpath.normpath(posixpath.join(directory, f"{stem}.info"))
+    split = f"{info}-1" in release
+    outputs = tuple(p for p in release if p == info or re.fullmatch(re.escape(info) + r"-\d+", p))
     return DocJob(f"makeinfo of {texi} (automake's info_TEXINFOS rule)", directory,
                   f"makeinfo {'' if split else '--no-split '}-I {posixpath.dirname(rel) or '.'} -o {stem}.info {rel}",
-                  extra=extra)
+                  extra=extra, outputs=outputs)
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -1019,6 +1021,10 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
     best = best or {}
     if builds is not None and best_script is not None:
         _other_builds(best, last, best_script, run, builds, known)
+    for p in job.outputs:  # what the job was to write and did not: said, never left without a verdict
+        if p in release and p not in best and p not in skip and tag.get(p) != (rel := release[p]()):
+            best[p] = rg.FileResult(p, rg.NOT_REPRODUCIBLE, toolchain=job.name, size=len(rel),
+                                    reason=f"{job.name} did not write it" + (f" ({failed[0][:300]})" if failed else ""))
     if failed and any(r.status != rg.REPRODUCED for r in best.values()):
         for p, r in best.items():  # a failed alternative may be the right one: code is not judged by the others
             if r.status == rg.DIFFERS and not is_doc(p):

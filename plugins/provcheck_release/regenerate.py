@@ -764,6 +764,9 @@ def _step_record(name: str, res: Any) -> dict[str, Any]:
             "seconds": round(res.seconds, 3), "stderr": _tail(res.stderr, 2000)}
 
 
+NOT_WRITTEN = "no step of the chain wrote it"   # a verdict a documentation job that writes the file replaces
+
+
 # -- comparison ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -1062,7 +1065,7 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
                                                                      "; the chain makes it otherwise today"))
             continue
         if hunks is None:
-            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=best.failure or "no step of the chain wrote it",
+            result.files[path] = FileResult(path, NOT_REPRODUCIBLE, reason=best.failure or NOT_WRITTEN,
                                             toolchain=flavour, size=size)
             continue
         status = DIFFERS if any(h.kind == "unexplained" for h in hunks) else REPRODUCED

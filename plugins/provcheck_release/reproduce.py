@@ -148,9 +148,10 @@ class Reproduction:
         jobs = (docgen.plan(tag, trees.release, m.group(1).decode("latin-1") if m else "")
                 + translations.jobs(tag, trees.release) + parsers.jobs(tag, trees.release))
         docs = docgen.run(jobs, tag, trees.release, known, repo=repo, commit=trees.commit, work_dir=options.work_dir,
-                          limits=options.limits, skip=set(result.files),
+                          limits=options.limits, skip={p for p, fr in result.files.items() if fr.reason != rg.NOT_WRITTEN},
                           reproduced={p for p, fr in result.files.items() if fr.status == rg.REPRODUCED} |
-                          {i.path for i in result.inputs if i.origin == "published"},
+                          {i.path for i in result.inputs if i.origin == "published"} |
+                          {v.path for v in c.cmp.verdicts if (self._copied(v) or {}).get("status") == rg.REPRODUCED},
                           stand_ins={i.path for i in result.inputs if i.origin == "stand-in"},
                           make_seconds=_make_seconds(c.options), builds=_builds(options))
         result.files.update(docs.files)

@@ -76,8 +76,39 @@ def jobs(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]]) -
                   f"for lang in {' '.join(langs)}; do test ! -f $lang.po || {{ "
                   f"msgmerge {' '.join(mopts)} {lang_opts} -o $lang.new.po $lang.po {domain}.pot && "
                   f"{{ cmp -s $lang.po $lang.new.po || mv -f $lang.new.po $lang.po; }}; rm -f $lang.new.po; }}; done")
-        jobs.append(docgen.DocJob(f"update-po of {mk} (xgettext, msgmerge)", d, script, needs=needs))
+        quot, quot_needs = _quot(d, domain, package, tag, release)
+        outputs = tuple(f"{d}/{lang}.{ext}" for lang in QUOT_LANGS for ext in ("po", "gmo")
+                        if f"{d}/{lang}.{ext}" in release) if quot else ()
+        jobs.append(docgen.DocJob(f"update-po of {mk} (xgettext, msgmerge" + (", Rules-quot)" if quot else ")"),
+                                  d, script + quot, needs=needs + quot_needs, outputs=outputs))
     return jobs
+
+
+QUOT_LANGS = ("en@quot", "en@boldquot")
+QUOT_FILES = ("Rules-quot", "quot.sed", "boldquot.sed", "insert-header.sin", "en@quot.header", "en@boldquot.header")
+
+
+def _quot(d: str, domain: str, package: str, tag: Mapping[str, bytes],
+          release: Mapping[str, Callable[[], bytes]]) -> tuple[str, tuple[str, ...]]:
+    """The English catalogs gettext's ``Rules-quot`` makes from the new template during
+    ``update-po`` (``msginit`` | the header | ``msgconv`` | ``msgfilter`` with ``quot.sed``), run
+    by ``make`` with that file itself, then ``msgfmt`` of each (the ``.gmo`` the release ships):
+    shell commands to append to the update-po script, and the release-only gettext files they
+    read (inputs once an earlier step verified them: published copies). Empty when the release
+    ships no such catalog that differs from the tag's."""
+    langs = [lang for lang in QUOT_LANGS if f"{d}/{lang}.po" in release
+             and tag.get(f"{d}/{lang}.po") != release[f"{d}/{lang}.po"]()]
+    files = [f"{d}/{name}" for name in QUOT_FILES]
+    if not langs or any(f not in tag and f not in release for f in files[:2] + files[3:4]):
+        return "", ()
+    mk = "".join(f"{k} = {v}\n" for k, v in (("DOMAIN", domain), ("PACKAGE", package), ("srcdir", "."),
+                                             ("top_srcdir", ".."), ("MSGINIT", "msginit"), ("MSGCONV", "msgconv"),
+                                             ("MSGFILTER", "msgfilter"), ("SED", "sed"))) + "include Rules-quot\n"
+    targets = " ".join(f"{lang}.po-update" for lang in langs)
+    gmo = " && ".join(f"msgfmt -c -o {lang}.gmo {lang}.po" for lang in langs if f"{d}/{lang}.gmo" in release)
+    return (f" && printf %s {_q(mk)} > .provcheck-quot.mk && make -f .provcheck-quot.mk {targets}"
+            + (f" && {gmo}" if gmo else "") + " && rm -f .provcheck-quot.mk *.insert-header",
+            tuple(f for f in files if f not in tag and f in release))
 
 
 def _listed(potfiles: bytes) -> list[str]:

@@ -134,7 +134,7 @@ Run @command{greet} to be greeted.
 @bye
 """,
     "po/POTFILES.in": "greet.c\n",
-    "po/LINGUAS": "de\n",
+    "po/LINGUAS": "de en@quot\n",
     "po/de.po": """\
 msgid ""
 msgstr ""
@@ -203,6 +203,8 @@ def test_the_release_made_the_docs_this_test_expects(project):
     assert b"produced by makeinfo version" in release["doc/greet.info"]
     assert b"CreationDate:" in release["doc/greet.html"]   # a date stamp the comparison classifies
     assert release["po/de.po"] != TAG["po/de.po"].encode() and b'msgstr "Hallo, Leser"' in release["po/de.po"]
+    assert "po/en@quot.po" not in TAG and b"English translations" in release["po/en@quot.po"]
+    assert "po/en@quot.gmo" in release
     for name in ("Makefile.in.in", "quot.sed", "Rules-quot", "remove-potcdate.sin"):
         assert f"po/{name}" in release
     assert b"print a greeting" in release["doc/greet-help.txt"] and "help.c" not in TAG
@@ -217,9 +219,10 @@ def test_untouched_release_reproduces_its_docs_and_po_infrastructure(project, ch
     for path in ("ChangeLog", "doc/txt/greet.txt", "doc/greet.info", "doc/greet.html"):
         assert v[path]["reproduction"]["status"] == "reproduced", (path, v[path])
     assert v["doc/greet.html"]["reproduction"]["toolchain"].startswith("rule Makefile.am:")  # its own rule
-    for path in ("po/de.po", "po/greet.pot"):  # make dist's update-po: xgettext, msgmerge (a new POT-Creation-Date)
+    # make dist's update-po: xgettext, msgmerge (a new POT-Creation-Date), and Rules-quot's English catalog
+    for path in ("po/de.po", "po/greet.pot", "po/en@quot.po", "po/en@quot.gmo"):
         assert v[path]["reproduction"]["status"] == "reproduced", (path, v[path])
-        assert v[path]["reproduction"]["toolchain"] == "update-po of po/Makefile.in.in (xgettext, msgmerge)"
+        assert v[path]["reproduction"]["toolchain"] == "update-po of po/Makefile.in.in (xgettext, msgmerge, Rules-quot)"
     assert "dist-hook (Makefile.am:" in v["ChangeLog"]["reproduction"]["toolchain"]
     assert "info_TEXINFOS" in v["doc/greet.info"]["reproduction"]["toolchain"]
     for name in ("Makefile.in.in", "quot.sed", "boldquot.sed", "Rules-quot", "insert-header.sin",
@@ -642,3 +645,18 @@ def test_rules_run_the_programs_configure_finds_for_their_variables(tmp_path):
     rel = {"skel.c": lambda: b"int n = 42;\n", "consts.py": lambda: b"K = 42\n"}
     out = docgen.run(docgen.plan(tag, rel, "1.0"), tag, rel, [], work_dir=tmp_path)
     assert {p: r.status for p, r in out.files.items()} == {"skel.c": "reproduced", "consts.py": "reproduced"}, out.steps
+
+
+def test_a_file_its_job_did_not_write_gets_a_verdict_saying_why(tmp_path):
+    """gnupg's manual: makeinfo fails on ``@include defs.inc`` (written by a compiled program) and
+    writes no Info file; the release's ``gnupg.info`` and its split parts were left without a
+    verdict. Every file a job was to write and did not is ``not-reproducible``, with the failure."""
+    tag = {"Makefile.am": b"info_TEXINFOS = doc/m.texi\n",
+           "doc/m.texi": b"\\input texinfo\n@setfilename m.info\n@include defs.inc\n@bye\n"}
+    rel = {"doc/m.info": lambda: b"This is m.info\n", "doc/m.info-1": lambda: b"part 1\n"}
+    [job] = [j for j in docgen.plan(tag, rel, "1.0") if j.name.startswith("makeinfo")]
+    assert set(job.outputs) == {"doc/m.info", "doc/m.info-1"}
+    out = docgen.run([job], tag, rel, [], work_dir=tmp_path)
+    for path in ("doc/m.info", "doc/m.info-1"):
+        r = out.files[path]
+        assert r.status == "not-reproducible" and "did not write it" in r.reason and "defs.inc" in r.reason, r
