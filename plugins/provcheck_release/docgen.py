@@ -159,16 +159,22 @@ def _variables(lines: list[tuple[int, str]]) -> list[str]:
             re.match(r"^[A-Za-z_][\w.]*\s*[:+]?=", line) and not line.lstrip().startswith("#")]
 
 
+def _recipe(lines: list[tuple[int, str]], i: int) -> list[str]:
+    """The recipe lines of the rule on logical line ``i`` (blank and comment lines skipped)."""
+    recipe = []
+    for _, follow in lines[i + 1:]:
+        if not follow.startswith("\t"):
+            if follow.strip() and not follow.lstrip().startswith("#"):
+                break
+            continue
+        recipe.append(follow)
+    return recipe
+
+
 def _rule(lines: list[tuple[int, str]], target: str) -> tuple[int, list[str]] | None:
     for i, (n, line) in enumerate(lines):
         if re.match(rf"^{re.escape(target)}\s*:(?!=)", line):
-            recipe = []
-            for _, follow in lines[i + 1:]:
-                if not follow.startswith("\t"):
-                    if follow.strip() and not follow.lstrip().startswith("#"):
-                        break
-                    continue
-                recipe.append(follow)
+            recipe = _recipe(lines, i)
             return (n, recipe) if recipe else None
     return None
 
@@ -190,14 +196,7 @@ def _hook_rules(lines: list[tuple[int, str]], target: str, depth: int = 3) -> li
                 if m is None:
                     continue
                 prereqs = m.group(1).split("#", 1)[0].replace("\\\n", " ").strip()
-                recipe = []
-                for _, follow in lines[i + 1:]:
-                    if not follow.startswith("\t"):
-                        if follow.strip() and not follow.lstrip().startswith("#"):
-                            break
-                        continue
-                    recipe.append(follow)
-                rules.append((name, prereqs, recipe))
+                rules.append((name, prereqs, _recipe(lines, i)))
                 todo += [w for w in prereqs.split() if re.fullmatch(r"[\w.-]+", w)]
                 break
     return rules
