@@ -15,8 +15,11 @@ and the medians are reported (the machine is shared; its load average is printed
 commit before this work) adds the eager loader to the root-filesystem row.
 
 Rows: ``linkage`` on the root filesystem (warm: the file-identity and parse caches
-filled by an earlier run; ``parse cache only``: the file-identity cache emptied before
-each run, so every ELF file is sniffed and hashed; ``--no-cache``) vs ``lddtree`` (over
+filled by an earlier run; ``parse cache only``: a tree seen for the first time, with the
+file-identity cache and everything kept by the tree's identity (``dir-files``,
+``dir-tree``, ``elf-analysis``, ``packages-by-shape``) emptied before each run, so every
+file is sniffed, every ELF file hashed and the analysis built from the parse results;
+``--no-cache``; ``--baseline``'s warm run, with a cache of its own) vs ``lddtree`` (over
 the same ELF files) and ``scanelf -R``, paired with what is left of it: ``python -c pass``,
 ``provcheck --version`` (imports, every plugin) and a bare Python walk of the tree with one
 ``lstat`` per entry; ``linkage`` on the image with its layers cached;
@@ -24,6 +27,13 @@ the same ELF files) and ``scanelf -R``, paired with what is left of it: ``python
 vs ``gzip -dc`` of the layers, with peak RSS; the cache's size for the image;
 ``provcheck --version`` and its import-time budget (``-X importtime``: the top-level
 imports, cumulative, largest first).
+
+Bytecode: before anything is timed, the code under test (this checkout's ``src/`` and
+``plugins/``, and ``--baseline``'s) is byte-compiled with ``compileall``, as installing a
+wheel does. Without it, a module edited after its ``.pyc`` was written is compiled again on
+every run when the environment sets ``PYTHONDONTWRITEBYTECODE`` (this machine's shells do;
+``provcheck/cache.py`` alone cost 11 ms of a warm ``linkage`` that way), and the commands
+also run without that variable.
 """
 
 from __future__ import annotations
@@ -143,6 +153,16 @@ def import_budget(env: dict[str, str], rounds: int = 5) -> dict[str, float]:
     return budget
 
 
+def compile_code(checkouts: list[Path]) -> None:
+    """Byte-compile the ``src/`` and ``plugins/`` of each checkout (stale or missing ``.pyc``
+    files only), as a wheel's installation does, so no timed run compiles a module."""
+    for checkout in checkouts:
+        for part in ("src", "plugins"):
+            if (checkout / part).is_dir():
+                subprocess.run([sys.executable, "-m", "compileall", "-q", str(checkout / part)], check=True,
+                               stdout=subprocess.DEVNULL)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
@@ -167,6 +187,7 @@ def main() -> int:
         "data": {"image": image.name, "layers_bytes": sum(b.stat().st_size for b in blobs), "layers": len(blobs),
                  "rootfs_elf_files": len(elves),
                  "rootfs_files": sum(len(f) for _d, _n, f in os.walk(rootfs))}}
+    compile_code([ROOT] + ([Path(args.baseline)] if args.baseline else []))
     print(json.dumps(res), flush=True)
     work = Path(tempfile.mkdtemp(prefix="cache-bench-"))
     CWD["dir"] = work / "cwd"
@@ -193,14 +214,18 @@ def main() -> int:
                 "python_lstat_walk": ([sys.executable, "-c", LSTAT_WALK, str(rootfs)], env),
             }
             if args.baseline:
-                base_env = dict(env, PYTHONPATH=f"{args.baseline}/src:{args.baseline}/plugins")
+                base_env = dict(env, PYTHONPATH=f"{args.baseline}/src:{args.baseline}/plugins",
+                                PROVCHECK_CACHE_DIR=str(work / "cache-baseline"))  # its own, always warm
                 subprocess.run([*exe, "--version"], env=base_env, capture_output=True)
                 rows["eager_linkage_rootfs"] = ([*linkage, str(rootfs)], base_env)
             run([*linkage, str(rootfs)], env)  # fills the ELF parse cache and the file-identity cache once
+            if args.baseline:  # and the baseline's own entries (its code is another cache version)
+                run([*linkage, str(rootfs)], base_env)
 
             def identity_cache(name: str) -> None:
-                if name.endswith("parse_cache_only"):  # forget the files (this run writes them again)
-                    shutil.rmtree(work / "cache" / "entries" / "dir-files", ignore_errors=True)
+                if name.endswith("parse_cache_only"):  # a tree seen for the first time (this run writes them again)
+                    for namespace in ("dir-files", "dir-tree", "elf-analysis", "packages-by-shape"):
+                        shutil.rmtree(work / "cache" / "entries" / namespace, ignore_errors=True)
 
             res["rootfs"] = paired(rows, R, before=identity_cache)
             res["rootfs"]["provcheck_linkage_rootfs_no_cache"] = paired(

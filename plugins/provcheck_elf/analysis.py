@@ -113,7 +113,88 @@ class Analysis:
                         self._deep[p] = v
 
 
+ANALYSIS_NAMESPACE = "elf-analysis"  # whole analyses of trees with an identity
+
+
+@functools.lru_cache(maxsize=1)
+def _analysis_code() -> str:
+    """sha256 of every source an analysis depends on: this plugin's package and provcheck's
+    (the ELF and package readers, the tree's path resolution), as the engine versions detector
+    results: an edited provcheck never serves an older analysis."""
+    import hashlib
+
+    import provcheck
+    h = hashlib.sha256(f"{elf.PARSER_VERSION}/{PARSE_VERSION}".encode())
+    for package in (Path(__file__).parent, Path(provcheck.__file__).parent):
+        for path in sorted(package.rglob("*.py")):
+            h.update(f"{path.relative_to(package)}\0".encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
+    """The linkage analysis of ``artifact``. A tree with an ``identity`` (an image's verified
+    layers, a directory's listing with every file's identity) fixes every input of it, so with
+    the cache on the whole analysis is kept by that identity and this code's digest
+    (``elf-analysis``): a warm run neither looks up parse results nor reads a package database
+    nor builds the graph. An analysis with errors is not kept."""
+    tree = artifact.tree
+    store = cache.results.cache if cache is not None else None
+    identity = getattr(tree, "identity", None) if store is not None else None
+    if identity and store is not None:
+        kept = _kept_analysis(artifact, cache, store.get_json(ANALYSIS_NAMESPACE, identity, _analysis_code()))
+        if kept is not None:
+            return kept
+    an = _analyze(artifact, cache)
+    if identity and store is not None and not an.errors and not an.packages.failed:
+        try:
+            store.put_json(ANALYSIS_NAMESPACE, identity, _encoded_analysis(an), _analysis_code())
+        except OSError:
+            pass  # an unwritable cache only costs time on the next run
+    return an
+
+
+def _encoded_analysis(an: Analysis) -> dict[str, Any]:
+    g, pk = an.graph, an.packages
+    return {"objects": [[p, o.info, o.package, sorted(o.aliases)] for p, o in g.objects.items()],
+            "edges": [[e.src, e.name, e.kind, e.dst, e.via, e.found_as, list(e.searched)]
+                      for edges in g.edges.values() for e in edges],
+            "libc": g.libc,
+            "packages": [pk.owner, pk.versions, pk.databases, pk.where, pk.unread],
+            "files": an.stats["files"]}
+
+
+def _kept_analysis(artifact: Any, cache: ParseCache | None, value: Any) -> Analysis | None:
+    """The analysis kept for this tree (a verified entry; None when it is not one)."""
+    if not isinstance(value, dict):
+        return None
+    t0 = time.perf_counter()
+    try:
+        nodes = artifact.tree.nodes
+        g = graphmod.Graph()
+        objects, Obj = g.objects, graphmod.Obj
+        for path, info, package, aliases in value["objects"]:
+            if type(info) is not dict:  # noqa: E721
+                raise TypeError("not a parse result")
+            objects[path] = Obj(path, info, nodes[path], package, set(aliases))
+        add, Edge = g.add_edge, graphmod.Edge
+        for src, name, kind, dst, via, found_as, searched in value["edges"]:
+            if src not in objects or (dst is not None and dst not in objects):
+                raise KeyError("an edge of an object not kept")
+            add(Edge(src, name, kind, dst, via, found_as, tuple(searched)))
+        g.libc = value["libc"]
+        owner, versions, databases, where, unread = value["packages"]
+        pk = pkgmod.Packages(owner, versions, databases, where, unread)
+        files = int(value["files"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    g.packages = pk
+    stats = {"files": files, "elf": len(objects), "unreadable": 0, "parsed": 0, "cached": files,
+             "kept": True, "seconds": {"kept": round(time.perf_counter() - t0, 4)}}
+    return Analysis(artifact, g, pk, g.errors, stats, cache=cache)
+
+
+def _analyze(artifact: Any, cache: ParseCache | None) -> Analysis:
     tree = artifact.tree
     t0 = time.perf_counter()
     files = tree.starting_with(elf.ELF_MAGIC)  # a directory input then hashes only its ELF files

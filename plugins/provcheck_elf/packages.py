@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from provcheck.formats import packages
-
 
 @dataclass
 class Packages:
@@ -23,6 +21,7 @@ class Packages:
 def read_packages(tree: Any, wanted: Iterable[str], cache: Any = None) -> Packages:
     """Ownership of the ``wanted`` real paths (only those are kept); ``cache``: provcheck's cache,
     where an image's package databases are kept once read (``packages.installed``)."""
+    from provcheck.formats import packages  # not imported by a run whose analysis is kept (analysis.analyze)
     wanted = set(wanted)
     dbs = packages.installed(tree, hashes=False, cache=cache)
     pk = Packages(databases=list(dbs.read), unread=list(dbs.unread), failed=list(dbs.errors))

@@ -159,16 +159,22 @@ def _variables(lines: list[tuple[int, str]]) -> list[str]:
             re.match(r"^[A-Za-z_][\w.]*\s*[:+]?=", line) and not line.lstrip().startswith("#")]
 
 
+def _recipe(lines: list[tuple[int, str]], i: int) -> list[str]:
+    """The recipe lines of the rule on logical line ``i`` (blank and comment lines skipped)."""
+    recipe = []
+    for _, follow in lines[i + 1:]:
+        if not follow.startswith("\t"):
+            if follow.strip() and not follow.lstrip().startswith("#"):
+                break
+            continue
+        recipe.append(follow)
+    return recipe
+
+
 def _rule(lines: list[tuple[int, str]], target: str) -> tuple[int, list[str]] | None:
     for i, (n, line) in enumerate(lines):
         if re.match(rf"^{re.escape(target)}\s*:(?!=)", line):
-            recipe = []
-            for _, follow in lines[i + 1:]:
-                if not follow.startswith("\t"):
-                    if follow.strip() and not follow.lstrip().startswith("#"):
-                        break
-                    continue
-                recipe.append(follow)
+            recipe = _recipe(lines, i)
             return (n, recipe) if recipe else None
     return None
 
@@ -190,14 +196,7 @@ def _hook_rules(lines: list[tuple[int, str]], target: str, depth: int = 3) -> li
                 if m is None:
                     continue
                 prereqs = m.group(1).split("#", 1)[0].replace("\\\n", " ").strip()
-                recipe = []
-                for _, follow in lines[i + 1:]:
-                    if not follow.startswith("\t"):
-                        if follow.strip() and not follow.lstrip().startswith("#"):
-                            break
-                        continue
-                    recipe.append(follow)
-                rules.append((name, prereqs, recipe))
+                rules.append((name, prereqs, _recipe(lines, i)))
                 todo += [w for w in prereqs.split() if re.fullmatch(r"[\w.-]+", w)]
                 break
     return rules
@@ -615,7 +614,7 @@ def judge(path: str, regenerated: bytes, release: bytes, job: str, known: list[r
                              reason="the same lines in another order: the maker's locale collates them otherwise")
     if _top_level_blocks_reordered(regenerated, release):
         return rg.FileResult(path, rg.NOT_REPRODUCIBLE, toolchain=job, size=size,
-                             reason="the same top-level blocks in another order: the generator walks a hash "
+                             reason="the same blocks of constants in another order: the generator walks a hash "
                                     "table (Python 2's dicts, Perl's hashes), whose order this run cannot have")
     if path.endswith((".po", ".pot")) and not any(
             h.kind == "unexplained" for h in rg.compare_output(path, rg.po_unwrapped(regenerated),
@@ -650,17 +649,24 @@ def _blocks(data: bytes) -> list[bytes]:
     return out
 
 
+# a line of a block a generator may order by a hash table: a comment, or a name given a literal
+_CONSTANT_LINE = re.compile(rb"(?:#|//|/\*| \*)[^\n]*|(?:#define\s+)?[A-Za-z_][\w.]*\s*[:=]?\s*"
+                            rb"(?:-?(?:0[xX][\da-fA-F]+|\d+)|\"[^\"\\\n]*\"|'[^'\\\n]*')[,;]?\s*")
+
+
 def _top_level_blocks_reordered(regenerated: bytes, release: bytes) -> bool:
     """Whether the two hold the same blocks (runs of lines between blank lines), each whole, in
-    another order, and every block that moved starts unindented: top-level definitions that a
-    generator wrote walking a hash table (libxml2's python bindings: one block per enum). A
-    block inside a function (indented) that moved, or any line changed, is a difference."""
+    another order, and every block that moved is unindented constants (comments, and names
+    given a number or string literal): a table a generator wrote walking a hash table
+    (libxml2's python bindings: one block of constants per enum). Moved code, a moved block
+    inside a function, or any line changed is a difference."""
     a, b = _blocks(regenerated), _blocks(release)
     if a == b or sorted(a) != sorted(b):
         return False
     from .compare import matcher
     moved = [blk for op, _, _, j1, j2 in matcher(a, b).get_opcodes() if op != "equal" for blk in b[j1:j2]]
-    return all(not blk[:1].isspace() for blk in moved)
+    return all(not blk[:1].isspace() and all(_CONSTANT_LINE.fullmatch(line) for line in blk.split(b"\n"))
+               for blk in moved)
 
 
 def _pdf_text(data: bytes) -> bytes:

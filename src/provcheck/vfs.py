@@ -538,6 +538,16 @@ class ContentSource(Protocol):
         """The first bytes recorded for the node's exact identity, without making its content."""
 
 
+class TreeAnswers(Protocol):
+    """Answers about a whole tree, kept across runs by the tree's ``identity`` (a directory
+    input's loader provides them: ``unpack.directory.TreeRecord``). A question is a string
+    such as ``starting_with:7f454c46``; an answer is a list of tree paths."""
+
+    def recall(self, question: str) -> list[str] | None: ...
+
+    def keep(self, question: str, paths: list[str]) -> None: ...
+
+
 class Tree:
     """A file tree: visible nodes by path, plus hidden ones (deleted or shadowed by a layer)."""
 
@@ -552,8 +562,10 @@ class Tree:
         self.findings: list[Finding] = []   # engine findings of a nested unpack
         self.errors: list[ToolError] = []
         # a digest that fixes every node and content of this tree (an image's verified layers and
-        # the limits), set by its loader; results derived from the whole tree may be cached by it
+        # the limits; a directory's listing with every file's identity), set by its loader;
+        # results derived from the whole tree may be cached by it
         self.identity: str | None = None
+        self.answers: TreeAnswers | None = None  # whole-tree answers kept by the identity, when the loader keeps them
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -647,9 +659,20 @@ class Tree:
         """The visible files whose content starts with ``magic`` (format sniffing over a whole
         tree), and those whose first bytes cannot be read (the caller's parser reports why).
         A directory input's files answer from the file-identity cache when it knows their
-        identity, without being opened."""
+        identity, without being opened; a tree with kept ``answers`` (a directory input whose
+        identity an earlier run saw) answers from them without looking at any file."""
         n = len(magic)
+        answers = self.answers
+        question = f"starting_with:{magic.hex()}"
+        if answers is not None:
+            paths = answers.recall(question)
+            if paths is not None:
+                nodes = self.nodes
+                kept = [nodes.get(p) for p in paths]
+                if None not in kept:
+                    return kept  # type: ignore[return-value]
         out: list[Node] = []
+        complete = True  # every file's first bytes were read: an answer that may be kept
         for node in self.nodes.values():
             if node.size < n or (node.type != FILE and node.type != HARDLINK):
                 continue
@@ -660,12 +683,16 @@ class Tree:
                         out.append(node)
                     continue
             if not node.is_file:
+                complete = False
                 continue
             try:
                 if self.read(node, n) == magic:
                     out.append(node)
             except (OSError, ValueError):
+                complete = False
                 out.append(node)
+        if answers is not None and complete:
+            answers.keep(question, [node.path for node in out])
         return out
 
     def known_digest(self, node: Node) -> str | None:

@@ -138,26 +138,41 @@ def test_racy_files_are_not_stored(checker, quick_racy):
         assert tree.known_digest(tree.get("old")) and tree.known_digest(tree.get("fresh")) is None
 
 
-def test_a_wrong_cached_digest_is_caught_when_the_file_is_hashed(checker, quick_racy):
+@pytest.mark.parametrize("liar", ["index", "tree record"])
+def test_a_wrong_cached_digest_is_caught_when_the_file_is_hashed(checker, quick_racy, liar):
     """An entry that lies (same identity, other digest: what a changed disk or clock could
-    give) never reaches a report: the printed digest is hashed, and the difference is an error."""
+    give) never reaches a report: the printed digest is hashed, and the difference is an error.
+    Either store may lie: the file-identity index, or the record kept by the tree's identity."""
     root = checker.tree({"lib": "library bytes"})
     time.sleep(0.15)
     ctx, artifact = _load(checker, root)
     with ctx:
         true = artifact.tree.get("lib").sha256
+        identity = artifact.tree.identity
         cache = ctx.cache
-    key = directory.FileIndex(None, root).key
-    stored = cache.get_json(directory.INDEX_NAMESPACE, key, directory.INDEX_VERSION)
-    stored["files"]["lib"][5] = "0" * 64
-    cache.put_json(directory.INDEX_NAMESPACE, key, stored, directory.INDEX_VERSION)
+    assert identity
+    if liar == "index":  # no record: the index answers
+        key = directory.FileIndex(None, root).key
+        stored = cache.get_json(directory.INDEX_NAMESPACE, key, directory.INDEX_VERSION)
+        stored["files"]["lib"][5] = "0" * 64
+        cache.put_json(directory.INDEX_NAMESPACE, key, stored, directory.INDEX_VERSION)
+        cache._path(directory.TREE_NAMESPACE, identity).unlink()
+    else:
+        stored = cache.get_json(directory.TREE_NAMESPACE, identity, directory.INDEX_VERSION)
+        assert stored["files"]["lib"][0] == true
+        stored["files"]["lib"][0] = "0" * 64
+        cache.put_json(directory.TREE_NAMESPACE, identity, stored, directory.INDEX_VERSION)
     ctx, artifact = _load(checker, root)
     with ctx:
         node = artifact.tree.get("lib")
+        assert artifact.tree.identity == identity
         assert artifact.tree.known_digest(node) == "0" * 64
         assert node.sha256 == true
         assert any("file-identity cache is wrong" in e.message for e in artifact.errors)
         assert artifact.tree.known_digest(node) == true
+    ctx, artifact = _load(checker, root)  # the run that caught it stored the true digest
+    with ctx:
+        assert artifact.tree.known_digest(artifact.tree.get("lib")) == true and not artifact.errors
 
 
 def test_no_cache_neither_reads_nor_writes_the_index(checker, quick_racy):
@@ -208,3 +223,71 @@ def test_a_directory_keeps_its_package_read_until_a_database_file_or_the_shape_c
     changed = [("foo", "1.0", ("usr/bin/foo", "usr/lib/foo", "usr/bin/foo2"))]
     assert files()[0] == changed == files(no_cache=True)[0]
     assert files() == (changed, [])
+
+
+def test_a_directorys_identity_changes_with_any_entry_and_its_record_answers_warm(checker, quick_racy):
+    """A directory input's tree identity covers every path, link target and entry's identity:
+    each change below (a touched file, a file's content replaced with its size and mtime put
+    back, an added, a removed file, a symlink pointed elsewhere, a directory's mode) gives
+    another identity, and the warm answer of ``starting_with`` equals reading every file.
+    With the same identity a warm run answers from the tree's record: no file's content is
+    made but the hard-linked inode's, and the file-identity index is not even read. A racy
+    entry or an error of the walk leaves the identity unset."""
+    root = checker.tree({"bin/a": ELF, "bin/a2": Hardlink("bin/a"), "lib/b": File(ELF, 0o755), "c": "text",
+                         "s": Symlink("bin/a"), "d/e": "x" * 100})
+    time.sleep(0.15)
+    index_reads = []
+    real_entries = directory.FileIndex.entries
+
+    def by_reading(tree):
+        return sorted(n.path for n in tree.nodes.values()
+                      if n.is_file and n.size >= 4 and tree.read(n, 4) == b"\x7fELF")
+
+    def load(**config):
+        ctx, artifact = _load(checker, root, **config)
+        with ctx:
+            tree = artifact.tree
+            found = sorted(n.path for n in tree.starting_with(b"\x7fELF"))
+            made = sorted(n.path for n in tree.nodes.values() if getattr(n, "_content", None) is not None)
+            index_read = bool(index_reads)
+            assert found == by_reading(tree) and not artifact.errors
+            return tree.identity, found, made, index_read
+
+    identity, found, _, _ = load()
+    assert identity and found == ["bin/a", "bin/a2", "lib/b"]
+    directory.FileIndex.entries = property(lambda self: index_reads.append(1) or real_entries.fget(self))
+    try:
+        assert load() == (identity, found, ["bin/a", "bin/a2"], False)  # the record's answer, no index read
+    finally:
+        directory.FileIndex.entries = real_entries
+    assert load(no_cache=True)[0] is None  # --no-cache: nothing kept, so no identity either
+
+    def change(what, expect):
+        what()
+        time.sleep(0.15)
+        got = load()
+        assert got[0] and got[0] not in seen and got[1] == expect, got
+        assert load()[:2] == got[:2]  # and again, from the new identity's record
+        seen.add(got[0])
+
+    seen = {identity}
+    st = os.stat(root / "lib/b")
+
+    def replace_b():
+        (root / "lib/b").write_bytes(b"not ELF any more" + b"\0" * 48)  # same size, mtime put back
+        os.utime(root / "lib/b", ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    change(lambda: os.utime(root / "c"), ["bin/a", "bin/a2", "lib/b"])
+    change(replace_b, ["bin/a", "bin/a2"])
+    change(lambda: (root / "d/new").write_bytes(ELF), ["bin/a", "bin/a2", "d/new"])
+    change(lambda: (root / "d/e").unlink(), ["bin/a", "bin/a2", "d/new"])
+    change(lambda: ((root / "s").unlink(), (root / "s").symlink_to("lib/b")), ["bin/a", "bin/a2", "d/new"])
+    change(lambda: (root / "d").chmod(0o700), ["bin/a", "bin/a2", "d/new"])
+    (root / "c").write_text("fresh")  # racy: changed within the window before the listing
+    assert load()[0] is None
+    time.sleep(0.15)
+    from provcheck.config import Limits
+    ctx, artifact = _load(checker, root, limits=Limits(max_file_bytes=50))  # d/new and lib/b: errors of the walk
+    with ctx:
+        assert artifact.errors and artifact.tree.identity is None
+    assert load()[0] not in seen | {None}  # settled: a new identity for the new content

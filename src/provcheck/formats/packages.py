@@ -89,12 +89,13 @@ def installed(tree: Tree, hashes: bool = True, cache: Cache | None = None) -> Da
     file and the file lists are parsed once per tree.
 
     ``cache`` (``provcheck.Cache``): a tree with an ``identity`` (an image's verified
-    layers) keeps its full read there, by that identity and this reader's source, so a
-    warm run parses nothing; a read with any error is not kept. Any other tree (a
-    directory input) keeps its read without hashes by its shape (:func:`_shape`) with the
-    sha256 of every database file it read: a warm run uses it when each of those files
-    still has that digest as ``Tree.known_digest`` gives it (for a directory input, the
-    file-identity cache: no database file is opened)."""
+    layers, a directory's listing with every file's identity) keeps its full read there,
+    by that identity and this reader's source, so a warm run parses nothing; a read with
+    any error is not kept. A read without hashes is kept by the identity too, or by the
+    tree's shape (:func:`_shape`) when it has none (a directory input with racy entries),
+    with the sha256 of every database file it read: a warm run uses it when each of those
+    files still has that digest as ``Tree.known_digest`` gives it (for a directory input,
+    the file-identity cache: no database file is opened)."""
     try:
         done = _INSTALLED[tree]
     except (KeyError, TypeError):
@@ -111,7 +112,7 @@ def installed(tree: Tree, hashes: bool = True, cache: Cache | None = None) -> Da
             return kept
     base = done.get(False)
     if base is None:
-        shape = _shape(tree) if cache is not None and key is None else None
+        shape = (key or _shape(tree)) if cache is not None else None  # an identity fixes the shape too
         base = _kept_base(tree, cache, shape) if cache is not None and shape is not None else None
         if base is None:
             base = Databases()
@@ -141,7 +142,7 @@ def installed(tree: Tree, hashes: bool = True, cache: Cache | None = None) -> Da
 
 
 CACHE_NAMESPACE = "packages"
-SHAPE_NAMESPACE = "packages-by-shape"  # reads without hashes of trees without an identity
+SHAPE_NAMESPACE = "packages-by-shape"  # reads without hashes, by the tree's identity or else its shape
 
 
 def _shape(tree: Tree) -> str:

@@ -395,6 +395,11 @@ def test_prose_sorted_in_another_locale_is_not_reproducible_and_code_reordered_d
     assert r.status == "reproduction-differs"
     r = docgen.judge("gen.py", b"\n".join(enums), b"\n".join(enums[::-1]).replace(b"= 0", b"= 1", 1), "rule", [])
     assert r.status == "reproduction-differs"
+    steps = [b"check_signature || exit 1\n", b"install -m 755 tool /usr/bin\n"]  # moved code runs in another order
+    r = docgen.judge("install.sh", b"\n".join(steps), b"\n".join(steps[::-1]), "rule", [])
+    assert r.status == "reproduction-differs"
+    defs = [b"def a():\n    return 1\n", b"def b():\n    return 2\n"]
+    assert docgen.judge("gen.py", b"\n".join(defs), b"\n".join(defs[::-1]), "rule", []).status == "reproduction-differs"
     assert docgen.is_prose("THANKS", theirs) and not docgen.is_prose("gen", b"#!/bin/sh\n")
 
 

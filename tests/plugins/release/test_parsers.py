@@ -249,6 +249,7 @@ def _with_download(project, checker, changes: dict[str, bytes]) -> dict:
                           "--set", "release.regenerate-download=true")
 
 
+@pytest.mark.slow   # fetches Debian bullseye's bison
 def test_a_parser_made_by_another_published_bison_is_reproduced_with_that_build(project, checker,
                                                                                  older_bison_release):
     """The parser names bison 3.7.5, this system has 3.8.2: Debian's 3.7.5 is fetched (apt's signed
@@ -259,6 +260,7 @@ def test_a_parser_made_by_another_published_bison_is_reproduced_with_that_build(
     assert not [f for f in data["findings"] if f["severity"] in ("medium", "high", "critical")]
 
 
+@pytest.mark.slow   # fetches Debian bullseye's bison
 def test_a_parser_of_an_unpublished_bison_is_compared_with_the_nearest_and_injected_lines_show(
         project, checker, older_bison_release):
     """The parser names bison 3.7.6, which no Debian release serves (unbound 1.17.1's does): the
