@@ -281,6 +281,42 @@ def _stamp_norm(line: str) -> str:
     return " ".join(STAMP_COLLAPSE.sub("#", STAMP_TOKENS.sub("#", line)).split())
 
 
+# what a stamp may change, token by token: a version (2.4.7-dirty, v1.16.5, 3.7.6), a date or time
+# (2022-10-16, 1999-2026, 12:30:00, Oct), a year, a commit id, a pre-release or VCS word
+STAMP_SHAPED = re.compile(r"(?i)v?\d+(?:[._]\d+)+(?:[-.+~]?[a-z]*\d*)*|\d{4}(?:-\d{2}){2}(?:t?\d{2}:\d{2}(?::\d{2})?)?|"
+                          r"(?:19|20)\d{2}(?:[-,](?:19|20)\d{2})*|\d{1,2}:\d{2}(?::\d{2})?(?:[-+]\d{4})?|[-+]\d{4}|[0-9a-f]{7,40}|"
+                          r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*|(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*|"
+                          r"dev|devel|git|dirty|unreleased|snapshot|alpha|beta|rc\d*|pre|post|utc|gmt|cest|cet|am|pm")
+# a bare number (a serial, bison's YYBISON 30706, a hex version) is a stamp only where a stamp word says
+# so as a word of its own or in an upper-case name (PACKAGE_VERSION, "# serial 12"), or in a comment:
+# never by an identifier such as j_format_version next to code
+STAMP_NAMED = re.compile(r"(?i:\b(?:version|serial|revision|release|copyright|date|timestamp|built|snapshot)\b)|"
+                         r"\b[A-Z0-9_]*(?:VERSION|REVISION|SERIAL|DATE|YYBISON)[A-Z0-9_]*\b|(?:Date|Version)\b|"
+                         r"^\s*(?:#|//|/\*|\*|dnl\b|\.\\\"|<!--|%)|^\.(?:TH|Dd)\s")
+_STAMP_TOKEN = re.compile(r"[\w.:+~-]+|[^\w\s]")
+_NUMBER = re.compile(r"(?i)\d+|0x[0-9a-f]+")
+_STAMP_PUNCTUATION = frozenset("-./:,+_~()[]")   # what a date or version is written with
+
+
+def is_stamp_pair(x: str, y: str) -> bool:
+    """Whether line ``y`` is ``x`` with only stamps changed: the same line once versions, dates and
+    numbers are masked, and every token that differs stamp-shaped (a version, date, year, time,
+    commit id; a bare number only on a line a stamp word names). ``umask 077`` -> ``000``, ``-m
+    644`` -> ``666``, ``@CFLAGS@`` -> ``@CPPFLAGS@`` or ``< 2`` -> ``< 33`` next to a
+    ``j_format_version`` are not stamps."""
+    if _stamp_norm(x) != _stamp_norm(y):
+        return False
+    tx, ty = _STAMP_TOKEN.findall(x), _STAMP_TOKEN.findall(y)
+    named = bool(STAMP_NAMED.search(x) or STAMP_NAMED.search(y))
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, tx, ty, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        for t in (*tx[i1:i2], *ty[j1:j2]):
+            if not (STAMP_SHAPED.fullmatch(t) or (named and _NUMBER.fullmatch(t)) or t in _STAMP_PUNCTUATION):
+                return False
+    return True
+
+
 def is_release_edit(a: list[str], b: list[str], sm: difflib.SequenceMatcher | None = None) -> bool:
     """Only lines carrying versions/dates/placeholders changed, pairwise, and few of them."""
     sm = sm or matcher(a, b)
@@ -298,7 +334,7 @@ def is_release_edit(a: list[str], b: list[str], sm: difflib.SequenceMatcher | No
                 continue
             if not (STAMP_WORDS.search(x) or STAMP_WORDS.search(y)):
                 return False
-            if _stamp_norm(x) != _stamp_norm(y) and not _value_stamped(x, y):
+            if not is_stamp_pair(x, y) and not _value_stamped(x, y):
                 return False
     return 0 < changed <= 20
 

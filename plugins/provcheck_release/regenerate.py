@@ -801,7 +801,7 @@ def _in_variable(lines: list[str], index: int, variable: str) -> bool:
 
 def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[tuple[str, int, int, int, int]]],
              known: list[KnownDifference]) -> list[Hunk]:
-    from .compare import _stamp_norm, same_but_vcs_keywords
+    from .compare import is_stamp_pair, same_but_vcs_keywords
     hunks = []
     for group in op_groups:
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
@@ -818,7 +818,7 @@ def classify(path: str, regen: list[str], rel: list[str], op_groups: list[list[t
             added += [(j + 1, rel[j]) for j in range(b1, b2)]
             old = [x for x in regen[a1:a2] if x.strip()]
             new = [y for y in rel[b1:b2] if y.strip()]
-            if len(old) != len(new) or any(_stamp_norm(x) != _stamp_norm(y) and not _invocation_paths(x, y)
+            if len(old) != len(new) or any(not is_stamp_pair(x, y) and not _invocation_paths(x, y)
                                            and not same_but_vcs_keywords(x, y)
                                            for x, y in zip(old, new)):
                 pairs_ok = False
@@ -1278,11 +1278,15 @@ def _compare_uncached(path: str, regenerated: bytes, release: bytes, known: list
     return compare_output(path, regenerated, release, known)
 
 
+CATALOG_FIELDS = (b"Content-Type:", b"Plural-Forms:")   # header fields a program's output depends on
+
+
 def render_catalog(data: bytes) -> bytes | None:
     """A GNU .mo catalog as text, one ``msgid``/``msgstr`` pair per line, sorted; None if
     malformed. System-dependent strings (``%<PRIu32>``) are shown with their segment names;
     the static expansions some msgfmt versions add for them are left out, so catalogs from
-    different gettext versions compare equal when their messages are."""
+    different gettext versions compare equal when their messages are. Of the header, the
+    charset and the plural rule (dates, versions and translators are stamps)."""
     import struct
     if len(data) < 28:
         return None
@@ -1331,8 +1335,11 @@ def render_catalog(data: bytes) -> bytes | None:
                   for msgid, _ in sysdep]
     out = [b"msgid " + repr(m).encode() + b" msgstr " + repr(t).encode() for m, t in sysdep]
     for msgid, msgstr in pairs:
-        if not msgid or any(rx.fullmatch(msgid) for rx in expansions):
-            continue  # the header (creation dates, versions), or a static copy of a system-dependent string
+        if not msgid:  # the header: of its fields only what changes how messages are read and chosen
+            out += [b"header " + repr(f).encode() for f in msgstr.split(b"\n") if f.startswith(CATALOG_FIELDS)]
+            continue
+        if any(rx.fullmatch(msgid) for rx in expansions):
+            continue  # a static copy of a system-dependent string
         out.append(b"msgid " + repr(msgid).encode() + b" msgstr " + repr(msgstr).encode())
     return b"\n".join(sorted(out)) + b"\n"
 

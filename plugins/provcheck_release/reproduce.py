@@ -269,7 +269,9 @@ class Reproduction:
             what = (f"{len(added)} lines only unverified inputs ({', '.join(fr.unverified_inputs[:4])}) produce; "
                     "with their nearest published copies they are not there")
         sev = Severity.CRITICAL if fr.risk else Severity.HIGH
-        if docgen.is_prose(fr.path, c.read_r(fr.path, 64)):  # read, never run by the build: risky lines are high
+        if fr.path.endswith(CATALOGS):  # what the program prints: a changed format directive is its code
+            sev = Severity.CRITICAL if fr.risk or _format_changed(added) else Severity.HIGH
+        elif docgen.is_prose(fr.path, c.read_r(fr.path, 64)):  # read, never run by the build: risky lines are high
             sev = Severity.HIGH if fr.risk else Severity.MEDIUM
         ev = {"diff": diff[:12000], "hunks": [h.to_dict() for h in bad[:rg.HUNKS_SHOWN]],
               "unexplained_hunks": len(bad), "explained_hunks": [h.to_dict() for h in fr.hunks if h.kind != "unexplained"][:8],
@@ -365,6 +367,23 @@ def _builds(options: rg.Options) -> docgen.Builds:
                 if v.startswith(series) and v != version]
         return [of(found[0]) for v in near if (found := flavours(v))]
     return builds
+
+
+CATALOGS = (".po", ".gmo", ".mo")
+# a printf directive (gettext's c-format): what ``msgfmt --check-format`` compares between msgid and msgstr
+_PRINTF = re.compile(r"%(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?[diouxXeEfFgGaAcspn]")
+
+
+def _format_changed(added: list[tuple[int, str]]) -> bool:
+    """Whether an added catalog line (a rendered ``.gmo`` pair, ``msgid ... msgstr ...``) gives a
+    message other printf directives than its ``msgid`` has (``%s`` become ``%n``): a
+    translation that makes the program's formatting call read or write other arguments."""
+    for _, line in added:
+        msgid, sep, msgstr = line.partition(" msgstr ")
+        if sep and sorted(m.lstrip("%0123456789$") for m in _PRINTF.findall(msgid)) != \
+                sorted(m.lstrip("%0123456789$") for m in _PRINTF.findall(msgstr)):
+            return True
+    return False
 
 
 def _make_seconds(opts: dict[str, Any]) -> float | None:
