@@ -665,3 +665,21 @@ def test_a_file_its_job_did_not_write_gets_a_verdict_saying_why(tmp_path):
     for path in ("doc/m.info", "doc/m.info-1"):
         r = out.files[path]
         assert r.status == "not-reproducible" and "did not write it" in r.reason and "defs.inc" in r.reason, r
+
+
+def test_an_edited_catalog_is_high_and_a_changed_format_directive_critical(project, checker, tmp_path):
+    """A translation is what the program prints: a release ``.gmo`` whose message differs from
+    msgfmt of the reproduced ``.po`` is PC110 high (it was medium, as prose), and critical when
+    the message's printf directives are not its msgid's (``%n`` writes through an argument)."""
+    _, release, _ = project
+
+    def gmo(msgstr: bytes) -> bytes:
+        po = release["po/de.po"].replace(b'msgstr "Hallo, Leser"', b'msgstr "' + msgstr + b'"')
+        assert po != release["po/de.po"]
+        (tmp_path / "de.po").write_bytes(po)
+        subprocess.run(["msgfmt", "-o", str(tmp_path / "de.gmo"), str(tmp_path / "de.po")], check=True)
+        return (tmp_path / "de.gmo").read_bytes()
+    for msgstr, severity in ((b"Guten Tag, Leser", "high"), (b"Hallo, %n Leser", "critical")):
+        data = run(project, checker, {"po/de.gmo": gmo(msgstr)})
+        (f,) = [f for f in findings_on(data, "po/de.gmo") if f["rule_id"] == "PC110"]
+        assert f["severity"] == severity and msgstr.decode() in f["evidence"]["diff"], f
