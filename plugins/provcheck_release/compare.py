@@ -293,7 +293,7 @@ STAMP_SHAPED = re.compile(r"(?i)v?\d+(?:[._]\d+)+(?:[-.+~]?[a-z]*\d*)*|\d{4}(?:-
 STAMP_NAMED = re.compile(r"(?i:\b(?:version|serial|revision|release|copyright|date|timestamp|built|snapshot)\b)|"
                          r"\b[A-Z0-9_]*(?:VERSION|REVISION|SERIAL|DATE|YYBISON)[A-Z0-9_]*\b|(?:Date|Version)\b|"
                          r"^\s*(?:#|//|/\*|\*|dnl\b|\.\\\"|<!--|%)|^\.(?:TH|Dd)\s")
-_STAMP_TOKEN = re.compile(r"[\w.:+~-]+|[^\w\s]")
+_STAMP_TOKEN = re.compile(r"[\w.:+~-]*\w|[^\w\s]")   # a token ends with a word character: "2026." is 2026 and "."
 _NUMBER = re.compile(r"(?i)\d+|0x[0-9a-f]+")
 _STAMP_PUNCTUATION = frozenset("-./:,+_~()[]")   # what a date or version is written with
 

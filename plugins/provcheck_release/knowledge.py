@@ -144,6 +144,9 @@ def check_known_difference(entry: Any, where: str) -> None:
         raise KnowledgeError(f"{where}: needs 'files' and 'how'")
     if sum(bool(entry.get(k)) for k in ("lines", "variable", "hunks")) != 1:
         raise KnowledgeError(f"{where}: give exactly one of 'lines', 'variable' and 'hunks'")
+    when = entry.get("when")
+    if when is not None and not re.fullmatch(r"(?:autoconf|automake|libtool|gettext) \S+", str(when)):
+        raise KnowledgeError(f"{where}: 'when' names a tool and its version ('autoconf 2.69'), not {when!r}")
     for hunk in entry.get("hunks", []):
         try:
             parse_hunk(str(hunk))

@@ -699,7 +699,8 @@ def _materialise(files: Mapping[str, bytes], root: Path) -> None:
 def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: Any, env: Mapping[str, str],
                limits: Any, git: tuple[Path, str, bytes] | None = None
                ) -> tuple[dict[str, bytes], list[dict[str, Any]], str | None]:
-    """Run the steps in a fresh copy of the inputs; (changed or new files, step records, failure).
+    """Run the steps in a fresh copy of the inputs; (files the steps wrote or changed, step records,
+    failure).
     ``git``: (git directory, commit, tags): the tree gets the tag's history (tagrepo.py)."""
     from provcheck import sandbox
     from . import tagrepo
@@ -714,17 +715,21 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
     records: list[dict[str, Any]] = []
     failure = None
     unfinished: set[str] = set()   # what a failed step wrote: never compared (autoconf writes before it fails)
+    written: set[str] = set()      # what the steps wrote, also byte for byte the input (a committed configure)
     for name, argv in chain.steps:
         before = _states(workdir)
         res = sandbox.run(argv, workdir=workdir, binds=binds, env=env, limits=limits)
         records.append(_step_record(name, res))
+        changed = {rel for rel, state in _states(workdir).items() if before.get(rel) != state}
         if step_kind(name) == "msgfmt" and not res.killed:
+            written |= changed
             continue  # a catalog that does not compile is missing from the outputs, and reported there
         if res.killed or res.returncode != 0:
             failure = f"{name} " + (f"killed ({res.killed})" if res.killed else f"exited {res.returncode}") + \
                       f": {_tail(res.stderr)}"
-            unfinished = {rel for rel, state in _states(workdir).items() if before.get(rel) != state}
+            unfinished = changed
             break
+        written |= changed
     produced: dict[str, bytes] = {}
     for dirpath, _dirs, names in os.walk(workdir):
         for n in names:
@@ -735,7 +740,7 @@ def _run_chain(chain: Chain, files: Mapping[str, bytes], workdir: Path, binds: A
             if rel.startswith(("autom4te.cache/", ".git/")) or rel in unfinished:
                 continue
             data = p.read_bytes()
-            if files.get(rel) != data:
+            if files.get(rel) != data or rel in written:
                 produced[rel] = data
     shutil.rmtree(workdir, ignore_errors=True)
     return produced, records, failure
@@ -777,7 +782,8 @@ class KnownDifference:
     variable: str | None              # or: every changed line lies in this make variable and names files only
     how: str
     stamp: str | None = None          # or: each changed release line is the regenerated one with this value added
-    hunks: tuple["FlavourHunk", ...] = ()  # or: each changed line lies in one of these patches, applied where it fits
+    hunks: tuple["FlavourHunk", ...] = ()  # or: each changed line lies where one of these patches fits
+    when: tuple[str, str] | None = None   # only for a release whose files name this (tool, version)
 
     def applies(self, path: str) -> bool:
         return any(rx.match(path) for rx in self.files)
@@ -917,7 +923,8 @@ def known_differences(systems: Iterable[Mapping[str, Any]]) -> list[KnownDiffere
                 files=tuple(glob_regex(str(p)) for p in entry.get("files", [])),
                 lines=tuple(re.compile(str(r)) for r in entry.get("lines", [])),
                 variable=entry.get("variable"), how=str(entry.get("how", "")),
-                hunks=tuple(parse_hunk(str(h)) for h in entry.get("hunks", []))))
+                hunks=tuple(parse_hunk(str(h)) for h in entry.get("hunks", [])),
+                when=tuple(str(entry["when"]).split(" ", 1)) if entry.get("when") else None))  # type: ignore[arg-type]
     return out
 
 
@@ -942,6 +949,13 @@ def unavailable(mode: str, reason: str, expected: Iterable[str], unobtainable: b
     return r
 
 
+def _release_versions(trees: Trees) -> dict[str, str]:
+    """The generator versions the release's top files name (``toolchain.generator_versions``)."""
+    from . import toolchain
+    sample = {p: trees.release[p]() for p in ("configure", "aclocal.m4", "Makefile.in") if p in trees.release}
+    return toolchain.generator_versions(sample)
+
+
 def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> Regeneration | None:
     """The regeneration of a release's autotools outputs; None when there is nothing to regenerate."""
     started = time.monotonic()
@@ -949,6 +963,8 @@ def regenerate(trees: Trees, options: Options, known: list[KnownDifference]) -> 
         known = [*known, KnownDifference(files=(re.compile(r".*"),), lines=(), variable=None, stamp=trees.commit,
                                          how=f"the tag's commit id {trees.commit[:12]}, written by m4_esyscmd of git "
                                              "when the release was made (the sandbox tree has no .git)")]
+    made_with = _release_versions(trees)
+    known = [k for k in known if k.when is None or made_with.get(k.when[0]) == k.when[1]]
     files, inputs, alternatives = assemble(trees)
     apart = _other_generators(trees)   # sub-packages made with other generator versions: {dir: why}
     chain = plan(files, trees.release, include=lambda d: d not in apart)
@@ -1267,7 +1283,7 @@ def added_risk(added: str, unexplained: bool = True) -> list[dict[str, Any]]:
 
 def _known_digest(known: list[KnownDifference]) -> str:
     return hashlib.sha256(repr([(k.how, [r.pattern for r in k.files], [r.pattern for r in k.lines], k.variable,
-                                 k.stamp, k.hunks) for k in known]).encode()).hexdigest()
+                                 k.stamp, k.hunks, k.when) for k in known]).encode()).hexdigest()
 
 
 def _compare_uncached(path: str, regenerated: bytes, release: bytes, known: list[KnownDifference]) -> list[Hunk]:
