@@ -355,9 +355,7 @@ def _builds(options: rg.Options) -> docgen.Builds:
             try:
                 return [t for t in toolchain.flavours(tool, v, cache_dir=options.toolchain_cache,
                                                       download=options.download) if t.flavour != "system"]
-            except toolchain.ToolchainUnavailable:
-                return []
-            except Exception:  # a download or unpack failure: that version is not compared
+            except Exception:  # none of that version, or a download or unpack failure: not compared
                 return []
         exact = flavours(version)
         if exact:

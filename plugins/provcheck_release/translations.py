@@ -99,7 +99,8 @@ def _quot(d: str, domain: str, package: str, tag: Mapping[str, bytes],
     langs = [lang for lang in QUOT_LANGS if f"{d}/{lang}.po" in release
              and tag.get(f"{d}/{lang}.po") != release[f"{d}/{lang}.po"]()]
     files = [f"{d}/{name}" for name in QUOT_FILES]
-    if not langs or any(f not in tag and f not in release for f in files[:2] + files[3:4]):
+    if not langs or any(f"{d}/{name}" not in tag and f"{d}/{name}" not in release
+                        for name in ("Rules-quot", "quot.sed", "insert-header.sin")):
         return "", ()
     mk = "".join(f"{k} = {v}\n" for k, v in (("DOMAIN", domain), ("PACKAGE", package), ("srcdir", "."),
                                              ("top_srcdir", ".."), ("MSGINIT", "msginit"), ("MSGCONV", "msgconv"),
