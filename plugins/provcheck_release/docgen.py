@@ -60,7 +60,6 @@ stamp classification.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import posixpath
 import re
@@ -1208,13 +1207,6 @@ def _quote(s: str) -> str:
     return "'" + s.replace("'", "'\\''") + "'"
 
 
-def digest() -> str:
-    """This module's code and the make-rule reader it plans with, for the result cache key."""
-    here = Path(__file__)
-    return hashlib.sha256(here.read_bytes() + here.with_name("maketargets.py").read_bytes() +
-                          here.with_name("makerules.py").read_bytes()).hexdigest()
-
-
 def is_doc(path: str) -> bool:
     """Documentation the build never executes (its differences are graded as prose)."""
     return bool(DOC_OUTPUT.search(path)) and not path.endswith((".sh", ".py", ".pl"))
@@ -1228,4 +1220,4 @@ def is_prose(path: str, data: bytes = b"") -> bool:
     return is_doc(path) or not (CODE_EXT.search(path) or is_build_file(path, data[:2]) or data[:2] == b"#!")
 
 
-__all__ = ["DocJob", "DocResult", "plan", "run", "judge", "pdf_normalise", "is_doc", "is_prose", "digest"]
+__all__ = ["DocJob", "DocResult", "plan", "run", "judge", "pdf_normalise", "is_doc", "is_prose"]

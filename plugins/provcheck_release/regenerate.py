@@ -950,9 +950,14 @@ def unavailable(mode: str, reason: str, expected: Iterable[str], unobtainable: b
 
 
 def _release_versions(trees: Trees) -> dict[str, str]:
-    """The generator versions the release's top files name (``toolchain.generator_versions``)."""
+    """The generator versions the release's top files name (``toolchain.generator_versions``; a
+    sub-directory's ``Makefile.in`` when the top has none)."""
     from . import toolchain
     sample = {p: trees.release[p]() for p in ("configure", "aclocal.m4", "Makefile.in") if p in trees.release}
+    if "Makefile.in" not in sample:
+        mk = next((p for p in sorted(trees.release) if p.endswith("Makefile.in")), None)
+        if mk:
+            sample[mk] = trees.release[mk]()
     return toolchain.generator_versions(sample)
 
 
@@ -1377,12 +1382,7 @@ def _toolchains(trees: Trees, chain: Chain, options: Options, download: bool, op
         from . import toolchain
     except ImportError as exc:  # pragma: no cover - the module ships with the plugin
         raise RegenerationError(f"toolchain support unavailable: {exc}") from None
-    sample = {p: trees.release[p]() for p in ("configure", "aclocal.m4", "Makefile.in") if p in trees.release}
-    if "Makefile.in" not in sample:
-        mk = next((p for p in sorted(trees.release) if p.endswith("Makefile.in")), None)
-        if mk:
-            sample[mk] = trees.release[mk]()
-    versions = toolchain.generator_versions(sample)
+    versions = _release_versions(trees)
     per_tool: list[list[Any]] = []
     missing: dict[str, str] = {}
     for tool in chain.tools:

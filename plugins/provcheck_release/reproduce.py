@@ -99,7 +99,7 @@ class Reproduction:
                 h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
             except OSError:
                 pass
-        h.update(rg._known_digest(known).encode() + docgen.digest().encode())
+        h.update(rg._known_digest(known).encode())   # (docgen's code is in rg.code_digest: every module)
         h.update(str(c.source.metadata.get("commit") or "").encode())
         h.update(repr([(g.system, g.paths) for g in c.k.generated]).encode())
         h.update(repr(sorted((k, str(v)) for k, v in c.options.items() if k.startswith("regenerate"))).encode())
