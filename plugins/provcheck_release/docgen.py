@@ -206,9 +206,10 @@ def _aux_programs(recipes: str, tag: Mapping[str, bytes], top: str) -> str:
     its bare name and the system lacks it (gnupg's ``GITLOG_TO_CHANGELOG=gitlog-to-changelog``, run
     from its maker's PATH): the tag's copy is the one to run, executable as git keeps it (the
     mapping has no modes). Appended to the PATH: system programs win. Empty when none is needed."""
+    from provcheck import sandbox
     words = set(re.findall(r"(?<![\w./$-])([A-Za-z][\w.-]*)(?![\w./-])", recipes))
     found = sorted(p for p in tag if posixpath.basename(posixpath.dirname(p)) == "build-aux"
-                   and posixpath.basename(p) in words and shutil.which(posixpath.basename(p)) is None)
+                   and posixpath.basename(p) in words and shutil.which(posixpath.basename(p), path=sandbox.PATH) is None)
     if not found:
         return ""
     aux = posixpath.dirname(found[0])
@@ -243,10 +244,7 @@ def plan(tag: Mapping[str, bytes], release: Mapping[str, Callable[[], bytes]], v
             top = "/".join([".."] * len(d.split("/"))) if d else "."
             variables = _variables(lines)
             recipes = "\n".join(line for _, _, recipe in hook for line in recipe)
-            # what the recipes run, their make variables expanded once (GITLOG_TO_CHANGELOG=gitlog-to-changelog)
-            runs = recipes + "\n" + "\n".join(v for v in variables
-                                              if re.search(rf"\$[({{]{re.escape(v.split('=')[0].strip(' :+'))}[)}}]",
-                                                           recipes))
+            runs = expand(recipes, logical_lines(text))   # what they run (GITLOG_TO_CHANGELOG=gitlog-to-changelog)
             if recipes and FORMATTERS.search(runs):
                 n = next(n for n, line in lines if re.match(r"^dist-hook\s*:(?!=)", line))
                 mk = _makefile(variables, {**defaults, "distdir": DIST_DIR, "top_distdir": DIST_DIR,
@@ -984,10 +982,13 @@ def _judge_job(job: DocJob, files: Mapping[str, bytes], base: Path, release: Map
         return outputs, record
 
     scripts = [(s, job.names[i] if i < len(job.names) else job.name) for i, s in enumerate([job.script, *job.alternatives])]
+    zoned = len(scripts)
     if job.git:  # generators that print local dates (gitlog-to-changelog): also in the maker's time zones
         scripts += [(f"TZ={zone}; export TZ; {job.script}", f"{job.name} in TZ={zone}")
                     for zone in tagrepo.maker_zones(git, commit)]
     for i, (script, name) in enumerate(scripts):
+        if i >= zoned and not best:
+            break  # nothing written to judge: another time zone writes no more
         if job.targets:  # a make job: each alternative makes only the targets no earlier one reproduced
             from .makerules import TARGETS
             todo = [t for t in (job.batches[i] if i < len(job.batches) else job.targets)
