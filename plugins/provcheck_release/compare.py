@@ -40,10 +40,13 @@ DOC_EXT = re.compile(r"(?:\.(?:md|txt|rst|html?|texi|texinfo|pod|adoc|[1-9]|man|
                      r"CONTRIBUTORS|MAINTAINERS|COPYING|LICENSE|LICENCE|NOTICE)[^/]*$)")
 STAMP_WORDS = re.compile(r"(?i)^\.(?:TH|Dd) |version|date|time ?stamp|release|revision|\bvers?\b|copyright|@\w+@|built|snapshot|"
                          r"unreleased|\bdev\b|\bgit\b|\bbuild\b|serial")
-STAMP_TOKENS = re.compile(r"(?i)\b0x[0-9a-f]+\b|\b[0-9a-f]{7,40}\b|\d+|"
-                          r"(?<![a-z])(?:dev|devel|git|dirty|unreleased|snapshot|alpha|beta|rc|pre|post|utc|gmt|cest|"
-                          r"cet|am|pm|mon|tue|wed|thu|fri|sat|sun)(?![a-z])|"
-                          r"(?<![a-z])(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*(?![a-z])|@\w+@|[\[\]()]")
+# the words of release stamps: pre-release and VCS words, time zones, days and months
+_RELEASE_WORDS = r"dev|devel|git|dirty|unreleased|snapshot|alpha|beta|rc|pre|post|utc|gmt|cest|cet|am|pm"
+_DAYS = r"mon|tue|wed|thu|fri|sat|sun"
+_MONTHS = r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+STAMP_TOKENS = re.compile(rf"(?i)\b0x[0-9a-f]+\b|\b[0-9a-f]{{7,40}}\b|\d+|"
+                          rf"(?<![a-z])(?:{_RELEASE_WORDS}|{_DAYS})(?![a-z])|"
+                          rf"(?<![a-z])(?:{_MONTHS})[a-z]*(?![a-z])|@\w+@|[\[\]()]")
 
 STAMP_COLLAPSE = re.compile(r"#(?:[\s\-./:,+_~]*#)*")
 
@@ -285,8 +288,7 @@ def _stamp_norm(line: str) -> str:
 # (2022-10-16, 1999-2026, 12:30:00, Oct), a year, a commit id, a pre-release or VCS word
 STAMP_SHAPED = re.compile(r"(?i)v?\d+(?:[._]\d+)+(?:[-.+~]?[a-z]*\d*)*|\d{4}(?:-\d{2}){2}(?:t?\d{2}:\d{2}(?::\d{2})?)?|"
                           r"(?:19|20)\d{2}(?:[-,](?:19|20)\d{2})*|\d{1,2}:\d{2}(?::\d{2})?(?:[-+]\d{4})?|[-+]\d{4}|[0-9a-f]{7,40}|"
-                          r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*|(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*|"
-                          r"dev|devel|git|dirty|unreleased|snapshot|alpha|beta|rc\d*|pre|post|utc|gmt|cest|cet|am|pm")
+                          rf"(?:{_MONTHS})[a-z]*|(?:{_DAYS})[a-z]*|rc\d+|{_RELEASE_WORDS}")
 # a bare number (a serial, bison's YYBISON 30706, a hex version) is a stamp only where a stamp word says
 # so as a word of its own or in an upper-case name (PACKAGE_VERSION, "# serial 12"), or in a comment:
 # never by an identifier such as j_format_version next to code
